@@ -1,0 +1,279 @@
+// Package batch builds and reads the columnar Batch of the wire contract.
+// Values are packed per column (one int/float slice or one byte buffer with
+// offsets), so encoding and decoding a batch does not allocate per value.
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+)
+
+// ErrMalformed is returned for a batch whose vectors do not line up.
+var ErrMalformed = errors.New("malformed batch")
+
+// Bit reports whether bit i of a bitmap is set; a short bitmap reads as 0.
+func Bit(bm []byte, i int) bool {
+	j := i >> 3
+	return j < len(bm) && bm[j]&(1<<(uint(i)&7)) != 0
+}
+
+// SetBit sets bit i, growing the bitmap as needed.
+func SetBit(bm []byte, i int) []byte {
+	j := i >> 3
+	for len(bm) <= j {
+		bm = append(bm, 0)
+	}
+	bm[j] |= 1 << (uint(i) & 7)
+	return bm
+}
+
+// Builder appends values to one column.
+type Builder struct {
+	c *commonv1.Column
+	n int
+}
+
+// NewBuilder starts a column of the given type with room for capacity rows.
+func NewBuilder(name string, t commonv1.ColumnType, capacity int) *Builder {
+	c := &commonv1.Column{Name: name, Type: t}
+	switch Storage(t) {
+	case StorageInts:
+		c.Ints = make([]int64, 0, capacity)
+	case StorageFloats:
+		c.Floats = make([]float64, 0, capacity)
+	case StorageBytes:
+		c.Offsets = make([]uint32, 1, capacity+1)
+	}
+	return &Builder{c: c}
+}
+
+// Len is the number of rows appended so far.
+func (b *Builder) Len() int { return b.n }
+
+// AppendNull appends a NULL slot.
+func (b *Builder) AppendNull() {
+	b.c.Nulls = SetBit(b.c.Nulls, b.n)
+	switch Storage(b.c.Type) {
+	case StorageInts:
+		b.c.Ints = append(b.c.Ints, 0)
+	case StorageFloats:
+		b.c.Floats = append(b.c.Floats, 0)
+	case StorageBytes:
+		b.c.Offsets = append(b.c.Offsets, uint32(len(b.c.Data)))
+	}
+	b.n++
+}
+
+// AppendBytes appends a TEXT, NUMERIC or BYTES value.
+func (b *Builder) AppendBytes(v []byte) {
+	b.c.Data = append(b.c.Data, v...)
+	b.c.Offsets = append(b.c.Offsets, uint32(len(b.c.Data)))
+	b.n++
+}
+
+// AppendString appends a TEXT, NUMERIC or BYTES value.
+func (b *Builder) AppendString(v string) {
+	b.c.Data = append(b.c.Data, v...)
+	b.c.Offsets = append(b.c.Offsets, uint32(len(b.c.Data)))
+	b.n++
+}
+
+// AppendInt appends an INT64, TIMESTAMPTZ or DATE value.
+func (b *Builder) AppendInt(v int64) {
+	b.c.Ints = append(b.c.Ints, v)
+	b.n++
+}
+
+// AppendFloat appends a FLOAT64 value.
+func (b *Builder) AppendFloat(v float64) {
+	b.c.Floats = append(b.c.Floats, v)
+	b.n++
+}
+
+// AppendBool appends a BOOL value.
+func (b *Builder) AppendBool(v bool) {
+	if v {
+		b.c.Bools = SetBit(b.c.Bools, b.n)
+	}
+	b.n++
+}
+
+// Column returns the built column.
+func (b *Builder) Column() *commonv1.Column { return b.c }
+
+// StorageKind says which vector holds a type's values.
+type StorageKind int
+
+// Storage kinds.
+const (
+	StorageBytes StorageKind = iota
+	StorageInts
+	StorageFloats
+	StorageBools
+)
+
+// Storage returns the vector used by a column type.
+func Storage(t commonv1.ColumnType) StorageKind {
+	switch t {
+	case commonv1.ColumnType_COLUMN_TYPE_INT64, commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ, commonv1.ColumnType_COLUMN_TYPE_DATE:
+		return StorageInts
+	case commonv1.ColumnType_COLUMN_TYPE_FLOAT64:
+		return StorageFloats
+	case commonv1.ColumnType_COLUMN_TYPE_BOOL:
+		return StorageBools
+	default:
+		return StorageBytes
+	}
+}
+
+// IsNull reports whether row i of c is NULL.
+func IsNull(c *commonv1.Column, i int) bool { return Bit(c.Nulls, i) }
+
+// Bytes returns the raw value of row i of a byte-vector column (no copy).
+func Bytes(c *commonv1.Column, i int) []byte { return c.Data[c.Offsets[i]:c.Offsets[i+1]] }
+
+// Check verifies that every vector of b has num_rows entries and that the
+// offsets stay inside the data, so later stages can index without panics.
+func Check(b *commonv1.Batch) error {
+	n := int(b.GetNumRows())
+	if n < 0 {
+		return fmt.Errorf("%w: num_rows %d is negative", ErrMalformed, n)
+	}
+	cols := b.GetColumns()
+	if b.GetSourceRefs() != nil {
+		cols = append(cols[:len(cols):len(cols)], b.GetSourceRefs())
+	}
+	for _, c := range cols {
+		if err := checkColumn(c, n); err != nil {
+			return err
+		}
+	}
+	for _, r := range b.GetRejects() {
+		if r.GetRow() < 0 || int(r.GetRow()) >= n {
+			return fmt.Errorf("%w: reject row %d outside 0..%d", ErrMalformed, r.GetRow(), n-1)
+		}
+	}
+	return nil
+}
+
+func checkColumn(c *commonv1.Column, n int) error {
+	if len(c.GetNulls()) > (n+7)/8 {
+		return fmt.Errorf("%w: column %q null bitmap longer than %d rows", ErrMalformed, c.GetName(), n)
+	}
+	switch Storage(c.GetType()) {
+	case StorageInts:
+		if len(c.GetInts()) != n {
+			return fmt.Errorf("%w: column %q has %d ints for %d rows", ErrMalformed, c.GetName(), len(c.GetInts()), n)
+		}
+	case StorageFloats:
+		if len(c.GetFloats()) != n {
+			return fmt.Errorf("%w: column %q has %d floats for %d rows", ErrMalformed, c.GetName(), len(c.GetFloats()), n)
+		}
+	case StorageBools:
+		if len(c.GetBools()) > (n+7)/8 {
+			return fmt.Errorf("%w: column %q bool bitmap longer than %d rows", ErrMalformed, c.GetName(), n)
+		}
+	case StorageBytes:
+		off := c.GetOffsets()
+		if len(off) != n+1 {
+			return fmt.Errorf("%w: column %q has %d offsets for %d rows", ErrMalformed, c.GetName(), len(off), n)
+		}
+		if off[0] != 0 {
+			return fmt.Errorf("%w: column %q offsets do not start at 0", ErrMalformed, c.GetName())
+		}
+		for i := 1; i < len(off); i++ {
+			if off[i] < off[i-1] {
+				return fmt.Errorf("%w: column %q offsets decrease at row %d", ErrMalformed, c.GetName(), i-1)
+			}
+		}
+		if int(off[n]) != len(c.GetData()) {
+			return fmt.Errorf("%w: column %q offsets end at %d, data is %d bytes", ErrMalformed, c.GetName(), off[n], len(c.GetData()))
+		}
+	}
+	return nil
+}
+
+// Text renders row i of c as text (the form rules and reports use);
+// ok is false for NULL.
+func Text(c *commonv1.Column, i int) (s string, ok bool) {
+	if IsNull(c, i) {
+		return "", false
+	}
+	switch c.GetType() {
+	case commonv1.ColumnType_COLUMN_TYPE_INT64:
+		return strconv.FormatInt(c.Ints[i], 10), true
+	case commonv1.ColumnType_COLUMN_TYPE_FLOAT64:
+		f := c.Floats[i]
+		if math.IsInf(f, 1) {
+			return "Infinity", true
+		}
+		if math.IsInf(f, -1) {
+			return "-Infinity", true
+		}
+		return strconv.FormatFloat(f, 'g', -1, 64), true
+	case commonv1.ColumnType_COLUMN_TYPE_BOOL:
+		return strconv.FormatBool(Bit(c.Bools, i)), true
+	case commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ:
+		return FormatMicros(c.Ints[i]), true
+	case commonv1.ColumnType_COLUMN_TYPE_DATE:
+		return FormatDays(c.Ints[i]), true
+	default:
+		return string(Bytes(c, i)), true
+	}
+}
+
+// FormatMicros renders microseconds since the epoch as RFC 3339 in UTC.
+func FormatMicros(us int64) string {
+	return time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.999999Z07:00")
+}
+
+// FormatDays renders days since 1970-01-01 as YYYY-MM-DD.
+func FormatDays(d int64) string {
+	return time.Unix(d*86400, 0).UTC().Format("2006-01-02")
+}
+
+// RowText renders row i of the batch as "col=value, …" for quarantine raw
+// values; NULL prints as NULL. Long values are cut to keep reports readable.
+func RowText(b *commonv1.Batch, i int) string {
+	var sb strings.Builder
+	for k, c := range b.GetColumns() {
+		if k > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(c.GetName())
+		sb.WriteByte('=')
+		if v, ok := Text(c, i); ok {
+			if len(v) > 200 {
+				v = v[:200] + "…"
+			}
+			sb.WriteString(strconv.Quote(v))
+		} else {
+			sb.WriteString("NULL")
+		}
+	}
+	return sb.String()
+}
+
+// Rejected returns a bitmap of the rows that carry at least one reject.
+func Rejected(b *commonv1.Batch) []byte {
+	var bm []byte
+	for _, r := range b.GetRejects() {
+		bm = SetBit(bm, int(r.GetRow()))
+	}
+	return bm
+}
+
+// SourceRef returns the source reference of row i, or "" when absent.
+func SourceRef(b *commonv1.Batch, i int) string {
+	c := b.GetSourceRefs()
+	if c == nil || len(c.GetOffsets()) <= i+1 {
+		return ""
+	}
+	return string(Bytes(c, i))
+}

@@ -1,0 +1,54 @@
+// Package config reads service settings from flags, with CUTOVER_* environment
+// variables as defaults, so a flag always wins over the environment.
+package config
+
+import (
+	"flag"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// EnvName turns a flag name such as "control-url" into CUTOVER_CONTROL_URL.
+func EnvName(flagName string) string {
+	return "CUTOVER_" + strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace(flagName))
+}
+
+// String registers a string flag whose default comes from the environment.
+func String(fs *flag.FlagSet, name, def, usage string) *string {
+	if v, ok := os.LookupEnv(EnvName(name)); ok {
+		def = v
+	}
+	return fs.String(name, def, usage+" (env "+EnvName(name)+")")
+}
+
+// Int registers an int flag whose default comes from the environment.
+func Int(fs *flag.FlagSet, name string, def int, usage string) *int {
+	if v, ok := os.LookupEnv(EnvName(name)); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		}
+	}
+	return fs.Int(name, def, usage+" (env "+EnvName(name)+")")
+}
+
+// Duration registers a duration flag whose default comes from the environment.
+func Duration(fs *flag.FlagSet, name string, def time.Duration, usage string) *time.Duration {
+	if v, ok := os.LookupEnv(EnvName(name)); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	return fs.Duration(name, def, usage+" (env "+EnvName(name)+")")
+}
+
+// Default addresses of the services on one machine.
+const (
+	ExtractorAddr    = "127.0.0.1:7001"
+	TransformerAddr  = "127.0.0.1:7002"
+	ValidatorAddr    = "127.0.0.1:7003"
+	LoaderAddr       = "127.0.0.1:7004"
+	OrchestratorAddr = "127.0.0.1:7005"
+	GatewayAddr      = "127.0.0.1:8080"
+)

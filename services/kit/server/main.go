@@ -1,0 +1,68 @@
+package server
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/telemetry"
+	"google.golang.org/grpc"
+)
+
+// Service is what a stage package hands to Main: gRPC handlers to register
+// and resources to release after the server stopped.
+type Service interface {
+	Register(g *grpc.Server)
+	Close() error
+}
+
+// Main is the whole main() of a single-service binary: flags and CUTOVER_*
+// env, logging, tracing, serve, and graceful shutdown on SIGTERM. The listen
+// flag is "<name>-addr" (env CUTOVER_<NAME>_ADDR), the same name the
+// orchestrator dials, so one environment configures both sides. addFlags may
+// register more flags; build runs after parsing.
+func Main(name, defaultAddr string, addFlags func(fs *flag.FlagSet), build func(ctx context.Context) (Service, error)) {
+	fs := flag.NewFlagSet(name, flag.ExitOnError)
+	addr := config.String(fs, name+"-addr", defaultAddr, "gRPC listen address")
+	grace := config.Duration(fs, "grace", 10*time.Second, "graceful shutdown deadline")
+	traceFile := config.String(fs, "trace-file", "", "JSON-lines span file when OTLP is not configured")
+	if addFlags != nil {
+		addFlags(fs)
+	}
+	_ = fs.Parse(os.Args[1:])
+	SetupLogging(name)
+	if err := run(name, *addr, *grace, *traceFile, build); err != nil {
+		slog.Error("exit", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(name, addr string, grace time.Duration, traceFile string, build func(ctx context.Context) (Service, error)) error {
+	ctx, stop := SignalContext()
+	defer stop()
+	tel, err := telemetry.Setup(ctx, "cutover-"+name, traceFile)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	svc, err := build(ctx)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer svc.Close()
+	srv := New(name)
+	svc.Register(srv.GRPC)
+	lis, err := Listen(addr)
+	if err != nil {
+		return err
+	}
+	return srv.Serve(ctx, lis, grace)
+}
