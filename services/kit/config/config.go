@@ -52,3 +52,31 @@ const (
 	OrchestratorAddr = "127.0.0.1:7005"
 	GatewayAddr      = "127.0.0.1:8080"
 )
+
+// StringVar is String writing into p.
+func StringVar(fs *flag.FlagSet, p *string, name, def, usage string) {
+	if v, ok := os.LookupEnv(EnvName(name)); ok {
+		def = v
+	}
+	fs.StringVar(p, name, def, usage+" (env "+EnvName(name)+")")
+}
+
+// IntVar is Int writing into p.
+func IntVar(fs *flag.FlagSet, p *int, name string, def int, usage string) {
+	if v, ok := os.LookupEnv(EnvName(name)); ok {
+		if n, err := strconv.Atoi(v); err == nil {
+			def = n
+		}
+	}
+	fs.IntVar(p, name, def, usage+" (env "+EnvName(name)+")")
+}
+
+// DurationVar is Duration writing into p.
+func DurationVar(fs *flag.FlagSet, p *time.Duration, name string, def time.Duration, usage string) {
+	if v, ok := os.LookupEnv(EnvName(name)); ok {
+		if d, err := time.ParseDuration(v); err == nil {
+			def = d
+		}
+	}
+	fs.DurationVar(p, name, def, usage+" (env "+EnvName(name)+")")
+}

@@ -52,13 +52,16 @@ func ServerURL() (string, error) {
 	return serverURL, serverErr
 }
 
-// Main runs the tests and stops a throwaway cluster afterwards.
-func Main(m *testing.M) {
+// Main runs the tests, stops a throwaway cluster afterwards and exits.
+func Main(m *testing.M) { os.Exit(Run(m)) }
+
+// Run is Main without the exit, for a TestMain with more to clean up.
+func Run(m *testing.M) int {
 	code := m.Run()
 	if cluster != nil {
 		cluster.Stop()
 	}
-	os.Exit(code)
+	return code
 }
 
 // NewDatabase creates a fresh database for t and drops it when t ends.

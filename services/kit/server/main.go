@@ -53,7 +53,7 @@ func run(name, addr string, grace time.Duration, traceFile string, build func(ct
 		defer cancel()
 		_ = tel.Shutdown(sctx)
 	}()
-	svc, err := build(ctx)
+	svc, err := build(context.WithValue(ctx, telemetryKey{}, tel))
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
@@ -65,4 +65,12 @@ func run(name, addr string, grace time.Duration, traceFile string, build func(ct
 		return err
 	}
 	return srv.Serve(ctx, lis, grace)
+}
+
+type telemetryKey struct{}
+
+// TelemetryFrom returns the process's telemetry inside Main's build step.
+func TelemetryFrom(ctx context.Context) *telemetry.Telemetry {
+	t, _ := ctx.Value(telemetryKey{}).(*telemetry.Telemetry)
+	return t
 }

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# make bench: 1,000,000 orders (about 100 bytes a row) loaded through the six
+# services running as separate processes (a cast on every column and one
+# rule), and the same file loaded by `psql \copy` into the same table shape,
+# three times each, alternating. Prints both medians and, last,
+# `ratio_vs_copy X.XX` = cutover rows/s / COPY rows/s. A benchmark, not a test.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+ROWS="${BENCH_ROWS:-1000000}"
+RUNS="${BENCH_RUNS:-3}"
+export CUTOVER_PORT_BASE="${CUTOVER_PORT_BASE:-17000}"
+export CUTOVER_LOCAL_DIR="$root/.data/bench/local"
+. deploy/local/env.sh
+pg="$(deploy/local/pg.sh)"
+base="${pg%%\?*}"; base="${base%/*}"
+query="${pg#*\?}"; [ "$query" = "$pg" ] && query="" || query="?$query"
+data="$root/.data/bench"; mkdir -p "$data"
+csv="$data/orders-$ROWS.csv"
+if [ ! -s "$csv" ]; then
+  echo "generating $csv" >&2
+  awk -v n="$ROWS" 'BEGIN {
+    print "id,customer_id,order_no,status,amount,currency,created_at,note"
+    split("new paid shipped done cancelled", st, " "); split("CNY USD EUR", cur, " ")
+    for (i = 1; i <= n; i++) {
+      s = (i * 7919) % 1000003
+      printf "%d,%d,ORD-%08d,%s,%d.%02d,%s,2023-%02d-%02d %02d:%02d:%02d+00,order note %d for customer %d\n",
+        i, 1 + s % 50000, i, st[1 + s % 5], s % 100000, s % 100, cur[1 + s % 3],
+        1 + s % 12, 1 + s % 28, s % 24, s % 60, (s * 3) % 60, s, 1 + s % 50000
+    }
+  }' >"$csv"
+fi
+bytes=$(stat -c %s "$csv")
+echo "input: $ROWS rows, $bytes bytes ($((bytes / ROWS)) bytes/row)" >&2
+
+psql_q() { psql -X -q -v ON_ERROR_STOP=1 "$@"; }
+for db in cutover_bench cutover_bench_control; do
+  psql_q "$pg" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+done
+target="$base/cutover_bench$query"
+export CUTOVER_CONTROL_URL="$base/cutover_bench_control$query" CUTOVER_TARGET_URL="$target"
+export CUTOVER_TRACE_FILE="$data/traces.jsonl"
+table_ddl="DROP TABLE IF EXISTS bench_orders; DROP SCHEMA IF EXISTS cutover CASCADE;
+CREATE TABLE bench_orders (id bigint PRIMARY KEY, customer_id bigint, order_no text, status text,
+  amount numeric(12,2), currency text, created_at timestamptz, note text);"
+
+trap 'deploy/local/stop.sh >/dev/null 2>&1 || true' EXIT
+deploy/local/stop.sh >/dev/null 2>&1 || true
+rm -f "$CUTOVER_LOCAL_DIR"/*.log
+deploy/local/start.sh >&2
+gw="http://$CUTOVER_GATEWAY_ADDR"
+spec=$(cat <<JSON
+{"name":"bench","batch_size":10000,"parallelism":1,"tables":[{"name":"orders",
+ "source":{"csv":{"path":"$csv"}},"target_table":"bench_orders",
+ "columns":[{"target":"id","source":"id"},{"target":"customer_id","source":"customer_id"},
+  {"target":"order_no","source":"order_no"},{"target":"status","source":"status"},
+  {"target":"amount","source":"amount"},{"target":"currency","source":"currency"},
+  {"target":"created_at","source":"created_at"},{"target":"note","source":"note"}],
+ "rules":[{"column":"status","one_of":{"values":["new","paid","shipped","done","cancelled"]}}]}]}
+JSON
+)
+now() { date +%s.%N; }
+run_cutover() {
+  psql_q "$target" -c "$table_ddl"
+  local t0 id state body
+  t0=$(now)
+  body=$(curl -sS -X POST "$gw/v1/jobs" -H 'Content-Type: application/json' -d "$spec")
+  id=$(echo "$body" | sed -n 's/.*"id":"\(job-[^"]*\)".*/\1/p')
+  [ -n "$id" ] || { echo "create job failed: $body" >&2; exit 1; }
+  while :; do
+    state=$(curl -sS "$gw/v1/jobs/$id" | sed -n 's/.*"state":"\(JOB_STATE_[A-Z]*\)".*/\1/p')
+    case "$state" in JOB_STATE_SUCCEEDED) break ;; JOB_STATE_FAILED|JOB_STATE_CANCELLED)
+      echo "job $id: $state" >&2; curl -sS "$gw/v1/jobs/$id/report" >&2; exit 1 ;; esac
+    sleep 0.05
+  done
+  local t1; t1=$(now)
+  local loaded; loaded=$(psql -X -At "$target" -c "SELECT count(*) FROM bench_orders")
+  [ "$loaded" = "$ROWS" ] || { echo "cutover loaded $loaded of $ROWS rows" >&2; exit 1; }
+  echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }'
+}
+run_copy() {
+  psql_q "$target" -c "$table_ddl"
+  local t0 t1; t0=$(now)
+  psql_q "$target" -c "\\copy bench_orders FROM '$csv' WITH (FORMAT csv, HEADER true)"
+  t1=$(now)
+  echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }'
+}
+cut=(); cp=()
+for i in $(seq 1 "$RUNS"); do
+  c=$(run_cutover); cut+=("$c"); echo "run $i: cutover ${c}s" >&2
+  p=$(run_copy); cp+=("$p"); echo "run $i: psql \\copy ${p}s" >&2
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+mc=$(median "${cut[@]}"); mp=$(median "${cp[@]}")
+echo "cutover (6 services as processes): median ${mc}s, $(awk -v r="$ROWS" -v t="$mc" 'BEGIN { printf "%.0f", r / t }') rows/s"
+echo "psql \\copy:                        median ${mp}s, $(awk -v r="$ROWS" -v t="$mp" 'BEGIN { printf "%.0f", r / t }') rows/s"
+awk -v a="$mc" -v b="$mp" 'BEGIN { printf "ratio_vs_copy %.2f\n", b / a }'

@@ -1,0 +1,25 @@
+# Sourced by the local scripts: where the services listen and keep state.
+# CUTOVER_PORT_BASE=N puts the five gRPC services on N+1..N+5 and the
+# gateway on N+80; unset, the documented 7001..7005 and 8080 are used.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export CUTOVER_LOCAL_DIR="${CUTOVER_LOCAL_DIR:-$root/.data/local}"
+export CUTOVER_BIN="${CUTOVER_BIN:-$root/bin}"
+if [ -n "${CUTOVER_PORT_BASE:-}" ]; then
+  b=$CUTOVER_PORT_BASE
+  export CUTOVER_EXTRACTOR_ADDR="127.0.0.1:$((b+1))" CUTOVER_TRANSFORMER_ADDR="127.0.0.1:$((b+2))" \
+    CUTOVER_VALIDATOR_ADDR="127.0.0.1:$((b+3))" CUTOVER_LOADER_ADDR="127.0.0.1:$((b+4))" \
+    CUTOVER_ORCHESTRATOR_ADDR="127.0.0.1:$((b+5))" CUTOVER_GATEWAY_ADDR="127.0.0.1:$((b+80))"
+fi
+export CUTOVER_EXTRACTOR_ADDR="${CUTOVER_EXTRACTOR_ADDR:-127.0.0.1:7001}"
+export CUTOVER_TRANSFORMER_ADDR="${CUTOVER_TRANSFORMER_ADDR:-127.0.0.1:7002}"
+export CUTOVER_VALIDATOR_ADDR="${CUTOVER_VALIDATOR_ADDR:-127.0.0.1:7003}"
+export CUTOVER_LOADER_ADDR="${CUTOVER_LOADER_ADDR:-127.0.0.1:7004}"
+export CUTOVER_ORCHESTRATOR_ADDR="${CUTOVER_ORCHESTRATOR_ADDR:-127.0.0.1:7005}"
+export CUTOVER_GATEWAY_ADDR="${CUTOVER_GATEWAY_ADDR:-127.0.0.1:8080}"
+export CUTOVER_TRACE_FILE="${CUTOVER_TRACE_FILE:-$CUTOVER_LOCAL_DIR/traces.jsonl}"
+ALL_SERVICES="extractor transformer validator loader orchestrator gateway"
+
+addr_of() {
+  local v="CUTOVER_$(echo "$1" | tr a-z A-Z)_ADDR"
+  echo "${!v}"
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prints the URL of a PostgreSQL server for the local stack:
+# $CUTOVER_PG_URL when set, else a throwaway cluster under .data/pg started
+# from the installed binaries (as user postgres when run as root, since
+# initdb refuses root). `pg.sh stop` stops that cluster.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+dir="${CUTOVER_PG_DIR:-$root/.data/pg}"
+port="${CUTOVER_PG_PORT:-55432}"
+bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)"
+as=()
+if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+
+if [ "${1:-}" = stop ]; then
+  [ -d "$dir/data" ] && "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null 2>&1 || true
+  exit 0
+fi
+if [ -n "${CUTOVER_PG_URL:-}" ]; then echo "$CUTOVER_PG_URL"; exit 0; fi
+[ -n "$bin" ] || { echo "no PostgreSQL binaries under /usr/lib/postgresql; run make deps" >&2; exit 1; }
+
+mkdir -p "$dir"
+if ((${#as[@]})); then chown postgres "$dir"; fi
+if [ ! -f "$dir/data/PG_VERSION" ]; then
+  "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; exit 1; }
+fi
+if ! "${as[@]}" "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null \
+    || { tail -20 "$dir/log" >&2; exit 1; }
+fi
+echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"

@@ -1,0 +1,186 @@
+// Package runjob is `cutover run --spec FILE`: one job on the embedded
+// stack, with progress on stderr, the report on stdout and an exit code a
+// script or CI can act on.
+package runjob
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/cutover/stack"
+	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/cutover/cutover/services/orchestrator/orchestrate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"sigs.k8s.io/yaml"
+)
+
+// Exit codes of `cutover run`.
+const (
+	ExitOK      = 0
+	ExitFailed  = 1
+	ExitBadSpec = 2
+)
+
+// Main runs `cutover run` with args (after "run") and returns the exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("cutover run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	specPath := fs.String("spec", "", "job spec file (JSON or YAML)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	traceFile := config.String(fs, "trace-file", "", "JSON-lines span file when OTLP is not configured")
+	var oc orchestrate.Config
+	oc.Flags(fs)
+	if err := fs.Parse(args); err != nil {
+		return ExitBadSpec
+	}
+	if *specPath == "" || fs.NArg() > 0 {
+		fmt.Fprintln(stderr, "usage: cutover run --spec FILE [--json]")
+		return ExitBadSpec
+	}
+	if oc.ControlURL == "" {
+		fmt.Fprintln(stderr, "cutover run: the control database is required: set --control-url or CUTOVER_CONTROL_URL")
+		return ExitBadSpec
+	}
+	spec, err := LoadSpec(*specPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "cutover run: %v\n", err)
+		return ExitBadSpec
+	}
+	tel, err := telemetry.Setup(ctx, "cutover", *traceFile)
+	if err != nil {
+		fmt.Fprintf(stderr, "cutover run: %v\n", err)
+		return ExitFailed
+	}
+	defer tel.Shutdown(context.WithoutCancel(ctx))
+	oc.TraceSink = tel.Sink
+	st, err := stack.Start(ctx, stack.Config{Addrs: stack.EphemeralAddrs(), Orchestrator: oc})
+	if err != nil {
+		fmt.Fprintf(stderr, "cutover run: start embedded stack: %v\n", err)
+		return ExitFailed
+	}
+	defer st.Close()
+	conn, err := st.Conn()
+	if err != nil {
+		fmt.Fprintf(stderr, "cutover run: %v\n", err)
+		return ExitFailed
+	}
+	defer conn.Close()
+	jobs := orchestratorv1.NewJobServiceClient(conn)
+	created, err := jobs.CreateJob(ctx, &orchestratorv1.CreateJobRequest{Spec: spec})
+	if err != nil {
+		fmt.Fprintf(stderr, "cutover run: %s\n", status.Convert(err).Message())
+		switch status.Code(err) {
+		case codes.InvalidArgument, codes.FailedPrecondition:
+			return ExitBadSpec
+		}
+		return ExitFailed
+	}
+	id := created.GetJob().GetId()
+	fmt.Fprintf(stderr, "job %s started: %d partitions, trace %s\n", id, created.GetJob().GetPartitionsTotal(), created.GetJob().GetTraceId())
+	if err := watch(ctx, jobs, id, stderr); err != nil {
+		fmt.Fprintf(stderr, "cutover run: watch %s: %v\n", id, err)
+		return ExitFailed
+	}
+	_ = tel.ForceFlush(ctx)
+	rep, err := jobs.GetJobReport(ctx, &orchestratorv1.GetJobReportRequest{Id: id})
+	if err != nil {
+		fmt.Fprintf(stderr, "cutover run: report of %s: %v\n", id, err)
+		return ExitFailed
+	}
+	r := rep.GetReport()
+	if *asJSON {
+		b, _ := protojson.MarshalOptions{Multiline: true, UseProtoNames: true}.Marshal(r)
+		fmt.Fprintln(stdout, string(b))
+	} else {
+		orchestrate.FormatReport(stdout, r)
+	}
+	if r.GetState() != orchestratorv1.JobState_JOB_STATE_SUCCEEDED {
+		return ExitFailed
+	}
+	return ExitOK
+}
+
+func watch(ctx context.Context, jobs orchestratorv1.JobServiceClient, id string, stderr io.Writer) error {
+	stream, err := jobs.WatchJob(ctx, &orchestratorv1.WatchJobRequest{Id: id})
+	if err != nil {
+		return err
+	}
+	last := time.Time{}
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		j := m.GetJob()
+		if time.Since(last) > time.Second || j.GetState() != orchestratorv1.JobState_JOB_STATE_RUNNING {
+			c := j.GetCounts()
+			fmt.Fprintf(stderr, "  %s: partitions %d/%d, extracted %d, loaded %d, quarantined %d\n",
+				strings.TrimPrefix(j.GetState().String(), "JOB_STATE_"), j.GetPartitionsDone(), j.GetPartitionsTotal(),
+				c.GetExtracted(), c.GetLoaded(), c.GetQuarantined())
+			last = time.Now()
+		}
+	}
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// LoadSpec reads a JSON or YAML job spec. ${NAME} is replaced by the
+// environment variable NAME (so DSNs stay out of files), and relative CSV
+// paths are taken relative to the spec file.
+func LoadSpec(path string) (*commonv1.JobSpec, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read spec: %w", err)
+	}
+	var missing []string
+	text := envRef.ReplaceAllStringFunc(string(raw), func(m string) string {
+		name := envRef.FindStringSubmatch(m)[1]
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return jsonEscape(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("spec %s: environment variable %s is not set", path, strings.Join(missing, ", "))
+	}
+	data := []byte(text)
+	if ext := strings.ToLower(filepath.Ext(path)); ext == ".yaml" || ext == ".yml" {
+		if data, err = yaml.YAMLToJSON(data); err != nil {
+			return nil, fmt.Errorf("spec %s: %w", path, err)
+		}
+	}
+	spec := &commonv1.JobSpec{}
+	if err := protojson.Unmarshal(data, spec); err != nil {
+		return nil, fmt.Errorf("spec %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	for _, t := range spec.GetTables() {
+		if c := t.GetSource().GetCsv(); c != nil && c.Path != "" && !filepath.IsAbs(c.Path) {
+			c.Path = filepath.Join(dir, c.Path)
+		}
+	}
+	return spec, nil
+}
+
+// jsonEscape keeps a substituted value from breaking the JSON string it is in.
+func jsonEscape(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return r.Replace(s)
+}

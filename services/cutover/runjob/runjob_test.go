@@ -1,0 +1,109 @@
+package runjob
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cutover/cutover/services/cutover/internal/testenv"
+	"github.com/cutover/cutover/services/kit/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+const csv = "id,v\n1,a\n2,b\n3,\n"
+
+func writeSpec(t *testing.T, dir, name, body string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadSpec(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("CUTOVER_TEST_DSN", `postgres://u:p"w@h/db`)
+	jsonSpec := writeSpec(t, dir, "a.json", `{"name":"x","tables":[{"name":"t","target_table":"t",
+		"source":{"csv":{"path":"data/in.csv"}},"columns":[{"target":"id","source":"id"}],
+		"rules":[{"column":"id","regex":{"pattern":"^[0-9]+$"}}]}],"target":{"dsn":"${CUTOVER_TEST_DSN}"}}`)
+	spec, err := LoadSpec(jsonSpec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := spec.Tables[0].Source.GetCsv().Path; got != filepath.Join(dir, "data/in.csv") {
+		t.Errorf("relative path resolved to %q", got)
+	}
+	if spec.Target.Dsn != `postgres://u:p"w@h/db` {
+		t.Errorf("env substitution gave %q", spec.Target.Dsn)
+	}
+	if got := spec.Tables[0].Rules[0].GetRegex().Pattern; got != "^[0-9]+$" {
+		t.Errorf("a $ in a regex was touched: %q", got)
+	}
+	yamlSpec := writeSpec(t, dir, "b.yaml", "name: y\ntables:\n  - name: t\n    target_table: t\n    source: {csv: {path: /abs.csv}}\n    columns: [{target: id, source: id}]\n")
+	if spec, err = LoadSpec(yamlSpec); err != nil || spec.Name != "y" || spec.Tables[0].Source.GetCsv().Path != "/abs.csv" {
+		t.Fatalf("yaml spec: %v %v", spec, err)
+	}
+	for name, body := range map[string]string{
+		"unset.json":   `{"target":{"dsn":"${CUTOVER_SURELY_UNSET_VAR}"}}`,
+		"unknown.json": `{"tabels":[]}`,
+		"broken.json":  `{"name":`,
+	} {
+		if _, err := LoadSpec(writeSpec(t, dir, name, body)); err == nil {
+			t.Errorf("%s: no error", name)
+		} else if name == "unset.json" && !strings.Contains(err.Error(), "CUTOVER_SURELY_UNSET_VAR") {
+			t.Errorf("%s: error %v does not name the variable", name, err)
+		}
+	}
+}
+
+// TestExitCodes: 0 when the job succeeds, 1 when it fails, 2 for a bad
+// spec or usage, with the report on stdout.
+func TestExitCodes(t *testing.T) {
+	db := testenv.NewDB(t)
+	db.Exec(`CREATE TABLE t (id bigint PRIMARY KEY, v text)`,
+		`CREATE TABLE broken (id bigint PRIMARY KEY, v text)`,
+		`CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'target refuses writes'; END $$`,
+		`CREATE TRIGGER refuse BEFORE INSERT ON broken FOR EACH ROW EXECUTE FUNCTION refuse()`)
+	t.Setenv("CUTOVER_CONTROL_URL", db.URL)
+	t.Setenv("CUTOVER_TARGET_URL", db.URL)
+	t.Setenv("CUTOVER_MAX_ATTEMPTS", "1")
+	t.Setenv("CUTOVER_TRACE_FILE", filepath.Join(t.TempDir(), "traces.jsonl"))
+	dir := t.TempDir()
+	writeSpec(t, dir, "in.csv", csv)
+	spec := func(table, col string) string {
+		return `{"name":"x","tables":[{"name":"t","target_table":"` + table + `","source":{"csv":{"path":"in.csv"}},
+			"columns":[{"target":"id","source":"id"},{"target":"v","source":"` + col + `"}]}]}`
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		out  string
+	}{
+		{"ok", []string{"--spec", writeSpec(t, dir, "ok.json", spec("t", "v"))}, ExitOK, "balanced"},
+		{"job fails", []string{"--spec", writeSpec(t, dir, "fail.json", spec("broken", "v"))}, ExitFailed, "FAILED"},
+		{"unknown column", []string{"--spec", writeSpec(t, dir, "bad.json", spec("t", "vv"))}, ExitBadSpec, ""},
+		{"no spec flag", nil, ExitBadSpec, ""},
+		{"missing file", []string{"--spec", filepath.Join(dir, "none.json")}, ExitBadSpec, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := Main(context.Background(), tt.args, &out, &errOut)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout: %s\nstderr: %s", code, tt.code, out.String(), errOut.String())
+			}
+			if !strings.Contains(out.String(), tt.out) {
+				t.Fatalf("stdout lacks %q:\n%s", tt.out, out.String())
+			}
+			if tt.code == ExitBadSpec && errOut.Len() == 0 {
+				t.Fatal("no message on stderr")
+			}
+		})
+	}
+}

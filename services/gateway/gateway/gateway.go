@@ -1,0 +1,75 @@
+// Package gateway is the thin REST face of the orchestrator: grpc-gateway
+// routes from the YAML mapping, the OpenAPI document, an optional bearer
+// token, and a small dashboard page. It holds no business logic.
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	_ "embed"
+	"fmt"
+	"net/http"
+	"strings"
+
+	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/gen/openapiv2"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+//go:embed dashboard.html
+var dashboard []byte
+
+// Options configure the REST handler.
+type Options struct {
+	// Token, when set, is required as "Authorization: Bearer <token>" on /v1/.
+	Token string
+}
+
+// NewHandler returns the REST handler in front of the orchestrator at conn.
+func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.Handler, error) {
+	mux := runtime.NewServeMux(
+		// Field names as in the proto (and in error messages): snake_case.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, &runtime.JSONPb{
+			MarshalOptions:   protojson.MarshalOptions{UseProtoNames: true},
+			UnmarshalOptions: protojson.UnmarshalOptions{},
+		}),
+	)
+	if err := orchestratorv1.RegisterJobServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register job routes: %w", err)
+	}
+	root := http.NewServeMux()
+	root.Handle("/v1/", requireToken(opts.Token, mux))
+	root.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapiv2.JSON)
+	})
+	root.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	root.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = w.Write(dashboard)
+	})
+	return otelhttp.NewHandler(root, "gateway"), nil
+}
+
+func requireToken(token string, next http.Handler) http.Handler {
+	if token == "" {
+		return next
+	}
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
+		if subtle.ConstantTimeCompare(got, want) != 1 {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = w.Write([]byte(`{"code":16,"message":"missing or wrong bearer token"}` + "\n"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}

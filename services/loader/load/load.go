@@ -1,0 +1,462 @@
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/bits"
+	"strings"
+	"unicode/utf8"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+const (
+	ledgerLookupSQL = `SELECT extracted, loaded, quarantined FROM cutover.ledger WHERE job_id = $1 AND partition_id = $2 AND seq = $3`
+	ledgerInsertSQL = `INSERT INTO cutover.ledger (job_id, partition_id, seq, table_name, target_table, last_key, extracted, loaded, quarantined)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	// One statement for all of a batch's rejects; unnest keeps their order,
+	// so ids follow row order.
+	quarantineInsertSQL = `INSERT INTO cutover.quarantine
+  (job_id, table_name, target_table, partition_id, seq, source, row_index, source_ref, stage, rule, column_name, reason, raw)
+SELECT $1, $2, $3, $4, $5, $6, q.* FROM unnest($7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) AS q`
+)
+
+var tracer = otel.Tracer("cutover/loader")
+
+// Load takes a config message, then batches, and acknowledges each batch in
+// order once its transaction committed (or was found in the ledger).
+func (s *Service) Load(stream loaderv1.LoaderService_LoadServer) error {
+	return toStatus(s.load(stream))
+}
+
+func (s *Service) load(stream loaderv1.LoaderService_LoadServer) error {
+	ctx := stream.Context()
+	first, err := stream.Recv()
+	if err == io.EOF {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cfg := first.GetConfig()
+	if cfg == nil {
+		return fmt.Errorf("%w: the first message must be config", ErrInvalidArgument)
+	}
+	if cfg.GetTable() == "" {
+		return fmt.Errorf("%w: config.table is required", ErrInvalidArgument)
+	}
+	if cfg.GetJobId() == "" {
+		return fmt.Errorf("%w: config.job_id is required", ErrInvalidArgument)
+	}
+	t, schema, err := s.target(ctx, cfg.GetTarget())
+	if err != nil {
+		return err
+	}
+	l := &loader{t: t, cfg: cfg, table: pgx.Identifier{schema, cfg.GetTable()}.Sanitize()}
+	for {
+		req, err := stream.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		b := req.GetBatch()
+		if b == nil {
+			return fmt.Errorf("%w: every message after config must be a batch", ErrInvalidArgument)
+		}
+		resp, err := l.traced(ctx, b)
+		if err != nil {
+			return err
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// loader loads the batches of one stream into one table.
+type loader struct {
+	t     *target
+	cfg   *loaderv1.LoadConfig
+	table string // quoted schema.table
+	enc   encoder
+	sql   []byte // COPY statement, rebuilt when the columns change
+	cols  []string
+	rd    sliceReader
+}
+
+// outcome is what one batch did.
+type outcome struct {
+	skipped                    bool
+	extracted, loaded, quarant int64              // as committed or as stored in the ledger
+	loadRejects                []*commonv1.Reject // rows PostgreSQL refused
+	preRejected, rowsToLoad    int                // distinct rejected rows from earlier stages; the rest
+	copiedRows                 int64
+}
+
+func (l *loader) traced(ctx context.Context, b *commonv1.Batch) (*loaderv1.LoadResponse, error) {
+	ctx = telemetry.BatchContext(ctx, b)
+	ctx, span := tracer.Start(ctx, "loader.batch", trace.WithAttributes(telemetry.BatchAttrs(b)...))
+	defer span.End()
+	o, err := l.loadBatch(ctx, b)
+	if err != nil {
+		// The error text may quote PostgreSQL details (row values): keep
+		// it out of the span, name only the kind of failure.
+		span.SetStatus(otelcodes.Error, errKind(err))
+		return nil, err
+	}
+	span.SetAttributes(
+		attribute.Int64("cutover.rows_loaded", o.loaded),
+		attribute.Int64("cutover.rows_quarantined", o.quarant),
+		attribute.Bool("cutover.skipped", o.skipped),
+		attribute.Int64("cutover.rows_out", o.loaded),
+		attribute.Int64("cutover.rows_rejected", o.quarant),
+	)
+	return &loaderv1.LoadResponse{
+		Seq:     b.GetSeq(),
+		Skipped: o.skipped,
+		Counts:  &commonv1.Counts{Extracted: o.extracted, Loaded: o.loaded, Quarantined: o.quarant, Batches: 1},
+	}, nil
+}
+
+func errKind(err error) string {
+	for _, e := range []error{ErrInvalidArgument, batch.ErrMalformed, ErrNotFound, ErrTargetMismatch, ErrUnavailable, ErrCountMismatch, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, e) {
+			return e.Error()
+		}
+	}
+	return "internal"
+}
+
+func (l *loader) loadBatch(ctx context.Context, b *commonv1.Batch) (outcome, error) {
+	if err := batch.Check(b); err != nil {
+		return outcome{}, fmt.Errorf("batch seq %d: %w", b.GetSeq(), err)
+	}
+	if j := b.GetJobId(); j != "" && j != l.cfg.GetJobId() {
+		return outcome{}, fmt.Errorf("%w: batch seq %d: batch.job_id %q differs from config.job_id %q", ErrInvalidArgument, b.GetSeq(), j, l.cfg.GetJobId())
+	}
+	if p := b.GetPartitionId(); p != "" && p != l.cfg.GetPartitionId() {
+		return outcome{}, fmt.Errorf("%w: batch seq %d: batch.partition_id %q differs from config.partition_id %q", ErrInvalidArgument, b.GetSeq(), p, l.cfg.GetPartitionId())
+	}
+	rejected := batch.Rejected(b)
+	pre := 0
+	for _, w := range rejected {
+		pre += bits.OnesCount8(w)
+	}
+	toLoad := int(b.GetNumRows()) - pre
+	if toLoad > 0 {
+		if len(b.GetColumns()) == 0 {
+			return outcome{}, fmt.Errorf("%w: batch seq %d: batch.columns is empty but %d rows are to be loaded", ErrInvalidArgument, b.GetSeq(), toLoad)
+		}
+		for k, c := range b.GetColumns() {
+			if c.GetName() == "" {
+				return outcome{}, fmt.Errorf("%w: batch seq %d: batch.columns[%d].name is empty", ErrInvalidArgument, b.GetSeq(), k)
+			}
+		}
+	}
+	o := outcome{preRejected: pre, rowsToLoad: toLoad}
+
+	o, retry, err := l.attempt(ctx, b, rejected, o, false)
+	if err != nil || !retry {
+		return o, err
+	}
+	// The bulk COPY hit bad data: redo the batch isolating the bad rows.
+	o, _, err = l.attempt(ctx, b, rejected, o, true)
+	return o, err
+}
+
+// attempt runs the batch in one transaction. In bulk mode a data or
+// constraint error rolls back and asks for a retry in isolating mode, where
+// rows that PostgreSQL refuses are quarantined and the rest loads.
+func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte, o outcome, isolate bool) (outcome, bool, error) {
+	conn, err := l.t.pool.Acquire(ctx)
+	if err != nil {
+		return o, false, l.t.dbErr("acquire connection", err)
+	}
+	defer conn.Release()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return o, false, l.t.dbErr("begin", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+
+	if done, err := l.lookup(ctx, tx, b, &o); err != nil || done {
+		return o, false, err
+	}
+	o.loadRejects = o.loadRejects[:0]
+	o.copiedRows = 0
+	if o.rowsToLoad > 0 {
+		l.enc.encode(b, rejected)
+		l.prepareSQL(b)
+		if !isolate {
+			tag, err := l.copy(ctx, tx.Conn().PgConn(), 0, len(l.enc.lines))
+			if err != nil {
+				if isDataError(err) {
+					return o, true, nil
+				}
+				return o, false, l.t.dbErr(fmt.Sprintf("batch seq %d: copy into %s", b.GetSeq(), l.table), err)
+			}
+			o.copiedRows = tag.RowsAffected()
+		} else {
+			n, err := l.isolate(ctx, tx, b, 0, len(l.enc.lines), &o)
+			if err != nil {
+				return o, false, err
+			}
+			o.copiedRows = n
+		}
+	}
+	want := int64(o.rowsToLoad - len(o.loadRejects))
+	if o.copiedRows != want {
+		return o, false, fmt.Errorf("%w: batch seq %d: PostgreSQL copied %d rows, expected %d", ErrCountMismatch, b.GetSeq(), o.copiedRows, want)
+	}
+	o.extracted = int64(b.GetNumRows())
+	o.loaded = o.copiedRows
+	o.quarant = int64(o.preRejected + len(o.loadRejects))
+
+	if err := l.finish(ctx, tx, b, o); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.TableName == "ledger" {
+			// Another loader committed this batch meanwhile: ours rolls
+			// back and the stored counts stand.
+			// Read back on the same connection: taking a second one from
+			// the pool while holding this one can starve the pool.
+			if err := tx.Rollback(ctx); err != nil {
+				return o, false, l.t.dbErr(fmt.Sprintf("batch seq %d: rollback", b.GetSeq()), err)
+			}
+			found, err := l.lookup(ctx, conn, b, &o)
+			if err == nil && !found {
+				err = fmt.Errorf("batch seq %d: ledger entry conflicted but cannot be read back", b.GetSeq())
+			}
+			return o, false, err
+		}
+		return o, false, l.t.dbErr(fmt.Sprintf("batch seq %d: record ledger and quarantine", b.GetSeq()), err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return o, false, l.t.dbErr(fmt.Sprintf("batch seq %d: commit", b.GetSeq()), err)
+	}
+	return o, false, nil
+}
+
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+var _ querier = (*pgxpool.Conn)(nil)
+
+// lookup reports whether the batch is in the ledger, filling o with the
+// stored counts if so.
+func (l *loader) lookup(ctx context.Context, q querier, b *commonv1.Batch, o *outcome) (bool, error) {
+	err := q.QueryRow(ctx, ledgerLookupSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq()).Scan(&o.extracted, &o.loaded, &o.quarant)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, l.t.dbErr(fmt.Sprintf("batch seq %d: ledger lookup", b.GetSeq()), err)
+	}
+	o.skipped = true
+	return true, nil
+}
+
+// prepareSQL builds the COPY statement for the batch's columns, reusing the
+// previous one when the columns are the same (the usual case on a stream).
+func (l *loader) prepareSQL(b *commonv1.Batch) {
+	cols := b.GetColumns()
+	same := len(cols) == len(l.cols) && l.sql != nil
+	for k := 0; same && k < len(cols); k++ {
+		same = cols[k].GetName() == l.cols[k]
+	}
+	if same {
+		return
+	}
+	l.cols = l.cols[:0]
+	l.sql = append(l.sql[:0], "COPY "...)
+	l.sql = append(l.sql, l.table...)
+	l.sql = append(l.sql, " ("...)
+	for k, c := range cols {
+		if k > 0 {
+			l.sql = append(l.sql, ", "...)
+		}
+		l.sql = append(l.sql, pgx.Identifier{c.GetName()}.Sanitize()...)
+		l.cols = append(l.cols, c.GetName())
+	}
+	l.sql = append(l.sql, ") FROM STDIN"...)
+}
+
+// copy sends encoded lines [lo, hi) with COPY FROM STDIN (text format).
+func (l *loader) copy(ctx context.Context, pc *pgconn.PgConn, lo, hi int) (pgconn.CommandTag, error) {
+	l.rd.b = l.enc.span(lo, hi)
+	return pc.CopyFrom(ctx, &l.rd, string(l.sql))
+}
+
+// isolate loads lines [lo, hi) under a savepoint; when PostgreSQL refuses
+// the data it splits the range in two, down to single rows, which are then
+// quarantined with PostgreSQL's reason. This gives the same result as
+// loading row by row (earlier rows win a duplicate key) at a cost of about
+// 2·k·log(n/k) COPYs for k bad rows instead of n.
+func (l *loader) isolate(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, lo, hi int, o *outcome) (int64, error) {
+	if lo >= hi {
+		return 0, nil
+	}
+	op := fmt.Sprintf("batch seq %d: copy into %s", b.GetSeq(), l.table)
+	if _, err := tx.Exec(ctx, "SAVEPOINT cutover_row"); err != nil {
+		return 0, l.t.dbErr(op, err)
+	}
+	tag, err := l.copy(ctx, tx.Conn().PgConn(), lo, hi)
+	if err == nil {
+		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT cutover_row"); err != nil {
+			return 0, l.t.dbErr(op, err)
+		}
+		return tag.RowsAffected(), nil
+	}
+	if !isDataError(err) {
+		return 0, l.t.dbErr(op, err)
+	}
+	if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT cutover_row; RELEASE SAVEPOINT cutover_row"); err != nil {
+		return 0, l.t.dbErr(op, err)
+	}
+	if hi-lo == 1 {
+		var pgErr *pgconn.PgError
+		errors.As(err, &pgErr)
+		row := int(l.enc.lines[lo])
+		column := pgErr.ColumnName
+		if column == "" {
+			column = copyColumn(pgErr.Where)
+		}
+		o.loadRejects = append(o.loadRejects, &commonv1.Reject{
+			Row:    int32(row),
+			Stage:  "load",
+			Rule:   "target_constraint",
+			Column: column,
+			Reason: pgReason(pgErr, column),
+			Raw:    batch.RowText(b, row),
+		})
+		return 0, nil
+	}
+	mid := lo + (hi-lo)/2
+	n1, err := l.isolate(ctx, tx, b, lo, mid, o)
+	if err != nil {
+		return 0, err
+	}
+	n2, err := l.isolate(ctx, tx, b, mid, hi, o)
+	return n1 + n2, err
+}
+
+// finish writes the quarantine rows and the ledger row in one round trip.
+func (l *loader) finish(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, o outcome) error {
+	table := b.GetTable()
+	if table == "" {
+		table = l.cfg.GetTable()
+	}
+	var pb pgx.Batch
+	if n := len(b.GetRejects()) + len(o.loadRejects); n > 0 {
+		rows := make([]int32, 0, n)
+		refs := make([]string, 0, n)
+		stages := make([]string, 0, n)
+		rules := make([]string, 0, n)
+		cols := make([]string, 0, n)
+		reasons := make([]string, 0, n)
+		raws := make([]string, 0, n)
+		for _, rs := range [][]*commonv1.Reject{b.GetRejects(), o.loadRejects} {
+			for _, r := range rs {
+				rows = append(rows, r.GetRow())
+				refs = append(refs, clean(batch.SourceRef(b, int(r.GetRow()))))
+				stages = append(stages, clean(r.GetStage()))
+				rules = append(rules, clean(r.GetRule()))
+				cols = append(cols, clean(r.GetColumn()))
+				reasons = append(reasons, clean(r.GetReason()))
+				raws = append(raws, clean(r.GetRaw()))
+			}
+		}
+		pb.Queue(quarantineInsertSQL, l.cfg.GetJobId(), clean(table), l.cfg.GetTable(), l.cfg.GetPartitionId(), b.GetSeq(), clean(b.GetSource()),
+			rows, refs, stages, rules, cols, reasons, raws)
+	}
+	pb.Queue(ledgerInsertSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq(), clean(table), l.cfg.GetTable(), clean(b.GetLastKey()),
+		o.extracted, o.loaded, o.quarant)
+	return tx.SendBatch(ctx, &pb).Close()
+}
+
+// isDataError reports a PostgreSQL data exception (class 22) or integrity
+// violation (class 23): the rows are at fault, not the connection.
+func isDataError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "23"))
+}
+
+// copyColumn extracts the column from a COPY error context such as
+// `COPY orders, line 1, column amount: "12,x"`.
+func copyColumn(where string) string {
+	const marker = ", column "
+	i := strings.Index(where, marker)
+	if i < 0 {
+		return ""
+	}
+	rest := where[i+len(marker):]
+	if j := strings.IndexByte(rest, ':'); j >= 0 {
+		rest = rest[:j]
+	}
+	if j := strings.IndexByte(rest, '\n'); j >= 0 {
+		rest = rest[:j]
+	}
+	return rest
+}
+
+// pgReason renders a PostgreSQL error as a quarantine reason: the column,
+// the message (which names the value or the constraint) and the detail.
+func pgReason(e *pgconn.PgError, column string) string {
+	var sb strings.Builder
+	if column != "" {
+		sb.WriteString("column ")
+		sb.WriteString(column)
+		sb.WriteString(": ")
+	}
+	sb.WriteString(e.Message)
+	if e.ConstraintName != "" && !strings.Contains(e.Message, e.ConstraintName) {
+		sb.WriteString(" (constraint ")
+		sb.WriteString(e.ConstraintName)
+		sb.WriteString(")")
+	}
+	if e.Detail != "" {
+		sb.WriteString(": ")
+		sb.WriteString(e.Detail)
+	}
+	if sb.Len() > 2000 {
+		return sb.String()[:2000] + "…"
+	}
+	return sb.String()
+}
+
+// clean makes a string storable as PostgreSQL text, which refuses NUL.
+func clean(s string) string {
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", `\x00`)
+	}
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return s
+}
+
+// sliceReader is a reusable io.Reader over a byte slice.
+type sliceReader struct{ b []byte }
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
+}

@@ -1,0 +1,218 @@
+// Package load implements cutover.loader.v1.LoaderService, the only writer to
+// the target PostgreSQL database. Each batch is one transaction holding the
+// rows (COPY), the quarantined rows and the ledger row, so a batch is in the
+// target exactly once however often it is retried.
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/kit/dsn"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/grpc"
+)
+
+// Service serves LoaderService. It keeps one connection pool per target DSN,
+// created on first use.
+type Service struct {
+	loaderv1.UnimplementedLoaderServiceServer
+
+	mu      sync.Mutex
+	targets map[string]*target
+	closed  bool
+}
+
+// New returns a loader with no open connections.
+func New() *Service {
+	return &Service{targets: map[string]*target{}}
+}
+
+// Register adds the loader's handlers to g.
+func (s *Service) Register(g *grpc.Server) {
+	loaderv1.RegisterLoaderServiceServer(g, s)
+}
+
+// Close closes every pool.
+func (s *Service) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	for k, t := range s.targets {
+		t.pool.Close()
+		delete(s.targets, k)
+	}
+	return nil
+}
+
+// defaultMaxConns bounds each target pool unless the DSN sets pool_max_conns.
+const defaultMaxConns = 16
+
+// target is one target database: its pool and what error messages may say
+// about it.
+type target struct {
+	pool     *pgxpool.Pool
+	redacted string // DSN with the password masked
+	secret   string // password, scrubbed from any error text
+
+	mu    sync.Mutex
+	ready bool // bookkeeping tables exist
+}
+
+// target returns the pool of spec's DSN, creating the bookkeeping tables on
+// first use, and the schema to load into.
+func (s *Service) target(ctx context.Context, spec *commonv1.TargetSpec) (*target, string, error) {
+	d := spec.GetDsn()
+	if d == "" {
+		return nil, "", fmt.Errorf("%w: target.dsn is required", ErrInvalidArgument)
+	}
+	schema := spec.GetSchema()
+	if schema == "" {
+		schema = "public"
+	}
+	t, err := s.pool(d)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := t.ensure(ctx); err != nil {
+		return nil, "", err
+	}
+	return t, schema, nil
+}
+
+func (s *Service) pool(d string) (*target, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if t, ok := s.targets[d]; ok {
+		return t, nil
+	}
+	cfg, err := pgxpool.ParseConfig(d)
+	if err != nil {
+		// The parse error may quote the DSN; say only which one, redacted.
+		return nil, fmt.Errorf("%w: target.dsn %s cannot be parsed", ErrInvalidArgument, dsn.Redact(d))
+	}
+	if !strings.Contains(d, "pool_max_conns") {
+		// pgxpool's default (max(4, NumCPU)) would queue the parallel
+		// partition streams of one job behind each other.
+		cfg.MaxConns = defaultMaxConns
+	}
+	// NewWithConfig does not connect; an unreachable target shows on use.
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: target %s: pool: %s", ErrInvalidArgument, dsn.Redact(d), scrub(err.Error(), cfg.ConnConfig.Password))
+	}
+	t := &target{pool: p, redacted: dsn.Redact(d), secret: cfg.ConnConfig.Password}
+	s.targets[d] = t
+	return t, nil
+}
+
+// bookkeepingDDL creates the ledger and quarantine tables. The advisory lock
+// serialises loaders that start on a fresh database at the same moment
+// (concurrent CREATE ... IF NOT EXISTS can still collide on the catalog).
+const bookkeepingDDL = `BEGIN;
+SELECT pg_advisory_xact_lock(7306247001);
+CREATE SCHEMA IF NOT EXISTS cutover;
+CREATE TABLE IF NOT EXISTS cutover.ledger (
+	job_id text NOT NULL,
+	partition_id text NOT NULL,
+	seq bigint NOT NULL,
+	table_name text NOT NULL,
+	target_table text NOT NULL,
+	last_key text NOT NULL,
+	extracted bigint NOT NULL,
+	loaded bigint NOT NULL,
+	quarantined bigint NOT NULL,
+	committed_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (job_id, partition_id, seq)
+);
+CREATE TABLE IF NOT EXISTS cutover.quarantine (
+	id bigserial PRIMARY KEY,
+	job_id text NOT NULL,
+	table_name text NOT NULL,
+	target_table text NOT NULL,
+	partition_id text NOT NULL,
+	seq bigint NOT NULL,
+	row_index int NOT NULL,
+	source text NOT NULL,
+	source_ref text NOT NULL,
+	stage text NOT NULL,
+	rule text NOT NULL,
+	column_name text NOT NULL,
+	reason text NOT NULL,
+	raw text NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS quarantine_job_table_rule_idx ON cutover.quarantine (job_id, table_name, rule);
+COMMIT;`
+
+func (t *target) ensure(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.ready {
+		return nil
+	}
+	if _, err := t.pool.Exec(ctx, bookkeepingDDL); err != nil {
+		return t.dbErr("create bookkeeping tables", err)
+	}
+	t.ready = true
+	return nil
+}
+
+// dbErr classifies a database error into a domain error. The message names
+// the target by its redacted DSN and never carries the password.
+func (t *target) dbErr(op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s: %w", op, ctxErr(err))
+	}
+	msg := scrub(err.Error(), t.secret)
+	var connErr *pgconn.ConnectError
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &connErr):
+		return fmt.Errorf("%w: %s: cannot connect to %s: %s", ErrUnavailable, op, t.redacted, msg)
+	case errors.As(err, &pgErr):
+		switch class := pgErr.Code[:min(2, len(pgErr.Code))]; {
+		case pgErr.Code == "42P01" || pgErr.Code == "3F000" || pgErr.Code == "3D000":
+			return fmt.Errorf("%w: %s: %s", ErrNotFound, op, msg)
+		case class == "42":
+			return fmt.Errorf("%w: %s: %s", ErrTargetMismatch, op, msg)
+		case class == "08" || class == "53" || class == "57" || class == "40":
+			// connection, resources, shutdown, serialization: retryable
+			return fmt.Errorf("%w: %s: %s: %s", ErrUnavailable, op, t.redacted, msg)
+		}
+		return fmt.Errorf("%s: %s", op, msg)
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, pgconn.ErrConnClosed) || pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return fmt.Errorf("%w: %s: %s: %s", ErrUnavailable, op, t.redacted, msg)
+	}
+	return fmt.Errorf("%s: %s", op, msg)
+}
+
+// ctxErr returns the context error err wraps, so status.go can map it.
+func ctxErr(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return context.DeadlineExceeded
+	}
+	return context.Canceled
+}
+
+// scrub masks a password should any error text ever quote it.
+func scrub(s, secret string) string {
+	if len(secret) < 3 {
+		return s
+	}
+	return strings.ReplaceAll(s, secret, "xxxxx")
+}

@@ -1,0 +1,35 @@
+// Command orchestrator runs the migration API and drives jobs.
+package main
+
+import (
+	"context"
+	"flag"
+
+	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/server"
+	"github.com/cutover/cutover/services/orchestrator/orchestrate"
+)
+
+func main() {
+	var cfg orchestrate.Config
+	var stages orchestrate.StageAddrs
+	server.Main("orchestrator", config.OrchestratorAddr, func(fs *flag.FlagSet) {
+		stages.Flags(fs)
+		cfg.Flags(fs)
+	}, func(ctx context.Context) (server.Service, error) {
+		clients, closeClients, err := stages.Dial()
+		if err != nil {
+			return nil, err
+		}
+		cfg.Clients = clients
+		if t := server.TelemetryFrom(ctx); t != nil {
+			cfg.TraceSink = t.Sink
+		}
+		svc, err := orchestrate.New(ctx, cfg)
+		if err != nil {
+			closeClients()
+			return nil, err
+		}
+		return orchestrate.WithCloser(svc, closeClients), nil
+	})
+}

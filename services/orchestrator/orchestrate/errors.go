@@ -1,0 +1,23 @@
+package orchestrate
+
+import "errors"
+
+// Domain errors of the orchestrator; status.go maps them to gRPC codes.
+var (
+	// ErrInvalidSpec: the job spec is wrong; the message names the field.
+	ErrInvalidSpec = errors.New("invalid job spec")
+	// ErrTargetMismatch: the target cannot take the data as specified.
+	ErrTargetMismatch = errors.New("target cannot take the data")
+	// ErrJobNotFound: no job with that id.
+	ErrJobNotFound = errors.New("job not found")
+	// ErrJobState: the job is in a state that does not allow the call.
+	ErrJobState = errors.New("job state does not allow this")
+	// ErrUnbalanced: extracted != loaded + quarantined; the job fails.
+	ErrUnbalanced = errors.New("accounting does not balance")
+	// ErrStage: a stage service failed in a way a retry may fix.
+	ErrStage = errors.New("stage failed")
+	// ErrStageFatal: a stage refused the work; retrying cannot help.
+	ErrStageFatal = errors.New("stage refused the work")
+	// ErrCancelled: the job was cancelled while a partition ran.
+	ErrCancelled = errors.New("job cancelled")
+)

@@ -1,0 +1,405 @@
+package orchestrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
+	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
+	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/sync/errgroup"
+)
+
+// inFlight bounds the batches of one partition between extractor and
+// loader, so memory stays flat however big the job is.
+const inFlight = 4
+
+func (s *Service) worker(ctx context.Context) {
+	for ctx.Err() == nil {
+		p, err := s.store.claim(ctx, s.cfg.Owner, s.cfg.Lease)
+		if err != nil {
+			if ctx.Err() == nil {
+				slog.Error("claim", "err", err)
+			}
+		}
+		if p != nil {
+			s.runClaimed(ctx, p)
+			continue
+		}
+		s.finishJobs(ctx)
+		select {
+		case <-ctx.Done():
+		case <-s.wake:
+		case <-time.After(s.cfg.Poll):
+		}
+	}
+}
+
+func (s *Service) runClaimed(ctx context.Context, p *partitionRow) {
+	bg := context.WithoutCancel(ctx) // bookkeeping must land even during shutdown
+	job, err := s.store.getJob(ctx, p.jobID)
+	if err != nil {
+		slog.Error("load job", "job", p.jobID, "err", err)
+		_ = s.store.releasePartition(bg, p, s.cfg.Owner)
+		return
+	}
+	counts, err := s.runPartition(ctx, job, p)
+	switch {
+	case err == nil:
+		if err := s.store.finishPartition(bg, p, s.cfg.Owner, counts); err != nil {
+			slog.Error("finish partition", "job", p.jobID, "partition", p.id, "err", err)
+		}
+		s.finishJobs(ctx)
+	case ctx.Err() != nil || errors.Is(err, ErrCancelled):
+		// Shutdown or cancel: hand the partition back; the ledger keeps
+		// what was loaded and a resume skips it.
+		_ = s.store.releasePartition(bg, p, s.cfg.Owner)
+	case retryable(err) && p.attempts < s.cfg.MaxAttempts:
+		backoff := min(time.Duration(1<<p.attempts)*100*time.Millisecond, 5*time.Second)
+		slog.Warn("partition failed, will retry", "job", p.jobID, "partition", p.id, "attempt", p.attempts, "backoff", backoff, "err", err)
+		_ = s.store.retryPartition(bg, p, s.cfg.Owner, backoff, err)
+	default:
+		slog.Error("partition failed", "job", p.jobID, "partition", p.id, "attempt", p.attempts, "err", err)
+		if err := s.store.failPartition(bg, p, s.cfg.Owner, err); err != nil {
+			slog.Error("record failure", "job", p.jobID, "err", err)
+		}
+		s.storeFinalReport(bg, p.jobID)
+		s.endJobSpan(p.jobID, "failed")
+	}
+}
+
+type inflightBatch struct {
+	seq  int64
+	rows int32
+	span trace.Span
+}
+
+// runPartition streams one partition through the stages. It resumes after
+// the last batch the loader's ledger holds, so a retry never loads a row
+// twice, and it checks the accounting of every batch and of the partition.
+func (s *Service) runPartition(ctx context.Context, job *jobRow, p *partitionRow) (*commonv1.Counts, error) {
+	spec := job.spec
+	if p.tableIndex < 0 || p.tableIndex >= len(spec.GetTables()) {
+		return nil, fmt.Errorf("%w: partition %s names table %d of %d", ErrInvalidSpec, p.id, p.tableIndex, len(spec.GetTables()))
+	}
+	tbl := spec.Tables[p.tableIndex]
+	target := s.target(spec)
+	parent := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": job.traceParent})
+	pctx, span := tracer.Start(trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(parent)), "partition",
+		trace.WithAttributes(attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", p.id),
+			attribute.String("cutover.table", tbl.GetName()), attribute.Int("cutover.attempt", p.attempts)))
+	defer span.End()
+	counts, err := s.streamPartition(pctx, job, p, tbl, target)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return nil, err
+	}
+	span.SetAttributes(attribute.Int64("cutover.rows_in", counts.Extracted), attribute.Int64("cutover.rows_out", counts.Loaded),
+		attribute.Int64("cutover.rows_rejected", counts.Quarantined))
+	return counts, nil
+}
+
+func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partitionRow, tbl *commonv1.TableSpec, target *commonv1.TargetSpec) (*commonv1.Counts, error) {
+	cl := s.cfg.Clients
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Resume point: the contiguous prefix of this partition in the ledger.
+	led, err := cl.Loader.GetLedger(ctx, &loaderv1.GetLedgerRequest{Target: target, JobId: job.id, PartitionId: p.id})
+	if err != nil {
+		return nil, stageErr("loader", err)
+	}
+	prior := &commonv1.Counts{}
+	var seq int64
+	cursor := ""
+	for _, e := range led.GetEntries() {
+		if e.GetSeq() != seq {
+			break
+		}
+		addCounts(prior, e.GetCounts())
+		prior.Batches++
+		seq++
+		cursor = e.GetLastKey()
+	}
+
+	ts, err := cl.Transformer.Transform(ctx)
+	if err != nil {
+		return nil, stageErr("transformer", err)
+	}
+	if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Config{Config: &transformerv1.TransformConfig{Columns: tbl.GetColumns()}}}); err != nil {
+		return nil, stageErr("transformer", err)
+	}
+	vs, err := cl.Validator.Validate(ctx)
+	if err != nil {
+		return nil, stageErr("validator", err)
+	}
+	if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Config{Config: &validatorv1.ValidateConfig{Rules: tbl.GetRules()}}}); err != nil {
+		return nil, stageErr("validator", err)
+	}
+	ls, err := cl.Loader.Load(ctx)
+	if err != nil {
+		return nil, stageErr("loader", err)
+	}
+	if err := ls.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Config{Config: &loaderv1.LoadConfig{
+		Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id}}}); err != nil {
+		return nil, stageErr("loader", err)
+	}
+
+	pending := make(chan inflightBatch, inFlight)
+	toTransform := make(chan *commonv1.Batch, 1)
+	attempt := &commonv1.Counts{}
+	var extracted int64
+	g, gctx := errgroup.WithContext(ctx)
+
+	// Extract: the orchestrator pulls batch by batch under each batch's
+	// span, so the extractor's work hangs under it like every other stage's.
+	g.Go(func() error {
+		defer close(pending)
+		defer close(toTransform)
+		for {
+			bctx, bspan := tracer.Start(ctx, "batch", trace.WithAttributes(
+				attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", p.id), attribute.Int64("cutover.seq", seq)))
+			resp, err := cl.Extractor.ReadBatch(bctx, &extractorv1.ReadBatchRequest{
+				Source: tbl.GetSource(), Range: p.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),
+				JobId: job.id, PartitionId: p.id, Seq: seq, Table: tbl.GetName()})
+			if err != nil {
+				endSpan(bspan, err)
+				return stageErr("extractor", err)
+			}
+			b := resp.GetBatch()
+			if b.GetNumRows() == 0 {
+				bspan.End()
+				return nil
+			}
+			if err := batch.Check(b); err != nil {
+				endSpan(bspan, err)
+				return fmt.Errorf("%w: extractor: %v", ErrStageFatal, err)
+			}
+			b.JobId, b.PartitionId, b.Seq, b.Table = job.id, p.id, seq, tbl.GetName()
+			bspan.SetAttributes(attribute.Int("cutover.rows_in", int(b.GetNumRows())))
+			telemetry.InjectBatch(bctx, b)
+			extracted += int64(b.GetNumRows())
+			select {
+			case pending <- inflightBatch{seq: seq, rows: b.GetNumRows(), span: bspan}:
+			case <-gctx.Done():
+				bspan.End()
+				return gctx.Err()
+			}
+			select {
+			case toTransform <- b:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			cursor = b.GetLastKey()
+			seq++
+			if resp.GetDone() {
+				return nil
+			}
+		}
+	})
+	g.Go(func() error {
+		for b := range toTransform {
+			if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Batch{Batch: b}}); err != nil {
+				return stageErr("transformer", err)
+			}
+		}
+		return ts.CloseSend()
+	})
+	g.Go(func() error {
+		for {
+			r, err := ts.Recv()
+			if err == io.EOF {
+				return vs.CloseSend()
+			}
+			if err != nil {
+				return stageErr("transformer", err)
+			}
+			if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Batch{Batch: r.GetBatch()}}); err != nil {
+				return stageErr("validator", err)
+			}
+		}
+	})
+	g.Go(func() error {
+		for {
+			r, err := vs.Recv()
+			if err == io.EOF {
+				return ls.CloseSend()
+			}
+			if err != nil {
+				return stageErr("validator", err)
+			}
+			if err := ls.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Batch{Batch: r.GetBatch()}}); err != nil {
+				return stageErr("loader", err)
+			}
+		}
+	})
+	// Acknowledgements: every batch must come back balanced and in order.
+	g.Go(func() error {
+		for inf := range pending {
+			ack, err := ls.Recv()
+			if err == io.EOF {
+				err = errors.New("stream ended before every batch was acknowledged")
+			}
+			if err != nil {
+				endSpan(inf.span, err)
+				return stageErr("loader", err)
+			}
+			c := ack.GetCounts()
+			if ack.GetSeq() != inf.seq || c.GetExtracted() != int64(inf.rows) || c.GetLoaded()+c.GetQuarantined() != c.GetExtracted() {
+				err := fmt.Errorf("%w: batch %d of partition %s: extracted %d rows, loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d",
+					ErrUnbalanced, inf.seq, p.id, inf.rows, ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined())
+				endSpan(inf.span, err)
+				return err
+			}
+			addCounts(attempt, c)
+			attempt.Batches++
+			inf.span.SetAttributes(attribute.Int64("cutover.rows_out", c.GetLoaded()), attribute.Int64("cutover.rows_rejected", c.GetQuarantined()),
+				attribute.Bool("cutover.skipped", ack.GetSkipped()))
+			inf.span.End()
+			total := sumCounts(prior, attempt)
+			ok, err := s.store.progress(gctx, p, s.cfg.Owner, s.cfg.Lease, total)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: job %s is no longer running or partition %s lost its lease", ErrCancelled, job.id, p.id)
+			}
+		}
+		if _, err := ls.Recv(); err != io.EOF {
+			return stageErr("loader", fmt.Errorf("expected end of stream, got %v", err))
+		}
+		return nil
+	})
+	err = g.Wait()
+	for inf := range pending { // spans of batches cut off by an error
+		endSpan(inf.span, errors.New("partition aborted"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if attempt.Extracted != extracted {
+		return nil, fmt.Errorf("%w: partition %s: extracted %d rows but the loader acknowledged %d", ErrUnbalanced, p.id, extracted, attempt.Extracted)
+	}
+	total := sumCounts(prior, attempt)
+	if err := s.checkLedger(ctx, target, job.id, p.id, total); err != nil {
+		return nil, err
+	}
+	return total, nil
+}
+
+// checkLedger compares what we counted with what the target committed:
+// the ledger is the stored fact, and it must hold every batch exactly once.
+func (s *Service) checkLedger(ctx context.Context, target *commonv1.TargetSpec, jobID, partID string, want *commonv1.Counts) error {
+	led, err := s.cfg.Clients.Loader.GetLedger(ctx, &loaderv1.GetLedgerRequest{Target: target, JobId: jobID, PartitionId: partID})
+	if err != nil {
+		return stageErr("loader", err)
+	}
+	got := &commonv1.Counts{}
+	for i, e := range led.GetEntries() {
+		if e.GetSeq() != int64(i) {
+			return fmt.Errorf("%w: partition %s: ledger has seq %d where %d was expected", ErrUnbalanced, partID, e.GetSeq(), i)
+		}
+		addCounts(got, e.GetCounts())
+		got.Batches++
+	}
+	if got.Extracted != want.Extracted || got.Loaded != want.Loaded || got.Quarantined != want.Quarantined || got.Batches != want.Batches {
+		return fmt.Errorf("%w: partition %s: ledger says %d batches, extracted %d, loaded %d, quarantined %d; run counted %d, %d, %d, %d",
+			ErrUnbalanced, partID, got.Batches, got.Extracted, got.Loaded, got.Quarantined, want.Batches, want.Extracted, want.Loaded, want.Quarantined)
+	}
+	if got.Extracted != got.Loaded+got.Quarantined {
+		return fmt.Errorf("%w: partition %s: extracted %d != loaded %d + quarantined %d", ErrUnbalanced, partID, got.Extracted, got.Loaded, got.Quarantined)
+	}
+	return nil
+}
+
+// finishJobs ends every running job whose partitions are all done: it
+// checks the job's accounting and stores its report.
+func (s *Service) finishJobs(ctx context.Context) {
+	ids, err := s.store.finishableJobs(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			slog.Error("finishable jobs", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		j, err := s.store.getJob(ctx, id)
+		if err != nil {
+			continue
+		}
+		r, err := s.buildReport(ctx, j)
+		if err != nil {
+			slog.Warn("report not ready, will retry", "job", id, "err", err)
+			continue
+		}
+		state, errText := stateSucceeded, ""
+		if !r.Balanced {
+			state, errText = stateFailed, ErrUnbalanced.Error()+": see report"
+		}
+		now := time.Now()
+		r.State, r.Error, r.FinishedAt = jobState(state), errText, ts(&now)
+		setTiming(r, j.started, &now)
+		data, err := marshalReport(r)
+		if err != nil {
+			slog.Error("encode report", "job", id, "err", err)
+			continue
+		}
+		ended, err := s.store.endJob(ctx, id, state, errText, data)
+		if err != nil {
+			slog.Error("end job", "job", id, "err", err)
+			continue
+		}
+		if ended {
+			slog.Info("job ended", "job", id, "state", state, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(),
+				"quarantined", r.Totals.GetQuarantined(), "trace_id", j.traceID)
+			s.endJobSpan(id, state)
+		}
+	}
+}
+
+// storeFinalReport writes the report of a job that ended by failure or
+// cancel; a report that cannot be built now is built on demand later.
+func (s *Service) storeFinalReport(ctx context.Context, id string) {
+	j, err := s.store.getJob(ctx, id)
+	if err != nil {
+		return
+	}
+	r, err := s.buildReport(ctx, j)
+	if err != nil {
+		slog.Warn("report", "job", id, "err", err)
+		return
+	}
+	if data, err := marshalReport(r); err == nil {
+		_ = s.store.setReport(ctx, id, data)
+	}
+}
+
+func endSpan(sp trace.Span, err error) {
+	sp.RecordError(err)
+	sp.SetStatus(codes.Error, err.Error())
+	sp.End()
+}
+
+func addCounts(dst, c *commonv1.Counts) {
+	dst.Extracted += c.GetExtracted()
+	dst.Loaded += c.GetLoaded()
+	dst.Quarantined += c.GetQuarantined()
+}
+
+func sumCounts(a, b *commonv1.Counts) *commonv1.Counts {
+	return &commonv1.Counts{Extracted: a.Extracted + b.Extracted, Loaded: a.Loaded + b.Loaded,
+		Quarantined: a.Quarantined + b.Quarantined, Batches: a.Batches + b.Batches}
+}

@@ -1,0 +1,327 @@
+// Package orchestrate owns migration jobs: it checks specs, plans and leases
+// partitions, drives every batch through extractor → transformer → validator
+// → loader, keeps the accounting in the control schema and writes reports.
+package orchestrate
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
+	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
+	"github.com/cutover/cutover/services/kit/telemetry"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+var tracer = otel.Tracer("cutover/orchestrator")
+
+// Clients are the stage services the orchestrator drives.
+type Clients struct {
+	Extractor   extractorv1.ExtractorServiceClient
+	Transformer transformerv1.TransformerServiceClient
+	Validator   validatorv1.ValidatorServiceClient
+	Loader      loaderv1.LoaderServiceClient
+}
+
+// Config configures an orchestrator replica.
+type Config struct {
+	// ControlURL is the PostgreSQL database holding the control schema.
+	ControlURL string
+	// DefaultTarget is used when a spec names no target DSN.
+	DefaultTarget string
+	// Workers is how many partitions this replica runs at once.
+	Workers int
+	// Lease is how long a claimed partition stays ours without progress.
+	Lease time.Duration
+	// MaxAttempts bounds the tries of one partition before the job fails.
+	MaxAttempts int
+	// Poll is how often idle workers look for work.
+	Poll time.Duration
+	// TraceSink is where this process's spans go, for the report.
+	TraceSink string
+	// Owner names this replica in leases; default host:pid:random.
+	Owner   string
+	Clients Clients
+}
+
+// Service implements the JobService.
+type Service struct {
+	orchestratorv1.UnimplementedJobServiceServer
+	cfg   Config
+	store *store
+	wake  chan struct{}
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+
+	mu       sync.Mutex
+	jobSpans map[string]trace.Span // job spans started here, ended at the job's end
+}
+
+// New opens the control schema and starts the workers.
+func New(ctx context.Context, cfg Config) (*Service, error) {
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 5
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 200 * time.Millisecond
+	}
+	if cfg.Owner == "" {
+		host, _ := os.Hostname()
+		cfg.Owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), randomHex(3))
+	}
+	st, err := openStore(ctx, cfg.ControlURL)
+	if err != nil {
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	s := &Service{cfg: cfg, store: st, wake: make(chan struct{}, cfg.Workers), stop: stop, jobSpans: map[string]trace.Span{}}
+	for i := 0; i < cfg.Workers; i++ {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.worker(runCtx) }()
+	}
+	return s, nil
+}
+
+// Register registers the JobService.
+func (s *Service) Register(g *grpc.Server) { orchestratorv1.RegisterJobServiceServer(g, s) }
+
+// Close stops the workers; partitions they held are handed back.
+func (s *Service) Close() error {
+	s.stop()
+	s.wg.Wait()
+	s.mu.Lock()
+	for id, sp := range s.jobSpans {
+		sp.End()
+		delete(s.jobSpans, id)
+	}
+	s.mu.Unlock()
+	s.store.pool.Close()
+	return nil
+}
+
+func (s *Service) notify() {
+	for i := 0; i < s.cfg.Workers; i++ {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// CreateJob checks the spec, plans partitions and starts the job.
+func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRequest) (*orchestratorv1.CreateJobResponse, error) {
+	spec, plans, err := s.prepare(ctx, req.GetSpec())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)
+	// One trace per job: the job span is a new root linked to the request.
+	jctx, jspan := tracer.Start(context.Background(), "job",
+		trace.WithNewRoot(), trace.WithLinks(trace.LinkFromContext(ctx)),
+		trace.WithAttributes(attribute.String("cutover.job_id", id), attribute.String("cutover.job_name", spec.GetName()),
+			attribute.Int("cutover.tables", len(spec.GetTables()))))
+	carrier := propagation.MapCarrier{}
+	telemetry.Propagator().Inject(jctx, carrier)
+	j := &jobRow{id: id, name: spec.GetName(), spec: spec, parallelism: int(spec.GetParallelism()),
+		traceID: telemetry.TraceID(jctx), traceParent: carrier.Get("traceparent"), traceSink: s.cfg.TraceSink}
+	var parts []partitionRow
+	for i, ranges := range plans {
+		for k, r := range ranges {
+			parts = append(parts, partitionRow{id: fmt.Sprintf("%s-%04d", spec.Tables[i].GetName(), k), table: spec.Tables[i].GetName(), tableIndex: i, rng: r})
+		}
+	}
+	if err := s.store.insertJob(ctx, j, parts); err != nil {
+		jspan.End()
+		return nil, toStatus(err)
+	}
+	jspan.SetAttributes(attribute.Int("cutover.partitions", len(parts)))
+	s.mu.Lock()
+	s.jobSpans[id] = jspan
+	s.mu.Unlock()
+	slog.Info("job created", "job", id, "name", spec.GetName(), "partitions", len(parts), "trace_id", j.traceID)
+	s.notify()
+	job, err := s.getJob(ctx, id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &orchestratorv1.CreateJobResponse{Job: job}, nil
+}
+
+func (s *Service) getJob(ctx context.Context, id string) (*orchestratorv1.Job, error) {
+	j, err := s.store.getJob(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return j.toProto(), nil
+}
+
+func (j *jobRow) toProto() *orchestratorv1.Job {
+	c := &j.counts
+	return &orchestratorv1.Job{
+		Id: j.id, Name: j.name, State: jobState(j.state), Spec: redacted(j.spec),
+		Counts:          &commonv1.Counts{Extracted: c.Extracted, Loaded: c.Loaded, Quarantined: c.Quarantined, Batches: c.Batches},
+		PartitionsTotal: j.total, PartitionsDone: j.done, Error: j.errText, TraceId: j.traceID,
+		CreatedAt: ts(&j.created), StartedAt: ts(j.started), FinishedAt: ts(j.finished),
+	}
+}
+
+// GetJob returns a job with its counts so far.
+func (s *Service) GetJob(ctx context.Context, req *orchestratorv1.GetJobRequest) (*orchestratorv1.GetJobResponse, error) {
+	job, err := s.getJob(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &orchestratorv1.GetJobResponse{Job: job}, nil
+}
+
+// ListJobs returns the newest jobs first.
+func (s *Service) ListJobs(ctx context.Context, req *orchestratorv1.ListJobsRequest) (*orchestratorv1.ListJobsResponse, error) {
+	n := int(req.GetPageSize())
+	if n <= 0 || n > 500 {
+		n = 50
+	}
+	rows, err := s.store.listJobs(ctx, n)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &orchestratorv1.ListJobsResponse{}
+	for _, j := range rows {
+		out.Jobs = append(out.Jobs, j.toProto())
+	}
+	return out, nil
+}
+
+// CancelJob stops a running job; batches already loaded stay loaded and
+// ResumeJob carries on from the ledger.
+func (s *Service) CancelJob(ctx context.Context, req *orchestratorv1.CancelJobRequest) (*orchestratorv1.CancelJobResponse, error) {
+	j, err := s.store.getJob(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ok, err := s.store.cancelJob(ctx, j.id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if !ok {
+		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only pending or running jobs can be cancelled", ErrJobState, j.id, j.state))
+	}
+	s.storeFinalReport(ctx, j.id)
+	s.endJobSpan(j.id, "cancelled")
+	job, err := s.getJob(ctx, j.id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &orchestratorv1.CancelJobResponse{Job: job}, nil
+}
+
+// ResumeJob re-runs the unfinished partitions of a failed or cancelled job.
+func (s *Service) ResumeJob(ctx context.Context, req *orchestratorv1.ResumeJobRequest) (*orchestratorv1.ResumeJobResponse, error) {
+	j, err := s.store.getJob(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	ok, err := s.store.resumeJob(ctx, j.id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if !ok {
+		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only failed or cancelled jobs can be resumed", ErrJobState, j.id, j.state))
+	}
+	slog.Info("job resumed", "job", j.id)
+	s.notify()
+	job, err := s.getJob(ctx, j.id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &orchestratorv1.ResumeJobResponse{Job: job}, nil
+}
+
+// WatchJob streams the job whenever it changes, and ends after the job ends.
+func (s *Service) WatchJob(req *orchestratorv1.WatchJobRequest, stream grpc.ServerStreamingServer[orchestratorv1.WatchJobResponse]) error {
+	ctx := stream.Context()
+	var last *orchestratorv1.Job
+	tick := time.NewTicker(s.cfg.Poll)
+	defer tick.Stop()
+	for {
+		job, err := s.getJob(ctx, req.GetId())
+		if err != nil {
+			return toStatus(err)
+		}
+		if last == nil || !proto.Equal(job, last) {
+			if err := stream.Send(&orchestratorv1.WatchJobResponse{Job: job}); err != nil {
+				return err
+			}
+			last = job
+		}
+		if terminal(job.State) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return toStatus(ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+func terminal(s orchestratorv1.JobState) bool {
+	return s == orchestratorv1.JobState_JOB_STATE_SUCCEEDED || s == orchestratorv1.JobState_JOB_STATE_FAILED || s == orchestratorv1.JobState_JOB_STATE_CANCELLED
+}
+
+// GetJobReport returns the stored report of an ended job, or a live one.
+func (s *Service) GetJobReport(ctx context.Context, req *orchestratorv1.GetJobReportRequest) (*orchestratorv1.GetJobReportResponse, error) {
+	j, err := s.store.getJob(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if len(j.report) > 0 {
+		r := &orchestratorv1.JobReport{}
+		if err := protojson.Unmarshal(j.report, r); err == nil {
+			return &orchestratorv1.GetJobReportResponse{Report: r}, nil
+		}
+	}
+	r, err := s.buildReport(ctx, j)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &orchestratorv1.GetJobReportResponse{Report: r}, nil
+}
+
+func (s *Service) endJobSpan(id, outcome string) {
+	s.mu.Lock()
+	sp, ok := s.jobSpans[id]
+	delete(s.jobSpans, id)
+	s.mu.Unlock()
+	if ok {
+		sp.SetAttributes(attribute.String("cutover.outcome", outcome))
+		sp.End()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,240 @@
+package orchestrate
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
+	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
+	"github.com/cutover/cutover/services/kit/dsn"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// Limits on a spec; beyond them a request is refused rather than trusted.
+const (
+	defaultBatchSize   = 10000
+	maxBatchSize       = 200000
+	defaultParallelism = 2
+	maxParallelism     = 64
+	maxPartitions      = 1024
+)
+
+// invalid builds an ErrInvalidSpec error whose message starts with the field.
+func invalid(field, format string, args ...any) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidSpec, field, fmt.Sprintf(format, args...))
+}
+
+// prepare checks a spec against the live source and target, fills in the
+// target column types and limits, and plans the partitions of every table.
+// It moves no data.
+func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*commonv1.JobSpec, [][]*commonv1.KeyRange, error) {
+	if in == nil {
+		return nil, nil, invalid("spec", "required")
+	}
+	spec := proto.Clone(in).(*commonv1.JobSpec)
+	if spec.BatchSize == 0 {
+		spec.BatchSize = defaultBatchSize
+	}
+	if spec.BatchSize < 0 || spec.BatchSize > maxBatchSize {
+		return nil, nil, invalid("batch_size", "must be between 1 and %d, got %d", maxBatchSize, spec.BatchSize)
+	}
+	if spec.Parallelism == 0 {
+		spec.Parallelism = defaultParallelism
+	}
+	if spec.Parallelism < 0 || spec.Parallelism > maxParallelism {
+		return nil, nil, invalid("parallelism", "must be between 1 and %d, got %d", maxParallelism, spec.Parallelism)
+	}
+	if spec.Target == nil {
+		spec.Target = &commonv1.TargetSpec{}
+	}
+	if spec.Target.Schema == "" {
+		spec.Target.Schema = "public"
+	}
+	if spec.Target.Dsn == "" && s.cfg.DefaultTarget == "" {
+		return nil, nil, invalid("target.dsn", "required: this orchestrator has no default target")
+	}
+	if len(spec.Tables) == 0 {
+		return nil, nil, invalid("tables", "at least one table is required")
+	}
+	target := s.target(spec)
+	seen := map[string]bool{}
+	plans := make([][]*commonv1.KeyRange, len(spec.Tables))
+	for i, t := range spec.Tables {
+		f := fmt.Sprintf("tables[%d]", i)
+		if t.Name == "" {
+			t.Name = t.TargetTable
+		}
+		if t.Name == "" {
+			return nil, nil, invalid(f+".name", "required")
+		}
+		if seen[t.Name] {
+			return nil, nil, invalid(f+".name", "duplicate table name %q", t.Name)
+		}
+		seen[t.Name] = true
+		if t.TargetTable == "" {
+			return nil, nil, invalid(f+".target_table", "required")
+		}
+		if t.Partitions == 0 {
+			t.Partitions = 1
+		}
+		if t.Partitions < 0 || t.Partitions > maxPartitions {
+			return nil, nil, invalid(f+".partitions", "must be between 1 and %d, got %d", maxPartitions, t.Partitions)
+		}
+		if err := checkSource(f+".source", t.Source); err != nil {
+			return nil, nil, err
+		}
+		if len(t.Columns) == 0 {
+			return nil, nil, invalid(f+".columns", "at least one column mapping is required")
+		}
+		src, err := s.cfg.Clients.Extractor.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: t.Source})
+		if err != nil {
+			return nil, nil, refusal(f+".source", "extractor", err)
+		}
+		tgt, err := s.cfg.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: t.TargetTable})
+		if err != nil {
+			return nil, nil, refusal(f+".target_table", "loader", err)
+		}
+		if err := fillTargetTypes(f, t, tgt.Columns, spec.Target.Schema); err != nil {
+			return nil, nil, err
+		}
+		if _, err := s.cfg.Clients.Transformer.CheckMapping(ctx, &transformerv1.CheckMappingRequest{
+			Columns: t.Columns, SourceColumns: src.Columns, FieldPrefix: f,
+		}); err != nil {
+			return nil, nil, refusal(f+".columns", "transformer", err)
+		}
+		if _, err := s.cfg.Clients.Validator.CheckRules(ctx, &validatorv1.CheckRulesRequest{
+			Rules: t.Rules, Columns: t.Columns, FieldPrefix: f,
+		}); err != nil {
+			return nil, nil, refusal(f+".rules", "validator", err)
+		}
+		plan, err := s.cfg.Clients.Extractor.PlanPartitions(ctx, &extractorv1.PlanPartitionsRequest{Source: t.Source, Partitions: t.Partitions})
+		if err != nil {
+			return nil, nil, refusal(f+".source", "extractor", err)
+		}
+		if len(plan.Ranges) == 0 {
+			plan.Ranges = []*commonv1.KeyRange{{}}
+		}
+		plans[i] = plan.Ranges
+	}
+	return spec, plans, nil
+}
+
+func checkSource(f string, src *commonv1.SourceSpec) error {
+	switch k := src.GetKind().(type) {
+	case *commonv1.SourceSpec_Csv:
+		if k.Csv.GetPath() == "" {
+			return invalid(f+".csv.path", "required")
+		}
+	case *commonv1.SourceSpec_Postgres:
+		if k.Postgres.GetDsn() == "" {
+			return invalid(f+".postgres.dsn", "required")
+		}
+		if k.Postgres.GetTable() == "" {
+			return invalid(f+".postgres.table", "required")
+		}
+	default:
+		return invalid(f, "one of csv or postgres is required")
+	}
+	return nil
+}
+
+// fillTargetTypes takes each mapped column's type and limits from the target
+// table, so casts and NOT NULL checks happen before COPY could fail a batch.
+func fillTargetTypes(f string, t *commonv1.TableSpec, cols []*loaderv1.TargetColumn, schema string) error {
+	byName := make(map[string]*loaderv1.TargetColumn, len(cols))
+	names := make([]string, 0, len(cols))
+	for _, c := range cols {
+		byName[c.Name] = c
+		names = append(names, c.Name)
+	}
+	mapped := map[string]bool{}
+	for j, m := range t.Columns {
+		tc, ok := byName[m.Target]
+		if !ok {
+			return invalid(fmt.Sprintf("%s.columns[%d].target", f, j), "unknown column %q in target table %s.%s (it has: %s)",
+				m.Target, schema, t.TargetTable, strings.Join(names, ", "))
+		}
+		mapped[m.Target] = true
+		if m.Type == commonv1.ColumnType_COLUMN_TYPE_UNSPECIFIED {
+			m.Type = tc.Type
+		}
+		m.NotNull = tc.NotNull
+		m.MaxLength = tc.MaxLength
+		m.Precision = tc.Precision
+		m.Scale = tc.Scale
+	}
+	for _, c := range cols {
+		if c.NotNull && !c.HasDefault && !mapped[c.Name] {
+			return fmt.Errorf("%w: %s.columns: target column %q of %s.%s is NOT NULL without a default and nothing maps to it",
+				ErrTargetMismatch, f, c.Name, schema, t.TargetTable)
+		}
+	}
+	return nil
+}
+
+// refusal turns a stage's answer to a spec check into the caller's error:
+// a refusal names the spec field; an outage stays an outage.
+func refusal(field, stage string, err error) error {
+	st, _ := status.FromError(err)
+	msg := st.Message()
+	switch st.Code() {
+	case codes.InvalidArgument:
+		if strings.HasPrefix(msg, "tables[") {
+			return fmt.Errorf("%w: %s", ErrInvalidSpec, msg)
+		}
+		return invalid(field, "%s", msg)
+	case codes.NotFound:
+		return invalid(field, "%s", msg)
+	case codes.FailedPrecondition:
+		return fmt.Errorf("%w: %s: %s", ErrTargetMismatch, field, msg)
+	}
+	return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), msg)
+}
+
+// target is the spec's target with the orchestrator's default filled in.
+func (s *Service) target(spec *commonv1.JobSpec) *commonv1.TargetSpec {
+	t := &commonv1.TargetSpec{Dsn: spec.GetTarget().GetDsn(), Schema: spec.GetTarget().GetSchema()}
+	if t.Dsn == "" {
+		t.Dsn = s.cfg.DefaultTarget
+	}
+	if t.Schema == "" {
+		t.Schema = "public"
+	}
+	return t
+}
+
+// redacted returns a copy of spec safe to show: no DSN passwords.
+func redacted(spec *commonv1.JobSpec) *commonv1.JobSpec {
+	c := proto.Clone(spec).(*commonv1.JobSpec)
+	if c.Target != nil {
+		c.Target.Dsn = dsn.Redact(c.Target.Dsn)
+	}
+	for _, t := range c.Tables {
+		if pg := t.GetSource().GetPostgres(); pg != nil {
+			pg.Dsn = dsn.Redact(pg.Dsn)
+		}
+	}
+	return c
+}
+
+// sourceName describes a table's source for reports, without secrets.
+func sourceName(t *commonv1.TableSpec) string {
+	switch k := t.GetSource().GetKind().(type) {
+	case *commonv1.SourceSpec_Csv:
+		return "csv " + filepath.Base(k.Csv.GetPath())
+	case *commonv1.SourceSpec_Postgres:
+		schema := k.Postgres.GetSchema()
+		if schema == "" {
+			schema = "public"
+		}
+		return "postgres " + schema + "." + k.Postgres.GetTable()
+	}
+	return "?"
+}

@@ -1,0 +1,74 @@
+package orchestrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// toStatus maps an orchestrator error to a gRPC status; it is the only place
+// that decides codes, so REST callers see one consistent HTTP mapping.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok && !isDomain(err) {
+		return err
+	}
+	code := codes.Internal
+	switch {
+	case errors.Is(err, ErrInvalidSpec):
+		code = codes.InvalidArgument
+	case errors.Is(err, ErrTargetMismatch):
+		code = codes.FailedPrecondition
+	case errors.Is(err, ErrJobNotFound):
+		code = codes.NotFound
+	case errors.Is(err, ErrJobState):
+		code = codes.FailedPrecondition
+	case errors.Is(err, ErrStage):
+		code = codes.Unavailable
+	case errors.Is(err, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	}
+	return status.Error(code, err.Error())
+}
+
+func isDomain(err error) bool {
+	for _, d := range []error{ErrInvalidSpec, ErrTargetMismatch, ErrJobNotFound, ErrJobState, ErrUnbalanced, ErrStage, ErrStageFatal, ErrCancelled} {
+		if errors.Is(err, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// retryable says whether a failed partition should be tried again: stage
+// outages are, refusals and broken accounting are not.
+func retryable(err error) bool {
+	if errors.Is(err, ErrUnbalanced) || errors.Is(err, ErrStageFatal) || errors.Is(err, ErrCancelled) || errors.Is(err, ErrInvalidSpec) {
+		return false
+	}
+	return true
+}
+
+// stageErr classifies an error returned by a stage service.
+func stageErr(stage string, err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%w: %s: %v", ErrStage, stage, err)
+	}
+	switch st.Code() {
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange, codes.PermissionDenied, codes.Unimplemented:
+		return fmt.Errorf("%w: %s: %s", ErrStageFatal, stage, st.Message())
+	default:
+		return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), st.Message())
+	}
+}

@@ -1,0 +1,401 @@
+package orchestrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Job and partition states as stored in the control schema.
+const (
+	statePending   = "pending"
+	stateRunning   = "running"
+	stateSucceeded = "succeeded"
+	stateFailed    = "failed"
+	stateCancelled = "cancelled"
+	stateDone      = "done"
+)
+
+const controlDDL = `
+CREATE SCHEMA IF NOT EXISTS cutover_control;
+CREATE TABLE IF NOT EXISTS cutover_control.jobs (
+	id          text PRIMARY KEY,
+	name        text NOT NULL,
+	state       text NOT NULL,
+	spec        jsonb NOT NULL,
+	parallelism int NOT NULL,
+	error       text NOT NULL DEFAULT '',
+	trace_id    text NOT NULL DEFAULT '',
+	trace_parent text NOT NULL DEFAULT '',
+	trace_sink  text NOT NULL DEFAULT '',
+	report      jsonb,
+	created_at  timestamptz NOT NULL DEFAULT now(),
+	started_at  timestamptz,
+	finished_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS cutover_control.partitions (
+	job_id      text NOT NULL REFERENCES cutover_control.jobs(id) ON DELETE CASCADE,
+	id          text NOT NULL,
+	table_index int NOT NULL,
+	table_name  text NOT NULL,
+	lower_key   text NOT NULL,
+	upper_key   text NOT NULL,
+	state       text NOT NULL,
+	attempts    int NOT NULL DEFAULT 0,
+	not_before  timestamptz NOT NULL DEFAULT now(),
+	lease_owner text NOT NULL DEFAULT '',
+	lease_until timestamptz,
+	extracted   bigint NOT NULL DEFAULT 0,
+	loaded      bigint NOT NULL DEFAULT 0,
+	quarantined bigint NOT NULL DEFAULT 0,
+	batches     bigint NOT NULL DEFAULT 0,
+	error       text NOT NULL DEFAULT '',
+	PRIMARY KEY (job_id, id)
+);
+CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
+`
+
+// store is the control schema: every job fact lives here, so any replica
+// can pick a job up after a crash.
+type store struct{ pool *pgxpool.Pool }
+
+func openStore(ctx context.Context, url string) (*store, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("control database: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &store{pool: pool}, nil
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("control database: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	// Replicas starting together must not race on CREATE.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7311001)`); err != nil {
+		return fmt.Errorf("control schema lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, controlDDL); err != nil {
+		return fmt.Errorf("control schema: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+type jobRow struct {
+	id, name, state, errText, traceID, traceParent, traceSink string
+	spec                                                      *commonv1.JobSpec
+	parallelism                                               int
+	report                                                    []byte
+	created                                                   time.Time
+	started, finished                                         *time.Time
+	counts                                                    commonv1.Counts
+	total, done                                               int32
+}
+
+type partitionRow struct {
+	jobID, id, table string
+	tableIndex       int
+	rng              *commonv1.KeyRange
+	attempts         int
+}
+
+func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) error {
+	specJSON, err := protojson.Marshal(j.spec)
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("insert job: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now())`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink); err != nil {
+		return fmt.Errorf("insert job: %w", err)
+	}
+	rows := make([][]any, len(parts))
+	for i, p := range parts {
+		rows[i] = []any{j.id, p.id, p.tableIndex, p.table, p.rng.GetLower(), p.rng.GetUpper(), statePending}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cutover_control", "partitions"},
+		[]string{"job_id", "id", "table_index", "table_name", "lower_key", "upper_key", "state"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("insert partitions: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error, j.trace_id, j.trace_parent, j.trace_sink, j.report,
+	j.created_at, j.started_at, j.finished_at,
+	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0),
+	count(p.id), count(p.id) FILTER (WHERE p.state = 'done')
+	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
+
+func scanJob(row pgx.Row) (*jobRow, error) {
+	var j jobRow
+	var spec []byte
+	var total, done int64
+	if err := row.Scan(&j.id, &j.name, &j.state, &spec, &j.parallelism, &j.errText, &j.traceID, &j.traceParent, &j.traceSink, &j.report,
+		&j.created, &j.started, &j.finished,
+		&j.counts.Extracted, &j.counts.Loaded, &j.counts.Quarantined, &j.counts.Batches, &total, &done); err != nil {
+		return nil, err
+	}
+	j.total, j.done = int32(total), int32(done)
+	j.spec = &commonv1.JobSpec{}
+	if err := protojson.Unmarshal(spec, j.spec); err != nil {
+		return nil, fmt.Errorf("decode stored spec of job %s: %w", j.id, err)
+	}
+	return &j, nil
+}
+
+func (s *store) getJob(ctx context.Context, id string) (*jobRow, error) {
+	j, err := scanJob(s.pool.QueryRow(ctx, jobSelect+` WHERE j.id = $1 GROUP BY j.id`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+func (s *store) listJobs(ctx context.Context, limit int) ([]*jobRow, error) {
+	rows, err := s.pool.Query(ctx, jobSelect+` GROUP BY j.id ORDER BY j.created_at DESC, j.id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []*jobRow
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// claim leases one runnable partition: pending and due, or running with an
+// expired lease (its orchestrator died). SKIP LOCKED lets replicas share.
+func (s *store) claim(ctx context.Context, owner string, lease time.Duration) (*partitionRow, error) {
+	var p partitionRow
+	var lower, upper string
+	err := s.pool.QueryRow(ctx, `
+		UPDATE cutover_control.partitions p
+		SET state = 'running', lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1
+		WHERE (p.job_id, p.id) = (
+			SELECT c.job_id, c.id FROM cutover_control.partitions c
+			JOIN cutover_control.jobs j ON j.id = c.job_id
+			WHERE j.state = 'running'
+			  AND ((c.state = 'pending' AND c.not_before <= now()) OR (c.state = 'running' AND c.lease_until < now()))
+			  AND (SELECT count(*) FROM cutover_control.partitions r
+			       WHERE r.job_id = c.job_id AND r.state = 'running' AND r.lease_until >= now()) < j.parallelism
+			ORDER BY j.created_at, c.table_index, c.id
+			LIMIT 1
+			FOR UPDATE OF c SKIP LOCKED)
+		RETURNING p.job_id, p.id, p.table_index, p.table_name, p.lower_key, p.upper_key, p.attempts`,
+		owner, lease.String()).Scan(&p.jobID, &p.id, &p.tableIndex, &p.table, &lower, &upper, &p.attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim partition: %w", err)
+	}
+	p.rng = &commonv1.KeyRange{Lower: lower, Upper: upper}
+	return &p, nil
+}
+
+// progress records a partition's counts so far and renews its lease.
+// It reports false when the lease was lost or the job left running state.
+func (s *store) progress(ctx context.Context, p *partitionRow, owner string, lease time.Duration, c *commonv1.Counts) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE cutover_control.partitions p SET extracted = $4, loaded = $5, quarantined = $6, batches = $7,
+			lease_until = now() + $8::interval
+		FROM cutover_control.jobs j
+		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.state = 'running' AND j.id = p.job_id AND j.state = 'running'`,
+		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), lease.String())
+	if err != nil {
+		return false, fmt.Errorf("record progress: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *store) finishPartition(ctx context.Context, p *partitionRow, owner string, c *commonv1.Counts) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE cutover_control.partitions SET state = 'done', extracted = $4, loaded = $5, quarantined = $6, batches = $7,
+			error = '', lease_until = NULL
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3`,
+		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches())
+	if err != nil {
+		return fmt.Errorf("finish partition %s: %w", p.id, err)
+	}
+	return nil
+}
+
+// retryPartition puts a partition back after a transient failure.
+func (s *store) retryPartition(ctx context.Context, p *partitionRow, owner string, backoff time.Duration, cause error) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE cutover_control.partitions SET state = 'pending', not_before = now() + $4::interval, error = $5, lease_until = NULL
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'`,
+		p.jobID, p.id, owner, backoff.String(), cause.Error())
+	if err != nil {
+		return fmt.Errorf("requeue partition %s: %w", p.id, err)
+	}
+	return nil
+}
+
+// failPartition marks the partition and its job failed.
+func (s *store) failPartition(ctx context.Context, p *partitionRow, owner string, cause error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("fail partition: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'failed', error = $3, lease_until = NULL
+		WHERE job_id = $1 AND id = $2`, p.jobID, p.id, cause.Error()); err != nil {
+		return fmt.Errorf("fail partition: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'failed', error = $2, finished_at = now()
+		WHERE id = $1 AND state = 'running'`, p.jobID, fmt.Sprintf("partition %s: %v", p.id, cause)); err != nil {
+		return fmt.Errorf("fail job: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+// releasePartition hands a partition back untouched (job cancelled).
+func (s *store) releasePartition(ctx context.Context, p *partitionRow, owner string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'pending', lease_until = NULL
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'`, p.jobID, p.id, owner)
+	if err != nil {
+		return fmt.Errorf("release partition: %w", err)
+	}
+	return nil
+}
+
+func (s *store) jobState(ctx context.Context, id string) (string, error) {
+	var st string
+	if err := s.pool.QueryRow(ctx, `SELECT state FROM cutover_control.jobs WHERE id = $1`, id).Scan(&st); err != nil {
+		return "", fmt.Errorf("job state: %w", err)
+	}
+	return st, nil
+}
+
+// finishableJobs lists running jobs whose partitions are all done.
+func (s *store) finishableJobs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT j.id FROM cutover_control.jobs j WHERE j.state = 'running'
+		AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions p WHERE p.job_id = j.id AND p.state <> 'done')`)
+	if err != nil {
+		return nil, fmt.Errorf("finishable jobs: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// endJob moves a running job to its final state with its report, once.
+func (s *store) endJob(ctx context.Context, id, state, errText string, report []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = $2, error = $3, report = $4, finished_at = coalesce(finished_at, now())
+		WHERE id = $1 AND state = 'running'`, id, state, errText, report)
+	if err != nil {
+		return false, fmt.Errorf("end job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *store) setReport(ctx context.Context, id string, report []byte) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET report = $2 WHERE id = $1`, id, report)
+	if err != nil {
+		return fmt.Errorf("store report of %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *store) cancelJob(ctx context.Context, id string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'cancelled', finished_at = now(), error = 'cancelled by request'
+		WHERE id = $1 AND state IN ('pending', 'running')`, id)
+	if err != nil {
+		return false, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// resumeJob puts a failed or cancelled job back to running; its unfinished
+// partitions start over from their ledger position.
+func (s *store) resumeJob(ctx context.Context, id string) (bool, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("resume job: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'running', finished_at = NULL, error = '', report = NULL
+		WHERE id = $1 AND state IN ('failed', 'cancelled')`, id)
+	if err != nil {
+		return false, fmt.Errorf("resume job %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'pending', attempts = 0, not_before = now(), error = '', lease_until = NULL
+		WHERE job_id = $1 AND state <> 'done'`, id); err != nil {
+		return false, fmt.Errorf("resume partitions of %s: %w", id, err)
+	}
+	return true, tx.Commit(ctx)
+}
+
+type partitionCounts struct {
+	id, table, state, errText string
+	counts                    *commonv1.Counts
+}
+
+func (s *store) partitions(ctx context.Context, jobID string) ([]partitionCounts, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, table_name, state, error, extracted, loaded, quarantined, batches
+		FROM cutover_control.partitions WHERE job_id = $1 ORDER BY table_index, id`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
+	}
+	defer rows.Close()
+	var out []partitionCounts
+	for rows.Next() {
+		p := partitionCounts{counts: &commonv1.Counts{}}
+		if err := rows.Scan(&p.id, &p.table, &p.state, &p.errText, &p.counts.Extracted, &p.counts.Loaded, &p.counts.Quarantined, &p.counts.Batches); err != nil {
+			return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func jobState(s string) orchestratorv1.JobState {
+	switch s {
+	case statePending:
+		return orchestratorv1.JobState_JOB_STATE_PENDING
+	case stateRunning:
+		return orchestratorv1.JobState_JOB_STATE_RUNNING
+	case stateSucceeded:
+		return orchestratorv1.JobState_JOB_STATE_SUCCEEDED
+	case stateFailed:
+		return orchestratorv1.JobState_JOB_STATE_FAILED
+	case stateCancelled:
+		return orchestratorv1.JobState_JOB_STATE_CANCELLED
+	}
+	return orchestratorv1.JobState_JOB_STATE_UNSPECIFIED
+}
+
+func ts(t *time.Time) *timestamppb.Timestamp {
+	if t == nil {
+		return nil
+	}
+	return timestamppb.New(*t)
+}

@@ -1,0 +1,502 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
+	"github.com/cutover/cutover/services/kit/batch"
+)
+
+const (
+	tText   = commonv1.ColumnType_COLUMN_TYPE_TEXT
+	tInt    = commonv1.ColumnType_COLUMN_TYPE_INT64
+	tFloat  = commonv1.ColumnType_COLUMN_TYPE_FLOAT64
+	tBool   = commonv1.ColumnType_COLUMN_TYPE_BOOL
+	tNum    = commonv1.ColumnType_COLUMN_TYPE_NUMERIC
+	tTS     = commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ
+	tDate   = commonv1.ColumnType_COLUMN_TYPE_DATE
+	tBytes  = commonv1.ColumnType_COLUMN_TYPE_BYTES
+	tUnspec = commonv1.ColumnType_COLUMN_TYPE_UNSPECIFIED
+)
+
+// value is one cast value (a default), in the slot its type uses.
+type value struct {
+	i int64
+	f float64
+	b bool
+	s []byte
+}
+
+// colPlan is one mapping prepared once per config: the default already cast
+// and the type name used in reject reasons already rendered.
+type colPlan struct {
+	target, source string
+	typ            commonv1.ColumnType
+	typeName       string
+	hasDef         bool
+	def            value
+	formats        []string
+	notNull        bool
+	maxLen         int
+	prec, scale    int
+}
+
+// plan is a compiled TransformConfig, reused for every batch of a stream.
+type plan struct {
+	cols []colPlan
+}
+
+// typeName spells a target type as PostgreSQL does, for reject reasons.
+func typeName(m *commonv1.ColumnMapping) string {
+	switch m.GetType() {
+	case tInt:
+		return "bigint"
+	case tFloat:
+		return "double precision"
+	case tBool:
+		return "boolean"
+	case tNum:
+		if m.GetPrecision() > 0 {
+			return fmt.Sprintf("numeric(%d,%d)", m.GetPrecision(), m.GetScale())
+		}
+		return "numeric"
+	case tTS:
+		return "timestamptz"
+	case tDate:
+		return "date"
+	case tText:
+		if m.GetMaxLength() > 0 {
+			return fmt.Sprintf("varchar(%d)", m.GetMaxLength())
+		}
+		return "text"
+	case tBytes:
+		return "bytea"
+	}
+	return m.GetType().String()
+}
+
+// checkShape refuses mapping settings no value could satisfy; field is the
+// path prefix of the mapping ("columns[2]").
+func checkShape(field string, m *commonv1.ColumnMapping) error {
+	switch {
+	case m.GetType() == tUnspec || commonv1.ColumnType_name[int32(m.GetType())] == "":
+		return &fieldError{field + ".type", "must be set to a column type", ErrInvalidMapping}
+	case m.GetMaxLength() < 0:
+		return &fieldError{field + ".max_length", fmt.Sprintf("must not be negative, got %d", m.GetMaxLength()), ErrInvalidMapping}
+	case m.GetPrecision() < 0 || m.GetPrecision() > 1000:
+		return &fieldError{field + ".precision", fmt.Sprintf("must be 0..1000, got %d", m.GetPrecision()), ErrInvalidMapping}
+	case m.GetScale() < 0 || (m.GetPrecision() > 0 && m.GetScale() > m.GetPrecision()):
+		return &fieldError{field + ".scale", fmt.Sprintf("must be 0..precision (%d), got %d", m.GetPrecision(), m.GetScale()), ErrInvalidMapping}
+	}
+	for j, f := range m.GetFormats() {
+		if strings.TrimSpace(f) == "" {
+			return &fieldError{fmt.Sprintf("%s.formats[%d]", field, j), "must not be empty", ErrInvalidMapping}
+		}
+	}
+	return nil
+}
+
+func compile(cfg *transformerv1.TransformConfig) (*plan, error) {
+	p := &plan{cols: make([]colPlan, len(cfg.GetColumns()))}
+	for k, m := range cfg.GetColumns() {
+		field := fmt.Sprintf("columns[%d]", k)
+		if err := checkShape(field, m); err != nil {
+			return nil, err
+		}
+		c := &p.cols[k]
+		*c = colPlan{
+			target: m.GetTarget(), source: m.GetSource(), typ: m.GetType(), typeName: typeName(m),
+			formats: m.GetFormats(), notNull: m.GetNotNull(), maxLen: int(m.GetMaxLength()),
+			prec: int(m.GetPrecision()), scale: int(m.GetScale()),
+		}
+		if m.Default != nil {
+			bld := batch.NewBuilder("", c.typ, 1)
+			if err := c.castBytes(bld, []byte(m.GetDefault()), true, nil); err != nil {
+				return nil, &fieldError{field + ".default", fmt.Sprintf("cannot cast %s to %s: %v", quoteShort([]byte(m.GetDefault())), c.typeName, err), ErrInvalidMapping}
+			}
+			col := bld.Column()
+			c.hasDef = true
+			c.def = value{b: batch.Bit(col.Bools, 0)}
+			switch batch.Storage(c.typ) {
+			case batch.StorageInts:
+				c.def.i = col.Ints[0]
+			case batch.StorageFloats:
+				c.def.f = col.Floats[0]
+			case batch.StorageBytes:
+				c.def.s = batch.Bytes(col, 0)
+			}
+		}
+	}
+	return p, nil
+}
+
+// Apply maps one batch onto the target columns of cfg. Bad row data never
+// fails the call: the row gets a Reject and NULL in the failing slot. The
+// error is for a malformed batch, an unknown source column or a bad config.
+func Apply(cfg *transformerv1.TransformConfig, in *commonv1.Batch) (*commonv1.Batch, error) {
+	p, err := compile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return p.apply(in)
+}
+
+// castError carries why a value failed; its text goes into the reason.
+type castError struct {
+	rule, why string
+}
+
+func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
+	if err := batch.Check(in); err != nil {
+		return nil, err
+	}
+	n := int(in.GetNumRows())
+	byName := make(map[string]*commonv1.Column, len(in.GetColumns()))
+	for _, c := range in.GetColumns() {
+		byName[c.GetName()] = c
+	}
+	rejected := batch.Rejected(in)
+	out := &commonv1.Batch{
+		JobId: in.GetJobId(), PartitionId: in.GetPartitionId(), Seq: in.GetSeq(),
+		Table: in.GetTable(), Source: in.GetSource(), FirstKey: in.GetFirstKey(), LastKey: in.GetLastKey(),
+		NumRows: in.GetNumRows(), SourceRefs: in.GetSourceRefs(), TraceContext: in.GetTraceContext(),
+		Columns: make([]*commonv1.Column, len(p.cols)),
+	}
+	var rejects []*commonv1.Reject
+	var scratch, text []byte // reused: casts append into them, then copy out
+	for k := range p.cols {
+		c := &p.cols[k]
+		var src *commonv1.Column
+		if c.source != "" {
+			var ok bool
+			if src, ok = byName[c.source]; !ok {
+				return nil, fmt.Errorf("columns[%d].source: %w %q: batch has %s", k, ErrUnknownSourceColumn, c.source, columnNames(in))
+			}
+		}
+		bld := batch.NewBuilder(c.target, c.typ, n)
+		if src != nil && batch.Storage(c.typ) == batch.StorageBytes && batch.Storage(src.GetType()) == batch.StorageBytes {
+			bld.Column().Data = make([]byte, 0, len(src.GetData()))
+		} else if batch.Storage(c.typ) == batch.StorageBytes {
+			bld.Column().Data = make([]byte, 0, 16*n)
+		}
+		srcText := src != nil && (src.GetType() == tText || src.GetType() == tUnspec)
+		// Text to text: validate the whole buffer once instead of per value;
+		// a value is then valid when both its ends fall on rune starts.
+		bulkText := srcText && c.typ == tText && bytes.IndexByte(src.GetData(), 0) < 0 && utf8.Valid(src.GetData())
+		for i := 0; i < n; i++ {
+			if batch.Bit(rejected, i) {
+				bld.AppendNull() // rejected upstream: already reported once
+				continue
+			}
+			if src == nil || batch.IsNull(src, i) || (srcText && c.typ != tText && src.Offsets[i] == src.Offsets[i+1]) {
+				if c.hasDef {
+					c.appendDefault(bld)
+				} else {
+					bld.AppendNull()
+					if c.notNull {
+						rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: "not_null", Column: c.target,
+							Reason: "column " + c.target + ": NULL in a NOT NULL column"})
+					}
+				}
+				continue
+			}
+			if bulkText {
+				lo, hi := src.Offsets[i], src.Offsets[i+1]
+				if runeStartAt(src.Data, lo) && runeStartAt(src.Data, hi) {
+					v := src.Data[lo:hi]
+					if c.maxLen == 0 || len(v) <= c.maxLen || utf8.RuneCount(v) <= c.maxLen {
+						bld.AppendBytes(v)
+						continue
+					}
+				}
+			}
+			var err error
+			var raw []byte
+			if batch.Storage(src.GetType()) == batch.StorageBytes {
+				raw = batch.Bytes(src, i)
+				err = c.castBytes(bld, raw, srcText, &scratch)
+			} else {
+				var done bool
+				if done, err = c.castTyped(bld, src, i); !done {
+					text = appendText(text[:0], src, i)
+					raw = text
+					err = c.castBytes(bld, raw, true, &scratch)
+				}
+				if err != nil && raw == nil {
+					raw = appendText(nil, src, i)
+				}
+			}
+			if err != nil {
+				bld.AppendNull()
+				rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: "cast", Column: c.target,
+					Reason: fmt.Sprintf("column %s: cannot cast %s to %s: %v", c.target, quoteShort(raw), c.typeName, err),
+					Raw:    safeRaw(raw)})
+			}
+		}
+		out.Columns[k] = bld.Column()
+	}
+	slices.SortStableFunc(rejects, func(a, b *commonv1.Reject) int { return int(a.Row - b.Row) })
+	out.Rejects = append(slices.Clip(in.GetRejects()), rejects...)
+	return out, nil
+}
+
+func runeStartAt(data []byte, off uint32) bool {
+	return int(off) >= len(data) || utf8.RuneStart(data[off])
+}
+
+func columnNames(b *commonv1.Batch) string {
+	names := make([]string, 0, len(b.GetColumns()))
+	for _, c := range b.GetColumns() {
+		names = append(names, c.GetName())
+	}
+	return listNames(names)
+}
+
+// listNames renders names for an error message, cut after 20.
+func listNames(names []string) string {
+	if len(names) == 0 {
+		return "no columns"
+	}
+	if len(names) > 20 {
+		return strings.Join(names[:20], ", ") + ", ..."
+	}
+	return strings.Join(names, ", ")
+}
+
+func (c *colPlan) appendDefault(bld *batch.Builder) {
+	switch c.typ {
+	case tInt, tTS, tDate:
+		bld.AppendInt(c.def.i)
+	case tFloat:
+		bld.AppendFloat(c.def.f)
+	case tBool:
+		bld.AppendBool(c.def.b)
+	default:
+		bld.AppendBytes(c.def.s)
+	}
+}
+
+var (
+	errNUL      = errors.New("contains a NUL byte")
+	errUTF8     = errors.New("is not valid UTF-8")
+	errHex      = errors.New(`invalid hex after \x`)
+	errNotInt   = errors.New("has a fractional part")
+	errNotFinit = errors.New("is not finite")
+)
+
+// castBytes casts a value held as bytes (TEXT, NUMERIC or BYTES input, or
+// the text form of a typed value) and appends it. fromText says the input is
+// text, so "\x…" means hex for a bytea target. scratch is reused per column.
+func (c *colPlan) castBytes(bld *batch.Builder, v []byte, fromText bool, scratch *[]byte) error {
+	switch c.typ {
+	case tInt:
+		x, err := parseInt(v)
+		if err != nil {
+			return err
+		}
+		bld.AppendInt(x)
+	case tFloat:
+		x, err := parseFloat(v)
+		if err != nil {
+			return err
+		}
+		bld.AppendFloat(x)
+	case tBool:
+		x, err := parseBool(v)
+		if err != nil {
+			return err
+		}
+		bld.AppendBool(x)
+	case tNum:
+		var buf []byte
+		if scratch != nil {
+			buf = (*scratch)[:0]
+		}
+		buf, err := appendNumeric(buf, v, c.prec, c.scale)
+		if scratch != nil {
+			*scratch = buf
+		}
+		if err != nil {
+			return err
+		}
+		bld.AppendBytes(buf)
+	case tTS:
+		x, err := parseTimestamp(v)
+		if err != nil {
+			x, err = c.parseFormats(v, err, false)
+			if err != nil {
+				return err
+			}
+		}
+		bld.AppendInt(x)
+	case tDate:
+		x, err := parseDate(v)
+		if err != nil {
+			x, err = c.parseFormats(v, err, true)
+			if err != nil {
+				return err
+			}
+		}
+		bld.AppendInt(x)
+	case tText:
+		if bytes.IndexByte(v, 0) >= 0 {
+			return errNUL
+		}
+		if !utf8.Valid(v) {
+			return errUTF8
+		}
+		if c.maxLen > 0 && len(v) > c.maxLen && utf8.RuneCount(v) > c.maxLen {
+			return fmt.Errorf("longer than %d characters", c.maxLen)
+		}
+		bld.AppendBytes(v)
+	case tBytes:
+		if fromText && len(v) >= 2 && v[0] == '\\' && (v[1] == 'x' || v[1] == 'X') {
+			h := v[2:]
+			if len(h)%2 != 0 {
+				return errHex
+			}
+			var buf []byte
+			if scratch != nil {
+				buf = (*scratch)[:0]
+			}
+			buf = slices.Grow(buf, len(h)/2)[:len(h)/2]
+			if _, err := hex.Decode(buf, h); err != nil {
+				return errHex
+			}
+			if scratch != nil {
+				*scratch = buf
+			}
+			bld.AppendBytes(buf)
+			return nil
+		}
+		bld.AppendBytes(v)
+	default:
+		return fmt.Errorf("unsupported target type %s", c.typ)
+	}
+	return nil
+}
+
+// parseFormats tries the mapping's Go layouts in order after the built-in
+// shapes failed; first is the built-in parser's error, kept when no layout
+// matches because it usually says more (a day that does not exist).
+func (c *colPlan) parseFormats(v []byte, first error, date bool) (int64, error) {
+	s := strings.TrimSpace(string(v))
+	for _, f := range c.formats {
+		t, err := time.Parse(f, s)
+		if err != nil {
+			continue
+		}
+		if date {
+			y, m, d := t.Date()
+			return daysFromCivil(y, int(m), d), nil
+		}
+		return t.UnixMicro(), nil
+	}
+	if len(c.formats) > 0 && (first == errTSSyntax || first == errDateSyntax) {
+		return 0, fmt.Errorf("%w; none of the formats %q matched", first, c.formats)
+	}
+	return 0, first
+}
+
+// castTyped handles the typed-input casts that need no text round trip;
+// done is false when the caller should cast the value's text form instead.
+func (c *colPlan) castTyped(bld *batch.Builder, src *commonv1.Column, i int) (done bool, err error) {
+	st := src.GetType()
+	switch {
+	case st == c.typ && (st == tInt || st == tTS || st == tDate):
+		bld.AppendInt(src.Ints[i])
+	case st == tFloat && c.typ == tFloat:
+		bld.AppendFloat(src.Floats[i])
+	case st == tBool && c.typ == tBool:
+		bld.AppendBool(batch.Bit(src.Bools, i))
+	case st == tInt && c.typ == tFloat:
+		bld.AppendFloat(float64(src.Ints[i]))
+	case st == tBool && c.typ == tInt:
+		x := int64(0)
+		if batch.Bit(src.Bools, i) {
+			x = 1
+		}
+		bld.AppendInt(x)
+	case st == tFloat && c.typ == tInt:
+		f := src.Floats[i]
+		switch {
+		case math.IsNaN(f) || math.IsInf(f, 0):
+			return true, errNotFinit
+		case f != math.Trunc(f):
+			return true, errNotInt
+		case f < -(1<<63) || f >= 1<<63:
+			return true, errIntRange
+		}
+		bld.AppendInt(int64(f))
+	case st == tDate && c.typ == tTS:
+		bld.AppendInt(src.Ints[i] * usPerDay)
+	case st == tTS && c.typ == tDate:
+		us := src.Ints[i]
+		d := us / usPerDay
+		if us%usPerDay < 0 {
+			d--
+		}
+		bld.AppendInt(d)
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// appendText appends the text form of a typed value, the same text as
+// batch.Text but without allocating.
+func appendText(dst []byte, c *commonv1.Column, i int) []byte {
+	switch c.GetType() {
+	case tInt:
+		return strconv.AppendInt(dst, c.Ints[i], 10)
+	case tFloat:
+		f := c.Floats[i]
+		switch {
+		case math.IsInf(f, 1):
+			return append(dst, "Infinity"...)
+		case math.IsInf(f, -1):
+			return append(dst, "-Infinity"...)
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case tBool:
+		return strconv.AppendBool(dst, batch.Bit(c.Bools, i))
+	case tTS:
+		return time.UnixMicro(c.Ints[i]).UTC().AppendFormat(dst, "2006-01-02T15:04:05.999999Z07:00")
+	case tDate:
+		return time.Unix(c.Ints[i]*86400, 0).UTC().AppendFormat(dst, "2006-01-02")
+	}
+	return append(dst, batch.Bytes(c, i)...)
+}
+
+// quoteShort quotes a value for a reason, cut so reports stay readable.
+func quoteShort(v []byte) string {
+	const limit = 64
+	if len(v) <= limit {
+		return strconv.Quote(string(v))
+	}
+	cut := limit
+	for cut > limit-4 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return strconv.Quote(string(v[:cut])) + "…"
+}
+
+// safeRaw keeps the raw value as is when a proto string and a PostgreSQL
+// text column can hold it, and escapes it otherwise.
+func safeRaw(v []byte) string {
+	if utf8.Valid(v) && bytes.IndexByte(v, 0) < 0 {
+		return string(v)
+	}
+	q := strconv.Quote(string(v))
+	return q[1 : len(q)-1]
+}

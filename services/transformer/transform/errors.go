@@ -1,0 +1,26 @@
+package transform
+
+import "errors"
+
+// Domain errors; status.go maps them to gRPC codes.
+var (
+	// ErrInvalidMapping is a column mapping that cannot work.
+	ErrInvalidMapping = errors.New("invalid mapping")
+	// ErrUnknownSourceColumn is a mapping source the batch or source lacks.
+	ErrUnknownSourceColumn = errors.New("unknown source column")
+	// ErrNoConfig is a stream whose first message is not the config.
+	ErrNoConfig = errors.New("first message must be config")
+	// ErrProtocol is a stream message out of place (a second config).
+	ErrProtocol = errors.New("unexpected stream message")
+)
+
+// fieldError names the spec field at fault; its message starts with the
+// field path so that callers can point at the offending line of a spec.
+type fieldError struct {
+	field string
+	msg   string
+	kind  error
+}
+
+func (e *fieldError) Error() string { return e.field + ": " + e.msg }
+func (e *fieldError) Unwrap() error { return e.kind }

@@ -1,0 +1,30 @@
+package transform
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cutover/cutover/services/kit/batch"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// toStatus is the one place domain errors become gRPC status codes.
+func toStatus(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err // already a status, e.g. from stream.Recv
+	}
+	switch {
+	case errors.Is(err, ErrInvalidMapping), errors.Is(err, ErrUnknownSourceColumn),
+		errors.Is(err, ErrNoConfig), errors.Is(err, ErrProtocol), errors.Is(err, batch.ErrMalformed):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Internal, err.Error())
+}
