@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -54,6 +55,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "cutover run: the control database is required: set --control-url or CUTOVER_CONTROL_URL")
 		return ExitBadSpec
 	}
+	// The report is the output; service chatter only when it matters.
+	slog.SetDefault(slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 	spec, err := LoadSpec(*specPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "cutover run: %v\n", err)

@@ -44,8 +44,8 @@ func TestLoadSpec(t *testing.T) {
 	if got := spec.Tables[0].Rules[0].GetRegex().Pattern; got != "^[0-9]+$" {
 		t.Errorf("a $ in a regex was touched: %q", got)
 	}
-	yamlSpec := writeSpec(t, dir, "b.yaml", "name: y\ntables:\n  - name: t\n    target_table: t\n    source: {csv: {path: /abs.csv}}\n    columns: [{target: id, source: id}]\n")
-	if spec, err = LoadSpec(yamlSpec); err != nil || spec.Name != "y" || spec.Tables[0].Source.GetCsv().Path != "/abs.csv" {
+	yamlSpec := writeSpec(t, dir, "b.yaml", "name: demo\ntables:\n  - name: t\n    target_table: t\n    source: {csv: {path: /abs.csv}}\n    columns: [{target: id, source: id}]\n")
+	if spec, err = LoadSpec(yamlSpec); err != nil || spec.Name != "demo" || spec.Tables[0].Source.GetCsv().Path != "/abs.csv" {
 		t.Fatalf("yaml spec: %v %v", spec, err)
 	}
 	for name, body := range map[string]string{

@@ -353,8 +353,10 @@ func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, b
 			break
 		}
 		var pe *csv.ParseError
-		if err != nil && !errors.As(err, &pe) {
-			return nil, false, fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
+		if err != nil {
+			if pe = asParseError(err); pe == nil {
+				return nil, false, fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
+			}
 		}
 		var recLine int64
 		if pe != nil {
@@ -420,6 +422,16 @@ func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, b
 	b.SourceRefs = refs.Column()
 	b.LastKey = formatCursor(next, rd.nextLine())
 	return b, eof || next >= cf.size, nil
+}
+
+// asParseError is separate so that its escaping variable costs an
+// allocation only when there is an error, not for every record.
+func asParseError(err error) *csv.ParseError {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return pe
+	}
+	return nil
 }
 
 // presizeAfter is the number of rows whose widths size the column buffers.

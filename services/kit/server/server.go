@@ -90,13 +90,13 @@ func Listen(addr string) (net.Listener, error) {
 
 // Dial connects to a service address with tracing and client-side
 // round-robin, so "dns:///svc:7001" spreads over every replica.
-func Dial(target string) (*grpc.ClientConn, error) {
-	cc, err := grpc.NewClient(target,
+func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	cc, err := grpc.NewClient(target, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),
 		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s: %w", target, err)
 	}

@@ -44,7 +44,9 @@ func (a StageAddrs) Dial() (c Clients, close func(), err error) {
 		}
 	}
 	for _, addr := range []string{a.Extractor, a.Transformer, a.Validator, a.Loader} {
-		cc, err := server.Dial(addr)
+		// A restarted stage is waited for rather than failed at once;
+		// every call below carries its own deadline (see runner.go).
+		cc, err := server.Dial(addr, grpc.WithDefaultCallOptions(grpc.WaitForReady(true)))
 		if err != nil {
 			close()
 			return Clients{}, nil, err

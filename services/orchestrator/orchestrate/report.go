@@ -46,6 +46,8 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 			r.Balanced = false
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	defer cancel()
 	q, err := s.cfg.Clients.Loader.GetQuarantineSummary(ctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.target(j.spec), JobId: j.id, Examples: 3})
 	if err != nil {
 		return nil, stageErr("loader", err)

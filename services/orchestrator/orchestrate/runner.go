@@ -22,6 +22,24 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
+// stageWait bounds how long a call waits for a stage that is down.
+const stageWait = 30 * time.Second
+
+// opened opens a stream, giving up (by cancelling the partition) when the
+// stage does not answer within stageWait: WaitForReady would wait forever.
+func opened[T any](cancel context.CancelFunc, stage string, open func() (T, error)) (T, error) {
+	timer := time.AfterFunc(stageWait, cancel)
+	s, err := open()
+	if !timer.Stop() {
+		var zero T
+		return zero, fmt.Errorf("%w: %s: not ready within %s", ErrStage, stage, stageWait)
+	}
+	if err != nil {
+		return s, stageErr(stage, err)
+	}
+	return s, nil
+}
+
 // inFlight bounds the batches of one partition between extractor and
 // loader, so memory stays flat however big the job is.
 const inFlight = 4
@@ -118,7 +136,9 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	defer cancel()
 
 	// Resume point: the contiguous prefix of this partition in the ledger.
-	led, err := cl.Loader.GetLedger(ctx, &loaderv1.GetLedgerRequest{Target: target, JobId: job.id, PartitionId: p.id})
+	lctx, lcancel := context.WithTimeout(ctx, stageWait)
+	led, err := cl.Loader.GetLedger(lctx, &loaderv1.GetLedgerRequest{Target: target, JobId: job.id, PartitionId: p.id})
+	lcancel()
 	if err != nil {
 		return nil, stageErr("loader", err)
 	}
@@ -135,23 +155,23 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 		cursor = e.GetLastKey()
 	}
 
-	ts, err := cl.Transformer.Transform(ctx)
+	ts, err := opened(cancel, "transformer", func() (transformerv1.TransformerService_TransformClient, error) { return cl.Transformer.Transform(ctx) })
 	if err != nil {
-		return nil, stageErr("transformer", err)
+		return nil, err
 	}
 	if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Config{Config: &transformerv1.TransformConfig{Columns: tbl.GetColumns()}}}); err != nil {
 		return nil, stageErr("transformer", err)
 	}
-	vs, err := cl.Validator.Validate(ctx)
+	vs, err := opened(cancel, "validator", func() (validatorv1.ValidatorService_ValidateClient, error) { return cl.Validator.Validate(ctx) })
 	if err != nil {
-		return nil, stageErr("validator", err)
+		return nil, err
 	}
 	if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Config{Config: &validatorv1.ValidateConfig{Rules: tbl.GetRules()}}}); err != nil {
 		return nil, stageErr("validator", err)
 	}
-	ls, err := cl.Loader.Load(ctx)
+	ls, err := opened(cancel, "loader", func() (loaderv1.LoaderService_LoadClient, error) { return cl.Loader.Load(ctx) })
 	if err != nil {
-		return nil, stageErr("loader", err)
+		return nil, err
 	}
 	if err := ls.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Config{Config: &loaderv1.LoadConfig{
 		Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id}}}); err != nil {
@@ -172,9 +192,11 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 		for {
 			bctx, bspan := tracer.Start(ctx, "batch", trace.WithAttributes(
 				attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", p.id), attribute.Int64("cutover.seq", seq)))
-			resp, err := cl.Extractor.ReadBatch(bctx, &extractorv1.ReadBatchRequest{
+			rctx, rcancel := context.WithTimeout(bctx, 2*stageWait)
+			resp, err := cl.Extractor.ReadBatch(rctx, &extractorv1.ReadBatchRequest{
 				Source: tbl.GetSource(), Range: p.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),
 				JobId: job.id, PartitionId: p.id, Seq: seq, Table: tbl.GetName()})
+			rcancel()
 			if err != nil {
 				endSpan(bspan, err)
 				return stageErr("extractor", err)
@@ -303,6 +325,8 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 // checkLedger compares what we counted with what the target committed:
 // the ledger is the stored fact, and it must hold every batch exactly once.
 func (s *Service) checkLedger(ctx context.Context, target *commonv1.TargetSpec, jobID, partID string, want *commonv1.Counts) error {
+	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	defer cancel()
 	led, err := s.cfg.Clients.Loader.GetLedger(ctx, &loaderv1.GetLedgerRequest{Target: target, JobId: jobID, PartitionId: partID})
 	if err != nil {
 		return stageErr("loader", err)

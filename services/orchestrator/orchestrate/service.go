@@ -132,7 +132,9 @@ func (s *Service) notify() {
 
 // CreateJob checks the spec, plans partitions and starts the job.
 func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRequest) (*orchestratorv1.CreateJobResponse, error) {
-	spec, plans, err := s.prepare(ctx, req.GetSpec())
+	pctx, cancel := context.WithTimeout(ctx, stageWait)
+	defer cancel()
+	spec, plans, err := s.prepare(pctx, req.GetSpec())
 	if err != nil {
 		return nil, toStatus(err)
 	}

@@ -65,8 +65,8 @@ func BenchmarkApply(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
-	b.SetBytes(int64(len(in.Columns[0].Data)+len(in.Columns[1].Data)+len(in.Columns[2].Data)+len(in.Columns[3].Data)+
-		len(in.Columns[4].Data)+len(in.Columns[5].Data)+len(in.Columns[6].Data)+len(in.Columns[7].Data)))
+	b.SetBytes(int64(len(in.Columns[0].Data) + len(in.Columns[1].Data) + len(in.Columns[2].Data) + len(in.Columns[3].Data) +
+		len(in.Columns[4].Data) + len(in.Columns[5].Data) + len(in.Columns[6].Data) + len(in.Columns[7].Data)))
 	for b.Loop() {
 		if _, err := p.apply(in); err != nil {
 			b.Fatal(err)

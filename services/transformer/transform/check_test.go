@@ -38,7 +38,10 @@ func TestCheckMapping(t *testing.T) {
 			"tables[0].columns[0].type: must be set", ErrInvalidMapping},
 		{"bad default", func(m []*commonv1.ColumnMapping) []*commonv1.ColumnMapping { m[1].Default = sp("1.234"); return m },
 			`tables[0].columns[1].default: cannot cast "1.234" to numeric(12,2): would be rounded to 2 decimal places`, ErrInvalidMapping},
-		{"empty format", func(m []*commonv1.ColumnMapping) []*commonv1.ColumnMapping { m[2].Formats = append(m[2].Formats, " "); return m },
+		{"empty format", func(m []*commonv1.ColumnMapping) []*commonv1.ColumnMapping {
+			m[2].Formats = append(m[2].Formats, " ")
+			return m
+		},
 			"tables[0].columns[2].formats[1]: must not be empty", ErrInvalidMapping},
 		{"scale above precision", func(m []*commonv1.ColumnMapping) []*commonv1.ColumnMapping { m[1].Scale = 13; return m },
 			"tables[0].columns[1].scale: must be 0..precision", ErrInvalidMapping},

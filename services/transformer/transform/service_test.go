@@ -115,8 +115,6 @@ func TestTransformStreamErrors(t *testing.T) {
 	}
 }
 
-
-
 func TestCheckMappingRPC(t *testing.T) {
 	client := startServer(t)
 	_, err := client.CheckMapping(t.Context(), &transformerv1.CheckMappingRequest{
