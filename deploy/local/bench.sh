@@ -91,6 +91,11 @@ for i in $(seq 1 "$RUNS"); do
   p=$(run_copy); cp+=("$p"); echo "run $i: psql \\copy ${p}s" >&2
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# Where the CPU went: seconds of CPU per service over all runs.
+for s in $ALL_SERVICES; do
+  pid=$(cat "$CUTOVER_LOCAL_DIR/$s.pid" 2>/dev/null || true)
+  [ -n "$pid" ] && awk -v s="$s" -v hz="$(getconf CLK_TCK)" '{ printf "cpu %-12s %6.2fs\n", s, ($14 + $15) / hz }' "/proc/$pid/stat" >&2
+done
 mc=$(median "${cut[@]}"); mp=$(median "${cp[@]}")
 echo "cutover (6 services as processes): median ${mc}s, $(awk -v r="$ROWS" -v t="$mc" 'BEGIN { printf "%.0f", r / t }') rows/s"
 echo "psql \\copy:                        median ${mp}s, $(awk -v r="$ROWS" -v t="$mp" 'BEGIN { printf "%.0f", r / t }') rows/s"

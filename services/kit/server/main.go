@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // registered on the default mux, served only by ServePprof
 	"os"
 	"time"
 
@@ -30,11 +32,13 @@ func Main(name, defaultAddr string, addFlags func(fs *flag.FlagSet), build func(
 	addr := config.String(fs, name+"-addr", defaultAddr, "gRPC listen address")
 	grace := config.Duration(fs, "grace", 10*time.Second, "graceful shutdown deadline")
 	traceFile := config.String(fs, "trace-file", "", "JSON-lines span file when OTLP is not configured")
+	pprofAddr := config.String(fs, "pprof-addr", "", "serve net/http/pprof on this address (empty: off)")
 	if addFlags != nil {
 		addFlags(fs)
 	}
 	_ = fs.Parse(os.Args[1:])
 	SetupLogging(name)
+	ServePprof(*pprofAddr)
 	if err := run(name, *addr, *grace, *traceFile, build); err != nil {
 		slog.Error("exit", "err", err)
 		os.Exit(1)
@@ -73,4 +77,17 @@ type telemetryKey struct{}
 func TelemetryFrom(ctx context.Context) *telemetry.Telemetry {
 	t, _ := ctx.Value(telemetryKey{}).(*telemetry.Telemetry)
 	return t
+}
+
+// ServePprof serves the Go profiler on addr (loopback only, for operators
+// finding the slow stage); empty addr leaves it off.
+func ServePprof(addr string) {
+	if addr == "" {
+		return
+	}
+	go func() {
+		if err := http.ListenAndServe(addr, nil); err != nil {
+			slog.Warn("pprof", "err", err)
+		}
+	}()
 }
