@@ -118,7 +118,7 @@ func TestFormatReport(t *testing.T) {
 	r := &orchestratorv1.JobReport{JobId: "job-1", Name: "demo", State: orchestratorv1.JobState_JOB_STATE_SUCCEEDED, Balanced: true,
 		Totals: &commonv1.Counts{Extracted: 10, Loaded: 8, Quarantined: 2, Batches: 1}, TraceId: "abc", TraceSink: "/tmp/t.jsonl",
 		Tables: []*orchestratorv1.TableReport{{Name: "orders", Source: "csv o.csv", TargetTable: "public.orders",
-			Counts: &commonv1.Counts{Extracted: 10, Loaded: 8, Quarantined: 2, Batches: 1},
+			Counts:  &commonv1.Counts{Extracted: 10, Loaded: 8, Quarantined: 2, Batches: 1},
 			Rejects: []*orchestratorv1.RuleRejects{{Rule: "cast", Count: 2, Examples: []*orchestratorv1.RejectExample{{SourceRef: "line 3", Reason: "column amount: cannot cast"}}}}}}}
 	var b bytes.Buffer
 	FormatReport(&b, r)
