@@ -4,12 +4,15 @@
 package batch
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 )
@@ -205,27 +208,7 @@ func Text(c *commonv1.Column, i int) (s string, ok bool) {
 	if IsNull(c, i) {
 		return "", false
 	}
-	switch c.GetType() {
-	case commonv1.ColumnType_COLUMN_TYPE_INT64:
-		return strconv.FormatInt(c.Ints[i], 10), true
-	case commonv1.ColumnType_COLUMN_TYPE_FLOAT64:
-		f := c.Floats[i]
-		if math.IsInf(f, 1) {
-			return "Infinity", true
-		}
-		if math.IsInf(f, -1) {
-			return "-Infinity", true
-		}
-		return strconv.FormatFloat(f, 'g', -1, 64), true
-	case commonv1.ColumnType_COLUMN_TYPE_BOOL:
-		return strconv.FormatBool(Bit(c.Bools, i)), true
-	case commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ:
-		return FormatMicros(c.Ints[i]), true
-	case commonv1.ColumnType_COLUMN_TYPE_DATE:
-		return FormatDays(c.Ints[i]), true
-	default:
-		return string(Bytes(c, i)), true
-	}
+	return string(AppendText(nil, c, i)), true
 }
 
 // FormatMicros renders microseconds since the epoch as RFC 3339 in UTC.
@@ -276,4 +259,62 @@ func SourceRef(b *commonv1.Batch, i int) string {
 		return ""
 	}
 	return string(Bytes(c, i))
+}
+
+// AppendText appends the text form of row i of c (as Text) without
+// allocating; rules and casts match against it on hot paths.
+func AppendText(dst []byte, c *commonv1.Column, i int) []byte {
+	switch c.GetType() {
+	case commonv1.ColumnType_COLUMN_TYPE_INT64:
+		return strconv.AppendInt(dst, c.Ints[i], 10)
+	case commonv1.ColumnType_COLUMN_TYPE_FLOAT64:
+		f := c.Floats[i]
+		switch {
+		case math.IsInf(f, 1):
+			return append(dst, "Infinity"...)
+		case math.IsInf(f, -1):
+			return append(dst, "-Infinity"...)
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case commonv1.ColumnType_COLUMN_TYPE_BOOL:
+		return strconv.AppendBool(dst, Bit(c.Bools, i))
+	case commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ:
+		return time.UnixMicro(c.Ints[i]).UTC().AppendFormat(dst, "2006-01-02T15:04:05.999999Z07:00")
+	case commonv1.ColumnType_COLUMN_TYPE_DATE:
+		return time.Unix(c.Ints[i]*86400, 0).UTC().AppendFormat(dst, "2006-01-02")
+	}
+	return append(dst, Bytes(c, i)...)
+}
+
+// QuoteShort quotes a value for a reject reason, cut at 64 bytes (on a rune
+// boundary) so reports stay readable.
+func QuoteShort(v []byte) string {
+	const limit = 64
+	if len(v) <= limit {
+		return strconv.Quote(string(v))
+	}
+	cut := limit
+	for cut > limit-4 && !utf8.RuneStart(v[cut]) {
+		cut--
+	}
+	return strconv.Quote(string(v[:cut])) + "…"
+}
+
+// SafeRaw keeps a raw value as is when a proto string and a PostgreSQL text
+// column can hold it (valid UTF-8, no NUL), and escapes it otherwise.
+func SafeRaw(v []byte) string {
+	if utf8.Valid(v) && bytes.IndexByte(v, 0) < 0 {
+		return string(v)
+	}
+	q := strconv.Quote(string(v))
+	return q[1 : len(q)-1]
+}
+
+// CountBits counts the set bits of a row bitmap.
+func CountBits(bm []byte) int {
+	n := 0
+	for _, x := range bm {
+		n += bits.OnesCount8(x)
+	}
+	return n
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -122,7 +121,7 @@ func compile(cfg *transformerv1.TransformConfig) (*plan, error) {
 		if m.Default != nil {
 			bld := batch.NewBuilder("", c.typ, 1)
 			if err := c.castBytes(bld, []byte(m.GetDefault()), true, nil); err != nil {
-				return nil, &fieldError{field + ".default", fmt.Sprintf("cannot cast %s to %s: %v", quoteShort([]byte(m.GetDefault())), c.typeName, err), ErrInvalidMapping}
+				return nil, &fieldError{field + ".default", fmt.Sprintf("cannot cast %s to %s: %v", batch.QuoteShort([]byte(m.GetDefault())), c.typeName, err), ErrInvalidMapping}
 			}
 			col := bld.Column()
 			c.hasDef = true
@@ -228,19 +227,19 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 			} else {
 				var done bool
 				if done, err = c.castTyped(bld, src, i); !done {
-					text = appendText(text[:0], src, i)
+					text = batch.AppendText(text[:0], src, i)
 					raw = text
 					err = c.castBytes(bld, raw, true, &scratch)
 				}
 				if err != nil && raw == nil {
-					raw = appendText(nil, src, i)
+					raw = batch.AppendText(nil, src, i)
 				}
 			}
 			if err != nil {
 				bld.AppendNull()
 				rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: "cast", Column: c.target,
-					Reason: fmt.Sprintf("column %s: cannot cast %s to %s: %v", c.target, quoteShort(raw), c.typeName, err),
-					Raw:    safeRaw(raw)})
+					Reason: fmt.Sprintf("column %s: cannot cast %s to %s: %v", c.target, batch.QuoteShort(raw), c.typeName, err),
+					Raw:    batch.SafeRaw(raw)})
 			}
 		}
 		out.Columns[k] = bld.Column()
@@ -453,50 +452,5 @@ func (c *colPlan) castTyped(bld *batch.Builder, src *commonv1.Column, i int) (do
 	return true, nil
 }
 
-// appendText appends the text form of a typed value, the same text as
-// batch.Text but without allocating.
-func appendText(dst []byte, c *commonv1.Column, i int) []byte {
-	switch c.GetType() {
-	case tInt:
-		return strconv.AppendInt(dst, c.Ints[i], 10)
-	case tFloat:
-		f := c.Floats[i]
-		switch {
-		case math.IsInf(f, 1):
-			return append(dst, "Infinity"...)
-		case math.IsInf(f, -1):
-			return append(dst, "-Infinity"...)
-		}
-		return strconv.AppendFloat(dst, f, 'g', -1, 64)
-	case tBool:
-		return strconv.AppendBool(dst, batch.Bit(c.Bools, i))
-	case tTS:
-		return time.UnixMicro(c.Ints[i]).UTC().AppendFormat(dst, "2006-01-02T15:04:05.999999Z07:00")
-	case tDate:
-		return time.Unix(c.Ints[i]*86400, 0).UTC().AppendFormat(dst, "2006-01-02")
-	}
-	return append(dst, batch.Bytes(c, i)...)
-}
 
-// quoteShort quotes a value for a reason, cut so reports stay readable.
-func quoteShort(v []byte) string {
-	const limit = 64
-	if len(v) <= limit {
-		return strconv.Quote(string(v))
-	}
-	cut := limit
-	for cut > limit-4 && !utf8.RuneStart(v[cut]) {
-		cut--
-	}
-	return strconv.Quote(string(v[:cut])) + "…"
-}
 
-// safeRaw keeps the raw value as is when a proto string and a PostgreSQL
-// text column can hold it, and escapes it otherwise.
-func safeRaw(v []byte) string {
-	if utf8.Valid(v) && bytes.IndexByte(v, 0) < 0 {
-		return string(v)
-	}
-	q := strconv.Quote(string(v))
-	return q[1 : len(q)-1]
-}

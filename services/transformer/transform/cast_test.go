@@ -41,7 +41,7 @@ func castOne(t *testing.T, m *commonv1.ColumnMapping, in string) string {
 		if !batch.IsNull(out.Columns[0], 0) {
 			t.Errorf("Apply(%q): rejected slot is not NULL", in)
 		}
-		if r.Stage != "transform" || r.Column != "out" || r.Raw != safeRaw([]byte(in)) {
+		if r.Stage != "transform" || r.Column != "out" || r.Raw != batch.SafeRaw([]byte(in)) {
 			t.Errorf("Apply(%q): reject %+v lacks stage/column/raw", in, r)
 		}
 		return "reject " + r.Rule + ": " + r.Reason

@@ -92,7 +92,7 @@ func (p *plan) traced(ctx context.Context, b *commonv1.Batch) (*commonv1.Batch, 
 		span.SetStatus(codes.Error, "transform failed")
 		return nil, err
 	}
-	rej := countRows(batch.Rejected(out))
+	rej := batch.CountBits(batch.Rejected(out))
 	span.SetAttributes(
 		attribute.Int("cutover.rows_out", int(out.GetNumRows())-rej),
 		attribute.Int("cutover.rows_rejected", rej),
@@ -100,13 +100,3 @@ func (p *plan) traced(ctx context.Context, b *commonv1.Batch) (*commonv1.Batch, 
 	return out, nil
 }
 
-// countRows counts the set bits of a row bitmap.
-func countRows(bm []byte) int {
-	n := 0
-	for _, x := range bm {
-		for ; x != 0; x &= x - 1 {
-			n++
-		}
-	}
-	return n
-}

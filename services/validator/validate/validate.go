@@ -1,16 +1,12 @@
 package validate
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"math/big"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
-	"time"
-	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	"github.com/cutover/cutover/services/kit/batch"
@@ -132,28 +128,28 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 			case byteCol:
 				v = batch.Bytes(col, i)
 			case r.kind != "range":
-				text = appendText(text[:0], col, i)
+				text = batch.AppendText(text[:0], col, i)
 				v = text
 			}
 			var why string
 			switch r.kind {
 			case "regex":
 				if !r.re.Match(v) {
-					why = fmt.Sprintf("%s does not match /%s/", quoteShort(v), r.re.String())
+					why = fmt.Sprintf("%s does not match /%s/", batch.QuoteShort(v), r.re.String())
 				}
 			case "one_of":
 				if _, ok := r.set[string(v)]; !ok {
-					why = fmt.Sprintf("%s is not one of %s", quoteShort(v), r.values)
+					why = fmt.Sprintf("%s is not one of %s", batch.QuoteShort(v), r.values)
 				}
 			case "range":
 				why = bnd.check(col, i)
 				if why != "" {
-					v = appendText(nil, col, i)
+					v = batch.AppendText(nil, col, i)
 				}
 			}
 			if why != "" {
 				rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "validate", Rule: r.kind, Column: r.column,
-					Reason: "column " + r.column + ": " + why, Raw: safeRaw(v)})
+					Reason: "column " + r.column + ": " + why, Raw: batch.SafeRaw(v)})
 			}
 		}
 	}
@@ -191,11 +187,11 @@ func (b *bounds) check(col *commonv1.Column, i int) string {
 		}
 		s := strings.TrimSpace(string(raw))
 		if _, ok := decScale(s); !ok {
-			return fmt.Sprintf("%s is not a number", quoteShort(raw))
+			return fmt.Sprintf("%s is not a number", batch.QuoteShort(raw))
 		}
 		r, ok := new(big.Rat).SetString(s)
 		if !ok {
-			return fmt.Sprintf("%s is not a number", quoteShort(raw))
+			return fmt.Sprintf("%s is not a number", batch.QuoteShort(raw))
 		}
 		below = b.min.set && r.Cmp(b.min.rat) < 0
 		above = b.max.set && r.Cmp(b.max.rat) > 0
@@ -233,50 +229,5 @@ func listNames(names []string) string {
 	return strings.Join(names, ", ")
 }
 
-// appendText appends the text form of a value (batch.Text without the
-// allocation), which regex and one_of match against.
-func appendText(dst []byte, c *commonv1.Column, i int) []byte {
-	switch c.GetType() {
-	case tInt:
-		return strconv.AppendInt(dst, c.Ints[i], 10)
-	case tFloat:
-		f := c.Floats[i]
-		switch {
-		case math.IsInf(f, 1):
-			return append(dst, "Infinity"...)
-		case math.IsInf(f, -1):
-			return append(dst, "-Infinity"...)
-		}
-		return strconv.AppendFloat(dst, f, 'g', -1, 64)
-	case tBool:
-		return strconv.AppendBool(dst, batch.Bit(c.Bools, i))
-	case tTS:
-		return time.UnixMicro(c.Ints[i]).UTC().AppendFormat(dst, "2006-01-02T15:04:05.999999Z07:00")
-	case tDate:
-		return time.Unix(c.Ints[i]*86400, 0).UTC().AppendFormat(dst, "2006-01-02")
-	}
-	return append(dst, batch.Bytes(c, i)...)
-}
 
-// quoteShort quotes a value for a reason, cut so reports stay readable.
-func quoteShort(v []byte) string {
-	const limit = 64
-	if len(v) <= limit {
-		return strconv.Quote(string(v))
-	}
-	cut := limit
-	for cut > limit-4 && !utf8.RuneStart(v[cut]) {
-		cut--
-	}
-	return strconv.Quote(string(v[:cut])) + "…"
-}
 
-// safeRaw keeps the raw value as is when a proto string and a PostgreSQL
-// text column can hold it, and escapes it otherwise.
-func safeRaw(v []byte) string {
-	if utf8.Valid(v) && bytes.IndexByte(v, 0) < 0 {
-		return string(v)
-	}
-	q := strconv.Quote(string(v))
-	return q[1 : len(q)-1]
-}
