@@ -2,10 +2,12 @@ package load
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"math/bits"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -64,7 +66,14 @@ func (s *Service) load(stream loaderv1.LoaderService_LoadServer) error {
 	if err != nil {
 		return err
 	}
-	l := &loader{t: t, cfg: cfg, table: pgx.Identifier{schema, cfg.GetTable()}.Sanitize()}
+	// Column types decide binary or text COPY; read once per stream.
+	var types map[string]string
+	if !s.textOnly.Load() {
+		if types, err = t.targetTypes(ctx, schema, cfg.GetTable()); err != nil {
+			return err
+		}
+	}
+	l := &loader{svc: s, t: t, cfg: cfg, table: pgx.Identifier{schema, cfg.GetTable()}.Sanitize(), types: types}
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
@@ -89,6 +98,7 @@ func (s *Service) load(stream loaderv1.LoaderService_LoadServer) error {
 
 // loader loads the batches of one stream into one table.
 type loader struct {
+	svc   *Service
 	t     *target
 	cfg   *loaderv1.LoadConfig
 	table string // quoted schema.table
@@ -96,6 +106,12 @@ type loader struct {
 	sql   []byte // COPY statement, rebuilt when the columns change
 	cols  []string
 	rd    sliceReader
+
+	types  map[string]string // target column → base type name
+	bin    binEncoder
+	binSQL []byte  // binary COPY statement for cols
+	binary bool    // the current batch goes as binary COPY
+	lines  []int32 // rows the current batch sends, l.enc's or l.bin's
 }
 
 // outcome is what one batch did.
@@ -125,6 +141,14 @@ func (l *loader) traced(ctx context.Context, b *commonv1.Batch) (*loaderv1.LoadR
 		attribute.Int64("cutover.rows_out", o.loaded),
 		attribute.Int64("cutover.rows_rejected", o.quarant),
 	)
+	if !o.skipped && o.rowsToLoad > 0 {
+		format, n := "text", &l.svc.textBatches
+		if l.binary {
+			format, n = "binary", &l.svc.binaryBatches
+		}
+		n.Add(1)
+		span.SetAttributes(attribute.String("cutover.copy_format", format))
+	}
 	return &loaderv1.LoadResponse{
 		Seq:     b.GetSeq(),
 		Skipped: o.skipped,
@@ -199,10 +223,20 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 	o.loadRejects = o.loadRejects[:0]
 	o.copiedRows = 0
 	if o.rowsToLoad > 0 {
-		l.enc.encode(b, rejected)
 		l.prepareSQL(b)
-		if !isolate {
-			tag, err := l.copy(ctx, tx.Conn().PgConn(), 0, len(l.enc.lines))
+		l.bin.kinds = binPlan(b.GetColumns(), l.types, l.bin.kinds)
+		l.binary = l.bin.kinds != nil && l.bin.prepare(b, rejected)
+		if l.binary {
+			l.lines = l.bin.lines
+			o.loadRejects = append(o.loadRejects, l.bin.rejects...)
+		} else {
+			l.enc.encode(b, rejected)
+			l.lines = l.enc.lines
+		}
+		switch {
+		case len(l.lines) == 0: // every row was set aside before sending
+		case !isolate:
+			tag, err := l.copy(ctx, tx.Conn().PgConn(), b, 0, len(l.lines))
 			if err != nil {
 				if isDataError(err) {
 					return o, true, nil
@@ -210,12 +244,14 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 				return o, false, l.t.dbErr(fmt.Sprintf("batch seq %d: copy into %s", b.GetSeq(), l.table), err)
 			}
 			o.copiedRows = tag.RowsAffected()
-		} else {
-			n, err := l.isolate(ctx, tx, b, 0, len(l.enc.lines), &o)
+		default:
+			n, err := l.isolate(ctx, tx, b, 0, len(l.lines), &o)
 			if err != nil {
 				return o, false, err
 			}
 			o.copiedRows = n
+			// Rows set aside before sending come first: keep row order.
+			slices.SortStableFunc(o.loadRejects, func(a, b *commonv1.Reject) int { return int(a.Row - b.Row) })
 		}
 	}
 	want := int64(o.rowsToLoad - len(o.loadRejects))
@@ -281,6 +317,7 @@ func (l *loader) prepareSQL(b *commonv1.Batch) {
 	if same {
 		return
 	}
+
 	l.cols = l.cols[:0]
 	l.sql = append(l.sql[:0], "COPY "...)
 	l.sql = append(l.sql, l.table...)
@@ -293,10 +330,16 @@ func (l *loader) prepareSQL(b *commonv1.Batch) {
 		l.cols = append(l.cols, c.GetName())
 	}
 	l.sql = append(l.sql, ") FROM STDIN"...)
+	l.binSQL = append(append(l.binSQL[:0], l.sql...), " WITH (FORMAT binary)"...)
 }
 
-// copy sends encoded lines [lo, hi) with COPY FROM STDIN (text format).
-func (l *loader) copy(ctx context.Context, pc *pgconn.PgConn, lo, hi int) (pgconn.CommandTag, error) {
+// copy sends lines [lo, hi) with COPY FROM STDIN. Binary rows are encoded
+// while PostgreSQL reads the previous chunk; text lines are encoded already.
+func (l *loader) copy(ctx context.Context, pc *pgconn.PgConn, b *commonv1.Batch, lo, hi int) (pgconn.CommandTag, error) {
+	if l.binary {
+		l.bin.rd.reset(&l.bin, b, l.lines[lo:hi])
+		return pc.CopyFrom(ctx, &l.bin.rd, string(l.binSQL))
+	}
 	l.rd.b = l.enc.span(lo, hi)
 	return pc.CopyFrom(ctx, &l.rd, string(l.sql))
 }
@@ -314,7 +357,7 @@ func (l *loader) isolate(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, lo, 
 	if _, err := tx.Exec(ctx, "SAVEPOINT cutover_row"); err != nil {
 		return 0, l.t.dbErr(op, err)
 	}
-	tag, err := l.copy(ctx, tx.Conn().PgConn(), lo, hi)
+	tag, err := l.copy(ctx, tx.Conn().PgConn(), b, lo, hi)
 	if err == nil {
 		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT cutover_row"); err != nil {
 			return 0, l.t.dbErr(op, err)
@@ -330,7 +373,7 @@ func (l *loader) isolate(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, lo, 
 	if hi-lo == 1 {
 		var pgErr *pgconn.PgError
 		errors.As(err, &pgErr)
-		row := int(l.enc.lines[lo])
+		row := int(l.lines[lo])
 		column := pgErr.ColumnName
 		if column == "" {
 			column = copyColumn(pgErr.Where)
@@ -340,7 +383,7 @@ func (l *loader) isolate(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, lo, 
 			Stage:  "load",
 			Rule:   "target_constraint",
 			Column: column,
-			Reason: pgReason(pgErr, column),
+			Reason: l.withValue(pgReason(pgErr, column), pgErr, b, column, row),
 			Raw:    batch.RowText(b, row),
 		})
 		return 0, nil
@@ -352,6 +395,36 @@ func (l *loader) isolate(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, lo, 
 	}
 	n2, err := l.isolate(ctx, tx, b, mid, hi, o)
 	return n1 + n2, err
+}
+
+// withValue names the offending value where binary COPY makes PostgreSQL
+// drop it: its timestamp and date receive functions say only "out of range"
+// (22008) where the text input functions quote the text; the value is
+// appended as text COPY would have sent it. Other errors read the same in
+// both formats.
+func (l *loader) withValue(reason string, e *pgconn.PgError, b *commonv1.Batch, column string, row int) string {
+	if !l.binary || column == "" || e.Code != "22008" || strings.Contains(e.Message, `"`) {
+		return reason
+	}
+	for _, c := range b.GetColumns() {
+		if c.GetName() != column || batch.IsNull(c, row) {
+			continue
+		}
+		var v []byte
+		switch c.GetType() {
+		case commonv1.ColumnType_COLUMN_TYPE_TEXT, commonv1.ColumnType_COLUMN_TYPE_NUMERIC:
+			v = batch.Bytes(c, row)
+		case commonv1.ColumnType_COLUMN_TYPE_BYTES:
+			v = hex.AppendEncode([]byte(`\x`), batch.Bytes(c, row))
+		default:
+			v = appendValue(nil, c, row)
+		}
+		if len(v) > 200 {
+			return reason + `: "` + strings.ToValidUTF8(string(v[:200]), "") + `…"`
+		}
+		return reason + `: "` + string(v) + `"`
+	}
+	return reason
 }
 
 // finish writes the quarantine rows and the ledger row in one round trip.

@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
@@ -29,6 +30,11 @@ type Service struct {
 	mu      sync.Mutex
 	targets map[string]*target
 	closed  bool
+
+	// textOnly turns binary COPY off (tests compare both paths with it);
+	// the counters say which format the loaded batches went in.
+	textOnly                   atomic.Bool
+	binaryBatches, textBatches atomic.Int64
 }
 
 // New returns a loader with no open connections.
