@@ -50,7 +50,7 @@ rm -f "$CUTOVER_LOCAL_DIR"/*.log
 deploy/local/start.sh >&2
 gw="http://$CUTOVER_GATEWAY_ADDR"
 spec=$(cat <<JSON
-{"name":"bench","batch_size":10000,"parallelism":1,"tables":[{"name":"orders",
+{"name":"bench","batch_size":${BENCH_BATCH:-10000},"parallelism":1,"tables":[{"name":"orders",
  "source":{"csv":{"path":"$csv"}},"target_table":"bench_orders",
  "columns":[{"target":"id","source":"id"},{"target":"customer_id","source":"customer_id"},
   {"target":"order_no","source":"order_no"},{"target":"status","source":"status"},

@@ -1,22 +1,17 @@
 package extract
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
-	"github.com/cutover/cutover/services/kit/batch"
 )
 
 const (
@@ -47,7 +42,8 @@ func parseCSVSpec(s *commonv1.CsvSource) (csvSpec, error) {
 		if n != len(d) {
 			return sp, invalid("source.csv.delimiter", "must be one character, got %q", d)
 		}
-		if r == '"' || r == '\r' || r == '\n' || r == utf8.RuneError {
+		// encoding/csv refused a NUL delimiter on every read; say so up front.
+		if r == 0 || r == '"' || r == '\r' || r == '\n' || r == utf8.RuneError {
 			return sp, invalid("source.csv.delimiter", "%q cannot be a delimiter", d)
 		}
 		sp.comma = r
@@ -103,8 +99,8 @@ func openCSV(s *commonv1.CsvSource) (*csvFile, error) {
 
 func (cf *csvFile) Close() error { return cf.f.Close() }
 
-// init skips a UTF-8 BOM and reads the header line.
-func (cf *csvFile) init() error {
+// stat checks that the path is a file and skips a UTF-8 BOM.
+func (cf *csvFile) stat() error {
 	st, err := cf.f.Stat()
 	if err != nil {
 		return fmt.Errorf("source.csv.path: stat %s: %w", cf.spec.path, err)
@@ -118,26 +114,35 @@ func (cf *csvFile) init() error {
 		cf.dataStart = 3
 	}
 	cf.dataLine = 1
+	return nil
+}
+
+// init skips a UTF-8 BOM and reads the header line.
+func (cf *csvFile) init() error {
+	if err := cf.stat(); err != nil {
+		return err
+	}
 	if !cf.spec.header {
 		cf.names = cf.spec.columns
 		return nil
 	}
-	rd := newRecordReader(cf, cf.dataStart, cf.dataLine)
-	defer rd.release()
-	rec, err := rd.r.Read()
-	if err == io.EOF {
-		return fmt.Errorf("%w: source.csv.path: %s is empty, expected a header line", ErrPrecondition, cf.spec.path)
-	}
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%w: source.csv.path: %s: header: %s", ErrPrecondition, cf.spec.path, rd.parseErrorText(pe))
-	}
+	sc := cf.scanner(cf.dataStart, cf.dataLine, 0)
+	defer sc.release()
+	var rec fieldSink
+	st, err := sc.next(&rec)
 	if err != nil {
 		return fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
 	}
-	names := make([]string, len(rec))
-	seen := make(map[string]bool, len(rec))
-	for i, name := range rec {
+	switch st {
+	case scanEOF:
+		return fmt.Errorf("%w: source.csv.path: %s is empty, expected a header line", ErrPrecondition, cf.spec.path)
+	case scanSyntax:
+		return fmt.Errorf("%w: source.csv.path: %s: header: %s", ErrPrecondition, cf.spec.path, sc.syntaxText())
+	}
+	names := make([]string, rec.n)
+	seen := make(map[string]bool, rec.n)
+	for i := range names {
+		name := string(rec.field(i))
 		if !utf8.ValidString(name) {
 			return fmt.Errorf("%w: source.csv.path: %s: header column %d is not valid UTF-8: %s", ErrPrecondition, cf.spec.path, i+1, escapeInvalid(name))
 		}
@@ -159,83 +164,19 @@ func (cf *csvFile) init() error {
 		names = cf.spec.columns
 	}
 	cf.names = names
-	cf.dataStart += rd.r.InputOffset()
-	cf.dataLine += rd.lr.lines
+	cf.dataStart = sc.offset()
+	cf.dataLine = sc.line
 	return nil
 }
 
-// lineReader hands the csv.Reader at most one line per Read. The
-// csv.Reader's own bufio buffer is then empty whenever a record ends, so the
-// newlines counted here are exactly those before csv.Reader.InputOffset,
-// which gives the line number a cursor needs.
-type lineReader struct {
-	br      *bufio.Reader
-	pending []byte
-	lines   int64
+// scanner starts a scanner at a record boundary; want is the expected
+// number of bytes to read, 0 if unknown.
+func (cf *csvFile) scanner(off, line int64, want int) *scanner {
+	return newScanner(cf.f, off, cf.size, line, cf.spec.commaBytes(), want)
 }
 
-func (l *lineReader) Read(p []byte) (int, error) {
-	if len(l.pending) == 0 {
-		line, err := l.br.ReadSlice('\n')
-		if len(line) == 0 {
-			if err == nil || err == bufio.ErrBufferFull {
-				err = io.ErrNoProgress
-			}
-			return 0, err
-		}
-		l.pending = line
-	}
-	n := copy(p, l.pending)
-	l.pending = l.pending[n:]
-	if n > 0 && p[n-1] == '\n' {
-		l.lines++
-	}
-	return n, nil
-}
-
-var bufPool = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 256<<10) }}
-
-// recordReader reads records from a byte offset of a CSV file.
-type recordReader struct {
-	r     *csv.Reader
-	lr    *lineReader
-	start int64 // absolute offset where the reader started
-	line  int64 // line number at start
-}
-
-func newRecordReader(cf *csvFile, off, line int64) *recordReader {
-	br := bufPool.Get().(*bufio.Reader)
-	br.Reset(io.NewSectionReader(cf.f, off, cf.size-off))
-	lr := &lineReader{br: br}
-	r := csv.NewReader(lr)
-	r.Comma = cf.spec.comma
-	r.FieldsPerRecord = -1
-	r.ReuseRecord = true
-	return &recordReader{r: r, lr: lr, start: off, line: line}
-}
-
-func (rd *recordReader) release() {
-	rd.lr.br.Reset(nil)
-	bufPool.Put(rd.lr.br)
-	rd.lr.br = nil
-}
-
-// offset is the absolute offset of the next record.
-func (rd *recordReader) offset() int64 { return rd.start + rd.r.InputOffset() }
-
-// nextLine is the line number at offset().
-func (rd *recordReader) nextLine() int64 { return rd.line + rd.lr.lines }
-
-// absLine turns a line number relative to the reader into a file line.
-func (rd *recordReader) absLine(rel int) int64 { return rd.line + int64(rel) - 1 }
-
-// parseErrorText renders a csv.ParseError with file line numbers.
-func (rd *recordReader) parseErrorText(pe *csv.ParseError) string {
-	c := *pe
-	c.StartLine = int(rd.absLine(pe.StartLine))
-	c.Line = int(rd.absLine(pe.Line))
-	return c.Error()
-}
+// commaBytes is the delimiter as it appears in the file.
+func (sp csvSpec) commaBytes() []byte { return utf8.AppendRune(nil, sp.comma) }
 
 // parseCursor reads "<byte offset>:<line number>".
 func parseCursor(c string) (off, line int64, err error) {
@@ -275,24 +216,26 @@ func describeCSV(s *commonv1.CsvSource) (*extractorv1.DescribeSourceResponse, er
 
 // estimateRows scales the average size of the first records to the file.
 func (cf *csvFile) estimateRows() (int64, error) {
-	rd := newRecordReader(cf, cf.dataStart, cf.dataLine)
-	defer rd.release()
+	sc := cf.scanner(cf.dataStart, cf.dataLine, 64<<10)
+	defer sc.release()
+	var rec fieldSink
 	var n int64
-	for n < 1000 && rd.r.InputOffset() < 1<<20 {
-		_, err := rd.r.Read()
-		if err == io.EOF {
-			return n, nil
-		}
-		var pe *csv.ParseError
-		if err != nil && !errors.As(err, &pe) {
+	for n < 1000 && sc.offset()-cf.dataStart < 1<<20 {
+		st, err := sc.next(&rec)
+		if err != nil {
 			return 0, fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
+		}
+		rec.clear()
+		if st == scanEOF {
+			return n, nil
 		}
 		n++
 	}
-	if n == 0 || rd.r.InputOffset() == 0 {
+	read := sc.offset() - cf.dataStart
+	if n == 0 || read == 0 {
 		return n, nil
 	}
-	return (cf.size - cf.dataStart) * n / rd.r.InputOffset(), nil
+	return (cf.size - cf.dataStart) * n / read, nil
 }
 
 func planCSV(s *commonv1.CsvSource) ([]*commonv1.KeyRange, error) {
@@ -321,117 +264,108 @@ func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, b
 			return nil, false, invalid("cursor", "offset %d is outside the data of %s (%d..%d)", off, cf.spec.path, cf.dataStart, cf.size)
 		}
 	}
-	rd := newRecordReader(cf, off, line)
-	defer rd.release()
+	sc := cf.scanner(off, line, 64<<10)
+	defer sc.release()
 
 	ncol := len(cf.names)
 	capRows := min(size, 1<<14)
-	cols := make([]*batch.Builder, ncol)
-	for i, n := range cf.names {
-		cols[i] = batch.NewBuilder(n, textType, capRows)
+	rec := fieldSink{cols: make([]textCol, ncol)}
+	cols := rec.cols
+	for i := range cols {
+		cols[i] = newTextCol(capRows, 4<<10)
 	}
-	refs := batch.NewBuilder("source_ref", textType, capRows)
+	refs := newTextCol(capRows, capRows*12)
 	b := &commonv1.Batch{Source: cf.spec.path}
 	var (
-		comma    = string(cf.spec.comma)
-		null     = cf.spec.null
-		hasNull  = null != ""
-		refBuf   = make([]byte, 0, 32)
+		comma    = sc.comma
+		null     = []byte(cf.spec.null)
+		hasNull  = len(null) > 0
+		refBuf   []byte
+		prevLine int64
 		rows     int
 		eof      bool
-		prevOff  = off
-		nullsRow = func() {
-			for _, c := range cols {
-				c.AppendNull()
-			}
-		}
 	)
+	// reject turns the record into a NULL row.
+	reject := func(r *commonv1.Reject) {
+		rec.reset()
+		for k := range cols {
+			cols[k].nullRow()
+		}
+		r.Row, r.Stage = int32(rows), stageExtract
+		b.Rejects = append(b.Rejects, r)
+	}
 	for rows < size {
-		rec, err := rd.r.Read()
-		if err == io.EOF {
+		st, err := sc.next(&rec)
+		if err != nil {
+			return nil, false, fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
+		}
+		recLine := sc.recLine
+		switch {
+		case st == scanEOF:
 			eof = true
+		case st == scanSyntax:
+			raw := sc.span[:min(len(sc.span), maxRaw)]
+			reject(&commonv1.Reject{Rule: "csv_syntax", Reason: sc.syntaxText(),
+				Raw: escapeInvalid(string(bytes.Trim(raw, "\r\n")))})
+		case rec.n != ncol:
+			reject(&commonv1.Reject{Rule: "ragged_row",
+				Reason: fmt.Sprintf("line %d: %d fields, expected %d", recLine, rec.n, ncol),
+				Raw:    cut(escapeInvalid(rec.join(comma)))})
+		case !utf8.Valid(sc.rec):
+			// Valid raw bytes make valid fields: quotes, delimiters and line
+			// ends never split a character. Only here look for the field.
+			bad := 0
+			for bad < ncol-1 && utf8.Valid(rec.field(bad)) {
+				bad++
+			}
+			reject(&commonv1.Reject{Rule: "encoding", Column: cf.names[bad],
+				Reason: fmt.Sprintf("line %d: column %s: invalid UTF-8 in %s", recLine, cf.names[bad], cut(escapeInvalid(string(rec.field(bad))))),
+				Raw:    cut(escapeInvalid(rec.join(comma)))})
+		default:
+			for k := range cols {
+				c := &cols[k]
+				if hasNull && bytes.Equal(c.value(), null) {
+					c.nullRow()
+				} else {
+					c.endRow()
+				}
+			}
+			rec.clear()
+		}
+		if eof {
 			break
 		}
-		var pe *csv.ParseError
-		if err != nil {
-			if pe = asParseError(err); pe == nil {
-				return nil, false, fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
-			}
-		}
-		var recLine int64
-		if pe != nil {
-			recLine = rd.absLine(pe.StartLine)
-		} else {
-			l, _ := rd.r.FieldPos(0)
-			recLine = rd.absLine(l)
-		}
-		switch {
-		case pe != nil:
-			nullsRow()
-			b.Rejects = append(b.Rejects, &commonv1.Reject{
-				Row: int32(rows), Stage: stageExtract, Rule: "csv_syntax",
-				Reason: rd.parseErrorText(pe),
-				Raw:    cf.rawRecord(prevOff, rd.offset()),
-			})
-		case len(rec) != ncol:
-			nullsRow()
-			b.Rejects = append(b.Rejects, &commonv1.Reject{
-				Row: int32(rows), Stage: stageExtract, Rule: "ragged_row",
-				Reason: fmt.Sprintf("line %d: %d fields, expected %d", recLine, len(rec), ncol),
-				Raw:    cut(escapeInvalid(strings.Join(rec, comma))),
-			})
-		default:
-			bad := -1
-			for i, f := range rec {
-				if !utf8.ValidString(f) {
-					bad = i
-					break
-				}
-			}
-			if bad >= 0 {
-				nullsRow()
-				b.Rejects = append(b.Rejects, &commonv1.Reject{
-					Row: int32(rows), Stage: stageExtract, Rule: "encoding", Column: cf.names[bad],
-					Reason: fmt.Sprintf("line %d: column %s: invalid UTF-8 in %s", recLine, cf.names[bad], cut(escapeInvalid(rec[bad]))),
-					Raw:    cut(escapeInvalid(strings.Join(rec, comma))),
-				})
-				break
-			}
-			for i, f := range rec {
-				if hasNull && f == null {
-					cols[i].AppendNull()
-				} else {
-					cols[i].AppendString(f)
-				}
-			}
-		}
-		refBuf = strconv.AppendInt(append(refBuf[:0], "line "...), recLine, 10)
-		refs.AppendBytes(refBuf)
+		refBuf = appendLineRef(refBuf, prevLine, recLine)
+		prevLine = recLine
+		refs.add(refBuf)
+		refs.endRow()
 		rows++
-		prevOff = rd.offset()
 		if rows == presizeAfter && size > 2*presizeAfter {
 			presize(cols, rows, size, cf.size-off)
+			// Read the rest of the batch in about one go.
+			sc.want = int(min(max((sc.offset()-off)/int64(rows)*int64(size-rows)*9/8, 64<<10), maxChunk))
 		}
 	}
-	next := rd.offset()
+	next := sc.offset()
 	b.NumRows = int32(rows)
 	b.Columns = make([]*commonv1.Column, ncol)
-	for i, c := range cols {
-		b.Columns[i] = c.Column()
+	for i := range cols {
+		b.Columns[i] = cols[i].column(cf.names[i])
 	}
-	b.SourceRefs = refs.Column()
-	b.LastKey = formatCursor(next, rd.nextLine())
+	b.SourceRefs = refs.column("source_ref")
+	b.LastKey = formatCursor(next, sc.line)
 	return b, eof || next >= cf.size, nil
 }
 
-// asParseError is separate so that its escaping variable costs an
-// allocation only when there is an error, not for every record.
-func asParseError(err error) *csv.ParseError {
-	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		return pe
+// appendLineRef makes ref, "line <prev>" or empty, say "line <line>". The
+// next record is most often on the next line: then the last digit is
+// counted up in place instead of formatting the number again.
+func appendLineRef(ref []byte, prev, line int64) []byte {
+	if len(ref) > 0 && line == prev+1 && ref[len(ref)-1] != '9' {
+		ref[len(ref)-1]++
+		return ref
 	}
-	return nil
+	return strconv.AppendInt(append(ref[:0], "line "...), line, 10)
 }
 
 // presizeAfter is the number of rows whose widths size the column buffers.
@@ -440,28 +374,15 @@ const presizeAfter = 64
 // presize grows each column's data buffer once to what the batch will need
 // at the average width seen so far, instead of doubling its way there.
 // remaining bounds the guess: a batch never holds more than the file left.
-func presize(cols []*batch.Builder, rows, size int, remaining int64) {
-	for _, b := range cols {
-		c := b.Column()
-		want := int64(len(c.Data)) * int64(size) / int64(rows) * 9 / 8
+func presize(cols []textCol, rows, size int, remaining int64) {
+	for k := range cols {
+		c := &cols[k]
+		want := int64(c.n) * int64(size) / int64(rows) * 9 / 8
 		want = min(want, remaining)
-		if want > int64(cap(c.Data)) {
-			d := make([]byte, len(c.Data), want)
-			copy(d, c.Data)
-			c.Data = d
+		if want > int64(len(c.data)) {
+			c.grow(int(want))
 		}
 	}
-}
-
-// rawRecord returns the source bytes of a record for a reject, without the
-// blank lines before it and its line end, cut to maxRaw.
-func (cf *csvFile) rawRecord(from, to int64) string {
-	if to-from > maxRaw {
-		to = from + maxRaw
-	}
-	buf := make([]byte, to-from)
-	n, _ := cf.f.ReadAt(buf, from)
-	return escapeInvalid(string(bytes.Trim(buf[:n], "\r\n")))
 }
 
 // cut shortens a raw value for a reject.
