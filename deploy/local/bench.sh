@@ -40,7 +40,7 @@ done
 target="$base/cutover_bench$query"
 export CUTOVER_CONTROL_URL="$base/cutover_bench_control$query" CUTOVER_TARGET_URL="$target"
 export CUTOVER_TRACE_FILE="$data/traces.jsonl"
-table_ddl="DROP TABLE IF EXISTS bench_orders; DROP SCHEMA IF EXISTS cutover CASCADE;
+table_ddl="DROP TABLE IF EXISTS bench_orders;
 CREATE TABLE bench_orders (id bigint PRIMARY KEY, customer_id bigint, order_no text, status text,
   amount numeric(12,2), currency text, created_at timestamptz, note text);"
 
