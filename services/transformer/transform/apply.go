@@ -451,6 +451,3 @@ func (c *colPlan) castTyped(bld *batch.Builder, src *commonv1.Column, i int) (do
 	}
 	return true, nil
 }
-
-
-

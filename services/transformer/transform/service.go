@@ -99,4 +99,3 @@ func (p *plan) traced(ctx context.Context, b *commonv1.Batch) (*commonv1.Batch, 
 	)
 	return out, nil
 }
-

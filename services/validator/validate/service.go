@@ -98,4 +98,3 @@ func (c *Compiled) traced(ctx context.Context, b *commonv1.Batch) (*commonv1.Bat
 	)
 	return out, nil
 }
-

@@ -228,6 +228,3 @@ func listNames(names []string) string {
 	}
 	return strings.Join(names, ", ")
 }
-
-
-
