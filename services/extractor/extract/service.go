@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"sync"
 
-	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -64,16 +63,11 @@ func (s *Service) Close() error {
 
 // DescribeSource returns the columns, primary key and a row estimate.
 func (s *Service) DescribeSource(ctx context.Context, req *extractorv1.DescribeSourceRequest) (*extractorv1.DescribeSourceResponse, error) {
-	var resp *extractorv1.DescribeSourceResponse
-	var err error
-	switch k := req.GetSource().GetKind().(type) {
-	case *commonv1.SourceSpec_Csv:
-		resp, err = describeCSV(k.Csv)
-	case *commonv1.SourceSpec_Postgres:
-		resp, err = s.describePG(ctx, k.Postgres)
-	default:
-		err = invalid("source", "one of csv or postgres is required")
+	k, err := kindOf(req.GetSource())
+	if err != nil {
+		return nil, toStatus(err)
 	}
+	resp, err := k.describe(ctx, s, req.GetSource())
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -89,16 +83,11 @@ func (s *Service) PlanPartitions(ctx context.Context, req *extractorv1.PlanParti
 	if n == 0 {
 		n = 1
 	}
-	var ranges []*commonv1.KeyRange
-	var err error
-	switch k := req.GetSource().GetKind().(type) {
-	case *commonv1.SourceSpec_Csv:
-		ranges, err = planCSV(k.Csv)
-	case *commonv1.SourceSpec_Postgres:
-		ranges, err = s.planPG(ctx, k.Postgres, n)
-	default:
-		err = invalid("source", "one of csv or postgres is required")
+	k, err := kindOf(req.GetSource())
+	if err != nil {
+		return nil, toStatus(err)
 	}
+	ranges, err := k.plan(ctx, s, req.GetSource(), n)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -140,17 +129,11 @@ func (s *Service) readBatch(ctx context.Context, req *extractorv1.ReadBatchReque
 	if size == 0 {
 		size = DefaultBatchSize
 	}
-	var b *commonv1.Batch
-	var done bool
-	var err error
-	switch k := req.GetSource().GetKind().(type) {
-	case *commonv1.SourceSpec_Csv:
-		b, done, err = readCSV(k.Csv, req.GetCursor(), size)
-	case *commonv1.SourceSpec_Postgres:
-		b, done, err = s.readPG(ctx, k.Postgres, req.GetRange(), req.GetCursor(), size)
-	default:
-		err = invalid("source", "one of csv or postgres is required")
+	k, err := kindOf(req.GetSource())
+	if err != nil {
+		return nil, err
 	}
+	b, done, err := k.read(ctx, s, req.GetSource(), req.GetRange(), req.GetCursor(), size)
 	if err != nil {
 		return nil, err
 	}

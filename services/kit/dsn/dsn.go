@@ -46,5 +46,30 @@ func Redact(s string) string {
 		}
 		return u.String()
 	}
+	// go-sql-driver form: user:password@tcp(host:3306)/db?params. The
+	// password may itself hold '@', so the last '@' before the address ends it.
+	if at := lastAtBeforeAddress(s); at > 0 {
+		if colon := strings.IndexByte(s[:at], ':'); colon >= 0 {
+			return s[:colon+1] + mask + s[at:]
+		}
+		return s
+	}
 	return kvPassword.ReplaceAllString(s, "${1}"+mask)
+}
+
+func lastAtBeforeAddress(s string) int {
+	end := len(s)
+	if i := strings.Index(s, "@tcp("); i >= 0 {
+		return i
+	}
+	if i := strings.Index(s, "@unix("); i >= 0 {
+		return i
+	}
+	if i := strings.LastIndex(s, "/"); i >= 0 {
+		end = i
+	}
+	if strings.Contains(s[:end], "=") {
+		return -1 // key=value form
+	}
+	return strings.LastIndex(s[:end], "@")
 }

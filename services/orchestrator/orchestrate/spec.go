@@ -126,21 +126,38 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*commonv1.
 	return spec, plans, nil
 }
 
+// checkSource catches an empty source before asking the extractor, which
+// checks the rest against the live source.
 func checkSource(f string, src *commonv1.SourceSpec) error {
 	switch k := src.GetKind().(type) {
 	case *commonv1.SourceSpec_Csv:
-		if k.Csv.GetPath() == "" {
-			return invalid(f+".csv.path", "required")
+		return required(f+".csv.path", k.Csv.GetPath())
+	case *commonv1.SourceSpec_Jsonl:
+		return required(f+".jsonl.path", k.Jsonl.GetPath())
+	case *commonv1.SourceSpec_Xlsx:
+		return required(f+".xlsx.path", k.Xlsx.GetPath())
+	case *commonv1.SourceSpec_Sqlite:
+		if err := required(f+".sqlite.path", k.Sqlite.GetPath()); err != nil {
+			return err
 		}
+		return required(f+".sqlite.table", k.Sqlite.GetTable())
 	case *commonv1.SourceSpec_Postgres:
-		if k.Postgres.GetDsn() == "" {
-			return invalid(f+".postgres.dsn", "required")
+		if err := required(f+".postgres.dsn", k.Postgres.GetDsn()); err != nil {
+			return err
 		}
-		if k.Postgres.GetTable() == "" {
-			return invalid(f+".postgres.table", "required")
+		return required(f+".postgres.table", k.Postgres.GetTable())
+	case *commonv1.SourceSpec_Mysql:
+		if err := required(f+".mysql.dsn", k.Mysql.GetDsn()); err != nil {
+			return err
 		}
-	default:
-		return invalid(f, "one of csv or postgres is required")
+		return required(f+".mysql.table", k.Mysql.GetTable())
+	}
+	return invalid(f, "one of csv, jsonl, xlsx, sqlite, postgres or mysql is required")
+}
+
+func required(field, v string) error {
+	if v == "" {
+		return invalid(field, "required")
 	}
 	return nil
 }
@@ -220,21 +237,36 @@ func redacted(spec *commonv1.JobSpec) *commonv1.JobSpec {
 		if pg := t.GetSource().GetPostgres(); pg != nil {
 			pg.Dsn = dsn.Redact(pg.Dsn)
 		}
+		if my := t.GetSource().GetMysql(); my != nil {
+			my.Dsn = dsn.Redact(my.Dsn)
+		}
 	}
 	return c
 }
 
 // sourceName describes a table's source for reports, without secrets.
 func sourceName(t *commonv1.TableSpec) string {
-	switch k := t.GetSource().GetKind().(type) {
+	src := t.GetSource()
+	switch k := src.GetKind().(type) {
 	case *commonv1.SourceSpec_Csv:
 		return "csv " + filepath.Base(k.Csv.GetPath())
+	case *commonv1.SourceSpec_Jsonl:
+		return "jsonl " + filepath.Base(k.Jsonl.GetPath())
+	case *commonv1.SourceSpec_Xlsx:
+		return "xlsx " + filepath.Base(k.Xlsx.GetPath())
+	case *commonv1.SourceSpec_Sqlite:
+		return "sqlite " + filepath.Base(k.Sqlite.GetPath()) + ":" + k.Sqlite.GetTable()
 	case *commonv1.SourceSpec_Postgres:
 		schema := k.Postgres.GetSchema()
 		if schema == "" {
 			schema = "public"
 		}
 		return "postgres " + schema + "." + k.Postgres.GetTable()
+	case *commonv1.SourceSpec_Mysql:
+		if db := k.Mysql.GetDatabase(); db != "" {
+			return "mysql " + db + "." + k.Mysql.GetTable()
+		}
+		return "mysql " + k.Mysql.GetTable()
 	}
 	return "?"
 }

@@ -21,6 +21,59 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// What to do with MySQL zero dates ('0000-00-00', '2023-00-05').
+type ZeroDatePolicy int32
+
+const (
+	// Same as QUARANTINE.
+	ZeroDatePolicy_ZERO_DATE_POLICY_UNSPECIFIED ZeroDatePolicy = 0
+	// Quarantine the row with a reason.
+	ZeroDatePolicy_ZERO_DATE_POLICY_QUARANTINE ZeroDatePolicy = 1
+	// Load NULL instead.
+	ZeroDatePolicy_ZERO_DATE_POLICY_NULL ZeroDatePolicy = 2
+)
+
+// Enum value maps for ZeroDatePolicy.
+var (
+	ZeroDatePolicy_name = map[int32]string{
+		0: "ZERO_DATE_POLICY_UNSPECIFIED",
+		1: "ZERO_DATE_POLICY_QUARANTINE",
+		2: "ZERO_DATE_POLICY_NULL",
+	}
+	ZeroDatePolicy_value = map[string]int32{
+		"ZERO_DATE_POLICY_UNSPECIFIED": 0,
+		"ZERO_DATE_POLICY_QUARANTINE":  1,
+		"ZERO_DATE_POLICY_NULL":        2,
+	}
+)
+
+func (x ZeroDatePolicy) Enum() *ZeroDatePolicy {
+	p := new(ZeroDatePolicy)
+	*p = x
+	return p
+}
+
+func (x ZeroDatePolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ZeroDatePolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[0].Descriptor()
+}
+
+func (ZeroDatePolicy) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[0]
+}
+
+func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ZeroDatePolicy.Descriptor instead.
+func (ZeroDatePolicy) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{0}
+}
+
 // JobSpec describes one migration job.
 type JobSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -252,6 +305,10 @@ type SourceSpec struct {
 	//
 	//	*SourceSpec_Csv
 	//	*SourceSpec_Postgres
+	//	*SourceSpec_Mysql
+	//	*SourceSpec_Sqlite
+	//	*SourceSpec_Jsonl
+	//	*SourceSpec_Xlsx
 	Kind          isSourceSpec_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -312,6 +369,42 @@ func (x *SourceSpec) GetPostgres() *PostgresSource {
 	return nil
 }
 
+func (x *SourceSpec) GetMysql() *MysqlSource {
+	if x != nil {
+		if x, ok := x.Kind.(*SourceSpec_Mysql); ok {
+			return x.Mysql
+		}
+	}
+	return nil
+}
+
+func (x *SourceSpec) GetSqlite() *SqliteSource {
+	if x != nil {
+		if x, ok := x.Kind.(*SourceSpec_Sqlite); ok {
+			return x.Sqlite
+		}
+	}
+	return nil
+}
+
+func (x *SourceSpec) GetJsonl() *JsonlSource {
+	if x != nil {
+		if x, ok := x.Kind.(*SourceSpec_Jsonl); ok {
+			return x.Jsonl
+		}
+	}
+	return nil
+}
+
+func (x *SourceSpec) GetXlsx() *XlsxSource {
+	if x != nil {
+		if x, ok := x.Kind.(*SourceSpec_Xlsx); ok {
+			return x.Xlsx
+		}
+	}
+	return nil
+}
+
 type isSourceSpec_Kind interface {
 	isSourceSpec_Kind()
 }
@@ -324,9 +417,33 @@ type SourceSpec_Postgres struct {
 	Postgres *PostgresSource `protobuf:"bytes,2,opt,name=postgres,proto3,oneof"`
 }
 
+type SourceSpec_Mysql struct {
+	Mysql *MysqlSource `protobuf:"bytes,3,opt,name=mysql,proto3,oneof"`
+}
+
+type SourceSpec_Sqlite struct {
+	Sqlite *SqliteSource `protobuf:"bytes,4,opt,name=sqlite,proto3,oneof"`
+}
+
+type SourceSpec_Jsonl struct {
+	Jsonl *JsonlSource `protobuf:"bytes,5,opt,name=jsonl,proto3,oneof"`
+}
+
+type SourceSpec_Xlsx struct {
+	Xlsx *XlsxSource `protobuf:"bytes,6,opt,name=xlsx,proto3,oneof"`
+}
+
 func (*SourceSpec_Csv) isSourceSpec_Kind() {}
 
 func (*SourceSpec_Postgres) isSourceSpec_Kind() {}
+
+func (*SourceSpec_Mysql) isSourceSpec_Kind() {}
+
+func (*SourceSpec_Sqlite) isSourceSpec_Kind() {}
+
+func (*SourceSpec_Jsonl) isSourceSpec_Kind() {}
+
+func (*SourceSpec_Xlsx) isSourceSpec_Kind() {}
 
 // CsvSource is a delimited text export.
 type CsvSource struct {
@@ -340,7 +457,16 @@ type CsvSource struct {
 	Columns []string `protobuf:"bytes,4,rep,name=columns,proto3" json:"columns,omitempty"`
 	// A field equal to this marker is NULL (for example "\\N" or "NULL").
 	// Empty means no marker: empty fields are empty strings.
-	NullMarker    string `protobuf:"bytes,5,opt,name=null_marker,json=nullMarker,proto3" json:"null_marker,omitempty"`
+	NullMarker string `protobuf:"bytes,5,opt,name=null_marker,json=nullMarker,proto3" json:"null_marker,omitempty"`
+	// Quote character; default '"'.
+	Quote string `protobuf:"bytes,6,opt,name=quote,proto3" json:"quote,omitempty"`
+	// Escape character inside quoted fields; empty means a doubled quote.
+	Escape string `protobuf:"bytes,7,opt,name=escape,proto3" json:"escape,omitempty"`
+	// Trim spaces and tabs around unquoted fields.
+	TrimSpace bool `protobuf:"varint,8,opt,name=trim_space,json=trimSpace,proto3" json:"trim_space,omitempty"`
+	// Text encoding of the file: utf-8 (default), gbk, gb18030, big5,
+	// utf-16 (BOM decides the byte order), utf-16le, utf-16be, latin1.
+	Encoding      string `protobuf:"bytes,9,opt,name=encoding,proto3" json:"encoding,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -410,6 +536,349 @@ func (x *CsvSource) GetNullMarker() string {
 	return ""
 }
 
+func (x *CsvSource) GetQuote() string {
+	if x != nil {
+		return x.Quote
+	}
+	return ""
+}
+
+func (x *CsvSource) GetEscape() string {
+	if x != nil {
+		return x.Escape
+	}
+	return ""
+}
+
+func (x *CsvSource) GetTrimSpace() bool {
+	if x != nil {
+		return x.TrimSpace
+	}
+	return false
+}
+
+func (x *CsvSource) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
+}
+
+// MysqlSource is a table in a MySQL or MariaDB database.
+type MysqlSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// go-sql-driver DSN (user:pass@tcp(host:3306)/db) or mysql://user:pass@host:3306/db.
+	Dsn string `protobuf:"bytes,1,opt,name=dsn,proto3" json:"dsn,omitempty"`
+	// Database (schema); default the DSN's database.
+	Database  string         `protobuf:"bytes,2,opt,name=database,proto3" json:"database,omitempty"`
+	Table     string         `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	ZeroDates ZeroDatePolicy `protobuf:"varint,4,opt,name=zero_dates,json=zeroDates,proto3,enum=cutover.common.v1.ZeroDatePolicy" json:"zero_dates,omitempty"`
+	// Session time zone used to read TIMESTAMP columns; default UTC.
+	TimeZone      string `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MysqlSource) Reset() {
+	*x = MysqlSource{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MysqlSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MysqlSource) ProtoMessage() {}
+
+func (x *MysqlSource) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MysqlSource.ProtoReflect.Descriptor instead.
+func (*MysqlSource) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MysqlSource) GetDsn() string {
+	if x != nil {
+		return x.Dsn
+	}
+	return ""
+}
+
+func (x *MysqlSource) GetDatabase() string {
+	if x != nil {
+		return x.Database
+	}
+	return ""
+}
+
+func (x *MysqlSource) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *MysqlSource) GetZeroDates() ZeroDatePolicy {
+	if x != nil {
+		return x.ZeroDates
+	}
+	return ZeroDatePolicy_ZERO_DATE_POLICY_UNSPECIFIED
+}
+
+func (x *MysqlSource) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+// SqliteSource is a table in a SQLite database file.
+type SqliteSource struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Path          string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	Table         string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SqliteSource) Reset() {
+	*x = SqliteSource{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SqliteSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SqliteSource) ProtoMessage() {}
+
+func (x *SqliteSource) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SqliteSource.ProtoReflect.Descriptor instead.
+func (*SqliteSource) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SqliteSource) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *SqliteSource) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+// JsonlSource is a JSON Lines file: one JSON object per line.
+type JsonlSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Columns taken from each object; empty means the top-level keys of the
+	// first object, in their order.
+	Fields        []*JsonField `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JsonlSource) Reset() {
+	*x = JsonlSource{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JsonlSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JsonlSource) ProtoMessage() {}
+
+func (x *JsonlSource) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JsonlSource.ProtoReflect.Descriptor instead.
+func (*JsonlSource) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *JsonlSource) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *JsonlSource) GetFields() []*JsonField {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// JsonField names a value inside each JSON object.
+type JsonField struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Column name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Dotted path, e.g. "customer.address.city" or "items.0.sku"; default name.
+	Path          string `protobuf:"bytes,2,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *JsonField) Reset() {
+	*x = JsonField{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *JsonField) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*JsonField) ProtoMessage() {}
+
+func (x *JsonField) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use JsonField.ProtoReflect.Descriptor instead.
+func (*JsonField) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *JsonField) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *JsonField) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+// XlsxSource is one sheet of an Excel workbook.
+type XlsxSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
+	// Sheet name; default the first sheet.
+	Sheet string `protobuf:"bytes,2,opt,name=sheet,proto3" json:"sheet,omitempty"`
+	// 1-based row holding the column names; default 1.
+	HeaderRow int32 `protobuf:"varint,3,opt,name=header_row,json=headerRow,proto3" json:"header_row,omitempty"`
+	// Columns whose numbers are Excel serial dates or date-times.
+	DateColumns   []string `protobuf:"bytes,4,rep,name=date_columns,json=dateColumns,proto3" json:"date_columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *XlsxSource) Reset() {
+	*x = XlsxSource{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *XlsxSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*XlsxSource) ProtoMessage() {}
+
+func (x *XlsxSource) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use XlsxSource.ProtoReflect.Descriptor instead.
+func (*XlsxSource) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *XlsxSource) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *XlsxSource) GetSheet() string {
+	if x != nil {
+		return x.Sheet
+	}
+	return ""
+}
+
+func (x *XlsxSource) GetHeaderRow() int32 {
+	if x != nil {
+		return x.HeaderRow
+	}
+	return 0
+}
+
+func (x *XlsxSource) GetDateColumns() []string {
+	if x != nil {
+		return x.DateColumns
+	}
+	return nil
+}
+
 // PostgresSource is a table in a legacy PostgreSQL database.
 type PostgresSource struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -423,7 +892,7 @@ type PostgresSource struct {
 
 func (x *PostgresSource) Reset() {
 	*x = PostgresSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -435,7 +904,7 @@ func (x *PostgresSource) String() string {
 func (*PostgresSource) ProtoMessage() {}
 
 func (x *PostgresSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -448,7 +917,7 @@ func (x *PostgresSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostgresSource.ProtoReflect.Descriptor instead.
 func (*PostgresSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *PostgresSource) GetDsn() string {
@@ -498,7 +967,7 @@ type ColumnMapping struct {
 
 func (x *ColumnMapping) Reset() {
 	*x = ColumnMapping{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -510,7 +979,7 @@ func (x *ColumnMapping) String() string {
 func (*ColumnMapping) ProtoMessage() {}
 
 func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -523,7 +992,7 @@ func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnMapping.ProtoReflect.Descriptor instead.
 func (*ColumnMapping) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ColumnMapping) GetTarget() string {
@@ -606,7 +1075,7 @@ type Rule struct {
 
 func (x *Rule) Reset() {
 	*x = Rule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +1087,7 @@ func (x *Rule) String() string {
 func (*Rule) ProtoMessage() {}
 
 func (x *Rule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +1100,7 @@ func (x *Rule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rule.ProtoReflect.Descriptor instead.
 func (*Rule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Rule) GetColumn() string {
@@ -721,7 +1190,7 @@ type NotNullRule struct {
 
 func (x *NotNullRule) Reset() {
 	*x = NotNullRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +1202,7 @@ func (x *NotNullRule) String() string {
 func (*NotNullRule) ProtoMessage() {}
 
 func (x *NotNullRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +1215,7 @@ func (x *NotNullRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotNullRule.ProtoReflect.Descriptor instead.
 func (*NotNullRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 // RegexRule requires a match (RE2 syntax) of the value's text form.
@@ -759,7 +1228,7 @@ type RegexRule struct {
 
 func (x *RegexRule) Reset() {
 	*x = RegexRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -771,7 +1240,7 @@ func (x *RegexRule) String() string {
 func (*RegexRule) ProtoMessage() {}
 
 func (x *RegexRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -784,7 +1253,7 @@ func (x *RegexRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegexRule.ProtoReflect.Descriptor instead.
 func (*RegexRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *RegexRule) GetPattern() string {
@@ -805,7 +1274,7 @@ type RangeRule struct {
 
 func (x *RangeRule) Reset() {
 	*x = RangeRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -817,7 +1286,7 @@ func (x *RangeRule) String() string {
 func (*RangeRule) ProtoMessage() {}
 
 func (x *RangeRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -830,7 +1299,7 @@ func (x *RangeRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRule.ProtoReflect.Descriptor instead.
 func (*RangeRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RangeRule) GetMin() string {
@@ -857,7 +1326,7 @@ type OneOfRule struct {
 
 func (x *OneOfRule) Reset() {
 	*x = OneOfRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1338,7 @@ func (x *OneOfRule) String() string {
 func (*OneOfRule) ProtoMessage() {}
 
 func (x *OneOfRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1351,7 @@ func (x *OneOfRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OneOfRule.ProtoReflect.Descriptor instead.
 func (*OneOfRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *OneOfRule) GetValues() []string {
@@ -905,7 +1374,7 @@ type Counts struct {
 
 func (x *Counts) Reset() {
 	*x = Counts{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -917,7 +1386,7 @@ func (x *Counts) String() string {
 func (*Counts) ProtoMessage() {}
 
 func (x *Counts) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -930,7 +1399,7 @@ func (x *Counts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counts.ProtoReflect.Descriptor instead.
 func (*Counts) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Counts) GetExtracted() int64 {
@@ -974,7 +1443,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1455,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1468,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *KeyRange) GetLower() string {
@@ -1021,16 +1490,19 @@ type SourceColumn struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Type name as the source spells it.
-	SourceType    string     `protobuf:"bytes,2,opt,name=source_type,json=sourceType,proto3" json:"source_type,omitempty"`
-	Type          ColumnType `protobuf:"varint,3,opt,name=type,proto3,enum=cutover.common.v1.ColumnType" json:"type,omitempty"`
-	Nullable      bool       `protobuf:"varint,4,opt,name=nullable,proto3" json:"nullable,omitempty"`
+	SourceType string     `protobuf:"bytes,2,opt,name=source_type,json=sourceType,proto3" json:"source_type,omitempty"`
+	Type       ColumnType `protobuf:"varint,3,opt,name=type,proto3,enum=cutover.common.v1.ColumnType" json:"type,omitempty"`
+	Nullable   bool       `protobuf:"varint,4,opt,name=nullable,proto3" json:"nullable,omitempty"`
+	// PostgreSQL type that holds every value of the column exactly, for
+	// creating target tables, e.g. "numeric(20,0)" for bigint unsigned.
+	PgType        string `protobuf:"bytes,5,opt,name=pg_type,json=pgType,proto3" json:"pg_type,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SourceColumn) Reset() {
 	*x = SourceColumn{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1514,7 @@ func (x *SourceColumn) String() string {
 func (*SourceColumn) ProtoMessage() {}
 
 func (x *SourceColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1527,7 @@ func (x *SourceColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceColumn.ProtoReflect.Descriptor instead.
 func (*SourceColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SourceColumn) GetName() string {
@@ -1086,6 +1558,82 @@ func (x *SourceColumn) GetNullable() bool {
 	return false
 }
 
+func (x *SourceColumn) GetPgType() string {
+	if x != nil {
+		return x.PgType
+	}
+	return ""
+}
+
+// ForeignKey is a reference between source tables.
+type ForeignKey struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Name              string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Columns           []string               `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	ReferencedTable   string                 `protobuf:"bytes,3,opt,name=referenced_table,json=referencedTable,proto3" json:"referenced_table,omitempty"`
+	ReferencedColumns []string               `protobuf:"bytes,4,rep,name=referenced_columns,json=referencedColumns,proto3" json:"referenced_columns,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ForeignKey) Reset() {
+	*x = ForeignKey{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForeignKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForeignKey) ProtoMessage() {}
+
+func (x *ForeignKey) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForeignKey.ProtoReflect.Descriptor instead.
+func (*ForeignKey) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *ForeignKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ForeignKey) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *ForeignKey) GetReferencedTable() string {
+	if x != nil {
+		return x.ReferencedTable
+	}
+	return ""
+}
+
+func (x *ForeignKey) GetReferencedColumns() []string {
+	if x != nil {
+		return x.ReferencedColumns
+	}
+	return nil
+}
+
 var File_cutover_common_v1_job_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_job_proto_rawDesc = "" +
@@ -1110,19 +1658,51 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x05rules\x18\x05 \x03(\v2\x17.cutover.common.v1.RuleR\x05rules\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x06 \x01(\x05R\n" +
-	"partitions\"\x87\x01\n" +
+	"partitions\"\xe7\x02\n" +
 	"\n" +
 	"SourceSpec\x120\n" +
 	"\x03csv\x18\x01 \x01(\v2\x1c.cutover.common.v1.CsvSourceH\x00R\x03csv\x12?\n" +
-	"\bpostgres\x18\x02 \x01(\v2!.cutover.common.v1.PostgresSourceH\x00R\bpostgresB\x06\n" +
-	"\x04kind\"\x95\x01\n" +
+	"\bpostgres\x18\x02 \x01(\v2!.cutover.common.v1.PostgresSourceH\x00R\bpostgres\x126\n" +
+	"\x05mysql\x18\x03 \x01(\v2\x1e.cutover.common.v1.MysqlSourceH\x00R\x05mysql\x129\n" +
+	"\x06sqlite\x18\x04 \x01(\v2\x1f.cutover.common.v1.SqliteSourceH\x00R\x06sqlite\x126\n" +
+	"\x05jsonl\x18\x05 \x01(\v2\x1e.cutover.common.v1.JsonlSourceH\x00R\x05jsonl\x123\n" +
+	"\x04xlsx\x18\x06 \x01(\v2\x1d.cutover.common.v1.XlsxSourceH\x00R\x04xlsxB\x06\n" +
+	"\x04kind\"\xfe\x01\n" +
 	"\tCsvSource\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1c\n" +
 	"\tdelimiter\x18\x02 \x01(\tR\tdelimiter\x12\x1b\n" +
 	"\tno_header\x18\x03 \x01(\bR\bnoHeader\x12\x18\n" +
 	"\acolumns\x18\x04 \x03(\tR\acolumns\x12\x1f\n" +
 	"\vnull_marker\x18\x05 \x01(\tR\n" +
-	"nullMarker\"P\n" +
+	"nullMarker\x12\x14\n" +
+	"\x05quote\x18\x06 \x01(\tR\x05quote\x12\x16\n" +
+	"\x06escape\x18\a \x01(\tR\x06escape\x12\x1d\n" +
+	"\n" +
+	"trim_space\x18\b \x01(\bR\ttrimSpace\x12\x1a\n" +
+	"\bencoding\x18\t \x01(\tR\bencoding\"\xb0\x01\n" +
+	"\vMysqlSource\x12\x10\n" +
+	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x1a\n" +
+	"\bdatabase\x18\x02 \x01(\tR\bdatabase\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\x12@\n" +
+	"\n" +
+	"zero_dates\x18\x04 \x01(\x0e2!.cutover.common.v1.ZeroDatePolicyR\tzeroDates\x12\x1b\n" +
+	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\"8\n" +
+	"\fSqliteSource\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\"W\n" +
+	"\vJsonlSource\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x124\n" +
+	"\x06fields\x18\x02 \x03(\v2\x1c.cutover.common.v1.JsonFieldR\x06fields\"3\n" +
+	"\tJsonField\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04path\x18\x02 \x01(\tR\x04path\"x\n" +
+	"\n" +
+	"XlsxSource\x12\x12\n" +
+	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
+	"\x05sheet\x18\x02 \x01(\tR\x05sheet\x12\x1d\n" +
+	"\n" +
+	"header_row\x18\x03 \x01(\x05R\theaderRow\x12!\n" +
+	"\fdate_columns\x18\x04 \x03(\tR\vdateColumns\"P\n" +
 	"\x0ePostgresSource\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
@@ -1162,13 +1742,24 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\abatches\x18\x04 \x01(\x03R\abatches\"6\n" +
 	"\bKeyRange\x12\x14\n" +
 	"\x05lower\x18\x01 \x01(\tR\x05lower\x12\x14\n" +
-	"\x05upper\x18\x02 \x01(\tR\x05upper\"\x92\x01\n" +
+	"\x05upper\x18\x02 \x01(\tR\x05upper\"\xab\x01\n" +
 	"\fSourceColumn\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vsource_type\x18\x02 \x01(\tR\n" +
 	"sourceType\x121\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x1d.cutover.common.v1.ColumnTypeR\x04type\x12\x1a\n" +
-	"\bnullable\x18\x04 \x01(\bR\bnullableB\xc2\x01\n" +
+	"\bnullable\x18\x04 \x01(\bR\bnullable\x12\x17\n" +
+	"\apg_type\x18\x05 \x01(\tR\x06pgType\"\x94\x01\n" +
+	"\n" +
+	"ForeignKey\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\acolumns\x18\x02 \x03(\tR\acolumns\x12)\n" +
+	"\x10referenced_table\x18\x03 \x01(\tR\x0freferencedTable\x12-\n" +
+	"\x12referenced_columns\x18\x04 \x03(\tR\x11referencedColumns*n\n" +
+	"\x0eZeroDatePolicy\x12 \n" +
+	"\x1cZERO_DATE_POLICY_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bZERO_DATE_POLICY_QUARANTINE\x10\x01\x12\x19\n" +
+	"\x15ZERO_DATE_POLICY_NULL\x10\x02B\xc2\x01\n" +
 	"\x15com.cutover.common.v1B\bJobProtoP\x01Z9github.com/cutover/cutover/gen/cutover/common/v1;commonv1\xa2\x02\x03CCX\xaa\x02\x11Cutover.Common.V1\xca\x02\x11Cutover\\Common\\V1\xe2\x02\x1dCutover\\Common\\V1\\GPBMetadata\xea\x02\x13Cutover::Common::V1b\x06proto3"
 
 var (
@@ -1183,44 +1774,58 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 	return file_cutover_common_v1_job_proto_rawDescData
 }
 
-var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_cutover_common_v1_job_proto_goTypes = []any{
-	(*JobSpec)(nil),        // 0: cutover.common.v1.JobSpec
-	(*TargetSpec)(nil),     // 1: cutover.common.v1.TargetSpec
-	(*TableSpec)(nil),      // 2: cutover.common.v1.TableSpec
-	(*SourceSpec)(nil),     // 3: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 4: cutover.common.v1.CsvSource
-	(*PostgresSource)(nil), // 5: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 6: cutover.common.v1.ColumnMapping
-	(*Rule)(nil),           // 7: cutover.common.v1.Rule
-	(*NotNullRule)(nil),    // 8: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 9: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 10: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 11: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 12: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 13: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 14: cutover.common.v1.SourceColumn
-	(ColumnType)(0),        // 15: cutover.common.v1.ColumnType
+	(ZeroDatePolicy)(0),    // 0: cutover.common.v1.ZeroDatePolicy
+	(*JobSpec)(nil),        // 1: cutover.common.v1.JobSpec
+	(*TargetSpec)(nil),     // 2: cutover.common.v1.TargetSpec
+	(*TableSpec)(nil),      // 3: cutover.common.v1.TableSpec
+	(*SourceSpec)(nil),     // 4: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 5: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 6: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 7: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 8: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 9: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 10: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 11: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 12: cutover.common.v1.ColumnMapping
+	(*Rule)(nil),           // 13: cutover.common.v1.Rule
+	(*NotNullRule)(nil),    // 14: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 15: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 16: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 17: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 18: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 19: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 20: cutover.common.v1.SourceColumn
+	(*ForeignKey)(nil),     // 21: cutover.common.v1.ForeignKey
+	(ColumnType)(0),        // 22: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
-	1,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
-	2,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	3,  // 2: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	6,  // 3: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	7,  // 4: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	4,  // 5: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	5,  // 6: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	15, // 7: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	8,  // 8: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	9,  // 9: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	10, // 10: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	11, // 11: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	15, // 12: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	2,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
+	3,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
+	4,  // 2: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	12, // 3: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	13, // 4: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	5,  // 5: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	11, // 6: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	6,  // 7: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	7,  // 8: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	8,  // 9: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	10, // 10: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	0,  // 11: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	9,  // 12: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	22, // 13: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	14, // 14: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	15, // 15: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	16, // 16: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	17, // 17: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	22, // 18: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	19, // [19:19] is the sub-list for method output_type
+	19, // [19:19] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -1232,9 +1837,13 @@ func file_cutover_common_v1_job_proto_init() {
 	file_cutover_common_v1_job_proto_msgTypes[3].OneofWrappers = []any{
 		(*SourceSpec_Csv)(nil),
 		(*SourceSpec_Postgres)(nil),
+		(*SourceSpec_Mysql)(nil),
+		(*SourceSpec_Sqlite)(nil),
+		(*SourceSpec_Jsonl)(nil),
+		(*SourceSpec_Xlsx)(nil),
 	}
-	file_cutover_common_v1_job_proto_msgTypes[6].OneofWrappers = []any{}
-	file_cutover_common_v1_job_proto_msgTypes[7].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[11].OneofWrappers = []any{}
+	file_cutover_common_v1_job_proto_msgTypes[12].OneofWrappers = []any{
 		(*Rule_NotNull)(nil),
 		(*Rule_Regex)(nil),
 		(*Rule_Range)(nil),
@@ -1245,13 +1854,14 @@ func file_cutover_common_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   15,
+			NumEnums:      1,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_cutover_common_v1_job_proto_goTypes,
 		DependencyIndexes: file_cutover_common_v1_job_proto_depIdxs,
+		EnumInfos:         file_cutover_common_v1_job_proto_enumTypes,
 		MessageInfos:      file_cutover_common_v1_job_proto_msgTypes,
 	}.Build()
 	File_cutover_common_v1_job_proto = out.File

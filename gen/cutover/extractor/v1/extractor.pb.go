@@ -70,8 +70,9 @@ type DescribeSourceResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Columns []*v1.SourceColumn     `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
 	// Primary key columns, empty for files.
-	PrimaryKey    []string `protobuf:"bytes,2,rep,name=primary_key,json=primaryKey,proto3" json:"primary_key,omitempty"`
-	EstimatedRows int64    `protobuf:"varint,3,opt,name=estimated_rows,json=estimatedRows,proto3" json:"estimated_rows,omitempty"`
+	PrimaryKey    []string         `protobuf:"bytes,2,rep,name=primary_key,json=primaryKey,proto3" json:"primary_key,omitempty"`
+	EstimatedRows int64            `protobuf:"varint,3,opt,name=estimated_rows,json=estimatedRows,proto3" json:"estimated_rows,omitempty"`
+	ForeignKeys   []*v1.ForeignKey `protobuf:"bytes,4,rep,name=foreign_keys,json=foreignKeys,proto3" json:"foreign_keys,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -125,6 +126,13 @@ func (x *DescribeSourceResponse) GetEstimatedRows() int64 {
 		return x.EstimatedRows
 	}
 	return 0
+}
+
+func (x *DescribeSourceResponse) GetForeignKeys() []*v1.ForeignKey {
+	if x != nil {
+		return x.ForeignKeys
+	}
+	return nil
 }
 
 type PlanPartitionsRequest struct {
@@ -384,12 +392,13 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\n" +
 	"$cutover/extractor/v1/extractor.proto\x12\x14cutover.extractor.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"N\n" +
 	"\x15DescribeSourceRequest\x125\n" +
-	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\"\x9b\x01\n" +
+	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\"\xdd\x01\n" +
 	"\x16DescribeSourceResponse\x129\n" +
 	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.common.v1.SourceColumnR\acolumns\x12\x1f\n" +
 	"\vprimary_key\x18\x02 \x03(\tR\n" +
 	"primaryKey\x12%\n" +
-	"\x0eestimated_rows\x18\x03 \x01(\x03R\restimatedRows\"n\n" +
+	"\x0eestimated_rows\x18\x03 \x01(\x03R\restimatedRows\x12@\n" +
+	"\fforeign_keys\x18\x04 \x03(\v2\x1d.cutover.common.v1.ForeignKeyR\vforeignKeys\"n\n" +
 	"\x15PlanPartitionsRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x1e\n" +
 	"\n" +
@@ -438,28 +447,30 @@ var file_cutover_extractor_v1_extractor_proto_goTypes = []any{
 	(*ReadBatchResponse)(nil),      // 5: cutover.extractor.v1.ReadBatchResponse
 	(*v1.SourceSpec)(nil),          // 6: cutover.common.v1.SourceSpec
 	(*v1.SourceColumn)(nil),        // 7: cutover.common.v1.SourceColumn
-	(*v1.KeyRange)(nil),            // 8: cutover.common.v1.KeyRange
-	(*v1.Batch)(nil),               // 9: cutover.common.v1.Batch
+	(*v1.ForeignKey)(nil),          // 8: cutover.common.v1.ForeignKey
+	(*v1.KeyRange)(nil),            // 9: cutover.common.v1.KeyRange
+	(*v1.Batch)(nil),               // 10: cutover.common.v1.Batch
 }
 var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
 	6,  // 0: cutover.extractor.v1.DescribeSourceRequest.source:type_name -> cutover.common.v1.SourceSpec
 	7,  // 1: cutover.extractor.v1.DescribeSourceResponse.columns:type_name -> cutover.common.v1.SourceColumn
-	6,  // 2: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
-	8,  // 3: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
-	6,  // 4: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
-	8,  // 5: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
-	9,  // 6: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
-	0,  // 7: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
-	2,  // 8: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
-	4,  // 9: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
-	1,  // 10: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
-	3,  // 11: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
-	5,  // 12: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
-	10, // [10:13] is the sub-list for method output_type
-	7,  // [7:10] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	8,  // 2: cutover.extractor.v1.DescribeSourceResponse.foreign_keys:type_name -> cutover.common.v1.ForeignKey
+	6,  // 3: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
+	9,  // 4: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
+	6,  // 5: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
+	9,  // 6: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
+	10, // 7: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
+	0,  // 8: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
+	2,  // 9: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
+	4,  // 10: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
+	1,  // 11: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
+	3,  // 12: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
+	5,  // 13: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_cutover_extractor_v1_extractor_proto_init() }
