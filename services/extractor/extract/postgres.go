@@ -205,12 +205,46 @@ func (s *Service) describePG(ctx context.Context, spec *commonv1.PostgresSource)
 	}
 	resp := &extractorv1.DescribeSourceResponse{EstimatedRows: t.reltuples}
 	for _, c := range t.cols {
-		resp.Columns = append(resp.Columns, &commonv1.SourceColumn{Name: c.name, SourceType: c.sourceType, Type: c.typ, Nullable: c.nullable})
+		// PostgreSQL to PostgreSQL: the source type holds every value.
+		resp.Columns = append(resp.Columns, &commonv1.SourceColumn{Name: c.name, SourceType: c.sourceType, Type: c.typ, Nullable: c.nullable, PgType: c.sourceType})
 	}
 	for _, i := range t.pk {
 		resp.PrimaryKey = append(resp.PrimaryKey, t.cols[i].name)
 	}
+	if resp.ForeignKeys, err = foreignKeysPG(ctx, p.pool, schema, name); err != nil {
+		return nil, pgErr(err, p, "describe foreign keys of "+schema+"."+name)
+	}
 	return resp, nil
+}
+
+// foreignKeysPG lists the table's foreign keys with their columns in key
+// order; referenced tables are named without schema when in the same one.
+func foreignKeysPG(ctx context.Context, pool *pgxpool.Pool, schema, table string) ([]*commonv1.ForeignKey, error) {
+	rows, err := pool.Query(ctx, `
+		SELECT c.conname,
+		       array(SELECT a.attname FROM unnest(c.conkey) WITH ORDINALITY k(n, i)
+		             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.n ORDER BY k.i),
+		       CASE WHEN rn.nspname = $1 THEN r.relname ELSE rn.nspname || '.' || r.relname END,
+		       array(SELECT a.attname FROM unnest(c.confkey) WITH ORDINALITY k(n, i)
+		             JOIN pg_attribute a ON a.attrelid = c.confrelid AND a.attnum = k.n ORDER BY k.i)
+		FROM pg_constraint c
+		JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+		JOIN pg_class r ON r.oid = c.confrelid JOIN pg_namespace rn ON rn.oid = r.relnamespace
+		WHERE c.contype = 'f' AND tn.nspname = $1 AND t.relname = $2
+		ORDER BY c.conname`, schema, table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*commonv1.ForeignKey
+	for rows.Next() {
+		fk := &commonv1.ForeignKey{}
+		if err := rows.Scan(&fk.Name, &fk.Columns, &fk.ReferencedTable, &fk.ReferencedColumns); err != nil {
+			return nil, err
+		}
+		out = append(out, fk)
+	}
+	return out, rows.Err()
 }
 
 // keyColumn returns the single primary key column or FailedPrecondition.

@@ -24,7 +24,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 	r := &orchestratorv1.JobReport{
 		JobId: j.id, Name: j.name, State: jobState(j.state), Error: j.errText,
 		TraceId: j.traceID, TraceSink: j.traceSink, Totals: &commonv1.Counts{}, Balanced: true,
-		StartedAt: ts(j.started), FinishedAt: ts(j.finished),
+		StartedAt: ts(j.started), FinishedAt: ts(j.finished), Ddl: j.ddl,
 	}
 	byTable := map[string]*orchestratorv1.TableReport{}
 	for _, t := range j.spec.GetTables() {
@@ -115,6 +115,12 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 			for _, e := range rr.GetExamples() {
 				fmt.Fprintf(w, "  - %s: %s\n", e.GetSourceRef(), e.GetReason())
 			}
+		}
+	}
+	if len(r.GetDdl()) > 0 {
+		fmt.Fprintf(w, "DDL run on the target (%d statements):\n", len(r.GetDdl()))
+		for _, st := range r.GetDdl() {
+			fmt.Fprintf(w, "  %s;\n", strings.ReplaceAll(st, "\n", "\n  "))
 		}
 	}
 	fmt.Fprintf(w, "duration: %.2fs, %.0f rows/s\n", r.GetDurationSeconds(), r.GetRowsPerSecond())

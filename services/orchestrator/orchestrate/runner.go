@@ -360,37 +360,71 @@ func (s *Service) finishJobs(ctx context.Context) {
 		return
 	}
 	for _, id := range ids {
-		j, err := s.store.getJob(ctx, id)
+		s.finishJob(ctx, id)
+	}
+}
+
+// finishJob ends one job whose partitions are all done, under a claim so
+// that no other worker or replica does the same at the same time.
+func (s *Service) finishJob(ctx context.Context, id string) {
+	if ok, err := s.store.claimFinish(ctx, id, 15*time.Minute); err != nil || !ok {
+		return
+	}
+	defer s.store.releaseFinish(context.WithoutCancel(ctx), id)
+	j, err := s.store.getJob(ctx, id)
+	if err != nil {
+		return
+	}
+	// Keys and references go on after the data, once per job.
+	var consErr error
+	if !j.constraintsDone && len(j.constraints.GetConstraints()) > 0 {
+		req := &loaderv1.AddConstraintsRequest{Target: s.target(j.spec), Constraints: j.constraints.GetConstraints()}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+		res, err := s.cfg.Clients.Loader.AddConstraints(cctx, req)
+		cancel()
 		if err != nil {
-			continue
+			consErr = stageErr("loader", err)
+			if retryable(consErr) {
+				slog.Warn("constraints not added yet, will retry", "job", id, "err", consErr)
+				return
+			}
+		} else if err := s.store.constraintsAdded(ctx, id, res.GetStatements()); err != nil {
+			slog.Error("record constraints", "job", id, "err", err)
+			return
+		} else if j, err = s.store.getJob(ctx, id); err != nil {
+			return
 		}
-		r, err := s.buildReport(ctx, j)
-		if err != nil {
-			slog.Warn("report not ready, will retry", "job", id, "err", err)
-			continue
-		}
-		state, errText := stateSucceeded, ""
-		if !r.Balanced {
-			state, errText = stateFailed, ErrUnbalanced.Error()+": see report"
-		}
-		now := time.Now()
-		r.State, r.Error, r.FinishedAt = jobState(state), errText, ts(&now)
-		setTiming(r, j.started, &now)
-		data, err := marshalReport(r)
-		if err != nil {
-			slog.Error("encode report", "job", id, "err", err)
-			continue
-		}
-		ended, err := s.store.endJob(ctx, id, state, errText, data)
-		if err != nil {
-			slog.Error("end job", "job", id, "err", err)
-			continue
-		}
-		if ended {
-			slog.Info("job ended", "job", id, "state", state, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(),
-				"quarantined", r.Totals.GetQuarantined(), "trace_id", j.traceID)
-			s.endJobSpan(id, state)
-		}
+	}
+	r, err := s.buildReport(ctx, j)
+	if err != nil {
+		slog.Warn("report not ready, will retry", "job", id, "err", err)
+		return
+	}
+	state, errText := stateSucceeded, ""
+	if consErr != nil {
+		state, errText = stateFailed, "adding keys after the load: "+consErr.Error()
+	}
+	if !r.Balanced {
+		state, errText = stateFailed, ErrUnbalanced.Error()+": see report"
+	}
+	r.Ddl = j.ddl
+	now := time.Now()
+	r.State, r.Error, r.FinishedAt = jobState(state), errText, ts(&now)
+	setTiming(r, j.started, &now)
+	data, err := marshalReport(r)
+	if err != nil {
+		slog.Error("encode report", "job", id, "err", err)
+		return
+	}
+	ended, err := s.store.endJob(ctx, id, state, errText, data)
+	if err != nil {
+		slog.Error("end job", "job", id, "err", err)
+		return
+	}
+	if ended {
+		slog.Info("job ended", "job", id, "state", state, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(),
+			"quarantined", r.Totals.GetQuarantined(), "trace_id", j.traceID)
+		s.endJobSpan(id, state)
 	}
 }
 

@@ -134,10 +134,11 @@ func (s *Service) notify() {
 func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRequest) (*orchestratorv1.CreateJobResponse, error) {
 	pctx, cancel := context.WithTimeout(ctx, stageWait)
 	defer cancel()
-	spec, plans, err := s.prepare(pctx, req.GetSpec())
+	prep, err := s.prepare(pctx, req.GetSpec())
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	spec, plans := prep.spec, prep.plans
 	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)
 	// One trace per job: the job span is a new root linked to the request.
 	jctx, jspan := tracer.Start(context.Background(), "job",
@@ -147,7 +148,8 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	carrier := propagation.MapCarrier{}
 	telemetry.Propagator().Inject(jctx, carrier)
 	j := &jobRow{id: id, name: spec.GetName(), spec: spec, parallelism: int(spec.GetParallelism()),
-		traceID: telemetry.TraceID(jctx), traceParent: carrier.Get("traceparent"), traceSink: s.cfg.TraceSink}
+		traceID: telemetry.TraceID(jctx), traceParent: carrier.Get("traceparent"), traceSink: s.cfg.TraceSink,
+		ddl: prep.ddl, constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}}
 	var parts []partitionRow
 	for i, ranges := range plans {
 		for k, r := range ranges {

@@ -31,25 +31,35 @@ func invalid(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidSpec, field, fmt.Sprintf(format, args...))
 }
 
+// prepared is a checked spec with everything CreateJob needs to store.
+type prepared struct {
+	spec  *commonv1.JobSpec
+	plans [][]*commonv1.KeyRange
+	// ddl already run on the target (create_tables), for the report.
+	ddl []string
+	// constraints to add after the data is in (create_tables).
+	constraints []*loaderv1.TableConstraint
+}
+
 // prepare checks a spec against the live source and target, fills in the
 // target column types and limits, and plans the partitions of every table.
-// It moves no data.
-func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*commonv1.JobSpec, [][]*commonv1.KeyRange, error) {
+// It moves no data; with target.create_tables it creates missing tables.
+func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared, error) {
 	if in == nil {
-		return nil, nil, invalid("spec", "required")
+		return nil, invalid("spec", "required")
 	}
 	spec := proto.Clone(in).(*commonv1.JobSpec)
 	if spec.BatchSize == 0 {
 		spec.BatchSize = defaultBatchSize
 	}
 	if spec.BatchSize < 0 || spec.BatchSize > maxBatchSize {
-		return nil, nil, invalid("batch_size", "must be between 1 and %d, got %d", maxBatchSize, spec.BatchSize)
+		return nil, invalid("batch_size", "must be between 1 and %d, got %d", maxBatchSize, spec.BatchSize)
 	}
 	if spec.Parallelism == 0 {
 		spec.Parallelism = defaultParallelism
 	}
 	if spec.Parallelism < 0 || spec.Parallelism > maxParallelism {
-		return nil, nil, invalid("parallelism", "must be between 1 and %d, got %d", maxParallelism, spec.Parallelism)
+		return nil, invalid("parallelism", "must be between 1 and %d, got %d", maxParallelism, spec.Parallelism)
 	}
 	if spec.Target == nil {
 		spec.Target = &commonv1.TargetSpec{}
@@ -58,72 +68,97 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*commonv1.
 		spec.Target.Schema = "public"
 	}
 	if spec.Target.Dsn == "" && s.cfg.DefaultTarget == "" {
-		return nil, nil, invalid("target.dsn", "required: this orchestrator has no default target")
+		return nil, invalid("target.dsn", "required: this orchestrator has no default target")
 	}
 	if len(spec.Tables) == 0 {
-		return nil, nil, invalid("tables", "at least one table is required")
+		return nil, invalid("tables", "at least one table is required")
 	}
 	target := s.target(spec)
+	create := spec.Target.GetCreateTables()
 	seen := map[string]bool{}
-	plans := make([][]*commonv1.KeyRange, len(spec.Tables))
+	sources := make([]*extractorv1.DescribeSourceResponse, len(spec.Tables))
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
 		if t.Name == "" {
 			t.Name = t.TargetTable
 		}
 		if t.Name == "" {
-			return nil, nil, invalid(f+".name", "required")
+			return nil, invalid(f+".name", "required")
 		}
 		if seen[t.Name] {
-			return nil, nil, invalid(f+".name", "duplicate table name %q", t.Name)
+			return nil, invalid(f+".name", "duplicate table name %q", t.Name)
 		}
 		seen[t.Name] = true
 		if t.TargetTable == "" {
-			return nil, nil, invalid(f+".target_table", "required")
+			return nil, invalid(f+".target_table", "required")
 		}
 		if t.Partitions == 0 {
 			t.Partitions = 1
 		}
 		if t.Partitions < 0 || t.Partitions > maxPartitions {
-			return nil, nil, invalid(f+".partitions", "must be between 1 and %d, got %d", maxPartitions, t.Partitions)
+			return nil, invalid(f+".partitions", "must be between 1 and %d, got %d", maxPartitions, t.Partitions)
 		}
 		if err := checkSource(f+".source", t.Source); err != nil {
-			return nil, nil, err
-		}
-		if len(t.Columns) == 0 {
-			return nil, nil, invalid(f+".columns", "at least one column mapping is required")
+			return nil, err
 		}
 		src, err := s.cfg.Clients.Extractor.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: t.Source})
 		if err != nil {
-			return nil, nil, refusal(f+".source", "extractor", err)
+			return nil, refusal(f+".source", "extractor", err)
 		}
+		sources[i] = src
+		if len(t.Columns) == 0 && create {
+			t.Columns = identityMapping(src.Columns)
+		}
+		if len(t.Columns) == 0 {
+			return nil, invalid(f+".columns", "at least one column mapping is required (or target.create_tables to copy every source column)")
+		}
+	}
+	p := &prepared{spec: spec, plans: make([][]*commonv1.KeyRange, len(spec.Tables))}
+	if create {
+		defs, err := tableDefinitions(spec, sources)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.cfg.Clients.Loader.CreateTables(ctx, &loaderv1.CreateTablesRequest{Target: target, Tables: defs})
+		if err != nil {
+			return nil, refusal("target", "loader", err)
+		}
+		p.ddl = res.GetStatements()
+		p.constraints = constraints(spec, sources)
+	}
+	for i, t := range spec.Tables {
+		f := fmt.Sprintf("tables[%d]", i)
+		src := sources[i]
 		tgt, err := s.cfg.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: t.TargetTable})
 		if err != nil {
-			return nil, nil, refusal(f+".target_table", "loader", err)
+			return nil, refusal(f+".target_table", "loader", err)
 		}
 		if err := fillTargetTypes(f, t, tgt.Columns, spec.Target.Schema); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		if _, err := s.cfg.Clients.Transformer.CheckMapping(ctx, &transformerv1.CheckMappingRequest{
 			Columns: t.Columns, SourceColumns: src.Columns, FieldPrefix: f,
 		}); err != nil {
-			return nil, nil, refusal(f+".columns", "transformer", err)
+			return nil, refusal(f+".columns", "transformer", err)
+		}
+		if err := checkCompatible(f, t, src.Columns, spec.Target.Schema); err != nil {
+			return nil, err
 		}
 		if _, err := s.cfg.Clients.Validator.CheckRules(ctx, &validatorv1.CheckRulesRequest{
 			Rules: t.Rules, Columns: t.Columns, FieldPrefix: f,
 		}); err != nil {
-			return nil, nil, refusal(f+".rules", "validator", err)
+			return nil, refusal(f+".rules", "validator", err)
 		}
 		plan, err := s.cfg.Clients.Extractor.PlanPartitions(ctx, &extractorv1.PlanPartitionsRequest{Source: t.Source, Partitions: t.Partitions})
 		if err != nil {
-			return nil, nil, refusal(f+".source", "extractor", err)
+			return nil, refusal(f+".source", "extractor", err)
 		}
 		if len(plan.Ranges) == 0 {
 			plan.Ranges = []*commonv1.KeyRange{{}}
 		}
-		plans[i] = plan.Ranges
+		p.plans[i] = plan.Ranges
 	}
-	return spec, plans, nil
+	return p, nil
 }
 
 // checkSource catches an empty source before asking the extractor, which

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -60,6 +61,11 @@ CREATE TABLE IF NOT EXISTS cutover_control.partitions (
 	error       text NOT NULL DEFAULT '',
 	PRIMARY KEY (job_id, id)
 );
+-- Added after the first release of the schema.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS ddl jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints jsonb;
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints_done boolean NOT NULL DEFAULT false;
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finish_lease timestamptz;
 CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
 `
 
@@ -104,6 +110,10 @@ type jobRow struct {
 	started, finished                                         *time.Time
 	counts                                                    commonv1.Counts
 	total, done                                               int32
+	// DDL run on the target for this job, and constraints to add at the end.
+	ddl             []string
+	constraints     *loaderv1.AddConstraintsRequest
+	constraintsDone bool
 }
 
 type partitionRow struct {
@@ -118,13 +128,21 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 	if err != nil {
 		return fmt.Errorf("encode spec: %w", err)
 	}
+	consJSON, err := protojson.Marshal(j.constraints)
+	if err != nil {
+		return fmt.Errorf("encode constraints: %w", err)
+	}
+	ddl := j.ddl
+	if ddl == nil {
+		ddl = []string{}
+	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now())`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	rows := make([][]any, len(parts))
@@ -139,17 +157,17 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 }
 
 const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error, j.trace_id, j.trace_parent, j.trace_sink, j.report,
-	j.created_at, j.started_at, j.finished_at,
+	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done,
 	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0),
 	count(p.id), count(p.id) FILTER (WHERE p.state = 'done')
 	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
 
 func scanJob(row pgx.Row) (*jobRow, error) {
 	var j jobRow
-	var spec []byte
+	var spec, cons []byte
 	var total, done int64
 	if err := row.Scan(&j.id, &j.name, &j.state, &spec, &j.parallelism, &j.errText, &j.traceID, &j.traceParent, &j.traceSink, &j.report,
-		&j.created, &j.started, &j.finished,
+		&j.created, &j.started, &j.finished, &j.ddl, &cons, &j.constraintsDone,
 		&j.counts.Extracted, &j.counts.Loaded, &j.counts.Quarantined, &j.counts.Batches, &total, &done); err != nil {
 		return nil, err
 	}
@@ -157,6 +175,12 @@ func scanJob(row pgx.Row) (*jobRow, error) {
 	j.spec = &commonv1.JobSpec{}
 	if err := protojson.Unmarshal(spec, j.spec); err != nil {
 		return nil, fmt.Errorf("decode stored spec of job %s: %w", j.id, err)
+	}
+	j.constraints = &loaderv1.AddConstraintsRequest{}
+	if len(cons) > 0 {
+		if err := protojson.Unmarshal(cons, j.constraints); err != nil {
+			return nil, fmt.Errorf("decode stored constraints of job %s: %w", j.id, err)
+		}
 	}
 	return &j, nil
 }
@@ -304,6 +328,21 @@ func (s *store) finishableJobs(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
+// claimFinish lets one replica (and one worker) at a time end a job: the
+// end runs post-load DDL, which must not run twice at once.
+func (s *store) claimFinish(ctx context.Context, id string, lease time.Duration) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finish_lease = now() + $2::interval
+		WHERE id = $1 AND state = 'running' AND (finish_lease IS NULL OR finish_lease < now())`, id, lease.String())
+	if err != nil {
+		return false, fmt.Errorf("claim the end of job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *store) releaseFinish(ctx context.Context, id string) {
+	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finish_lease = NULL WHERE id = $1`, id)
+}
+
 // endJob moves a running job to its final state with its report, once.
 func (s *store) endJob(ctx context.Context, id, state, errText string, report []byte) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = $2, error = $3, report = $4, finished_at = coalesce(finished_at, now())
@@ -312,6 +351,18 @@ func (s *store) endJob(ctx context.Context, id, state, errText string, report []
 		return false, fmt.Errorf("end job %s: %w", id, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// constraintsAdded records the DDL of the post-load constraints, once.
+func (s *store) constraintsAdded(ctx context.Context, id string, stmts []string) error {
+	if stmts == nil {
+		stmts = []string{}
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET constraints_done = true, ddl = ddl || $2::jsonb WHERE id = $1 AND NOT constraints_done`, id, stmts)
+	if err != nil {
+		return fmt.Errorf("record constraints of %s: %w", id, err)
+	}
+	return nil
 }
 
 func (s *store) setReport(ctx context.Context, id string, report []byte) error {

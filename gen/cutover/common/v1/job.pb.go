@@ -161,7 +161,11 @@ type TargetSpec struct {
 	// The password is never echoed back in responses or reports.
 	Dsn string `protobuf:"bytes,1,opt,name=dsn,proto3" json:"dsn,omitempty"`
 	// Schema of the target tables; default public.
-	Schema        string `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	Schema string `protobuf:"bytes,2,opt,name=schema,proto3" json:"schema,omitempty"`
+	// Create the schema and any missing target table from the source
+	// (columns, types, NOT NULL) before loading, and the primary keys and
+	// foreign keys after the data. Each statement run is in the report.
+	CreateTables  bool `protobuf:"varint,3,opt,name=create_tables,json=createTables,proto3" json:"create_tables,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -208,6 +212,13 @@ func (x *TargetSpec) GetSchema() string {
 		return x.Schema
 	}
 	return ""
+}
+
+func (x *TargetSpec) GetCreateTables() bool {
+	if x != nil {
+		return x.CreateTables
+	}
+	return false
 }
 
 // TableSpec moves one source into one target table.
@@ -1645,11 +1656,12 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x06tables\x18\x03 \x03(\v2\x1c.cutover.common.v1.TableSpecR\x06tables\x12\x1d\n" +
 	"\n" +
 	"batch_size\x18\x04 \x01(\x05R\tbatchSize\x12 \n" +
-	"\vparallelism\x18\x05 \x01(\x05R\vparallelism\"6\n" +
+	"\vparallelism\x18\x05 \x01(\x05R\vparallelism\"[\n" +
 	"\n" +
 	"TargetSpec\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
-	"\x06schema\x18\x02 \x01(\tR\x06schema\"\x84\x02\n" +
+	"\x06schema\x18\x02 \x01(\tR\x06schema\x12#\n" +
+	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\"\x84\x02\n" +
 	"\tTableSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06source\x18\x02 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12!\n" +

@@ -852,6 +852,389 @@ func (x *GetQuarantineSummaryResponse) GetGroups() []*QuarantineGroup {
 	return nil
 }
 
+type ColumnDefinition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// PostgreSQL type, e.g. "numeric(20,0)" or "timestamp(3) without time zone".
+	PgType        string `protobuf:"bytes,2,opt,name=pg_type,json=pgType,proto3" json:"pg_type,omitempty"`
+	NotNull       bool   `protobuf:"varint,3,opt,name=not_null,json=notNull,proto3" json:"not_null,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ColumnDefinition) Reset() {
+	*x = ColumnDefinition{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ColumnDefinition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ColumnDefinition) ProtoMessage() {}
+
+func (x *ColumnDefinition) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ColumnDefinition.ProtoReflect.Descriptor instead.
+func (*ColumnDefinition) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ColumnDefinition) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ColumnDefinition) GetPgType() string {
+	if x != nil {
+		return x.PgType
+	}
+	return ""
+}
+
+func (x *ColumnDefinition) GetNotNull() bool {
+	if x != nil {
+		return x.NotNull
+	}
+	return false
+}
+
+type TableDefinition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Columns       []*ColumnDefinition    `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableDefinition) Reset() {
+	*x = TableDefinition{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableDefinition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableDefinition) ProtoMessage() {}
+
+func (x *TableDefinition) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableDefinition.ProtoReflect.Descriptor instead.
+func (*TableDefinition) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *TableDefinition) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TableDefinition) GetColumns() []*ColumnDefinition {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+type CreateTablesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Tables        []*TableDefinition     `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTablesRequest) Reset() {
+	*x = CreateTablesRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTablesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTablesRequest) ProtoMessage() {}
+
+func (x *CreateTablesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTablesRequest.ProtoReflect.Descriptor instead.
+func (*CreateTablesRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *CreateTablesRequest) GetTarget() *v1.TargetSpec {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *CreateTablesRequest) GetTables() []*TableDefinition {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+type CreateTablesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The DDL statements run, in order; empty when everything existed.
+	Statements    []string `protobuf:"bytes,1,rep,name=statements,proto3" json:"statements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateTablesResponse) Reset() {
+	*x = CreateTablesResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateTablesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateTablesResponse) ProtoMessage() {}
+
+func (x *CreateTablesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateTablesResponse.ProtoReflect.Descriptor instead.
+func (*CreateTablesResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CreateTablesResponse) GetStatements() []string {
+	if x != nil {
+		return x.Statements
+	}
+	return nil
+}
+
+// TableConstraint is a primary key (no referenced_table) or a foreign key.
+type TableConstraint struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Table             string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Name              string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Columns           []string               `protobuf:"bytes,3,rep,name=columns,proto3" json:"columns,omitempty"`
+	ReferencedTable   string                 `protobuf:"bytes,4,opt,name=referenced_table,json=referencedTable,proto3" json:"referenced_table,omitempty"`
+	ReferencedColumns []string               `protobuf:"bytes,5,rep,name=referenced_columns,json=referencedColumns,proto3" json:"referenced_columns,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *TableConstraint) Reset() {
+	*x = TableConstraint{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableConstraint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableConstraint) ProtoMessage() {}
+
+func (x *TableConstraint) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableConstraint.ProtoReflect.Descriptor instead.
+func (*TableConstraint) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *TableConstraint) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TableConstraint) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TableConstraint) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *TableConstraint) GetReferencedTable() string {
+	if x != nil {
+		return x.ReferencedTable
+	}
+	return ""
+}
+
+func (x *TableConstraint) GetReferencedColumns() []string {
+	if x != nil {
+		return x.ReferencedColumns
+	}
+	return nil
+}
+
+type AddConstraintsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Constraints   []*TableConstraint     `protobuf:"bytes,2,rep,name=constraints,proto3" json:"constraints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddConstraintsRequest) Reset() {
+	*x = AddConstraintsRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddConstraintsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddConstraintsRequest) ProtoMessage() {}
+
+func (x *AddConstraintsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddConstraintsRequest.ProtoReflect.Descriptor instead.
+func (*AddConstraintsRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *AddConstraintsRequest) GetTarget() *v1.TargetSpec {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *AddConstraintsRequest) GetConstraints() []*TableConstraint {
+	if x != nil {
+		return x.Constraints
+	}
+	return nil
+}
+
+type AddConstraintsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Statements    []string               `protobuf:"bytes,1,rep,name=statements,proto3" json:"statements,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddConstraintsResponse) Reset() {
+	*x = AddConstraintsResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddConstraintsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddConstraintsResponse) ProtoMessage() {}
+
+func (x *AddConstraintsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddConstraintsResponse.ProtoReflect.Descriptor instead.
+func (*AddConstraintsResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AddConstraintsResponse) GetStatements() []string {
+	if x != nil {
+		return x.Statements
+	}
+	return nil
+}
+
 var File_cutover_loader_v1_loader_proto protoreflect.FileDescriptor
 
 const file_cutover_loader_v1_loader_proto_rawDesc = "" +
@@ -915,11 +1298,40 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x12@\n" +
 	"\bexamples\x18\x04 \x03(\v2$.cutover.loader.v1.QuarantineExampleR\bexamples\"Z\n" +
 	"\x1cGetQuarantineSummaryResponse\x12:\n" +
-	"\x06groups\x18\x01 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\x06groups2\x94\x03\n" +
+	"\x06groups\x18\x01 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\x06groups\"Z\n" +
+	"\x10ColumnDefinition\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
+	"\apg_type\x18\x02 \x01(\tR\x06pgType\x12\x19\n" +
+	"\bnot_null\x18\x03 \x01(\bR\anotNull\"d\n" +
+	"\x0fTableDefinition\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
+	"\acolumns\x18\x02 \x03(\v2#.cutover.loader.v1.ColumnDefinitionR\acolumns\"\x88\x01\n" +
+	"\x13CreateTablesRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12:\n" +
+	"\x06tables\x18\x02 \x03(\v2\".cutover.loader.v1.TableDefinitionR\x06tables\"6\n" +
+	"\x14CreateTablesResponse\x12\x1e\n" +
+	"\n" +
+	"statements\x18\x01 \x03(\tR\n" +
+	"statements\"\xaf\x01\n" +
+	"\x0fTableConstraint\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
+	"\acolumns\x18\x03 \x03(\tR\acolumns\x12)\n" +
+	"\x10referenced_table\x18\x04 \x01(\tR\x0freferencedTable\x12-\n" +
+	"\x12referenced_columns\x18\x05 \x03(\tR\x11referencedColumns\"\x94\x01\n" +
+	"\x15AddConstraintsRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12D\n" +
+	"\vconstraints\x18\x02 \x03(\v2\".cutover.loader.v1.TableConstraintR\vconstraints\"8\n" +
+	"\x16AddConstraintsResponse\x12\x1e\n" +
+	"\n" +
+	"statements\x18\x01 \x03(\tR\n" +
+	"statements2\xdc\x04\n" +
 	"\rLoaderService\x12e\n" +
 	"\x0eDescribeTarget\x12(.cutover.loader.v1.DescribeTargetRequest\x1a).cutover.loader.v1.DescribeTargetResponse\x12K\n" +
 	"\x04Load\x12\x1e.cutover.loader.v1.LoadRequest\x1a\x1f.cutover.loader.v1.LoadResponse(\x010\x01\x12V\n" +
-	"\tGetLedger\x12#.cutover.loader.v1.GetLedgerRequest\x1a$.cutover.loader.v1.GetLedgerResponse\x12w\n" +
+	"\tGetLedger\x12#.cutover.loader.v1.GetLedgerRequest\x1a$.cutover.loader.v1.GetLedgerResponse\x12_\n" +
+	"\fCreateTables\x12&.cutover.loader.v1.CreateTablesRequest\x1a'.cutover.loader.v1.CreateTablesResponse\x12e\n" +
+	"\x0eAddConstraints\x12(.cutover.loader.v1.AddConstraintsRequest\x1a).cutover.loader.v1.AddConstraintsResponse\x12w\n" +
 	"\x14GetQuarantineSummary\x12..cutover.loader.v1.GetQuarantineSummaryRequest\x1a/.cutover.loader.v1.GetQuarantineSummaryResponseB\xc5\x01\n" +
 	"\x15com.cutover.loader.v1B\vLoaderProtoP\x01Z9github.com/cutover/cutover/gen/cutover/loader/v1;loaderv1\xa2\x02\x03CLX\xaa\x02\x11Cutover.Loader.V1\xca\x02\x11Cutover\\Loader\\V1\xe2\x02\x1dCutover\\Loader\\V1\\GPBMetadata\xea\x02\x13Cutover::Loader::V1b\x06proto3"
 
@@ -935,7 +1347,7 @@ func file_cutover_loader_v1_loader_proto_rawDescGZIP() []byte {
 	return file_cutover_loader_v1_loader_proto_rawDescData
 }
 
-var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*TargetColumn)(nil),                 // 0: cutover.loader.v1.TargetColumn
 	(*DescribeTargetRequest)(nil),        // 1: cutover.loader.v1.DescribeTargetRequest
@@ -950,38 +1362,54 @@ var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*QuarantineExample)(nil),            // 10: cutover.loader.v1.QuarantineExample
 	(*QuarantineGroup)(nil),              // 11: cutover.loader.v1.QuarantineGroup
 	(*GetQuarantineSummaryResponse)(nil), // 12: cutover.loader.v1.GetQuarantineSummaryResponse
-	(v1.ColumnType)(0),                   // 13: cutover.common.v1.ColumnType
-	(*v1.TargetSpec)(nil),                // 14: cutover.common.v1.TargetSpec
-	(*v1.Batch)(nil),                     // 15: cutover.common.v1.Batch
-	(*v1.Counts)(nil),                    // 16: cutover.common.v1.Counts
+	(*ColumnDefinition)(nil),             // 13: cutover.loader.v1.ColumnDefinition
+	(*TableDefinition)(nil),              // 14: cutover.loader.v1.TableDefinition
+	(*CreateTablesRequest)(nil),          // 15: cutover.loader.v1.CreateTablesRequest
+	(*CreateTablesResponse)(nil),         // 16: cutover.loader.v1.CreateTablesResponse
+	(*TableConstraint)(nil),              // 17: cutover.loader.v1.TableConstraint
+	(*AddConstraintsRequest)(nil),        // 18: cutover.loader.v1.AddConstraintsRequest
+	(*AddConstraintsResponse)(nil),       // 19: cutover.loader.v1.AddConstraintsResponse
+	(v1.ColumnType)(0),                   // 20: cutover.common.v1.ColumnType
+	(*v1.TargetSpec)(nil),                // 21: cutover.common.v1.TargetSpec
+	(*v1.Batch)(nil),                     // 22: cutover.common.v1.Batch
+	(*v1.Counts)(nil),                    // 23: cutover.common.v1.Counts
 }
 var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
-	13, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
-	14, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
+	20, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
+	21, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
 	0,  // 2: cutover.loader.v1.DescribeTargetResponse.columns:type_name -> cutover.loader.v1.TargetColumn
-	14, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
+	21, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
 	3,  // 4: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
-	15, // 5: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
-	16, // 6: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
-	16, // 7: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
-	14, // 8: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
+	22, // 5: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
+	23, // 6: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
+	23, // 7: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
+	21, // 8: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
 	6,  // 9: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
-	14, // 10: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
+	21, // 10: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
 	10, // 11: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
 	11, // 12: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
-	1,  // 13: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
-	4,  // 14: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
-	7,  // 15: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
-	9,  // 16: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
-	2,  // 17: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
-	5,  // 18: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
-	8,  // 19: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
-	12, // 20: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
-	17, // [17:21] is the sub-list for method output_type
-	13, // [13:17] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	13, // 13: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
+	21, // 14: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	14, // 15: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
+	21, // 16: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
+	17, // 17: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
+	1,  // 18: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
+	4,  // 19: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
+	7,  // 20: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
+	15, // 21: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
+	18, // 22: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
+	9,  // 23: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
+	2,  // 24: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
+	5,  // 25: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
+	8,  // 26: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
+	16, // 27: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
+	19, // 28: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
+	12, // 29: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
+	24, // [24:30] is the sub-list for method output_type
+	18, // [18:24] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_cutover_loader_v1_loader_proto_init() }
@@ -999,7 +1427,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_loader_v1_loader_proto_rawDesc), len(file_cutover_loader_v1_loader_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -22,6 +22,8 @@ const (
 	LoaderService_DescribeTarget_FullMethodName       = "/cutover.loader.v1.LoaderService/DescribeTarget"
 	LoaderService_Load_FullMethodName                 = "/cutover.loader.v1.LoaderService/Load"
 	LoaderService_GetLedger_FullMethodName            = "/cutover.loader.v1.LoaderService/GetLedger"
+	LoaderService_CreateTables_FullMethodName         = "/cutover.loader.v1.LoaderService/CreateTables"
+	LoaderService_AddConstraints_FullMethodName       = "/cutover.loader.v1.LoaderService/AddConstraints"
 	LoaderService_GetQuarantineSummary_FullMethodName = "/cutover.loader.v1.LoaderService/GetQuarantineSummary"
 )
 
@@ -39,6 +41,12 @@ type LoaderServiceClient interface {
 	Load(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[LoadRequest, LoadResponse], error)
 	// GetLedger returns the committed batches of a job.
 	GetLedger(ctx context.Context, in *GetLedgerRequest, opts ...grpc.CallOption) (*GetLedgerResponse, error)
+	// CreateTables creates the target schema and tables that do not exist
+	// yet; it answers with the statements it ran.
+	CreateTables(ctx context.Context, in *CreateTablesRequest, opts ...grpc.CallOption) (*CreateTablesResponse, error)
+	// AddConstraints adds primary and foreign keys that do not exist yet,
+	// after the data is in; it answers with the statements it ran.
+	AddConstraints(ctx context.Context, in *AddConstraintsRequest, opts ...grpc.CallOption) (*AddConstraintsResponse, error)
 	// GetQuarantineSummary counts quarantined rows by table and rule, with
 	// a few examples each.
 	GetQuarantineSummary(ctx context.Context, in *GetQuarantineSummaryRequest, opts ...grpc.CallOption) (*GetQuarantineSummaryResponse, error)
@@ -85,6 +93,26 @@ func (c *loaderServiceClient) GetLedger(ctx context.Context, in *GetLedgerReques
 	return out, nil
 }
 
+func (c *loaderServiceClient) CreateTables(ctx context.Context, in *CreateTablesRequest, opts ...grpc.CallOption) (*CreateTablesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateTablesResponse)
+	err := c.cc.Invoke(ctx, LoaderService_CreateTables_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loaderServiceClient) AddConstraints(ctx context.Context, in *AddConstraintsRequest, opts ...grpc.CallOption) (*AddConstraintsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AddConstraintsResponse)
+	err := c.cc.Invoke(ctx, LoaderService_AddConstraints_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *loaderServiceClient) GetQuarantineSummary(ctx context.Context, in *GetQuarantineSummaryRequest, opts ...grpc.CallOption) (*GetQuarantineSummaryResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetQuarantineSummaryResponse)
@@ -109,6 +137,12 @@ type LoaderServiceServer interface {
 	Load(grpc.BidiStreamingServer[LoadRequest, LoadResponse]) error
 	// GetLedger returns the committed batches of a job.
 	GetLedger(context.Context, *GetLedgerRequest) (*GetLedgerResponse, error)
+	// CreateTables creates the target schema and tables that do not exist
+	// yet; it answers with the statements it ran.
+	CreateTables(context.Context, *CreateTablesRequest) (*CreateTablesResponse, error)
+	// AddConstraints adds primary and foreign keys that do not exist yet,
+	// after the data is in; it answers with the statements it ran.
+	AddConstraints(context.Context, *AddConstraintsRequest) (*AddConstraintsResponse, error)
 	// GetQuarantineSummary counts quarantined rows by table and rule, with
 	// a few examples each.
 	GetQuarantineSummary(context.Context, *GetQuarantineSummaryRequest) (*GetQuarantineSummaryResponse, error)
@@ -130,6 +164,12 @@ func (UnimplementedLoaderServiceServer) Load(grpc.BidiStreamingServer[LoadReques
 }
 func (UnimplementedLoaderServiceServer) GetLedger(context.Context, *GetLedgerRequest) (*GetLedgerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLedger not implemented")
+}
+func (UnimplementedLoaderServiceServer) CreateTables(context.Context, *CreateTablesRequest) (*CreateTablesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateTables not implemented")
+}
+func (UnimplementedLoaderServiceServer) AddConstraints(context.Context, *AddConstraintsRequest) (*AddConstraintsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddConstraints not implemented")
 }
 func (UnimplementedLoaderServiceServer) GetQuarantineSummary(context.Context, *GetQuarantineSummaryRequest) (*GetQuarantineSummaryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetQuarantineSummary not implemented")
@@ -198,6 +238,42 @@ func _LoaderService_GetLedger_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoaderService_CreateTables_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateTablesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).CreateTables(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_CreateTables_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).CreateTables(ctx, req.(*CreateTablesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoaderService_AddConstraints_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddConstraintsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).AddConstraints(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_AddConstraints_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).AddConstraints(ctx, req.(*AddConstraintsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LoaderService_GetQuarantineSummary_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetQuarantineSummaryRequest)
 	if err := dec(in); err != nil {
@@ -230,6 +306,14 @@ var LoaderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLedger",
 			Handler:    _LoaderService_GetLedger_Handler,
+		},
+		{
+			MethodName: "CreateTables",
+			Handler:    _LoaderService_CreateTables_Handler,
+		},
+		{
+			MethodName: "AddConstraints",
+			Handler:    _LoaderService_AddConstraints_Handler,
 		},
 		{
 			MethodName: "GetQuarantineSummary",

@@ -1005,9 +1005,11 @@ type JobReport struct {
 	RowsPerSecond   float64 `protobuf:"fixed64,9,opt,name=rows_per_second,json=rowsPerSecond,proto3" json:"rows_per_second,omitempty"`
 	TraceId         string  `protobuf:"bytes,10,opt,name=trace_id,json=traceId,proto3" json:"trace_id,omitempty"`
 	// Where spans went: a JSON-lines file path or the OTLP endpoint.
-	TraceSink     string                 `protobuf:"bytes,11,opt,name=trace_sink,json=traceSink,proto3" json:"trace_sink,omitempty"`
-	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
-	FinishedAt    *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	TraceSink  string                 `protobuf:"bytes,11,opt,name=trace_sink,json=traceSink,proto3" json:"trace_sink,omitempty"`
+	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
+	// DDL statements cutover ran on the target (create_tables), in order.
+	Ddl           []string `protobuf:"bytes,14,rep,name=ddl,proto3" json:"ddl,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1133,6 +1135,13 @@ func (x *JobReport) GetFinishedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *JobReport) GetDdl() []string {
+	if x != nil {
+		return x.Ddl
+	}
+	return nil
+}
+
 type GetJobReportResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Report        *JobReport             `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
@@ -1240,7 +1249,7 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12!\n" +
 	"\ftarget_table\x18\x03 \x01(\tR\vtargetTable\x121\n" +
 	"\x06counts\x18\x04 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\x12>\n" +
-	"\arejects\x18\x05 \x03(\v2$.cutover.orchestrator.v1.RuleRejectsR\arejects\"\x97\x04\n" +
+	"\arejects\x18\x05 \x03(\v2$.cutover.orchestrator.v1.RuleRejectsR\arejects\"\xa9\x04\n" +
 	"\tJobReport\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x127\n" +
@@ -1258,7 +1267,8 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt\"R\n" +
+	"finishedAt\x12\x10\n" +
+	"\x03ddl\x18\x0e \x03(\tR\x03ddl\"R\n" +
 	"\x14GetJobReportResponse\x12:\n" +
 	"\x06report\x18\x01 \x01(\v2\".cutover.orchestrator.v1.JobReportR\x06report*\x9b\x01\n" +
 	"\bJobState\x12\x19\n" +

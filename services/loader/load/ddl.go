@@ -1,0 +1,141 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/jackc/pgx/v5"
+)
+
+// pgTypeRe admits the type names the extractors produce ("numeric(20,0)",
+// "timestamp(3) without time zone", "character varying(40)", "text[]") and
+// nothing that could smuggle SQL into a CREATE TABLE.
+var pgTypeRe = regexp.MustCompile(`^[a-z][a-z0-9_]*( [a-z][a-z0-9_]*)*(\(\d{1,4}(,\s?\d{1,4})?\))?( with(out)? time zone)?(\[\])*$`)
+
+// CreateTables creates the schema and each table that does not exist yet,
+// in one transaction, and answers with the statements it ran.
+func (s *Service) CreateTables(ctx context.Context, req *loaderv1.CreateTablesRequest) (*loaderv1.CreateTablesResponse, error) {
+	resp, err := s.createTables(ctx, req)
+	return resp, toStatus(err)
+}
+
+func (s *Service) createTables(ctx context.Context, req *loaderv1.CreateTablesRequest) (*loaderv1.CreateTablesResponse, error) {
+	t, schema, err := s.target(ctx, req.GetTarget())
+	if err != nil {
+		return nil, err
+	}
+	var stmts []string
+	stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize())
+	for i, def := range req.GetTables() {
+		if def.GetName() == "" || len(def.GetColumns()) == 0 {
+			return nil, fmt.Errorf("%w: tables[%d]: a name and at least one column are required", ErrInvalidArgument, i)
+		}
+		cols := make([]string, len(def.GetColumns()))
+		for j, c := range def.GetColumns() {
+			typ := strings.ToLower(strings.TrimSpace(c.GetPgType()))
+			if c.GetName() == "" || !pgTypeRe.MatchString(typ) {
+				return nil, fmt.Errorf("%w: tables[%d].columns[%d]: column %q has an unusable type %q", ErrInvalidArgument, i, j, c.GetName(), c.GetPgType())
+			}
+			cols[j] = pgx.Identifier{c.GetName()}.Sanitize() + " " + typ
+			if c.GetNotNull() {
+				cols[j] += " NOT NULL"
+			}
+		}
+		stmts = append(stmts, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n  %s\n)",
+			pgx.Identifier{schema, def.GetName()}.Sanitize(), strings.Join(cols, ",\n  ")))
+	}
+	tx, err := t.pool.Begin(ctx)
+	if err != nil {
+		return nil, t.dbErr("create tables", err)
+	}
+	defer tx.Rollback(ctx)
+	var ran []string
+	for _, st := range stmts {
+		if _, err := tx.Exec(ctx, st); err != nil {
+			return nil, t.dbErr("create tables: "+firstLine(st), err)
+		}
+		ran = append(ran, st)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, t.dbErr("create tables", err)
+	}
+	return &loaderv1.CreateTablesResponse{Statements: ran}, nil
+}
+
+// AddConstraints adds each primary or foreign key that the table does not
+// have yet (by name), in one transaction. Foreign keys are added NOT VALID
+// and then validated, so a violation names the constraint and the rows stay.
+func (s *Service) AddConstraints(ctx context.Context, req *loaderv1.AddConstraintsRequest) (*loaderv1.AddConstraintsResponse, error) {
+	resp, err := s.addConstraints(ctx, req)
+	return resp, toStatus(err)
+}
+
+func (s *Service) addConstraints(ctx context.Context, req *loaderv1.AddConstraintsRequest) (*loaderv1.AddConstraintsResponse, error) {
+	t, schema, err := s.target(ctx, req.GetTarget())
+	if err != nil {
+		return nil, err
+	}
+	tx, err := t.pool.Begin(ctx)
+	if err != nil {
+		return nil, t.dbErr("add constraints", err)
+	}
+	defer tx.Rollback(ctx)
+	var ran []string
+	for i, c := range req.GetConstraints() {
+		if c.GetTable() == "" || c.GetName() == "" || len(c.GetColumns()) == 0 {
+			return nil, fmt.Errorf("%w: constraints[%d]: table, name and columns are required", ErrInvalidArgument, i)
+		}
+		if c.GetReferencedTable() != "" && len(c.GetReferencedColumns()) != len(c.GetColumns()) {
+			return nil, fmt.Errorf("%w: constraints[%d]: %d columns reference %d columns", ErrInvalidArgument, i, len(c.GetColumns()), len(c.GetReferencedColumns()))
+		}
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid
+			JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = $1 AND r.relname = $2 AND k.conname = $3)`,
+			schema, c.GetTable(), c.GetName()).Scan(&exists); err != nil {
+			return nil, t.dbErr("add constraints", err)
+		}
+		if exists {
+			continue
+		}
+		table := pgx.Identifier{schema, c.GetTable()}.Sanitize()
+		name := pgx.Identifier{c.GetName()}.Sanitize()
+		var stmts []string
+		if c.GetReferencedTable() == "" {
+			stmts = []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s PRIMARY KEY (%s)", table, name, idents(c.GetColumns()))}
+		} else {
+			stmts = []string{
+				fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s) NOT VALID", table, name,
+					idents(c.GetColumns()), pgx.Identifier{schema, c.GetReferencedTable()}.Sanitize(), idents(c.GetReferencedColumns())),
+				fmt.Sprintf("ALTER TABLE %s VALIDATE CONSTRAINT %s", table, name),
+			}
+		}
+		for _, st := range stmts {
+			if _, err := tx.Exec(ctx, st); err != nil {
+				return nil, fmt.Errorf("%w: %s: %s", ErrTargetMismatch, st, scrub(err.Error(), t.secret))
+			}
+			ran = append(ran, st)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, t.dbErr("add constraints", err)
+	}
+	return &loaderv1.AddConstraintsResponse{Statements: ran}, nil
+}
+
+func idents(names []string) string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = pgx.Identifier{n}.Sanitize()
+	}
+	return strings.Join(out, ", ")
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}

@@ -1,0 +1,194 @@
+package orchestrate
+
+import (
+	"fmt"
+	"strings"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+)
+
+// identityMapping copies every source column under its own name.
+func identityMapping(cols []*commonv1.SourceColumn) []*commonv1.ColumnMapping {
+	out := make([]*commonv1.ColumnMapping, len(cols))
+	for i, c := range cols {
+		out[i] = &commonv1.ColumnMapping{Target: c.GetName(), Source: c.GetName()}
+	}
+	return out
+}
+
+// pgTypeOf is the PostgreSQL type for a wire type when the source does not
+// name one (files) or the mapping casts to a type of its own.
+func pgTypeOf(t commonv1.ColumnType) string {
+	switch t {
+	case commonv1.ColumnType_COLUMN_TYPE_INT64:
+		return "bigint"
+	case commonv1.ColumnType_COLUMN_TYPE_FLOAT64:
+		return "double precision"
+	case commonv1.ColumnType_COLUMN_TYPE_BOOL:
+		return "boolean"
+	case commonv1.ColumnType_COLUMN_TYPE_NUMERIC:
+		return "numeric"
+	case commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ:
+		return "timestamp with time zone"
+	case commonv1.ColumnType_COLUMN_TYPE_DATE:
+		return "date"
+	case commonv1.ColumnType_COLUMN_TYPE_BYTES:
+		return "bytea"
+	}
+	return "text"
+}
+
+// tableDefinitions derives each target table from its mapping and source:
+// the source's own PostgreSQL type where the value is copied as is, the
+// mapping's type where it casts, text for constants.
+func tableDefinitions(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceResponse) ([]*loaderv1.TableDefinition, error) {
+	var defs []*loaderv1.TableDefinition
+	for i, t := range spec.GetTables() {
+		byName := map[string]*commonv1.SourceColumn{}
+		for _, c := range sources[i].GetColumns() {
+			byName[c.GetName()] = c
+		}
+		def := &loaderv1.TableDefinition{Name: t.GetTargetTable()}
+		for j, m := range t.GetColumns() {
+			col := &loaderv1.ColumnDefinition{Name: m.GetTarget(), PgType: pgTypeOf(m.GetType())}
+			if m.GetSource() != "" {
+				sc, ok := byName[m.GetSource()]
+				if !ok {
+					return nil, invalid(fmt.Sprintf("tables[%d].columns[%d].source", i, j), "unknown source column %q", m.GetSource())
+				}
+				if m.GetType() == commonv1.ColumnType_COLUMN_TYPE_UNSPECIFIED {
+					col.PgType = sc.GetPgType()
+					if col.PgType == "" {
+						col.PgType = pgTypeOf(sc.GetType())
+					}
+				}
+				col.NotNull = !sc.GetNullable() && m.Default == nil
+			} else {
+				col.NotNull = m.Default != nil
+			}
+			def.Columns = append(def.Columns, col)
+		}
+		defs = append(defs, def)
+	}
+	return defs, nil
+}
+
+// sourceTable is the source's table name, for matching foreign keys.
+func sourceTable(t *commonv1.TableSpec) string {
+	src := t.GetSource()
+	switch {
+	case src.GetPostgres() != nil:
+		return src.GetPostgres().GetTable()
+	case src.GetMysql() != nil:
+		return src.GetMysql().GetTable()
+	case src.GetSqlite() != nil:
+		return src.GetSqlite().GetTable()
+	}
+	return ""
+}
+
+// constraints maps the sources' primary keys, and foreign keys between
+// tables of this job, onto the target tables. They are added after the data
+// (faster loads; a broken reference is reported, not half-loaded).
+func constraints(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceResponse) []*loaderv1.TableConstraint {
+	targetOf := func(t *commonv1.TableSpec) map[string]string {
+		m := map[string]string{}
+		for _, c := range t.GetColumns() {
+			if c.GetSource() != "" {
+				m[c.GetSource()] = c.GetTarget()
+			}
+		}
+		return m
+	}
+	mapAll := func(cols []string, m map[string]string) ([]string, bool) {
+		out := make([]string, len(cols))
+		for i, c := range cols {
+			t, ok := m[c]
+			if !ok {
+				return nil, false
+			}
+			out[i] = t
+		}
+		return out, true
+	}
+	byTable := map[string]int{}
+	for i, t := range spec.GetTables() {
+		if st := sourceTable(t); st != "" {
+			byTable[st] = i
+		}
+	}
+	var out []*loaderv1.TableConstraint
+	for i, t := range spec.GetTables() {
+		if cols, ok := mapAll(sources[i].GetPrimaryKey(), targetOf(t)); ok && len(cols) > 0 {
+			out = append(out, &loaderv1.TableConstraint{Table: t.GetTargetTable(), Name: t.GetTargetTable() + "_pkey", Columns: cols})
+		}
+	}
+	for i, t := range spec.GetTables() {
+		for _, fk := range sources[i].GetForeignKeys() {
+			ref := fk.GetReferencedTable()
+			if k := strings.LastIndexByte(ref, '.'); k >= 0 {
+				ref = ref[k+1:]
+			}
+			j, ok := byTable[ref]
+			if !ok {
+				continue
+			}
+			cols, ok1 := mapAll(fk.GetColumns(), targetOf(t))
+			refCols, ok2 := mapAll(fk.GetReferencedColumns(), targetOf(spec.Tables[j]))
+			if !ok1 || !ok2 {
+				continue
+			}
+			name := fk.GetName()
+			if name == "" {
+				name = t.GetTargetTable() + "_" + strings.Join(cols, "_") + "_fkey"
+			}
+			out = append(out, &loaderv1.TableConstraint{Table: t.GetTargetTable(), Name: name, Columns: cols,
+				ReferencedTable: spec.Tables[j].GetTargetTable(), ReferencedColumns: refCols})
+		}
+	}
+	return out
+}
+
+// castable says which wire types a value may be cast from into a target
+// type; anything else cannot succeed for any row, so it is refused up front.
+var castable = map[commonv1.ColumnType][]commonv1.ColumnType{
+	commonv1.ColumnType_COLUMN_TYPE_INT64:       {commonv1.ColumnType_COLUMN_TYPE_INT64, commonv1.ColumnType_COLUMN_TYPE_NUMERIC, commonv1.ColumnType_COLUMN_TYPE_FLOAT64, commonv1.ColumnType_COLUMN_TYPE_BOOL},
+	commonv1.ColumnType_COLUMN_TYPE_NUMERIC:     {commonv1.ColumnType_COLUMN_TYPE_INT64, commonv1.ColumnType_COLUMN_TYPE_NUMERIC, commonv1.ColumnType_COLUMN_TYPE_FLOAT64},
+	commonv1.ColumnType_COLUMN_TYPE_FLOAT64:     {commonv1.ColumnType_COLUMN_TYPE_INT64, commonv1.ColumnType_COLUMN_TYPE_NUMERIC, commonv1.ColumnType_COLUMN_TYPE_FLOAT64},
+	commonv1.ColumnType_COLUMN_TYPE_BOOL:        {commonv1.ColumnType_COLUMN_TYPE_BOOL, commonv1.ColumnType_COLUMN_TYPE_INT64},
+	commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ: {commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ, commonv1.ColumnType_COLUMN_TYPE_DATE},
+	commonv1.ColumnType_COLUMN_TYPE_DATE:        {commonv1.ColumnType_COLUMN_TYPE_DATE, commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ},
+	commonv1.ColumnType_COLUMN_TYPE_BYTES:       {commonv1.ColumnType_COLUMN_TYPE_BYTES},
+}
+
+// checkCompatible refuses (FailedPrecondition, naming the column) a mapping
+// whose source type can never fit the existing target column. Text goes
+// anywhere (each value is cast and quarantined when it does not parse), and
+// anything renders as text.
+func checkCompatible(f string, t *commonv1.TableSpec, src []*commonv1.SourceColumn, schema string) error {
+	byName := map[string]*commonv1.SourceColumn{}
+	for _, c := range src {
+		byName[c.GetName()] = c
+	}
+	for j, m := range t.GetColumns() {
+		sc, ok := byName[m.GetSource()]
+		if !ok {
+			continue
+		}
+		from, to := sc.GetType(), m.GetType()
+		if from == commonv1.ColumnType_COLUMN_TYPE_TEXT || from == commonv1.ColumnType_COLUMN_TYPE_UNSPECIFIED || to == commonv1.ColumnType_COLUMN_TYPE_TEXT {
+			continue
+		}
+		ok = false
+		for _, a := range castable[to] {
+			ok = ok || a == from
+		}
+		if !ok {
+			return fmt.Errorf("%w: %s.columns[%d]: source column %q (%s) cannot be loaded into %s.%s.%s (%s)", ErrTargetMismatch,
+				f, j, sc.GetName(), sc.GetSourceType(), schema, t.GetTargetTable(), m.GetTarget(), pgTypeOf(to))
+		}
+	}
+	return nil
+}
