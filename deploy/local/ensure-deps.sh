@@ -6,6 +6,7 @@ need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+[ -x /usr/sbin/mariadbd ] || command -v mariadbd >/dev/null 2>&1 || need+=(mariadb-server)
 command -v go >/dev/null 2>&1 || { echo "Go is required (https://go.dev/dl); install it first" >&2; exit 1; }
 if ((${#need[@]})); then
   echo "installing ${need[*]} with apt-get" >&2
