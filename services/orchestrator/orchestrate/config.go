@@ -53,12 +53,14 @@ func (a StageAddrs) Dial() (c Clients, close func(), err error) {
 		}
 		conns = append(conns, cc)
 	}
-	return Clients{
+	c = Clients{
 		Extractor:   extractorv1.NewExtractorServiceClient(conns[0]),
 		Transformer: transformerv1.NewTransformerServiceClient(conns[1]),
 		Validator:   validatorv1.NewValidatorServiceClient(conns[2]),
 		Loader:      loaderv1.NewLoaderServiceClient(conns[3]),
-	}, close, nil
+	}
+	c.Conns.Extractor, c.Conns.Transformer, c.Conns.Validator, c.Conns.Loader = conns[0], conns[1], conns[2], conns[3]
+	return c, close, nil
 }
 
 type closer struct {

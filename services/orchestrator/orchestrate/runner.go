@@ -11,10 +11,10 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
-	"github.com/cutover/cutover/services/kit/batch"
-	"github.com/cutover/cutover/services/kit/telemetry"
+		"github.com/cutover/cutover/services/kit/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -155,31 +155,36 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 		cursor = e.GetLastKey()
 	}
 
-	ts, err := opened(cancel, "transformer", func() (transformerv1.TransformerService_TransformClient, error) { return cl.Transformer.Transform(ctx) })
+	ts, err := opened(cancel, "transformer", func() (relayStream, error) {
+		return openRelay(ctx, cl.Conns.Transformer, transformerv1.TransformerService_Transform_FullMethodName)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Config{Config: &transformerv1.TransformConfig{Columns: tbl.GetColumns()}}}); err != nil {
+	if err := ts.SendMsg(transformConfig(&transformerv1.TransformConfig{Columns: tbl.GetColumns()})); err != nil {
 		return nil, stageErr("transformer", err)
 	}
-	vs, err := opened(cancel, "validator", func() (validatorv1.ValidatorService_ValidateClient, error) { return cl.Validator.Validate(ctx) })
+	vs, err := opened(cancel, "validator", func() (relayStream, error) {
+		return openRelay(ctx, cl.Conns.Validator, validatorv1.ValidatorService_Validate_FullMethodName)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Config{Config: &validatorv1.ValidateConfig{Rules: tbl.GetRules()}}}); err != nil {
+	if err := vs.SendMsg(validateConfig(&validatorv1.ValidateConfig{Rules: tbl.GetRules()})); err != nil {
 		return nil, stageErr("validator", err)
 	}
-	ls, err := opened(cancel, "loader", func() (loaderv1.LoaderService_LoadClient, error) { return cl.Loader.Load(ctx) })
+	ls, err := opened(cancel, "loader", func() (relayStream, error) {
+		return openRelay(ctx, cl.Conns.Loader, loaderv1.LoaderService_Load_FullMethodName)
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := ls.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Config{Config: &loaderv1.LoadConfig{
-		Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id}}}); err != nil {
+	if err := ls.SendMsg(loadConfig(&loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id})); err != nil {
 		return nil, stageErr("loader", err)
 	}
 
 	pending := make(chan inflightBatch, inFlight)
-	toTransform := make(chan *commonv1.Batch, 1)
+	toTransform := make(chan *orchestratorv1.RelayBatch, 1)
 	attempt := &commonv1.Counts{}
 	var extracted int64
 	g, gctx := errgroup.WithContext(ctx)
@@ -193,7 +198,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 			bctx, bspan := tracer.Start(ctx, "batch", trace.WithAttributes(
 				attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", p.id), attribute.Int64("cutover.seq", seq)))
 			rctx, rcancel := context.WithTimeout(bctx, 2*stageWait)
-			resp, err := cl.Extractor.ReadBatch(rctx, &extractorv1.ReadBatchRequest{
+			resp, err := readBatchRelay(rctx, cl.Conns.Extractor, &extractorv1.ReadBatchRequest{
 				Source: tbl.GetSource(), Range: p.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),
 				JobId: job.id, PartitionId: p.id, Seq: seq, Table: tbl.GetName()})
 			rcancel()
@@ -206,13 +211,14 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 				bspan.End()
 				return nil
 			}
-			if err := batch.Check(b); err != nil {
-				endSpan(bspan, err)
-				return fmt.Errorf("%w: extractor: %v", ErrStageFatal, err)
+			// The vectors are checked by every stage that decodes them.
+			if b.GetNumRows() < 0 || b.GetSeq() != seq {
+				endSpan(bspan, fmt.Errorf("bad batch header"))
+				return fmt.Errorf("%w: extractor: batch %d came back as seq %d with %d rows", ErrStageFatal, seq, b.GetSeq(), b.GetNumRows())
 			}
-			b.JobId, b.PartitionId, b.Seq, b.Table = job.id, p.id, seq, tbl.GetName()
+			b.JobId, b.PartitionId, b.Table = job.id, p.id, tbl.GetName()
 			bspan.SetAttributes(attribute.Int("cutover.rows_in", int(b.GetNumRows())))
-			telemetry.InjectBatch(bctx, b)
+			injectRelay(bctx, b)
 			extracted += int64(b.GetNumRows())
 			select {
 			case pending <- inflightBatch{seq: seq, rows: b.GetNumRows(), span: bspan}:
@@ -234,7 +240,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	})
 	g.Go(func() error {
 		for b := range toTransform {
-			if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Batch{Batch: b}}); err != nil {
+			if err := ts.SendMsg(transformBatch(b)); err != nil {
 				return stageErr("transformer", err)
 			}
 		}
@@ -242,28 +248,28 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	})
 	g.Go(func() error {
 		for {
-			r, err := ts.Recv()
+			b, err := ts.recvBatch()
 			if err == io.EOF {
 				return vs.CloseSend()
 			}
 			if err != nil {
 				return stageErr("transformer", err)
 			}
-			if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Batch{Batch: r.GetBatch()}}); err != nil {
+			if err := vs.SendMsg(validateBatch(b)); err != nil {
 				return stageErr("validator", err)
 			}
 		}
 	})
 	g.Go(func() error {
 		for {
-			r, err := vs.Recv()
+			b, err := vs.recvBatch()
 			if err == io.EOF {
 				return ls.CloseSend()
 			}
 			if err != nil {
 				return stageErr("validator", err)
 			}
-			if err := ls.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Batch{Batch: r.GetBatch()}}); err != nil {
+			if err := ls.SendMsg(loadBatch(b)); err != nil {
 				return stageErr("loader", err)
 			}
 		}
@@ -271,7 +277,8 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	// Acknowledgements: every batch must come back balanced and in order.
 	g.Go(func() error {
 		for inf := range pending {
-			ack, err := ls.Recv()
+			ack := new(loaderv1.LoadResponse)
+			err := ls.RecvMsg(ack)
 			if err == io.EOF {
 				err = errors.New("stream ended before every batch was acknowledged")
 			}
@@ -300,7 +307,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 				return fmt.Errorf("%w: job %s is no longer running or partition %s lost its lease", ErrCancelled, job.id, p.id)
 			}
 		}
-		if _, err := ls.Recv(); err != io.EOF {
+		if err := ls.RecvMsg(new(loaderv1.LoadResponse)); err != io.EOF {
 			return stageErr("loader", fmt.Errorf("expected end of stream, got %v", err))
 		}
 		return nil

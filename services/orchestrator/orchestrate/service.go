@@ -37,6 +37,10 @@ type Clients struct {
 	Transformer transformerv1.TransformerServiceClient
 	Validator   validatorv1.ValidatorServiceClient
 	Loader      loaderv1.LoaderServiceClient
+	// Conns carry the batch relay (relay.go) to the same services.
+	Conns struct {
+		Extractor, Transformer, Validator, Loader grpc.ClientConnInterface
+	}
 }
 
 // Config configures an orchestrator replica.
