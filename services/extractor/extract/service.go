@@ -7,6 +7,7 @@ package extract
 import (
 	"context"
 	"fmt"
+	"io"
 	"sync"
 
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
@@ -34,6 +35,9 @@ type Service struct {
 	mu     sync.Mutex
 	pools  map[string]*pgPool
 	closed bool
+	// caches are other kinds' connection caches by kind name (see
+	// kindCache), closed with the service.
+	caches map[string]io.Closer
 }
 
 var _ extractorv1.ExtractorServiceServer = (*Service)(nil)
@@ -57,8 +61,31 @@ func (s *Service) Close() error {
 		p.pool.Close()
 		delete(s.pools, k)
 	}
+	for k, c := range s.caches {
+		_ = c.Close()
+		delete(s.caches, k)
+	}
 	s.closed = true
 	return nil
+}
+
+// kindCache returns the cache a kind keeps under name, creating it on
+// first use, or Unavailable once the service is closed.
+func (s *Service) kindCache(name string, create func() io.Closer) (io.Closer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("%w: extractor is shutting down", ErrUnavailable)
+	}
+	if c, ok := s.caches[name]; ok {
+		return c, nil
+	}
+	if s.caches == nil {
+		s.caches = map[string]io.Closer{}
+	}
+	c := create()
+	s.caches[name] = c
+	return c, nil
 }
 
 // DescribeSource returns the columns, primary key and a row estimate.

@@ -14,7 +14,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
-		"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/cutover/cutover/services/kit/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"

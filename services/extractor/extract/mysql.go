@@ -1,0 +1,1048 @@
+package extract
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/go-sql-driver/mysql"
+)
+
+// MySQL and MariaDB tables, read with go-sql-driver over the binary
+// (prepared statement) protocol: it carries FLOAT as its 4 bytes (the text
+// protocol prints 6 digits) and DECIMAL, DATETIME and TIME as text, which
+// this file converts itself (parseTime=false) so no value is shifted.
+
+func init() {
+	register(&commonv1.SourceSpec_Mysql{}, "mysql", mysqlKind{})
+}
+
+type mysqlKind struct{}
+
+func (mysqlKind) describe(ctx context.Context, s *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error) {
+	return s.describeMySQL(ctx, src.GetMysql())
+}
+
+func (mysqlKind) plan(ctx context.Context, s *Service, src *commonv1.SourceSpec, n int) ([]*commonv1.KeyRange, error) {
+	return s.planMySQL(ctx, src.GetMysql(), n)
+}
+
+func (mysqlKind) read(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+	return s.readMySQL(ctx, src.GetMysql(), rng, cursor, size)
+}
+
+// ---- connections ----
+
+// myDB is a cached pool with what its users need to know about it.
+type myDB struct {
+	db        *sql.DB
+	password  string         // scrubbed from every error text
+	defaultDB string         // the DSN's database
+	loc       *time.Location // session time zone, for TIMESTAMP text
+}
+
+// myCache holds one pool per (DSN, time zone); Service.Close closes it.
+type myCache struct {
+	mu  sync.Mutex
+	dbs map[string]*myDB
+}
+
+func (c *myCache) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, d := range c.dbs {
+		_ = d.db.Close()
+		delete(c.dbs, k)
+	}
+	return nil
+}
+
+const mysqlDSNHelp = "cannot parse the connection string (want user:pass@tcp(host:3306)/db or mysql://user:pass@host:3306/db)"
+
+// parseMySQLDSN accepts the driver's DSN form and mysql:// URLs. Errors
+// never echo the input: it holds the password.
+func parseMySQLDSN(s string) (*mysql.Config, error) {
+	bad := invalid("source.mysql.dsn", mysqlDSNHelp)
+	lower := strings.ToLower(s)
+	if !strings.HasPrefix(lower, "mysql://") && !strings.HasPrefix(lower, "mariadb://") {
+		cfg, err := mysql.ParseDSN(s)
+		if err != nil {
+			return nil, bad
+		}
+		return cfg, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return nil, bad
+	}
+	cfg := mysql.NewConfig()
+	if u.RawQuery != "" {
+		// The driver parses its own parameters (timeouts, tls, ...).
+		if cfg, err = mysql.ParseDSN("/?" + u.RawQuery); err != nil {
+			return nil, bad
+		}
+	}
+	if u.User != nil {
+		cfg.User = u.User.Username()
+		cfg.Passwd, _ = u.User.Password()
+	}
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	if u.Port() == "" {
+		cfg.Addr = net.JoinHostPort(u.Hostname(), "3306")
+	}
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	if strings.Contains(cfg.DBName, "/") {
+		return nil, bad
+	}
+	return cfg, nil
+}
+
+var myOffsetZone = regexp.MustCompile(`^[+-]([01][0-9]|2[0-3]):[0-5][0-9]$`)
+
+// mysqlZone validates time_zone and returns the value for the session's
+// SET time_zone and the matching Go location.
+func mysqlZone(tz string) (string, *time.Location, error) {
+	switch {
+	case tz == "" || strings.EqualFold(tz, "UTC") || tz == "Z":
+		return "+00:00", time.UTC, nil
+	case myOffsetZone.MatchString(tz):
+		h, _ := strconv.Atoi(tz[1:3])
+		m, _ := strconv.Atoi(tz[4:6])
+		off := h*3600 + m*60
+		if tz[0] == '-' {
+			off = -off
+		}
+		return tz, time.FixedZone(tz, off), nil
+	}
+	for _, r := range tz {
+		// The name goes into a quoted SET value: keep it to name characters.
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("_/+-", r)) {
+			return "", nil, invalid("source.mysql.time_zone", "%q is not an IANA zone name or a ±HH:MM offset", tz)
+		}
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return "", nil, invalid("source.mysql.time_zone", "unknown time zone %q", tz)
+	}
+	return tz, loc, nil
+}
+
+// mysqlTarget resolves the spec to a pool and a database/table name.
+func (s *Service) mysqlTarget(spec *commonv1.MysqlSource) (*myDB, string, string, error) {
+	if spec.GetDsn() == "" {
+		return nil, "", "", invalid("source.mysql.dsn", "required")
+	}
+	if spec.GetTable() == "" {
+		return nil, "", "", invalid("source.mysql.table", "required")
+	}
+	zone, loc, err := mysqlZone(spec.GetTimeZone())
+	if err != nil {
+		return nil, "", "", err
+	}
+	c, err := s.kindCache("mysql", func() io.Closer { return &myCache{dbs: map[string]*myDB{}} })
+	if err != nil {
+		return nil, "", "", err
+	}
+	cache := c.(*myCache)
+	key := spec.GetDsn() + "\x00" + zone
+	cache.mu.Lock()
+	d, ok := cache.dbs[key]
+	if !ok {
+		cfg, err := parseMySQLDSN(spec.GetDsn())
+		if err != nil {
+			cache.mu.Unlock()
+			return nil, "", "", err
+		}
+		// Temporal values come as text and are converted here; utf8mb4
+		// makes the server convert latin1 and other column charsets.
+		cfg.ParseTime = false
+		cfg.InterpolateParams = false // keep the binary protocol
+		cfg.Loc = loc
+		if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
+			cache.mu.Unlock()
+			return nil, "", "", invalid("source.mysql.dsn", "%s", scrub(err.Error(), cfg.Passwd))
+		}
+		if cfg.Params == nil {
+			cfg.Params = map[string]string{}
+		}
+		cfg.Params["time_zone"] = "'" + zone + "'"
+		if cfg.Timeout == 0 {
+			cfg.Timeout = 10 * time.Second
+		}
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			cache.mu.Unlock()
+			return nil, "", "", invalid("source.mysql.dsn", "%s", scrub(err.Error(), cfg.Passwd))
+		}
+		d = &myDB{db: sql.OpenDB(conn), password: cfg.Passwd, defaultDB: cfg.DBName, loc: loc}
+		d.db.SetMaxIdleConns(16)
+		d.db.SetConnMaxIdleTime(5 * time.Minute)
+		cache.dbs[key] = d
+	}
+	cache.mu.Unlock()
+	database := spec.GetDatabase()
+	if database == "" {
+		database = d.defaultDB
+	}
+	if database == "" {
+		return nil, "", "", invalid("source.mysql.database", "required when the DSN names no database")
+	}
+	return d, database, spec.GetTable(), nil
+}
+
+// mysqlErr turns a driver error into a domain error without the password.
+func mysqlErr(err error, d *myDB, what string) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrPrecondition) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	msg := scrub(err.Error(), d.password)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) {
+		msg = scrub(me.Message, d.password)
+		switch me.Number {
+		case 1049: // unknown database
+			return fmt.Errorf("%w: %s: %s", ErrNotFound, what, msg)
+		case 1146: // table does not exist
+			return fmt.Errorf("%w: %s: %s", ErrNotFound, what, msg)
+		case 1044, 1045, 1142, 1143, 1227: // access denied
+			return fmt.Errorf("%w: %s: %s", ErrPrecondition, what, msg)
+		case 1298: // unknown time zone (zone tables not loaded)
+			return invalid("source.mysql.time_zone", "the server does not know it: %s", msg)
+		case 1040, 1053, 1205, 1213, 1927: // too many connections, shutdown, lock wait, deadlock, killed
+			return fmt.Errorf("%w: %s: %s", ErrUnavailable, what, msg)
+		}
+		return fmt.Errorf("%s: %s (error %d)", what, msg, me.Number)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("%w: %s: %s", ErrUnavailable, what, msg)
+	}
+	return fmt.Errorf("%s: %s", what, msg)
+}
+
+// ---- catalog ----
+
+// myKind says how a column's values are decoded.
+type myKind int
+
+const (
+	myInt       myKind = iota // decimal integer text → INT64
+	myBool                    // tinyint(1): 0/1 → BOOL, other values rejected
+	myBit1                    // bit(1): one byte → BOOL
+	myBits                    // bit(n): big-endian bytes → "0101…"
+	myNumeric                 // decimal, bigint unsigned: exact text
+	myFloat32                 // float: parsed as float32, widened exactly
+	myFloat64                 // double
+	myDate                    // date → days
+	myDatetime                // datetime: wall time taken as UTC
+	myTimestamp               // timestamp: wall time in the session zone
+	myText                    // UTF-8 text
+	myBytes                   // binary strings
+)
+
+// myCol is one source column.
+type myCol struct {
+	name       string
+	colType    string // COLUMN_TYPE, e.g. "int(10) unsigned"
+	dataType   string // DATA_TYPE, e.g. "int"
+	typ        commonv1.ColumnType
+	pgType     string
+	kind       myKind
+	unsigned   bool
+	nullable   bool
+	bits       int    // bit(n) width
+	sel        string // select-list expression
+	precision  int64
+	scale      int64
+	isIntegral bool // integer family (keys compare as numbers)
+}
+
+// myTable is a table as information_schema describes it.
+type myTable struct {
+	db, name string
+	cols     []myCol
+	pk       []int // indexes into cols, in key order
+	rows     int64
+	fks      []*commonv1.ForeignKey
+}
+
+func (t *myTable) display() string { return t.db + "." + t.name }
+
+func (t *myTable) ident() string { return myIdent(t.db) + "." + myIdent(t.name) }
+
+// myIdent quotes an identifier with backticks.
+func myIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+var myJSONCheck = regexp.MustCompile("(?i)^\\s*json_valid\\s*\\(\\s*`((?:[^`]|``)+)`\\s*\\)\\s*$")
+
+// mapMySQL fills in the wire type, PostgreSQL type, decoding and select
+// expression of a column from its information_schema row.
+func mapMySQL(c *myCol, jsonCols map[string]bool) {
+	ct := strings.ToLower(c.colType)
+	c.unsigned = strings.Contains(ct, "unsigned")
+	c.sel = myIdent(c.name)
+	set := func(typ commonv1.ColumnType, pg string, k myKind) { c.typ, c.pgType, c.kind = typ, pg, k }
+	i64 := commonv1.ColumnType_COLUMN_TYPE_INT64
+	switch dt := strings.ToLower(c.dataType); dt {
+	case "tinyint", "smallint", "mediumint", "int", "integer", "bigint":
+		c.isIntegral = true
+		if dt == "tinyint" && strings.HasPrefix(ct, "tinyint(1)") && !c.unsigned {
+			set(commonv1.ColumnType_COLUMN_TYPE_BOOL, "boolean", myBool)
+			return
+		}
+		pg := map[string][2]string{
+			"tinyint":   {"smallint", "smallint"},
+			"smallint":  {"smallint", "integer"},
+			"mediumint": {"integer", "integer"},
+			"int":       {"integer", "bigint"},
+			"integer":   {"integer", "bigint"},
+			"bigint":    {"bigint", "numeric(20,0)"},
+		}[dt]
+		switch {
+		case dt == "bigint" && c.unsigned:
+			set(commonv1.ColumnType_COLUMN_TYPE_NUMERIC, pg[1], myNumeric)
+		case c.unsigned:
+			set(i64, pg[1], myInt)
+		default:
+			set(i64, pg[0], myInt)
+		}
+	case "decimal", "numeric":
+		set(commonv1.ColumnType_COLUMN_TYPE_NUMERIC, fmt.Sprintf("numeric(%d,%d)", c.precision, c.scale), myNumeric)
+	case "float":
+		set(commonv1.ColumnType_COLUMN_TYPE_FLOAT64, "real", myFloat32)
+	case "double", "real":
+		set(commonv1.ColumnType_COLUMN_TYPE_FLOAT64, "double precision", myFloat64)
+	case "date":
+		set(commonv1.ColumnType_COLUMN_TYPE_DATE, "date", myDate)
+	case "datetime":
+		set(commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ, fmt.Sprintf("timestamp(%d)", c.precision), myDatetime)
+	case "timestamp":
+		set(commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ, fmt.Sprintf("timestamptz(%d)", c.precision), myTimestamp)
+	case "time":
+		// MySQL TIME is a duration (-838:59:59 to 838:59:59), not a time of
+		// day; its text is valid interval input.
+		set(textType, "interval", myText)
+	case "year":
+		set(i64, "smallint", myInt)
+		c.isIntegral = true
+	case "char", "varchar":
+		// char too becomes varchar: MySQL strips CHAR padding on read and
+		// PostgreSQL's char(n) would add it back.
+		set(textType, fmt.Sprintf("varchar(%d)", c.precision), myText)
+	case "tinytext", "text", "mediumtext", "longtext":
+		if jsonCols[c.name] {
+			set(textType, "jsonb", myText) // MariaDB JSON: longtext + json_valid check
+		} else {
+			set(textType, "text", myText)
+		}
+	case "json":
+		set(textType, "jsonb", myText)
+	case "enum", "set":
+		set(textType, "text", myText)
+	case "bit":
+		c.bits = int(c.precision)
+		if c.bits == 1 {
+			set(commonv1.ColumnType_COLUMN_TYPE_BOOL, "boolean", myBit1)
+		} else {
+			set(textType, fmt.Sprintf("bit(%d)", c.bits), myBits)
+		}
+	case "binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob":
+		set(commonv1.ColumnType_COLUMN_TYPE_BYTES, "bytea", myBytes)
+	case "geometry", "point", "linestring", "polygon", "multipoint", "multilinestring", "multipolygon", "geometrycollection", "geomcollection":
+		// Well-known text; the SRID is not carried.
+		set(textType, "text", myText)
+		c.sel = "ST_AsText(" + myIdent(c.name) + ")"
+	default:
+		// inet6, uuid and anything newer: its text form.
+		set(textType, "text", myText)
+		c.sel = "CAST(" + myIdent(c.name) + " AS CHAR CHARACTER SET utf8mb4)"
+	}
+	switch c.kind {
+	case myInt, myBool, myNumeric, myDate, myDatetime, myTimestamp:
+		// The same exact text the driver would print, but sent as a string:
+		// the driver boxes binary integers and formats temporals into new
+		// buffers, which cost allocations per value.
+		c.sel = "CAST(" + myIdent(c.name) + " AS CHAR)"
+	}
+}
+
+// myQuerier is a pool or one connection.
+type myQuerier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+const myColsSQL = `SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE,
+  COALESCE(NUMERIC_PRECISION, DATETIME_PRECISION, CHARACTER_MAXIMUM_LENGTH, 0), COALESCE(NUMERIC_SCALE, 0)
+FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`
+
+func loadMySQLTable(ctx context.Context, q myQuerier, db, name string, withFKs bool) (*myTable, error) {
+	t := &myTable{db: db, name: name}
+	var est sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT TABLE_NAME, TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?`, db, name).Scan(&t.name, &est)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: source.mysql.table: table %s does not exist", ErrNotFound, t.display())
+	}
+	if err != nil {
+		return nil, err
+	}
+	t.rows = est.Int64
+	rows, err := q.QueryContext(ctx, myColsSQL, db, t.name)
+	if err != nil {
+		return nil, err
+	}
+	hasLongtext := false
+	for rows.Next() {
+		var c myCol
+		var nullable string
+		if err := rows.Scan(&c.name, &c.colType, &c.dataType, &nullable, &c.precision, &c.scale); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		c.nullable = nullable == "YES"
+		hasLongtext = hasLongtext || strings.HasSuffix(strings.ToLower(c.dataType), "text")
+		t.cols = append(t.cols, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	jsonCols := map[string]bool{}
+	if hasLongtext {
+		// MariaDB's JSON is longtext with a json_valid check. MySQL has no
+		// TABLE_NAME here (and a real json type), so an error just means
+		// there is nothing to find.
+		if rows, err := q.QueryContext(ctx, `SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = ? AND TABLE_NAME = ?`, db, t.name); err == nil {
+			for rows.Next() {
+				var clause string
+				if rows.Scan(&clause) == nil {
+					if m := myJSONCheck.FindStringSubmatch(clause); m != nil {
+						jsonCols[strings.ReplaceAll(m[1], "``", "`")] = true
+					}
+				}
+			}
+			rows.Close()
+		}
+	}
+	for i := range t.cols {
+		mapMySQL(&t.cols[i], jsonCols)
+	}
+	rows, err = q.QueryContext(ctx, `SELECT COLUMN_NAME FROM information_schema.KEY_COLUMN_USAGE
+WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND CONSTRAINT_NAME = 'PRIMARY' ORDER BY ORDINAL_POSITION`, db, t.name)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		for i, c := range t.cols {
+			if c.name == n {
+				t.pk = append(t.pk, i)
+			}
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if withFKs {
+		if t.fks, err = mysqlForeignKeys(ctx, q, db, t.name); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+// mysqlForeignKeys lists the table's foreign keys, columns in key order;
+// a referenced table in the same database is named without it.
+func mysqlForeignKeys(ctx context.Context, q myQuerier, db, name string) ([]*commonv1.ForeignKey, error) {
+	rows, err := q.QueryContext(ctx, `SELECT CONSTRAINT_NAME, COLUMN_NAME, REFERENCED_TABLE_SCHEMA, REFERENCED_TABLE_NAME, REFERENCED_COLUMN_NAME
+FROM information_schema.KEY_COLUMN_USAGE
+WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND REFERENCED_TABLE_NAME IS NOT NULL
+ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION`, db, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*commonv1.ForeignKey
+	for rows.Next() {
+		var cn, col, rdb, rtab, rcol string
+		if err := rows.Scan(&cn, &col, &rdb, &rtab, &rcol); err != nil {
+			return nil, err
+		}
+		if rdb != db {
+			rtab = rdb + "." + rtab
+		}
+		if len(out) == 0 || out[len(out)-1].Name != cn {
+			out = append(out, &commonv1.ForeignKey{Name: cn, ReferencedTable: rtab})
+		}
+		fk := out[len(out)-1]
+		fk.Columns = append(fk.Columns, col)
+		fk.ReferencedColumns = append(fk.ReferencedColumns, rcol)
+	}
+	return out, rows.Err()
+}
+
+func (s *Service) describeMySQL(ctx context.Context, spec *commonv1.MysqlSource) (*extractorv1.DescribeSourceResponse, error) {
+	d, db, name, err := s.mysqlTarget(spec)
+	if err != nil {
+		return nil, err
+	}
+	t, err := loadMySQLTable(ctx, d.db, db, name, true)
+	if err != nil {
+		return nil, mysqlErr(err, d, "describe "+db+"."+name)
+	}
+	resp := &extractorv1.DescribeSourceResponse{EstimatedRows: t.rows, ForeignKeys: t.fks}
+	for _, c := range t.cols {
+		resp.Columns = append(resp.Columns, &commonv1.SourceColumn{Name: c.name, SourceType: c.colType, Type: c.typ, Nullable: c.nullable, PgType: c.pgType})
+	}
+	for _, i := range t.pk {
+		resp.PrimaryKey = append(resp.PrimaryKey, t.cols[i].name)
+	}
+	return resp, nil
+}
+
+func (t *myTable) needKey() error {
+	if len(t.pk) == 0 {
+		return fmt.Errorf("%w: source.mysql.table: table %s has no primary key; reading it in deterministic batches needs one", ErrPrecondition, t.display())
+	}
+	return nil
+}
+
+// ---- plan ----
+
+func (s *Service) planMySQL(ctx context.Context, spec *commonv1.MysqlSource, n int) ([]*commonv1.KeyRange, error) {
+	d, db, name, err := s.mysqlTarget(spec)
+	if err != nil {
+		return nil, err
+	}
+	ranges, err := planMySQLTable(ctx, d.db, db, name, n)
+	return ranges, mysqlErr(err, d, "plan "+db+"."+name)
+}
+
+func planMySQLTable(ctx context.Context, q myQuerier, db, name string, n int) ([]*commonv1.KeyRange, error) {
+	t, err := loadMySQLTable(ctx, q, db, name, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.needKey(); err != nil {
+		return nil, err
+	}
+	whole := []*commonv1.KeyRange{{}}
+	// Text and composite keys: one range for now (splitting them needs
+	// sampling the key order under the column's collation).
+	if n <= 1 || len(t.pk) != 1 || !t.cols[t.pk[0]].isIntegral {
+		return whole, nil
+	}
+	k := myIdent(t.cols[t.pk[0]].name)
+	var lo, hi sql.NullString
+	if err := q.QueryRowContext(ctx, "SELECT MIN("+k+"), MAX("+k+") FROM "+t.ident()).Scan(&lo, &hi); err != nil {
+		return nil, err
+	}
+	if !lo.Valid || !hi.Valid {
+		return whole, nil
+	}
+	l, ok1 := new(big.Int).SetString(lo.String, 10)
+	h, ok2 := new(big.Int).SetString(hi.String, 10)
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("plan %s: key bounds %q..%q are not integers", t.display(), lo.String, hi.String)
+	}
+	return mySplitBig(l, h, n), nil
+}
+
+// mySplitBig cuts [lo, hi] into n contiguous (lower, upper] ranges like
+// splitRange, on big integers so bigint unsigned keys split too.
+func mySplitBig(lo, hi *big.Int, n int) []*commonv1.KeyRange {
+	span := new(big.Int).Sub(hi, lo)
+	span.Add(span, big.NewInt(1))
+	var bounds []*big.Int
+	for i := 1; i < n; i++ {
+		b := new(big.Int).Mul(span, big.NewInt(int64(i)))
+		b.Quo(b, big.NewInt(int64(n)))
+		b.Add(b, lo)
+		b.Sub(b, big.NewInt(1))
+		if b.Cmp(lo) < 0 || (len(bounds) > 0 && b.Cmp(bounds[len(bounds)-1]) <= 0) {
+			continue // fewer keys than partitions
+		}
+		bounds = append(bounds, b)
+	}
+	ranges := make([]*commonv1.KeyRange, 0, len(bounds)+1)
+	lower := ""
+	for _, b := range bounds {
+		u := b.String()
+		ranges = append(ranges, &commonv1.KeyRange{Lower: lower, Upper: u})
+		lower = u
+	}
+	return append(ranges, &commonv1.KeyRange{Lower: lower})
+}
+
+// ---- read ----
+
+func (s *Service) readMySQL(ctx context.Context, spec *commonv1.MysqlSource, kr *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+	d, db, name, err := s.mysqlTarget(spec)
+	if err != nil {
+		return nil, false, err
+	}
+	b, done, err := readMySQLTable(ctx, d, db, name, spec.GetZeroDates() == commonv1.ZeroDatePolicy_ZERO_DATE_POLICY_NULL, kr, cursor, size)
+	return b, done, mysqlErr(err, d, "read "+db+"."+name)
+}
+
+// myKeyArg converts a key's text (cursor or range bound) into the query
+// argument that compares like the column: integers as integers (MySQL
+// compares an integer column with a string as doubles), bytes from hex.
+func myKeyArg(c myCol, v string) (any, error) {
+	switch {
+	case c.kind == myFloat32:
+		return strconv.ParseFloat(v, 32)
+	case c.kind == myFloat64:
+		return strconv.ParseFloat(v, 64)
+	case c.isIntegral && c.unsigned:
+		return strconv.ParseUint(v, 10, 64)
+	case c.isIntegral:
+		return strconv.ParseInt(v, 10, 64)
+	case c.kind == myBytes || c.kind == myBits || c.kind == myBit1:
+		return hex.DecodeString(v)
+	}
+	return v, nil
+}
+
+// myKeyPlaceholder is the parameter as the key column's type.
+func myKeyPlaceholder(c myCol) string {
+	if c.kind == myNumeric && !c.isIntegral {
+		return fmt.Sprintf("CAST(? AS DECIMAL(%d,%d))", c.precision, c.scale)
+	}
+	return "?"
+}
+
+// myAppendKeyText appends the cursor text of a key value: hex for binary
+// keys (a proto string must be UTF-8), the value's text otherwise.
+func myAppendKeyText(dst []byte, c myCol, v []byte) []byte {
+	if c.kind == myBytes || c.kind == myBits || c.kind == myBit1 {
+		return hex.AppendEncode(dst, v)
+	}
+	return append(dst, v...)
+}
+
+// mysqlReadQuery builds the keyset query of one batch. Ranges come from
+// planning an integer key, so bounds apply to the first key column.
+func mysqlReadQuery(t *myTable, kr *commonv1.KeyRange, cursor string, size int) (string, []any, error) {
+	keys := make([]myCol, len(t.pk))
+	for i, k := range t.pk {
+		keys[i] = t.cols[k]
+	}
+	var sb strings.Builder
+	sb.WriteString("SELECT ")
+	for i, c := range t.cols {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(c.sel)
+	}
+	sb.WriteString(" FROM ")
+	sb.WriteString(t.ident())
+	var args []any
+	where := " WHERE "
+	if cursor != "" {
+		vals := []string{cursor}
+		if len(keys) > 1 {
+			if err := json.Unmarshal([]byte(cursor), &vals); err != nil || len(vals) != len(keys) {
+				return "", nil, invalid("cursor", "want a JSON array of %d key values, got %q", len(keys), cursor)
+			}
+		}
+		var l, r strings.Builder
+		for i, c := range keys {
+			a, err := myKeyArg(c, vals[i])
+			if err != nil {
+				return "", nil, invalid("cursor", "%q is not a value of key column %s (%s)", vals[i], c.name, c.colType)
+			}
+			args = append(args, a)
+			if i > 0 {
+				l.WriteString(", ")
+				r.WriteString(", ")
+			}
+			l.WriteString(myIdent(c.name))
+			r.WriteString(myKeyPlaceholder(c))
+		}
+		fmt.Fprintf(&sb, "%s(%s) > (%s)", where, l.String(), r.String())
+		where = " AND "
+	}
+	for _, bound := range []struct{ field, v, op string }{{"range.lower", kr.GetLower(), ">"}, {"range.upper", kr.GetUpper(), "<="}} {
+		if bound.v == "" {
+			continue
+		}
+		a, err := myKeyArg(keys[0], bound.v)
+		if err != nil {
+			return "", nil, invalid(bound.field, "%q is not a value of key column %s (%s)", bound.v, keys[0].name, keys[0].colType)
+		}
+		args = append(args, a)
+		fmt.Fprintf(&sb, "%s%s %s %s", where, myIdent(keys[0].name), bound.op, myKeyPlaceholder(keys[0]))
+		where = " AND "
+	}
+	sb.WriteString(" ORDER BY ")
+	for i, c := range keys {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(myIdent(c.name))
+	}
+	// LIMIT is always a parameter: a query with arguments goes through the
+	// binary protocol, which carries FLOAT exactly.
+	sb.WriteString(" LIMIT ?")
+	args = append(args, int64(size))
+	return sb.String(), args, nil
+}
+
+// readMySQLTable reads one batch in its own consistent snapshot. MySQL
+// cannot share a snapshot between connections (there is no exported
+// snapshot as in PostgreSQL), so each batch is consistent in itself but
+// two batches may see different commits; a source that changes during the
+// job needs change data capture on top.
+func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool, kr *commonv1.KeyRange, cursor string, size int) (_ *commonv1.Batch, _ bool, err error) {
+	conn, err := d.db.Conn(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				// Do not hand a connection with an open transaction back.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}
+		_ = conn.Close()
+	}()
+	if _, err := conn.ExecContext(ctx, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"); err != nil {
+		return nil, false, err
+	}
+	if _, err := conn.ExecContext(ctx, "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY"); err != nil {
+		return nil, false, err
+	}
+	t, err := loadMySQLTable(ctx, conn, db, name, false)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := t.needKey(); err != nil {
+		return nil, false, err
+	}
+	query, args, err := mysqlReadQuery(t, kr, cursor, size)
+	if err != nil {
+		return nil, false, err
+	}
+	rows, err := conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+
+	capRows := min(size, 1<<14)
+	cols := make([]*batch.Builder, len(t.cols))
+	for i, c := range t.cols {
+		cols[i] = batch.NewBuilder(c.name, c.typ, capRows)
+	}
+	refs := batch.NewBuilder("source_ref", textType, capRows)
+	b := &commonv1.Batch{Source: t.display()}
+	vals := make([]sql.RawBytes, len(t.cols))
+	dest := make([]any, len(t.cols))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	dec := myDecoder{loc: d.loc, zeroNull: zeroNull}
+	lastKey := make([][]byte, len(t.pk))
+	var refBuf []byte
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return nil, false, err
+		}
+		for i := range t.cols {
+			if rej := dec.append(cols[i], &t.cols[i], vals[i]); rej != nil {
+				cols[i].Column().Nulls = batch.SetBit(cols[i].Column().Nulls, cols[i].Len()-1)
+				rej.Row = int32(n)
+				b.Rejects = append(b.Rejects, rej)
+			}
+		}
+		refBuf = refBuf[:0]
+		for k, ci := range t.pk {
+			if k > 0 {
+				refBuf = append(refBuf, ',')
+			}
+			refBuf = append(append(refBuf, t.cols[ci].name...), '=')
+			refBuf = myAppendKeyText(refBuf, t.cols[ci], vals[ci])
+			// Raw values live until the next row: keep a copy of the key.
+			lastKey[k] = myAppendKeyText(lastKey[k][:0], t.cols[ci], vals[ci])
+		}
+		refs.AppendBytes(refBuf)
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	if err := rows.Close(); err != nil {
+		return nil, false, err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return nil, false, err
+	}
+	committed = true
+	last := cursor
+	if n > 0 {
+		if len(lastKey) == 1 {
+			last = string(lastKey[0])
+		} else {
+			parts := make([]string, len(lastKey))
+			for i, k := range lastKey {
+				parts[i] = string(k)
+			}
+			j, _ := json.Marshal(parts)
+			last = string(j)
+		}
+	}
+	b.NumRows = int32(n)
+	b.Columns = make([]*commonv1.Column, len(cols))
+	for i, c := range cols {
+		b.Columns[i] = c.Column()
+	}
+	b.SourceRefs = refs.Column()
+	b.LastKey = escapeInvalid(last)
+	return b, n < size, nil
+}
+
+// myDecoder converts raw values; scratch is reused across values.
+type myDecoder struct {
+	loc      *time.Location
+	zeroNull bool
+	scratch  []byte
+}
+
+// append appends one raw value of c. A value the wire cannot carry gets a
+// placeholder slot (the caller marks it NULL) and a reject.
+func (dec *myDecoder) append(bld *batch.Builder, c *myCol, v []byte) *commonv1.Reject {
+	if v == nil {
+		bld.AppendNull()
+		return nil
+	}
+	switch c.kind {
+	case myInt:
+		i, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			bld.AppendInt(0)
+			return myReject(c, "wire_format", v, "is not a 64-bit integer")
+		}
+		bld.AppendInt(i)
+	case myBool:
+		switch string(v) {
+		case "0":
+			bld.AppendBool(false)
+		case "1":
+			bld.AppendBool(true)
+		default:
+			bld.AppendBool(false)
+			return myReject(c, "bool_range", v, "is neither 0 nor 1, so boolean cannot hold it")
+		}
+	case myBit1:
+		if len(v) != 1 || v[0] > 1 {
+			bld.AppendBool(false)
+			return myReject(c, "wire_format", v, "is not a bit(1) value")
+		}
+		bld.AppendBool(v[0] == 1)
+	case myBits:
+		dec.scratch = myAppendBits(dec.scratch[:0], v, c.bits)
+		bld.AppendBytes(dec.scratch)
+	case myFloat32, myFloat64:
+		bitSize := 64
+		if c.kind == myFloat32 {
+			bitSize = 32
+		}
+		f, err := strconv.ParseFloat(string(v), bitSize)
+		if err != nil {
+			bld.AppendFloat(0)
+			return myReject(c, "wire_format", v, "is not a number")
+		}
+		bld.AppendFloat(f)
+	case myDate, myDatetime, myTimestamp:
+		dt, ok := parseMySQLDateTime(v)
+		switch {
+		case ok && dt.isZero():
+			if dec.zeroNull {
+				bld.AppendNull()
+				return nil
+			}
+			bld.AppendInt(0)
+			return myReject(c, "zero_date", v, "is a zero date, which PostgreSQL cannot hold (zero_dates policy is QUARANTINE)")
+		case !ok || !dt.valid():
+			bld.AppendInt(0)
+			return myReject(c, "invalid_date", v, "is not a valid calendar date and time")
+		case c.kind == myDate:
+			bld.AppendInt(dt.days())
+		case c.kind == myTimestamp && dec.loc != time.UTC:
+			bld.AppendInt(time.Date(dt.year, time.Month(dt.month), dt.day, dt.hour, dt.min, dt.sec, dt.micro*1000, dec.loc).UnixMicro())
+		default:
+			bld.AppendInt(dt.micros())
+		}
+	case myBytes:
+		bld.AppendBytes(v)
+	default: // text, numeric
+		if !utf8.Valid(v) {
+			bld.AppendBytes(nil)
+			raw := cut(escapeInvalid(string(v)))
+			return &commonv1.Reject{Stage: stageExtract, Rule: "encoding", Column: c.name, Raw: raw,
+				Reason: fmt.Sprintf("column %s: invalid UTF-8 in %s", c.name, raw)}
+		}
+		bld.AppendBytes(v)
+	}
+	return nil
+}
+
+func myReject(c *myCol, rule string, v []byte, why string) *commonv1.Reject {
+	raw := cut(escapeInvalid(string(v)))
+	return &commonv1.Reject{Stage: stageExtract, Rule: rule, Column: c.name, Raw: raw,
+		Reason: fmt.Sprintf("column %s: %s value %q %s", c.name, c.colType, raw, why)}
+}
+
+// myAppendBits renders the big-endian bytes of a bit(n) value as n '0'/'1'.
+func myAppendBits(dst, v []byte, n int) []byte {
+	for i := n - 1; i >= 0; i-- {
+		byteIdx := len(v) - 1 - i/8
+		bit := byte('0')
+		if byteIdx >= 0 && v[byteIdx]>>(uint(i)%8)&1 == 1 {
+			bit = '1'
+		}
+		dst = append(dst, bit)
+	}
+	return dst
+}
+
+// myDateTime is a MySQL date/datetime as written, before any validation.
+type myDateTime struct {
+	year, month, day, hour, min, sec, micro int
+}
+
+// parseMySQLDateTime parses "YYYY-MM-DD" or "YYYY-MM-DD HH:MM:SS[.f…]"
+// (1 to 6 fraction digits) without allocating. Zero and out-of-calendar
+// parts are returned as they are; see isZero and valid.
+func parseMySQLDateTime(b []byte) (myDateTime, bool) {
+	var dt myDateTime
+	num := func(s []byte) (int, bool) {
+		n := 0
+		for _, ch := range s {
+			if ch < '0' || ch > '9' {
+				return 0, false
+			}
+			n = n*10 + int(ch-'0')
+		}
+		return n, len(s) > 0
+	}
+	if len(b) < 10 || b[4] != '-' || b[7] != '-' {
+		return dt, false
+	}
+	var ok1, ok2, ok3 bool
+	dt.year, ok1 = num(b[0:4])
+	dt.month, ok2 = num(b[5:7])
+	dt.day, ok3 = num(b[8:10])
+	if !ok1 || !ok2 || !ok3 {
+		return dt, false
+	}
+	if len(b) == 10 {
+		return dt, true
+	}
+	if len(b) < 19 || b[10] != ' ' || b[13] != ':' || b[16] != ':' {
+		return dt, false
+	}
+	dt.hour, ok1 = num(b[11:13])
+	dt.min, ok2 = num(b[14:16])
+	dt.sec, ok3 = num(b[17:19])
+	if !ok1 || !ok2 || !ok3 {
+		return dt, false
+	}
+	if len(b) == 19 {
+		return dt, true
+	}
+	frac := b[20:]
+	if b[19] != '.' || len(frac) == 0 || len(frac) > 6 {
+		return dt, false
+	}
+	f, ok := num(frac)
+	if !ok {
+		return dt, false
+	}
+	for i := len(frac); i < 6; i++ {
+		f *= 10
+	}
+	dt.micro = f
+	return dt, true
+}
+
+// isZero reports MySQL's zero dates: 0000-00-00 and any zero month or day.
+func (dt myDateTime) isZero() bool { return dt.month == 0 || dt.day == 0 }
+
+// valid reports a real calendar date and time of day.
+func (dt myDateTime) valid() bool {
+	if dt.month < 1 || dt.month > 12 || dt.day < 1 || dt.hour > 23 || dt.min > 59 || dt.sec > 59 {
+		return false
+	}
+	return dt.day <= myDaysIn(dt.year, dt.month)
+}
+
+func myDaysIn(y, m int) int {
+	switch m {
+	case 2:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// days is the proleptic Gregorian day number since 1970-01-01
+// (days_from_civil, H. Hinnant).
+func (dt myDateTime) days() int64 {
+	y, m, d := int64(dt.year), int64(dt.month), int64(dt.day)
+	if m <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := (m + 9) % 12
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return era*146097 + doe - 719468
+}
+
+// micros is the wall time read as UTC, in microseconds since the epoch.
+func (dt myDateTime) micros() int64 {
+	return (dt.days()*86400+int64(dt.hour*3600+dt.min*60+dt.sec))*1_000_000 + int64(dt.micro)
+}
