@@ -2,13 +2,17 @@ package stack_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/cutover/internal/testenv"
+	"github.com/cutover/cutover/services/kit/mysqltest"
 )
 
 // runInto migrates src into a fresh target table with n partitions and
@@ -57,4 +61,57 @@ func TestPartitionCountDoesNotChangeTheResult(t *testing.T) {
 	if a != b || a != s {
 		t.Fatalf("checksums differ: source %s, 1 partition %s, 16 partitions %s", s, a, b)
 	}
+}
+
+// TestMariaDBPartitionCount: a MariaDB table migrated with 1 and with 16
+// partitions gives identical targets (checksum) and exact counts. CI runs
+// it on 20,000 rows; make bench sets CUTOVER_PARTITION_ROWS=5000000.
+func TestMariaDBPartitionCount(t *testing.T) {
+	rows := 20000
+	if v := os.Getenv("CUTOVER_PARTITION_ROWS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			t.Fatalf("CUTOVER_PARTITION_ROWS: %v", err)
+		}
+		rows = n
+	}
+	mdsn := mysqltest.NewDatabase(t)
+	my, err := sql.Open("mysql", mdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer my.Close()
+	for _, q := range []string{
+		`CREATE TABLE big (id bigint unsigned PRIMARY KEY, k int, label varchar(40), amount decimal(14,4), at datetime(6), flag tinyint(1))`,
+		fmt.Sprintf(`INSERT INTO big SELECT seq * 3 + seq %% 2, seq %% 97, CONCAT('row ', seq), seq / 7, '2020-01-01' + INTERVAL seq SECOND, seq %% 2 FROM seq_1_to_%d`, rows),
+	} {
+		if _, err := my.Exec(q); err != nil {
+			t.Fatalf("%.60s: %v", q, err)
+		}
+	}
+	db := testenv.NewDB(t)
+	_, jobs := startStack(t, db, "")
+	src := &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: mdsn, Table: "big"}}}
+	start := time.Now()
+	one := runInto(t, jobs, src, "big_1", 1)
+	mid := time.Now()
+	many := runInto(t, jobs, src, "big_16", 16)
+	t.Logf("%d rows: 1 partition %s, 16 partitions %s", rows, mid.Sub(start).Round(time.Millisecond), time.Since(mid).Round(time.Millisecond))
+	for _, j := range []*orchestratorv1.Job{one, many} {
+		if j.Counts.Extracted != int64(rows) || j.Counts.Loaded != int64(rows) || j.Counts.Quarantined != 0 {
+			t.Fatalf("%s: counts %+v, want %d loaded", j.Name, j.Counts, rows)
+		}
+	}
+	a, b := checksum(db, "big_1"), checksum(db, "big_16")
+	if a != b {
+		t.Fatalf("checksums differ: 1 partition %s, 16 partitions %s", a, b)
+	}
+	var sum string
+	if err := my.QueryRow(`SELECT CAST(SUM(id) + SUM(k) AS CHAR) FROM big`).Scan(&sum); err != nil {
+		t.Fatal(err)
+	}
+	if got := db.Strings(`SELECT (sum(id) + sum(k))::text FROM big_16`)[0]; got != sum {
+		t.Fatalf("sum(id)+sum(k): MariaDB %s, PostgreSQL %s", sum, got)
+	}
+	t.Logf("checksum %s", a)
 }

@@ -13,6 +13,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/cutover/internal/testenv"
 	"github.com/cutover/cutover/services/cutover/stack"
+	"github.com/cutover/cutover/services/kit/mysqltest"
 	"github.com/cutover/cutover/services/kit/pgtest"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/cutover/cutover/services/orchestrator/orchestrate"
@@ -29,6 +30,7 @@ func TestMain(m *testing.M) {
 	}
 	traceSink = tel.Sink
 	code := pgtest.Run(m)
+	mysqltest.Cleanup()
 	_ = tel.Shutdown(context.Background())
 	_ = os.RemoveAll(dir)
 	os.Exit(code)

@@ -54,10 +54,17 @@ func ServerDSN() (string, error) {
 // Run runs the tests and stops a throwaway server afterwards.
 func Run(m *testing.M) int {
 	code := m.Run()
+	Cleanup()
+	return code
+}
+
+// Cleanup stops the throwaway server, if one was started; for a TestMain
+// that runs the tests itself.
+func Cleanup() {
 	if server != nil {
 		server.Stop()
+		server = nil
 	}
-	return code
 }
 
 // NewDatabase creates a fresh database for t, dropped when t ends, and
