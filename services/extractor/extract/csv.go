@@ -2,12 +2,15 @@ package extract
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -30,10 +33,18 @@ type csvSpec struct {
 	header  bool
 	columns []string
 	null    string
+	// Dialect and encoding (csvopts.go); the zero values are RFC 4180 in
+	// UTF-8, which takes the scanner's fast path.
+	dialect  *csvDialect
+	quote    byte
+	rawComma []byte       // the delimiter as it appears in the file, if not UTF-8
+	enc      *csvEncoding // decodes each field; nil for UTF-8 and UTF-16
+	utf16    utf16Order   // the file is transcoded to UTF-8 before scanning
+	encName  string       // for messages
 }
 
 func parseCSVSpec(s *commonv1.CsvSource) (csvSpec, error) {
-	sp := csvSpec{path: s.GetPath(), comma: ',', header: !s.GetNoHeader(), columns: s.GetColumns(), null: s.GetNullMarker()}
+	sp := csvSpec{path: s.GetPath(), comma: ',', header: !s.GetNoHeader(), columns: s.GetColumns(), null: s.GetNullMarker(), quote: '"', encName: "UTF-8"}
 	if sp.path == "" {
 		return sp, invalid("source.csv.path", "required")
 	}
@@ -43,10 +54,19 @@ func parseCSVSpec(s *commonv1.CsvSource) (csvSpec, error) {
 			return sp, invalid("source.csv.delimiter", "must be one character, got %q", d)
 		}
 		// encoding/csv refused a NUL delimiter on every read; say so up front.
-		if r == 0 || r == '"' || r == '\r' || r == '\n' || r == utf8.RuneError {
+		if r == 0 || r == '\r' || r == '\n' || r == utf8.RuneError {
 			return sp, invalid("source.csv.delimiter", "%q cannot be a delimiter", d)
 		}
 		sp.comma = r
+	}
+	if err := parseCSVOptions(s, &sp); err != nil {
+		return sp, err
+	}
+	if sp.comma == rune(sp.quote) {
+		if s.GetQuote() != "" {
+			return sp, invalid("source.csv.quote", "%q is also the delimiter", s.GetQuote())
+		}
+		return sp, invalid("source.csv.delimiter", "%q cannot be a delimiter", s.GetDelimiter())
 	}
 	if !sp.header && len(sp.columns) == 0 {
 		return sp, invalid("source.csv.columns", "required when no_header is set")
@@ -68,13 +88,17 @@ func parseCSVSpec(s *commonv1.CsvSource) (csvSpec, error) {
 type csvFile struct {
 	spec      csvSpec
 	f         *os.File
+	tmp       string // a transcoded copy of the file to remove on Close
 	size      int64
 	names     []string
 	dataStart int64 // byte offset of the first data record
 	dataLine  int64 // line number at dataStart
 }
 
-func openCSV(s *commonv1.CsvSource) (*csvFile, error) {
+func openCSV(s *commonv1.CsvSource) (*csvFile, error) { return openCSVWith(nil, s) }
+
+// openCSVWith opens a CSV source; svc, if not nil, caches transcoded files.
+func openCSVWith(svc *Service, s *commonv1.CsvSource) (*csvFile, error) {
 	sp, err := parseCSVSpec(s)
 	if err != nil {
 		return nil, err
@@ -90,14 +114,24 @@ func openCSV(s *commonv1.CsvSource) (*csvFile, error) {
 		return nil, fmt.Errorf("source.csv.path: open %s: %w", sp.path, err)
 	}
 	cf := &csvFile{spec: sp, f: f}
+	if err := cf.transcode(svc); err != nil {
+		cf.Close()
+		return nil, err
+	}
 	if err := cf.init(); err != nil {
-		f.Close()
+		cf.Close()
 		return nil, err
 	}
 	return cf, nil
 }
 
-func (cf *csvFile) Close() error { return cf.f.Close() }
+func (cf *csvFile) Close() error {
+	err := cf.f.Close()
+	if cf.tmp != "" {
+		os.Remove(cf.tmp)
+	}
+	return err
+}
 
 // stat checks that the path is a file and skips a UTF-8 BOM.
 func (cf *csvFile) stat() error {
@@ -142,9 +176,9 @@ func (cf *csvFile) init() error {
 	names := make([]string, rec.n)
 	seen := make(map[string]bool, rec.n)
 	for i := range names {
-		name := string(rec.field(i))
-		if !utf8.ValidString(name) {
-			return fmt.Errorf("%w: source.csv.path: %s: header column %d is not valid UTF-8: %s", ErrPrecondition, cf.spec.path, i+1, escapeInvalid(name))
+		name, ok := cf.text(rec.field(i))
+		if !ok {
+			return fmt.Errorf("%w: source.csv.path: %s: header column %d is not valid %s: %s", ErrPrecondition, cf.spec.path, i+1, cf.spec.encName, name)
 		}
 		if name == "" {
 			// A trailing delimiter in the header is common; name the column
@@ -172,22 +206,50 @@ func (cf *csvFile) init() error {
 // scanner starts a scanner at a record boundary; want is the expected
 // number of bytes to read, 0 if unknown.
 func (cf *csvFile) scanner(off, line int64, want int) *scanner {
-	return newScanner(cf.f, off, cf.size, line, cf.spec.commaBytes(), want)
+	sc := newScanner(cf.f, off, cf.size, line, cf.spec.commaBytes(), want)
+	sc.dialect = cf.spec.dialect
+	return sc
 }
 
 // commaBytes is the delimiter as it appears in the file.
-func (sp csvSpec) commaBytes() []byte { return utf8.AppendRune(nil, sp.comma) }
+func (sp csvSpec) commaBytes() []byte {
+	if sp.rawComma != nil {
+		return sp.rawComma
+	}
+	return utf8.AppendRune(nil, sp.comma)
+}
+
+// text is a field as UTF-8 text, or, when it does not decode, its text
+// with the bytes at fault shown as \xNN and ok false.
+func (cf *csvFile) text(b []byte) (s string, ok bool) {
+	if cf.spec.enc != nil {
+		return cf.spec.enc.text(b)
+	}
+	if s = string(b); !utf8.ValidString(s) {
+		return escapeInvalid(s), false
+	}
+	return s, true
+}
+
+// rawText is the raw bytes of a record for a reject, readable.
+func (cf *csvFile) rawText(b []byte) string {
+	s, _ := cf.text(b)
+	return s
+}
 
 // parseCursor reads "<byte offset>:<line number>".
-func parseCursor(c string) (off, line int64, err error) {
+func parseCursor(c string) (off, line int64, err error) { return parseCursorField("cursor", c) }
+
+// parseCursorField is parseCursor for a cursor given in field.
+func parseCursorField(field, c string) (off, line int64, err error) {
 	i := strings.IndexByte(c, ':')
 	if i < 0 {
-		return 0, 0, invalid("cursor", "%q is not <offset>:<line>", c)
+		return 0, 0, invalid(field, "%q is not <offset>:<line>", c)
 	}
 	off, err1 := strconv.ParseInt(c[:i], 10, 64)
 	line, err2 := strconv.ParseInt(c[i+1:], 10, 64)
 	if err1 != nil || err2 != nil || off < 0 || line < 1 {
-		return 0, 0, invalid("cursor", "%q is not <offset>:<line>", c)
+		return 0, 0, invalid(field, "%q is not <offset>:<line>", c)
 	}
 	return off, line, nil
 }
@@ -196,8 +258,8 @@ func formatCursor(off, line int64) string {
 	return strconv.FormatInt(off, 10) + ":" + strconv.FormatInt(line, 10)
 }
 
-func describeCSV(s *commonv1.CsvSource) (*extractorv1.DescribeSourceResponse, error) {
-	cf, err := openCSV(s)
+func describeCSV(svc *Service, s *commonv1.CsvSource) (*extractorv1.DescribeSourceResponse, error) {
+	cf, err := openCSVWith(svc, s)
 	if err != nil {
 		return nil, err
 	}
@@ -238,30 +300,52 @@ func (cf *csvFile) estimateRows() (int64, error) {
 	return (cf.size - cf.dataStart) * n / read, nil
 }
 
-func planCSV(s *commonv1.CsvSource) ([]*commonv1.KeyRange, error) {
-	cf, err := openCSV(s)
+// planCSV splits the file into up to n chunks that start on record
+// boundaries (csvpart.go).
+func planCSV(ctx context.Context, svc *Service, s *commonv1.CsvSource, n int) ([]*commonv1.KeyRange, error) {
+	cf, err := openCSVWith(svc, s)
 	if err != nil {
 		return nil, err
 	}
-	cf.Close()
-	return []*commonv1.KeyRange{{}}, nil
+	defer cf.Close()
+	if n <= 1 {
+		return []*commonv1.KeyRange{{}}, nil
+	}
+	return cf.chunks(ctx, n)
 }
 
 // readCSV reads up to size records starting at cursor. Every record becomes
 // exactly one row; records that cannot be used are NULL rows with a reject.
 func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, bool, error) {
-	cf, err := openCSV(s)
+	return readCSVRange(nil, s, nil, cursor, size)
+}
+
+// readCSVRange is readCSV within a chunk of the file: an empty cursor starts
+// at rng.lower, and the read is done at the first record that starts at or
+// after the byte offset rng.upper.
+func readCSVRange(svc *Service, s *commonv1.CsvSource, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+	cf, err := openCSVWith(svc, s)
 	if err != nil {
 		return nil, false, err
 	}
 	defer cf.Close()
 	off, line := cf.dataStart, cf.dataLine
+	field := "cursor"
+	if cursor == "" && rng.GetLower() != "" {
+		cursor, field = rng.GetLower(), "range.lower"
+	}
 	if cursor != "" {
-		if off, line, err = parseCursor(cursor); err != nil {
+		if off, line, err = parseCursorField(field, cursor); err != nil {
 			return nil, false, err
 		}
 		if off < cf.dataStart || off > cf.size {
-			return nil, false, invalid("cursor", "offset %d is outside the data of %s (%d..%d)", off, cf.spec.path, cf.dataStart, cf.size)
+			return nil, false, invalid(field, "offset %d is outside the data of %s (%d..%d)", off, cf.spec.path, cf.dataStart, cf.size)
+		}
+	}
+	stop := cf.size
+	if u := rng.GetUpper(); u != "" {
+		if stop, err = strconv.ParseInt(u, 10, 64); err != nil || stop < 0 {
+			return nil, false, invalid("range.upper", "%q is not a byte offset", u)
 		}
 	}
 	sc := cf.scanner(off, line, 64<<10)
@@ -294,7 +378,7 @@ func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, b
 		r.Row, r.Stage = int32(rows), stageExtract
 		b.Rejects = append(b.Rejects, r)
 	}
-	for rows < size {
+	for rows < size && sc.offset() < stop {
 		st, err := sc.next(&rec)
 		if err != nil {
 			return nil, false, fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
@@ -306,11 +390,19 @@ func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, b
 		case st == scanSyntax:
 			raw := sc.span[:min(len(sc.span), maxRaw)]
 			reject(&commonv1.Reject{Rule: "csv_syntax", Reason: sc.syntaxText(),
-				Raw: escapeInvalid(string(bytes.Trim(raw, "\r\n")))})
+				Raw: cf.rawText(bytes.Trim(raw, "\r\n"))})
 		case rec.n != ncol:
 			reject(&commonv1.Reject{Rule: "ragged_row",
 				Reason: fmt.Sprintf("line %d: %d fields, expected %d", recLine, rec.n, ncol),
-				Raw:    cut(escapeInvalid(rec.join(comma)))})
+				Raw:    cut(cf.rawText(rec.joinBytes(comma)))})
+		case cf.spec.enc != nil:
+			// Fields are decoded one by one: the record was split on bytes
+			// that never occur inside a character of the encoding.
+			if r := cf.spec.enc.decodeRecord(&rec, cf.names, recLine, comma); r != nil {
+				reject(r)
+				break
+			}
+			cf.endRow(&rec, null, hasNull)
 		case !utf8.Valid(sc.rec):
 			// Valid raw bytes make valid fields: quotes, delimiters and line
 			// ends never split a character. Only here look for the field.
@@ -319,18 +411,10 @@ func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, b
 				bad++
 			}
 			reject(&commonv1.Reject{Rule: "encoding", Column: cf.names[bad],
-				Reason: fmt.Sprintf("line %d: column %s: invalid UTF-8 in %s", recLine, cf.names[bad], cut(escapeInvalid(string(rec.field(bad))))),
+				Reason: fmt.Sprintf("line %d: column %s: invalid %s in %s", recLine, cf.names[bad], cf.spec.encName, cut(escapeInvalid(string(rec.field(bad))))),
 				Raw:    cut(escapeInvalid(rec.join(comma)))})
 		default:
-			for k := range cols {
-				c := &cols[k]
-				if hasNull && bytes.Equal(c.value(), null) {
-					c.nullRow()
-				} else {
-					c.endRow()
-				}
-			}
-			rec.clear()
+			cf.endRow(&rec, null, hasNull)
 		}
 		if eof {
 			break
@@ -341,7 +425,7 @@ func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, b
 		refs.endRow()
 		rows++
 		if rows == presizeAfter && size > 2*presizeAfter {
-			presize(cols, rows, size, cf.size-off)
+			presize(cols, rows, size, stop-off)
 			// Read the rest of the batch in about one go.
 			sc.want = int(min(max((sc.offset()-off)/int64(rows)*int64(size-rows)*9/8, 64<<10), maxChunk))
 		}
@@ -354,7 +438,21 @@ func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, b
 	}
 	b.SourceRefs = refs.column("source_ref")
 	b.LastKey = formatCursor(next, sc.line)
-	return b, eof || next >= cf.size, nil
+	return b, eof || next >= stop || next >= cf.size, nil
+}
+
+// endRow ends the record's row in every column, NULL where the field is
+// the null marker.
+func (cf *csvFile) endRow(rec *fieldSink, null []byte, hasNull bool) {
+	for k := range rec.cols {
+		c := &rec.cols[k]
+		if hasNull && bytes.Equal(c.value(), null) {
+			c.nullRow()
+		} else {
+			c.endRow()
+		}
+	}
+	rec.clear()
 }
 
 // appendLineRef makes ref, "line <prev>" or empty, say "line <line>". The
@@ -415,4 +513,65 @@ func escapeInvalid(s string) string {
 		i += n
 	}
 	return sb.String()
+}
+
+// utf16Order is the byte order of a UTF-16 file; such a file is transcoded
+// to UTF-8 once and the copy is scanned.
+type utf16Order uint8
+
+const (
+	notUTF16 utf16Order = iota
+	utf16BOM            // the byte order mark decides
+	utf16LE
+	utf16BE
+)
+
+// csvTempFiles caches the UTF-8 copies of UTF-16 files within a Service
+// (its kindCache "csv.utf16"), keyed by path, size and modification time.
+type csvTempFiles struct {
+	mu     sync.Mutex
+	dir    string
+	files  map[string]string
+	closed bool
+}
+
+// get returns the copy for key, making it with make on first use. It holds
+// the lock while making so that one file is transcoded once.
+func (t *csvTempFiles) get(key string, mk func(path string) error) (string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return "", fmt.Errorf("%w: extractor is shutting down", ErrUnavailable)
+	}
+	if p, ok := t.files[key]; ok {
+		return p, nil
+	}
+	if t.dir == "" {
+		d, err := os.MkdirTemp("", "cutover-csv-")
+		if err != nil {
+			return "", fmt.Errorf("transcode: %w", err)
+		}
+		t.dir = d
+		t.files = map[string]string{}
+	}
+	p := filepath.Join(t.dir, strconv.Itoa(len(t.files))+".csv")
+	if err := mk(p); err != nil {
+		os.Remove(p)
+		return "", err
+	}
+	t.files[key] = p
+	return p, nil
+}
+
+// Close removes every copy; the Service closes it with its other caches.
+func (t *csvTempFiles) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.closed = true
+	var err error
+	if t.dir != "" {
+		err = os.RemoveAll(t.dir)
+	}
+	t.dir, t.files = "", nil
+	return err
 }

@@ -272,8 +272,22 @@ func TestDescribeAndPlanCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.GetRanges()) != 1 || p.GetRanges()[0].GetLower() != "" || p.GetRanges()[0].GetUpper() != "" {
-		t.Errorf("ranges %v, want one whole-file range", p.GetRanges())
+	// Chunks that start where the previous one ends and read every row once.
+	rs := p.GetRanges()
+	if len(rs) == 0 || len(rs) > 4 || rs[0].GetLower() != "" || rs[len(rs)-1].GetUpper() != "" {
+		t.Fatalf("ranges %v, want up to 4 covering the file", rs)
+	}
+	var all []row
+	for i, r := range rs {
+		if i > 0 && !strings.HasPrefix(r.GetLower(), rs[i-1].GetUpper()+":") {
+			t.Errorf("range %d starts at %q, the one before ends at %q", i, r.GetLower(), rs[i-1].GetUpper())
+		}
+		got, _ := readAll(t, s, src, r, 7)
+		all = append(all, got...)
+	}
+	whole, _ := readAll(t, s, src, nil, 1000)
+	if len(whole) != 500 || !reflect.DeepEqual(all, whole) {
+		t.Errorf("chunks read %d rows, the whole file %d, or other rows", len(all), len(whole))
 	}
 }
 

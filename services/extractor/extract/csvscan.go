@@ -66,6 +66,9 @@ type scanner struct {
 	eof   bool  // b[end] is limit
 	line  int64 // line number at pos
 	want  int   // size of the next read
+	// dialect is nil for RFC 4180 with '"' quotes, the fast path; else
+	// parseDialect reads the record.
+	dialect *csvDialect
 
 	// Set by next for the record just returned; the slices stay valid until
 	// the next call.
@@ -107,7 +110,13 @@ func (sc *scanner) syntaxText() string {
 // next reads one record into out, reading more of the file as needed.
 func (sc *scanner) next(out *fieldSink) (scanStatus, error) {
 	for {
-		st, more := sc.parse(out)
+		var st scanStatus
+		var more bool
+		if sc.dialect == nil {
+			st, more = sc.parse(out)
+		} else {
+			st, more = sc.parseDialect(out)
+		}
 		if !more {
 			sc.span = sc.b[sc.pos : sc.pos+sc.used]
 			sc.pos += sc.used
@@ -401,16 +410,17 @@ func (c *textCol) column(name string) *commonv1.Column {
 // fieldSink receives the fields of a record: field k goes straight to the
 // end of cols[k], fields past the columns to extra.
 type fieldSink struct {
-	cols  []textCol
-	n     int // fields ended
-	extra []byte
-	ends  []int // end of each field in extra
+	cols    []textCol
+	n       int // fields ended
+	extra   []byte
+	ends    []int // end of each field in extra
+	discard bool  // drop the bytes of fields past cols (a scan for boundaries)
 }
 
 func (s *fieldSink) add(b []byte) {
 	if s.n < len(s.cols) {
 		s.cols[s.n].add(b)
-	} else {
+	} else if !s.discard {
 		s.extra = append(s.extra, b...)
 	}
 }
@@ -426,6 +436,9 @@ func (s *fieldSink) end() {
 func (s *fieldSink) field(k int) []byte {
 	if k < len(s.cols) {
 		return s.cols[k].value()
+	}
+	if s.discard {
+		return nil
 	}
 	k -= len(s.cols)
 	from := 0
@@ -452,7 +465,9 @@ func (s *fieldSink) clear() {
 }
 
 // join renders the record's fields joined by the delimiter, as a reject's raw.
-func (s *fieldSink) join(comma []byte) string {
+func (s *fieldSink) join(comma []byte) string { return string(s.joinBytes(comma)) }
+
+func (s *fieldSink) joinBytes(comma []byte) []byte {
 	var out []byte
 	for k := range s.n {
 		if k > 0 {
@@ -460,7 +475,17 @@ func (s *fieldSink) join(comma []byte) string {
 		}
 		out = append(out, s.field(k)...)
 	}
-	return string(out)
+	return out
+}
+
+// csvDialect is a CSV dialect other than RFC 4180 with '"' quotes.
+type csvDialect struct {
+	quote  byte
+	escape byte // 0: a quote inside quotes is doubled
+	trim   bool // trim spaces and tabs around unquoted fields
+	// errBare and errQuote are csv.ErrBareQuote and csv.ErrQuote in the
+	// words of this quote character.
+	errBare, errQuote error
 }
 
 const (

@@ -49,16 +49,16 @@ func kindOf(src *commonv1.SourceSpec) (sourceKind, error) {
 
 type csvKind struct{}
 
-func (csvKind) describe(_ context.Context, _ *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error) {
-	return describeCSV(src.GetCsv())
+func (csvKind) describe(_ context.Context, s *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error) {
+	return describeCSV(s, src.GetCsv())
 }
 
-func (csvKind) plan(_ context.Context, _ *Service, src *commonv1.SourceSpec, _ int) ([]*commonv1.KeyRange, error) {
-	return planCSV(src.GetCsv())
+func (csvKind) plan(ctx context.Context, s *Service, src *commonv1.SourceSpec, n int) ([]*commonv1.KeyRange, error) {
+	return planCSV(ctx, s, src.GetCsv(), n)
 }
 
-func (csvKind) read(_ context.Context, _ *Service, src *commonv1.SourceSpec, _ *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
-	return readCSV(src.GetCsv(), cursor, size)
+func (csvKind) read(_ context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+	return readCSVRange(s, src.GetCsv(), rng, cursor, size)
 }
 
 type pgKind struct{}
