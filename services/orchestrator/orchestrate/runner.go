@@ -200,7 +200,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 			rctx, rcancel := context.WithTimeout(bctx, 2*stageWait)
 			resp, err := readBatchRelay(rctx, cl.Conns.Extractor, &extractorv1.ReadBatchRequest{
 				Source: tbl.GetSource(), Range: p.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),
-				JobId: job.id, PartitionId: p.id, Seq: seq, Table: tbl.GetName()})
+				JobId: job.id, PartitionId: p.id, Seq: seq, Table: tbl.GetName(), Snapshot: job.snapshot(p.tableIndex)})
 			rcancel()
 			if err != nil {
 				endSpan(bspan, err)
@@ -467,4 +467,11 @@ func addCounts(dst, c *commonv1.Counts) {
 func sumCounts(a, b *commonv1.Counts) *commonv1.Counts {
 	return &commonv1.Counts{Extracted: a.Extracted + b.Extracted, Loaded: a.Loaded + b.Loaded,
 		Quarantined: a.Quarantined + b.Quarantined, Batches: a.Batches + b.Batches}
+}
+
+func (j *jobRow) snapshot(table int) string {
+	if table < 0 || table >= len(j.snapshots) {
+		return ""
+	}
+	return j.snapshots[table]
 }

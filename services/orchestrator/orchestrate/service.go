@@ -153,7 +153,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	telemetry.Propagator().Inject(jctx, carrier)
 	j := &jobRow{id: id, name: spec.GetName(), spec: spec, parallelism: int(spec.GetParallelism()),
 		traceID: telemetry.TraceID(jctx), traceParent: carrier.Get("traceparent"), traceSink: s.cfg.TraceSink,
-		ddl: prep.ddl, constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}}
+		ddl: prep.ddl, constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, snapshots: prep.snapshots}
 	var parts []partitionRow
 	for i, ranges := range plans {
 		for k, r := range ranges {
@@ -161,6 +161,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 		}
 	}
 	if err := s.store.insertJob(ctx, j, parts); err != nil {
+		s.closeSnapshots(context.WithoutCancel(ctx), spec, prep.snapshots)
 		jspan.End()
 		return nil, toStatus(err)
 	}

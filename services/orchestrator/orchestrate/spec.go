@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
@@ -39,6 +40,9 @@ type prepared struct {
 	ddl []string
 	// constraints to add after the data is in (create_tables).
 	constraints []*loaderv1.TableConstraint
+	// snapshots pins each table's source view for the whole job ("" when
+	// the source cannot share one).
+	snapshots []string
 }
 
 // prepare checks a spec against the live source and target, fills in the
@@ -113,7 +117,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 			return nil, invalid(f+".columns", "at least one column mapping is required (or target.create_tables to copy every source column)")
 		}
 	}
-	p := &prepared{spec: spec, plans: make([][]*commonv1.KeyRange, len(spec.Tables))}
+	p := &prepared{spec: spec, plans: make([][]*commonv1.KeyRange, len(spec.Tables)), snapshots: make([]string, len(spec.Tables))}
 	if create {
 		defs, err := tableDefinitions(spec, sources)
 		if err != nil {
@@ -149,8 +153,18 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 		}); err != nil {
 			return nil, refusal(f+".rules", "validator", err)
 		}
-		plan, err := s.cfg.Clients.Extractor.PlanPartitions(ctx, &extractorv1.PlanPartitionsRequest{Source: t.Source, Partitions: t.Partitions})
+		snap, err := s.cfg.Clients.Extractor.OpenSnapshot(ctx, &extractorv1.OpenSnapshotRequest{Source: t.Source})
+		switch {
+		case status.Code(err) == codes.Unimplemented:
+		case err != nil:
+			s.closeSnapshots(context.WithoutCancel(ctx), spec, p.snapshots)
+			return nil, refusal(f+".source", "extractor", err)
+		default:
+			p.snapshots[i] = snap.GetSnapshot()
+		}
+		plan, err := s.cfg.Clients.Extractor.PlanPartitions(ctx, &extractorv1.PlanPartitionsRequest{Source: t.Source, Partitions: t.Partitions, Snapshot: p.snapshots[i]})
 		if err != nil {
+			s.closeSnapshots(context.WithoutCancel(ctx), spec, p.snapshots)
 			return nil, refusal(f+".source", "extractor", err)
 		}
 		if len(plan.Ranges) == 0 {
@@ -304,4 +318,17 @@ func sourceName(t *commonv1.TableSpec) string {
 		return "mysql " + k.Mysql.GetTable()
 	}
 	return "?"
+}
+
+// closeSnapshots releases the job's source snapshots; best effort, since an
+// extractor that restarted has released them already.
+func (s *Service) closeSnapshots(ctx context.Context, spec *commonv1.JobSpec, snaps []string) {
+	for i, id := range snaps {
+		if id == "" || i >= len(spec.GetTables()) {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, _ = s.cfg.Clients.Extractor.CloseSnapshot(cctx, &extractorv1.CloseSnapshotRequest{Source: spec.Tables[i].GetSource(), Snapshot: id})
+		cancel()
+	}
 }

@@ -66,6 +66,7 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS ddl jsonb NOT NULL DEF
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints jsonb;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints_done boolean NOT NULL DEFAULT false;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finish_lease timestamptz;
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS snapshots jsonb NOT NULL DEFAULT '[]';
 CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
 `
 
@@ -114,6 +115,8 @@ type jobRow struct {
 	ddl             []string
 	constraints     *loaderv1.AddConstraintsRequest
 	constraintsDone bool
+	// snapshots are the source snapshots by table index.
+	snapshots []string
 }
 
 type partitionRow struct {
@@ -141,8 +144,12 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 		return fmt.Errorf("insert job: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON); err != nil {
+	snaps := j.snapshots
+	if snaps == nil {
+		snaps = []string{}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON, snaps); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	rows := make([][]any, len(parts))
@@ -157,7 +164,7 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 }
 
 const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error, j.trace_id, j.trace_parent, j.trace_sink, j.report,
-	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done,
+	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done, j.snapshots,
 	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0),
 	count(p.id), count(p.id) FILTER (WHERE p.state = 'done')
 	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
@@ -167,7 +174,7 @@ func scanJob(row pgx.Row) (*jobRow, error) {
 	var spec, cons []byte
 	var total, done int64
 	if err := row.Scan(&j.id, &j.name, &j.state, &spec, &j.parallelism, &j.errText, &j.traceID, &j.traceParent, &j.traceSink, &j.report,
-		&j.created, &j.started, &j.finished, &j.ddl, &cons, &j.constraintsDone,
+		&j.created, &j.started, &j.finished, &j.ddl, &cons, &j.constraintsDone, &j.snapshots,
 		&j.counts.Extracted, &j.counts.Loaded, &j.counts.Quarantined, &j.counts.Batches, &total, &done); err != nil {
 		return nil, err
 	}

@@ -136,9 +136,11 @@ func (x *DescribeSourceResponse) GetForeignKeys() []*v1.ForeignKey {
 }
 
 type PlanPartitionsRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Source        *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
-	Partitions    int32                  `protobuf:"varint,2,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Source     *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Partitions int32                  `protobuf:"varint,2,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	// Snapshot to plan in (from OpenSnapshot); empty plans on current data.
+	Snapshot      string `protobuf:"bytes,3,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -187,6 +189,192 @@ func (x *PlanPartitionsRequest) GetPartitions() int32 {
 	return 0
 }
 
+func (x *PlanPartitionsRequest) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+type OpenSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenSnapshotRequest) Reset() {
+	*x = OpenSnapshotRequest{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenSnapshotRequest) ProtoMessage() {}
+
+func (x *OpenSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*OpenSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *OpenSnapshotRequest) GetSource() *v1.SourceSpec {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+type OpenSnapshotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Opaque id to pass to PlanPartitions and ReadBatch; empty when the
+	// source kind has no shared snapshots (each batch is then consistent in
+	// itself).
+	Snapshot      string `protobuf:"bytes,1,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OpenSnapshotResponse) Reset() {
+	*x = OpenSnapshotResponse{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OpenSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OpenSnapshotResponse) ProtoMessage() {}
+
+func (x *OpenSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OpenSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*OpenSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *OpenSnapshotResponse) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+type CloseSnapshotRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Source        *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Snapshot      string                 `protobuf:"bytes,2,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseSnapshotRequest) Reset() {
+	*x = CloseSnapshotRequest{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseSnapshotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseSnapshotRequest) ProtoMessage() {}
+
+func (x *CloseSnapshotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseSnapshotRequest.ProtoReflect.Descriptor instead.
+func (*CloseSnapshotRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CloseSnapshotRequest) GetSource() *v1.SourceSpec {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *CloseSnapshotRequest) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
+type CloseSnapshotResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CloseSnapshotResponse) Reset() {
+	*x = CloseSnapshotResponse{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CloseSnapshotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CloseSnapshotResponse) ProtoMessage() {}
+
+func (x *CloseSnapshotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CloseSnapshotResponse.ProtoReflect.Descriptor instead.
+func (*CloseSnapshotResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{6}
+}
+
 type PlanPartitionsResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ranges        []*v1.KeyRange         `protobuf:"bytes,1,rep,name=ranges,proto3" json:"ranges,omitempty"`
@@ -196,7 +384,7 @@ type PlanPartitionsResponse struct {
 
 func (x *PlanPartitionsResponse) Reset() {
 	*x = PlanPartitionsResponse{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[3]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +396,7 @@ func (x *PlanPartitionsResponse) String() string {
 func (*PlanPartitionsResponse) ProtoMessage() {}
 
 func (x *PlanPartitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[3]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +409,7 @@ func (x *PlanPartitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanPartitionsResponse.ProtoReflect.Descriptor instead.
 func (*PlanPartitionsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{3}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *PlanPartitionsResponse) GetRanges() []*v1.KeyRange {
@@ -236,19 +424,22 @@ type ReadBatchRequest struct {
 	Source *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
 	Range  *v1.KeyRange           `protobuf:"bytes,2,opt,name=range,proto3" json:"range,omitempty"`
 	// Cursor after the previous batch; empty for the first batch.
-	Cursor        string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
-	BatchSize     int32  `protobuf:"varint,4,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
-	JobId         string `protobuf:"bytes,5,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	PartitionId   string `protobuf:"bytes,6,opt,name=partition_id,json=partitionId,proto3" json:"partition_id,omitempty"`
-	Seq           int64  `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
-	Table         string `protobuf:"bytes,8,opt,name=table,proto3" json:"table,omitempty"`
+	Cursor      string `protobuf:"bytes,3,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	BatchSize   int32  `protobuf:"varint,4,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	JobId       string `protobuf:"bytes,5,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	PartitionId string `protobuf:"bytes,6,opt,name=partition_id,json=partitionId,proto3" json:"partition_id,omitempty"`
+	Seq         int64  `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
+	Table       string `protobuf:"bytes,8,opt,name=table,proto3" json:"table,omitempty"`
+	// Snapshot to read in (from OpenSnapshot). A snapshot that no longer
+	// exists is FailedPrecondition: the job cannot go on consistently.
+	Snapshot      string `protobuf:"bytes,9,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReadBatchRequest) Reset() {
 	*x = ReadBatchRequest{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[4]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -260,7 +451,7 @@ func (x *ReadBatchRequest) String() string {
 func (*ReadBatchRequest) ProtoMessage() {}
 
 func (x *ReadBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[4]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -273,7 +464,7 @@ func (x *ReadBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBatchRequest.ProtoReflect.Descriptor instead.
 func (*ReadBatchRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{4}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReadBatchRequest) GetSource() *v1.SourceSpec {
@@ -332,6 +523,13 @@ func (x *ReadBatchRequest) GetTable() string {
 	return ""
 }
 
+func (x *ReadBatchRequest) GetSnapshot() string {
+	if x != nil {
+		return x.Snapshot
+	}
+	return ""
+}
+
 type ReadBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The batch; num_rows is 0 when done.
@@ -344,7 +542,7 @@ type ReadBatchResponse struct {
 
 func (x *ReadBatchResponse) Reset() {
 	*x = ReadBatchResponse{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[5]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +554,7 @@ func (x *ReadBatchResponse) String() string {
 func (*ReadBatchResponse) ProtoMessage() {}
 
 func (x *ReadBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[5]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +567,7 @@ func (x *ReadBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBatchResponse.ProtoReflect.Descriptor instead.
 func (*ReadBatchResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{5}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ReadBatchResponse) GetBatch() *v1.Batch {
@@ -398,14 +596,23 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\vprimary_key\x18\x02 \x03(\tR\n" +
 	"primaryKey\x12%\n" +
 	"\x0eestimated_rows\x18\x03 \x01(\x03R\restimatedRows\x12@\n" +
-	"\fforeign_keys\x18\x04 \x03(\v2\x1d.cutover.common.v1.ForeignKeyR\vforeignKeys\"n\n" +
+	"\fforeign_keys\x18\x04 \x03(\v2\x1d.cutover.common.v1.ForeignKeyR\vforeignKeys\"\x8a\x01\n" +
 	"\x15PlanPartitionsRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x02 \x01(\x05R\n" +
-	"partitions\"M\n" +
+	"partitions\x12\x1a\n" +
+	"\bsnapshot\x18\x03 \x01(\tR\bsnapshot\"L\n" +
+	"\x13OpenSnapshotRequest\x125\n" +
+	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\"2\n" +
+	"\x14OpenSnapshotResponse\x12\x1a\n" +
+	"\bsnapshot\x18\x01 \x01(\tR\bsnapshot\"i\n" +
+	"\x14CloseSnapshotRequest\x125\n" +
+	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x1a\n" +
+	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\"\x17\n" +
+	"\x15CloseSnapshotResponse\"M\n" +
 	"\x16PlanPartitionsResponse\x123\n" +
-	"\x06ranges\x18\x01 \x03(\v2\x1b.cutover.common.v1.KeyRangeR\x06ranges\"\x95\x02\n" +
+	"\x06ranges\x18\x01 \x03(\v2\x1b.cutover.common.v1.KeyRangeR\x06ranges\"\xb1\x02\n" +
 	"\x10ReadBatchRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x121\n" +
 	"\x05range\x18\x02 \x01(\v2\x1b.cutover.common.v1.KeyRangeR\x05range\x12\x16\n" +
@@ -415,13 +622,16 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\x06job_id\x18\x05 \x01(\tR\x05jobId\x12!\n" +
 	"\fpartition_id\x18\x06 \x01(\tR\vpartitionId\x12\x10\n" +
 	"\x03seq\x18\a \x01(\x03R\x03seq\x12\x14\n" +
-	"\x05table\x18\b \x01(\tR\x05table\"W\n" +
+	"\x05table\x18\b \x01(\tR\x05table\x12\x1a\n" +
+	"\bsnapshot\x18\t \x01(\tR\bsnapshot\"W\n" +
 	"\x11ReadBatchResponse\x12.\n" +
 	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x12\n" +
-	"\x04done\x18\x02 \x01(\bR\x04done2\xca\x02\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done2\x9b\x04\n" +
 	"\x10ExtractorService\x12k\n" +
 	"\x0eDescribeSource\x12+.cutover.extractor.v1.DescribeSourceRequest\x1a,.cutover.extractor.v1.DescribeSourceResponse\x12k\n" +
-	"\x0ePlanPartitions\x12+.cutover.extractor.v1.PlanPartitionsRequest\x1a,.cutover.extractor.v1.PlanPartitionsResponse\x12\\\n" +
+	"\x0ePlanPartitions\x12+.cutover.extractor.v1.PlanPartitionsRequest\x1a,.cutover.extractor.v1.PlanPartitionsResponse\x12e\n" +
+	"\fOpenSnapshot\x12).cutover.extractor.v1.OpenSnapshotRequest\x1a*.cutover.extractor.v1.OpenSnapshotResponse\x12h\n" +
+	"\rCloseSnapshot\x12*.cutover.extractor.v1.CloseSnapshotRequest\x1a+.cutover.extractor.v1.CloseSnapshotResponse\x12\\\n" +
 	"\tReadBatch\x12&.cutover.extractor.v1.ReadBatchRequest\x1a'.cutover.extractor.v1.ReadBatchResponseB\xdd\x01\n" +
 	"\x18com.cutover.extractor.v1B\x0eExtractorProtoP\x01Z?github.com/cutover/cutover/gen/cutover/extractor/v1;extractorv1\xa2\x02\x03CEX\xaa\x02\x14Cutover.Extractor.V1\xca\x02\x14Cutover\\Extractor\\V1\xe2\x02 Cutover\\Extractor\\V1\\GPBMetadata\xea\x02\x16Cutover::Extractor::V1b\x06proto3"
 
@@ -437,40 +647,50 @@ func file_cutover_extractor_v1_extractor_proto_rawDescGZIP() []byte {
 	return file_cutover_extractor_v1_extractor_proto_rawDescData
 }
 
-var file_cutover_extractor_v1_extractor_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_cutover_extractor_v1_extractor_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
 var file_cutover_extractor_v1_extractor_proto_goTypes = []any{
 	(*DescribeSourceRequest)(nil),  // 0: cutover.extractor.v1.DescribeSourceRequest
 	(*DescribeSourceResponse)(nil), // 1: cutover.extractor.v1.DescribeSourceResponse
 	(*PlanPartitionsRequest)(nil),  // 2: cutover.extractor.v1.PlanPartitionsRequest
-	(*PlanPartitionsResponse)(nil), // 3: cutover.extractor.v1.PlanPartitionsResponse
-	(*ReadBatchRequest)(nil),       // 4: cutover.extractor.v1.ReadBatchRequest
-	(*ReadBatchResponse)(nil),      // 5: cutover.extractor.v1.ReadBatchResponse
-	(*v1.SourceSpec)(nil),          // 6: cutover.common.v1.SourceSpec
-	(*v1.SourceColumn)(nil),        // 7: cutover.common.v1.SourceColumn
-	(*v1.ForeignKey)(nil),          // 8: cutover.common.v1.ForeignKey
-	(*v1.KeyRange)(nil),            // 9: cutover.common.v1.KeyRange
-	(*v1.Batch)(nil),               // 10: cutover.common.v1.Batch
+	(*OpenSnapshotRequest)(nil),    // 3: cutover.extractor.v1.OpenSnapshotRequest
+	(*OpenSnapshotResponse)(nil),   // 4: cutover.extractor.v1.OpenSnapshotResponse
+	(*CloseSnapshotRequest)(nil),   // 5: cutover.extractor.v1.CloseSnapshotRequest
+	(*CloseSnapshotResponse)(nil),  // 6: cutover.extractor.v1.CloseSnapshotResponse
+	(*PlanPartitionsResponse)(nil), // 7: cutover.extractor.v1.PlanPartitionsResponse
+	(*ReadBatchRequest)(nil),       // 8: cutover.extractor.v1.ReadBatchRequest
+	(*ReadBatchResponse)(nil),      // 9: cutover.extractor.v1.ReadBatchResponse
+	(*v1.SourceSpec)(nil),          // 10: cutover.common.v1.SourceSpec
+	(*v1.SourceColumn)(nil),        // 11: cutover.common.v1.SourceColumn
+	(*v1.ForeignKey)(nil),          // 12: cutover.common.v1.ForeignKey
+	(*v1.KeyRange)(nil),            // 13: cutover.common.v1.KeyRange
+	(*v1.Batch)(nil),               // 14: cutover.common.v1.Batch
 }
 var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
-	6,  // 0: cutover.extractor.v1.DescribeSourceRequest.source:type_name -> cutover.common.v1.SourceSpec
-	7,  // 1: cutover.extractor.v1.DescribeSourceResponse.columns:type_name -> cutover.common.v1.SourceColumn
-	8,  // 2: cutover.extractor.v1.DescribeSourceResponse.foreign_keys:type_name -> cutover.common.v1.ForeignKey
-	6,  // 3: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
-	9,  // 4: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
-	6,  // 5: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
-	9,  // 6: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
-	10, // 7: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
-	0,  // 8: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
-	2,  // 9: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
-	4,  // 10: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
-	1,  // 11: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
-	3,  // 12: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
-	5,  // 13: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	10, // 0: cutover.extractor.v1.DescribeSourceRequest.source:type_name -> cutover.common.v1.SourceSpec
+	11, // 1: cutover.extractor.v1.DescribeSourceResponse.columns:type_name -> cutover.common.v1.SourceColumn
+	12, // 2: cutover.extractor.v1.DescribeSourceResponse.foreign_keys:type_name -> cutover.common.v1.ForeignKey
+	10, // 3: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
+	10, // 4: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	10, // 5: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	13, // 6: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
+	10, // 7: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
+	13, // 8: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
+	14, // 9: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
+	0,  // 10: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
+	2,  // 11: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
+	3,  // 12: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
+	5,  // 13: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
+	8,  // 14: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
+	1,  // 15: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
+	7,  // 16: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
+	4,  // 17: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
+	6,  // 18: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
+	9,  // 19: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_cutover_extractor_v1_extractor_proto_init() }
@@ -484,7 +704,7 @@ func file_cutover_extractor_v1_extractor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_extractor_v1_extractor_proto_rawDesc), len(file_cutover_extractor_v1_extractor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   10,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

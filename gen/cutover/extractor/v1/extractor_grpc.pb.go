@@ -21,6 +21,8 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ExtractorService_DescribeSource_FullMethodName = "/cutover.extractor.v1.ExtractorService/DescribeSource"
 	ExtractorService_PlanPartitions_FullMethodName = "/cutover.extractor.v1.ExtractorService/PlanPartitions"
+	ExtractorService_OpenSnapshot_FullMethodName   = "/cutover.extractor.v1.ExtractorService/OpenSnapshot"
+	ExtractorService_CloseSnapshot_FullMethodName  = "/cutover.extractor.v1.ExtractorService/CloseSnapshot"
 	ExtractorService_ReadBatch_FullMethodName      = "/cutover.extractor.v1.ExtractorService/ReadBatch"
 )
 
@@ -34,6 +36,13 @@ type ExtractorServiceClient interface {
 	DescribeSource(ctx context.Context, in *DescribeSourceRequest, opts ...grpc.CallOption) (*DescribeSourceResponse, error)
 	// PlanPartitions splits a source into partitions.
 	PlanPartitions(ctx context.Context, in *PlanPartitionsRequest, opts ...grpc.CallOption) (*PlanPartitionsResponse, error)
+	// OpenSnapshot pins one consistent view of a source for a whole job, so
+	// every partition reads the same data; sources that cannot share a
+	// snapshot answer with an empty id. The snapshot lives until
+	// CloseSnapshot or until the extractor that holds it stops.
+	OpenSnapshot(ctx context.Context, in *OpenSnapshotRequest, opts ...grpc.CallOption) (*OpenSnapshotResponse, error)
+	// CloseSnapshot releases a snapshot; closing an unknown one is not an error.
+	CloseSnapshot(ctx context.Context, in *CloseSnapshotRequest, opts ...grpc.CallOption) (*CloseSnapshotResponse, error)
 	// ReadBatch reads the batch that starts after the cursor. Called with the
 	// same cursor it returns the same rows, which makes retries exact.
 	ReadBatch(ctx context.Context, in *ReadBatchRequest, opts ...grpc.CallOption) (*ReadBatchResponse, error)
@@ -67,6 +76,26 @@ func (c *extractorServiceClient) PlanPartitions(ctx context.Context, in *PlanPar
 	return out, nil
 }
 
+func (c *extractorServiceClient) OpenSnapshot(ctx context.Context, in *OpenSnapshotRequest, opts ...grpc.CallOption) (*OpenSnapshotResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OpenSnapshotResponse)
+	err := c.cc.Invoke(ctx, ExtractorService_OpenSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *extractorServiceClient) CloseSnapshot(ctx context.Context, in *CloseSnapshotRequest, opts ...grpc.CallOption) (*CloseSnapshotResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CloseSnapshotResponse)
+	err := c.cc.Invoke(ctx, ExtractorService_CloseSnapshot_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *extractorServiceClient) ReadBatch(ctx context.Context, in *ReadBatchRequest, opts ...grpc.CallOption) (*ReadBatchResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReadBatchResponse)
@@ -87,6 +116,13 @@ type ExtractorServiceServer interface {
 	DescribeSource(context.Context, *DescribeSourceRequest) (*DescribeSourceResponse, error)
 	// PlanPartitions splits a source into partitions.
 	PlanPartitions(context.Context, *PlanPartitionsRequest) (*PlanPartitionsResponse, error)
+	// OpenSnapshot pins one consistent view of a source for a whole job, so
+	// every partition reads the same data; sources that cannot share a
+	// snapshot answer with an empty id. The snapshot lives until
+	// CloseSnapshot or until the extractor that holds it stops.
+	OpenSnapshot(context.Context, *OpenSnapshotRequest) (*OpenSnapshotResponse, error)
+	// CloseSnapshot releases a snapshot; closing an unknown one is not an error.
+	CloseSnapshot(context.Context, *CloseSnapshotRequest) (*CloseSnapshotResponse, error)
 	// ReadBatch reads the batch that starts after the cursor. Called with the
 	// same cursor it returns the same rows, which makes retries exact.
 	ReadBatch(context.Context, *ReadBatchRequest) (*ReadBatchResponse, error)
@@ -105,6 +141,12 @@ func (UnimplementedExtractorServiceServer) DescribeSource(context.Context, *Desc
 }
 func (UnimplementedExtractorServiceServer) PlanPartitions(context.Context, *PlanPartitionsRequest) (*PlanPartitionsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PlanPartitions not implemented")
+}
+func (UnimplementedExtractorServiceServer) OpenSnapshot(context.Context, *OpenSnapshotRequest) (*OpenSnapshotResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method OpenSnapshot not implemented")
+}
+func (UnimplementedExtractorServiceServer) CloseSnapshot(context.Context, *CloseSnapshotRequest) (*CloseSnapshotResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CloseSnapshot not implemented")
 }
 func (UnimplementedExtractorServiceServer) ReadBatch(context.Context, *ReadBatchRequest) (*ReadBatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadBatch not implemented")
@@ -166,6 +208,42 @@ func _ExtractorService_PlanPartitions_Handler(srv interface{}, ctx context.Conte
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExtractorService_OpenSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(OpenSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExtractorServiceServer).OpenSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExtractorService_OpenSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExtractorServiceServer).OpenSnapshot(ctx, req.(*OpenSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExtractorService_CloseSnapshot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CloseSnapshotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExtractorServiceServer).CloseSnapshot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExtractorService_CloseSnapshot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExtractorServiceServer).CloseSnapshot(ctx, req.(*CloseSnapshotRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _ExtractorService_ReadBatch_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReadBatchRequest)
 	if err := dec(in); err != nil {
@@ -198,6 +276,14 @@ var ExtractorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PlanPartitions",
 			Handler:    _ExtractorService_PlanPartitions_Handler,
+		},
+		{
+			MethodName: "OpenSnapshot",
+			Handler:    _ExtractorService_OpenSnapshot_Handler,
+		},
+		{
+			MethodName: "CloseSnapshot",
+			Handler:    _ExtractorService_CloseSnapshot_Handler,
 		},
 		{
 			MethodName: "ReadBatch",
