@@ -261,4 +261,3 @@ func normalizeNumbers(x any) any {
 	}
 	return x
 }
-

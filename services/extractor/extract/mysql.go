@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -556,10 +555,11 @@ func planMySQLTable(ctx context.Context, q myQuerier, db, name string, n int) ([
 		return nil, err
 	}
 	whole := []*commonv1.KeyRange{{}}
-	// Text and composite keys: one range for now (splitting them needs
-	// sampling the key order under the column's collation).
-	if n <= 1 || len(t.pk) != 1 || !t.cols[t.pk[0]].isIntegral {
+	if n <= 1 {
 		return whole, nil
+	}
+	if len(t.pk) != 1 || !t.cols[t.pk[0]].isIntegral {
+		return planMySQLSampled(ctx, q, t, n)
 	}
 	k := myIdent(t.cols[t.pk[0]].name)
 	var lo, hi sql.NullString
@@ -575,6 +575,111 @@ func planMySQLTable(ctx context.Context, q myQuerier, db, name string, n int) ([
 		return nil, fmt.Errorf("plan %s: key bounds %q..%q are not integers", t.display(), lo.String, hi.String)
 	}
 	return mySplitBig(l, h, n), nil
+}
+
+// planMySQLSampled cuts the order of a text or composite key into n ranges
+// at every rows/n-th key. It walks the key from bound to bound (keyset,
+// then OFFSET), so the whole plan reads the key index once. The ranges are
+// contiguous and open at both ends, so a stale row estimate only makes
+// them uneven, never loses a row.
+func planMySQLSampled(ctx context.Context, q myQuerier, t *myTable, n int) ([]*commonv1.KeyRange, error) {
+	rows := t.rows
+	if rows < 100_000 {
+		// Small tables: InnoDB's estimate is often 0 or stale, and
+		// counting is cheap.
+		if err := q.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+t.ident()).Scan(&rows); err != nil {
+			return nil, err
+		}
+	}
+	keys := t.keyCols()
+	sels := make([]string, len(keys))
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		sels[i] = k.sel
+		names[i] = myIdent(k.name)
+	}
+	raw := make([][]byte, len(keys))
+	dest := make([]any, len(keys))
+	for i := range raw {
+		dest[i] = &raw[i]
+	}
+	parts := make([][]byte, len(keys))
+	var bounds []string
+	prevPos := int64(0)
+	for i := 1; i < n; i++ {
+		pos := rows * int64(i) / int64(n) // 1-based position of the bound
+		if pos <= prevPos {
+			continue // fewer rows than partitions
+		}
+		query := "SELECT " + strings.Join(sels, ", ") + " FROM " + t.ident()
+		var args []any
+		if len(bounds) > 0 {
+			cond, a, err := myKeyCond(keys, "range", bounds[len(bounds)-1], ">")
+			if err != nil {
+				return nil, err
+			}
+			query += " WHERE " + cond
+			args = a
+		}
+		query += " ORDER BY " + strings.Join(names, ", ") + " LIMIT 1 OFFSET ?"
+		args = append(args, pos-prevPos-1)
+		err := q.QueryRowContext(ctx, query, args...).Scan(dest...)
+		if errors.Is(err, sql.ErrNoRows) {
+			break // fewer rows than the estimate
+		}
+		if err != nil {
+			return nil, err
+		}
+		for k, c := range keys {
+			parts[k] = myAppendKeyText(parts[k][:0], c, raw[k])
+		}
+		bounds = append(bounds, cursorText(parts))
+		prevPos = pos
+	}
+	return boundRanges(bounds), nil
+}
+
+func (t *myTable) keyCols() []myCol {
+	keys := make([]myCol, len(t.pk))
+	for i, k := range t.pk {
+		keys[i] = t.cols[k]
+	}
+	return keys
+}
+
+// myKeyCond is the condition "key op v" for a cursor or range bound v in
+// cursor form (cursorText) and its arguments. A composite key compares as
+// a row; the extra condition on its first column gives MariaDB, which
+// does not turn row comparisons into index ranges, a range to scan.
+func myKeyCond(keys []myCol, field, v, op string) (string, []any, error) {
+	vals, ok := cursorParts(v, len(keys))
+	if !ok {
+		return "", nil, invalid(field, "want a JSON array of %d key values, got %q", len(keys), cut(v))
+	}
+	args := make([]any, 0, len(keys)+1)
+	var l, r strings.Builder
+	for i, c := range keys {
+		a, err := myKeyArg(c, vals[i])
+		if err != nil {
+			return "", nil, invalid(field, "%q is not a value of key column %s (%s)", cut(vals[i]), c.name, c.colType)
+		}
+		args = append(args, a)
+		if i > 0 {
+			l.WriteString(", ")
+			r.WriteString(", ")
+		}
+		l.WriteString(myIdent(c.name))
+		r.WriteString(myKeyPlaceholder(c))
+	}
+	if len(keys) == 1 {
+		return l.String() + " " + op + " " + r.String(), args, nil
+	}
+	first := ">="
+	if op == "<=" || op == "<" {
+		first = "<="
+	}
+	cond := fmt.Sprintf("%s %s %s AND (%s) %s (%s)", myIdent(keys[0].name), first, myKeyPlaceholder(keys[0]), l.String(), op, r.String())
+	return cond, append([]any{args[0]}, args...), nil
 }
 
 // mySplitBig cuts [lo, hi] into n contiguous (lower, upper] ranges like
@@ -650,13 +755,10 @@ func myAppendKeyText(dst []byte, c myCol, v []byte) []byte {
 	return append(dst, v...)
 }
 
-// mysqlReadQuery builds the keyset query of one batch. Ranges come from
-// planning an integer key, so bounds apply to the first key column.
+// mysqlReadQuery builds the keyset query of one batch. Cursors and range
+// bounds are whole keys (a JSON array for a composite key).
 func mysqlReadQuery(t *myTable, kr *commonv1.KeyRange, cursor string, size int) (string, []any, error) {
-	keys := make([]myCol, len(t.pk))
-	for i, k := range t.pk {
-		keys[i] = t.cols[k]
-	}
+	keys := t.keyCols()
 	var sb strings.Builder
 	sb.WriteString("SELECT ")
 	for i, c := range t.cols {
@@ -669,40 +771,17 @@ func mysqlReadQuery(t *myTable, kr *commonv1.KeyRange, cursor string, size int) 
 	sb.WriteString(t.ident())
 	var args []any
 	where := " WHERE "
-	if cursor != "" {
-		vals := []string{cursor}
-		if len(keys) > 1 {
-			if err := json.Unmarshal([]byte(cursor), &vals); err != nil || len(vals) != len(keys) {
-				return "", nil, invalid("cursor", "want a JSON array of %d key values, got %q", len(keys), cursor)
-			}
-		}
-		var l, r strings.Builder
-		for i, c := range keys {
-			a, err := myKeyArg(c, vals[i])
-			if err != nil {
-				return "", nil, invalid("cursor", "%q is not a value of key column %s (%s)", vals[i], c.name, c.colType)
-			}
-			args = append(args, a)
-			if i > 0 {
-				l.WriteString(", ")
-				r.WriteString(", ")
-			}
-			l.WriteString(myIdent(c.name))
-			r.WriteString(myKeyPlaceholder(c))
-		}
-		fmt.Fprintf(&sb, "%s(%s) > (%s)", where, l.String(), r.String())
-		where = " AND "
-	}
-	for _, bound := range []struct{ field, v, op string }{{"range.lower", kr.GetLower(), ">"}, {"range.upper", kr.GetUpper(), "<="}} {
-		if bound.v == "" {
+	for _, c := range []struct{ field, v, op string }{{"cursor", cursor, ">"}, {"range.lower", kr.GetLower(), ">"}, {"range.upper", kr.GetUpper(), "<="}} {
+		if c.v == "" {
 			continue
 		}
-		a, err := myKeyArg(keys[0], bound.v)
+		cond, a, err := myKeyCond(keys, c.field, c.v, c.op)
 		if err != nil {
-			return "", nil, invalid(bound.field, "%q is not a value of key column %s (%s)", bound.v, keys[0].name, keys[0].colType)
+			return "", nil, err
 		}
-		args = append(args, a)
-		fmt.Fprintf(&sb, "%s%s %s %s", where, myIdent(keys[0].name), bound.op, myKeyPlaceholder(keys[0]))
+		sb.WriteString(where)
+		sb.WriteString(cond)
+		args = append(args, a...)
 		where = " AND "
 	}
 	sb.WriteString(" ORDER BY ")
@@ -814,16 +893,7 @@ func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool
 	committed = true
 	last := cursor
 	if n > 0 {
-		if len(lastKey) == 1 {
-			last = string(lastKey[0])
-		} else {
-			parts := make([]string, len(lastKey))
-			for i, k := range lastKey {
-				parts[i] = string(k)
-			}
-			j, _ := json.Marshal(parts)
-			last = string(j)
-		}
+		last = cursorText(lastKey)
 	}
 	b.NumRows = int32(n)
 	b.Columns = make([]*commonv1.Column, len(cols))

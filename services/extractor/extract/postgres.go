@@ -3,13 +3,16 @@ package extract
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/big"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -30,6 +33,7 @@ type pgPool struct {
 type pgCol struct {
 	name       string
 	sourceType string // format_type, e.g. "numeric(12,2)"
+	pgType     string // a built-in type holding the values (see colsSQL)
 	base       string // base type name (domains resolved), e.g. "numeric"
 	typ        commonv1.ColumnType
 	nullable   bool
@@ -42,6 +46,9 @@ type pgTable struct {
 	cols         []pgCol
 	pk           []int // indexes into cols, in key order
 	reltuples    int64
+	oid          uint32
+	relkind      string // pg_class.relkind: r table, p partitioned, v view, m matview, f foreign
+	relpages     int64
 }
 
 func (t *pgTable) display() string { return t.schema + "." + t.name }
@@ -94,36 +101,44 @@ type querier interface {
 	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
 }
 
-const relSQL = `SELECT c.oid, GREATEST(c.reltuples, 0)::int8
+const relSQL = `SELECT c.oid, GREATEST(c.reltuples, 0)::int8, c.relkind::text, c.relpages::int8
 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')`
 
+// colsSQL also names, per column, a built-in type that holds its values in
+// a new target (pg_type): user types (domains, enums, composites) do not
+// exist there, so a domain becomes its base type and the rest text.
 const colsSQL = `SELECT a.attname::text, pg_catalog.format_type(a.atttypid, a.atttypmod), bt.typname::text, NOT a.attnotnull,
   COALESCE((SELECT k.ord FROM pg_catalog.pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-            WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum), 0)::int4
+            WHERE i.indrelid = a.attrelid AND i.indisprimary AND k.attnum = a.attnum), 0)::int4,
+  CASE WHEN tn.nspname = 'pg_catalog' THEN pg_catalog.format_type(a.atttypid, a.atttypmod)
+       WHEN t.typtype = 'd' AND btn.nspname = 'pg_catalog' THEN pg_catalog.format_type(t.typbasetype, t.typtypmod)
+       WHEN t.typcategory = 'A' THEN 'text[]'
+       ELSE 'text' END
 FROM pg_catalog.pg_attribute a
 JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+JOIN pg_catalog.pg_namespace tn ON tn.oid = t.typnamespace
 JOIN pg_catalog.pg_type bt ON bt.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END
+JOIN pg_catalog.pg_namespace btn ON btn.oid = bt.typnamespace
 WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`
 
 func loadTable(ctx context.Context, q querier, schema, name string) (*pgTable, error) {
 	t := &pgTable{schema: schema, name: name}
-	var oid uint32
-	if err := q.QueryRow(ctx, relSQL, schema, name).Scan(&oid, &t.reltuples); err != nil {
+	if err := q.QueryRow(ctx, relSQL, schema, name).Scan(&t.oid, &t.reltuples, &t.relkind, &t.relpages); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, fmt.Errorf("%w: source.postgres.table: table %s does not exist", ErrNotFound, t.display())
 		}
 		return nil, err
 	}
-	rows, err := q.Query(ctx, colsSQL, oid)
+	rows, err := q.Query(ctx, colsSQL, t.oid)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var c pgCol
-		if err := rows.Scan(&c.name, &c.sourceType, &c.base, &c.nullable, &c.pkPos); err != nil {
+		if err := rows.Scan(&c.name, &c.sourceType, &c.base, &c.nullable, &c.pkPos, &c.pgType); err != nil {
 			return nil, err
 		}
 		c.typ = mapType(c.base)
@@ -205,8 +220,7 @@ func (s *Service) describePG(ctx context.Context, spec *commonv1.PostgresSource)
 	}
 	resp := &extractorv1.DescribeSourceResponse{EstimatedRows: t.reltuples}
 	for _, c := range t.cols {
-		// PostgreSQL to PostgreSQL: the source type holds every value.
-		resp.Columns = append(resp.Columns, &commonv1.SourceColumn{Name: c.name, SourceType: c.sourceType, Type: c.typ, Nullable: c.nullable, PgType: c.sourceType})
+		resp.Columns = append(resp.Columns, &commonv1.SourceColumn{Name: c.name, SourceType: c.sourceType, Type: c.typ, Nullable: c.nullable, PgType: c.pgType})
 	}
 	for _, i := range t.pk {
 		resp.PrimaryKey = append(resp.PrimaryKey, t.cols[i].name)
@@ -247,12 +261,26 @@ func foreignKeysPG(ctx context.Context, pool *pgxpool.Pool, schema, table string
 	return out, rows.Err()
 }
 
-// keyColumn returns the single primary key column or FailedPrecondition.
-func (t *pgTable) keyColumn() (pgCol, error) {
-	if len(t.pk) != 1 {
-		return pgCol{}, fmt.Errorf("%w: source.postgres.table: table %s needs a single-column primary key, it has %d key columns", ErrPrecondition, t.display(), len(t.pk))
+// keyCols returns the primary key columns in key order.
+func (t *pgTable) keyCols() []pgCol {
+	keys := make([]pgCol, len(t.pk))
+	for i, k := range t.pk {
+		keys[i] = t.cols[k]
 	}
-	return t.cols[t.pk[0]], nil
+	return keys
+}
+
+// needCTID checks that a table without primary key can be read by ctid:
+// a ctid is a row version's physical address, stable only within one
+// snapshot, so the request must carry the job's.
+func (t *pgTable) needCTID(ctx context.Context) error {
+	if t.relkind != "r" && t.relkind != "m" {
+		return fmt.Errorf("%w: source.postgres.table: %s has no primary key and is not a plain table (relkind %q), so it has no row addresses to read it by", ErrPrecondition, t.display(), t.relkind)
+	}
+	if snapshotFrom(ctx) == "" {
+		return fmt.Errorf("%w: source.postgres.table: table %s has no primary key, so it is read by ctid, which needs the job's snapshot: open one with OpenSnapshot and pass it in the request", ErrPrecondition, t.display())
+	}
+	return nil
 }
 
 func (s *Service) planPG(ctx context.Context, spec *commonv1.PostgresSource, n int) ([]*commonv1.KeyRange, error) {
@@ -265,7 +293,7 @@ func (s *Service) planPG(ctx context.Context, spec *commonv1.PostgresSource, n i
 }
 
 func planTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, n int) ([]*commonv1.KeyRange, error) {
-	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := beginPG(ctx, pool)
 	if err != nil {
 		return nil, err
 	}
@@ -274,15 +302,21 @@ func planTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, n i
 	if err != nil {
 		return nil, err
 	}
-	key, err := t.keyColumn()
-	if err != nil {
-		return nil, err
+	if len(t.pk) == 0 {
+		if err := t.needCTID(ctx); err != nil {
+			return nil, err
+		}
+		return planCTID(ctx, tx, t, n)
 	}
 	whole := []*commonv1.KeyRange{{}}
-	if n <= 1 || key.typ != commonv1.ColumnType_COLUMN_TYPE_INT64 {
+	if n <= 1 {
 		return whole, nil
 	}
-	k := pgx.Identifier{key.name}.Sanitize()
+	keys := t.keyCols()
+	if len(keys) > 1 || keys[0].typ != commonv1.ColumnType_COLUMN_TYPE_INT64 {
+		return planSampled(ctx, tx, t, keys, n)
+	}
+	k := pgx.Identifier{keys[0].name}.Sanitize()
 	var lo, hi *int64
 	if err := tx.QueryRow(ctx, "SELECT min("+k+")::int8, max("+k+")::int8 FROM "+t.ident()).Scan(&lo, &hi); err != nil {
 		return nil, err
@@ -291,6 +325,179 @@ func planTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, n i
 		return whole, nil
 	}
 	return splitRange(*lo, *hi, n), nil
+}
+
+// relBlocks is the table's current size in blocks. Within a snapshot every
+// visible row lies below it: the table only grows while the snapshot's
+// lock keeps rewrites and truncation out.
+func relBlocks(ctx context.Context, q querier, t *pgTable) (int64, error) {
+	var blocks int64
+	err := q.QueryRow(ctx, "SELECT pg_relation_size(CAST($1::oid AS regclass)) / current_setting('block_size')::int8", t.oid).Scan(&blocks)
+	return blocks, err
+}
+
+// sampleTarget is how many keys planning sorts to find quantiles: enough
+// for even ranges, few enough to plan a large table in seconds.
+func sampleTarget(n int) int64 { return min(max(10_000, 100*int64(n)), 1_000_000) }
+
+// planSampled cuts the order of a text or composite key into n ranges at
+// the quantiles of a sample (of all keys on smaller tables). The ranges are
+// contiguous and open at both ends, so they cover every row whatever the
+// sample holds; the sample only decides how even they are.
+func planSampled(ctx context.Context, tx pgx.Tx, t *pgTable, keys []pgCol, n int) ([]*commonv1.KeyRange, error) {
+	est := t.reltuples
+	if est <= 0 {
+		// Never analyzed: guess from the size (~50 rows a block).
+		blocks, err := relBlocks(ctx, tx, t)
+		if err != nil {
+			return nil, err
+		}
+		est = blocks * 50
+	}
+	from := t.ident() + " AS src"
+	if target := sampleTarget(n); est > target && t.relkind != "f" {
+		// Block sampling reads only the sampled pages; REPEATABLE makes a
+		// repeated plan the same.
+		from += fmt.Sprintf(" TABLESAMPLE SYSTEM (%.6f) REPEATABLE (0)", 100*float64(target)/float64(est))
+	}
+	var inner, outer, order strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			inner.WriteString(", ")
+			outer.WriteString(", ")
+			order.WriteString(", ")
+		}
+		id := "src." + pgx.Identifier{k.name}.Sanitize()
+		fmt.Fprintf(&inner, "%s AS k%d", id, i)
+		fmt.Fprintf(&outer, "k%d::text", i)
+		order.WriteString(id)
+	}
+	// The last row of each of the first n-1 of n equal slices of the
+	// sample, in key order (the columns' collations apply).
+	sql := "SELECT " + outer.String() + " FROM (SELECT " + inner.String() +
+		", row_number() OVER (ORDER BY " + order.String() + ") AS rn, count(*) OVER () AS total FROM " + from +
+		") q WHERE rn < total AND rn * $1::int8 / total > (rn - 1) * $1::int8 / total ORDER BY rn"
+	rows, err := tx.Query(ctx, sql, int64(n))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var bounds []string
+	parts := make([][]byte, len(keys))
+	for rows.Next() {
+		vals := rows.RawValues()
+		for i := range parts {
+			parts[i] = vals[i]
+		}
+		bounds = append(bounds, cursorText(parts))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return boundRanges(bounds), nil
+}
+
+// boundRanges turns ascending bounds into contiguous (lower, upper] ranges
+// open at both ends.
+func boundRanges(bounds []string) []*commonv1.KeyRange {
+	ranges := make([]*commonv1.KeyRange, 0, len(bounds)+1)
+	lower := ""
+	for _, b := range bounds {
+		ranges = append(ranges, &commonv1.KeyRange{Lower: lower, Upper: b})
+		lower = b
+	}
+	return append(ranges, &commonv1.KeyRange{Lower: lower})
+}
+
+// cursorText is the cursor text of a key: the value's text for a single
+// column, a JSON array of the values' texts for a composite key.
+func cursorText(parts [][]byte) string {
+	if len(parts) == 1 {
+		return string(parts[0])
+	}
+	strs := make([]string, len(parts))
+	for i, p := range parts {
+		strs[i] = string(p)
+	}
+	j, _ := json.Marshal(strs)
+	return string(j)
+}
+
+// cursorParts splits a cursor or bound made by cursorText for an n-column key.
+func cursorParts(s string, n int) ([]string, bool) {
+	if n == 1 {
+		return []string{s}, true
+	}
+	var parts []string
+	if err := json.Unmarshal([]byte(s), &parts); err != nil || len(parts) != n {
+		return nil, false
+	}
+	return parts, true
+}
+
+// planCTID cuts a table without primary key into n ranges of blocks:
+// (lower, upper] over ctids, with bounds "(b,0)", which no row has (row
+// offsets start at 1), so each range is blocks [lo, hi).
+func planCTID(ctx context.Context, tx pgx.Tx, t *pgTable, n int) ([]*commonv1.KeyRange, error) {
+	blocks, err := relBlocks(ctx, tx, t)
+	if err != nil {
+		return nil, err
+	}
+	var bounds []string
+	prev := int64(0)
+	for i := 1; i < n; i++ {
+		b := blocks * int64(i) / int64(n)
+		if b <= prev {
+			continue // fewer blocks than partitions
+		}
+		bounds = append(bounds, tid{block: b}.String())
+		prev = b
+	}
+	return boundRanges(bounds), nil
+}
+
+// tid is a row address (block, offset) as in PostgreSQL's tid type.
+type tid struct{ block, off int64 }
+
+func (a tid) less(b tid) bool { return a.block < b.block || a.block == b.block && a.off < b.off }
+
+func (a tid) String() string {
+	buf := make([]byte, 0, 24)
+	buf = append(buf, '(')
+	buf = strconv.AppendInt(buf, a.block, 10)
+	buf = append(buf, ',')
+	buf = strconv.AppendInt(buf, a.off, 10)
+	return string(append(buf, ')'))
+}
+
+// parseTID parses the canonical text of a tid, "(block,offset)", as this
+// package writes it into cursors and ranges.
+func parseTID(s string) (tid, bool) {
+	num := func(s string, max int64) (int64, bool) {
+		if len(s) == 0 || len(s) > 10 {
+			return 0, false
+		}
+		var n int64
+		for i := 0; i < len(s); i++ {
+			if s[i] < '0' || s[i] > '9' {
+				return 0, false
+			}
+			n = n*10 + int64(s[i]-'0')
+		}
+		return n, n <= max
+	}
+	if len(s) < 5 || s[0] != '(' || s[len(s)-1] != ')' {
+		return tid{}, false
+	}
+	b, o, ok := strings.Cut(s[1:len(s)-1], ",")
+	if !ok {
+		return tid{}, false
+	}
+	var t tid
+	var ok1, ok2 bool
+	t.block, ok1 = num(b, math.MaxUint32)
+	t.off, ok2 = num(o, math.MaxUint16)
+	return t, ok1 && ok2
 }
 
 // splitRange cuts [lo, hi] into n contiguous (lower, upper] ranges. The
@@ -354,16 +561,21 @@ func selectExpr(c pgCol) (string, int16) {
 	return id + "::text", pgx.TextFormatCode
 }
 
-// readQuery builds the keyset query of one batch and its arguments.
-func readQuery(t *pgTable, key pgCol, kr *commonv1.KeyRange, cursor string, size int) (string, []any) {
-	// Qualified: the output columns carry the same names as the inputs.
-	k := "src." + pgx.Identifier{key.name}.Sanitize()
-	formats := make(pgx.QueryResultFormats, 0, len(t.cols)+1)
-	formats = append(formats, pgx.TextFormatCode)
-	var sb strings.Builder
+// selectList writes "SELECT <keys as text>, <columns> FROM t AS src" and
+// returns the result formats. Columns are qualified everywhere: the output
+// columns carry the same names as the inputs (ORDER BY ctid would sort
+// the text of ctid otherwise).
+func selectList(sb *strings.Builder, t *pgTable, keyExprs []string) pgx.QueryResultFormats {
+	formats := make(pgx.QueryResultFormats, 0, len(t.cols)+len(keyExprs))
 	sb.WriteString("SELECT ")
-	sb.WriteString(k)
-	sb.WriteString("::text")
+	for i, k := range keyExprs {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(k)
+		sb.WriteString("::text")
+		formats = append(formats, pgx.TextFormatCode)
+	}
 	for _, c := range t.cols {
 		e, f := selectExpr(c)
 		sb.WriteString(", ")
@@ -373,29 +585,58 @@ func readQuery(t *pgTable, key pgCol, kr *commonv1.KeyRange, cursor string, size
 	sb.WriteString(" FROM ")
 	sb.WriteString(t.ident())
 	sb.WriteString(" AS src")
+	return formats
+}
+
+// readQuery builds the keyset query of one batch and its arguments. A
+// composite key compares as a row, (a, b) > ($1, $2), which a btree index
+// on the key answers as one range.
+func readQuery(t *pgTable, keys []pgCol, kr *commonv1.KeyRange, cursor string, size int) (string, []any, error) {
+	ks := make([]string, len(keys))
+	for i, k := range keys {
+		ks[i] = "src." + pgx.Identifier{k.name}.Sanitize()
+	}
+	var sb strings.Builder
+	formats := selectList(&sb, t, ks)
 	args := []any{formats}
-	cond := func(op, v string) {
+	cond := func(field, op, v string) error {
+		parts, ok := cursorParts(v, len(keys))
+		if !ok {
+			return invalid(field, "want a JSON array of %d key values, got %q", len(keys), cut(v))
+		}
 		if len(args) == 1 {
 			sb.WriteString(" WHERE ")
 		} else {
 			sb.WriteString(" AND ")
 		}
-		args = append(args, v)
-		// The key type comes from format_type, which quotes as needed.
-		fmt.Fprintf(&sb, "%s %s CAST($%d::text AS %s)", k, op, len(args)-1, key.sourceType)
+		var lhs, rhs strings.Builder
+		for i, k := range keys {
+			if i > 0 {
+				lhs.WriteString(", ")
+				rhs.WriteString(", ")
+			}
+			args = append(args, parts[i])
+			lhs.WriteString(ks[i])
+			// The key type comes from format_type, which quotes as needed.
+			fmt.Fprintf(&rhs, "CAST($%d::text AS %s)", len(args)-1, k.sourceType)
+		}
+		if len(keys) == 1 {
+			fmt.Fprintf(&sb, "%s %s %s", lhs.String(), op, rhs.String())
+		} else {
+			fmt.Fprintf(&sb, "(%s) %s (%s)", lhs.String(), op, rhs.String())
+		}
+		return nil
 	}
-	if cursor != "" {
-		cond(">", cursor)
-	}
-	if kr.GetLower() != "" {
-		cond(">", kr.GetLower())
-	}
-	if kr.GetUpper() != "" {
-		cond("<=", kr.GetUpper())
+	for _, c := range []struct{ field, op, v string }{{"cursor", ">", cursor}, {"range.lower", ">", kr.GetLower()}, {"range.upper", "<=", kr.GetUpper()}} {
+		if c.v != "" {
+			if err := cond(c.field, c.op, c.v); err != nil {
+				return "", nil, err
+			}
+		}
 	}
 	args = append(args, int64(size))
-	fmt.Fprintf(&sb, " ORDER BY %s LIMIT $%d", k, len(args)-1)
-	return sb.String(), args
+	fmt.Fprintf(&sb, " ORDER BY %s LIMIT $%d", strings.Join(ks, ", "), len(args)-1)
+	return sb.String(), args, nil
 }
 
 const (
@@ -405,7 +646,7 @@ const (
 )
 
 func readTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, kr *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
-	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	tx, err := beginPG(ctx, pool)
 	if err != nil {
 		return nil, false, err
 	}
@@ -414,61 +655,348 @@ func readTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, kr 
 	if err != nil {
 		return nil, false, err
 	}
-	key, err := t.keyColumn()
+	if len(t.pk) == 0 {
+		if err := t.needCTID(ctx); err != nil {
+			return nil, false, err
+		}
+		pb := newPGBatch(t, []string{"ctid"}, size)
+		if err := readCTID(ctx, tx, t, pb, kr, cursor, size); err != nil {
+			return nil, false, err
+		}
+		b, done := pb.finish(cursor, size)
+		return b, done, nil
+	}
+	keys := t.keyCols()
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.name
+	}
+	sql, args, err := readQuery(t, keys, kr, cursor, size)
 	if err != nil {
 		return nil, false, err
 	}
-	sql, args := readQuery(t, key, kr, cursor, size)
 	rows, err := tx.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, false, err
 	}
-	defer rows.Close()
-
-	capRows := min(size, 1<<14)
-	cols := make([]*batch.Builder, len(t.cols))
-	for i, c := range t.cols {
-		cols[i] = batch.NewBuilder(c.name, c.typ, capRows)
-	}
-	refs := batch.NewBuilder("source_ref", textType, capRows)
-	b := &commonv1.Batch{Source: t.display()}
-	refPrefix := key.name + "="
-	refBuf := make([]byte, 0, 64)
-	last := cursor
-	var lastKey []byte
-	n := 0
-	for rows.Next() {
-		vals := rows.RawValues()
-		if len(vals) != len(t.cols)+1 {
-			return nil, false, fmt.Errorf("got %d values for %d columns", len(vals), len(t.cols)+1)
-		}
-		for i, c := range t.cols {
-			if rej := appendValue(cols[i], c, vals[i+1]); rej != nil {
-				cols[i].Column().Nulls = batch.SetBit(cols[i].Column().Nulls, cols[i].Len()-1)
-				rej.Row = int32(n)
-				b.Rejects = append(b.Rejects, rej)
-			}
-		}
-		refBuf = append(append(refBuf[:0], refPrefix...), vals[0]...)
-		refs.AppendBytes(refBuf)
-		// Raw values live until the next row: keep a copy of the key.
-		lastKey = append(lastKey[:0], vals[0]...)
-		n++
-	}
-	if err := rows.Err(); err != nil {
+	pb := newPGBatch(t, names, size)
+	if err := pb.scan(rows); err != nil {
 		return nil, false, err
 	}
-	if n > 0 {
-		last = string(lastKey)
+	b, done := pb.finish(cursor, size)
+	return b, done, nil
+}
+
+// readCTID reads the rows of a table without primary key in ctid order.
+// Inside a snapshot the rows it sees and their addresses are fixed: their
+// newer versions are invisible, and the snapshot's open transaction keeps
+// VACUUM from removing the versions it sees. The scan goes by windows of
+// blocks sized for one batch: a TID range scan does not return rows in
+// order, so each query sorts only its window, not the rest of the range.
+func readCTID(ctx context.Context, tx pgx.Tx, t *pgTable, pb *pgBatch, kr *commonv1.KeyRange, cursor string, size int) error {
+	var from tid
+	for _, c := range []struct{ field, v string }{{"range.lower", kr.GetLower()}, {"cursor", cursor}} {
+		if c.v == "" {
+			continue
+		}
+		v, ok := parseTID(c.v)
+		if !ok {
+			return invalid(c.field, "%q is not a row address such as (12,3)", cut(c.v))
+		}
+		if from.less(v) {
+			from = v
+		}
 	}
-	b.NumRows = int32(n)
-	b.Columns = make([]*commonv1.Column, len(cols))
-	for i, c := range cols {
+	blocks, err := relBlocks(ctx, tx, t)
+	if err != nil {
+		return err
+	}
+	end := tid{block: blocks}
+	if kr.GetUpper() != "" {
+		u, ok := parseTID(kr.GetUpper())
+		if !ok {
+			return invalid("range.upper", "%q is not a row address such as (12,0)", cut(kr.GetUpper()))
+		}
+		if u.less(end) {
+			end = u
+		}
+	}
+	perBlock := 100.0
+	if t.relpages > 0 && t.reltuples > 0 {
+		perBlock = float64(t.reltuples) / float64(t.relpages)
+	}
+	window := int64(float64(size)/perBlock*1.25) + 1
+	var sb strings.Builder
+	formats := selectList(&sb, t, []string{"src.ctid"})
+	sb.WriteString(" WHERE src.ctid > $1::tid AND src.ctid <= $2::tid ORDER BY src.ctid LIMIT $3")
+	sql := sb.String()
+	for pb.n < size && from.less(end) {
+		to := tid{block: from.block + window}
+		if end.less(to) {
+			to = end
+		}
+		rows, err := tx.Query(ctx, sql, formats, from.String(), to.String(), int64(size-pb.n))
+		if err != nil {
+			return err
+		}
+		if err := pb.scan(rows); err != nil {
+			return err
+		}
+		from = to
+		window *= 2
+	}
+	return nil
+}
+
+// pgBatch accumulates the rows of one batch. The first len(keys) values
+// of each row are the key's text (or the ctid's), the rest the columns.
+type pgBatch struct {
+	t       *pgTable
+	keys    []string
+	cols    []*batch.Builder
+	refs    *batch.Builder
+	b       *commonv1.Batch
+	refBuf  []byte
+	lastKey [][]byte
+	n       int
+}
+
+func newPGBatch(t *pgTable, keys []string, size int) *pgBatch {
+	capRows := min(size, 1<<14)
+	pb := &pgBatch{t: t, keys: keys, cols: make([]*batch.Builder, len(t.cols)),
+		refs: batch.NewBuilder("source_ref", textType, capRows), b: &commonv1.Batch{Source: t.display()},
+		refBuf: make([]byte, 0, 64), lastKey: make([][]byte, len(keys))}
+	for i, c := range t.cols {
+		pb.cols[i] = batch.NewBuilder(c.name, c.typ, capRows)
+	}
+	return pb
+}
+
+// scan appends every row of rows and closes them.
+func (pb *pgBatch) scan(rows pgx.Rows) error {
+	defer rows.Close()
+	nk := len(pb.keys)
+	for rows.Next() {
+		vals := rows.RawValues()
+		if len(vals) != len(pb.t.cols)+nk {
+			return fmt.Errorf("got %d values for %d columns", len(vals), len(pb.t.cols)+nk)
+		}
+		for i, c := range pb.t.cols {
+			if rej := appendValue(pb.cols[i], c, vals[i+nk]); rej != nil {
+				pb.cols[i].Column().Nulls = batch.SetBit(pb.cols[i].Column().Nulls, pb.cols[i].Len()-1)
+				rej.Row = int32(pb.n)
+				pb.b.Rejects = append(pb.b.Rejects, rej)
+			}
+		}
+		pb.refBuf = pb.refBuf[:0]
+		for k, name := range pb.keys {
+			if k > 0 {
+				pb.refBuf = append(pb.refBuf, ',')
+			}
+			pb.refBuf = append(append(append(pb.refBuf, name...), '='), vals[k]...)
+			// Raw values live until the next row: keep a copy of the key.
+			pb.lastKey[k] = append(pb.lastKey[k][:0], vals[k]...)
+		}
+		pb.refs.AppendBytes(pb.refBuf)
+		pb.n++
+	}
+	return rows.Err()
+}
+
+// finish returns the batch and whether the range is exhausted.
+func (pb *pgBatch) finish(cursor string, size int) (*commonv1.Batch, bool) {
+	last := cursor
+	if pb.n > 0 {
+		last = cursorText(pb.lastKey)
+	}
+	b := pb.b
+	b.NumRows = int32(pb.n)
+	b.Columns = make([]*commonv1.Column, len(pb.cols))
+	for i, c := range pb.cols {
 		b.Columns[i] = c.Column()
 	}
-	b.SourceRefs = refs.Column()
+	b.SourceRefs = pb.refs.Column()
 	b.LastKey = escapeInvalid(last)
-	return b, n < size, nil
+	return b, pb.n < size
+}
+
+// ---- snapshots ----
+
+// pgSnapshot is an exported snapshot: the connection whose open
+// transaction exported it. The snapshot exists as long as it does.
+type pgSnapshot struct {
+	conn *pgx.Conn
+}
+
+// close ends the exporting transaction, which deletes the snapshot before
+// ROLLBACK returns (so an import right after fails), and disconnects.
+func (sn *pgSnapshot) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = sn.conn.Exec(ctx, "ROLLBACK")
+	_ = sn.conn.Close(ctx)
+}
+
+// pgSnapshotID is "pg:<exported name>:<exporter pid>:<exporter start, µs>".
+// Exported names are unique only among live transactions of one server
+// (a new session soon reuses a dead one's), so the id also names the
+// exporting session, and every import checks that it still runs.
+var pgSnapshotID = regexp.MustCompile(`^pg:([0-9A-F]{8}(?:-[0-9A-F]{8})?-[0-9]{1,10}):([0-9]{1,10}):(-?[0-9]{1,19})$`)
+
+type pgSnapID struct {
+	name  string
+	pid   int64
+	start int64
+}
+
+func (id pgSnapID) String() string {
+	return "pg:" + id.name + ":" + strconv.FormatInt(id.pid, 10) + ":" + strconv.FormatInt(id.start, 10)
+}
+
+// parsePGSnapshot checks an id strictly: its name goes into SQL as a
+// literal (SET TRANSACTION SNAPSHOT takes no parameters).
+func parsePGSnapshot(s string) (pgSnapID, error) {
+	m := pgSnapshotID.FindStringSubmatch(s)
+	if m == nil {
+		return pgSnapID{}, invalid("snapshot", "%q is not a snapshot id from OpenSnapshot", cut(s))
+	}
+	pid, err1 := strconv.ParseInt(m[2], 10, 32)
+	start, err2 := strconv.ParseInt(m[3], 10, 64)
+	if err1 != nil || err2 != nil {
+		return pgSnapID{}, invalid("snapshot", "%q is not a snapshot id from OpenSnapshot", cut(s))
+	}
+	return pgSnapID{name: m[1], pid: pid, start: start}, nil
+}
+
+// backendStart is a session's start in µs, computed the same way on export
+// and import so that the two compare exactly.
+const backendStart = `(extract(epoch FROM backend_start) * 1000000)::int8`
+
+func (pgKind) openSnapshot(ctx context.Context, s *Service, src *commonv1.SourceSpec) (string, error) {
+	return s.openSnapshotPG(ctx, src.GetPostgres())
+}
+
+func (pgKind) closeSnapshot(_ context.Context, s *Service, _ *commonv1.SourceSpec, id string) error {
+	s.mu.Lock()
+	sn := s.snaps[id]
+	delete(s.snaps, id)
+	s.mu.Unlock()
+	if sn != nil {
+		sn.close()
+	}
+	return nil
+}
+
+func (pgKind) checkSnapshot(id string) error {
+	_, err := parsePGSnapshot(id)
+	return err
+}
+
+// openSnapshotPG exports a snapshot from a dedicated connection (not from
+// the pool: it stays in its transaction until CloseSnapshot or Close).
+func (s *Service) openSnapshotPG(ctx context.Context, spec *commonv1.PostgresSource) (string, error) {
+	p, schema, name, err := s.pgTarget(spec)
+	if err != nil {
+		return "", err
+	}
+	what := "open snapshot of " + schema + "." + name
+	cfg := p.pool.Config().ConnConfig.Copy()
+	// Idle in transaction between batches is the point: a server-side
+	// timeout would end the snapshot in the middle of the job.
+	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "0"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", pgErr(err, p, what)
+	}
+	id, err := exportSnapshot(ctx, conn, schema, name)
+	if err != nil {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return "", pgErr(err, p, what)
+	}
+	sn := &pgSnapshot{conn: conn}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		sn.close()
+		return "", fmt.Errorf("%w: extractor is shutting down", ErrUnavailable)
+	}
+	if s.snaps == nil {
+		s.snaps = map[string]*pgSnapshot{}
+	}
+	s.snaps[id] = sn
+	s.mu.Unlock()
+	return id, nil
+}
+
+func exportSnapshot(ctx context.Context, conn *pgx.Conn, schema, name string) (string, error) {
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return "", err
+	}
+	// LOCK first: it takes no snapshot, so no TRUNCATE or table rewrite can
+	// come between the snapshot and the lock, and none runs until the
+	// snapshot closes. Neither is MVCC-safe: the snapshot would see the
+	// table empty, or see rows at other addresses.
+	if _, err := conn.Exec(ctx, "LOCK TABLE "+pgx.Identifier{schema, name}.Sanitize()+" IN ACCESS SHARE MODE"); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "42P01" || pe.Code == "3F000") {
+			return "", fmt.Errorf("%w: source.postgres.table: table %s.%s does not exist", ErrNotFound, schema, name)
+		}
+		return "", err
+	}
+	var id pgSnapID
+	err := conn.QueryRow(ctx, `SELECT pg_export_snapshot(), pid, `+backendStart+` FROM pg_stat_activity WHERE pid = pg_backend_pid()`).Scan(&id.name, &id.pid, &id.start)
+	if err != nil {
+		return "", err
+	}
+	if _, err := parsePGSnapshot(id.String()); err != nil {
+		return "", fmt.Errorf("the server exported a snapshot named %q, which this extractor does not know how to check", id.name)
+	}
+	return id.String(), nil
+}
+
+// beginPG starts a batch's read-only transaction, in the request's
+// snapshot when it carries one.
+func beginPG(ctx context.Context, pool *pgxpool.Pool) (pgx.Tx, error) {
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return nil, err
+	}
+	if id := snapshotFrom(ctx); id != "" {
+		if err := importSnapshot(ctx, tx, id); err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			return nil, err
+		}
+	}
+	return tx, nil
+}
+
+// importSnapshot makes tx see the job's snapshot; it must come first.
+func importSnapshot(ctx context.Context, tx pgx.Tx, id string) error {
+	sid, err := parsePGSnapshot(id)
+	if err != nil {
+		return err
+	}
+	// A literal: parsePGSnapshot let only hex digits, digits and dashes in.
+	if _, err := tx.Exec(ctx, "SET TRANSACTION SNAPSHOT '"+sid.name+"'"); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == "22023" || pe.Code == "0A000") {
+			return lostSnapshot(id, pe.Message)
+		}
+		return err
+	}
+	var alive bool
+	err = tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND `+backendStart+` = $2)`, sid.pid, sid.start).Scan(&alive)
+	if err != nil {
+		return err
+	}
+	if !alive {
+		return lostSnapshot(id, "the session that exported it has ended")
+	}
+	return nil
+}
+
+func lostSnapshot(id, why string) error {
+	return fmt.Errorf("%w: snapshot: the job's source snapshot %s is lost (%s): the transaction that exported it ended (closed, or the extractor holding it restarted), so the job cannot go on consistently; start it over with a new snapshot", ErrPrecondition, id, why)
 }
 
 // appendValue appends one raw value of c. A value the wire cannot carry

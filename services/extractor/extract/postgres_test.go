@@ -169,7 +169,9 @@ func TestPlanAndReadPartitions(t *testing.T) {
 		{"three uneven ranges", pgSource(url, "", "orders"), 3, []string{"(,333]", "(333,666]", "(666,]"}, nil},
 		{"one range", pgSource(url, "", "orders"), 1, []string{"(,]"}, nil},
 		{"empty table", pgSource(url, "", "empty"), 4, []string{"(,]"}, []string{}},
-		{"text key", pgSource(url, "", "codes"), 4, []string{"(,]"}, []string{"code=B", "code=a", "code=b", "code=c'x"}},
+		// Text keys split at sampled keys, in the column's collation: the
+		// bounds depend on it, so only their number is checked.
+		{"text key", pgSource(url, "", "codes"), 4, nil, []string{"code=B", "code=a", "code=b", "code=c'x"}},
 		{"more partitions than keys, quoted names", pgSource(url, "Sales", "Order Items"), 20, []string{
 			"(,-5]", "(-5,-4]", "(-4,-3]", "(-3,-2]", "(-2,-1]", "(-1,0]", "(0,1]", "(1,2]", "(2,3]", "(3,4]", "(4,]"},
 			[]string{"Item Id=-5", "Item Id=-4", "Item Id=-3", "Item Id=-2", "Item Id=-1", "Item Id=0", "Item Id=1", "Item Id=2", "Item Id=3", "Item Id=4", "Item Id=5"}},
@@ -181,7 +183,11 @@ func TestPlanAndReadPartitions(t *testing.T) {
 			for _, r := range ranges {
 				got = append(got, "("+r.GetLower()+","+r.GetUpper()+"]")
 			}
-			if !reflect.DeepEqual(got, tt.ranges) {
+			if tt.ranges == nil {
+				if len(got) != int(tt.partitions) {
+					t.Fatalf("ranges %q, want %d", got, tt.partitions)
+				}
+			} else if !reflect.DeepEqual(got, tt.ranges) {
 				t.Fatalf("ranges %q, want %q", got, tt.ranges)
 			}
 			refs := []string{}
@@ -269,8 +275,8 @@ func TestPGErrors(t *testing.T) {
 	}{
 		{"missing table", pgSource(url, "", "nope"), nil, codes.NotFound, []string{"public.nope"}, false},
 		{"missing schema", pgSource(url, "other", "ok"), nil, codes.NotFound, []string{"other.ok"}, false},
-		{"no primary key", pgSource(url, "", "nokey"), nil, codes.FailedPrecondition, []string{"public.nokey", "primary key"}, true},
-		{"composite key", pgSource(url, "", "twokeys"), nil, codes.FailedPrecondition, []string{"public.twokeys"}, true},
+		{"no primary key, no snapshot", pgSource(url, "", "nokey"), nil, codes.FailedPrecondition, []string{"public.nokey", "primary key", "snapshot"}, true},
+		{"bad composite cursor", pgSource(url, "", "twokeys"), &commonv1.KeyRange{Lower: "1"}, codes.InvalidArgument, []string{"range.lower", "JSON array of 2"}, true},
 		{"no dsn", pgSource("", "", "ok"), nil, codes.InvalidArgument, []string{"source.postgres.dsn"}, false},
 		{"no table", pgSource(url, "", ""), nil, codes.InvalidArgument, []string{"source.postgres.table"}, false},
 		{"bad dsn", pgSource("postgres://x:"+secret+"@[bad", "", "ok"), nil, codes.InvalidArgument, []string{"source.postgres.dsn"}, false},

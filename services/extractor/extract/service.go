@@ -10,6 +10,7 @@ import (
 	"io"
 	"sync"
 
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,13 +39,16 @@ type Service struct {
 	// caches are other kinds' connection caches by kind name (see
 	// kindCache), closed with the service.
 	caches map[string]io.Closer
+	// snaps are the PostgreSQL snapshots this replica exports, by id: each
+	// holds a connection whose open transaction keeps the snapshot alive.
+	snaps map[string]*pgSnapshot
 }
 
 var _ extractorv1.ExtractorServiceServer = (*Service)(nil)
 
 // New returns a Service with no open connections.
 func New() *Service {
-	return &Service{pools: map[string]*pgPool{}}
+	return &Service{pools: map[string]*pgPool{}, snaps: map[string]*pgSnapshot{}}
 }
 
 // Register registers the ExtractorService on g.
@@ -52,11 +56,15 @@ func (s *Service) Register(g *grpc.Server) {
 	extractorv1.RegisterExtractorServiceServer(g, s)
 }
 
-// Close closes every cached pool. Later PostgreSQL requests fail with
-// Unavailable.
+// Close ends every snapshot this service holds and closes every cached
+// pool. Later PostgreSQL requests fail with Unavailable.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for id, sn := range s.snaps {
+		sn.close()
+		delete(s.snaps, id)
+	}
 	for k, p := range s.pools {
 		p.pool.Close()
 		delete(s.pools, k)
@@ -114,6 +122,9 @@ func (s *Service) PlanPartitions(ctx context.Context, req *extractorv1.PlanParti
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	if ctx, err = snapshotContext(ctx, k, req.GetSnapshot()); err != nil {
+		return nil, toStatus(err)
+	}
 	ranges, err := k.plan(ctx, s, req.GetSource(), n)
 	if err != nil {
 		return nil, toStatus(err)
@@ -160,6 +171,9 @@ func (s *Service) readBatch(ctx context.Context, req *extractorv1.ReadBatchReque
 	if err != nil {
 		return nil, err
 	}
+	if ctx, err = snapshotContext(ctx, k, req.GetSnapshot()); err != nil {
+		return nil, err
+	}
 	b, done, err := k.read(ctx, s, req.GetSource(), req.GetRange(), req.GetCursor(), size)
 	if err != nil {
 		return nil, err
@@ -170,6 +184,89 @@ func (s *Service) readBatch(ctx context.Context, req *extractorv1.ReadBatchReque
 	b.Table = req.GetTable()
 	b.FirstKey = req.GetCursor()
 	return &extractorv1.ReadBatchResponse{Batch: b, Done: done}, nil
+}
+
+// snapshotKind is implemented by the kinds whose sources can pin one
+// consistent view for a whole job. It is separate from sourceKind so that
+// kinds without shared snapshots need nothing.
+type snapshotKind interface {
+	// openSnapshot returns an opaque id for PlanPartitions and ReadBatch.
+	openSnapshot(ctx context.Context, s *Service, src *commonv1.SourceSpec) (string, error)
+	// closeSnapshot releases a snapshot; an unknown id is not an error.
+	closeSnapshot(ctx context.Context, s *Service, src *commonv1.SourceSpec, id string) error
+	// checkSnapshot validates an id's shape (InvalidArgument otherwise).
+	checkSnapshot(id string) error
+}
+
+// OpenSnapshot pins one consistent view of a source for a whole job. Kinds
+// without shared snapshots answer with an empty id.
+func (s *Service) OpenSnapshot(ctx context.Context, req *extractorv1.OpenSnapshotRequest) (*extractorv1.OpenSnapshotResponse, error) {
+	k, err := kindOf(req.GetSource())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	sk, ok := k.(snapshotKind)
+	if !ok {
+		return &extractorv1.OpenSnapshotResponse{}, nil
+	}
+	id, err := sk.openSnapshot(ctx, s, req.GetSource())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &extractorv1.OpenSnapshotResponse{Snapshot: id}, nil
+}
+
+// CloseSnapshot releases a snapshot this replica holds; an unknown (for
+// example already closed) snapshot is not an error.
+func (s *Service) CloseSnapshot(ctx context.Context, req *extractorv1.CloseSnapshotRequest) (*extractorv1.CloseSnapshotResponse, error) {
+	k, err := kindOf(req.GetSource())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if req.GetSnapshot() == "" {
+		return &extractorv1.CloseSnapshotResponse{}, nil
+	}
+	sk, ok := k.(snapshotKind)
+	if !ok {
+		return nil, toStatus(invalid("snapshot", "this source kind has no snapshots, so it must be empty"))
+	}
+	if err := sk.checkSnapshot(req.GetSnapshot()); err != nil {
+		return nil, toStatus(err)
+	}
+	if err := sk.closeSnapshot(ctx, s, req.GetSource(), req.GetSnapshot()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &extractorv1.CloseSnapshotResponse{}, nil
+}
+
+type snapshotKey struct{}
+
+// withSnapshot carries a request's snapshot id to the kind, which keeps
+// sourceKind's signatures the same for kinds that have none.
+func withSnapshot(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, snapshotKey{}, id)
+}
+
+// snapshotFrom is the snapshot id of the request, "" for none.
+func snapshotFrom(ctx context.Context) string {
+	id, _ := ctx.Value(snapshotKey{}).(string)
+	return id
+}
+
+// snapshotContext validates a request's snapshot for its kind and puts it
+// into ctx.
+func snapshotContext(ctx context.Context, k sourceKind, id string) (context.Context, error) {
+	if id == "" {
+		return ctx, nil
+	}
+	sk, ok := k.(snapshotKind)
+	if !ok {
+		return ctx, invalid("snapshot", "this source kind has no snapshots, so it must be empty")
+	}
+	if err := sk.checkSnapshot(id); err != nil {
+		return ctx, err
+	}
+	return withSnapshot(ctx, id), nil
 }
 
 // pool returns the cached pool for a DSN, creating it on first use.

@@ -31,7 +31,7 @@ func FuzzParseInt(f *testing.F) {
 }
 
 func FuzzNumeric(f *testing.F) {
-	for _, s := range []string{"0", "-0", "12.50", ".5", "5.", "+001.10", "1e3", "1.5E-3", "-0e10", "1e999999999999", "12,x", "."} {
+	for _, s := range []string{"0", "-0", "12.50", ".5", "5.", "+001.10", "1e3", "1.5E-3", "-0e10", "1e999999999999", "12,x", ".", "NaN", "-inf", "Infinity"} {
 		f.Add(s, 0, 0)
 		f.Add(s, 12, 2)
 	}

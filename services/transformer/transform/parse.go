@@ -2,6 +2,7 @@ package transform
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 )
 
@@ -137,6 +138,14 @@ func (e *numErr) Error() string { return e.msg }
 // without rounding, and the output has exactly scale fraction digits.
 func appendNumeric(dst, b []byte, prec, scale int) ([]byte, error) {
 	b = trimSpace(b)
+	// PostgreSQL numeric also holds NaN (any typmod) and ±Infinity (only
+	// unconstrained); spelled as PostgreSQL prints them, any case.
+	if special, ok := numericSpecial(b); ok {
+		if special != "NaN" && prec > 0 {
+			return dst, &numErr{fmt.Sprintf("%s does not fit numeric(%d,%d)", special, prec, scale)}
+		}
+		return append(dst, special...), nil
+	}
 	neg := false
 	if len(b) > 0 && (b[0] == '+' || b[0] == '-') {
 		neg = b[0] == '-'
@@ -445,3 +454,31 @@ var (
 	minTS = daysFromCivil(1, 1, 1) * usPerDay
 	maxTS = daysFromCivil(10000, 1, 1) * usPerDay
 )
+
+func numericSpecial(b []byte) (string, bool) {
+	switch {
+	case equalFold(b, "nan"):
+		return "NaN", true
+	case equalFold(b, "infinity"), equalFold(b, "+infinity"), equalFold(b, "inf"), equalFold(b, "+inf"):
+		return "Infinity", true
+	case equalFold(b, "-infinity"), equalFold(b, "-inf"):
+		return "-Infinity", true
+	}
+	return "", false
+}
+
+func equalFold(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
