@@ -88,7 +88,7 @@ func TestMariaDBTypeFidelity(t *testing.T) {
 	}
 	for _, q := range []string{
 		"SET SESSION sql_mode = 'ALLOW_INVALID_DATES', time_zone = '+00:00'",
-		"CREATE TABLE fidelity (" + strings.Join(defs, ", ") + ") CHARACTER SET utf8mb4",
+		"CREATE TABLE fidelity (" + strings.Join(defs, ", ") + ", KEY by_name (vc, dt), UNIQUE KEY one_big (bi), KEY prefix_only (tx(10))) CHARACTER SET utf8mb4",
 		"INSERT INTO fidelity VALUES " + strings.Join(fidelityRows, ", "),
 	} {
 		conn, err := my.Conn(ctx)
@@ -134,6 +134,10 @@ func TestMariaDBTypeFidelity(t *testing.T) {
 	reasons := db.Strings(`SELECT source_ref || ' ' || rule || ' ' || column_name || ': ' || reason FROM cutover.quarantine WHERE job_id = $1 ORDER BY id`, qjob.Id)
 	if len(reasons) == 0 || !strings.HasPrefix(reasons[0], "id=4 zero_date ") || !strings.Contains(reasons[0], "0000-00-00") {
 		t.Fatalf("quarantined zero date: %q", reasons)
+	}
+	if got := strings.Join(db.Strings(`SELECT indexdef FROM pg_indexes WHERE schemaname = 'fid' ORDER BY indexname`), "\n"); got !=
+		"CREATE INDEX fidelity_by_name ON fid.fidelity USING btree (vc, dt)\nCREATE UNIQUE INDEX fidelity_one_big ON fid.fidelity USING btree (bi)\nCREATE UNIQUE INDEX fidelity_pkey ON fid.fidelity USING btree (id)" {
+		t.Errorf("indexes after the load (prefix indexes are left out):\n%s", got)
 	}
 	pg, err := pgx.Connect(ctx, db.URL)
 	if err != nil {

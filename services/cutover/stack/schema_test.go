@@ -25,6 +25,9 @@ func TestCreateTablesFromSource(t *testing.T) {
 	src.Exec(`CREATE SCHEMA crm`,
 		`CREATE TABLE crm.customers (id int PRIMARY KEY, name varchar(40) NOT NULL, credit numeric(12,3), born date, seen timestamptz, vip boolean, photo bytea)`,
 		`CREATE TABLE crm.orders (no bigint PRIMARY KEY, customer_id int REFERENCES crm.customers(id), total numeric(10,2), tags text[])`,
+		`CREATE INDEX customers_born_idx ON crm.customers (born, name)`,
+		`CREATE UNIQUE INDEX customers_name_key ON crm.customers (name)`,
+		`CREATE INDEX customers_lower_name ON crm.customers (lower(name))`,
 		`INSERT INTO crm.customers SELECT g, 'name ' || g, g * 1.125, date '1990-01-01' + g, timestamptz '2024-01-01 00:00:00.123456+00' + g * interval '1 minute', g % 2 = 0, '\xdeadbeef' FROM generate_series(1, 300) g`,
 		`INSERT INTO crm.orders SELECT g, 1 + g % 300, g / 4.0, ARRAY['a', 'b' || g] FROM generate_series(1, 1000) g`)
 	_, jobs := startStack(t, db, "")
@@ -60,7 +63,11 @@ func TestCreateTablesFromSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	ddl := strings.Join(rep.Report.Ddl, "\n")
-	for _, w := range []string{`CREATE SCHEMA IF NOT EXISTS "crm_new"`, `CREATE TABLE IF NOT EXISTS "crm_new"."orders"`, `"tags" text[]`,
+	idx := db.Strings(`SELECT indexname FROM pg_indexes WHERE schemaname = 'crm_new' ORDER BY indexname`)
+	if strings.Join(idx, "|") != "customers_born_idx|customers_name_key|customers_pkey|orders_pkey" {
+		t.Errorf("indexes: %v (expression indexes are left out)", idx)
+	}
+	for _, w := range []string{`CREATE SCHEMA IF NOT EXISTS "crm_new"`, `CREATE UNIQUE INDEX "customers_name_key" ON "crm_new"."customers" ("name")`, `CREATE TABLE IF NOT EXISTS "crm_new"."orders"`, `"tags" text[]`,
 		`ADD CONSTRAINT "orders_pkey" PRIMARY KEY ("no")`, `FOREIGN KEY ("customer_id") REFERENCES "crm_new"."customers" ("id") NOT VALID`, `VALIDATE CONSTRAINT`} {
 		if !strings.Contains(ddl, w) {
 			t.Errorf("report DDL lacks %q:\n%s", w, ddl)

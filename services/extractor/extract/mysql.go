@@ -509,6 +509,46 @@ ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION`, db, name)
 	return out, rows.Err()
 }
 
+// mysqlIndexes lists secondary B-tree indexes on whole columns; prefix,
+// full-text and spatial indexes have no PostgreSQL equivalent and are left
+// out (foreign-key indexes included: PostgreSQL does not add them itself).
+func mysqlIndexes(ctx context.Context, q myQuerier, db, name string) ([]*commonv1.SourceIndex, error) {
+	rows, err := q.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE, SUB_PART IS NOT NULL OR COLUMN_NAME IS NULL
+FROM information_schema.STATISTICS
+WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY'
+ORDER BY INDEX_NAME, SEQ_IN_INDEX`, db, name)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*commonv1.SourceIndex
+	skip := map[string]bool{}
+	for rows.Next() {
+		var ix, col sql.NullString
+		var nonUnique int
+		var typ string
+		var partial bool
+		if err := rows.Scan(&ix, &col, &nonUnique, &typ, &partial); err != nil {
+			return nil, err
+		}
+		if partial || typ != "BTREE" && typ != "HASH" {
+			skip[ix.String] = true
+		}
+		if len(out) == 0 || out[len(out)-1].Name != ix.String {
+			out = append(out, &commonv1.SourceIndex{Name: ix.String, Unique: nonUnique == 0})
+		}
+		last := out[len(out)-1]
+		last.Columns = append(last.Columns, col.String)
+	}
+	kept := out[:0]
+	for _, ix := range out {
+		if !skip[ix.Name] {
+			kept = append(kept, ix)
+		}
+	}
+	return kept, rows.Err()
+}
+
 func (s *Service) describeMySQL(ctx context.Context, spec *commonv1.MysqlSource) (*extractorv1.DescribeSourceResponse, error) {
 	d, db, name, err := s.mysqlTarget(spec)
 	if err != nil {
@@ -521,6 +561,9 @@ func (s *Service) describeMySQL(ctx context.Context, spec *commonv1.MysqlSource)
 	resp := &extractorv1.DescribeSourceResponse{EstimatedRows: t.rows, ForeignKeys: t.fks}
 	for _, c := range t.cols {
 		resp.Columns = append(resp.Columns, &commonv1.SourceColumn{Name: c.name, SourceType: c.colType, Type: c.typ, Nullable: c.nullable, PgType: c.pgType})
+	}
+	if resp.Indexes, err = mysqlIndexes(ctx, d.db, db, name); err != nil {
+		return nil, mysqlErr(err, d, "describe indexes of "+db+"."+name)
 	}
 	for _, i := range t.pk {
 		resp.PrimaryKey = append(resp.PrimaryKey, t.cols[i].name)

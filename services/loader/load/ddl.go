@@ -92,9 +92,12 @@ func (s *Service) addConstraints(ctx context.Context, req *loaderv1.AddConstrain
 			return nil, fmt.Errorf("%w: constraints[%d]: %d columns reference %d columns", ErrInvalidArgument, i, len(c.GetColumns()), len(c.GetReferencedColumns()))
 		}
 		var exists bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid
-			JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = $1 AND r.relname = $2 AND k.conname = $3)`,
-			schema, c.GetTable(), c.GetName()).Scan(&exists); err != nil {
+		// Constraints are named per table, indexes per schema.
+		if err := tx.QueryRow(ctx, `SELECT CASE WHEN $4 THEN EXISTS (SELECT 1 FROM pg_class i JOIN pg_namespace n ON n.oid = i.relnamespace
+				WHERE n.nspname = $1 AND i.relname = $3)
+			ELSE EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid
+				JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = $1 AND r.relname = $2 AND k.conname = $3) END`,
+			schema, c.GetTable(), c.GetName(), c.GetIndex()).Scan(&exists); err != nil {
 			return nil, t.dbErr("add constraints", err)
 		}
 		if exists {
@@ -103,9 +106,16 @@ func (s *Service) addConstraints(ctx context.Context, req *loaderv1.AddConstrain
 		table := pgx.Identifier{schema, c.GetTable()}.Sanitize()
 		name := pgx.Identifier{c.GetName()}.Sanitize()
 		var stmts []string
-		if c.GetReferencedTable() == "" {
+		switch {
+		case c.GetIndex():
+			unique := ""
+			if c.GetUnique() {
+				unique = "UNIQUE "
+			}
+			stmts = []string{fmt.Sprintf("CREATE %sINDEX %s ON %s (%s)", unique, name, table, idents(c.GetColumns()))}
+		case c.GetReferencedTable() == "":
 			stmts = []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s PRIMARY KEY (%s)", table, name, idents(c.GetColumns()))}
-		} else {
+		default:
 			stmts = []string{
 				fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s FOREIGN KEY (%s) REFERENCES %s (%s) NOT VALID", table, name,
 					idents(c.GetColumns()), pgx.Identifier{schema, c.GetReferencedTable()}.Sanitize(), idents(c.GetReferencedColumns())),

@@ -45,6 +45,7 @@ func TestCreateTablesAndConstraints(t *testing.T) {
 		{Table: "customers", Name: "customers_pkey", Columns: []string{"id"}},
 		{Table: "orders", Name: "orders_pkey", Columns: []string{"id"}},
 		{Table: "orders", Name: "orders_customer_fk", Columns: []string{"customer_id"}, ReferencedTable: "customers", ReferencedColumns: []string{"id"}},
+		{Table: "customers", Name: "customers_name_seen_idx", Columns: []string{"Name", "seen"}, Index: true},
 	}
 	_, err = e.client.AddConstraints(ctx, &loaderv1.AddConstraintsRequest{Target: target, Constraints: cons})
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(status.Convert(err).Message(), "orders_customer_fk") {
@@ -57,7 +58,7 @@ func TestCreateTablesAndConstraints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(added.Statements) != 4 {
+	if len(added.Statements) != 5 || !strings.Contains(added.Statements[4], `CREATE INDEX "customers_name_seen_idx" ON "new shop"."customers" ("Name", "seen")`) {
 		t.Fatalf("statements: %q", added.Statements)
 	}
 	again, err := e.client.AddConstraints(ctx, &loaderv1.AddConstraintsRequest{Target: target, Constraints: cons})

@@ -3,6 +3,7 @@ package orchestrate
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
@@ -126,6 +127,16 @@ func constraints(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceRe
 		}
 	}
 	for i, t := range spec.GetTables() {
+		for _, ix := range sources[i].GetIndexes() {
+			cols, ok := mapAll(ix.GetColumns(), targetOf(t))
+			if !ok || len(cols) == 0 {
+				continue
+			}
+			out = append(out, &loaderv1.TableConstraint{Table: t.GetTargetTable(), Name: indexName(t.GetTargetTable(), ix.GetName()),
+				Columns: cols, Index: true, Unique: ix.GetUnique()})
+		}
+	}
+	for i, t := range spec.GetTables() {
 		for _, fk := range sources[i].GetForeignKeys() {
 			ref := fk.GetReferencedTable()
 			if k := strings.LastIndexByte(ref, '.'); k >= 0 {
@@ -191,4 +202,25 @@ func checkCompatible(f string, t *commonv1.TableSpec, src []*commonv1.SourceColu
 		}
 	}
 	return nil
+}
+
+// indexName prefixes the source's index name with the target table, since
+// PostgreSQL names indexes per schema and MySQL per table, and keeps it
+// within PostgreSQL's 63 bytes.
+func indexName(table, index string) string {
+	n := table + "_" + index
+	if !strings.HasPrefix(index, table) && len(n) <= 63 {
+		return n
+	}
+	if strings.HasPrefix(index, table) {
+		n = index
+	}
+	if len(n) > 63 {
+		cut := 63
+		for cut > 0 && !utf8.RuneStart(n[cut]) {
+			cut--
+		}
+		n = n[:cut]
+	}
+	return n
 }

@@ -1576,6 +1576,67 @@ func (x *SourceColumn) GetPgType() string {
 	return ""
 }
 
+// SourceIndex is a secondary index on plain columns of a source table.
+type SourceIndex struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Columns       []string               `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	Unique        bool                   `protobuf:"varint,3,opt,name=unique,proto3" json:"unique,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SourceIndex) Reset() {
+	*x = SourceIndex{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SourceIndex) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SourceIndex) ProtoMessage() {}
+
+func (x *SourceIndex) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SourceIndex.ProtoReflect.Descriptor instead.
+func (*SourceIndex) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *SourceIndex) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SourceIndex) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *SourceIndex) GetUnique() bool {
+	if x != nil {
+		return x.Unique
+	}
+	return false
+}
+
 // ForeignKey is a reference between source tables.
 type ForeignKey struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -1589,7 +1650,7 @@ type ForeignKey struct {
 
 func (x *ForeignKey) Reset() {
 	*x = ForeignKey{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +1662,7 @@ func (x *ForeignKey) String() string {
 func (*ForeignKey) ProtoMessage() {}
 
 func (x *ForeignKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +1675,7 @@ func (x *ForeignKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForeignKey.ProtoReflect.Descriptor instead.
 func (*ForeignKey) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ForeignKey) GetName() string {
@@ -1761,7 +1822,11 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"sourceType\x121\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x1d.cutover.common.v1.ColumnTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x04 \x01(\bR\bnullable\x12\x17\n" +
-	"\apg_type\x18\x05 \x01(\tR\x06pgType\"\x94\x01\n" +
+	"\apg_type\x18\x05 \x01(\tR\x06pgType\"S\n" +
+	"\vSourceIndex\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\acolumns\x18\x02 \x03(\tR\acolumns\x12\x16\n" +
+	"\x06unique\x18\x03 \x01(\bR\x06unique\"\x94\x01\n" +
 	"\n" +
 	"ForeignKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -1787,7 +1852,7 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_cutover_common_v1_job_proto_goTypes = []any{
 	(ZeroDatePolicy)(0),    // 0: cutover.common.v1.ZeroDatePolicy
 	(*JobSpec)(nil),        // 1: cutover.common.v1.JobSpec
@@ -1810,8 +1875,9 @@ var file_cutover_common_v1_job_proto_goTypes = []any{
 	(*Counts)(nil),         // 18: cutover.common.v1.Counts
 	(*KeyRange)(nil),       // 19: cutover.common.v1.KeyRange
 	(*SourceColumn)(nil),   // 20: cutover.common.v1.SourceColumn
-	(*ForeignKey)(nil),     // 21: cutover.common.v1.ForeignKey
-	(ColumnType)(0),        // 22: cutover.common.v1.ColumnType
+	(*SourceIndex)(nil),    // 21: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 22: cutover.common.v1.ForeignKey
+	(ColumnType)(0),        // 23: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
 	2,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
@@ -1827,12 +1893,12 @@ var file_cutover_common_v1_job_proto_depIdxs = []int32{
 	10, // 10: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
 	0,  // 11: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
 	9,  // 12: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	22, // 13: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	23, // 13: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
 	14, // 14: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
 	15, // 15: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
 	16, // 16: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
 	17, // 17: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	22, // 18: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	23, // 18: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
 	19, // [19:19] is the sub-list for method output_type
 	19, // [19:19] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
@@ -1867,7 +1933,7 @@ func file_cutover_common_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

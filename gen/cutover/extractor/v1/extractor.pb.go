@@ -73,6 +73,9 @@ type DescribeSourceResponse struct {
 	PrimaryKey    []string         `protobuf:"bytes,2,rep,name=primary_key,json=primaryKey,proto3" json:"primary_key,omitempty"`
 	EstimatedRows int64            `protobuf:"varint,3,opt,name=estimated_rows,json=estimatedRows,proto3" json:"estimated_rows,omitempty"`
 	ForeignKeys   []*v1.ForeignKey `protobuf:"bytes,4,rep,name=foreign_keys,json=foreignKeys,proto3" json:"foreign_keys,omitempty"`
+	// Secondary indexes on plain columns (expression, partial and prefix
+	// indexes are left out: they do not translate).
+	Indexes       []*v1.SourceIndex `protobuf:"bytes,5,rep,name=indexes,proto3" json:"indexes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -131,6 +134,13 @@ func (x *DescribeSourceResponse) GetEstimatedRows() int64 {
 func (x *DescribeSourceResponse) GetForeignKeys() []*v1.ForeignKey {
 	if x != nil {
 		return x.ForeignKeys
+	}
+	return nil
+}
+
+func (x *DescribeSourceResponse) GetIndexes() []*v1.SourceIndex {
+	if x != nil {
+		return x.Indexes
 	}
 	return nil
 }
@@ -590,13 +600,14 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\n" +
 	"$cutover/extractor/v1/extractor.proto\x12\x14cutover.extractor.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"N\n" +
 	"\x15DescribeSourceRequest\x125\n" +
-	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\"\xdd\x01\n" +
+	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\"\x97\x02\n" +
 	"\x16DescribeSourceResponse\x129\n" +
 	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.common.v1.SourceColumnR\acolumns\x12\x1f\n" +
 	"\vprimary_key\x18\x02 \x03(\tR\n" +
 	"primaryKey\x12%\n" +
 	"\x0eestimated_rows\x18\x03 \x01(\x03R\restimatedRows\x12@\n" +
-	"\fforeign_keys\x18\x04 \x03(\v2\x1d.cutover.common.v1.ForeignKeyR\vforeignKeys\"\x8a\x01\n" +
+	"\fforeign_keys\x18\x04 \x03(\v2\x1d.cutover.common.v1.ForeignKeyR\vforeignKeys\x128\n" +
+	"\aindexes\x18\x05 \x03(\v2\x1e.cutover.common.v1.SourceIndexR\aindexes\"\x8a\x01\n" +
 	"\x15PlanPartitionsRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x1e\n" +
 	"\n" +
@@ -662,35 +673,37 @@ var file_cutover_extractor_v1_extractor_proto_goTypes = []any{
 	(*v1.SourceSpec)(nil),          // 10: cutover.common.v1.SourceSpec
 	(*v1.SourceColumn)(nil),        // 11: cutover.common.v1.SourceColumn
 	(*v1.ForeignKey)(nil),          // 12: cutover.common.v1.ForeignKey
-	(*v1.KeyRange)(nil),            // 13: cutover.common.v1.KeyRange
-	(*v1.Batch)(nil),               // 14: cutover.common.v1.Batch
+	(*v1.SourceIndex)(nil),         // 13: cutover.common.v1.SourceIndex
+	(*v1.KeyRange)(nil),            // 14: cutover.common.v1.KeyRange
+	(*v1.Batch)(nil),               // 15: cutover.common.v1.Batch
 }
 var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
 	10, // 0: cutover.extractor.v1.DescribeSourceRequest.source:type_name -> cutover.common.v1.SourceSpec
 	11, // 1: cutover.extractor.v1.DescribeSourceResponse.columns:type_name -> cutover.common.v1.SourceColumn
 	12, // 2: cutover.extractor.v1.DescribeSourceResponse.foreign_keys:type_name -> cutover.common.v1.ForeignKey
-	10, // 3: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
-	10, // 4: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	10, // 5: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	13, // 6: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
-	10, // 7: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
-	13, // 8: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
-	14, // 9: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
-	0,  // 10: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
-	2,  // 11: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
-	3,  // 12: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
-	5,  // 13: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
-	8,  // 14: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
-	1,  // 15: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
-	7,  // 16: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
-	4,  // 17: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
-	6,  // 18: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
-	9,  // 19: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
-	15, // [15:20] is the sub-list for method output_type
-	10, // [10:15] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	13, // 3: cutover.extractor.v1.DescribeSourceResponse.indexes:type_name -> cutover.common.v1.SourceIndex
+	10, // 4: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
+	10, // 5: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	10, // 6: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	14, // 7: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
+	10, // 8: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
+	14, // 9: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
+	15, // 10: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
+	0,  // 11: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
+	2,  // 12: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
+	3,  // 13: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
+	5,  // 14: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
+	8,  // 15: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
+	1,  // 16: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
+	7,  // 17: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
+	4,  // 18: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
+	6,  // 19: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
+	9,  // 20: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
+	16, // [16:21] is the sub-list for method output_type
+	11, // [11:16] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_cutover_extractor_v1_extractor_proto_init() }

@@ -1062,7 +1062,8 @@ func (x *CreateTablesResponse) GetStatements() []string {
 	return nil
 }
 
-// TableConstraint is a primary key (no referenced_table) or a foreign key.
+// TableConstraint is a primary key (no referenced_table), a foreign key,
+// or, with index set, a secondary index.
 type TableConstraint struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	Table             string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
@@ -1070,6 +1071,8 @@ type TableConstraint struct {
 	Columns           []string               `protobuf:"bytes,3,rep,name=columns,proto3" json:"columns,omitempty"`
 	ReferencedTable   string                 `protobuf:"bytes,4,opt,name=referenced_table,json=referencedTable,proto3" json:"referenced_table,omitempty"`
 	ReferencedColumns []string               `protobuf:"bytes,5,rep,name=referenced_columns,json=referencedColumns,proto3" json:"referenced_columns,omitempty"`
+	Index             bool                   `protobuf:"varint,6,opt,name=index,proto3" json:"index,omitempty"`
+	Unique            bool                   `protobuf:"varint,7,opt,name=unique,proto3" json:"unique,omitempty"`
 	unknownFields     protoimpl.UnknownFields
 	sizeCache         protoimpl.SizeCache
 }
@@ -1137,6 +1140,20 @@ func (x *TableConstraint) GetReferencedColumns() []string {
 		return x.ReferencedColumns
 	}
 	return nil
+}
+
+func (x *TableConstraint) GetIndex() bool {
+	if x != nil {
+		return x.Index
+	}
+	return false
+}
+
+func (x *TableConstraint) GetUnique() bool {
+	if x != nil {
+		return x.Unique
+	}
+	return false
 }
 
 type AddConstraintsRequest struct {
@@ -1312,13 +1329,15 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x14CreateTablesResponse\x12\x1e\n" +
 	"\n" +
 	"statements\x18\x01 \x03(\tR\n" +
-	"statements\"\xaf\x01\n" +
+	"statements\"\xdd\x01\n" +
 	"\x0fTableConstraint\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
 	"\acolumns\x18\x03 \x03(\tR\acolumns\x12)\n" +
 	"\x10referenced_table\x18\x04 \x01(\tR\x0freferencedTable\x12-\n" +
-	"\x12referenced_columns\x18\x05 \x03(\tR\x11referencedColumns\"\x94\x01\n" +
+	"\x12referenced_columns\x18\x05 \x03(\tR\x11referencedColumns\x12\x14\n" +
+	"\x05index\x18\x06 \x01(\bR\x05index\x12\x16\n" +
+	"\x06unique\x18\a \x01(\bR\x06unique\"\x94\x01\n" +
 	"\x15AddConstraintsRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12D\n" +
 	"\vconstraints\x18\x02 \x03(\v2\".cutover.loader.v1.TableConstraintR\vconstraints\"8\n" +
