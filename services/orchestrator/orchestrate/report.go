@@ -113,7 +113,7 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 		for _, rr := range t.GetRejects() {
 			fmt.Fprintf(w, "rejects %s / %s: %d\n", t.GetName(), rr.GetRule(), rr.GetCount())
 			for _, e := range rr.GetExamples() {
-				fmt.Fprintf(w, "  - %s: %s\n", e.GetSourceRef(), e.GetReason())
+				fmt.Fprintf(w, "  - %s: %s\n", e.GetSourceRef(), strings.TrimPrefix(e.GetReason(), e.GetSourceRef()+": "))
 			}
 		}
 	}
