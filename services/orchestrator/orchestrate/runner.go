@@ -44,7 +44,12 @@ func opened[T any](cancel context.CancelFunc, stage string, open func() (T, erro
 // loader, so memory stays flat however big the job is.
 const inFlight = 4
 
+// maxIdlePoll bounds how long an idle worker sleeps: work created through
+// this replica wakes it at once, work from other replicas within this.
+const maxIdlePoll = 2 * time.Second
+
 func (s *Service) worker(ctx context.Context) {
+	idle := s.cfg.Poll
 	for ctx.Err() == nil {
 		p, err := s.store.claim(ctx, s.cfg.Owner, s.cfg.Lease)
 		if err != nil {
@@ -54,13 +59,16 @@ func (s *Service) worker(ctx context.Context) {
 		}
 		if p != nil {
 			s.runClaimed(ctx, p)
+			idle = s.cfg.Poll
 			continue
 		}
 		s.finishJobs(ctx)
 		select {
 		case <-ctx.Done():
 		case <-s.wake:
-		case <-time.After(s.cfg.Poll):
+			idle = s.cfg.Poll
+		case <-time.After(idle):
+			idle = min(2*idle, max(maxIdlePoll, s.cfg.Poll))
 		}
 	}
 }
