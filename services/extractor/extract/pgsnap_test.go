@@ -479,3 +479,23 @@ func FuzzCursorParts(f *testing.F) {
 		}
 	})
 }
+
+// TestPGSnapshotClosedByAnotherReplica: behind one address, CloseSnapshot
+// may reach a replica that does not hold the snapshot; it must still end.
+func TestPGSnapshotClosedByAnotherReplica(t *testing.T) {
+	url := newDB(t, `CREATE TABLE t (id int PRIMARY KEY)`, `INSERT INTO t VALUES (1)`)
+	src := pgSource(url, "", "t")
+	holder, other := newService(t), newService(t)
+	id := openSnap(t, holder, src)
+	if _, err := other.CloseSnapshot(context.Background(), &extractorv1.CloseSnapshotRequest{Source: src, Snapshot: id}); err != nil {
+		t.Fatalf("CloseSnapshot on the other replica: %v", err)
+	}
+	var err error
+	for i := 0; i < 50; i++ { // the terminated session goes away asynchronously
+		if _, err = holder.ReadBatch(context.Background(), &extractorv1.ReadBatchRequest{Source: src, Snapshot: id}); err != nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantCode(t, err, codes.FailedPrecondition, "source snapshot", "lost")
+}

@@ -910,13 +910,32 @@ func (pgKind) openSnapshot(ctx context.Context, s *Service, src *commonv1.Source
 	return s.openSnapshotPG(ctx, src.GetPostgres())
 }
 
-func (pgKind) closeSnapshot(_ context.Context, s *Service, _ *commonv1.SourceSpec, id string) error {
+// closeSnapshot ends the exporting transaction. Behind one Service address
+// the call may reach a replica that does not hold the snapshot: that one
+// ends the exporting session through the server instead, so a snapshot
+// never outlives its job just because of load balancing.
+func (pgKind) closeSnapshot(ctx context.Context, s *Service, src *commonv1.SourceSpec, id string) error {
 	s.mu.Lock()
 	sn := s.snaps[id]
 	delete(s.snaps, id)
 	s.mu.Unlock()
 	if sn != nil {
 		sn.close()
+		return nil
+	}
+	sid, err := parsePGSnapshot(id)
+	if err != nil {
+		return err
+	}
+	p, _, _, err := s.pgTarget(src.GetPostgres())
+	if err != nil {
+		return err
+	}
+	// The start time pins the session: a pid alone may have been reused.
+	_, err = p.pool.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE pid = $1 AND `+backendStart+` = $2`, sid.pid, sid.start)
+	if err != nil {
+		return pgErr(err, p, "close snapshot")
 	}
 	return nil
 }
