@@ -14,6 +14,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/transformer/clean"
 )
 
 const (
@@ -48,6 +49,8 @@ type colPlan struct {
 	notNull        bool
 	maxLen         int
 	prec, scale    int
+	// chain cleans the source value's text before the cast (nil: none).
+	chain *clean.Chain
 }
 
 // plan is a compiled TransformConfig, reused for every batch of a stream.
@@ -118,6 +121,17 @@ func compile(cfg *transformerv1.TransformConfig) (*plan, error) {
 			formats: m.GetFormats(), notNull: m.GetNotNull(), maxLen: int(m.GetMaxLength()),
 			prec: int(m.GetPrecision()), scale: int(m.GetScale()),
 		}
+		if len(m.GetClean()) > 0 {
+			steps := make([]clean.Step, len(m.GetClean()))
+			for j, st := range m.GetClean() {
+				steps[j] = clean.Step{Name: st.GetFunction(), Args: st.GetArgs()}
+			}
+			chain, err := clean.CompileChain(steps)
+			if err != nil {
+				return nil, &fieldError{field + ".clean", fmt.Sprintf("target column %q: %v", m.GetTarget(), err), ErrInvalidMapping}
+			}
+			c.chain = chain
+		}
 		if m.Default != nil {
 			bld := batch.NewBuilder("", c.typ, 1)
 			if err := c.castBytes(bld, []byte(m.GetDefault()), true, nil); err != nil {
@@ -172,7 +186,7 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		Columns: make([]*commonv1.Column, len(p.cols)),
 	}
 	var rejects []*commonv1.Reject
-	var scratch, text []byte // reused: casts append into them, then copy out
+	var scratch, text, cleanBuf []byte // reused: casts append into them, then copy out
 	for k := range p.cols {
 		c := &p.cols[k]
 		var src *commonv1.Column
@@ -191,13 +205,38 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		srcText := src != nil && (src.GetType() == tText || src.GetType() == tUnspec)
 		// Text to text: validate the whole buffer once instead of per value;
 		// a value is then valid when both its ends fall on rune starts.
-		bulkText := srcText && c.typ == tText && bytes.IndexByte(src.GetData(), 0) < 0 && utf8.Valid(src.GetData())
+		bulkText := srcText && c.typ == tText && c.chain == nil && bytes.IndexByte(src.GetData(), 0) < 0 && utf8.Valid(src.GetData())
 		for i := 0; i < n; i++ {
 			if batch.Bit(rejected, i) {
 				bld.AppendNull() // rejected upstream: already reported once
 				continue
 			}
-			if src == nil || batch.IsNull(src, i) || (srcText && c.typ != tText && src.Offsets[i] == src.Offsets[i+1]) {
+			// Cleaning works on the value's text; its output is text to cast.
+			var cleaned []byte
+			haveCleaned, cleanedNull := false, false
+			if c.chain != nil && src != nil && !batch.IsNull(src, i) {
+				in := text[:0]
+				if batch.Storage(src.GetType()) == batch.StorageBytes {
+					in = batch.Bytes(src, i)
+				} else {
+					text = batch.AppendText(text[:0], src, i)
+					in = text
+				}
+				out, err := c.chain.Apply(in, cleanBuf[:0])
+				switch {
+				case errors.Is(err, clean.ErrNull):
+					cleanedNull = true
+				case err != nil:
+					bld.AppendNull()
+					rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: "clean", Column: c.target,
+						Reason: "column " + c.target + ": " + err.Error(), Raw: batch.SafeRaw(in)})
+					continue
+				default:
+					cleanBuf, cleaned, haveCleaned = out, out, true
+				}
+			}
+			if src == nil || cleanedNull || batch.IsNull(src, i) || (haveCleaned && c.typ != tText && len(cleaned) == 0) ||
+				(!haveCleaned && srcText && c.typ != tText && src.Offsets[i] == src.Offsets[i+1]) {
 				if c.hasDef {
 					c.appendDefault(bld)
 				} else {
@@ -206,6 +245,15 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 						rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: "not_null", Column: c.target,
 							Reason: "column " + c.target + ": NULL in a NOT NULL column"})
 					}
+				}
+				continue
+			}
+			if haveCleaned {
+				if err := c.castBytes(bld, cleaned, true, &scratch); err != nil {
+					bld.AppendNull()
+					rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: "cast", Column: c.target,
+						Reason: fmt.Sprintf("column %s: cannot cast cleaned value %s to %s: %v", c.target, batch.QuoteShort(cleaned), c.typeName, err),
+						Raw:    batch.SafeRaw(cleaned)})
 				}
 				continue
 			}

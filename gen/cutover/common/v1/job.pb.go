@@ -970,8 +970,12 @@ type ColumnMapping struct {
 	// Set from the target table: maximum characters (varchar(n)), 0 = none.
 	MaxLength int32 `protobuf:"varint,7,opt,name=max_length,json=maxLength,proto3" json:"max_length,omitempty"`
 	// Set from the target table: numeric(precision, scale), 0 = none.
-	Precision     int32 `protobuf:"varint,8,opt,name=precision,proto3" json:"precision,omitempty"`
-	Scale         int32 `protobuf:"varint,9,opt,name=scale,proto3" json:"scale,omitempty"`
+	Precision int32 `protobuf:"varint,8,opt,name=precision,proto3" json:"precision,omitempty"`
+	Scale     int32 `protobuf:"varint,9,opt,name=scale,proto3" json:"scale,omitempty"`
+	// Cleaning functions applied in order to the source value's text before
+	// the cast (see the README's table of functions). A value a function
+	// cannot clean quarantines the row with the function's reason.
+	Clean         []*CleanStep `protobuf:"bytes,10,rep,name=clean,proto3" json:"clean,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1069,6 +1073,67 @@ func (x *ColumnMapping) GetScale() int32 {
 	return 0
 }
 
+func (x *ColumnMapping) GetClean() []*CleanStep {
+	if x != nil {
+		return x.Clean
+	}
+	return nil
+}
+
+// CleanStep is one cleaning function with its arguments.
+type CleanStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Function name, e.g. "trim", "date", "phone", "map".
+	Function      string            `protobuf:"bytes,1,opt,name=function,proto3" json:"function,omitempty"`
+	Args          map[string]string `protobuf:"bytes,2,rep,name=args,proto3" json:"args,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CleanStep) Reset() {
+	*x = CleanStep{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CleanStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CleanStep) ProtoMessage() {}
+
+func (x *CleanStep) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CleanStep.ProtoReflect.Descriptor instead.
+func (*CleanStep) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CleanStep) GetFunction() string {
+	if x != nil {
+		return x.Function
+	}
+	return ""
+}
+
+func (x *CleanStep) GetArgs() map[string]string {
+	if x != nil {
+		return x.Args
+	}
+	return nil
+}
+
 // Rule checks one target column; a row failing it is quarantined.
 type Rule struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -1086,7 +1151,7 @@ type Rule struct {
 
 func (x *Rule) Reset() {
 	*x = Rule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1098,7 +1163,7 @@ func (x *Rule) String() string {
 func (*Rule) ProtoMessage() {}
 
 func (x *Rule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1111,7 +1176,7 @@ func (x *Rule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rule.ProtoReflect.Descriptor instead.
 func (*Rule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Rule) GetColumn() string {
@@ -1201,7 +1266,7 @@ type NotNullRule struct {
 
 func (x *NotNullRule) Reset() {
 	*x = NotNullRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1213,7 +1278,7 @@ func (x *NotNullRule) String() string {
 func (*NotNullRule) ProtoMessage() {}
 
 func (x *NotNullRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1226,7 +1291,7 @@ func (x *NotNullRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotNullRule.ProtoReflect.Descriptor instead.
 func (*NotNullRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 // RegexRule requires a match (RE2 syntax) of the value's text form.
@@ -1239,7 +1304,7 @@ type RegexRule struct {
 
 func (x *RegexRule) Reset() {
 	*x = RegexRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1251,7 +1316,7 @@ func (x *RegexRule) String() string {
 func (*RegexRule) ProtoMessage() {}
 
 func (x *RegexRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1264,7 +1329,7 @@ func (x *RegexRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegexRule.ProtoReflect.Descriptor instead.
 func (*RegexRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RegexRule) GetPattern() string {
@@ -1285,7 +1350,7 @@ type RangeRule struct {
 
 func (x *RangeRule) Reset() {
 	*x = RangeRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1297,7 +1362,7 @@ func (x *RangeRule) String() string {
 func (*RangeRule) ProtoMessage() {}
 
 func (x *RangeRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1310,7 +1375,7 @@ func (x *RangeRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRule.ProtoReflect.Descriptor instead.
 func (*RangeRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RangeRule) GetMin() string {
@@ -1337,7 +1402,7 @@ type OneOfRule struct {
 
 func (x *OneOfRule) Reset() {
 	*x = OneOfRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1414,7 @@ func (x *OneOfRule) String() string {
 func (*OneOfRule) ProtoMessage() {}
 
 func (x *OneOfRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1427,7 @@ func (x *OneOfRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OneOfRule.ProtoReflect.Descriptor instead.
 func (*OneOfRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OneOfRule) GetValues() []string {
@@ -1385,7 +1450,7 @@ type Counts struct {
 
 func (x *Counts) Reset() {
 	*x = Counts{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1397,7 +1462,7 @@ func (x *Counts) String() string {
 func (*Counts) ProtoMessage() {}
 
 func (x *Counts) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1410,7 +1475,7 @@ func (x *Counts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counts.ProtoReflect.Descriptor instead.
 func (*Counts) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Counts) GetExtracted() int64 {
@@ -1454,7 +1519,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1466,7 +1531,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1479,7 +1544,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *KeyRange) GetLower() string {
@@ -1513,7 +1578,7 @@ type SourceColumn struct {
 
 func (x *SourceColumn) Reset() {
 	*x = SourceColumn{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1590,7 @@ func (x *SourceColumn) String() string {
 func (*SourceColumn) ProtoMessage() {}
 
 func (x *SourceColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1603,7 @@ func (x *SourceColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceColumn.ProtoReflect.Descriptor instead.
 func (*SourceColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SourceColumn) GetName() string {
@@ -1588,7 +1653,7 @@ type SourceIndex struct {
 
 func (x *SourceIndex) Reset() {
 	*x = SourceIndex{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1600,7 +1665,7 @@ func (x *SourceIndex) String() string {
 func (*SourceIndex) ProtoMessage() {}
 
 func (x *SourceIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1613,7 +1678,7 @@ func (x *SourceIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceIndex.ProtoReflect.Descriptor instead.
 func (*SourceIndex) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SourceIndex) GetName() string {
@@ -1650,7 +1715,7 @@ type ForeignKey struct {
 
 func (x *ForeignKey) Reset() {
 	*x = ForeignKey{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +1727,7 @@ func (x *ForeignKey) String() string {
 func (*ForeignKey) ProtoMessage() {}
 
 func (x *ForeignKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +1740,7 @@ func (x *ForeignKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForeignKey.ProtoReflect.Descriptor instead.
 func (*ForeignKey) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ForeignKey) GetName() string {
@@ -1779,7 +1844,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x0ePostgresSource\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
-	"\x05table\x18\x03 \x01(\tR\x05table\"\xa5\x02\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\"\xd9\x02\n" +
 	"\rColumnMapping\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x121\n" +
@@ -1790,9 +1855,17 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"max_length\x18\a \x01(\x05R\tmaxLength\x12\x1c\n" +
 	"\tprecision\x18\b \x01(\x05R\tprecision\x12\x14\n" +
-	"\x05scale\x18\t \x01(\x05R\x05scaleB\n" +
+	"\x05scale\x18\t \x01(\x05R\x05scale\x122\n" +
+	"\x05clean\x18\n" +
+	" \x03(\v2\x1c.cutover.common.v1.CleanStepR\x05cleanB\n" +
 	"\n" +
-	"\b_default\"\x86\x02\n" +
+	"\b_default\"\x9c\x01\n" +
+	"\tCleanStep\x12\x1a\n" +
+	"\bfunction\x18\x01 \x01(\tR\bfunction\x12:\n" +
+	"\x04args\x18\x02 \x03(\v2&.cutover.common.v1.CleanStep.ArgsEntryR\x04args\x1a7\n" +
+	"\tArgsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x86\x02\n" +
 	"\x04Rule\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\x12;\n" +
 	"\bnot_null\x18\x02 \x01(\v2\x1e.cutover.common.v1.NotNullRuleH\x00R\anotNull\x124\n" +
@@ -1852,7 +1925,7 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_cutover_common_v1_job_proto_goTypes = []any{
 	(ZeroDatePolicy)(0),    // 0: cutover.common.v1.ZeroDatePolicy
 	(*JobSpec)(nil),        // 1: cutover.common.v1.JobSpec
@@ -1867,24 +1940,26 @@ var file_cutover_common_v1_job_proto_goTypes = []any{
 	(*XlsxSource)(nil),     // 10: cutover.common.v1.XlsxSource
 	(*PostgresSource)(nil), // 11: cutover.common.v1.PostgresSource
 	(*ColumnMapping)(nil),  // 12: cutover.common.v1.ColumnMapping
-	(*Rule)(nil),           // 13: cutover.common.v1.Rule
-	(*NotNullRule)(nil),    // 14: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 15: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 16: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 17: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 18: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 19: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 20: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 21: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 22: cutover.common.v1.ForeignKey
-	(ColumnType)(0),        // 23: cutover.common.v1.ColumnType
+	(*CleanStep)(nil),      // 13: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 14: cutover.common.v1.Rule
+	(*NotNullRule)(nil),    // 15: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 16: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 17: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 18: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 19: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 20: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 21: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 22: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 23: cutover.common.v1.ForeignKey
+	nil,                    // 24: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 25: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
 	2,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
 	3,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
 	4,  // 2: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
 	12, // 3: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	13, // 4: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	14, // 4: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
 	5,  // 5: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
 	11, // 6: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
 	6,  // 7: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
@@ -1893,17 +1968,19 @@ var file_cutover_common_v1_job_proto_depIdxs = []int32{
 	10, // 10: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
 	0,  // 11: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
 	9,  // 12: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	23, // 13: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	14, // 14: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	15, // 15: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	16, // 16: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	17, // 17: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	23, // 18: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	19, // [19:19] is the sub-list for method output_type
-	19, // [19:19] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	25, // 13: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	13, // 14: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	24, // 15: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	15, // 16: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	16, // 17: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	17, // 18: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	18, // 19: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	25, // 20: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	21, // [21:21] is the sub-list for method output_type
+	21, // [21:21] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -1921,7 +1998,7 @@ func file_cutover_common_v1_job_proto_init() {
 		(*SourceSpec_Xlsx)(nil),
 	}
 	file_cutover_common_v1_job_proto_msgTypes[11].OneofWrappers = []any{}
-	file_cutover_common_v1_job_proto_msgTypes[12].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[13].OneofWrappers = []any{
 		(*Rule_NotNull)(nil),
 		(*Rule_Regex)(nil),
 		(*Rule_Range)(nil),
@@ -1933,7 +2010,7 @@ func file_cutover_common_v1_job_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
