@@ -68,3 +68,46 @@ func TestCleaningThroughTheStack(t *testing.T) {
 		t.Fatalf("quarantined: %q", reasons)
 	}
 }
+
+// TestExpressionsThroughTheStack: a CEL expression computes a column from
+// the source row; one that does not compile, or names a missing column, is
+// refused before any data moves.
+func TestExpressionsThroughTheStack(t *testing.T) {
+	db := testenv.NewDB(t)
+	db.Exec(`CREATE TABLE people (id int PRIMARY KEY, full_name text, size text)`)
+	csv := testenv.WriteFile(t, "people.csv", "id,first,last,orders\n1,Ann,Lee,3\n2,Bo,Chan,250\n3,Cy,,x\n")
+	_, jobs := startStack(t, db, "")
+	spec := &commonv1.JobSpec{Name: "people", Tables: []*commonv1.TableSpec{{Name: "people", TargetTable: "people",
+		Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: csv}}},
+		Columns: []*commonv1.ColumnMapping{
+			{Target: "id", Source: "id"},
+			{Target: "full_name", Expr: `first + " " + last`},
+			{Target: "size", Expr: `int(orders) > 100 ? "big" : "small"`},
+		}}}}
+	ctx := context.Background()
+	for _, tt := range []struct{ expr, want string }{
+		{`first +`, "tables[0].columns[2].expr"},
+		{`int(ordrs) > 1 ? "a" : "b"`, "ordrs"},
+	} {
+		bad := gproto.Clone(spec).(*commonv1.JobSpec)
+		bad.Tables[0].Columns[2].Expr = tt.expr
+		_, err := jobs.CreateJob(ctx, &orchestratorv1.CreateJobRequest{Spec: bad})
+		if st := status.Convert(err); st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tt.want) || !strings.Contains(st.Message(), "tables[0].columns[2].expr") {
+			t.Errorf("expr %q: %v, want InvalidArgument naming %q", tt.expr, err, tt.want)
+		}
+	}
+	created, err := jobs.CreateJob(ctx, &orchestratorv1.CreateJobRequest{Spec: spec})
+	if err != nil {
+		t.Fatalf("CreateJob: %v", err)
+	}
+	job := testenv.WaitJob(t, jobs, created.Job.Id, time.Minute)
+	if job.State != orchestratorv1.JobState_JOB_STATE_SUCCEEDED || job.Counts.Loaded != 2 || job.Counts.Quarantined != 1 {
+		t.Fatalf("job %s %s %+v", job.State, job.Error, job.Counts)
+	}
+	if got := strings.Join(db.Strings(`SELECT concat_ws(',', id, full_name, size) FROM people ORDER BY id`), "|"); got != "1,Ann Lee,small|2,Bo Chan,big" {
+		t.Fatalf("rows: %s", got)
+	}
+	if r := db.Strings(`SELECT source_ref || ' ' || rule || ' ' || column_name FROM cutover.quarantine`); len(r) != 1 || r[0] != "line 4 expr size" {
+		t.Fatalf("quarantine: %q", r)
+	}
+}

@@ -51,6 +51,8 @@ type colPlan struct {
 	prec, scale    int
 	// chain cleans the source value's text before the cast (nil: none).
 	chain *clean.Chain
+	// expr computes the value instead of a source column (nil: none).
+	expr *exprPlan
 }
 
 // plan is a compiled TransformConfig, reused for every batch of a stream.
@@ -109,6 +111,12 @@ func checkShape(field string, m *commonv1.ColumnMapping) error {
 }
 
 func compile(cfg *transformerv1.TransformConfig) (*plan, error) {
+	return compileWith(cfg, nil)
+}
+
+// compileWith compiles cfg; sources, when known (CheckMapping), are the
+// source columns an expression may reference.
+func compileWith(cfg *transformerv1.TransformConfig, sources map[string]bool) (*plan, error) {
 	p := &plan{cols: make([]colPlan, len(cfg.GetColumns()))}
 	for k, m := range cfg.GetColumns() {
 		field := fmt.Sprintf("columns[%d]", k)
@@ -120,6 +128,20 @@ func compile(cfg *transformerv1.TransformConfig) (*plan, error) {
 			target: m.GetTarget(), source: m.GetSource(), typ: m.GetType(), typeName: typeName(m),
 			formats: m.GetFormats(), notNull: m.GetNotNull(), maxLen: int(m.GetMaxLength()),
 			prec: int(m.GetPrecision()), scale: int(m.GetScale()),
+		}
+		if m.GetExpr() != "" {
+			if m.GetSource() != "" {
+				return nil, &fieldError{field + ".expr", fmt.Sprintf("target column %q: both source %q and expr are set; use one", m.GetTarget(), m.GetSource()), ErrInvalidMapping}
+			}
+			ep, err := compileExpr(m.GetExpr(), sources)
+			if err != nil {
+				kind := ErrInvalidMapping
+				if errors.Is(err, ErrUnknownSourceColumn) {
+					kind = ErrUnknownSourceColumn
+				}
+				return nil, &fieldError{field + ".expr", fmt.Sprintf("target column %q: %v", m.GetTarget(), err), kind}
+			}
+			c.expr = ep
 		}
 		if len(m.GetClean()) > 0 {
 			steps := make([]clean.Step, len(m.GetClean()))
@@ -189,6 +211,14 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 	var scratch, text, cleanBuf []byte // reused: casts append into them, then copy out
 	for k := range p.cols {
 		c := &p.cols[k]
+		if c.expr != nil {
+			col, rj, err := c.applyExpr(k, in, byName, rejected, rejects)
+			if err != nil {
+				return nil, err
+			}
+			out.Columns[k], rejects = col, rj
+			continue
+		}
 		var src *commonv1.Column
 		if c.source != "" {
 			var ok bool

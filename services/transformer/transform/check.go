@@ -33,7 +33,9 @@ func CheckMapping(req *transformerv1.CheckMappingRequest) error {
 		}
 		targets[m.GetTarget()] = i
 		switch {
-		case m.GetSource() == "" && m.Default == nil:
+		case m.GetExpr() != "" && m.GetSource() != "":
+			return &fieldError{field + ".expr", fmt.Sprintf("target column %q: both source %q and expr are set; use one", m.GetTarget(), m.GetSource()), ErrInvalidMapping}
+		case m.GetSource() == "" && m.Default == nil && m.GetExpr() == "":
 			return &fieldError{field + ".source", "empty source needs a default", ErrInvalidMapping}
 		case m.GetSource() != "" && !sources[m.GetSource()]:
 			return &fieldError{field + ".source", fmt.Sprintf("unknown source column %q (source has: %s)", m.GetSource(), listNames(names)), ErrUnknownSourceColumn}
@@ -42,8 +44,9 @@ func CheckMapping(req *transformerv1.CheckMappingRequest) error {
 			return err
 		}
 	}
-	// compile casts every default to its type, naming the column on failure.
-	_, err := compile(&transformerv1.TransformConfig{Columns: req.GetColumns()})
+	// compile casts every default to its type and compiles expressions
+	// against the source columns, naming the column on failure.
+	_, err := compileWith(&transformerv1.TransformConfig{Columns: req.GetColumns()}, sources)
 	if fe, ok := err.(*fieldError); ok {
 		fe.field = prefix + fe.field
 	}

@@ -975,7 +975,11 @@ type ColumnMapping struct {
 	// Cleaning functions applied in order to the source value's text before
 	// the cast (see the README's table of functions). A value a function
 	// cannot clean quarantines the row with the function's reason.
-	Clean         []*CleanStep `protobuf:"bytes,10,rep,name=clean,proto3" json:"clean,omitempty"`
+	Clean []*CleanStep `protobuf:"bytes,10,rep,name=clean,proto3" json:"clean,omitempty"`
+	// A CEL expression over the source row computing the value instead of a
+	// source column (source must then be empty). Source columns are variables
+	// by name, and all of them are in the map `row`; NULL is null.
+	Expr          string `protobuf:"bytes,11,opt,name=expr,proto3" json:"expr,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1078,6 +1082,13 @@ func (x *ColumnMapping) GetClean() []*CleanStep {
 		return x.Clean
 	}
 	return nil
+}
+
+func (x *ColumnMapping) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
 }
 
 // CleanStep is one cleaning function with its arguments.
@@ -1844,7 +1855,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x0ePostgresSource\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
-	"\x05table\x18\x03 \x01(\tR\x05table\"\xd9\x02\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\"\xed\x02\n" +
 	"\rColumnMapping\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x121\n" +
@@ -1857,7 +1868,8 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\tprecision\x18\b \x01(\x05R\tprecision\x12\x14\n" +
 	"\x05scale\x18\t \x01(\x05R\x05scale\x122\n" +
 	"\x05clean\x18\n" +
-	" \x03(\v2\x1c.cutover.common.v1.CleanStepR\x05cleanB\n" +
+	" \x03(\v2\x1c.cutover.common.v1.CleanStepR\x05clean\x12\x12\n" +
+	"\x04expr\x18\v \x01(\tR\x04exprB\n" +
 	"\n" +
 	"\b_default\"\x9c\x01\n" +
 	"\tCleanStep\x12\x1a\n" +
