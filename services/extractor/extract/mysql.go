@@ -21,6 +21,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/calendar"
 	"github.com/go-sql-driver/mysql"
 )
 
@@ -1121,39 +1122,11 @@ func (dt myDateTime) valid() bool {
 	if dt.month < 1 || dt.month > 12 || dt.day < 1 || dt.hour > 23 || dt.min > 59 || dt.sec > 59 {
 		return false
 	}
-	return dt.day <= myDaysIn(dt.year, dt.month)
+	return dt.day <= calendar.DaysIn(dt.year, dt.month)
 }
 
-func myDaysIn(y, m int) int {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// days is the proleptic Gregorian day number since 1970-01-01
-// (days_from_civil, H. Hinnant).
-func (dt myDateTime) days() int64 {
-	y, m, d := int64(dt.year), int64(dt.month), int64(dt.day)
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
-}
+// days is the day number since 1970-01-01.
+func (dt myDateTime) days() int64 { return calendar.Days(dt.year, dt.month, dt.day) }
 
 // micros is the wall time read as UTC, in microseconds since the epoch.
 func (dt myDateTime) micros() int64 {

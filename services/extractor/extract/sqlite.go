@@ -17,6 +17,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/calendar"
 
 	_ "modernc.org/sqlite" // pure-Go driver "sqlite"
 )
@@ -726,10 +727,10 @@ func parseSQLiteTime(s string) (days, micros int64, ok bool) {
 	y, ok1 := num(s[:4])
 	mo, ok2 := num(s[5:7])
 	d, ok3 := num(s[8:10])
-	if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > int64(daysIn(y, mo)) {
+	if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > calendar.DaysIn(y, mo) {
 		return 0, 0, false
 	}
-	days = daysFromCivil(y, mo, d)
+	days = calendar.Days(y, mo, d)
 	rest := s[10:]
 	if rest == "" {
 		return days, 0, true
@@ -771,38 +772,6 @@ func parseSQLiteTime(s string) (days, micros int64, ok bool) {
 		f *= 10
 	}
 	return days, micros + f, true
-}
-
-func isLeap(y int64) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
-
-func daysIn(y, m int64) int {
-	switch m {
-	case 2:
-		if isLeap(y) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
-// daysFromCivil is days since 1970-01-01 of a proleptic Gregorian date
-// (Howard Hinnant's algorithm).
-func daysFromCivil(y, m, d int64) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return era*146097 + doe - 719468
 }
 
 // appendDecimal appends the canonical form of a decimal literal

@@ -14,6 +14,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/calendar"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -375,7 +376,7 @@ func excelSerial(v float64, date1904 bool) (days, micros int64, err error) {
 		if d > maxExcelSerial-1462 {
 			return 0, 0, fmt.Errorf("is after 9999-12-31 in the 1904 date system")
 		}
-		return daysFromCivil(1904, 1, 1) + d, micros, nil
+		return calendar.Days(1904, 1, 1) + d, micros, nil
 	}
 	switch {
 	case d == 0:
@@ -383,11 +384,11 @@ func excelSerial(v float64, date1904 bool) (days, micros int64, err error) {
 	case d == 60:
 		return 0, 0, errors.New("is serial 60, Excel's 1900-02-29, a day that never was (the 1900 leap-year bug)")
 	case d < 60:
-		return daysFromCivil(1899, 12, 31) + d, micros, nil
+		return calendar.Days(1899, 12, 31) + d, micros, nil
 	case d > maxExcelSerial:
 		return 0, 0, fmt.Errorf("is after 9999-12-31")
 	}
-	return daysFromCivil(1899, 12, 30) + d, micros, nil
+	return calendar.Days(1899, 12, 30) + d, micros, nil
 }
 
 // appendExcelDate appends the ISO form of a serial date cell:

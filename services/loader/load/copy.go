@@ -7,6 +7,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/calendar"
 )
 
 // encoder turns a columnar batch into COPY text-format lines. Its buffers
@@ -198,25 +199,5 @@ func civil(z int64) (y, m, d int64) {
 		// overflow and PostgreSQL reports the value out of range.
 		z = math.MaxInt64 / 4
 	}
-	z += 719468
-	era := z
-	if era < 0 {
-		era -= 146096
-	}
-	era /= 146097
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y = yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = doy - (153*mp+2)/5 + 1
-	if mp < 10 {
-		m = mp + 3
-	} else {
-		m = mp - 9
-	}
-	if m <= 2 {
-		y++
-	}
-	return y, m, d
+	return calendar.Civil(z)
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 	_ "time/tzdata" // zones must resolve in minimal containers too
 	"unicode/utf8"
+
+	"github.com/cutover/cutover/services/kit/calendar"
 )
 
 // date parses a value with an ordered list of formats and writes an ISO date
@@ -499,7 +501,7 @@ func (f *fields) check() reason {
 		return why("is an impossible date: year %d is out of range 1..9999", f.y)
 	case f.mo < 1 || f.mo > 12:
 		return why("is an impossible date: month %d does not exist", f.mo)
-	case f.d < 1 || f.d > daysIn(f.y, f.mo):
+	case f.d < 1 || f.d > calendar.DaysIn(f.y, f.mo):
 		return why("is an impossible date: day %d does not exist in %04d-%02d", f.d, f.y, f.mo)
 	case f.h > 23:
 		return why("is an impossible time: hour %d is out of range", f.h)
@@ -509,19 +511,6 @@ func (f *fields) check() reason {
 		return why("is an impossible time: second %d is out of range", f.s)
 	}
 	return reason{}
-}
-
-func daysIn(y, m int) int {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
 }
 
 // reading is one successful interpretation: key orders and compares them
@@ -681,7 +670,7 @@ func (d *dateFunc) read(l *layout, s []byte) (r reading, matched bool, bad reaso
 		t = t.In(d.out)
 		if !d.ts {
 			f.y, f.mo, f.d = t.Year(), int(t.Month()), t.Day()
-			r.f, r.key = f, daysFromCivil(f.y, f.mo, f.d)
+			r.f, r.key = f, calendar.Days(f.y, f.mo, f.d)
 			return r, true, bad
 		}
 		r.t, r.key = t, t.UnixMicro()
@@ -705,7 +694,7 @@ func (d *dateFunc) read(l *layout, s []byte) (r reading, matched bool, bad reaso
 		if f.hasTime && (f.h|f.mi|f.s|f.us) != 0 {
 			return r, true, why("has a time of day; use out=timestamptz")
 		}
-		r.key = daysFromCivil(f.y, f.mo, f.d)
+		r.key = calendar.Days(f.y, f.mo, f.d)
 		return r, true, bad
 	}
 	if f.hasOff {
@@ -719,21 +708,6 @@ func (d *dateFunc) read(l *layout, s []byte) (r reading, matched bool, bad reaso
 	r.t = r.t.In(d.out)
 	r.key = r.t.UnixMicro()
 	return r, true, bad
-}
-
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 {
-		era = (y - 399) / 400
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
 }
 
 func (d *dateFunc) format(dst []byte, r *reading) []byte {

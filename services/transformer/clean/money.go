@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cutover/cutover/services/kit/calendar"
 )
 
 // Money functions work on decimal text with exact digit arithmetic (no
@@ -368,10 +370,10 @@ func parseISODate(b []byte) (int64, bool) {
 	y, e1, ok1 := digitsAt(b, 0, 4, 4)
 	m, e2, ok2 := digitsAt(b, 5, 2, 2)
 	d, e3, ok3 := digitsAt(b, 8, 2, 2)
-	if !ok1 || !ok2 || !ok3 || e1 != 4 || e2 != 7 || e3 != 10 || y < 1 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+	if !ok1 || !ok2 || !ok3 || e1 != 4 || e2 != 7 || e3 != 10 || y < 1 || m < 1 || m > 12 || d < 1 || d > calendar.DaysIn(y, m) {
 		return 0, false
 	}
-	return daysFromCivil(y, m, d), true
+	return calendar.Days(y, m, d), true
 }
 
 func newConvert(a *Args) (Func, error) {
@@ -608,29 +610,6 @@ func appendU128(dst []byte, hi, lo uint64) []byte {
 }
 
 func civil(day int64) string {
-	y, m, d := civilFromDays(day)
+	y, m, d := calendar.Civil(day)
 	return fmt.Sprintf("%04d-%02d-%02d", y, m, d)
-}
-
-// civilFromDays inverts daysFromCivil (Howard Hinnant's algorithm).
-func civilFromDays(z int64) (int, int, int) {
-	z += 719468
-	era := z / 146097
-	if z < 0 {
-		era = (z - 146096) / 146097
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d := doy - (153*mp+2)/5 + 1
-	m := mp + 3
-	if m > 12 {
-		m -= 12
-	}
-	if m <= 2 {
-		y++
-	}
-	return int(y), int(m), int(d)
 }

@@ -14,6 +14,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/calendar"
 	"github.com/cutover/cutover/services/transformer/clean"
 )
 
@@ -475,7 +476,7 @@ func (c *colPlan) parseFormats(v []byte, first error, date bool) (int64, error) 
 		}
 		if date {
 			y, m, d := t.Date()
-			return daysFromCivil(y, int(m), d), nil
+			return calendar.Days(y, int(m), d), nil
 		}
 		return t.UnixMicro(), nil
 	}

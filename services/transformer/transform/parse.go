@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+
+	"github.com/cutover/cutover/services/kit/calendar"
 )
 
 // The parsers below read straight from []byte and return static errors on
@@ -257,36 +259,6 @@ func appendNumeric(dst, b []byte, prec, scale int) ([]byte, error) {
 	return dst, nil
 }
 
-// daysFromCivil is days since 1970-01-01 of a proleptic Gregorian date
-// (Howard Hinnant's algorithm).
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 {
-		era = (y - 399) / 400
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
-}
-
-func daysIn(y, m int) int {
-	switch m {
-	case 2:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case 4, 6, 9, 11:
-		return 30
-	}
-	return 31
-}
-
 func num2(b []byte) (int, bool) {
 	if len(b) < 2 || !isDigit(b[0]) || !isDigit(b[1]) {
 		return 0, false
@@ -313,10 +285,10 @@ func parseYMD(b []byte, syntax error) (int64, error) {
 		return 0, errYear
 	case m < 1 || m > 12:
 		return 0, errMonth
-	case d < 1 || d > daysIn(y, m):
+	case d < 1 || d > calendar.DaysIn(y, m):
 		return 0, errDay
 	}
-	return daysFromCivil(y, m, d), nil
+	return calendar.Days(y, m, d), nil
 }
 
 // parseDate reads "YYYY-MM-DD" (surrounding spaces allowed).
@@ -451,8 +423,8 @@ func parseTimestamp(b []byte) (int64, error) {
 
 // Timestamps stay within years 0001..9999 in UTC, so they print as RFC 3339.
 var (
-	minTS = daysFromCivil(1, 1, 1) * usPerDay
-	maxTS = daysFromCivil(10000, 1, 1) * usPerDay
+	minTS = calendar.Days(1, 1, 1) * usPerDay
+	maxTS = calendar.Days(10000, 1, 1) * usPerDay
 )
 
 func numericSpecial(b []byte) (string, bool) {
