@@ -55,27 +55,6 @@ func (t *pgTable) display() string { return t.schema + "." + t.name }
 
 func (t *pgTable) ident() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
 
-// mapType maps a PostgreSQL base type name to a wire column type.
-func mapType(base string) commonv1.ColumnType {
-	switch base {
-	case "int2", "int4", "int8":
-		return commonv1.ColumnType_COLUMN_TYPE_INT64
-	case "float4", "float8":
-		return commonv1.ColumnType_COLUMN_TYPE_FLOAT64
-	case "numeric":
-		return commonv1.ColumnType_COLUMN_TYPE_NUMERIC
-	case "bool":
-		return commonv1.ColumnType_COLUMN_TYPE_BOOL
-	case "timestamptz", "timestamp":
-		return commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ
-	case "date":
-		return commonv1.ColumnType_COLUMN_TYPE_DATE
-	case "bytea":
-		return commonv1.ColumnType_COLUMN_TYPE_BYTES
-	}
-	return commonv1.ColumnType_COLUMN_TYPE_TEXT
-}
-
 // pgTarget resolves the spec to a pool and a schema/table name.
 func (s *Service) pgTarget(spec *commonv1.PostgresSource) (*pgPool, string, string, error) {
 	if spec.GetDsn() == "" {
@@ -141,7 +120,7 @@ func loadTable(ctx context.Context, q querier, schema, name string) (*pgTable, e
 		if err := rows.Scan(&c.name, &c.sourceType, &c.base, &c.nullable, &c.pkPos, &c.pgType); err != nil {
 			return nil, err
 		}
-		c.typ = mapType(c.base)
+		c.typ = batch.FromPostgres(c.base)
 		t.cols = append(t.cols, c)
 	}
 	if err := rows.Err(); err != nil {

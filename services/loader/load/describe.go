@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/kit/batch"
 )
 
 // describeSQL lists a relation's columns in ordinal order. Domains are
@@ -60,7 +60,7 @@ func (s *Service) describe(ctx context.Context, req *loaderv1.DescribeTargetRequ
 		if err := rows.Scan(&col.Name, &col.PgType, &typname, &col.NotNull, &col.HasDefault, &typmod); err != nil {
 			return nil, t.dbErr("describe "+schema+"."+req.GetTable(), err)
 		}
-		col.Type = columnType(typname)
+		col.Type = batch.FromPostgres(typname)
 		col.MaxLength, col.Precision, col.Scale = typmodInfo(typname, typmod)
 		resp.Columns = append(resp.Columns, &col)
 	}
@@ -78,29 +78,6 @@ func (s *Service) describe(ctx context.Context, req *loaderv1.DescribeTargetRequ
 		}
 	}
 	return resp, nil
-}
-
-// columnType maps a PostgreSQL base type name to the wire type that loads
-// into it without loss.
-func columnType(typname string) commonv1.ColumnType {
-	switch typname {
-	case "int2", "int4", "int8":
-		return commonv1.ColumnType_COLUMN_TYPE_INT64
-	case "float4", "float8":
-		return commonv1.ColumnType_COLUMN_TYPE_FLOAT64
-	case "numeric":
-		return commonv1.ColumnType_COLUMN_TYPE_NUMERIC
-	case "bool":
-		return commonv1.ColumnType_COLUMN_TYPE_BOOL
-	case "timestamptz", "timestamp":
-		return commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ
-	case "date":
-		return commonv1.ColumnType_COLUMN_TYPE_DATE
-	case "bytea":
-		return commonv1.ColumnType_COLUMN_TYPE_BYTES
-	default:
-		return commonv1.ColumnType_COLUMN_TYPE_TEXT
-	}
 }
 
 // typmodInfo decodes atttypmod: varchar(n)/char(n) store n+4, numeric(p,s)

@@ -8,6 +8,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/kit/batch"
 )
 
 // identityMapping copies every source column under its own name.
@@ -17,28 +18,6 @@ func identityMapping(cols []*commonv1.SourceColumn) []*commonv1.ColumnMapping {
 		out[i] = &commonv1.ColumnMapping{Target: c.GetName(), Source: c.GetName()}
 	}
 	return out
-}
-
-// pgTypeOf is the PostgreSQL type for a wire type when the source does not
-// name one (files) or the mapping casts to a type of its own.
-func pgTypeOf(t commonv1.ColumnType) string {
-	switch t {
-	case commonv1.ColumnType_COLUMN_TYPE_INT64:
-		return "bigint"
-	case commonv1.ColumnType_COLUMN_TYPE_FLOAT64:
-		return "double precision"
-	case commonv1.ColumnType_COLUMN_TYPE_BOOL:
-		return "boolean"
-	case commonv1.ColumnType_COLUMN_TYPE_NUMERIC:
-		return "numeric"
-	case commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ:
-		return "timestamp with time zone"
-	case commonv1.ColumnType_COLUMN_TYPE_DATE:
-		return "date"
-	case commonv1.ColumnType_COLUMN_TYPE_BYTES:
-		return "bytea"
-	}
-	return "text"
 }
 
 // tableDefinitions derives each target table from its mapping and source:
@@ -53,7 +32,7 @@ func tableDefinitions(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSou
 		}
 		def := &loaderv1.TableDefinition{Name: t.GetTargetTable()}
 		for j, m := range t.GetColumns() {
-			col := &loaderv1.ColumnDefinition{Name: m.GetTarget(), PgType: pgTypeOf(m.GetType())}
+			col := &loaderv1.ColumnDefinition{Name: m.GetTarget(), PgType: batch.PostgresType(m.GetType())}
 			if m.GetSource() != "" {
 				sc, ok := byName[m.GetSource()]
 				if !ok {
@@ -62,7 +41,7 @@ func tableDefinitions(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSou
 				if m.GetType() == commonv1.ColumnType_COLUMN_TYPE_UNSPECIFIED {
 					col.PgType = sc.GetPgType()
 					if col.PgType == "" {
-						col.PgType = pgTypeOf(sc.GetType())
+						col.PgType = batch.PostgresType(sc.GetType())
 					}
 				}
 				col.NotNull = !sc.GetNullable() && m.Default == nil
@@ -198,7 +177,7 @@ func checkCompatible(f string, t *commonv1.TableSpec, src []*commonv1.SourceColu
 		}
 		if !ok {
 			return fmt.Errorf("%w: %s.columns[%d]: source column %q (%s) cannot be loaded into %s.%s.%s (%s)", ErrTargetMismatch,
-				f, j, sc.GetName(), sc.GetSourceType(), schema, t.GetTargetTable(), m.GetTarget(), pgTypeOf(to))
+				f, j, sc.GetName(), sc.GetSourceType(), schema, t.GetTargetTable(), m.GetTarget(), batch.PostgresType(to))
 		}
 	}
 	return nil
