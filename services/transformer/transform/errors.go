@@ -8,10 +8,6 @@ var (
 	ErrInvalidMapping = errors.New("invalid mapping")
 	// ErrUnknownSourceColumn is a mapping source the batch or source lacks.
 	ErrUnknownSourceColumn = errors.New("unknown source column")
-	// ErrNoConfig is a stream whose first message is not the config.
-	ErrNoConfig = errors.New("first message must be config")
-	// ErrProtocol is a stream message out of place (a second config).
-	ErrProtocol = errors.New("unexpected stream message")
 )
 
 // fieldError names the spec field at fault; its message starts with the

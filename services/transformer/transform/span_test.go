@@ -2,6 +2,7 @@ package transform
 
 import (
 	"context"
+	"io"
 	"testing"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -24,12 +25,28 @@ func TestBatchSpanIsChildOfBatchSpan(t *testing.T) {
 	telemetry.InjectBatch(ctx, b)
 	parent.End()
 
-	p, err := compile(&transformerv1.TransformConfig{Columns: []*commonv1.ColumnMapping{{Target: "n", Source: "v", Type: tInt}}})
+	// Through the real stream: the span is made where every batch goes.
+	stream, err := startServer(t).Transform(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.traced(context.Background(), b); err != nil {
+	cfg := &transformerv1.TransformConfig{Columns: []*commonv1.ColumnMapping{{Target: "n", Source: "v", Type: tInt}}}
+	for _, req := range []*transformerv1.TransformRequest{
+		{Msg: &transformerv1.TransformRequest_Config{Config: cfg}},
+		{Msg: &transformerv1.TransformRequest_Batch{Batch: b}},
+	} {
+		if err := stream.Send(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := stream.Recv(); err != nil {
 		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != io.EOF {
+		t.Fatalf("stream end: %v", err)
 	}
 	var found bool
 	for _, s := range rec.Ended() {

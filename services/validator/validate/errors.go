@@ -8,10 +8,6 @@ var (
 	ErrInvalidRule = errors.New("invalid rule")
 	// ErrUnknownColumn is a rule on a column the batch or mapping lacks.
 	ErrUnknownColumn = errors.New("unknown column")
-	// ErrNoConfig is a stream whose first message is not the config.
-	ErrNoConfig = errors.New("first message must be config")
-	// ErrProtocol is a stream message out of place (a second config).
-	ErrProtocol = errors.New("unexpected stream message")
 )
 
 // fieldError names the spec field at fault; its message starts with the

@@ -2,9 +2,11 @@ package validate
 
 import (
 	"context"
+	"io"
 	"testing"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"go.opentelemetry.io/otel"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -23,12 +25,28 @@ func TestBatchSpanIsChildOfBatchSpan(t *testing.T) {
 	telemetry.InjectBatch(ctx, b)
 	parent.End()
 
-	p, err := Compile([]*commonv1.Rule{regex("v", `^\d+$`)})
+	// Through the real stream: the span is made where every batch goes.
+	stream, err := startServer(t).Validate(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.traced(context.Background(), b); err != nil {
+	cfg := &validatorv1.ValidateConfig{Rules: []*commonv1.Rule{regex("v", `^\d+$`)}}
+	for _, req := range []*validatorv1.ValidateRequest{
+		{Msg: &validatorv1.ValidateRequest_Config{Config: cfg}},
+		{Msg: &validatorv1.ValidateRequest_Batch{Batch: b}},
+	} {
+		if err := stream.Send(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := stream.Recv(); err != nil {
 		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := stream.Recv(); err != io.EOF {
+		t.Fatalf("stream end: %v", err)
 	}
 	var found bool
 	for _, s := range rec.Ended() {

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/stage"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -19,7 +20,7 @@ func toStatus(err error) error {
 	}
 	switch {
 	case errors.Is(err, ErrInvalidRule), errors.Is(err, ErrUnknownColumn),
-		errors.Is(err, ErrNoConfig), errors.Is(err, ErrProtocol), errors.Is(err, batch.ErrMalformed):
+		errors.Is(err, stage.ErrNoConfig), errors.Is(err, stage.ErrProtocol), errors.Is(err, batch.ErrMalformed):
 		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, err.Error())
