@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"context"
 	"errors"
 	"fmt"
 )
@@ -22,4 +23,11 @@ var (
 // invalid builds an ErrInvalid whose message starts with the field at fault.
 func invalid(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalid, field, fmt.Sprintf(format, args...))
+}
+
+// classified reports whether err already carries its code (a domain error
+// or the caller's cancellation), so a driver-error mapper passes it through.
+func classified(err error) bool {
+	return errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrPrecondition) ||
+		errors.Is(err, ErrUnavailable) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }

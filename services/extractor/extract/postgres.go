@@ -146,10 +146,7 @@ func pgErr(err error, p *pgPool, what string) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrPrecondition) || errors.Is(err, ErrUnavailable) {
-		return err
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if classified(err) {
 		return err
 	}
 	msg := scrub(err.Error(), p.password)

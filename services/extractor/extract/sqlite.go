@@ -202,8 +202,7 @@ func openSQLite(spec *commonv1.SqliteSource) (*sql.DB, error) {
 // sqliteErr names the file in a driver error and maps the codes that are
 // the source's fault rather than ours.
 func sqliteErr(err error, path string) error {
-	if err == nil || errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrPrecondition) ||
-		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || classified(err) {
 		return err
 	}
 	msg := err.Error()
