@@ -318,3 +318,23 @@ func CountBits(bm []byte) int {
 	}
 	return n
 }
+
+// ListNames renders column names for an error message, cut after 20.
+func ListNames(names []string) string {
+	if len(names) == 0 {
+		return "no columns"
+	}
+	if len(names) > 20 {
+		return strings.Join(names[:20], ", ") + ", ..."
+	}
+	return strings.Join(names, ", ")
+}
+
+// ColumnNames is ListNames of a batch's columns.
+func ColumnNames(b *commonv1.Batch) string {
+	names := make([]string, 0, len(b.GetColumns()))
+	for _, c := range b.GetColumns() {
+		names = append(names, c.GetName())
+	}
+	return ListNames(names)
+}

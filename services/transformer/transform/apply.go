@@ -224,7 +224,7 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		if c.source != "" {
 			var ok bool
 			if src, ok = byName[c.source]; !ok {
-				return nil, fmt.Errorf("columns[%d].source: %w %q: batch has %s", k, ErrUnknownSourceColumn, c.source, columnNames(in))
+				return nil, fmt.Errorf("columns[%d].source: %w %q: batch has %s", k, ErrUnknownSourceColumn, c.source, batch.ColumnNames(in))
 			}
 		}
 		bld := batch.NewBuilder(c.target, c.typ, n)
@@ -330,25 +330,6 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 
 func runeStartAt(data []byte, off uint32) bool {
 	return int(off) >= len(data) || utf8.RuneStart(data[off])
-}
-
-func columnNames(b *commonv1.Batch) string {
-	names := make([]string, 0, len(b.GetColumns()))
-	for _, c := range b.GetColumns() {
-		names = append(names, c.GetName())
-	}
-	return listNames(names)
-}
-
-// listNames renders names for an error message, cut after 20.
-func listNames(names []string) string {
-	if len(names) == 0 {
-		return "no columns"
-	}
-	if len(names) > 20 {
-		return strings.Join(names[:20], ", ") + ", ..."
-	}
-	return strings.Join(names, ", ")
 }
 
 func (c *colPlan) appendDefault(bld *batch.Builder) {

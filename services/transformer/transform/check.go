@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
+	"github.com/cutover/cutover/services/kit/batch"
 )
 
 // CheckMapping refuses a mapping that cannot work on the given source. Each
@@ -38,7 +39,7 @@ func CheckMapping(req *transformerv1.CheckMappingRequest) error {
 		case m.GetSource() == "" && m.Default == nil && m.GetExpr() == "":
 			return &fieldError{field + ".source", "empty source needs a default", ErrInvalidMapping}
 		case m.GetSource() != "" && !sources[m.GetSource()]:
-			return &fieldError{field + ".source", fmt.Sprintf("unknown source column %q (source has: %s)", m.GetSource(), listNames(names)), ErrUnknownSourceColumn}
+			return &fieldError{field + ".source", fmt.Sprintf("unknown source column %q (source has: %s)", m.GetSource(), batch.ListNames(names)), ErrUnknownSourceColumn}
 		}
 		if err := checkShape(field, m); err != nil {
 			return err

@@ -206,7 +206,7 @@ func (c *colPlan) applyExpr(k int, in *commonv1.Batch, byName map[string]*common
 	for _, v := range c.expr.vars {
 		col, ok := byName[v]
 		if !ok {
-			return nil, nil, fmt.Errorf("columns[%d].expr: %w %q: batch has %s", k, ErrUnknownSourceColumn, v, columnNames(in))
+			return nil, nil, fmt.Errorf("columns[%d].expr: %w %q: batch has %s", k, ErrUnknownSourceColumn, v, batch.ColumnNames(in))
 		}
 		act.cols[v] = col
 	}

@@ -5,6 +5,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
+	"github.com/cutover/cutover/services/kit/batch"
 )
 
 // CheckRules refuses rules that cannot be applied to the target columns.
@@ -35,7 +36,7 @@ func checkRules(req *validatorv1.CheckRulesRequest) error {
 	for _, r := range c.rules {
 		t, ok := types[r.column]
 		if !ok {
-			return &fieldError{r.field + ".column", fmt.Sprintf("unknown column %q (columns: %s)", r.column, listNames(names)), ErrUnknownColumn}
+			return &fieldError{r.field + ".column", fmt.Sprintf("unknown column %q (columns: %s)", r.column, batch.ListNames(names)), ErrUnknownColumn}
 		}
 		if r.kind == "range" && t != tUnspec { // unknown type: Apply checks the bounds per batch
 			if _, err := parseBounds(r.field, r.rng, t); err != nil {

@@ -99,7 +99,7 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		r := &c.rules[k]
 		col, ok := byName[r.column]
 		if !ok {
-			return nil, &fieldError{r.field + ".column", fmt.Sprintf("unknown column %q (batch has: %s)", r.column, columnNames(in)), ErrUnknownColumn}
+			return nil, &fieldError{r.field + ".column", fmt.Sprintf("unknown column %q (batch has: %s)", r.column, batch.ColumnNames(in)), ErrUnknownColumn}
 		}
 		var bnd *bounds
 		if r.kind == "range" {
@@ -208,23 +208,4 @@ func (b *bounds) check(col *commonv1.Column, i int) string {
 func textOf(col *commonv1.Column, i int) string {
 	s, _ := batch.Text(col, i)
 	return s
-}
-
-func columnNames(b *commonv1.Batch) string {
-	names := make([]string, 0, len(b.GetColumns()))
-	for _, c := range b.GetColumns() {
-		names = append(names, c.GetName())
-	}
-	return listNames(names)
-}
-
-// listNames renders names for an error message, cut after 20.
-func listNames(names []string) string {
-	if len(names) == 0 {
-		return "no columns"
-	}
-	if len(names) > 20 {
-		return strings.Join(names[:20], ", ") + ", ..."
-	}
-	return strings.Join(names, ", ")
 }
