@@ -268,15 +268,7 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 			}
 			if src == nil || cleanedNull || batch.IsNull(src, i) || (haveCleaned && c.typ != tText && len(cleaned) == 0) ||
 				(!haveCleaned && srcText && c.typ != tText && src.Offsets[i] == src.Offsets[i+1]) {
-				if c.hasDef {
-					c.appendDefault(bld)
-				} else {
-					bld.AppendNull()
-					if c.notNull {
-						rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: "not_null", Column: c.target,
-							Reason: "column " + c.target + ": NULL in a NOT NULL column"})
-					}
-				}
+				rejects = c.appendMissing(bld, i, rejects)
 				continue
 			}
 			if haveCleaned {
@@ -330,6 +322,21 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 
 func runeStartAt(data []byte, off uint32) bool {
 	return int(off) >= len(data) || utf8.RuneStart(data[off])
+}
+
+// appendMissing fills the slot of a row without a value: the default when
+// there is one, else NULL, which a NOT NULL column rejects.
+func (c *colPlan) appendMissing(bld *batch.Builder, row int, rejects []*commonv1.Reject) []*commonv1.Reject {
+	if c.hasDef {
+		c.appendDefault(bld)
+		return rejects
+	}
+	bld.AppendNull()
+	if c.notNull {
+		rejects = append(rejects, &commonv1.Reject{Row: int32(row), Stage: "transform", Rule: "not_null", Column: c.target,
+			Reason: "column " + c.target + ": NULL in a NOT NULL column"})
+	}
+	return rejects
 }
 
 func (c *colPlan) appendDefault(bld *batch.Builder) {

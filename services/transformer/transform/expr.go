@@ -253,15 +253,7 @@ func (c *colPlan) applyExpr(k int, in *commonv1.Batch, byName map[string]*common
 			}
 		}
 		if isNull {
-			if c.hasDef {
-				c.appendDefault(bld)
-			} else {
-				bld.AppendNull()
-				if c.notNull {
-					rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: "not_null", Column: c.target,
-						Reason: "column " + c.target + ": NULL in a NOT NULL column"})
-				}
-			}
+			rejects = c.appendMissing(bld, i, rejects)
 			continue
 		}
 		if err := c.castBytes(bld, text, fromText, &scratch); err != nil {
