@@ -21,6 +21,112 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// SurvivorPolicy chooses which of the matching rows survives. Ties go to
+// the system listed first, then the source order.
+type SurvivorPolicy int32
+
+const (
+	SurvivorPolicy_SURVIVOR_POLICY_UNSPECIFIED SurvivorPolicy = 0
+	// Largest value of Dedupe.newest_by; NULL counts as oldest.
+	SurvivorPolicy_SURVIVOR_POLICY_NEWEST SurvivorPolicy = 1
+	// Fewest empty (NULL or ”) fields.
+	SurvivorPolicy_SURVIVOR_POLICY_MOST_COMPLETE SurvivorPolicy = 2
+)
+
+// Enum value maps for SurvivorPolicy.
+var (
+	SurvivorPolicy_name = map[int32]string{
+		0: "SURVIVOR_POLICY_UNSPECIFIED",
+		1: "SURVIVOR_POLICY_NEWEST",
+		2: "SURVIVOR_POLICY_MOST_COMPLETE",
+	}
+	SurvivorPolicy_value = map[string]int32{
+		"SURVIVOR_POLICY_UNSPECIFIED":   0,
+		"SURVIVOR_POLICY_NEWEST":        1,
+		"SURVIVOR_POLICY_MOST_COMPLETE": 2,
+	}
+)
+
+func (x SurvivorPolicy) Enum() *SurvivorPolicy {
+	p := new(SurvivorPolicy)
+	*p = x
+	return p
+}
+
+func (x SurvivorPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SurvivorPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[0].Descriptor()
+}
+
+func (SurvivorPolicy) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[0]
+}
+
+func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SurvivorPolicy.Descriptor instead.
+func (SurvivorPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{0}
+}
+
+// CollisionRule resolves a key value found in more than one system.
+type CollisionRule int32
+
+const (
+	CollisionRule_COLLISION_RULE_UNSPECIFIED CollisionRule = 0
+	// Every colliding row's key becomes "<system>-<key>".
+	CollisionRule_COLLISION_RULE_PREFIX_SYSTEM CollisionRule = 1
+	// The row of the system listed first keeps the key; the others are
+	// quarantined with rule key_collision.
+	CollisionRule_COLLISION_RULE_KEEP_FIRST_SYSTEM CollisionRule = 2
+)
+
+// Enum value maps for CollisionRule.
+var (
+	CollisionRule_name = map[int32]string{
+		0: "COLLISION_RULE_UNSPECIFIED",
+		1: "COLLISION_RULE_PREFIX_SYSTEM",
+		2: "COLLISION_RULE_KEEP_FIRST_SYSTEM",
+	}
+	CollisionRule_value = map[string]int32{
+		"COLLISION_RULE_UNSPECIFIED":       0,
+		"COLLISION_RULE_PREFIX_SYSTEM":     1,
+		"COLLISION_RULE_KEEP_FIRST_SYSTEM": 2,
+	}
+)
+
+func (x CollisionRule) Enum() *CollisionRule {
+	p := new(CollisionRule)
+	*p = x
+	return p
+}
+
+func (x CollisionRule) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CollisionRule) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[1].Descriptor()
+}
+
+func (CollisionRule) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[1]
+}
+
+func (x CollisionRule) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CollisionRule.Descriptor instead.
+func (CollisionRule) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
 // What to do with MySQL zero dates ('0000-00-00', '2023-00-05').
 type ZeroDatePolicy int32
 
@@ -58,11 +164,11 @@ func (x ZeroDatePolicy) String() string {
 }
 
 func (ZeroDatePolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[0].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[2].Descriptor()
 }
 
 func (ZeroDatePolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[0]
+	return &file_cutover_common_v1_job_proto_enumTypes[2]
 }
 
 func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
@@ -71,7 +177,7 @@ func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ZeroDatePolicy.Descriptor instead.
 func (ZeroDatePolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{0}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{2}
 }
 
 // JobSpec describes one migration job.
@@ -232,7 +338,21 @@ type TableSpec struct {
 	Columns     []*ColumnMapping `protobuf:"bytes,4,rep,name=columns,proto3" json:"columns,omitempty"`
 	Rules       []*Rule          `protobuf:"bytes,5,rep,name=rules,proto3" json:"rules,omitempty"`
 	// Desired partitions for key-range sources; default 1.
-	Partitions    int32 `protobuf:"varint,6,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	Partitions int32 `protobuf:"varint,6,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	// Source system the rows come from (e.g. "pos-a"), used for new
+	// identifiers, the id map and lineage; default the table's name. Its
+	// position among the job's systems (first mention in tables) is the
+	// system's rank where a rule prefers one system.
+	System string `protobuf:"bytes,7,opt,name=system,proto3" json:"system,omitempty"`
+	// Rows for which a filter's condition holds are left out on purpose and
+	// counted as filtered under the filter's reason.
+	Filters []*RowFilter `protobuf:"bytes,8,rep,name=filters,proto3" json:"filters,omitempty"`
+	// Merge rows of the target table that are one real-world record. Every
+	// table spec with the same target_table must give the same dedupe.
+	Dedupe *Dedupe `protobuf:"bytes,9,opt,name=dedupe,proto3" json:"dedupe,omitempty"`
+	// Business keys that may collide between systems (e.g. order numbers
+	// present in both) and how each collision is resolved.
+	Collisions    []*KeyCollision `protobuf:"bytes,10,rep,name=collisions,proto3" json:"collisions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -309,6 +429,273 @@ func (x *TableSpec) GetPartitions() int32 {
 	return 0
 }
 
+func (x *TableSpec) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *TableSpec) GetFilters() []*RowFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
+func (x *TableSpec) GetDedupe() *Dedupe {
+	if x != nil {
+		return x.Dedupe
+	}
+	return nil
+}
+
+func (x *TableSpec) GetCollisions() []*KeyCollision {
+	if x != nil {
+		return x.Collisions
+	}
+	return nil
+}
+
+// RowFilter leaves out the rows for which `when` holds.
+type RowFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// CEL expression over the source row (as in ColumnMapping.expr) that
+	// must give a bool.
+	When string `protobuf:"bytes,1,opt,name=when,proto3" json:"when,omitempty"`
+	// Why such rows are left out; counted and reported under this text.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RowFilter) Reset() {
+	*x = RowFilter{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RowFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RowFilter) ProtoMessage() {}
+
+func (x *RowFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RowFilter.ProtoReflect.Descriptor instead.
+func (*RowFilter) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *RowFilter) GetWhen() string {
+	if x != nil {
+		return x.When
+	}
+	return ""
+}
+
+func (x *RowFilter) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// Dedupe finds rows that share a match key and keeps one survivor each.
+type Dedupe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows match when all columns of one key are equal and not empty; rows
+	// connected through matches, across batches, partitions and source
+	// systems, are one record.
+	Keys   []*MatchKey    `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	Policy SurvivorPolicy `protobuf:"varint,2,opt,name=policy,proto3,enum=cutover.common.v1.SurvivorPolicy" json:"policy,omitempty"`
+	// Target column deciding "newest" (largest wins) for SURVIVOR_POLICY_NEWEST.
+	NewestBy string `protobuf:"bytes,3,opt,name=newest_by,json=newestBy,proto3" json:"newest_by,omitempty"`
+	// Fill the survivor's empty (NULL) fields from the others, best first.
+	Fill          bool `protobuf:"varint,4,opt,name=fill,proto3" json:"fill,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Dedupe) Reset() {
+	*x = Dedupe{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Dedupe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Dedupe) ProtoMessage() {}
+
+func (x *Dedupe) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Dedupe.ProtoReflect.Descriptor instead.
+func (*Dedupe) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Dedupe) GetKeys() []*MatchKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *Dedupe) GetPolicy() SurvivorPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return SurvivorPolicy_SURVIVOR_POLICY_UNSPECIFIED
+}
+
+func (x *Dedupe) GetNewestBy() string {
+	if x != nil {
+		return x.NewestBy
+	}
+	return ""
+}
+
+func (x *Dedupe) GetFill() bool {
+	if x != nil {
+		return x.Fill
+	}
+	return false
+}
+
+// MatchKey is a list of target columns compared after cleaning.
+type MatchKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Shown in the report; default the columns joined by "+".
+	Name          string   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Columns       []string `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MatchKey) Reset() {
+	*x = MatchKey{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MatchKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MatchKey) ProtoMessage() {}
+
+func (x *MatchKey) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MatchKey.ProtoReflect.Descriptor instead.
+func (*MatchKey) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *MatchKey) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *MatchKey) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+// KeyCollision is a business key that must be unique in the target but
+// may be taken in several source systems.
+type KeyCollision struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Target column holding the key.
+	Column        string        `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	Rule          CollisionRule `protobuf:"varint,2,opt,name=rule,proto3,enum=cutover.common.v1.CollisionRule" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyCollision) Reset() {
+	*x = KeyCollision{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyCollision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyCollision) ProtoMessage() {}
+
+func (x *KeyCollision) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyCollision.ProtoReflect.Descriptor instead.
+func (*KeyCollision) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *KeyCollision) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *KeyCollision) GetRule() CollisionRule {
+	if x != nil {
+		return x.Rule
+	}
+	return CollisionRule_COLLISION_RULE_UNSPECIFIED
+}
+
 // SourceSpec is where rows are read from.
 type SourceSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -327,7 +714,7 @@ type SourceSpec struct {
 
 func (x *SourceSpec) Reset() {
 	*x = SourceSpec{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -339,7 +726,7 @@ func (x *SourceSpec) String() string {
 func (*SourceSpec) ProtoMessage() {}
 
 func (x *SourceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -352,7 +739,7 @@ func (x *SourceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceSpec.ProtoReflect.Descriptor instead.
 func (*SourceSpec) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SourceSpec) GetKind() isSourceSpec_Kind {
@@ -484,7 +871,7 @@ type CsvSource struct {
 
 func (x *CsvSource) Reset() {
 	*x = CsvSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -496,7 +883,7 @@ func (x *CsvSource) String() string {
 func (*CsvSource) ProtoMessage() {}
 
 func (x *CsvSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -509,7 +896,7 @@ func (x *CsvSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CsvSource.ProtoReflect.Descriptor instead.
 func (*CsvSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *CsvSource) GetPath() string {
@@ -592,7 +979,7 @@ type MysqlSource struct {
 
 func (x *MysqlSource) Reset() {
 	*x = MysqlSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -604,7 +991,7 @@ func (x *MysqlSource) String() string {
 func (*MysqlSource) ProtoMessage() {}
 
 func (x *MysqlSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -617,7 +1004,7 @@ func (x *MysqlSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MysqlSource.ProtoReflect.Descriptor instead.
 func (*MysqlSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MysqlSource) GetDsn() string {
@@ -666,7 +1053,7 @@ type SqliteSource struct {
 
 func (x *SqliteSource) Reset() {
 	*x = SqliteSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -678,7 +1065,7 @@ func (x *SqliteSource) String() string {
 func (*SqliteSource) ProtoMessage() {}
 
 func (x *SqliteSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -691,7 +1078,7 @@ func (x *SqliteSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SqliteSource.ProtoReflect.Descriptor instead.
 func (*SqliteSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *SqliteSource) GetPath() string {
@@ -721,7 +1108,7 @@ type JsonlSource struct {
 
 func (x *JsonlSource) Reset() {
 	*x = JsonlSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -733,7 +1120,7 @@ func (x *JsonlSource) String() string {
 func (*JsonlSource) ProtoMessage() {}
 
 func (x *JsonlSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -746,7 +1133,7 @@ func (x *JsonlSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonlSource.ProtoReflect.Descriptor instead.
 func (*JsonlSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *JsonlSource) GetPath() string {
@@ -776,7 +1163,7 @@ type JsonField struct {
 
 func (x *JsonField) Reset() {
 	*x = JsonField{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -788,7 +1175,7 @@ func (x *JsonField) String() string {
 func (*JsonField) ProtoMessage() {}
 
 func (x *JsonField) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -801,7 +1188,7 @@ func (x *JsonField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonField.ProtoReflect.Descriptor instead.
 func (*JsonField) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JsonField) GetName() string {
@@ -834,7 +1221,7 @@ type XlsxSource struct {
 
 func (x *XlsxSource) Reset() {
 	*x = XlsxSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -846,7 +1233,7 @@ func (x *XlsxSource) String() string {
 func (*XlsxSource) ProtoMessage() {}
 
 func (x *XlsxSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -859,7 +1246,7 @@ func (x *XlsxSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XlsxSource.ProtoReflect.Descriptor instead.
 func (*XlsxSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *XlsxSource) GetPath() string {
@@ -903,7 +1290,7 @@ type PostgresSource struct {
 
 func (x *PostgresSource) Reset() {
 	*x = PostgresSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1302,7 @@ func (x *PostgresSource) String() string {
 func (*PostgresSource) ProtoMessage() {}
 
 func (x *PostgresSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1315,7 @@ func (x *PostgresSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostgresSource.ProtoReflect.Descriptor instead.
 func (*PostgresSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *PostgresSource) GetDsn() string {
@@ -979,14 +1366,22 @@ type ColumnMapping struct {
 	// A CEL expression over the source row computing the value instead of a
 	// source column (source must then be empty). Source columns are variables
 	// by name, and all of them are in the map `row`; NULL is null.
-	Expr          string `protobuf:"bytes,11,opt,name=expr,proto3" json:"expr,omitempty"`
+	Expr string `protobuf:"bytes,11,opt,name=expr,proto3" json:"expr,omitempty"`
+	// The column gets a new identifier for the source value (the record's
+	// old id): derived from (system, entity, old id), so it is the same on
+	// every run and never collides between systems. Recorded in the id map.
+	NewId *NewId `protobuf:"bytes,12,opt,name=new_id,json=newId,proto3" json:"new_id,omitempty"`
+	// The source value is the old id of another entity's record (a foreign
+	// key); the column gets that record's new identifier through the id map,
+	// after merges. A reference to a record not in the map is quarantined.
+	Ref           *IdRef `protobuf:"bytes,13,opt,name=ref,proto3" json:"ref,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ColumnMapping) Reset() {
 	*x = ColumnMapping{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -998,7 +1393,7 @@ func (x *ColumnMapping) String() string {
 func (*ColumnMapping) ProtoMessage() {}
 
 func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1011,7 +1406,7 @@ func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnMapping.ProtoReflect.Descriptor instead.
 func (*ColumnMapping) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ColumnMapping) GetTarget() string {
@@ -1091,6 +1486,119 @@ func (x *ColumnMapping) GetExpr() string {
 	return ""
 }
 
+func (x *ColumnMapping) GetNewId() *NewId {
+	if x != nil {
+		return x.NewId
+	}
+	return nil
+}
+
+func (x *ColumnMapping) GetRef() *IdRef {
+	if x != nil {
+		return x.Ref
+	}
+	return nil
+}
+
+// NewId names the entity whose identifiers a column carries.
+type NewId struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entity        string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NewId) Reset() {
+	*x = NewId{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NewId) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NewId) ProtoMessage() {}
+
+func (x *NewId) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NewId.ProtoReflect.Descriptor instead.
+func (*NewId) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *NewId) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+// IdRef points a column at an entity's new identifiers.
+type IdRef struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Entity string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	// System of the referenced records; default the table's own system.
+	System        string `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IdRef) Reset() {
+	*x = IdRef{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IdRef) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IdRef) ProtoMessage() {}
+
+func (x *IdRef) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IdRef.ProtoReflect.Descriptor instead.
+func (*IdRef) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *IdRef) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *IdRef) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
 // CleanStep is one cleaning function with its arguments.
 type CleanStep struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1103,7 +1611,7 @@ type CleanStep struct {
 
 func (x *CleanStep) Reset() {
 	*x = CleanStep{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1115,7 +1623,7 @@ func (x *CleanStep) String() string {
 func (*CleanStep) ProtoMessage() {}
 
 func (x *CleanStep) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1128,7 +1636,7 @@ func (x *CleanStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanStep.ProtoReflect.Descriptor instead.
 func (*CleanStep) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CleanStep) GetFunction() string {
@@ -1162,7 +1670,7 @@ type Rule struct {
 
 func (x *Rule) Reset() {
 	*x = Rule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1682,7 @@ func (x *Rule) String() string {
 func (*Rule) ProtoMessage() {}
 
 func (x *Rule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1695,7 @@ func (x *Rule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rule.ProtoReflect.Descriptor instead.
 func (*Rule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Rule) GetColumn() string {
@@ -1277,7 +1785,7 @@ type NotNullRule struct {
 
 func (x *NotNullRule) Reset() {
 	*x = NotNullRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1289,7 +1797,7 @@ func (x *NotNullRule) String() string {
 func (*NotNullRule) ProtoMessage() {}
 
 func (x *NotNullRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1302,7 +1810,7 @@ func (x *NotNullRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotNullRule.ProtoReflect.Descriptor instead.
 func (*NotNullRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 // RegexRule requires a match (RE2 syntax) of the value's text form.
@@ -1315,7 +1823,7 @@ type RegexRule struct {
 
 func (x *RegexRule) Reset() {
 	*x = RegexRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1327,7 +1835,7 @@ func (x *RegexRule) String() string {
 func (*RegexRule) ProtoMessage() {}
 
 func (x *RegexRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1340,7 +1848,7 @@ func (x *RegexRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegexRule.ProtoReflect.Descriptor instead.
 func (*RegexRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RegexRule) GetPattern() string {
@@ -1361,7 +1869,7 @@ type RangeRule struct {
 
 func (x *RangeRule) Reset() {
 	*x = RangeRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1881,7 @@ func (x *RangeRule) String() string {
 func (*RangeRule) ProtoMessage() {}
 
 func (x *RangeRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1894,7 @@ func (x *RangeRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRule.ProtoReflect.Descriptor instead.
 func (*RangeRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RangeRule) GetMin() string {
@@ -1413,7 +1921,7 @@ type OneOfRule struct {
 
 func (x *OneOfRule) Reset() {
 	*x = OneOfRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1933,7 @@ func (x *OneOfRule) String() string {
 func (*OneOfRule) ProtoMessage() {}
 
 func (x *OneOfRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1946,7 @@ func (x *OneOfRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OneOfRule.ProtoReflect.Descriptor instead.
 func (*OneOfRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *OneOfRule) GetValues() []string {
@@ -1450,18 +1958,22 @@ func (x *OneOfRule) GetValues() []string {
 
 // Counts is the accounting of a table, partition or job.
 type Counts struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Extracted     int64                  `protobuf:"varint,1,opt,name=extracted,proto3" json:"extracted,omitempty"`
-	Loaded        int64                  `protobuf:"varint,2,opt,name=loaded,proto3" json:"loaded,omitempty"`
-	Quarantined   int64                  `protobuf:"varint,3,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
-	Batches       int64                  `protobuf:"varint,4,opt,name=batches,proto3" json:"batches,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Extracted   int64                  `protobuf:"varint,1,opt,name=extracted,proto3" json:"extracted,omitempty"`
+	Loaded      int64                  `protobuf:"varint,2,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	Quarantined int64                  `protobuf:"varint,3,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
+	Batches     int64                  `protobuf:"varint,4,opt,name=batches,proto3" json:"batches,omitempty"`
+	// Rows left out by a row filter.
+	Filtered int64 `protobuf:"varint,5,opt,name=filtered,proto3" json:"filtered,omitempty"`
+	// Rows merged into another row by dedupe.
+	MergedAway    int64 `protobuf:"varint,6,opt,name=merged_away,json=mergedAway,proto3" json:"merged_away,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Counts) Reset() {
 	*x = Counts{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1473,7 +1985,7 @@ func (x *Counts) String() string {
 func (*Counts) ProtoMessage() {}
 
 func (x *Counts) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1486,7 +1998,7 @@ func (x *Counts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counts.ProtoReflect.Descriptor instead.
 func (*Counts) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Counts) GetExtracted() int64 {
@@ -1517,6 +2029,20 @@ func (x *Counts) GetBatches() int64 {
 	return 0
 }
 
+func (x *Counts) GetFiltered() int64 {
+	if x != nil {
+		return x.Filtered
+	}
+	return 0
+}
+
+func (x *Counts) GetMergedAway() int64 {
+	if x != nil {
+		return x.MergedAway
+	}
+	return 0
+}
+
 // KeyRange is a partition's range: (lower, upper], by primary key.
 type KeyRange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1530,7 +2056,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +2068,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +2081,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *KeyRange) GetLower() string {
@@ -1589,7 +2115,7 @@ type SourceColumn struct {
 
 func (x *SourceColumn) Reset() {
 	*x = SourceColumn{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1601,7 +2127,7 @@ func (x *SourceColumn) String() string {
 func (*SourceColumn) ProtoMessage() {}
 
 func (x *SourceColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1614,7 +2140,7 @@ func (x *SourceColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceColumn.ProtoReflect.Descriptor instead.
 func (*SourceColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *SourceColumn) GetName() string {
@@ -1664,7 +2190,7 @@ type SourceIndex struct {
 
 func (x *SourceIndex) Reset() {
 	*x = SourceIndex{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +2202,7 @@ func (x *SourceIndex) String() string {
 func (*SourceIndex) ProtoMessage() {}
 
 func (x *SourceIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,7 +2215,7 @@ func (x *SourceIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceIndex.ProtoReflect.Descriptor instead.
 func (*SourceIndex) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *SourceIndex) GetName() string {
@@ -1726,7 +2252,7 @@ type ForeignKey struct {
 
 func (x *ForeignKey) Reset() {
 	*x = ForeignKey{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1738,7 +2264,7 @@ func (x *ForeignKey) String() string {
 func (*ForeignKey) ProtoMessage() {}
 
 func (x *ForeignKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1751,7 +2277,7 @@ func (x *ForeignKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForeignKey.ProtoReflect.Descriptor instead.
 func (*ForeignKey) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{22}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ForeignKey) GetName() string {
@@ -1782,6 +2308,140 @@ func (x *ForeignKey) GetReferencedColumns() []string {
 	return nil
 }
 
+// LineageRecord is what became of one source row, or where one target row
+// came from.
+type LineageRecord struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	JobId string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Table spec name.
+	Table  string `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	System string `protobuf:"bytes,3,opt,name=system,proto3" json:"system,omitempty"`
+	// Source description, e.g. "mysql pos.orders" or "csv members.csv".
+	Source string `protobuf:"bytes,4,opt,name=source,proto3" json:"source,omitempty"`
+	// Row reference within the source, e.g. "id=17" or "line 13".
+	SourceRef string `protobuf:"bytes,5,opt,name=source_ref,json=sourceRef,proto3" json:"source_ref,omitempty"`
+	// loaded, merged, quarantined or filtered.
+	Outcome     string `protobuf:"bytes,6,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	TargetTable string `protobuf:"bytes,7,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
+	// Primary key of the target row, e.g. "id=42"; for a merged row the
+	// survivor's key.
+	TargetKey string `protobuf:"bytes,8,opt,name=target_key,json=targetKey,proto3" json:"target_key,omitempty"`
+	// For a merged row: the survivor's system and source reference.
+	MergedInto string `protobuf:"bytes,9,opt,name=merged_into,json=mergedInto,proto3" json:"merged_into,omitempty"`
+	// For a quarantined or filtered row: the rule and the reason.
+	Rule          string `protobuf:"bytes,10,opt,name=rule,proto3" json:"rule,omitempty"`
+	Reason        string `protobuf:"bytes,11,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LineageRecord) Reset() {
+	*x = LineageRecord{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LineageRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LineageRecord) ProtoMessage() {}
+
+func (x *LineageRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LineageRecord.ProtoReflect.Descriptor instead.
+func (*LineageRecord) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *LineageRecord) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetSourceRef() string {
+	if x != nil {
+		return x.SourceRef
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetTargetTable() string {
+	if x != nil {
+		return x.TargetTable
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetTargetKey() string {
+	if x != nil {
+		return x.TargetKey
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetMergedInto() string {
+	if x != nil {
+		return x.MergedInto
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *LineageRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_cutover_common_v1_job_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_job_proto_rawDesc = "" +
@@ -1798,7 +2458,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"TargetSpec\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12#\n" +
-	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\"\x84\x02\n" +
+	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\"\xc8\x03\n" +
 	"\tTableSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06source\x18\x02 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12!\n" +
@@ -1807,7 +2467,28 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x05rules\x18\x05 \x03(\v2\x17.cutover.common.v1.RuleR\x05rules\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x06 \x01(\x05R\n" +
-	"partitions\"\xe7\x02\n" +
+	"partitions\x12\x16\n" +
+	"\x06system\x18\a \x01(\tR\x06system\x126\n" +
+	"\afilters\x18\b \x03(\v2\x1c.cutover.common.v1.RowFilterR\afilters\x121\n" +
+	"\x06dedupe\x18\t \x01(\v2\x19.cutover.common.v1.DedupeR\x06dedupe\x12?\n" +
+	"\n" +
+	"collisions\x18\n" +
+	" \x03(\v2\x1f.cutover.common.v1.KeyCollisionR\n" +
+	"collisions\"7\n" +
+	"\tRowFilter\x12\x12\n" +
+	"\x04when\x18\x01 \x01(\tR\x04when\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa5\x01\n" +
+	"\x06Dedupe\x12/\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1b.cutover.common.v1.MatchKeyR\x04keys\x129\n" +
+	"\x06policy\x18\x02 \x01(\x0e2!.cutover.common.v1.SurvivorPolicyR\x06policy\x12\x1b\n" +
+	"\tnewest_by\x18\x03 \x01(\tR\bnewestBy\x12\x12\n" +
+	"\x04fill\x18\x04 \x01(\bR\x04fill\"8\n" +
+	"\bMatchKey\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\acolumns\x18\x02 \x03(\tR\acolumns\"\\\n" +
+	"\fKeyCollision\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x124\n" +
+	"\x04rule\x18\x02 \x01(\x0e2 .cutover.common.v1.CollisionRuleR\x04rule\"\xe7\x02\n" +
 	"\n" +
 	"SourceSpec\x120\n" +
 	"\x03csv\x18\x01 \x01(\v2\x1c.cutover.common.v1.CsvSourceH\x00R\x03csv\x12?\n" +
@@ -1855,7 +2536,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x0ePostgresSource\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
-	"\x05table\x18\x03 \x01(\tR\x05table\"\xed\x02\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\"\xca\x03\n" +
 	"\rColumnMapping\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x121\n" +
@@ -1869,9 +2550,16 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x05scale\x18\t \x01(\x05R\x05scale\x122\n" +
 	"\x05clean\x18\n" +
 	" \x03(\v2\x1c.cutover.common.v1.CleanStepR\x05clean\x12\x12\n" +
-	"\x04expr\x18\v \x01(\tR\x04exprB\n" +
+	"\x04expr\x18\v \x01(\tR\x04expr\x12/\n" +
+	"\x06new_id\x18\f \x01(\v2\x18.cutover.common.v1.NewIdR\x05newId\x12*\n" +
+	"\x03ref\x18\r \x01(\v2\x18.cutover.common.v1.IdRefR\x03refB\n" +
 	"\n" +
-	"\b_default\"\x9c\x01\n" +
+	"\b_default\"\x1f\n" +
+	"\x05NewId\x12\x16\n" +
+	"\x06entity\x18\x01 \x01(\tR\x06entity\"7\n" +
+	"\x05IdRef\x12\x16\n" +
+	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x16\n" +
+	"\x06system\x18\x02 \x01(\tR\x06system\"\x9c\x01\n" +
 	"\tCleanStep\x12\x1a\n" +
 	"\bfunction\x18\x01 \x01(\tR\bfunction\x12:\n" +
 	"\x04args\x18\x02 \x03(\v2&.cutover.common.v1.CleanStep.ArgsEntryR\x04args\x1a7\n" +
@@ -1892,12 +2580,15 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x03min\x18\x01 \x01(\tR\x03min\x12\x10\n" +
 	"\x03max\x18\x02 \x01(\tR\x03max\"#\n" +
 	"\tOneOfRule\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"z\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xb7\x01\n" +
 	"\x06Counts\x12\x1c\n" +
 	"\textracted\x18\x01 \x01(\x03R\textracted\x12\x16\n" +
 	"\x06loaded\x18\x02 \x01(\x03R\x06loaded\x12 \n" +
 	"\vquarantined\x18\x03 \x01(\x03R\vquarantined\x12\x18\n" +
-	"\abatches\x18\x04 \x01(\x03R\abatches\"6\n" +
+	"\abatches\x18\x04 \x01(\x03R\abatches\x12\x1a\n" +
+	"\bfiltered\x18\x05 \x01(\x03R\bfiltered\x12\x1f\n" +
+	"\vmerged_away\x18\x06 \x01(\x03R\n" +
+	"mergedAway\"6\n" +
 	"\bKeyRange\x12\x14\n" +
 	"\x05lower\x18\x01 \x01(\tR\x05lower\x12\x14\n" +
 	"\x05upper\x18\x02 \x01(\tR\x05upper\"\xab\x01\n" +
@@ -1917,7 +2608,31 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acolumns\x18\x02 \x03(\tR\acolumns\x12)\n" +
 	"\x10referenced_table\x18\x03 \x01(\tR\x0freferencedTable\x12-\n" +
-	"\x12referenced_columns\x18\x04 \x03(\tR\x11referencedColumns*n\n" +
+	"\x12referenced_columns\x18\x04 \x03(\tR\x11referencedColumns\"\xb4\x02\n" +
+	"\rLineageRecord\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x16\n" +
+	"\x06system\x18\x03 \x01(\tR\x06system\x12\x16\n" +
+	"\x06source\x18\x04 \x01(\tR\x06source\x12\x1d\n" +
+	"\n" +
+	"source_ref\x18\x05 \x01(\tR\tsourceRef\x12\x18\n" +
+	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x12!\n" +
+	"\ftarget_table\x18\a \x01(\tR\vtargetTable\x12\x1d\n" +
+	"\n" +
+	"target_key\x18\b \x01(\tR\ttargetKey\x12\x1f\n" +
+	"\vmerged_into\x18\t \x01(\tR\n" +
+	"mergedInto\x12\x12\n" +
+	"\x04rule\x18\n" +
+	" \x01(\tR\x04rule\x12\x16\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason*p\n" +
+	"\x0eSurvivorPolicy\x12\x1f\n" +
+	"\x1bSURVIVOR_POLICY_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16SURVIVOR_POLICY_NEWEST\x10\x01\x12!\n" +
+	"\x1dSURVIVOR_POLICY_MOST_COMPLETE\x10\x02*w\n" +
+	"\rCollisionRule\x12\x1e\n" +
+	"\x1aCOLLISION_RULE_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cCOLLISION_RULE_PREFIX_SYSTEM\x10\x01\x12$\n" +
+	" COLLISION_RULE_KEEP_FIRST_SYSTEM\x10\x02*n\n" +
 	"\x0eZeroDatePolicy\x12 \n" +
 	"\x1cZERO_DATE_POLICY_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bZERO_DATE_POLICY_QUARANTINE\x10\x01\x12\x19\n" +
@@ -1936,63 +2651,80 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 	return file_cutover_common_v1_job_proto_rawDescData
 }
 
-var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_cutover_common_v1_job_proto_goTypes = []any{
-	(ZeroDatePolicy)(0),    // 0: cutover.common.v1.ZeroDatePolicy
-	(*JobSpec)(nil),        // 1: cutover.common.v1.JobSpec
-	(*TargetSpec)(nil),     // 2: cutover.common.v1.TargetSpec
-	(*TableSpec)(nil),      // 3: cutover.common.v1.TableSpec
-	(*SourceSpec)(nil),     // 4: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 5: cutover.common.v1.CsvSource
-	(*MysqlSource)(nil),    // 6: cutover.common.v1.MysqlSource
-	(*SqliteSource)(nil),   // 7: cutover.common.v1.SqliteSource
-	(*JsonlSource)(nil),    // 8: cutover.common.v1.JsonlSource
-	(*JsonField)(nil),      // 9: cutover.common.v1.JsonField
-	(*XlsxSource)(nil),     // 10: cutover.common.v1.XlsxSource
-	(*PostgresSource)(nil), // 11: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 12: cutover.common.v1.ColumnMapping
-	(*CleanStep)(nil),      // 13: cutover.common.v1.CleanStep
-	(*Rule)(nil),           // 14: cutover.common.v1.Rule
-	(*NotNullRule)(nil),    // 15: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 16: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 17: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 18: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 19: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 20: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 21: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 22: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 23: cutover.common.v1.ForeignKey
-	nil,                    // 24: cutover.common.v1.CleanStep.ArgsEntry
-	(ColumnType)(0),        // 25: cutover.common.v1.ColumnType
+	(SurvivorPolicy)(0),    // 0: cutover.common.v1.SurvivorPolicy
+	(CollisionRule)(0),     // 1: cutover.common.v1.CollisionRule
+	(ZeroDatePolicy)(0),    // 2: cutover.common.v1.ZeroDatePolicy
+	(*JobSpec)(nil),        // 3: cutover.common.v1.JobSpec
+	(*TargetSpec)(nil),     // 4: cutover.common.v1.TargetSpec
+	(*TableSpec)(nil),      // 5: cutover.common.v1.TableSpec
+	(*RowFilter)(nil),      // 6: cutover.common.v1.RowFilter
+	(*Dedupe)(nil),         // 7: cutover.common.v1.Dedupe
+	(*MatchKey)(nil),       // 8: cutover.common.v1.MatchKey
+	(*KeyCollision)(nil),   // 9: cutover.common.v1.KeyCollision
+	(*SourceSpec)(nil),     // 10: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 11: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 12: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 13: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 14: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 15: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 16: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 17: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 18: cutover.common.v1.ColumnMapping
+	(*NewId)(nil),          // 19: cutover.common.v1.NewId
+	(*IdRef)(nil),          // 20: cutover.common.v1.IdRef
+	(*CleanStep)(nil),      // 21: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 22: cutover.common.v1.Rule
+	(*NotNullRule)(nil),    // 23: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 24: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 25: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 26: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 27: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 28: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 29: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 30: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 31: cutover.common.v1.ForeignKey
+	(*LineageRecord)(nil),  // 32: cutover.common.v1.LineageRecord
+	nil,                    // 33: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 34: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
-	2,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
-	3,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	4,  // 2: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	12, // 3: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	14, // 4: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	5,  // 5: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	11, // 6: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	6,  // 7: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	7,  // 8: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	8,  // 9: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	10, // 10: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	0,  // 11: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	9,  // 12: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	25, // 13: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	13, // 14: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	24, // 15: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	15, // 16: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	16, // 17: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	17, // 18: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	18, // 19: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	25, // 20: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	21, // [21:21] is the sub-list for method output_type
-	21, // [21:21] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	4,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
+	5,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
+	10, // 2: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	18, // 3: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	22, // 4: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	6,  // 5: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
+	7,  // 6: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
+	9,  // 7: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
+	8,  // 8: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	0,  // 9: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	1,  // 10: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	11, // 11: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	17, // 12: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	12, // 13: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	13, // 14: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	14, // 15: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	16, // 16: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	2,  // 17: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	15, // 18: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	34, // 19: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	21, // 20: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	19, // 21: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	20, // 22: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	33, // 23: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	23, // 24: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	24, // 25: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	25, // 26: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	26, // 27: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	34, // 28: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -2001,7 +2733,7 @@ func file_cutover_common_v1_job_proto_init() {
 		return
 	}
 	file_cutover_common_v1_batch_proto_init()
-	file_cutover_common_v1_job_proto_msgTypes[3].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[7].OneofWrappers = []any{
 		(*SourceSpec_Csv)(nil),
 		(*SourceSpec_Postgres)(nil),
 		(*SourceSpec_Mysql)(nil),
@@ -2009,8 +2741,8 @@ func file_cutover_common_v1_job_proto_init() {
 		(*SourceSpec_Jsonl)(nil),
 		(*SourceSpec_Xlsx)(nil),
 	}
-	file_cutover_common_v1_job_proto_msgTypes[11].OneofWrappers = []any{}
-	file_cutover_common_v1_job_proto_msgTypes[13].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[15].OneofWrappers = []any{}
+	file_cutover_common_v1_job_proto_msgTypes[19].OneofWrappers = []any{
 		(*Rule_NotNull)(nil),
 		(*Rule_Regex)(nil),
 		(*Rule_Range)(nil),
@@ -2021,8 +2753,8 @@ func file_cutover_common_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   24,
+			NumEnums:      3,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -219,11 +219,18 @@ func (x *DescribeTargetResponse) GetColumns() []*TargetColumn {
 }
 
 type LoadConfig struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Table         string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
-	JobId         string                 `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	PartitionId   string                 `protobuf:"bytes,4,opt,name=partition_id,json=partitionId,proto3" json:"partition_id,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Target      *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Table       string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	JobId       string                 `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	PartitionId string                 `protobuf:"bytes,4,opt,name=partition_id,json=partitionId,proto3" json:"partition_id,omitempty"`
+	// Load into the job's staging table for table (see FinalizeStaged)
+	// instead of the target table itself.
+	Staged bool `protobuf:"varint,5,opt,name=staged,proto3" json:"staged,omitempty"`
+	// Table spec name and source system, recorded with each staged row and
+	// in the lineage.
+	TableName     string `protobuf:"bytes,6,opt,name=table_name,json=tableName,proto3" json:"table_name,omitempty"`
+	System        string `protobuf:"bytes,7,opt,name=system,proto3" json:"system,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -282,6 +289,27 @@ func (x *LoadConfig) GetJobId() string {
 func (x *LoadConfig) GetPartitionId() string {
 	if x != nil {
 		return x.PartitionId
+	}
+	return ""
+}
+
+func (x *LoadConfig) GetStaged() bool {
+	if x != nil {
+		return x.Staged
+	}
+	return false
+}
+
+func (x *LoadConfig) GetTableName() string {
+	if x != nil {
+		return x.TableName
+	}
+	return ""
+}
+
+func (x *LoadConfig) GetSystem() string {
+	if x != nil {
+		return x.System
 	}
 	return ""
 }
@@ -1252,6 +1280,642 @@ func (x *AddConstraintsResponse) GetStatements() []string {
 	return nil
 }
 
+// StagedColumn is a column carrying new identifiers or references.
+type StagedColumn struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Column string                 `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	Entity string                 `protobuf:"bytes,2,opt,name=entity,proto3" json:"entity,omitempty"`
+	// For references: the referenced records' system; empty: the row's own.
+	System        string `protobuf:"bytes,3,opt,name=system,proto3" json:"system,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StagedColumn) Reset() {
+	*x = StagedColumn{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StagedColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StagedColumn) ProtoMessage() {}
+
+func (x *StagedColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StagedColumn.ProtoReflect.Descriptor instead.
+func (*StagedColumn) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StagedColumn) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *StagedColumn) GetEntity() string {
+	if x != nil {
+		return x.Entity
+	}
+	return ""
+}
+
+func (x *StagedColumn) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+// StagedSource is one table spec feeding a staged target table.
+type StagedSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Table spec name.
+	Table  string `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	System string `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
+	// Position of the system in the job (0 first), for tie-breaks.
+	SystemRank    int32           `protobuf:"varint,3,opt,name=system_rank,json=systemRank,proto3" json:"system_rank,omitempty"`
+	NewIds        []*StagedColumn `protobuf:"bytes,4,rep,name=new_ids,json=newIds,proto3" json:"new_ids,omitempty"`
+	Refs          []*StagedColumn `protobuf:"bytes,5,rep,name=refs,proto3" json:"refs,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StagedSource) Reset() {
+	*x = StagedSource{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StagedSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StagedSource) ProtoMessage() {}
+
+func (x *StagedSource) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StagedSource.ProtoReflect.Descriptor instead.
+func (*StagedSource) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *StagedSource) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *StagedSource) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *StagedSource) GetSystemRank() int32 {
+	if x != nil {
+		return x.SystemRank
+	}
+	return 0
+}
+
+func (x *StagedSource) GetNewIds() []*StagedColumn {
+	if x != nil {
+		return x.NewIds
+	}
+	return nil
+}
+
+func (x *StagedSource) GetRefs() []*StagedColumn {
+	if x != nil {
+		return x.Refs
+	}
+	return nil
+}
+
+type FinalizeStagedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	TargetTable   string                 `protobuf:"bytes,3,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
+	Sources       []*StagedSource        `protobuf:"bytes,4,rep,name=sources,proto3" json:"sources,omitempty"`
+	Dedupe        *v1.Dedupe             `protobuf:"bytes,5,opt,name=dedupe,proto3" json:"dedupe,omitempty"`
+	Collisions    []*v1.KeyCollision     `protobuf:"bytes,6,rep,name=collisions,proto3" json:"collisions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FinalizeStagedRequest) Reset() {
+	*x = FinalizeStagedRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinalizeStagedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinalizeStagedRequest) ProtoMessage() {}
+
+func (x *FinalizeStagedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinalizeStagedRequest.ProtoReflect.Descriptor instead.
+func (*FinalizeStagedRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *FinalizeStagedRequest) GetTarget() *v1.TargetSpec {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *FinalizeStagedRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *FinalizeStagedRequest) GetTargetTable() string {
+	if x != nil {
+		return x.TargetTable
+	}
+	return ""
+}
+
+func (x *FinalizeStagedRequest) GetSources() []*StagedSource {
+	if x != nil {
+		return x.Sources
+	}
+	return nil
+}
+
+func (x *FinalizeStagedRequest) GetDedupe() *v1.Dedupe {
+	if x != nil {
+		return x.Dedupe
+	}
+	return nil
+}
+
+func (x *FinalizeStagedRequest) GetCollisions() []*v1.KeyCollision {
+	if x != nil {
+		return x.Collisions
+	}
+	return nil
+}
+
+// StagedOutcome is one table spec's share of a finalized target table.
+type StagedOutcome struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Table      string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Loaded     int64                  `protobuf:"varint,2,opt,name=loaded,proto3" json:"loaded,omitempty"`
+	MergedAway int64                  `protobuf:"varint,3,opt,name=merged_away,json=mergedAway,proto3" json:"merged_away,omitempty"`
+	// Quarantined while finalizing (key collisions, unknown references).
+	Quarantined   int64 `protobuf:"varint,4,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StagedOutcome) Reset() {
+	*x = StagedOutcome{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StagedOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StagedOutcome) ProtoMessage() {}
+
+func (x *StagedOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StagedOutcome.ProtoReflect.Descriptor instead.
+func (*StagedOutcome) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *StagedOutcome) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *StagedOutcome) GetLoaded() int64 {
+	if x != nil {
+		return x.Loaded
+	}
+	return 0
+}
+
+func (x *StagedOutcome) GetMergedAway() int64 {
+	if x != nil {
+		return x.MergedAway
+	}
+	return 0
+}
+
+func (x *StagedOutcome) GetQuarantined() int64 {
+	if x != nil {
+		return x.Quarantined
+	}
+	return 0
+}
+
+// MergeCount counts rows merged away through one match key ("transitive"
+// when a row matched its survivor only through other rows).
+type MergeCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Rows          int64                  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MergeCount) Reset() {
+	*x = MergeCount{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeCount) ProtoMessage() {}
+
+func (x *MergeCount) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeCount.ProtoReflect.Descriptor instead.
+func (*MergeCount) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *MergeCount) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *MergeCount) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+// CollisionCount counts business-key collisions resolved by one rule.
+type CollisionCount struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Column string                 `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	Rule   v1.CollisionRule       `protobuf:"varint,2,opt,name=rule,proto3,enum=cutover.common.v1.CollisionRule" json:"rule,omitempty"`
+	// Distinct key values found in more than one system.
+	Keys int64 `protobuf:"varint,3,opt,name=keys,proto3" json:"keys,omitempty"`
+	// Rows involved.
+	Rows          int64    `protobuf:"varint,4,opt,name=rows,proto3" json:"rows,omitempty"`
+	Examples      []string `protobuf:"bytes,5,rep,name=examples,proto3" json:"examples,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CollisionCount) Reset() {
+	*x = CollisionCount{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CollisionCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CollisionCount) ProtoMessage() {}
+
+func (x *CollisionCount) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CollisionCount.ProtoReflect.Descriptor instead.
+func (*CollisionCount) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *CollisionCount) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *CollisionCount) GetRule() v1.CollisionRule {
+	if x != nil {
+		return x.Rule
+	}
+	return v1.CollisionRule(0)
+}
+
+func (x *CollisionCount) GetKeys() int64 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *CollisionCount) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *CollisionCount) GetExamples() []string {
+	if x != nil {
+		return x.Examples
+	}
+	return nil
+}
+
+type FinalizeStagedResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Tables []*StagedOutcome       `protobuf:"bytes,1,rep,name=tables,proto3" json:"tables,omitempty"`
+	Merges []*MergeCount          `protobuf:"bytes,2,rep,name=merges,proto3" json:"merges,omitempty"`
+	// Survivor fields filled from merged rows.
+	FilledFields int64             `protobuf:"varint,3,opt,name=filled_fields,json=filledFields,proto3" json:"filled_fields,omitempty"`
+	Collisions   []*CollisionCount `protobuf:"bytes,4,rep,name=collisions,proto3" json:"collisions,omitempty"`
+	// Rows quarantined because a reference names no known record.
+	UnresolvedRefs int64 `protobuf:"varint,5,opt,name=unresolved_refs,json=unresolvedRefs,proto3" json:"unresolved_refs,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *FinalizeStagedResponse) Reset() {
+	*x = FinalizeStagedResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FinalizeStagedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FinalizeStagedResponse) ProtoMessage() {}
+
+func (x *FinalizeStagedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FinalizeStagedResponse.ProtoReflect.Descriptor instead.
+func (*FinalizeStagedResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *FinalizeStagedResponse) GetTables() []*StagedOutcome {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+func (x *FinalizeStagedResponse) GetMerges() []*MergeCount {
+	if x != nil {
+		return x.Merges
+	}
+	return nil
+}
+
+func (x *FinalizeStagedResponse) GetFilledFields() int64 {
+	if x != nil {
+		return x.FilledFields
+	}
+	return 0
+}
+
+func (x *FinalizeStagedResponse) GetCollisions() []*CollisionCount {
+	if x != nil {
+		return x.Collisions
+	}
+	return nil
+}
+
+func (x *FinalizeStagedResponse) GetUnresolvedRefs() int64 {
+	if x != nil {
+		return x.UnresolvedRefs
+	}
+	return 0
+}
+
+type GetLineageRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	JobId  string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Either a target row by its primary key ("id=42")...
+	TargetTable string `protobuf:"bytes,3,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
+	TargetKey   string `protobuf:"bytes,4,opt,name=target_key,json=targetKey,proto3" json:"target_key,omitempty"`
+	// ...or a source row by its system and reference ("id=17", "line 13").
+	System        string `protobuf:"bytes,5,opt,name=system,proto3" json:"system,omitempty"`
+	SourceRef     string `protobuf:"bytes,6,opt,name=source_ref,json=sourceRef,proto3" json:"source_ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLineageRequest) Reset() {
+	*x = GetLineageRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLineageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLineageRequest) ProtoMessage() {}
+
+func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLineageRequest.ProtoReflect.Descriptor instead.
+func (*GetLineageRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *GetLineageRequest) GetTarget() *v1.TargetSpec {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *GetLineageRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetTargetTable() string {
+	if x != nil {
+		return x.TargetTable
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetTargetKey() string {
+	if x != nil {
+		return x.TargetKey
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetSourceRef() string {
+	if x != nil {
+		return x.SourceRef
+	}
+	return ""
+}
+
+type GetLineageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Records       []*v1.LineageRecord    `protobuf:"bytes,1,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLineageResponse) Reset() {
+	*x = GetLineageResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLineageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLineageResponse) ProtoMessage() {}
+
+func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLineageResponse.ProtoReflect.Descriptor instead.
+func (*GetLineageResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *GetLineageResponse) GetRecords() []*v1.LineageRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
 var File_cutover_loader_v1_loader_proto protoreflect.FileDescriptor
 
 const file_cutover_loader_v1_loader_proto_rawDesc = "" +
@@ -1272,13 +1936,17 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\"S\n" +
 	"\x16DescribeTargetResponse\x129\n" +
-	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.loader.v1.TargetColumnR\acolumns\"\x93\x01\n" +
+	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.loader.v1.TargetColumnR\acolumns\"\xe2\x01\n" +
 	"\n" +
 	"LoadConfig\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x15\n" +
 	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x12!\n" +
-	"\fpartition_id\x18\x04 \x01(\tR\vpartitionId\"\x7f\n" +
+	"\fpartition_id\x18\x04 \x01(\tR\vpartitionId\x12\x16\n" +
+	"\x06staged\x18\x05 \x01(\bR\x06staged\x12\x1d\n" +
+	"\n" +
+	"table_name\x18\x06 \x01(\tR\ttableName\x12\x16\n" +
+	"\x06system\x18\a \x01(\tR\x06system\"\x7f\n" +
 	"\vLoadRequest\x127\n" +
 	"\x06config\x18\x01 \x01(\v2\x1d.cutover.loader.v1.LoadConfigH\x00R\x06config\x120\n" +
 	"\x05batch\x18\x02 \x01(\v2\x18.cutover.common.v1.BatchH\x00R\x05batchB\x05\n" +
@@ -1344,14 +2012,72 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x16AddConstraintsResponse\x12\x1e\n" +
 	"\n" +
 	"statements\x18\x01 \x03(\tR\n" +
-	"statements2\xdc\x04\n" +
+	"statements\"V\n" +
+	"\fStagedColumn\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x12\x16\n" +
+	"\x06entity\x18\x02 \x01(\tR\x06entity\x12\x16\n" +
+	"\x06system\x18\x03 \x01(\tR\x06system\"\xcc\x01\n" +
+	"\fStagedSource\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x16\n" +
+	"\x06system\x18\x02 \x01(\tR\x06system\x12\x1f\n" +
+	"\vsystem_rank\x18\x03 \x01(\x05R\n" +
+	"systemRank\x128\n" +
+	"\anew_ids\x18\x04 \x03(\v2\x1f.cutover.loader.v1.StagedColumnR\x06newIds\x123\n" +
+	"\x04refs\x18\x05 \x03(\v2\x1f.cutover.loader.v1.StagedColumnR\x04refs\"\xb7\x02\n" +
+	"\x15FinalizeStagedRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12!\n" +
+	"\ftarget_table\x18\x03 \x01(\tR\vtargetTable\x129\n" +
+	"\asources\x18\x04 \x03(\v2\x1f.cutover.loader.v1.StagedSourceR\asources\x121\n" +
+	"\x06dedupe\x18\x05 \x01(\v2\x19.cutover.common.v1.DedupeR\x06dedupe\x12?\n" +
+	"\n" +
+	"collisions\x18\x06 \x03(\v2\x1f.cutover.common.v1.KeyCollisionR\n" +
+	"collisions\"\x80\x01\n" +
+	"\rStagedOutcome\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x16\n" +
+	"\x06loaded\x18\x02 \x01(\x03R\x06loaded\x12\x1f\n" +
+	"\vmerged_away\x18\x03 \x01(\x03R\n" +
+	"mergedAway\x12 \n" +
+	"\vquarantined\x18\x04 \x01(\x03R\vquarantined\"2\n" +
+	"\n" +
+	"MergeCount\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows\"\xa2\x01\n" +
+	"\x0eCollisionCount\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x124\n" +
+	"\x04rule\x18\x02 \x01(\x0e2 .cutover.common.v1.CollisionRuleR\x04rule\x12\x12\n" +
+	"\x04keys\x18\x03 \x01(\x03R\x04keys\x12\x12\n" +
+	"\x04rows\x18\x04 \x01(\x03R\x04rows\x12\x1a\n" +
+	"\bexamples\x18\x05 \x03(\tR\bexamples\"\x9a\x02\n" +
+	"\x16FinalizeStagedResponse\x128\n" +
+	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.StagedOutcomeR\x06tables\x125\n" +
+	"\x06merges\x18\x02 \x03(\v2\x1d.cutover.loader.v1.MergeCountR\x06merges\x12#\n" +
+	"\rfilled_fields\x18\x03 \x01(\x03R\ffilledFields\x12A\n" +
+	"\n" +
+	"collisions\x18\x04 \x03(\v2!.cutover.loader.v1.CollisionCountR\n" +
+	"collisions\x12'\n" +
+	"\x0funresolved_refs\x18\x05 \x01(\x03R\x0eunresolvedRefs\"\xda\x01\n" +
+	"\x11GetLineageRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12!\n" +
+	"\ftarget_table\x18\x03 \x01(\tR\vtargetTable\x12\x1d\n" +
+	"\n" +
+	"target_key\x18\x04 \x01(\tR\ttargetKey\x12\x16\n" +
+	"\x06system\x18\x05 \x01(\tR\x06system\x12\x1d\n" +
+	"\n" +
+	"source_ref\x18\x06 \x01(\tR\tsourceRef\"P\n" +
+	"\x12GetLineageResponse\x12:\n" +
+	"\arecords\x18\x01 \x03(\v2 .cutover.common.v1.LineageRecordR\arecords2\x9e\x06\n" +
 	"\rLoaderService\x12e\n" +
 	"\x0eDescribeTarget\x12(.cutover.loader.v1.DescribeTargetRequest\x1a).cutover.loader.v1.DescribeTargetResponse\x12K\n" +
 	"\x04Load\x12\x1e.cutover.loader.v1.LoadRequest\x1a\x1f.cutover.loader.v1.LoadResponse(\x010\x01\x12V\n" +
 	"\tGetLedger\x12#.cutover.loader.v1.GetLedgerRequest\x1a$.cutover.loader.v1.GetLedgerResponse\x12_\n" +
 	"\fCreateTables\x12&.cutover.loader.v1.CreateTablesRequest\x1a'.cutover.loader.v1.CreateTablesResponse\x12e\n" +
 	"\x0eAddConstraints\x12(.cutover.loader.v1.AddConstraintsRequest\x1a).cutover.loader.v1.AddConstraintsResponse\x12w\n" +
-	"\x14GetQuarantineSummary\x12..cutover.loader.v1.GetQuarantineSummaryRequest\x1a/.cutover.loader.v1.GetQuarantineSummaryResponseB\xc5\x01\n" +
+	"\x14GetQuarantineSummary\x12..cutover.loader.v1.GetQuarantineSummaryRequest\x1a/.cutover.loader.v1.GetQuarantineSummaryResponse\x12e\n" +
+	"\x0eFinalizeStaged\x12(.cutover.loader.v1.FinalizeStagedRequest\x1a).cutover.loader.v1.FinalizeStagedResponse\x12Y\n" +
+	"\n" +
+	"GetLineage\x12$.cutover.loader.v1.GetLineageRequest\x1a%.cutover.loader.v1.GetLineageResponseB\xc5\x01\n" +
 	"\x15com.cutover.loader.v1B\vLoaderProtoP\x01Z9github.com/cutover/cutover/gen/cutover/loader/v1;loaderv1\xa2\x02\x03CLX\xaa\x02\x11Cutover.Loader.V1\xca\x02\x11Cutover\\Loader\\V1\xe2\x02\x1dCutover\\Loader\\V1\\GPBMetadata\xea\x02\x13Cutover::Loader::V1b\x06proto3"
 
 var (
@@ -1366,7 +2092,7 @@ func file_cutover_loader_v1_loader_proto_rawDescGZIP() []byte {
 	return file_cutover_loader_v1_loader_proto_rawDescData
 }
 
-var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*TargetColumn)(nil),                 // 0: cutover.loader.v1.TargetColumn
 	(*DescribeTargetRequest)(nil),        // 1: cutover.loader.v1.DescribeTargetRequest
@@ -1388,47 +2114,76 @@ var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*TableConstraint)(nil),              // 17: cutover.loader.v1.TableConstraint
 	(*AddConstraintsRequest)(nil),        // 18: cutover.loader.v1.AddConstraintsRequest
 	(*AddConstraintsResponse)(nil),       // 19: cutover.loader.v1.AddConstraintsResponse
-	(v1.ColumnType)(0),                   // 20: cutover.common.v1.ColumnType
-	(*v1.TargetSpec)(nil),                // 21: cutover.common.v1.TargetSpec
-	(*v1.Batch)(nil),                     // 22: cutover.common.v1.Batch
-	(*v1.Counts)(nil),                    // 23: cutover.common.v1.Counts
+	(*StagedColumn)(nil),                 // 20: cutover.loader.v1.StagedColumn
+	(*StagedSource)(nil),                 // 21: cutover.loader.v1.StagedSource
+	(*FinalizeStagedRequest)(nil),        // 22: cutover.loader.v1.FinalizeStagedRequest
+	(*StagedOutcome)(nil),                // 23: cutover.loader.v1.StagedOutcome
+	(*MergeCount)(nil),                   // 24: cutover.loader.v1.MergeCount
+	(*CollisionCount)(nil),               // 25: cutover.loader.v1.CollisionCount
+	(*FinalizeStagedResponse)(nil),       // 26: cutover.loader.v1.FinalizeStagedResponse
+	(*GetLineageRequest)(nil),            // 27: cutover.loader.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),           // 28: cutover.loader.v1.GetLineageResponse
+	(v1.ColumnType)(0),                   // 29: cutover.common.v1.ColumnType
+	(*v1.TargetSpec)(nil),                // 30: cutover.common.v1.TargetSpec
+	(*v1.Batch)(nil),                     // 31: cutover.common.v1.Batch
+	(*v1.Counts)(nil),                    // 32: cutover.common.v1.Counts
+	(*v1.Dedupe)(nil),                    // 33: cutover.common.v1.Dedupe
+	(*v1.KeyCollision)(nil),              // 34: cutover.common.v1.KeyCollision
+	(v1.CollisionRule)(0),                // 35: cutover.common.v1.CollisionRule
+	(*v1.LineageRecord)(nil),             // 36: cutover.common.v1.LineageRecord
 }
 var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
-	20, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
-	21, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
+	29, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
+	30, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
 	0,  // 2: cutover.loader.v1.DescribeTargetResponse.columns:type_name -> cutover.loader.v1.TargetColumn
-	21, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
+	30, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
 	3,  // 4: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
-	22, // 5: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
-	23, // 6: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
-	23, // 7: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
-	21, // 8: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
+	31, // 5: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
+	32, // 6: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
+	32, // 7: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
+	30, // 8: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
 	6,  // 9: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
-	21, // 10: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
+	30, // 10: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
 	10, // 11: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
 	11, // 12: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
 	13, // 13: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
-	21, // 14: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	30, // 14: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
 	14, // 15: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
-	21, // 16: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
+	30, // 16: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
 	17, // 17: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
-	1,  // 18: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
-	4,  // 19: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
-	7,  // 20: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
-	15, // 21: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
-	18, // 22: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
-	9,  // 23: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
-	2,  // 24: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
-	5,  // 25: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
-	8,  // 26: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
-	16, // 27: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
-	19, // 28: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
-	12, // 29: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
-	24, // [24:30] is the sub-list for method output_type
-	18, // [18:24] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	20, // 18: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
+	20, // 19: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
+	30, // 20: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
+	21, // 21: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
+	33, // 22: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
+	34, // 23: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
+	35, // 24: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
+	23, // 25: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
+	24, // 26: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
+	25, // 27: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
+	30, // 28: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
+	36, // 29: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	1,  // 30: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
+	4,  // 31: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
+	7,  // 32: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
+	15, // 33: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
+	18, // 34: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
+	9,  // 35: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
+	22, // 36: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
+	27, // 37: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
+	2,  // 38: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
+	5,  // 39: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
+	8,  // 40: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
+	16, // 41: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
+	19, // 42: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
+	12, // 43: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
+	26, // 44: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
+	28, // 45: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
+	38, // [38:46] is the sub-list for method output_type
+	30, // [30:38] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_cutover_loader_v1_loader_proto_init() }
@@ -1446,7 +2201,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_loader_v1_loader_proto_rawDesc), len(file_cutover_loader_v1_loader_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   20,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -25,6 +25,8 @@ const (
 	LoaderService_CreateTables_FullMethodName         = "/cutover.loader.v1.LoaderService/CreateTables"
 	LoaderService_AddConstraints_FullMethodName       = "/cutover.loader.v1.LoaderService/AddConstraints"
 	LoaderService_GetQuarantineSummary_FullMethodName = "/cutover.loader.v1.LoaderService/GetQuarantineSummary"
+	LoaderService_FinalizeStaged_FullMethodName       = "/cutover.loader.v1.LoaderService/FinalizeStaged"
+	LoaderService_GetLineage_FullMethodName           = "/cutover.loader.v1.LoaderService/GetLineage"
 )
 
 // LoaderServiceClient is the client API for LoaderService service.
@@ -50,6 +52,14 @@ type LoaderServiceClient interface {
 	// GetQuarantineSummary counts quarantined rows by table and rule, with
 	// a few examples each.
 	GetQuarantineSummary(ctx context.Context, in *GetQuarantineSummaryRequest, opts ...grpc.CallOption) (*GetQuarantineSummaryResponse, error)
+	// FinalizeStaged moves a staged target table's rows into the target once
+	// every batch is in: dedupe and survivorship, key collisions, the id map,
+	// foreign keys through the id map, lineage. One transaction; a second
+	// call returns the first call's outcome.
+	FinalizeStaged(ctx context.Context, in *FinalizeStagedRequest, opts ...grpc.CallOption) (*FinalizeStagedResponse, error)
+	// GetLineage answers where a target row came from or what became of a
+	// source row.
+	GetLineage(ctx context.Context, in *GetLineageRequest, opts ...grpc.CallOption) (*GetLineageResponse, error)
 }
 
 type loaderServiceClient struct {
@@ -123,6 +133,26 @@ func (c *loaderServiceClient) GetQuarantineSummary(ctx context.Context, in *GetQ
 	return out, nil
 }
 
+func (c *loaderServiceClient) FinalizeStaged(ctx context.Context, in *FinalizeStagedRequest, opts ...grpc.CallOption) (*FinalizeStagedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FinalizeStagedResponse)
+	err := c.cc.Invoke(ctx, LoaderService_FinalizeStaged_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loaderServiceClient) GetLineage(ctx context.Context, in *GetLineageRequest, opts ...grpc.CallOption) (*GetLineageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLineageResponse)
+	err := c.cc.Invoke(ctx, LoaderService_GetLineage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LoaderServiceServer is the server API for LoaderService service.
 // All implementations must embed UnimplementedLoaderServiceServer
 // for forward compatibility.
@@ -146,6 +176,14 @@ type LoaderServiceServer interface {
 	// GetQuarantineSummary counts quarantined rows by table and rule, with
 	// a few examples each.
 	GetQuarantineSummary(context.Context, *GetQuarantineSummaryRequest) (*GetQuarantineSummaryResponse, error)
+	// FinalizeStaged moves a staged target table's rows into the target once
+	// every batch is in: dedupe and survivorship, key collisions, the id map,
+	// foreign keys through the id map, lineage. One transaction; a second
+	// call returns the first call's outcome.
+	FinalizeStaged(context.Context, *FinalizeStagedRequest) (*FinalizeStagedResponse, error)
+	// GetLineage answers where a target row came from or what became of a
+	// source row.
+	GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error)
 	mustEmbedUnimplementedLoaderServiceServer()
 }
 
@@ -173,6 +211,12 @@ func (UnimplementedLoaderServiceServer) AddConstraints(context.Context, *AddCons
 }
 func (UnimplementedLoaderServiceServer) GetQuarantineSummary(context.Context, *GetQuarantineSummaryRequest) (*GetQuarantineSummaryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetQuarantineSummary not implemented")
+}
+func (UnimplementedLoaderServiceServer) FinalizeStaged(context.Context, *FinalizeStagedRequest) (*FinalizeStagedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method FinalizeStaged not implemented")
+}
+func (UnimplementedLoaderServiceServer) GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLineage not implemented")
 }
 func (UnimplementedLoaderServiceServer) mustEmbedUnimplementedLoaderServiceServer() {}
 func (UnimplementedLoaderServiceServer) testEmbeddedByValue()                       {}
@@ -292,6 +336,42 @@ func _LoaderService_GetQuarantineSummary_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoaderService_FinalizeStaged_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FinalizeStagedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).FinalizeStaged(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_FinalizeStaged_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).FinalizeStaged(ctx, req.(*FinalizeStagedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoaderService_GetLineage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLineageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).GetLineage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_GetLineage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).GetLineage(ctx, req.(*GetLineageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LoaderService_ServiceDesc is the grpc.ServiceDesc for LoaderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -318,6 +398,14 @@ var LoaderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetQuarantineSummary",
 			Handler:    _LoaderService_GetQuarantineSummary_Handler,
+		},
+		{
+			MethodName: "FinalizeStaged",
+			Handler:    _LoaderService_FinalizeStaged_Handler,
+		},
+		{
+			MethodName: "GetLineage",
+			Handler:    _LoaderService_GetLineage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

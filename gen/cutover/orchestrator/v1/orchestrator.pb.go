@@ -8,6 +8,7 @@ package orchestratorv1
 
 import (
 	v1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	v11 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -96,8 +97,11 @@ type Job struct {
 	CreatedAt       *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	StartedAt       *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	FinishedAt      *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// SHA-256 of the spec as submitted (canonical protobuf encoding): the
+	// mapping version recorded with every result of the job.
+	SpecHash      string `protobuf:"bytes,13,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Job) Reset() {
@@ -212,6 +216,13 @@ func (x *Job) GetFinishedAt() *timestamppb.Timestamp {
 		return x.FinishedAt
 	}
 	return nil
+}
+
+func (x *Job) GetSpecHash() string {
+	if x != nil {
+		return x.SpecHash
+	}
+	return ""
 }
 
 type CreateJobRequest struct {
@@ -855,6 +866,58 @@ func (x *RejectExample) GetRaw() string {
 	return ""
 }
 
+type FilterCount struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Reason        string                 `protobuf:"bytes,1,opt,name=reason,proto3" json:"reason,omitempty"`
+	Count         int64                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FilterCount) Reset() {
+	*x = FilterCount{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FilterCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FilterCount) ProtoMessage() {}
+
+func (x *FilterCount) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FilterCount.ProtoReflect.Descriptor instead.
+func (*FilterCount) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *FilterCount) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *FilterCount) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
 type RuleRejects struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
@@ -866,7 +929,7 @@ type RuleRejects struct {
 
 func (x *RuleRejects) Reset() {
 	*x = RuleRejects{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[15]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -878,7 +941,7 @@ func (x *RuleRejects) String() string {
 func (*RuleRejects) ProtoMessage() {}
 
 func (x *RuleRejects) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[15]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -891,7 +954,7 @@ func (x *RuleRejects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleRejects.ProtoReflect.Descriptor instead.
 func (*RuleRejects) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{15}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RuleRejects) GetRule() string {
@@ -916,19 +979,21 @@ func (x *RuleRejects) GetExamples() []*RejectExample {
 }
 
 type TableReport struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Source        string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
-	TargetTable   string                 `protobuf:"bytes,3,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
-	Counts        *v1.Counts             `protobuf:"bytes,4,opt,name=counts,proto3" json:"counts,omitempty"`
-	Rejects       []*RuleRejects         `protobuf:"bytes,5,rep,name=rejects,proto3" json:"rejects,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Source      string                 `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	TargetTable string                 `protobuf:"bytes,3,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
+	Counts      *v1.Counts             `protobuf:"bytes,4,opt,name=counts,proto3" json:"counts,omitempty"`
+	Rejects     []*RuleRejects         `protobuf:"bytes,5,rep,name=rejects,proto3" json:"rejects,omitempty"`
+	// Rows left out by row filters, by reason.
+	Filtered      []*FilterCount `protobuf:"bytes,6,rep,name=filtered,proto3" json:"filtered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TableReport) Reset() {
 	*x = TableReport{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[16]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -940,7 +1005,7 @@ func (x *TableReport) String() string {
 func (*TableReport) ProtoMessage() {}
 
 func (x *TableReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[16]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -953,7 +1018,7 @@ func (x *TableReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableReport.ProtoReflect.Descriptor instead.
 func (*TableReport) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{16}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TableReport) GetName() string {
@@ -991,6 +1056,99 @@ func (x *TableReport) GetRejects() []*RuleRejects {
 	return nil
 }
 
+func (x *TableReport) GetFiltered() []*FilterCount {
+	if x != nil {
+		return x.Filtered
+	}
+	return nil
+}
+
+// MergeReport is what dedupe and key collisions did to one target table.
+type MergeReport struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	TargetTable string                 `protobuf:"bytes,1,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
+	MergedAway  int64                  `protobuf:"varint,2,opt,name=merged_away,json=mergedAway,proto3" json:"merged_away,omitempty"`
+	// Rows merged away by the match key that joined them to their survivor.
+	ByKey          []*v11.MergeCount     `protobuf:"bytes,3,rep,name=by_key,json=byKey,proto3" json:"by_key,omitempty"`
+	FilledFields   int64                 `protobuf:"varint,4,opt,name=filled_fields,json=filledFields,proto3" json:"filled_fields,omitempty"`
+	Collisions     []*v11.CollisionCount `protobuf:"bytes,5,rep,name=collisions,proto3" json:"collisions,omitempty"`
+	UnresolvedRefs int64                 `protobuf:"varint,6,opt,name=unresolved_refs,json=unresolvedRefs,proto3" json:"unresolved_refs,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *MergeReport) Reset() {
+	*x = MergeReport{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MergeReport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MergeReport) ProtoMessage() {}
+
+func (x *MergeReport) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MergeReport.ProtoReflect.Descriptor instead.
+func (*MergeReport) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *MergeReport) GetTargetTable() string {
+	if x != nil {
+		return x.TargetTable
+	}
+	return ""
+}
+
+func (x *MergeReport) GetMergedAway() int64 {
+	if x != nil {
+		return x.MergedAway
+	}
+	return 0
+}
+
+func (x *MergeReport) GetByKey() []*v11.MergeCount {
+	if x != nil {
+		return x.ByKey
+	}
+	return nil
+}
+
+func (x *MergeReport) GetFilledFields() int64 {
+	if x != nil {
+		return x.FilledFields
+	}
+	return 0
+}
+
+func (x *MergeReport) GetCollisions() []*v11.CollisionCount {
+	if x != nil {
+		return x.Collisions
+	}
+	return nil
+}
+
+func (x *MergeReport) GetUnresolvedRefs() int64 {
+	if x != nil {
+		return x.UnresolvedRefs
+	}
+	return 0
+}
+
 type JobReport struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
@@ -1009,14 +1167,16 @@ type JobReport struct {
 	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	// DDL statements cutover ran on the target (create_tables), in order.
-	Ddl           []string `protobuf:"bytes,14,rep,name=ddl,proto3" json:"ddl,omitempty"`
+	Ddl           []string       `protobuf:"bytes,14,rep,name=ddl,proto3" json:"ddl,omitempty"`
+	SpecHash      string         `protobuf:"bytes,15,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"`
+	Merges        []*MergeReport `protobuf:"bytes,16,rep,name=merges,proto3" json:"merges,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobReport) Reset() {
 	*x = JobReport{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[17]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1028,7 +1188,7 @@ func (x *JobReport) String() string {
 func (*JobReport) ProtoMessage() {}
 
 func (x *JobReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[17]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1041,7 +1201,7 @@ func (x *JobReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
 func (*JobReport) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{17}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *JobReport) GetJobId() string {
@@ -1142,6 +1302,159 @@ func (x *JobReport) GetDdl() []string {
 	return nil
 }
 
+func (x *JobReport) GetSpecHash() string {
+	if x != nil {
+		return x.SpecHash
+	}
+	return ""
+}
+
+func (x *JobReport) GetMerges() []*MergeReport {
+	if x != nil {
+		return x.Merges
+	}
+	return nil
+}
+
+type GetLineageRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Job id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// A target row: its table and primary key as "col=value[,col=value]".
+	TargetTable string `protobuf:"bytes,2,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
+	TargetKey   string `protobuf:"bytes,3,opt,name=target_key,json=targetKey,proto3" json:"target_key,omitempty"`
+	// Or a source row: its system and reference ("id=17", "line 13").
+	System        string `protobuf:"bytes,4,opt,name=system,proto3" json:"system,omitempty"`
+	SourceRef     string `protobuf:"bytes,5,opt,name=source_ref,json=sourceRef,proto3" json:"source_ref,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLineageRequest) Reset() {
+	*x = GetLineageRequest{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLineageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLineageRequest) ProtoMessage() {}
+
+func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLineageRequest.ProtoReflect.Descriptor instead.
+func (*GetLineageRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *GetLineageRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetTargetTable() string {
+	if x != nil {
+		return x.TargetTable
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetTargetKey() string {
+	if x != nil {
+		return x.TargetKey
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetSourceRef() string {
+	if x != nil {
+		return x.SourceRef
+	}
+	return ""
+}
+
+type GetLineageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	JobId         string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	SpecHash      string                 `protobuf:"bytes,2,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"`
+	Records       []*v1.LineageRecord    `protobuf:"bytes,3,rep,name=records,proto3" json:"records,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetLineageResponse) Reset() {
+	*x = GetLineageResponse{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetLineageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetLineageResponse) ProtoMessage() {}
+
+func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetLineageResponse.ProtoReflect.Descriptor instead.
+func (*GetLineageResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetLineageResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *GetLineageResponse) GetSpecHash() string {
+	if x != nil {
+		return x.SpecHash
+	}
+	return ""
+}
+
+func (x *GetLineageResponse) GetRecords() []*v1.LineageRecord {
+	if x != nil {
+		return x.Records
+	}
+	return nil
+}
+
 type GetJobReportResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Report        *JobReport             `protobuf:"bytes,1,opt,name=report,proto3" json:"report,omitempty"`
@@ -1151,7 +1464,7 @@ type GetJobReportResponse struct {
 
 func (x *GetJobReportResponse) Reset() {
 	*x = GetJobReportResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1163,7 +1476,7 @@ func (x *GetJobReportResponse) String() string {
 func (*GetJobReportResponse) ProtoMessage() {}
 
 func (x *GetJobReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1176,7 +1489,7 @@ func (x *GetJobReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobReportResponse.ProtoReflect.Descriptor instead.
 func (*GetJobReportResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{18}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetJobReportResponse) GetReport() *JobReport {
@@ -1190,7 +1503,7 @@ var File_cutover_orchestrator_v1_orchestrator_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\n" +
-	"*cutover/orchestrator/v1/orchestrator.proto\x12\x17cutover.orchestrator.v1\x1a\x1bcutover/common/v1/job.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfd\x03\n" +
+	"*cutover/orchestrator/v1/orchestrator.proto\x12\x17cutover.orchestrator.v1\x1a\x1bcutover/common/v1/job.proto\x1a\x1ecutover/loader/v1/loader.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x127\n" +
@@ -1207,7 +1520,8 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"finishedAt\"B\n" +
+	"finishedAt\x12\x1b\n" +
+	"\tspec_hash\x18\r \x01(\tR\bspecHash\"B\n" +
 	"\x10CreateJobRequest\x12.\n" +
 	"\x04spec\x18\x01 \x01(\v2\x1a.cutover.common.v1.JobSpecR\x04spec\"C\n" +
 	"\x11CreateJobResponse\x12.\n" +
@@ -1239,17 +1553,31 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"source_ref\x18\x01 \x01(\tR\tsourceRef\x12\x16\n" +
 	"\x06column\x18\x02 \x01(\tR\x06column\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12\x10\n" +
-	"\x03raw\x18\x04 \x01(\tR\x03raw\"{\n" +
+	"\x03raw\x18\x04 \x01(\tR\x03raw\";\n" +
+	"\vFilterCount\x12\x16\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\x12\x14\n" +
+	"\x05count\x18\x02 \x01(\x03R\x05count\"{\n" +
 	"\vRuleRejects\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12B\n" +
-	"\bexamples\x18\x03 \x03(\v2&.cutover.orchestrator.v1.RejectExampleR\bexamples\"\xcf\x01\n" +
+	"\bexamples\x18\x03 \x03(\v2&.cutover.orchestrator.v1.RejectExampleR\bexamples\"\x91\x02\n" +
 	"\vTableReport\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12!\n" +
 	"\ftarget_table\x18\x03 \x01(\tR\vtargetTable\x121\n" +
 	"\x06counts\x18\x04 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\x12>\n" +
-	"\arejects\x18\x05 \x03(\v2$.cutover.orchestrator.v1.RuleRejectsR\arejects\"\xa9\x04\n" +
+	"\arejects\x18\x05 \x03(\v2$.cutover.orchestrator.v1.RuleRejectsR\arejects\x12@\n" +
+	"\bfiltered\x18\x06 \x03(\v2$.cutover.orchestrator.v1.FilterCountR\bfiltered\"\x98\x02\n" +
+	"\vMergeReport\x12!\n" +
+	"\ftarget_table\x18\x01 \x01(\tR\vtargetTable\x12\x1f\n" +
+	"\vmerged_away\x18\x02 \x01(\x03R\n" +
+	"mergedAway\x124\n" +
+	"\x06by_key\x18\x03 \x03(\v2\x1d.cutover.loader.v1.MergeCountR\x05byKey\x12#\n" +
+	"\rfilled_fields\x18\x04 \x01(\x03R\ffilledFields\x12A\n" +
+	"\n" +
+	"collisions\x18\x05 \x03(\v2!.cutover.loader.v1.CollisionCountR\n" +
+	"collisions\x12'\n" +
+	"\x0funresolved_refs\x18\x06 \x01(\x03R\x0eunresolvedRefs\"\x84\x05\n" +
 	"\tJobReport\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x127\n" +
@@ -1268,7 +1596,21 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"started_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\r \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x10\n" +
-	"\x03ddl\x18\x0e \x03(\tR\x03ddl\"R\n" +
+	"\x03ddl\x18\x0e \x03(\tR\x03ddl\x12\x1b\n" +
+	"\tspec_hash\x18\x0f \x01(\tR\bspecHash\x12<\n" +
+	"\x06merges\x18\x10 \x03(\v2$.cutover.orchestrator.v1.MergeReportR\x06merges\"\x9c\x01\n" +
+	"\x11GetLineageRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
+	"\ftarget_table\x18\x02 \x01(\tR\vtargetTable\x12\x1d\n" +
+	"\n" +
+	"target_key\x18\x03 \x01(\tR\ttargetKey\x12\x16\n" +
+	"\x06system\x18\x04 \x01(\tR\x06system\x12\x1d\n" +
+	"\n" +
+	"source_ref\x18\x05 \x01(\tR\tsourceRef\"\x84\x01\n" +
+	"\x12GetLineageResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
+	"\tspec_hash\x18\x02 \x01(\tR\bspecHash\x12:\n" +
+	"\arecords\x18\x03 \x03(\v2 .cutover.common.v1.LineageRecordR\arecords\"R\n" +
 	"\x14GetJobReportResponse\x12:\n" +
 	"\x06report\x18\x01 \x01(\v2\".cutover.orchestrator.v1.JobReportR\x06report*\x9b\x01\n" +
 	"\bJobState\x12\x19\n" +
@@ -1277,7 +1619,7 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\x052\xc4\x05\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x052\xab\x06\n" +
 	"\n" +
 	"JobService\x12b\n" +
 	"\tCreateJob\x12).cutover.orchestrator.v1.CreateJobRequest\x1a*.cutover.orchestrator.v1.CreateJobResponse\x12Y\n" +
@@ -1286,7 +1628,9 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\tCancelJob\x12).cutover.orchestrator.v1.CancelJobRequest\x1a*.cutover.orchestrator.v1.CancelJobResponse\x12b\n" +
 	"\tResumeJob\x12).cutover.orchestrator.v1.ResumeJobRequest\x1a*.cutover.orchestrator.v1.ResumeJobResponse\x12a\n" +
 	"\bWatchJob\x12(.cutover.orchestrator.v1.WatchJobRequest\x1a).cutover.orchestrator.v1.WatchJobResponse0\x01\x12k\n" +
-	"\fGetJobReport\x12,.cutover.orchestrator.v1.GetJobReportRequest\x1a-.cutover.orchestrator.v1.GetJobReportResponseB\xf5\x01\n" +
+	"\fGetJobReport\x12,.cutover.orchestrator.v1.GetJobReportRequest\x1a-.cutover.orchestrator.v1.GetJobReportResponse\x12e\n" +
+	"\n" +
+	"GetLineage\x12*.cutover.orchestrator.v1.GetLineageRequest\x1a+.cutover.orchestrator.v1.GetLineageResponseB\xf5\x01\n" +
 	"\x1bcom.cutover.orchestrator.v1B\x11OrchestratorProtoP\x01ZEgithub.com/cutover/cutover/gen/cutover/orchestrator/v1;orchestratorv1\xa2\x02\x03COX\xaa\x02\x17Cutover.Orchestrator.V1\xca\x02\x17Cutover\\Orchestrator\\V1\xe2\x02#Cutover\\Orchestrator\\V1\\GPBMetadata\xea\x02\x19Cutover::Orchestrator::V1b\x06proto3"
 
 var (
@@ -1302,7 +1646,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(JobState)(0),                 // 0: cutover.orchestrator.v1.JobState
 	(*Job)(nil),                   // 1: cutover.orchestrator.v1.Job
@@ -1320,22 +1664,29 @@ var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(*WatchJobResponse)(nil),      // 13: cutover.orchestrator.v1.WatchJobResponse
 	(*GetJobReportRequest)(nil),   // 14: cutover.orchestrator.v1.GetJobReportRequest
 	(*RejectExample)(nil),         // 15: cutover.orchestrator.v1.RejectExample
-	(*RuleRejects)(nil),           // 16: cutover.orchestrator.v1.RuleRejects
-	(*TableReport)(nil),           // 17: cutover.orchestrator.v1.TableReport
-	(*JobReport)(nil),             // 18: cutover.orchestrator.v1.JobReport
-	(*GetJobReportResponse)(nil),  // 19: cutover.orchestrator.v1.GetJobReportResponse
-	(*v1.JobSpec)(nil),            // 20: cutover.common.v1.JobSpec
-	(*v1.Counts)(nil),             // 21: cutover.common.v1.Counts
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*FilterCount)(nil),           // 16: cutover.orchestrator.v1.FilterCount
+	(*RuleRejects)(nil),           // 17: cutover.orchestrator.v1.RuleRejects
+	(*TableReport)(nil),           // 18: cutover.orchestrator.v1.TableReport
+	(*MergeReport)(nil),           // 19: cutover.orchestrator.v1.MergeReport
+	(*JobReport)(nil),             // 20: cutover.orchestrator.v1.JobReport
+	(*GetLineageRequest)(nil),     // 21: cutover.orchestrator.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),    // 22: cutover.orchestrator.v1.GetLineageResponse
+	(*GetJobReportResponse)(nil),  // 23: cutover.orchestrator.v1.GetJobReportResponse
+	(*v1.JobSpec)(nil),            // 24: cutover.common.v1.JobSpec
+	(*v1.Counts)(nil),             // 25: cutover.common.v1.Counts
+	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
+	(*v11.MergeCount)(nil),        // 27: cutover.loader.v1.MergeCount
+	(*v11.CollisionCount)(nil),    // 28: cutover.loader.v1.CollisionCount
+	(*v1.LineageRecord)(nil),      // 29: cutover.common.v1.LineageRecord
 }
 var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	0,  // 0: cutover.orchestrator.v1.Job.state:type_name -> cutover.orchestrator.v1.JobState
-	20, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
-	21, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
-	22, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	22, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	22, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	20, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
+	24, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
+	25, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
+	26, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	26, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	26, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	24, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
 	1,  // 7: cutover.orchestrator.v1.CreateJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 8: cutover.orchestrator.v1.GetJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 9: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
@@ -1343,33 +1694,40 @@ var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	1,  // 11: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 12: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	15, // 13: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
-	21, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
-	16, // 15: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
-	0,  // 16: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
-	17, // 17: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
-	21, // 18: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
-	22, // 19: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
-	22, // 20: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
-	18, // 21: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
-	2,  // 22: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 23: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 24: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	8,  // 25: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	10, // 26: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	12, // 27: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	14, // 28: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	3,  // 29: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 30: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 31: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	9,  // 32: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	11, // 33: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	13, // 34: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	19, // 35: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	29, // [29:36] is the sub-list for method output_type
-	22, // [22:29] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	25, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
+	17, // 15: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
+	16, // 16: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
+	27, // 17: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
+	28, // 18: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
+	0,  // 19: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
+	18, // 20: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
+	25, // 21: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
+	26, // 22: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
+	26, // 23: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
+	19, // 24: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
+	29, // 25: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	20, // 26: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
+	2,  // 27: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	4,  // 28: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	6,  // 29: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	8,  // 30: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	10, // 31: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	12, // 32: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	14, // 33: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	21, // 34: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	3,  // 35: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	5,  // 36: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	7,  // 37: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	9,  // 38: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	11, // 39: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	13, // 40: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	23, // 41: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	22, // 42: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	35, // [35:43] is the sub-list for method output_type
+	27, // [27:35] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
@@ -1383,7 +1741,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc), len(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -26,6 +26,7 @@ const (
 	JobService_ResumeJob_FullMethodName    = "/cutover.orchestrator.v1.JobService/ResumeJob"
 	JobService_WatchJob_FullMethodName     = "/cutover.orchestrator.v1.JobService/WatchJob"
 	JobService_GetJobReport_FullMethodName = "/cutover.orchestrator.v1.JobService/GetJobReport"
+	JobService_GetLineage_FullMethodName   = "/cutover.orchestrator.v1.JobService/GetLineage"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -46,6 +47,9 @@ type JobServiceClient interface {
 	// WatchJob streams progress until the job ends.
 	WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobResponse], error)
 	GetJobReport(ctx context.Context, in *GetJobReportRequest, opts ...grpc.CallOption) (*GetJobReportResponse, error)
+	// GetLineage answers where a target row came from (target_table and
+	// target_key) or what became of a source row (system and source_ref).
+	GetLineage(ctx context.Context, in *GetLineageRequest, opts ...grpc.CallOption) (*GetLineageResponse, error)
 }
 
 type jobServiceClient struct {
@@ -135,6 +139,16 @@ func (c *jobServiceClient) GetJobReport(ctx context.Context, in *GetJobReportReq
 	return out, nil
 }
 
+func (c *jobServiceClient) GetLineage(ctx context.Context, in *GetLineageRequest, opts ...grpc.CallOption) (*GetLineageResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetLineageResponse)
+	err := c.cc.Invoke(ctx, JobService_GetLineage_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility.
@@ -153,6 +167,9 @@ type JobServiceServer interface {
 	// WatchJob streams progress until the job ends.
 	WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error
 	GetJobReport(context.Context, *GetJobReportRequest) (*GetJobReportResponse, error)
+	// GetLineage answers where a target row came from (target_table and
+	// target_key) or what became of a source row (system and source_ref).
+	GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error)
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -183,6 +200,9 @@ func (UnimplementedJobServiceServer) WatchJob(*WatchJobRequest, grpc.ServerStrea
 }
 func (UnimplementedJobServiceServer) GetJobReport(context.Context, *GetJobReportRequest) (*GetJobReportResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetJobReport not implemented")
+}
+func (UnimplementedJobServiceServer) GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetLineage not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
@@ -324,6 +344,24 @@ func _JobService_GetJobReport_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_GetLineage_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetLineageRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).GetLineage(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_GetLineage_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).GetLineage(ctx, req.(*GetLineageRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -354,6 +392,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetJobReport",
 			Handler:    _JobService_GetJobReport_Handler,
+		},
+		{
+			MethodName: "GetLineage",
+			Handler:    _JobService_GetLineage_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -27,7 +27,8 @@ type CheckMappingRequest struct {
 	Columns       []*v1.ColumnMapping    `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
 	SourceColumns []*v1.SourceColumn     `protobuf:"bytes,2,rep,name=source_columns,json=sourceColumns,proto3" json:"source_columns,omitempty"`
 	// Spec path prefix used in error messages, e.g. tables[0].
-	FieldPrefix   string `protobuf:"bytes,3,opt,name=field_prefix,json=fieldPrefix,proto3" json:"field_prefix,omitempty"`
+	FieldPrefix   string          `protobuf:"bytes,3,opt,name=field_prefix,json=fieldPrefix,proto3" json:"field_prefix,omitempty"`
+	Filters       []*v1.RowFilter `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -83,6 +84,13 @@ func (x *CheckMappingRequest) GetFieldPrefix() string {
 	return ""
 }
 
+func (x *CheckMappingRequest) GetFilters() []*v1.RowFilter {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
 type CheckMappingResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -120,8 +128,13 @@ func (*CheckMappingResponse) Descriptor() ([]byte, []int) {
 }
 
 type TransformConfig struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Columns       []*v1.ColumnMapping    `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Columns []*v1.ColumnMapping    `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	// Source system, the first part of every new identifier (NewId, IdRef).
+	System string `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
+	// Rows for which a filter holds get a reject with stage "filter" and the
+	// filter's reason; the loader counts them as filtered, not quarantined.
+	Filters       []*v1.RowFilter `protobuf:"bytes,3,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -159,6 +172,20 @@ func (*TransformConfig) Descriptor() ([]byte, []int) {
 func (x *TransformConfig) GetColumns() []*v1.ColumnMapping {
 	if x != nil {
 		return x.Columns
+	}
+	return nil
+}
+
+func (x *TransformConfig) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *TransformConfig) GetFilters() []*v1.RowFilter {
+	if x != nil {
+		return x.Filters
 	}
 	return nil
 }
@@ -293,14 +320,17 @@ var File_cutover_transformer_v1_transformer_proto protoreflect.FileDescriptor
 
 const file_cutover_transformer_v1_transformer_proto_rawDesc = "" +
 	"\n" +
-	"(cutover/transformer/v1/transformer.proto\x12\x16cutover.transformer.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"\xbc\x01\n" +
+	"(cutover/transformer/v1/transformer.proto\x12\x16cutover.transformer.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"\xf4\x01\n" +
 	"\x13CheckMappingRequest\x12:\n" +
 	"\acolumns\x18\x01 \x03(\v2 .cutover.common.v1.ColumnMappingR\acolumns\x12F\n" +
 	"\x0esource_columns\x18\x02 \x03(\v2\x1f.cutover.common.v1.SourceColumnR\rsourceColumns\x12!\n" +
-	"\ffield_prefix\x18\x03 \x01(\tR\vfieldPrefix\"\x16\n" +
-	"\x14CheckMappingResponse\"M\n" +
+	"\ffield_prefix\x18\x03 \x01(\tR\vfieldPrefix\x126\n" +
+	"\afilters\x18\x04 \x03(\v2\x1c.cutover.common.v1.RowFilterR\afilters\"\x16\n" +
+	"\x14CheckMappingResponse\"\x9d\x01\n" +
 	"\x0fTransformConfig\x12:\n" +
-	"\acolumns\x18\x01 \x03(\v2 .cutover.common.v1.ColumnMappingR\acolumns\"\x8e\x01\n" +
+	"\acolumns\x18\x01 \x03(\v2 .cutover.common.v1.ColumnMappingR\acolumns\x12\x16\n" +
+	"\x06system\x18\x02 \x01(\tR\x06system\x126\n" +
+	"\afilters\x18\x03 \x03(\v2\x1c.cutover.common.v1.RowFilterR\afilters\"\x8e\x01\n" +
 	"\x10TransformRequest\x12A\n" +
 	"\x06config\x18\x01 \x01(\v2'.cutover.transformer.v1.TransformConfigH\x00R\x06config\x120\n" +
 	"\x05batch\x18\x02 \x01(\v2\x18.cutover.common.v1.BatchH\x00R\x05batchB\x05\n" +
@@ -333,24 +363,27 @@ var file_cutover_transformer_v1_transformer_proto_goTypes = []any{
 	(*TransformResponse)(nil),    // 4: cutover.transformer.v1.TransformResponse
 	(*v1.ColumnMapping)(nil),     // 5: cutover.common.v1.ColumnMapping
 	(*v1.SourceColumn)(nil),      // 6: cutover.common.v1.SourceColumn
-	(*v1.Batch)(nil),             // 7: cutover.common.v1.Batch
+	(*v1.RowFilter)(nil),         // 7: cutover.common.v1.RowFilter
+	(*v1.Batch)(nil),             // 8: cutover.common.v1.Batch
 }
 var file_cutover_transformer_v1_transformer_proto_depIdxs = []int32{
-	5, // 0: cutover.transformer.v1.CheckMappingRequest.columns:type_name -> cutover.common.v1.ColumnMapping
-	6, // 1: cutover.transformer.v1.CheckMappingRequest.source_columns:type_name -> cutover.common.v1.SourceColumn
-	5, // 2: cutover.transformer.v1.TransformConfig.columns:type_name -> cutover.common.v1.ColumnMapping
-	2, // 3: cutover.transformer.v1.TransformRequest.config:type_name -> cutover.transformer.v1.TransformConfig
-	7, // 4: cutover.transformer.v1.TransformRequest.batch:type_name -> cutover.common.v1.Batch
-	7, // 5: cutover.transformer.v1.TransformResponse.batch:type_name -> cutover.common.v1.Batch
-	0, // 6: cutover.transformer.v1.TransformerService.CheckMapping:input_type -> cutover.transformer.v1.CheckMappingRequest
-	3, // 7: cutover.transformer.v1.TransformerService.Transform:input_type -> cutover.transformer.v1.TransformRequest
-	1, // 8: cutover.transformer.v1.TransformerService.CheckMapping:output_type -> cutover.transformer.v1.CheckMappingResponse
-	4, // 9: cutover.transformer.v1.TransformerService.Transform:output_type -> cutover.transformer.v1.TransformResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5,  // 0: cutover.transformer.v1.CheckMappingRequest.columns:type_name -> cutover.common.v1.ColumnMapping
+	6,  // 1: cutover.transformer.v1.CheckMappingRequest.source_columns:type_name -> cutover.common.v1.SourceColumn
+	7,  // 2: cutover.transformer.v1.CheckMappingRequest.filters:type_name -> cutover.common.v1.RowFilter
+	5,  // 3: cutover.transformer.v1.TransformConfig.columns:type_name -> cutover.common.v1.ColumnMapping
+	7,  // 4: cutover.transformer.v1.TransformConfig.filters:type_name -> cutover.common.v1.RowFilter
+	2,  // 5: cutover.transformer.v1.TransformRequest.config:type_name -> cutover.transformer.v1.TransformConfig
+	8,  // 6: cutover.transformer.v1.TransformRequest.batch:type_name -> cutover.common.v1.Batch
+	8,  // 7: cutover.transformer.v1.TransformResponse.batch:type_name -> cutover.common.v1.Batch
+	0,  // 8: cutover.transformer.v1.TransformerService.CheckMapping:input_type -> cutover.transformer.v1.CheckMappingRequest
+	3,  // 9: cutover.transformer.v1.TransformerService.Transform:input_type -> cutover.transformer.v1.TransformRequest
+	1,  // 10: cutover.transformer.v1.TransformerService.CheckMapping:output_type -> cutover.transformer.v1.CheckMappingResponse
+	4,  // 11: cutover.transformer.v1.TransformerService.Transform:output_type -> cutover.transformer.v1.TransformResponse
+	10, // [10:12] is the sub-list for method output_type
+	8,  // [8:10] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_cutover_transformer_v1_transformer_proto_init() }
