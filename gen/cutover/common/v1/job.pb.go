@@ -1101,7 +1101,13 @@ type JsonlSource struct {
 	Path  string                 `protobuf:"bytes,1,opt,name=path,proto3" json:"path,omitempty"`
 	// Columns taken from each object; empty means the top-level keys of the
 	// first object, in their order.
-	Fields        []*JsonField `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty"`
+	Fields []*JsonField `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty"`
+	// Dotted path of an array inside each object: one row per element (one
+	// source row to several target rows, e.g. an order's items). Field paths
+	// starting with "item." are read from the element, others from the
+	// object; the row reference becomes "line N item K" (K from 0). An object
+	// whose array is missing or empty gives no rows.
+	Explode       string `protobuf:"bytes,3,opt,name=explode,proto3" json:"explode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1148,6 +1154,13 @@ func (x *JsonlSource) GetFields() []*JsonField {
 		return x.Fields
 	}
 	return nil
+}
+
+func (x *JsonlSource) GetExplode() string {
+	if x != nil {
+		return x.Explode
+	}
+	return ""
 }
 
 // JsonField names a value inside each JSON object.
@@ -2519,10 +2532,11 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\ttime_zone\x18\x05 \x01(\tR\btimeZone\"8\n" +
 	"\fSqliteSource\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x14\n" +
-	"\x05table\x18\x02 \x01(\tR\x05table\"W\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\"q\n" +
 	"\vJsonlSource\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x124\n" +
-	"\x06fields\x18\x02 \x03(\v2\x1c.cutover.common.v1.JsonFieldR\x06fields\"3\n" +
+	"\x06fields\x18\x02 \x03(\v2\x1c.cutover.common.v1.JsonFieldR\x06fields\x12\x18\n" +
+	"\aexplode\x18\x03 \x01(\tR\aexplode\"3\n" +
 	"\tJsonField\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\"x\n" +
