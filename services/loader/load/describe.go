@@ -6,6 +6,7 @@ import (
 
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/jackc/pgx/v5"
 )
 
 // describeSQL lists a relation's columns in ordinal order. Domains are
@@ -94,4 +95,29 @@ func typmodInfo(typname string, typmod int32) (maxLen, precision, scale int32) {
 		return 0, (m >> 16) & 0xffff, ((m & 0x7ff) ^ 1024) - 1024
 	}
 	return 0, 0, 0
+}
+
+// primaryKeySQL lists a table's primary-key columns in key order.
+const primaryKeySQL = `
+SELECT a.attname
+FROM pg_index i
+JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord)
+JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum = k.attnum
+WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary
+ORDER BY k.ord`
+
+// primaryKey returns the primary-key columns of a table, none when it has
+// no primary key or does not exist.
+func (t *target) primaryKey(ctx context.Context, schema, table string) ([]string, error) {
+	rows, err := t.pool.Query(ctx, primaryKeySQL, schema, table)
+	if err != nil {
+		return nil, t.dbErr("read primary key of "+schema+"."+table, err)
+	}
+	cols, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, t.dbErr("read primary key of "+schema+"."+table, err)
+	}
+	return cols, nil
 }

@@ -25,15 +25,25 @@ import (
 )
 
 const (
-	ledgerLookupSQL = `SELECT extracted, loaded, quarantined FROM cutover.ledger WHERE job_id = $1 AND partition_id = $2 AND seq = $3`
-	ledgerInsertSQL = `INSERT INTO cutover.ledger (job_id, partition_id, seq, table_name, target_table, last_key, extracted, loaded, quarantined)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+	ledgerLookupSQL = `SELECT extracted, loaded, quarantined, filtered FROM cutover.ledger WHERE job_id = $1 AND partition_id = $2 AND seq = $3`
+	ledgerInsertSQL = `INSERT INTO cutover.ledger (job_id, partition_id, seq, table_name, target_table, last_key, extracted, loaded, quarantined, filtered)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
 	// One statement for all of a batch's rejects; unnest keeps their order,
 	// so ids follow row order.
 	quarantineInsertSQL = `INSERT INTO cutover.quarantine
-  (job_id, table_name, target_table, partition_id, seq, source, row_index, source_ref, stage, rule, column_name, reason, raw)
-SELECT $1, $2, $3, $4, $5, $6, q.* FROM unnest($7::int[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) AS q`
+  (job_id, table_name, target_table, partition_id, seq, source, system, row_index, source_ref, stage, rule, column_name, reason, raw)
+SELECT $1, $2, $3, $4, $5, $6, $7, q.* FROM unnest($8::int[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[]) AS q`
+	filteredInsertSQL = `INSERT INTO cutover.filtered
+  (job_id, table_name, target_table, partition_id, seq, source, system, row_index, source_ref, reason)
+SELECT $1, $2, $3, $4, $5, $6, $7, q.* FROM unnest($8::int[], $9::text[], $10::text[]) AS q`
+	lineageInsertSQL = `INSERT INTO cutover.lineage
+  (job_id, table_name, target_table, system, source, partition_id, seq, source_refs, target_keys)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
 )
+
+// filterStage marks a reject that is a row filter's doing: counted as
+// filtered, not quarantined.
+const filterStage = "filter"
 
 var tracer = otel.Tracer("cutover/loader")
 
@@ -74,6 +84,20 @@ func (s *Service) load(stream loaderv1.LoaderService_LoadServer) error {
 		}
 	}
 	l := &loader{svc: s, t: t, cfg: cfg, table: pgx.Identifier{schema, cfg.GetTable()}.Sanitize(), types: types}
+	if cfg.GetStaged() {
+		l.stage = stageName(cfg.GetJobId(), cfg.GetTable())
+		if err := t.ensureStaging(ctx, schema, cfg.GetTable(), l.stage); err != nil {
+			return err
+		}
+		l.table = pgx.Identifier{stageSchema, l.stage}.Sanitize()
+		if types != nil {
+			if l.types, err = t.targetTypes(ctx, stageSchema, l.stage); err != nil {
+				return err
+			}
+		}
+	} else if l.keyCols, err = t.primaryKey(ctx, schema, cfg.GetTable()); err != nil {
+		return err
+	}
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
@@ -107,6 +131,10 @@ type loader struct {
 	cols  []string
 	rd    sliceReader
 
+	stage   string   // staging table name, "" when loading the target directly
+	oldSeen bool     // the staging table has the old-id columns
+	keyCols []string // target primary key, for lineage ("" keys without one)
+
 	types  map[string]string // target column → base type name
 	bin    binEncoder
 	binSQL []byte  // binary COPY statement for cols
@@ -118,6 +146,7 @@ type loader struct {
 type outcome struct {
 	skipped                    bool
 	extracted, loaded, quarant int64              // as committed or as stored in the ledger
+	filtered                   int64              // rows a row filter left out
 	loadRejects                []*commonv1.Reject // rows PostgreSQL refused
 	preRejected, rowsToLoad    int                // distinct rejected rows from earlier stages; the rest
 	copiedRows                 int64
@@ -152,7 +181,7 @@ func (l *loader) traced(ctx context.Context, b *commonv1.Batch) (*loaderv1.LoadR
 	return &loaderv1.LoadResponse{
 		Seq:     b.GetSeq(),
 		Skipped: o.skipped,
-		Counts:  &commonv1.Counts{Extracted: o.extracted, Loaded: o.loaded, Quarantined: o.quarant, Batches: 1},
+		Counts:  &commonv1.Counts{Extracted: o.extracted, Loaded: o.loaded, Quarantined: o.quarant, Filtered: o.filtered, Batches: 1},
 	}, nil
 }
 
@@ -192,6 +221,22 @@ func (l *loader) loadBatch(ctx context.Context, b *commonv1.Batch) (outcome, err
 		}
 	}
 	o := outcome{preRejected: pre, rowsToLoad: toLoad}
+	if l.stage != "" {
+		if !l.oldSeen {
+			if err := l.t.ensureOldColumns(ctx, l.stage, b); err != nil {
+				return o, err
+			}
+			if l.types != nil {
+				types, err := l.t.targetTypes(ctx, stageSchema, l.stage)
+				if err != nil {
+					return o, err
+				}
+				l.types = types
+			}
+			l.oldSeen = true
+		}
+		b = l.withMeta(b)
+	}
 
 	o, retry, err := l.attempt(ctx, b, rejected, o, false)
 	if err != nil || !retry {
@@ -260,7 +305,8 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 	}
 	o.extracted = int64(b.GetNumRows())
 	o.loaded = o.copiedRows
-	o.quarant = int64(o.preRejected + len(o.loadRejects))
+	o.filtered = filteredRows(b)
+	o.quarant = int64(o.preRejected+len(o.loadRejects)) - o.filtered
 
 	if err := l.finish(ctx, tx, b, o); err != nil {
 		var pgErr *pgconn.PgError
@@ -295,7 +341,7 @@ var _ querier = (*pgxpool.Conn)(nil)
 // lookup reports whether the batch is in the ledger, filling o with the
 // stored counts if so.
 func (l *loader) lookup(ctx context.Context, q querier, b *commonv1.Batch, o *outcome) (bool, error) {
-	err := q.QueryRow(ctx, ledgerLookupSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq()).Scan(&o.extracted, &o.loaded, &o.quarant)
+	err := q.QueryRow(ctx, ledgerLookupSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq()).Scan(&o.extracted, &o.loaded, &o.quarant, &o.filtered)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -427,38 +473,113 @@ func (l *loader) withValue(reason string, e *pgconn.PgError, b *commonv1.Batch, 
 	return reason
 }
 
-// finish writes the quarantine rows and the ledger row in one round trip.
+// finish writes the quarantine rows, the filtered rows, the lineage and
+// the ledger row in one round trip.
 func (l *loader) finish(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, o outcome) error {
 	table := b.GetTable()
 	if table == "" {
 		table = l.cfg.GetTable()
 	}
+	system := clean(l.cfg.GetSystem())
 	var pb pgx.Batch
-	if n := len(b.GetRejects()) + len(o.loadRejects); n > 0 {
-		rows := make([]int32, 0, n)
-		refs := make([]string, 0, n)
-		stages := make([]string, 0, n)
-		rules := make([]string, 0, n)
-		cols := make([]string, 0, n)
-		reasons := make([]string, 0, n)
-		raws := make([]string, 0, n)
-		for _, rs := range [][]*commonv1.Reject{b.GetRejects(), o.loadRejects} {
-			for _, r := range rs {
-				rows = append(rows, r.GetRow())
-				refs = append(refs, clean(batch.SourceRef(b, int(r.GetRow()))))
-				stages = append(stages, clean(r.GetStage()))
-				rules = append(rules, clean(r.GetRule()))
-				cols = append(cols, clean(r.GetColumn()))
-				reasons = append(reasons, clean(r.GetReason()))
-				raws = append(raws, clean(r.GetRaw()))
+	// The ledger row first: a concurrent loader's commit of this batch
+	// shows as its unique violation, before any other insert conflicts.
+	pb.Queue(ledgerInsertSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq(), clean(table), l.cfg.GetTable(), clean(b.GetLastKey()),
+		o.extracted, o.loaded, o.quarant, o.filtered)
+	var q, f rejectCols
+	for _, rs := range [][]*commonv1.Reject{b.GetRejects(), o.loadRejects} {
+		for _, r := range rs {
+			if r.GetStage() == filterStage {
+				f.add(b, r)
+			} else {
+				q.add(b, r)
 			}
 		}
-		pb.Queue(quarantineInsertSQL, l.cfg.GetJobId(), clean(table), l.cfg.GetTable(), l.cfg.GetPartitionId(), b.GetSeq(), clean(b.GetSource()),
-			rows, refs, stages, rules, cols, reasons, raws)
 	}
-	pb.Queue(ledgerInsertSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq(), clean(table), l.cfg.GetTable(), clean(b.GetLastKey()),
-		o.extracted, o.loaded, o.quarant)
+	if len(q.rows) > 0 {
+		pb.Queue(quarantineInsertSQL, l.cfg.GetJobId(), clean(table), l.cfg.GetTable(), l.cfg.GetPartitionId(), b.GetSeq(), clean(b.GetSource()), system,
+			q.rows, q.refs, q.stages, q.rules, q.cols, q.reasons, q.raws)
+	}
+	if len(f.rows) > 0 {
+		pb.Queue(filteredInsertSQL, l.cfg.GetJobId(), clean(table), l.cfg.GetTable(), l.cfg.GetPartitionId(), b.GetSeq(), clean(b.GetSource()), system,
+			f.rows, f.refs, f.reasons)
+	}
+	// Staged rows get their lineage when they are finalized: only then is
+	// their target row known.
+	if l.stage == "" && o.loaded > 0 {
+		refs, keys := l.lineage(b, o.loadRejects)
+		pb.Queue(lineageInsertSQL, l.cfg.GetJobId(), clean(table), l.cfg.GetTable(), system, clean(b.GetSource()), l.cfg.GetPartitionId(), b.GetSeq(), refs, keys)
+	}
 	return tx.SendBatch(ctx, &pb).Close()
+}
+
+// rejectCols holds rejects column-wise, as the unnest inserts take them.
+type rejectCols struct {
+	rows                                     []int32
+	refs, stages, rules, cols, reasons, raws []string
+}
+
+func (c *rejectCols) add(b *commonv1.Batch, r *commonv1.Reject) {
+	c.rows = append(c.rows, r.GetRow())
+	c.refs = append(c.refs, clean(batch.SourceRef(b, int(r.GetRow()))))
+	c.stages = append(c.stages, clean(r.GetStage()))
+	c.rules = append(c.rules, clean(r.GetRule()))
+	c.cols = append(c.cols, clean(r.GetColumn()))
+	c.reasons = append(c.reasons, clean(r.GetReason()))
+	c.raws = append(c.raws, clean(r.GetRaw()))
+}
+
+// filteredRows counts the distinct rows a row filter left out.
+func filteredRows(b *commonv1.Batch) int64 {
+	var bm []byte
+	for _, r := range b.GetRejects() {
+		if r.GetStage() == filterStage {
+			bm = batch.SetBit(bm, int(r.GetRow()))
+		}
+	}
+	return int64(batch.CountBits(bm))
+}
+
+// lineage returns the source reference and target key of each loaded row.
+func (l *loader) lineage(b *commonv1.Batch, loadRejects []*commonv1.Reject) (refs, keys []string) {
+	skip := batch.Rejected(b)
+	for _, r := range loadRejects {
+		skip = batch.SetBit(skip, int(r.GetRow()))
+	}
+	var keyCols []*commonv1.Column
+	for _, name := range l.keyCols {
+		var found *commonv1.Column
+		for _, c := range b.GetColumns() {
+			if c.GetName() == name {
+				found = c
+			}
+		}
+		if found == nil { // a key column the target fills itself
+			keyCols = nil
+			break
+		}
+		keyCols = append(keyCols, found)
+	}
+	n := int(b.GetNumRows())
+	refs = make([]string, 0, n)
+	keys = make([]string, 0, n)
+	var buf []byte
+	for i := 0; i < n; i++ {
+		if batch.Bit(skip, i) {
+			continue
+		}
+		refs = append(refs, clean(batch.SourceRef(b, i)))
+		buf = buf[:0]
+		for k, c := range keyCols {
+			if k > 0 {
+				buf = append(buf, ',')
+			}
+			buf = append(append(buf, c.GetName()...), '=')
+			buf = batch.AppendText(buf, c, i)
+		}
+		keys = append(keys, clean(string(buf)))
+	}
+	return refs, keys
 }
 
 // isDataError reports a PostgreSQL data exception (class 22) or integrity

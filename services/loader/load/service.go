@@ -160,6 +160,72 @@ CREATE TABLE IF NOT EXISTS cutover.quarantine (
 	created_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS quarantine_job_table_rule_idx ON cutover.quarantine (job_id, table_name, rule);
+ALTER TABLE cutover.ledger ADD COLUMN IF NOT EXISTS filtered bigint NOT NULL DEFAULT 0;
+ALTER TABLE cutover.quarantine ADD COLUMN IF NOT EXISTS system text NOT NULL DEFAULT '';
+CREATE INDEX IF NOT EXISTS quarantine_job_ref_idx ON cutover.quarantine (job_id, source_ref);
+CREATE TABLE IF NOT EXISTS cutover.filtered (
+	id bigserial PRIMARY KEY,
+	job_id text NOT NULL,
+	table_name text NOT NULL,
+	target_table text NOT NULL,
+	system text NOT NULL,
+	partition_id text NOT NULL,
+	seq bigint NOT NULL,
+	row_index int NOT NULL,
+	source text NOT NULL,
+	source_ref text NOT NULL,
+	reason text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS filtered_job_ref_idx ON cutover.filtered (job_id, source_ref);
+-- One row per batch: position i of source_refs became the target row with
+-- primary key target_keys[i] ('' when the target has no key).
+CREATE TABLE IF NOT EXISTS cutover.lineage (
+	job_id text NOT NULL,
+	table_name text NOT NULL,
+	target_table text NOT NULL,
+	system text NOT NULL,
+	source text NOT NULL,
+	partition_id text NOT NULL,
+	seq bigint NOT NULL,
+	source_refs text[] NOT NULL,
+	target_keys text[] NOT NULL,
+	PRIMARY KEY (job_id, table_name, partition_id, seq)
+);
+CREATE INDEX IF NOT EXISTS lineage_refs_idx ON cutover.lineage USING gin (source_refs);
+CREATE INDEX IF NOT EXISTS lineage_keys_idx ON cutover.lineage USING gin (target_keys);
+-- Rows merged into a survivor by dedupe.
+CREATE TABLE IF NOT EXISTS cutover.merges (
+	job_id text NOT NULL,
+	target_table text NOT NULL,
+	table_name text NOT NULL,
+	system text NOT NULL,
+	source text NOT NULL,
+	source_ref text NOT NULL,
+	winner_table text NOT NULL,
+	winner_system text NOT NULL,
+	winner_ref text NOT NULL,
+	winner_key text NOT NULL,
+	match_key text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS merges_job_ref_idx ON cutover.merges (job_id, system, source_ref);
+-- Old identifiers of each source system's records and their new ones.
+CREATE TABLE IF NOT EXISTS cutover.id_map (
+	system text NOT NULL,
+	entity text NOT NULL,
+	old_id text NOT NULL,
+	new_id text NOT NULL,
+	job_id text NOT NULL,
+	PRIMARY KEY (system, entity, old_id)
+);
+-- Finalized staged tables and what finalizing did (FinalizeStagedResponse).
+CREATE TABLE IF NOT EXISTS cutover.finalized (
+	job_id text NOT NULL,
+	target_table text NOT NULL,
+	outcome jsonb NOT NULL,
+	finalized_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (job_id, target_table)
+);
+CREATE SCHEMA IF NOT EXISTS cutover_stage;
 COMMIT;`
 
 func (t *target) ensure(ctx context.Context) error {

@@ -1,0 +1,123 @@
+package load
+
+import (
+	"context"
+	"fmt"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+)
+
+// maxLineage bounds one answer: a key or reference that matches more rows
+// than this is not a question about one row.
+const maxLineage = 1000
+
+// lineageByTargetSQL finds the source rows that became one target row: the
+// GIN index on target_keys finds the batches, unnest the positions. A
+// merged row's key is its survivor's, so a merged record shows all its
+// sources.
+const lineageByTargetSQL = `
+SELECT l.table_name, l.system, l.source, r.ref, l.target_table, r.key,
+       coalesce(m.winner_system || ' ' || m.winner_table || ' ' || m.winner_ref, '')
+FROM cutover.lineage l
+CROSS JOIN LATERAL unnest(l.source_refs, l.target_keys) AS r(ref, key)
+LEFT JOIN cutover.merges m ON m.job_id = l.job_id AND m.system = l.system AND m.table_name = l.table_name AND m.source_ref = r.ref
+WHERE l.job_id = $1 AND l.target_table = $2 AND l.target_keys @> ARRAY[$3::text] AND r.key = $3
+ORDER BY m.source_ref IS NOT NULL, l.table_name, r.ref
+LIMIT $4`
+
+// lineageBySourceSQL finds what became of one source row: loaded (or
+// merged) where, quarantined why, or filtered why.
+const lineageBySourceSQL = `
+SELECT * FROM (
+  SELECT l.table_name, l.system, l.source, r.ref, l.target_table, r.key,
+         coalesce(m.winner_system || ' ' || m.winner_table || ' ' || m.winner_ref, ''), '' AS rule, '' AS reason, 0 AS kind
+  FROM cutover.lineage l
+  CROSS JOIN LATERAL unnest(l.source_refs, l.target_keys) AS r(ref, key)
+  LEFT JOIN cutover.merges m ON m.job_id = l.job_id AND m.system = l.system AND m.table_name = l.table_name AND m.source_ref = r.ref
+  WHERE l.job_id = $1 AND l.system = $2 AND l.source_refs @> ARRAY[$3::text] AND r.ref = $3
+  UNION ALL
+  SELECT q.table_name, q.system, q.source, q.source_ref, q.target_table, '', '', q.rule,
+         CASE WHEN q.column_name <> '' AND position(q.column_name IN q.reason) = 0 THEN q.column_name || ': ' || q.reason ELSE q.reason END, 1
+  FROM cutover.quarantine q WHERE q.job_id = $1 AND q.system = $2 AND q.source_ref = $3
+  UNION ALL
+  SELECT f.table_name, f.system, f.source, f.source_ref, f.target_table, '', '', 'filter', f.reason, 2
+  FROM cutover.filtered f WHERE f.job_id = $1 AND f.system = $2 AND f.source_ref = $3
+) x ORDER BY kind, table_name
+LIMIT $4`
+
+// GetLineage answers where a target row came from or what became of a
+// source row.
+func (s *Service) GetLineage(ctx context.Context, req *loaderv1.GetLineageRequest) (*loaderv1.GetLineageResponse, error) {
+	resp, err := s.getLineage(ctx, req)
+	return resp, toStatus(err)
+}
+
+func (s *Service) getLineage(ctx context.Context, req *loaderv1.GetLineageRequest) (*loaderv1.GetLineageResponse, error) {
+	byTarget := req.GetTargetTable() != "" || req.GetTargetKey() != ""
+	bySource := req.GetSystem() != "" || req.GetSourceRef() != ""
+	switch {
+	case req.GetJobId() == "":
+		return nil, fmt.Errorf("%w: job_id is required", ErrInvalidArgument)
+	case byTarget == bySource:
+		return nil, fmt.Errorf("%w: give either target_table and target_key or system and source_ref", ErrInvalidArgument)
+	case byTarget && (req.GetTargetTable() == "" || req.GetTargetKey() == ""):
+		return nil, fmt.Errorf("%w: target_table and target_key go together (e.g. target_key \"id=42\")", ErrInvalidArgument)
+	case bySource && (req.GetSystem() == "" || req.GetSourceRef() == ""):
+		return nil, fmt.Errorf("%w: system and source_ref go together (e.g. source_ref \"id=17\" or \"line 13\")", ErrInvalidArgument)
+	}
+	t, _, err := s.target(ctx, req.GetTarget())
+	if err != nil {
+		return nil, err
+	}
+	resp := &loaderv1.GetLineageResponse{}
+	if byTarget {
+		rows, err := t.pool.Query(ctx, lineageByTargetSQL, req.GetJobId(), req.GetTargetTable(), req.GetTargetKey(), maxLineage)
+		if err != nil {
+			return nil, t.dbErr("read lineage", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			r := &commonv1.LineageRecord{JobId: req.GetJobId(), Outcome: "loaded"}
+			if err := rows.Scan(&r.Table, &r.System, &r.Source, &r.SourceRef, &r.TargetTable, &r.TargetKey, &r.MergedInto); err != nil {
+				return nil, t.dbErr("read lineage", err)
+			}
+			if r.MergedInto != "" {
+				r.Outcome = "merged"
+			}
+			resp.Records = append(resp.Records, r)
+		}
+		return resp, t.rowsErr("read lineage", rows.Err())
+	}
+	rows, err := t.pool.Query(ctx, lineageBySourceSQL, req.GetJobId(), req.GetSystem(), req.GetSourceRef(), maxLineage)
+	if err != nil {
+		return nil, t.dbErr("read lineage", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r := &commonv1.LineageRecord{JobId: req.GetJobId()}
+		var kind int
+		if err := rows.Scan(&r.Table, &r.System, &r.Source, &r.SourceRef, &r.TargetTable, &r.TargetKey, &r.MergedInto, &r.Rule, &r.Reason, &kind); err != nil {
+			return nil, t.dbErr("read lineage", err)
+		}
+		switch {
+		case kind == 1:
+			r.Outcome = "quarantined"
+		case kind == 2:
+			r.Outcome = "filtered"
+		case r.MergedInto != "":
+			r.Outcome = "merged"
+		default:
+			r.Outcome = "loaded"
+		}
+		resp.Records = append(resp.Records, r)
+	}
+	return resp, t.rowsErr("read lineage", rows.Err())
+}
+
+func (t *target) rowsErr(op string, err error) error {
+	if err != nil {
+		return t.dbErr(op, err)
+	}
+	return nil
+}
