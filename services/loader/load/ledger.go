@@ -12,7 +12,7 @@ import (
 const maxExamples = 100
 
 const ledgerSQL = `
-SELECT partition_id, seq, last_key, extracted, loaded, quarantined
+SELECT partition_id, seq, last_key, extracted, loaded, quarantined, filtered
 FROM cutover.ledger
 WHERE job_id = $1 AND ($2 = '' OR partition_id = $2)
 ORDER BY partition_id, seq`
@@ -29,6 +29,18 @@ FROM (
 ) g
 WHERE rn <= $2
 ORDER BY table_name, rule, id`
+
+// filteredSummarySQL is summarySQL for the rows row filters left out.
+const filteredSummarySQL = `
+SELECT table_name, reason, n, source, source_ref
+FROM (
+  SELECT f.*, row_number() OVER w AS rn, count(*) OVER (PARTITION BY table_name, reason) AS n
+  FROM cutover.filtered f
+  WHERE job_id = $1
+  WINDOW w AS (PARTITION BY table_name, reason ORDER BY id)
+) g
+WHERE rn <= $2
+ORDER BY table_name, reason, id`
 
 // GetLedger returns the committed batches of a job.
 func (s *Service) GetLedger(ctx context.Context, req *loaderv1.GetLedgerRequest) (*loaderv1.GetLedgerResponse, error) {
@@ -52,7 +64,7 @@ func (s *Service) getLedger(ctx context.Context, req *loaderv1.GetLedgerRequest)
 	resp := &loaderv1.GetLedgerResponse{}
 	for rows.Next() {
 		e := &loaderv1.LedgerEntry{Counts: &commonv1.Counts{Batches: 1}}
-		if err := rows.Scan(&e.PartitionId, &e.Seq, &e.LastKey, &e.Counts.Extracted, &e.Counts.Loaded, &e.Counts.Quarantined); err != nil {
+		if err := rows.Scan(&e.PartitionId, &e.Seq, &e.LastKey, &e.Counts.Extracted, &e.Counts.Loaded, &e.Counts.Quarantined, &e.Counts.Filtered); err != nil {
 			return nil, t.dbErr("read ledger", err)
 		}
 		resp.Entries = append(resp.Entries, e)
@@ -109,6 +121,30 @@ func (s *Service) quarantineSummary(ctx context.Context, req *loaderv1.GetQuaran
 	}
 	if err := rows.Err(); err != nil {
 		return nil, t.dbErr("read quarantine", err)
+	}
+	rows.Close()
+	frows, err := t.pool.Query(ctx, filteredSummarySQL, req.GetJobId(), n)
+	if err != nil {
+		return nil, t.dbErr("read filtered rows", err)
+	}
+	defer frows.Close()
+	g = nil
+	for frows.Next() {
+		var table, reason string
+		var count int64
+		ex := &loaderv1.QuarantineExample{}
+		if err := frows.Scan(&table, &reason, &count, &ex.Source, &ex.SourceRef); err != nil {
+			return nil, t.dbErr("read filtered rows", err)
+		}
+		ex.Reason = reason
+		if g == nil || g.Table != table || g.Rule != reason {
+			g = &loaderv1.QuarantineGroup{Table: table, Rule: reason, Count: count}
+			resp.Filtered = append(resp.Filtered, g)
+		}
+		g.Examples = append(g.Examples, ex)
+	}
+	if err := frows.Err(); err != nil {
+		return nil, t.dbErr("read filtered rows", err)
 	}
 	return resp, nil
 }

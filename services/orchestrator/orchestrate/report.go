@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -24,7 +25,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 	r := &orchestratorv1.JobReport{
 		JobId: j.id, Name: j.name, State: jobState(j.state), Error: j.errText,
 		TraceId: j.traceID, TraceSink: j.traceSink, Totals: &commonv1.Counts{}, Balanced: true,
-		StartedAt: ts(j.started), FinishedAt: ts(j.finished), Ddl: j.ddl,
+		StartedAt: ts(j.started), FinishedAt: ts(j.finished), Ddl: j.ddl, SpecHash: j.specHash,
 	}
 	byTable := map[string]*orchestratorv1.TableReport{}
 	for _, t := range j.spec.GetTables() {
@@ -42,9 +43,29 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 		tr.Counts.Batches += p.counts.GetBatches()
 		addCounts(r.Totals, p.counts)
 		r.Totals.Batches += p.counts.GetBatches()
-		if p.counts.GetExtracted() != p.counts.GetLoaded()+p.counts.GetQuarantined() {
+		if !balanced(p.counts) {
 			r.Balanced = false
 		}
+	}
+	// Staged tables: rows merged away or quarantined when finalized leave
+	// the loaded term; what remains must be what the loader inserted.
+	for _, table := range sortedKeys(j.finalized) {
+		f := j.finalized[table]
+		mr := &orchestratorv1.MergeReport{TargetTable: s.target(j.spec).GetSchema() + "." + table, ByKey: f.GetMerges(),
+			FilledFields: f.GetFilledFields(), Collisions: f.GetCollisions(), UnresolvedRefs: f.GetUnresolvedRefs()}
+		for _, o := range f.GetTables() {
+			tr := byTable[o.GetTable()]
+			if tr == nil {
+				continue
+			}
+			applyFinalized(tr.Counts, o)
+			applyFinalized(r.Totals, o)
+			mr.MergedAway += o.GetMergedAway()
+			if tr.Counts.GetLoaded() != o.GetLoaded() {
+				r.Balanced = false
+			}
+		}
+		r.Merges = append(r.Merges, mr)
 	}
 	ctx, cancel := context.WithTimeout(ctx, stageWait)
 	defer cancel()
@@ -62,6 +83,11 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 			rr.Examples = append(rr.Examples, &orchestratorv1.RejectExample{SourceRef: e.GetSourceRef(), Column: e.GetColumn(), Reason: e.GetReason(), Raw: e.GetRaw()})
 		}
 		tr.Rejects = append(tr.Rejects, rr)
+	}
+	for _, g := range q.GetFiltered() {
+		if tr := byTable[g.GetTable()]; tr != nil {
+			tr.Filtered = append(tr.Filtered, &orchestratorv1.FilterCount{Reason: g.GetRule(), Count: g.GetCount()})
+		}
 	}
 	setTiming(r, j.started, j.finished)
 	return r, nil
@@ -95,20 +121,68 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 		fmt.Fprintf(w, "error: %s\n", r.GetError())
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TABLE\tSOURCE\tTARGET\tEXTRACTED\tLOADED\tQUARANTINED\tBATCHES")
-	for _, t := range r.GetTables() {
-		c := t.GetCounts()
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", t.GetName(), t.GetSource(), t.GetTargetTable(),
-			c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches())
-	}
 	c := r.GetTotals()
-	fmt.Fprintf(tw, "TOTAL\t\t\t%d\t%d\t%d\t%d\n", c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches())
+	merging := c.GetFiltered() > 0 || c.GetMergedAway() > 0 || len(r.GetMerges()) > 0
+	if merging {
+		fmt.Fprintln(tw, "TABLE\tSOURCE\tTARGET\tEXTRACTED\tLOADED\tQUARANTINED\tFILTERED\tMERGED\tBATCHES")
+		for _, t := range r.GetTables() {
+			tc := t.GetCounts()
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\n", t.GetName(), t.GetSource(), t.GetTargetTable(),
+				tc.GetExtracted(), tc.GetLoaded(), tc.GetQuarantined(), tc.GetFiltered(), tc.GetMergedAway(), tc.GetBatches())
+		}
+		fmt.Fprintf(tw, "TOTAL\t\t\t%d\t%d\t%d\t%d\t%d\t%d\n", c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered(), c.GetMergedAway(), c.GetBatches())
+	} else {
+		fmt.Fprintln(tw, "TABLE\tSOURCE\tTARGET\tEXTRACTED\tLOADED\tQUARANTINED\tBATCHES")
+		for _, t := range r.GetTables() {
+			tc := t.GetCounts()
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%d\n", t.GetName(), t.GetSource(), t.GetTargetTable(),
+				tc.GetExtracted(), tc.GetLoaded(), tc.GetQuarantined(), tc.GetBatches())
+		}
+		fmt.Fprintf(tw, "TOTAL\t\t\t%d\t%d\t%d\t%d\n", c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches())
+	}
 	tw.Flush()
 	verdict := "balanced"
-	if !r.GetBalanced() || c.GetExtracted() != c.GetLoaded()+c.GetQuarantined() {
+	sum := c.GetLoaded() + c.GetQuarantined() + c.GetFiltered() + c.GetMergedAway()
+	if !r.GetBalanced() || c.GetExtracted() != sum {
 		verdict = "NOT BALANCED"
 	}
-	fmt.Fprintf(w, "accounting: extracted %d = loaded %d + quarantined %d: %s\n", c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), verdict)
+	if merging {
+		fmt.Fprintf(w, "accounting: extracted %d = loaded %d + quarantined %d + filtered %d + merged away %d: %s\n",
+			c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered(), c.GetMergedAway(), verdict)
+	} else {
+		fmt.Fprintf(w, "accounting: extracted %d = loaded %d + quarantined %d: %s\n", c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), verdict)
+	}
+	for _, m := range r.GetMerges() {
+		fmt.Fprintf(w, "merged %s: %d rows merged away", m.GetTargetTable(), m.GetMergedAway())
+		for k, bk := range m.GetByKey() {
+			sep := ", "
+			if k == 0 {
+				sep = " ("
+			}
+			fmt.Fprintf(w, "%sby %s %d", sep, bk.GetKey(), bk.GetRows())
+		}
+		if len(m.GetByKey()) > 0 {
+			fmt.Fprint(w, ")")
+		}
+		fmt.Fprintf(w, "; %d fields filled from merged rows", m.GetFilledFields())
+		if m.GetUnresolvedRefs() > 0 {
+			fmt.Fprintf(w, "; %d rows with unresolved references quarantined", m.GetUnresolvedRefs())
+		}
+		fmt.Fprintln(w)
+		for _, cc := range m.GetCollisions() {
+			fmt.Fprintf(w, "  key collisions on %s: %d keys in more than one system, %d rows, resolved by %s",
+				cc.GetColumn(), cc.GetKeys(), cc.GetRows(), strings.ToLower(strings.TrimPrefix(cc.GetRule().String(), "COLLISION_RULE_")))
+			if len(cc.GetExamples()) > 0 {
+				fmt.Fprintf(w, " (e.g. %s)", strings.Join(cc.GetExamples(), ", "))
+			}
+			fmt.Fprintln(w)
+		}
+	}
+	for _, t := range r.GetTables() {
+		for _, fc := range t.GetFiltered() {
+			fmt.Fprintf(w, "filtered %s / %s: %d\n", t.GetName(), fc.GetReason(), fc.GetCount())
+		}
+	}
 	for _, t := range r.GetTables() {
 		for _, rr := range t.GetRejects() {
 			fmt.Fprintf(w, "rejects %s / %s: %d\n", t.GetName(), rr.GetRule(), rr.GetCount())
@@ -125,4 +199,16 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 	}
 	fmt.Fprintf(w, "duration: %.2fs, %.0f rows/s\n", r.GetDurationSeconds(), r.GetRowsPerSecond())
 	fmt.Fprintf(w, "trace: %s (spans in %s)\n", r.GetTraceId(), r.GetTraceSink())
+	if r.GetSpecHash() != "" {
+		fmt.Fprintf(w, "spec: sha256 %s\n", r.GetSpecHash())
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }

@@ -169,7 +169,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	if err != nil {
 		return nil, err
 	}
-	if err := ts.SendMsg(transformConfig(&transformerv1.TransformConfig{Columns: tbl.GetColumns()})); err != nil {
+	if err := ts.SendMsg(transformConfig(&transformerv1.TransformConfig{Columns: tbl.GetColumns(), System: tbl.GetSystem(), Filters: tbl.GetFilters()})); err != nil {
 		return nil, stageErr("transformer", err)
 	}
 	vs, err := opened(cancel, "validator", func() (relayStream, error) {
@@ -187,7 +187,8 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	if err != nil {
 		return nil, err
 	}
-	if err := ls.SendMsg(loadConfig(&loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id})); err != nil {
+	if err := ls.SendMsg(loadConfig(&loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id,
+		Staged: stagedTables(job.spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem()})); err != nil {
 		return nil, stageErr("loader", err)
 	}
 
@@ -295,9 +296,9 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 				return stageErr("loader", err)
 			}
 			c := ack.GetCounts()
-			if ack.GetSeq() != inf.seq || c.GetExtracted() != int64(inf.rows) || c.GetLoaded()+c.GetQuarantined() != c.GetExtracted() {
-				err := fmt.Errorf("%w: batch %d of partition %s: extracted %d rows, loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d",
-					ErrUnbalanced, inf.seq, p.id, inf.rows, ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined())
+			if ack.GetSeq() != inf.seq || c.GetExtracted() != int64(inf.rows) || !balanced(c) {
+				err := fmt.Errorf("%w: batch %d of partition %s: extracted %d rows, loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d + filtered %d",
+					ErrUnbalanced, inf.seq, p.id, inf.rows, ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered())
 				endSpan(inf.span, err)
 				return err
 			}
@@ -354,12 +355,12 @@ func (s *Service) checkLedger(ctx context.Context, target *commonv1.TargetSpec, 
 		addCounts(got, e.GetCounts())
 		got.Batches++
 	}
-	if got.Extracted != want.Extracted || got.Loaded != want.Loaded || got.Quarantined != want.Quarantined || got.Batches != want.Batches {
-		return fmt.Errorf("%w: partition %s: ledger says %d batches, extracted %d, loaded %d, quarantined %d; run counted %d, %d, %d, %d",
-			ErrUnbalanced, partID, got.Batches, got.Extracted, got.Loaded, got.Quarantined, want.Batches, want.Extracted, want.Loaded, want.Quarantined)
+	if got.Extracted != want.Extracted || got.Loaded != want.Loaded || got.Quarantined != want.Quarantined || got.Filtered != want.Filtered || got.Batches != want.Batches {
+		return fmt.Errorf("%w: partition %s: ledger says %d batches, extracted %d, loaded %d, quarantined %d, filtered %d; run counted %d, %d, %d, %d, %d",
+			ErrUnbalanced, partID, got.Batches, got.Extracted, got.Loaded, got.Quarantined, got.Filtered, want.Batches, want.Extracted, want.Loaded, want.Quarantined, want.Filtered)
 	}
-	if got.Extracted != got.Loaded+got.Quarantined {
-		return fmt.Errorf("%w: partition %s: extracted %d != loaded %d + quarantined %d", ErrUnbalanced, partID, got.Extracted, got.Loaded, got.Quarantined)
+	if !balanced(got) {
+		return fmt.Errorf("%w: partition %s: extracted %d != loaded %d + quarantined %d + filtered %d", ErrUnbalanced, partID, got.Extracted, got.Loaded, got.Quarantined, got.Filtered)
 	}
 	return nil
 }
@@ -388,6 +389,18 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 	defer s.store.releaseFinish(context.WithoutCancel(ctx), id)
 	j, err := s.store.getJob(ctx, id)
 	if err != nil {
+		return
+	}
+	// Staged target tables move into the target, parents first, each once.
+	if err := s.finalizeStaged(ctx, j); err != nil {
+		if retryable(err) {
+			slog.Warn("staged tables not finalized yet, will retry", "job", id, "err", err)
+			return
+		}
+		s.failJobAtFinish(ctx, j, "finalizing staged tables: "+err.Error())
+		return
+	}
+	if j, err = s.store.getJob(ctx, id); err != nil {
 		return
 	}
 	// Keys and references go on after the data, once per job.
@@ -470,11 +483,14 @@ func addCounts(dst, c *commonv1.Counts) {
 	dst.Extracted += c.GetExtracted()
 	dst.Loaded += c.GetLoaded()
 	dst.Quarantined += c.GetQuarantined()
+	dst.Filtered += c.GetFiltered()
+	dst.MergedAway += c.GetMergedAway()
 }
 
 func sumCounts(a, b *commonv1.Counts) *commonv1.Counts {
 	return &commonv1.Counts{Extracted: a.Extracted + b.Extracted, Loaded: a.Loaded + b.Loaded,
-		Quarantined: a.Quarantined + b.Quarantined, Batches: a.Batches + b.Batches}
+		Quarantined: a.Quarantined + b.Quarantined, Batches: a.Batches + b.Batches,
+		Filtered: a.Filtered + b.Filtered, MergedAway: a.MergedAway + b.MergedAway}
 }
 
 func (j *jobRow) snapshot(table int) string {
@@ -482,4 +498,10 @@ func (j *jobRow) snapshot(table int) string {
 		return ""
 	}
 	return j.snapshots[table]
+}
+
+// balanced is the accounting equation of a batch or partition as the
+// ledger records it (merges happen later, per target table).
+func balanced(c *commonv1.Counts) bool {
+	return c.GetExtracted() == c.GetLoaded()+c.GetQuarantined()+c.GetFiltered()
 }

@@ -6,6 +6,7 @@ package orchestrate
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -153,7 +154,8 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	telemetry.Propagator().Inject(jctx, carrier)
 	j := &jobRow{id: id, name: spec.GetName(), spec: spec, parallelism: int(spec.GetParallelism()),
 		traceID: telemetry.TraceID(jctx), traceParent: carrier.Get("traceparent"), traceSink: s.cfg.TraceSink,
-		ddl: prep.ddl, constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, snapshots: prep.snapshots}
+		ddl: prep.ddl, constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, snapshots: prep.snapshots,
+		specHash: specHash(req.GetSpec())}
 	var parts []partitionRow
 	for i, ranges := range plans {
 		for k, r := range ranges {
@@ -188,9 +190,15 @@ func (s *Service) getJob(ctx context.Context, id string) (*orchestratorv1.Job, e
 
 func (j *jobRow) toProto() *orchestratorv1.Job {
 	c := &j.counts
+	counts := &commonv1.Counts{Extracted: c.Extracted, Loaded: c.Loaded, Quarantined: c.Quarantined, Batches: c.Batches, Filtered: c.Filtered}
+	for _, f := range j.finalized {
+		for _, o := range f.GetTables() {
+			applyFinalized(counts, o)
+		}
+	}
 	return &orchestratorv1.Job{
-		Id: j.id, Name: j.name, State: jobState(j.state), Spec: redacted(j.spec),
-		Counts:          &commonv1.Counts{Extracted: c.Extracted, Loaded: c.Loaded, Quarantined: c.Quarantined, Batches: c.Batches},
+		Id: j.id, Name: j.name, State: jobState(j.state), Spec: redacted(j.spec), SpecHash: j.specHash,
+		Counts:          counts,
 		PartitionsTotal: j.total, PartitionsDone: j.done, Error: j.errText, TraceId: j.traceID,
 		CreatedAt: ts(&j.created), StartedAt: ts(j.started), FinishedAt: ts(j.finished),
 	}
@@ -316,6 +324,43 @@ func (s *Service) GetJobReport(ctx context.Context, req *orchestratorv1.GetJobRe
 		return nil, toStatus(err)
 	}
 	return &orchestratorv1.GetJobReportResponse{Report: r}, nil
+}
+
+// GetLineage answers where a target row came from or what became of a
+// source row, with the job's mapping version.
+func (s *Service) GetLineage(ctx context.Context, req *orchestratorv1.GetLineageRequest) (*orchestratorv1.GetLineageResponse, error) {
+	j, err := s.store.getJob(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	res, err := s.cfg.Clients.Loader.GetLineage(ctx, &loaderv1.GetLineageRequest{
+		Target: s.target(j.spec), JobId: j.id, TargetTable: req.GetTargetTable(), TargetKey: req.GetTargetKey(),
+		System: req.GetSystem(), SourceRef: req.GetSourceRef(),
+	})
+	if err != nil {
+		return nil, toStatus(stageErr("loader", err))
+	}
+	return &orchestratorv1.GetLineageResponse{JobId: j.id, SpecHash: j.specHash, Records: res.GetRecords()}, nil
+}
+
+// specHash is the mapping version: SHA-256 of the submitted spec in
+// deterministic protobuf encoding, credentials masked first so that a
+// changed password is not a new mapping.
+func specHash(spec *commonv1.JobSpec) string {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(redacted(spec))
+	if err != nil {
+		return ""
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// applyFinalized moves a finalized table spec's staged rows into their
+// final terms: merged away or quarantined at finalize instead of loaded.
+func applyFinalized(c *commonv1.Counts, o *loaderv1.StagedOutcome) {
+	c.Loaded -= o.GetMergedAway() + o.GetQuarantined()
+	c.MergedAway += o.GetMergedAway()
+	c.Quarantined += o.GetQuarantined()
 }
 
 func (s *Service) endJobSpan(id, outcome string) {

@@ -99,6 +99,14 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 		if t.Partitions == 0 {
 			t.Partitions = 1
 		}
+		if t.System == "" {
+			t.System = t.Name
+		}
+		for k, fl := range t.Filters {
+			if strings.TrimSpace(fl.GetWhen()) == "" {
+				return nil, invalid(fmt.Sprintf("%s.filters[%d].when", f, k), "required: a CEL condition over the source row")
+			}
+		}
 		if t.Partitions < 0 || t.Partitions > maxPartitions {
 			return nil, invalid(f+".partitions", "must be between 1 and %d, got %d", maxPartitions, t.Partitions)
 		}
@@ -130,18 +138,26 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 		p.ddl = res.GetStatements()
 		p.constraints = constraints(spec, sources)
 	}
+	targetCols := map[string][]*loaderv1.TargetColumn{}
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
-		src := sources[i]
 		tgt, err := s.cfg.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: t.TargetTable})
 		if err != nil {
 			return nil, refusal(f+".target_table", "loader", err)
 		}
+		targetCols[t.TargetTable] = tgt.Columns
 		if err := fillTargetTypes(f, t, tgt.Columns, spec.Target.Schema); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkMerging(spec, targetCols); err != nil {
+		return nil, err
+	}
+	for i, t := range spec.Tables {
+		f := fmt.Sprintf("tables[%d]", i)
+		src := sources[i]
 		if _, err := s.cfg.Clients.Transformer.CheckMapping(ctx, &transformerv1.CheckMappingRequest{
-			Columns: t.Columns, SourceColumns: src.Columns, FieldPrefix: f,
+			Columns: t.Columns, SourceColumns: src.Columns, FieldPrefix: f, Filters: t.Filters,
 		}); err != nil {
 			return nil, refusal(f+".columns", "transformer", err)
 		}

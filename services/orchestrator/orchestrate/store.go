@@ -2,6 +2,7 @@ package orchestrate
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -67,6 +68,10 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints jsonb;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints_done boolean NOT NULL DEFAULT false;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finish_lease timestamptz;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS snapshots jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS spec_hash text NOT NULL DEFAULT '';
+-- Staged target tables already finalized: target table → FinalizeStagedResponse.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finalized jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS filtered bigint NOT NULL DEFAULT 0;
 CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
 `
 
@@ -117,6 +122,9 @@ type jobRow struct {
 	constraintsDone bool
 	// snapshots are the source snapshots by table index.
 	snapshots []string
+	specHash  string
+	// finalized staged target tables and what finalizing did.
+	finalized map[string]*loaderv1.FinalizeStagedResponse
 }
 
 type partitionRow struct {
@@ -148,8 +156,8 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 	if snaps == nil {
 		snaps = []string{}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON, snaps); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON, snaps, j.specHash); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	rows := make([][]any, len(parts))
@@ -164,19 +172,28 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 }
 
 const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error, j.trace_id, j.trace_parent, j.trace_sink, j.report,
-	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done, j.snapshots,
-	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0),
+	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done, j.snapshots, j.spec_hash, j.finalized,
+	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0), coalesce(sum(p.filtered),0),
 	count(p.id), count(p.id) FILTER (WHERE p.state = 'done')
 	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
 
 func scanJob(row pgx.Row) (*jobRow, error) {
 	var j jobRow
 	var spec, cons []byte
+	var fin map[string]json.RawMessage
 	var total, done int64
 	if err := row.Scan(&j.id, &j.name, &j.state, &spec, &j.parallelism, &j.errText, &j.traceID, &j.traceParent, &j.traceSink, &j.report,
-		&j.created, &j.started, &j.finished, &j.ddl, &cons, &j.constraintsDone, &j.snapshots,
-		&j.counts.Extracted, &j.counts.Loaded, &j.counts.Quarantined, &j.counts.Batches, &total, &done); err != nil {
+		&j.created, &j.started, &j.finished, &j.ddl, &cons, &j.constraintsDone, &j.snapshots, &j.specHash, &fin,
+		&j.counts.Extracted, &j.counts.Loaded, &j.counts.Quarantined, &j.counts.Batches, &j.counts.Filtered, &total, &done); err != nil {
 		return nil, err
+	}
+	j.finalized = map[string]*loaderv1.FinalizeStagedResponse{}
+	for table, raw := range fin {
+		f := &loaderv1.FinalizeStagedResponse{}
+		if err := protojson.Unmarshal(raw, f); err != nil {
+			return nil, fmt.Errorf("decode finalize outcome of job %s, table %s: %w", j.id, table, err)
+		}
+		j.finalized[table] = f
 	}
 	j.total, j.done = int32(total), int32(done)
 	j.spec = &commonv1.JobSpec{}
@@ -255,10 +272,10 @@ func (s *store) claim(ctx context.Context, owner string, lease time.Duration) (*
 func (s *store) progress(ctx context.Context, p *partitionRow, owner string, lease time.Duration, c *commonv1.Counts) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions p SET extracted = $4, loaded = $5, quarantined = $6, batches = $7,
-			lease_until = now() + $8::interval
+			lease_until = now() + $8::interval, filtered = $9
 		FROM cutover_control.jobs j
 		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.state = 'running' AND j.id = p.job_id AND j.state = 'running'`,
-		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), lease.String())
+		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), lease.String(), c.GetFiltered())
 	if err != nil {
 		return false, fmt.Errorf("record progress: %w", err)
 	}
@@ -268,9 +285,9 @@ func (s *store) progress(ctx context.Context, p *partitionRow, owner string, lea
 func (s *store) finishPartition(ctx context.Context, p *partitionRow, owner string, c *commonv1.Counts) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions SET state = 'done', extracted = $4, loaded = $5, quarantined = $6, batches = $7,
-			error = '', lease_until = NULL
+			error = '', lease_until = NULL, filtered = $8
 		WHERE job_id = $1 AND id = $2 AND lease_owner = $3`,
-		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches())
+		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), c.GetFiltered())
 	if err != nil {
 		return fmt.Errorf("finish partition %s: %w", p.id, err)
 	}
@@ -372,6 +389,19 @@ func (s *store) constraintsAdded(ctx context.Context, id string, stmts []string)
 	return nil
 }
 
+// setFinalized records what finalizing a staged target table did.
+func (s *store) setFinalized(ctx context.Context, id, table string, r *loaderv1.FinalizeStagedResponse) error {
+	data, err := protojson.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode finalize outcome: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finalized = finalized || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1`, id, table, data)
+	if err != nil {
+		return fmt.Errorf("record finalize outcome of %s, table %s: %w", id, table, err)
+	}
+	return nil
+}
+
 func (s *store) setReport(ctx context.Context, id string, report []byte) error {
 	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET report = $2 WHERE id = $1`, id, report)
 	if err != nil {
@@ -418,7 +448,7 @@ type partitionCounts struct {
 }
 
 func (s *store) partitions(ctx context.Context, jobID string) ([]partitionCounts, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, table_name, state, error, extracted, loaded, quarantined, batches
+	rows, err := s.pool.Query(ctx, `SELECT id, table_name, state, error, extracted, loaded, quarantined, batches, filtered
 		FROM cutover_control.partitions WHERE job_id = $1 ORDER BY table_index, id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
@@ -427,7 +457,7 @@ func (s *store) partitions(ctx context.Context, jobID string) ([]partitionCounts
 	var out []partitionCounts
 	for rows.Next() {
 		p := partitionCounts{counts: &commonv1.Counts{}}
-		if err := rows.Scan(&p.id, &p.table, &p.state, &p.errText, &p.counts.Extracted, &p.counts.Loaded, &p.counts.Quarantined, &p.counts.Batches); err != nil {
+		if err := rows.Scan(&p.id, &p.table, &p.state, &p.errText, &p.counts.Extracted, &p.counts.Loaded, &p.counts.Quarantined, &p.counts.Batches, &p.counts.Filtered); err != nil {
 			return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
 		}
 		out = append(out, p)

@@ -54,11 +54,17 @@ type colPlan struct {
 	chain *clean.Chain
 	// expr computes the value instead of a source column (nil: none).
 	expr *exprPlan
+	// id derives a new identifier from the source value (nil: none).
+	id *idPlan
 }
 
 // plan is a compiled TransformConfig, reused for every batch of a stream.
 type plan struct {
-	cols []colPlan
+	cols    []colPlan
+	filters []filterPlan
+	// idCols are the indexes of the new_id and ref columns, in mapping
+	// order: each adds a "__old__<target>" column after the mapped ones.
+	idCols []int
 }
 
 // typeName spells a target type as PostgreSQL does, for reject reasons.
@@ -124,11 +130,18 @@ func compileWith(cfg *transformerv1.TransformConfig, sources map[string]bool) (*
 		if err := checkShape(field, m); err != nil {
 			return nil, err
 		}
+		if err := checkID(field, m); err != nil {
+			return nil, err
+		}
 		c := &p.cols[k]
 		*c = colPlan{
 			target: m.GetTarget(), source: m.GetSource(), typ: m.GetType(), typeName: typeName(m),
 			formats: m.GetFormats(), notNull: m.GetNotNull(), maxLen: int(m.GetMaxLength()),
 			prec: int(m.GetPrecision()), scale: int(m.GetScale()),
+			id: newIDPlan(m, cfg.GetSystem()),
+		}
+		if c.id != nil {
+			p.idCols = append(p.idCols, k)
 		}
 		if m.GetExpr() != "" {
 			if m.GetSource() != "" {
@@ -173,6 +186,26 @@ func compileWith(cfg *transformerv1.TransformConfig, sources map[string]bool) (*
 			}
 		}
 	}
+	// The "__old__" columns share the batch with the mapped ones.
+	if len(p.idCols) > 0 {
+		targets := make(map[string]bool, len(p.cols))
+		for _, c := range p.cols {
+			targets[c.target] = true
+		}
+		for _, k := range p.idCols {
+			if name := oldPrefix + p.cols[k].target; targets[name] {
+				return nil, &fieldError{fmt.Sprintf("columns[%d].target", k), fmt.Sprintf("target column %q: the old-id column %q is also a mapped target", p.cols[k].target, name), ErrInvalidMapping}
+			}
+		}
+	}
+	p.filters = make([]filterPlan, len(cfg.GetFilters()))
+	for j, f := range cfg.GetFilters() {
+		fp, err := compileFilter(j, f, sources)
+		if err != nil {
+			return nil, err
+		}
+		p.filters[j] = fp
+	}
 	return p, nil
 }
 
@@ -201,14 +234,19 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 	for _, c := range in.GetColumns() {
 		byName[c.GetName()] = c
 	}
-	rejected := batch.Rejected(in)
+	// Filters first: a row they leave out or quarantine is skipped by every
+	// column, as a row rejected upstream is.
+	rejected, rejects, err := p.applyFilters(in, byName, batch.Rejected(in))
+	if err != nil {
+		return nil, err
+	}
 	out := &commonv1.Batch{
 		JobId: in.GetJobId(), PartitionId: in.GetPartitionId(), Seq: in.GetSeq(),
 		Table: in.GetTable(), Source: in.GetSource(), FirstKey: in.GetFirstKey(), LastKey: in.GetLastKey(),
 		NumRows: in.GetNumRows(), SourceRefs: in.GetSourceRefs(), TraceContext: in.GetTraceContext(),
-		Columns: make([]*commonv1.Column, len(p.cols)),
+		Columns: make([]*commonv1.Column, len(p.cols), len(p.cols)+len(p.idCols)),
 	}
-	var rejects []*commonv1.Reject
+	olds := make([]*oldIDs, 0, len(p.idCols))
 	var scratch, text, cleanBuf []byte // reused: casts append into them, then copy out
 	for k := range p.cols {
 		c := &p.cols[k]
@@ -218,6 +256,15 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 				return nil, err
 			}
 			out.Columns[k], rejects = col, rj
+			continue
+		}
+		if c.id != nil {
+			col, old, rj, err := c.applyID(k, in, byName, rejected, rejects)
+			if err != nil {
+				return nil, err
+			}
+			out.Columns[k], rejects = col, rj
+			olds = append(olds, old)
 			continue
 		}
 		var src *commonv1.Column
@@ -314,6 +361,15 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 			}
 		}
 		out.Columns[k] = bld.Column()
+	}
+	if len(olds) > 0 {
+		// An old id of a row rejected by any column is not staged.
+		for _, r := range rejects {
+			rejected = batch.SetBit(rejected, int(r.GetRow()))
+		}
+		for j, k := range p.idCols {
+			out.Columns = append(out.Columns, olds[j].column(p.cols[k].target, rejected))
+		}
 	}
 	slices.SortStableFunc(rejects, func(a, b *commonv1.Reject) int { return int(a.Row - b.Row) })
 	out.Rejects = append(slices.Clip(in.GetRejects()), rejects...)

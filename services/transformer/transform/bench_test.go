@@ -74,3 +74,26 @@ func BenchmarkApply(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
 }
+
+// BenchmarkApplyIDsFilter: the orders shape with a new id, a reference and a
+// row filter that leaves a third of the rows out.
+func BenchmarkApplyIDsFilter(b *testing.B) {
+	const rows = 10_000
+	in := ordersBatch(rows)
+	cfg := ordersConfig()
+	cfg.System = "pos-a"
+	cfg.Columns[0].NewId = &commonv1.NewId{Entity: "order"}
+	cfg.Columns[1].Ref = &commonv1.IdRef{Entity: "customer"}
+	cfg.Filters = []*commonv1.RowFilter{{When: `status == "shipped"`, Reason: "shipped"}}
+	p, err := compile(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.apply(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*rows), "ns/row")
+}

@@ -8,7 +8,8 @@ import (
 )
 
 // CheckMapping refuses a mapping that cannot work on the given source. Each
-// error names the spec field: "<field_prefix>.columns[i].<field>: …".
+// error names the spec field: "<field_prefix>.columns[i].<field>: …" or
+// "<field_prefix>.filters[j].when: …".
 func CheckMapping(req *transformerv1.CheckMappingRequest) error {
 	prefix := req.GetFieldPrefix()
 	if prefix != "" {
@@ -33,6 +34,10 @@ func CheckMapping(req *transformerv1.CheckMappingRequest) error {
 			return &fieldError{field + ".target", fmt.Sprintf("duplicate target %q (also %scolumns[%d])", m.GetTarget(), prefix, prev), ErrInvalidMapping}
 		}
 		targets[m.GetTarget()] = i
+		// Before the generic source checks, whose messages would mislead here.
+		if err := checkID(field, m); err != nil {
+			return err
+		}
 		switch {
 		case m.GetExpr() != "" && m.GetSource() != "":
 			return &fieldError{field + ".expr", fmt.Sprintf("target column %q: both source %q and expr are set; use one", m.GetTarget(), m.GetSource()), ErrInvalidMapping}
@@ -45,9 +50,9 @@ func CheckMapping(req *transformerv1.CheckMappingRequest) error {
 			return err
 		}
 	}
-	// compile casts every default to its type and compiles expressions
-	// against the source columns, naming the column on failure.
-	_, err := compileWith(&transformerv1.TransformConfig{Columns: req.GetColumns()}, sources)
+	// compile casts every default to its type and compiles expressions and
+	// filters against the source columns, naming the column on failure.
+	_, err := compileWith(&transformerv1.TransformConfig{Columns: req.GetColumns(), Filters: req.GetFilters()}, sources)
 	if fe, ok := err.(*fieldError); ok {
 		fe.field = prefix + fe.field
 	}

@@ -39,6 +39,8 @@ type exprPlan struct {
 	prg    cel.Program
 	vars   []string // free identifiers: column names read as variables
 	useRow bool     // the expression reads the `row` map
+	// out is the checked result type; dyn when it depends on the row.
+	out *cel.Type
 }
 
 // compileExpr compiles src. The variables are the free identifiers of the
@@ -119,7 +121,21 @@ func compileExpr(src string, sources map[string]bool) (*exprPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &exprPlan{prg: prg, vars: vars, useRow: useRow}, nil
+	return &exprPlan{prg: prg, vars: vars, useRow: useRow, out: checked.OutputType()}, nil
+}
+
+// activation binds the expression's variables to the batch's columns;
+// field names the spec field in the error for a column the batch lacks.
+func (e *exprPlan) activation(field string, in *commonv1.Batch, byName map[string]*commonv1.Column) (*rowActivation, error) {
+	act := &rowActivation{in: in, cols: make(map[string]*commonv1.Column, len(e.vars))}
+	for _, v := range e.vars {
+		col, ok := byName[v]
+		if !ok {
+			return nil, fmt.Errorf("%s: %w %q: batch has %s", field, ErrUnknownSourceColumn, v, batch.ColumnNames(in))
+		}
+		act.cols[v] = col
+	}
+	return act, nil
 }
 
 // rowActivation resolves the variables of one row; reused across rows so
@@ -202,13 +218,9 @@ func appendResult(dst []byte, v ref.Val) (out []byte, isNull, fromText bool, err
 // applyExpr fills the column of c from its expression, row by row.
 func (c *colPlan) applyExpr(k int, in *commonv1.Batch, byName map[string]*commonv1.Column, rejected []byte, rejects []*commonv1.Reject) (*commonv1.Column, []*commonv1.Reject, error) {
 	n := int(in.GetNumRows())
-	act := &rowActivation{in: in, cols: make(map[string]*commonv1.Column, len(c.expr.vars))}
-	for _, v := range c.expr.vars {
-		col, ok := byName[v]
-		if !ok {
-			return nil, nil, fmt.Errorf("columns[%d].expr: %w %q: batch has %s", k, ErrUnknownSourceColumn, v, batch.ColumnNames(in))
-		}
-		act.cols[v] = col
+	act, err := c.expr.activation(fmt.Sprintf("columns[%d].expr", k), in, byName)
+	if err != nil {
+		return nil, nil, err
 	}
 	bld := batch.NewBuilder(c.target, c.typ, n)
 	if batch.Storage(c.typ) == batch.StorageBytes {

@@ -1,5 +1,6 @@
-// Package transform maps source batches onto the target schema: it picks
-// and renames columns, fills defaults and casts text into typed vectors.
+// Package transform maps source batches onto the target schema: it leaves
+// out the rows a filter matches, picks and renames columns, fills defaults,
+// derives new identifiers and casts text into typed vectors.
 // A value that cannot be cast becomes a Reject on its row, never an error.
 package transform
 
