@@ -237,6 +237,34 @@ func TestCreateJobRefusesBadSpecs(t *testing.T) {
 		}, codes.InvalidArgument, []string{"tables[0].rules[2]"}},
 		{"unmapped NOT NULL column", func(s *commonv1.JobSpec) { s.Tables[0].Columns = s.Tables[0].Columns[:6] }, codes.FailedPrecondition, []string{"source"}},
 		{"batch size", func(s *commonv1.JobSpec) { s.BatchSize = -1 }, codes.InvalidArgument, []string{"batch_size"}},
+		// Mapping mistakes name the table by index and name, the column and the problem.
+		{"unknown cleaning function", func(s *commonv1.JobSpec) {
+			s.Tables[0].Columns[5].Clean = []*commonv1.CleanStep{{Function: "titlecase"}}
+		}, codes.InvalidArgument, []string{`tables[0].columns[5].clean (table "orders")`, `"note"`, "titlecase"}},
+		{"CEL that does not compile", func(s *commonv1.JobSpec) { s.Tables[0].Columns[5] = &commonv1.ColumnMapping{Target: "note", Expr: "note +"} },
+			codes.InvalidArgument, []string{`tables[0].columns[5].expr (table "orders")`, `"note"`}},
+		{"CEL naming a missing column", func(s *commonv1.JobSpec) { s.Tables[0].Columns[5] = &commonv1.ColumnMapping{Target: "note", Expr: "notes + 'x'"} },
+			codes.InvalidArgument, []string{`tables[0].columns[5].expr (table "orders")`, "notes"}},
+		{"missing source column", func(s *commonv1.JobSpec) { s.Tables[0].Columns[0].Source = "order_id" },
+			codes.InvalidArgument, []string{`tables[0].columns[0].source (table "orders")`, "order_id"}},
+		{"filter that does not compile", func(s *commonv1.JobSpec) {
+			s.Tables[0].Filters = []*commonv1.RowFilter{{When: "status ==", Reason: "x"}}
+		}, codes.InvalidArgument, []string{`tables[0].filters[0].when (table "orders")`}},
+		{"filter that is not a bool", func(s *commonv1.JobSpec) {
+			s.Tables[0].Filters = []*commonv1.RowFilter{{When: "id + 1", Reason: "x"}}
+		}, codes.InvalidArgument, []string{`tables[0].filters[0].when (table "orders")`}},
+		{"dedupe on a missing column", func(s *commonv1.JobSpec) {
+			s.Tables[0].Dedupe = &commonv1.Dedupe{Keys: []*commonv1.MatchKey{{Columns: []string{"phone"}}}, Policy: commonv1.SurvivorPolicy_SURVIVOR_POLICY_MOST_COMPLETE}
+		}, codes.InvalidArgument, []string{`tables[0].dedupe.keys[0].columns[0] (table "orders")`, `"phone"`}},
+		{"dedupe without a policy", func(s *commonv1.JobSpec) {
+			s.Tables[0].Dedupe = &commonv1.Dedupe{Keys: []*commonv1.MatchKey{{Columns: []string{"note"}}}}
+		}, codes.InvalidArgument, []string{"tables[0].dedupe.policy"}},
+		{"reference to an entity nobody gives ids", func(s *commonv1.JobSpec) {
+			s.Tables[0].Columns[1].Ref = &commonv1.IdRef{Entity: "customer"}
+		}, codes.InvalidArgument, []string{`tables[0].columns[1].ref.entity (table "orders")`, `"customer"`}},
+		{"collision rule missing", func(s *commonv1.JobSpec) {
+			s.Tables[0].Collisions = []*commonv1.KeyCollision{{Column: "note"}}
+		}, codes.InvalidArgument, []string{"tables[0].collisions[0].rule"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -141,7 +141,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	defer cancel()
 	prep, err := s.prepare(pctx, req.GetSpec())
 	if err != nil {
-		return nil, toStatus(err)
+		return nil, toStatus(namingTable(req.GetSpec(), err))
 	}
 	spec, plans := prep.spec, prep.plans
 	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -347,4 +349,39 @@ func (s *Service) closeSnapshots(ctx context.Context, spec *commonv1.JobSpec, sn
 		_, _ = s.cfg.Clients.Extractor.CloseSnapshot(cctx, &extractorv1.CloseSnapshotRequest{Source: spec.Tables[i].GetSource(), Snapshot: id})
 		cancel()
 	}
+}
+
+// tableField finds the first spec path into a table ("tables[2].columns[1].expr").
+var tableField = regexp.MustCompile(`tables\[(\d+)\](?:\.[a-z_]+(?:\[\d+\])?)*`)
+
+// namedErr is an error whose text also names the table by its name.
+type namedErr struct {
+	msg string
+	err error
+}
+
+func (e *namedErr) Error() string { return e.msg }
+func (e *namedErr) Unwrap() error { return e.err }
+
+// namingTable adds the table's name after the first spec path that points
+// into a table, so "tables[2].columns[1].expr: …" reads
+// "tables[2].columns[1].expr (table "orders_b"): …".
+func namingTable(spec *commonv1.JobSpec, err error) error {
+	msg := err.Error()
+	m := tableField.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return err
+	}
+	i, convErr := strconv.Atoi(msg[m[2]:m[3]])
+	if convErr != nil || i >= len(spec.GetTables()) {
+		return err
+	}
+	name := spec.GetTables()[i].GetName()
+	if name == "" {
+		name = spec.GetTables()[i].GetTargetTable()
+	}
+	if name == "" {
+		return err
+	}
+	return &namedErr{msg: msg[:m[1]] + fmt.Sprintf(" (table %q)", name) + msg[m[1]:], err: err}
 }
