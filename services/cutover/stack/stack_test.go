@@ -241,9 +241,13 @@ func TestCreateJobRefusesBadSpecs(t *testing.T) {
 		{"unknown cleaning function", func(s *commonv1.JobSpec) {
 			s.Tables[0].Columns[5].Clean = []*commonv1.CleanStep{{Function: "titlecase"}}
 		}, codes.InvalidArgument, []string{`tables[0].columns[5].clean (table "orders")`, `"note"`, "titlecase"}},
-		{"CEL that does not compile", func(s *commonv1.JobSpec) { s.Tables[0].Columns[5] = &commonv1.ColumnMapping{Target: "note", Expr: "note +"} },
+		{"CEL that does not compile", func(s *commonv1.JobSpec) {
+			s.Tables[0].Columns[5] = &commonv1.ColumnMapping{Target: "note", Expr: "note +"}
+		},
 			codes.InvalidArgument, []string{`tables[0].columns[5].expr (table "orders")`, `"note"`}},
-		{"CEL naming a missing column", func(s *commonv1.JobSpec) { s.Tables[0].Columns[5] = &commonv1.ColumnMapping{Target: "note", Expr: "notes + 'x'"} },
+		{"CEL naming a missing column", func(s *commonv1.JobSpec) {
+			s.Tables[0].Columns[5] = &commonv1.ColumnMapping{Target: "note", Expr: "notes + 'x'"}
+		},
 			codes.InvalidArgument, []string{`tables[0].columns[5].expr (table "orders")`, "notes"}},
 		{"missing source column", func(s *commonv1.JobSpec) { s.Tables[0].Columns[0].Source = "order_id" },
 			codes.InvalidArgument, []string{`tables[0].columns[0].source (table "orders")`, "order_id"}},
