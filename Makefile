@@ -66,4 +66,5 @@ bench: deps build
 
 clean:
 	@deploy/local/pg.sh stop || true
+	@deploy/local/mariadb.sh stop || true
 	rm -rf .data

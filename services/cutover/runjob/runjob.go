@@ -174,9 +174,24 @@ func LoadSpec(path string) (*commonv1.JobSpec, error) {
 		return nil, fmt.Errorf("spec %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
+	rel := func(p *string) {
+		if *p != "" && !filepath.IsAbs(*p) {
+			*p = filepath.Join(dir, *p)
+		}
+	}
 	for _, t := range spec.GetTables() {
-		if c := t.GetSource().GetCsv(); c != nil && c.Path != "" && !filepath.IsAbs(c.Path) {
-			c.Path = filepath.Join(dir, c.Path)
+		src := t.GetSource()
+		if c := src.GetCsv(); c != nil {
+			rel(&c.Path)
+		}
+		if c := src.GetJsonl(); c != nil {
+			rel(&c.Path)
+		}
+		if c := src.GetXlsx(); c != nil {
+			rel(&c.Path)
+		}
+		if c := src.GetSqlite(); c != nil {
+			rel(&c.Path)
 		}
 	}
 	return spec, nil

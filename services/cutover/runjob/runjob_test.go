@@ -38,6 +38,22 @@ func TestLoadSpec(t *testing.T) {
 	if got := spec.Tables[0].Source.GetCsv().Path; got != filepath.Join(dir, "data/in.csv") {
 		t.Errorf("relative path resolved to %q", got)
 	}
+	// Every file source is relative to the spec; absolute paths stay.
+	files := writeSpec(t, dir, "f.json", `{"tables":[{"name":"j","source":{"jsonl":{"path":"o.jsonl"}}},
+		{"name":"x","source":{"xlsx":{"path":"c.xlsx"}}},{"name":"s","source":{"sqlite":{"path":"/abs/db.sqlite"}}}]}`)
+	fs, err := LoadSpec(files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ got, want string }{
+		{fs.Tables[0].Source.GetJsonl().Path, filepath.Join(dir, "o.jsonl")},
+		{fs.Tables[1].Source.GetXlsx().Path, filepath.Join(dir, "c.xlsx")},
+		{fs.Tables[2].Source.GetSqlite().Path, "/abs/db.sqlite"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("file path resolved to %q, want %q", tc.got, tc.want)
+		}
+	}
 	if spec.Target.Dsn != `postgres://u:p"w@h/db` {
 		t.Errorf("env substitution gave %q", spec.Target.Dsn)
 	}

@@ -28,6 +28,9 @@ func init() {
 type jsonField struct {
 	name string
 	path []string
+	// item: with explode, the path is read from the array element (the
+	// field path minus "item."); an empty path is the element itself.
+	item bool
 }
 
 // jsonlFile is an open JSON Lines source with its fields resolved.
@@ -37,13 +40,25 @@ type jsonlFile struct {
 	size      int64
 	dataStart int64 // after a UTF-8 BOM
 	fields    []jsonField
+	explode   []string // path of the array that gives one row per element
 }
+
+// itemPrefix marks a field path read from the exploded array's element.
+const itemPrefix = "item"
 
 func openJSONL(s *commonv1.JsonlSource) (*jsonlFile, error) {
 	if s.GetPath() == "" {
 		return nil, invalid("source.jsonl.path", "required")
 	}
 	jf := &jsonlFile{path: s.GetPath()}
+	if e := s.GetExplode(); e != "" {
+		jf.explode = strings.Split(e, ".")
+		for _, sg := range jf.explode {
+			if sg == "" {
+				return nil, invalid("source.jsonl.explode", "%q has an empty segment", e)
+			}
+		}
+	}
 	seen := map[string]bool{}
 	for i, fl := range s.GetFields() {
 		field := fmt.Sprintf("source.jsonl.fields[%d]", i)
@@ -64,7 +79,11 @@ func openJSONL(s *commonv1.JsonlSource) (*jsonlFile, error) {
 				return nil, invalid(field+".path", "%q has an empty segment", p)
 			}
 		}
-		jf.fields = append(jf.fields, jsonField{name: fl.GetName(), path: segs})
+		fld := jsonField{name: fl.GetName(), path: segs}
+		if jf.explode != nil && segs[0] == itemPrefix {
+			fld.path, fld.item = segs[1:], true
+		}
+		jf.fields = append(jf.fields, fld)
 	}
 	f, err := os.Open(jf.path)
 	if err != nil {
@@ -123,10 +142,81 @@ func (jf *jsonlFile) init() error {
 			return fmt.Errorf("%w: source.jsonl.fields: the first object of %s (line %d) has no keys; give the fields", ErrPrecondition, jf.path, lineNo)
 		}
 		for _, k := range keys {
+			if len(jf.explode) == 1 && k == jf.explode[0] {
+				continue // the array's elements are the item columns
+			}
 			jf.fields = append(jf.fields, jsonField{name: k, path: []string{k}})
+		}
+		if jf.explode != nil {
+			return jf.itemColumns(lr, line, lineNo)
 		}
 		return nil
 	}
+}
+
+// itemColumnsScan bounds the search for an element that names the item
+// columns: every ReadBatch resolves the columns again.
+const itemColumnsScan = 1 << 20
+
+// itemColumns adds the columns of the first array element found from the
+// first object (line, numbered lineNo) on: "item.<key>" for each key of an
+// object element, "item" for any other element.
+func (jf *jsonlFile) itemColumns(lr *lineReader, line []byte, lineNo int64) error {
+	explode := strings.Join(jf.explode, ".")
+	var scratch []byte
+	for {
+		if utf8.Valid(line) && json.Valid(line) && line[jsonWS(line, 0)] == '{' {
+			if arr, ok := jsonLookup(line, jf.explode, &scratch); ok && arr[0] == '[' {
+				for j := jsonWS(arr, 1); arr[j] != ']'; {
+					e := jsonEnd(arr, j)
+					if err := jf.addItemColumns(arr[j:e], lineNo); err != errNoItemKeys {
+						return err
+					}
+					j = jsonWS(arr, e)
+					if arr[j] == ',' {
+						j = jsonWS(arr, j+1)
+					}
+				}
+			}
+		}
+		l, start, ok, err := lr.next()
+		if err != nil {
+			return fmt.Errorf("source.jsonl.path: read %s: %w", jf.path, err)
+		}
+		if !ok || start-jf.dataStart >= itemColumnsScan {
+			return fmt.Errorf("%w: source.jsonl.fields: no object in the first MiB of %s has an element in %q to name the item columns; give the fields", ErrPrecondition, jf.path, explode)
+		}
+		line = bytes.TrimSuffix(l, []byte{'\r'})
+		lineNo++
+	}
+}
+
+var errNoItemKeys = errors.New("element has no keys")
+
+func (jf *jsonlFile) addItemColumns(elem []byte, lineNo int64) error {
+	var items []jsonField
+	if elem[0] == '{' {
+		keys, _ := jsonTopKeys(elem)
+		if len(keys) == 0 {
+			return errNoItemKeys // an empty object names nothing: look further
+		}
+		for _, k := range keys {
+			items = append(items, jsonField{name: itemPrefix + "." + k, path: []string{k}, item: true})
+		}
+	} else {
+		items = []jsonField{{name: itemPrefix, item: true}}
+	}
+	seen := map[string]bool{}
+	for _, fl := range jf.fields {
+		seen[fl.name] = true
+	}
+	for _, it := range items {
+		if seen[it.name] {
+			return fmt.Errorf("%w: source.jsonl.fields: column %q of the elements of %q (line %d of %s) is also a top-level key; give the fields", ErrPrecondition, it.name, strings.Join(jf.explode, "."), lineNo, jf.path)
+		}
+	}
+	jf.fields = append(jf.fields, items...)
+	return nil
 }
 
 // jsonTopKeys returns the distinct top-level keys of a JSON object line,
@@ -184,6 +274,7 @@ func (jsonlKind) describe(_ context.Context, _ *Service, src *commonv1.SourceSpe
 	// Scale the records of the first MiB to the file.
 	lr := newLineReader(jf.f, jf.dataStart, jf.size, 64<<10)
 	var n, read int64
+	var scratch []byte
 	for read < 1<<20 {
 		line, start, ok, err := lr.next()
 		if err != nil {
@@ -193,13 +284,43 @@ func (jsonlKind) describe(_ context.Context, _ *Service, src *commonv1.SourceSpe
 			resp.EstimatedRows = n
 			return resp, nil
 		}
-		if !isBlank(line) {
-			n++
-		}
+		n += int64(jf.rowsOf(line, &scratch))
 		read = start + int64(len(line)) + 1 - jf.dataStart
 	}
 	resp.EstimatedRows = (jf.size - jf.dataStart) * n / read
 	return resp, nil
+}
+
+// rowsOf is the number of rows a line gives: none for a blank line, with
+// explode one per element (none for a missing, null or empty array), else one.
+func (jf *jsonlFile) rowsOf(line []byte, scratch *[]byte) int {
+	line = bytes.TrimSuffix(line, []byte{'\r'})
+	if isBlank(line) {
+		return 0
+	}
+	if jf.explode == nil || !utf8.Valid(line) || !json.Valid(line) || line[jsonWS(line, 0)] != '{' {
+		return 1
+	}
+	arr, ok := jsonLookup(line, jf.explode, scratch)
+	switch {
+	case !ok || arr[0] == 'n':
+		return 0
+	case arr[0] != '[':
+		return 1 // a json_type reject
+	}
+	return jsonLen(arr)
+}
+
+// jsonLen is the number of elements of the array arr.
+func jsonLen(arr []byte) int {
+	n := 0
+	for j := jsonWS(arr, 1); arr[j] != ']'; n++ {
+		j = jsonWS(arr, jsonEnd(arr, j))
+		if arr[j] == ',' {
+			j = jsonWS(arr, j+1)
+		}
+	}
+	return n
 }
 
 // plan cuts the file into n chunks that start at line starts. Each range
@@ -296,6 +417,9 @@ func (jf *jsonlFile) bounds(rng *commonv1.KeyRange, cursor string) (off, line, e
 
 // read reads up to size records from cursor within rng. Every non-blank
 // line is one row; a line that cannot be read is a NULL row with a reject.
+// With explode, a line gives one row per element of its array; a batch
+// ends on a line boundary, so it holds more than size rows only when one
+// line alone has more elements than that.
 func (jf *jsonlFile) read(rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
 	off, line, end, err := jf.bounds(rng, cursor)
 	if err != nil {
@@ -318,6 +442,7 @@ func (jf *jsonlFile) read(rng *commonv1.KeyRange, cursor string, size int) (*com
 		rows     int
 		next     = off
 	)
+	ex := jf.explodeLookups()
 	reject := func(r *commonv1.Reject) {
 		for k := range cols {
 			cols[k].nullRow()
@@ -325,7 +450,15 @@ func (jf *jsonlFile) read(rng *commonv1.KeyRange, cursor string, size int) (*com
 		r.Row, r.Stage = int32(rows), stageExtract
 		b.Rejects = append(b.Rejects, r)
 	}
+	lineRef := func(recLine int64) {
+		refBuf = appendLineRef(refBuf, prevLine, recLine)
+		prevLine = recLine
+		refs.add(refBuf)
+		refs.endRow()
+		rows++
+	}
 	eof := false
+lines:
 	for rows < size {
 		l, start, ok, err := lr.next()
 		if err != nil {
@@ -356,51 +489,55 @@ func (jf *jsonlFile) read(rng *commonv1.KeyRange, cursor string, size int) (*com
 		case l[jsonWS(l, 0)] != '{':
 			reject(&commonv1.Reject{Rule: "json_syntax", Raw: cut(string(l)),
 				Reason: fmt.Sprintf("line %d: a JSON %s, not an object", recLine, jsonKindName(l[jsonWS(l, 0)]))})
-		default:
-			var bad *commonv1.Reject
-			vals = jsonFields(l, jf.fields, vals, &scratch)
-			for k := range cols {
-				v := vals[k]
-				if v == nil || v[0] == 'n' {
-					cols[k].nullRow()
-					continue
+		case ex != nil:
+			ex.vals = jsonFields(l, ex.lookups, ex.vals, &scratch)
+			arr := ex.vals[len(ex.lookups)-1]
+			switch {
+			case arr == nil || arr[0] == 'n':
+				continue // missing or null: no rows, like an empty array
+			case arr[0] != '[':
+				reject(&commonv1.Reject{Rule: "json_type", Raw: cut(string(l)),
+					Reason: fmt.Sprintf("line %d: explode path %s is a JSON %s, not an array", recLine, ex.path, jsonKindName(arr[0]))})
+			default:
+				if n := jsonLen(arr); rows > 0 && rows+n > size {
+					// The line's rows would not fit: the next batch starts with it.
+					next, line = start, recLine
+					break lines
 				}
-				switch v[0] {
-				case '"':
-					if bytes.IndexByte(v, '\\') < 0 {
-						cols[k].add(v[1 : len(v)-1])
-					} else {
-						var err error
-						if scratch, err = appendJSONString(scratch[:0], v); err != nil && bad == nil {
-							bad = &commonv1.Reject{Rule: "encoding", Column: jf.fields[k].name, Raw: cut(string(l)),
-								Reason: fmt.Sprintf("line %d: column %s: %v in %s", recLine, jf.fields[k].name, err, cut(string(v)))}
+				k := 0
+				for j := jsonWS(arr, 1); arr[j] != ']'; k++ {
+					e := jsonEnd(arr, j)
+					elem := arr[j:e]
+					jf.explodeRow(ex, elem, vals)
+					if bad, err := addJSONRow(cols, vals, &scratch); err != nil {
+						raw := l
+						if jf.fields[bad].item {
+							raw = elem
 						}
-						cols[k].add(scratch)
+						reject(&commonv1.Reject{Rule: "encoding", Column: jf.fields[bad].name, Raw: cut(string(raw)),
+							Reason: fmt.Sprintf("line %d item %d: column %s: %v in %s", recLine, k, jf.fields[bad].name, err, cut(string(vals[bad])))})
 					}
-				case '{', '[':
-					scratch = appendJSONCompact(scratch[:0], v)
-					cols[k].add(scratch)
-				default: // numbers as written, true, false
-					cols[k].add(v)
+					// Lines and items are numbered anew on each row: an item ref
+					// cannot be counted up the way appendLineRef counts lines.
+					ex.ref = strconv.AppendInt(append(strconv.AppendInt(append(ex.ref[:0], "line "...), recLine, 10), " item "...), int64(k), 10)
+					refs.add(ex.ref)
+					refs.endRow()
+					rows++
+					j = jsonWS(arr, e)
+					if arr[j] == ',' {
+						j = jsonWS(arr, j+1)
+					}
 				}
-				cols[k].endRow()
+				continue
 			}
-			if bad != nil {
-				// The values are in place already: take them back out.
-				for k := range cols {
-					c := &cols[k]
-					c.rows--
-					c.n = int(c.offs[c.rows])
-					c.start = c.n
-				}
-				reject(bad)
+		default:
+			vals = jsonFields(l, jf.fields, vals, &scratch)
+			if bad, err := addJSONRow(cols, vals, &scratch); err != nil {
+				reject(&commonv1.Reject{Rule: "encoding", Column: jf.fields[bad].name, Raw: cut(string(l)),
+					Reason: fmt.Sprintf("line %d: column %s: %v in %s", recLine, jf.fields[bad].name, err, cut(string(vals[bad])))})
 			}
 		}
-		refBuf = appendLineRef(refBuf, prevLine, recLine)
-		prevLine = recLine
-		refs.add(refBuf)
-		refs.endRow()
-		rows++
+		lineRef(recLine)
 	}
 	b.NumRows = int32(rows)
 	b.Columns = make([]*commonv1.Column, ncol)
@@ -410,6 +547,123 @@ func (jf *jsonlFile) read(rng *commonv1.KeyRange, cursor string, size int) (*com
 	b.SourceRefs = refs.column("source_ref")
 	b.LastKey = formatCursor(next, line)
 	return b, eof || next >= end, nil
+}
+
+// addJSONRow adds one row of JSON values (nil or null: NULL). A string that
+// cannot be unescaped leaves no row and gives the column's index.
+func addJSONRow(cols []textCol, vals [][]byte, scratch *[]byte) (int, error) {
+	bad, badErr := -1, error(nil)
+	for k := range cols {
+		v := vals[k]
+		if v == nil || v[0] == 'n' {
+			cols[k].nullRow()
+			continue
+		}
+		if err := addJSON(&cols[k], v, scratch); err != nil && bad < 0 {
+			bad, badErr = k, err
+		}
+	}
+	if bad < 0 {
+		return -1, nil
+	}
+	// The values are in place already: take them back out.
+	for k := range cols {
+		c := &cols[k]
+		c.rows--
+		c.n = int(c.offs[c.rows])
+		c.start = c.n
+	}
+	return bad, badErr
+}
+
+// addJSON adds the text form of the JSON value v and ends the row.
+func addJSON(c *textCol, v []byte, scratch *[]byte) error {
+	var err error
+	switch v[0] {
+	case '"':
+		if bytes.IndexByte(v, '\\') < 0 {
+			c.add(v[1 : len(v)-1])
+		} else {
+			*scratch, err = appendJSONString((*scratch)[:0], v)
+			c.add(*scratch)
+		}
+	case '{', '[':
+		*scratch = appendJSONCompact((*scratch)[:0], v)
+		c.add(*scratch)
+	default: // numbers as written, true, false
+		c.add(v)
+	}
+	c.endRow()
+	return err
+}
+
+// explodeState holds what read needs per exploded line and element.
+type explodeState struct {
+	path    string
+	lookups []jsonField // the object's fields, then the array
+	vals    [][]byte
+	objIdx  []int       // column → index in lookups, or -1
+	items   []jsonField // element fields with a path
+	itemIdx []int       // column → index in items, -1, or -2 for the element itself
+	ivals   [][]byte
+	ref     []byte
+	scratch []byte // for escaped keys, apart from the read's value scratch
+}
+
+func (jf *jsonlFile) explodeLookups() *explodeState {
+	if jf.explode == nil {
+		return nil
+	}
+	ex := &explodeState{path: strings.Join(jf.explode, ".")}
+	for _, fl := range jf.fields {
+		oi, ii := -1, -1
+		switch {
+		case !fl.item:
+			oi = len(ex.lookups)
+			ex.lookups = append(ex.lookups, fl)
+		case len(fl.path) == 0:
+			ii = -2
+		default:
+			ii = len(ex.items)
+			ex.items = append(ex.items, fl)
+		}
+		ex.objIdx = append(ex.objIdx, oi)
+		ex.itemIdx = append(ex.itemIdx, ii)
+	}
+	ex.lookups = append(ex.lookups, jsonField{name: ex.path, path: jf.explode})
+	return ex
+}
+
+// explodeRow fills vals with one element's row: the object's values found
+// already in ex.vals, the element's looked up in elem.
+func (jf *jsonlFile) explodeRow(ex *explodeState, elem []byte, vals [][]byte) {
+	if len(ex.items) > 0 {
+		if elem[0] == '{' {
+			ex.ivals = jsonFields(elem, ex.items, ex.ivals, &ex.scratch)
+		} else {
+			// Not an object: only an index path into an array can match.
+			if cap(ex.ivals) < len(ex.items) {
+				ex.ivals = make([][]byte, len(ex.items))
+			}
+			ex.ivals = ex.ivals[:len(ex.items)]
+			clear(ex.ivals)
+			for i, it := range ex.items {
+				if v, ok := jsonLookup(elem, it.path, &ex.scratch); ok {
+					ex.ivals[i] = v
+				}
+			}
+		}
+	}
+	for k := range vals {
+		switch oi, ii := ex.objIdx[k], ex.itemIdx[k]; {
+		case oi >= 0:
+			vals[k] = ex.vals[oi]
+		case ii == -2:
+			vals[k] = elem
+		default:
+			vals[k] = ex.ivals[ii]
+		}
+	}
 }
 
 // invalidAt is the index of the first byte that is not valid UTF-8.
@@ -440,6 +694,8 @@ func jsonSyntaxText(l []byte) string {
 
 func jsonKindName(c byte) string {
 	switch c {
+	case '{':
+		return "object"
 	case '[':
 		return "array"
 	case '"':

@@ -141,31 +141,58 @@ func jsonlFixture(t testing.TB, n int) string {
 }
 
 func TestJSONLPartitions(t *testing.T) {
-	p := jsonlFixture(t, 500)
 	s := newService(t)
-	src := jsonlSource(p, "id", "name", "x=o.x.0")
-	whole, _ := readAll(t, s, src, nil, 100000)
-	if len(whole) != 500-500/17 {
-		t.Fatalf("%d rows", len(whole))
-	}
-	for _, n := range []int{1, 2, 3, 7, 64, 10000} {
-		plan, err := s.PlanPartitions(context.Background(), &extractorv1.PlanPartitionsRequest{Source: src, Partitions: int32(n)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n > 1 && n < 100 && len(plan.GetRanges()) != n {
-			t.Errorf("%d partitions planned as %d ranges", n, len(plan.GetRanges()))
-		}
-		for _, size := range []int{1, 13, 1000} {
-			var got []row
-			for _, kr := range plan.GetRanges() {
+	tests := []struct {
+		name string
+		src  *commonv1.SourceSpec
+		rows int
+		read func(testing.TB, *Service, *commonv1.SourceSpec, *commonv1.KeyRange, int) []row
+	}{
+		{
+			name: "one row per line",
+			src:  jsonlSource(jsonlFixture(t, 500), "id", "name", "x=o.x.0"),
+			rows: 500 - 500/17,
+			read: func(t testing.TB, s *Service, src *commonv1.SourceSpec, kr *commonv1.KeyRange, size int) []row {
 				rs, _ := readAll(t, s, src, kr, size)
-				got = append(got, rs...)
+				return rs
+			},
+		},
+		{
+			// Lines of 0 to 4 elements: batches of any size are cut on lines.
+			name: "explode",
+			src:  jsonlExplode(jsonlExplodeFixture(t, 500), "items", "id", "sku=item.sku", "q=item.q", "name"),
+			rows: 842,
+			read: func(t testing.TB, s *Service, src *commonv1.SourceSpec, kr *commonv1.KeyRange, size int) []row {
+				rs, _, _ := readAllLines(t, s, src, kr, size)
+				return rs
+			},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			whole := tc.read(t, s, tc.src, nil, 100000)
+			if len(whole) != tc.rows {
+				t.Fatalf("%d rows, want %d", len(whole), tc.rows)
 			}
-			if !reflect.DeepEqual(got, whole) {
-				t.Fatalf("%d partitions, batch size %d: rows differ from one partition", n, size)
+			for _, n := range []int{1, 2, 3, 7, 64, 10000} {
+				plan, err := s.PlanPartitions(context.Background(), &extractorv1.PlanPartitionsRequest{Source: tc.src, Partitions: int32(n)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n > 1 && n < 100 && len(plan.GetRanges()) != n {
+					t.Errorf("%d partitions planned as %d ranges", n, len(plan.GetRanges()))
+				}
+				for _, size := range []int{1, 3, 13, 1000} {
+					var got []row
+					for _, kr := range plan.GetRanges() {
+						got = append(got, tc.read(t, s, tc.src, kr, size)...)
+					}
+					if !reflect.DeepEqual(got, whole) {
+						t.Fatalf("%d partitions, batch size %d: rows differ from one partition", n, size)
+					}
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -174,14 +201,21 @@ func TestJSONLCursorDeterminism(t *testing.T) {
 	s := newService(t)
 	src := jsonlSource(p)
 	_, cursors := readAll(t, s, src, nil, 9)
-	for _, c := range cursors {
-		a, err1 := s.ReadBatch(context.Background(), &extractorv1.ReadBatchRequest{Source: src, Cursor: c, BatchSize: 9})
-		b, err2 := s.ReadBatch(context.Background(), &extractorv1.ReadBatchRequest{Source: src, Cursor: c, BatchSize: 9})
-		if err1 != nil || err2 != nil {
-			t.Fatal(err1, err2)
-		}
-		if !proto.Equal(a, b) {
-			t.Fatalf("cursor %q gives different batches", c)
+	exploded := jsonlExplode(jsonlExplodeFixture(t, 200), "items")
+	_, explodedCursors, _ := readAllLines(t, s, exploded, nil, 9)
+	for _, tc := range []struct {
+		src     *commonv1.SourceSpec
+		cursors []string
+	}{{src, cursors}, {exploded, explodedCursors}} {
+		for _, c := range tc.cursors {
+			a, err1 := s.ReadBatch(context.Background(), &extractorv1.ReadBatchRequest{Source: tc.src, Cursor: c, BatchSize: 9})
+			b, err2 := s.ReadBatch(context.Background(), &extractorv1.ReadBatchRequest{Source: tc.src, Cursor: c, BatchSize: 9})
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			if !proto.Equal(a, b) {
+				t.Fatalf("cursor %q gives different batches", c)
+			}
 		}
 	}
 	// The keys of the first object name the columns.
@@ -268,6 +302,7 @@ func FuzzJSONLookup(f *testing.F) {
 	f.Add(`{"k\u002e": "v", "n": -1.50e+3}`, "n")
 	f.Add(`{"s": "\ud83d\ude00\n\"", "t": [ ]}`, "s")
 	f.Add(`{"o": { "x" : [ true , null ] } }`, "o")
+	f.Add(`{"items": [ [ ], {"a": [1, 2]} , "s", 3 ]}`, "items")
 	f.Fuzz(func(t *testing.T, doc, path string) {
 		b := []byte(doc)
 		if !utf8.Valid(b) || !json.Valid(b) || path == "" {
@@ -287,6 +322,10 @@ func FuzzJSONLookup(f *testing.F) {
 		}
 		if !found {
 			return
+		}
+		// explode counts the elements of the array it finds.
+		if arr, ok := want.([]any); ok && jsonLen(got) != len(arr) {
+			t.Fatalf("%s at %q: %d elements, encoding/json %d", doc, path, jsonLen(got), len(arr))
 		}
 		if c := appendJSONCompact(nil, got); true {
 			var ref bytes.Buffer

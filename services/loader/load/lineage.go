@@ -35,14 +35,14 @@ SELECT * FROM (
   FROM cutover.lineage l
   CROSS JOIN LATERAL unnest(l.source_refs, l.target_keys) AS r(ref, key)
   LEFT JOIN cutover.merges m ON m.job_id = l.job_id AND m.system = l.system AND m.table_name = l.table_name AND m.source_ref = r.ref
-  WHERE l.job_id = $1 AND l.system = $2 AND l.source_refs @> ARRAY[$3::text] AND r.ref = $3
+  WHERE l.job_id = $1 AND l.system = $2 AND l.source_refs @> ARRAY[$3::text] AND r.ref = $3 AND ($5 = '' OR l.table_name = $5)
   UNION ALL
   SELECT q.table_name, q.system, q.source, q.source_ref, q.target_table, '', '', q.rule,
          CASE WHEN q.column_name <> '' AND position(q.column_name IN q.reason) = 0 THEN q.column_name || ': ' || q.reason ELSE q.reason END, 1
-  FROM cutover.quarantine q WHERE q.job_id = $1 AND q.system = $2 AND q.source_ref = $3
+  FROM cutover.quarantine q WHERE q.job_id = $1 AND q.system = $2 AND q.source_ref = $3 AND ($5 = '' OR q.table_name = $5)
   UNION ALL
   SELECT f.table_name, f.system, f.source, f.source_ref, f.target_table, '', '', 'filter', f.reason, 2
-  FROM cutover.filtered f WHERE f.job_id = $1 AND f.system = $2 AND f.source_ref = $3
+  FROM cutover.filtered f WHERE f.job_id = $1 AND f.system = $2 AND f.source_ref = $3 AND ($5 = '' OR f.table_name = $5)
 ) x ORDER BY kind, table_name
 LIMIT $4`
 
@@ -55,7 +55,7 @@ func (s *Service) GetLineage(ctx context.Context, req *loaderv1.GetLineageReques
 
 func (s *Service) getLineage(ctx context.Context, req *loaderv1.GetLineageRequest) (*loaderv1.GetLineageResponse, error) {
 	byTarget := req.GetTargetTable() != "" || req.GetTargetKey() != ""
-	bySource := req.GetSystem() != "" || req.GetSourceRef() != ""
+	bySource := req.GetSystem() != "" || req.GetSourceRef() != "" || req.GetTable() != ""
 	switch {
 	case req.GetJobId() == "":
 		return nil, fmt.Errorf("%w: job_id is required", ErrInvalidArgument)
@@ -89,7 +89,7 @@ func (s *Service) getLineage(ctx context.Context, req *loaderv1.GetLineageReques
 		}
 		return resp, t.rowsErr("read lineage", rows.Err())
 	}
-	rows, err := t.pool.Query(ctx, lineageBySourceSQL, req.GetJobId(), req.GetSystem(), req.GetSourceRef(), maxLineage)
+	rows, err := t.pool.Query(ctx, lineageBySourceSQL, req.GetJobId(), req.GetSystem(), req.GetSourceRef(), maxLineage, req.GetTable())
 	if err != nil {
 		return nil, t.dbErr("read lineage", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -333,9 +334,12 @@ func (s *Service) GetLineage(ctx context.Context, req *orchestratorv1.GetLineage
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	target := s.target(j.spec)
+	// The report names tables with their schema; either form works here.
+	table := strings.TrimPrefix(req.GetTargetTable(), target.GetSchema()+".")
 	res, err := s.cfg.Clients.Loader.GetLineage(ctx, &loaderv1.GetLineageRequest{
-		Target: s.target(j.spec), JobId: j.id, TargetTable: req.GetTargetTable(), TargetKey: req.GetTargetKey(),
-		System: req.GetSystem(), SourceRef: req.GetSourceRef(),
+		Target: target, JobId: j.id, TargetTable: table, TargetKey: req.GetTargetKey(),
+		System: req.GetSystem(), SourceRef: req.GetSourceRef(), Table: req.GetTable(),
 	})
 	if err != nil {
 		return nil, toStatus(stageErr("loader", err))

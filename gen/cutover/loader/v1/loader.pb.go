@@ -1803,8 +1803,11 @@ type GetLineageRequest struct {
 	TargetTable string `protobuf:"bytes,3,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
 	TargetKey   string `protobuf:"bytes,4,opt,name=target_key,json=targetKey,proto3" json:"target_key,omitempty"`
 	// ...or a source row by its system and reference ("id=17", "line 13").
-	System        string `protobuf:"bytes,5,opt,name=system,proto3" json:"system,omitempty"`
-	SourceRef     string `protobuf:"bytes,6,opt,name=source_ref,json=sourceRef,proto3" json:"source_ref,omitempty"`
+	System    string `protobuf:"bytes,5,opt,name=system,proto3" json:"system,omitempty"`
+	SourceRef string `protobuf:"bytes,6,opt,name=source_ref,json=sourceRef,proto3" json:"source_ref,omitempty"`
+	// With a source row: only this table spec (one system may have several
+	// tables whose references look alike).
+	Table         string `protobuf:"bytes,7,opt,name=table,proto3" json:"table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1877,6 +1880,13 @@ func (x *GetLineageRequest) GetSystem() string {
 func (x *GetLineageRequest) GetSourceRef() string {
 	if x != nil {
 		return x.SourceRef
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetTable() string {
+	if x != nil {
+		return x.Table
 	}
 	return ""
 }
@@ -2066,7 +2076,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\n" +
 	"collisions\x18\x04 \x03(\v2!.cutover.loader.v1.CollisionCountR\n" +
 	"collisions\x12'\n" +
-	"\x0funresolved_refs\x18\x05 \x01(\x03R\x0eunresolvedRefs\"\xda\x01\n" +
+	"\x0funresolved_refs\x18\x05 \x01(\x03R\x0eunresolvedRefs\"\xf0\x01\n" +
 	"\x11GetLineageRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12!\n" +
@@ -2075,7 +2085,8 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"target_key\x18\x04 \x01(\tR\ttargetKey\x12\x16\n" +
 	"\x06system\x18\x05 \x01(\tR\x06system\x12\x1d\n" +
 	"\n" +
-	"source_ref\x18\x06 \x01(\tR\tsourceRef\"P\n" +
+	"source_ref\x18\x06 \x01(\tR\tsourceRef\x12\x14\n" +
+	"\x05table\x18\a \x01(\tR\x05table\"P\n" +
 	"\x12GetLineageResponse\x12:\n" +
 	"\arecords\x18\x01 \x03(\v2 .cutover.common.v1.LineageRecordR\arecords2\x9e\x06\n" +
 	"\rLoaderService\x12e\n" +

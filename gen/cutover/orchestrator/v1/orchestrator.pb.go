@@ -1157,7 +1157,9 @@ type JobReport struct {
 	Error  string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
 	Tables []*TableReport         `protobuf:"bytes,5,rep,name=tables,proto3" json:"tables,omitempty"`
 	Totals *v1.Counts             `protobuf:"bytes,6,opt,name=totals,proto3" json:"totals,omitempty"`
-	// True when extracted = loaded + quarantined for every partition.
+	// True when extracted = loaded + quarantined + filtered for every
+	// partition's ledger and, for staged tables, loaded + merged away +
+	// quarantined at finalize equals what was staged.
 	Balanced        bool    `protobuf:"varint,7,opt,name=balanced,proto3" json:"balanced,omitempty"`
 	DurationSeconds float64 `protobuf:"fixed64,8,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
 	RowsPerSecond   float64 `protobuf:"fixed64,9,opt,name=rows_per_second,json=rowsPerSecond,proto3" json:"rows_per_second,omitempty"`
@@ -1320,12 +1322,15 @@ type GetLineageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Job id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	// A target row: its table and primary key as "col=value[,col=value]".
+	// A target row: its table (with or without the job's schema) and primary
+	// key as "col=value[,col=value]".
 	TargetTable string `protobuf:"bytes,2,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
 	TargetKey   string `protobuf:"bytes,3,opt,name=target_key,json=targetKey,proto3" json:"target_key,omitempty"`
-	// Or a source row: its system and reference ("id=17", "line 13").
+	// Or a source row: its system and reference ("id=17", "line 13"), and
+	// optionally the table spec it was read for.
 	System        string `protobuf:"bytes,4,opt,name=system,proto3" json:"system,omitempty"`
 	SourceRef     string `protobuf:"bytes,5,opt,name=source_ref,json=sourceRef,proto3" json:"source_ref,omitempty"`
+	Table         string `protobuf:"bytes,6,opt,name=table,proto3" json:"table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1391,6 +1396,13 @@ func (x *GetLineageRequest) GetSystem() string {
 func (x *GetLineageRequest) GetSourceRef() string {
 	if x != nil {
 		return x.SourceRef
+	}
+	return ""
+}
+
+func (x *GetLineageRequest) GetTable() string {
+	if x != nil {
+		return x.Table
 	}
 	return ""
 }
@@ -1598,7 +1610,7 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"finishedAt\x12\x10\n" +
 	"\x03ddl\x18\x0e \x03(\tR\x03ddl\x12\x1b\n" +
 	"\tspec_hash\x18\x0f \x01(\tR\bspecHash\x12<\n" +
-	"\x06merges\x18\x10 \x03(\v2$.cutover.orchestrator.v1.MergeReportR\x06merges\"\x9c\x01\n" +
+	"\x06merges\x18\x10 \x03(\v2$.cutover.orchestrator.v1.MergeReportR\x06merges\"\xb2\x01\n" +
 	"\x11GetLineageRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\ftarget_table\x18\x02 \x01(\tR\vtargetTable\x12\x1d\n" +
@@ -1606,7 +1618,8 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"target_key\x18\x03 \x01(\tR\ttargetKey\x12\x16\n" +
 	"\x06system\x18\x04 \x01(\tR\x06system\x12\x1d\n" +
 	"\n" +
-	"source_ref\x18\x05 \x01(\tR\tsourceRef\"\x84\x01\n" +
+	"source_ref\x18\x05 \x01(\tR\tsourceRef\x12\x14\n" +
+	"\x05table\x18\x06 \x01(\tR\x05table\"\x84\x01\n" +
 	"\x12GetLineageResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1b\n" +
 	"\tspec_hash\x18\x02 \x01(\tR\bspecHash\x12:\n" +
