@@ -89,6 +89,21 @@ func TestREST(t *testing.T) {
 	if code != http.StatusOK || !strings.Contains(body, `"balanced":true`) || !strings.Contains(body, `"trace_id"`) {
 		t.Fatalf("GET report = %d %s", code, body)
 	}
+	// Lineage both ways: a loaded target row, a quarantined source row
+	// (the system defaults to the table spec's name), a bad question.
+	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id+"/lineage?target_table=orders&target_key=id%3D7", "", "")
+	if code != http.StatusOK || !strings.Contains(body, `"source_ref":"line 8"`) || !strings.Contains(body, `"outcome":"loaded"`) ||
+		!strings.Contains(body, `"spec_hash"`) {
+		t.Fatalf("GET lineage of orders id=7 = %d %s", code, body)
+	}
+	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id+"/lineage?system=orders&source_ref=line%204", "", "")
+	if code != http.StatusOK || !strings.Contains(body, `"outcome":"quarantined"`) || !strings.Contains(body, `"rule":"cast"`) || !strings.Contains(body, "abc") {
+		t.Fatalf("GET lineage of line 4 = %d %s", code, body)
+	}
+	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id+"/lineage?target_table=orders", "", "")
+	if code != http.StatusBadRequest || !strings.Contains(body, "target_key") {
+		t.Fatalf("GET lineage without a key = %d %s", code, body)
+	}
 	code, body = httpDo(t, "GET", base+"/v1/jobs", "", "")
 	if code != http.StatusOK || !strings.Contains(body, id) {
 		t.Fatalf("GET /v1/jobs = %d %s", code, body)

@@ -27,6 +27,8 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -341,6 +343,9 @@ func (s *Service) GetLineage(ctx context.Context, req *orchestratorv1.GetLineage
 		Target: target, JobId: j.id, TargetTable: table, TargetKey: req.GetTargetKey(),
 		System: req.GetSystem(), SourceRef: req.GetSourceRef(), Table: req.GetTable(),
 	})
+	if status.Code(err) == codes.InvalidArgument {
+		return nil, err // the question was malformed, not the loader
+	}
 	if err != nil {
 		return nil, toStatus(stageErr("loader", err))
 	}
