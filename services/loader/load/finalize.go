@@ -576,11 +576,14 @@ WHERE x._cutover_row = x._cutover_winner ORDER BY s.rank, x._cutover_table COLLA
 // lineage records, per staged batch, each row's target key (its
 // survivor's for a merged row).
 func (f *finalizer) lineage(ctx context.Context) error {
-	sql := fmt.Sprintf(`INSERT INTO cutover.lineage (job_id, table_name, target_table, system, source, partition_id, seq, source_refs, target_keys)
+	esc := func(x string) string {
+		return fmt.Sprintf(`replace(replace(replace(%s, '%%', '%%25'), E'\t', '%%09'), E'\n', '%%0A')`, x)
+	}
+	sql := fmt.Sprintf(`INSERT INTO cutover.lineage (job_id, table_name, target_table, system, source, partition_id, seq, entries)
 SELECT $1, l._cutover_table, $2, l._cutover_system, l._cutover_source, l._cutover_part, l._cutover_seq,
-       array_agg(l._cutover_ref ORDER BY l._cutover_idx), array_agg(%s ORDER BY l._cutover_idx)
+       string_agg(%s || E'\t' || %s || E'\n', '' ORDER BY l._cutover_idx)
 FROM %s l JOIN %s w ON w._cutover_row = l._cutover_winner
-GROUP BY l._cutover_table, l._cutover_system, l._cutover_source, l._cutover_part, l._cutover_seq`, f.key, f.st, f.st)
+GROUP BY l._cutover_table, l._cutover_system, l._cutover_source, l._cutover_part, l._cutover_seq`, esc("l._cutover_ref"), esc("("+f.key+")"), f.st, f.st)
 	if _, err := f.tx.Exec(ctx, sql, f.req.GetJobId(), f.req.GetTargetTable()); err != nil {
 		return f.t.dbErr("record lineage", err)
 	}

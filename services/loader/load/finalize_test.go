@@ -299,3 +299,40 @@ func TestFinalizeKeepFirstSystemQuarantinesLaterKeys(t *testing.T) {
 func itoa(n int64) string { return fmtAny(n) }
 
 func fmtAny(v any) string { return fmt.Sprint(v) }
+
+// TestFinalizeTransitiveMatchesAndMostComplete: r1 and r2 share a phone,
+// r2 and r3 an e-mail, so all three are one record although r1 and r3
+// share nothing; the most complete row survives and the report names the
+// key each merged row shares with it, "transitive" for none. Rows without
+// any key value stay alone.
+func TestFinalizeTransitiveMatchesAndMostComplete(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE c (id bigint PRIMARY KEY, phone text, email text, city text)`)
+	b := withRefs(mkBatch(1,
+		col{"id", tInt, []any{1, 2, 3, 4, 5}},
+		col{"phone", tText, []any{"p1", "p1", nil, "", nil}},
+		col{"email", tText, []any{nil, "e1", "e1", "", nil}},
+		col{"city", tText, []any{"Wuhan", nil, nil, "Xi'an", "Hefei"}},
+	), "r1", "r2", "r3", "r4", "r5")
+	if _, err := e.load(t, e.stagedConfig("c", "c", "s", "p"), b); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.client.FinalizeStaged(context.Background(), &loaderv1.FinalizeStagedRequest{
+		Target: e.target(), JobId: "job-f", TargetTable: "c",
+		Sources: []*loaderv1.StagedSource{{Table: "c", System: "s"}},
+		Dedupe: &commonv1.Dedupe{Keys: []*commonv1.MatchKey{{Columns: []string{"phone"}}, {Name: "mail", Columns: []string{"email"}}},
+			Policy: commonv1.SurvivorPolicy_SURVIVOR_POLICY_MOST_COMPLETE, Fill: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// r1 and r2 tie on completeness (3 fields); the source order decides.
+	if got := e.rows(t, `SELECT * FROM c ORDER BY id`); strings.Join(got, ";") != "1|p1|e1|Wuhan;4|||Xi'an;5|NULL|NULL|Hefei" {
+		t.Errorf("c = %v", got)
+	}
+	if got := e.rows(t, `SELECT source_ref, winner_ref, match_key FROM cutover.merges ORDER BY source_ref`); strings.Join(got, ";") != "r2|r1|phone;r3|r1|transitive" {
+		t.Errorf("merges = %v", got)
+	}
+	if o := resp.GetTables()[0]; o.GetLoaded() != 3 || o.GetMergedAway() != 2 || resp.GetFilledFields() != 1 {
+		t.Errorf("outcome = %v", resp)
+	}
+}

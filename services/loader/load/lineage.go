@@ -3,6 +3,7 @@ package load
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
@@ -12,30 +13,40 @@ import (
 // than this is not a question about one row.
 const maxLineage = 1000
 
-// lineageByTargetSQL finds the source rows that became one target row: the
-// GIN index on target_keys finds the batches, unnest the positions. A
-// merged row's key is its survivor's, so a merged record shows all its
-// sources.
+// lineageEntries splits a lineage row's entries into (ref, key) pairs, both
+// still escaped.
+const lineageEntries = `CROSS JOIN LATERAL (SELECT split_part(e, E'\t', 1) AS ref, split_part(e, E'\t', 2) AS key
+  FROM string_to_table(l.entries, E'\n') AS e WHERE e <> '') r`
+
+// lineageUnescapeSQL undoes appendLineage on r.ref, for the join with
+// merges (which stores references as they are).
+const lineageUnescapeSQL = `replace(replace(replace(r.ref, '%09', E'\t'), '%0A', E'\n'), '%25', '%')`
+
+// lineageByTargetSQL finds the source rows that became one target row: a
+// text search picks the job's batches holding the key, the split gives the
+// rows. A merged row's key is its survivor's, so a merged record shows all
+// its sources. $3 is the escaped key.
 const lineageByTargetSQL = `
 SELECT l.table_name, l.system, l.source, r.ref, l.target_table, r.key,
        coalesce(m.winner_system || ' ' || m.winner_table || ' ' || m.winner_ref, '')
 FROM cutover.lineage l
-CROSS JOIN LATERAL unnest(l.source_refs, l.target_keys) AS r(ref, key)
-LEFT JOIN cutover.merges m ON m.job_id = l.job_id AND m.system = l.system AND m.table_name = l.table_name AND m.source_ref = r.ref
-WHERE l.job_id = $1 AND l.target_table = $2 AND l.target_keys @> ARRAY[$3::text] AND r.key = $3
+` + lineageEntries + `
+LEFT JOIN cutover.merges m ON m.job_id = l.job_id AND m.system = l.system AND m.table_name = l.table_name AND m.source_ref = ` + lineageUnescapeSQL + `
+WHERE l.job_id = $1 AND l.target_table = $2 AND strpos(l.entries, E'\t' || $3 || E'\n') > 0 AND r.key = $3
 ORDER BY m.source_ref IS NOT NULL, l.table_name, r.ref
 LIMIT $4`
 
 // lineageBySourceSQL finds what became of one source row: loaded (or
-// merged) where, quarantined why, or filtered why.
+// merged) where, quarantined why, or filtered why. $3 is the reference as
+// the source gave it, $6 escaped.
 const lineageBySourceSQL = `
 SELECT * FROM (
-  SELECT l.table_name, l.system, l.source, r.ref, l.target_table, r.key,
+  SELECT l.table_name, l.system, l.source, $3 AS ref, l.target_table, r.key,
          coalesce(m.winner_system || ' ' || m.winner_table || ' ' || m.winner_ref, ''), '' AS rule, '' AS reason, 0 AS kind
   FROM cutover.lineage l
-  CROSS JOIN LATERAL unnest(l.source_refs, l.target_keys) AS r(ref, key)
-  LEFT JOIN cutover.merges m ON m.job_id = l.job_id AND m.system = l.system AND m.table_name = l.table_name AND m.source_ref = r.ref
-  WHERE l.job_id = $1 AND l.system = $2 AND l.source_refs @> ARRAY[$3::text] AND r.ref = $3 AND ($5 = '' OR l.table_name = $5)
+  ` + lineageEntries + `
+  LEFT JOIN cutover.merges m ON m.job_id = l.job_id AND m.system = l.system AND m.table_name = l.table_name AND m.source_ref = $3
+  WHERE l.job_id = $1 AND l.system = $2 AND strpos(E'\n' || l.entries, E'\n' || $6 || E'\t') > 0 AND r.ref = $6 AND ($5 = '' OR l.table_name = $5)
   UNION ALL
   SELECT q.table_name, q.system, q.source, q.source_ref, q.target_table, '', '', q.rule,
          CASE WHEN q.column_name <> '' AND position(q.column_name IN q.reason) = 0 THEN q.column_name || ': ' || q.reason ELSE q.reason END, 1
@@ -45,6 +56,14 @@ SELECT * FROM (
   FROM cutover.filtered f WHERE f.job_id = $1 AND f.system = $2 AND f.source_ref = $3 AND ($5 = '' OR f.table_name = $5)
 ) x ORDER BY kind, table_name
 LIMIT $4`
+
+// lineageUnescape undoes appendLineage.
+func lineageUnescape(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	return strings.NewReplacer("%25", "%", "%09", "\t", "%0A", "\n").Replace(s)
+}
 
 // GetLineage answers where a target row came from or what became of a
 // source row.
@@ -72,7 +91,7 @@ func (s *Service) getLineage(ctx context.Context, req *loaderv1.GetLineageReques
 	}
 	resp := &loaderv1.GetLineageResponse{}
 	if byTarget {
-		rows, err := t.pool.Query(ctx, lineageByTargetSQL, req.GetJobId(), req.GetTargetTable(), req.GetTargetKey(), maxLineage)
+		rows, err := t.pool.Query(ctx, lineageByTargetSQL, req.GetJobId(), req.GetTargetTable(), string(appendLineage(nil, []byte(req.GetTargetKey()))), maxLineage)
 		if err != nil {
 			return nil, t.dbErr("read lineage", err)
 		}
@@ -85,11 +104,13 @@ func (s *Service) getLineage(ctx context.Context, req *loaderv1.GetLineageReques
 			if r.MergedInto != "" {
 				r.Outcome = "merged"
 			}
+			r.SourceRef, r.TargetKey = lineageUnescape(r.SourceRef), lineageUnescape(r.TargetKey)
 			resp.Records = append(resp.Records, r)
 		}
 		return resp, t.rowsErr("read lineage", rows.Err())
 	}
-	rows, err := t.pool.Query(ctx, lineageBySourceSQL, req.GetJobId(), req.GetSystem(), req.GetSourceRef(), maxLineage, req.GetTable())
+	rows, err := t.pool.Query(ctx, lineageBySourceSQL, req.GetJobId(), req.GetSystem(), req.GetSourceRef(), maxLineage, req.GetTable(),
+		string(appendLineage(nil, []byte(req.GetSourceRef()))))
 	if err != nil {
 		return nil, t.dbErr("read lineage", err)
 	}
@@ -100,6 +121,7 @@ func (s *Service) getLineage(ctx context.Context, req *loaderv1.GetLineageReques
 		if err := rows.Scan(&r.Table, &r.System, &r.Source, &r.SourceRef, &r.TargetTable, &r.TargetKey, &r.MergedInto, &r.Rule, &r.Reason, &kind); err != nil {
 			return nil, t.dbErr("read lineage", err)
 		}
+		r.TargetKey = lineageUnescape(r.TargetKey)
 		switch {
 		case kind == 1:
 			r.Outcome = "quarantined"

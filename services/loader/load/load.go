@@ -37,8 +37,8 @@ SELECT $1, $2, $3, $4, $5, $6, $7, q.* FROM unnest($8::int[], $9::text[], $10::t
   (job_id, table_name, target_table, partition_id, seq, source, system, row_index, source_ref, reason)
 SELECT $1, $2, $3, $4, $5, $6, $7, q.* FROM unnest($8::int[], $9::text[], $10::text[]) AS q`
 	lineageInsertSQL = `INSERT INTO cutover.lineage
-  (job_id, table_name, target_table, system, source, partition_id, seq, source_refs, target_keys)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`
+  (job_id, table_name, target_table, system, source, partition_id, seq, entries)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 )
 
 // filterStage marks a reject that is a row filter's doing: counted as
@@ -134,6 +134,7 @@ type loader struct {
 	stage   string   // staging table name, "" when loading the target directly
 	oldSeen bool     // the staging table has the old-id columns
 	keyCols []string // target primary key, for lineage ("" keys without one)
+	lin     []byte   // lineage entries of the current batch, reused
 
 	types  map[string]string // target column → base type name
 	bin    binEncoder
@@ -507,8 +508,8 @@ func (l *loader) finish(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, o out
 	// Staged rows get their lineage when they are finalized: only then is
 	// their target row known.
 	if l.stage == "" && o.loaded > 0 {
-		refs, keys := l.lineage(b, o.loadRejects)
-		pb.Queue(lineageInsertSQL, l.cfg.GetJobId(), clean(table), l.cfg.GetTable(), system, clean(b.GetSource()), l.cfg.GetPartitionId(), b.GetSeq(), refs, keys)
+		pb.Queue(lineageInsertSQL, l.cfg.GetJobId(), clean(table), l.cfg.GetTable(), system, clean(b.GetSource()), l.cfg.GetPartitionId(), b.GetSeq(),
+			l.lineage(b, o.loadRejects))
 	}
 	return tx.SendBatch(ctx, &pb).Close()
 }
@@ -540,8 +541,9 @@ func filteredRows(b *commonv1.Batch) int64 {
 	return int64(batch.CountBits(bm))
 }
 
-// lineage returns the source reference and target key of each loaded row.
-func (l *loader) lineage(b *commonv1.Batch, loadRejects []*commonv1.Reject) (refs, keys []string) {
+// lineage returns the lineage entries of the loaded rows: "ref\tkey\n"
+// each, escaped by appendLineage.
+func (l *loader) lineage(b *commonv1.Batch, loadRejects []*commonv1.Reject) string {
 	skip := batch.Rejected(b)
 	for _, r := range loadRejects {
 		skip = batch.SetBit(skip, int(r.GetRow()))
@@ -561,25 +563,48 @@ func (l *loader) lineage(b *commonv1.Batch, loadRejects []*commonv1.Reject) (ref
 		keyCols = append(keyCols, found)
 	}
 	n := int(b.GetNumRows())
-	refs = make([]string, 0, n)
-	keys = make([]string, 0, n)
-	var buf []byte
+	out := l.lin[:0]
+	var key []byte
 	for i := 0; i < n; i++ {
 		if batch.Bit(skip, i) {
 			continue
 		}
-		refs = append(refs, clean(batch.SourceRef(b, i)))
-		buf = buf[:0]
+		out = appendLineage(out, []byte(clean(batch.SourceRef(b, i))))
+		out = append(out, '\t')
+		key = key[:0]
 		for k, c := range keyCols {
 			if k > 0 {
-				buf = append(buf, ',')
+				key = append(key, ',')
 			}
-			buf = append(append(buf, c.GetName()...), '=')
-			buf = batch.AppendText(buf, c, i)
+			key = append(append(key, c.GetName()...), '=')
+			key = batch.AppendText(key, c, i)
 		}
-		keys = append(keys, clean(string(buf)))
+		out = appendLineage(out, key)
+		out = append(out, '\n')
 	}
-	return refs, keys
+	l.lin = out
+	return strings.ToValidUTF8(string(out), "\uFFFD")
+}
+
+// appendLineage appends v with '%', tab and newline %-escaped, so entries
+// split on tab and newline; lineageUnescape (Go) and lineageUnescapeSQL
+// undo it.
+func appendLineage(dst, v []byte) []byte {
+	for _, c := range v {
+		switch c {
+		case '%':
+			dst = append(dst, "%25"...)
+		case '\t':
+			dst = append(dst, "%09"...)
+		case '\n':
+			dst = append(dst, "%0A"...)
+		case 0:
+			dst = append(dst, `\x00`...)
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
 }
 
 // isDataError reports a PostgreSQL data exception (class 22) or integrity
