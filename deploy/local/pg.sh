@@ -24,9 +24,19 @@ if [ ! -f "$dir/data/PG_VERSION" ]; then
   "${as[@]}" "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
 fi
+# The port this cluster got the first time it started; another checkout's
+# cluster may hold the default one.
+if [ -z "${CUTOVER_PG_PORT:-}" ] && [ -f "$dir/port" ]; then port="$(cat "$dir/port")"; fi
 if ! "${as[@]}" "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
+  if [ -z "${CUTOVER_PG_PORT:-}" ]; then
+    for _ in $(seq 1 100); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
+      port=$((port + 1))
+    done
+  fi
   "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
     -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null \
     || { tail -20 "$dir/log" >&2; exit 1; }
+  echo "$port" >"$dir/port"
 fi
 echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
