@@ -133,9 +133,13 @@ func watch(ctx context.Context, jobs orchestratorv1.JobServiceClient, id string,
 		j := m.GetJob()
 		if time.Since(last) > time.Second || j.GetState() != orchestratorv1.JobState_JOB_STATE_RUNNING {
 			c := j.GetCounts()
-			fmt.Fprintf(stderr, "  %s: partitions %d/%d, extracted %d, loaded %d, quarantined %d\n",
+			more := ""
+			if c.GetFiltered() > 0 || c.GetMergedAway() > 0 {
+				more = fmt.Sprintf(", filtered %d, merged away %d", c.GetFiltered(), c.GetMergedAway())
+			}
+			fmt.Fprintf(stderr, "  %s: partitions %d/%d, extracted %d, loaded %d, quarantined %d%s\n",
 				strings.TrimPrefix(j.GetState().String(), "JOB_STATE_"), j.GetPartitionsDone(), j.GetPartitionsTotal(),
-				c.GetExtracted(), c.GetLoaded(), c.GetQuarantined())
+				c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), more)
 			last = time.Now()
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sort"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -49,8 +48,12 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 	}
 	// Staged tables: rows merged away or quarantined when finalized leave
 	// the loaded term; what remains must be what the loader inserted.
-	for _, table := range sortedKeys(j.finalized) {
-		f := j.finalized[table]
+	order, _ := finalizeOrder(j.spec) // the spec was checked at CreateJob
+	for _, table := range order {
+		f, ok := j.finalized[table]
+		if !ok {
+			continue
+		}
 		mr := &orchestratorv1.MergeReport{TargetTable: s.target(j.spec).GetSchema() + "." + table, ByKey: f.GetMerges(),
 			FilledFields: f.GetFilledFields(), Collisions: f.GetCollisions(), UnresolvedRefs: f.GetUnresolvedRefs()}
 		for _, o := range f.GetTables() {
@@ -153,27 +156,23 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 		fmt.Fprintf(w, "accounting: extracted %d = loaded %d + quarantined %d: %s\n", c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), verdict)
 	}
 	for _, m := range r.GetMerges() {
-		fmt.Fprintf(w, "merged %s: %d rows merged away", m.GetTargetTable(), m.GetMergedAway())
-		for k, bk := range m.GetByKey() {
-			sep := ", "
-			if k == 0 {
-				sep = " ("
+		if m.GetMergedAway() > 0 || len(m.GetByKey()) > 0 {
+			var keys []string
+			for _, bk := range m.GetByKey() {
+				keys = append(keys, fmt.Sprintf("%s %d", bk.GetKey(), bk.GetRows()))
 			}
-			fmt.Fprintf(w, "%sby %s %d", sep, bk.GetKey(), bk.GetRows())
+			fmt.Fprintf(w, "dedupe %s: %s merged away (by %s); %s filled from merged rows\n", m.GetTargetTable(),
+				plural(m.GetMergedAway(), "row"), strings.Join(keys, ", "), plural(m.GetFilledFields(), "field"))
 		}
-		if len(m.GetByKey()) > 0 {
-			fmt.Fprint(w, ")")
-		}
-		fmt.Fprintf(w, "; %d fields filled from merged rows", m.GetFilledFields())
 		if m.GetUnresolvedRefs() > 0 {
-			fmt.Fprintf(w, "; %d rows with unresolved references quarantined", m.GetUnresolvedRefs())
+			fmt.Fprintf(w, "references %s: %s quarantined, naming a record no source has\n", m.GetTargetTable(), plural(m.GetUnresolvedRefs(), "row"))
 		}
-		fmt.Fprintln(w)
 		for _, cc := range m.GetCollisions() {
-			fmt.Fprintf(w, "  key collisions on %s: %d keys in more than one system, %d rows, resolved by %s",
-				cc.GetColumn(), cc.GetKeys(), cc.GetRows(), strings.ToLower(strings.TrimPrefix(cc.GetRule().String(), "COLLISION_RULE_")))
+			fmt.Fprintf(w, "key collisions %s.%s: %s in more than one system (%s), resolved by %s",
+				m.GetTargetTable(), cc.GetColumn(), plural(cc.GetKeys(), "key"), plural(cc.GetRows(), "row"),
+				strings.ToLower(strings.TrimPrefix(cc.GetRule().String(), "COLLISION_RULE_")))
 			if len(cc.GetExamples()) > 0 {
-				fmt.Fprintf(w, " (e.g. %s)", strings.Join(cc.GetExamples(), ", "))
+				fmt.Fprintf(w, ": %s", strings.Join(cc.GetExamples(), ", "))
 			}
 			fmt.Fprintln(w)
 		}
@@ -204,11 +203,9 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
+func plural(n int64, what string) string {
+	if n == 1 {
+		return "1 " + what
 	}
-	sort.Strings(keys)
-	return keys
+	return fmt.Sprintf("%d %ss", n, what)
 }
