@@ -217,7 +217,10 @@ type Reject struct {
 	// Human-readable reason.
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The raw source value or record that failed.
-	Raw           string `protobuf:"bytes,6,opt,name=raw,proto3" json:"raw,omitempty"`
+	Raw string `protobuf:"bytes,6,opt,name=raw,proto3" json:"raw,omitempty"`
+	// A warning: the row breaks a rule of severity warn; it still loads and
+	// is counted (and listed) as warned, not quarantined.
+	Warning       bool `protobuf:"varint,7,opt,name=warning,proto3" json:"warning,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -292,6 +295,13 @@ func (x *Reject) GetRaw() string {
 		return x.Raw
 	}
 	return ""
+}
+
+func (x *Reject) GetWarning() bool {
+	if x != nil {
+		return x.Warning
+	}
+	return false
 }
 
 // Batch is a columnar slice of one partition, cut deterministically by key.
@@ -445,14 +455,15 @@ const file_cutover_common_v1_batch_proto_rawDesc = "" +
 	"\x06floats\x18\x05 \x03(\x01R\x06floats\x12\x14\n" +
 	"\x05bools\x18\x06 \x01(\fR\x05bools\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x18\n" +
-	"\aoffsets\x18\b \x03(\aR\aoffsets\"\x86\x01\n" +
+	"\aoffsets\x18\b \x03(\aR\aoffsets\"\xa0\x01\n" +
 	"\x06Reject\x12\x10\n" +
 	"\x03row\x18\x01 \x01(\x05R\x03row\x12\x14\n" +
 	"\x05stage\x18\x02 \x01(\tR\x05stage\x12\x12\n" +
 	"\x04rule\x18\x03 \x01(\tR\x04rule\x12\x16\n" +
 	"\x06column\x18\x04 \x01(\tR\x06column\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x10\n" +
-	"\x03raw\x18\x06 \x01(\tR\x03raw\"\x8c\x04\n" +
+	"\x03raw\x18\x06 \x01(\tR\x03raw\x12\x18\n" +
+	"\awarning\x18\a \x01(\bR\awarning\"\x8c\x04\n" +
 	"\x05Batch\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12!\n" +
 	"\fpartition_id\x18\x02 \x01(\tR\vpartitionId\x12\x10\n" +

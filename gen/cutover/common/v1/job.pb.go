@@ -180,6 +180,57 @@ func (ZeroDatePolicy) EnumDescriptor() ([]byte, []int) {
 	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{2}
 }
 
+// Severity of a rule.
+type Severity int32
+
+const (
+	// Same as SEVERITY_ERROR.
+	Severity_SEVERITY_UNSPECIFIED Severity = 0
+	Severity_SEVERITY_ERROR       Severity = 1
+	Severity_SEVERITY_WARN        Severity = 2
+)
+
+// Enum value maps for Severity.
+var (
+	Severity_name = map[int32]string{
+		0: "SEVERITY_UNSPECIFIED",
+		1: "SEVERITY_ERROR",
+		2: "SEVERITY_WARN",
+	}
+	Severity_value = map[string]int32{
+		"SEVERITY_UNSPECIFIED": 0,
+		"SEVERITY_ERROR":       1,
+		"SEVERITY_WARN":        2,
+	}
+)
+
+func (x Severity) Enum() *Severity {
+	p := new(Severity)
+	*p = x
+	return p
+}
+
+func (x Severity) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Severity) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[3].Descriptor()
+}
+
+func (Severity) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[3]
+}
+
+func (x Severity) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Severity.Descriptor instead.
+func (Severity) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
 // JobSpec describes one migration job.
 type JobSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -190,7 +241,9 @@ type JobSpec struct {
 	// Rows per batch; default 10000.
 	BatchSize int32 `protobuf:"varint,4,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
 	// Partitions run at once by one orchestrator; default 2.
-	Parallelism   int32 `protobuf:"varint,5,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	Parallelism int32 `protobuf:"varint,5,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	// Limits on quarantined rows; a job that passes one stops and fails.
+	Thresholds    []*Threshold `protobuf:"bytes,6,rep,name=thresholds,proto3" json:"thresholds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -258,6 +311,13 @@ func (x *JobSpec) GetParallelism() int32 {
 		return x.Parallelism
 	}
 	return 0
+}
+
+func (x *JobSpec) GetThresholds() []*Threshold {
+	if x != nil {
+		return x.Thresholds
+	}
+	return nil
 }
 
 // TargetSpec names the PostgreSQL database rows are written to.
@@ -352,7 +412,9 @@ type TableSpec struct {
 	Dedupe *Dedupe `protobuf:"bytes,9,opt,name=dedupe,proto3" json:"dedupe,omitempty"`
 	// Business keys that may collide between systems (e.g. order numbers
 	// present in both) and how each collision is resolved.
-	Collisions    []*KeyCollision `protobuf:"bytes,10,rep,name=collisions,proto3" json:"collisions,omitempty"`
+	Collisions []*KeyCollision `protobuf:"bytes,10,rep,name=collisions,proto3" json:"collisions,omitempty"`
+	// Group totals compared between source and target by Reconcile.
+	Aggregates    []*Aggregate `protobuf:"bytes,11,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -457,6 +519,78 @@ func (x *TableSpec) GetCollisions() []*KeyCollision {
 	return nil
 }
 
+func (x *TableSpec) GetAggregates() []*Aggregate {
+	if x != nil {
+		return x.Aggregates
+	}
+	return nil
+}
+
+// Aggregate is a total per group, compared exactly between the source rows
+// (as mapped onto the target columns) and the target rows.
+type Aggregate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Shown in the reconciliation, e.g. "sales per store per day".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Target columns to group by; none = one total.
+	GroupBy []string `protobuf:"bytes,2,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
+	// Target columns summed; with none, rows are counted.
+	Sum           []string `protobuf:"bytes,3,rep,name=sum,proto3" json:"sum,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Aggregate) Reset() {
+	*x = Aggregate{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Aggregate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Aggregate) ProtoMessage() {}
+
+func (x *Aggregate) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
+func (*Aggregate) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Aggregate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Aggregate) GetGroupBy() []string {
+	if x != nil {
+		return x.GroupBy
+	}
+	return nil
+}
+
+func (x *Aggregate) GetSum() []string {
+	if x != nil {
+		return x.Sum
+	}
+	return nil
+}
+
 // RowFilter leaves out the rows for which `when` holds.
 type RowFilter struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -471,7 +605,7 @@ type RowFilter struct {
 
 func (x *RowFilter) Reset() {
 	*x = RowFilter{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -483,7 +617,7 @@ func (x *RowFilter) String() string {
 func (*RowFilter) ProtoMessage() {}
 
 func (x *RowFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -496,7 +630,7 @@ func (x *RowFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowFilter.ProtoReflect.Descriptor instead.
 func (*RowFilter) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *RowFilter) GetWhen() string {
@@ -531,7 +665,7 @@ type Dedupe struct {
 
 func (x *Dedupe) Reset() {
 	*x = Dedupe{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +677,7 @@ func (x *Dedupe) String() string {
 func (*Dedupe) ProtoMessage() {}
 
 func (x *Dedupe) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +690,7 @@ func (x *Dedupe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dedupe.ProtoReflect.Descriptor instead.
 func (*Dedupe) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Dedupe) GetKeys() []*MatchKey {
@@ -599,7 +733,7 @@ type MatchKey struct {
 
 func (x *MatchKey) Reset() {
 	*x = MatchKey{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +745,7 @@ func (x *MatchKey) String() string {
 func (*MatchKey) ProtoMessage() {}
 
 func (x *MatchKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +758,7 @@ func (x *MatchKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchKey.ProtoReflect.Descriptor instead.
 func (*MatchKey) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MatchKey) GetName() string {
@@ -654,7 +788,7 @@ type KeyCollision struct {
 
 func (x *KeyCollision) Reset() {
 	*x = KeyCollision{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -666,7 +800,7 @@ func (x *KeyCollision) String() string {
 func (*KeyCollision) ProtoMessage() {}
 
 func (x *KeyCollision) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -679,7 +813,7 @@ func (x *KeyCollision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyCollision.ProtoReflect.Descriptor instead.
 func (*KeyCollision) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *KeyCollision) GetColumn() string {
@@ -714,7 +848,7 @@ type SourceSpec struct {
 
 func (x *SourceSpec) Reset() {
 	*x = SourceSpec{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -726,7 +860,7 @@ func (x *SourceSpec) String() string {
 func (*SourceSpec) ProtoMessage() {}
 
 func (x *SourceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -739,7 +873,7 @@ func (x *SourceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceSpec.ProtoReflect.Descriptor instead.
 func (*SourceSpec) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *SourceSpec) GetKind() isSourceSpec_Kind {
@@ -871,7 +1005,7 @@ type CsvSource struct {
 
 func (x *CsvSource) Reset() {
 	*x = CsvSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1017,7 @@ func (x *CsvSource) String() string {
 func (*CsvSource) ProtoMessage() {}
 
 func (x *CsvSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1030,7 @@ func (x *CsvSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CsvSource.ProtoReflect.Descriptor instead.
 func (*CsvSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CsvSource) GetPath() string {
@@ -979,7 +1113,7 @@ type MysqlSource struct {
 
 func (x *MysqlSource) Reset() {
 	*x = MysqlSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1125,7 @@ func (x *MysqlSource) String() string {
 func (*MysqlSource) ProtoMessage() {}
 
 func (x *MysqlSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1138,7 @@ func (x *MysqlSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MysqlSource.ProtoReflect.Descriptor instead.
 func (*MysqlSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MysqlSource) GetDsn() string {
@@ -1053,7 +1187,7 @@ type SqliteSource struct {
 
 func (x *SqliteSource) Reset() {
 	*x = SqliteSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1065,7 +1199,7 @@ func (x *SqliteSource) String() string {
 func (*SqliteSource) ProtoMessage() {}
 
 func (x *SqliteSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1078,7 +1212,7 @@ func (x *SqliteSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SqliteSource.ProtoReflect.Descriptor instead.
 func (*SqliteSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SqliteSource) GetPath() string {
@@ -1114,7 +1248,7 @@ type JsonlSource struct {
 
 func (x *JsonlSource) Reset() {
 	*x = JsonlSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1126,7 +1260,7 @@ func (x *JsonlSource) String() string {
 func (*JsonlSource) ProtoMessage() {}
 
 func (x *JsonlSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1139,7 +1273,7 @@ func (x *JsonlSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonlSource.ProtoReflect.Descriptor instead.
 func (*JsonlSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *JsonlSource) GetPath() string {
@@ -1176,7 +1310,7 @@ type JsonField struct {
 
 func (x *JsonField) Reset() {
 	*x = JsonField{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1322,7 @@ func (x *JsonField) String() string {
 func (*JsonField) ProtoMessage() {}
 
 func (x *JsonField) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1335,7 @@ func (x *JsonField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonField.ProtoReflect.Descriptor instead.
 func (*JsonField) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *JsonField) GetName() string {
@@ -1234,7 +1368,7 @@ type XlsxSource struct {
 
 func (x *XlsxSource) Reset() {
 	*x = XlsxSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1246,7 +1380,7 @@ func (x *XlsxSource) String() string {
 func (*XlsxSource) ProtoMessage() {}
 
 func (x *XlsxSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1259,7 +1393,7 @@ func (x *XlsxSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XlsxSource.ProtoReflect.Descriptor instead.
 func (*XlsxSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *XlsxSource) GetPath() string {
@@ -1303,7 +1437,7 @@ type PostgresSource struct {
 
 func (x *PostgresSource) Reset() {
 	*x = PostgresSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1449,7 @@ func (x *PostgresSource) String() string {
 func (*PostgresSource) ProtoMessage() {}
 
 func (x *PostgresSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1462,7 @@ func (x *PostgresSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostgresSource.ProtoReflect.Descriptor instead.
 func (*PostgresSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PostgresSource) GetDsn() string {
@@ -1394,7 +1528,7 @@ type ColumnMapping struct {
 
 func (x *ColumnMapping) Reset() {
 	*x = ColumnMapping{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1540,7 @@ func (x *ColumnMapping) String() string {
 func (*ColumnMapping) ProtoMessage() {}
 
 func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1553,7 @@ func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnMapping.ProtoReflect.Descriptor instead.
 func (*ColumnMapping) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ColumnMapping) GetTarget() string {
@@ -1523,7 +1657,7 @@ type NewId struct {
 
 func (x *NewId) Reset() {
 	*x = NewId{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1535,7 +1669,7 @@ func (x *NewId) String() string {
 func (*NewId) ProtoMessage() {}
 
 func (x *NewId) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1548,7 +1682,7 @@ func (x *NewId) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewId.ProtoReflect.Descriptor instead.
 func (*NewId) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *NewId) GetEntity() string {
@@ -1570,7 +1704,7 @@ type IdRef struct {
 
 func (x *IdRef) Reset() {
 	*x = IdRef{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1582,7 +1716,7 @@ func (x *IdRef) String() string {
 func (*IdRef) ProtoMessage() {}
 
 func (x *IdRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1595,7 +1729,7 @@ func (x *IdRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdRef.ProtoReflect.Descriptor instead.
 func (*IdRef) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *IdRef) GetEntity() string {
@@ -1624,7 +1758,7 @@ type CleanStep struct {
 
 func (x *CleanStep) Reset() {
 	*x = CleanStep{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1636,7 +1770,7 @@ func (x *CleanStep) String() string {
 func (*CleanStep) ProtoMessage() {}
 
 func (x *CleanStep) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1649,7 +1783,7 @@ func (x *CleanStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanStep.ProtoReflect.Descriptor instead.
 func (*CleanStep) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CleanStep) GetFunction() string {
@@ -1676,14 +1810,23 @@ type Rule struct {
 	//	*Rule_Regex
 	//	*Rule_Range
 	//	*Rule_OneOf
-	Kind          isRule_Kind `protobuf_oneof:"kind"`
+	//	*Rule_Length
+	//	*Rule_Expr
+	//	*Rule_Unique
+	//	*Rule_References
+	Kind isRule_Kind `protobuf_oneof:"kind"`
+	// error (default) quarantines a failing row; warn loads it and counts it.
+	Severity Severity `protobuf:"varint,6,opt,name=severity,proto3,enum=cutover.common.v1.Severity" json:"severity,omitempty"`
+	// Shown in reports, JUnit and thresholds; default "<kind>" (e.g. "regex"),
+	// which several rules of one kind then share.
+	Name          string `protobuf:"bytes,11,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Rule) Reset() {
 	*x = Rule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1838,7 @@ func (x *Rule) String() string {
 func (*Rule) ProtoMessage() {}
 
 func (x *Rule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1851,7 @@ func (x *Rule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rule.ProtoReflect.Descriptor instead.
 func (*Rule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *Rule) GetColumn() string {
@@ -1761,6 +1904,56 @@ func (x *Rule) GetOneOf() *OneOfRule {
 	return nil
 }
 
+func (x *Rule) GetLength() *LengthRule {
+	if x != nil {
+		if x, ok := x.Kind.(*Rule_Length); ok {
+			return x.Length
+		}
+	}
+	return nil
+}
+
+func (x *Rule) GetExpr() *ExprRule {
+	if x != nil {
+		if x, ok := x.Kind.(*Rule_Expr); ok {
+			return x.Expr
+		}
+	}
+	return nil
+}
+
+func (x *Rule) GetUnique() *UniqueRule {
+	if x != nil {
+		if x, ok := x.Kind.(*Rule_Unique); ok {
+			return x.Unique
+		}
+	}
+	return nil
+}
+
+func (x *Rule) GetReferences() *ReferenceRule {
+	if x != nil {
+		if x, ok := x.Kind.(*Rule_References); ok {
+			return x.References
+		}
+	}
+	return nil
+}
+
+func (x *Rule) GetSeverity() Severity {
+	if x != nil {
+		return x.Severity
+	}
+	return Severity_SEVERITY_UNSPECIFIED
+}
+
+func (x *Rule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 type isRule_Kind interface {
 	isRule_Kind()
 }
@@ -1781,6 +1974,22 @@ type Rule_OneOf struct {
 	OneOf *OneOfRule `protobuf:"bytes,5,opt,name=one_of,json=oneOf,proto3,oneof"`
 }
 
+type Rule_Length struct {
+	Length *LengthRule `protobuf:"bytes,7,opt,name=length,proto3,oneof"`
+}
+
+type Rule_Expr struct {
+	Expr *ExprRule `protobuf:"bytes,8,opt,name=expr,proto3,oneof"`
+}
+
+type Rule_Unique struct {
+	Unique *UniqueRule `protobuf:"bytes,9,opt,name=unique,proto3,oneof"`
+}
+
+type Rule_References struct {
+	References *ReferenceRule `protobuf:"bytes,10,opt,name=references,proto3,oneof"`
+}
+
 func (*Rule_NotNull) isRule_Kind() {}
 
 func (*Rule_Regex) isRule_Kind() {}
@@ -1788,6 +1997,293 @@ func (*Rule_Regex) isRule_Kind() {}
 func (*Rule_Range) isRule_Kind() {}
 
 func (*Rule_OneOf) isRule_Kind() {}
+
+func (*Rule_Length) isRule_Kind() {}
+
+func (*Rule_Expr) isRule_Kind() {}
+
+func (*Rule_Unique) isRule_Kind() {}
+
+func (*Rule_References) isRule_Kind() {}
+
+// LengthRule bounds the length of the value's text in characters.
+type LengthRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Min   int32                  `protobuf:"varint,1,opt,name=min,proto3" json:"min,omitempty"`
+	// 0 = unbounded.
+	Max           int32 `protobuf:"varint,2,opt,name=max,proto3" json:"max,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LengthRule) Reset() {
+	*x = LengthRule{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LengthRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LengthRule) ProtoMessage() {}
+
+func (x *LengthRule) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LengthRule.ProtoReflect.Descriptor instead.
+func (*LengthRule) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LengthRule) GetMin() int32 {
+	if x != nil {
+		return x.Min
+	}
+	return 0
+}
+
+func (x *LengthRule) GetMax() int32 {
+	if x != nil {
+		return x.Max
+	}
+	return 0
+}
+
+// ExprRule is a CEL condition over the row's target columns (by name, and
+// all in the map `row`) that must hold, e.g. "shipped_at >= ordered_at".
+// Rule.column names the column reported with a failure.
+type ExprRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Expr          string                 `protobuf:"bytes,1,opt,name=expr,proto3" json:"expr,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExprRule) Reset() {
+	*x = ExprRule{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExprRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExprRule) ProtoMessage() {}
+
+func (x *ExprRule) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExprRule.ProtoReflect.Descriptor instead.
+func (*ExprRule) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ExprRule) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
+}
+
+// UniqueRule requires the combination of columns (default Rule.column) to
+// be unique across the whole job; the first row in source order keeps it,
+// later ones are quarantined. Checked when the job's rows are all in
+// (the target table is staged).
+type UniqueRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Columns       []string               `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UniqueRule) Reset() {
+	*x = UniqueRule{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UniqueRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UniqueRule) ProtoMessage() {}
+
+func (x *UniqueRule) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UniqueRule.ProtoReflect.Descriptor instead.
+func (*UniqueRule) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *UniqueRule) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+// ReferenceRule requires the value of Rule.column to exist in a column of
+// another target table (in the target already or loaded by this job).
+// Checked when the job's rows are all in (the target table is staged).
+type ReferenceRule struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Column        string                 `protobuf:"bytes,2,opt,name=column,proto3" json:"column,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReferenceRule) Reset() {
+	*x = ReferenceRule{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReferenceRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReferenceRule) ProtoMessage() {}
+
+func (x *ReferenceRule) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReferenceRule.ProtoReflect.Descriptor instead.
+func (*ReferenceRule) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReferenceRule) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ReferenceRule) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+// Threshold stops a job whose quarantine passes a limit.
+type Threshold struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A table spec name; empty means the whole job.
+	Table string `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// Only rows quarantined by this rule (Rule.name, or a stage rule such
+	// as "cast"); empty means any rule.
+	Rule string `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Fail when more than this share of the extracted rows is quarantined
+	// (0.005 = 0.5%).
+	MaxRatio *float64 `protobuf:"fixed64,3,opt,name=max_ratio,json=maxRatio,proto3,oneof" json:"max_ratio,omitempty"`
+	// Fail when more than this many rows are quarantined (0 = any row).
+	MaxRows       *int64 `protobuf:"varint,4,opt,name=max_rows,json=maxRows,proto3,oneof" json:"max_rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Threshold) Reset() {
+	*x = Threshold{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Threshold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Threshold) ProtoMessage() {}
+
+func (x *Threshold) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Threshold.ProtoReflect.Descriptor instead.
+func (*Threshold) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Threshold) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *Threshold) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Threshold) GetMaxRatio() float64 {
+	if x != nil && x.MaxRatio != nil {
+		return *x.MaxRatio
+	}
+	return 0
+}
+
+func (x *Threshold) GetMaxRows() int64 {
+	if x != nil && x.MaxRows != nil {
+		return *x.MaxRows
+	}
+	return 0
+}
 
 // NotNullRule refuses NULL.
 type NotNullRule struct {
@@ -1798,7 +2294,7 @@ type NotNullRule struct {
 
 func (x *NotNullRule) Reset() {
 	*x = NotNullRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1810,7 +2306,7 @@ func (x *NotNullRule) String() string {
 func (*NotNullRule) ProtoMessage() {}
 
 func (x *NotNullRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1823,7 +2319,7 @@ func (x *NotNullRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotNullRule.ProtoReflect.Descriptor instead.
 func (*NotNullRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{26}
 }
 
 // RegexRule requires a match (RE2 syntax) of the value's text form.
@@ -1836,7 +2332,7 @@ type RegexRule struct {
 
 func (x *RegexRule) Reset() {
 	*x = RegexRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1848,7 +2344,7 @@ func (x *RegexRule) String() string {
 func (*RegexRule) ProtoMessage() {}
 
 func (x *RegexRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1861,7 +2357,7 @@ func (x *RegexRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegexRule.ProtoReflect.Descriptor instead.
 func (*RegexRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *RegexRule) GetPattern() string {
@@ -1882,7 +2378,7 @@ type RangeRule struct {
 
 func (x *RangeRule) Reset() {
 	*x = RangeRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1894,7 +2390,7 @@ func (x *RangeRule) String() string {
 func (*RangeRule) ProtoMessage() {}
 
 func (x *RangeRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1907,7 +2403,7 @@ func (x *RangeRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRule.ProtoReflect.Descriptor instead.
 func (*RangeRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{22}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RangeRule) GetMin() string {
@@ -1934,7 +2430,7 @@ type OneOfRule struct {
 
 func (x *OneOfRule) Reset() {
 	*x = OneOfRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2442,7 @@ func (x *OneOfRule) String() string {
 func (*OneOfRule) ProtoMessage() {}
 
 func (x *OneOfRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2455,7 @@ func (x *OneOfRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OneOfRule.ProtoReflect.Descriptor instead.
 func (*OneOfRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{23}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *OneOfRule) GetValues() []string {
@@ -1979,14 +2475,17 @@ type Counts struct {
 	// Rows left out by a row filter.
 	Filtered int64 `protobuf:"varint,5,opt,name=filtered,proto3" json:"filtered,omitempty"`
 	// Rows merged into another row by dedupe.
-	MergedAway    int64 `protobuf:"varint,6,opt,name=merged_away,json=mergedAway,proto3" json:"merged_away,omitempty"`
+	MergedAway int64 `protobuf:"varint,6,opt,name=merged_away,json=mergedAway,proto3" json:"merged_away,omitempty"`
+	// Rows loaded with a warning (rules of severity warn); not a term of
+	// the accounting, the rows are in loaded.
+	Warned        int64 `protobuf:"varint,7,opt,name=warned,proto3" json:"warned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Counts) Reset() {
 	*x = Counts{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1998,7 +2497,7 @@ func (x *Counts) String() string {
 func (*Counts) ProtoMessage() {}
 
 func (x *Counts) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2011,7 +2510,7 @@ func (x *Counts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counts.ProtoReflect.Descriptor instead.
 func (*Counts) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{24}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Counts) GetExtracted() int64 {
@@ -2056,6 +2555,13 @@ func (x *Counts) GetMergedAway() int64 {
 	return 0
 }
 
+func (x *Counts) GetWarned() int64 {
+	if x != nil {
+		return x.Warned
+	}
+	return 0
+}
+
 // KeyRange is a partition's range: (lower, upper], by primary key.
 type KeyRange struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2069,7 +2575,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2081,7 +2587,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2094,7 +2600,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{25}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *KeyRange) GetLower() string {
@@ -2128,7 +2634,7 @@ type SourceColumn struct {
 
 func (x *SourceColumn) Reset() {
 	*x = SourceColumn{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2140,7 +2646,7 @@ func (x *SourceColumn) String() string {
 func (*SourceColumn) ProtoMessage() {}
 
 func (x *SourceColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2153,7 +2659,7 @@ func (x *SourceColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceColumn.ProtoReflect.Descriptor instead.
 func (*SourceColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{26}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *SourceColumn) GetName() string {
@@ -2203,7 +2709,7 @@ type SourceIndex struct {
 
 func (x *SourceIndex) Reset() {
 	*x = SourceIndex{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2721,7 @@ func (x *SourceIndex) String() string {
 func (*SourceIndex) ProtoMessage() {}
 
 func (x *SourceIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2734,7 @@ func (x *SourceIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceIndex.ProtoReflect.Descriptor instead.
 func (*SourceIndex) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{27}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *SourceIndex) GetName() string {
@@ -2265,7 +2771,7 @@ type ForeignKey struct {
 
 func (x *ForeignKey) Reset() {
 	*x = ForeignKey{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2277,7 +2783,7 @@ func (x *ForeignKey) String() string {
 func (*ForeignKey) ProtoMessage() {}
 
 func (x *ForeignKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2290,7 +2796,7 @@ func (x *ForeignKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForeignKey.ProtoReflect.Descriptor instead.
 func (*ForeignKey) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{28}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ForeignKey) GetName() string {
@@ -2350,7 +2856,7 @@ type LineageRecord struct {
 
 func (x *LineageRecord) Reset() {
 	*x = LineageRecord{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2868,7 @@ func (x *LineageRecord) String() string {
 func (*LineageRecord) ProtoMessage() {}
 
 func (x *LineageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2881,7 @@ func (x *LineageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LineageRecord.ProtoReflect.Descriptor instead.
 func (*LineageRecord) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{29}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *LineageRecord) GetJobId() string {
@@ -2459,19 +2965,22 @@ var File_cutover_common_v1_job_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcutover/common/v1/job.proto\x12\x11cutover.common.v1\x1a\x1dcutover/common/v1/batch.proto\"\xcb\x01\n" +
+	"\x1bcutover/common/v1/job.proto\x12\x11cutover.common.v1\x1a\x1dcutover/common/v1/batch.proto\"\x89\x02\n" +
 	"\aJobSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06target\x18\x02 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x124\n" +
 	"\x06tables\x18\x03 \x03(\v2\x1c.cutover.common.v1.TableSpecR\x06tables\x12\x1d\n" +
 	"\n" +
 	"batch_size\x18\x04 \x01(\x05R\tbatchSize\x12 \n" +
-	"\vparallelism\x18\x05 \x01(\x05R\vparallelism\"[\n" +
+	"\vparallelism\x18\x05 \x01(\x05R\vparallelism\x12<\n" +
+	"\n" +
+	"thresholds\x18\x06 \x03(\v2\x1c.cutover.common.v1.ThresholdR\n" +
+	"thresholds\"[\n" +
 	"\n" +
 	"TargetSpec\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12#\n" +
-	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\"\xc8\x03\n" +
+	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\"\x86\x04\n" +
 	"\tTableSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06source\x18\x02 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12!\n" +
@@ -2487,7 +2996,14 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"collisions\x18\n" +
 	" \x03(\v2\x1f.cutover.common.v1.KeyCollisionR\n" +
-	"collisions\"7\n" +
+	"collisions\x12<\n" +
+	"\n" +
+	"aggregates\x18\v \x03(\v2\x1c.cutover.common.v1.AggregateR\n" +
+	"aggregates\"L\n" +
+	"\tAggregate\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
+	"\bgroup_by\x18\x02 \x03(\tR\agroupBy\x12\x10\n" +
+	"\x03sum\x18\x03 \x03(\tR\x03sum\"7\n" +
 	"\tRowFilter\x12\x12\n" +
 	"\x04when\x18\x01 \x01(\tR\x04when\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa5\x01\n" +
@@ -2579,14 +3095,43 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x04args\x18\x02 \x03(\v2&.cutover.common.v1.CleanStep.ArgsEntryR\x04args\x1a7\n" +
 	"\tArgsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x86\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xbc\x04\n" +
 	"\x04Rule\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\x12;\n" +
 	"\bnot_null\x18\x02 \x01(\v2\x1e.cutover.common.v1.NotNullRuleH\x00R\anotNull\x124\n" +
 	"\x05regex\x18\x03 \x01(\v2\x1c.cutover.common.v1.RegexRuleH\x00R\x05regex\x124\n" +
 	"\x05range\x18\x04 \x01(\v2\x1c.cutover.common.v1.RangeRuleH\x00R\x05range\x125\n" +
-	"\x06one_of\x18\x05 \x01(\v2\x1c.cutover.common.v1.OneOfRuleH\x00R\x05oneOfB\x06\n" +
-	"\x04kind\"\r\n" +
+	"\x06one_of\x18\x05 \x01(\v2\x1c.cutover.common.v1.OneOfRuleH\x00R\x05oneOf\x127\n" +
+	"\x06length\x18\a \x01(\v2\x1d.cutover.common.v1.LengthRuleH\x00R\x06length\x121\n" +
+	"\x04expr\x18\b \x01(\v2\x1b.cutover.common.v1.ExprRuleH\x00R\x04expr\x127\n" +
+	"\x06unique\x18\t \x01(\v2\x1d.cutover.common.v1.UniqueRuleH\x00R\x06unique\x12B\n" +
+	"\n" +
+	"references\x18\n" +
+	" \x01(\v2 .cutover.common.v1.ReferenceRuleH\x00R\n" +
+	"references\x127\n" +
+	"\bseverity\x18\x06 \x01(\x0e2\x1b.cutover.common.v1.SeverityR\bseverity\x12\x12\n" +
+	"\x04name\x18\v \x01(\tR\x04nameB\x06\n" +
+	"\x04kind\"0\n" +
+	"\n" +
+	"LengthRule\x12\x10\n" +
+	"\x03min\x18\x01 \x01(\x05R\x03min\x12\x10\n" +
+	"\x03max\x18\x02 \x01(\x05R\x03max\"\x1e\n" +
+	"\bExprRule\x12\x12\n" +
+	"\x04expr\x18\x01 \x01(\tR\x04expr\"&\n" +
+	"\n" +
+	"UniqueRule\x12\x18\n" +
+	"\acolumns\x18\x01 \x03(\tR\acolumns\"=\n" +
+	"\rReferenceRule\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x16\n" +
+	"\x06column\x18\x02 \x01(\tR\x06column\"\x92\x01\n" +
+	"\tThreshold\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\x12 \n" +
+	"\tmax_ratio\x18\x03 \x01(\x01H\x00R\bmaxRatio\x88\x01\x01\x12\x1e\n" +
+	"\bmax_rows\x18\x04 \x01(\x03H\x01R\amaxRows\x88\x01\x01B\f\n" +
+	"\n" +
+	"_max_ratioB\v\n" +
+	"\t_max_rows\"\r\n" +
 	"\vNotNullRule\"%\n" +
 	"\tRegexRule\x12\x18\n" +
 	"\apattern\x18\x01 \x01(\tR\apattern\"/\n" +
@@ -2594,7 +3139,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x03min\x18\x01 \x01(\tR\x03min\x12\x10\n" +
 	"\x03max\x18\x02 \x01(\tR\x03max\"#\n" +
 	"\tOneOfRule\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\xb7\x01\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"\xcf\x01\n" +
 	"\x06Counts\x12\x1c\n" +
 	"\textracted\x18\x01 \x01(\x03R\textracted\x12\x16\n" +
 	"\x06loaded\x18\x02 \x01(\x03R\x06loaded\x12 \n" +
@@ -2602,7 +3147,8 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\abatches\x18\x04 \x01(\x03R\abatches\x12\x1a\n" +
 	"\bfiltered\x18\x05 \x01(\x03R\bfiltered\x12\x1f\n" +
 	"\vmerged_away\x18\x06 \x01(\x03R\n" +
-	"mergedAway\"6\n" +
+	"mergedAway\x12\x16\n" +
+	"\x06warned\x18\a \x01(\x03R\x06warned\"6\n" +
 	"\bKeyRange\x12\x14\n" +
 	"\x05lower\x18\x01 \x01(\tR\x05lower\x12\x14\n" +
 	"\x05upper\x18\x02 \x01(\tR\x05upper\"\xab\x01\n" +
@@ -2650,7 +3196,11 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x0eZeroDatePolicy\x12 \n" +
 	"\x1cZERO_DATE_POLICY_UNSPECIFIED\x10\x00\x12\x1f\n" +
 	"\x1bZERO_DATE_POLICY_QUARANTINE\x10\x01\x12\x19\n" +
-	"\x15ZERO_DATE_POLICY_NULL\x10\x02B\xc2\x01\n" +
+	"\x15ZERO_DATE_POLICY_NULL\x10\x02*K\n" +
+	"\bSeverity\x12\x18\n" +
+	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eSEVERITY_ERROR\x10\x01\x12\x11\n" +
+	"\rSEVERITY_WARN\x10\x02B\xc2\x01\n" +
 	"\x15com.cutover.common.v1B\bJobProtoP\x01Z9github.com/cutover/cutover/gen/cutover/common/v1;commonv1\xa2\x02\x03CCX\xaa\x02\x11Cutover.Common.V1\xca\x02\x11Cutover\\Common\\V1\xe2\x02\x1dCutover\\Common\\V1\\GPBMetadata\xea\x02\x13Cutover::Common::V1b\x06proto3"
 
 var (
@@ -2665,80 +3215,94 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 	return file_cutover_common_v1_job_proto_rawDescData
 }
 
-var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_cutover_common_v1_job_proto_goTypes = []any{
 	(SurvivorPolicy)(0),    // 0: cutover.common.v1.SurvivorPolicy
 	(CollisionRule)(0),     // 1: cutover.common.v1.CollisionRule
 	(ZeroDatePolicy)(0),    // 2: cutover.common.v1.ZeroDatePolicy
-	(*JobSpec)(nil),        // 3: cutover.common.v1.JobSpec
-	(*TargetSpec)(nil),     // 4: cutover.common.v1.TargetSpec
-	(*TableSpec)(nil),      // 5: cutover.common.v1.TableSpec
-	(*RowFilter)(nil),      // 6: cutover.common.v1.RowFilter
-	(*Dedupe)(nil),         // 7: cutover.common.v1.Dedupe
-	(*MatchKey)(nil),       // 8: cutover.common.v1.MatchKey
-	(*KeyCollision)(nil),   // 9: cutover.common.v1.KeyCollision
-	(*SourceSpec)(nil),     // 10: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 11: cutover.common.v1.CsvSource
-	(*MysqlSource)(nil),    // 12: cutover.common.v1.MysqlSource
-	(*SqliteSource)(nil),   // 13: cutover.common.v1.SqliteSource
-	(*JsonlSource)(nil),    // 14: cutover.common.v1.JsonlSource
-	(*JsonField)(nil),      // 15: cutover.common.v1.JsonField
-	(*XlsxSource)(nil),     // 16: cutover.common.v1.XlsxSource
-	(*PostgresSource)(nil), // 17: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 18: cutover.common.v1.ColumnMapping
-	(*NewId)(nil),          // 19: cutover.common.v1.NewId
-	(*IdRef)(nil),          // 20: cutover.common.v1.IdRef
-	(*CleanStep)(nil),      // 21: cutover.common.v1.CleanStep
-	(*Rule)(nil),           // 22: cutover.common.v1.Rule
-	(*NotNullRule)(nil),    // 23: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 24: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 25: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 26: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 27: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 28: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 29: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 30: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 31: cutover.common.v1.ForeignKey
-	(*LineageRecord)(nil),  // 32: cutover.common.v1.LineageRecord
-	nil,                    // 33: cutover.common.v1.CleanStep.ArgsEntry
-	(ColumnType)(0),        // 34: cutover.common.v1.ColumnType
+	(Severity)(0),          // 3: cutover.common.v1.Severity
+	(*JobSpec)(nil),        // 4: cutover.common.v1.JobSpec
+	(*TargetSpec)(nil),     // 5: cutover.common.v1.TargetSpec
+	(*TableSpec)(nil),      // 6: cutover.common.v1.TableSpec
+	(*Aggregate)(nil),      // 7: cutover.common.v1.Aggregate
+	(*RowFilter)(nil),      // 8: cutover.common.v1.RowFilter
+	(*Dedupe)(nil),         // 9: cutover.common.v1.Dedupe
+	(*MatchKey)(nil),       // 10: cutover.common.v1.MatchKey
+	(*KeyCollision)(nil),   // 11: cutover.common.v1.KeyCollision
+	(*SourceSpec)(nil),     // 12: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 13: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 14: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 15: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 16: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 17: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 18: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 19: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 20: cutover.common.v1.ColumnMapping
+	(*NewId)(nil),          // 21: cutover.common.v1.NewId
+	(*IdRef)(nil),          // 22: cutover.common.v1.IdRef
+	(*CleanStep)(nil),      // 23: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 24: cutover.common.v1.Rule
+	(*LengthRule)(nil),     // 25: cutover.common.v1.LengthRule
+	(*ExprRule)(nil),       // 26: cutover.common.v1.ExprRule
+	(*UniqueRule)(nil),     // 27: cutover.common.v1.UniqueRule
+	(*ReferenceRule)(nil),  // 28: cutover.common.v1.ReferenceRule
+	(*Threshold)(nil),      // 29: cutover.common.v1.Threshold
+	(*NotNullRule)(nil),    // 30: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 31: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 32: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 33: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 34: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 35: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 36: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 37: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 38: cutover.common.v1.ForeignKey
+	(*LineageRecord)(nil),  // 39: cutover.common.v1.LineageRecord
+	nil,                    // 40: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 41: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
-	4,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
-	5,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	10, // 2: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	18, // 3: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	22, // 4: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	6,  // 5: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
-	7,  // 6: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
-	9,  // 7: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
-	8,  // 8: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
-	0,  // 9: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
-	1,  // 10: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
-	11, // 11: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	17, // 12: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	12, // 13: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	13, // 14: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	14, // 15: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	16, // 16: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	2,  // 17: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	15, // 18: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	34, // 19: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	21, // 20: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	19, // 21: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
-	20, // 22: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
-	33, // 23: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	23, // 24: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	24, // 25: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	25, // 26: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	26, // 27: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	34, // 28: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	29, // [29:29] is the sub-list for method output_type
-	29, // [29:29] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	5,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
+	6,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
+	29, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
+	12, // 3: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	20, // 4: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	24, // 5: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	8,  // 6: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
+	9,  // 7: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
+	11, // 8: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
+	7,  // 9: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
+	10, // 10: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	0,  // 11: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	1,  // 12: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	13, // 13: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	19, // 14: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	14, // 15: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	15, // 16: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	16, // 17: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	18, // 18: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	2,  // 19: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	17, // 20: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	41, // 21: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	23, // 22: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	21, // 23: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	22, // 24: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	40, // 25: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	30, // 26: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	31, // 27: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	32, // 28: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	33, // 29: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	25, // 30: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
+	26, // 31: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
+	27, // 32: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
+	28, // 33: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
+	3,  // 34: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
+	41, // 35: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -2747,7 +3311,7 @@ func file_cutover_common_v1_job_proto_init() {
 		return
 	}
 	file_cutover_common_v1_batch_proto_init()
-	file_cutover_common_v1_job_proto_msgTypes[7].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[8].OneofWrappers = []any{
 		(*SourceSpec_Csv)(nil),
 		(*SourceSpec_Postgres)(nil),
 		(*SourceSpec_Mysql)(nil),
@@ -2755,20 +3319,25 @@ func file_cutover_common_v1_job_proto_init() {
 		(*SourceSpec_Jsonl)(nil),
 		(*SourceSpec_Xlsx)(nil),
 	}
-	file_cutover_common_v1_job_proto_msgTypes[15].OneofWrappers = []any{}
-	file_cutover_common_v1_job_proto_msgTypes[19].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[16].OneofWrappers = []any{}
+	file_cutover_common_v1_job_proto_msgTypes[20].OneofWrappers = []any{
 		(*Rule_NotNull)(nil),
 		(*Rule_Regex)(nil),
 		(*Rule_Range)(nil),
 		(*Rule_OneOf)(nil),
+		(*Rule_Length)(nil),
+		(*Rule_Expr)(nil),
+		(*Rule_Unique)(nil),
+		(*Rule_References)(nil),
 	}
+	file_cutover_common_v1_job_proto_msgTypes[25].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   31,
+			NumEnums:      4,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -226,8 +226,12 @@ func (x *Job) GetSpecHash() string {
 }
 
 type CreateJobRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Spec          *v1.JobSpec            `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Spec  *v1.JobSpec            `protobuf:"bytes,1,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Re-drive: read only the rows this earlier job quarantined (by their
+	// source references) and mark its quarantine entries resolved by the
+	// new job as they load.
+	RedriveOf     string `protobuf:"bytes,2,opt,name=redrive_of,json=redriveOf,proto3" json:"redrive_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -267,6 +271,13 @@ func (x *CreateJobRequest) GetSpec() *v1.JobSpec {
 		return x.Spec
 	}
 	return nil
+}
+
+func (x *CreateJobRequest) GetRedriveOf() string {
+	if x != nil {
+		return x.RedriveOf
+	}
+	return ""
 }
 
 type CreateJobResponse struct {
@@ -1511,6 +1522,275 @@ func (x *GetJobReportResponse) GetReport() *JobReport {
 	return nil
 }
 
+type ListQuarantineRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Job id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Table spec name; empty = all.
+	Table string `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// Rule; empty = all.
+	Rule string `protobuf:"bytes,3,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Default 100, at most 1000.
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the previous response; empty = first page.
+	PageToken string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Also list entries a re-drive resolved.
+	IncludeResolved bool `protobuf:"varint,6,opt,name=include_resolved,json=includeResolved,proto3" json:"include_resolved,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListQuarantineRequest) Reset() {
+	*x = ListQuarantineRequest{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQuarantineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQuarantineRequest) ProtoMessage() {}
+
+func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
+func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ListQuarantineRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ListQuarantineRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ListQuarantineRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ListQuarantineRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListQuarantineRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListQuarantineRequest) GetIncludeResolved() bool {
+	if x != nil {
+		return x.IncludeResolved
+	}
+	return false
+}
+
+type QuarantinedRow struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Table     string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	System    string                 `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
+	Source    string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	SourceRef string                 `protobuf:"bytes,4,opt,name=source_ref,json=sourceRef,proto3" json:"source_ref,omitempty"`
+	Stage     string                 `protobuf:"bytes,5,opt,name=stage,proto3" json:"stage,omitempty"`
+	Rule      string                 `protobuf:"bytes,6,opt,name=rule,proto3" json:"rule,omitempty"`
+	Column    string                 `protobuf:"bytes,7,opt,name=column,proto3" json:"column,omitempty"`
+	Reason    string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Raw       string                 `protobuf:"bytes,9,opt,name=raw,proto3" json:"raw,omitempty"`
+	// Job that loaded the row on re-drive, if one did.
+	ResolvedBy    string `protobuf:"bytes,10,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarantinedRow) Reset() {
+	*x = QuarantinedRow{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarantinedRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarantinedRow) ProtoMessage() {}
+
+func (x *QuarantinedRow) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarantinedRow.ProtoReflect.Descriptor instead.
+func (*QuarantinedRow) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *QuarantinedRow) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *QuarantinedRow) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *QuarantinedRow) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *QuarantinedRow) GetSourceRef() string {
+	if x != nil {
+		return x.SourceRef
+	}
+	return ""
+}
+
+func (x *QuarantinedRow) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *QuarantinedRow) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *QuarantinedRow) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *QuarantinedRow) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *QuarantinedRow) GetRaw() string {
+	if x != nil {
+		return x.Raw
+	}
+	return ""
+}
+
+func (x *QuarantinedRow) GetResolvedBy() string {
+	if x != nil {
+		return x.ResolvedBy
+	}
+	return ""
+}
+
+type ListQuarantineResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Rows  []*QuarantinedRow      `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Rows matching the filter in all pages.
+	Total         int64 `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQuarantineResponse) Reset() {
+	*x = ListQuarantineResponse{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQuarantineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQuarantineResponse) ProtoMessage() {}
+
+func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
+func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ListQuarantineResponse) GetRows() []*QuarantinedRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *ListQuarantineResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListQuarantineResponse) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
 var File_cutover_orchestrator_v1_orchestrator_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
@@ -1533,9 +1813,11 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"started_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12;\n" +
 	"\vfinished_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12\x1b\n" +
-	"\tspec_hash\x18\r \x01(\tR\bspecHash\"B\n" +
+	"\tspec_hash\x18\r \x01(\tR\bspecHash\"a\n" +
 	"\x10CreateJobRequest\x12.\n" +
-	"\x04spec\x18\x01 \x01(\v2\x1a.cutover.common.v1.JobSpecR\x04spec\"C\n" +
+	"\x04spec\x18\x01 \x01(\v2\x1a.cutover.common.v1.JobSpecR\x04spec\x12\x1d\n" +
+	"\n" +
+	"redrive_of\x18\x02 \x01(\tR\tredriveOf\"C\n" +
 	"\x11CreateJobResponse\x12.\n" +
 	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\"\x1f\n" +
 	"\rGetJobRequest\x12\x0e\n" +
@@ -1625,14 +1907,40 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\tspec_hash\x18\x02 \x01(\tR\bspecHash\x12:\n" +
 	"\arecords\x18\x03 \x03(\v2 .cutover.common.v1.LineageRecordR\arecords\"R\n" +
 	"\x14GetJobReportResponse\x12:\n" +
-	"\x06report\x18\x01 \x01(\v2\".cutover.orchestrator.v1.JobReportR\x06report*\x9b\x01\n" +
+	"\x06report\x18\x01 \x01(\v2\".cutover.orchestrator.v1.JobReportR\x06report\"\xb8\x01\n" +
+	"\x15ListQuarantineRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x12\n" +
+	"\x04rule\x18\x03 \x01(\tR\x04rule\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\x12)\n" +
+	"\x10include_resolved\x18\x06 \x01(\bR\x0fincludeResolved\"\x82\x02\n" +
+	"\x0eQuarantinedRow\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x16\n" +
+	"\x06system\x18\x02 \x01(\tR\x06system\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x1d\n" +
+	"\n" +
+	"source_ref\x18\x04 \x01(\tR\tsourceRef\x12\x14\n" +
+	"\x05stage\x18\x05 \x01(\tR\x05stage\x12\x12\n" +
+	"\x04rule\x18\x06 \x01(\tR\x04rule\x12\x16\n" +
+	"\x06column\x18\a \x01(\tR\x06column\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x10\n" +
+	"\x03raw\x18\t \x01(\tR\x03raw\x12\x1f\n" +
+	"\vresolved_by\x18\n" +
+	" \x01(\tR\n" +
+	"resolvedBy\"\x93\x01\n" +
+	"\x16ListQuarantineResponse\x12;\n" +
+	"\x04rows\x18\x01 \x03(\v2'.cutover.orchestrator.v1.QuarantinedRowR\x04rows\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total*\x9b\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATE_PENDING\x10\x01\x12\x15\n" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\x052\xab\x06\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x052\x9e\a\n" +
 	"\n" +
 	"JobService\x12b\n" +
 	"\tCreateJob\x12).cutover.orchestrator.v1.CreateJobRequest\x1a*.cutover.orchestrator.v1.CreateJobResponse\x12Y\n" +
@@ -1643,7 +1951,8 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\bWatchJob\x12(.cutover.orchestrator.v1.WatchJobRequest\x1a).cutover.orchestrator.v1.WatchJobResponse0\x01\x12k\n" +
 	"\fGetJobReport\x12,.cutover.orchestrator.v1.GetJobReportRequest\x1a-.cutover.orchestrator.v1.GetJobReportResponse\x12e\n" +
 	"\n" +
-	"GetLineage\x12*.cutover.orchestrator.v1.GetLineageRequest\x1a+.cutover.orchestrator.v1.GetLineageResponseB\xf5\x01\n" +
+	"GetLineage\x12*.cutover.orchestrator.v1.GetLineageRequest\x1a+.cutover.orchestrator.v1.GetLineageResponse\x12q\n" +
+	"\x0eListQuarantine\x12..cutover.orchestrator.v1.ListQuarantineRequest\x1a/.cutover.orchestrator.v1.ListQuarantineResponseB\xf5\x01\n" +
 	"\x1bcom.cutover.orchestrator.v1B\x11OrchestratorProtoP\x01ZEgithub.com/cutover/cutover/gen/cutover/orchestrator/v1;orchestratorv1\xa2\x02\x03COX\xaa\x02\x17Cutover.Orchestrator.V1\xca\x02\x17Cutover\\Orchestrator\\V1\xe2\x02#Cutover\\Orchestrator\\V1\\GPBMetadata\xea\x02\x19Cutover::Orchestrator::V1b\x06proto3"
 
 var (
@@ -1659,47 +1968,50 @@ func file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
-	(JobState)(0),                 // 0: cutover.orchestrator.v1.JobState
-	(*Job)(nil),                   // 1: cutover.orchestrator.v1.Job
-	(*CreateJobRequest)(nil),      // 2: cutover.orchestrator.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),     // 3: cutover.orchestrator.v1.CreateJobResponse
-	(*GetJobRequest)(nil),         // 4: cutover.orchestrator.v1.GetJobRequest
-	(*GetJobResponse)(nil),        // 5: cutover.orchestrator.v1.GetJobResponse
-	(*ListJobsRequest)(nil),       // 6: cutover.orchestrator.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),      // 7: cutover.orchestrator.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),      // 8: cutover.orchestrator.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),     // 9: cutover.orchestrator.v1.CancelJobResponse
-	(*ResumeJobRequest)(nil),      // 10: cutover.orchestrator.v1.ResumeJobRequest
-	(*ResumeJobResponse)(nil),     // 11: cutover.orchestrator.v1.ResumeJobResponse
-	(*WatchJobRequest)(nil),       // 12: cutover.orchestrator.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),      // 13: cutover.orchestrator.v1.WatchJobResponse
-	(*GetJobReportRequest)(nil),   // 14: cutover.orchestrator.v1.GetJobReportRequest
-	(*RejectExample)(nil),         // 15: cutover.orchestrator.v1.RejectExample
-	(*FilterCount)(nil),           // 16: cutover.orchestrator.v1.FilterCount
-	(*RuleRejects)(nil),           // 17: cutover.orchestrator.v1.RuleRejects
-	(*TableReport)(nil),           // 18: cutover.orchestrator.v1.TableReport
-	(*MergeReport)(nil),           // 19: cutover.orchestrator.v1.MergeReport
-	(*JobReport)(nil),             // 20: cutover.orchestrator.v1.JobReport
-	(*GetLineageRequest)(nil),     // 21: cutover.orchestrator.v1.GetLineageRequest
-	(*GetLineageResponse)(nil),    // 22: cutover.orchestrator.v1.GetLineageResponse
-	(*GetJobReportResponse)(nil),  // 23: cutover.orchestrator.v1.GetJobReportResponse
-	(*v1.JobSpec)(nil),            // 24: cutover.common.v1.JobSpec
-	(*v1.Counts)(nil),             // 25: cutover.common.v1.Counts
-	(*timestamppb.Timestamp)(nil), // 26: google.protobuf.Timestamp
-	(*v11.MergeCount)(nil),        // 27: cutover.loader.v1.MergeCount
-	(*v11.CollisionCount)(nil),    // 28: cutover.loader.v1.CollisionCount
-	(*v1.LineageRecord)(nil),      // 29: cutover.common.v1.LineageRecord
+	(JobState)(0),                  // 0: cutover.orchestrator.v1.JobState
+	(*Job)(nil),                    // 1: cutover.orchestrator.v1.Job
+	(*CreateJobRequest)(nil),       // 2: cutover.orchestrator.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),      // 3: cutover.orchestrator.v1.CreateJobResponse
+	(*GetJobRequest)(nil),          // 4: cutover.orchestrator.v1.GetJobRequest
+	(*GetJobResponse)(nil),         // 5: cutover.orchestrator.v1.GetJobResponse
+	(*ListJobsRequest)(nil),        // 6: cutover.orchestrator.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),       // 7: cutover.orchestrator.v1.ListJobsResponse
+	(*CancelJobRequest)(nil),       // 8: cutover.orchestrator.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),      // 9: cutover.orchestrator.v1.CancelJobResponse
+	(*ResumeJobRequest)(nil),       // 10: cutover.orchestrator.v1.ResumeJobRequest
+	(*ResumeJobResponse)(nil),      // 11: cutover.orchestrator.v1.ResumeJobResponse
+	(*WatchJobRequest)(nil),        // 12: cutover.orchestrator.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),       // 13: cutover.orchestrator.v1.WatchJobResponse
+	(*GetJobReportRequest)(nil),    // 14: cutover.orchestrator.v1.GetJobReportRequest
+	(*RejectExample)(nil),          // 15: cutover.orchestrator.v1.RejectExample
+	(*FilterCount)(nil),            // 16: cutover.orchestrator.v1.FilterCount
+	(*RuleRejects)(nil),            // 17: cutover.orchestrator.v1.RuleRejects
+	(*TableReport)(nil),            // 18: cutover.orchestrator.v1.TableReport
+	(*MergeReport)(nil),            // 19: cutover.orchestrator.v1.MergeReport
+	(*JobReport)(nil),              // 20: cutover.orchestrator.v1.JobReport
+	(*GetLineageRequest)(nil),      // 21: cutover.orchestrator.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),     // 22: cutover.orchestrator.v1.GetLineageResponse
+	(*GetJobReportResponse)(nil),   // 23: cutover.orchestrator.v1.GetJobReportResponse
+	(*ListQuarantineRequest)(nil),  // 24: cutover.orchestrator.v1.ListQuarantineRequest
+	(*QuarantinedRow)(nil),         // 25: cutover.orchestrator.v1.QuarantinedRow
+	(*ListQuarantineResponse)(nil), // 26: cutover.orchestrator.v1.ListQuarantineResponse
+	(*v1.JobSpec)(nil),             // 27: cutover.common.v1.JobSpec
+	(*v1.Counts)(nil),              // 28: cutover.common.v1.Counts
+	(*timestamppb.Timestamp)(nil),  // 29: google.protobuf.Timestamp
+	(*v11.MergeCount)(nil),         // 30: cutover.loader.v1.MergeCount
+	(*v11.CollisionCount)(nil),     // 31: cutover.loader.v1.CollisionCount
+	(*v1.LineageRecord)(nil),       // 32: cutover.common.v1.LineageRecord
 }
 var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	0,  // 0: cutover.orchestrator.v1.Job.state:type_name -> cutover.orchestrator.v1.JobState
-	24, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
-	25, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
-	26, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	26, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	26, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	24, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
+	27, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
+	28, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
+	29, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	29, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	29, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	27, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
 	1,  // 7: cutover.orchestrator.v1.CreateJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 8: cutover.orchestrator.v1.GetJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 9: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
@@ -1707,40 +2019,43 @@ var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	1,  // 11: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 12: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	15, // 13: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
-	25, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
+	28, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
 	17, // 15: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
 	16, // 16: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
-	27, // 17: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
-	28, // 18: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
+	30, // 17: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
+	31, // 18: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
 	0,  // 19: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
 	18, // 20: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
-	25, // 21: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
-	26, // 22: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
-	26, // 23: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
+	28, // 21: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
+	29, // 22: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
+	29, // 23: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
 	19, // 24: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
-	29, // 25: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	32, // 25: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
 	20, // 26: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
-	2,  // 27: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 28: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 29: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	8,  // 30: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	10, // 31: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	12, // 32: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	14, // 33: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	21, // 34: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
-	3,  // 35: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 36: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 37: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	9,  // 38: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	11, // 39: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	13, // 40: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	23, // 41: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	22, // 42: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
-	35, // [35:43] is the sub-list for method output_type
-	27, // [27:35] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	25, // 27: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
+	2,  // 28: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	4,  // 29: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	6,  // 30: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	8,  // 31: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	10, // 32: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	12, // 33: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	14, // 34: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	21, // 35: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	24, // 36: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
+	3,  // 37: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	5,  // 38: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	7,  // 39: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	9,  // 40: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	11, // 41: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	13, // 42: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	23, // 43: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	22, // 44: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	26, // 45: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
+	37, // [37:46] is the sub-list for method output_type
+	28, // [28:37] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
@@ -1754,7 +2069,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc), len(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   23,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,14 +19,15 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_CreateJob_FullMethodName    = "/cutover.orchestrator.v1.JobService/CreateJob"
-	JobService_GetJob_FullMethodName       = "/cutover.orchestrator.v1.JobService/GetJob"
-	JobService_ListJobs_FullMethodName     = "/cutover.orchestrator.v1.JobService/ListJobs"
-	JobService_CancelJob_FullMethodName    = "/cutover.orchestrator.v1.JobService/CancelJob"
-	JobService_ResumeJob_FullMethodName    = "/cutover.orchestrator.v1.JobService/ResumeJob"
-	JobService_WatchJob_FullMethodName     = "/cutover.orchestrator.v1.JobService/WatchJob"
-	JobService_GetJobReport_FullMethodName = "/cutover.orchestrator.v1.JobService/GetJobReport"
-	JobService_GetLineage_FullMethodName   = "/cutover.orchestrator.v1.JobService/GetLineage"
+	JobService_CreateJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/CreateJob"
+	JobService_GetJob_FullMethodName         = "/cutover.orchestrator.v1.JobService/GetJob"
+	JobService_ListJobs_FullMethodName       = "/cutover.orchestrator.v1.JobService/ListJobs"
+	JobService_CancelJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/CancelJob"
+	JobService_ResumeJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/ResumeJob"
+	JobService_WatchJob_FullMethodName       = "/cutover.orchestrator.v1.JobService/WatchJob"
+	JobService_GetJobReport_FullMethodName   = "/cutover.orchestrator.v1.JobService/GetJobReport"
+	JobService_GetLineage_FullMethodName     = "/cutover.orchestrator.v1.JobService/GetLineage"
+	JobService_ListQuarantine_FullMethodName = "/cutover.orchestrator.v1.JobService/ListQuarantine"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -50,6 +51,9 @@ type JobServiceClient interface {
 	// GetLineage answers where a target row came from (target_table and
 	// target_key) or what became of a source row (system and source_ref).
 	GetLineage(ctx context.Context, in *GetLineageRequest, opts ...grpc.CallOption) (*GetLineageResponse, error)
+	// ListQuarantine lists a job's quarantined rows, filtered by table and
+	// rule, a page at a time.
+	ListQuarantine(ctx context.Context, in *ListQuarantineRequest, opts ...grpc.CallOption) (*ListQuarantineResponse, error)
 }
 
 type jobServiceClient struct {
@@ -149,6 +153,16 @@ func (c *jobServiceClient) GetLineage(ctx context.Context, in *GetLineageRequest
 	return out, nil
 }
 
+func (c *jobServiceClient) ListQuarantine(ctx context.Context, in *ListQuarantineRequest, opts ...grpc.CallOption) (*ListQuarantineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListQuarantineResponse)
+	err := c.cc.Invoke(ctx, JobService_ListQuarantine_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility.
@@ -170,6 +184,9 @@ type JobServiceServer interface {
 	// GetLineage answers where a target row came from (target_table and
 	// target_key) or what became of a source row (system and source_ref).
 	GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error)
+	// ListQuarantine lists a job's quarantined rows, filtered by table and
+	// rule, a page at a time.
+	ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error)
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -203,6 +220,9 @@ func (UnimplementedJobServiceServer) GetJobReport(context.Context, *GetJobReport
 }
 func (UnimplementedJobServiceServer) GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLineage not implemented")
+}
+func (UnimplementedJobServiceServer) ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListQuarantine not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
@@ -362,6 +382,24 @@ func _JobService_GetLineage_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_ListQuarantine_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListQuarantineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).ListQuarantine(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_ListQuarantine_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).ListQuarantine(ctx, req.(*ListQuarantineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -396,6 +434,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLineage",
 			Handler:    _JobService_GetLineage_Handler,
+		},
+		{
+			MethodName: "ListQuarantine",
+			Handler:    _JobService_ListQuarantine_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
