@@ -840,7 +840,9 @@ type GetQuarantineSummaryResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Groups []*QuarantineGroup     `protobuf:"bytes,1,rep,name=groups,proto3" json:"groups,omitempty"`
 	// Rows left out by row filters, grouped by table and reason (in rule).
-	Filtered      []*QuarantineGroup `protobuf:"bytes,2,rep,name=filtered,proto3" json:"filtered,omitempty"`
+	Filtered []*QuarantineGroup `protobuf:"bytes,2,rep,name=filtered,proto3" json:"filtered,omitempty"`
+	// Rows loaded with warnings (rules of severity warn), by table and rule.
+	Warnings      []*QuarantineGroup `protobuf:"bytes,3,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -885,6 +887,13 @@ func (x *GetQuarantineSummaryResponse) GetGroups() []*QuarantineGroup {
 func (x *GetQuarantineSummaryResponse) GetFiltered() []*QuarantineGroup {
 	if x != nil {
 		return x.Filtered
+	}
+	return nil
+}
+
+func (x *GetQuarantineSummaryResponse) GetWarnings() []*QuarantineGroup {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -1358,9 +1367,11 @@ type StagedSource struct {
 	Table  string `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
 	System string `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
 	// Position of the system in the job (0 first), for tie-breaks.
-	SystemRank    int32           `protobuf:"varint,3,opt,name=system_rank,json=systemRank,proto3" json:"system_rank,omitempty"`
-	NewIds        []*StagedColumn `protobuf:"bytes,4,rep,name=new_ids,json=newIds,proto3" json:"new_ids,omitempty"`
-	Refs          []*StagedColumn `protobuf:"bytes,5,rep,name=refs,proto3" json:"refs,omitempty"`
+	SystemRank int32           `protobuf:"varint,3,opt,name=system_rank,json=systemRank,proto3" json:"system_rank,omitempty"`
+	NewIds     []*StagedColumn `protobuf:"bytes,4,rep,name=new_ids,json=newIds,proto3" json:"new_ids,omitempty"`
+	Refs       []*StagedColumn `protobuf:"bytes,5,rep,name=refs,proto3" json:"refs,omitempty"`
+	// Rules that need every row of the job: unique and references.
+	Rules         []*v1.Rule `protobuf:"bytes,6,rep,name=rules,proto3" json:"rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1426,6 +1437,13 @@ func (x *StagedSource) GetNewIds() []*StagedColumn {
 func (x *StagedSource) GetRefs() []*StagedColumn {
 	if x != nil {
 		return x.Refs
+	}
+	return nil
+}
+
+func (x *StagedSource) GetRules() []*v1.Rule {
+	if x != nil {
+		return x.Rules
 	}
 	return nil
 }
@@ -1520,8 +1538,11 @@ type StagedOutcome struct {
 	Table      string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
 	Loaded     int64                  `protobuf:"varint,2,opt,name=loaded,proto3" json:"loaded,omitempty"`
 	MergedAway int64                  `protobuf:"varint,3,opt,name=merged_away,json=mergedAway,proto3" json:"merged_away,omitempty"`
-	// Quarantined while finalizing (key collisions, unknown references).
-	Quarantined   int64 `protobuf:"varint,4,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
+	// Quarantined while finalizing (key collisions, unknown references,
+	// unique and references rules).
+	Quarantined int64 `protobuf:"varint,4,opt,name=quarantined,proto3" json:"quarantined,omitempty"`
+	// Loaded with a warning from a unique or references rule of severity warn.
+	Warned        int64 `protobuf:"varint,5,opt,name=warned,proto3" json:"warned,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1580,6 +1601,13 @@ func (x *StagedOutcome) GetMergedAway() int64 {
 func (x *StagedOutcome) GetQuarantined() int64 {
 	if x != nil {
 		return x.Quarantined
+	}
+	return 0
+}
+
+func (x *StagedOutcome) GetWarned() int64 {
+	if x != nil {
+		return x.Warned
 	}
 	return 0
 }
@@ -1726,8 +1754,11 @@ type FinalizeStagedResponse struct {
 	Collisions   []*CollisionCount `protobuf:"bytes,4,rep,name=collisions,proto3" json:"collisions,omitempty"`
 	// Rows quarantined because a reference names no known record.
 	UnresolvedRefs int64 `protobuf:"varint,5,opt,name=unresolved_refs,json=unresolvedRefs,proto3" json:"unresolved_refs,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Rows that broke unique or references rules, by rule name (quarantined
+	// for severity error, loaded and counted for warn).
+	RuleRows      []*MergeCount `protobuf:"bytes,6,rep,name=rule_rows,json=ruleRows,proto3" json:"rule_rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FinalizeStagedResponse) Reset() {
@@ -1793,6 +1824,13 @@ func (x *FinalizeStagedResponse) GetUnresolvedRefs() int64 {
 		return x.UnresolvedRefs
 	}
 	return 0
+}
+
+func (x *FinalizeStagedResponse) GetRuleRows() []*MergeCount {
+	if x != nil {
+		return x.RuleRows
+	}
+	return nil
 }
 
 type GetLineageRequest struct {
@@ -2000,10 +2038,11 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
 	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x03R\x05count\x12@\n" +
-	"\bexamples\x18\x04 \x03(\v2$.cutover.loader.v1.QuarantineExampleR\bexamples\"\x9a\x01\n" +
+	"\bexamples\x18\x04 \x03(\v2$.cutover.loader.v1.QuarantineExampleR\bexamples\"\xda\x01\n" +
 	"\x1cGetQuarantineSummaryResponse\x12:\n" +
 	"\x06groups\x18\x01 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\x06groups\x12>\n" +
-	"\bfiltered\x18\x02 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\bfiltered\"Z\n" +
+	"\bfiltered\x18\x02 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\bfiltered\x12>\n" +
+	"\bwarnings\x18\x03 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\bwarnings\"Z\n" +
 	"\x10ColumnDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\apg_type\x18\x02 \x01(\tR\x06pgType\x12\x19\n" +
@@ -2036,14 +2075,15 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\fStagedColumn\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\x12\x16\n" +
 	"\x06entity\x18\x02 \x01(\tR\x06entity\x12\x16\n" +
-	"\x06system\x18\x03 \x01(\tR\x06system\"\xcc\x01\n" +
+	"\x06system\x18\x03 \x01(\tR\x06system\"\xfb\x01\n" +
 	"\fStagedSource\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x16\n" +
 	"\x06system\x18\x02 \x01(\tR\x06system\x12\x1f\n" +
 	"\vsystem_rank\x18\x03 \x01(\x05R\n" +
 	"systemRank\x128\n" +
 	"\anew_ids\x18\x04 \x03(\v2\x1f.cutover.loader.v1.StagedColumnR\x06newIds\x123\n" +
-	"\x04refs\x18\x05 \x03(\v2\x1f.cutover.loader.v1.StagedColumnR\x04refs\"\xb7\x02\n" +
+	"\x04refs\x18\x05 \x03(\v2\x1f.cutover.loader.v1.StagedColumnR\x04refs\x12-\n" +
+	"\x05rules\x18\x06 \x03(\v2\x17.cutover.common.v1.RuleR\x05rules\"\xb7\x02\n" +
 	"\x15FinalizeStagedRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12!\n" +
@@ -2052,13 +2092,14 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x06dedupe\x18\x05 \x01(\v2\x19.cutover.common.v1.DedupeR\x06dedupe\x12?\n" +
 	"\n" +
 	"collisions\x18\x06 \x03(\v2\x1f.cutover.common.v1.KeyCollisionR\n" +
-	"collisions\"\x80\x01\n" +
+	"collisions\"\x98\x01\n" +
 	"\rStagedOutcome\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x16\n" +
 	"\x06loaded\x18\x02 \x01(\x03R\x06loaded\x12\x1f\n" +
 	"\vmerged_away\x18\x03 \x01(\x03R\n" +
 	"mergedAway\x12 \n" +
-	"\vquarantined\x18\x04 \x01(\x03R\vquarantined\"2\n" +
+	"\vquarantined\x18\x04 \x01(\x03R\vquarantined\x12\x16\n" +
+	"\x06warned\x18\x05 \x01(\x03R\x06warned\"2\n" +
 	"\n" +
 	"MergeCount\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
@@ -2068,7 +2109,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x04rule\x18\x02 \x01(\x0e2 .cutover.common.v1.CollisionRuleR\x04rule\x12\x12\n" +
 	"\x04keys\x18\x03 \x01(\x03R\x04keys\x12\x12\n" +
 	"\x04rows\x18\x04 \x01(\x03R\x04rows\x12\x1a\n" +
-	"\bexamples\x18\x05 \x03(\tR\bexamples\"\x9a\x02\n" +
+	"\bexamples\x18\x05 \x03(\tR\bexamples\"\xd6\x02\n" +
 	"\x16FinalizeStagedResponse\x128\n" +
 	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.StagedOutcomeR\x06tables\x125\n" +
 	"\x06merges\x18\x02 \x03(\v2\x1d.cutover.loader.v1.MergeCountR\x06merges\x12#\n" +
@@ -2076,7 +2117,8 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\n" +
 	"collisions\x18\x04 \x03(\v2!.cutover.loader.v1.CollisionCountR\n" +
 	"collisions\x12'\n" +
-	"\x0funresolved_refs\x18\x05 \x01(\x03R\x0eunresolvedRefs\"\xf0\x01\n" +
+	"\x0funresolved_refs\x18\x05 \x01(\x03R\x0eunresolvedRefs\x12:\n" +
+	"\trule_rows\x18\x06 \x03(\v2\x1d.cutover.loader.v1.MergeCountR\bruleRows\"\xf0\x01\n" +
 	"\x11GetLineageRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x15\n" +
 	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12!\n" +
@@ -2148,10 +2190,11 @@ var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*v1.TargetSpec)(nil),                // 30: cutover.common.v1.TargetSpec
 	(*v1.Batch)(nil),                     // 31: cutover.common.v1.Batch
 	(*v1.Counts)(nil),                    // 32: cutover.common.v1.Counts
-	(*v1.Dedupe)(nil),                    // 33: cutover.common.v1.Dedupe
-	(*v1.KeyCollision)(nil),              // 34: cutover.common.v1.KeyCollision
-	(v1.CollisionRule)(0),                // 35: cutover.common.v1.CollisionRule
-	(*v1.LineageRecord)(nil),             // 36: cutover.common.v1.LineageRecord
+	(*v1.Rule)(nil),                      // 33: cutover.common.v1.Rule
+	(*v1.Dedupe)(nil),                    // 34: cutover.common.v1.Dedupe
+	(*v1.KeyCollision)(nil),              // 35: cutover.common.v1.KeyCollision
+	(v1.CollisionRule)(0),                // 36: cutover.common.v1.CollisionRule
+	(*v1.LineageRecord)(nil),             // 37: cutover.common.v1.LineageRecord
 }
 var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
 	29, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
@@ -2168,44 +2211,47 @@ var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
 	10, // 11: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
 	11, // 12: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
 	11, // 13: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
-	13, // 14: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
-	30, // 15: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
-	14, // 16: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
-	30, // 17: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
-	17, // 18: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
-	20, // 19: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
-	20, // 20: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
-	30, // 21: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
-	21, // 22: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
-	33, // 23: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
-	34, // 24: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
-	35, // 25: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
-	23, // 26: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
-	24, // 27: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
-	25, // 28: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
-	30, // 29: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
-	36, // 30: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	1,  // 31: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
-	4,  // 32: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
-	7,  // 33: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
-	15, // 34: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
-	18, // 35: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
-	9,  // 36: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
-	22, // 37: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
-	27, // 38: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
-	2,  // 39: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
-	5,  // 40: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
-	8,  // 41: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
-	16, // 42: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
-	19, // 43: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
-	12, // 44: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
-	26, // 45: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
-	28, // 46: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
-	39, // [39:47] is the sub-list for method output_type
-	31, // [31:39] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	11, // 14: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
+	13, // 15: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
+	30, // 16: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	14, // 17: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
+	30, // 18: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
+	17, // 19: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
+	20, // 20: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
+	20, // 21: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
+	33, // 22: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
+	30, // 23: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
+	21, // 24: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
+	34, // 25: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
+	35, // 26: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
+	36, // 27: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
+	23, // 28: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
+	24, // 29: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
+	25, // 30: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
+	24, // 31: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
+	30, // 32: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
+	37, // 33: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	1,  // 34: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
+	4,  // 35: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
+	7,  // 36: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
+	15, // 37: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
+	18, // 38: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
+	9,  // 39: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
+	22, // 40: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
+	27, // 41: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
+	2,  // 42: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
+	5,  // 43: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
+	8,  // 44: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
+	16, // 45: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
+	19, // 46: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
+	12, // 47: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
+	26, // 48: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
+	28, // 49: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
+	42, // [42:50] is the sub-list for method output_type
+	34, // [34:42] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_cutover_loader_v1_loader_proto_init() }
