@@ -40,6 +40,9 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 	if err := orchestratorv1.RegisterJobServiceHandler(ctx, mux, conn); err != nil {
 		return nil, fmt.Errorf("register job routes: %w", err)
 	}
+	if err := orchestratorv1.RegisterValidationServiceHandler(ctx, mux, conn); err != nil {
+		return nil, fmt.Errorf("register job routes: %w", err)
+	}
 	root := http.NewServeMux()
 	root.Handle("/v1/", requireToken(opts.Token, mux))
 	root.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, _ *http.Request) {

@@ -113,7 +113,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 }
 
 // Register registers the JobService.
-func (s *Service) Register(g *grpc.Server) { orchestratorv1.RegisterJobServiceServer(g, s) }
+func (s *Service) Register(g *grpc.Server) {
+	orchestratorv1.RegisterJobServiceServer(g, s)
+	orchestratorv1.RegisterValidationServiceServer(g, &validationServer{s: s})
+}
 
 // Close stops the workers; partitions they held are handed back.
 func (s *Service) Close() error {
