@@ -41,7 +41,7 @@ func NewHandler(ctx context.Context, conn *grpc.ClientConn, opts Options) (http.
 		return nil, fmt.Errorf("register job routes: %w", err)
 	}
 	if err := orchestratorv1.RegisterValidationServiceHandler(ctx, mux, conn); err != nil {
-		return nil, fmt.Errorf("register job routes: %w", err)
+		return nil, fmt.Errorf("register validation routes: %w", err)
 	}
 	root := http.NewServeMux()
 	root.Handle("/v1/", requireToken(opts.Token, mux))
