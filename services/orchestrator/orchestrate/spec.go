@@ -51,33 +51,9 @@ type prepared struct {
 // target column types and limits, and plans the partitions of every table.
 // It moves no data; with target.create_tables it creates missing tables.
 func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared, error) {
-	if in == nil {
-		return nil, invalid("spec", "required")
-	}
-	spec := proto.Clone(in).(*commonv1.JobSpec)
-	if spec.BatchSize == 0 {
-		spec.BatchSize = defaultBatchSize
-	}
-	if spec.BatchSize < 0 || spec.BatchSize > maxBatchSize {
-		return nil, invalid("batch_size", "must be between 1 and %d, got %d", maxBatchSize, spec.BatchSize)
-	}
-	if spec.Parallelism == 0 {
-		spec.Parallelism = defaultParallelism
-	}
-	if spec.Parallelism < 0 || spec.Parallelism > maxParallelism {
-		return nil, invalid("parallelism", "must be between 1 and %d, got %d", maxParallelism, spec.Parallelism)
-	}
-	if spec.Target == nil {
-		spec.Target = &commonv1.TargetSpec{}
-	}
-	if spec.Target.Schema == "" {
-		spec.Target.Schema = "public"
-	}
-	if spec.Target.Dsn == "" && s.cfg.DefaultTarget == "" {
-		return nil, invalid("target.dsn", "required: this orchestrator has no default target")
-	}
-	if len(spec.Tables) == 0 {
-		return nil, invalid("tables", "at least one table is required")
+	spec, err := s.normalize(in)
+	if err != nil {
+		return nil, err
 	}
 	target := s.target(spec)
 	create := spec.Target.GetCreateTables()
@@ -85,46 +61,11 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 	sources := make([]*extractorv1.DescribeSourceResponse, len(spec.Tables))
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
-		if t.Name == "" {
-			t.Name = t.TargetTable
-		}
-		if t.Name == "" {
-			return nil, invalid(f+".name", "required")
-		}
-		if seen[t.Name] {
-			return nil, invalid(f+".name", "duplicate table name %q", t.Name)
-		}
-		seen[t.Name] = true
-		if t.TargetTable == "" {
-			return nil, invalid(f+".target_table", "required")
-		}
-		if t.Partitions == 0 {
-			t.Partitions = 1
-		}
-		if t.System == "" {
-			t.System = t.Name
-		}
-		for k, fl := range t.Filters {
-			if strings.TrimSpace(fl.GetWhen()) == "" {
-				return nil, invalid(fmt.Sprintf("%s.filters[%d].when", f, k), "required: a CEL condition over the source row")
-			}
-		}
-		if t.Partitions < 0 || t.Partitions > maxPartitions {
-			return nil, invalid(f+".partitions", "must be between 1 and %d, got %d", maxPartitions, t.Partitions)
-		}
-		if err := checkSource(f+".source", t.Source); err != nil {
+		if err := tableDefaults(f, t, seen); err != nil {
 			return nil, err
 		}
-		src, err := s.cfg.Clients.Extractor.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: t.Source})
-		if err != nil {
-			return nil, refusal(f+".source", "extractor", err)
-		}
-		sources[i] = src
-		if len(t.Columns) == 0 && create {
-			t.Columns = identityMapping(src.Columns)
-		}
-		if len(t.Columns) == 0 {
-			return nil, invalid(f+".columns", "at least one column mapping is required (or target.create_tables to copy every source column)")
+		if sources[i], err = s.describeSource(ctx, f, t, create); err != nil {
+			return nil, err
 		}
 	}
 	p := &prepared{spec: spec, plans: make([][]*commonv1.KeyRange, len(spec.Tables)), snapshots: make([]string, len(spec.Tables))}
@@ -157,19 +98,8 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 	}
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
-		src := sources[i]
-		if _, err := s.cfg.Clients.Transformer.CheckMapping(ctx, &transformerv1.CheckMappingRequest{
-			Columns: t.Columns, SourceColumns: src.Columns, FieldPrefix: f, Filters: t.Filters,
-		}); err != nil {
-			return nil, refusal(f+".columns", "transformer", err)
-		}
-		if err := checkCompatible(f, t, src.Columns, spec.Target.Schema); err != nil {
+		if err := s.checkStages(ctx, f, t, sources[i], spec.Target.Schema); err != nil {
 			return nil, err
-		}
-		if _, err := s.cfg.Clients.Validator.CheckRules(ctx, &validatorv1.CheckRulesRequest{
-			Rules: t.Rules, Columns: t.Columns, FieldPrefix: f,
-		}); err != nil {
-			return nil, refusal(f+".rules", "validator", err)
 		}
 		snap, err := s.cfg.Clients.Extractor.OpenSnapshot(ctx, &extractorv1.OpenSnapshotRequest{Source: t.Source})
 		switch {
@@ -191,6 +121,108 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 		p.plans[i] = plan.Ranges
 	}
 	return p, nil
+}
+
+// normalize clones a spec, fills the job-wide defaults and checks the
+// job-wide limits.
+func (s *Service) normalize(in *commonv1.JobSpec) (*commonv1.JobSpec, error) {
+	if in == nil {
+		return nil, invalid("spec", "required")
+	}
+	spec := proto.Clone(in).(*commonv1.JobSpec)
+	if spec.BatchSize == 0 {
+		spec.BatchSize = defaultBatchSize
+	}
+	if spec.BatchSize < 0 || spec.BatchSize > maxBatchSize {
+		return nil, invalid("batch_size", "must be between 1 and %d, got %d", maxBatchSize, spec.BatchSize)
+	}
+	if spec.Parallelism == 0 {
+		spec.Parallelism = defaultParallelism
+	}
+	if spec.Parallelism < 0 || spec.Parallelism > maxParallelism {
+		return nil, invalid("parallelism", "must be between 1 and %d, got %d", maxParallelism, spec.Parallelism)
+	}
+	if spec.Target == nil {
+		spec.Target = &commonv1.TargetSpec{}
+	}
+	if spec.Target.Schema == "" {
+		spec.Target.Schema = "public"
+	}
+	if spec.Target.Dsn == "" && s.cfg.DefaultTarget == "" {
+		return nil, invalid("target.dsn", "required: this orchestrator has no default target")
+	}
+	if len(spec.Tables) == 0 {
+		return nil, invalid("tables", "at least one table is required")
+	}
+	return spec, nil
+}
+
+// tableDefaults fills a table spec's defaults and checks what needs no
+// service to check.
+func tableDefaults(f string, t *commonv1.TableSpec, seen map[string]bool) error {
+	if t.Name == "" {
+		t.Name = t.TargetTable
+	}
+	if t.Name == "" {
+		return invalid(f+".name", "required")
+	}
+	if seen[t.Name] {
+		return invalid(f+".name", "duplicate table name %q", t.Name)
+	}
+	seen[t.Name] = true
+	if t.TargetTable == "" {
+		return invalid(f+".target_table", "required")
+	}
+	if t.Partitions == 0 {
+		t.Partitions = 1
+	}
+	if t.System == "" {
+		t.System = t.Name
+	}
+	for k, fl := range t.Filters {
+		if strings.TrimSpace(fl.GetWhen()) == "" {
+			return invalid(fmt.Sprintf("%s.filters[%d].when", f, k), "required: a CEL condition over the source row")
+		}
+	}
+	if t.Partitions < 0 || t.Partitions > maxPartitions {
+		return invalid(f+".partitions", "must be between 1 and %d, got %d", maxPartitions, t.Partitions)
+	}
+	return checkSource(f+".source", t.Source)
+}
+
+// describeSource asks the extractor for the table's source columns; with
+// create, an empty mapping becomes every source column.
+func (s *Service) describeSource(ctx context.Context, f string, t *commonv1.TableSpec, create bool) (*extractorv1.DescribeSourceResponse, error) {
+	src, err := s.cfg.Clients.Extractor.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: t.Source})
+	if err != nil {
+		return nil, refusal(f+".source", "extractor", err)
+	}
+	if len(t.Columns) == 0 && create {
+		t.Columns = identityMapping(src.Columns)
+	}
+	if len(t.Columns) == 0 {
+		return nil, invalid(f+".columns", "at least one column mapping is required (or target.create_tables to copy every source column)")
+	}
+	return src, nil
+}
+
+// checkStages has the transformer check the mapping and filters and the
+// validator the rules, against the source columns and target types.
+func (s *Service) checkStages(ctx context.Context, f string, t *commonv1.TableSpec, src *extractorv1.DescribeSourceResponse, schema string) error {
+	if _, err := s.cfg.Clients.Transformer.CheckMapping(ctx, &transformerv1.CheckMappingRequest{
+		Columns: t.Columns, SourceColumns: src.Columns, FieldPrefix: f, Filters: t.Filters,
+	}); err != nil {
+		return refusal(f+".columns", "transformer", err)
+	}
+	if err := checkCompatible(f, t, src.Columns, schema); err != nil {
+		return err
+	}
+	if _, err := s.cfg.Clients.Validator.CheckRules(ctx, &validatorv1.CheckRulesRequest{
+		Rules: t.Rules, Columns: t.Columns, FieldPrefix: f,
+	}); err != nil {
+		return refusal(f+".rules", "validator", err)
+	}
+	return nil
 }
 
 // checkSource catches an empty source before asking the extractor, which
