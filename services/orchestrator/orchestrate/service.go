@@ -359,6 +359,9 @@ func (s *Service) GetLineage(ctx context.Context, req *orchestratorv1.GetLineage
 // deterministic protobuf encoding, credentials masked first so that a
 // changed password is not a new mapping.
 func specHash(spec *commonv1.JobSpec) string {
+	if spec == nil {
+		return ""
+	}
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(redacted(spec))
 	if err != nil {
 		return ""

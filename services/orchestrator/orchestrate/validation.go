@@ -1,7 +1,23 @@
 package orchestrate
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
+	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
+	"github.com/cutover/cutover/services/kit/batch"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // validationServer serves ValidationService: the checks CI calls. It shares
@@ -9,4 +25,454 @@ import (
 type validationServer struct {
 	orchestratorv1.UnimplementedValidationServiceServer
 	s *Service
+}
+
+// checked is a spec after ValidateSpec's checks: normalized, target types
+// filled in for the tables that passed, and every problem found.
+type checked struct {
+	spec     *commonv1.JobSpec
+	sources  []*extractorv1.DescribeSourceResponse
+	ok       []bool // per table: every check passed
+	problems []*orchestratorv1.Problem
+	tables   []*orchestratorv1.TableCheck
+}
+
+// ValidateSpec checks a spec against the live schemas without moving data
+// or creating anything, and reports every problem it finds, not only the
+// first. A stage it cannot reach is an error (Unavailable), not a problem.
+func (v *validationServer) ValidateSpec(ctx context.Context, req *orchestratorv1.ValidateSpecRequest) (*orchestratorv1.ValidateSpecResponse, error) {
+	c, err := v.s.check(ctx, req.GetSpec())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &orchestratorv1.ValidateSpecResponse{Problems: c.problems, Tables: c.tables, SpecHash: specHash(req.GetSpec())}
+	resp.Ok = c.allOK()
+	return resp, nil
+}
+
+func (c *checked) allOK() bool {
+	if len(c.problems) > 0 {
+		return false
+	}
+	for _, ok := range c.ok {
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// check runs CreateJob's checks table by table, collecting problems.
+func (s *Service) check(ctx context.Context, in *commonv1.JobSpec) (*checked, error) {
+	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	defer cancel()
+	c := &checked{}
+	spec, err := s.normalize(in)
+	if err != nil {
+		return c, c.add(in, -1, err)
+	}
+	c.spec = spec
+	n := len(spec.Tables)
+	c.sources = make([]*extractorv1.DescribeSourceResponse, n)
+	c.ok = make([]bool, n)
+	c.tables = make([]*orchestratorv1.TableCheck, n)
+	for i, t := range spec.Tables {
+		c.ok[i] = true
+		c.tables[i] = &orchestratorv1.TableCheck{Table: t.GetName(), Ok: true}
+	}
+	target := s.target(spec)
+	create := spec.Target.GetCreateTables()
+	seen := map[string]bool{}
+	for i, t := range spec.Tables {
+		f := fmt.Sprintf("tables[%d]", i)
+		if err := tableDefaults(f, t, seen); err != nil {
+			if err := c.add(spec, i, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		c.tables[i].Table = t.GetName()
+		src, err := s.describeSource(ctx, f, t, create)
+		if err != nil {
+			if err := c.add(spec, i, err); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		c.sources[i] = src
+	}
+	targetCols := map[string][]*loaderv1.TargetColumn{}
+	for i, t := range spec.Tables {
+		if !c.ok[i] {
+			continue
+		}
+		f := fmt.Sprintf("tables[%d]", i)
+		tgt, err := s.cfg.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: t.TargetTable})
+		if status.Code(err) == codes.NotFound && create {
+			// CreateJob would create it from the source: the mapping
+			// then is the source's own columns, nothing more to check.
+			continue
+		}
+		if err == nil {
+			targetCols[t.TargetTable] = tgt.Columns
+			err = fillTargetTypes(f, t, tgt.Columns, spec.Target.Schema)
+		} else {
+			err = refusal(f+".target_table", "loader", err)
+		}
+		if err != nil {
+			if err := c.add(spec, i, err); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := checkMerging(spec, targetCols); err != nil {
+		if err := c.add(spec, -1, err); err != nil {
+			return nil, err
+		}
+	}
+	for i, t := range spec.Tables {
+		if !c.ok[i] || targetCols[t.TargetTable] == nil {
+			continue
+		}
+		if err := s.checkStages(ctx, fmt.Sprintf("tables[%d]", i), t, c.sources[i], spec.Target.Schema); err != nil {
+			if err := c.add(spec, i, err); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return c, nil
+}
+
+var columnIndex = regexp.MustCompile(`^tables\[(\d+)\]\.(columns|rules)\[(\d+)\]`)
+
+// add files err as a problem of table i (or of the job, or of the table its
+// field names), or returns it when it is not a problem with the spec.
+func (c *checked) add(spec *commonv1.JobSpec, i int, err error) error {
+	if !errors.Is(err, ErrInvalidSpec) && !errors.Is(err, ErrTargetMismatch) {
+		return err
+	}
+	msg := err.Error()
+	for _, prefix := range []string{ErrInvalidSpec.Error() + ": ", ErrTargetMismatch.Error() + ": "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	p := &orchestratorv1.Problem{Message: msg}
+	if m := tableField.FindStringSubmatch(msg); m != nil && strings.HasPrefix(msg, m[0]) {
+		p.Field = m[0]
+		p.Message = strings.TrimPrefix(strings.TrimPrefix(msg, m[0]), ": ")
+		if i < 0 {
+			i, _ = strconv.Atoi(m[1])
+		}
+		if cm := columnIndex.FindStringSubmatch(m[0]); cm != nil && i < len(spec.GetTables()) {
+			k, _ := strconv.Atoi(cm[3])
+			t := spec.GetTables()[i]
+			switch {
+			case cm[2] == "columns" && k < len(t.GetColumns()):
+				p.Column = t.GetColumns()[k].GetTarget()
+			case cm[2] == "rules" && k < len(t.GetRules()):
+				p.Column = t.GetRules()[k].GetColumn()
+			}
+		}
+	} else if f, rest, ok := strings.Cut(msg, ": "); ok && !strings.Contains(f, " ") {
+		p.Field, p.Message = f, rest
+	}
+	if i < 0 || i >= len(spec.GetTables()) || i >= len(c.tables) {
+		c.problems = append(c.problems, p)
+		return nil
+	}
+	p.Table = spec.GetTables()[i].GetName()
+	c.ok[i] = false
+	c.tables[i].Ok = false
+	c.tables[i].Problems = append(c.tables[i].Problems, p)
+	return nil
+}
+
+// Limits of a dry run's answer.
+const (
+	defaultSampleRows = 5
+	maxSampleRows     = 100
+	dryRunExamples    = 3
+)
+
+// DryRun checks the spec, then runs each table's rows (all, or the first
+// sample) through extractor, transformer and validator into nothing. Checks
+// that need the whole job in the target (dedupe, unique, references) are
+// not part of it.
+func (v *validationServer) DryRun(ctx context.Context, req *orchestratorv1.DryRunRequest) (*orchestratorv1.DryRunResponse, error) {
+	s := v.s
+	if req.GetSample() < 0 {
+		return nil, toStatus(invalid("sample", "must not be negative, got %d", req.GetSample()))
+	}
+	rows := int(req.GetRows())
+	switch {
+	case rows < 0:
+		return nil, toStatus(invalid("rows", "must not be negative, got %d", rows))
+	case rows == 0:
+		rows = defaultSampleRows
+	case rows > maxSampleRows:
+		rows = maxSampleRows
+	}
+	c, err := s.check(ctx, req.GetSpec())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &orchestratorv1.DryRunResponse{Problems: c.problems, SpecHash: specHash(req.GetSpec())}
+	if c.spec == nil {
+		return resp, nil
+	}
+	resp.Ok = len(c.problems) == 0
+	var totals []*commonv1.Counts
+	for i, t := range c.spec.GetTables() {
+		dt := &orchestratorv1.DryRunTable{Table: t.GetName(), Ok: c.ok[i], Counts: &commonv1.Counts{}}
+		if c.tables != nil {
+			dt.Problems = c.tables[i].GetProblems()
+		}
+		resp.Tables = append(resp.Tables, dt)
+		totals = append(totals, dt.Counts)
+		if !c.ok[i] || c.sources[i] == nil {
+			resp.Ok = false
+			continue
+		}
+		if err := s.dryRunTable(ctx, c.spec, t, req.GetSample(), rows, dt); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	// With thresholds, they decide; without, any quarantined row fails.
+	if th := c.spec.GetThresholds(); len(th) > 0 {
+		for _, p := range dryRunThresholds(c.spec, resp.Tables) {
+			resp.Problems = append(resp.Problems, p)
+			resp.Ok = false
+		}
+	} else {
+		for _, dt := range resp.Tables {
+			if dt.GetCounts().GetQuarantined() > 0 {
+				dt.Ok = false
+				resp.Ok = false
+			}
+		}
+	}
+	for _, dt := range resp.Tables {
+		if !dt.Ok {
+			resp.Ok = false
+		}
+	}
+	return resp, nil
+}
+
+// dryRunTable streams one table's source through transformer and
+// validator, counting what would happen.
+func (s *Service) dryRunTable(ctx context.Context, spec *commonv1.JobSpec, t *commonv1.TableSpec, sample int64, keep int, dt *orchestratorv1.DryRunTable) error {
+	cl := s.cfg.Clients
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ts, err := cl.Transformer.Transform(ctx)
+	if err != nil {
+		return stageErr("transformer", err)
+	}
+	if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Config{Config: &transformerv1.TransformConfig{
+		Columns: t.GetColumns(), System: t.GetSystem(), Filters: t.GetFilters()}}}); err != nil {
+		return stageErr("transformer", err)
+	}
+	vs, err := cl.Validator.Validate(ctx)
+	if err != nil {
+		return stageErr("validator", err)
+	}
+	if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Config{Config: &validatorv1.ValidateConfig{Rules: t.GetRules()}}}); err != nil {
+		return stageErr("validator", err)
+	}
+	byRule := map[string]*orchestratorv1.RuleOutcome{}
+	byReason := map[string]*orchestratorv1.FilterCount{}
+	cursor := ""
+	for seq := int64(0); ; seq++ {
+		size := spec.GetBatchSize()
+		if sample > 0 {
+			left := sample - dt.Counts.Extracted
+			if left <= 0 {
+				break
+			}
+			size = int32(min(int64(size), left))
+		}
+		rb, err := cl.Extractor.ReadBatch(ctx, &extractorv1.ReadBatchRequest{Source: t.GetSource(), Cursor: cursor, BatchSize: size,
+			JobId: "dry-run", PartitionId: t.GetName(), Seq: seq, Table: t.GetName()})
+		if err != nil {
+			return stageErr("extractor", err)
+		}
+		b := rb.GetBatch()
+		if b.GetNumRows() > 0 {
+			if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Batch{Batch: b}}); err != nil {
+				return stageErr("transformer", err)
+			}
+			tr, err := ts.Recv()
+			if err != nil {
+				return stageErr("transformer", err)
+			}
+			if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Batch{Batch: tr.GetBatch()}}); err != nil {
+				return stageErr("validator", err)
+			}
+			vr, err := vs.Recv()
+			if err != nil {
+				return stageErr("validator", err)
+			}
+			tallyDryRun(vr.GetBatch(), keep, dt, byRule, byReason)
+		}
+		cursor = b.GetLastKey()
+		if rb.GetDone() || b.GetNumRows() == 0 {
+			break
+		}
+	}
+	// End both streams cleanly so the stages log no cancelled stream.
+	_ = ts.CloseSend()
+	_ = vs.CloseSend()
+	drain(ts.Recv)
+	drain(vs.Recv)
+	dt.Rules = sortedValues(byRule)
+	dt.Filtered = sortedValues(byReason)
+	return nil
+}
+
+// drain reads a stream to its end (io.EOF) or first error.
+func drain[T any](recv func() (T, error)) {
+	for {
+		if _, err := recv(); err != nil {
+			return
+		}
+	}
+}
+
+// sortedValues returns m's values in key order.
+func sortedValues[V any](m map[string]V) []V {
+	out := make([]V, 0, len(m))
+	for _, k := range sortedKeys(m) {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// tallyDryRun adds one validated batch to the table's dry-run outcome.
+func tallyDryRun(b *commonv1.Batch, keep int, dt *orchestratorv1.DryRunTable, byRule map[string]*orchestratorv1.RuleOutcome, byReason map[string]*orchestratorv1.FilterCount) {
+	n := int(b.GetNumRows())
+	dt.Counts.Extracted += int64(n)
+	dt.Counts.Batches++
+	var filtered, quarantined, warned []byte
+	for _, r := range b.GetRejects() {
+		row := int(r.GetRow())
+		switch {
+		case r.GetStage() == "filter":
+			if !batch.Bit(filtered, row) {
+				fc := byReason[r.GetReason()]
+				if fc == nil {
+					fc = &orchestratorv1.FilterCount{Reason: r.GetReason()}
+					byReason[r.GetReason()] = fc
+				}
+				fc.Count++
+			}
+			filtered = batch.SetBit(filtered, row)
+			continue
+		case r.GetWarning():
+			warned = batch.SetBit(warned, row)
+		default:
+			quarantined = batch.SetBit(quarantined, row)
+		}
+		sev := "error"
+		if r.GetWarning() {
+			sev = "warn"
+		}
+		key := sev + "\x00" + r.GetRule()
+		ro := byRule[key]
+		if ro == nil {
+			ro = &orchestratorv1.RuleOutcome{Rule: r.GetRule(), Severity: sev}
+			byRule[key] = ro
+		}
+		ro.Rows++
+		if len(ro.Examples) < dryRunExamples {
+			ro.Examples = append(ro.Examples, &orchestratorv1.RejectExample{SourceRef: batch.SourceRef(b, row), Column: r.GetColumn(), Reason: r.GetReason(), Raw: r.GetRaw()})
+		}
+	}
+	if len(dt.Columns) == 0 {
+		for _, c := range b.GetColumns() {
+			if !strings.HasPrefix(c.GetName(), "__old__") {
+				dt.Columns = append(dt.Columns, c.GetName())
+			}
+		}
+	}
+	for i := 0; i < n; i++ {
+		switch {
+		case batch.Bit(filtered, i):
+			dt.Counts.Filtered++
+		case batch.Bit(quarantined, i):
+			dt.Counts.Quarantined++
+		default:
+			dt.Counts.Loaded++
+			if batch.Bit(warned, i) {
+				dt.Counts.Warned++
+			}
+			if len(dt.Rows) < keep {
+				row := &orchestratorv1.SampleRow{SourceRef: batch.SourceRef(b, i)}
+				for _, c := range b.GetColumns() {
+					if strings.HasPrefix(c.GetName(), "__old__") {
+						continue
+					}
+					text, ok := batch.Text(c, i)
+					row.Values = append(row.Values, &orchestratorv1.NullableText{Null: !ok, Text: text})
+				}
+				dt.Rows = append(dt.Rows, row)
+			}
+		}
+	}
+}
+
+// dryRunThresholds names the thresholds a dry run's counts pass.
+func dryRunThresholds(spec *commonv1.JobSpec, tables []*orchestratorv1.DryRunTable) []*orchestratorv1.Problem {
+	var out []*orchestratorv1.Problem
+	for k, th := range spec.GetThresholds() {
+		var extracted, hit int64
+		for _, dt := range tables {
+			if th.GetTable() != "" && dt.GetTable() != th.GetTable() {
+				continue
+			}
+			extracted += dt.GetCounts().GetExtracted()
+			if th.GetRule() == "" {
+				hit += dt.GetCounts().GetQuarantined()
+				continue
+			}
+			for _, r := range dt.GetRules() {
+				if r.GetRule() == th.GetRule() && r.GetSeverity() == "error" {
+					hit += r.GetRows()
+				}
+			}
+		}
+		if msg := thresholdPassed(th, hit, extracted); msg != "" {
+			out = append(out, &orchestratorv1.Problem{Table: th.GetTable(), Field: fmt.Sprintf("thresholds[%d]", k), Message: msg})
+		}
+	}
+	return out
+}
+
+// thresholdPassed says how th is passed by hit quarantined rows out of
+// extracted, or "" when it is not.
+func thresholdPassed(th *commonv1.Threshold, hit, extracted int64) string {
+	what := "rows quarantined"
+	if th.GetRule() != "" {
+		what = "rows quarantined by rule " + th.GetRule()
+	}
+	scope := "in the job"
+	if th.GetTable() != "" {
+		scope = "in table " + th.GetTable()
+	}
+	if th.MaxRows != nil && hit > th.GetMaxRows() {
+		return fmt.Sprintf("%d %s %s, more than the threshold of %d", hit, what, scope, th.GetMaxRows())
+	}
+	if th.MaxRatio != nil && extracted > 0 && float64(hit)/float64(extracted) > th.GetMaxRatio() {
+		return fmt.Sprintf("%d of %d %s %s (%.3g%%), more than the threshold of %.3g%%", hit, extracted, what, scope,
+			100*float64(hit)/float64(extracted), 100*th.GetMaxRatio())
+	}
+	return ""
 }
