@@ -40,7 +40,19 @@ func needsStaging(t *commonv1.TableSpec) bool {
 			return true
 		}
 	}
-	return false
+	return len(jobRules(t)) > 0
+}
+
+// jobRules are a table's rules that need every row of the job: unique and
+// references, checked when the staged table is finalized.
+func jobRules(t *commonv1.TableSpec) []*commonv1.Rule {
+	var out []*commonv1.Rule
+	for _, r := range t.GetRules() {
+		if r.GetUnique() != nil || r.GetReferences() != nil {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // systemRanks numbers the job's systems by first mention.
@@ -82,6 +94,11 @@ func finalizeOrder(spec *commonv1.JobSpec) ([]string, error) {
 				if p, ok := producer[r.GetEntity()]; ok && p != tt {
 					deps[tt][p] = true
 				}
+			}
+		}
+		for _, r := range jobRules(t) {
+			if p := r.GetReferences().GetTable(); p != "" && p != tt && staged[p] {
+				deps[tt][p] = true
 			}
 		}
 	}
@@ -133,6 +150,7 @@ func finalizeRequest(spec *commonv1.JobSpec, target *commonv1.TargetSpec, jobID,
 				src.Refs = append(src.Refs, &loaderv1.StagedColumn{Column: c.GetTarget(), Entity: r.GetEntity(), System: r.GetSystem()})
 			}
 		}
+		src.Rules = jobRules(t)
 		req.Sources = append(req.Sources, src)
 		if req.Dedupe == nil && len(t.GetDedupe().GetKeys()) > 0 {
 			req.Dedupe = t.GetDedupe()

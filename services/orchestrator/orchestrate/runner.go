@@ -315,6 +315,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 			if !ok {
 				return fmt.Errorf("%w: job %s is no longer running or partition %s lost its lease", ErrCancelled, job.id, p.id)
 			}
+			s.watchThresholds(gctx, job)
 		}
 		if err := ls.RecvMsg(new(loaderv1.LoadResponse)); err != io.EOF {
 			return stageErr("loader", fmt.Errorf("expected end of stream, got %v", err))
@@ -391,6 +392,12 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 	if err != nil {
 		return
 	}
+	// A share-of-rows threshold is judged now that every row is counted,
+	// before anything is merged or keyed; again after finalizing, which may
+	// quarantine more (unique, references, collisions).
+	if s.thresholdFailed(ctx, j) {
+		return
+	}
 	// Staged target tables move into the target, parents first, each once.
 	if err := s.finalizeStaged(ctx, j); err != nil {
 		if retryable(err) {
@@ -401,6 +408,9 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 		return
 	}
 	if j, err = s.store.getJob(ctx, id); err != nil {
+		return
+	}
+	if len(j.finalized) > 0 && s.thresholdFailed(ctx, j) {
 		return
 	}
 	// Keys and references go on after the data, once per job.

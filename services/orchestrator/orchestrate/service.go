@@ -79,6 +79,8 @@ type Service struct {
 
 	mu       sync.Mutex
 	jobSpans map[string]trace.Span // job spans started here, ended at the job's end
+
+	thresholds thresholdClock
 }
 
 // New opens the control schema and starts the workers.

@@ -410,6 +410,16 @@ func (s *store) setReport(ctx context.Context, id string, report []byte) error {
 	return nil
 }
 
+// failJob ends a running job as failed, e.g. when a threshold is passed.
+func (s *store) failJob(ctx context.Context, id, errText string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'failed', finished_at = now(), error = $2
+		WHERE id = $1 AND state = 'running'`, id, errText)
+	if err != nil {
+		return false, fmt.Errorf("fail job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
 func (s *store) cancelJob(ctx context.Context, id string) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'cancelled', finished_at = now(), error = 'cancelled by request'
 		WHERE id = $1 AND state IN ('pending', 'running')`, id)
