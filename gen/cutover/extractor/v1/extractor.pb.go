@@ -442,7 +442,11 @@ type ReadBatchRequest struct {
 	Table       string `protobuf:"bytes,8,opt,name=table,proto3" json:"table,omitempty"`
 	// Snapshot to read in (from OpenSnapshot). A snapshot that no longer
 	// exists is FailedPrecondition: the job cannot go on consistently.
-	Snapshot      string `protobuf:"bytes,9,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	Snapshot string `protobuf:"bytes,9,opt,name=snapshot,proto3" json:"snapshot,omitempty"`
+	// Re-drive: only rows with these source references; the others are
+	// read and dropped, and a batch never comes back empty unless the
+	// partition is done.
+	OnlyRefs      []string `protobuf:"bytes,10,rep,name=only_refs,json=onlyRefs,proto3" json:"only_refs,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -540,6 +544,13 @@ func (x *ReadBatchRequest) GetSnapshot() string {
 	return ""
 }
 
+func (x *ReadBatchRequest) GetOnlyRefs() []string {
+	if x != nil {
+		return x.OnlyRefs
+	}
+	return nil
+}
+
 type ReadBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The batch; num_rows is 0 when done.
@@ -623,7 +634,7 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\"\x17\n" +
 	"\x15CloseSnapshotResponse\"M\n" +
 	"\x16PlanPartitionsResponse\x123\n" +
-	"\x06ranges\x18\x01 \x03(\v2\x1b.cutover.common.v1.KeyRangeR\x06ranges\"\xb1\x02\n" +
+	"\x06ranges\x18\x01 \x03(\v2\x1b.cutover.common.v1.KeyRangeR\x06ranges\"\xce\x02\n" +
 	"\x10ReadBatchRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x121\n" +
 	"\x05range\x18\x02 \x01(\v2\x1b.cutover.common.v1.KeyRangeR\x05range\x12\x16\n" +
@@ -634,7 +645,9 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\fpartition_id\x18\x06 \x01(\tR\vpartitionId\x12\x10\n" +
 	"\x03seq\x18\a \x01(\x03R\x03seq\x12\x14\n" +
 	"\x05table\x18\b \x01(\tR\x05table\x12\x1a\n" +
-	"\bsnapshot\x18\t \x01(\tR\bsnapshot\"W\n" +
+	"\bsnapshot\x18\t \x01(\tR\bsnapshot\x12\x1b\n" +
+	"\tonly_refs\x18\n" +
+	" \x03(\tR\bonlyRefs\"W\n" +
 	"\x11ReadBatchResponse\x12.\n" +
 	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\bR\x04done2\x9b\x04\n" +

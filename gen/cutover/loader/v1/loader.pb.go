@@ -229,8 +229,11 @@ type LoadConfig struct {
 	Staged bool `protobuf:"varint,5,opt,name=staged,proto3" json:"staged,omitempty"`
 	// Table spec name and source system, recorded with each staged row and
 	// in the lineage.
-	TableName     string `protobuf:"bytes,6,opt,name=table_name,json=tableName,proto3" json:"table_name,omitempty"`
-	System        string `protobuf:"bytes,7,opt,name=system,proto3" json:"system,omitempty"`
+	TableName string `protobuf:"bytes,6,opt,name=table_name,json=tableName,proto3" json:"table_name,omitempty"`
+	System    string `protobuf:"bytes,7,opt,name=system,proto3" json:"system,omitempty"`
+	// Re-drive of this job: its quarantine entries of the table spec whose
+	// rows load now are marked resolved, in the batch's transaction.
+	RedriveOf     string `protobuf:"bytes,8,opt,name=redrive_of,json=redriveOf,proto3" json:"redrive_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -310,6 +313,13 @@ func (x *LoadConfig) GetTableName() string {
 func (x *LoadConfig) GetSystem() string {
 	if x != nil {
 		return x.System
+	}
+	return ""
+}
+
+func (x *LoadConfig) GetRedriveOf() string {
+	if x != nil {
+		return x.RedriveOf
 	}
 	return ""
 }
@@ -1973,6 +1983,276 @@ func (x *GetLineageResponse) GetRecords() []*v1.LineageRecord {
 	return nil
 }
 
+type ListQuarantineRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	JobId  string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Table spec name; empty = all.
+	Table string `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
+	// Rule; empty = all.
+	Rule            string `protobuf:"bytes,4,opt,name=rule,proto3" json:"rule,omitempty"`
+	PageSize        int32  `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken       string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	IncludeResolved bool   `protobuf:"varint,7,opt,name=include_resolved,json=includeResolved,proto3" json:"include_resolved,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *ListQuarantineRequest) Reset() {
+	*x = ListQuarantineRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQuarantineRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQuarantineRequest) ProtoMessage() {}
+
+func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
+func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ListQuarantineRequest) GetTarget() *v1.TargetSpec {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *ListQuarantineRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ListQuarantineRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ListQuarantineRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ListQuarantineRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListQuarantineRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListQuarantineRequest) GetIncludeResolved() bool {
+	if x != nil {
+		return x.IncludeResolved
+	}
+	return false
+}
+
+type QuarantineRow struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Table         string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	System        string                 `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
+	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	SourceRef     string                 `protobuf:"bytes,4,opt,name=source_ref,json=sourceRef,proto3" json:"source_ref,omitempty"`
+	Stage         string                 `protobuf:"bytes,5,opt,name=stage,proto3" json:"stage,omitempty"`
+	Rule          string                 `protobuf:"bytes,6,opt,name=rule,proto3" json:"rule,omitempty"`
+	Column        string                 `protobuf:"bytes,7,opt,name=column,proto3" json:"column,omitempty"`
+	Reason        string                 `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	Raw           string                 `protobuf:"bytes,9,opt,name=raw,proto3" json:"raw,omitempty"`
+	ResolvedBy    string                 `protobuf:"bytes,10,opt,name=resolved_by,json=resolvedBy,proto3" json:"resolved_by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QuarantineRow) Reset() {
+	*x = QuarantineRow{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QuarantineRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QuarantineRow) ProtoMessage() {}
+
+func (x *QuarantineRow) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QuarantineRow.ProtoReflect.Descriptor instead.
+func (*QuarantineRow) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *QuarantineRow) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *QuarantineRow) GetSystem() string {
+	if x != nil {
+		return x.System
+	}
+	return ""
+}
+
+func (x *QuarantineRow) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+func (x *QuarantineRow) GetSourceRef() string {
+	if x != nil {
+		return x.SourceRef
+	}
+	return ""
+}
+
+func (x *QuarantineRow) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *QuarantineRow) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *QuarantineRow) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *QuarantineRow) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *QuarantineRow) GetRaw() string {
+	if x != nil {
+		return x.Raw
+	}
+	return ""
+}
+
+func (x *QuarantineRow) GetResolvedBy() string {
+	if x != nil {
+		return x.ResolvedBy
+	}
+	return ""
+}
+
+type ListQuarantineResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rows          []*QuarantineRow       `protobuf:"bytes,1,rep,name=rows,proto3" json:"rows,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	Total         int64                  `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListQuarantineResponse) Reset() {
+	*x = ListQuarantineResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListQuarantineResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListQuarantineResponse) ProtoMessage() {}
+
+func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
+func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *ListQuarantineResponse) GetRows() []*QuarantineRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *ListQuarantineResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+func (x *ListQuarantineResponse) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
 var File_cutover_loader_v1_loader_proto protoreflect.FileDescriptor
 
 const file_cutover_loader_v1_loader_proto_rawDesc = "" +
@@ -1993,7 +2273,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\"S\n" +
 	"\x16DescribeTargetResponse\x129\n" +
-	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.loader.v1.TargetColumnR\acolumns\"\xe2\x01\n" +
+	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.loader.v1.TargetColumnR\acolumns\"\x81\x02\n" +
 	"\n" +
 	"LoadConfig\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
@@ -2003,7 +2283,9 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x06staged\x18\x05 \x01(\bR\x06staged\x12\x1d\n" +
 	"\n" +
 	"table_name\x18\x06 \x01(\tR\ttableName\x12\x16\n" +
-	"\x06system\x18\a \x01(\tR\x06system\"\x7f\n" +
+	"\x06system\x18\a \x01(\tR\x06system\x12\x1d\n" +
+	"\n" +
+	"redrive_of\x18\b \x01(\tR\tredriveOf\"\x7f\n" +
 	"\vLoadRequest\x127\n" +
 	"\x06config\x18\x01 \x01(\v2\x1d.cutover.loader.v1.LoadConfigH\x00R\x06config\x120\n" +
 	"\x05batch\x18\x02 \x01(\v2\x18.cutover.common.v1.BatchH\x00R\x05batchB\x05\n" +
@@ -2130,7 +2412,34 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"source_ref\x18\x06 \x01(\tR\tsourceRef\x12\x14\n" +
 	"\x05table\x18\a \x01(\tR\x05table\"P\n" +
 	"\x12GetLineageResponse\x12:\n" +
-	"\arecords\x18\x01 \x03(\v2 .cutover.common.v1.LineageRecordR\arecords2\x9e\x06\n" +
+	"\arecords\x18\x01 \x03(\v2 .cutover.common.v1.LineageRecordR\arecords\"\xf6\x01\n" +
+	"\x15ListQuarantineRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\x12\x12\n" +
+	"\x04rule\x18\x04 \x01(\tR\x04rule\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\x12)\n" +
+	"\x10include_resolved\x18\a \x01(\bR\x0fincludeResolved\"\x81\x02\n" +
+	"\rQuarantineRow\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x16\n" +
+	"\x06system\x18\x02 \x01(\tR\x06system\x12\x16\n" +
+	"\x06source\x18\x03 \x01(\tR\x06source\x12\x1d\n" +
+	"\n" +
+	"source_ref\x18\x04 \x01(\tR\tsourceRef\x12\x14\n" +
+	"\x05stage\x18\x05 \x01(\tR\x05stage\x12\x12\n" +
+	"\x04rule\x18\x06 \x01(\tR\x04rule\x12\x16\n" +
+	"\x06column\x18\a \x01(\tR\x06column\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12\x10\n" +
+	"\x03raw\x18\t \x01(\tR\x03raw\x12\x1f\n" +
+	"\vresolved_by\x18\n" +
+	" \x01(\tR\n" +
+	"resolvedBy\"\x8c\x01\n" +
+	"\x16ListQuarantineResponse\x124\n" +
+	"\x04rows\x18\x01 \x03(\v2 .cutover.loader.v1.QuarantineRowR\x04rows\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total2\x85\a\n" +
 	"\rLoaderService\x12e\n" +
 	"\x0eDescribeTarget\x12(.cutover.loader.v1.DescribeTargetRequest\x1a).cutover.loader.v1.DescribeTargetResponse\x12K\n" +
 	"\x04Load\x12\x1e.cutover.loader.v1.LoadRequest\x1a\x1f.cutover.loader.v1.LoadResponse(\x010\x01\x12V\n" +
@@ -2140,7 +2449,8 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x14GetQuarantineSummary\x12..cutover.loader.v1.GetQuarantineSummaryRequest\x1a/.cutover.loader.v1.GetQuarantineSummaryResponse\x12e\n" +
 	"\x0eFinalizeStaged\x12(.cutover.loader.v1.FinalizeStagedRequest\x1a).cutover.loader.v1.FinalizeStagedResponse\x12Y\n" +
 	"\n" +
-	"GetLineage\x12$.cutover.loader.v1.GetLineageRequest\x1a%.cutover.loader.v1.GetLineageResponseB\xc5\x01\n" +
+	"GetLineage\x12$.cutover.loader.v1.GetLineageRequest\x1a%.cutover.loader.v1.GetLineageResponse\x12e\n" +
+	"\x0eListQuarantine\x12(.cutover.loader.v1.ListQuarantineRequest\x1a).cutover.loader.v1.ListQuarantineResponseB\xc5\x01\n" +
 	"\x15com.cutover.loader.v1B\vLoaderProtoP\x01Z9github.com/cutover/cutover/gen/cutover/loader/v1;loaderv1\xa2\x02\x03CLX\xaa\x02\x11Cutover.Loader.V1\xca\x02\x11Cutover\\Loader\\V1\xe2\x02\x1dCutover\\Loader\\V1\\GPBMetadata\xea\x02\x13Cutover::Loader::V1b\x06proto3"
 
 var (
@@ -2155,7 +2465,7 @@ func file_cutover_loader_v1_loader_proto_rawDescGZIP() []byte {
 	return file_cutover_loader_v1_loader_proto_rawDescData
 }
 
-var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*TargetColumn)(nil),                 // 0: cutover.loader.v1.TargetColumn
 	(*DescribeTargetRequest)(nil),        // 1: cutover.loader.v1.DescribeTargetRequest
@@ -2186,72 +2496,79 @@ var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*FinalizeStagedResponse)(nil),       // 26: cutover.loader.v1.FinalizeStagedResponse
 	(*GetLineageRequest)(nil),            // 27: cutover.loader.v1.GetLineageRequest
 	(*GetLineageResponse)(nil),           // 28: cutover.loader.v1.GetLineageResponse
-	(v1.ColumnType)(0),                   // 29: cutover.common.v1.ColumnType
-	(*v1.TargetSpec)(nil),                // 30: cutover.common.v1.TargetSpec
-	(*v1.Batch)(nil),                     // 31: cutover.common.v1.Batch
-	(*v1.Counts)(nil),                    // 32: cutover.common.v1.Counts
-	(*v1.Rule)(nil),                      // 33: cutover.common.v1.Rule
-	(*v1.Dedupe)(nil),                    // 34: cutover.common.v1.Dedupe
-	(*v1.KeyCollision)(nil),              // 35: cutover.common.v1.KeyCollision
-	(v1.CollisionRule)(0),                // 36: cutover.common.v1.CollisionRule
-	(*v1.LineageRecord)(nil),             // 37: cutover.common.v1.LineageRecord
+	(*ListQuarantineRequest)(nil),        // 29: cutover.loader.v1.ListQuarantineRequest
+	(*QuarantineRow)(nil),                // 30: cutover.loader.v1.QuarantineRow
+	(*ListQuarantineResponse)(nil),       // 31: cutover.loader.v1.ListQuarantineResponse
+	(v1.ColumnType)(0),                   // 32: cutover.common.v1.ColumnType
+	(*v1.TargetSpec)(nil),                // 33: cutover.common.v1.TargetSpec
+	(*v1.Batch)(nil),                     // 34: cutover.common.v1.Batch
+	(*v1.Counts)(nil),                    // 35: cutover.common.v1.Counts
+	(*v1.Rule)(nil),                      // 36: cutover.common.v1.Rule
+	(*v1.Dedupe)(nil),                    // 37: cutover.common.v1.Dedupe
+	(*v1.KeyCollision)(nil),              // 38: cutover.common.v1.KeyCollision
+	(v1.CollisionRule)(0),                // 39: cutover.common.v1.CollisionRule
+	(*v1.LineageRecord)(nil),             // 40: cutover.common.v1.LineageRecord
 }
 var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
-	29, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
-	30, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
+	32, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
+	33, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
 	0,  // 2: cutover.loader.v1.DescribeTargetResponse.columns:type_name -> cutover.loader.v1.TargetColumn
-	30, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
+	33, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
 	3,  // 4: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
-	31, // 5: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
-	32, // 6: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
-	32, // 7: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
-	30, // 8: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
+	34, // 5: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
+	35, // 6: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
+	35, // 7: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
+	33, // 8: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
 	6,  // 9: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
-	30, // 10: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
+	33, // 10: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
 	10, // 11: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
 	11, // 12: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
 	11, // 13: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
 	11, // 14: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
 	13, // 15: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
-	30, // 16: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	33, // 16: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
 	14, // 17: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
-	30, // 18: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
+	33, // 18: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
 	17, // 19: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
 	20, // 20: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
 	20, // 21: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
-	33, // 22: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
-	30, // 23: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
+	36, // 22: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
+	33, // 23: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
 	21, // 24: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
-	34, // 25: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
-	35, // 26: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
-	36, // 27: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
+	37, // 25: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
+	38, // 26: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
+	39, // 27: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
 	23, // 28: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
 	24, // 29: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
 	25, // 30: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
 	24, // 31: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
-	30, // 32: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
-	37, // 33: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	1,  // 34: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
-	4,  // 35: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
-	7,  // 36: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
-	15, // 37: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
-	18, // 38: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
-	9,  // 39: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
-	22, // 40: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
-	27, // 41: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
-	2,  // 42: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
-	5,  // 43: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
-	8,  // 44: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
-	16, // 45: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
-	19, // 46: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
-	12, // 47: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
-	26, // 48: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
-	28, // 49: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
-	42, // [42:50] is the sub-list for method output_type
-	34, // [34:42] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	33, // 32: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
+	40, // 33: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	33, // 34: cutover.loader.v1.ListQuarantineRequest.target:type_name -> cutover.common.v1.TargetSpec
+	30, // 35: cutover.loader.v1.ListQuarantineResponse.rows:type_name -> cutover.loader.v1.QuarantineRow
+	1,  // 36: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
+	4,  // 37: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
+	7,  // 38: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
+	15, // 39: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
+	18, // 40: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
+	9,  // 41: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
+	22, // 42: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
+	27, // 43: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
+	29, // 44: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
+	2,  // 45: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
+	5,  // 46: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
+	8,  // 47: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
+	16, // 48: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
+	19, // 49: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
+	12, // 50: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
+	26, // 51: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
+	28, // 52: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
+	31, // 53: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
+	45, // [45:54] is the sub-list for method output_type
+	36, // [36:45] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_cutover_loader_v1_loader_proto_init() }
@@ -2269,7 +2586,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_loader_v1_loader_proto_rawDesc), len(file_cutover_loader_v1_loader_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

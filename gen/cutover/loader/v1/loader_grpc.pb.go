@@ -27,6 +27,7 @@ const (
 	LoaderService_GetQuarantineSummary_FullMethodName = "/cutover.loader.v1.LoaderService/GetQuarantineSummary"
 	LoaderService_FinalizeStaged_FullMethodName       = "/cutover.loader.v1.LoaderService/FinalizeStaged"
 	LoaderService_GetLineage_FullMethodName           = "/cutover.loader.v1.LoaderService/GetLineage"
+	LoaderService_ListQuarantine_FullMethodName       = "/cutover.loader.v1.LoaderService/ListQuarantine"
 )
 
 // LoaderServiceClient is the client API for LoaderService service.
@@ -60,6 +61,8 @@ type LoaderServiceClient interface {
 	// GetLineage answers where a target row came from or what became of a
 	// source row.
 	GetLineage(ctx context.Context, in *GetLineageRequest, opts ...grpc.CallOption) (*GetLineageResponse, error)
+	// ListQuarantine lists quarantined rows, a page at a time.
+	ListQuarantine(ctx context.Context, in *ListQuarantineRequest, opts ...grpc.CallOption) (*ListQuarantineResponse, error)
 }
 
 type loaderServiceClient struct {
@@ -153,6 +156,16 @@ func (c *loaderServiceClient) GetLineage(ctx context.Context, in *GetLineageRequ
 	return out, nil
 }
 
+func (c *loaderServiceClient) ListQuarantine(ctx context.Context, in *ListQuarantineRequest, opts ...grpc.CallOption) (*ListQuarantineResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListQuarantineResponse)
+	err := c.cc.Invoke(ctx, LoaderService_ListQuarantine_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LoaderServiceServer is the server API for LoaderService service.
 // All implementations must embed UnimplementedLoaderServiceServer
 // for forward compatibility.
@@ -184,6 +197,8 @@ type LoaderServiceServer interface {
 	// GetLineage answers where a target row came from or what became of a
 	// source row.
 	GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error)
+	// ListQuarantine lists quarantined rows, a page at a time.
+	ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error)
 	mustEmbedUnimplementedLoaderServiceServer()
 }
 
@@ -217,6 +232,9 @@ func (UnimplementedLoaderServiceServer) FinalizeStaged(context.Context, *Finaliz
 }
 func (UnimplementedLoaderServiceServer) GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLineage not implemented")
+}
+func (UnimplementedLoaderServiceServer) ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListQuarantine not implemented")
 }
 func (UnimplementedLoaderServiceServer) mustEmbedUnimplementedLoaderServiceServer() {}
 func (UnimplementedLoaderServiceServer) testEmbeddedByValue()                       {}
@@ -372,6 +390,24 @@ func _LoaderService_GetLineage_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoaderService_ListQuarantine_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListQuarantineRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).ListQuarantine(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_ListQuarantine_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).ListQuarantine(ctx, req.(*ListQuarantineRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LoaderService_ServiceDesc is the grpc.ServiceDesc for LoaderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -406,6 +442,10 @@ var LoaderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLineage",
 			Handler:    _LoaderService_GetLineage_Handler,
+		},
+		{
+			MethodName: "ListQuarantine",
+			Handler:    _LoaderService_ListQuarantine_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

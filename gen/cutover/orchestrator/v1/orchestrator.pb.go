@@ -1180,11 +1180,15 @@ type JobReport struct {
 	StartedAt  *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,13,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	// DDL statements cutover ran on the target (create_tables), in order.
-	Ddl           []string       `protobuf:"bytes,14,rep,name=ddl,proto3" json:"ddl,omitempty"`
-	SpecHash      string         `protobuf:"bytes,15,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"`
-	Merges        []*MergeReport `protobuf:"bytes,16,rep,name=merges,proto3" json:"merges,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Ddl      []string       `protobuf:"bytes,14,rep,name=ddl,proto3" json:"ddl,omitempty"`
+	SpecHash string         `protobuf:"bytes,15,opt,name=spec_hash,json=specHash,proto3" json:"spec_hash,omitempty"`
+	Merges   []*MergeReport `protobuf:"bytes,16,rep,name=merges,proto3" json:"merges,omitempty"`
+	// Time batches spent in each stage, from the orchestrator's side.
+	Stages []*StageTiming `protobuf:"bytes,17,rep,name=stages,proto3" json:"stages,omitempty"`
+	// The last reconciliation of the job, if one ran.
+	Reconciliation *Reconciliation `protobuf:"bytes,18,opt,name=reconciliation,proto3" json:"reconciliation,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *JobReport) Reset() {
@@ -1329,6 +1333,91 @@ func (x *JobReport) GetMerges() []*MergeReport {
 	return nil
 }
 
+func (x *JobReport) GetStages() []*StageTiming {
+	if x != nil {
+		return x.Stages
+	}
+	return nil
+}
+
+func (x *JobReport) GetReconciliation() *Reconciliation {
+	if x != nil {
+		return x.Reconciliation
+	}
+	return nil
+}
+
+// StageTiming sums, over a job's batches, the time from handing a batch to
+// a stage to its answer (queueing in the stage included).
+type StageTiming struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// extractor, transformer, validator or loader.
+	Stage           string  `protobuf:"bytes,1,opt,name=stage,proto3" json:"stage,omitempty"`
+	Batches         int64   `protobuf:"varint,2,opt,name=batches,proto3" json:"batches,omitempty"`
+	Seconds         float64 `protobuf:"fixed64,3,opt,name=seconds,proto3" json:"seconds,omitempty"`
+	MaxBatchSeconds float64 `protobuf:"fixed64,4,opt,name=max_batch_seconds,json=maxBatchSeconds,proto3" json:"max_batch_seconds,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *StageTiming) Reset() {
+	*x = StageTiming{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StageTiming) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StageTiming) ProtoMessage() {}
+
+func (x *StageTiming) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
+func (*StageTiming) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *StageTiming) GetStage() string {
+	if x != nil {
+		return x.Stage
+	}
+	return ""
+}
+
+func (x *StageTiming) GetBatches() int64 {
+	if x != nil {
+		return x.Batches
+	}
+	return 0
+}
+
+func (x *StageTiming) GetSeconds() float64 {
+	if x != nil {
+		return x.Seconds
+	}
+	return 0
+}
+
+func (x *StageTiming) GetMaxBatchSeconds() float64 {
+	if x != nil {
+		return x.MaxBatchSeconds
+	}
+	return 0
+}
+
 type GetLineageRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Job id.
@@ -1348,7 +1437,7 @@ type GetLineageRequest struct {
 
 func (x *GetLineageRequest) Reset() {
 	*x = GetLineageRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1449,7 @@ func (x *GetLineageRequest) String() string {
 func (*GetLineageRequest) ProtoMessage() {}
 
 func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1462,7 @@ func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageRequest.ProtoReflect.Descriptor instead.
 func (*GetLineageRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{20}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *GetLineageRequest) GetId() string {
@@ -1429,7 +1518,7 @@ type GetLineageResponse struct {
 
 func (x *GetLineageResponse) Reset() {
 	*x = GetLineageResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1530,7 @@ func (x *GetLineageResponse) String() string {
 func (*GetLineageResponse) ProtoMessage() {}
 
 func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1543,7 @@ func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageResponse.ProtoReflect.Descriptor instead.
 func (*GetLineageResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{21}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetLineageResponse) GetJobId() string {
@@ -1487,7 +1576,7 @@ type GetJobReportResponse struct {
 
 func (x *GetJobReportResponse) Reset() {
 	*x = GetJobReportResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1588,7 @@ func (x *GetJobReportResponse) String() string {
 func (*GetJobReportResponse) ProtoMessage() {}
 
 func (x *GetJobReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1601,7 @@ func (x *GetJobReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobReportResponse.ProtoReflect.Descriptor instead.
 func (*GetJobReportResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{22}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetJobReportResponse) GetReport() *JobReport {
@@ -1542,7 +1631,7 @@ type ListQuarantineRequest struct {
 
 func (x *ListQuarantineRequest) Reset() {
 	*x = ListQuarantineRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1643,7 @@ func (x *ListQuarantineRequest) String() string {
 func (*ListQuarantineRequest) ProtoMessage() {}
 
 func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1656,7 @@ func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{23}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListQuarantineRequest) GetId() string {
@@ -1631,7 +1720,7 @@ type QuarantinedRow struct {
 
 func (x *QuarantinedRow) Reset() {
 	*x = QuarantinedRow{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1732,7 @@ func (x *QuarantinedRow) String() string {
 func (*QuarantinedRow) ProtoMessage() {}
 
 func (x *QuarantinedRow) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1745,7 @@ func (x *QuarantinedRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedRow.ProtoReflect.Descriptor instead.
 func (*QuarantinedRow) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{24}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *QuarantinedRow) GetTable() string {
@@ -1742,7 +1831,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1754,7 +1843,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1767,7 +1856,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{25}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListQuarantineResponse) GetRows() []*QuarantinedRow {
@@ -1795,7 +1884,7 @@ var File_cutover_orchestrator_v1_orchestrator_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\n" +
-	"*cutover/orchestrator/v1/orchestrator.proto\x12\x17cutover.orchestrator.v1\x1a\x1bcutover/common/v1/job.proto\x1a\x1ecutover/loader/v1/loader.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x04\n" +
+	"*cutover/orchestrator/v1/orchestrator.proto\x12\x17cutover.orchestrator.v1\x1a\x1bcutover/common/v1/job.proto\x1a\x1ecutover/loader/v1/loader.proto\x1a'cutover/orchestrator/v1/reconcile.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9a\x04\n" +
 	"\x03Job\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x127\n" +
@@ -1871,7 +1960,7 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\n" +
 	"collisions\x18\x05 \x03(\v2!.cutover.loader.v1.CollisionCountR\n" +
 	"collisions\x12'\n" +
-	"\x0funresolved_refs\x18\x06 \x01(\x03R\x0eunresolvedRefs\"\x84\x05\n" +
+	"\x0funresolved_refs\x18\x06 \x01(\x03R\x0eunresolvedRefs\"\x93\x06\n" +
 	"\tJobReport\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x127\n" +
@@ -1892,7 +1981,14 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"finishedAt\x12\x10\n" +
 	"\x03ddl\x18\x0e \x03(\tR\x03ddl\x12\x1b\n" +
 	"\tspec_hash\x18\x0f \x01(\tR\bspecHash\x12<\n" +
-	"\x06merges\x18\x10 \x03(\v2$.cutover.orchestrator.v1.MergeReportR\x06merges\"\xb2\x01\n" +
+	"\x06merges\x18\x10 \x03(\v2$.cutover.orchestrator.v1.MergeReportR\x06merges\x12<\n" +
+	"\x06stages\x18\x11 \x03(\v2$.cutover.orchestrator.v1.StageTimingR\x06stages\x12O\n" +
+	"\x0ereconciliation\x18\x12 \x01(\v2'.cutover.orchestrator.v1.ReconciliationR\x0ereconciliation\"\x83\x01\n" +
+	"\vStageTiming\x12\x14\n" +
+	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x18\n" +
+	"\abatches\x18\x02 \x01(\x03R\abatches\x12\x18\n" +
+	"\aseconds\x18\x03 \x01(\x01R\aseconds\x12*\n" +
+	"\x11max_batch_seconds\x18\x04 \x01(\x01R\x0fmaxBatchSeconds\"\xb2\x01\n" +
 	"\x11GetLineageRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12!\n" +
 	"\ftarget_table\x18\x02 \x01(\tR\vtargetTable\x12\x1d\n" +
@@ -1968,7 +2064,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(JobState)(0),                  // 0: cutover.orchestrator.v1.JobState
 	(*Job)(nil),                    // 1: cutover.orchestrator.v1.Job
@@ -1991,27 +2087,29 @@ var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(*TableReport)(nil),            // 18: cutover.orchestrator.v1.TableReport
 	(*MergeReport)(nil),            // 19: cutover.orchestrator.v1.MergeReport
 	(*JobReport)(nil),              // 20: cutover.orchestrator.v1.JobReport
-	(*GetLineageRequest)(nil),      // 21: cutover.orchestrator.v1.GetLineageRequest
-	(*GetLineageResponse)(nil),     // 22: cutover.orchestrator.v1.GetLineageResponse
-	(*GetJobReportResponse)(nil),   // 23: cutover.orchestrator.v1.GetJobReportResponse
-	(*ListQuarantineRequest)(nil),  // 24: cutover.orchestrator.v1.ListQuarantineRequest
-	(*QuarantinedRow)(nil),         // 25: cutover.orchestrator.v1.QuarantinedRow
-	(*ListQuarantineResponse)(nil), // 26: cutover.orchestrator.v1.ListQuarantineResponse
-	(*v1.JobSpec)(nil),             // 27: cutover.common.v1.JobSpec
-	(*v1.Counts)(nil),              // 28: cutover.common.v1.Counts
-	(*timestamppb.Timestamp)(nil),  // 29: google.protobuf.Timestamp
-	(*v11.MergeCount)(nil),         // 30: cutover.loader.v1.MergeCount
-	(*v11.CollisionCount)(nil),     // 31: cutover.loader.v1.CollisionCount
-	(*v1.LineageRecord)(nil),       // 32: cutover.common.v1.LineageRecord
+	(*StageTiming)(nil),            // 21: cutover.orchestrator.v1.StageTiming
+	(*GetLineageRequest)(nil),      // 22: cutover.orchestrator.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),     // 23: cutover.orchestrator.v1.GetLineageResponse
+	(*GetJobReportResponse)(nil),   // 24: cutover.orchestrator.v1.GetJobReportResponse
+	(*ListQuarantineRequest)(nil),  // 25: cutover.orchestrator.v1.ListQuarantineRequest
+	(*QuarantinedRow)(nil),         // 26: cutover.orchestrator.v1.QuarantinedRow
+	(*ListQuarantineResponse)(nil), // 27: cutover.orchestrator.v1.ListQuarantineResponse
+	(*v1.JobSpec)(nil),             // 28: cutover.common.v1.JobSpec
+	(*v1.Counts)(nil),              // 29: cutover.common.v1.Counts
+	(*timestamppb.Timestamp)(nil),  // 30: google.protobuf.Timestamp
+	(*v11.MergeCount)(nil),         // 31: cutover.loader.v1.MergeCount
+	(*v11.CollisionCount)(nil),     // 32: cutover.loader.v1.CollisionCount
+	(*Reconciliation)(nil),         // 33: cutover.orchestrator.v1.Reconciliation
+	(*v1.LineageRecord)(nil),       // 34: cutover.common.v1.LineageRecord
 }
 var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	0,  // 0: cutover.orchestrator.v1.Job.state:type_name -> cutover.orchestrator.v1.JobState
-	27, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
-	28, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
-	29, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	29, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	29, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	27, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
+	28, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
+	29, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
+	30, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	30, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	30, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	28, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
 	1,  // 7: cutover.orchestrator.v1.CreateJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 8: cutover.orchestrator.v1.GetJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 9: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
@@ -2019,43 +2117,45 @@ var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	1,  // 11: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 12: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	15, // 13: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
-	28, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
+	29, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
 	17, // 15: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
 	16, // 16: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
-	30, // 17: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
-	31, // 18: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
+	31, // 17: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
+	32, // 18: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
 	0,  // 19: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
 	18, // 20: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
-	28, // 21: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
-	29, // 22: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
-	29, // 23: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
+	29, // 21: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
+	30, // 22: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
+	30, // 23: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
 	19, // 24: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
-	32, // 25: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	20, // 26: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
-	25, // 27: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
-	2,  // 28: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 29: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 30: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	8,  // 31: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	10, // 32: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	12, // 33: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	14, // 34: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	21, // 35: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
-	24, // 36: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
-	3,  // 37: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 38: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 39: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	9,  // 40: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	11, // 41: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	13, // 42: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	23, // 43: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	22, // 44: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
-	26, // 45: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
-	37, // [37:46] is the sub-list for method output_type
-	28, // [28:37] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	21, // 25: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
+	33, // 26: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	34, // 27: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	20, // 28: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
+	26, // 29: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
+	2,  // 30: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	4,  // 31: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	6,  // 32: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	8,  // 33: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	10, // 34: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	12, // 35: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	14, // 36: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	22, // 37: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	25, // 38: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
+	3,  // 39: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	5,  // 40: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	7,  // 41: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	9,  // 42: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	11, // 43: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	13, // 44: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	24, // 45: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	23, // 46: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	27, // 47: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
+	39, // [39:48] is the sub-list for method output_type
+	30, // [30:39] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
@@ -2063,13 +2163,14 @@ func file_cutover_orchestrator_v1_orchestrator_proto_init() {
 	if File_cutover_orchestrator_v1_orchestrator_proto != nil {
 		return
 	}
+	file_cutover_orchestrator_v1_reconcile_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc), len(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   26,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -730,473 +730,6 @@ func (x *ReconcileRequest) GetMaxDifferences() int32 {
 	return 0
 }
 
-// GroupDifference is a group whose totals differ.
-type GroupDifference struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The group's values, in group_by order.
-	Group         []string `protobuf:"bytes,1,rep,name=group,proto3" json:"group,omitempty"`
-	Measure       string   `protobuf:"bytes,2,opt,name=measure,proto3" json:"measure,omitempty"`
-	Source        string   `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
-	Target        string   `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GroupDifference) Reset() {
-	*x = GroupDifference{}
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[11]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GroupDifference) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GroupDifference) ProtoMessage() {}
-
-func (x *GroupDifference) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[11]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GroupDifference.ProtoReflect.Descriptor instead.
-func (*GroupDifference) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_validation_proto_rawDescGZIP(), []int{11}
-}
-
-func (x *GroupDifference) GetGroup() []string {
-	if x != nil {
-		return x.Group
-	}
-	return nil
-}
-
-func (x *GroupDifference) GetMeasure() string {
-	if x != nil {
-		return x.Measure
-	}
-	return ""
-}
-
-func (x *GroupDifference) GetSource() string {
-	if x != nil {
-		return x.Source
-	}
-	return ""
-}
-
-func (x *GroupDifference) GetTarget() string {
-	if x != nil {
-		return x.Target
-	}
-	return ""
-}
-
-type AggregateCheck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
-	Groups        int64                  `protobuf:"varint,3,opt,name=groups,proto3" json:"groups,omitempty"`
-	Differences   []*GroupDifference     `protobuf:"bytes,4,rep,name=differences,proto3" json:"differences,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AggregateCheck) Reset() {
-	*x = AggregateCheck{}
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[12]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AggregateCheck) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AggregateCheck) ProtoMessage() {}
-
-func (x *AggregateCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[12]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AggregateCheck.ProtoReflect.Descriptor instead.
-func (*AggregateCheck) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_validation_proto_rawDescGZIP(), []int{12}
-}
-
-func (x *AggregateCheck) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *AggregateCheck) GetOk() bool {
-	if x != nil {
-		return x.Ok
-	}
-	return false
-}
-
-func (x *AggregateCheck) GetGroups() int64 {
-	if x != nil {
-		return x.Groups
-	}
-	return 0
-}
-
-func (x *AggregateCheck) GetDifferences() []*GroupDifference {
-	if x != nil {
-		return x.Differences
-	}
-	return nil
-}
-
-// RowDifference is a key whose row differs: missing (in the source, not in
-// the target), extra (in the target only) or changed.
-type RowDifference struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
-	Target        string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RowDifference) Reset() {
-	*x = RowDifference{}
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[13]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RowDifference) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RowDifference) ProtoMessage() {}
-
-func (x *RowDifference) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[13]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RowDifference.ProtoReflect.Descriptor instead.
-func (*RowDifference) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_validation_proto_rawDescGZIP(), []int{13}
-}
-
-func (x *RowDifference) GetKey() string {
-	if x != nil {
-		return x.Key
-	}
-	return ""
-}
-
-func (x *RowDifference) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
-func (x *RowDifference) GetSource() string {
-	if x != nil {
-		return x.Source
-	}
-	return ""
-}
-
-func (x *RowDifference) GetTarget() string {
-	if x != nil {
-		return x.Target
-	}
-	return ""
-}
-
-type RowCheck struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Ok    bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
-	Rows  int64                  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
-	// Key ranges hashed and compared, and how many differed.
-	Ranges          int64            `protobuf:"varint,3,opt,name=ranges,proto3" json:"ranges,omitempty"`
-	RangesDiffering int64            `protobuf:"varint,4,opt,name=ranges_differing,json=rangesDiffering,proto3" json:"ranges_differing,omitempty"`
-	Differences     []*RowDifference `protobuf:"bytes,5,rep,name=differences,proto3" json:"differences,omitempty"`
-	// More differences exist than were listed.
-	Truncated bool `protobuf:"varint,6,opt,name=truncated,proto3" json:"truncated,omitempty"`
-	// Why rows were not compared, if they were not (e.g. a staged table).
-	Skipped       string `protobuf:"bytes,7,opt,name=skipped,proto3" json:"skipped,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RowCheck) Reset() {
-	*x = RowCheck{}
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[14]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RowCheck) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RowCheck) ProtoMessage() {}
-
-func (x *RowCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[14]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RowCheck.ProtoReflect.Descriptor instead.
-func (*RowCheck) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_validation_proto_rawDescGZIP(), []int{14}
-}
-
-func (x *RowCheck) GetOk() bool {
-	if x != nil {
-		return x.Ok
-	}
-	return false
-}
-
-func (x *RowCheck) GetRows() int64 {
-	if x != nil {
-		return x.Rows
-	}
-	return 0
-}
-
-func (x *RowCheck) GetRanges() int64 {
-	if x != nil {
-		return x.Ranges
-	}
-	return 0
-}
-
-func (x *RowCheck) GetRangesDiffering() int64 {
-	if x != nil {
-		return x.RangesDiffering
-	}
-	return 0
-}
-
-func (x *RowCheck) GetDifferences() []*RowDifference {
-	if x != nil {
-		return x.Differences
-	}
-	return nil
-}
-
-func (x *RowCheck) GetTruncated() bool {
-	if x != nil {
-		return x.Truncated
-	}
-	return false
-}
-
-func (x *RowCheck) GetSkipped() string {
-	if x != nil {
-		return x.Skipped
-	}
-	return ""
-}
-
-type TableReconciliation struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Target table (with schema); a target fed by several table specs is
-	// reconciled once for all of them.
-	TargetTable string   `protobuf:"bytes,1,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
-	Tables      []string `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
-	Ok          bool     `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
-	// Rows the source should have put there (loaded by the job) and rows
-	// the target holds for the job.
-	ExpectedRows  int64             `protobuf:"varint,4,opt,name=expected_rows,json=expectedRows,proto3" json:"expected_rows,omitempty"`
-	TargetRows    int64             `protobuf:"varint,5,opt,name=target_rows,json=targetRows,proto3" json:"target_rows,omitempty"`
-	Aggregates    []*AggregateCheck `protobuf:"bytes,6,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
-	Rows          *RowCheck         `protobuf:"bytes,7,opt,name=rows,proto3" json:"rows,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TableReconciliation) Reset() {
-	*x = TableReconciliation{}
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[15]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TableReconciliation) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TableReconciliation) ProtoMessage() {}
-
-func (x *TableReconciliation) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[15]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TableReconciliation.ProtoReflect.Descriptor instead.
-func (*TableReconciliation) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_validation_proto_rawDescGZIP(), []int{15}
-}
-
-func (x *TableReconciliation) GetTargetTable() string {
-	if x != nil {
-		return x.TargetTable
-	}
-	return ""
-}
-
-func (x *TableReconciliation) GetTables() []string {
-	if x != nil {
-		return x.Tables
-	}
-	return nil
-}
-
-func (x *TableReconciliation) GetOk() bool {
-	if x != nil {
-		return x.Ok
-	}
-	return false
-}
-
-func (x *TableReconciliation) GetExpectedRows() int64 {
-	if x != nil {
-		return x.ExpectedRows
-	}
-	return 0
-}
-
-func (x *TableReconciliation) GetTargetRows() int64 {
-	if x != nil {
-		return x.TargetRows
-	}
-	return 0
-}
-
-func (x *TableReconciliation) GetAggregates() []*AggregateCheck {
-	if x != nil {
-		return x.Aggregates
-	}
-	return nil
-}
-
-func (x *TableReconciliation) GetRows() *RowCheck {
-	if x != nil {
-		return x.Rows
-	}
-	return nil
-}
-
-type Reconciliation struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	JobId           string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Ok              bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
-	Tables          []*TableReconciliation `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
-	DurationSeconds float64                `protobuf:"fixed64,4,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
-}
-
-func (x *Reconciliation) Reset() {
-	*x = Reconciliation{}
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[16]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *Reconciliation) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*Reconciliation) ProtoMessage() {}
-
-func (x *Reconciliation) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[16]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use Reconciliation.ProtoReflect.Descriptor instead.
-func (*Reconciliation) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_validation_proto_rawDescGZIP(), []int{16}
-}
-
-func (x *Reconciliation) GetJobId() string {
-	if x != nil {
-		return x.JobId
-	}
-	return ""
-}
-
-func (x *Reconciliation) GetOk() bool {
-	if x != nil {
-		return x.Ok
-	}
-	return false
-}
-
-func (x *Reconciliation) GetTables() []*TableReconciliation {
-	if x != nil {
-		return x.Tables
-	}
-	return nil
-}
-
-func (x *Reconciliation) GetDurationSeconds() float64 {
-	if x != nil {
-		return x.DurationSeconds
-	}
-	return 0
-}
-
 type ReconcileResponse struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
 	Reconciliation *Reconciliation        `protobuf:"bytes,1,opt,name=reconciliation,proto3" json:"reconciliation,omitempty"`
@@ -1206,7 +739,7 @@ type ReconcileResponse struct {
 
 func (x *ReconcileResponse) Reset() {
 	*x = ReconcileResponse{}
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[17]
+	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1218,7 +751,7 @@ func (x *ReconcileResponse) String() string {
 func (*ReconcileResponse) ProtoMessage() {}
 
 func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[17]
+	mi := &file_cutover_orchestrator_v1_validation_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1231,7 +764,7 @@ func (x *ReconcileResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_validation_proto_rawDescGZIP(), []int{17}
+	return file_cutover_orchestrator_v1_validation_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReconcileResponse) GetReconciliation() *Reconciliation {
@@ -1245,7 +778,7 @@ var File_cutover_orchestrator_v1_validation_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_validation_proto_rawDesc = "" +
 	"\n" +
-	"(cutover/orchestrator/v1/validation.proto\x12\x17cutover.orchestrator.v1\x1a\x1bcutover/common/v1/job.proto\x1a*cutover/orchestrator/v1/orchestrator.proto\"g\n" +
+	"(cutover/orchestrator/v1/validation.proto\x12\x17cutover.orchestrator.v1\x1a\x1bcutover/common/v1/job.proto\x1a*cutover/orchestrator/v1/orchestrator.proto\x1a'cutover/orchestrator/v1/reconcile.proto\"g\n" +
 	"\aProblem\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
@@ -1295,46 +828,7 @@ const file_cutover_orchestrator_v1_validation_proto_rawDesc = "" +
 	"\tspec_hash\x18\x04 \x01(\tR\bspecHash\"K\n" +
 	"\x10ReconcileRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
-	"\x0fmax_differences\x18\x02 \x01(\x05R\x0emaxDifferences\"q\n" +
-	"\x0fGroupDifference\x12\x14\n" +
-	"\x05group\x18\x01 \x03(\tR\x05group\x12\x18\n" +
-	"\ameasure\x18\x02 \x01(\tR\ameasure\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\x12\x16\n" +
-	"\x06target\x18\x04 \x01(\tR\x06target\"\x98\x01\n" +
-	"\x0eAggregateCheck\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
-	"\x06groups\x18\x03 \x01(\x03R\x06groups\x12J\n" +
-	"\vdifferences\x18\x04 \x03(\v2(.cutover.orchestrator.v1.GroupDifferenceR\vdifferences\"e\n" +
-	"\rRowDifference\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\x12\x16\n" +
-	"\x06target\x18\x04 \x01(\tR\x06target\"\xf3\x01\n" +
-	"\bRowCheck\x12\x0e\n" +
-	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x12\n" +
-	"\x04rows\x18\x02 \x01(\x03R\x04rows\x12\x16\n" +
-	"\x06ranges\x18\x03 \x01(\x03R\x06ranges\x12)\n" +
-	"\x10ranges_differing\x18\x04 \x01(\x03R\x0frangesDiffering\x12H\n" +
-	"\vdifferences\x18\x05 \x03(\v2&.cutover.orchestrator.v1.RowDifferenceR\vdifferences\x12\x1c\n" +
-	"\ttruncated\x18\x06 \x01(\bR\ttruncated\x12\x18\n" +
-	"\askipped\x18\a \x01(\tR\askipped\"\xa6\x02\n" +
-	"\x13TableReconciliation\x12!\n" +
-	"\ftarget_table\x18\x01 \x01(\tR\vtargetTable\x12\x16\n" +
-	"\x06tables\x18\x02 \x03(\tR\x06tables\x12\x0e\n" +
-	"\x02ok\x18\x03 \x01(\bR\x02ok\x12#\n" +
-	"\rexpected_rows\x18\x04 \x01(\x03R\fexpectedRows\x12\x1f\n" +
-	"\vtarget_rows\x18\x05 \x01(\x03R\n" +
-	"targetRows\x12G\n" +
-	"\n" +
-	"aggregates\x18\x06 \x03(\v2'.cutover.orchestrator.v1.AggregateCheckR\n" +
-	"aggregates\x125\n" +
-	"\x04rows\x18\a \x01(\v2!.cutover.orchestrator.v1.RowCheckR\x04rows\"\xa8\x01\n" +
-	"\x0eReconciliation\x12\x15\n" +
-	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02ok\x12D\n" +
-	"\x06tables\x18\x03 \x03(\v2,.cutover.orchestrator.v1.TableReconciliationR\x06tables\x12)\n" +
-	"\x10duration_seconds\x18\x04 \x01(\x01R\x0fdurationSeconds\"d\n" +
+	"\x0fmax_differences\x18\x02 \x01(\x05R\x0emaxDifferences\"d\n" +
 	"\x11ReconcileResponse\x12O\n" +
 	"\x0ereconciliation\x18\x01 \x01(\v2'.cutover.orchestrator.v1.ReconciliationR\x0ereconciliation2\xbf\x02\n" +
 	"\x11ValidationService\x12k\n" +
@@ -1355,7 +849,7 @@ func file_cutover_orchestrator_v1_validation_proto_rawDescGZIP() []byte {
 	return file_cutover_orchestrator_v1_validation_proto_rawDescData
 }
 
-var file_cutover_orchestrator_v1_validation_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_cutover_orchestrator_v1_validation_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_cutover_orchestrator_v1_validation_proto_goTypes = []any{
 	(*Problem)(nil),              // 0: cutover.orchestrator.v1.Problem
 	(*ValidateSpecRequest)(nil),  // 1: cutover.orchestrator.v1.ValidateSpecRequest
@@ -1368,50 +862,40 @@ var file_cutover_orchestrator_v1_validation_proto_goTypes = []any{
 	(*DryRunTable)(nil),          // 8: cutover.orchestrator.v1.DryRunTable
 	(*DryRunResponse)(nil),       // 9: cutover.orchestrator.v1.DryRunResponse
 	(*ReconcileRequest)(nil),     // 10: cutover.orchestrator.v1.ReconcileRequest
-	(*GroupDifference)(nil),      // 11: cutover.orchestrator.v1.GroupDifference
-	(*AggregateCheck)(nil),       // 12: cutover.orchestrator.v1.AggregateCheck
-	(*RowDifference)(nil),        // 13: cutover.orchestrator.v1.RowDifference
-	(*RowCheck)(nil),             // 14: cutover.orchestrator.v1.RowCheck
-	(*TableReconciliation)(nil),  // 15: cutover.orchestrator.v1.TableReconciliation
+	(*ReconcileResponse)(nil),    // 11: cutover.orchestrator.v1.ReconcileResponse
+	(*v1.JobSpec)(nil),           // 12: cutover.common.v1.JobSpec
+	(*RejectExample)(nil),        // 13: cutover.orchestrator.v1.RejectExample
+	(*v1.Counts)(nil),            // 14: cutover.common.v1.Counts
+	(*FilterCount)(nil),          // 15: cutover.orchestrator.v1.FilterCount
 	(*Reconciliation)(nil),       // 16: cutover.orchestrator.v1.Reconciliation
-	(*ReconcileResponse)(nil),    // 17: cutover.orchestrator.v1.ReconcileResponse
-	(*v1.JobSpec)(nil),           // 18: cutover.common.v1.JobSpec
-	(*RejectExample)(nil),        // 19: cutover.orchestrator.v1.RejectExample
-	(*v1.Counts)(nil),            // 20: cutover.common.v1.Counts
-	(*FilterCount)(nil),          // 21: cutover.orchestrator.v1.FilterCount
 }
 var file_cutover_orchestrator_v1_validation_proto_depIdxs = []int32{
-	18, // 0: cutover.orchestrator.v1.ValidateSpecRequest.spec:type_name -> cutover.common.v1.JobSpec
+	12, // 0: cutover.orchestrator.v1.ValidateSpecRequest.spec:type_name -> cutover.common.v1.JobSpec
 	0,  // 1: cutover.orchestrator.v1.TableCheck.problems:type_name -> cutover.orchestrator.v1.Problem
 	0,  // 2: cutover.orchestrator.v1.ValidateSpecResponse.problems:type_name -> cutover.orchestrator.v1.Problem
 	2,  // 3: cutover.orchestrator.v1.ValidateSpecResponse.tables:type_name -> cutover.orchestrator.v1.TableCheck
-	18, // 4: cutover.orchestrator.v1.DryRunRequest.spec:type_name -> cutover.common.v1.JobSpec
+	12, // 4: cutover.orchestrator.v1.DryRunRequest.spec:type_name -> cutover.common.v1.JobSpec
 	6,  // 5: cutover.orchestrator.v1.SampleRow.values:type_name -> cutover.orchestrator.v1.NullableText
-	19, // 6: cutover.orchestrator.v1.RuleOutcome.examples:type_name -> cutover.orchestrator.v1.RejectExample
-	20, // 7: cutover.orchestrator.v1.DryRunTable.counts:type_name -> cutover.common.v1.Counts
+	13, // 6: cutover.orchestrator.v1.RuleOutcome.examples:type_name -> cutover.orchestrator.v1.RejectExample
+	14, // 7: cutover.orchestrator.v1.DryRunTable.counts:type_name -> cutover.common.v1.Counts
 	7,  // 8: cutover.orchestrator.v1.DryRunTable.rules:type_name -> cutover.orchestrator.v1.RuleOutcome
-	21, // 9: cutover.orchestrator.v1.DryRunTable.filtered:type_name -> cutover.orchestrator.v1.FilterCount
+	15, // 9: cutover.orchestrator.v1.DryRunTable.filtered:type_name -> cutover.orchestrator.v1.FilterCount
 	5,  // 10: cutover.orchestrator.v1.DryRunTable.rows:type_name -> cutover.orchestrator.v1.SampleRow
 	0,  // 11: cutover.orchestrator.v1.DryRunTable.problems:type_name -> cutover.orchestrator.v1.Problem
 	0,  // 12: cutover.orchestrator.v1.DryRunResponse.problems:type_name -> cutover.orchestrator.v1.Problem
 	8,  // 13: cutover.orchestrator.v1.DryRunResponse.tables:type_name -> cutover.orchestrator.v1.DryRunTable
-	11, // 14: cutover.orchestrator.v1.AggregateCheck.differences:type_name -> cutover.orchestrator.v1.GroupDifference
-	13, // 15: cutover.orchestrator.v1.RowCheck.differences:type_name -> cutover.orchestrator.v1.RowDifference
-	12, // 16: cutover.orchestrator.v1.TableReconciliation.aggregates:type_name -> cutover.orchestrator.v1.AggregateCheck
-	14, // 17: cutover.orchestrator.v1.TableReconciliation.rows:type_name -> cutover.orchestrator.v1.RowCheck
-	15, // 18: cutover.orchestrator.v1.Reconciliation.tables:type_name -> cutover.orchestrator.v1.TableReconciliation
-	16, // 19: cutover.orchestrator.v1.ReconcileResponse.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
-	1,  // 20: cutover.orchestrator.v1.ValidationService.ValidateSpec:input_type -> cutover.orchestrator.v1.ValidateSpecRequest
-	4,  // 21: cutover.orchestrator.v1.ValidationService.DryRun:input_type -> cutover.orchestrator.v1.DryRunRequest
-	10, // 22: cutover.orchestrator.v1.ValidationService.Reconcile:input_type -> cutover.orchestrator.v1.ReconcileRequest
-	3,  // 23: cutover.orchestrator.v1.ValidationService.ValidateSpec:output_type -> cutover.orchestrator.v1.ValidateSpecResponse
-	9,  // 24: cutover.orchestrator.v1.ValidationService.DryRun:output_type -> cutover.orchestrator.v1.DryRunResponse
-	17, // 25: cutover.orchestrator.v1.ValidationService.Reconcile:output_type -> cutover.orchestrator.v1.ReconcileResponse
-	23, // [23:26] is the sub-list for method output_type
-	20, // [20:23] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	16, // 14: cutover.orchestrator.v1.ReconcileResponse.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	1,  // 15: cutover.orchestrator.v1.ValidationService.ValidateSpec:input_type -> cutover.orchestrator.v1.ValidateSpecRequest
+	4,  // 16: cutover.orchestrator.v1.ValidationService.DryRun:input_type -> cutover.orchestrator.v1.DryRunRequest
+	10, // 17: cutover.orchestrator.v1.ValidationService.Reconcile:input_type -> cutover.orchestrator.v1.ReconcileRequest
+	3,  // 18: cutover.orchestrator.v1.ValidationService.ValidateSpec:output_type -> cutover.orchestrator.v1.ValidateSpecResponse
+	9,  // 19: cutover.orchestrator.v1.ValidationService.DryRun:output_type -> cutover.orchestrator.v1.DryRunResponse
+	11, // 20: cutover.orchestrator.v1.ValidationService.Reconcile:output_type -> cutover.orchestrator.v1.ReconcileResponse
+	18, // [18:21] is the sub-list for method output_type
+	15, // [15:18] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_validation_proto_init() }
@@ -1420,13 +904,14 @@ func file_cutover_orchestrator_v1_validation_proto_init() {
 		return
 	}
 	file_cutover_orchestrator_v1_orchestrator_proto_init()
+	file_cutover_orchestrator_v1_reconcile_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_validation_proto_rawDesc), len(file_cutover_orchestrator_v1_validation_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   18,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
