@@ -86,7 +86,8 @@ func TestREST(t *testing.T) {
 		t.Fatalf("GET job = %d %s", code, body)
 	}
 	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id+"/report", "", "")
-	if code != http.StatusOK || !strings.Contains(body, `"balanced":true`) || !strings.Contains(body, `"trace_id"`) {
+	if code != http.StatusOK || !strings.Contains(body, `"balanced":true`) || !strings.Contains(body, `"trace_id"`) ||
+		!strings.Contains(body, `"stage":"extractor"`) || !strings.Contains(body, `"stage":"loader"`) {
 		t.Fatalf("GET report = %d %s", code, body)
 	}
 	// Lineage both ways: a loaded target row, a quarantined source row

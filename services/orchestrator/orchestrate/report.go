@@ -26,6 +26,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 		TraceId: j.traceID, TraceSink: j.traceSink, Totals: &commonv1.Counts{}, Balanced: true,
 		StartedAt: ts(j.started), FinishedAt: ts(j.finished), Ddl: j.ddl, SpecHash: j.specHash,
 	}
+	stages := map[string]*orchestratorv1.StageTiming{}
 	byTable := map[string]*orchestratorv1.TableReport{}
 	for _, t := range j.spec.GetTables() {
 		tr := &orchestratorv1.TableReport{Name: t.GetName(), Source: sourceName(t),
@@ -38,6 +39,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 		if tr == nil {
 			continue
 		}
+		sumStageTimes(stages, p.stages)
 		addCounts(tr.Counts, p.counts)
 		tr.Counts.Batches += p.counts.GetBatches()
 		addCounts(r.Totals, p.counts)
@@ -69,6 +71,11 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 			}
 		}
 		r.Merges = append(r.Merges, mr)
+	}
+	for _, st := range stageOrder {
+		if t := stages[st]; t != nil {
+			r.Stages = append(r.Stages, t)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, stageWait)
 	defer cancel()
@@ -197,6 +204,17 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 		}
 	}
 	fmt.Fprintf(w, "duration: %.2fs, %.0f rows/s\n", r.GetDurationSeconds(), r.GetRowsPerSecond())
+	if len(r.GetStages()) > 0 {
+		fmt.Fprint(w, "time in stages (sum over batches, queueing included):")
+		for k, st := range r.GetStages() {
+			sep := ","
+			if k == 0 {
+				sep = ""
+			}
+			fmt.Fprintf(w, "%s %s %.2fs (max %.3fs)", sep, st.GetStage(), st.GetSeconds(), st.GetMaxBatchSeconds())
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "trace: %s (spans in %s)\n", r.GetTraceId(), r.GetTraceSink())
 	if r.GetSpecHash() != "" {
 		fmt.Fprintf(w, "spec: sha256 %s\n", r.GetSpecHash())

@@ -196,6 +196,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	toTransform := make(chan *orchestratorv1.RelayBatch, 1)
 	attempt := &commonv1.Counts{}
 	var extracted int64
+	clock := newStageClock()
 	g, gctx := errgroup.WithContext(ctx)
 
 	// Extract: the orchestrator pulls batch by batch under each batch's
@@ -207,10 +208,12 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 			bctx, bspan := tracer.Start(ctx, "batch", trace.WithAttributes(
 				attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", p.id), attribute.Int64("cutover.seq", seq)))
 			rctx, rcancel := context.WithTimeout(bctx, 2*stageWait)
+			clock.send("extractor")
 			resp, err := readBatchRelay(rctx, cl.Conns.Extractor, &extractorv1.ReadBatchRequest{
 				Source: tbl.GetSource(), Range: p.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),
 				JobId: job.id, PartitionId: p.id, Seq: seq, Table: tbl.GetName(), Snapshot: job.snapshot(p.tableIndex)})
 			rcancel()
+			clock.recv("extractor")
 			if err != nil {
 				endSpan(bspan, err)
 				return stageErr("extractor", err)
@@ -249,6 +252,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	})
 	g.Go(func() error {
 		for b := range toTransform {
+			clock.send("transformer")
 			if err := ts.SendMsg(transformBatch(b)); err != nil {
 				return stageErr("transformer", err)
 			}
@@ -264,6 +268,8 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 			if err != nil {
 				return stageErr("transformer", err)
 			}
+			clock.recv("transformer")
+			clock.send("validator")
 			if err := vs.SendMsg(validateBatch(b)); err != nil {
 				return stageErr("validator", err)
 			}
@@ -278,6 +284,8 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 			if err != nil {
 				return stageErr("validator", err)
 			}
+			clock.recv("validator")
+			clock.send("loader")
 			if err := ls.SendMsg(loadBatch(b)); err != nil {
 				return stageErr("loader", err)
 			}
@@ -295,6 +303,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 				endSpan(inf.span, err)
 				return stageErr("loader", err)
 			}
+			clock.recv("loader")
 			c := ack.GetCounts()
 			if ack.GetSeq() != inf.seq || c.GetExtracted() != int64(inf.rows) || !balanced(c) {
 				err := fmt.Errorf("%w: batch %d of partition %s: extracted %d rows, loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d + filtered %d",
@@ -336,6 +345,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	if err := s.checkLedger(ctx, target, job.id, p.id, total); err != nil {
 		return nil, err
 	}
+	p.timing = clock.json()
 	return total, nil
 }
 

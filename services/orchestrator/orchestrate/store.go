@@ -72,6 +72,7 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS spec_hash text NOT NUL
 -- Staged target tables already finalized: target table → FinalizeStagedResponse.
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finalized jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS filtered bigint NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS stages jsonb NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
 `
 
@@ -132,6 +133,7 @@ type partitionRow struct {
 	tableIndex       int
 	rng              *commonv1.KeyRange
 	attempts         int
+	timing           []byte // stage timings of the last attempt (JSON)
 }
 
 func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) error {
@@ -285,9 +287,9 @@ func (s *store) progress(ctx context.Context, p *partitionRow, owner string, lea
 func (s *store) finishPartition(ctx context.Context, p *partitionRow, owner string, c *commonv1.Counts) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions SET state = 'done', extracted = $4, loaded = $5, quarantined = $6, batches = $7,
-			error = '', lease_until = NULL, filtered = $8
+			error = '', lease_until = NULL, filtered = $8, stages = $9::jsonb
 		WHERE job_id = $1 AND id = $2 AND lease_owner = $3`,
-		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), c.GetFiltered())
+		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), c.GetFiltered(), timingOrEmpty(p.timing))
 	if err != nil {
 		return fmt.Errorf("finish partition %s: %w", p.id, err)
 	}
@@ -455,10 +457,18 @@ func (s *store) resumeJob(ctx context.Context, id string) (bool, error) {
 type partitionCounts struct {
 	id, table, state, errText string
 	counts                    *commonv1.Counts
+	stages                    []byte
+}
+
+func timingOrEmpty(b []byte) string {
+	if len(b) == 0 {
+		return "{}"
+	}
+	return string(b)
 }
 
 func (s *store) partitions(ctx context.Context, jobID string) ([]partitionCounts, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, table_name, state, error, extracted, loaded, quarantined, batches, filtered
+	rows, err := s.pool.Query(ctx, `SELECT id, table_name, state, error, extracted, loaded, quarantined, batches, filtered, stages::text
 		FROM cutover_control.partitions WHERE job_id = $1 ORDER BY table_index, id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
@@ -467,7 +477,7 @@ func (s *store) partitions(ctx context.Context, jobID string) ([]partitionCounts
 	var out []partitionCounts
 	for rows.Next() {
 		p := partitionCounts{counts: &commonv1.Counts{}}
-		if err := rows.Scan(&p.id, &p.table, &p.state, &p.errText, &p.counts.Extracted, &p.counts.Loaded, &p.counts.Quarantined, &p.counts.Batches, &p.counts.Filtered); err != nil {
+		if err := rows.Scan(&p.id, &p.table, &p.state, &p.errText, &p.counts.Extracted, &p.counts.Loaded, &p.counts.Quarantined, &p.counts.Batches, &p.counts.Filtered, &p.stages); err != nil {
 			return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
 		}
 		out = append(out, p)
