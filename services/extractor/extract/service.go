@@ -12,6 +12,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
@@ -178,6 +179,11 @@ func (s *Service) readBatch(ctx context.Context, req *extractorv1.ReadBatchReque
 	if err != nil {
 		return nil, err
 	}
+	if refs := req.GetOnlyRefs(); len(refs) > 0 {
+		if b, done, err = onlyRefs(ctx, s, k, req, size, refs, b, done); err != nil {
+			return nil, err
+		}
+	}
 	b.JobId = req.GetJobId()
 	b.PartitionId = req.GetPartitionId()
 	b.Seq = req.GetSeq()
@@ -294,4 +300,33 @@ func (s *Service) pool(dsnStr string) (*pgPool, error) {
 	p := &pgPool{pool: pool, password: cfg.ConnConfig.Password}
 	s.pools[dsnStr] = p
 	return p, nil
+}
+
+// onlyRefs keeps the rows of a re-drive: those whose source reference is
+// listed. It reads on past batches with none of them, so that a batch comes
+// back empty only when the range is done (an empty batch ends a
+// partition); the cursor stays the raw read's, so retries are exact.
+func onlyRefs(ctx context.Context, s *Service, k sourceKind, req *extractorv1.ReadBatchRequest, size int, refs []string,
+	b *commonv1.Batch, done bool) (*commonv1.Batch, bool, error) {
+	want := make(map[string]struct{}, len(refs))
+	for _, r := range refs {
+		want[r] = struct{}{}
+	}
+	for {
+		var keep []int
+		for i := 0; i < int(b.GetNumRows()); i++ {
+			if _, ok := want[batch.SourceRef(b, i)]; ok {
+				keep = append(keep, i)
+			}
+		}
+		if len(keep) > 0 || done || b.GetNumRows() == 0 {
+			out := batch.Select(b, keep)
+			return out, done, nil
+		}
+		next, nextDone, err := k.read(ctx, s, req.GetSource(), req.GetRange(), b.GetLastKey(), size)
+		if err != nil {
+			return nil, false, err
+		}
+		b, done = next, nextDone
+	}
 }
