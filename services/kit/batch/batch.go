@@ -232,10 +232,7 @@ func RowText(b *commonv1.Batch, i int) string {
 		sb.WriteString(c.GetName())
 		sb.WriteByte('=')
 		if v, ok := Text(c, i); ok {
-			if len(v) > 200 {
-				v = v[:200] + "…"
-			}
-			sb.WriteString(strconv.Quote(v))
+			sb.WriteString(strconv.Quote(cutText(v, 200)))
 		} else {
 			sb.WriteString("NULL")
 		}
@@ -243,11 +240,26 @@ func RowText(b *commonv1.Batch, i int) string {
 	return sb.String()
 }
 
-// Rejected returns a bitmap of the rows that carry at least one reject.
+// Rejected returns a bitmap of the rows that carry at least one reject
+// other than a warning: a warned row still loads.
 func Rejected(b *commonv1.Batch) []byte {
 	var bm []byte
 	for _, r := range b.GetRejects() {
-		bm = SetBit(bm, int(r.GetRow()))
+		if !r.GetWarning() {
+			bm = SetBit(bm, int(r.GetRow()))
+		}
+	}
+	return bm
+}
+
+// Warned returns a bitmap of the rows that carry at least one warning,
+// whether or not another reject also rejects them.
+func Warned(b *commonv1.Batch) []byte {
+	var bm []byte
+	for _, r := range b.GetRejects() {
+		if r.GetWarning() {
+			bm = SetBit(bm, int(r.GetRow()))
+		}
 	}
 	return bm
 }
@@ -284,6 +296,18 @@ func AppendText(dst []byte, c *commonv1.Column, i int) []byte {
 		return time.Unix(c.Ints[i]*86400, 0).UTC().AppendFormat(dst, "2006-01-02")
 	}
 	return append(dst, Bytes(c, i)...)
+}
+
+// cutText cuts s to at most limit bytes on a rune boundary, marking the cut.
+func cutText(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > limit-4 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // QuoteShort quotes a value for a reject reason, cut at 64 bytes (on a rune

@@ -2,6 +2,8 @@ package batch
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"testing"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -97,4 +99,53 @@ func FuzzCheck(f *testing.F) {
 			_ = SourceRef(&b, i)
 		}
 	})
+}
+
+func TestRejectedLeavesWarnedRowsOut(t *testing.T) {
+	rej := func(row int32, warning bool) *commonv1.Reject {
+		return &commonv1.Reject{Row: row, Stage: "validate", Rule: "r", Warning: warning}
+	}
+	tests := []struct {
+		name           string
+		rejects        []*commonv1.Reject
+		rejected, warn []int
+	}{
+		{"none", nil, nil, nil},
+		{"errors only", []*commonv1.Reject{rej(0, false), rej(2, false), rej(2, false)}, []int{0, 2}, nil},
+		{"warnings only", []*commonv1.Reject{rej(1, true), rej(1, true), rej(9, true)}, nil, []int{1, 9}},
+		{"error and warning on one row", []*commonv1.Reject{rej(3, true), rej(3, false)}, []int{3}, []int{3}},
+		{"mixed rows", []*commonv1.Reject{rej(0, true), rej(1, false), rej(8, true), rej(15, false)}, []int{1, 15}, []int{0, 8}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &commonv1.Batch{NumRows: 16, Rejects: tt.rejects}
+			for _, c := range []struct {
+				what string
+				bm   []byte
+				want []int
+			}{{"Rejected", Rejected(b), tt.rejected}, {"Warned", Warned(b), tt.warn}} {
+				var got []int
+				for i := 0; i < 16; i++ {
+					if Bit(c.bm, i) {
+						got = append(got, i)
+					}
+				}
+				if !slices.Equal(got, c.want) {
+					t.Errorf("%s rows = %v, want %v", c.what, got, c.want)
+				}
+				if n := CountBits(c.bm); n != len(c.want) {
+					t.Errorf("%s CountBits = %d, want %d", c.what, n, len(c.want))
+				}
+			}
+		})
+	}
+}
+
+func TestRowTextCutsOnRuneBoundary(t *testing.T) {
+	b := NewBuilder("name", commonv1.ColumnType_COLUMN_TYPE_TEXT, 1)
+	b.AppendString(strings.Repeat("长", 70)) // 210 bytes
+	got := RowText(&commonv1.Batch{NumRows: 1, Columns: []*commonv1.Column{b.Column()}}, 0)
+	if want := `name="` + strings.Repeat("长", 66) + `…"`; got != want {
+		t.Errorf("RowText = %s, want %s", got, want)
+	}
 }

@@ -22,15 +22,17 @@ func (s *Service) FinalizeStaged(ctx context.Context, req *loaderv1.FinalizeStag
 
 // finalizer runs the steps of one FinalizeStaged inside one transaction.
 type finalizer struct {
-	tx      pgx.Tx
-	t       *target
-	req     *loaderv1.FinalizeStagedRequest
-	resp    *loaderv1.FinalizeStagedResponse
-	tgt, st string            // quoted target and staging tables
-	cols    []string          // insertable target columns
-	types   map[string]string // column → format_type
-	key     string            // SQL rendering the survivor's (w.) primary key as "col=value,…"
-	out     map[string]*loaderv1.StagedOutcome
+	tx       pgx.Tx
+	t        *target
+	req      *loaderv1.FinalizeStagedRequest
+	resp     *loaderv1.FinalizeStagedResponse
+	tgt, st  string            // quoted target and staging tables
+	cols     []string          // insertable target columns
+	types    map[string]string // column → format_type
+	key      string            // SQL rendering the survivor's (w.) primary key as "col=value,…"
+	schema   string            // target schema, of tables that rules reference
+	out      map[string]*loaderv1.StagedOutcome
+	identity []string // identity columns, filled from their sequences
 }
 
 func (s *Service) finalize(ctx context.Context, req *loaderv1.FinalizeStagedRequest) (*loaderv1.FinalizeStagedResponse, error) {
@@ -115,15 +117,15 @@ func (s *Service) finalize(ctx context.Context, req *loaderv1.FinalizeStagedRequ
 
 // insertableSQL lists the target's columns an INSERT may name.
 const insertableSQL = `
-SELECT a.attname, format_type(a.atttypid, a.atttypmod)
+SELECT a.attname, format_type(a.atttypid, a.atttypmod), a.attidentity <> ''
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
-  AND a.attidentity = '' AND a.attgenerated = ''
+WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
 ORDER BY a.attnum`
 
 func (f *finalizer) run(ctx context.Context, schema string) error {
+	f.schema = schema
 	rows, err := f.tx.Query(ctx, insertableSQL, schema, f.req.GetTargetTable())
 	if err != nil {
 		return f.t.dbErr("read target columns", err)
@@ -131,9 +133,13 @@ func (f *finalizer) run(ctx context.Context, schema string) error {
 	f.types = map[string]string{}
 	for rows.Next() {
 		var name, typ string
-		if err := rows.Scan(&name, &typ); err != nil {
+		var identity bool
+		if err := rows.Scan(&name, &typ, &identity); err != nil {
 			rows.Close()
 			return f.t.dbErr("read target columns", err)
+		}
+		if identity {
+			f.identity = append(f.identity, name)
 		}
 		f.cols = append(f.cols, name)
 		f.types[name] = typ
@@ -164,8 +170,13 @@ func (f *finalizer) run(ctx context.Context, schema string) error {
 		{"references", f.references},
 		{"dedupe", f.dedupe},
 		{"key collisions", f.collisions},
+		{"identity", f.identities},
 		{"merges", f.merges},
 		{"fill", f.fill},
+		// Job-wide rules judge the rows as they would load: survivors
+		// after dedupe, collisions and fill.
+		{"rules", f.rules},
+		{"record merges", f.recordMerges},
 		{"id map", f.idMap},
 		{"insert", f.insert},
 		{"lineage", f.lineage},
@@ -452,8 +463,9 @@ FROM _cutover_coll v WHERE v.v = x.%s::text AND x._cutover_row = x._cutover_winn
 	return nil
 }
 
-// merges records every merged row with its survivor and the match key
-// that joins them (checked before fill changes the survivor).
+// merges labels every merged row with the match key that joins it to its
+// survivor, checked before fill changes the survivor; recordMerges stores
+// the labels of the rows still staged once the rules have run.
 func (f *finalizer) merges(ctx context.Context) error {
 	d := f.req.GetDedupe()
 	if d == nil || len(d.GetKeys()) == 0 {
@@ -472,11 +484,26 @@ func (f *finalizer) merges(ctx context.Context) error {
 		}
 		cases = append(cases, fmt.Sprintf("WHEN %s THEN %s", strings.Join(conds, " AND "), quoteLit(label)))
 	}
-	sql := fmt.Sprintf(`INSERT INTO cutover.merges (job_id, target_table, table_name, system, source, source_ref, winner_table, winner_system, winner_ref, winner_key, match_key)
-SELECT $1, $2, l._cutover_table, l._cutover_system, l._cutover_source, l._cutover_ref, w._cutover_table, w._cutover_system, w._cutover_ref, %s,
-       CASE %s ELSE 'transitive' END
+	sql := fmt.Sprintf(`CREATE TEMP TABLE _cutover_mkey ON COMMIT DROP AS
+SELECT l._cutover_row AS row, CASE %s ELSE 'transitive' END AS match_key
 FROM %s l JOIN %s w ON w._cutover_row = l._cutover_winner
-WHERE l._cutover_row <> l._cutover_winner`, f.key, strings.Join(cases, " "), f.st, f.st)
+WHERE l._cutover_row <> l._cutover_winner`, strings.Join(cases, " "), f.st, f.st)
+	if _, err := f.tx.Exec(ctx, sql); err != nil {
+		return f.t.dbErr("label merges", err)
+	}
+	return nil
+}
+
+// recordMerges records every merged row with its survivor and match key.
+func (f *finalizer) recordMerges(ctx context.Context) error {
+	d := f.req.GetDedupe()
+	if d == nil || len(d.GetKeys()) == 0 {
+		return nil
+	}
+	sql := fmt.Sprintf(`INSERT INTO cutover.merges (job_id, target_table, table_name, system, source, source_ref, winner_table, winner_system, winner_ref, winner_key, match_key)
+SELECT $1, $2, l._cutover_table, l._cutover_system, l._cutover_source, l._cutover_ref, w._cutover_table, w._cutover_system, w._cutover_ref, %s, m.match_key
+FROM %s l JOIN %s w ON w._cutover_row = l._cutover_winner JOIN _cutover_mkey m ON m.row = l._cutover_row
+WHERE l._cutover_row <> l._cutover_winner`, f.key, f.st, f.st)
 	if _, err := f.tx.Exec(ctx, sql, f.req.GetJobId(), f.req.GetTargetTable()); err != nil {
 		return f.t.dbErr("record merges", err)
 	}
@@ -552,6 +579,25 @@ ON CONFLICT (system, entity, old_id) DO UPDATE SET new_id = EXCLUDED.new_id, job
 	return nil
 }
 
+// identities draws the survivors' identity values from the target's own
+// sequences before they are inserted, in the insert's order, so that
+// merges and lineage can name the target rows by key.
+func (f *finalizer) identities(ctx context.Context) error {
+	for _, name := range f.identity {
+		c := pgx.Identifier{name}.Sanitize()
+		sql := fmt.Sprintf(`UPDATE %s x SET %s = n.v FROM (
+  SELECT o._cutover_row, nextval(pg_get_serial_sequence($1, $2)) AS v FROM (
+    SELECT y._cutover_row FROM %s y JOIN _cutover_src s ON s.table_name = y._cutover_table
+    WHERE y._cutover_row = y._cutover_winner AND y.%s IS NULL
+    ORDER BY s.rank, y._cutover_table COLLATE "C", y._cutover_ref COLLATE "C") o) n
+WHERE x._cutover_row = n._cutover_row`, f.st, c, f.st, c)
+		if _, err := f.tx.Exec(ctx, sql, f.tgt, name); err != nil {
+			return f.t.dbErr("draw identity values", err)
+		}
+	}
+	return nil
+}
+
 // insert moves the survivors into the target in a fixed order.
 func (f *finalizer) insert(ctx context.Context) error {
 	cols := make([]string, len(f.cols))
@@ -559,9 +605,13 @@ func (f *finalizer) insert(ctx context.Context) error {
 		cols[i] = pgx.Identifier{name}.Sanitize()
 	}
 	list := strings.Join(cols, ", ")
-	sql := fmt.Sprintf(`INSERT INTO %s (%s) SELECT %s FROM %s x JOIN _cutover_src s ON s.table_name = x._cutover_table
+	overriding := ""
+	if len(f.identity) > 0 {
+		overriding = " OVERRIDING SYSTEM VALUE" // drawn from the identity's own sequence, see identities
+	}
+	sql := fmt.Sprintf(`INSERT INTO %s (%s)%s SELECT %s FROM %s x JOIN _cutover_src s ON s.table_name = x._cutover_table
 WHERE x._cutover_row = x._cutover_winner ORDER BY s.rank, x._cutover_table COLLATE "C", x._cutover_ref COLLATE "C"`,
-		f.tgt, list, "x."+strings.Join(cols, ", x."), f.st)
+		f.tgt, list, overriding, "x."+strings.Join(cols, ", x."), f.st)
 	if _, err := f.tx.Exec(ctx, sql); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "23") {

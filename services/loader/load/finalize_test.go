@@ -336,3 +336,23 @@ func TestFinalizeTransitiveMatchesAndMostComplete(t *testing.T) {
 		t.Errorf("outcome = %v", resp)
 	}
 }
+
+// TestStagedTargetWithIdentityKey: a target whose key the target generates
+// (identity) is staged without that key and gets it when finalized.
+func TestStagedTargetWithIdentityKey(t *testing.T) {
+	e := newEnv(t, `CREATE TABLE g (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text, seen int NOT NULL DEFAULT 1)`)
+	b := withRefs(mkBatch(1, col{"email", tText, []any{"a@x", "a@x", "b@x"}}), "r1", "r2", "r3")
+	if r, err := e.load(t, e.stagedConfig("g", "g", "s", "p"), b); err != nil || r[0].GetCounts().GetLoaded() != 3 {
+		t.Fatalf("staged load: %v %v", r, err)
+	}
+	_, err := e.client.FinalizeStaged(context.Background(), &loaderv1.FinalizeStagedRequest{
+		Target: e.target(), JobId: "job-f", TargetTable: "g", Sources: []*loaderv1.StagedSource{{Table: "g", System: "s"}},
+		Dedupe: &commonv1.Dedupe{Keys: []*commonv1.MatchKey{{Columns: []string{"email"}}}, Policy: commonv1.SurvivorPolicy_SURVIVOR_POLICY_MOST_COMPLETE},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.rows(t, `SELECT email, seen FROM g ORDER BY id`); strings.Join(got, ";") != "a@x|1;b@x|1" {
+		t.Errorf("g = %v", got)
+	}
+}

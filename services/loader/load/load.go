@@ -25,9 +25,9 @@ import (
 )
 
 const (
-	ledgerLookupSQL = `SELECT extracted, loaded, quarantined, filtered FROM cutover.ledger WHERE job_id = $1 AND partition_id = $2 AND seq = $3`
-	ledgerInsertSQL = `INSERT INTO cutover.ledger (job_id, partition_id, seq, table_name, target_table, last_key, extracted, loaded, quarantined, filtered)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	ledgerLookupSQL = `SELECT extracted, loaded, quarantined, filtered, warned FROM cutover.ledger WHERE job_id = $1 AND partition_id = $2 AND seq = $3`
+	ledgerInsertSQL = `INSERT INTO cutover.ledger (job_id, partition_id, seq, table_name, target_table, last_key, extracted, loaded, quarantined, filtered, warned)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
 	// One statement for all of a batch's rejects; unnest keeps their order,
 	// so ids follow row order.
 	quarantineInsertSQL = `INSERT INTO cutover.quarantine
@@ -36,10 +36,18 @@ SELECT $1, $2, $3, $4, $5, $6, $7, q.* FROM unnest($8::int[], $9::text[], $10::t
 	filteredInsertSQL = `INSERT INTO cutover.filtered
   (job_id, table_name, target_table, partition_id, seq, source, system, row_index, source_ref, reason)
 SELECT $1, $2, $3, $4, $5, $6, $7, q.* FROM unnest($8::int[], $9::text[], $10::text[]) AS q`
+	warningInsertSQL = `INSERT INTO cutover.warnings
+  (job_id, table_name, target_table, partition_id, seq, source, system, row_index, source_ref, rule, column_name, reason, raw)
+SELECT $1, $2, $3, $4, $5, $6, $7, q.* FROM unnest($8::int[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[]) AS q`
 	lineageInsertSQL = `INSERT INTO cutover.lineage
   (job_id, table_name, target_table, system, source, partition_id, seq, entries)
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`
 )
+
+// resolveSQL marks an earlier job's quarantine entries resolved by the
+// re-drive that loaded their rows.
+const resolveSQL = `UPDATE cutover.quarantine SET resolved_by = $3
+WHERE job_id = $1 AND table_name = $2 AND resolved_by = '' AND source_ref = ANY($4::text[])`
 
 // filterStage marks a reject that is a row filter's doing: counted as
 // filtered, not quarantined.
@@ -148,6 +156,7 @@ type outcome struct {
 	skipped                    bool
 	extracted, loaded, quarant int64              // as committed or as stored in the ledger
 	filtered                   int64              // rows a row filter left out
+	warned                     int64              // loaded rows with a warning
 	loadRejects                []*commonv1.Reject // rows PostgreSQL refused
 	preRejected, rowsToLoad    int                // distinct rejected rows from earlier stages; the rest
 	copiedRows                 int64
@@ -182,7 +191,7 @@ func (l *loader) traced(ctx context.Context, b *commonv1.Batch) (*loaderv1.LoadR
 	return &loaderv1.LoadResponse{
 		Seq:     b.GetSeq(),
 		Skipped: o.skipped,
-		Counts:  &commonv1.Counts{Extracted: o.extracted, Loaded: o.loaded, Quarantined: o.quarant, Filtered: o.filtered, Batches: 1},
+		Counts:  &commonv1.Counts{Extracted: o.extracted, Loaded: o.loaded, Quarantined: o.quarant, Filtered: o.filtered, Warned: o.warned, Batches: 1},
 	}, nil
 }
 
@@ -308,6 +317,7 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 	o.loaded = o.copiedRows
 	o.filtered = filteredRows(b)
 	o.quarant = int64(o.preRejected+len(o.loadRejects)) - o.filtered
+	o.warned = int64(batch.CountBits(loadedWarned(b, rejected, o.loadRejects)))
 
 	if err := l.finish(ctx, tx, b, o); err != nil {
 		var pgErr *pgconn.PgError
@@ -342,7 +352,7 @@ var _ querier = (*pgxpool.Conn)(nil)
 // lookup reports whether the batch is in the ledger, filling o with the
 // stored counts if so.
 func (l *loader) lookup(ctx context.Context, q querier, b *commonv1.Batch, o *outcome) (bool, error) {
-	err := q.QueryRow(ctx, ledgerLookupSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq()).Scan(&o.extracted, &o.loaded, &o.quarant, &o.filtered)
+	err := q.QueryRow(ctx, ledgerLookupSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq()).Scan(&o.extracted, &o.loaded, &o.quarant, &o.filtered, &o.warned)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
@@ -478,6 +488,9 @@ func (l *loader) withValue(reason string, e *pgconn.PgError, b *commonv1.Batch, 
 // the ledger row in one round trip.
 func (l *loader) finish(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, o outcome) error {
 	table := b.GetTable()
+	if table == "" { // as withMeta names staged rows
+		table = l.cfg.GetTableName()
+	}
 	if table == "" {
 		table = l.cfg.GetTable()
 	}
@@ -486,13 +499,24 @@ func (l *loader) finish(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, o out
 	// The ledger row first: a concurrent loader's commit of this batch
 	// shows as its unique violation, before any other insert conflicts.
 	pb.Queue(ledgerInsertSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq(), clean(table), l.cfg.GetTable(), clean(b.GetLastKey()),
-		o.extracted, o.loaded, o.quarant, o.filtered)
-	var q, f rejectCols
+		o.extracted, o.loaded, o.quarant, o.filtered, o.warned)
+	var q, f, w rejectCols
+	var loadedWarn []byte
+	if o.warned > 0 {
+		loadedWarn = loadedWarned(b, batch.Rejected(b), o.loadRejects)
+	}
 	for _, rs := range [][]*commonv1.Reject{b.GetRejects(), o.loadRejects} {
 		for _, r := range rs {
-			if r.GetStage() == filterStage {
+			switch {
+			case r.GetWarning():
+				// A warned row that did not load is quarantined for
+				// its other rejects: its warnings are not recorded.
+				if batch.Bit(loadedWarn, int(r.GetRow())) {
+					w.add(b, r)
+				}
+			case r.GetStage() == filterStage:
 				f.add(b, r)
-			} else {
+			default:
 				q.add(b, r)
 			}
 		}
@@ -504,6 +528,14 @@ func (l *loader) finish(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, o out
 	if len(f.rows) > 0 {
 		pb.Queue(filteredInsertSQL, l.cfg.GetJobId(), clean(table), l.cfg.GetTable(), l.cfg.GetPartitionId(), b.GetSeq(), clean(b.GetSource()), system,
 			f.rows, f.refs, f.reasons)
+	}
+	if len(w.rows) > 0 {
+		pb.Queue(warningInsertSQL, l.cfg.GetJobId(), clean(table), l.cfg.GetTable(), l.cfg.GetPartitionId(), b.GetSeq(), clean(b.GetSource()), system,
+			w.rows, w.refs, w.rules, w.cols, w.reasons, w.raws)
+	}
+	// A re-drive resolves the earlier job's entries of the rows it loads.
+	if old := l.cfg.GetRedriveOf(); old != "" && o.loaded > 0 {
+		pb.Queue(resolveSQL, old, clean(table), l.cfg.GetJobId(), loadedRefs(b, o.loadRejects))
 	}
 	// Staged rows get their lineage when they are finalized: only then is
 	// their target row known.
@@ -528,6 +560,41 @@ func (c *rejectCols) add(b *commonv1.Batch, r *commonv1.Reject) {
 	c.cols = append(c.cols, clean(r.GetColumn()))
 	c.reasons = append(c.reasons, clean(r.GetReason()))
 	c.raws = append(c.raws, clean(r.GetRaw()))
+}
+
+// loadedWarned returns the rows with a warning that neither an earlier
+// stage (rejected) nor the target (loadRejects) refused: they loaded.
+func loadedWarned(b *commonv1.Batch, rejected []byte, loadRejects []*commonv1.Reject) []byte {
+	bm := batch.Warned(b)
+	if bm == nil {
+		return nil
+	}
+	for k := range bm {
+		if k < len(rejected) {
+			bm[k] &^= rejected[k]
+		}
+	}
+	for _, r := range loadRejects {
+		if i := int(r.GetRow()); batch.Bit(bm, i) {
+			bm[i/8] &^= 1 << (i % 8)
+		}
+	}
+	return bm
+}
+
+// loadedRefs returns the source references of the rows that loaded.
+func loadedRefs(b *commonv1.Batch, loadRejects []*commonv1.Reject) []string {
+	skip := batch.Rejected(b)
+	for _, r := range loadRejects {
+		skip = batch.SetBit(skip, int(r.GetRow()))
+	}
+	var refs []string
+	for i := 0; i < int(b.GetNumRows()); i++ {
+		if !batch.Bit(skip, i) {
+			refs = append(refs, clean(batch.SourceRef(b, i)))
+		}
+	}
+	return refs
 }
 
 // filteredRows counts the distinct rows a row filter left out.

@@ -123,7 +123,7 @@ func (s *Service) pool(d string) (*target, error) {
 	return t, nil
 }
 
-// bookkeepingDDL creates the ledger and quarantine tables. The advisory lock
+// bookkeepingDDL creates the ledger, quarantine and warnings tables. The advisory lock
 // serialises loaders that start on a fresh database at the same moment
 // (concurrent CREATE ... IF NOT EXISTS can still collide on the catalog).
 const bookkeepingDDL = `BEGIN;
@@ -163,6 +163,8 @@ CREATE INDEX IF NOT EXISTS quarantine_job_table_rule_idx ON cutover.quarantine (
 ALTER TABLE cutover.ledger ADD COLUMN IF NOT EXISTS filtered bigint NOT NULL DEFAULT 0;
 ALTER TABLE cutover.quarantine ADD COLUMN IF NOT EXISTS system text NOT NULL DEFAULT '';
 CREATE INDEX IF NOT EXISTS quarantine_job_ref_idx ON cutover.quarantine (job_id, source_ref);
+-- The re-drive job that loaded the row later ('' while unresolved).
+ALTER TABLE cutover.quarantine ADD COLUMN IF NOT EXISTS resolved_by text NOT NULL DEFAULT '';
 CREATE TABLE IF NOT EXISTS cutover.filtered (
 	id bigserial PRIMARY KEY,
 	job_id text NOT NULL,
@@ -231,6 +233,26 @@ CREATE TABLE IF NOT EXISTS cutover.finalized (
 	PRIMARY KEY (job_id, target_table)
 );
 CREATE SCHEMA IF NOT EXISTS cutover_stage;
+-- Rows loaded although they break a rule of severity warn, one row per
+-- warning; a row the target refuses after all is quarantined instead.
+CREATE TABLE IF NOT EXISTS cutover.warnings (
+	id bigserial PRIMARY KEY,
+	job_id text NOT NULL,
+	table_name text NOT NULL,
+	target_table text NOT NULL,
+	system text NOT NULL,
+	partition_id text NOT NULL,
+	seq bigint NOT NULL,
+	row_index int NOT NULL,
+	source text NOT NULL,
+	source_ref text NOT NULL,
+	rule text NOT NULL,
+	column_name text NOT NULL,
+	reason text NOT NULL,
+	raw text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS warnings_job_table_rule_idx ON cutover.warnings (job_id, table_name, rule);
+ALTER TABLE cutover.ledger ADD COLUMN IF NOT EXISTS warned bigint NOT NULL DEFAULT 0;
 COMMIT;`
 
 func (t *target) ensure(ctx context.Context) error {

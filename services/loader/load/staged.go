@@ -59,7 +59,16 @@ SELECT pg_advisory_xact_lock(7306247002);
 CREATE TABLE IF NOT EXISTS %s (LIKE %s INCLUDING DEFAULTS,
 	%s text NOT NULL, %s text NOT NULL, %s text NOT NULL, %s text NOT NULL,
 	%s text NOT NULL, %s bigint NOT NULL, %s int NOT NULL, %s bigserial);
-COMMIT;`, st, tgt, metaTable, metaSystem, metaSource, metaRef, metaPart, metaSeq, metaIdx, metaRow)
+-- Identity and generated columns are the target's to fill: LIKE keeps
+-- their NOT NULL but not what fills them.
+DO $$ DECLARE c record; BEGIN
+	FOR c IN SELECT a.attname FROM pg_attribute a
+		WHERE a.attrelid = %s::regclass AND a.attnum > 0 AND NOT a.attisdropped AND (a.attidentity <> '' OR a.attgenerated <> '')
+	LOOP
+		EXECUTE format('ALTER TABLE %%s ALTER COLUMN %%I DROP NOT NULL', %s, c.attname);
+	END LOOP;
+END $$;
+COMMIT;`, st, tgt, metaTable, metaSystem, metaSource, metaRef, metaPart, metaSeq, metaIdx, metaRow, quoteLit(tgt), quoteLit(st))
 	if _, err := t.pool.Exec(ctx, sql); err != nil {
 		return t.dbErr("create staging table for "+schema+"."+table, err)
 	}

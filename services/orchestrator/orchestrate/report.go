@@ -94,6 +94,15 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 		}
 		tr.Rejects = append(tr.Rejects, rr)
 	}
+	for _, g := range q.GetWarnings() {
+		if tr := byTable[g.GetTable()]; tr != nil {
+			rr := &orchestratorv1.RuleRejects{Rule: g.GetRule(), Count: g.GetCount()}
+			for _, e := range g.GetExamples() {
+				rr.Examples = append(rr.Examples, &orchestratorv1.RejectExample{SourceRef: e.GetSourceRef(), Column: e.GetColumn(), Reason: e.GetReason(), Raw: e.GetRaw()})
+			}
+			tr.Warnings = append(tr.Warnings, rr)
+		}
+	}
 	for _, g := range q.GetFiltered() {
 		if tr := byTable[g.GetTable()]; tr != nil {
 			tr.Filtered = append(tr.Filtered, &orchestratorv1.FilterCount{Reason: g.GetRule(), Count: g.GetCount()})
@@ -182,6 +191,11 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 				fmt.Fprintf(w, ": %s", strings.Join(cc.GetExamples(), ", "))
 			}
 			fmt.Fprintln(w)
+		}
+	}
+	for _, t := range r.GetTables() {
+		for _, wr := range t.GetWarnings() {
+			fmt.Fprintf(w, "warnings %s / %s: %d (loaded)\n", t.GetName(), wr.GetRule(), wr.GetCount())
 		}
 	}
 	for _, t := range r.GetTables() {

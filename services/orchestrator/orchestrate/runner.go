@@ -188,7 +188,8 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 		return nil, err
 	}
 	if err := ls.SendMsg(loadConfig(&loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id,
-		Staged: stagedTables(job.spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem()})); err != nil {
+		Staged: stagedTables(job.spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
+		RedriveOf: job.redriveOf})); err != nil {
 		return nil, stageErr("loader", err)
 	}
 
@@ -211,7 +212,8 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 			clock.send("extractor")
 			resp, err := readBatchRelay(rctx, cl.Conns.Extractor, &extractorv1.ReadBatchRequest{
 				Source: tbl.GetSource(), Range: p.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),
-				JobId: job.id, PartitionId: p.id, Seq: seq, Table: tbl.GetName(), Snapshot: job.snapshot(p.tableIndex)})
+				JobId: job.id, PartitionId: p.id, Seq: seq, Table: tbl.GetName(), Snapshot: job.snapshot(p.tableIndex),
+				OnlyRefs: job.redrive[tbl.GetName()]})
 			rcancel()
 			clock.recv("extractor")
 			if err != nil {
@@ -505,12 +507,13 @@ func addCounts(dst, c *commonv1.Counts) {
 	dst.Quarantined += c.GetQuarantined()
 	dst.Filtered += c.GetFiltered()
 	dst.MergedAway += c.GetMergedAway()
+	dst.Warned += c.GetWarned()
 }
 
 func sumCounts(a, b *commonv1.Counts) *commonv1.Counts {
 	return &commonv1.Counts{Extracted: a.Extracted + b.Extracted, Loaded: a.Loaded + b.Loaded,
 		Quarantined: a.Quarantined + b.Quarantined, Batches: a.Batches + b.Batches,
-		Filtered: a.Filtered + b.Filtered, MergedAway: a.MergedAway + b.MergedAway}
+		Filtered: a.Filtered + b.Filtered, MergedAway: a.MergedAway + b.MergedAway, Warned: a.Warned + b.Warned}
 }
 
 func (j *jobRow) snapshot(table int) string {

@@ -152,6 +152,13 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 		return nil, toStatus(namingTable(req.GetSpec(), err))
 	}
 	spec, plans := prep.spec, prep.plans
+	var redrive map[string][]string
+	if old := req.GetRedriveOf(); old != "" {
+		if redrive, err = s.redriveRefs(pctx, old, spec); err != nil {
+			s.closeSnapshots(context.WithoutCancel(ctx), spec, prep.snapshots)
+			return nil, toStatus(err)
+		}
+	}
 	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)
 	// One trace per job: the job span is a new root linked to the request.
 	jctx, jspan := tracer.Start(context.Background(), "job",
@@ -163,9 +170,12 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	j := &jobRow{id: id, name: spec.GetName(), spec: spec, parallelism: int(spec.GetParallelism()),
 		traceID: telemetry.TraceID(jctx), traceParent: carrier.Get("traceparent"), traceSink: s.cfg.TraceSink,
 		ddl: prep.ddl, constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, snapshots: prep.snapshots,
-		specHash: specHash(req.GetSpec())}
+		specHash: specHash(req.GetSpec()), redriveOf: req.GetRedriveOf(), redrive: redrive}
 	var parts []partitionRow
 	for i, ranges := range plans {
+		if redrive != nil && len(redrive[spec.Tables[i].GetName()]) == 0 {
+			continue // nothing of this table to re-drive
+		}
 		for k, r := range ranges {
 			parts = append(parts, partitionRow{id: fmt.Sprintf("%s-%04d", spec.Tables[i].GetName(), k), table: spec.Tables[i].GetName(), tableIndex: i, rng: r})
 		}
@@ -198,7 +208,7 @@ func (s *Service) getJob(ctx context.Context, id string) (*orchestratorv1.Job, e
 
 func (j *jobRow) toProto() *orchestratorv1.Job {
 	c := &j.counts
-	counts := &commonv1.Counts{Extracted: c.Extracted, Loaded: c.Loaded, Quarantined: c.Quarantined, Batches: c.Batches, Filtered: c.Filtered}
+	counts := &commonv1.Counts{Extracted: c.Extracted, Loaded: c.Loaded, Quarantined: c.Quarantined, Batches: c.Batches, Filtered: c.Filtered, Warned: c.Warned}
 	for _, f := range j.finalized {
 		for _, o := range f.GetTables() {
 			applyFinalized(counts, o)
@@ -378,6 +388,7 @@ func applyFinalized(c *commonv1.Counts, o *loaderv1.StagedOutcome) {
 	c.Loaded -= o.GetMergedAway() + o.GetQuarantined()
 	c.MergedAway += o.GetMergedAway()
 	c.Quarantined += o.GetQuarantined()
+	c.Warned += o.GetWarned()
 }
 
 func (s *Service) endJobSpan(id, outcome string) {

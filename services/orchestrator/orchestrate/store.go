@@ -73,6 +73,10 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS spec_hash text NOT NUL
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finalized jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS filtered bigint NOT NULL DEFAULT 0;
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS stages jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS warned bigint NOT NULL DEFAULT 0;
+-- Re-drive: the job whose quarantine it re-reads, and the references per table.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS redrive_of text NOT NULL DEFAULT '';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS redrive jsonb NOT NULL DEFAULT '{}';
 CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
 `
 
@@ -124,6 +128,9 @@ type jobRow struct {
 	// snapshots are the source snapshots by table index.
 	snapshots []string
 	specHash  string
+	// re-drive of this job, with the source references per table spec.
+	redriveOf string
+	redrive   map[string][]string
 	// finalized staged target tables and what finalizing did.
 	finalized map[string]*loaderv1.FinalizeStagedResponse
 }
@@ -158,8 +165,13 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 	if snaps == nil {
 		snaps = []string{}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON, snaps, j.specHash); err != nil {
+	redrive := j.redrive
+	if redrive == nil {
+		redrive = map[string][]string{}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash, redrive_of, redrive)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12, $13, $14)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON, snaps, j.specHash,
+		j.redriveOf, redrive); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	rows := make([][]any, len(parts))
@@ -174,8 +186,8 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 }
 
 const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error, j.trace_id, j.trace_parent, j.trace_sink, j.report,
-	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done, j.snapshots, j.spec_hash, j.finalized,
-	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0), coalesce(sum(p.filtered),0),
+	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done, j.snapshots, j.spec_hash, j.finalized, j.redrive_of, j.redrive,
+	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0), coalesce(sum(p.filtered),0), coalesce(sum(p.warned),0),
 	count(p.id), count(p.id) FILTER (WHERE p.state = 'done')
 	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
 
@@ -185,8 +197,8 @@ func scanJob(row pgx.Row) (*jobRow, error) {
 	var fin map[string]json.RawMessage
 	var total, done int64
 	if err := row.Scan(&j.id, &j.name, &j.state, &spec, &j.parallelism, &j.errText, &j.traceID, &j.traceParent, &j.traceSink, &j.report,
-		&j.created, &j.started, &j.finished, &j.ddl, &cons, &j.constraintsDone, &j.snapshots, &j.specHash, &fin,
-		&j.counts.Extracted, &j.counts.Loaded, &j.counts.Quarantined, &j.counts.Batches, &j.counts.Filtered, &total, &done); err != nil {
+		&j.created, &j.started, &j.finished, &j.ddl, &cons, &j.constraintsDone, &j.snapshots, &j.specHash, &fin, &j.redriveOf, &j.redrive,
+		&j.counts.Extracted, &j.counts.Loaded, &j.counts.Quarantined, &j.counts.Batches, &j.counts.Filtered, &j.counts.Warned, &total, &done); err != nil {
 		return nil, err
 	}
 	j.finalized = map[string]*loaderv1.FinalizeStagedResponse{}
@@ -274,10 +286,10 @@ func (s *store) claim(ctx context.Context, owner string, lease time.Duration) (*
 func (s *store) progress(ctx context.Context, p *partitionRow, owner string, lease time.Duration, c *commonv1.Counts) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions p SET extracted = $4, loaded = $5, quarantined = $6, batches = $7,
-			lease_until = now() + $8::interval, filtered = $9
+			lease_until = now() + $8::interval, filtered = $9, warned = $10
 		FROM cutover_control.jobs j
 		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.state = 'running' AND j.id = p.job_id AND j.state = 'running'`,
-		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), lease.String(), c.GetFiltered())
+		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), lease.String(), c.GetFiltered(), c.GetWarned())
 	if err != nil {
 		return false, fmt.Errorf("record progress: %w", err)
 	}
@@ -287,9 +299,9 @@ func (s *store) progress(ctx context.Context, p *partitionRow, owner string, lea
 func (s *store) finishPartition(ctx context.Context, p *partitionRow, owner string, c *commonv1.Counts) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions SET state = 'done', extracted = $4, loaded = $5, quarantined = $6, batches = $7,
-			error = '', lease_until = NULL, filtered = $8, stages = $9::jsonb
+			error = '', lease_until = NULL, filtered = $8, stages = $9::jsonb, warned = $10
 		WHERE job_id = $1 AND id = $2 AND lease_owner = $3`,
-		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), c.GetFiltered(), timingOrEmpty(p.timing))
+		p.jobID, p.id, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), c.GetFiltered(), timingOrEmpty(p.timing), c.GetWarned())
 	if err != nil {
 		return fmt.Errorf("finish partition %s: %w", p.id, err)
 	}
@@ -468,7 +480,7 @@ func timingOrEmpty(b []byte) string {
 }
 
 func (s *store) partitions(ctx context.Context, jobID string) ([]partitionCounts, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, table_name, state, error, extracted, loaded, quarantined, batches, filtered, stages::text
+	rows, err := s.pool.Query(ctx, `SELECT id, table_name, state, error, extracted, loaded, quarantined, batches, filtered, stages::text, warned
 		FROM cutover_control.partitions WHERE job_id = $1 ORDER BY table_index, id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
@@ -477,7 +489,7 @@ func (s *store) partitions(ctx context.Context, jobID string) ([]partitionCounts
 	var out []partitionCounts
 	for rows.Next() {
 		p := partitionCounts{counts: &commonv1.Counts{}}
-		if err := rows.Scan(&p.id, &p.table, &p.state, &p.errText, &p.counts.Extracted, &p.counts.Loaded, &p.counts.Quarantined, &p.counts.Batches, &p.counts.Filtered, &p.stages); err != nil {
+		if err := rows.Scan(&p.id, &p.table, &p.state, &p.errText, &p.counts.Extracted, &p.counts.Loaded, &p.counts.Quarantined, &p.counts.Batches, &p.counts.Filtered, &p.stages, &p.counts.Warned); err != nil {
 			return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
 		}
 		out = append(out, p)

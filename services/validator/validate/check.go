@@ -33,14 +33,36 @@ func checkRules(req *validatorv1.CheckRulesRequest) error {
 		types[m.GetTarget()] = m.GetType()
 		names = append(names, m.GetTarget())
 	}
+	known := func(name string) bool { _, ok := types[name]; return ok }
+	unknown := func(field, name string) error {
+		return &fieldError{field, fmt.Sprintf("unknown column %q (columns: %s)", name, batch.ListNames(names)), ErrUnknownColumn}
+	}
 	for _, r := range c.rules {
-		t, ok := types[r.column]
-		if !ok {
-			return &fieldError{r.field + ".column", fmt.Sprintf("unknown column %q (columns: %s)", r.column, batch.ListNames(names)), ErrUnknownColumn}
+		if r.column != "" && !known(r.column) {
+			return unknown(r.field+".column", r.column)
 		}
-		if r.kind == "range" && t != tUnspec { // unknown type: Apply checks the bounds per batch
-			if _, err := parseBounds(r.field, r.rng, t); err != nil {
-				return err
+		t := types[r.column]
+		switch r.kind {
+		case "range":
+			if t != tUnspec { // unknown type: Apply checks the bounds per batch
+				if _, err := parseBounds(r.field, r.rng, t); err != nil {
+					return err
+				}
+			}
+		case "unique":
+			for j, u := range r.unique {
+				if !known(u) { // a defaulted column was checked above
+					return unknown(fmt.Sprintf("%s.unique.columns[%d]", r.field, j), u)
+				}
+			}
+		case "expr":
+			if miss := r.expr.unknown(known); len(miss) > 0 {
+				return unknown(r.field+".expr.expr", miss[0])
+			}
+			// Columns of unknown type are dyn: Apply checks again with
+			// the batch's types.
+			if _, err := r.expr.check(func(name string) commonv1.ColumnType { return types[name] }); err != nil {
+				return &fieldError{r.field + ".expr.expr", err.Error(), ErrInvalidRule}
 			}
 		}
 	}

@@ -31,7 +31,7 @@ func TestCheckRules(t *testing.T) {
 		{"one_of", oneOf("status", "a"), "", nil},
 		{"unknown column", notNull("x"), `t.rules[0].column: unknown column "x" (columns: id, amount, status, created_at, day, score, later)`, ErrUnknownColumn},
 		{"empty column", notNull(""), "t.rules[0].column: must not be empty", ErrInvalidRule},
-		{"no kind", &commonv1.Rule{Column: "id"}, "t.rules[0]: exactly one of not_null, regex, range or one_of must be set", ErrInvalidRule},
+		{"no kind", &commonv1.Rule{Column: "id"}, "t.rules[0]: exactly one of not_null, regex, range, one_of, length, expr, unique or references must be set", ErrInvalidRule},
 		{"bad regex", regex("status", "a("), "t.rules[0].regex.pattern: error parsing regexp", ErrInvalidRule},
 		{"bad int bound", rng("id", "1.5", ""), `t.rules[0].range.min: "1.5" is not a valid bigint`, ErrInvalidRule},
 		{"bad numeric bound", rng("amount", "", "1/3"), `t.rules[0].range.max: "1/3" is not a valid numeric`, ErrInvalidRule},

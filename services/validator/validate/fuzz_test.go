@@ -4,6 +4,10 @@ import (
 	"math/big"
 	"strings"
 	"testing"
+	"unicode/utf8"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // FuzzDecimalCompare checks the allocation-free decimal comparison against
@@ -64,6 +68,40 @@ func FuzzBound(f *testing.F) {
 		back, ok := new(big.Rat).SetString(string(plain))
 		if !ok || back.Cmp(b.rat) != 0 {
 			t.Fatalf("bound %q: plain form %q differs from %v", s, plain, b.rat)
+		}
+	})
+}
+
+// FuzzExprAndLength runs any expression that compiles and a length rule
+// over hostile text: no panic, and every reason and raw value is a valid
+// proto string.
+func FuzzExprAndLength(f *testing.F) {
+	for _, s := range [][2]string{
+		{`int(name) > 0`, "12"}, {`name.size() < 3`, "\xff\xfe"}, {`row["name"] == "a\u0000"`, "a\x00"},
+		{`int(name) / 0 == 1`, "7"}, {`name.matches("[")`, "x"}, {`double(name) > 1.0`, "NaN"},
+		{`timestamp(name) > timestamp("2020-01-01T00:00:00Z")`, "2024-13-01"}, {`[1,2,3].exists(x, x == n)`, "3"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, src, v string) {
+		in := &commonv1.Batch{NumRows: 2, Columns: []*commonv1.Column{
+			bytesCol("name", tText, &v, nil), intCol("n", tInt, ip(3), nil),
+		}}
+		c, err := Compile([]*commonv1.Rule{expr("name", src), warn(length("name", 1, 5))})
+		if err != nil {
+			return
+		}
+		out, err := c.Apply(in)
+		if err != nil {
+			return // e.g. a type error with the batch's types
+		}
+		for _, r := range out.GetRejects() {
+			if !utf8.ValidString(r.Reason) || !utf8.ValidString(r.Raw) || strings.IndexByte(r.Raw, 0) >= 0 {
+				t.Fatalf("reject %q / %q is not a valid proto string", r.Reason, r.Raw)
+			}
+		}
+		if _, err := proto.Marshal(out); err != nil {
+			t.Fatalf("marshal: %v", err)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	"github.com/cutover/cutover/services/kit/batch"
@@ -15,17 +16,29 @@ import (
 // rule is one compiled Rule.
 type rule struct {
 	field  string // "rules[i]", for errors
-	column string
-	kind   string // not_null, regex, range, one_of
+	column string // may be empty for expr and for unique with columns
+	kind   string // not_null, regex, range, one_of, length, expr, unique, references
+	name   string // Rule.name, default kind: the Reject's rule
+	warn   bool   // severity warn: the row loads with a warning
 	re     *regexp.Regexp
 	set    map[string]struct{}
 	values string // one_of values as printed in reasons
 	rng    *commonv1.RangeRule
+	minLen int // length bounds in characters; maxLen 0 = none
+	maxLen int
+	expr   *exprRule
+	unique []string // unique columns (default column)
+	ref    *commonv1.ReferenceRule
 }
 
-// Compiled is a rule set ready to run on many batches: regexes compiled
-// and one_of sets built once. Range bounds are read per batch in the
-// column's actual type, which the rules alone do not know.
+// jobWide reports a rule that needs every row of the job (checked by the
+// loader when the staged table is finalized); Apply skips it.
+func (r *rule) jobWide() bool { return r.kind == "unique" || r.kind == "references" }
+
+// Compiled is a rule set ready to run on many batches: regexes compiled,
+// one_of sets built and expressions parsed once. Range bounds are read and
+// expressions checked per column types, which the rules alone do not know
+// (expressions keep the plan for the types they saw).
 type Compiled struct {
 	rules []rule
 }
@@ -36,9 +49,14 @@ func Compile(rules []*commonv1.Rule) (*Compiled, error) {
 	for i, r := range rules {
 		field := fmt.Sprintf("rules[%d]", i)
 		cr := rule{field: field, column: r.GetColumn()}
-		if cr.column == "" {
-			return nil, &fieldError{field + ".column", "must not be empty", ErrInvalidRule}
+		switch r.GetSeverity() {
+		case commonv1.Severity_SEVERITY_UNSPECIFIED, commonv1.Severity_SEVERITY_ERROR:
+		case commonv1.Severity_SEVERITY_WARN:
+			cr.warn = true
+		default:
+			return nil, &fieldError{field + ".severity", fmt.Sprintf("unknown severity %d", r.GetSeverity()), ErrInvalidRule}
 		}
+		columnOptional := false
 		switch k := r.GetKind().(type) {
 		case *commonv1.Rule_NotNull:
 			cr.kind = "not_null"
@@ -62,8 +80,61 @@ func Compile(rules []*commonv1.Rule) (*Compiled, error) {
 				cr.set[v] = struct{}{}
 			}
 			cr.values = "[" + strings.Join(k.OneOf.GetValues(), " ") + "]"
+		case *commonv1.Rule_Length:
+			cr.kind = "length"
+			lo, hi := k.Length.GetMin(), k.Length.GetMax()
+			switch {
+			case lo < 0:
+				return nil, &fieldError{field + ".length.min", fmt.Sprintf("must not be negative, got %d", lo), ErrInvalidRule}
+			case hi < 0:
+				return nil, &fieldError{field + ".length.max", fmt.Sprintf("must not be negative, got %d", hi), ErrInvalidRule}
+			case lo == 0 && hi == 0:
+				return nil, &fieldError{field + ".length", "min or max must be set", ErrInvalidRule}
+			case hi > 0 && lo > hi:
+				return nil, &fieldError{field + ".length", fmt.Sprintf("min %d is above max %d", lo, hi), ErrInvalidRule}
+			}
+			cr.minLen, cr.maxLen = int(lo), int(hi)
+		case *commonv1.Rule_Expr:
+			cr.kind = "expr"
+			columnOptional = true // a failure may be the whole row's
+			e, err := parseExpr(k.Expr.GetExpr())
+			if err != nil {
+				return nil, &fieldError{field + ".expr.expr", err.Error(), ErrInvalidRule}
+			}
+			cr.expr = e
+		case *commonv1.Rule_Unique:
+			cr.kind = "unique"
+			cr.unique = k.Unique.GetColumns()
+			columnOptional = len(cr.unique) > 0
+			for j, u := range cr.unique {
+				switch {
+				case u == "":
+					return nil, &fieldError{fmt.Sprintf("%s.unique.columns[%d]", field, j), "must not be empty", ErrInvalidRule}
+				case slices.Contains(cr.unique[:j], u):
+					return nil, &fieldError{fmt.Sprintf("%s.unique.columns[%d]", field, j), fmt.Sprintf("column %q is listed twice", u), ErrInvalidRule}
+				}
+			}
+			if len(cr.unique) == 0 {
+				cr.unique = []string{cr.column}
+			}
+		case *commonv1.Rule_References:
+			cr.kind = "references"
+			cr.ref = k.References
+			switch {
+			case strings.TrimSpace(k.References.GetTable()) == "":
+				return nil, &fieldError{field + ".references.table", "must not be empty", ErrInvalidRule}
+			case strings.TrimSpace(k.References.GetColumn()) == "":
+				return nil, &fieldError{field + ".references.column", "must not be empty", ErrInvalidRule}
+			}
 		default:
-			return nil, &fieldError{field, "exactly one of not_null, regex, range or one_of must be set", ErrInvalidRule}
+			return nil, &fieldError{field, "exactly one of not_null, regex, range, one_of, length, expr, unique or references must be set", ErrInvalidRule}
+		}
+		if cr.column == "" && !columnOptional {
+			return nil, &fieldError{field + ".column", "must not be empty", ErrInvalidRule}
+		}
+		cr.name = r.GetName()
+		if cr.name == "" {
+			cr.name = cr.kind
 		}
 		c.rules = append(c.rules, cr)
 	}
@@ -82,7 +153,15 @@ func Apply(rules []*commonv1.Rule, in *commonv1.Batch) (*commonv1.Batch, error) 
 // Apply returns the batch with a Reject appended for every failing rule of
 // every row not already rejected upstream. Values are never modified: the
 // output shares the input's columns. The error is for a malformed batch or
-// a rule that does not fit the batch (unknown column, range on text).
+// a rule that does not fit the batch (unknown column, range on text, an
+// expression that does not type-check with the batch's column types).
+//
+// A failing rule of severity warn gives a Reject with warning set, which
+// does not reject the row. A row that fails a rule of severity error here
+// keeps all its error rejects but none of its warnings: it is quarantined,
+// and a warning counts only rows that load. Counting is by rows, never by
+// rejects. Unique and references rules need the whole job: the loader
+// checks them when the staged table is finalized, Apply skips them.
 func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 	if err := batch.Check(in); err != nil {
 		return nil, err
@@ -94,12 +173,38 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 	}
 	rejected := batch.Rejected(in)
 	var rejects []*commonv1.Reject
+	var errRows []byte // rows an error rule failed in this stage
+	var warned bool
 	var text []byte // reused text form of typed values
 	for k := range c.rules {
 		r := &c.rules[k]
-		col, ok := byName[r.column]
-		if !ok {
-			return nil, &fieldError{r.field + ".column", fmt.Sprintf("unknown column %q (batch has: %s)", r.column, batch.ColumnNames(in)), ErrUnknownColumn}
+		if r.jobWide() {
+			continue
+		}
+		reject := func(i int, why string, raw string) {
+			if r.column != "" {
+				why = "column " + r.column + ": " + why
+			}
+			rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "validate", Rule: r.name, Column: r.column,
+				Reason: why, Raw: raw, Warning: r.warn})
+			if r.warn {
+				warned = true
+			} else {
+				errRows = batch.SetBit(errRows, i)
+			}
+		}
+		var col *commonv1.Column
+		if r.column != "" {
+			var ok bool
+			if col, ok = byName[r.column]; !ok {
+				return nil, &fieldError{r.field + ".column", fmt.Sprintf("unknown column %q (batch has: %s)", r.column, batch.ColumnNames(in)), ErrUnknownColumn}
+			}
+		}
+		if r.kind == "expr" {
+			if err := c.applyExpr(r, in, byName, rejected, reject); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		var bnd *bounds
 		if r.kind == "range" {
@@ -116,8 +221,7 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 			null := batch.IsNull(col, i)
 			if null {
 				if r.kind == "not_null" {
-					rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "validate", Rule: r.kind, Column: r.column,
-						Reason: "column " + r.column + ": NULL is not allowed"})
+					reject(i, "NULL is not allowed", "")
 				}
 				continue // the other rules let NULL pass
 			}
@@ -146,12 +250,16 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 				if why != "" {
 					v = batch.AppendText(nil, col, i)
 				}
+			case "length":
+				why = r.checkLength(v, col.GetType() == tBytes)
 			}
 			if why != "" {
-				rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "validate", Rule: r.kind, Column: r.column,
-					Reason: "column " + r.column + ": " + why, Raw: batch.SafeRaw(v)})
+				reject(i, why, batch.SafeRaw(v))
 			}
 		}
+	}
+	if warned && errRows != nil {
+		rejects = slices.DeleteFunc(rejects, func(rj *commonv1.Reject) bool { return rj.Warning && batch.Bit(errRows, int(rj.Row)) })
 	}
 	slices.SortStableFunc(rejects, func(a, b *commonv1.Reject) int { return int(a.Row - b.Row) })
 	return &commonv1.Batch{
@@ -160,6 +268,50 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		NumRows: in.GetNumRows(), Columns: in.GetColumns(), SourceRefs: in.GetSourceRefs(),
 		TraceContext: in.GetTraceContext(), Rejects: append(slices.Clip(in.GetRejects()), rejects...),
 	}, nil
+}
+
+// checkLength returns why v's length is outside the rule's bounds: in
+// characters (runes; an invalid byte counts as one), in bytes for bytea.
+func (r *rule) checkLength(v []byte, isBytes bool) string {
+	n, unit := utf8.RuneCount(v), "characters"
+	if isBytes {
+		n, unit = len(v), "bytes"
+	}
+	switch {
+	case n < r.minLen:
+		return fmt.Sprintf("%s has %d %s, fewer than the minimum %d", batch.QuoteShort(v), n, unit, r.minLen)
+	case r.maxLen > 0 && n > r.maxLen:
+		return fmt.Sprintf("%s has %d %s, more than the maximum %d", batch.QuoteShort(v), n, unit, r.maxLen)
+	}
+	return ""
+}
+
+// applyExpr evaluates an expression rule on every row not rejected
+// upstream. NULL columns are null in the expression: the expression
+// decides (e.g. "shipped_at == null || shipped_at >= ordered_at").
+func (c *Compiled) applyExpr(r *rule, in *commonv1.Batch, byName map[string]*commonv1.Column, rejected []byte, reject func(int, string, string)) error {
+	if miss := r.expr.unknown(func(name string) bool { _, ok := byName[name]; return ok }); len(miss) > 0 {
+		return &fieldError{r.field + ".expr.expr", fmt.Sprintf("unknown column %q (batch has: %s)", miss[0], batch.ColumnNames(in)), ErrUnknownColumn}
+	}
+	p, err := r.expr.program(byName)
+	if err != nil {
+		return &fieldError{r.field + ".expr.expr", err.Error(), ErrInvalidRule}
+	}
+	act := &rowActivation{in: in, cols: make(map[string]*commonv1.Column, len(r.expr.vars))}
+	for _, v := range r.expr.vars {
+		act.cols[v] = byName[v]
+	}
+	for i := 0; i < int(in.GetNumRows()); i++ {
+		if batch.Bit(rejected, i) {
+			continue
+		}
+		if why := r.expr.eval(p, act, i); why != "" {
+			// CEL errors may quote row values: keep the reason a valid
+			// proto string.
+			reject(i, strings.ToValidUTF8(why, "\uFFFD"), batch.SafeRaw([]byte(r.expr.rawOf(in, byName, i))))
+		}
+	}
+	return nil
 }
 
 // check returns why row i is outside the bounds, or "" when it is inside.

@@ -997,7 +997,9 @@ type TableReport struct {
 	Counts      *v1.Counts             `protobuf:"bytes,4,opt,name=counts,proto3" json:"counts,omitempty"`
 	Rejects     []*RuleRejects         `protobuf:"bytes,5,rep,name=rejects,proto3" json:"rejects,omitempty"`
 	// Rows left out by row filters, by reason.
-	Filtered      []*FilterCount `protobuf:"bytes,6,rep,name=filtered,proto3" json:"filtered,omitempty"`
+	Filtered []*FilterCount `protobuf:"bytes,6,rep,name=filtered,proto3" json:"filtered,omitempty"`
+	// Rows loaded with warnings (rules of severity warn), by rule.
+	Warnings      []*RuleRejects `protobuf:"bytes,7,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1070,6 +1072,13 @@ func (x *TableReport) GetRejects() []*RuleRejects {
 func (x *TableReport) GetFiltered() []*FilterCount {
 	if x != nil {
 		return x.Filtered
+	}
+	return nil
+}
+
+func (x *TableReport) GetWarnings() []*RuleRejects {
+	if x != nil {
+		return x.Warnings
 	}
 	return nil
 }
@@ -1943,14 +1952,15 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\vRuleRejects\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x03R\x05count\x12B\n" +
-	"\bexamples\x18\x03 \x03(\v2&.cutover.orchestrator.v1.RejectExampleR\bexamples\"\x91\x02\n" +
+	"\bexamples\x18\x03 \x03(\v2&.cutover.orchestrator.v1.RejectExampleR\bexamples\"\xd3\x02\n" +
 	"\vTableReport\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12!\n" +
 	"\ftarget_table\x18\x03 \x01(\tR\vtargetTable\x121\n" +
 	"\x06counts\x18\x04 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\x12>\n" +
 	"\arejects\x18\x05 \x03(\v2$.cutover.orchestrator.v1.RuleRejectsR\arejects\x12@\n" +
-	"\bfiltered\x18\x06 \x03(\v2$.cutover.orchestrator.v1.FilterCountR\bfiltered\"\x98\x02\n" +
+	"\bfiltered\x18\x06 \x03(\v2$.cutover.orchestrator.v1.FilterCountR\bfiltered\x12@\n" +
+	"\bwarnings\x18\a \x03(\v2$.cutover.orchestrator.v1.RuleRejectsR\bwarnings\"\x98\x02\n" +
 	"\vMergeReport\x12!\n" +
 	"\ftarget_table\x18\x01 \x01(\tR\vtargetTable\x12\x1f\n" +
 	"\vmerged_away\x18\x02 \x01(\x03R\n" +
@@ -2120,42 +2130,43 @@ var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	29, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
 	17, // 15: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
 	16, // 16: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
-	31, // 17: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
-	32, // 18: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
-	0,  // 19: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
-	18, // 20: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
-	29, // 21: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
-	30, // 22: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
-	30, // 23: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
-	19, // 24: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
-	21, // 25: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
-	33, // 26: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
-	34, // 27: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	20, // 28: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
-	26, // 29: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
-	2,  // 30: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 31: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 32: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	8,  // 33: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	10, // 34: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	12, // 35: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	14, // 36: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	22, // 37: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
-	25, // 38: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
-	3,  // 39: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 40: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 41: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	9,  // 42: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	11, // 43: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	13, // 44: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	24, // 45: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	23, // 46: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
-	27, // 47: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
-	39, // [39:48] is the sub-list for method output_type
-	30, // [30:39] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	17, // 17: cutover.orchestrator.v1.TableReport.warnings:type_name -> cutover.orchestrator.v1.RuleRejects
+	31, // 18: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
+	32, // 19: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
+	0,  // 20: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
+	18, // 21: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
+	29, // 22: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
+	30, // 23: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
+	30, // 24: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
+	19, // 25: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
+	21, // 26: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
+	33, // 27: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	34, // 28: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	20, // 29: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
+	26, // 30: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
+	2,  // 31: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	4,  // 32: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	6,  // 33: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	8,  // 34: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	10, // 35: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	12, // 36: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	14, // 37: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	22, // 38: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	25, // 39: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
+	3,  // 40: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	5,  // 41: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	7,  // 42: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	9,  // 43: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	11, // 44: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	13, // 45: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	24, // 46: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	23, // 47: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	27, // 48: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
+	40, // [40:49] is the sub-list for method output_type
+	31, // [31:40] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
