@@ -4,6 +4,7 @@
 package runjob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -20,6 +21,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/cutover/stack"
 	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/jobreport"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/cutover/cutover/services/orchestrator/orchestrate"
 	"google.golang.org/grpc/codes"
@@ -41,6 +43,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	specPath := fs.String("spec", "", "job spec file (JSON or YAML)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	reportMD := fs.String("report-md", "", "also write the report as Markdown to this file")
+	reportHTML := fs.String("report-html", "", "also write the report as a self-contained HTML page to this file")
 	traceFile := config.String(fs, "trace-file", "", "JSON-lines span file when OTLP is not configured")
 	var oc orchestrate.Config
 	oc.Flags(fs)
@@ -48,7 +52,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ExitBadSpec
 	}
 	if *specPath == "" || fs.NArg() > 0 {
-		fmt.Fprintln(stderr, "usage: cutover run --spec FILE [--json]")
+		fmt.Fprintln(stderr, "usage: cutover run --spec FILE [--json] [--report-md FILE] [--report-html FILE]")
 		return ExitBadSpec
 	}
 	if oc.ControlURL == "" {
@@ -110,10 +114,34 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	} else {
 		orchestrate.FormatReport(stdout, r)
 	}
+	// A failed job's report is the one most worth keeping: written either way.
+	for _, f := range []struct {
+		path   string
+		render func(io.Writer, *orchestratorv1.JobReport) error
+	}{{*reportMD, jobreport.Markdown}, {*reportHTML, jobreport.HTML}} {
+		if f.path == "" {
+			continue
+		}
+		if err := writeReport(f.path, r, f.render); err != nil {
+			fmt.Fprintf(stderr, "cutover run: %v\n", err)
+			return ExitFailed
+		}
+	}
 	if r.GetState() != orchestratorv1.JobState_JOB_STATE_SUCCEEDED {
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+func writeReport(path string, r *orchestratorv1.JobReport, render func(io.Writer, *orchestratorv1.JobReport) error) error {
+	var b bytes.Buffer
+	if err := render(&b, r); err != nil {
+		return fmt.Errorf("report %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
 }
 
 func watch(ctx context.Context, jobs orchestratorv1.JobServiceClient, id string, stderr io.Writer) error {

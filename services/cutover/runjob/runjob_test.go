@@ -95,17 +95,28 @@ func TestExitCodes(t *testing.T) {
 		return `{"name":"x","tables":[{"name":"t","target_table":"` + table + `","source":{"csv":{"path":"in.csv"}},
 			"columns":[{"target":"id","source":"id"},{"target":"v","source":"` + col + `"}]}]}`
 	}
+	reports := t.TempDir()
+	withReports := func(name string, args ...string) []string {
+		return append(args, "--report-md", filepath.Join(reports, name+".md"), "--report-html", filepath.Join(reports, name+".html"))
+	}
 	tests := []struct {
 		name string
 		args []string
 		code int
 		out  string
+		// Text both rendered reports must hold, when they were asked for.
+		report []string
+		errOut string
 	}{
-		{"ok", []string{"--spec", writeSpec(t, dir, "ok.json", spec("t", "v"))}, ExitOK, "balanced"},
-		{"job fails", []string{"--spec", writeSpec(t, dir, "fail.json", spec("broken", "v"))}, ExitFailed, "FAILED"},
-		{"unknown column", []string{"--spec", writeSpec(t, dir, "bad.json", spec("t", "vv"))}, ExitBadSpec, ""},
-		{"no spec flag", nil, ExitBadSpec, ""},
-		{"missing file", []string{"--spec", filepath.Join(dir, "none.json")}, ExitBadSpec, ""},
+		{"ok", withReports("ok", "--spec", writeSpec(t, dir, "ok.json", spec("t", "v"))), ExitOK, "balanced",
+			[]string{"✅", "SUCCEEDED", "balanced", "Volume per table"}, ""},
+		{"job fails", withReports("fail", "--spec", writeSpec(t, dir, "fail.json", spec("broken", "v"))), ExitFailed, "FAILED",
+			[]string{"❌", "FAILED", "target refuses writes"}, ""},
+		{"unknown column", []string{"--spec", writeSpec(t, dir, "bad.json", spec("t", "vv"))}, ExitBadSpec, "", nil, ""},
+		{"no spec flag", nil, ExitBadSpec, "", nil, ""},
+		{"missing file", []string{"--spec", filepath.Join(dir, "none.json")}, ExitBadSpec, "", nil, ""},
+		{"report not writable", []string{"--spec", filepath.Join(dir, "ok.json"), "--report-md", filepath.Join(dir, "no", "such", "dir.md")},
+			ExitFailed, "balanced", nil, "dir.md"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -119,6 +130,30 @@ func TestExitCodes(t *testing.T) {
 			}
 			if tt.code == ExitBadSpec && errOut.Len() == 0 {
 				t.Fatal("no message on stderr")
+			}
+			if !strings.Contains(errOut.String(), tt.errOut) {
+				t.Fatalf("stderr lacks %q:\n%s", tt.errOut, errOut.String())
+			}
+			if tt.report == nil {
+				return
+			}
+			for i, ext := range []string{".md", ".html"} {
+				path := tt.args[len(tt.args)-3+2*i]
+				if filepath.Ext(path) != ext {
+					t.Fatalf("test bug: %s is not the %s report", path, ext)
+				}
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, w := range append(tt.report, "Trace") {
+					if !strings.Contains(string(b), w) {
+						t.Errorf("%s lacks %q:\n%s", filepath.Base(path), w, b)
+					}
+				}
+			}
+			if html, _ := os.ReadFile(tt.args[len(tt.args)-1]); !strings.HasPrefix(string(html), "<!DOCTYPE html>") {
+				t.Errorf("the HTML report is not a page: %.100s", html)
 			}
 		})
 	}

@@ -90,6 +90,35 @@ func TestREST(t *testing.T) {
 		!strings.Contains(body, `"stage":"extractor"`) || !strings.Contains(body, `"stage":"loader"`) {
 		t.Fatalf("GET report = %d %s", code, body)
 	}
+	// The report rendered for people, and the 404 of an unknown job.
+	for _, tt := range []struct {
+		path, contentType string
+		code              int
+		want              []string
+	}{
+		{"/v1/jobs/" + id + "/report.md", "text/markdown; charset=utf-8", http.StatusOK, []string{id, "balanced", "| orders |"}},
+		{"/v1/jobs/" + id + "/report.html", "text/html; charset=utf-8", http.StatusOK, []string{id, "balanced", "<td>orders</td>"}},
+		{"/v1/jobs/nope/report.md", "text/plain; charset=utf-8", http.StatusNotFound, []string{"nope", "not found"}},
+		{"/v1/jobs/nope/report.html", "text/plain; charset=utf-8", http.StatusNotFound, []string{"nope", "not found"}},
+	} {
+		res, err := http.Get(base + tt.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != tt.code || res.Header.Get("Content-Type") != tt.contentType {
+			t.Fatalf("GET %s = %d %s %.300s, want %d %s", tt.path, res.StatusCode, res.Header.Get("Content-Type"), b, tt.code, tt.contentType)
+		}
+		for _, w := range tt.want {
+			if !strings.Contains(string(b), w) {
+				t.Errorf("GET %s lacks %q:\n%s", tt.path, w, b)
+			}
+		}
+		if strings.Contains(string(b), "s3cretpw") {
+			t.Errorf("GET %s leaks the DSN password", tt.path)
+		}
+	}
 	// Lineage both ways: a loaded target row, a quarantined source row
 	// (the system defaults to the table spec's name), a bad question.
 	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id+"/lineage?target_table=orders&target_key=id%3D7", "", "")

@@ -36,6 +36,11 @@ func TestStaticRoutesAndToken(t *testing.T) {
 		{"/", "", 200, "cutover jobs"},
 		{"/v1/jobs", "", 401, "bearer token"},
 		{"/v1/jobs", "Bearer nope", 401, "bearer token"},
+		{"/v1/jobs/j1/report.md", "", 401, "bearer token"},
+		{"/v1/jobs/j1/report.html", "Bearer nope", 401, "bearer token"},
+		// Past the token, the orchestrator is down: a gRPC Unavailable.
+		{"/v1/jobs/j1/report.md", "Bearer s3", 503, ""},
+		{"/v1/jobs/j1/report.html", "Bearer s3", 503, ""},
 		{"/nothing-here", "", 404, ""},
 	}
 	for _, tt := range tests {
