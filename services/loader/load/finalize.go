@@ -210,7 +210,7 @@ func (f *finalizer) sources(ctx context.Context) error {
 			return f.t.dbErr("sources", err)
 		}
 	}
-	if _, err := f.tx.Exec(ctx, "ALTER TABLE "+f.st+" ADD COLUMN IF NOT EXISTS _cutover_winner bigint; UPDATE "+f.st+" SET _cutover_winner = _cutover_row"); err != nil {
+	if _, err := f.tx.Exec(ctx, "ALTER TABLE "+f.st+" ADD COLUMN IF NOT EXISTS _cutover_winner bigint; UPDATE "+f.st+" SET _cutover_winner = _cutover_row; ANALYZE "+f.st); err != nil {
 		return f.t.dbErr("sources", err)
 	}
 	return nil
