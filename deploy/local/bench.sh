@@ -76,6 +76,17 @@ run_cutover() {
   local t1; t1=$(now)
   local loaded; loaded=$(psql -X -At "$target" -c "SELECT count(*) FROM bench_orders")
   [ "$loaded" = "$ROWS" ] || { echo "cutover loaded $loaded of $ROWS rows" >&2; exit 1; }
+  echo "$id" >"$data/last_job"
+  echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }'
+}
+# Reconcile (issue 5) of the job just loaded, over REST: it must pass, and
+# with no differences it must take less time than the load did.
+run_reconcile() {
+  local id t0 t1 body; id=$(cat "$data/last_job")
+  t0=$(now)
+  body=$(curl -sS -X POST "$gw/v1/jobs/$id:reconcile" -H 'Content-Type: application/json' -d '{}')
+  t1=$(now)
+  echo "$body" | grep -q '"reconciliation":{"job_\?[iI]d":"[^"]*","ok":true' || { echo "reconcile $id failed: $body" >&2; exit 1; }
   echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }'
 }
 run_copy() {
@@ -96,6 +107,7 @@ fi
 cut=(); cp=()
 for i in $(seq 1 "$RUNS"); do
   c=$(run_cutover); cut+=("$c"); echo "run $i: cutover ${c}s" >&2
+  if [ "$i" = "$RUNS" ]; then rec=$(run_reconcile); rec_load=$c; echo "run $i: reconcile ${rec}s" >&2; fi
   p=$(run_copy); cp+=("$p"); echo "run $i: psql \\copy ${p}s" >&2
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -107,4 +119,5 @@ done
 mc=$(median "${cut[@]}"); mp=$(median "${cp[@]}")
 echo "cutover (6 services as processes): median ${mc}s, $(awk -v r="$ROWS" -v t="$mc" 'BEGIN { printf "%.0f", r / t }') rows/s"
 echo "psql \\copy:                        median ${mp}s, $(awk -v r="$ROWS" -v t="$mp" 'BEGIN { printf "%.0f", r / t }') rows/s"
+echo "reconcile $ROWS rows: $(printf '%.2f' "$rec")s (load $(printf '%.2f' "$rec_load")s)"
 awk -v a="$mc" -v b="$mp" 'BEGIN { printf "ratio_vs_copy %.2f\n", b / a }'
