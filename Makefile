@@ -49,7 +49,8 @@ check-generated: generate
 build:
 	@mkdir -p $(BIN)
 	@for s in $(SERVICES); do (cd services/$$s && go build -o $(BIN)/$$s ./cmd/$$s); done
-	@echo "built: $(SERVICES) in bin/"
+	@cd services/cutover && go build -o $(BIN)/cutoverctl ./cmd/cutoverctl
+	@echo "built: $(SERVICES) cutoverctl in bin/"
 
 vet:
 	@for m in $(MODULES); do (cd $$m && go vet ./...); done
