@@ -17,7 +17,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
-	"github.com/cutover/cutover/services/cutover/runjob"
+	"github.com/cutover/cutover/services/cutover/specfile"
 	"github.com/cutover/cutover/services/kit/config"
 	"github.com/cutover/cutover/services/kit/server"
 	"google.golang.org/grpc"
@@ -274,7 +274,7 @@ func validate(ctx context.Context, args []string, stdout io.Writer) (int, error)
 			return 0, usageError{strings.Join(bad, " and ") + verb + " --dry-run"}
 		}
 	}
-	spec, err := runjob.LoadSpec(*specPath)
+	spec, err := specfile.Load(*specPath)
 	if err != nil {
 		return 0, usageError{err.Error()}
 	}

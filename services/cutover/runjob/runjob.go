@@ -12,13 +12,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/cutover/specfile"
 	"github.com/cutover/cutover/services/cutover/stack"
 	"github.com/cutover/cutover/services/kit/config"
 	"github.com/cutover/cutover/services/kit/jobreport"
@@ -27,7 +26,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
-	"sigs.k8s.io/yaml"
 )
 
 // Exit codes of `cutover run`.
@@ -173,64 +171,5 @@ func watch(ctx context.Context, jobs orchestratorv1.JobServiceClient, id string,
 	}
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-// LoadSpec reads a JSON or YAML job spec. ${NAME} is replaced by the
-// environment variable NAME (so DSNs stay out of files), and relative CSV
-// paths are taken relative to the spec file.
-func LoadSpec(path string) (*commonv1.JobSpec, error) {
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("read spec: %w", err)
-	}
-	var missing []string
-	text := envRef.ReplaceAllStringFunc(string(raw), func(m string) string {
-		name := envRef.FindStringSubmatch(m)[1]
-		v, ok := os.LookupEnv(name)
-		if !ok {
-			missing = append(missing, name)
-		}
-		return jsonEscape(v)
-	})
-	if len(missing) > 0 {
-		return nil, fmt.Errorf("spec %s: environment variable %s is not set", path, strings.Join(missing, ", "))
-	}
-	data := []byte(text)
-	if ext := strings.ToLower(filepath.Ext(path)); ext == ".yaml" || ext == ".yml" {
-		if data, err = yaml.YAMLToJSON(data); err != nil {
-			return nil, fmt.Errorf("spec %s: %w", path, err)
-		}
-	}
-	spec := &commonv1.JobSpec{}
-	if err := protojson.Unmarshal(data, spec); err != nil {
-		return nil, fmt.Errorf("spec %s: %w", path, err)
-	}
-	dir := filepath.Dir(path)
-	rel := func(p *string) {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
-		}
-	}
-	for _, t := range spec.GetTables() {
-		src := t.GetSource()
-		if c := src.GetCsv(); c != nil {
-			rel(&c.Path)
-		}
-		if c := src.GetJsonl(); c != nil {
-			rel(&c.Path)
-		}
-		if c := src.GetXlsx(); c != nil {
-			rel(&c.Path)
-		}
-		if c := src.GetSqlite(); c != nil {
-			rel(&c.Path)
-		}
-	}
-	return spec, nil
-}
-
-// jsonEscape keeps a substituted value from breaking the JSON string it is in.
-func jsonEscape(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
-	return r.Replace(s)
-}
+// LoadSpec reads a JSON or YAML job spec; see specfile.Load.
+func LoadSpec(path string) (*commonv1.JobSpec, error) { return specfile.Load(path) }
