@@ -278,7 +278,7 @@ func TestDryRunThresholds(t *testing.T) {
 		{name: "threshold passed", thresholds: []*commonv1.Threshold{{MaxRatio: ptr(0.1)}}, code: ExitFailed, outcomes: map[string]string{
 			"orders/rule one_of": "pass", "job/thresholds": "fail: thresholds[0]: "}},
 		{name: "table threshold on one rule", thresholds: []*commonv1.Threshold{{Table: "orders", Rule: "one_of", MaxRows: ptr(int64(0))}}, code: ExitFailed,
-			outcomes: map[string]string{"orders/thresholds": "fail: thresholds[0]: 1 rows quarantined by rule one_of in table orders"}},
+			outcomes: map[string]string{"orders/thresholds": "fail: thresholds[0]: 1 row quarantined by rule one_of in table orders"}},
 		{name: "clean sample", extra: []string{"--sample", "2"}, code: ExitOK, outcomes: map[string]string{
 			"orders/rule one_of": "pass", "orders/rule range": "pass"}},
 	} {

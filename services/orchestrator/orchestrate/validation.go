@@ -459,19 +459,19 @@ func dryRunThresholds(spec *commonv1.JobSpec, tables []*orchestratorv1.DryRunTab
 // thresholdPassed says how th is passed by hit quarantined rows out of
 // extracted, or "" when it is not.
 func thresholdPassed(th *commonv1.Threshold, hit, extracted int64) string {
-	what := "rows quarantined"
+	what := "quarantined"
 	if th.GetRule() != "" {
-		what = "rows quarantined by rule " + th.GetRule()
+		what = "quarantined by rule " + th.GetRule()
 	}
 	scope := "in the job"
 	if th.GetTable() != "" {
 		scope = "in table " + th.GetTable()
 	}
 	if th.MaxRows != nil && hit > th.GetMaxRows() {
-		return fmt.Sprintf("%d %s %s, more than the threshold of %d", hit, what, scope, th.GetMaxRows())
+		return fmt.Sprintf("%s %s %s, more than the threshold of %d", plural(hit, "row"), what, scope, th.GetMaxRows())
 	}
 	if th.MaxRatio != nil && extracted > 0 && float64(hit)/float64(extracted) > th.GetMaxRatio() {
-		return fmt.Sprintf("%d of %d %s %s (%.3g%%), more than the threshold of %.3g%%", hit, extracted, what, scope,
+		return fmt.Sprintf("%d of %d rows %s %s (%.3g%%), more than the threshold of %.3g%%", hit, extracted, what, scope,
 			100*float64(hit)/float64(extracted), 100*th.GetMaxRatio())
 	}
 	return ""
