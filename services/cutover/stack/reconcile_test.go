@@ -127,6 +127,14 @@ func TestReconcileNamesTheDamage(t *testing.T) {
 	if d := rowDiffs(tr); !slices.Equal(d, want) || tr.Rows.Truncated {
 		t.Fatalf("row differences %v (truncated %v), want %v", d, tr.Rows.Truncated, want)
 	}
+	// The last reconciliation travels with the job's report.
+	rep, err := jobs.GetJobReport(context.Background(), &orchestratorv1.GetJobReportRequest{Id: job.Id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rr := rep.GetReport().GetReconciliation(); rr == nil || rr.GetOk() || !slices.Equal(rowDiffs(rr.GetTables()[0]), want) {
+		t.Fatalf("report's reconciliation: %v", rr)
+	}
 	if tr.ExpectedRows != 399 || tr.TargetRows != 399 {
 		t.Fatalf("counts: expected %d, target %d", tr.ExpectedRows, tr.TargetRows)
 	}

@@ -43,6 +43,10 @@ func (v *validationServer) Reconcile(ctx context.Context, req *orchestratorv1.Re
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	// The last reconciliation goes with the job's report.
+	if err := v.s.store.setReconciliation(ctx, req.GetId(), res.GetReconciliation()); err != nil {
+		return nil, toStatus(err)
+	}
 	return res, nil
 }
 

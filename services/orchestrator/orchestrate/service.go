@@ -331,14 +331,19 @@ func (s *Service) GetJobReport(ctx context.Context, req *orchestratorv1.GetJobRe
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	var r *orchestratorv1.JobReport
 	if len(j.report) > 0 {
-		r := &orchestratorv1.JobReport{}
-		if err := protojson.Unmarshal(j.report, r); err == nil {
-			return &orchestratorv1.GetJobReportResponse{Report: r}, nil
+		r = &orchestratorv1.JobReport{}
+		if err := protojson.Unmarshal(j.report, r); err != nil {
+			r = nil
 		}
 	}
-	r, err := s.buildReport(ctx, j)
-	if err != nil {
+	if r == nil {
+		if r, err = s.buildReport(ctx, j); err != nil {
+			return nil, toStatus(err)
+		}
+	}
+	if r.Reconciliation, err = s.store.reconciliation(ctx, j.id); err != nil {
 		return nil, toStatus(err)
 	}
 	return &orchestratorv1.GetJobReportResponse{Report: r}, nil

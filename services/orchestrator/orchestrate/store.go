@@ -74,6 +74,8 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finalized jsonb NOT NU
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS filtered bigint NOT NULL DEFAULT 0;
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS stages jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS warned bigint NOT NULL DEFAULT 0;
+-- The last Reconcile of the job (Reconciliation), shown with its report.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS reconciliation jsonb;
 -- Re-drive: the job whose quarantine it re-reads, and the references per table.
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS redrive_of text NOT NULL DEFAULT '';
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS redrive jsonb NOT NULL DEFAULT '{}';
@@ -414,6 +416,33 @@ func (s *store) setFinalized(ctx context.Context, id, table string, r *loaderv1.
 		return fmt.Errorf("record finalize outcome of %s, table %s: %w", id, table, err)
 	}
 	return nil
+}
+
+func (s *store) setReconciliation(ctx context.Context, id string, r *orchestratorv1.Reconciliation) error {
+	data, err := protojson.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode reconciliation: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET reconciliation = $2 WHERE id = $1`, id, data); err != nil {
+		return fmt.Errorf("store reconciliation of %s: %w", id, err)
+	}
+	return nil
+}
+
+// reconciliation returns the job's last reconciliation, nil when none ran.
+func (s *store) reconciliation(ctx context.Context, id string) (*orchestratorv1.Reconciliation, error) {
+	var data []byte
+	if err := s.pool.QueryRow(ctx, `SELECT reconciliation FROM cutover_control.jobs WHERE id = $1`, id).Scan(&data); err != nil {
+		return nil, fmt.Errorf("read reconciliation of %s: %w", id, err)
+	}
+	if data == nil {
+		return nil, nil
+	}
+	r := &orchestratorv1.Reconciliation{}
+	if err := protojson.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("decode reconciliation of %s: %w", id, err)
+	}
+	return r, nil
 }
 
 func (s *store) setReport(ctx context.Context, id string, report []byte) error {
