@@ -89,6 +89,20 @@ run_reconcile() {
   echo "$body" | grep -q '"reconciliation":{"job_\?[iI]d":"[^"]*","ok":true' || { echo "reconcile $id failed: $body" >&2; exit 1; }
   echo "$t0 $t1" | awk '{ printf "%.3f", $2 - $1 }'
 }
+# Then 10 scattered differences (4 changed amounts, 3 deleted rows, 3 new
+# dates): the reconcile must find exactly these 10 keys.
+run_reconcile_damaged() {
+  local id body found; id=$(cat "$data/last_job")
+  psql_q "$target" -c "UPDATE bench_orders SET amount = amount + 0.01 WHERE id IN (17, 250003, 499999, 999983)" \
+    -c "DELETE FROM bench_orders WHERE id IN (101, 333333, 777777)" \
+    -c "UPDATE bench_orders SET created_at = created_at + interval '1 day' WHERE id IN (42, 600001, 888888)"
+  body=$(curl -sS -X POST "$gw/v1/jobs/$id:reconcile" -H 'Content-Type: application/json' -d '{"max_differences": 50}')
+  found=$(echo "$body" | grep -o '"kind":"[a-z]*"' | wc -l)
+  # protojson leaves out ok when it is false.
+  if echo "$body" | grep -q '"reconciliation":{"job_\?[iI]d":"[^"]*","ok":true'; then echo "reconcile of a damaged target passed: $body" >&2; exit 1; fi
+  [ "$found" = 10 ] || { echo "reconcile found $found differences, want 10: $body" >&2; exit 1; }
+  echo "$found"
+}
 run_copy() {
   psql_q "$target" -c "$table_ddl"
   local t0 t1; t0=$(now)
@@ -107,7 +121,10 @@ fi
 cut=(); cp=()
 for i in $(seq 1 "$RUNS"); do
   c=$(run_cutover); cut+=("$c"); echo "run $i: cutover ${c}s" >&2
-  if [ "$i" = "$RUNS" ]; then rec=$(run_reconcile); rec_load=$c; echo "run $i: reconcile ${rec}s" >&2; fi
+  if [ "$i" = "$RUNS" ]; then
+    rec=$(run_reconcile); rec_load=$c; echo "run $i: reconcile ${rec}s" >&2
+    found=$(run_reconcile_damaged); echo "run $i: reconcile after 10 scattered changes found $found" >&2
+  fi
   p=$(run_copy); cp+=("$p"); echo "run $i: psql \\copy ${p}s" >&2
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
@@ -120,4 +137,5 @@ mc=$(median "${cut[@]}"); mp=$(median "${cp[@]}")
 echo "cutover (6 services as processes): median ${mc}s, $(awk -v r="$ROWS" -v t="$mc" 'BEGIN { printf "%.0f", r / t }') rows/s"
 echo "psql \\copy:                        median ${mp}s, $(awk -v r="$ROWS" -v t="$mp" 'BEGIN { printf "%.0f", r / t }') rows/s"
 echo "reconcile $ROWS rows: $(printf '%.2f' "$rec")s (load $(printf '%.2f' "$rec_load")s)"
+echo "reconcile with 10 scattered differences: found $found"
 awk -v a="$mc" -v b="$mp" 'BEGIN { printf "ratio_vs_copy %.2f\n", b / a }'
