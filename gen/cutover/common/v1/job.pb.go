@@ -21,6 +21,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// WriteMode says what a row does to the target table.
+type WriteMode int32
+
+const (
+	// Same as WRITE_MODE_INSERT.
+	WriteMode_WRITE_MODE_UNSPECIFIED WriteMode = 0
+	// Insert; a row whose key is taken is quarantined (target_constraint).
+	WriteMode_WRITE_MODE_INSERT WriteMode = 1
+	// Insert, or update the row with the same primary key. The row as it was
+	// before is kept (cutover.before_images) so RollbackJob can restore it.
+	WriteMode_WRITE_MODE_UPSERT WriteMode = 2
+)
+
+// Enum value maps for WriteMode.
+var (
+	WriteMode_name = map[int32]string{
+		0: "WRITE_MODE_UNSPECIFIED",
+		1: "WRITE_MODE_INSERT",
+		2: "WRITE_MODE_UPSERT",
+	}
+	WriteMode_value = map[string]int32{
+		"WRITE_MODE_UNSPECIFIED": 0,
+		"WRITE_MODE_INSERT":      1,
+		"WRITE_MODE_UPSERT":      2,
+	}
+)
+
+func (x WriteMode) Enum() *WriteMode {
+	p := new(WriteMode)
+	*p = x
+	return p
+}
+
+func (x WriteMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WriteMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[0].Descriptor()
+}
+
+func (WriteMode) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[0]
+}
+
+func (x WriteMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WriteMode.Descriptor instead.
+func (WriteMode) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{0}
+}
+
 // SurvivorPolicy chooses which of the matching rows survives. Ties go to
 // the system listed first, then the source order.
 type SurvivorPolicy int32
@@ -58,11 +112,11 @@ func (x SurvivorPolicy) String() string {
 }
 
 func (SurvivorPolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[0].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[1].Descriptor()
 }
 
 func (SurvivorPolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[0]
+	return &file_cutover_common_v1_job_proto_enumTypes[1]
 }
 
 func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
@@ -71,7 +125,7 @@ func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SurvivorPolicy.Descriptor instead.
 func (SurvivorPolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{0}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{1}
 }
 
 // CollisionRule resolves a key value found in more than one system.
@@ -111,11 +165,11 @@ func (x CollisionRule) String() string {
 }
 
 func (CollisionRule) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[1].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[2].Descriptor()
 }
 
 func (CollisionRule) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[1]
+	return &file_cutover_common_v1_job_proto_enumTypes[2]
 }
 
 func (x CollisionRule) Number() protoreflect.EnumNumber {
@@ -124,7 +178,7 @@ func (x CollisionRule) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CollisionRule.Descriptor instead.
 func (CollisionRule) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{1}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{2}
 }
 
 // What to do with MySQL zero dates ('0000-00-00', '2023-00-05').
@@ -164,11 +218,11 @@ func (x ZeroDatePolicy) String() string {
 }
 
 func (ZeroDatePolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[2].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[3].Descriptor()
 }
 
 func (ZeroDatePolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[2]
+	return &file_cutover_common_v1_job_proto_enumTypes[3]
 }
 
 func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
@@ -177,7 +231,7 @@ func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ZeroDatePolicy.Descriptor instead.
 func (ZeroDatePolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{2}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
 }
 
 // Severity of a rule.
@@ -215,11 +269,11 @@ func (x Severity) String() string {
 }
 
 func (Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[3].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[4].Descriptor()
 }
 
 func (Severity) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[3]
+	return &file_cutover_common_v1_job_proto_enumTypes[4]
 }
 
 func (x Severity) Number() protoreflect.EnumNumber {
@@ -228,7 +282,7 @@ func (x Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Severity.Descriptor instead.
 func (Severity) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
 }
 
 // JobSpec describes one migration job.
@@ -331,7 +385,11 @@ type TargetSpec struct {
 	// Create the schema and any missing target table from the source
 	// (columns, types, NOT NULL) before loading, and the primary keys and
 	// foreign keys after the data. Each statement run is in the report.
-	CreateTables  bool `protobuf:"varint,3,opt,name=create_tables,json=createTables,proto3" json:"create_tables,omitempty"`
+	CreateTables bool `protobuf:"varint,3,opt,name=create_tables,json=createTables,proto3" json:"create_tables,omitempty"`
+	// Copy every target table the job writes into, as it is before the job,
+	// so that RollbackJob restores it from the copy (any table, with or
+	// without a primary key, whatever else the job did).
+	Backup        bool `protobuf:"varint,4,opt,name=backup,proto3" json:"backup,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -387,6 +445,13 @@ func (x *TargetSpec) GetCreateTables() bool {
 	return false
 }
 
+func (x *TargetSpec) GetBackup() bool {
+	if x != nil {
+		return x.Backup
+	}
+	return false
+}
+
 // TableSpec moves one source into one target table.
 type TableSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -414,7 +479,9 @@ type TableSpec struct {
 	// present in both) and how each collision is resolved.
 	Collisions []*KeyCollision `protobuf:"bytes,10,rep,name=collisions,proto3" json:"collisions,omitempty"`
 	// Group totals compared between source and target by Reconcile.
-	Aggregates    []*Aggregate `protobuf:"bytes,11,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
+	Aggregates []*Aggregate `protobuf:"bytes,11,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
+	// How rows are written; default insert.
+	WriteMode     WriteMode `protobuf:"varint,12,opt,name=write_mode,json=writeMode,proto3,enum=cutover.common.v1.WriteMode" json:"write_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -524,6 +591,13 @@ func (x *TableSpec) GetAggregates() []*Aggregate {
 		return x.Aggregates
 	}
 	return nil
+}
+
+func (x *TableSpec) GetWriteMode() WriteMode {
+	if x != nil {
+		return x.WriteMode
+	}
+	return WriteMode_WRITE_MODE_UNSPECIFIED
 }
 
 // Aggregate is a total per group, compared exactly between the source rows
@@ -2975,12 +3049,13 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\vparallelism\x18\x05 \x01(\x05R\vparallelism\x12<\n" +
 	"\n" +
 	"thresholds\x18\x06 \x03(\v2\x1c.cutover.common.v1.ThresholdR\n" +
-	"thresholds\"[\n" +
+	"thresholds\"s\n" +
 	"\n" +
 	"TargetSpec\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12#\n" +
-	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\"\x86\x04\n" +
+	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\x12\x16\n" +
+	"\x06backup\x18\x04 \x01(\bR\x06backup\"\xc3\x04\n" +
 	"\tTableSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06source\x18\x02 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12!\n" +
@@ -2999,7 +3074,9 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"collisions\x12<\n" +
 	"\n" +
 	"aggregates\x18\v \x03(\v2\x1c.cutover.common.v1.AggregateR\n" +
-	"aggregates\"L\n" +
+	"aggregates\x12;\n" +
+	"\n" +
+	"write_mode\x18\f \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\"L\n" +
 	"\tAggregate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bgroup_by\x18\x02 \x03(\tR\agroupBy\x12\x10\n" +
@@ -3184,7 +3261,11 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"mergedInto\x12\x12\n" +
 	"\x04rule\x18\n" +
 	" \x01(\tR\x04rule\x12\x16\n" +
-	"\x06reason\x18\v \x01(\tR\x06reason*p\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason*U\n" +
+	"\tWriteMode\x12\x1a\n" +
+	"\x16WRITE_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
+	"\x11WRITE_MODE_INSERT\x10\x01\x12\x15\n" +
+	"\x11WRITE_MODE_UPSERT\x10\x02*p\n" +
 	"\x0eSurvivorPolicy\x12\x1f\n" +
 	"\x1bSURVIVOR_POLICY_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16SURVIVOR_POLICY_NEWEST\x10\x01\x12!\n" +
@@ -3215,94 +3296,96 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 	return file_cutover_common_v1_job_proto_rawDescData
 }
 
-var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
 var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_cutover_common_v1_job_proto_goTypes = []any{
-	(SurvivorPolicy)(0),    // 0: cutover.common.v1.SurvivorPolicy
-	(CollisionRule)(0),     // 1: cutover.common.v1.CollisionRule
-	(ZeroDatePolicy)(0),    // 2: cutover.common.v1.ZeroDatePolicy
-	(Severity)(0),          // 3: cutover.common.v1.Severity
-	(*JobSpec)(nil),        // 4: cutover.common.v1.JobSpec
-	(*TargetSpec)(nil),     // 5: cutover.common.v1.TargetSpec
-	(*TableSpec)(nil),      // 6: cutover.common.v1.TableSpec
-	(*Aggregate)(nil),      // 7: cutover.common.v1.Aggregate
-	(*RowFilter)(nil),      // 8: cutover.common.v1.RowFilter
-	(*Dedupe)(nil),         // 9: cutover.common.v1.Dedupe
-	(*MatchKey)(nil),       // 10: cutover.common.v1.MatchKey
-	(*KeyCollision)(nil),   // 11: cutover.common.v1.KeyCollision
-	(*SourceSpec)(nil),     // 12: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 13: cutover.common.v1.CsvSource
-	(*MysqlSource)(nil),    // 14: cutover.common.v1.MysqlSource
-	(*SqliteSource)(nil),   // 15: cutover.common.v1.SqliteSource
-	(*JsonlSource)(nil),    // 16: cutover.common.v1.JsonlSource
-	(*JsonField)(nil),      // 17: cutover.common.v1.JsonField
-	(*XlsxSource)(nil),     // 18: cutover.common.v1.XlsxSource
-	(*PostgresSource)(nil), // 19: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 20: cutover.common.v1.ColumnMapping
-	(*NewId)(nil),          // 21: cutover.common.v1.NewId
-	(*IdRef)(nil),          // 22: cutover.common.v1.IdRef
-	(*CleanStep)(nil),      // 23: cutover.common.v1.CleanStep
-	(*Rule)(nil),           // 24: cutover.common.v1.Rule
-	(*LengthRule)(nil),     // 25: cutover.common.v1.LengthRule
-	(*ExprRule)(nil),       // 26: cutover.common.v1.ExprRule
-	(*UniqueRule)(nil),     // 27: cutover.common.v1.UniqueRule
-	(*ReferenceRule)(nil),  // 28: cutover.common.v1.ReferenceRule
-	(*Threshold)(nil),      // 29: cutover.common.v1.Threshold
-	(*NotNullRule)(nil),    // 30: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 31: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 32: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 33: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 34: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 35: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 36: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 37: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 38: cutover.common.v1.ForeignKey
-	(*LineageRecord)(nil),  // 39: cutover.common.v1.LineageRecord
-	nil,                    // 40: cutover.common.v1.CleanStep.ArgsEntry
-	(ColumnType)(0),        // 41: cutover.common.v1.ColumnType
+	(WriteMode)(0),         // 0: cutover.common.v1.WriteMode
+	(SurvivorPolicy)(0),    // 1: cutover.common.v1.SurvivorPolicy
+	(CollisionRule)(0),     // 2: cutover.common.v1.CollisionRule
+	(ZeroDatePolicy)(0),    // 3: cutover.common.v1.ZeroDatePolicy
+	(Severity)(0),          // 4: cutover.common.v1.Severity
+	(*JobSpec)(nil),        // 5: cutover.common.v1.JobSpec
+	(*TargetSpec)(nil),     // 6: cutover.common.v1.TargetSpec
+	(*TableSpec)(nil),      // 7: cutover.common.v1.TableSpec
+	(*Aggregate)(nil),      // 8: cutover.common.v1.Aggregate
+	(*RowFilter)(nil),      // 9: cutover.common.v1.RowFilter
+	(*Dedupe)(nil),         // 10: cutover.common.v1.Dedupe
+	(*MatchKey)(nil),       // 11: cutover.common.v1.MatchKey
+	(*KeyCollision)(nil),   // 12: cutover.common.v1.KeyCollision
+	(*SourceSpec)(nil),     // 13: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 14: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 15: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 16: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 17: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 18: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 19: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 20: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 21: cutover.common.v1.ColumnMapping
+	(*NewId)(nil),          // 22: cutover.common.v1.NewId
+	(*IdRef)(nil),          // 23: cutover.common.v1.IdRef
+	(*CleanStep)(nil),      // 24: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 25: cutover.common.v1.Rule
+	(*LengthRule)(nil),     // 26: cutover.common.v1.LengthRule
+	(*ExprRule)(nil),       // 27: cutover.common.v1.ExprRule
+	(*UniqueRule)(nil),     // 28: cutover.common.v1.UniqueRule
+	(*ReferenceRule)(nil),  // 29: cutover.common.v1.ReferenceRule
+	(*Threshold)(nil),      // 30: cutover.common.v1.Threshold
+	(*NotNullRule)(nil),    // 31: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 32: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 33: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 34: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 35: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 36: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 37: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 38: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 39: cutover.common.v1.ForeignKey
+	(*LineageRecord)(nil),  // 40: cutover.common.v1.LineageRecord
+	nil,                    // 41: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 42: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
-	5,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
-	6,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	29, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
-	12, // 3: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	20, // 4: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	24, // 5: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	8,  // 6: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
-	9,  // 7: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
-	11, // 8: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
-	7,  // 9: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
-	10, // 10: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
-	0,  // 11: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
-	1,  // 12: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
-	13, // 13: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	19, // 14: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	14, // 15: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	15, // 16: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	16, // 17: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	18, // 18: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	2,  // 19: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	17, // 20: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	41, // 21: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	23, // 22: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	21, // 23: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
-	22, // 24: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
-	40, // 25: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	30, // 26: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	31, // 27: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	32, // 28: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	33, // 29: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	25, // 30: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
-	26, // 31: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
-	27, // 32: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
-	28, // 33: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
-	3,  // 34: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
-	41, // 35: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	6,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
+	7,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
+	30, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
+	13, // 3: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	21, // 4: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	25, // 5: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	9,  // 6: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
+	10, // 7: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
+	12, // 8: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
+	8,  // 9: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
+	0,  // 10: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
+	11, // 11: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	1,  // 12: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	2,  // 13: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	14, // 14: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	20, // 15: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	15, // 16: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	16, // 17: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	17, // 18: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	19, // 19: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	3,  // 20: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	18, // 21: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	42, // 22: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	24, // 23: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	22, // 24: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	23, // 25: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	41, // 26: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	31, // 27: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	32, // 28: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	33, // 29: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	34, // 30: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	26, // 31: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
+	27, // 32: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
+	28, // 33: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
+	29, // 34: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
+	4,  // 35: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
+	42, // 36: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -3336,7 +3419,7 @@ func file_cutover_common_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
-			NumEnums:      4,
+			NumEnums:      5,
 			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -233,7 +233,9 @@ type LoadConfig struct {
 	System    string `protobuf:"bytes,7,opt,name=system,proto3" json:"system,omitempty"`
 	// Re-drive of this job: its quarantine entries of the table spec whose
 	// rows load now are marked resolved, in the batch's transaction.
-	RedriveOf     string `protobuf:"bytes,8,opt,name=redrive_of,json=redriveOf,proto3" json:"redrive_of,omitempty"`
+	RedriveOf string `protobuf:"bytes,8,opt,name=redrive_of,json=redriveOf,proto3" json:"redrive_of,omitempty"`
+	// How rows are written (insert or upsert with before images).
+	WriteMode     v1.WriteMode `protobuf:"varint,9,opt,name=write_mode,json=writeMode,proto3,enum=cutover.common.v1.WriteMode" json:"write_mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -322,6 +324,13 @@ func (x *LoadConfig) GetRedriveOf() string {
 		return x.RedriveOf
 	}
 	return ""
+}
+
+func (x *LoadConfig) GetWriteMode() v1.WriteMode {
+	if x != nil {
+		return x.WriteMode
+	}
+	return v1.WriteMode(0)
 }
 
 type LoadRequest struct {
@@ -2253,6 +2262,289 @@ func (x *ListQuarantineResponse) GetTotal() int64 {
 	return 0
 }
 
+type BackupTablesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Target        *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	JobId         string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Tables        []string               `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupTablesRequest) Reset() {
+	*x = BackupTablesRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupTablesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupTablesRequest) ProtoMessage() {}
+
+func (x *BackupTablesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupTablesRequest.ProtoReflect.Descriptor instead.
+func (*BackupTablesRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *BackupTablesRequest) GetTarget() *v1.TargetSpec {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *BackupTablesRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *BackupTablesRequest) GetTables() []string {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+type BackupTablesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows copied per table, in request order.
+	Rows          []int64 `protobuf:"varint,1,rep,packed,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupTablesResponse) Reset() {
+	*x = BackupTablesResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupTablesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupTablesResponse) ProtoMessage() {}
+
+func (x *BackupTablesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupTablesResponse.ProtoReflect.Descriptor instead.
+func (*BackupTablesResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *BackupTablesResponse) GetRows() []int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+type RollbackRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	JobId  string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Target tables the job wrote, children after parents (they are undone
+	// in reverse order).
+	Tables        []string `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackRequest) Reset() {
+	*x = RollbackRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackRequest) ProtoMessage() {}
+
+func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
+func (*RollbackRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *RollbackRequest) GetTarget() *v1.TargetSpec {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *RollbackRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *RollbackRequest) GetTables() []string {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+// TableRollback is what a rollback did to one target table.
+type TableRollback struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// Rows the job inserted that were removed.
+	Deleted int64 `protobuf:"varint,2,opt,name=deleted,proto3" json:"deleted,omitempty"`
+	// Rows the job updated that got their before image back.
+	Restored int64 `protobuf:"varint,3,opt,name=restored,proto3" json:"restored,omitempty"`
+	// True when the table came back from its backup copy.
+	FromBackup    bool `protobuf:"varint,4,opt,name=from_backup,json=fromBackup,proto3" json:"from_backup,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableRollback) Reset() {
+	*x = TableRollback{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableRollback) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableRollback) ProtoMessage() {}
+
+func (x *TableRollback) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableRollback.ProtoReflect.Descriptor instead.
+func (*TableRollback) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *TableRollback) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TableRollback) GetDeleted() int64 {
+	if x != nil {
+		return x.Deleted
+	}
+	return 0
+}
+
+func (x *TableRollback) GetRestored() int64 {
+	if x != nil {
+		return x.Restored
+	}
+	return 0
+}
+
+func (x *TableRollback) GetFromBackup() bool {
+	if x != nil {
+		return x.FromBackup
+	}
+	return false
+}
+
+type RollbackResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Tables        []*TableRollback       `protobuf:"bytes,1,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackResponse) Reset() {
+	*x = RollbackResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackResponse) ProtoMessage() {}
+
+func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
+func (*RollbackResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *RollbackResponse) GetTables() []*TableRollback {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
 var File_cutover_loader_v1_loader_proto protoreflect.FileDescriptor
 
 const file_cutover_loader_v1_loader_proto_rawDesc = "" +
@@ -2273,7 +2565,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\"S\n" +
 	"\x16DescribeTargetResponse\x129\n" +
-	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.loader.v1.TargetColumnR\acolumns\"\x81\x02\n" +
+	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.loader.v1.TargetColumnR\acolumns\"\xbe\x02\n" +
 	"\n" +
 	"LoadConfig\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
@@ -2285,7 +2577,9 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"table_name\x18\x06 \x01(\tR\ttableName\x12\x16\n" +
 	"\x06system\x18\a \x01(\tR\x06system\x12\x1d\n" +
 	"\n" +
-	"redrive_of\x18\b \x01(\tR\tredriveOf\"\x7f\n" +
+	"redrive_of\x18\b \x01(\tR\tredriveOf\x12;\n" +
+	"\n" +
+	"write_mode\x18\t \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\"\x7f\n" +
 	"\vLoadRequest\x127\n" +
 	"\x06config\x18\x01 \x01(\v2\x1d.cutover.loader.v1.LoadConfigH\x00R\x06config\x120\n" +
 	"\x05batch\x18\x02 \x01(\v2\x18.cutover.common.v1.BatchH\x00R\x05batchB\x05\n" +
@@ -2439,7 +2733,25 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x16ListQuarantineResponse\x124\n" +
 	"\x04rows\x18\x01 \x03(\v2 .cutover.loader.v1.QuarantineRowR\x04rows\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x14\n" +
-	"\x05total\x18\x03 \x01(\x03R\x05total2\x85\a\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\"{\n" +
+	"\x13BackupTablesRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06tables\x18\x03 \x03(\tR\x06tables\"*\n" +
+	"\x14BackupTablesResponse\x12\x12\n" +
+	"\x04rows\x18\x01 \x03(\x03R\x04rows\"w\n" +
+	"\x0fRollbackRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06tables\x18\x03 \x03(\tR\x06tables\"|\n" +
+	"\rTableRollback\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x18\n" +
+	"\adeleted\x18\x02 \x01(\x03R\adeleted\x12\x1a\n" +
+	"\brestored\x18\x03 \x01(\x03R\brestored\x12\x1f\n" +
+	"\vfrom_backup\x18\x04 \x01(\bR\n" +
+	"fromBackup\"L\n" +
+	"\x10RollbackResponse\x128\n" +
+	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables2\xbb\b\n" +
 	"\rLoaderService\x12e\n" +
 	"\x0eDescribeTarget\x12(.cutover.loader.v1.DescribeTargetRequest\x1a).cutover.loader.v1.DescribeTargetResponse\x12K\n" +
 	"\x04Load\x12\x1e.cutover.loader.v1.LoadRequest\x1a\x1f.cutover.loader.v1.LoadResponse(\x010\x01\x12V\n" +
@@ -2449,7 +2761,9 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x14GetQuarantineSummary\x12..cutover.loader.v1.GetQuarantineSummaryRequest\x1a/.cutover.loader.v1.GetQuarantineSummaryResponse\x12e\n" +
 	"\x0eFinalizeStaged\x12(.cutover.loader.v1.FinalizeStagedRequest\x1a).cutover.loader.v1.FinalizeStagedResponse\x12Y\n" +
 	"\n" +
-	"GetLineage\x12$.cutover.loader.v1.GetLineageRequest\x1a%.cutover.loader.v1.GetLineageResponse\x12e\n" +
+	"GetLineage\x12$.cutover.loader.v1.GetLineageRequest\x1a%.cutover.loader.v1.GetLineageResponse\x12_\n" +
+	"\fBackupTables\x12&.cutover.loader.v1.BackupTablesRequest\x1a'.cutover.loader.v1.BackupTablesResponse\x12S\n" +
+	"\bRollback\x12\".cutover.loader.v1.RollbackRequest\x1a#.cutover.loader.v1.RollbackResponse\x12e\n" +
 	"\x0eListQuarantine\x12(.cutover.loader.v1.ListQuarantineRequest\x1a).cutover.loader.v1.ListQuarantineResponseB\xc5\x01\n" +
 	"\x15com.cutover.loader.v1B\vLoaderProtoP\x01Z9github.com/cutover/cutover/gen/cutover/loader/v1;loaderv1\xa2\x02\x03CLX\xaa\x02\x11Cutover.Loader.V1\xca\x02\x11Cutover\\Loader\\V1\xe2\x02\x1dCutover\\Loader\\V1\\GPBMetadata\xea\x02\x13Cutover::Loader::V1b\x06proto3"
 
@@ -2465,7 +2779,7 @@ func file_cutover_loader_v1_loader_proto_rawDescGZIP() []byte {
 	return file_cutover_loader_v1_loader_proto_rawDescData
 }
 
-var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
+var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*TargetColumn)(nil),                 // 0: cutover.loader.v1.TargetColumn
 	(*DescribeTargetRequest)(nil),        // 1: cutover.loader.v1.DescribeTargetRequest
@@ -2499,76 +2813,90 @@ var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*ListQuarantineRequest)(nil),        // 29: cutover.loader.v1.ListQuarantineRequest
 	(*QuarantineRow)(nil),                // 30: cutover.loader.v1.QuarantineRow
 	(*ListQuarantineResponse)(nil),       // 31: cutover.loader.v1.ListQuarantineResponse
-	(v1.ColumnType)(0),                   // 32: cutover.common.v1.ColumnType
-	(*v1.TargetSpec)(nil),                // 33: cutover.common.v1.TargetSpec
-	(*v1.Batch)(nil),                     // 34: cutover.common.v1.Batch
-	(*v1.Counts)(nil),                    // 35: cutover.common.v1.Counts
-	(*v1.Rule)(nil),                      // 36: cutover.common.v1.Rule
-	(*v1.Dedupe)(nil),                    // 37: cutover.common.v1.Dedupe
-	(*v1.KeyCollision)(nil),              // 38: cutover.common.v1.KeyCollision
-	(v1.CollisionRule)(0),                // 39: cutover.common.v1.CollisionRule
-	(*v1.LineageRecord)(nil),             // 40: cutover.common.v1.LineageRecord
+	(*BackupTablesRequest)(nil),          // 32: cutover.loader.v1.BackupTablesRequest
+	(*BackupTablesResponse)(nil),         // 33: cutover.loader.v1.BackupTablesResponse
+	(*RollbackRequest)(nil),              // 34: cutover.loader.v1.RollbackRequest
+	(*TableRollback)(nil),                // 35: cutover.loader.v1.TableRollback
+	(*RollbackResponse)(nil),             // 36: cutover.loader.v1.RollbackResponse
+	(v1.ColumnType)(0),                   // 37: cutover.common.v1.ColumnType
+	(*v1.TargetSpec)(nil),                // 38: cutover.common.v1.TargetSpec
+	(v1.WriteMode)(0),                    // 39: cutover.common.v1.WriteMode
+	(*v1.Batch)(nil),                     // 40: cutover.common.v1.Batch
+	(*v1.Counts)(nil),                    // 41: cutover.common.v1.Counts
+	(*v1.Rule)(nil),                      // 42: cutover.common.v1.Rule
+	(*v1.Dedupe)(nil),                    // 43: cutover.common.v1.Dedupe
+	(*v1.KeyCollision)(nil),              // 44: cutover.common.v1.KeyCollision
+	(v1.CollisionRule)(0),                // 45: cutover.common.v1.CollisionRule
+	(*v1.LineageRecord)(nil),             // 46: cutover.common.v1.LineageRecord
 }
 var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
-	32, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
-	33, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
+	37, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
+	38, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
 	0,  // 2: cutover.loader.v1.DescribeTargetResponse.columns:type_name -> cutover.loader.v1.TargetColumn
-	33, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
-	3,  // 4: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
-	34, // 5: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
-	35, // 6: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
-	35, // 7: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
-	33, // 8: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
-	6,  // 9: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
-	33, // 10: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
-	10, // 11: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
-	11, // 12: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
-	11, // 13: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
-	11, // 14: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
-	13, // 15: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
-	33, // 16: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
-	14, // 17: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
-	33, // 18: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
-	17, // 19: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
-	20, // 20: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
-	20, // 21: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
-	36, // 22: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
-	33, // 23: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
-	21, // 24: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
-	37, // 25: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
-	38, // 26: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
-	39, // 27: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
-	23, // 28: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
-	24, // 29: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
-	25, // 30: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
-	24, // 31: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
-	33, // 32: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
-	40, // 33: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	33, // 34: cutover.loader.v1.ListQuarantineRequest.target:type_name -> cutover.common.v1.TargetSpec
-	30, // 35: cutover.loader.v1.ListQuarantineResponse.rows:type_name -> cutover.loader.v1.QuarantineRow
-	1,  // 36: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
-	4,  // 37: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
-	7,  // 38: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
-	15, // 39: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
-	18, // 40: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
-	9,  // 41: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
-	22, // 42: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
-	27, // 43: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
-	29, // 44: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
-	2,  // 45: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
-	5,  // 46: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
-	8,  // 47: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
-	16, // 48: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
-	19, // 49: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
-	12, // 50: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
-	26, // 51: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
-	28, // 52: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
-	31, // 53: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
-	45, // [45:54] is the sub-list for method output_type
-	36, // [36:45] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	38, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
+	39, // 4: cutover.loader.v1.LoadConfig.write_mode:type_name -> cutover.common.v1.WriteMode
+	3,  // 5: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
+	40, // 6: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
+	41, // 7: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
+	41, // 8: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
+	38, // 9: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
+	6,  // 10: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
+	38, // 11: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
+	10, // 12: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
+	11, // 13: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
+	11, // 14: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
+	11, // 15: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
+	13, // 16: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
+	38, // 17: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	14, // 18: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
+	38, // 19: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
+	17, // 20: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
+	20, // 21: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
+	20, // 22: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
+	42, // 23: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
+	38, // 24: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
+	21, // 25: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
+	43, // 26: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
+	44, // 27: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
+	45, // 28: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
+	23, // 29: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
+	24, // 30: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
+	25, // 31: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
+	24, // 32: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
+	38, // 33: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
+	46, // 34: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	38, // 35: cutover.loader.v1.ListQuarantineRequest.target:type_name -> cutover.common.v1.TargetSpec
+	30, // 36: cutover.loader.v1.ListQuarantineResponse.rows:type_name -> cutover.loader.v1.QuarantineRow
+	38, // 37: cutover.loader.v1.BackupTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	38, // 38: cutover.loader.v1.RollbackRequest.target:type_name -> cutover.common.v1.TargetSpec
+	35, // 39: cutover.loader.v1.RollbackResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	1,  // 40: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
+	4,  // 41: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
+	7,  // 42: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
+	15, // 43: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
+	18, // 44: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
+	9,  // 45: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
+	22, // 46: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
+	27, // 47: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
+	32, // 48: cutover.loader.v1.LoaderService.BackupTables:input_type -> cutover.loader.v1.BackupTablesRequest
+	34, // 49: cutover.loader.v1.LoaderService.Rollback:input_type -> cutover.loader.v1.RollbackRequest
+	29, // 50: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
+	2,  // 51: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
+	5,  // 52: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
+	8,  // 53: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
+	16, // 54: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
+	19, // 55: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
+	12, // 56: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
+	26, // 57: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
+	28, // 58: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
+	33, // 59: cutover.loader.v1.LoaderService.BackupTables:output_type -> cutover.loader.v1.BackupTablesResponse
+	36, // 60: cutover.loader.v1.LoaderService.Rollback:output_type -> cutover.loader.v1.RollbackResponse
+	31, // 61: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
+	51, // [51:62] is the sub-list for method output_type
+	40, // [40:51] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_cutover_loader_v1_loader_proto_init() }
@@ -2586,7 +2914,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_loader_v1_loader_proto_rawDesc), len(file_cutover_loader_v1_loader_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   32,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

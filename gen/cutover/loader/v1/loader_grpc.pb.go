@@ -27,6 +27,8 @@ const (
 	LoaderService_GetQuarantineSummary_FullMethodName = "/cutover.loader.v1.LoaderService/GetQuarantineSummary"
 	LoaderService_FinalizeStaged_FullMethodName       = "/cutover.loader.v1.LoaderService/FinalizeStaged"
 	LoaderService_GetLineage_FullMethodName           = "/cutover.loader.v1.LoaderService/GetLineage"
+	LoaderService_BackupTables_FullMethodName         = "/cutover.loader.v1.LoaderService/BackupTables"
+	LoaderService_Rollback_FullMethodName             = "/cutover.loader.v1.LoaderService/Rollback"
 	LoaderService_ListQuarantine_FullMethodName       = "/cutover.loader.v1.LoaderService/ListQuarantine"
 )
 
@@ -61,6 +63,13 @@ type LoaderServiceClient interface {
 	// GetLineage answers where a target row came from or what became of a
 	// source row.
 	GetLineage(ctx context.Context, in *GetLineageRequest, opts ...grpc.CallOption) (*GetLineageResponse, error)
+	// BackupTables copies target tables as they are before a job writes
+	// (target.backup); idempotent per job and table.
+	BackupTables(ctx context.Context, in *BackupTablesRequest, opts ...grpc.CallOption) (*BackupTablesResponse, error)
+	// Rollback undoes a job in the target in one transaction: from the
+	// backups when there are any, else by deleting the rows the job inserted
+	// (by the lineage's keys) and restoring its before images.
+	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
 	// ListQuarantine lists quarantined rows, a page at a time.
 	ListQuarantine(ctx context.Context, in *ListQuarantineRequest, opts ...grpc.CallOption) (*ListQuarantineResponse, error)
 }
@@ -156,6 +165,26 @@ func (c *loaderServiceClient) GetLineage(ctx context.Context, in *GetLineageRequ
 	return out, nil
 }
 
+func (c *loaderServiceClient) BackupTables(ctx context.Context, in *BackupTablesRequest, opts ...grpc.CallOption) (*BackupTablesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BackupTablesResponse)
+	err := c.cc.Invoke(ctx, LoaderService_BackupTables_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *loaderServiceClient) Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackResponse)
+	err := c.cc.Invoke(ctx, LoaderService_Rollback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *loaderServiceClient) ListQuarantine(ctx context.Context, in *ListQuarantineRequest, opts ...grpc.CallOption) (*ListQuarantineResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ListQuarantineResponse)
@@ -197,6 +226,13 @@ type LoaderServiceServer interface {
 	// GetLineage answers where a target row came from or what became of a
 	// source row.
 	GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error)
+	// BackupTables copies target tables as they are before a job writes
+	// (target.backup); idempotent per job and table.
+	BackupTables(context.Context, *BackupTablesRequest) (*BackupTablesResponse, error)
+	// Rollback undoes a job in the target in one transaction: from the
+	// backups when there are any, else by deleting the rows the job inserted
+	// (by the lineage's keys) and restoring its before images.
+	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
 	// ListQuarantine lists quarantined rows, a page at a time.
 	ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error)
 	mustEmbedUnimplementedLoaderServiceServer()
@@ -232,6 +268,12 @@ func (UnimplementedLoaderServiceServer) FinalizeStaged(context.Context, *Finaliz
 }
 func (UnimplementedLoaderServiceServer) GetLineage(context.Context, *GetLineageRequest) (*GetLineageResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLineage not implemented")
+}
+func (UnimplementedLoaderServiceServer) BackupTables(context.Context, *BackupTablesRequest) (*BackupTablesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method BackupTables not implemented")
+}
+func (UnimplementedLoaderServiceServer) Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Rollback not implemented")
 }
 func (UnimplementedLoaderServiceServer) ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListQuarantine not implemented")
@@ -390,6 +432,42 @@ func _LoaderService_GetLineage_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoaderService_BackupTables_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BackupTablesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).BackupTables(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_BackupTables_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).BackupTables(ctx, req.(*BackupTablesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _LoaderService_Rollback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).Rollback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_Rollback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).Rollback(ctx, req.(*RollbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _LoaderService_ListQuarantine_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ListQuarantineRequest)
 	if err := dec(in); err != nil {
@@ -442,6 +520,14 @@ var LoaderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetLineage",
 			Handler:    _LoaderService_GetLineage_Handler,
+		},
+		{
+			MethodName: "BackupTables",
+			Handler:    _LoaderService_BackupTables_Handler,
+		},
+		{
+			MethodName: "Rollback",
+			Handler:    _LoaderService_Rollback_Handler,
 		},
 		{
 			MethodName: "ListQuarantine",

@@ -33,6 +33,8 @@ const (
 	JobState_JOB_STATE_SUCCEEDED   JobState = 3
 	JobState_JOB_STATE_FAILED      JobState = 4
 	JobState_JOB_STATE_CANCELLED   JobState = 5
+	// RollbackJob restored the target to its state before the job.
+	JobState_JOB_STATE_ROLLED_BACK JobState = 6
 )
 
 // Enum value maps for JobState.
@@ -44,6 +46,7 @@ var (
 		3: "JOB_STATE_SUCCEEDED",
 		4: "JOB_STATE_FAILED",
 		5: "JOB_STATE_CANCELLED",
+		6: "JOB_STATE_ROLLED_BACK",
 	}
 	JobState_value = map[string]int32{
 		"JOB_STATE_UNSPECIFIED": 0,
@@ -52,6 +55,7 @@ var (
 		"JOB_STATE_SUCCEEDED":   3,
 		"JOB_STATE_FAILED":      4,
 		"JOB_STATE_CANCELLED":   5,
+		"JOB_STATE_ROLLED_BACK": 6,
 	}
 )
 
@@ -1889,6 +1893,103 @@ func (x *ListQuarantineResponse) GetTotal() int64 {
 	return 0
 }
 
+type RollbackJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackJobRequest) Reset() {
+	*x = RollbackJobRequest{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackJobRequest) ProtoMessage() {}
+
+func (x *RollbackJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackJobRequest.ProtoReflect.Descriptor instead.
+func (*RollbackJobRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RollbackJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type RollbackJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// What was undone, per target table.
+	Tables        []*v11.TableRollback `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RollbackJobResponse) Reset() {
+	*x = RollbackJobResponse{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RollbackJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RollbackJobResponse) ProtoMessage() {}
+
+func (x *RollbackJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RollbackJobResponse.ProtoReflect.Descriptor instead.
+func (*RollbackJobResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *RollbackJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *RollbackJobResponse) GetTables() []*v11.TableRollback {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
 var File_cutover_orchestrator_v1_orchestrator_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
@@ -2039,21 +2140,28 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x16ListQuarantineResponse\x12;\n" +
 	"\x04rows\x18\x01 \x03(\v2'.cutover.orchestrator.v1.QuarantinedRowR\x04rows\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x14\n" +
-	"\x05total\x18\x03 \x01(\x03R\x05total*\x9b\x01\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\"$\n" +
+	"\x12RollbackJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x7f\n" +
+	"\x13RollbackJobResponse\x12.\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\x128\n" +
+	"\x06tables\x18\x02 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables*\xb6\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATE_PENDING\x10\x01\x12\x15\n" +
 	"\x11JOB_STATE_RUNNING\x10\x02\x12\x17\n" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
-	"\x13JOB_STATE_CANCELLED\x10\x052\x9e\a\n" +
+	"\x13JOB_STATE_CANCELLED\x10\x05\x12\x19\n" +
+	"\x15JOB_STATE_ROLLED_BACK\x10\x062\x88\b\n" +
 	"\n" +
 	"JobService\x12b\n" +
 	"\tCreateJob\x12).cutover.orchestrator.v1.CreateJobRequest\x1a*.cutover.orchestrator.v1.CreateJobResponse\x12Y\n" +
 	"\x06GetJob\x12&.cutover.orchestrator.v1.GetJobRequest\x1a'.cutover.orchestrator.v1.GetJobResponse\x12_\n" +
 	"\bListJobs\x12(.cutover.orchestrator.v1.ListJobsRequest\x1a).cutover.orchestrator.v1.ListJobsResponse\x12b\n" +
 	"\tCancelJob\x12).cutover.orchestrator.v1.CancelJobRequest\x1a*.cutover.orchestrator.v1.CancelJobResponse\x12b\n" +
-	"\tResumeJob\x12).cutover.orchestrator.v1.ResumeJobRequest\x1a*.cutover.orchestrator.v1.ResumeJobResponse\x12a\n" +
+	"\tResumeJob\x12).cutover.orchestrator.v1.ResumeJobRequest\x1a*.cutover.orchestrator.v1.ResumeJobResponse\x12h\n" +
+	"\vRollbackJob\x12+.cutover.orchestrator.v1.RollbackJobRequest\x1a,.cutover.orchestrator.v1.RollbackJobResponse\x12a\n" +
 	"\bWatchJob\x12(.cutover.orchestrator.v1.WatchJobRequest\x1a).cutover.orchestrator.v1.WatchJobResponse0\x01\x12k\n" +
 	"\fGetJobReport\x12,.cutover.orchestrator.v1.GetJobReportRequest\x1a-.cutover.orchestrator.v1.GetJobReportResponse\x12e\n" +
 	"\n" +
@@ -2074,7 +2182,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
+var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
 var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(JobState)(0),                  // 0: cutover.orchestrator.v1.JobState
 	(*Job)(nil),                    // 1: cutover.orchestrator.v1.Job
@@ -2104,22 +2212,25 @@ var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(*ListQuarantineRequest)(nil),  // 25: cutover.orchestrator.v1.ListQuarantineRequest
 	(*QuarantinedRow)(nil),         // 26: cutover.orchestrator.v1.QuarantinedRow
 	(*ListQuarantineResponse)(nil), // 27: cutover.orchestrator.v1.ListQuarantineResponse
-	(*v1.JobSpec)(nil),             // 28: cutover.common.v1.JobSpec
-	(*v1.Counts)(nil),              // 29: cutover.common.v1.Counts
-	(*timestamppb.Timestamp)(nil),  // 30: google.protobuf.Timestamp
-	(*v11.MergeCount)(nil),         // 31: cutover.loader.v1.MergeCount
-	(*v11.CollisionCount)(nil),     // 32: cutover.loader.v1.CollisionCount
-	(*Reconciliation)(nil),         // 33: cutover.orchestrator.v1.Reconciliation
-	(*v1.LineageRecord)(nil),       // 34: cutover.common.v1.LineageRecord
+	(*RollbackJobRequest)(nil),     // 28: cutover.orchestrator.v1.RollbackJobRequest
+	(*RollbackJobResponse)(nil),    // 29: cutover.orchestrator.v1.RollbackJobResponse
+	(*v1.JobSpec)(nil),             // 30: cutover.common.v1.JobSpec
+	(*v1.Counts)(nil),              // 31: cutover.common.v1.Counts
+	(*timestamppb.Timestamp)(nil),  // 32: google.protobuf.Timestamp
+	(*v11.MergeCount)(nil),         // 33: cutover.loader.v1.MergeCount
+	(*v11.CollisionCount)(nil),     // 34: cutover.loader.v1.CollisionCount
+	(*Reconciliation)(nil),         // 35: cutover.orchestrator.v1.Reconciliation
+	(*v1.LineageRecord)(nil),       // 36: cutover.common.v1.LineageRecord
+	(*v11.TableRollback)(nil),      // 37: cutover.loader.v1.TableRollback
 }
 var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	0,  // 0: cutover.orchestrator.v1.Job.state:type_name -> cutover.orchestrator.v1.JobState
-	28, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
-	29, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
-	30, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	30, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	30, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	28, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
+	30, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
+	31, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
+	32, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	32, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	32, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	30, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
 	1,  // 7: cutover.orchestrator.v1.CreateJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 8: cutover.orchestrator.v1.GetJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 9: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
@@ -2127,46 +2238,50 @@ var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	1,  // 11: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 12: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	15, // 13: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
-	29, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
+	31, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
 	17, // 15: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
 	16, // 16: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
 	17, // 17: cutover.orchestrator.v1.TableReport.warnings:type_name -> cutover.orchestrator.v1.RuleRejects
-	31, // 18: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
-	32, // 19: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
+	33, // 18: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
+	34, // 19: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
 	0,  // 20: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
 	18, // 21: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
-	29, // 22: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
-	30, // 23: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
-	30, // 24: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
+	31, // 22: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
+	32, // 23: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
+	32, // 24: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
 	19, // 25: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
 	21, // 26: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
-	33, // 27: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
-	34, // 28: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	35, // 27: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	36, // 28: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
 	20, // 29: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
 	26, // 30: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
-	2,  // 31: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 32: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 33: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	8,  // 34: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	10, // 35: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	12, // 36: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	14, // 37: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	22, // 38: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
-	25, // 39: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
-	3,  // 40: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 41: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 42: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	9,  // 43: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	11, // 44: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	13, // 45: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	24, // 46: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	23, // 47: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
-	27, // 48: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
-	40, // [40:49] is the sub-list for method output_type
-	31, // [31:40] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	1,  // 31: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	37, // 32: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	2,  // 33: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	4,  // 34: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	6,  // 35: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	8,  // 36: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	10, // 37: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	28, // 38: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
+	12, // 39: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	14, // 40: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	22, // 41: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	25, // 42: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
+	3,  // 43: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	5,  // 44: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	7,  // 45: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	9,  // 46: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	11, // 47: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	29, // 48: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
+	13, // 49: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	24, // 50: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	23, // 51: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	27, // 52: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
+	43, // [43:53] is the sub-list for method output_type
+	33, // [33:43] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
@@ -2181,7 +2296,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc), len(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   27,
+			NumMessages:   29,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,7 @@ const (
 	JobService_ListJobs_FullMethodName       = "/cutover.orchestrator.v1.JobService/ListJobs"
 	JobService_CancelJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/CancelJob"
 	JobService_ResumeJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/ResumeJob"
+	JobService_RollbackJob_FullMethodName    = "/cutover.orchestrator.v1.JobService/RollbackJob"
 	JobService_WatchJob_FullMethodName       = "/cutover.orchestrator.v1.JobService/WatchJob"
 	JobService_GetJobReport_FullMethodName   = "/cutover.orchestrator.v1.JobService/GetJobReport"
 	JobService_GetLineage_FullMethodName     = "/cutover.orchestrator.v1.JobService/GetLineage"
@@ -45,6 +46,11 @@ type JobServiceClient interface {
 	// ResumeJob re-runs the unfinished partitions of a failed job; batches
 	// already loaded are skipped through the loader's ledger.
 	ResumeJob(ctx context.Context, in *ResumeJobRequest, opts ...grpc.CallOption) (*ResumeJobResponse, error)
+	// RollbackJob restores the target to its exact state before an ended
+	// (succeeded, failed or cancelled) job: rows it inserted are removed,
+	// rows it updated get their before images back (or, with
+	// target.backup, every table it wrote comes back from its copy).
+	RollbackJob(ctx context.Context, in *RollbackJobRequest, opts ...grpc.CallOption) (*RollbackJobResponse, error)
 	// WatchJob streams progress until the job ends.
 	WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobResponse], error)
 	GetJobReport(ctx context.Context, in *GetJobReportRequest, opts ...grpc.CallOption) (*GetJobReportResponse, error)
@@ -108,6 +114,16 @@ func (c *jobServiceClient) ResumeJob(ctx context.Context, in *ResumeJobRequest, 
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ResumeJobResponse)
 	err := c.cc.Invoke(ctx, JobService_ResumeJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) RollbackJob(ctx context.Context, in *RollbackJobRequest, opts ...grpc.CallOption) (*RollbackJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RollbackJobResponse)
+	err := c.cc.Invoke(ctx, JobService_RollbackJob_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +194,11 @@ type JobServiceServer interface {
 	// ResumeJob re-runs the unfinished partitions of a failed job; batches
 	// already loaded are skipped through the loader's ledger.
 	ResumeJob(context.Context, *ResumeJobRequest) (*ResumeJobResponse, error)
+	// RollbackJob restores the target to its exact state before an ended
+	// (succeeded, failed or cancelled) job: rows it inserted are removed,
+	// rows it updated get their before images back (or, with
+	// target.backup, every table it wrote comes back from its copy).
+	RollbackJob(context.Context, *RollbackJobRequest) (*RollbackJobResponse, error)
 	// WatchJob streams progress until the job ends.
 	WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error
 	GetJobReport(context.Context, *GetJobReportRequest) (*GetJobReportResponse, error)
@@ -211,6 +232,9 @@ func (UnimplementedJobServiceServer) CancelJob(context.Context, *CancelJobReques
 }
 func (UnimplementedJobServiceServer) ResumeJob(context.Context, *ResumeJobRequest) (*ResumeJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResumeJob not implemented")
+}
+func (UnimplementedJobServiceServer) RollbackJob(context.Context, *RollbackJobRequest) (*RollbackJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RollbackJob not implemented")
 }
 func (UnimplementedJobServiceServer) WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchJob not implemented")
@@ -335,6 +359,24 @@ func _JobService_ResumeJob_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_RollbackJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RollbackJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).RollbackJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_RollbackJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).RollbackJob(ctx, req.(*RollbackJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _JobService_WatchJob_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchJobRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -426,6 +468,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResumeJob",
 			Handler:    _JobService_ResumeJob_Handler,
+		},
+		{
+			MethodName: "RollbackJob",
+			Handler:    _JobService_RollbackJob_Handler,
 		},
 		{
 			MethodName: "GetJobReport",
