@@ -15,7 +15,7 @@ SERVICES := cutover extractor transformer validator loader orchestrator gateway
 MODULES   = $(shell go list -m -f '{{.Dir}}')
 GO_TEST_FLAGS ?= -count=1 -timeout 20m
 
-.PHONY: all tools deps generate lint check-generated build vet test run bench clean
+.PHONY: all tools deps generate lint check-generated build vet test run bench chaos clean
 
 all: build
 
@@ -64,6 +64,14 @@ run: deps build
 
 bench: deps build
 	@deploy/local/bench.sh
+
+# Fault-injection suite (services/cutover/chaos, README "Chaos"): kills,
+# PostgreSQL restarts and network faults during a job; its last line is
+# "faults N, lost L, duplicated D". CUTOVER_CHAOS_SEED=<n> replays a run.
+chaos: deps
+	@log=$$(mktemp); trap 'rm -f "$$log"' EXIT; \
+	(cd services/cutover && CI=true CUTOVER_CHAOS_FULL=1 go test -count=1 -timeout 30m -v -run '^TestChaos$$' ./chaos) 2>&1 | tee "$$log"; \
+	grep -E '^faults [0-9]+, lost [0-9]+, duplicated [0-9]+$$' "$$log" | tail -1
 
 clean:
 	@deploy/local/pg.sh stop || true

@@ -17,6 +17,9 @@ var (
 	// ErrCountMismatch: PostgreSQL reported a different number of copied
 	// rows than were sent; the batch is rolled back.
 	ErrCountMismatch = errors.New("copied row count mismatch")
+	// ErrFailedPrecondition: the request cannot be done in the target's
+	// present state (e.g. a rollback of a table with no key and no backup).
+	ErrFailedPrecondition = errors.New("failed precondition")
 	// ErrClosed: the service was closed.
 	ErrClosed = errors.New("loader closed")
 )

@@ -33,6 +33,8 @@ type finalizer struct {
 	schema   string            // target schema, of tables that rules reference
 	out      map[string]*loaderv1.StagedOutcome
 	identity []string // identity columns, filled from their sequences
+	keyCols  []string // target primary key
+	upsert   bool     // the job upserts into this table (cutover.upserts)
 }
 
 func (s *Service) finalize(ctx context.Context, req *loaderv1.FinalizeStagedRequest) (*loaderv1.FinalizeStagedResponse, error) {
@@ -62,6 +64,9 @@ func (s *Service) finalize(ctx context.Context, req *loaderv1.FinalizeStagedRequ
 	// first one's outcome.
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))`, req.GetJobId(), req.GetTargetTable()); err != nil {
 		return nil, t.dbErr(op, err)
+	}
+	if err := rollbackGuard(ctx, t, tx, req.GetJobId()); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	var stored []byte
 	err = tx.QueryRow(ctx, `SELECT outcome::text FROM cutover.finalized WHERE job_id = $1 AND target_table = $2`, req.GetJobId(), req.GetTargetTable()).Scan(&stored)
@@ -153,6 +158,14 @@ func (f *finalizer) run(ctx context.Context, schema string) error {
 	keyCols, err := f.t.primaryKey(ctx, schema, f.req.GetTargetTable())
 	if err != nil {
 		return err
+	}
+	f.keyCols = keyCols
+	if err := f.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cutover.upserts WHERE job_id = $1 AND target_table = $2)`,
+		f.req.GetJobId(), f.req.GetTargetTable()).Scan(&f.upsert); err != nil {
+		return f.t.dbErr("read write mode", err)
+	}
+	if f.upsert && len(keyCols) == 0 {
+		return fmt.Errorf("%w: write_mode upsert: target table %s has no primary key", ErrInvalidArgument, f.tgt)
 	}
 	f.key = "''"
 	if len(keyCols) > 0 {
@@ -612,9 +625,18 @@ func (f *finalizer) insert(ctx context.Context) error {
 	sql := fmt.Sprintf(`INSERT INTO %s (%s)%s SELECT %s FROM %s x JOIN _cutover_src s ON s.table_name = x._cutover_table
 WHERE x._cutover_row = x._cutover_winner ORDER BY s.rank, x._cutover_table COLLATE "C", x._cutover_ref COLLATE "C"`,
 		f.tgt, list, overriding, "x."+strings.Join(cols, ", x."), f.st)
-	if _, err := f.tx.Exec(ctx, sql); err != nil {
+	var args []any
+	if f.upsert {
+		// The same upsert with before images as a direct load's.
+		sql = upsertFromSQL(f.tgt, f.cols, f.keyCols, f.st+" x WHERE x._cutover_row = x._cutover_winner", overriding,
+			fmt.Sprintf(`(SELECT x.* FROM %s x JOIN _cutover_src s ON s.table_name = x._cutover_table
+  WHERE x._cutover_row = x._cutover_winner ORDER BY s.rank, x._cutover_table COLLATE "C", x._cutover_ref COLLATE "C") u`, f.st))
+		args = []any{f.req.GetJobId(), f.req.GetTargetTable()}
+	}
+	if _, err := f.tx.Exec(ctx, sql, args...); err != nil {
 		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "23") {
+		// 21000: two survivors share a primary key (upsert).
+		if errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "23") || pgErr.Code == "21000") {
 			return fmt.Errorf("%w: the surviving rows break a constraint of %s: %s (%s); add a match key or a collision rule to the spec",
 				ErrTargetMismatch, f.tgt, scrub(pgErr.Message, f.t.secret), scrub(pgErr.Detail, f.t.secret))
 		}

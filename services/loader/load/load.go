@@ -106,6 +106,11 @@ func (s *Service) load(stream loaderv1.LoaderService_LoadServer) error {
 	} else if l.keyCols, err = t.primaryKey(ctx, schema, cfg.GetTable()); err != nil {
 		return err
 	}
+	if cfg.GetWriteMode() == commonv1.WriteMode_WRITE_MODE_UPSERT {
+		if err := l.startUpsert(ctx, schema); err != nil {
+			return err
+		}
+	}
 	for {
 		req, err := stream.Recv()
 		if err == io.EOF {
@@ -144,8 +149,13 @@ type loader struct {
 	keyCols []string // target primary key, for lineage ("" keys without one)
 	lin     []byte   // lineage entries of the current batch, reused
 
-	types  map[string]string // target column → base type name
-	bin    binEncoder
+	types map[string]string // target column → base type name
+	bin   binEncoder
+
+	// Upsert (write_mode): rows go by COPY into a temporary table, then
+	// into the target with ON CONFLICT, keeping before images (upsert.go).
+	upsert bool
+	upSQL  string  // the upsert statement for cols
 	binSQL []byte  // binary COPY statement for cols
 	binary bool    // the current batch goes as binary COPY
 	lines  []int32 // rows the current batch sends, l.enc's or l.bin's
@@ -275,6 +285,9 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 	if done, err := l.lookup(ctx, tx, b, &o); err != nil || done {
 		return o, false, err
 	}
+	if err := rollbackGuard(ctx, l.t, tx, l.cfg.GetJobId()); err != nil {
+		return o, false, fmt.Errorf("batch seq %d: %w", b.GetSeq(), err)
+	}
 	o.loadRejects = o.loadRejects[:0]
 	o.copiedRows = 0
 	if o.rowsToLoad > 0 {
@@ -288,17 +301,22 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 			l.enc.encode(b, rejected)
 			l.lines = l.enc.lines
 		}
+		if l.upsert && len(l.lines) > 0 {
+			if err := l.upsertTemp(ctx, tx, b); err != nil {
+				return o, false, err
+			}
+		}
 		switch {
 		case len(l.lines) == 0: // every row was set aside before sending
 		case !isolate:
-			tag, err := l.copy(ctx, tx.Conn().PgConn(), b, 0, len(l.lines))
+			n, err := l.write(ctx, tx, b, 0, len(l.lines))
 			if err != nil {
 				if isDataError(err) {
 					return o, true, nil
 				}
 				return o, false, l.t.dbErr(fmt.Sprintf("batch seq %d: copy into %s", b.GetSeq(), l.table), err)
 			}
-			o.copiedRows = tag.RowsAffected()
+			o.copiedRows = n
 		default:
 			n, err := l.isolate(ctx, tx, b, 0, len(l.lines), &o)
 			if err != nil {
@@ -377,7 +395,11 @@ func (l *loader) prepareSQL(b *commonv1.Batch) {
 
 	l.cols = l.cols[:0]
 	l.sql = append(l.sql[:0], "COPY "...)
-	l.sql = append(l.sql, l.table...)
+	if l.upsert {
+		l.sql = append(l.sql, upsertTable...)
+	} else {
+		l.sql = append(l.sql, l.table...)
+	}
 	l.sql = append(l.sql, " ("...)
 	for k, c := range cols {
 		if k > 0 {
@@ -388,6 +410,9 @@ func (l *loader) prepareSQL(b *commonv1.Batch) {
 	}
 	l.sql = append(l.sql, ") FROM STDIN"...)
 	l.binSQL = append(append(l.binSQL[:0], l.sql...), " WITH (FORMAT binary)"...)
+	if l.upsert {
+		l.upSQL = upsertSQL(l.table, l.cols, l.keyCols)
+	}
 }
 
 // copy sends lines [lo, hi) with COPY FROM STDIN. Binary rows are encoded
@@ -414,12 +439,12 @@ func (l *loader) isolate(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, lo, 
 	if _, err := tx.Exec(ctx, "SAVEPOINT cutover_row"); err != nil {
 		return 0, l.t.dbErr(op, err)
 	}
-	tag, err := l.copy(ctx, tx.Conn().PgConn(), b, lo, hi)
+	n, err := l.write(ctx, tx, b, lo, hi)
 	if err == nil {
 		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT cutover_row"); err != nil {
 			return 0, l.t.dbErr(op, err)
 		}
-		return tag.RowsAffected(), nil
+		return n, nil
 	}
 	if !isDataError(err) {
 		return 0, l.t.dbErr(op, err)

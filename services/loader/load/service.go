@@ -253,6 +253,38 @@ CREATE TABLE IF NOT EXISTS cutover.warnings (
 );
 CREATE INDEX IF NOT EXISTS warnings_job_table_rule_idx ON cutover.warnings (job_id, table_name, rule);
 ALTER TABLE cutover.ledger ADD COLUMN IF NOT EXISTS warned bigint NOT NULL DEFAULT 0;
+-- Upsert: each target row as it was before a job first changed it; row is
+-- NULL when the job inserted the key (first image wins). key is rendered
+-- like the lineage's ("id=5").
+CREATE TABLE IF NOT EXISTS cutover.before_images (
+	job_id text NOT NULL,
+	target_table text NOT NULL,
+	key text NOT NULL,
+	row jsonb,
+	PRIMARY KEY (job_id, target_table, key)
+);
+-- Staged target tables a job upserts into (FinalizeStaged reads it).
+CREATE TABLE IF NOT EXISTS cutover.upserts (
+	job_id text NOT NULL,
+	target_table text NOT NULL,
+	PRIMARY KEY (job_id, target_table)
+);
+-- Full copies of target tables taken before a job (target.backup).
+CREATE SCHEMA IF NOT EXISTS cutover_backup;
+CREATE TABLE IF NOT EXISTS cutover.backups (
+	job_id text NOT NULL,
+	target_table text NOT NULL,
+	backup_table text NOT NULL,
+	rows bigint NOT NULL,
+	created_at timestamptz NOT NULL DEFAULT now(),
+	PRIMARY KEY (job_id, target_table)
+);
+-- Rolled back jobs and what the rollback did (RollbackResponse).
+CREATE TABLE IF NOT EXISTS cutover.rollbacks (
+	job_id text PRIMARY KEY,
+	rolled_back_at timestamptz NOT NULL DEFAULT now(),
+	outcome jsonb NOT NULL
+);
 COMMIT;`
 
 func (t *target) ensure(ctx context.Context) error {

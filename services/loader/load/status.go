@@ -25,7 +25,7 @@ func toStatus(err error) error {
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrNotFound):
 		code = codes.NotFound
-	case errors.Is(err, ErrTargetMismatch):
+	case errors.Is(err, ErrTargetMismatch), errors.Is(err, ErrFailedPrecondition):
 		code = codes.FailedPrecondition
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
 		code = codes.Unavailable

@@ -11,6 +11,7 @@ import (
 	"github.com/cutover/cutover/services/kit/config"
 	"github.com/cutover/cutover/services/kit/server"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // Flags registers the replica's settings (env CUTOVER_*).
@@ -20,6 +21,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	config.IntVar(fs, &c.Workers, "workers", 4, "partitions run at once by this replica")
 	config.DurationVar(fs, &c.Lease, "lease", 30*time.Second, "partition lease")
 	config.IntVar(fs, &c.MaxAttempts, "max-attempts", 5, "tries per partition before the job fails")
+	config.DurationVar(fs, &c.BatchTimeout, "batch-timeout", 2*time.Minute, "longest wait for one batch before the attempt fails and is retried")
 }
 
 // StageAddrs are the stage services' addresses (env CUTOVER_<STAGE>_ADDR).
@@ -46,7 +48,11 @@ func (a StageAddrs) Dial() (c Clients, close func(), err error) {
 	for _, addr := range []string{a.Extractor, a.Transformer, a.Validator, a.Loader} {
 		// A restarted stage is waited for rather than failed at once;
 		// every call below carries its own deadline (see runner.go).
-		cc, err := server.Dial(addr, grpc.WithDefaultCallOptions(grpc.WaitForReady(true)))
+		// Reconnects back off to at most 2s (gRPC's default is 120s), so
+		// a restarted stage or a healed link is used again within seconds.
+		cc, err := server.Dial(addr, grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
+			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
+				BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second}, MinConnectTimeout: 5 * time.Second}))
 		if err != nil {
 			close()
 			return Clients{}, nil, err

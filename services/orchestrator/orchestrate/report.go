@@ -139,6 +139,9 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 	if r.GetError() != "" {
 		fmt.Fprintf(w, "error: %s\n", r.GetError())
 	}
+	if r.GetState() == orchestratorv1.JobState_JOB_STATE_ROLLED_BACK {
+		fmt.Fprintln(w, "rolled back: the target is as it was before the job (per table: RollbackJob's answer)")
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	c := r.GetTotals()
 	merging := c.GetFiltered() > 0 || c.GetMergedAway() > 0 || len(r.GetMerges()) > 0
@@ -232,6 +235,17 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 	fmt.Fprintf(w, "trace: %s (spans in %s)\n", r.GetTraceId(), r.GetTraceSink())
 	if r.GetSpecHash() != "" {
 		fmt.Fprintf(w, "spec: sha256 %s\n", r.GetSpecHash())
+	}
+}
+
+// FormatRollback renders what RollbackJob did, a line per target table.
+func FormatRollback(w io.Writer, tables []*loaderv1.TableRollback) {
+	for _, t := range tables {
+		from := ""
+		if t.GetFromBackup() {
+			from = " (from backup)"
+		}
+		fmt.Fprintf(w, "rolled back: %s: deleted %d, restored %d%s\n", t.GetTable(), t.GetDeleted(), t.GetRestored(), from)
 	}
 }
 

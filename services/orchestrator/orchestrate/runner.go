@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -93,7 +94,7 @@ func (s *Service) runClaimed(ctx context.Context, p *partitionRow) {
 		// what was loaded and a resume skips it.
 		_ = s.store.releasePartition(bg, p, s.cfg.Owner)
 	case retryable(err) && p.attempts < s.cfg.MaxAttempts:
-		backoff := min(time.Duration(1<<p.attempts)*100*time.Millisecond, 5*time.Second)
+		backoff := retryBackoff(p.attempts, rand.Float64())
 		slog.Warn("partition failed, will retry", "job", p.jobID, "partition", p.id, "attempt", p.attempts, "backoff", backoff, "err", err)
 		_ = s.store.retryPartition(bg, p, s.cfg.Owner, backoff, err)
 	default:
@@ -140,7 +141,10 @@ func (s *Service) runPartition(ctx context.Context, job *jobRow, p *partitionRow
 
 func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partitionRow, tbl *commonv1.TableSpec, target *commonv1.TargetSpec) (*commonv1.Counts, error) {
 	cl := s.cfg.Clients
-	ctx, cancel := context.WithCancel(ctx)
+	// The cause says why the streams were cut: a batch deadline is
+	// reported as such, not as the cancellation it causes.
+	ctx, cancelCause := context.WithCancelCause(ctx)
+	cancel := func() { cancelCause(nil) }
 	defer cancel()
 
 	// Resume point: the contiguous prefix of this partition in the ledger.
@@ -189,7 +193,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	}
 	if err := ls.SendMsg(loadConfig(&loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id,
 		Staged: stagedTables(job.spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
-		RedriveOf: job.redriveOf})); err != nil {
+		RedriveOf: job.redriveOf, WriteMode: tbl.GetWriteMode()})); err != nil {
 		return nil, stageErr("loader", err)
 	}
 
@@ -208,7 +212,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 		for {
 			bctx, bspan := tracer.Start(ctx, "batch", trace.WithAttributes(
 				attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", p.id), attribute.Int64("cutover.seq", seq)))
-			rctx, rcancel := context.WithTimeout(bctx, 2*stageWait)
+			rctx, rcancel := context.WithTimeout(bctx, min(2*stageWait, s.cfg.BatchTimeout))
 			clock.send("extractor")
 			resp, err := readBatchRelay(rctx, cl.Conns.Extractor, &extractorv1.ReadBatchRequest{
 				Source: tbl.GetSource(), Range: p.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),
@@ -295,9 +299,18 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	})
 	// Acknowledgements: every batch must come back balanced and in order.
 	g.Go(func() error {
+		// recvAck waits for the loader's next message for at most the batch
+		// deadline: a stalled peer fails the attempt instead of hanging it.
+		recvAck := func(what string, m any) error {
+			t := time.AfterFunc(s.cfg.BatchTimeout, func() {
+				cancelCause(fmt.Errorf("%w: loader: %s of partition %s not acknowledged within the batch timeout %s", ErrStage, what, p.id, s.cfg.BatchTimeout))
+			})
+			defer t.Stop()
+			return ls.RecvMsg(m)
+		}
 		for inf := range pending {
 			ack := new(loaderv1.LoadResponse)
-			err := ls.RecvMsg(ack)
+			err := recvAck(fmt.Sprintf("batch %d", inf.seq), ack)
 			if err == io.EOF {
 				err = errors.New("stream ended before every batch was acknowledged")
 			}
@@ -328,7 +341,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 			}
 			s.watchThresholds(gctx, job)
 		}
-		if err := ls.RecvMsg(new(loaderv1.LoadResponse)); err != io.EOF {
+		if err := recvAck("end of stream", new(loaderv1.LoadResponse)); err != io.EOF {
 			return stageErr("loader", fmt.Errorf("expected end of stream, got %v", err))
 		}
 		return nil
@@ -336,6 +349,9 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	err = g.Wait()
 	for inf := range pending { // spans of batches cut off by an error
 		endSpan(inf.span, errors.New("partition aborted"))
+	}
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return nil, cause
 	}
 	if err != nil {
 		return nil, err
@@ -396,10 +412,11 @@ func (s *Service) finishJobs(ctx context.Context) {
 // finishJob ends one job whose partitions are all done, under a claim so
 // that no other worker or replica does the same at the same time.
 func (s *Service) finishJob(ctx context.Context, id string) {
-	if ok, err := s.store.claimFinish(ctx, id, 15*time.Minute); err != nil || !ok {
+	if ok, err := s.store.claimFinish(ctx, id, s.finishLease()); err != nil || !ok {
 		return
 	}
 	defer s.store.releaseFinish(context.WithoutCancel(ctx), id)
+	defer s.holdFinish(ctx, id)()
 	j, err := s.store.getJob(ctx, id)
 	if err != nil {
 		return

@@ -59,6 +59,9 @@ type Config struct {
 	Lease time.Duration
 	// MaxAttempts bounds the tries of one partition before the job fails.
 	MaxAttempts int
+	// BatchTimeout bounds the wait for one batch (extract, or its loader
+	// acknowledgement): a stalled peer fails the attempt, which is retried.
+	BatchTimeout time.Duration
 	// Poll is how often idle workers look for work.
 	Poll time.Duration
 	// TraceSink is where this process's spans go, for the report.
@@ -93,6 +96,9 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 5
+	}
+	if cfg.BatchTimeout <= 0 {
+		cfg.BatchTimeout = 2 * time.Minute
 	}
 	if cfg.Poll <= 0 {
 		cfg.Poll = 200 * time.Millisecond
@@ -171,6 +177,12 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 		traceID: telemetry.TraceID(jctx), traceParent: carrier.Get("traceparent"), traceSink: s.cfg.TraceSink,
 		ddl: prep.ddl, constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, snapshots: prep.snapshots,
 		specHash: specHash(req.GetSpec()), redriveOf: req.GetRedriveOf(), redrive: redrive}
+	// target.backup: the copies exist before any partition can start.
+	if j.backups, err = s.backup(pctx, id, spec); err != nil {
+		s.closeSnapshots(context.WithoutCancel(ctx), spec, prep.snapshots)
+		jspan.End()
+		return nil, toStatus(err)
+	}
 	var parts []partitionRow
 	for i, ranges := range plans {
 		if redrive != nil && len(redrive[spec.Tables[i].GetName()]) == 0 {
@@ -322,7 +334,8 @@ func (s *Service) WatchJob(req *orchestratorv1.WatchJobRequest, stream grpc.Serv
 }
 
 func terminal(s orchestratorv1.JobState) bool {
-	return s == orchestratorv1.JobState_JOB_STATE_SUCCEEDED || s == orchestratorv1.JobState_JOB_STATE_FAILED || s == orchestratorv1.JobState_JOB_STATE_CANCELLED
+	return s == orchestratorv1.JobState_JOB_STATE_SUCCEEDED || s == orchestratorv1.JobState_JOB_STATE_FAILED || s == orchestratorv1.JobState_JOB_STATE_CANCELLED ||
+		s == orchestratorv1.JobState_JOB_STATE_ROLLED_BACK
 }
 
 // GetJobReport returns the stored report of an ended job, or a live one.

@@ -96,6 +96,9 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 	if err := checkMerging(spec, targetCols); err != nil {
 		return nil, err
 	}
+	if err := s.checkWriteModes(ctx, spec); err != nil {
+		return nil, err
+	}
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
 		if err := s.checkStages(ctx, f, t, sources[i], spec.Target.Schema); err != nil {

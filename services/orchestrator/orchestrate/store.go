@@ -23,7 +23,9 @@ const (
 	stateSucceeded = "succeeded"
 	stateFailed    = "failed"
 	stateCancelled = "cancelled"
-	stateDone      = "done"
+	// stateRolledBack: RollbackJob restored the target; the job stays so.
+	stateRolledBack = "rolled_back"
+	stateDone       = "done"
 )
 
 const controlDDL = `
@@ -79,6 +81,10 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS reconciliation jsonb;
 -- Re-drive: the job whose quarantine it re-reads, and the references per table.
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS redrive_of text NOT NULL DEFAULT '';
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS redrive jsonb NOT NULL DEFAULT '{}';
+-- target.backup: the loader copied the job's target tables (rows per table).
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS backups jsonb;
+-- RollbackJob's outcome (RollbackResponse).
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS rollback jsonb;
 CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
 `
 
@@ -135,6 +141,9 @@ type jobRow struct {
 	redrive   map[string][]string
 	// finalized staged target tables and what finalizing did.
 	finalized map[string]*loaderv1.FinalizeStagedResponse
+	// backups: rows copied per target table before the job (target.backup),
+	// nil when none were taken.
+	backups map[string]int64
 }
 
 type partitionRow struct {
@@ -171,9 +180,9 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 	if redrive == nil {
 		redrive = map[string][]string{}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash, redrive_of, redrive)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12, $13, $14)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON, snaps, j.specHash,
-		j.redriveOf, redrive); err != nil {
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash, redrive_of, redrive, backups)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12, $13, $14, $15)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON, snaps, j.specHash,
+		j.redriveOf, redrive, j.backups); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	rows := make([][]any, len(parts))
@@ -538,6 +547,8 @@ func jobState(s string) orchestratorv1.JobState {
 		return orchestratorv1.JobState_JOB_STATE_FAILED
 	case stateCancelled:
 		return orchestratorv1.JobState_JOB_STATE_CANCELLED
+	case stateRolledBack:
+		return orchestratorv1.JobState_JOB_STATE_ROLLED_BACK
 	}
 	return orchestratorv1.JobState_JOB_STATE_UNSPECIFIED
 }
@@ -547,4 +558,35 @@ func ts(t *time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(*t)
+}
+
+// rollBack marks an ended job rolled back with the loader's outcome. It
+// reports false when the job is not ended (running again, or resumed).
+func (s *store) rollBack(ctx context.Context, id string, r *loaderv1.RollbackResponse) (bool, error) {
+	data, err := protojson.Marshal(r)
+	if err != nil {
+		return false, fmt.Errorf("encode rollback outcome: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'rolled_back', rollback = $2, finish_lease = NULL
+		WHERE id = $1 AND state IN ('succeeded', 'failed', 'cancelled', 'rolled_back')`, id, data)
+	if err != nil {
+		return false, fmt.Errorf("record rollback of %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// rollbackOutcome returns what RollbackJob did to the job, nil if nothing.
+func (s *store) rollbackOutcome(ctx context.Context, id string) (*loaderv1.RollbackResponse, error) {
+	var data []byte
+	if err := s.pool.QueryRow(ctx, `SELECT rollback FROM cutover_control.jobs WHERE id = $1`, id).Scan(&data); err != nil {
+		return nil, fmt.Errorf("read rollback of %s: %w", id, err)
+	}
+	if data == nil {
+		return nil, nil
+	}
+	r := &loaderv1.RollbackResponse{}
+	if err := protojson.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("decode rollback of %s: %w", id, err)
+	}
+	return r, nil
 }

@@ -1,0 +1,62 @@
+package orchestrate
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+func TestRetryBackoff(t *testing.T) {
+	tests := []struct {
+		attempts int
+		u        float64
+		want     time.Duration
+	}{
+		{0, 0, 50 * time.Millisecond},
+		{0, 0.999999, 100 * time.Millisecond},
+		{1, 0, 100 * time.Millisecond},
+		{3, 0.5, 600 * time.Millisecond},
+		{5, 0, 1600 * time.Millisecond},
+		{6, 0, 2500 * time.Millisecond},
+		{60, 0.999999, 5 * time.Second},
+		{-1, 0, 50 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		got := retryBackoff(tt.attempts, tt.u)
+		if d := got - tt.want; d < -time.Millisecond || d > time.Millisecond {
+			t.Errorf("retryBackoff(%d, %v) = %s, want %s", tt.attempts, tt.u, got, tt.want)
+		}
+	}
+}
+
+// Transient faults (a stage down, a reset connection, a stalled peer, a
+// PostgreSQL restart or deadlock) are retried; refusals are not.
+func TestRetryableTransient(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"unavailable", stageErr("loader", status.Error(codes.Unavailable, "connection reset by peer")), true},
+		{"deadline", stageErr("extractor", status.Error(codes.DeadlineExceeded, "context deadline exceeded")), true},
+		{"aborted", stageErr("loader", status.Error(codes.Aborted, "deadlock detected (SQLSTATE 40P01)")), true},
+		{"internal", stageErr("loader", status.Error(codes.Internal, "terminating connection due to administrator command (SQLSTATE 57P01)")), true},
+		{"pg restart in the store", fmt.Errorf("record progress: %w", &pgconn.PgError{Code: "57P01"}), true},
+		{"batch timeout", fmt.Errorf("%w: loader: batch 3 not acknowledged within the batch timeout 2m0s", ErrStage), true},
+		{"invalid argument", stageErr("transformer", status.Error(codes.InvalidArgument, "columns[0]: bad")), false},
+		{"failed precondition", stageErr("loader", status.Error(codes.FailedPrecondition, "table seq missing")), false},
+		{"unbalanced", fmt.Errorf("%w: batch 1", ErrUnbalanced), false},
+		{"cancelled", fmt.Errorf("%w: job x", ErrCancelled), false},
+		{"bad spec", errors.Join(ErrInvalidSpec, errors.New("x")), false},
+	}
+	for _, tt := range tests {
+		if got := retryable(tt.err); got != tt.want {
+			t.Errorf("%s: retryable(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
+}

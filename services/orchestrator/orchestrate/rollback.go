@@ -1,0 +1,172 @@
+package orchestrate
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// rollbackWait bounds one loader Rollback (one target transaction).
+const rollbackWait = 30 * time.Minute
+
+// targetTables lists the spec's distinct target tables with parents before
+// children: the staged tables in finalize order (ids flow from the tables
+// listed first), then the others in spec order. The loader undoes them in
+// reverse.
+func targetTables(spec *commonv1.JobSpec) []string {
+	order, _ := finalizeOrder(spec) // checked at CreateJob
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range order {
+		seen[t] = true
+		out = append(out, t)
+	}
+	for _, t := range spec.GetTables() {
+		if tt := t.GetTargetTable(); !seen[tt] {
+			seen[tt] = true
+			out = append(out, tt)
+		}
+	}
+	return out
+}
+
+// backup has the loader copy every target table of the spec when
+// target.backup is set; nil otherwise.
+func (s *Service) backup(ctx context.Context, id string, spec *commonv1.JobSpec) (map[string]int64, error) {
+	if !spec.GetTarget().GetBackup() {
+		return nil, nil
+	}
+	tables := targetTables(spec)
+	res, err := s.cfg.Clients.Loader.BackupTables(ctx, &loaderv1.BackupTablesRequest{Target: s.target(spec), JobId: id, Tables: tables})
+	if err != nil {
+		return nil, refusal("target.backup", "loader", err)
+	}
+	out := map[string]int64{}
+	for i, n := range res.GetRows() {
+		if i < len(tables) {
+			out[tables[i]] = n
+		}
+	}
+	slog.Info("target tables backed up", "job", id, "tables", len(tables))
+	return out, nil
+}
+
+// checkWriteModes refuses an upsert into a target table without a primary
+// key: the key is how an upserted row finds the row it replaces, and how a
+// rollback finds it again.
+func (s *Service) checkWriteModes(ctx context.Context, spec *commonv1.JobSpec) error {
+	target := s.target(spec)
+	for i, t := range spec.GetTables() {
+		if t.GetWriteMode() != commonv1.WriteMode_WRITE_MODE_UPSERT {
+			continue
+		}
+		pool, release, err := targetPool(ctx, target.GetDsn())
+		if err != nil {
+			return err
+		}
+		var hasKey bool
+		err = pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary)`,
+			target.GetSchema(), t.GetTargetTable()).Scan(&hasKey)
+		release()
+		if err != nil {
+			return fmt.Errorf("%w: read the primary key of %s: %v", ErrStage, t.GetTargetTable(), err)
+		}
+		if !hasKey {
+			return invalid(fmt.Sprintf("tables[%d].write_mode", i), "upsert needs a primary key on target table %s.%s, which has none",
+				target.GetSchema(), t.GetTargetTable())
+		}
+	}
+	return nil
+}
+
+// RollbackJob restores the target to its state before an ended job.
+func (s *Service) RollbackJob(ctx context.Context, req *orchestratorv1.RollbackJobRequest) (*orchestratorv1.RollbackJobResponse, error) {
+	j, err := s.store.getJob(ctx, req.GetId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	switch j.state {
+	case stateSucceeded, stateFailed, stateCancelled, stateRolledBack:
+	default:
+		return nil, toStatus(fmt.Errorf("%w: job %s is %s; cancel it first, then roll it back", ErrJobState, j.id, j.state))
+	}
+	// An ended job's partitions may still be finishing a batch; the loader
+	// would wait for it (or refuse it after), but waiting here first lets
+	// the last batches land before they are undone, not after.
+	s.waitPartitions(ctx, j.id)
+	rctx, cancel := context.WithTimeout(ctx, rollbackWait)
+	res, err := s.cfg.Clients.Loader.Rollback(rctx, &loaderv1.RollbackRequest{Target: s.target(j.spec), JobId: j.id, Tables: targetTables(j.spec)})
+	cancel()
+	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.InvalidArgument {
+		return nil, err // the loader's message names the table and what to do
+	}
+	if err != nil {
+		return nil, toStatus(stageErr("loader", err))
+	}
+	ok, err := s.store.rollBack(ctx, j.id, res)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if !ok {
+		// Resumed between the check and now: the loader's rollback stands
+		// (its record makes a later call a no-op), the job runs on.
+		return nil, toStatus(fmt.Errorf("%w: job %s was resumed while it was rolled back; cancel it and roll it back again", ErrJobState, j.id))
+	}
+	s.markReportRolledBack(ctx, j.id)
+	for _, t := range res.GetTables() {
+		slog.Info("job rolled back", "job", j.id, "table", t.GetTable(), "deleted", t.GetDeleted(), "restored", t.GetRestored(), "from_backup", t.GetFromBackup())
+	}
+	job, err := s.getJob(ctx, j.id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &orchestratorv1.RollbackJobResponse{Job: job, Tables: res.GetTables()}, nil
+}
+
+// markReportRolledBack sets the stored report's state, so that the report
+// says the job's rows are gone; a job without one gets it built now.
+func (s *Service) markReportRolledBack(ctx context.Context, id string) {
+	j, err := s.store.getJob(ctx, id)
+	if err != nil {
+		return
+	}
+	r := &orchestratorv1.JobReport{}
+	if len(j.report) == 0 || protojson.Unmarshal(j.report, r) != nil {
+		s.storeFinalReport(ctx, id)
+		return
+	}
+	r.State = orchestratorv1.JobState_JOB_STATE_ROLLED_BACK
+	if data, err := marshalReport(r); err == nil {
+		if err := s.store.setReport(ctx, id, data); err != nil {
+			slog.Warn("report", "job", id, "err", err)
+		}
+	}
+}
+
+// waitPartitions waits, at most a lease, until no partition of the job is
+// held by a live worker.
+func (s *Service) waitPartitions(ctx context.Context, id string) {
+	deadline := time.Now().Add(s.cfg.Lease)
+	for time.Now().Before(deadline) {
+		var n int
+		err := s.store.pool.QueryRow(ctx, `SELECT count(*) FROM cutover_control.partitions
+WHERE job_id = $1 AND state = 'running' AND lease_until >= now()`, id).Scan(&n)
+		if err != nil || n == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(s.cfg.Poll):
+		}
+	}
+}
