@@ -121,7 +121,14 @@ func TestRollbackRestoresChecksums(t *testing.T) {
 
 	rep, err := jobs.GetJobReport(ctx, &orchestratorv1.GetJobReportRequest{Id: job.Id})
 	if err != nil || rep.Report.GetState() != orchestratorv1.JobState_JOB_STATE_ROLLED_BACK {
-		t.Errorf("report state = %v, %v", rep.GetReport().GetState(), err)
+		t.Fatalf("report state = %v, %v", rep.GetReport().GetState(), err)
+	}
+	undone := map[string]string{}
+	for _, tr := range rep.Report.GetRollback() {
+		undone[tr.GetTable()] = itoa(tr.GetDeleted()) + "/" + itoa(tr.GetRestored())
+	}
+	if undone["customers"] != "30/10" || undone["orders"] != "60/20" {
+		t.Errorf("report's rollback (deleted/restored) = %v", undone)
 	}
 }
 

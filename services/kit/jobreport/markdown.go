@@ -130,6 +130,18 @@ func (m *mdWriter) render(v *view) {
 	if rc := v.Recon; rc != nil {
 		m.renderRecon(rc)
 	}
+	if len(v.Rollback) > 0 {
+		m.printf("## Rolled back\n\n")
+		rows = nil
+		for _, t := range v.Rollback {
+			from := "no"
+			if t.FromBackup {
+				from = "yes"
+			}
+			rows = append(rows, []string{esc(t.Table), num(t.Deleted), num(t.Restored), from})
+		}
+		m.table([]string{"Target", "Inserted rows removed", "Updated rows restored", "From backup"}, "lrrl", rows)
+	}
 	if len(v.DDL) > 0 {
 		var b strings.Builder
 		for i, d := range v.DDL {

@@ -63,6 +63,7 @@ type view struct {
 	Collisions   []collisionRow
 	Stages       []stageRow
 	Recon        *reconView
+	Rollback     []rollbackRow
 	DDL          []string
 	DDLSummary   string
 
@@ -258,6 +259,9 @@ func build(r *orchestratorv1.JobReport) (*view, error) {
 	if rc := r.GetReconciliation(); rc != nil {
 		v.Recon = reconOf(rc)
 	}
+	for _, t := range r.GetRollback() {
+		v.Rollback = append(v.Rollback, rollbackRow{Table: clip(t.GetTable(), maxName), Deleted: t.GetDeleted(), Restored: t.GetRestored(), FromBackup: t.GetFromBackup()})
+	}
 	for _, d := range r.GetDdl() {
 		// DDL is cutover's own statements; shown whole, only cleaned.
 		v.DDL = append(v.DDL, clean(d))
@@ -373,4 +377,11 @@ func clip(s string, max int) string {
 		n++
 	}
 	return s
+}
+
+// rollbackRow is what RollbackJob undid in one target table.
+type rollbackRow struct {
+	Table             string
+	Deleted, Restored int64
+	FromBackup        bool
 }

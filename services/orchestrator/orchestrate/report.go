@@ -140,7 +140,8 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 		fmt.Fprintf(w, "error: %s\n", r.GetError())
 	}
 	if r.GetState() == orchestratorv1.JobState_JOB_STATE_ROLLED_BACK {
-		fmt.Fprintln(w, "rolled back: the target is as it was before the job (per table: RollbackJob's answer)")
+		fmt.Fprintln(w, "rolled back: the target is as it was before the job")
+		FormatRollback(w, r.GetRollback())
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	c := r.GetTotals()

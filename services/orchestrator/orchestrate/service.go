@@ -359,6 +359,14 @@ func (s *Service) GetJobReport(ctx context.Context, req *orchestratorv1.GetJobRe
 	if r.Reconciliation, err = s.store.reconciliation(ctx, j.id); err != nil {
 		return nil, toStatus(err)
 	}
+	rb, err := s.store.rollbackOutcome(ctx, j.id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	r.Rollback = rb.GetTables()
+	if j.state == stateRolledBack {
+		r.State = jobState(j.state)
+	}
 	return &orchestratorv1.GetJobReportResponse{Report: r}, nil
 }
 

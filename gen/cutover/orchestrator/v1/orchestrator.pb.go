@@ -1200,8 +1200,10 @@ type JobReport struct {
 	Stages []*StageTiming `protobuf:"bytes,17,rep,name=stages,proto3" json:"stages,omitempty"`
 	// The last reconciliation of the job, if one ran.
 	Reconciliation *Reconciliation `protobuf:"bytes,18,opt,name=reconciliation,proto3" json:"reconciliation,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// What RollbackJob undid, per target table, if the job was rolled back.
+	Rollback      []*v11.TableRollback `protobuf:"bytes,19,rep,name=rollback,proto3" json:"rollback,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *JobReport) Reset() {
@@ -1356,6 +1358,13 @@ func (x *JobReport) GetStages() []*StageTiming {
 func (x *JobReport) GetReconciliation() *Reconciliation {
 	if x != nil {
 		return x.Reconciliation
+	}
+	return nil
+}
+
+func (x *JobReport) GetRollback() []*v11.TableRollback {
+	if x != nil {
+		return x.Rollback
 	}
 	return nil
 }
@@ -2071,7 +2080,7 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\n" +
 	"collisions\x18\x05 \x03(\v2!.cutover.loader.v1.CollisionCountR\n" +
 	"collisions\x12'\n" +
-	"\x0funresolved_refs\x18\x06 \x01(\x03R\x0eunresolvedRefs\"\x93\x06\n" +
+	"\x0funresolved_refs\x18\x06 \x01(\x03R\x0eunresolvedRefs\"\xd1\x06\n" +
 	"\tJobReport\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x127\n" +
@@ -2094,7 +2103,8 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\tspec_hash\x18\x0f \x01(\tR\bspecHash\x12<\n" +
 	"\x06merges\x18\x10 \x03(\v2$.cutover.orchestrator.v1.MergeReportR\x06merges\x12<\n" +
 	"\x06stages\x18\x11 \x03(\v2$.cutover.orchestrator.v1.StageTimingR\x06stages\x12O\n" +
-	"\x0ereconciliation\x18\x12 \x01(\v2'.cutover.orchestrator.v1.ReconciliationR\x0ereconciliation\"\x83\x01\n" +
+	"\x0ereconciliation\x18\x12 \x01(\v2'.cutover.orchestrator.v1.ReconciliationR\x0ereconciliation\x12<\n" +
+	"\brollback\x18\x13 \x03(\v2 .cutover.loader.v1.TableRollbackR\brollback\"\x83\x01\n" +
 	"\vStageTiming\x12\x14\n" +
 	"\x05stage\x18\x01 \x01(\tR\x05stage\x12\x18\n" +
 	"\abatches\x18\x02 \x01(\x03R\abatches\x12\x18\n" +
@@ -2220,8 +2230,8 @@ var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(*v11.MergeCount)(nil),         // 33: cutover.loader.v1.MergeCount
 	(*v11.CollisionCount)(nil),     // 34: cutover.loader.v1.CollisionCount
 	(*Reconciliation)(nil),         // 35: cutover.orchestrator.v1.Reconciliation
-	(*v1.LineageRecord)(nil),       // 36: cutover.common.v1.LineageRecord
-	(*v11.TableRollback)(nil),      // 37: cutover.loader.v1.TableRollback
+	(*v11.TableRollback)(nil),      // 36: cutover.loader.v1.TableRollback
+	(*v1.LineageRecord)(nil),       // 37: cutover.common.v1.LineageRecord
 }
 var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	0,  // 0: cutover.orchestrator.v1.Job.state:type_name -> cutover.orchestrator.v1.JobState
@@ -2252,36 +2262,37 @@ var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	19, // 25: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
 	21, // 26: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
 	35, // 27: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
-	36, // 28: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	20, // 29: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
-	26, // 30: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
-	1,  // 31: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	37, // 32: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
-	2,  // 33: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 34: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 35: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	8,  // 36: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	10, // 37: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	28, // 38: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
-	12, // 39: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	14, // 40: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	22, // 41: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
-	25, // 42: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
-	3,  // 43: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 44: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 45: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	9,  // 46: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	11, // 47: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	29, // 48: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
-	13, // 49: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	24, // 50: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	23, // 51: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
-	27, // 52: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
-	43, // [43:53] is the sub-list for method output_type
-	33, // [33:43] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	36, // 28: cutover.orchestrator.v1.JobReport.rollback:type_name -> cutover.loader.v1.TableRollback
+	37, // 29: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	20, // 30: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
+	26, // 31: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
+	1,  // 32: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	36, // 33: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	2,  // 34: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	4,  // 35: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	6,  // 36: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	8,  // 37: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	10, // 38: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	28, // 39: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
+	12, // 40: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	14, // 41: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	22, // 42: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	25, // 43: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
+	3,  // 44: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	5,  // 45: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	7,  // 46: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	9,  // 47: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	11, // 48: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	29, // 49: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
+	13, // 50: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	24, // 51: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	23, // 52: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	27, // 53: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
+	44, // [44:54] is the sub-list for method output_type
+	34, // [34:44] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
