@@ -323,7 +323,14 @@ type Batch struct {
 	SourceRefs *Column   `protobuf:"bytes,10,opt,name=source_refs,json=sourceRefs,proto3" json:"source_refs,omitempty"`
 	Rejects    []*Reject `protobuf:"bytes,11,rep,name=rejects,proto3" json:"rejects,omitempty"`
 	// W3C trace context (traceparent, tracestate, baggage) of the batch span.
-	TraceContext  map[string]string `protobuf:"bytes,12,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	TraceContext map[string]string `protobuf:"bytes,12,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Change batches (sync after the full load): one byte per row, 'u' to
+	// insert or update the row, 'd' to delete it by its key columns (the
+	// other columns are NULL). Empty: every row is an insert.
+	Ops []byte `protobuf:"bytes,13,opt,name=ops,proto3" json:"ops,omitempty"`
+	// Change batches: the source position after this batch (a watermark or
+	// a log sequence number), recorded in the ledger with the batch.
+	Position      string `protobuf:"bytes,14,opt,name=position,proto3" json:"position,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -442,6 +449,20 @@ func (x *Batch) GetTraceContext() map[string]string {
 	return nil
 }
 
+func (x *Batch) GetOps() []byte {
+	if x != nil {
+		return x.Ops
+	}
+	return nil
+}
+
+func (x *Batch) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
 var File_cutover_common_v1_batch_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_batch_proto_rawDesc = "" +
@@ -463,7 +484,7 @@ const file_cutover_common_v1_batch_proto_rawDesc = "" +
 	"\x06column\x18\x04 \x01(\tR\x06column\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x10\n" +
 	"\x03raw\x18\x06 \x01(\tR\x03raw\x12\x18\n" +
-	"\awarning\x18\a \x01(\bR\awarning\"\x8c\x04\n" +
+	"\awarning\x18\a \x01(\bR\awarning\"\xba\x04\n" +
 	"\x05Batch\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12!\n" +
 	"\fpartition_id\x18\x02 \x01(\tR\vpartitionId\x12\x10\n" +
@@ -478,7 +499,9 @@ const file_cutover_common_v1_batch_proto_rawDesc = "" +
 	" \x01(\v2\x19.cutover.common.v1.ColumnR\n" +
 	"sourceRefs\x123\n" +
 	"\arejects\x18\v \x03(\v2\x19.cutover.common.v1.RejectR\arejects\x12O\n" +
-	"\rtrace_context\x18\f \x03(\v2*.cutover.common.v1.Batch.TraceContextEntryR\ftraceContext\x1a?\n" +
+	"\rtrace_context\x18\f \x03(\v2*.cutover.common.v1.Batch.TraceContextEntryR\ftraceContext\x12\x10\n" +
+	"\x03ops\x18\r \x01(\fR\x03ops\x12\x1a\n" +
+	"\bposition\x18\x0e \x01(\tR\bposition\x1a?\n" +
 	"\x11TraceContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xe8\x01\n" +

@@ -481,7 +481,9 @@ type TableSpec struct {
 	// Group totals compared between source and target by Reconcile.
 	Aggregates []*Aggregate `protobuf:"bytes,11,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
 	// How rows are written; default insert.
-	WriteMode     WriteMode `protobuf:"varint,12,opt,name=write_mode,json=writeMode,proto3,enum=cutover.common.v1.WriteMode" json:"write_mode,omitempty"`
+	WriteMode WriteMode `protobuf:"varint,12,opt,name=write_mode,json=writeMode,proto3,enum=cutover.common.v1.WriteMode" json:"write_mode,omitempty"`
+	// Keep following the source after the full load, until cutover.
+	Sync          *SyncSpec `protobuf:"bytes,13,opt,name=sync,proto3" json:"sync,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -600,6 +602,222 @@ func (x *TableSpec) GetWriteMode() WriteMode {
 	return WriteMode_WRITE_MODE_UNSPECIFIED
 }
 
+func (x *TableSpec) GetSync() *SyncSpec {
+	if x != nil {
+		return x.Sync
+	}
+	return nil
+}
+
+// SyncSpec makes a table follow its source after the full load: changes
+// are applied as upserts and deletes, exactly once, in order, with their
+// source position in the ledger, until StopFollowing.
+type SyncSpec struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*SyncSpec_Watermark
+	//	*SyncSpec_Logical
+	Kind isSyncSpec_Kind `protobuf_oneof:"kind"`
+	// Pause between polls when the source has nothing new; default 1000.
+	PollMs        int32 `protobuf:"varint,3,opt,name=poll_ms,json=pollMs,proto3" json:"poll_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncSpec) Reset() {
+	*x = SyncSpec{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncSpec) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncSpec) ProtoMessage() {}
+
+func (x *SyncSpec) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncSpec.ProtoReflect.Descriptor instead.
+func (*SyncSpec) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *SyncSpec) GetKind() isSyncSpec_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *SyncSpec) GetWatermark() *WatermarkSync {
+	if x != nil {
+		if x, ok := x.Kind.(*SyncSpec_Watermark); ok {
+			return x.Watermark
+		}
+	}
+	return nil
+}
+
+func (x *SyncSpec) GetLogical() *LogicalSync {
+	if x != nil {
+		if x, ok := x.Kind.(*SyncSpec_Logical); ok {
+			return x.Logical
+		}
+	}
+	return nil
+}
+
+func (x *SyncSpec) GetPollMs() int32 {
+	if x != nil {
+		return x.PollMs
+	}
+	return 0
+}
+
+type isSyncSpec_Kind interface {
+	isSyncSpec_Kind()
+}
+
+type SyncSpec_Watermark struct {
+	Watermark *WatermarkSync `protobuf:"bytes,1,opt,name=watermark,proto3,oneof"`
+}
+
+type SyncSpec_Logical struct {
+	Logical *LogicalSync `protobuf:"bytes,2,opt,name=logical,proto3,oneof"`
+}
+
+func (*SyncSpec_Watermark) isSyncSpec_Kind() {}
+
+func (*SyncSpec_Logical) isSyncSpec_Kind() {}
+
+// WatermarkSync reads rows whose watermark column passed the last one seen
+// (any SQL source). Deletes are found by comparing all keys now and then.
+type WatermarkSync struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A column that grows with every insert and update: updated_at, or an
+	// increasing id for insert-only tables.
+	Column string `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	// Seconds between key comparisons that find deleted rows; default 60,
+	// -1 = never.
+	DeleteCheckSeconds int32 `protobuf:"varint,2,opt,name=delete_check_seconds,json=deleteCheckSeconds,proto3" json:"delete_check_seconds,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *WatermarkSync) Reset() {
+	*x = WatermarkSync{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatermarkSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatermarkSync) ProtoMessage() {}
+
+func (x *WatermarkSync) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatermarkSync.ProtoReflect.Descriptor instead.
+func (*WatermarkSync) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *WatermarkSync) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *WatermarkSync) GetDeleteCheckSeconds() int32 {
+	if x != nil {
+		return x.DeleteCheckSeconds
+	}
+	return 0
+}
+
+// LogicalSync reads a PostgreSQL source's changes from a logical
+// replication slot (pgoutput) in commit order.
+type LogicalSync struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Publication covering the table; created for it when empty.
+	Publication string `protobuf:"bytes,1,opt,name=publication,proto3" json:"publication,omitempty"`
+	// Replication slot; default cutover_<job id>_<table spec>, created at
+	// CreateJob so no change after the full load's snapshot is missed.
+	Slot          string `protobuf:"bytes,2,opt,name=slot,proto3" json:"slot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LogicalSync) Reset() {
+	*x = LogicalSync{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LogicalSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LogicalSync) ProtoMessage() {}
+
+func (x *LogicalSync) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LogicalSync.ProtoReflect.Descriptor instead.
+func (*LogicalSync) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *LogicalSync) GetPublication() string {
+	if x != nil {
+		return x.Publication
+	}
+	return ""
+}
+
+func (x *LogicalSync) GetSlot() string {
+	if x != nil {
+		return x.Slot
+	}
+	return ""
+}
+
 // Aggregate is a total per group, compared exactly between the source rows
 // (as mapped onto the target columns) and the target rows.
 type Aggregate struct {
@@ -616,7 +834,7 @@ type Aggregate struct {
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -628,7 +846,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[3]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -641,7 +859,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Aggregate) GetName() string {
@@ -679,7 +897,7 @@ type RowFilter struct {
 
 func (x *RowFilter) Reset() {
 	*x = RowFilter{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +909,7 @@ func (x *RowFilter) String() string {
 func (*RowFilter) ProtoMessage() {}
 
 func (x *RowFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[4]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +922,7 @@ func (x *RowFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowFilter.ProtoReflect.Descriptor instead.
 func (*RowFilter) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RowFilter) GetWhen() string {
@@ -739,7 +957,7 @@ type Dedupe struct {
 
 func (x *Dedupe) Reset() {
 	*x = Dedupe{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -751,7 +969,7 @@ func (x *Dedupe) String() string {
 func (*Dedupe) ProtoMessage() {}
 
 func (x *Dedupe) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[5]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -764,7 +982,7 @@ func (x *Dedupe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dedupe.ProtoReflect.Descriptor instead.
 func (*Dedupe) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Dedupe) GetKeys() []*MatchKey {
@@ -807,7 +1025,7 @@ type MatchKey struct {
 
 func (x *MatchKey) Reset() {
 	*x = MatchKey{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -819,7 +1037,7 @@ func (x *MatchKey) String() string {
 func (*MatchKey) ProtoMessage() {}
 
 func (x *MatchKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -832,7 +1050,7 @@ func (x *MatchKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchKey.ProtoReflect.Descriptor instead.
 func (*MatchKey) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *MatchKey) GetName() string {
@@ -862,7 +1080,7 @@ type KeyCollision struct {
 
 func (x *KeyCollision) Reset() {
 	*x = KeyCollision{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -874,7 +1092,7 @@ func (x *KeyCollision) String() string {
 func (*KeyCollision) ProtoMessage() {}
 
 func (x *KeyCollision) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -887,7 +1105,7 @@ func (x *KeyCollision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyCollision.ProtoReflect.Descriptor instead.
 func (*KeyCollision) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *KeyCollision) GetColumn() string {
@@ -922,7 +1140,7 @@ type SourceSpec struct {
 
 func (x *SourceSpec) Reset() {
 	*x = SourceSpec{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1152,7 @@ func (x *SourceSpec) String() string {
 func (*SourceSpec) ProtoMessage() {}
 
 func (x *SourceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1165,7 @@ func (x *SourceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceSpec.ProtoReflect.Descriptor instead.
 func (*SourceSpec) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *SourceSpec) GetKind() isSourceSpec_Kind {
@@ -1079,7 +1297,7 @@ type CsvSource struct {
 
 func (x *CsvSource) Reset() {
 	*x = CsvSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1091,7 +1309,7 @@ func (x *CsvSource) String() string {
 func (*CsvSource) ProtoMessage() {}
 
 func (x *CsvSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1104,7 +1322,7 @@ func (x *CsvSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CsvSource.ProtoReflect.Descriptor instead.
 func (*CsvSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CsvSource) GetPath() string {
@@ -1187,7 +1405,7 @@ type MysqlSource struct {
 
 func (x *MysqlSource) Reset() {
 	*x = MysqlSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1199,7 +1417,7 @@ func (x *MysqlSource) String() string {
 func (*MysqlSource) ProtoMessage() {}
 
 func (x *MysqlSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1212,7 +1430,7 @@ func (x *MysqlSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MysqlSource.ProtoReflect.Descriptor instead.
 func (*MysqlSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *MysqlSource) GetDsn() string {
@@ -1261,7 +1479,7 @@ type SqliteSource struct {
 
 func (x *SqliteSource) Reset() {
 	*x = SqliteSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1273,7 +1491,7 @@ func (x *SqliteSource) String() string {
 func (*SqliteSource) ProtoMessage() {}
 
 func (x *SqliteSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1286,7 +1504,7 @@ func (x *SqliteSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SqliteSource.ProtoReflect.Descriptor instead.
 func (*SqliteSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SqliteSource) GetPath() string {
@@ -1322,7 +1540,7 @@ type JsonlSource struct {
 
 func (x *JsonlSource) Reset() {
 	*x = JsonlSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1334,7 +1552,7 @@ func (x *JsonlSource) String() string {
 func (*JsonlSource) ProtoMessage() {}
 
 func (x *JsonlSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1347,7 +1565,7 @@ func (x *JsonlSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonlSource.ProtoReflect.Descriptor instead.
 func (*JsonlSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *JsonlSource) GetPath() string {
@@ -1384,7 +1602,7 @@ type JsonField struct {
 
 func (x *JsonField) Reset() {
 	*x = JsonField{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1396,7 +1614,7 @@ func (x *JsonField) String() string {
 func (*JsonField) ProtoMessage() {}
 
 func (x *JsonField) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1627,7 @@ func (x *JsonField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonField.ProtoReflect.Descriptor instead.
 func (*JsonField) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *JsonField) GetName() string {
@@ -1442,7 +1660,7 @@ type XlsxSource struct {
 
 func (x *XlsxSource) Reset() {
 	*x = XlsxSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1454,7 +1672,7 @@ func (x *XlsxSource) String() string {
 func (*XlsxSource) ProtoMessage() {}
 
 func (x *XlsxSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1467,7 +1685,7 @@ func (x *XlsxSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XlsxSource.ProtoReflect.Descriptor instead.
 func (*XlsxSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *XlsxSource) GetPath() string {
@@ -1511,7 +1729,7 @@ type PostgresSource struct {
 
 func (x *PostgresSource) Reset() {
 	*x = PostgresSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1523,7 +1741,7 @@ func (x *PostgresSource) String() string {
 func (*PostgresSource) ProtoMessage() {}
 
 func (x *PostgresSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1536,7 +1754,7 @@ func (x *PostgresSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostgresSource.ProtoReflect.Descriptor instead.
 func (*PostgresSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PostgresSource) GetDsn() string {
@@ -1602,7 +1820,7 @@ type ColumnMapping struct {
 
 func (x *ColumnMapping) Reset() {
 	*x = ColumnMapping{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1832,7 @@ func (x *ColumnMapping) String() string {
 func (*ColumnMapping) ProtoMessage() {}
 
 func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +1845,7 @@ func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnMapping.ProtoReflect.Descriptor instead.
 func (*ColumnMapping) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ColumnMapping) GetTarget() string {
@@ -1731,7 +1949,7 @@ type NewId struct {
 
 func (x *NewId) Reset() {
 	*x = NewId{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1743,7 +1961,7 @@ func (x *NewId) String() string {
 func (*NewId) ProtoMessage() {}
 
 func (x *NewId) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1756,7 +1974,7 @@ func (x *NewId) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewId.ProtoReflect.Descriptor instead.
 func (*NewId) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *NewId) GetEntity() string {
@@ -1778,7 +1996,7 @@ type IdRef struct {
 
 func (x *IdRef) Reset() {
 	*x = IdRef{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +2008,7 @@ func (x *IdRef) String() string {
 func (*IdRef) ProtoMessage() {}
 
 func (x *IdRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +2021,7 @@ func (x *IdRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdRef.ProtoReflect.Descriptor instead.
 func (*IdRef) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *IdRef) GetEntity() string {
@@ -1832,7 +2050,7 @@ type CleanStep struct {
 
 func (x *CleanStep) Reset() {
 	*x = CleanStep{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +2062,7 @@ func (x *CleanStep) String() string {
 func (*CleanStep) ProtoMessage() {}
 
 func (x *CleanStep) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +2075,7 @@ func (x *CleanStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanStep.ProtoReflect.Descriptor instead.
 func (*CleanStep) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *CleanStep) GetFunction() string {
@@ -1900,7 +2118,7 @@ type Rule struct {
 
 func (x *Rule) Reset() {
 	*x = Rule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2130,7 @@ func (x *Rule) String() string {
 func (*Rule) ProtoMessage() {}
 
 func (x *Rule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2143,7 @@ func (x *Rule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rule.ProtoReflect.Descriptor instead.
 func (*Rule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *Rule) GetColumn() string {
@@ -2092,7 +2310,7 @@ type LengthRule struct {
 
 func (x *LengthRule) Reset() {
 	*x = LengthRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2322,7 @@ func (x *LengthRule) String() string {
 func (*LengthRule) ProtoMessage() {}
 
 func (x *LengthRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2335,7 @@ func (x *LengthRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LengthRule.ProtoReflect.Descriptor instead.
 func (*LengthRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *LengthRule) GetMin() int32 {
@@ -2146,7 +2364,7 @@ type ExprRule struct {
 
 func (x *ExprRule) Reset() {
 	*x = ExprRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2376,7 @@ func (x *ExprRule) String() string {
 func (*ExprRule) ProtoMessage() {}
 
 func (x *ExprRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2389,7 @@ func (x *ExprRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExprRule.ProtoReflect.Descriptor instead.
 func (*ExprRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{22}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ExprRule) GetExpr() string {
@@ -2194,7 +2412,7 @@ type UniqueRule struct {
 
 func (x *UniqueRule) Reset() {
 	*x = UniqueRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2206,7 +2424,7 @@ func (x *UniqueRule) String() string {
 func (*UniqueRule) ProtoMessage() {}
 
 func (x *UniqueRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2219,7 +2437,7 @@ func (x *UniqueRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UniqueRule.ProtoReflect.Descriptor instead.
 func (*UniqueRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{23}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *UniqueRule) GetColumns() []string {
@@ -2242,7 +2460,7 @@ type ReferenceRule struct {
 
 func (x *ReferenceRule) Reset() {
 	*x = ReferenceRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2472,7 @@ func (x *ReferenceRule) String() string {
 func (*ReferenceRule) ProtoMessage() {}
 
 func (x *ReferenceRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2485,7 @@ func (x *ReferenceRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferenceRule.ProtoReflect.Descriptor instead.
 func (*ReferenceRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{24}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReferenceRule) GetTable() string {
@@ -2303,7 +2521,7 @@ type Threshold struct {
 
 func (x *Threshold) Reset() {
 	*x = Threshold{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2315,7 +2533,7 @@ func (x *Threshold) String() string {
 func (*Threshold) ProtoMessage() {}
 
 func (x *Threshold) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2328,7 +2546,7 @@ func (x *Threshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Threshold.ProtoReflect.Descriptor instead.
 func (*Threshold) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{25}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Threshold) GetTable() string {
@@ -2368,7 +2586,7 @@ type NotNullRule struct {
 
 func (x *NotNullRule) Reset() {
 	*x = NotNullRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2380,7 +2598,7 @@ func (x *NotNullRule) String() string {
 func (*NotNullRule) ProtoMessage() {}
 
 func (x *NotNullRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2393,7 +2611,7 @@ func (x *NotNullRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotNullRule.ProtoReflect.Descriptor instead.
 func (*NotNullRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{26}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{29}
 }
 
 // RegexRule requires a match (RE2 syntax) of the value's text form.
@@ -2406,7 +2624,7 @@ type RegexRule struct {
 
 func (x *RegexRule) Reset() {
 	*x = RegexRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2418,7 +2636,7 @@ func (x *RegexRule) String() string {
 func (*RegexRule) ProtoMessage() {}
 
 func (x *RegexRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2431,7 +2649,7 @@ func (x *RegexRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegexRule.ProtoReflect.Descriptor instead.
 func (*RegexRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{27}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RegexRule) GetPattern() string {
@@ -2452,7 +2670,7 @@ type RangeRule struct {
 
 func (x *RangeRule) Reset() {
 	*x = RangeRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2464,7 +2682,7 @@ func (x *RangeRule) String() string {
 func (*RangeRule) ProtoMessage() {}
 
 func (x *RangeRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2477,7 +2695,7 @@ func (x *RangeRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRule.ProtoReflect.Descriptor instead.
 func (*RangeRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{28}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RangeRule) GetMin() string {
@@ -2504,7 +2722,7 @@ type OneOfRule struct {
 
 func (x *OneOfRule) Reset() {
 	*x = OneOfRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2516,7 +2734,7 @@ func (x *OneOfRule) String() string {
 func (*OneOfRule) ProtoMessage() {}
 
 func (x *OneOfRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2529,7 +2747,7 @@ func (x *OneOfRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OneOfRule.ProtoReflect.Descriptor instead.
 func (*OneOfRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{29}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *OneOfRule) GetValues() []string {
@@ -2559,7 +2777,7 @@ type Counts struct {
 
 func (x *Counts) Reset() {
 	*x = Counts{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2571,7 +2789,7 @@ func (x *Counts) String() string {
 func (*Counts) ProtoMessage() {}
 
 func (x *Counts) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2584,7 +2802,7 @@ func (x *Counts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counts.ProtoReflect.Descriptor instead.
 func (*Counts) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{30}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Counts) GetExtracted() int64 {
@@ -2649,7 +2867,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2661,7 +2879,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2674,7 +2892,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{31}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *KeyRange) GetLower() string {
@@ -2708,7 +2926,7 @@ type SourceColumn struct {
 
 func (x *SourceColumn) Reset() {
 	*x = SourceColumn{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2720,7 +2938,7 @@ func (x *SourceColumn) String() string {
 func (*SourceColumn) ProtoMessage() {}
 
 func (x *SourceColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2733,7 +2951,7 @@ func (x *SourceColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceColumn.ProtoReflect.Descriptor instead.
 func (*SourceColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{32}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *SourceColumn) GetName() string {
@@ -2783,7 +3001,7 @@ type SourceIndex struct {
 
 func (x *SourceIndex) Reset() {
 	*x = SourceIndex{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2795,7 +3013,7 @@ func (x *SourceIndex) String() string {
 func (*SourceIndex) ProtoMessage() {}
 
 func (x *SourceIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2808,7 +3026,7 @@ func (x *SourceIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceIndex.ProtoReflect.Descriptor instead.
 func (*SourceIndex) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{33}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SourceIndex) GetName() string {
@@ -2845,7 +3063,7 @@ type ForeignKey struct {
 
 func (x *ForeignKey) Reset() {
 	*x = ForeignKey{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2857,7 +3075,7 @@ func (x *ForeignKey) String() string {
 func (*ForeignKey) ProtoMessage() {}
 
 func (x *ForeignKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2870,7 +3088,7 @@ func (x *ForeignKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForeignKey.ProtoReflect.Descriptor instead.
 func (*ForeignKey) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{34}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ForeignKey) GetName() string {
@@ -2930,7 +3148,7 @@ type LineageRecord struct {
 
 func (x *LineageRecord) Reset() {
 	*x = LineageRecord{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2942,7 +3160,7 @@ func (x *LineageRecord) String() string {
 func (*LineageRecord) ProtoMessage() {}
 
 func (x *LineageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2955,7 +3173,7 @@ func (x *LineageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LineageRecord.ProtoReflect.Descriptor instead.
 func (*LineageRecord) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{35}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *LineageRecord) GetJobId() string {
@@ -3055,7 +3273,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12#\n" +
 	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\x12\x16\n" +
-	"\x06backup\x18\x04 \x01(\bR\x06backup\"\xc3\x04\n" +
+	"\x06backup\x18\x04 \x01(\bR\x06backup\"\xf4\x04\n" +
 	"\tTableSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06source\x18\x02 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12!\n" +
@@ -3076,7 +3294,19 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"aggregates\x18\v \x03(\v2\x1c.cutover.common.v1.AggregateR\n" +
 	"aggregates\x12;\n" +
 	"\n" +
-	"write_mode\x18\f \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\"L\n" +
+	"write_mode\x18\f \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\x12/\n" +
+	"\x04sync\x18\r \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\"\xa9\x01\n" +
+	"\bSyncSpec\x12@\n" +
+	"\twatermark\x18\x01 \x01(\v2 .cutover.common.v1.WatermarkSyncH\x00R\twatermark\x12:\n" +
+	"\alogical\x18\x02 \x01(\v2\x1e.cutover.common.v1.LogicalSyncH\x00R\alogical\x12\x17\n" +
+	"\apoll_ms\x18\x03 \x01(\x05R\x06pollMsB\x06\n" +
+	"\x04kind\"Y\n" +
+	"\rWatermarkSync\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x120\n" +
+	"\x14delete_check_seconds\x18\x02 \x01(\x05R\x12deleteCheckSeconds\"C\n" +
+	"\vLogicalSync\x12 \n" +
+	"\vpublication\x18\x01 \x01(\tR\vpublication\x12\x12\n" +
+	"\x04slot\x18\x02 \x01(\tR\x04slot\"L\n" +
 	"\tAggregate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bgroup_by\x18\x02 \x03(\tR\agroupBy\x12\x10\n" +
@@ -3297,7 +3527,7 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_cutover_common_v1_job_proto_goTypes = []any{
 	(WriteMode)(0),         // 0: cutover.common.v1.WriteMode
 	(SurvivorPolicy)(0),    // 1: cutover.common.v1.SurvivorPolicy
@@ -3307,85 +3537,91 @@ var file_cutover_common_v1_job_proto_goTypes = []any{
 	(*JobSpec)(nil),        // 5: cutover.common.v1.JobSpec
 	(*TargetSpec)(nil),     // 6: cutover.common.v1.TargetSpec
 	(*TableSpec)(nil),      // 7: cutover.common.v1.TableSpec
-	(*Aggregate)(nil),      // 8: cutover.common.v1.Aggregate
-	(*RowFilter)(nil),      // 9: cutover.common.v1.RowFilter
-	(*Dedupe)(nil),         // 10: cutover.common.v1.Dedupe
-	(*MatchKey)(nil),       // 11: cutover.common.v1.MatchKey
-	(*KeyCollision)(nil),   // 12: cutover.common.v1.KeyCollision
-	(*SourceSpec)(nil),     // 13: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 14: cutover.common.v1.CsvSource
-	(*MysqlSource)(nil),    // 15: cutover.common.v1.MysqlSource
-	(*SqliteSource)(nil),   // 16: cutover.common.v1.SqliteSource
-	(*JsonlSource)(nil),    // 17: cutover.common.v1.JsonlSource
-	(*JsonField)(nil),      // 18: cutover.common.v1.JsonField
-	(*XlsxSource)(nil),     // 19: cutover.common.v1.XlsxSource
-	(*PostgresSource)(nil), // 20: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 21: cutover.common.v1.ColumnMapping
-	(*NewId)(nil),          // 22: cutover.common.v1.NewId
-	(*IdRef)(nil),          // 23: cutover.common.v1.IdRef
-	(*CleanStep)(nil),      // 24: cutover.common.v1.CleanStep
-	(*Rule)(nil),           // 25: cutover.common.v1.Rule
-	(*LengthRule)(nil),     // 26: cutover.common.v1.LengthRule
-	(*ExprRule)(nil),       // 27: cutover.common.v1.ExprRule
-	(*UniqueRule)(nil),     // 28: cutover.common.v1.UniqueRule
-	(*ReferenceRule)(nil),  // 29: cutover.common.v1.ReferenceRule
-	(*Threshold)(nil),      // 30: cutover.common.v1.Threshold
-	(*NotNullRule)(nil),    // 31: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 32: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 33: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 34: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 35: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 36: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 37: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 38: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 39: cutover.common.v1.ForeignKey
-	(*LineageRecord)(nil),  // 40: cutover.common.v1.LineageRecord
-	nil,                    // 41: cutover.common.v1.CleanStep.ArgsEntry
-	(ColumnType)(0),        // 42: cutover.common.v1.ColumnType
+	(*SyncSpec)(nil),       // 8: cutover.common.v1.SyncSpec
+	(*WatermarkSync)(nil),  // 9: cutover.common.v1.WatermarkSync
+	(*LogicalSync)(nil),    // 10: cutover.common.v1.LogicalSync
+	(*Aggregate)(nil),      // 11: cutover.common.v1.Aggregate
+	(*RowFilter)(nil),      // 12: cutover.common.v1.RowFilter
+	(*Dedupe)(nil),         // 13: cutover.common.v1.Dedupe
+	(*MatchKey)(nil),       // 14: cutover.common.v1.MatchKey
+	(*KeyCollision)(nil),   // 15: cutover.common.v1.KeyCollision
+	(*SourceSpec)(nil),     // 16: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 17: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 18: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 19: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 20: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 21: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 22: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 23: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 24: cutover.common.v1.ColumnMapping
+	(*NewId)(nil),          // 25: cutover.common.v1.NewId
+	(*IdRef)(nil),          // 26: cutover.common.v1.IdRef
+	(*CleanStep)(nil),      // 27: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 28: cutover.common.v1.Rule
+	(*LengthRule)(nil),     // 29: cutover.common.v1.LengthRule
+	(*ExprRule)(nil),       // 30: cutover.common.v1.ExprRule
+	(*UniqueRule)(nil),     // 31: cutover.common.v1.UniqueRule
+	(*ReferenceRule)(nil),  // 32: cutover.common.v1.ReferenceRule
+	(*Threshold)(nil),      // 33: cutover.common.v1.Threshold
+	(*NotNullRule)(nil),    // 34: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 35: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 36: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 37: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 38: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 39: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 40: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 41: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 42: cutover.common.v1.ForeignKey
+	(*LineageRecord)(nil),  // 43: cutover.common.v1.LineageRecord
+	nil,                    // 44: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 45: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
 	6,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
 	7,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	30, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
-	13, // 3: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	21, // 4: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	25, // 5: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	9,  // 6: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
-	10, // 7: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
-	12, // 8: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
-	8,  // 9: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
+	33, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
+	16, // 3: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	24, // 4: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	28, // 5: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	12, // 6: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
+	13, // 7: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
+	15, // 8: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
+	11, // 9: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
 	0,  // 10: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
-	11, // 11: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
-	1,  // 12: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
-	2,  // 13: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
-	14, // 14: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	20, // 15: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	15, // 16: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	16, // 17: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	17, // 18: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	19, // 19: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	3,  // 20: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	18, // 21: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	42, // 22: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	24, // 23: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	22, // 24: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
-	23, // 25: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
-	41, // 26: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	31, // 27: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	32, // 28: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	33, // 29: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	34, // 30: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	26, // 31: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
-	27, // 32: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
-	28, // 33: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
-	29, // 34: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
-	4,  // 35: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
-	42, // 36: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	37, // [37:37] is the sub-list for method output_type
-	37, // [37:37] is the sub-list for method input_type
-	37, // [37:37] is the sub-list for extension type_name
-	37, // [37:37] is the sub-list for extension extendee
-	0,  // [0:37] is the sub-list for field type_name
+	8,  // 11: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
+	9,  // 12: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
+	10, // 13: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
+	14, // 14: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	1,  // 15: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	2,  // 16: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	17, // 17: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	23, // 18: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	18, // 19: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	19, // 20: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	20, // 21: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	22, // 22: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	3,  // 23: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	21, // 24: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	45, // 25: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	27, // 26: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	25, // 27: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	26, // 28: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	44, // 29: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	34, // 30: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	35, // 31: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	36, // 32: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	37, // 33: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	29, // 34: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
+	30, // 35: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
+	31, // 36: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
+	32, // 37: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
+	4,  // 38: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
+	45, // 39: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -3394,7 +3630,11 @@ func file_cutover_common_v1_job_proto_init() {
 		return
 	}
 	file_cutover_common_v1_batch_proto_init()
-	file_cutover_common_v1_job_proto_msgTypes[8].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[3].OneofWrappers = []any{
+		(*SyncSpec_Watermark)(nil),
+		(*SyncSpec_Logical)(nil),
+	}
+	file_cutover_common_v1_job_proto_msgTypes[11].OneofWrappers = []any{
 		(*SourceSpec_Csv)(nil),
 		(*SourceSpec_Postgres)(nil),
 		(*SourceSpec_Mysql)(nil),
@@ -3402,8 +3642,8 @@ func file_cutover_common_v1_job_proto_init() {
 		(*SourceSpec_Jsonl)(nil),
 		(*SourceSpec_Xlsx)(nil),
 	}
-	file_cutover_common_v1_job_proto_msgTypes[16].OneofWrappers = []any{}
-	file_cutover_common_v1_job_proto_msgTypes[20].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[19].OneofWrappers = []any{}
+	file_cutover_common_v1_job_proto_msgTypes[23].OneofWrappers = []any{
 		(*Rule_NotNull)(nil),
 		(*Rule_Regex)(nil),
 		(*Rule_Range)(nil),
@@ -3413,14 +3653,14 @@ func file_cutover_common_v1_job_proto_init() {
 		(*Rule_Unique)(nil),
 		(*Rule_References)(nil),
 	}
-	file_cutover_common_v1_job_proto_msgTypes[25].OneofWrappers = []any{}
+	file_cutover_common_v1_job_proto_msgTypes[28].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   37,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

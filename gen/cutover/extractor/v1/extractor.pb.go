@@ -605,6 +605,279 @@ func (x *ReadBatchResponse) GetDone() bool {
 	return false
 }
 
+type ReadChangesRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Source *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Sync   *v1.SyncSpec           `protobuf:"bytes,2,opt,name=sync,proto3" json:"sync,omitempty"`
+	// Position after the last change applied (from the ledger); empty = the
+	// start: for a watermark, rows newer than the full load's; for a slot,
+	// its confirmed position.
+	Position      string `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`
+	BatchSize     int32  `protobuf:"varint,4,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	JobId         string `protobuf:"bytes,5,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Table         string `protobuf:"bytes,6,opt,name=table,proto3" json:"table,omitempty"`
+	Seq           int64  `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadChangesRequest) Reset() {
+	*x = ReadChangesRequest{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadChangesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadChangesRequest) ProtoMessage() {}
+
+func (x *ReadChangesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadChangesRequest.ProtoReflect.Descriptor instead.
+func (*ReadChangesRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReadChangesRequest) GetSource() *v1.SourceSpec {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *ReadChangesRequest) GetSync() *v1.SyncSpec {
+	if x != nil {
+		return x.Sync
+	}
+	return nil
+}
+
+func (x *ReadChangesRequest) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *ReadChangesRequest) GetBatchSize() int32 {
+	if x != nil {
+		return x.BatchSize
+	}
+	return 0
+}
+
+func (x *ReadChangesRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ReadChangesRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *ReadChangesRequest) GetSeq() int64 {
+	if x != nil {
+		return x.Seq
+	}
+	return 0
+}
+
+type ReadChangesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Empty (num_rows 0) when there is nothing new.
+	Batch *v1.Batch `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// Changes (rows or transactions) known to be after batch.position.
+	LagRows int64 `protobuf:"varint,2,opt,name=lag_rows,json=lagRows,proto3" json:"lag_rows,omitempty"`
+	// Age of the oldest change not yet returned, 0 when caught up.
+	LagSeconds    float64 `protobuf:"fixed64,3,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadChangesResponse) Reset() {
+	*x = ReadChangesResponse{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadChangesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadChangesResponse) ProtoMessage() {}
+
+func (x *ReadChangesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadChangesResponse.ProtoReflect.Descriptor instead.
+func (*ReadChangesResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReadChangesResponse) GetBatch() *v1.Batch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+func (x *ReadChangesResponse) GetLagRows() int64 {
+	if x != nil {
+		return x.LagRows
+	}
+	return 0
+}
+
+func (x *ReadChangesResponse) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
+	}
+	return 0
+}
+
+type ReadKeysRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Source *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// Keys after this one (text form, as Batch source refs give them without
+	// the column names); empty = from the first.
+	After         string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
+	Limit         int32  `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadKeysRequest) Reset() {
+	*x = ReadKeysRequest{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadKeysRequest) ProtoMessage() {}
+
+func (x *ReadKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadKeysRequest.ProtoReflect.Descriptor instead.
+func (*ReadKeysRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ReadKeysRequest) GetSource() *v1.SourceSpec {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *ReadKeysRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *ReadKeysRequest) GetLimit() int32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+type ReadKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Primary-key values as text; several key columns joined by ",".
+	Keys          []string `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	Done          bool     `protobuf:"varint,2,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadKeysResponse) Reset() {
+	*x = ReadKeysResponse{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadKeysResponse) ProtoMessage() {}
+
+func (x *ReadKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadKeysResponse.ProtoReflect.Descriptor instead.
+func (*ReadKeysResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReadKeysResponse) GetKeys() []string {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *ReadKeysResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 var File_cutover_extractor_v1_extractor_proto protoreflect.FileDescriptor
 
 const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
@@ -650,13 +923,36 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	" \x03(\tR\bonlyRefs\"W\n" +
 	"\x11ReadBatchResponse\x12.\n" +
 	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x12\n" +
-	"\x04done\x18\x02 \x01(\bR\x04done2\x9b\x04\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done\"\xf6\x01\n" +
+	"\x12ReadChangesRequest\x125\n" +
+	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12/\n" +
+	"\x04sync\x18\x02 \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x1a\n" +
+	"\bposition\x18\x03 \x01(\tR\bposition\x12\x1d\n" +
+	"\n" +
+	"batch_size\x18\x04 \x01(\x05R\tbatchSize\x12\x15\n" +
+	"\x06job_id\x18\x05 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05table\x18\x06 \x01(\tR\x05table\x12\x10\n" +
+	"\x03seq\x18\a \x01(\x03R\x03seq\"\x81\x01\n" +
+	"\x13ReadChangesResponse\x12.\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x19\n" +
+	"\blag_rows\x18\x02 \x01(\x03R\alagRows\x12\x1f\n" +
+	"\vlag_seconds\x18\x03 \x01(\x01R\n" +
+	"lagSeconds\"t\n" +
+	"\x0fReadKeysRequest\x125\n" +
+	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\x03 \x01(\x05R\x05limit\":\n" +
+	"\x10ReadKeysResponse\x12\x12\n" +
+	"\x04keys\x18\x01 \x03(\tR\x04keys\x12\x12\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done2\xda\x05\n" +
 	"\x10ExtractorService\x12k\n" +
 	"\x0eDescribeSource\x12+.cutover.extractor.v1.DescribeSourceRequest\x1a,.cutover.extractor.v1.DescribeSourceResponse\x12k\n" +
 	"\x0ePlanPartitions\x12+.cutover.extractor.v1.PlanPartitionsRequest\x1a,.cutover.extractor.v1.PlanPartitionsResponse\x12e\n" +
 	"\fOpenSnapshot\x12).cutover.extractor.v1.OpenSnapshotRequest\x1a*.cutover.extractor.v1.OpenSnapshotResponse\x12h\n" +
 	"\rCloseSnapshot\x12*.cutover.extractor.v1.CloseSnapshotRequest\x1a+.cutover.extractor.v1.CloseSnapshotResponse\x12\\\n" +
-	"\tReadBatch\x12&.cutover.extractor.v1.ReadBatchRequest\x1a'.cutover.extractor.v1.ReadBatchResponseB\xdd\x01\n" +
+	"\tReadBatch\x12&.cutover.extractor.v1.ReadBatchRequest\x1a'.cutover.extractor.v1.ReadBatchResponse\x12b\n" +
+	"\vReadChanges\x12(.cutover.extractor.v1.ReadChangesRequest\x1a).cutover.extractor.v1.ReadChangesResponse\x12Y\n" +
+	"\bReadKeys\x12%.cutover.extractor.v1.ReadKeysRequest\x1a&.cutover.extractor.v1.ReadKeysResponseB\xdd\x01\n" +
 	"\x18com.cutover.extractor.v1B\x0eExtractorProtoP\x01Z?github.com/cutover/cutover/gen/cutover/extractor/v1;extractorv1\xa2\x02\x03CEX\xaa\x02\x14Cutover.Extractor.V1\xca\x02\x14Cutover\\Extractor\\V1\xe2\x02 Cutover\\Extractor\\V1\\GPBMetadata\xea\x02\x16Cutover::Extractor::V1b\x06proto3"
 
 var (
@@ -671,7 +967,7 @@ func file_cutover_extractor_v1_extractor_proto_rawDescGZIP() []byte {
 	return file_cutover_extractor_v1_extractor_proto_rawDescData
 }
 
-var file_cutover_extractor_v1_extractor_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_cutover_extractor_v1_extractor_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_cutover_extractor_v1_extractor_proto_goTypes = []any{
 	(*DescribeSourceRequest)(nil),  // 0: cutover.extractor.v1.DescribeSourceRequest
 	(*DescribeSourceResponse)(nil), // 1: cutover.extractor.v1.DescribeSourceResponse
@@ -683,40 +979,53 @@ var file_cutover_extractor_v1_extractor_proto_goTypes = []any{
 	(*PlanPartitionsResponse)(nil), // 7: cutover.extractor.v1.PlanPartitionsResponse
 	(*ReadBatchRequest)(nil),       // 8: cutover.extractor.v1.ReadBatchRequest
 	(*ReadBatchResponse)(nil),      // 9: cutover.extractor.v1.ReadBatchResponse
-	(*v1.SourceSpec)(nil),          // 10: cutover.common.v1.SourceSpec
-	(*v1.SourceColumn)(nil),        // 11: cutover.common.v1.SourceColumn
-	(*v1.ForeignKey)(nil),          // 12: cutover.common.v1.ForeignKey
-	(*v1.SourceIndex)(nil),         // 13: cutover.common.v1.SourceIndex
-	(*v1.KeyRange)(nil),            // 14: cutover.common.v1.KeyRange
-	(*v1.Batch)(nil),               // 15: cutover.common.v1.Batch
+	(*ReadChangesRequest)(nil),     // 10: cutover.extractor.v1.ReadChangesRequest
+	(*ReadChangesResponse)(nil),    // 11: cutover.extractor.v1.ReadChangesResponse
+	(*ReadKeysRequest)(nil),        // 12: cutover.extractor.v1.ReadKeysRequest
+	(*ReadKeysResponse)(nil),       // 13: cutover.extractor.v1.ReadKeysResponse
+	(*v1.SourceSpec)(nil),          // 14: cutover.common.v1.SourceSpec
+	(*v1.SourceColumn)(nil),        // 15: cutover.common.v1.SourceColumn
+	(*v1.ForeignKey)(nil),          // 16: cutover.common.v1.ForeignKey
+	(*v1.SourceIndex)(nil),         // 17: cutover.common.v1.SourceIndex
+	(*v1.KeyRange)(nil),            // 18: cutover.common.v1.KeyRange
+	(*v1.Batch)(nil),               // 19: cutover.common.v1.Batch
+	(*v1.SyncSpec)(nil),            // 20: cutover.common.v1.SyncSpec
 }
 var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
-	10, // 0: cutover.extractor.v1.DescribeSourceRequest.source:type_name -> cutover.common.v1.SourceSpec
-	11, // 1: cutover.extractor.v1.DescribeSourceResponse.columns:type_name -> cutover.common.v1.SourceColumn
-	12, // 2: cutover.extractor.v1.DescribeSourceResponse.foreign_keys:type_name -> cutover.common.v1.ForeignKey
-	13, // 3: cutover.extractor.v1.DescribeSourceResponse.indexes:type_name -> cutover.common.v1.SourceIndex
-	10, // 4: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
-	10, // 5: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	10, // 6: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	14, // 7: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
-	10, // 8: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
-	14, // 9: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
-	15, // 10: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
-	0,  // 11: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
-	2,  // 12: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
-	3,  // 13: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
-	5,  // 14: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
-	8,  // 15: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
-	1,  // 16: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
-	7,  // 17: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
-	4,  // 18: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
-	6,  // 19: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
-	9,  // 20: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
-	16, // [16:21] is the sub-list for method output_type
-	11, // [11:16] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	14, // 0: cutover.extractor.v1.DescribeSourceRequest.source:type_name -> cutover.common.v1.SourceSpec
+	15, // 1: cutover.extractor.v1.DescribeSourceResponse.columns:type_name -> cutover.common.v1.SourceColumn
+	16, // 2: cutover.extractor.v1.DescribeSourceResponse.foreign_keys:type_name -> cutover.common.v1.ForeignKey
+	17, // 3: cutover.extractor.v1.DescribeSourceResponse.indexes:type_name -> cutover.common.v1.SourceIndex
+	14, // 4: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
+	14, // 5: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	14, // 6: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	18, // 7: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
+	14, // 8: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
+	18, // 9: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
+	19, // 10: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
+	14, // 11: cutover.extractor.v1.ReadChangesRequest.source:type_name -> cutover.common.v1.SourceSpec
+	20, // 12: cutover.extractor.v1.ReadChangesRequest.sync:type_name -> cutover.common.v1.SyncSpec
+	19, // 13: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
+	14, // 14: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
+	0,  // 15: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
+	2,  // 16: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
+	3,  // 17: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
+	5,  // 18: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
+	8,  // 19: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
+	10, // 20: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
+	12, // 21: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
+	1,  // 22: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
+	7,  // 23: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
+	4,  // 24: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
+	6,  // 25: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
+	9,  // 26: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
+	11, // 27: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
+	13, // 28: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
+	22, // [22:29] is the sub-list for method output_type
+	15, // [15:22] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_cutover_extractor_v1_extractor_proto_init() }
@@ -730,7 +1039,7 @@ func file_cutover_extractor_v1_extractor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_extractor_v1_extractor_proto_rawDesc), len(file_cutover_extractor_v1_extractor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,6 +24,8 @@ const (
 	ExtractorService_OpenSnapshot_FullMethodName   = "/cutover.extractor.v1.ExtractorService/OpenSnapshot"
 	ExtractorService_CloseSnapshot_FullMethodName  = "/cutover.extractor.v1.ExtractorService/CloseSnapshot"
 	ExtractorService_ReadBatch_FullMethodName      = "/cutover.extractor.v1.ExtractorService/ReadBatch"
+	ExtractorService_ReadChanges_FullMethodName    = "/cutover.extractor.v1.ExtractorService/ReadChanges"
+	ExtractorService_ReadKeys_FullMethodName       = "/cutover.extractor.v1.ExtractorService/ReadKeys"
 )
 
 // ExtractorServiceClient is the client API for ExtractorService service.
@@ -46,6 +48,13 @@ type ExtractorServiceClient interface {
 	// ReadBatch reads the batch that starts after the cursor. Called with the
 	// same cursor it returns the same rows, which makes retries exact.
 	ReadBatch(ctx context.Context, in *ReadBatchRequest, opts ...grpc.CallOption) (*ReadBatchResponse, error)
+	// ReadChanges returns the changes after a position (a change batch: rows
+	// with Batch.ops, Batch.position after them) and how far behind the
+	// source the position is. The same position gives the same changes.
+	ReadChanges(ctx context.Context, in *ReadChangesRequest, opts ...grpc.CallOption) (*ReadChangesResponse, error)
+	// ReadKeys lists a source table's primary-key values (as text, in key
+	// order, a page at a time), for finding deleted rows.
+	ReadKeys(ctx context.Context, in *ReadKeysRequest, opts ...grpc.CallOption) (*ReadKeysResponse, error)
 }
 
 type extractorServiceClient struct {
@@ -106,6 +115,26 @@ func (c *extractorServiceClient) ReadBatch(ctx context.Context, in *ReadBatchReq
 	return out, nil
 }
 
+func (c *extractorServiceClient) ReadChanges(ctx context.Context, in *ReadChangesRequest, opts ...grpc.CallOption) (*ReadChangesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadChangesResponse)
+	err := c.cc.Invoke(ctx, ExtractorService_ReadChanges_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *extractorServiceClient) ReadKeys(ctx context.Context, in *ReadKeysRequest, opts ...grpc.CallOption) (*ReadKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadKeysResponse)
+	err := c.cc.Invoke(ctx, ExtractorService_ReadKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExtractorServiceServer is the server API for ExtractorService service.
 // All implementations must embed UnimplementedExtractorServiceServer
 // for forward compatibility.
@@ -126,6 +155,13 @@ type ExtractorServiceServer interface {
 	// ReadBatch reads the batch that starts after the cursor. Called with the
 	// same cursor it returns the same rows, which makes retries exact.
 	ReadBatch(context.Context, *ReadBatchRequest) (*ReadBatchResponse, error)
+	// ReadChanges returns the changes after a position (a change batch: rows
+	// with Batch.ops, Batch.position after them) and how far behind the
+	// source the position is. The same position gives the same changes.
+	ReadChanges(context.Context, *ReadChangesRequest) (*ReadChangesResponse, error)
+	// ReadKeys lists a source table's primary-key values (as text, in key
+	// order, a page at a time), for finding deleted rows.
+	ReadKeys(context.Context, *ReadKeysRequest) (*ReadKeysResponse, error)
 	mustEmbedUnimplementedExtractorServiceServer()
 }
 
@@ -150,6 +186,12 @@ func (UnimplementedExtractorServiceServer) CloseSnapshot(context.Context, *Close
 }
 func (UnimplementedExtractorServiceServer) ReadBatch(context.Context, *ReadBatchRequest) (*ReadBatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadBatch not implemented")
+}
+func (UnimplementedExtractorServiceServer) ReadChanges(context.Context, *ReadChangesRequest) (*ReadChangesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadChanges not implemented")
+}
+func (UnimplementedExtractorServiceServer) ReadKeys(context.Context, *ReadKeysRequest) (*ReadKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadKeys not implemented")
 }
 func (UnimplementedExtractorServiceServer) mustEmbedUnimplementedExtractorServiceServer() {}
 func (UnimplementedExtractorServiceServer) testEmbeddedByValue()                          {}
@@ -262,6 +304,42 @@ func _ExtractorService_ReadBatch_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExtractorService_ReadChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadChangesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExtractorServiceServer).ReadChanges(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExtractorService_ReadChanges_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExtractorServiceServer).ReadChanges(ctx, req.(*ReadChangesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExtractorService_ReadKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExtractorServiceServer).ReadKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExtractorService_ReadKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExtractorServiceServer).ReadKeys(ctx, req.(*ReadKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExtractorService_ServiceDesc is the grpc.ServiceDesc for ExtractorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -288,6 +366,14 @@ var ExtractorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReadBatch",
 			Handler:    _ExtractorService_ReadBatch_Handler,
+		},
+		{
+			MethodName: "ReadChanges",
+			Handler:    _ExtractorService_ReadChanges_Handler,
+		},
+		{
+			MethodName: "ReadKeys",
+			Handler:    _ExtractorService_ReadKeys_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

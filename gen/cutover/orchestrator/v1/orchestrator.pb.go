@@ -35,6 +35,8 @@ const (
 	JobState_JOB_STATE_CANCELLED   JobState = 5
 	// RollbackJob restored the target to its state before the job.
 	JobState_JOB_STATE_ROLLED_BACK JobState = 6
+	// The full load is in; tables with a SyncSpec follow their sources.
+	JobState_JOB_STATE_FOLLOWING JobState = 7
 )
 
 // Enum value maps for JobState.
@@ -47,6 +49,7 @@ var (
 		4: "JOB_STATE_FAILED",
 		5: "JOB_STATE_CANCELLED",
 		6: "JOB_STATE_ROLLED_BACK",
+		7: "JOB_STATE_FOLLOWING",
 	}
 	JobState_value = map[string]int32{
 		"JOB_STATE_UNSPECIFIED": 0,
@@ -56,6 +59,7 @@ var (
 		"JOB_STATE_FAILED":      4,
 		"JOB_STATE_CANCELLED":   5,
 		"JOB_STATE_ROLLED_BACK": 6,
+		"JOB_STATE_FOLLOWING":   7,
 	}
 )
 
@@ -1999,6 +2003,345 @@ func (x *RollbackJobResponse) GetTables() []*v11.TableRollback {
 	return nil
 }
 
+type GetReadinessRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Lag at or under which a table counts as caught up; default 0 rows and
+	// 5 seconds.
+	MaxLagRows    int64   `protobuf:"varint,2,opt,name=max_lag_rows,json=maxLagRows,proto3" json:"max_lag_rows,omitempty"`
+	MaxLagSeconds float64 `protobuf:"fixed64,3,opt,name=max_lag_seconds,json=maxLagSeconds,proto3" json:"max_lag_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReadinessRequest) Reset() {
+	*x = GetReadinessRequest{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReadinessRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReadinessRequest) ProtoMessage() {}
+
+func (x *GetReadinessRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReadinessRequest.ProtoReflect.Descriptor instead.
+func (*GetReadinessRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *GetReadinessRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GetReadinessRequest) GetMaxLagRows() int64 {
+	if x != nil {
+		return x.MaxLagRows
+	}
+	return 0
+}
+
+func (x *GetReadinessRequest) GetMaxLagSeconds() float64 {
+	if x != nil {
+		return x.MaxLagSeconds
+	}
+	return 0
+}
+
+// TableLag is how far one following table is behind its source.
+type TableLag struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Table string                 `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	// Position applied (watermark or LSN).
+	Position   string  `protobuf:"bytes,2,opt,name=position,proto3" json:"position,omitempty"`
+	LagRows    int64   `protobuf:"varint,3,opt,name=lag_rows,json=lagRows,proto3" json:"lag_rows,omitempty"`
+	LagSeconds float64 `protobuf:"fixed64,4,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
+	// Changes applied since the full load: upserts and deletes.
+	Upserts       int64                  `protobuf:"varint,5,opt,name=upserts,proto3" json:"upserts,omitempty"`
+	Deletes       int64                  `protobuf:"varint,6,opt,name=deletes,proto3" json:"deletes,omitempty"`
+	LastAppliedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_applied_at,json=lastAppliedAt,proto3" json:"last_applied_at,omitempty"`
+	LastCheckedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_checked_at,json=lastCheckedAt,proto3" json:"last_checked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TableLag) Reset() {
+	*x = TableLag{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableLag) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableLag) ProtoMessage() {}
+
+func (x *TableLag) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableLag.ProtoReflect.Descriptor instead.
+func (*TableLag) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *TableLag) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TableLag) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *TableLag) GetLagRows() int64 {
+	if x != nil {
+		return x.LagRows
+	}
+	return 0
+}
+
+func (x *TableLag) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
+	}
+	return 0
+}
+
+func (x *TableLag) GetUpserts() int64 {
+	if x != nil {
+		return x.Upserts
+	}
+	return 0
+}
+
+func (x *TableLag) GetDeletes() int64 {
+	if x != nil {
+		return x.Deletes
+	}
+	return 0
+}
+
+func (x *TableLag) GetLastAppliedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastAppliedAt
+	}
+	return nil
+}
+
+func (x *TableLag) GetLastCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastCheckedAt
+	}
+	return nil
+}
+
+type GetReadinessResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	JobId  string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	State  JobState               `protobuf:"varint,2,opt,name=state,proto3,enum=cutover.orchestrator.v1.JobState" json:"state,omitempty"`
+	Ready  bool                   `protobuf:"varint,3,opt,name=ready,proto3" json:"ready,omitempty"`
+	Tables []*TableLag            `protobuf:"bytes,4,rep,name=tables,proto3" json:"tables,omitempty"`
+	// Whether the job's last reconciliation passed (false when none ran).
+	Reconciled bool `protobuf:"varint,5,opt,name=reconciled,proto3" json:"reconciled,omitempty"`
+	// Why it is not ready, one line each.
+	Reasons       []string `protobuf:"bytes,6,rep,name=reasons,proto3" json:"reasons,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReadinessResponse) Reset() {
+	*x = GetReadinessResponse{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReadinessResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReadinessResponse) ProtoMessage() {}
+
+func (x *GetReadinessResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReadinessResponse.ProtoReflect.Descriptor instead.
+func (*GetReadinessResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *GetReadinessResponse) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *GetReadinessResponse) GetState() JobState {
+	if x != nil {
+		return x.State
+	}
+	return JobState_JOB_STATE_UNSPECIFIED
+}
+
+func (x *GetReadinessResponse) GetReady() bool {
+	if x != nil {
+		return x.Ready
+	}
+	return false
+}
+
+func (x *GetReadinessResponse) GetTables() []*TableLag {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+func (x *GetReadinessResponse) GetReconciled() bool {
+	if x != nil {
+		return x.Reconciled
+	}
+	return false
+}
+
+func (x *GetReadinessResponse) GetReasons() []string {
+	if x != nil {
+		return x.Reasons
+	}
+	return nil
+}
+
+type StopFollowingRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopFollowingRequest) Reset() {
+	*x = StopFollowingRequest{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopFollowingRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopFollowingRequest) ProtoMessage() {}
+
+func (x *StopFollowingRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopFollowingRequest.ProtoReflect.Descriptor instead.
+func (*StopFollowingRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *StopFollowingRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type StopFollowingResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StopFollowingResponse) Reset() {
+	*x = StopFollowingResponse{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StopFollowingResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StopFollowingResponse) ProtoMessage() {}
+
+func (x *StopFollowingResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StopFollowingResponse.ProtoReflect.Descriptor instead.
+func (*StopFollowingResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *StopFollowingResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
 var File_cutover_orchestrator_v1_orchestrator_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
@@ -2155,7 +2498,35 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x7f\n" +
 	"\x13RollbackJobResponse\x12.\n" +
 	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\x128\n" +
-	"\x06tables\x18\x02 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables*\xb6\x01\n" +
+	"\x06tables\x18\x02 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables\"o\n" +
+	"\x13GetReadinessRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\fmax_lag_rows\x18\x02 \x01(\x03R\n" +
+	"maxLagRows\x12&\n" +
+	"\x0fmax_lag_seconds\x18\x03 \x01(\x01R\rmaxLagSeconds\"\xb4\x02\n" +
+	"\bTableLag\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\tR\bposition\x12\x19\n" +
+	"\blag_rows\x18\x03 \x01(\x03R\alagRows\x12\x1f\n" +
+	"\vlag_seconds\x18\x04 \x01(\x01R\n" +
+	"lagSeconds\x12\x18\n" +
+	"\aupserts\x18\x05 \x01(\x03R\aupserts\x12\x18\n" +
+	"\adeletes\x18\x06 \x01(\x03R\adeletes\x12B\n" +
+	"\x0flast_applied_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastAppliedAt\x12B\n" +
+	"\x0flast_checked_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastCheckedAt\"\xf1\x01\n" +
+	"\x14GetReadinessResponse\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x127\n" +
+	"\x05state\x18\x02 \x01(\x0e2!.cutover.orchestrator.v1.JobStateR\x05state\x12\x14\n" +
+	"\x05ready\x18\x03 \x01(\bR\x05ready\x129\n" +
+	"\x06tables\x18\x04 \x03(\v2!.cutover.orchestrator.v1.TableLagR\x06tables\x12\x1e\n" +
+	"\n" +
+	"reconciled\x18\x05 \x01(\bR\n" +
+	"reconciled\x12\x18\n" +
+	"\areasons\x18\x06 \x03(\tR\areasons\"&\n" +
+	"\x14StopFollowingRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"G\n" +
+	"\x15StopFollowingResponse\x12.\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job*\xcf\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATE_PENDING\x10\x01\x12\x15\n" +
@@ -2163,7 +2534,8 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x13JOB_STATE_SUCCEEDED\x10\x03\x12\x14\n" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
 	"\x13JOB_STATE_CANCELLED\x10\x05\x12\x19\n" +
-	"\x15JOB_STATE_ROLLED_BACK\x10\x062\x88\b\n" +
+	"\x15JOB_STATE_ROLLED_BACK\x10\x06\x12\x17\n" +
+	"\x13JOB_STATE_FOLLOWING\x10\a2\xe5\t\n" +
 	"\n" +
 	"JobService\x12b\n" +
 	"\tCreateJob\x12).cutover.orchestrator.v1.CreateJobRequest\x1a*.cutover.orchestrator.v1.CreateJobResponse\x12Y\n" +
@@ -2171,7 +2543,9 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\bListJobs\x12(.cutover.orchestrator.v1.ListJobsRequest\x1a).cutover.orchestrator.v1.ListJobsResponse\x12b\n" +
 	"\tCancelJob\x12).cutover.orchestrator.v1.CancelJobRequest\x1a*.cutover.orchestrator.v1.CancelJobResponse\x12b\n" +
 	"\tResumeJob\x12).cutover.orchestrator.v1.ResumeJobRequest\x1a*.cutover.orchestrator.v1.ResumeJobResponse\x12h\n" +
-	"\vRollbackJob\x12+.cutover.orchestrator.v1.RollbackJobRequest\x1a,.cutover.orchestrator.v1.RollbackJobResponse\x12a\n" +
+	"\vRollbackJob\x12+.cutover.orchestrator.v1.RollbackJobRequest\x1a,.cutover.orchestrator.v1.RollbackJobResponse\x12k\n" +
+	"\fGetReadiness\x12,.cutover.orchestrator.v1.GetReadinessRequest\x1a-.cutover.orchestrator.v1.GetReadinessResponse\x12n\n" +
+	"\rStopFollowing\x12-.cutover.orchestrator.v1.StopFollowingRequest\x1a..cutover.orchestrator.v1.StopFollowingResponse\x12a\n" +
 	"\bWatchJob\x12(.cutover.orchestrator.v1.WatchJobRequest\x1a).cutover.orchestrator.v1.WatchJobResponse0\x01\x12k\n" +
 	"\fGetJobReport\x12,.cutover.orchestrator.v1.GetJobReportRequest\x1a-.cutover.orchestrator.v1.GetJobReportResponse\x12e\n" +
 	"\n" +
@@ -2192,7 +2566,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
 var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(JobState)(0),                  // 0: cutover.orchestrator.v1.JobState
 	(*Job)(nil),                    // 1: cutover.orchestrator.v1.Job
@@ -2224,23 +2598,28 @@ var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(*ListQuarantineResponse)(nil), // 27: cutover.orchestrator.v1.ListQuarantineResponse
 	(*RollbackJobRequest)(nil),     // 28: cutover.orchestrator.v1.RollbackJobRequest
 	(*RollbackJobResponse)(nil),    // 29: cutover.orchestrator.v1.RollbackJobResponse
-	(*v1.JobSpec)(nil),             // 30: cutover.common.v1.JobSpec
-	(*v1.Counts)(nil),              // 31: cutover.common.v1.Counts
-	(*timestamppb.Timestamp)(nil),  // 32: google.protobuf.Timestamp
-	(*v11.MergeCount)(nil),         // 33: cutover.loader.v1.MergeCount
-	(*v11.CollisionCount)(nil),     // 34: cutover.loader.v1.CollisionCount
-	(*Reconciliation)(nil),         // 35: cutover.orchestrator.v1.Reconciliation
-	(*v11.TableRollback)(nil),      // 36: cutover.loader.v1.TableRollback
-	(*v1.LineageRecord)(nil),       // 37: cutover.common.v1.LineageRecord
+	(*GetReadinessRequest)(nil),    // 30: cutover.orchestrator.v1.GetReadinessRequest
+	(*TableLag)(nil),               // 31: cutover.orchestrator.v1.TableLag
+	(*GetReadinessResponse)(nil),   // 32: cutover.orchestrator.v1.GetReadinessResponse
+	(*StopFollowingRequest)(nil),   // 33: cutover.orchestrator.v1.StopFollowingRequest
+	(*StopFollowingResponse)(nil),  // 34: cutover.orchestrator.v1.StopFollowingResponse
+	(*v1.JobSpec)(nil),             // 35: cutover.common.v1.JobSpec
+	(*v1.Counts)(nil),              // 36: cutover.common.v1.Counts
+	(*timestamppb.Timestamp)(nil),  // 37: google.protobuf.Timestamp
+	(*v11.MergeCount)(nil),         // 38: cutover.loader.v1.MergeCount
+	(*v11.CollisionCount)(nil),     // 39: cutover.loader.v1.CollisionCount
+	(*Reconciliation)(nil),         // 40: cutover.orchestrator.v1.Reconciliation
+	(*v11.TableRollback)(nil),      // 41: cutover.loader.v1.TableRollback
+	(*v1.LineageRecord)(nil),       // 42: cutover.common.v1.LineageRecord
 }
 var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	0,  // 0: cutover.orchestrator.v1.Job.state:type_name -> cutover.orchestrator.v1.JobState
-	30, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
-	31, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
-	32, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	32, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	32, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	30, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
+	35, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
+	36, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
+	37, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	37, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	37, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	35, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
 	1,  // 7: cutover.orchestrator.v1.CreateJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 8: cutover.orchestrator.v1.GetJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 9: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
@@ -2248,51 +2627,60 @@ var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	1,  // 11: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 12: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	15, // 13: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
-	31, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
+	36, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
 	17, // 15: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
 	16, // 16: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
 	17, // 17: cutover.orchestrator.v1.TableReport.warnings:type_name -> cutover.orchestrator.v1.RuleRejects
-	33, // 18: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
-	34, // 19: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
+	38, // 18: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
+	39, // 19: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
 	0,  // 20: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
 	18, // 21: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
-	31, // 22: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
-	32, // 23: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
-	32, // 24: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
+	36, // 22: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
+	37, // 23: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
+	37, // 24: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
 	19, // 25: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
 	21, // 26: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
-	35, // 27: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
-	36, // 28: cutover.orchestrator.v1.JobReport.rollback:type_name -> cutover.loader.v1.TableRollback
-	37, // 29: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	40, // 27: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	41, // 28: cutover.orchestrator.v1.JobReport.rollback:type_name -> cutover.loader.v1.TableRollback
+	42, // 29: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
 	20, // 30: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
 	26, // 31: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
 	1,  // 32: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	36, // 33: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
-	2,  // 34: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 35: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 36: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	8,  // 37: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	10, // 38: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	28, // 39: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
-	12, // 40: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	14, // 41: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	22, // 42: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
-	25, // 43: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
-	3,  // 44: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 45: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 46: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	9,  // 47: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	11, // 48: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	29, // 49: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
-	13, // 50: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	24, // 51: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	23, // 52: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
-	27, // 53: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
-	44, // [44:54] is the sub-list for method output_type
-	34, // [34:44] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	41, // 33: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	37, // 34: cutover.orchestrator.v1.TableLag.last_applied_at:type_name -> google.protobuf.Timestamp
+	37, // 35: cutover.orchestrator.v1.TableLag.last_checked_at:type_name -> google.protobuf.Timestamp
+	0,  // 36: cutover.orchestrator.v1.GetReadinessResponse.state:type_name -> cutover.orchestrator.v1.JobState
+	31, // 37: cutover.orchestrator.v1.GetReadinessResponse.tables:type_name -> cutover.orchestrator.v1.TableLag
+	1,  // 38: cutover.orchestrator.v1.StopFollowingResponse.job:type_name -> cutover.orchestrator.v1.Job
+	2,  // 39: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	4,  // 40: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	6,  // 41: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	8,  // 42: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	10, // 43: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	28, // 44: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
+	30, // 45: cutover.orchestrator.v1.JobService.GetReadiness:input_type -> cutover.orchestrator.v1.GetReadinessRequest
+	33, // 46: cutover.orchestrator.v1.JobService.StopFollowing:input_type -> cutover.orchestrator.v1.StopFollowingRequest
+	12, // 47: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	14, // 48: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	22, // 49: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	25, // 50: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
+	3,  // 51: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	5,  // 52: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	7,  // 53: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	9,  // 54: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	11, // 55: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	29, // 56: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
+	32, // 57: cutover.orchestrator.v1.JobService.GetReadiness:output_type -> cutover.orchestrator.v1.GetReadinessResponse
+	34, // 58: cutover.orchestrator.v1.JobService.StopFollowing:output_type -> cutover.orchestrator.v1.StopFollowingResponse
+	13, // 59: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	24, // 60: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	23, // 61: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	27, // 62: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
+	51, // [51:63] is the sub-list for method output_type
+	39, // [39:51] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
@@ -2307,7 +2695,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc), len(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   29,
+			NumMessages:   34,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

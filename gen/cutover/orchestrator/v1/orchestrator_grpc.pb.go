@@ -25,6 +25,8 @@ const (
 	JobService_CancelJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/CancelJob"
 	JobService_ResumeJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/ResumeJob"
 	JobService_RollbackJob_FullMethodName    = "/cutover.orchestrator.v1.JobService/RollbackJob"
+	JobService_GetReadiness_FullMethodName   = "/cutover.orchestrator.v1.JobService/GetReadiness"
+	JobService_StopFollowing_FullMethodName  = "/cutover.orchestrator.v1.JobService/StopFollowing"
 	JobService_WatchJob_FullMethodName       = "/cutover.orchestrator.v1.JobService/WatchJob"
 	JobService_GetJobReport_FullMethodName   = "/cutover.orchestrator.v1.JobService/GetJobReport"
 	JobService_GetLineage_FullMethodName     = "/cutover.orchestrator.v1.JobService/GetLineage"
@@ -51,6 +53,12 @@ type JobServiceClient interface {
 	// rows it updated get their before images back (or, with
 	// target.backup, every table it wrote comes back from its copy).
 	RollbackJob(ctx context.Context, in *RollbackJobRequest, opts ...grpc.CallOption) (*RollbackJobResponse, error)
+	// GetReadiness says whether it is safe to switch systems: every
+	// following table's lag near zero and the last reconciliation passed.
+	GetReadiness(ctx context.Context, in *GetReadinessRequest, opts ...grpc.CallOption) (*GetReadinessResponse, error)
+	// StopFollowing ends a following job (cutover done): it applies what is
+	// pending, then succeeds.
+	StopFollowing(ctx context.Context, in *StopFollowingRequest, opts ...grpc.CallOption) (*StopFollowingResponse, error)
 	// WatchJob streams progress until the job ends.
 	WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobResponse], error)
 	GetJobReport(ctx context.Context, in *GetJobReportRequest, opts ...grpc.CallOption) (*GetJobReportResponse, error)
@@ -130,6 +138,26 @@ func (c *jobServiceClient) RollbackJob(ctx context.Context, in *RollbackJobReque
 	return out, nil
 }
 
+func (c *jobServiceClient) GetReadiness(ctx context.Context, in *GetReadinessRequest, opts ...grpc.CallOption) (*GetReadinessResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetReadinessResponse)
+	err := c.cc.Invoke(ctx, JobService_GetReadiness_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) StopFollowing(ctx context.Context, in *StopFollowingRequest, opts ...grpc.CallOption) (*StopFollowingResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(StopFollowingResponse)
+	err := c.cc.Invoke(ctx, JobService_StopFollowing_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *jobServiceClient) WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[0], JobService_WatchJob_FullMethodName, cOpts...)
@@ -199,6 +227,12 @@ type JobServiceServer interface {
 	// rows it updated get their before images back (or, with
 	// target.backup, every table it wrote comes back from its copy).
 	RollbackJob(context.Context, *RollbackJobRequest) (*RollbackJobResponse, error)
+	// GetReadiness says whether it is safe to switch systems: every
+	// following table's lag near zero and the last reconciliation passed.
+	GetReadiness(context.Context, *GetReadinessRequest) (*GetReadinessResponse, error)
+	// StopFollowing ends a following job (cutover done): it applies what is
+	// pending, then succeeds.
+	StopFollowing(context.Context, *StopFollowingRequest) (*StopFollowingResponse, error)
 	// WatchJob streams progress until the job ends.
 	WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error
 	GetJobReport(context.Context, *GetJobReportRequest) (*GetJobReportResponse, error)
@@ -235,6 +269,12 @@ func (UnimplementedJobServiceServer) ResumeJob(context.Context, *ResumeJobReques
 }
 func (UnimplementedJobServiceServer) RollbackJob(context.Context, *RollbackJobRequest) (*RollbackJobResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RollbackJob not implemented")
+}
+func (UnimplementedJobServiceServer) GetReadiness(context.Context, *GetReadinessRequest) (*GetReadinessResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReadiness not implemented")
+}
+func (UnimplementedJobServiceServer) StopFollowing(context.Context, *StopFollowingRequest) (*StopFollowingResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopFollowing not implemented")
 }
 func (UnimplementedJobServiceServer) WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchJob not implemented")
@@ -377,6 +417,42 @@ func _JobService_RollbackJob_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_GetReadiness_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetReadinessRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).GetReadiness(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_GetReadiness_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).GetReadiness(ctx, req.(*GetReadinessRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_StopFollowing_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StopFollowingRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).StopFollowing(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_StopFollowing_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).StopFollowing(ctx, req.(*StopFollowingRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _JobService_WatchJob_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchJobRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -472,6 +548,14 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RollbackJob",
 			Handler:    _JobService_RollbackJob_Handler,
+		},
+		{
+			MethodName: "GetReadiness",
+			Handler:    _JobService_GetReadiness_Handler,
+		},
+		{
+			MethodName: "StopFollowing",
+			Handler:    _JobService_StopFollowing_Handler,
 		},
 		{
 			MethodName: "GetJobReport",
