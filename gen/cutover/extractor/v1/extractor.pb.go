@@ -207,8 +207,14 @@ func (x *PlanPartitionsRequest) GetSnapshot() string {
 }
 
 type OpenSnapshotRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Source        *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Source *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// With a LogicalSync: the snapshot is the replication slot's own (made
+	// with the slot), so the full load and the changes after it meet
+	// exactly. job_id and table name the slot.
+	Sync          *v1.SyncSpec `protobuf:"bytes,2,opt,name=sync,proto3" json:"sync,omitempty"`
+	JobId         string       `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Table         string       `protobuf:"bytes,4,opt,name=table,proto3" json:"table,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -248,6 +254,27 @@ func (x *OpenSnapshotRequest) GetSource() *v1.SourceSpec {
 		return x.Source
 	}
 	return nil
+}
+
+func (x *OpenSnapshotRequest) GetSync() *v1.SyncSpec {
+	if x != nil {
+		return x.Sync
+	}
+	return nil
+}
+
+func (x *OpenSnapshotRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *OpenSnapshotRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
 }
 
 type OpenSnapshotResponse struct {
@@ -897,9 +924,12 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\n" +
 	"partitions\x18\x02 \x01(\x05R\n" +
 	"partitions\x12\x1a\n" +
-	"\bsnapshot\x18\x03 \x01(\tR\bsnapshot\"L\n" +
+	"\bsnapshot\x18\x03 \x01(\tR\bsnapshot\"\xaa\x01\n" +
 	"\x13OpenSnapshotRequest\x125\n" +
-	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\"2\n" +
+	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12/\n" +
+	"\x04sync\x18\x02 \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x15\n" +
+	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\tR\x05table\"2\n" +
 	"\x14OpenSnapshotResponse\x12\x1a\n" +
 	"\bsnapshot\x18\x01 \x01(\tR\bsnapshot\"i\n" +
 	"\x14CloseSnapshotRequest\x125\n" +
@@ -987,9 +1017,9 @@ var file_cutover_extractor_v1_extractor_proto_goTypes = []any{
 	(*v1.SourceColumn)(nil),        // 15: cutover.common.v1.SourceColumn
 	(*v1.ForeignKey)(nil),          // 16: cutover.common.v1.ForeignKey
 	(*v1.SourceIndex)(nil),         // 17: cutover.common.v1.SourceIndex
-	(*v1.KeyRange)(nil),            // 18: cutover.common.v1.KeyRange
-	(*v1.Batch)(nil),               // 19: cutover.common.v1.Batch
-	(*v1.SyncSpec)(nil),            // 20: cutover.common.v1.SyncSpec
+	(*v1.SyncSpec)(nil),            // 18: cutover.common.v1.SyncSpec
+	(*v1.KeyRange)(nil),            // 19: cutover.common.v1.KeyRange
+	(*v1.Batch)(nil),               // 20: cutover.common.v1.Batch
 }
 var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
 	14, // 0: cutover.extractor.v1.DescribeSourceRequest.source:type_name -> cutover.common.v1.SourceSpec
@@ -998,34 +1028,35 @@ var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
 	17, // 3: cutover.extractor.v1.DescribeSourceResponse.indexes:type_name -> cutover.common.v1.SourceIndex
 	14, // 4: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
 	14, // 5: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	14, // 6: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	18, // 7: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
-	14, // 8: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
-	18, // 9: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
-	19, // 10: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
-	14, // 11: cutover.extractor.v1.ReadChangesRequest.source:type_name -> cutover.common.v1.SourceSpec
-	20, // 12: cutover.extractor.v1.ReadChangesRequest.sync:type_name -> cutover.common.v1.SyncSpec
-	19, // 13: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
-	14, // 14: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
-	0,  // 15: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
-	2,  // 16: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
-	3,  // 17: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
-	5,  // 18: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
-	8,  // 19: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
-	10, // 20: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
-	12, // 21: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
-	1,  // 22: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
-	7,  // 23: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
-	4,  // 24: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
-	6,  // 25: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
-	9,  // 26: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
-	11, // 27: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
-	13, // 28: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
-	22, // [22:29] is the sub-list for method output_type
-	15, // [15:22] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	18, // 6: cutover.extractor.v1.OpenSnapshotRequest.sync:type_name -> cutover.common.v1.SyncSpec
+	14, // 7: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	19, // 8: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
+	14, // 9: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
+	19, // 10: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
+	20, // 11: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
+	14, // 12: cutover.extractor.v1.ReadChangesRequest.source:type_name -> cutover.common.v1.SourceSpec
+	18, // 13: cutover.extractor.v1.ReadChangesRequest.sync:type_name -> cutover.common.v1.SyncSpec
+	20, // 14: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
+	14, // 15: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
+	0,  // 16: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
+	2,  // 17: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
+	3,  // 18: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
+	5,  // 19: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
+	8,  // 20: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
+	10, // 21: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
+	12, // 22: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
+	1,  // 23: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
+	7,  // 24: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
+	4,  // 25: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
+	6,  // 26: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
+	9,  // 27: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
+	11, // 28: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
+	13, // 29: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
+	23, // [23:30] is the sub-list for method output_type
+	16, // [16:23] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_cutover_extractor_v1_extractor_proto_init() }
