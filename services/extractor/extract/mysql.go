@@ -882,6 +882,33 @@ func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool
 	}
 	defer rows.Close()
 
+	dec := myDecoder{loc: d.loc, zeroNull: zeroNull}
+	lastKey := make([][]byte, len(t.pk))
+	b, n, err := scanMySQL(rows, t, &dec, size, nil, func(vals []sql.RawBytes) {
+		// Raw values live until the next row: keep a copy of the key.
+		for k, ci := range t.pk {
+			lastKey[k] = myAppendKeyText(lastKey[k][:0], t.cols[ci], vals[ci])
+		}
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return nil, false, err
+	}
+	committed = true
+	last := cursor
+	if n > 0 {
+		last = cursorText(lastKey)
+	}
+	b.LastKey = escapeInvalid(last)
+	return b, n < size, nil
+}
+
+// scanMySQL decodes the rows of a query over every column of t (in t's
+// order) into a batch with source references; each sees a row's raw values
+// before the next row is read. extra receives the query's columns after t's.
+func scanMySQL(rows *sql.Rows, t *myTable, dec *myDecoder, size int, extra []any, each func(vals []sql.RawBytes)) (*commonv1.Batch, int, error) {
 	capRows := min(size, 1<<14)
 	cols := make([]*batch.Builder, len(t.cols))
 	for i, c := range t.cols {
@@ -894,13 +921,12 @@ func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool
 	for i := range vals {
 		dest[i] = &vals[i]
 	}
-	dec := myDecoder{loc: d.loc, zeroNull: zeroNull}
-	lastKey := make([][]byte, len(t.pk))
+	dest = append(dest, extra...)
 	var refBuf []byte
 	n := 0
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, false, err
+			return nil, 0, err
 		}
 		for i := range t.cols {
 			if rej := dec.append(cols[i], &t.cols[i], vals[i]); rej != nil {
@@ -916,25 +942,18 @@ func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool
 			}
 			refBuf = append(append(refBuf, t.cols[ci].name...), '=')
 			refBuf = myAppendKeyText(refBuf, t.cols[ci], vals[ci])
-			// Raw values live until the next row: keep a copy of the key.
-			lastKey[k] = myAppendKeyText(lastKey[k][:0], t.cols[ci], vals[ci])
 		}
 		refs.AppendBytes(refBuf)
+		if each != nil {
+			each(vals)
+		}
 		n++
 	}
 	if err := rows.Err(); err != nil {
-		return nil, false, err
+		return nil, 0, err
 	}
 	if err := rows.Close(); err != nil {
-		return nil, false, err
-	}
-	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-		return nil, false, err
-	}
-	committed = true
-	last := cursor
-	if n > 0 {
-		last = cursorText(lastKey)
+		return nil, 0, err
 	}
 	b.NumRows = int32(n)
 	b.Columns = make([]*commonv1.Column, len(cols))
@@ -942,8 +961,7 @@ func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool
 		b.Columns[i] = c.Column()
 	}
 	b.SourceRefs = refs.Column()
-	b.LastKey = escapeInvalid(last)
-	return b, n < size, nil
+	return b, n, nil
 }
 
 // myDecoder converts raw values; scratch is reused across values.

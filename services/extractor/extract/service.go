@@ -211,6 +211,15 @@ func (s *Service) OpenSnapshot(ctx context.Context, req *extractorv1.OpenSnapsho
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	// A table that will follow a PostgreSQL slot loads from the slot's own
+	// snapshot: the changes read later start exactly where it ends.
+	if req.GetSync().GetLogical() != nil && req.GetSource().GetPostgres() != nil {
+		id, _, err := s.openLogicalSnapshot(ctx, req.GetSource(), req.GetSync(), req.GetJobId(), req.GetTable())
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		return &extractorv1.OpenSnapshotResponse{Snapshot: id}, nil
+	}
 	sk, ok := k.(snapshotKind)
 	if !ok {
 		return &extractorv1.OpenSnapshotResponse{}, nil

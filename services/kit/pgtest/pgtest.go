@@ -30,6 +30,11 @@ var (
 	serverURL string
 	serverErr error
 	cluster   *Cluster
+
+	logicalOnce    sync.Once
+	logicalURL     string
+	logicalErr     error
+	logicalCluster *Cluster
 )
 
 // ServerURL returns the URL of the PostgreSQL server tests use.
@@ -61,6 +66,9 @@ func Run(m *testing.M) int {
 	if cluster != nil {
 		cluster.Stop()
 	}
+	if logicalCluster != nil {
+		logicalCluster.Stop()
+	}
 	return code
 }
 
@@ -69,6 +77,59 @@ func Run(m *testing.M) int {
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	base, err := ServerURL()
+	return newDatabaseOn(t, base, err)
+}
+
+// LogicalSettings are the server settings of a cluster that logical
+// replication tests start. Logical decoding reads only flushed WAL, so
+// commits are synchronous: a change is readable when its COMMIT returns.
+var LogicalSettings = []string{"wal_level=logical", "max_replication_slots=40", "max_wal_senders=40", "synchronous_commit=on"}
+
+// LogicalServerURL returns a server with wal_level=logical:
+// CUTOVER_TEST_PG_LOGICAL_URL when set, else the server ServerURL gives
+// when it has wal_level=logical, else a throwaway cluster started with
+// LogicalSettings (the server setting needs a restart, which a shared
+// server cannot take).
+func LogicalServerURL() (string, error) {
+	logicalOnce.Do(func() {
+		if u := os.Getenv("CUTOVER_TEST_PG_LOGICAL_URL"); u != "" {
+			logicalURL = u
+			return
+		}
+		if u, err := ServerURL(); err == nil && walLevel(u) == "logical" {
+			logicalURL = u
+			return
+		}
+		logicalCluster, logicalErr = StartCluster(filepath.Join(os.TempDir(), "cutover-pgtest-logical-"+randHex(4)), LogicalSettings...)
+		if logicalErr == nil {
+			logicalURL = logicalCluster.URL
+		}
+	})
+	return logicalURL, logicalErr
+}
+
+// NewLogicalDatabase is NewDatabase on the LogicalServerURL server.
+func NewLogicalDatabase(t testing.TB) string {
+	t.Helper()
+	base, err := LogicalServerURL()
+	return newDatabaseOn(t, base, err)
+}
+
+func walLevel(u string) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	c, err := pgx.Connect(ctx, u)
+	if err != nil {
+		return ""
+	}
+	defer c.Close(ctx)
+	var level string
+	_ = c.QueryRow(ctx, "SHOW wal_level").Scan(&level)
+	return level
+}
+
+func newDatabaseOn(t testing.TB, base string, err error) string {
+	t.Helper()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("no PostgreSQL server for tests: %v", err)
@@ -95,6 +156,8 @@ func NewDatabase(t testing.TB) string {
 			return
 		}
 		defer c.Close(ctx)
+		// A replication slot keeps its database from being dropped.
+		_, _ = c.Exec(ctx, "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active", name)
 		if _, err := c.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
 			t.Errorf("drop test database: %v", err)
 		}
@@ -131,9 +194,10 @@ type Cluster struct {
 	as  string // run as this user when we are root
 }
 
-// StartCluster initialises and starts a cluster in dir on a free port.
-// initdb refuses to run as root, so as root it runs as user postgres.
-func StartCluster(dir string) (*Cluster, error) {
+// StartCluster initialises and starts a cluster in dir on a free port,
+// with extra server settings ("name=value") if given. initdb refuses to
+// run as root, so as root it runs as user postgres.
+func StartCluster(dir string, settings ...string) (*Cluster, error) {
 	bins, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	if len(bins) == 0 {
 		return nil, fmt.Errorf("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
@@ -166,6 +230,9 @@ func StartCluster(dir string) (*Cluster, error) {
 		return nil, fmt.Errorf("initdb: %w: %s", err, out)
 	}
 	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off", port, dir)
+	for _, kv := range settings {
+		opts += " -c " + kv
+	}
 	if out, err := c.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
 		return nil, fmt.Errorf("pg_ctl start: %w: %s", err, out)
 	}

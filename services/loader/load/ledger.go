@@ -14,7 +14,7 @@ import (
 const maxExamples = 100
 
 const ledgerSQL = `
-SELECT partition_id, seq, last_key, extracted, loaded, quarantined, filtered, warned
+SELECT partition_id, seq, coalesce(position, last_key), extracted, loaded, quarantined, filtered, warned
 FROM cutover.ledger
 WHERE job_id = $1 AND ($2 = '' OR partition_id = $2)
 ORDER BY partition_id, seq`
@@ -45,7 +45,8 @@ FROM (
 WHERE rn <= $2
 ORDER BY table_name, reason, id`
 
-// GetLedger returns the committed batches of a job.
+// GetLedger returns the committed batches of a job. A change batch's
+// last_key is its source position (Batch.position).
 func (s *Service) GetLedger(ctx context.Context, req *loaderv1.GetLedgerRequest) (*loaderv1.GetLedgerResponse, error) {
 	resp, err := s.getLedger(ctx, req)
 	return resp, toStatus(err)

@@ -26,8 +26,8 @@ import (
 
 const (
 	ledgerLookupSQL = `SELECT extracted, loaded, quarantined, filtered, warned FROM cutover.ledger WHERE job_id = $1 AND partition_id = $2 AND seq = $3`
-	ledgerInsertSQL = `INSERT INTO cutover.ledger (job_id, partition_id, seq, table_name, target_table, last_key, extracted, loaded, quarantined, filtered, warned)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+	ledgerInsertSQL = `INSERT INTO cutover.ledger (job_id, partition_id, seq, table_name, target_table, last_key, extracted, loaded, quarantined, filtered, warned, position, deletes)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
 	// One statement for all of a batch's rejects; unnest keeps their order,
 	// so ids follow row order.
 	quarantineInsertSQL = `INSERT INTO cutover.quarantine
@@ -159,6 +159,10 @@ type loader struct {
 	binSQL []byte  // binary COPY statement for cols
 	binary bool    // the current batch goes as binary COPY
 	lines  []int32 // rows the current batch sends, l.enc's or l.bin's
+
+	// change is what the current batch does row by row when it is a change
+	// batch (Batch.ops, changes.go); nil otherwise.
+	change *changeSet
 }
 
 // outcome is what one batch did.
@@ -241,6 +245,17 @@ func (l *loader) loadBatch(ctx context.Context, b *commonv1.Batch) (outcome, err
 		}
 	}
 	o := outcome{preRejected: pre, rowsToLoad: toLoad}
+	l.change = nil
+	if len(b.GetOps()) > 0 {
+		cs, err := l.planChanges(b, rejected)
+		if err != nil {
+			return o, err
+		}
+		l.change, o.rowsToLoad = cs, cs.upserts
+		if !l.upsert { // changes always upsert: rebuild the statements
+			l.upsert, l.sql = true, nil
+		}
+	}
 	if l.stage != "" {
 		if !l.oldSeen {
 			if err := l.t.ensureOldColumns(ctx, l.stage, b); err != nil {
@@ -290,15 +305,27 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 	}
 	o.loadRejects = o.loadRejects[:0]
 	o.copiedRows = 0
+	mask := rejected // rows not sent
+	if cs := l.change; cs != nil {
+		mask = cs.skipU
+		if b.GetSeq() == 0 {
+			if _, err := tx.Exec(ctx, sealSQL, l.cfg.GetJobId(), l.cfg.GetTable()); err != nil {
+				return o, false, l.t.dbErr(fmt.Sprintf("batch seq %d: before images of the rows the full load inserted into %s", b.GetSeq(), l.table), err)
+			}
+		}
+		if err := l.applyDeletes(ctx, tx, b, cs); err != nil {
+			return o, false, err
+		}
+	}
 	if o.rowsToLoad > 0 {
 		l.prepareSQL(b)
 		l.bin.kinds = binPlan(b.GetColumns(), l.types, l.bin.kinds)
-		l.binary = l.bin.kinds != nil && l.bin.prepare(b, rejected)
+		l.binary = l.bin.kinds != nil && l.bin.prepare(b, mask)
 		if l.binary {
 			l.lines = l.bin.lines
 			o.loadRejects = append(o.loadRejects, l.bin.rejects...)
 		} else {
-			l.enc.encode(b, rejected)
+			l.enc.encode(b, mask)
 			l.lines = l.enc.lines
 		}
 		if l.upsert && len(l.lines) > 0 {
@@ -333,6 +360,9 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 	}
 	o.extracted = int64(b.GetNumRows())
 	o.loaded = o.copiedRows
+	if cs := l.change; cs != nil {
+		o.loaded += cs.deletes + cs.superseded
+	}
 	o.filtered = filteredRows(b)
 	o.quarant = int64(o.preRejected+len(o.loadRejects)) - o.filtered
 	o.warned = int64(batch.CountBits(loadedWarned(b, rejected, o.loadRejects)))
@@ -523,8 +553,14 @@ func (l *loader) finish(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, o out
 	var pb pgx.Batch
 	// The ledger row first: a concurrent loader's commit of this batch
 	// shows as its unique violation, before any other insert conflicts.
+	var position *string
+	var deletes int64
+	if l.change != nil {
+		p := clean(b.GetPosition())
+		position, deletes = &p, l.change.deletes
+	}
 	pb.Queue(ledgerInsertSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq(), clean(table), l.cfg.GetTable(), clean(b.GetLastKey()),
-		o.extracted, o.loaded, o.quarant, o.filtered, o.warned)
+		o.extracted, o.loaded, o.quarant, o.filtered, o.warned, position, deletes)
 	var q, f, w rejectCols
 	var loadedWarn []byte
 	if o.warned > 0 {
@@ -639,6 +675,13 @@ func (l *loader) lineage(b *commonv1.Batch, loadRejects []*commonv1.Reject) stri
 	skip := batch.Rejected(b)
 	for _, r := range loadRejects {
 		skip = batch.SetBit(skip, int(r.GetRow()))
+	}
+	if l.change != nil { // a deleted or overwritten row is no target row's source
+		for i := range int(b.GetNumRows()) {
+			if batch.Bit(l.change.skipU, i) {
+				skip = batch.SetBit(skip, i)
+			}
+		}
 	}
 	var keyCols []*commonv1.Column
 	for _, name := range l.keyCols {

@@ -253,6 +253,10 @@ CREATE TABLE IF NOT EXISTS cutover.warnings (
 );
 CREATE INDEX IF NOT EXISTS warnings_job_table_rule_idx ON cutover.warnings (job_id, table_name, rule);
 ALTER TABLE cutover.ledger ADD COLUMN IF NOT EXISTS warned bigint NOT NULL DEFAULT 0;
+-- Change batches (sync after the full load): the source position after the
+-- batch (NULL for other batches) and how many of its loaded rows were deletes.
+ALTER TABLE cutover.ledger ADD COLUMN IF NOT EXISTS position text;
+ALTER TABLE cutover.ledger ADD COLUMN IF NOT EXISTS deletes bigint NOT NULL DEFAULT 0;
 -- Upsert: each target row as it was before a job first changed it; row is
 -- NULL when the job inserted the key (first image wins). key is rendered
 -- like the lineage's ("id=5").

@@ -65,8 +65,8 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 	if err != nil {
 		return nil, err
 	}
-	if j.state != stateSucceeded {
-		return nil, fmt.Errorf("%w: job %s is %s; only a succeeded job can be reconciled", ErrJobState, j.id, j.state)
+	if j.state != stateSucceeded && j.state != stateFollowing {
+		return nil, fmt.Errorf("%w: job %s is %s; only a succeeded or following job can be reconciled", ErrJobState, j.id, j.state)
 	}
 	ctx, span := tracer.Start(ctx, "reconcile", withJob(j.id))
 	defer span.End()
@@ -107,6 +107,11 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 		}
 		if err := r.table(ctx, tr, tt, specsOf[tt], staged[tt]); err != nil {
 			return nil, err
+		}
+		if followed(j.spec, specsOf[tt]) {
+			// Changes since the full load count: the target must hold
+			// what the source holds now.
+			tr.ExpectedRows = tr.Rows.GetRows()
 		}
 		tr.Ok = tr.ExpectedRows == tr.TargetRows && tr.Rows.GetOk()
 		for _, a := range tr.Aggregates {

@@ -63,7 +63,7 @@ func (r *reconciler) source(ctx context.Context, p *tablePlan, sel map[int]bool)
 		idx = append(idx, i)
 	}
 	rows, err := r.s.store.pool.Query(ctx, `SELECT id, table_index, lower_key, upper_key FROM cutover_control.partitions
-		WHERE job_id = $1 AND table_index = ANY($2) ORDER BY table_index, id`, r.j.id, idx)
+		WHERE job_id = $1 AND table_index = ANY($2) AND id NOT LIKE 'sync:%' ORDER BY table_index, id`, r.j.id, idx)
 	if err != nil {
 		return nil, fmt.Errorf("partitions of %s: %w", r.j.id, err)
 	}
@@ -282,6 +282,9 @@ func (r *reconciler) streamSource(ctx context.Context, part reconPart, k int, ou
 	loadRej := r.loadRej[part.id]
 	g.Go(func() error {
 		snapshot := job.snapshot(part.tableIndex)
+		if tbl.GetSync() != nil {
+			snapshot = "" // a followed table is compared as it is now
+		}
 		cursor := ""
 		for seq := int64(0); ; seq++ {
 			req := &extractorv1.ReadBatchRequest{Source: tbl.GetSource(), Range: part.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),

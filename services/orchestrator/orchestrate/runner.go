@@ -478,6 +478,26 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 	now := time.Now()
 	r.State, r.Error, r.FinishedAt = jobState(state), errText, ts(&now)
 	setTiming(r, j.started, &now)
+	if state == stateSucceeded && len(syncTables(j.spec)) > 0 {
+		// The full load is in: the followed tables follow their sources
+		// until StopFollowing (follow.go).
+		r.State, r.FinishedAt = jobState(stateFollowing), nil
+		data, err := marshalReport(r)
+		if err != nil {
+			slog.Error("encode report", "job", id, "err", err)
+			return
+		}
+		ok, err := s.store.startFollowing(ctx, id, data, j.spec)
+		if err != nil {
+			slog.Error("start following", "job", id, "err", err)
+			return
+		}
+		if ok {
+			slog.Info("full load done, following", "job", id, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(), "trace_id", j.traceID)
+			s.wakeFollowers()
+		}
+		return
+	}
 	data, err := marshalReport(r)
 	if err != nil {
 		slog.Error("encode report", "job", id, "err", err)

@@ -77,8 +77,10 @@ type Service struct {
 	cfg   Config
 	store *store
 	wake  chan struct{}
-	stop  context.CancelFunc
-	wg    sync.WaitGroup
+	// followWake wakes the follower claimer when a job starts following.
+	followWake chan struct{}
+	stop       context.CancelFunc
+	wg         sync.WaitGroup
 
 	mu       sync.Mutex
 	jobSpans map[string]trace.Span // job spans started here, ended at the job's end
@@ -112,11 +114,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, store: st, wake: make(chan struct{}, cfg.Workers), stop: stop, jobSpans: map[string]trace.Span{}}
+	s := &Service{cfg: cfg, store: st, wake: make(chan struct{}, cfg.Workers), followWake: make(chan struct{}, 1), stop: stop, jobSpans: map[string]trace.Span{}}
 	for i := 0; i < cfg.Workers; i++ {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.worker(runCtx) }()
 	}
+	s.wg.Add(1)
+	go func() { defer s.wg.Done(); s.followers(runCtx) }()
 	return s, nil
 }
 
@@ -153,10 +157,18 @@ func (s *Service) notify() {
 func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRequest) (*orchestratorv1.CreateJobResponse, error) {
 	pctx, cancel := context.WithTimeout(ctx, stageWait)
 	defer cancel()
-	prep, err := s.prepare(pctx, req.GetSpec())
+	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)
+	prep, err := s.prepare(pctx, req.GetSpec(), id)
 	if err != nil {
+		s.dropSlots(context.WithoutCancel(ctx), req.GetSpec(), id)
 		return nil, toStatus(namingTable(req.GetSpec(), err))
 	}
+	created := false
+	defer func() {
+		if !created { // the slots asked for at the start serve no job
+			s.dropSlots(context.WithoutCancel(ctx), req.GetSpec(), id)
+		}
+	}()
 	spec, plans := prep.spec, prep.plans
 	var redrive map[string][]string
 	if old := req.GetRedriveOf(); old != "" {
@@ -165,7 +177,6 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 			return nil, toStatus(err)
 		}
 	}
-	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)
 	// One trace per job: the job span is a new root linked to the request.
 	jctx, jspan := tracer.Start(context.Background(), "job",
 		trace.WithNewRoot(), trace.WithLinks(trace.LinkFromContext(ctx)),
@@ -176,7 +187,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	j := &jobRow{id: id, name: spec.GetName(), spec: spec, parallelism: int(spec.GetParallelism()),
 		traceID: telemetry.TraceID(jctx), traceParent: carrier.Get("traceparent"), traceSink: s.cfg.TraceSink,
 		ddl: prep.ddl, constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, snapshots: prep.snapshots,
-		specHash: specHash(req.GetSpec()), redriveOf: req.GetRedriveOf(), redrive: redrive}
+		specHash: specHash(req.GetSpec()), redriveOf: req.GetRedriveOf(), redrive: redrive, syncStart: prep.syncStart}
 	// target.backup: the copies exist before any partition can start.
 	if j.backups, err = s.backup(pctx, id, spec); err != nil {
 		s.closeSnapshots(context.WithoutCancel(ctx), spec, prep.snapshots)
@@ -197,6 +208,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 		jspan.End()
 		return nil, toStatus(err)
 	}
+	created = true
 	jspan.SetAttributes(attribute.Int("cutover.partitions", len(parts)))
 	s.mu.Lock()
 	s.jobSpans[id] = jspan
@@ -272,7 +284,10 @@ func (s *Service) CancelJob(ctx context.Context, req *orchestratorv1.CancelJobRe
 		return nil, toStatus(err)
 	}
 	if !ok {
-		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only pending or running jobs can be cancelled", ErrJobState, j.id, j.state))
+		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only pending, running or following jobs can be cancelled", ErrJobState, j.id, j.state))
+	}
+	if j.state == stateFollowing { // it follows no more: free the sources' slots
+		s.dropSlots(context.WithoutCancel(ctx), j.spec, j.id)
 	}
 	s.storeFinalReport(ctx, j.id)
 	s.endJobSpan(j.id, "cancelled")

@@ -45,12 +45,14 @@ type prepared struct {
 	// snapshots pins each table's source view for the whole job ("" when
 	// the source cannot share one).
 	snapshots []string
+	// syncStart: per followed table spec, where its follower starts.
+	syncStart map[string]string
 }
 
 // prepare checks a spec against the live source and target, fills in the
 // target column types and limits, and plans the partitions of every table.
 // It moves no data; with target.create_tables it creates missing tables.
-func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared, error) {
+func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID string) (*prepared, error) {
 	spec, err := s.normalize(in)
 	if err != nil {
 		return nil, err
@@ -99,12 +101,34 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 	if err := s.checkWriteModes(ctx, spec); err != nil {
 		return nil, err
 	}
+	if err := s.checkSync(ctx, spec, sources); err != nil {
+		return nil, err
+	}
+	p.syncStart = map[string]string{}
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
 		if err := s.checkStages(ctx, f, t, sources[i], spec.Target.Schema); err != nil {
 			return nil, err
 		}
-		snap, err := s.cfg.Clients.Extractor.OpenSnapshot(ctx, &extractorv1.OpenSnapshotRequest{Source: t.Source})
+		// A watermark's start is read before the snapshot of the full
+		// load, so every change after the snapshot is after it. A slot is
+		// made with the snapshot (OpenSnapshot with the sync), and its start
+		// is the slot's position, read after.
+		start := func() error {
+			res, err := s.cfg.Clients.Extractor.ReadChanges(ctx, &extractorv1.ReadChangesRequest{Source: t.Source, Sync: t.Sync, JobId: jobID, Table: t.Name})
+			if err != nil {
+				s.closeSnapshots(context.WithoutCancel(ctx), spec, p.snapshots)
+				return refusal(f+".sync", "extractor", err)
+			}
+			p.syncStart[t.Name] = res.GetBatch().GetPosition()
+			return nil
+		}
+		if t.GetSync() != nil && t.GetSync().GetLogical() == nil {
+			if err := start(); err != nil {
+				return nil, err
+			}
+		}
+		snap, err := s.cfg.Clients.Extractor.OpenSnapshot(ctx, &extractorv1.OpenSnapshotRequest{Source: t.Source, Sync: t.Sync, JobId: jobID, Table: t.Name})
 		switch {
 		case status.Code(err) == codes.Unimplemented:
 		case err != nil:
@@ -112,6 +136,11 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec) (*prepared,
 			return nil, refusal(f+".source", "extractor", err)
 		default:
 			p.snapshots[i] = snap.GetSnapshot()
+		}
+		if t.GetSync().GetLogical() != nil {
+			if err := start(); err != nil {
+				return nil, err
+			}
 		}
 		plan, err := s.cfg.Clients.Extractor.PlanPartitions(ctx, &extractorv1.PlanPartitionsRequest{Source: t.Source, Partitions: t.Partitions, Snapshot: p.snapshots[i]})
 		if err != nil {

@@ -26,6 +26,10 @@ const (
 	// stateRolledBack: RollbackJob restored the target; the job stays so.
 	stateRolledBack = "rolled_back"
 	stateDone       = "done"
+	// stateFollowing: the full load is in and the job's tables with a
+	// SyncSpec follow their sources (follow.go); also the state of their
+	// follower rows in partitions ("sync:<table>").
+	stateFollowing = "following"
 )
 
 const controlDDL = `
@@ -86,6 +90,19 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS backups jsonb;
 -- RollbackJob's outcome (RollbackResponse).
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS rollback jsonb;
 CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
+-- Sync after the full load: the position each followed table starts from
+-- (table spec name → position, read at CreateJob), and StopFollowing's request.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS sync_start jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS stop_following boolean NOT NULL DEFAULT false;
+-- A follower row's live figures (lag, changes applied, last poll and key check).
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS position text NOT NULL DEFAULT '';
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS lag_rows bigint NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS lag_seconds double precision NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS upserts bigint NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS deletes bigint NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS polled_at timestamptz;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS applied_at timestamptz;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS checked_at timestamptz;
 `
 
 // store is the control schema: every job fact lives here, so any replica
@@ -144,6 +161,9 @@ type jobRow struct {
 	// backups: rows copied per target table before the job (target.backup),
 	// nil when none were taken.
 	backups map[string]int64
+	// syncStart: per followed table spec, the source position its
+	// follower starts from (read before the full load's snapshot).
+	syncStart map[string]string
 }
 
 type partitionRow struct {
@@ -180,9 +200,13 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 	if redrive == nil {
 		redrive = map[string][]string{}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash, redrive_of, redrive, backups)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12, $13, $14, $15)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON, snaps, j.specHash,
-		j.redriveOf, redrive, j.backups); err != nil {
+	syncStart := j.syncStart
+	if syncStart == nil {
+		syncStart = map[string]string{}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash, redrive_of, redrive, backups, sync_start)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12, $13, $14, $15, $16)`, j.id, j.name, stateRunning, specJSON, j.parallelism, j.traceID, j.traceParent, j.traceSink, ddl, consJSON, snaps, j.specHash,
+		j.redriveOf, redrive, j.backups, syncStart); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	rows := make([][]any, len(parts))
@@ -199,7 +223,8 @@ func (s *store) insertJob(ctx context.Context, j *jobRow, parts []partitionRow) 
 const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error, j.trace_id, j.trace_parent, j.trace_sink, j.report,
 	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done, j.snapshots, j.spec_hash, j.finalized, j.redrive_of, j.redrive,
 	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0), coalesce(sum(p.filtered),0), coalesce(sum(p.warned),0),
-	count(p.id), count(p.id) FILTER (WHERE p.state = 'done')
+	count(p.id) FILTER (WHERE p.state <> 'following'), count(p.id) FILTER (WHERE p.state = 'done' AND p.id NOT LIKE 'sync:%'),
+	j.sync_start
 	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
 
 func scanJob(row pgx.Row) (*jobRow, error) {
@@ -209,7 +234,7 @@ func scanJob(row pgx.Row) (*jobRow, error) {
 	var total, done int64
 	if err := row.Scan(&j.id, &j.name, &j.state, &spec, &j.parallelism, &j.errText, &j.traceID, &j.traceParent, &j.traceSink, &j.report,
 		&j.created, &j.started, &j.finished, &j.ddl, &cons, &j.constraintsDone, &j.snapshots, &j.specHash, &fin, &j.redriveOf, &j.redrive,
-		&j.counts.Extracted, &j.counts.Loaded, &j.counts.Quarantined, &j.counts.Batches, &j.counts.Filtered, &j.counts.Warned, &total, &done); err != nil {
+		&j.counts.Extracted, &j.counts.Loaded, &j.counts.Quarantined, &j.counts.Batches, &j.counts.Filtered, &j.counts.Warned, &total, &done, &j.syncStart); err != nil {
 		return nil, err
 	}
 	j.finalized = map[string]*loaderv1.FinalizeStagedResponse{}
@@ -267,7 +292,19 @@ func (s *store) listJobs(ctx context.Context, limit int) ([]*jobRow, error) {
 func (s *store) claim(ctx context.Context, owner string, lease time.Duration) (*partitionRow, error) {
 	var p partitionRow
 	var lower, upper string
-	err := s.pool.QueryRow(ctx, `
+	// Claims are serialised: two workers counting a job's running
+	// partitions at the same moment would both see room under its
+	// parallelism and both take one (READ COMMITTED sees no uncommitted
+	// claim). A claim is one short statement, so one lock for all is cheap.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claim partition: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7311003)`); err != nil {
+		return nil, fmt.Errorf("claim partition: %w", err)
+	}
+	err = tx.QueryRow(ctx, `
 		UPDATE cutover_control.partitions p
 		SET state = 'running', lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1
 		WHERE (p.job_id, p.id) = (
@@ -286,6 +323,9 @@ func (s *store) claim(ctx context.Context, owner string, lease time.Duration) (*
 		return nil, nil
 	}
 	if err != nil {
+		return nil, fmt.Errorf("claim partition: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
 		return nil, fmt.Errorf("claim partition: %w", err)
 	}
 	p.rng = &commonv1.KeyRange{Lower: lower, Upper: upper}
@@ -370,7 +410,7 @@ func (s *store) jobState(ctx context.Context, id string) (string, error) {
 // finishableJobs lists running jobs whose partitions are all done.
 func (s *store) finishableJobs(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT j.id FROM cutover_control.jobs j WHERE j.state = 'running'
-		AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions p WHERE p.job_id = j.id AND p.state <> 'done')`)
+		AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions p WHERE p.job_id = j.id AND p.state NOT IN ('done', 'following'))`)
 	if err != nil {
 		return nil, fmt.Errorf("finishable jobs: %w", err)
 	}
@@ -474,7 +514,7 @@ func (s *store) failJob(ctx context.Context, id, errText string) (bool, error) {
 
 func (s *store) cancelJob(ctx context.Context, id string) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'cancelled', finished_at = now(), error = 'cancelled by request'
-		WHERE id = $1 AND state IN ('pending', 'running')`, id)
+		WHERE id = $1 AND state IN ('pending', 'running', 'following')`, id)
 	if err != nil {
 		return false, fmt.Errorf("cancel job %s: %w", id, err)
 	}
@@ -498,7 +538,7 @@ func (s *store) resumeJob(ctx context.Context, id string) (bool, error) {
 		return false, nil
 	}
 	if _, err := tx.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'pending', attempts = 0, not_before = now(), error = '', lease_until = NULL
-		WHERE job_id = $1 AND state <> 'done'`, id); err != nil {
+		WHERE job_id = $1 AND state NOT IN ('done', 'following')`, id); err != nil {
 		return false, fmt.Errorf("resume partitions of %s: %w", id, err)
 	}
 	return true, tx.Commit(ctx)
@@ -519,7 +559,7 @@ func timingOrEmpty(b []byte) string {
 
 func (s *store) partitions(ctx context.Context, jobID string) ([]partitionCounts, error) {
 	rows, err := s.pool.Query(ctx, `SELECT id, table_name, state, error, extracted, loaded, quarantined, batches, filtered, stages::text, warned
-		FROM cutover_control.partitions WHERE job_id = $1 ORDER BY table_index, id`, jobID)
+		FROM cutover_control.partitions WHERE job_id = $1 AND id NOT LIKE 'sync:%' ORDER BY table_index, id`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
 	}
@@ -549,6 +589,8 @@ func jobState(s string) orchestratorv1.JobState {
 		return orchestratorv1.JobState_JOB_STATE_CANCELLED
 	case stateRolledBack:
 		return orchestratorv1.JobState_JOB_STATE_ROLLED_BACK
+	case stateFollowing:
+		return orchestratorv1.JobState_JOB_STATE_FOLLOWING
 	}
 	return orchestratorv1.JobState_JOB_STATE_UNSPECIFIED
 }

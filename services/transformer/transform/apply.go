@@ -236,22 +236,37 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 	}
 	// Filters first: a row they leave out or quarantine is skipped by every
 	// column, as a row rejected upstream is.
-	rejected, rejects, err := p.applyFilters(in, byName, batch.Rejected(in))
+	// Delete rows of a change batch carry only their key: filters,
+	// expressions and new ids skip them, and a NULL in another column is
+	// NULL, not a missing value (no default, no not_null reject).
+	dels := deleteRows(in)
+	skipped, rejects, err := p.applyFilters(in, byName, orBits(batch.Rejected(in), dels))
 	if err != nil {
 		return nil, err
+	}
+	rejected := skipped // skipped: also the delete rows, which computed columns leave NULL
+	if dels != nil {
+		rejected = make([]byte, len(skipped))
+		for i, w := range skipped {
+			rejected[i] = w
+			if i < len(dels) {
+				rejected[i] &^= dels[i]
+			}
+		}
 	}
 	out := &commonv1.Batch{
 		JobId: in.GetJobId(), PartitionId: in.GetPartitionId(), Seq: in.GetSeq(),
 		Table: in.GetTable(), Source: in.GetSource(), FirstKey: in.GetFirstKey(), LastKey: in.GetLastKey(),
 		NumRows: in.GetNumRows(), SourceRefs: in.GetSourceRefs(), TraceContext: in.GetTraceContext(),
 		Columns: make([]*commonv1.Column, len(p.cols), len(p.cols)+len(p.idCols)),
+		Ops:     in.GetOps(), Position: in.GetPosition(),
 	}
 	olds := make([]*oldIDs, 0, len(p.idCols))
 	var scratch, text, cleanBuf []byte // reused: casts append into them, then copy out
 	for k := range p.cols {
 		c := &p.cols[k]
 		if c.expr != nil {
-			col, rj, err := c.applyExpr(k, in, byName, rejected, rejects)
+			col, rj, err := c.applyExpr(k, in, byName, skipped, rejects)
 			if err != nil {
 				return nil, err
 			}
@@ -259,7 +274,7 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 			continue
 		}
 		if c.id != nil {
-			col, old, rj, err := c.applyID(k, in, byName, rejected, rejects)
+			col, old, rj, err := c.applyID(k, in, byName, skipped, rejects)
 			if err != nil {
 				return nil, err
 			}
@@ -287,6 +302,10 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		for i := 0; i < n; i++ {
 			if batch.Bit(rejected, i) {
 				bld.AppendNull() // rejected upstream: already reported once
+				continue
+			}
+			if batch.Bit(dels, i) && (src == nil || batch.IsNull(src, i)) {
+				bld.AppendNull() // a delete row's non-key column
 				continue
 			}
 			// Cleaning works on the value's text; its output is text to cast.
@@ -573,4 +592,29 @@ func (c *colPlan) castTyped(bld *batch.Builder, src *commonv1.Column, i int) (do
 		return false, nil
 	}
 	return true, nil
+}
+
+// deleteRows is the bitmap of a change batch's delete rows ('d' ops), nil
+// for a batch without any.
+func deleteRows(b *commonv1.Batch) []byte {
+	var bm []byte
+	for i, op := range b.GetOps() {
+		if op == 'd' {
+			bm = batch.SetBit(bm, i)
+		}
+	}
+	return bm
+}
+
+// orBits returns a | b in a new bitmap.
+func orBits(a, b []byte) []byte {
+	if b == nil {
+		return a
+	}
+	out := make([]byte, max(len(a), len(b)))
+	copy(out, a)
+	for i, w := range b {
+		out[i] |= w
+	}
+	return out
 }

@@ -171,7 +171,14 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 	for _, col := range in.GetColumns() {
 		byName[col.GetName()] = col
 	}
+	// Rules skip the rows rejected upstream and the delete rows of a change
+	// batch: only a delete's key matters, its other columns are NULL.
 	rejected := batch.Rejected(in)
+	for i, op := range in.GetOps() {
+		if op == 'd' {
+			rejected = batch.SetBit(rejected, i)
+		}
+	}
 	var rejects []*commonv1.Reject
 	var errRows []byte // rows an error rule failed in this stage
 	var warned bool
@@ -267,6 +274,7 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		Table: in.GetTable(), Source: in.GetSource(), FirstKey: in.GetFirstKey(), LastKey: in.GetLastKey(),
 		NumRows: in.GetNumRows(), Columns: in.GetColumns(), SourceRefs: in.GetSourceRefs(),
 		TraceContext: in.GetTraceContext(), Rejects: append(slices.Clip(in.GetRejects()), rejects...),
+		Ops: in.GetOps(), Position: in.GetPosition(),
 	}, nil
 }
 

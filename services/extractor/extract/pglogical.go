@@ -1,0 +1,889 @@
+package extract
+
+// Sync by PostgreSQL logical replication: a slot with the built-in pgoutput
+// plugin, read through the SQL interface of logical decoding (peek, then
+// advance once the loader has committed). No replication protocol stream
+// is kept open between calls, so any extractor replica can serve any call
+// and a killed follower loses nothing: the slot only moves to a position
+// the ledger holds.
+//
+// The start: the orchestrator asks ReadChanges for it (empty position) at
+// CreateJob, before it opens the full load's snapshot; that makes the
+// publication and the slot, so every change after the snapshot is in the
+// slot. A transaction that commits between the two is in both: applied
+// again as upserts and deletes by key, it leaves the same rows. For an
+// exact meeting point, openLogicalSnapshot creates the slot on a
+// replication connection with USE_SNAPSHOT and exports that very snapshot
+// for the full load (every transaction then is in exactly one of them); it
+// needs OpenSnapshotRequest to carry the sync spec, job id and table.
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// slotNameRE is what PostgreSQL allows in a replication slot's name.
+var slotNameRE = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+// logicalNames returns the publication and the slot of a table's logical
+// sync: the spec's, or the defaults derived from the job and table names
+// (the same on every call, so ReadChanges finds what CreateJob made).
+func logicalNames(sync *commonv1.SyncSpec, jobID, table string) (pub, slot string, err error) {
+	l := sync.GetLogical()
+	if l == nil {
+		return "", "", invalid("sync.logical", "required for a logical-replication sync")
+	}
+	pub, slot = l.GetPublication(), l.GetSlot()
+	if (pub == "" || slot == "") && (jobID == "" || table == "") {
+		return "", "", invalid("job_id", "job_id and table are required to name the default publication and slot")
+	}
+	if pub == "" {
+		pub = defaultPublication(jobID, table)
+	} else if len(pub) > 63 {
+		return "", "", invalid("sync.logical.publication", "%q is longer than 63 bytes", cut(pub))
+	}
+	if slot == "" {
+		slot = defaultSlot(jobID, table)
+	} else if !slotNameRE.MatchString(slot) {
+		return "", "", invalid("sync.logical.slot", "%q is not a slot name: 1 to 63 lower case letters, digits and underscores", cut(slot))
+	}
+	return pub, slot, nil
+}
+
+// defaultSlot is cutover_<job>_<table> in the letters a slot name allows;
+// a name past 63 bytes keeps its start and gets a hash of the whole.
+func defaultSlot(jobID, table string) string {
+	full := "cutover_" + jobID + "_" + table
+	b := []byte(strings.ToLower(full))
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	if len(b) <= 63 {
+		return string(b)
+	}
+	sum := sha256.Sum256([]byte(full))
+	return string(b[:54]) + "_" + hex.EncodeToString(sum[:4])
+}
+
+// defaultPublication is cutover_<hash of job and table>: one per followed
+// table of a job, so dropping it at the end touches no other job.
+func defaultPublication(jobID, table string) string {
+	sum := sha256.Sum256([]byte(jobID + "\x00" + table))
+	return "cutover_" + hex.EncodeToString(sum[:8])
+}
+
+// checkLogicalTable refuses tables whose changes cannot be followed by key.
+// Publishing a table without replica identity would also make the
+// source's own UPDATEs and DELETEs fail, so this must come first.
+func checkLogicalTable(ctx context.Context, q querier, t *pgTable) error {
+	if len(t.pk) == 0 {
+		return fmt.Errorf("%w: source.postgres.table: %s has no primary key: logical sync applies changes by key", ErrPrecondition, t.display())
+	}
+	if t.relkind != "r" && t.relkind != "p" {
+		return fmt.Errorf("%w: source.postgres.table: %s is not a table (relkind %q): only tables are published", ErrPrecondition, t.display(), t.relkind)
+	}
+	var ident string
+	if err := q.QueryRow(ctx, "SELECT relreplident::text FROM pg_catalog.pg_class WHERE oid = $1", t.oid).Scan(&ident); err != nil {
+		return err
+	}
+	switch ident {
+	case "d", "f":
+		return nil
+	}
+	return fmt.Errorf("%w: source.postgres.table: %s has REPLICA IDENTITY %s: logical sync needs DEFAULT (the primary key) or FULL", ErrPrecondition, t.display(),
+		map[string]string{"n": "NOTHING", "i": "USING INDEX"}[ident])
+}
+
+// ensurePublication creates the default publication for the table, or
+// checks that a named one covers it and publishes every kind of change.
+func ensurePublication(ctx context.Context, pool *pgxpool.Pool, pub string, named bool, t *pgTable) error {
+	var ins, upd, del, trunc bool
+	err := pool.QueryRow(ctx, "SELECT pubinsert, pubupdate, pubdelete, pubtruncate FROM pg_catalog.pg_publication WHERE pubname = $1", pub).Scan(&ins, &upd, &del, &trunc)
+	if errors.Is(err, pgx.ErrNoRows) && named {
+		return invalid("sync.logical.publication", "publication %s does not exist on the source (leave it empty to have one made)", pub)
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		sql := "CREATE PUBLICATION " + pgx.Identifier{pub}.Sanitize() + " FOR TABLE " + t.ident()
+		if t.relkind == "p" {
+			// Changes of a partitioned table come as the root's, which is
+			// the relation the job reads.
+			sql += " WITH (publish_via_partition_root = true)"
+		}
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) && pe.Code == "42710" {
+				return nil // created by a concurrent call
+			}
+			return fmt.Errorf("create publication %s: %w", pub, err)
+		}
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up publication %s: %w", pub, err)
+	}
+	if !ins || !upd || !del || !trunc {
+		return invalid("sync.logical.publication", "publication %s must publish inserts, updates, deletes and truncates", pub)
+	}
+	var covered bool
+	err = pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_publication_tables WHERE pubname = $1 AND schemaname = $2 AND tablename = $3)",
+		pub, t.schema, t.name).Scan(&covered)
+	if err != nil {
+		return fmt.Errorf("look up publication %s: %w", pub, err)
+	}
+	if !covered {
+		return invalid("sync.logical.publication", "publication %s does not cover %s", pub, t.display())
+	}
+	return nil
+}
+
+// slotInfo is a logical slot as pg_replication_slots shows it.
+type slotInfo struct {
+	confirmed lsn
+	plugin    string
+	sameDB    bool
+}
+
+func lookupSlot(ctx context.Context, q querier, slot string) (*slotInfo, error) {
+	var si slotInfo
+	var confirmed *string
+	err := q.QueryRow(ctx, `SELECT confirmed_flush_lsn::text, plugin::text, database = current_database()
+		FROM pg_catalog.pg_replication_slots WHERE slot_name = $1 AND slot_type = 'logical'`, slot).Scan(&confirmed, &si.plugin, &si.sameDB)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up replication slot %s: %w", slot, err)
+	}
+	if confirmed != nil {
+		si.confirmed, _ = parseLSN(*confirmed)
+	}
+	if si.plugin != "pgoutput" || !si.sameDB {
+		return nil, fmt.Errorf("%w: sync.logical.slot: replication slot %s exists for another database or plugin (%s); name a slot of its own", ErrPrecondition, slot, si.plugin)
+	}
+	return &si, nil
+}
+
+// prepareLogical resolves the source and names and checks the table; it
+// creates the publication (before any slot: pgoutput reads publications
+// as of each change).
+func (s *Service) prepareLogical(ctx context.Context, src *commonv1.SourceSpec, sync *commonv1.SyncSpec, jobID, table string) (*pgPool, *pgTable, string, string, error) {
+	spec := src.GetPostgres()
+	if spec == nil {
+		return nil, nil, "", "", invalid("sync.logical", "needs a postgres source")
+	}
+	pub, slot, err := logicalNames(sync, jobID, table)
+	if err != nil {
+		return nil, nil, "", "", err
+	}
+	p, schema, name, err := s.pgTarget(spec)
+	if err != nil {
+		return nil, nil, "", "", err
+	}
+	what := "prepare logical sync of " + schema + "." + name
+	var level string
+	if err := p.pool.QueryRow(ctx, "SHOW wal_level").Scan(&level); err != nil {
+		return nil, nil, "", "", pgErr(err, p, what)
+	}
+	if level != "logical" {
+		return nil, nil, "", "", fmt.Errorf("%w: source.postgres.dsn: the source server has wal_level=%s; logical sync needs wal_level=logical (a server restart)", ErrPrecondition, level)
+	}
+	t, err := loadTable(ctx, p.pool, schema, name)
+	if err != nil {
+		return nil, nil, "", "", pgErr(err, p, what)
+	}
+	if err := checkLogicalTable(ctx, p.pool, t); err != nil {
+		return nil, nil, "", "", pgErr(err, p, what)
+	}
+	if err := ensurePublication(ctx, p.pool, pub, sync.GetLogical().GetPublication() != "", t); err != nil {
+		return nil, nil, "", "", pgErr(err, p, what)
+	}
+	return p, t, pub, slot, nil
+}
+
+// ensureLogicalSlot creates the publication and the slot when missing and
+// returns the slot's name. A slot made here starts at its creation, not at
+// a snapshot: use openLogicalSnapshot for a full load that meets the slot
+// exactly; this is for a slot made ahead of the job (or checked again).
+func (s *Service) ensureLogicalSlot(ctx context.Context, src *commonv1.SourceSpec, sync *commonv1.SyncSpec, jobID, table string) (string, error) {
+	p, t, _, slot, err := s.prepareLogical(ctx, src, sync, jobID, table)
+	if err != nil {
+		return "", err
+	}
+	si, err := lookupSlot(ctx, p.pool, slot)
+	if err != nil || si != nil {
+		return slot, pgErr(err, p, "create slot for "+t.display())
+	}
+	if _, err := p.pool.Exec(ctx, "SELECT pg_catalog.pg_create_logical_replication_slot($1, 'pgoutput')", slot); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42710" {
+			return slot, nil
+		}
+		return "", pgErr(fmt.Errorf("create replication slot %s: %w", slot, err), p, "create slot for "+t.display())
+	}
+	return slot, nil
+}
+
+// openLogicalSnapshot creates the table's slot and exports the slot's own
+// snapshot for the full load: the slot then holds exactly the changes the
+// snapshot does not see. The snapshot lives like OpenSnapshot's (until
+// CloseSnapshot or Close); its id is an ordinary PostgreSQL snapshot id.
+// The slot must not exist yet: an older slot's changes overlap the load.
+func (s *Service) openLogicalSnapshot(ctx context.Context, src *commonv1.SourceSpec, sync *commonv1.SyncSpec, jobID, table string) (id, slot string, err error) {
+	p, t, _, slot, err := s.prepareLogical(ctx, src, sync, jobID, table)
+	if err != nil {
+		return "", "", err
+	}
+	what := "open logical snapshot of " + t.display()
+	si, err := lookupSlot(ctx, p.pool, slot)
+	if err != nil {
+		return "", "", pgErr(err, p, what)
+	}
+	if si != nil {
+		return "", "", fmt.Errorf("%w: sync.logical.slot: replication slot %s exists already; the full load must start from the slot's creation, so drop it or name a new one", ErrPrecondition, slot)
+	}
+	cfg := p.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["replication"] = "database"
+	cfg.RuntimeParams["idle_in_transaction_session_timeout"] = "0"
+	// A replication connection speaks the simple query protocol only.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", "", pgErr(err, p, what)
+	}
+	created := false
+	fail := func(err error) (string, string, error) {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		if created {
+			_ = dropSlot(context.WithoutCancel(ctx), p.pool, slot)
+		}
+		return "", "", pgErr(err, p, what)
+	}
+	if _, err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		return fail(err)
+	}
+	// The slot name passed slotNameRE: letters, digits and underscores.
+	// CREATE_REPLICATION_SLOT must be the transaction's first command; it
+	// waits for running transactions that write, so it can take a while.
+	if err := conn.PgConn().Exec(ctx, "CREATE_REPLICATION_SLOT "+slot+" LOGICAL pgoutput USE_SNAPSHOT").Close(); err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "42710" {
+			return fail(fmt.Errorf("%w: sync.logical.slot: replication slot %s exists already", ErrPrecondition, slot))
+		}
+		return fail(fmt.Errorf("create replication slot %s: %w", slot, err))
+	}
+	created = true
+	// Same lock as exportSnapshot's, for the same reason (no TRUNCATE or
+	// rewrite while the load reads); here it can only come after the
+	// snapshot, and a TRUNCATE in between is in the slot, where the
+	// follower refuses it.
+	if _, err := conn.Exec(ctx, "LOCK TABLE "+t.ident()+" IN ACCESS SHARE MODE"); err != nil {
+		return fail(err)
+	}
+	var sid pgSnapID
+	if err := conn.QueryRow(ctx, `SELECT pg_export_snapshot(), pid, `+backendStart+` FROM pg_stat_activity WHERE pid = pg_backend_pid()`).Scan(&sid.name, &sid.pid, &sid.start); err != nil {
+		return fail(err)
+	}
+	if _, err := parsePGSnapshot(sid.String()); err != nil {
+		return fail(fmt.Errorf("the server exported a snapshot named %q, which this extractor does not know how to check", sid.name))
+	}
+	sn := &pgSnapshot{conn: conn}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return fail(fmt.Errorf("%w: extractor is shutting down", ErrUnavailable))
+	}
+	if s.snaps == nil {
+		s.snaps = map[string]*pgSnapshot{}
+	}
+	s.snaps[sid.String()] = sn
+	s.mu.Unlock()
+	return sid.String(), slot, nil
+}
+
+// dropLogicalSlot drops the table's slot and, when it is the default one
+// this package made, its publication. Missing ones are not an error. Call
+// it when a job stops following (or fails before its full load): a slot
+// left behind keeps the source's WAL forever.
+func (s *Service) dropLogicalSlot(ctx context.Context, src *commonv1.SourceSpec, sync *commonv1.SyncSpec, jobID, table string) error {
+	pub, slot, err := logicalNames(sync, jobID, table)
+	if err != nil {
+		return err
+	}
+	p, _, _, err := s.pgTarget(src.GetPostgres())
+	if err != nil {
+		return err
+	}
+	if err := dropSlot(ctx, p.pool, slot); err != nil {
+		return pgErr(err, p, "drop replication slot "+slot)
+	}
+	if sync.GetLogical().GetPublication() == "" {
+		if _, err := p.pool.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgx.Identifier{pub}.Sanitize()); err != nil {
+			return pgErr(err, p, "drop publication "+pub)
+		}
+	}
+	return nil
+}
+
+// dropSlot drops a slot, waiting a little for a session that still uses it
+// (a closed replication connection's server process ends asynchronously).
+func dropSlot(ctx context.Context, pool *pgxpool.Pool, slot string) error {
+	for tries := 0; ; tries++ {
+		_, err := pool.Exec(ctx, "SELECT pg_catalog.pg_drop_replication_slot(slot_name) FROM pg_catalog.pg_replication_slots WHERE slot_name = $1", slot)
+		var pe *pgconn.PgError
+		if err == nil || !errors.As(err, &pe) || pe.Code != "55006" || tries >= 50 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// ---- reading changes ----
+
+// pgoTxn is one decoded transaction's changes to the followed table.
+type pgoTxn struct {
+	commitTime int64 // µs since 2000-01-01
+	end        lsn
+	ops        []pgoOp
+	changes    int // insert, update and delete messages (a key move is one)
+}
+
+// pgoOp is one row of a change batch: vals are the relation's columns
+// ('d': only the key's are read).
+type pgoOp struct {
+	op   byte
+	vals []pgoValue
+}
+
+// logicalSettings make the text that pgoutput writes (in this session)
+// parseable: ISO dates, hex bytea, floats that round-trip. They are the
+// defaults of a standard server, so text-carried columns read as in the
+// full load.
+const logicalSettings = "SET LOCAL DateStyle = 'ISO'; SET LOCAL bytea_output = 'hex'; SET LOCAL extra_float_digits = 3"
+
+// readLogicalChanges returns the whole transactions after req.position as
+// a change batch, after confirming position to the slot: the orchestrator
+// passes the ledger's position, so everything before it is applied for
+// good. An empty position asks for the start (see the package notes in
+// README "Logical replication"): no rows, the slot's confirmed position.
+func readLogicalChanges(ctx context.Context, s *Service, req *extractorv1.ReadChangesRequest) (*extractorv1.ReadChangesResponse, error) {
+	size := int(req.GetBatchSize())
+	if size < 0 || size > MaxBatchSize {
+		return nil, invalid("batch_size", "must be between 0 and %d, got %d", MaxBatchSize, size)
+	}
+	if size == 0 {
+		size = DefaultBatchSize
+	}
+	var from lsn
+	if req.GetPosition() != "" {
+		var ok bool
+		if from, ok = parseLSN(req.GetPosition()); !ok {
+			return nil, invalid("position", "%q is not a log sequence number such as 0/16B3748", cut(req.GetPosition()))
+		}
+	}
+	spec := req.GetSource().GetPostgres()
+	if spec == nil {
+		return nil, invalid("sync.logical", "needs a postgres source")
+	}
+	pub, slot, err := logicalNames(req.GetSync(), req.GetJobId(), req.GetTable())
+	if err != nil {
+		return nil, err
+	}
+	p, schema, name, err := s.pgTarget(spec)
+	if err != nil {
+		return nil, err
+	}
+	if from == 0 {
+		// The start: the slot's confirmed position, no rows. Asked for when
+		// the job is created, which makes the slot if it is not there yet.
+		if _, err := s.ensureLogicalSlot(ctx, req.GetSource(), req.GetSync(), req.GetJobId(), req.GetTable()); err != nil {
+			return nil, err
+		}
+		si, err := lookupSlot(ctx, p.pool, slot)
+		if err == nil && si == nil {
+			err = fmt.Errorf("%w: sync.logical.slot: replication slot %s vanished as it was made", ErrUnavailable, slot)
+		}
+		if err != nil {
+			return nil, pgErr(err, p, "read the start of slot "+slot)
+		}
+		return &extractorv1.ReadChangesResponse{Batch: &commonv1.Batch{Source: schema + "." + name, Position: si.confirmed.String(), Ops: []byte{}}}, nil
+	}
+	resp, err := readChanges(ctx, p.pool, schema, name, pub, slot, from, size)
+	if err != nil {
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && pe.Code == "55006" {
+			// Another reader holds the slot for a moment: retry.
+			return nil, fmt.Errorf("%w: replication slot %s: %s", ErrUnavailable, slot, scrub(pe.Message, p.password))
+		}
+		return nil, pgErr(err, p, "read changes of "+schema+"."+name+" from slot "+slot)
+	}
+	b := resp.Batch
+	b.JobId = req.GetJobId()
+	b.Table = req.GetTable()
+	b.Seq = req.GetSeq()
+	return resp, nil
+}
+
+func readChanges(ctx context.Context, pool *pgxpool.Pool, schema, name, pub, slot string, from lsn, size int) (*extractorv1.ReadChangesResponse, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if _, err := tx.Exec(ctx, logicalSettings); err != nil {
+		return nil, err
+	}
+	t, err := loadTable(ctx, tx, schema, name)
+	if err != nil {
+		return nil, err
+	}
+	si, err := lookupSlot(ctx, tx, slot)
+	if err != nil {
+		return nil, err
+	}
+	if si == nil {
+		return nil, fmt.Errorf("%w: sync.logical.slot: replication slot %s does not exist: it is made when the job is created, and the changes since cannot be read without it", ErrPrecondition, slot)
+	}
+	switch {
+	case from < si.confirmed:
+		return nil, fmt.Errorf("%w: position: %s is behind replication slot %s's confirmed position %s: someone else confirmed changes this job has not applied", ErrPrecondition, from, slot, si.confirmed)
+	case from > si.confirmed:
+		if _, err := tx.Exec(ctx, "SELECT pg_catalog.pg_replication_slot_advance($1, $2::text::pg_lsn)", slot, from.String()); err != nil {
+			return nil, fmt.Errorf("advance replication slot %s to %s: %w", slot, from, err)
+		}
+	}
+	var now time.Time
+	if err := tx.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&now); err != nil {
+		return nil, err
+	}
+	lr := &logicalReader{t: t, slot: slot, pub: pgx.Identifier{pub}.Sanitize()}
+	// Peek a few times the batch in messages (each row is one, each
+	// transaction two more); widen while only other tables' transactions
+	// come back, so a batch is empty only when nothing of ours waits.
+	limit := 2*size + 16
+	var txns []pgoTxn
+	var full bool
+	for range 4 {
+		if txns, full, err = lr.peek(ctx, tx, limit); err != nil {
+			return nil, err
+		}
+		if !full || hasOps(txns) {
+			break
+		}
+		limit *= 4
+	}
+	// Whole transactions up to size rows; one larger transaction alone.
+	rows, n := 0, 0
+	for n < len(txns) && (n == 0 || rows+len(txns[n].ops) <= size) {
+		rows += len(txns[n].ops)
+		n++
+	}
+	b, err := lr.build(txns[:n], rows)
+	if err != nil {
+		return nil, err
+	}
+	pos := from
+	if n > 0 {
+		pos = txns[n-1].end
+	}
+	b.Source = t.display()
+	b.Position = pos.String()
+	b.FirstKey = from.String()
+	b.LastKey = b.Position
+	resp := &extractorv1.ReadChangesResponse{Batch: b}
+	if !full {
+		// Everything committed so far was peeked: the lag is exact.
+		for i := n; i < len(txns); i++ {
+			resp.LagRows += int64(txns[i].changes)
+			if resp.LagSeconds == 0 && txns[i].changes > 0 {
+				resp.LagSeconds = ageSeconds(now, txns[i].commitTime)
+			}
+		}
+		return resp, nil
+	}
+	included := 0
+	for _, tx := range txns[:n] {
+		included += tx.changes
+	}
+	total, oldest, err := lr.countPending(ctx, tx, pos)
+	if err != nil {
+		return nil, err
+	}
+	resp.LagRows = max(total-int64(included), 0)
+	if oldest != nil {
+		resp.LagSeconds = ageSeconds(now, *oldest)
+	}
+	return resp, nil
+}
+
+// logicalLagCap bounds the messages decoded to count the lag: lag_rows is
+// exact below it, a lower bound above.
+const logicalLagCap = 100_000
+
+// countPending counts, on the server, the row changes of the table after
+// the slot's confirmed position (up to logicalLagCap messages), and finds
+// the commit time of the first transaction after pos.
+func (lr *logicalReader) countPending(ctx context.Context, tx pgx.Tx, pos lsn) (int64, *int64, error) {
+	oid := []byte{byte(lr.t.oid >> 24), byte(lr.t.oid >> 16), byte(lr.t.oid >> 8), byte(lr.t.oid)}
+	var total int64
+	var first []byte
+	// 73, 85, 68: Insert, Update, Delete, whose bytes 2-5 are the
+	// relation's oid; 67: Commit, whose bytes 19-26 are its time.
+	err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE get_byte(data, 0) IN (73, 85, 68) AND substring(data FROM 2 FOR 4) = $4),
+		(array_agg(substring(data FROM 19 FOR 8) ORDER BY lsn) FILTER (WHERE get_byte(data, 0) = 67 AND lsn > $5::text::pg_lsn))[1]
+		FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2, 'proto_version', '1', 'publication_names', $3)`,
+		lr.slot, int32(logicalLagCap), lr.pub, oid, pos.String()).Scan(&total, &first)
+	if err != nil {
+		return 0, nil, fmt.Errorf("count the changes waiting in slot %s: %w", lr.slot, err)
+	}
+	if len(first) != 8 {
+		return total, nil, nil
+	}
+	ts := int64(binary.BigEndian.Uint64(first))
+	return total, &ts, nil
+}
+
+func hasOps(txns []pgoTxn) bool {
+	for _, tx := range txns {
+		if len(tx.ops) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func ageSeconds(now time.Time, pgMicros int64) float64 {
+	at := time.UnixMicro(pgMicros + pgEpochSeconds*1_000_000)
+	return max(now.Sub(at).Seconds(), 0)
+}
+
+// logicalReader decodes one table's changes from a slot.
+type logicalReader struct {
+	t    *pgTable
+	slot string
+	pub  string // quoted, as publication_names parses it
+	// colOf maps the table's columns to the relation message's, by name.
+	colOf []int
+	relOK bool
+}
+
+// peek decodes the complete transactions the slot holds, up to about
+// limit messages; full says there may be more. Peeking does not move the
+// slot, so the same call gives the same transactions (and any committed
+// since after them).
+func (lr *logicalReader) peek(ctx context.Context, tx pgx.Tx, limit int) ([]pgoTxn, bool, error) {
+	rows, err := tx.Query(ctx, `SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2,
+		'proto_version', '1', 'publication_names', $3)`, lr.slot, int32(limit), lr.pub)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	var txns []pgoTxn
+	var cur *pgoTxn
+	msgs := 0
+	for rows.Next() {
+		msgs++
+		// Raw values are reused by the next row; decoded values alias this copy.
+		data := append([]byte(nil), rows.RawValues()[0]...)
+		m, err := decodePgoutput(data)
+		if err != nil {
+			return nil, false, fmt.Errorf("slot %s: %w", lr.slot, err)
+		}
+		switch {
+		case m.begin != nil:
+			cur = &pgoTxn{commitTime: m.begin.commitTime}
+		case m.commit != nil:
+			if cur == nil {
+				return nil, false, fmt.Errorf("slot %s: pgoutput Commit message at %s without its Begin", lr.slot, m.commit.commitLSN)
+			}
+			cur.end, cur.commitTime = m.commit.endLSN, m.commit.commitTime
+			txns = append(txns, *cur)
+			cur = nil
+		case m.relation != nil:
+			if m.relation.oid == lr.t.oid {
+				if err := lr.mapRelation(m.relation); err != nil {
+					return nil, false, err
+				}
+			}
+		case m.truncate != nil:
+			for _, oid := range m.truncate.rels {
+				if oid == lr.t.oid {
+					return nil, false, fmt.Errorf("%w: source.postgres.table: %s was truncated on the source; a TRUNCATE cannot be followed as row changes: start a new job to reload the table", ErrPrecondition, lr.t.display())
+				}
+			}
+		case m.change != nil:
+			if m.change.rel != lr.t.oid {
+				continue
+			}
+			if cur == nil {
+				return nil, false, fmt.Errorf("slot %s: pgoutput %s message outside a transaction", lr.slot, msgName(m.change.op))
+			}
+			if err := lr.change(cur, m.change); err != nil {
+				return nil, false, err
+			}
+			cur.changes++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, err
+	}
+	// A trailing incomplete transaction (never expected: peek decodes
+	// whole ones) is left for the next call.
+	return txns, msgs >= limit, nil
+}
+
+// mapRelation matches the relation message's columns with the table's.
+// The table is read as it is now: a column added or dropped while
+// following shows up here and stops the follower with its name.
+func (lr *logicalReader) mapRelation(r *pgoRelation) error {
+	byName := make(map[string]int, len(r.cols))
+	for i, c := range r.cols {
+		byName[c.name] = i
+	}
+	lr.colOf = make([]int, len(lr.t.cols))
+	for i, c := range lr.t.cols {
+		j, ok := byName[c.name]
+		if !ok {
+			return fmt.Errorf("%w: source.postgres.table: column %s of %s is not in the replicated changes (altered while following?)", ErrPrecondition, c.name, lr.t.display())
+		}
+		lr.colOf[i] = j
+		delete(byName, c.name)
+	}
+	for n := range byName {
+		return fmt.Errorf("%w: source.postgres.table: the replicated changes of %s have column %s, which the table no longer has (altered while following?)", ErrPrecondition, lr.t.display(), n)
+	}
+	lr.relOK = true
+	return nil
+}
+
+// change turns one insert, update or delete into ops: an update that moves
+// the key deletes the old key first.
+func (lr *logicalReader) change(cur *pgoTxn, c *pgoChange) error {
+	if !lr.relOK {
+		return fmt.Errorf("slot %s: pgoutput %s message for %s before its Relation message", lr.slot, msgName(c.op), lr.t.display())
+	}
+	width := len(lr.t.cols)
+	check := func(vals []pgoValue, what string) error {
+		if len(vals) < width {
+			return fmt.Errorf("slot %s: pgoutput %s message: %s tuple has %d columns, %s has %d", lr.slot, msgName(c.op), what, len(vals), lr.t.display(), width)
+		}
+		return nil
+	}
+	switch c.op {
+	case 'I':
+		if err := check(c.new, "new"); err != nil {
+			return err
+		}
+		cur.ops = append(cur.ops, pgoOp{op: 'u', vals: c.new})
+	case 'U':
+		if err := check(c.new, "new"); err != nil {
+			return err
+		}
+		if c.old != nil {
+			if err := check(c.old, "old"); err != nil {
+				return err
+			}
+		}
+		for i, col := range lr.t.cols {
+			j := lr.colOf[i]
+			if c.new[j].kind != 'u' {
+				continue
+			}
+			// An unchanged TOAST value is not in the log; REPLICA IDENTITY
+			// FULL logs the whole old row, which has it.
+			if c.oldKind != 'O' || c.old[j].kind == 'u' {
+				return fmt.Errorf("%w: source.postgres.table: an update of %s left the large value of column %s out of the log (unchanged TOAST); set ALTER TABLE %s REPLICA IDENTITY FULL on the source so that updates carry it", ErrPrecondition, lr.t.display(), col.name, lr.t.ident())
+			}
+			c.new[j] = c.old[j]
+		}
+		if c.old != nil && lr.keyMoved(c.old, c.new) {
+			if err := lr.keyOf(c.old, c.op); err != nil {
+				return err
+			}
+			cur.ops = append(cur.ops, pgoOp{op: 'd', vals: c.old})
+		}
+		cur.ops = append(cur.ops, pgoOp{op: 'u', vals: c.new})
+	case 'D':
+		if err := check(c.old, "old"); err != nil {
+			return err
+		}
+		if err := lr.keyOf(c.old, c.op); err != nil {
+			return err
+		}
+		cur.ops = append(cur.ops, pgoOp{op: 'd', vals: c.old})
+	}
+	return nil
+}
+
+// keyMoved reports whether an update changed the primary key.
+func (lr *logicalReader) keyMoved(old, new []pgoValue) bool {
+	for _, k := range lr.t.pk {
+		j := lr.colOf[k]
+		if old[j].kind != new[j].kind || string(old[j].data) != string(new[j].data) {
+			return true
+		}
+	}
+	return false
+}
+
+// keyOf checks that an old tuple carries the primary key.
+func (lr *logicalReader) keyOf(old []pgoValue, op byte) error {
+	for _, k := range lr.t.pk {
+		if old[lr.colOf[k]].kind != 't' {
+			return fmt.Errorf("%w: source.postgres.table: a %s of %s does not carry key column %s in the log (replica identity other than the primary key?)", ErrPrecondition, msgName(op), lr.t.display(), lr.t.cols[k].name)
+		}
+	}
+	return nil
+}
+
+// build makes the change batch of txns' ops: every column of the table,
+// a delete with only its key set, source references as the full load's.
+func (lr *logicalReader) build(txns []pgoTxn, rows int) (*commonv1.Batch, error) {
+	cols := make([]*batch.Builder, len(lr.t.cols))
+	for i, c := range lr.t.cols {
+		cols[i] = batch.NewBuilder(c.name, c.typ, rows)
+	}
+	refs := batch.NewBuilder("source_ref", textType, rows)
+	b := &commonv1.Batch{Ops: make([]byte, 0, rows)}
+	inKey := make([]bool, len(lr.t.cols))
+	for _, k := range lr.t.pk {
+		inKey[k] = true
+	}
+	var ref []byte
+	n := 0
+	for _, tx := range txns {
+		for _, op := range tx.ops {
+			for i, c := range lr.t.cols {
+				v := op.vals[lr.colOf[i]]
+				if v.kind == 'n' || op.op == 'd' && !inKey[i] {
+					cols[i].AppendNull()
+					continue
+				}
+				if v.kind != 't' {
+					return nil, fmt.Errorf("slot %s: column %s of %s: value of kind %q where text was requested", lr.slot, c.name, lr.t.display(), v.kind)
+				}
+				if rej := appendTextValue(cols[i], c, v.data); rej != nil {
+					cols[i].Column().Nulls = batch.SetBit(cols[i].Column().Nulls, cols[i].Len()-1)
+					rej.Row = int32(n)
+					b.Rejects = append(b.Rejects, rej)
+				}
+			}
+			ref = ref[:0]
+			for k, ci := range lr.t.pk {
+				if k > 0 {
+					ref = append(ref, ',')
+				}
+				ref = append(append(append(ref, lr.t.cols[ci].name...), '='), op.vals[lr.colOf[ci]].data...)
+			}
+			refs.AppendBytes(ref)
+			b.Ops = append(b.Ops, op.op)
+			n++
+		}
+	}
+	b.NumRows = int32(n)
+	b.Columns = make([]*commonv1.Column, len(cols))
+	for i, c := range cols {
+		b.Columns[i] = c.Column()
+	}
+	b.SourceRefs = refs.Column()
+	return b, nil
+}
+
+// appendTextValue appends one value as pgoutput writes it (the type's
+// text output, in logicalSettings) with the same result the full load's
+// binary or text read gives; a value the wire cannot carry gets a
+// placeholder slot (the caller marks it NULL) and a reject.
+func appendTextValue(bld *batch.Builder, c pgCol, v []byte) *commonv1.Reject {
+	switch c.typ {
+	case commonv1.ColumnType_COLUMN_TYPE_INT64:
+		n, err := strconv.ParseInt(string(v), 10, 64)
+		if err != nil {
+			bld.AppendInt(0)
+			return textReject(c, v)
+		}
+		bld.AppendInt(n)
+	case commonv1.ColumnType_COLUMN_TYPE_FLOAT64:
+		// A real read as real, then widened, as the full load's ::float8.
+		bits := 64
+		if c.base == "float4" {
+			bits = 32
+		}
+		f, err := strconv.ParseFloat(string(v), bits)
+		if err != nil {
+			bld.AppendFloat(0)
+			return textReject(c, v)
+		}
+		bld.AppendFloat(f)
+	case commonv1.ColumnType_COLUMN_TYPE_BOOL:
+		if len(v) != 1 || v[0] != 't' && v[0] != 'f' {
+			bld.AppendBool(false)
+			return textReject(c, v)
+		}
+		bld.AppendBool(v[0] == 't')
+	case commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ:
+		us, inf, ok := parseISOTimestamp(string(v), c.base == "timestamptz")
+		switch {
+		case !ok:
+			bld.AppendInt(0)
+			return textReject(c, v)
+		case inf != 0:
+			bld.AppendInt(0)
+			return infinityReject(c, inf > 0)
+		}
+		bld.AppendInt(us)
+	case commonv1.ColumnType_COLUMN_TYPE_DATE:
+		d, inf, ok := parseISODate(string(v))
+		switch {
+		case !ok:
+			bld.AppendInt(0)
+			return textReject(c, v)
+		case inf != 0:
+			bld.AppendInt(0)
+			return infinityReject(c, inf > 0)
+		}
+		bld.AppendInt(d)
+	case commonv1.ColumnType_COLUMN_TYPE_BYTES:
+		raw, ok := decodeBytea(v)
+		if !ok {
+			bld.AppendBytes(nil)
+			return textReject(c, v)
+		}
+		bld.AppendBytes(raw)
+	default:
+		if !utf8.Valid(v) {
+			bld.AppendBytes(nil)
+			raw := cut(escapeInvalid(string(v)))
+			return &commonv1.Reject{Stage: stageExtract, Rule: "encoding", Column: c.name,
+				Reason: fmt.Sprintf("column %s: invalid UTF-8 in %s", c.name, raw), Raw: raw}
+		}
+		bld.AppendBytes(v)
+	}
+	return nil
+}
+
+func textReject(c pgCol, v []byte) *commonv1.Reject {
+	raw := cut(escapeInvalid(string(v)))
+	return &commonv1.Reject{Stage: stageExtract, Rule: "wire_format", Column: c.name, Raw: raw,
+		Reason: fmt.Sprintf("column %s: the replication stream's value %q is not a %s in the form expected", c.name, raw, c.sourceType)}
+}

@@ -1,0 +1,772 @@
+package orchestrate
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
+	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
+	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Sync until cutover. A job whose tables have a SyncSpec does not end when
+// its full load does: it goes to state following, and each followed table
+// gets a follower row in cutover_control.partitions (id "sync:<table>",
+// state following). Any replica claims a follower row under a lease, as it
+// claims partitions, so a follower whose orchestrator died is taken over.
+//
+// A follower loops: the position and the next seq come from the loader's
+// ledger (the ledger is the truth: a batch and its position commit in one
+// target transaction), ReadChanges gives the changes after the position as
+// a change batch, which goes through transformer, validator and loader like
+// any batch; when there is nothing new it sleeps poll_ms. Every
+// delete_check_seconds it compares the source's keys (ReadKeys) with the
+// target's and deletes, in a change batch, the target rows whose key the
+// source no longer has: a watermark cannot see deletes. StopFollowing asks
+// the followers to drain to lag 0 (and check keys once more), then the job
+// succeeds.
+
+const (
+	syncPrefix             = "sync:"
+	defaultPoll            = time.Second
+	defaultDeleteCheck     = 60 * time.Second
+	keyPage                = 10000
+	followerClaimInterval  = time.Second
+	defaultReadyLagSeconds = 5
+)
+
+// syncTables are the followed table specs' indexes.
+func syncTables(spec *commonv1.JobSpec) []int {
+	var out []int
+	for i, t := range spec.GetTables() {
+		if t.GetSync() != nil {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// followed says whether any of the table specs follows its source.
+func followed(spec *commonv1.JobSpec, specs []int) bool {
+	for _, i := range specs {
+		if spec.GetTables()[i].GetSync() != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// checkSync refuses a sync the follower could not carry out exactly.
+func (s *Service) checkSync(ctx context.Context, spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceResponse) error {
+	targets := map[string]int{}
+	for _, t := range spec.GetTables() {
+		targets[t.GetTargetTable()]++
+	}
+	for i, t := range spec.GetTables() {
+		sy := t.GetSync()
+		if sy == nil {
+			continue
+		}
+		f := fmt.Sprintf("tables[%d].sync", i)
+		src := t.GetSource()
+		switch {
+		case sy.GetWatermark() != nil:
+			if sy.GetWatermark().GetColumn() == "" {
+				return invalid(f+".watermark.column", "required")
+			}
+			if src.GetMysql() == nil && src.GetPostgres() == nil && src.GetSqlite() == nil {
+				return invalid(f+".watermark", "only SQL sources (mysql, postgres, sqlite) can be followed by a watermark")
+			}
+			if d := sy.GetWatermark().GetDeleteCheckSeconds(); d < -1 {
+				return invalid(f+".watermark.delete_check_seconds", "must be -1 (never), 0 (default 60) or more, got %d", d)
+			}
+		case sy.GetLogical() != nil:
+			if src.GetPostgres() == nil {
+				return invalid(f+".logical", "logical replication needs a postgres source")
+			}
+		default:
+			return invalid(f, "watermark or logical is required")
+		}
+		if sy.GetPollMs() < 0 {
+			return invalid(f+".poll_ms", "must not be negative, got %d", sy.GetPollMs())
+		}
+		if needsStaging(t) {
+			return invalid(f, "table %s is staged (dedupe, new ids, references, key collisions, unique or references rules), so its rows cannot follow the source one by one", t.GetName())
+		}
+		if targets[t.GetTargetTable()] > 1 {
+			return invalid(f, "target table %s is fed by several table specs; a followed table must be the only one", t.GetTargetTable())
+		}
+		pk := sources[i].GetPrimaryKey()
+		if len(pk) == 0 {
+			return invalid(f, "source of table %s has no primary key; changes are applied by key", t.GetName())
+		}
+		if _, err := keyTargets(t, pk); err != nil {
+			return invalid(f, "%v", err)
+		}
+		if spec.GetTarget().GetCreateTables() {
+			continue // the key is added after the full load
+		}
+		target := s.target(spec)
+		pool, release, err := targetPool(ctx, target.GetDsn())
+		if err != nil {
+			return err
+		}
+		var hasKey bool
+		err = pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary)`,
+			target.GetSchema(), t.GetTargetTable()).Scan(&hasKey)
+		release()
+		if err != nil {
+			return fmt.Errorf("%w: read the primary key of %s: %v", ErrStage, t.GetTargetTable(), err)
+		}
+		if !hasKey {
+			return invalid(f, "target table %s.%s has no primary key; changes are applied by key", target.GetSchema(), t.GetTargetTable())
+		}
+	}
+	return nil
+}
+
+// keyTargets maps the source's key columns to the target columns they
+// fill as they are (no expression, no cleaning), so keys compare as text.
+func keyTargets(t *commonv1.TableSpec, pk []string) ([]string, error) {
+	out := make([]string, len(pk))
+	for k, col := range pk {
+		for _, m := range t.GetColumns() {
+			if m.GetSource() == col && m.GetExpr() == "" && len(m.GetClean()) == 0 && m.GetNewId() == nil && m.GetRef() == nil {
+				out[k] = m.GetTarget()
+			}
+		}
+		if out[k] == "" {
+			return nil, fmt.Errorf("key column %s of table %s must be mapped as it is (no expr, no cleaning) onto a target column: changes and deletes find their row by it", col, t.GetName())
+		}
+	}
+	return out, nil
+}
+
+// ---- control store ----
+
+type followRow struct {
+	jobID, id  string
+	tableIndex int
+	checked    *time.Time
+}
+
+// startFollowing ends a job's full load: state following with the full
+// load's report, and a follower row per followed table.
+func (s *store) startFollowing(ctx context.Context, id string, report []byte, spec *commonv1.JobSpec) (bool, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("start following %s: %w", id, err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'following', error = '', report = $2 WHERE id = $1 AND state = 'running'`, id, report)
+	if err != nil {
+		return false, fmt.Errorf("start following %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	for _, i := range syncTables(spec) {
+		name := spec.Tables[i].GetName()
+		if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.partitions (job_id, id, table_index, table_name, lower_key, upper_key, state)
+			VALUES ($1, $2, $3, $4, '', '', 'following') ON CONFLICT (job_id, id) DO UPDATE SET state = 'following'`, id, syncPrefix+name, i, name); err != nil {
+			return false, fmt.Errorf("start following %s, table %s: %w", id, name, err)
+		}
+	}
+	return true, tx.Commit(ctx)
+}
+
+// claimFollower leases one follower row of a following job that nobody
+// holds (or whose holder's lease ran out).
+func (s *store) claimFollower(ctx context.Context, owner string, lease time.Duration) (*followRow, error) {
+	var f followRow
+	err := s.pool.QueryRow(ctx, `
+		UPDATE cutover_control.partitions p SET lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1
+		WHERE (p.job_id, p.id) = (
+			SELECT c.job_id, c.id FROM cutover_control.partitions c
+			JOIN cutover_control.jobs j ON j.id = c.job_id
+			WHERE j.state = 'following' AND c.state = 'following' AND (c.lease_until IS NULL OR c.lease_until < now())
+			ORDER BY j.created_at, c.table_index
+			LIMIT 1
+			FOR UPDATE OF c SKIP LOCKED)
+		RETURNING p.job_id, p.id, p.table_index, p.checked_at`, owner, lease.String()).Scan(&f.jobID, &f.id, &f.tableIndex, &f.checked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim follower: %w", err)
+	}
+	return &f, nil
+}
+
+// beat is what one follower iteration reports.
+type beat struct {
+	position            string
+	lagRows             int64
+	lagSeconds          float64
+	upserts, deletes    int64
+	applied, checked    bool
+	stopRequested, live bool
+}
+
+// followBeat records a follower's figures and renews its lease; live is
+// false when the lease was lost or the job is no longer following.
+func (s *store) followBeat(ctx context.Context, f *followRow, owner string, lease time.Duration, b *beat) error {
+	err := s.pool.QueryRow(ctx, `
+		UPDATE cutover_control.partitions p SET lease_until = now() + $4::interval, polled_at = now(), position = $5,
+			lag_rows = $6, lag_seconds = $7, upserts = p.upserts + $8, deletes = p.deletes + $9,
+			applied_at = CASE WHEN $10 THEN now() ELSE p.applied_at END, checked_at = CASE WHEN $11 THEN now() ELSE p.checked_at END
+		FROM cutover_control.jobs j
+		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.state = 'following' AND j.id = p.job_id AND j.state = 'following'
+		RETURNING j.stop_following`,
+		f.jobID, f.id, owner, lease.String(), b.position, b.lagRows, b.lagSeconds, b.upserts, b.deletes, b.applied, b.checked).Scan(&b.stopRequested)
+	b.upserts, b.deletes, b.applied, b.checked = 0, 0, false, false
+	if errors.Is(err, pgx.ErrNoRows) {
+		b.live = false
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record follower %s of %s: %w", f.id, f.jobID, err)
+	}
+	b.live = true
+	return nil
+}
+
+// releaseFollower hands a follower row back (shutdown, failure).
+func (s *store) releaseFollower(ctx context.Context, f *followRow, owner string) {
+	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = NULL
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.jobID, f.id, owner)
+}
+
+// followerDone marks a drained follower done after StopFollowing.
+func (s *store) followerDone(ctx context.Context, f *followRow, owner string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'done', lease_until = NULL, lag_rows = 0, lag_seconds = 0
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.jobID, f.id, owner)
+	if err != nil {
+		return fmt.Errorf("end follower %s of %s: %w", f.id, f.jobID, err)
+	}
+	return nil
+}
+
+// finishFollowing ends a following job whose followers are all done.
+func (s *store) finishFollowing(ctx context.Context, id string, report []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'succeeded', finished_at = now(), report = coalesce($2, report)
+		WHERE id = $1 AND state = 'following'
+		  AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions WHERE job_id = $1 AND state = 'following')`, id, report)
+	if err != nil {
+		return false, fmt.Errorf("end following job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *store) requestStop(ctx context.Context, id string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET stop_following = true WHERE id = $1 AND state = 'following'`, id)
+	if err != nil {
+		return false, fmt.Errorf("stop following %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// dropSlots drops the replication slots of a spec's logical tables (best
+// effort: a slot left behind is named in the log).
+func (s *Service) dropSlots(ctx context.Context, spec *commonv1.JobSpec, jobID string) {
+	for _, t := range spec.GetTables() {
+		if t.GetSync().GetLogical() == nil {
+			continue
+		}
+		dctx, cancel := context.WithTimeout(ctx, stageWait)
+		err := DropLogicalSlot(dctx, t.GetSource(), t.GetSync(), jobID, t.GetName())
+		cancel()
+		if err != nil {
+			slog.Warn("drop replication slot", "job", jobID, "table", t.GetName(), "err", err)
+		}
+	}
+}
+
+// ---- followers ----
+
+// followers claims follower rows and runs each in its own goroutine until
+// the service closes.
+func (s *Service) followers(ctx context.Context) {
+	var mu sync.Mutex
+	running := map[string]bool{}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for ctx.Err() == nil {
+		f, err := s.store.claimFollower(ctx, s.cfg.Owner, s.cfg.Lease)
+		if err != nil && ctx.Err() == nil {
+			slog.Error("claim follower", "err", err)
+		}
+		if f != nil {
+			key := f.jobID + "/" + f.id
+			mu.Lock()
+			dup := running[key]
+			running[key] = true
+			mu.Unlock()
+			if !dup {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					s.runFollower(ctx, f)
+					mu.Lock()
+					delete(running, key)
+					mu.Unlock()
+				}()
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-s.followWake:
+		case <-time.After(min(followerClaimInterval, s.cfg.Lease/2)):
+		}
+	}
+}
+
+func (s *Service) wakeFollowers() {
+	select {
+	case s.followWake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Service) runFollower(ctx context.Context, f *followRow) {
+	bg := context.WithoutCancel(ctx)
+	err := s.follow(ctx, f)
+	switch {
+	case err == nil:
+	case ctx.Err() != nil:
+		s.store.releaseFollower(bg, f, s.cfg.Owner)
+	default:
+		// The lease runs out and a follower (this replica's or another's)
+		// starts again from the ledger; transient faults heal that way.
+		slog.Warn("follower stopped, will be taken up again", "job", f.jobID, "follower", f.id, "err", err)
+		select {
+		case <-ctx.Done():
+		case <-time.After(retryBackoff(1, 0.5)):
+		}
+		s.store.releaseFollower(bg, f, s.cfg.Owner)
+		s.wakeFollowers()
+	}
+}
+
+// follower is one follower session's state.
+type follower struct {
+	s      *Service
+	f      *followRow
+	job    *jobRow
+	tbl    *commonv1.TableSpec
+	target *commonv1.TargetSpec
+	pos    string
+	seq    int64
+	src    *extractorv1.DescribeSourceResponse // for key checks, read once
+}
+
+func (s *Service) follow(ctx context.Context, f *followRow) error {
+	job, err := s.store.getJob(ctx, f.jobID)
+	if err != nil {
+		return err
+	}
+	if f.tableIndex < 0 || f.tableIndex >= len(job.spec.GetTables()) {
+		return fmt.Errorf("%w: follower %s names table %d of %d", ErrInvalidSpec, f.id, f.tableIndex, len(job.spec.GetTables()))
+	}
+	fl := &follower{s: s, f: f, job: job, tbl: job.spec.Tables[f.tableIndex], target: s.target(job.spec)}
+	if err := fl.fromLedger(ctx); err != nil {
+		return err
+	}
+	sy := fl.tbl.GetSync()
+	poll := time.Duration(sy.GetPollMs()) * time.Millisecond
+	if poll <= 0 {
+		poll = defaultPoll
+	}
+	check := time.Duration(sy.GetWatermark().GetDeleteCheckSeconds()) * time.Second
+	switch {
+	case sy.GetWatermark() == nil || check < 0:
+		check = 0 // the log carries deletes, or never asked for
+	case check == 0:
+		check = defaultDeleteCheck
+	}
+	lastCheck := time.Now()
+	if f.checked != nil {
+		lastCheck = *f.checked
+	}
+	slog.Info("following", "job", f.jobID, "table", fl.tbl.GetName(), "position", fl.pos, "seq", fl.seq)
+	b := &beat{position: fl.pos}
+	stopChecked := false
+	for {
+		resp, err := fl.readChanges(ctx)
+		if err != nil {
+			return err
+		}
+		n := resp.GetBatch().GetNumRows()
+		if n > 0 {
+			if err := fl.apply(ctx, resp.GetBatch(), b); err != nil {
+				return err
+			}
+		}
+		b.position, b.lagRows, b.lagSeconds = fl.pos, resp.GetLagRows(), resp.GetLagSeconds()
+		if err := s.store.followBeat(ctx, f, s.cfg.Owner, s.cfg.Lease, b); err != nil {
+			return err
+		}
+		if !b.live {
+			slog.Info("follower ends: job no longer following or lease lost", "job", f.jobID, "table", fl.tbl.GetName())
+			return nil
+		}
+		if n > 0 {
+			continue
+		}
+		caughtUp := resp.GetLagRows() == 0
+		// On a stop the keys are checked once more after the last drain.
+		finalCheck := b.stopRequested && caughtUp && !stopChecked
+		if check > 0 && (time.Since(lastCheck) >= check || finalCheck) {
+			if err := fl.deleteCheck(ctx, b); err != nil {
+				return err
+			}
+			lastCheck = time.Now()
+			stopChecked = b.stopRequested
+			b.checked = true
+			if err := s.store.followBeat(ctx, f, s.cfg.Owner, s.cfg.Lease, b); err != nil {
+				return err
+			}
+			if !b.live {
+				return nil
+			}
+			continue // read once more: deletes may have raced with changes
+		}
+		if b.stopRequested && caughtUp {
+			return s.endFollower(ctx, f)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll):
+		}
+	}
+}
+
+// endFollower marks the follower done and, with the last, the job.
+func (s *Service) endFollower(ctx context.Context, f *followRow) error {
+	if err := s.store.followerDone(ctx, f, s.cfg.Owner); err != nil {
+		return err
+	}
+	j, err := s.store.getJob(ctx, f.jobID)
+	if err != nil {
+		return err
+	}
+	if t := j.spec.GetTables()[f.tableIndex]; t.GetSync().GetLogical() != nil {
+		if err := DropLogicalSlot(ctx, t.GetSource(), t.GetSync(), j.id, t.GetName()); err != nil {
+			slog.Warn("drop the replication slot of a table that stopped following", "job", j.id, "table", t.GetName(), "err", err)
+		}
+	}
+	var data []byte
+	if r, err := s.buildReport(ctx, j); err == nil {
+		now := time.Now()
+		r.State, r.FinishedAt = jobState(stateSucceeded), ts(&now)
+		r.Ddl = j.ddl
+		setTiming(r, j.started, &now)
+		data, _ = marshalReport(r)
+	}
+	ended, err := s.store.finishFollowing(ctx, f.jobID, data)
+	if err != nil {
+		return err
+	}
+	if ended {
+		slog.Info("job ended: followers stopped", "job", f.jobID, "state", stateSucceeded)
+		s.endJobSpan(f.jobID, stateSucceeded)
+	}
+	return nil
+}
+
+// fromLedger sets the position and next seq from the ledger's contiguous
+// prefix of the follower's batches; with none, the start read at CreateJob.
+func (fl *follower) fromLedger(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, stageWait)
+	defer cancel()
+	led, err := fl.s.cfg.Clients.Loader.GetLedger(lctx, &loaderv1.GetLedgerRequest{Target: fl.target, JobId: fl.job.id, PartitionId: fl.f.id})
+	if err != nil {
+		return stageErr("loader", err)
+	}
+	fl.pos, fl.seq = fl.job.syncStart[fl.tbl.GetName()], 0
+	for _, e := range led.GetEntries() {
+		if e.GetSeq() != fl.seq {
+			break
+		}
+		fl.pos = e.GetLastKey()
+		fl.seq++
+	}
+	return nil
+}
+
+func (fl *follower) readChanges(ctx context.Context) (*extractorv1.ReadChangesResponse, error) {
+	rctx, cancel := context.WithTimeout(ctx, min(2*stageWait, fl.s.cfg.BatchTimeout))
+	defer cancel()
+	resp, err := fl.s.cfg.Clients.Extractor.ReadChanges(rctx, &extractorv1.ReadChangesRequest{Source: fl.tbl.GetSource(), Sync: fl.tbl.GetSync(),
+		Position: fl.pos, BatchSize: fl.job.spec.GetBatchSize(), JobId: fl.job.id, Table: fl.tbl.GetName(), Seq: fl.seq})
+	if err != nil {
+		return nil, stageErr("extractor", err)
+	}
+	return resp, nil
+}
+
+// apply sends one change batch through the stages and checks its
+// acknowledgement; the position moves on with the batch.
+func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *beat) error {
+	b.JobId, b.PartitionId, b.Seq, b.Table = fl.job.id, fl.f.id, fl.seq, fl.tbl.GetName()
+	if b.GetPosition() == "" {
+		return fmt.Errorf("%w: extractor: change batch %d of %s has no position", ErrStageFatal, fl.seq, fl.f.id)
+	}
+	ack, err := fl.s.applyChange(ctx, fl.job, fl.tbl, b)
+	if err != nil {
+		return err
+	}
+	c := ack.GetCounts()
+	if ack.GetSeq() != b.GetSeq() || c.GetExtracted() != int64(b.GetNumRows()) || !balanced(c) {
+		return fmt.Errorf("%w: change batch %d of %s: %d rows, loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d + filtered %d",
+			ErrUnbalanced, b.GetSeq(), fl.f.id, b.GetNumRows(), ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered())
+	}
+	if ack.GetSkipped() {
+		// Another follower committed this seq (a lease taken over while
+		// this one stalled): the ledger says where the source is.
+		return fl.fromLedger(ctx)
+	}
+	dels := int64(bytes.Count(b.GetOps(), []byte{'d'}))
+	bt.deletes += min(dels, c.GetLoaded())
+	bt.upserts += max(c.GetLoaded()-dels, 0)
+	bt.applied = true
+	fl.pos = b.GetPosition()
+	fl.seq++
+	return nil
+}
+
+// applyChange runs one change batch through transformer, validator and
+// loader (typed streams: change batches are small, and the follower waits
+// for each anyway) and returns the loader's acknowledgement.
+func (s *Service) applyChange(ctx context.Context, job *jobRow, tbl *commonv1.TableSpec, b *commonv1.Batch) (*loaderv1.LoadResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.BatchTimeout)
+	defer cancel()
+	parent := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": job.traceParent})
+	ctx, span := tracer.Start(trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(parent)), "change batch",
+		trace.WithAttributes(attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", b.GetPartitionId()),
+			attribute.Int64("cutover.seq", b.GetSeq()), attribute.Int("cutover.rows_in", int(b.GetNumRows()))))
+	defer span.End()
+	if b.TraceContext == nil {
+		b.TraceContext = map[string]string{}
+	}
+	telemetry.Propagator().Inject(ctx, propagation.MapCarrier(b.TraceContext))
+	cl := s.cfg.Clients
+
+	ts, err := cl.Transformer.Transform(ctx)
+	if err != nil {
+		return nil, stageErr("transformer", err)
+	}
+	if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Config{Config: &transformerv1.TransformConfig{
+		Columns: tbl.GetColumns(), System: tbl.GetSystem(), Filters: tbl.GetFilters()}}}); err != nil {
+		return nil, stageErr("transformer", err)
+	}
+	if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Batch{Batch: b}}); err != nil {
+		return nil, stageErr("transformer", err)
+	}
+	tr, err := ts.Recv()
+	if err != nil {
+		return nil, stageErr("transformer", err)
+	}
+	_ = ts.CloseSend()
+	drain(ts.Recv)
+
+	vs, err := cl.Validator.Validate(ctx)
+	if err != nil {
+		return nil, stageErr("validator", err)
+	}
+	if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Config{Config: &validatorv1.ValidateConfig{Rules: tbl.GetRules()}}}); err != nil {
+		return nil, stageErr("validator", err)
+	}
+	if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Batch{Batch: tr.GetBatch()}}); err != nil {
+		return nil, stageErr("validator", err)
+	}
+	vr, err := vs.Recv()
+	if err != nil {
+		return nil, stageErr("validator", err)
+	}
+	_ = vs.CloseSend()
+	drain(vs.Recv)
+	vb := vr.GetBatch()
+	if len(vb.GetOps()) != len(b.GetOps()) || vb.GetPosition() != b.GetPosition() {
+		return nil, fmt.Errorf("%w: a stage dropped the ops or the position of change batch %d of %s", ErrStageFatal, b.GetSeq(), b.GetPartitionId())
+	}
+
+	ls, err := cl.Loader.Load(ctx)
+	if err != nil {
+		return nil, stageErr("loader", err)
+	}
+	if err := ls.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Config{Config: &loaderv1.LoadConfig{Target: s.target(job.spec), Table: tbl.GetTargetTable(),
+		JobId: job.id, PartitionId: b.GetPartitionId(), TableName: tbl.GetName(), System: tbl.GetSystem(),
+		WriteMode: commonv1.WriteMode_WRITE_MODE_UPSERT}}}); err != nil {
+		return nil, stageErr("loader", err)
+	}
+	if err := ls.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Batch{Batch: vb}}); err != nil {
+		return nil, stageErr("loader", err)
+	}
+	ack, err := ls.Recv()
+	if err != nil {
+		return nil, stageErr("loader", err)
+	}
+	_ = ls.CloseSend()
+	if _, err := ls.Recv(); err != io.EOF {
+		return nil, stageErr("loader", fmt.Errorf("expected end of stream, got %v", err))
+	}
+	span.SetAttributes(attribute.Int64("cutover.rows_out", ack.GetCounts().GetLoaded()), attribute.Int64("cutover.rows_rejected", ack.GetCounts().GetQuarantined()),
+		attribute.Bool("cutover.skipped", ack.GetSkipped()))
+	return ack, nil
+}
+
+// deleteCheck finds the target rows whose key the source no longer has:
+// the source's keys go by COPY into a temporary table on the target, and
+// the target's keys without a match there are deleted by change batches
+// at the current position.
+func (fl *follower) deleteCheck(ctx context.Context, bt *beat) error {
+	s := fl.s
+	if fl.src == nil {
+		dctx, cancel := context.WithTimeout(ctx, stageWait)
+		d, err := s.cfg.Clients.Extractor.DescribeSource(dctx, describeReq(fl.tbl))
+		cancel()
+		if err != nil {
+			return stageErr("extractor", err)
+		}
+		fl.src = d
+	}
+	keyCols, err := keyTargets(fl.tbl, fl.src.GetPrimaryKey())
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidSpec, err)
+	}
+	pool, release, err := targetPool(ctx, fl.target.GetDsn())
+	if err != nil {
+		return err
+	}
+	defer release()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only; the temporary table goes with it
+	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE _cutover_src_keys (k text) ON COMMIT DROP`); err != nil {
+		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
+	}
+	after, sourceKeys := "", 0
+	for {
+		kctx, cancel := context.WithTimeout(ctx, min(2*stageWait, s.cfg.BatchTimeout))
+		page, err := s.cfg.Clients.Extractor.ReadKeys(kctx, &extractorv1.ReadKeysRequest{Source: fl.tbl.GetSource(), After: after, Limit: keyPage})
+		cancel()
+		if err != nil {
+			return stageErr("extractor", err)
+		}
+		rows := make([][]any, len(page.GetKeys()))
+		for i, k := range page.GetKeys() {
+			rows[i] = []any{k}
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"_cutover_src_keys"}, []string{"k"}, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
+		}
+		sourceKeys += len(rows)
+		if page.GetDone() || len(page.GetKeys()) == 0 {
+			break
+		}
+		after = page.GetKeys()[len(page.GetKeys())-1]
+	}
+	if _, err := tx.Exec(ctx, `CREATE INDEX ON _cutover_src_keys (k); ANALYZE _cutover_src_keys`); err != nil {
+		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
+	}
+	texts := make([]string, len(keyCols))
+	for i, c := range keyCols {
+		texts[i] = "t." + pgx.Identifier{c}.Sanitize() + "::text"
+	}
+	joined := "concat_ws(',', " + strings.Join(texts, ", ") + ")"
+	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s t WHERE NOT EXISTS (SELECT 1 FROM _cutover_src_keys s WHERE s.k = %s) ORDER BY %s`,
+		strings.Join(texts, ", "), pgx.Identifier{fl.target.GetSchema(), fl.tbl.GetTargetTable()}.Sanitize(), joined, strings.Join(texts, ", ")))
+	if err != nil {
+		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
+	}
+	var gone [][]string
+	for rows.Next() {
+		vals := make([]string, len(keyCols))
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			rows.Close()
+			return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
+		}
+		gone = append(gone, vals)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
+	}
+	_ = tx.Rollback(ctx)
+	if len(gone) > 0 {
+		slog.Info("rows deleted in the source", "job", fl.job.id, "table", fl.tbl.GetName(), "rows", len(gone), "source_keys", sourceKeys)
+	}
+	size := int(fl.job.spec.GetBatchSize())
+	for len(gone) > 0 {
+		n := min(size, len(gone))
+		b := deleteBatch(fl.src, gone[:n], fl.pos)
+		gone = gone[n:]
+		if err := fl.apply(ctx, b, bt); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deleteBatch is a change batch of delete rows: the source's key columns
+// as text (the transformer casts them like any value), its other columns
+// NULL, all at position pos (a key check does not move the source).
+func deleteBatch(src *extractorv1.DescribeSourceResponse, keys [][]string, pos string) *commonv1.Batch {
+	n := len(keys)
+	keyAt := map[string]int{}
+	for k, c := range src.GetPrimaryKey() {
+		keyAt[c] = k
+	}
+	b := &commonv1.Batch{NumRows: int32(n), Ops: bytes.Repeat([]byte{'d'}, n), Position: pos, Source: "key check"}
+	for _, c := range src.GetColumns() {
+		k, isKey := keyAt[c.GetName()]
+		typ := c.GetType()
+		if isKey || typ == commonv1.ColumnType_COLUMN_TYPE_UNSPECIFIED {
+			typ = commonv1.ColumnType_COLUMN_TYPE_TEXT
+		}
+		bld := batch.NewBuilder(c.GetName(), typ, n)
+		for _, key := range keys {
+			if isKey {
+				bld.AppendString(key[k])
+			} else {
+				bld.AppendNull()
+			}
+		}
+		b.Columns = append(b.Columns, bld.Column())
+	}
+	refs := batch.NewBuilder("source_ref", commonv1.ColumnType_COLUMN_TYPE_TEXT, n)
+	for _, key := range keys {
+		parts := make([]string, len(key))
+		for k, v := range key {
+			parts[k] = src.GetPrimaryKey()[k] + "=" + v
+		}
+		refs.AppendString(strings.Join(parts, ","))
+	}
+	b.SourceRefs = refs.Column()
+	return b
+}
