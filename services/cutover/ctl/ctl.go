@@ -1,8 +1,10 @@
-// Package ctl is cutoverctl, the command-line client CI calls: validate a
-// spec (optionally dry-running it) and reconcile a finished job against a
-// running orchestrator over gRPC, writing JUnit XML and a Markdown report
-// and exiting 0 (passed), 1 (data or spec checks failed) or 2 (usage or
-// connection error).
+// Package ctl is cutoverctl, the command-line client CI and operators
+// call: validate a spec (optionally dry-running it) and reconcile a
+// finished job against a running orchestrator over gRPC, writing JUnit XML
+// and a Markdown report; ask whether a following job is ready for the
+// switch, stop following and roll a job back. It exits 0 (passed, ready,
+// done), 1 (checks failed, not ready, refused) or 2 (usage or connection
+// error).
 package ctl
 
 import (
@@ -32,12 +34,13 @@ import (
 // Exit codes.
 const (
 	ExitOK     = 0
-	ExitFailed = 1 // a spec or data check failed
+	ExitFailed = 1 // a spec or data check failed, not ready, refused
 	ExitUsage  = 2 // bad usage, unreadable spec, unreachable or refusing server
 )
 
-// Defaults of the deadlines: a spec check is quick; a dry run or a
-// reconciliation reads whole tables.
+// Defaults of the deadlines: a spec check or a readiness poll is quick; a
+// dry run, a reconciliation or a rollback reads whole tables, and a watch
+// waits for the followers.
 const (
 	defaultConnectTimeout = 10 * time.Second
 	defaultCheckTimeout   = 10 * time.Second
@@ -47,14 +50,25 @@ const (
 const usage = `usage:
   cutoverctl validate --spec FILE [--dry-run [--sample N] [--rows N]] [--junit FILE] [--report FILE] [--json]
   cutoverctl reconcile JOB [--max-differences N] [--junit FILE] [--report FILE] [--json]
+  cutoverctl readiness JOB [--max-lag-rows N] [--max-lag-seconds S] [--watch] [--json]
+  cutoverctl stop-following JOB [--json]
+  cutoverctl rollback JOB [--json]
 common flags: --addr HOST:PORT (env CUTOVER_ORCHESTRATOR_ADDR, default 127.0.0.1:7005)
               --token T (env CUTOVER_TOKEN) --timeout D --connect-timeout D
-exit codes: 0 passed, 1 spec or data checks failed, 2 usage or connection error`
+exit codes: 0 passed, ready or done; 1 checks failed, not ready, or refused
+            (job in the wrong state); 2 usage or connection error`
 
 // usageError is a mistake in the command line or its files.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// refusedError is the orchestrator refusing an operation because of the
+// job's state (FailedPrecondition): exit 1, not a usage error, so that a
+// script can tell "not now" from "wrong command".
+type refusedError struct{ msg string }
+
+func (e refusedError) Error() string { return e.msg }
 
 // Run runs cutoverctl with args (without the program name) and returns the
 // exit code. Problems go to stderr as one line each.
@@ -70,11 +84,17 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = validate(ctx, args[1:], stdout)
 	case "reconcile":
 		code, err = reconcile(ctx, args[1:], stdout)
+	case "readiness":
+		code, err = readiness(ctx, args[1:], stdout, stderr)
+	case "stop-following":
+		code, err = stopFollowing(ctx, args[1:], stdout)
+	case "rollback":
+		code, err = rollback(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 		return ExitOK
 	default:
-		err = usageError{fmt.Sprintf("unknown command %q (want validate or reconcile); run cutoverctl help", args[0])}
+		err = usageError{fmt.Sprintf("unknown command %q (want validate, reconcile, readiness, stop-following or rollback); run cutoverctl help", args[0])}
 	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -82,6 +102,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return ExitOK
 		}
 		fmt.Fprintf(stderr, "cutoverctl: %s\n", oneLine(err.Error()))
+		var refused refusedError
+		if errors.As(err, &refused) {
+			return ExitFailed
+		}
 		return ExitUsage
 	}
 	return code
@@ -103,11 +127,16 @@ func (c *conn) flags(fs *flag.FlagSet) {
 	}
 	fs.StringVar(&c.addr, "addr", addr, "orchestrator gRPC address (env CUTOVER_ORCHESTRATOR_ADDR)")
 	fs.StringVar(&c.token, "token", os.Getenv("CUTOVER_TOKEN"), "bearer token sent as authorization metadata (env CUTOVER_TOKEN)")
-	fs.DurationVar(&c.timeout, "timeout", 0, "deadline of the call (default 10s for validate, 30m for --dry-run and reconcile)")
+	fs.DurationVar(&c.timeout, "timeout", 0,
+		"deadline of the call (default 10s for validate and readiness, 30m for --dry-run, reconcile, stop-following, rollback and readiness --watch)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", defaultConnectTimeout, "deadline for reaching the orchestrator")
+	fs.BoolVar(&c.asJSON, "json", false, "print the response as JSON instead of a summary")
+}
+
+// reportFlags are the flags of the commands that write JUnit and Markdown.
+func (c *conn) reportFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.junit, "junit", "", "write JUnit XML to this file")
 	fs.StringVar(&c.report, "report", "", "write a Markdown report to this file")
-	fs.BoolVar(&c.asJSON, "json", false, "print the response as JSON instead of a summary")
 }
 
 // parse parses flags that may come before and after positional arguments
@@ -241,6 +270,7 @@ func validate(ctx context.Context, args []string, stdout io.Writer) (int, error)
 	fs := newFlagSet("validate")
 	var c conn
 	c.flags(fs)
+	c.reportFlags(fs)
 	specPath := fs.String("spec", "", "job spec file (JSON or YAML)")
 	dry := fs.Bool("dry-run", false, "also run the rows through extractor, transformer and validator into nothing")
 	sample := fs.Int64("sample", 0, "with --dry-run: source rows read per table (0 = all)")
@@ -327,6 +357,7 @@ func reconcile(ctx context.Context, args []string, stdout io.Writer) (int, error
 	fs := newFlagSet("reconcile")
 	var c conn
 	c.flags(fs)
+	c.reportFlags(fs)
 	maxDiff := fs.Int("max-differences", 0, "differing keys listed per table (0 = the server's default, 20; at most 1000)")
 	pos, err := parse(fs, args)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/cutover/internal/testenv"
 	"github.com/cutover/cutover/services/cutover/stack"
+	"github.com/cutover/cutover/services/kit/mysqltest"
 	"github.com/cutover/cutover/services/kit/pgtest"
 	"github.com/cutover/cutover/services/orchestrator/orchestrate"
 	"google.golang.org/grpc/codes"
@@ -24,7 +25,11 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	mysqltest.Cleanup()
+	os.Exit(code)
+}
 
 // startStack runs the embedded stack against db (target and control
 // schema) and returns the orchestrator's address.
@@ -316,8 +321,12 @@ func TestUnreachable(t *testing.T) {
 		{"validate", "--spec", spec, "--addr", addr},
 		{"validate", "--spec", spec, "--dry-run", "--addr", addr},
 		{"reconcile", "some-job", "--addr", addr},
+		{"readiness", "some-job", "--addr", addr},
+		{"readiness", "some-job", "--watch", "--addr", addr},
+		{"stop-following", "some-job", "--addr", addr},
+		{"rollback", "some-job", "--addr", addr},
 	} {
-		t.Run(args[0], func(t *testing.T) {
+		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
 			r := runCtl(t, args...)
 			r.want(t, ExitUsage)
 			if !unreachable.MatchString(r.stderr) || r.stdout != "" {
@@ -436,6 +445,7 @@ func TestBinary(t *testing.T) {
 		{"bad rows", []string{"validate", "--spec", good, "--dry-run", "--addr", st.Addrs.Orchestrator}, ExitFailed},
 		{"unreachable", []string{"validate", "--spec", good, "--addr", closedAddr(t)}, ExitUsage},
 		{"usage", []string{"validate"}, ExitUsage},
+		{"readiness usage", []string{"readiness", "--max-lag-rows", "-1", "job"}, ExitUsage},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin, tc.args...)

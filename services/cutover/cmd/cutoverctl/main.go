@@ -1,6 +1,9 @@
-// Command cutoverctl is the client CI calls: `cutoverctl validate --spec F
-// [--dry-run]` and `cutoverctl reconcile JOB` against a running
-// orchestrator. Exit 0 passed, 1 checks failed, 2 usage or connection error.
+// Command cutoverctl is the client CI and operators call against a running
+// orchestrator: `cutoverctl validate --spec F [--dry-run]`, `cutoverctl
+// reconcile JOB`, `cutoverctl readiness JOB [--watch]`, `cutoverctl
+// stop-following JOB` and `cutoverctl rollback JOB`. Exit 0 passed, ready
+// or done; 1 checks failed, not ready or refused; 2 usage or connection
+// error.
 package main
 
 import (
