@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/services/kit/mysqltest"
 	"github.com/cutover/cutover/services/kit/pgtest"
 )
 
@@ -40,8 +41,10 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 	}
-	defer os.RemoveAll(dir)
-	pgtest.Main(m)
+	code := pgtest.Run(m)
+	mysqltest.Cleanup() // a throwaway MariaDB, if the sync test started one
+	os.RemoveAll(dir)
+	os.Exit(code)
 }
 
 // procs is a set of services running as processes on free loopback ports.
