@@ -93,7 +93,7 @@ func (s *Service) readChanges(ctx context.Context, req *extractorv1.ReadChangesR
 		}
 		wk, ok := k.(watermarkKind)
 		if !ok {
-			return nil, invalid("sync.watermark", "this source kind cannot be followed by a watermark; only SQL sources (mysql, postgres, sqlite) can")
+			return nil, invalid("sync.watermark", "this source kind cannot be followed by a watermark; only mysql and postgres sources can (sqlite not yet)")
 		}
 		b, lagRows, lagSeconds, err := wk.readWatermark(ctx, s, req.GetSource(), col, req.GetPosition(), size)
 		if err != nil {
@@ -135,7 +135,7 @@ func (s *Service) ReadKeys(ctx context.Context, req *extractorv1.ReadKeysRequest
 	}
 	wk, ok := k.(watermarkKind)
 	if !ok {
-		return nil, toStatus(invalid("source", "this source kind has no primary key to list; only SQL sources (mysql, postgres, sqlite) do"))
+		return nil, toStatus(invalid("source", "this source kind cannot list its primary keys; only mysql and postgres sources can"))
 	}
 	keys, done, err := wk.readKeys(ctx, s, req.GetSource(), req.GetAfter(), limit)
 	if err != nil {

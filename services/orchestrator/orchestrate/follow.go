@@ -89,8 +89,8 @@ func (s *Service) checkSync(ctx context.Context, spec *commonv1.JobSpec, sources
 			if sy.GetWatermark().GetColumn() == "" {
 				return invalid(f+".watermark.column", "required")
 			}
-			if src.GetMysql() == nil && src.GetPostgres() == nil && src.GetSqlite() == nil {
-				return invalid(f+".watermark", "only SQL sources (mysql, postgres, sqlite) can be followed by a watermark")
+			if src.GetMysql() == nil && src.GetPostgres() == nil {
+				return invalid(f+".watermark", "only mysql and postgres sources can be followed by a watermark (sqlite not yet)")
 			}
 			if d := sy.GetWatermark().GetDeleteCheckSeconds(); d < -1 {
 				return invalid(f+".watermark.delete_check_seconds", "must be -1 (never), 0 (default 60) or more, got %d", d)
