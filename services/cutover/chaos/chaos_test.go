@@ -24,6 +24,8 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/kit/server"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 var binDir string
@@ -119,9 +121,20 @@ func TestChaos(t *testing.T) {
 		db := pg.database(t, fmt.Sprintf("chaos_round_%d", round))
 		job := runJob(t, st, jobs, spec(csv, db, cfg), inj)
 		got := snapshotOf(t, db, job)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		rep, err := jobs.GetJobReport(ctx, &orchestratorv1.GetJobReportRequest{Id: job.Id})
-		cancel()
+		// A fault may still be healing (a PostgreSQL restart that found no
+		// COPY to hit lands after the job): Unavailable is retried, as any
+		// client does.
+		var rep *orchestratorv1.GetJobReportResponse
+		var err error
+		for try := 0; try < 30; try++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			rep, err = jobs.GetJobReport(ctx, &orchestratorv1.GetJobReportRequest{Id: job.Id})
+			cancel()
+			if status.Code(err) != codes.Unavailable {
+				break
+			}
+			time.Sleep(time.Second)
+		}
 		if err != nil || !rep.GetReport().GetBalanced() {
 			t.Errorf("round %d: the report of job %s is not balanced (err %v)", round, job.Id, err)
 		}

@@ -3,6 +3,7 @@ package orchestrate
 import (
 	"errors"
 	"fmt"
+	"io"
 	"testing"
 	"time"
 
@@ -57,6 +58,25 @@ func TestRetryableTransient(t *testing.T) {
 	for _, tt := range tests {
 		if got := retryable(tt.err); got != tt.want {
 			t.Errorf("%s: retryable(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestControlStoreOutageIsUnavailable: a call that fails because the
+// control database dropped the connection is Unavailable (retry), not
+// Internal.
+func TestControlStoreOutageIsUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want codes.Code
+	}{
+		{fmt.Errorf("get job x: %w", io.ErrUnexpectedEOF), codes.Unavailable},
+		{fmt.Errorf("get job x: %w", &pgconn.PgError{Code: "57P01"}), codes.Unavailable},
+		{fmt.Errorf("get job x: %w", &pgconn.PgError{Code: "23505"}), codes.Internal},
+		{fmt.Errorf("%w: %q", ErrJobNotFound, "x"), codes.NotFound},
+	} {
+		if got := status.Code(toStatus(tc.err)); got != tc.want {
+			t.Errorf("toStatus(%v) = %s, want %s", tc.err, got, tc.want)
 		}
 	}
 }

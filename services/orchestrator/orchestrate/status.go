@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -29,7 +33,7 @@ func toStatus(err error) error {
 		code = codes.NotFound
 	case errors.Is(err, ErrJobState):
 		code = codes.FailedPrecondition
-	case errors.Is(err, ErrStage):
+	case errors.Is(err, ErrStage), controlStoreDown(err):
 		code = codes.Unavailable
 	case errors.Is(err, context.Canceled):
 		code = codes.Canceled
@@ -37,6 +41,22 @@ func toStatus(err error) error {
 		code = codes.DeadlineExceeded
 	}
 	return status.Error(code, err.Error())
+}
+
+// controlStoreDown reports an error of the control database's connection
+// (a restart, a dropped connection): the call may be retried.
+func controlStoreDown(err error) bool {
+	var pgErr *pgconn.PgError
+	var connErr *pgconn.ConnectError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.As(err, &connErr):
+		return true
+	case errors.As(err, &pgErr):
+		// 57P01..03: shutdown; 08: connection exceptions.
+		return strings.HasPrefix(pgErr.Code, "57P") || strings.HasPrefix(pgErr.Code, "08")
+	}
+	var netErr net.Error
+	return errors.As(err, &netErr)
 }
 
 func isDomain(err error) bool {
