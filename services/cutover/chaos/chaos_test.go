@@ -231,12 +231,16 @@ func runJob(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, sp *c
 		}
 	}
 	deadline := time.Now().Add(10 * time.Minute)
+	resumed := 0
 	for {
 		if time.Now().After(deadline) {
 			finish()
 			t.Fatalf("job %s did not succeed within 10 minutes\n%s", id, st.logs())
 		}
 		time.Sleep(200 * time.Millisecond)
+		if n := st.healProxies(); n > 0 {
+			t.Logf("job %s: restarted %d proxy listener(s) that had stopped accepting", id, n)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		res, err := jobs.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: id})
 		cancel()
@@ -252,7 +256,13 @@ func runJob(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, sp *c
 			if inj == nil {
 				t.Fatalf("clean run failed: %s\n%s", job.GetError(), st.logs())
 			}
-			// Retries ran out under the faults: resume, as an operator would.
+			// Retries ran out under the faults: resume, as an operator would,
+			// but not forever: a job that keeps failing is a finding.
+			resumed++
+			if resumed > 5 {
+				finish()
+				t.Fatalf("job %s failed again after 5 resumes: %s\n%s", id, job.GetError(), st.logs())
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_, err := jobs.ResumeJob(ctx, &orchestratorv1.ResumeJobRequest{Id: id})
 			cancel()

@@ -252,3 +252,22 @@ func freeAddr(t *testing.T) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// healProxies restarts a proxy whose listener died: Toxiproxy's accept loop
+// returns for good on any accept error, after which the link refuses every
+// connection — a fault of the test rig, not one the suite means to inject.
+func (st *stack) healProxies() int {
+	n := 0
+	for _, p := range st.proxies {
+		c, err := net.DialTimeout("tcp", p.Listen, 500*time.Millisecond)
+		if err == nil {
+			c.Close()
+			continue
+		}
+		p.Stop()
+		if err := p.Start(); err == nil {
+			n++
+		}
+	}
+	return n
+}
