@@ -8,6 +8,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/calendar"
 )
 
 // Reconcile compares values as text: the target side is col::text under a
@@ -361,7 +362,7 @@ func pgDate(dst []byte, days int64) []byte {
 // appendYMD writes a proleptic Gregorian date (year 0 is 1 BC) with the
 // year padded to four digits, as PostgreSQL does.
 func appendYMD(dst []byte, days int64) ([]byte, bool) {
-	y, m, d := civilDate(days)
+	y, m, d := calendar.Civil(days)
 	bc := y <= 0
 	if bc {
 		y = 1 - y
@@ -379,31 +380,6 @@ func appendYMD(dst []byte, days int64) ([]byte, bool) {
 }
 
 func append2(dst []byte, v int64) []byte { return append(dst, byte('0'+v/10), byte('0'+v%10)) }
-
-// civilDate converts days since 1970-01-01 to year, month, day (Howard
-// Hinnant's civil_from_days).
-func civilDate(z int64) (y, m, d int64) {
-	z += 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y = yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d = doy - (153*mp+2)/5 + 1
-	if mp < 10 {
-		m = mp + 3
-	} else {
-		m = mp - 9
-	}
-	if m <= 2 {
-		y++
-	}
-	return y, m, d
-}
 
 // canonUUID renders uuid input text as uuid_out prints it: lower case,
 // 8-4-4-4-12. Input uuid_in would refuse is appended unchanged.
