@@ -122,17 +122,9 @@ func (s *Service) checkSync(ctx context.Context, spec *commonv1.JobSpec, sources
 			continue // the key is added after the full load
 		}
 		target := s.target(spec)
-		pool, release, err := targetPool(ctx, target.GetDsn())
+		hasKey, err := s.targetHasKey(ctx, target, t.GetTargetTable())
 		if err != nil {
 			return err
-		}
-		var hasKey bool
-		err = pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary)`,
-			target.GetSchema(), t.GetTargetTable()).Scan(&hasKey)
-		release()
-		if err != nil {
-			return fmt.Errorf("%w: read the primary key of %s: %v", ErrStage, t.GetTargetTable(), err)
 		}
 		if !hasKey {
 			return invalid(f, "target table %s.%s has no primary key; changes are applied by key", target.GetSchema(), t.GetTargetTable())

@@ -68,17 +68,9 @@ func (s *Service) checkWriteModes(ctx context.Context, spec *commonv1.JobSpec) e
 		if t.GetWriteMode() != commonv1.WriteMode_WRITE_MODE_UPSERT {
 			continue
 		}
-		pool, release, err := targetPool(ctx, target.GetDsn())
+		hasKey, err := s.targetHasKey(ctx, target, t.GetTargetTable())
 		if err != nil {
 			return err
-		}
-		var hasKey bool
-		err = pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary)`,
-			target.GetSchema(), t.GetTargetTable()).Scan(&hasKey)
-		release()
-		if err != nil {
-			return fmt.Errorf("%w: read the primary key of %s: %v", ErrStage, t.GetTargetTable(), err)
 		}
 		if !hasKey {
 			return invalid(fmt.Sprintf("tables[%d].write_mode", i), "upsert needs a primary key on target table %s.%s, which has none",
@@ -169,4 +161,22 @@ WHERE job_id = $1 AND state = 'running' AND lease_until >= now()`, id).Scan(&n)
 		case <-time.After(s.cfg.Poll):
 		}
 	}
+}
+
+// targetHasKey reports whether a target table has a primary key (upsert
+// and sync apply rows by it).
+func (s *Service) targetHasKey(ctx context.Context, target *commonv1.TargetSpec, table string) (bool, error) {
+	pool, release, err := targetPool(ctx, target.GetDsn())
+	if err != nil {
+		return false, err
+	}
+	defer release()
+	var hasKey bool
+	err = pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary)`,
+		target.GetSchema(), table).Scan(&hasKey)
+	if err != nil {
+		return false, fmt.Errorf("%w: read the primary key of %s: %v", ErrStage, table, err)
+	}
+	return hasKey, nil
 }
