@@ -73,7 +73,9 @@ chaos: deps
 	(cd services/cutover && CI=true CUTOVER_CHAOS_FULL=1 go test -count=1 -timeout 30m -v -run '^TestChaos$$' ./chaos) 2>&1 | tee "$$log"; \
 	grep -E '^faults [0-9]+, lost [0-9]+, duplicated [0-9]+$$' "$$log" | tail -1
 
+# clean, not stop: a cluster run as root from a checkout its user cannot
+# reach lives in /tmp, not .data (deploy/local/env.sh, server_dir).
 clean:
-	@deploy/local/pg.sh stop || true
-	@deploy/local/mariadb.sh stop || true
+	@deploy/local/pg.sh clean || true
+	@deploy/local/mariadb.sh clean || true
 	rm -rf .data

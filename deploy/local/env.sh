@@ -1,4 +1,5 @@
-# Sourced by the local scripts: where the services listen and keep state.
+# Sourced by the local scripts: where the services listen and keep state,
+# and where the throwaway PostgreSQL and MariaDB keep theirs.
 # CUTOVER_PORT_BASE=N puts the five gRPC services on N+1..N+5 and the
 # gateway on N+80; unset, the documented 7001..7005 and 8080 are used.
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -22,4 +23,25 @@ ALL_SERVICES="extractor transformer validator loader orchestrator gateway"
 addr_of() {
   local v="CUTOVER_$(echo "$1" | tr a-z A-Z)_ADDR"
   echo "${!v}"
+}
+
+# server_dir USER NAME: the data directory of a throwaway server (pg,
+# mariadb). Started by root, the server runs as USER (postgres, mysql),
+# which cannot reach .data/NAME when the checkout sits in a mode-700 home
+# such as /root; it then gets away_dir NAME, a directory of this
+# checkout's own under /tmp ($TMPDIR and $XDG_RUNTIME_DIR may be private
+# too), USER's alone. /tmp is shared: one that someone else made is refused.
+away_dir() { echo "/tmp/cutover-$1-$(printf %s "$root" | sha256sum | cut -c1-12)"; }
+server_dir() {
+  local d="$root/.data/$2"
+  if [ "$(id -u)" = 0 ]; then
+    mkdir -p "$root/.data"
+    if ! runuser -u "$1" -- test -x "$root/.data"; then
+      d="$(away_dir "$2")"
+      [ -e "$d" ] || { mkdir -m 700 "$d" && chown "$1" "$d"; }
+      [ "$(stat -c %U:%a "$d")" = "$1:700" ] \
+        || { echo "$d is not $1's own mode-700 directory: remove it" >&2; return 1; }
+    fi
+  fi
+  echo "$d"
 }
