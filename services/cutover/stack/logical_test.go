@@ -14,7 +14,6 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/cutover/internal/testenv"
 	"github.com/cutover/cutover/services/kit/pgtest"
-	"github.com/cutover/cutover/services/orchestrator/orchestrate"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 )
@@ -174,9 +173,7 @@ func TestLogicalSyncPostgres(t *testing.T) {
 	if err != nil || stop.Job.State != orchestratorv1.JobState_JOB_STATE_SUCCEEDED {
 		t.Fatalf("StopFollowing: %v %v", stop, err)
 	}
-	if err := orchestrate.DropLogicalSlot(ctx, spec.Tables[0].Source, sync, id, "items"); err != nil {
-		t.Fatalf("DropLogicalSlot: %v", err)
-	}
+	// StopFollowing had the extractor drop the slot and its publication.
 	var left int
 	if err := src.QueryRow(ctx, `SELECT (SELECT count(*) FROM pg_replication_slots) + (SELECT count(*) FROM pg_publication)`).Scan(&left); err != nil || left != 0 {
 		t.Errorf("slots and publications left on the source: %d (%v)", left, err)

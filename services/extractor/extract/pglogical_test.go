@@ -501,7 +501,7 @@ func TestDefaultLogicalNames(t *testing.T) {
 	if got := defaultSlot("job-20240101-000000-ab12", "Orders"); got != "cutover_job_20240101_000000_ab12_orders" {
 		t.Errorf("slot %q", got)
 	}
-	// The orchestrator derives the same names (orchestrate.LogicalSlotNames).
+	// DropSlot derives the same names from the job and table.
 	if p, s := defaultPublication("job-1", "items"), defaultSlot("job-1", "Items.Ünï"); p != "cutover_6bb1c25baabd3920" || s != "cutover_job_1_items___n__" {
 		t.Errorf("names %q, %q", p, s)
 	}

@@ -10,6 +10,7 @@ func Select(b *commonv1.Batch, rows []int) *commonv1.Batch {
 	out := &commonv1.Batch{
 		JobId: b.GetJobId(), PartitionId: b.GetPartitionId(), Seq: b.GetSeq(), Table: b.GetTable(), Source: b.GetSource(),
 		FirstKey: b.GetFirstKey(), LastKey: b.GetLastKey(), NumRows: int32(len(rows)), TraceContext: b.GetTraceContext(),
+		StageMicros: b.GetStageMicros(),
 	}
 	for _, c := range b.GetColumns() {
 		out.Columns = append(out.Columns, selectColumn(c, rows))

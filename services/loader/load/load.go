@@ -9,11 +9,14 @@ import (
 	"math/bits"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -74,42 +77,9 @@ func (s *Service) load(stream loaderv1.LoaderService_LoadServer) error {
 	if cfg == nil {
 		return fmt.Errorf("%w: the first message must be config", ErrInvalidArgument)
 	}
-	if cfg.GetTable() == "" {
-		return fmt.Errorf("%w: config.table is required", ErrInvalidArgument)
-	}
-	if cfg.GetJobId() == "" {
-		return fmt.Errorf("%w: config.job_id is required", ErrInvalidArgument)
-	}
-	t, schema, err := s.target(ctx, cfg.GetTarget())
+	l, err := s.open(ctx, cfg)
 	if err != nil {
 		return err
-	}
-	// Column types decide binary or text COPY; read once per stream.
-	var types map[string]string
-	if !s.textOnly.Load() {
-		if types, err = t.targetTypes(ctx, schema, cfg.GetTable()); err != nil {
-			return err
-		}
-	}
-	l := &loader{svc: s, t: t, cfg: cfg, table: pgx.Identifier{schema, cfg.GetTable()}.Sanitize(), types: types}
-	if cfg.GetStaged() {
-		l.stage = stageName(cfg.GetJobId(), cfg.GetTable())
-		if err := t.ensureStaging(ctx, schema, cfg.GetTable(), l.stage); err != nil {
-			return err
-		}
-		l.table = pgx.Identifier{stageSchema, l.stage}.Sanitize()
-		if types != nil {
-			if l.types, err = t.targetTypes(ctx, stageSchema, l.stage); err != nil {
-				return err
-			}
-		}
-	} else if l.keyCols, err = t.primaryKey(ctx, schema, cfg.GetTable()); err != nil {
-		return err
-	}
-	if cfg.GetWriteMode() == commonv1.WriteMode_WRITE_MODE_UPSERT {
-		if err := l.startUpsert(ctx, schema); err != nil {
-			return err
-		}
 	}
 	for {
 		req, err := stream.Recv()
@@ -131,6 +101,94 @@ func (s *Service) load(stream loaderv1.LoaderService_LoadServer) error {
 			return err
 		}
 	}
+}
+
+// LoadPartition pulls a partition's batches from the validator named in the
+// request and loads each, answering with its acknowledgement.
+func (s *Service) LoadPartition(req *loaderv1.LoadPartitionRequest, stream loaderv1.LoaderService_LoadPartitionServer) error {
+	return toStatus(s.loadPartition(req, stream))
+}
+
+func (s *Service) loadPartition(req *loaderv1.LoadPartitionRequest, stream loaderv1.LoaderService_LoadPartitionServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	l, err := s.open(ctx, req.GetConfig())
+	if err != nil {
+		return err
+	}
+	cc, err := s.up.Conn(req.GetUpstream())
+	if err != nil {
+		return fmt.Errorf("%w: upstream: %v", ErrInvalidArgument, err)
+	}
+	up, err := validatorv1.NewValidatorServiceClient(cc).Pull(ctx, req.GetValidate())
+	if err != nil {
+		return &stage.UpstreamError{Stage: "validator", Err: err}
+	}
+	next := stage.Prefetch(ctx, "validator", func() (*commonv1.Batch, error) {
+		r, err := up.Recv()
+		return r.GetBatch(), err
+	})
+	for {
+		b, err := next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		start := time.Now()
+		resp, err := l.traced(ctx, b)
+		if err != nil {
+			return fmt.Errorf("batch seq %d: %w", b.GetSeq(), err)
+		}
+		stage.AddMicros(b, "loader", time.Since(start))
+		if err := stream.Send(&loaderv1.LoadPartitionResponse{Ack: resp, LastKey: b.GetLastKey(),
+			StageMicros: b.GetStageMicros(), TraceContext: b.GetTraceContext()}); err != nil {
+			return err
+		}
+	}
+}
+
+// open checks a stream's config and readies the loader for its batches.
+func (s *Service) open(ctx context.Context, cfg *loaderv1.LoadConfig) (*loader, error) {
+	if cfg.GetTable() == "" {
+		return nil, fmt.Errorf("%w: config.table is required", ErrInvalidArgument)
+	}
+	if cfg.GetJobId() == "" {
+		return nil, fmt.Errorf("%w: config.job_id is required", ErrInvalidArgument)
+	}
+	t, schema, err := s.target(ctx, cfg.GetTarget())
+	if err != nil {
+		return nil, err
+	}
+	// Column types decide binary or text COPY; read once per stream.
+	var types map[string]string
+	if !s.textOnly.Load() {
+		if types, err = t.targetTypes(ctx, schema, cfg.GetTable()); err != nil {
+			return nil, err
+		}
+	}
+	l := &loader{svc: s, t: t, cfg: cfg, table: pgx.Identifier{schema, cfg.GetTable()}.Sanitize(), types: types}
+	if cfg.GetStaged() {
+		l.stage = stageName(cfg.GetJobId(), cfg.GetTable())
+		if err := t.ensureStaging(ctx, schema, cfg.GetTable(), l.stage); err != nil {
+			return nil, err
+		}
+		l.table = pgx.Identifier{stageSchema, l.stage}.Sanitize()
+		if types != nil {
+			if l.types, err = t.targetTypes(ctx, stageSchema, l.stage); err != nil {
+				return nil, err
+			}
+		}
+	} else if l.keyCols, err = t.primaryKey(ctx, schema, cfg.GetTable()); err != nil {
+		return nil, err
+	}
+	if cfg.GetWriteMode() == commonv1.WriteMode_WRITE_MODE_UPSERT {
+		if err := l.startUpsert(ctx, schema); err != nil {
+			return nil, err
+		}
+	}
+	return l, nil
 }
 
 // loader loads the batches of one stream into one table.

@@ -17,6 +17,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/kit/dsn"
+	"github.com/cutover/cutover/services/kit/server"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
@@ -30,6 +31,7 @@ type Service struct {
 	mu      sync.Mutex
 	targets map[string]*target
 	closed  bool
+	up      server.Upstreams // validators it pulls partitions from
 
 	// textOnly turns binary COPY off (tests compare both paths with it);
 	// the counters say which format the loaded batches went in.
@@ -52,6 +54,7 @@ func (s *Service) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closed = true
+	_ = s.up.Close()
 	for k, t := range s.targets {
 		t.pool.Close()
 		delete(s.targets, k)

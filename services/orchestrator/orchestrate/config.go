@@ -11,7 +11,6 @@ import (
 	"github.com/cutover/cutover/services/kit/config"
 	"github.com/cutover/cutover/services/kit/server"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/backoff"
 )
 
 // Flags registers the replica's settings (env CUTOVER_*).
@@ -46,13 +45,7 @@ func (a StageAddrs) Dial() (c Clients, close func(), err error) {
 		}
 	}
 	for _, addr := range []string{a.Extractor, a.Transformer, a.Validator, a.Loader} {
-		// A restarted stage is waited for rather than failed at once;
-		// every call below carries its own deadline (see runner.go).
-		// Reconnects back off to at most 2s (gRPC's default is 120s), so
-		// a restarted stage or a healed link is used again within seconds.
-		cc, err := server.Dial(addr, grpc.WithDefaultCallOptions(grpc.WaitForReady(true)),
-			grpc.WithConnectParams(grpc.ConnectParams{Backoff: backoff.Config{
-				BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 2 * time.Second}, MinConnectTimeout: 5 * time.Second}))
+		cc, err := server.Dial(addr, server.PeerOptions()...)
 		if err != nil {
 			close()
 			return Clients{}, nil, err
@@ -64,8 +57,8 @@ func (a StageAddrs) Dial() (c Clients, close func(), err error) {
 		Transformer: transformerv1.NewTransformerServiceClient(conns[1]),
 		Validator:   validatorv1.NewValidatorServiceClient(conns[2]),
 		Loader:      loaderv1.NewLoaderServiceClient(conns[3]),
+		Addrs:       a,
 	}
-	c.Conns.Extractor, c.Conns.Transformer, c.Conns.Validator, c.Conns.Loader = conns[0], conns[1], conns[2], conns[3]
 	return c, close, nil
 }
 

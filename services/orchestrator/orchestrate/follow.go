@@ -14,8 +14,6 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
-	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
-	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/jackc/pgx/v5"
@@ -281,13 +279,19 @@ func (s *Service) dropSlots(ctx context.Context, spec *commonv1.JobSpec, jobID s
 		if t.GetSync().GetLogical() == nil {
 			continue
 		}
-		dctx, cancel := context.WithTimeout(ctx, stageWait)
-		err := DropLogicalSlot(dctx, t.GetSource(), t.GetSync(), jobID, t.GetName())
-		cancel()
-		if err != nil {
+		if err := s.dropSlot(ctx, t, jobID); err != nil {
 			slog.Warn("drop replication slot", "job", jobID, "table", t.GetName(), "err", err)
 		}
 	}
+}
+
+// dropSlot asks the extractor, the sources' one owner, to drop a following
+// table's slot.
+func (s *Service) dropSlot(ctx context.Context, t *commonv1.TableSpec, jobID string) error {
+	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	defer cancel()
+	_, err := s.cfg.Clients.Extractor.DropSlot(ctx, &extractorv1.DropSlotRequest{Source: t.GetSource(), Sync: t.GetSync(), JobId: jobID, Table: t.GetName()})
+	return stageErr("extractor", err)
 }
 
 // ---- followers ----
@@ -461,7 +465,7 @@ func (s *Service) endFollower(ctx context.Context, f *followRow) error {
 		return err
 	}
 	if t := j.spec.GetTables()[f.tableIndex]; t.GetSync().GetLogical() != nil {
-		if err := DropLogicalSlot(ctx, t.GetSource(), t.GetSync(), j.id, t.GetName()); err != nil {
+		if err := s.dropSlot(ctx, t, j.id); err != nil {
 			slog.Warn("drop the replication slot of a table that stopped following", "job", j.id, "table", t.GetName(), "err", err)
 		}
 	}
@@ -546,8 +550,9 @@ func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *beat) erro
 }
 
 // applyChange runs one change batch through transformer, validator and
-// loader (typed streams: change batches are small, and the follower waits
-// for each anyway) and returns the loader's acknowledgement.
+// loader (the data plane's chain, pipeline.go, with the batch inline at its
+// head: the follower has read it already to know the lag) and returns the
+// loader's acknowledgement.
 func (s *Service) applyChange(ctx context.Context, job *jobRow, tbl *commonv1.TableSpec, b *commonv1.Batch) (*loaderv1.LoadResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.BatchTimeout)
 	defer cancel()
@@ -561,65 +566,29 @@ func (s *Service) applyChange(ctx context.Context, job *jobRow, tbl *commonv1.Ta
 	}
 	telemetry.Propagator().Inject(ctx, propagation.MapCarrier(b.TraceContext))
 	cl := s.cfg.Clients
-
-	ts, err := cl.Transformer.Transform(ctx)
-	if err != nil {
-		return nil, stageErr("transformer", err)
-	}
-	if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Config{Config: &transformerv1.TransformConfig{
-		Columns: tbl.GetColumns(), System: tbl.GetSystem(), Filters: tbl.GetFilters()}}}); err != nil {
-		return nil, stageErr("transformer", err)
-	}
-	if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Batch{Batch: b}}); err != nil {
-		return nil, stageErr("transformer", err)
-	}
-	tr, err := ts.Recv()
-	if err != nil {
-		return nil, stageErr("transformer", err)
-	}
-	_ = ts.CloseSend()
-	drain(ts.Recv)
-
-	vs, err := cl.Validator.Validate(ctx)
-	if err != nil {
-		return nil, stageErr("validator", err)
-	}
-	if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Config{Config: &validatorv1.ValidateConfig{Rules: tbl.GetRules()}}}); err != nil {
-		return nil, stageErr("validator", err)
-	}
-	if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Batch{Batch: tr.GetBatch()}}); err != nil {
-		return nil, stageErr("validator", err)
-	}
-	vr, err := vs.Recv()
-	if err != nil {
-		return nil, stageErr("validator", err)
-	}
-	_ = vs.CloseSend()
-	drain(vs.Recv)
-	vb := vr.GetBatch()
-	if len(vb.GetOps()) != len(b.GetOps()) || vb.GetPosition() != b.GetPosition() {
-		return nil, fmt.Errorf("%w: a stage dropped the ops or the position of change batch %d of %s", ErrStageFatal, b.GetSeq(), b.GetPartitionId())
-	}
-
-	ls, err := cl.Loader.Load(ctx)
+	acks, err := cl.Loader.LoadPartition(ctx, &loaderv1.LoadPartitionRequest{
+		Config: &loaderv1.LoadConfig{Target: s.target(job.spec), Table: tbl.GetTargetTable(),
+			JobId: job.id, PartitionId: b.GetPartitionId(), TableName: tbl.GetName(), System: tbl.GetSystem(),
+			WriteMode: commonv1.WriteMode_WRITE_MODE_UPSERT},
+		Upstream: cl.Addrs.Validator,
+		Validate: s.pullBatch(tbl, b),
+	})
 	if err != nil {
 		return nil, stageErr("loader", err)
 	}
-	if err := ls.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Config{Config: &loaderv1.LoadConfig{Target: s.target(job.spec), Table: tbl.GetTargetTable(),
-		JobId: job.id, PartitionId: b.GetPartitionId(), TableName: tbl.GetName(), System: tbl.GetSystem(),
-		WriteMode: commonv1.WriteMode_WRITE_MODE_UPSERT}}}); err != nil {
-		return nil, stageErr("loader", err)
+	pa, err := acks.Recv()
+	if err == io.EOF {
+		err = errors.New("stream ended before the batch was acknowledged")
 	}
-	if err := ls.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Batch{Batch: vb}}); err != nil {
-		return nil, stageErr("loader", err)
-	}
-	ack, err := ls.Recv()
 	if err != nil {
 		return nil, stageErr("loader", err)
 	}
-	_ = ls.CloseSend()
-	if _, err := ls.Recv(); err != io.EOF {
+	if _, err := acks.Recv(); err != io.EOF {
 		return nil, stageErr("loader", fmt.Errorf("expected end of stream, got %v", err))
+	}
+	ack := pa.GetAck()
+	if pa.GetLastKey() != b.GetLastKey() {
+		return nil, fmt.Errorf("%w: a stage changed the position of change batch %d of %s", ErrStageFatal, b.GetSeq(), b.GetPartitionId())
 	}
 	span.SetAttributes(attribute.Int64("cutover.rows_out", ack.GetCounts().GetLoaded()), attribute.Int64("cutover.rows_rejected", ack.GetCounts().GetQuarantined()),
 		attribute.Bool("cutover.skipped", ack.GetSkipped()))

@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"sync"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
-	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
-	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,8 +16,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // The source side of Reconcile: the job's partitions read again through
@@ -247,106 +242,26 @@ func (h *rowHasher) values() []*string {
 	return out
 }
 
-// streamSource runs one partition through extractor, transformer and
-// validator and hands each validated batch on with the rows to skip.
+// streamSource pulls one partition through extractor, transformer and
+// validator (the data plane's chain, pipeline.go) and hands each validated
+// batch on with the rows to skip.
 func (r *reconciler) streamSource(ctx context.Context, part reconPart, k int, out chan<- srcBatch) error {
-	cl := r.s.cfg.Clients
 	job := r.j
 	tbl := job.spec.GetTables()[part.tableIndex]
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ctx, span := tracer.Start(ctx, "reconcile partition", withJob(job.id), trace.WithAttributes(attribute.String("cutover.partition", part.id)))
 	defer span.End()
-
-	// The streams live in the group's context: any goroutine failing ends
-	// them, so none stays blocked on a receive.
-	g, gctx := errgroup.WithContext(ctx)
-	ts, err := opened(cancel, "transformer", func() (relayStream, error) {
-		return openRelay(gctx, cl.Conns.Transformer, transformerv1.TransformerService_Transform_FullMethodName)
-	})
-	if err != nil {
-		return err
-	}
-	if err := ts.SendMsg(transformConfig(&transformerv1.TransformConfig{Columns: tbl.GetColumns(), System: tbl.GetSystem(), Filters: tbl.GetFilters()})); err != nil {
-		return stageErr("transformer", err)
-	}
-	vs, err := opened(cancel, "validator", func() (relayStream, error) {
-		return openRelay(gctx, cl.Conns.Validator, validatorv1.ValidatorService_Validate_FullMethodName)
-	})
-	if err != nil {
-		return err
-	}
-	if err := vs.SendMsg(validateConfig(&validatorv1.ValidateConfig{Rules: tbl.GetRules()})); err != nil {
-		return stageErr("validator", err)
+	snapshot := job.snapshot(part.tableIndex)
+	if tbl.GetSync() != nil {
+		snapshot = "" // a followed table is compared as it is now
 	}
 	loadRej := r.loadRej[part.id]
-	g.Go(func() error {
-		snapshot := job.snapshot(part.tableIndex)
-		if tbl.GetSync() != nil {
-			snapshot = "" // a followed table is compared as it is now
-		}
-		cursor := ""
-		for seq := int64(0); ; seq++ {
-			req := &extractorv1.ReadBatchRequest{Source: tbl.GetSource(), Range: part.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),
-				JobId: job.id, PartitionId: part.id, Seq: seq, Table: tbl.GetName(), Snapshot: snapshot}
-			rctx, rcancel := context.WithTimeout(gctx, 2*stageWait)
-			resp, err := readBatchRelay(rctx, cl.Conns.Extractor, req)
-			if seq == 0 && snapshot != "" && status.Code(err) == codes.FailedPrecondition {
-				// The job's snapshot is gone (released, or its extractor
-				// restarted): compare with the source as it is now.
-				snapshot, req.Snapshot = "", ""
-				resp, err = readBatchRelay(rctx, cl.Conns.Extractor, req)
-			}
-			rcancel()
-			if err != nil {
-				return stageErr("extractor", err)
-			}
-			b := resp.GetBatch()
-			if b.GetNumRows() == 0 {
-				return ts.CloseSend()
-			}
-			if b.GetNumRows() < 0 || b.GetSeq() != seq {
-				return fmt.Errorf("%w: extractor: batch %d came back as seq %d with %d rows", ErrStageFatal, seq, b.GetSeq(), b.GetNumRows())
-			}
-			b.JobId, b.PartitionId, b.Table = job.id, part.id, tbl.GetName()
-			injectRelay(gctx, b)
-			if err := ts.SendMsg(transformBatch(b)); err != nil {
-				return stageErr("transformer", err)
-			}
-			cursor = b.GetLastKey()
-			if resp.GetDone() {
-				return ts.CloseSend()
-			}
-		}
-	})
-	g.Go(func() error {
-		for {
-			b, err := ts.recvBatch()
-			if err == io.EOF {
-				return vs.CloseSend()
-			}
-			if err != nil {
-				return stageErr("transformer", err)
-			}
-			if err := vs.SendMsg(validateBatch(b)); err != nil {
-				return stageErr("validator", err)
-			}
-		}
-	})
-	g.Go(func() error {
-		for {
-			m := new(validatorv1.ValidateResponse)
-			err := vs.RecvMsg(m)
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
-				return stageErr("validator", err)
-			}
-			b := m.GetBatch()
-			if err := batch.Check(b); err != nil {
-				return fmt.Errorf("%w: validator: %v", ErrStageFatal, err)
-			}
+	for try := 0; ; try++ {
+		rd := read(ctx, job.spec, tbl, &extractorv1.ReadBatchRequest{Range: part.rng, JobId: job.id, PartitionId: part.id, Snapshot: snapshot})
+		sent := false
+		err := r.s.pullValidated(ctx, tbl, rd, func(b *commonv1.Batch) error {
+			sent = true
 			var skip []byte
 			for _, rj := range b.GetRejects() {
 				if !rj.GetWarning() {
@@ -358,12 +273,20 @@ func (r *reconciler) streamSource(ctx context.Context, part reconPart, k int, ou
 			}
 			select {
 			case out <- srcBatch{k: k, b: b, skip: skip}:
-			case <-gctx.Done():
-				return gctx.Err()
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
 			}
+		})
+		if try == 0 && !sent && snapshot != "" && errors.Is(err, ErrStageFatal) {
+			// The job's snapshot is gone (released, or its extractor
+			// restarted; FailedPrecondition): compare with the source as
+			// it is now. Another fatal error comes back again.
+			snapshot = ""
+			continue
 		}
-	})
-	return g.Wait()
+		return err
+	}
 }
 
 func withJob(id string) trace.SpanStartOption {

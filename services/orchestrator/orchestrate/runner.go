@@ -12,15 +12,12 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
-	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
-	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
-	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
-	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
 )
 
 // stageWait bounds how long a call waits for a stage that is down.
@@ -40,10 +37,6 @@ func opened[T any](cancel context.CancelFunc, stage string, open func() (T, erro
 	}
 	return s, nil
 }
-
-// inFlight bounds the batches of one partition between extractor and
-// loader, so memory stays flat however big the job is.
-const inFlight = 4
 
 // maxIdlePoll bounds how long an idle worker sleeps: work created through
 // this replica wakes it at once, work from other replicas within this.
@@ -107,12 +100,6 @@ func (s *Service) runClaimed(ctx context.Context, p *partitionRow) {
 	}
 }
 
-type inflightBatch struct {
-	seq  int64
-	rows int32
-	span trace.Span
-}
-
 // runPartition streams one partition through the stages. It resumes after
 // the last batch the loader's ledger holds, so a retry never loads a row
 // twice, and it checks the accounting of every batch and of the partition.
@@ -139,10 +126,13 @@ func (s *Service) runPartition(ctx context.Context, job *jobRow, p *partitionRow
 	return counts, nil
 }
 
+// streamPartition makes the partition's one call: the loader pulls the
+// batches through validator, transformer and extractor and answers with an
+// acknowledgement per batch, which this checks in order and counts.
 func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partitionRow, tbl *commonv1.TableSpec, target *commonv1.TargetSpec) (*commonv1.Counts, error) {
 	cl := s.cfg.Clients
-	// The cause says why the streams were cut: a batch deadline is
-	// reported as such, not as the cancellation it causes.
+	// The cause says why the stream was cut: a batch deadline is reported
+	// as such, not as the cancellation it causes.
 	ctx, cancelCause := context.WithCancelCause(ctx)
 	cancel := func() { cancelCause(nil) }
 	defer cancel()
@@ -167,197 +157,61 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 		cursor = e.GetLastKey()
 	}
 
-	ts, err := opened(cancel, "transformer", func() (relayStream, error) {
-		return openRelay(ctx, cl.Conns.Transformer, transformerv1.TransformerService_Transform_FullMethodName)
+	rd := read(ctx, job.spec, tbl, &extractorv1.ReadBatchRequest{Range: p.rng, Cursor: cursor, JobId: job.id, PartitionId: p.id, Seq: seq,
+		Snapshot: job.snapshot(p.tableIndex), OnlyRefs: job.redrive[tbl.GetName()]})
+	req := &loaderv1.LoadPartitionRequest{
+		Config: &loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id,
+			Staged: stagedTables(job.spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
+			RedriveOf: job.redriveOf, WriteMode: tbl.GetWriteMode()},
+		Upstream: cl.Addrs.Validator,
+		Validate: s.pullRead(tbl, rd),
+	}
+	acks, err := opened(cancel, "loader", func() (grpc.ServerStreamingClient[loaderv1.LoadPartitionResponse], error) {
+		return cl.Loader.LoadPartition(ctx, req)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if err := ts.SendMsg(transformConfig(&transformerv1.TransformConfig{Columns: tbl.GetColumns(), System: tbl.GetSystem(), Filters: tbl.GetFilters()})); err != nil {
-		return nil, stageErr("transformer", err)
+	// recvAck waits for the next acknowledgement for at most the batch
+	// deadline: a stalled stage anywhere in the chain fails the attempt
+	// instead of hanging it.
+	recvAck := func(what string) (*loaderv1.LoadPartitionResponse, error) {
+		t := time.AfterFunc(s.cfg.BatchTimeout, func() {
+			cancelCause(fmt.Errorf("%w: loader: %s of partition %s not acknowledged within the batch timeout %s", ErrStage, what, p.id, s.cfg.BatchTimeout))
+		})
+		defer t.Stop()
+		return acks.Recv()
 	}
-	vs, err := opened(cancel, "validator", func() (relayStream, error) {
-		return openRelay(ctx, cl.Conns.Validator, validatorv1.ValidatorService_Validate_FullMethodName)
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := vs.SendMsg(validateConfig(&validatorv1.ValidateConfig{Rules: tbl.GetRules()})); err != nil {
-		return nil, stageErr("validator", err)
-	}
-	ls, err := opened(cancel, "loader", func() (relayStream, error) {
-		return openRelay(ctx, cl.Conns.Loader, loaderv1.LoaderService_Load_FullMethodName)
-	})
-	if err != nil {
-		return nil, err
-	}
-	if err := ls.SendMsg(loadConfig(&loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id,
-		Staged: stagedTables(job.spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
-		RedriveOf: job.redriveOf, WriteMode: tbl.GetWriteMode()})); err != nil {
-		return nil, stageErr("loader", err)
-	}
-
-	pending := make(chan inflightBatch, inFlight)
-	toTransform := make(chan *orchestratorv1.RelayBatch, 1)
 	attempt := &commonv1.Counts{}
-	var extracted int64
 	clock := newStageClock()
-	g, gctx := errgroup.WithContext(ctx)
-
-	// Extract: the orchestrator pulls batch by batch under each batch's
-	// span, so the extractor's work hangs under it like every other stage's.
-	g.Go(func() error {
-		defer close(pending)
-		defer close(toTransform)
-		for {
-			bctx, bspan := tracer.Start(ctx, "batch", trace.WithAttributes(
-				attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", p.id), attribute.Int64("cutover.seq", seq)))
-			rctx, rcancel := context.WithTimeout(bctx, min(2*stageWait, s.cfg.BatchTimeout))
-			clock.send("extractor")
-			resp, err := readBatchRelay(rctx, cl.Conns.Extractor, &extractorv1.ReadBatchRequest{
-				Source: tbl.GetSource(), Range: p.rng, Cursor: cursor, BatchSize: job.spec.GetBatchSize(),
-				JobId: job.id, PartitionId: p.id, Seq: seq, Table: tbl.GetName(), Snapshot: job.snapshot(p.tableIndex),
-				OnlyRefs: job.redrive[tbl.GetName()]})
-			rcancel()
-			clock.recv("extractor")
-			if err != nil {
-				endSpan(bspan, err)
-				return stageErr("extractor", err)
-			}
-			b := resp.GetBatch()
-			if b.GetNumRows() == 0 {
-				bspan.End()
-				return nil
-			}
-			// The vectors are checked by every stage that decodes them.
-			if b.GetNumRows() < 0 || b.GetSeq() != seq {
-				endSpan(bspan, fmt.Errorf("bad batch header"))
-				return fmt.Errorf("%w: extractor: batch %d came back as seq %d with %d rows", ErrStageFatal, seq, b.GetSeq(), b.GetNumRows())
-			}
-			b.JobId, b.PartitionId, b.Table = job.id, p.id, tbl.GetName()
-			bspan.SetAttributes(attribute.Int("cutover.rows_in", int(b.GetNumRows())))
-			injectRelay(bctx, b)
-			extracted += int64(b.GetNumRows())
-			select {
-			case pending <- inflightBatch{seq: seq, rows: b.GetNumRows(), span: bspan}:
-			case <-gctx.Done():
-				bspan.End()
-				return gctx.Err()
-			}
-			select {
-			case toTransform <- b:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			cursor = b.GetLastKey()
-			seq++
-			if resp.GetDone() {
-				return nil
-			}
+	for {
+		ack, err := recvAck(fmt.Sprintf("batch %d", seq))
+		if err == io.EOF {
+			break
 		}
-	})
-	g.Go(func() error {
-		for b := range toTransform {
-			clock.send("transformer")
-			if err := ts.SendMsg(transformBatch(b)); err != nil {
-				return stageErr("transformer", err)
+		if err != nil {
+			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+				return nil, cause
 			}
+			return nil, stageErr("loader", err)
 		}
-		return ts.CloseSend()
-	})
-	g.Go(func() error {
-		for {
-			b, err := ts.recvBatch()
-			if err == io.EOF {
-				return vs.CloseSend()
-			}
-			if err != nil {
-				return stageErr("transformer", err)
-			}
-			clock.recv("transformer")
-			clock.send("validator")
-			if err := vs.SendMsg(validateBatch(b)); err != nil {
-				return stageErr("validator", err)
-			}
+		if err := s.acknowledged(ctx, job, p, seq, ack); err != nil {
+			return nil, err
 		}
-	})
-	g.Go(func() error {
-		for {
-			b, err := vs.recvBatch()
-			if err == io.EOF {
-				return ls.CloseSend()
-			}
-			if err != nil {
-				return stageErr("validator", err)
-			}
-			clock.recv("validator")
-			clock.send("loader")
-			if err := ls.SendMsg(loadBatch(b)); err != nil {
-				return stageErr("loader", err)
-			}
+		for stage, us := range ack.GetStageMicros() {
+			clock.add(stage, time.Duration(us)*time.Microsecond)
 		}
-	})
-	// Acknowledgements: every batch must come back balanced and in order.
-	g.Go(func() error {
-		// recvAck waits for the loader's next message for at most the batch
-		// deadline: a stalled peer fails the attempt instead of hanging it.
-		recvAck := func(what string, m any) error {
-			t := time.AfterFunc(s.cfg.BatchTimeout, func() {
-				cancelCause(fmt.Errorf("%w: loader: %s of partition %s not acknowledged within the batch timeout %s", ErrStage, what, p.id, s.cfg.BatchTimeout))
-			})
-			defer t.Stop()
-			return ls.RecvMsg(m)
+		addCounts(attempt, ack.GetAck().GetCounts())
+		attempt.Batches++
+		seq++
+		ok, err := s.store.progress(ctx, p, s.cfg.Owner, s.cfg.Lease, sumCounts(prior, attempt))
+		if err != nil {
+			return nil, err
 		}
-		for inf := range pending {
-			ack := new(loaderv1.LoadResponse)
-			err := recvAck(fmt.Sprintf("batch %d", inf.seq), ack)
-			if err == io.EOF {
-				err = errors.New("stream ended before every batch was acknowledged")
-			}
-			if err != nil {
-				endSpan(inf.span, err)
-				return stageErr("loader", err)
-			}
-			clock.recv("loader")
-			c := ack.GetCounts()
-			if ack.GetSeq() != inf.seq || c.GetExtracted() != int64(inf.rows) || !balanced(c) {
-				err := fmt.Errorf("%w: batch %d of partition %s: extracted %d rows, loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d + filtered %d",
-					ErrUnbalanced, inf.seq, p.id, inf.rows, ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered())
-				endSpan(inf.span, err)
-				return err
-			}
-			addCounts(attempt, c)
-			attempt.Batches++
-			inf.span.SetAttributes(attribute.Int64("cutover.rows_out", c.GetLoaded()), attribute.Int64("cutover.rows_rejected", c.GetQuarantined()),
-				attribute.Bool("cutover.skipped", ack.GetSkipped()))
-			inf.span.End()
-			total := sumCounts(prior, attempt)
-			ok, err := s.store.progress(gctx, p, s.cfg.Owner, s.cfg.Lease, total)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("%w: job %s is no longer running or partition %s lost its lease", ErrCancelled, job.id, p.id)
-			}
-			s.watchThresholds(gctx, job)
+		if !ok {
+			return nil, fmt.Errorf("%w: job %s is no longer running or partition %s lost its lease", ErrCancelled, job.id, p.id)
 		}
-		if err := recvAck("end of stream", new(loaderv1.LoadResponse)); err != io.EOF {
-			return stageErr("loader", fmt.Errorf("expected end of stream, got %v", err))
-		}
-		return nil
-	})
-	err = g.Wait()
-	for inf := range pending { // spans of batches cut off by an error
-		endSpan(inf.span, errors.New("partition aborted"))
-	}
-	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
-		return nil, cause
-	}
-	if err != nil {
-		return nil, err
-	}
-	if attempt.Extracted != extracted {
-		return nil, fmt.Errorf("%w: partition %s: extracted %d rows but the loader acknowledged %d", ErrUnbalanced, p.id, extracted, attempt.Extracted)
+		s.watchThresholds(ctx, job)
 	}
 	total := sumCounts(prior, attempt)
 	if err := s.checkLedger(ctx, target, job.id, p.id, total); err != nil {
@@ -365,6 +219,26 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	}
 	p.timing = clock.json()
 	return total, nil
+}
+
+// acknowledged checks one batch's acknowledgement: the next seq, balanced,
+// under a span of the orchestrator's in the batch's trace.
+func (s *Service) acknowledged(ctx context.Context, job *jobRow, p *partitionRow, seq int64, pa *loaderv1.LoadPartitionResponse) error {
+	bctx := telemetry.Propagator().Extract(ctx, propagation.MapCarrier(pa.GetTraceContext()))
+	ack := pa.GetAck()
+	_, span := tracer.Start(bctx, "orchestrator.ack", trace.WithAttributes(attribute.String("cutover.job_id", job.id),
+		attribute.String("cutover.partition", p.id), attribute.Int64("cutover.seq", ack.GetSeq())))
+	c := ack.GetCounts()
+	if ack.GetSeq() != seq || !balanced(c) {
+		err := fmt.Errorf("%w: batch %d of partition %s: loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d + filtered %d",
+			ErrUnbalanced, seq, p.id, ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered())
+		endSpan(span, err)
+		return err
+	}
+	span.SetAttributes(attribute.Int64("cutover.rows_in", c.GetExtracted()), attribute.Int64("cutover.rows_out", c.GetLoaded()),
+		attribute.Int64("cutover.rows_rejected", c.GetQuarantined()), attribute.Bool("cutover.skipped", ack.GetSkipped()))
+	span.End()
+	return nil
 }
 
 // checkLedger compares what we counted with what the target committed:

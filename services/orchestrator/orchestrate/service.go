@@ -41,10 +41,10 @@ type Clients struct {
 	Transformer transformerv1.TransformerServiceClient
 	Validator   validatorv1.ValidatorServiceClient
 	Loader      loaderv1.LoaderServiceClient
-	// Conns carry the batch relay (relay.go) to the same services.
-	Conns struct {
-		Extractor, Transformer, Validator, Loader grpc.ClientConnInterface
-	}
+	// Addrs are the same services' addresses: each stage is told its
+	// upstream's in the partition's request, and batches flow between
+	// them without passing through the orchestrator.
+	Addrs StageAddrs
 }
 
 // Config configures an orchestrator replica.

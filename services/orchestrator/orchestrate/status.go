@@ -98,7 +98,10 @@ func stageErr(stage string, err error) error {
 		return fmt.Errorf("%w: %s: %v", ErrStage, stage, err)
 	}
 	switch st.Code() {
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange, codes.PermissionDenied, codes.Unimplemented:
+	// ResourceExhausted is a message over the size limit: the same batch
+	// would be too large again, so it is not retried as if transient.
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange, codes.PermissionDenied, codes.Unimplemented,
+		codes.ResourceExhausted:
 		return fmt.Errorf("%w: %s: %s", ErrStageFatal, stage, st.Message())
 	default:
 		return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), st.Message())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strconv"
@@ -13,8 +14,6 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
-	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
-	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/batch"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -261,72 +260,43 @@ func (v *validationServer) DryRun(ctx context.Context, req *orchestratorv1.DryRu
 // dryRunTable streams one table's source through transformer and
 // validator, counting what would happen.
 func (s *Service) dryRunTable(ctx context.Context, spec *commonv1.JobSpec, t *commonv1.TableSpec, sample int64, keep int, dt *orchestratorv1.DryRunTable) error {
-	cl := s.cfg.Clients
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ts, err := cl.Transformer.Transform(ctx)
-	if err != nil {
-		return stageErr("transformer", err)
-	}
-	if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Config{Config: &transformerv1.TransformConfig{
-		Columns: t.GetColumns(), System: t.GetSystem(), Filters: t.GetFilters()}}}); err != nil {
-		return stageErr("transformer", err)
-	}
-	vs, err := cl.Validator.Validate(ctx)
-	if err != nil {
-		return stageErr("validator", err)
-	}
-	if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Config{Config: &validatorv1.ValidateConfig{Rules: t.GetRules()}}}); err != nil {
-		return stageErr("validator", err)
-	}
 	byRule := map[string]*orchestratorv1.RuleOutcome{}
 	byReason := map[string]*orchestratorv1.FilterCount{}
-	cursor := ""
-	for seq := int64(0); ; seq++ {
-		size := spec.GetBatchSize()
+	rd := read(ctx, spec, t, &extractorv1.ReadBatchRequest{JobId: "dry-run", PartitionId: t.GetName()})
+	if sample > 0 && (rd.Read.BatchSize <= 0 || int64(rd.Read.BatchSize) > sample) {
+		rd.Read.BatchSize = int32(min(sample, math.MaxInt32))
+	}
+	err := s.pullValidated(ctx, t, rd, func(b *commonv1.Batch) error {
 		if sample > 0 {
 			left := sample - dt.Counts.Extracted
-			if left <= 0 {
-				break
+			if int64(b.GetNumRows()) > left {
+				b = batch.Select(b, rowsUpTo(int(left)))
 			}
-			size = int32(min(int64(size), left))
 		}
-		rb, err := cl.Extractor.ReadBatch(ctx, &extractorv1.ReadBatchRequest{Source: t.GetSource(), Cursor: cursor, BatchSize: size,
-			JobId: "dry-run", PartitionId: t.GetName(), Seq: seq, Table: t.GetName()})
-		if err != nil {
-			return stageErr("extractor", err)
+		tallyDryRun(b, keep, dt, byRule, byReason)
+		if sample > 0 && dt.Counts.Extracted >= sample {
+			return errSampled
 		}
-		b := rb.GetBatch()
-		if b.GetNumRows() > 0 {
-			if err := ts.Send(&transformerv1.TransformRequest{Msg: &transformerv1.TransformRequest_Batch{Batch: b}}); err != nil {
-				return stageErr("transformer", err)
-			}
-			tr, err := ts.Recv()
-			if err != nil {
-				return stageErr("transformer", err)
-			}
-			if err := vs.Send(&validatorv1.ValidateRequest{Msg: &validatorv1.ValidateRequest_Batch{Batch: tr.GetBatch()}}); err != nil {
-				return stageErr("validator", err)
-			}
-			vr, err := vs.Recv()
-			if err != nil {
-				return stageErr("validator", err)
-			}
-			tallyDryRun(vr.GetBatch(), keep, dt, byRule, byReason)
-		}
-		cursor = b.GetLastKey()
-		if rb.GetDone() || b.GetNumRows() == 0 {
-			break
-		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errSampled) {
+		return err
 	}
-	// End both streams cleanly so the stages log no cancelled stream.
-	_ = ts.CloseSend()
-	_ = vs.CloseSend()
-	drain(ts.Recv)
-	drain(vs.Recv)
 	dt.Rules = sortedValues(byRule)
 	dt.Filtered = sortedValues(byReason)
 	return nil
+}
+
+// errSampled ends a dry run's pull once the sample is read.
+var errSampled = errors.New("sample read")
+
+// rowsUpTo is 0..n-1.
+func rowsUpTo(n int) []int {
+	rows := make([]int, n)
+	for i := range rows {
+		rows[i] = i
+	}
+	return rows
 }
 
 // drain reads a stream to its end (io.EOF) or first error.

@@ -259,7 +259,7 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		Table: in.GetTable(), Source: in.GetSource(), FirstKey: in.GetFirstKey(), LastKey: in.GetLastKey(),
 		NumRows: in.GetNumRows(), SourceRefs: in.GetSourceRefs(), TraceContext: in.GetTraceContext(),
 		Columns: make([]*commonv1.Column, len(p.cols), len(p.cols)+len(p.idCols)),
-		Ops:     in.GetOps(), Position: in.GetPosition(),
+		Ops:     in.GetOps(), Position: in.GetPosition(), StageMicros: in.GetStageMicros(),
 	}
 	olds := make([]*oldIDs, 0, len(p.idCols))
 	var scratch, text, cleanBuf []byte // reused: casts append into them, then copy out

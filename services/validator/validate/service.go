@@ -4,9 +4,12 @@ package validate
 
 import (
 	"context"
+	"fmt"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
+	"github.com/cutover/cutover/services/kit/server"
 	"github.com/cutover/cutover/services/kit/stage"
 	"google.golang.org/grpc"
 )
@@ -15,6 +18,7 @@ import (
 // every stream carries its own rules.
 type Service struct {
 	validatorv1.UnimplementedValidatorServiceServer
+	up server.Upstreams // transformers it pulls from
 }
 
 // New returns the validator service.
@@ -23,8 +27,8 @@ func New() *Service { return &Service{} }
 // Register adds the service to a gRPC server.
 func (s *Service) Register(g *grpc.Server) { validatorv1.RegisterValidatorServiceServer(g, s) }
 
-// Close releases nothing; the service holds no resources.
-func (s *Service) Close() error { return nil }
+// Close closes the connections to upstream transformers.
+func (s *Service) Close() error { return s.up.Close() }
 
 // CheckRules implements the RPC.
 func (s *Service) CheckRules(_ context.Context, req *validatorv1.CheckRulesRequest) (*validatorv1.CheckRulesResponse, error) {
@@ -48,5 +52,29 @@ func (s *Service) Validate(stream validatorv1.ValidatorService_ValidateServer) e
 			return c.Apply, nil
 		},
 		Reply: func(b *commonv1.Batch) *validatorv1.ValidateResponse { return &validatorv1.ValidateResponse{Batch: b} },
+	}))
+}
+
+// Pull validates the batches it pulls from an upstream transformer.
+func (s *Service) Pull(req *validatorv1.PullRequest, stream validatorv1.ValidatorService_PullServer) error {
+	c, err := Compile(req.GetConfig().GetRules())
+	if err != nil {
+		return toStatus(fmt.Errorf("config: %w", err))
+	}
+	cc, err := s.up.Conn(req.GetUpstream())
+	if err != nil {
+		return toStatus(fmt.Errorf("%w: upstream: %v", ErrInvalidRule, err))
+	}
+	ctx := stream.Context()
+	up, err := transformerv1.NewTransformerServiceClient(cc).Pull(ctx, req.GetTransform())
+	if err != nil {
+		return toStatus(&stage.UpstreamError{Stage: "transformer", Err: err})
+	}
+	recv := func() (*commonv1.Batch, error) {
+		r, err := up.Recv()
+		return r.GetBatch(), err
+	}
+	return toStatus(stage.Pull(ctx, "validator", "transformer", recv, c.Apply, func(b *commonv1.Batch) error {
+		return stream.Send(&validatorv1.PullResponse{Batch: b})
 	}))
 }

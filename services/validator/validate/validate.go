@@ -274,7 +274,7 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		Table: in.GetTable(), Source: in.GetSource(), FirstKey: in.GetFirstKey(), LastKey: in.GetLastKey(),
 		NumRows: in.GetNumRows(), Columns: in.GetColumns(), SourceRefs: in.GetSourceRefs(),
 		TraceContext: in.GetTraceContext(), Rejects: append(slices.Clip(in.GetRejects()), rejects...),
-		Ops: in.GetOps(), Position: in.GetPosition(),
+		Ops: in.GetOps(), Position: in.GetPosition(), StageMicros: in.GetStageMicros(),
 	}, nil
 }
 

@@ -330,7 +330,11 @@ type Batch struct {
 	Ops []byte `protobuf:"bytes,13,opt,name=ops,proto3" json:"ops,omitempty"`
 	// Change batches: the source position after this batch (a watermark or
 	// a log sequence number), recorded in the ledger with the batch.
-	Position      string `protobuf:"bytes,14,opt,name=position,proto3" json:"position,omitempty"`
+	Position string `protobuf:"bytes,14,opt,name=position,proto3" json:"position,omitempty"`
+	// Microseconds each stage spent on this batch so far, by stage name
+	// (extractor, transformer, validator); the loader adds its own and
+	// returns them with its acknowledgement.
+	StageMicros   map[string]int64 `protobuf:"bytes,15,rep,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -463,6 +467,13 @@ func (x *Batch) GetPosition() string {
 	return ""
 }
 
+func (x *Batch) GetStageMicros() map[string]int64 {
+	if x != nil {
+		return x.StageMicros
+	}
+	return nil
+}
+
 var File_cutover_common_v1_batch_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_batch_proto_rawDesc = "" +
@@ -484,7 +495,7 @@ const file_cutover_common_v1_batch_proto_rawDesc = "" +
 	"\x06column\x18\x04 \x01(\tR\x06column\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x10\n" +
 	"\x03raw\x18\x06 \x01(\tR\x03raw\x12\x18\n" +
-	"\awarning\x18\a \x01(\bR\awarning\"\xba\x04\n" +
+	"\awarning\x18\a \x01(\bR\awarning\"\xc8\x05\n" +
 	"\x05Batch\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12!\n" +
 	"\fpartition_id\x18\x02 \x01(\tR\vpartitionId\x12\x10\n" +
@@ -501,10 +512,14 @@ const file_cutover_common_v1_batch_proto_rawDesc = "" +
 	"\arejects\x18\v \x03(\v2\x19.cutover.common.v1.RejectR\arejects\x12O\n" +
 	"\rtrace_context\x18\f \x03(\v2*.cutover.common.v1.Batch.TraceContextEntryR\ftraceContext\x12\x10\n" +
 	"\x03ops\x18\r \x01(\fR\x03ops\x12\x1a\n" +
-	"\bposition\x18\x0e \x01(\tR\bposition\x1a?\n" +
+	"\bposition\x18\x0e \x01(\tR\bposition\x12L\n" +
+	"\fstage_micros\x18\x0f \x03(\v2).cutover.common.v1.Batch.StageMicrosEntryR\vstageMicros\x1a?\n" +
 	"\x11TraceContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xe8\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
+	"\x10StageMicrosEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\xe8\x01\n" +
 	"\n" +
 	"ColumnType\x12\x1b\n" +
 	"\x17COLUMN_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -532,13 +547,14 @@ func file_cutover_common_v1_batch_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_common_v1_batch_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_common_v1_batch_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_cutover_common_v1_batch_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_cutover_common_v1_batch_proto_goTypes = []any{
 	(ColumnType)(0), // 0: cutover.common.v1.ColumnType
 	(*Column)(nil),  // 1: cutover.common.v1.Column
 	(*Reject)(nil),  // 2: cutover.common.v1.Reject
 	(*Batch)(nil),   // 3: cutover.common.v1.Batch
 	nil,             // 4: cutover.common.v1.Batch.TraceContextEntry
+	nil,             // 5: cutover.common.v1.Batch.StageMicrosEntry
 }
 var file_cutover_common_v1_batch_proto_depIdxs = []int32{
 	0, // 0: cutover.common.v1.Column.type:type_name -> cutover.common.v1.ColumnType
@@ -546,11 +562,12 @@ var file_cutover_common_v1_batch_proto_depIdxs = []int32{
 	1, // 2: cutover.common.v1.Batch.source_refs:type_name -> cutover.common.v1.Column
 	2, // 3: cutover.common.v1.Batch.rejects:type_name -> cutover.common.v1.Reject
 	4, // 4: cutover.common.v1.Batch.trace_context:type_name -> cutover.common.v1.Batch.TraceContextEntry
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	5, // 5: cutover.common.v1.Batch.stage_micros:type_name -> cutover.common.v1.Batch.StageMicrosEntry
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_batch_proto_init() }
@@ -564,7 +581,7 @@ func file_cutover_common_v1_batch_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_batch_proto_rawDesc), len(file_cutover_common_v1_batch_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

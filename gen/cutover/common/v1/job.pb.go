@@ -294,6 +294,10 @@ type JobSpec struct {
 	Tables []*TableSpec `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
 	// Rows per batch; default 10000.
 	BatchSize int32 `protobuf:"varint,4,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	// Bytes per batch (the values' size as read); a batch ends at whichever
+	// of batch_size and batch_bytes comes first. Default 8 MiB; at most
+	// 48 MiB, so a batch stays under the gRPC message limit.
+	BatchBytes int64 `protobuf:"varint,7,opt,name=batch_bytes,json=batchBytes,proto3" json:"batch_bytes,omitempty"`
 	// Partitions run at once by one orchestrator; default 2.
 	Parallelism int32 `protobuf:"varint,5,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
 	// Limits on quarantined rows; a job that passes one stops and fails.
@@ -356,6 +360,13 @@ func (x *JobSpec) GetTables() []*TableSpec {
 func (x *JobSpec) GetBatchSize() int32 {
 	if x != nil {
 		return x.BatchSize
+	}
+	return 0
+}
+
+func (x *JobSpec) GetBatchBytes() int64 {
+	if x != nil {
+		return x.BatchBytes
 	}
 	return 0
 }
@@ -3257,13 +3268,15 @@ var File_cutover_common_v1_job_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcutover/common/v1/job.proto\x12\x11cutover.common.v1\x1a\x1dcutover/common/v1/batch.proto\"\x89\x02\n" +
+	"\x1bcutover/common/v1/job.proto\x12\x11cutover.common.v1\x1a\x1dcutover/common/v1/batch.proto\"\xaa\x02\n" +
 	"\aJobSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06target\x18\x02 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x124\n" +
 	"\x06tables\x18\x03 \x03(\v2\x1c.cutover.common.v1.TableSpecR\x06tables\x12\x1d\n" +
 	"\n" +
-	"batch_size\x18\x04 \x01(\x05R\tbatchSize\x12 \n" +
+	"batch_size\x18\x04 \x01(\x05R\tbatchSize\x12\x1f\n" +
+	"\vbatch_bytes\x18\a \x01(\x03R\n" +
+	"batchBytes\x12 \n" +
 	"\vparallelism\x18\x05 \x01(\x05R\vparallelism\x12<\n" +
 	"\n" +
 	"thresholds\x18\x06 \x03(\v2\x1c.cutover.common.v1.ThresholdR\n" +

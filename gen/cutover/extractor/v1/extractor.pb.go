@@ -22,6 +22,120 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type DropSlotRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Source *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	Sync   *v1.SyncSpec           `protobuf:"bytes,2,opt,name=sync,proto3" json:"sync,omitempty"`
+	// Job id and table spec name, which name the slot unless the spec does.
+	JobId         string `protobuf:"bytes,3,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Table         string `protobuf:"bytes,4,opt,name=table,proto3" json:"table,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropSlotRequest) Reset() {
+	*x = DropSlotRequest{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropSlotRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropSlotRequest) ProtoMessage() {}
+
+func (x *DropSlotRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropSlotRequest.ProtoReflect.Descriptor instead.
+func (*DropSlotRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DropSlotRequest) GetSource() *v1.SourceSpec {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *DropSlotRequest) GetSync() *v1.SyncSpec {
+	if x != nil {
+		return x.Sync
+	}
+	return nil
+}
+
+func (x *DropSlotRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *DropSlotRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+type DropSlotResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The slot dropped (or already gone); empty for sources without one.
+	Slot          string `protobuf:"bytes,1,opt,name=slot,proto3" json:"slot,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DropSlotResponse) Reset() {
+	*x = DropSlotResponse{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DropSlotResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DropSlotResponse) ProtoMessage() {}
+
+func (x *DropSlotResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DropSlotResponse.ProtoReflect.Descriptor instead.
+func (*DropSlotResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DropSlotResponse) GetSlot() string {
+	if x != nil {
+		return x.Slot
+	}
+	return ""
+}
+
 type DescribeSourceRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Source        *v1.SourceSpec         `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
@@ -31,7 +145,7 @@ type DescribeSourceRequest struct {
 
 func (x *DescribeSourceRequest) Reset() {
 	*x = DescribeSourceRequest{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[0]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -43,7 +157,7 @@ func (x *DescribeSourceRequest) String() string {
 func (*DescribeSourceRequest) ProtoMessage() {}
 
 func (x *DescribeSourceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[0]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -56,7 +170,7 @@ func (x *DescribeSourceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeSourceRequest.ProtoReflect.Descriptor instead.
 func (*DescribeSourceRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{0}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *DescribeSourceRequest) GetSource() *v1.SourceSpec {
@@ -82,7 +196,7 @@ type DescribeSourceResponse struct {
 
 func (x *DescribeSourceResponse) Reset() {
 	*x = DescribeSourceResponse{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[1]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -94,7 +208,7 @@ func (x *DescribeSourceResponse) String() string {
 func (*DescribeSourceResponse) ProtoMessage() {}
 
 func (x *DescribeSourceResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[1]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -107,7 +221,7 @@ func (x *DescribeSourceResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeSourceResponse.ProtoReflect.Descriptor instead.
 func (*DescribeSourceResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{1}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *DescribeSourceResponse) GetColumns() []*v1.SourceColumn {
@@ -157,7 +271,7 @@ type PlanPartitionsRequest struct {
 
 func (x *PlanPartitionsRequest) Reset() {
 	*x = PlanPartitionsRequest{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[2]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -169,7 +283,7 @@ func (x *PlanPartitionsRequest) String() string {
 func (*PlanPartitionsRequest) ProtoMessage() {}
 
 func (x *PlanPartitionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[2]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -182,7 +296,7 @@ func (x *PlanPartitionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanPartitionsRequest.ProtoReflect.Descriptor instead.
 func (*PlanPartitionsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{2}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *PlanPartitionsRequest) GetSource() *v1.SourceSpec {
@@ -221,7 +335,7 @@ type OpenSnapshotRequest struct {
 
 func (x *OpenSnapshotRequest) Reset() {
 	*x = OpenSnapshotRequest{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[3]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -233,7 +347,7 @@ func (x *OpenSnapshotRequest) String() string {
 func (*OpenSnapshotRequest) ProtoMessage() {}
 
 func (x *OpenSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[3]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -246,7 +360,7 @@ func (x *OpenSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*OpenSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{3}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OpenSnapshotRequest) GetSource() *v1.SourceSpec {
@@ -289,7 +403,7 @@ type OpenSnapshotResponse struct {
 
 func (x *OpenSnapshotResponse) Reset() {
 	*x = OpenSnapshotResponse{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[4]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -301,7 +415,7 @@ func (x *OpenSnapshotResponse) String() string {
 func (*OpenSnapshotResponse) ProtoMessage() {}
 
 func (x *OpenSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[4]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -314,7 +428,7 @@ func (x *OpenSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OpenSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*OpenSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{4}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OpenSnapshotResponse) GetSnapshot() string {
@@ -334,7 +448,7 @@ type CloseSnapshotRequest struct {
 
 func (x *CloseSnapshotRequest) Reset() {
 	*x = CloseSnapshotRequest{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[5]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -346,7 +460,7 @@ func (x *CloseSnapshotRequest) String() string {
 func (*CloseSnapshotRequest) ProtoMessage() {}
 
 func (x *CloseSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[5]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -359,7 +473,7 @@ func (x *CloseSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*CloseSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{5}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *CloseSnapshotRequest) GetSource() *v1.SourceSpec {
@@ -384,7 +498,7 @@ type CloseSnapshotResponse struct {
 
 func (x *CloseSnapshotResponse) Reset() {
 	*x = CloseSnapshotResponse{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[6]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -396,7 +510,7 @@ func (x *CloseSnapshotResponse) String() string {
 func (*CloseSnapshotResponse) ProtoMessage() {}
 
 func (x *CloseSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[6]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -409,7 +523,7 @@ func (x *CloseSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*CloseSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{6}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{8}
 }
 
 type PlanPartitionsResponse struct {
@@ -421,7 +535,7 @@ type PlanPartitionsResponse struct {
 
 func (x *PlanPartitionsResponse) Reset() {
 	*x = PlanPartitionsResponse{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[7]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -433,7 +547,7 @@ func (x *PlanPartitionsResponse) String() string {
 func (*PlanPartitionsResponse) ProtoMessage() {}
 
 func (x *PlanPartitionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[7]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -446,7 +560,7 @@ func (x *PlanPartitionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanPartitionsResponse.ProtoReflect.Descriptor instead.
 func (*PlanPartitionsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{7}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PlanPartitionsResponse) GetRanges() []*v1.KeyRange {
@@ -473,14 +587,18 @@ type ReadBatchRequest struct {
 	// Re-drive: only rows with these source references; the others are
 	// read and dropped, and a batch never comes back empty unless the
 	// partition is done.
-	OnlyRefs      []string `protobuf:"bytes,10,rep,name=only_refs,json=onlyRefs,proto3" json:"only_refs,omitempty"`
+	OnlyRefs []string `protobuf:"bytes,10,rep,name=only_refs,json=onlyRefs,proto3" json:"only_refs,omitempty"`
+	// Bytes per batch as well as rows (JobSpec.batch_bytes); 0 = the default.
+	// A single value larger than the limit is left out of the batch and its
+	// row rejected with its size (rule "too_large"), never sent.
+	BatchBytes    int64 `protobuf:"varint,11,opt,name=batch_bytes,json=batchBytes,proto3" json:"batch_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReadBatchRequest) Reset() {
 	*x = ReadBatchRequest{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[8]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -492,7 +610,7 @@ func (x *ReadBatchRequest) String() string {
 func (*ReadBatchRequest) ProtoMessage() {}
 
 func (x *ReadBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[8]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -505,7 +623,7 @@ func (x *ReadBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBatchRequest.ProtoReflect.Descriptor instead.
 func (*ReadBatchRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{8}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadBatchRequest) GetSource() *v1.SourceSpec {
@@ -578,6 +696,120 @@ func (x *ReadBatchRequest) GetOnlyRefs() []string {
 	return nil
 }
 
+func (x *ReadBatchRequest) GetBatchBytes() int64 {
+	if x != nil {
+		return x.BatchBytes
+	}
+	return 0
+}
+
+type StreamBatchesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The first batch's read; later batches follow its cursor and seq.
+	Read *ReadBatchRequest `protobuf:"bytes,1,opt,name=read,proto3" json:"read,omitempty"`
+	// W3C trace context of the partition: each batch's span starts under it.
+	TraceContext  map[string]string `protobuf:"bytes,2,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamBatchesRequest) Reset() {
+	*x = StreamBatchesRequest{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamBatchesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamBatchesRequest) ProtoMessage() {}
+
+func (x *StreamBatchesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamBatchesRequest.ProtoReflect.Descriptor instead.
+func (*StreamBatchesRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StreamBatchesRequest) GetRead() *ReadBatchRequest {
+	if x != nil {
+		return x.Read
+	}
+	return nil
+}
+
+func (x *StreamBatchesRequest) GetTraceContext() map[string]string {
+	if x != nil {
+		return x.TraceContext
+	}
+	return nil
+}
+
+type StreamBatchesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Batch *v1.Batch              `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	// True on the partition's last batch.
+	Done          bool `protobuf:"varint,2,opt,name=done,proto3" json:"done,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamBatchesResponse) Reset() {
+	*x = StreamBatchesResponse{}
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamBatchesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamBatchesResponse) ProtoMessage() {}
+
+func (x *StreamBatchesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamBatchesResponse.ProtoReflect.Descriptor instead.
+func (*StreamBatchesResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *StreamBatchesResponse) GetBatch() *v1.Batch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+func (x *StreamBatchesResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
 type ReadBatchResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The batch; num_rows is 0 when done.
@@ -590,7 +822,7 @@ type ReadBatchResponse struct {
 
 func (x *ReadBatchResponse) Reset() {
 	*x = ReadBatchResponse{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[9]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -602,7 +834,7 @@ func (x *ReadBatchResponse) String() string {
 func (*ReadBatchResponse) ProtoMessage() {}
 
 func (x *ReadBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[9]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -615,7 +847,7 @@ func (x *ReadBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadBatchResponse.ProtoReflect.Descriptor instead.
 func (*ReadBatchResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{9}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReadBatchResponse) GetBatch() *v1.Batch {
@@ -650,7 +882,7 @@ type ReadChangesRequest struct {
 
 func (x *ReadChangesRequest) Reset() {
 	*x = ReadChangesRequest{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[10]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +894,7 @@ func (x *ReadChangesRequest) String() string {
 func (*ReadChangesRequest) ProtoMessage() {}
 
 func (x *ReadChangesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[10]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +907,7 @@ func (x *ReadChangesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChangesRequest.ProtoReflect.Descriptor instead.
 func (*ReadChangesRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{10}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReadChangesRequest) GetSource() *v1.SourceSpec {
@@ -741,7 +973,7 @@ type ReadChangesResponse struct {
 
 func (x *ReadChangesResponse) Reset() {
 	*x = ReadChangesResponse{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[11]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +985,7 @@ func (x *ReadChangesResponse) String() string {
 func (*ReadChangesResponse) ProtoMessage() {}
 
 func (x *ReadChangesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[11]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +998,7 @@ func (x *ReadChangesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadChangesResponse.ProtoReflect.Descriptor instead.
 func (*ReadChangesResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{11}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ReadChangesResponse) GetBatch() *v1.Batch {
@@ -803,7 +1035,7 @@ type ReadKeysRequest struct {
 
 func (x *ReadKeysRequest) Reset() {
 	*x = ReadKeysRequest{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[12]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -815,7 +1047,7 @@ func (x *ReadKeysRequest) String() string {
 func (*ReadKeysRequest) ProtoMessage() {}
 
 func (x *ReadKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[12]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -828,7 +1060,7 @@ func (x *ReadKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadKeysRequest.ProtoReflect.Descriptor instead.
 func (*ReadKeysRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{12}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ReadKeysRequest) GetSource() *v1.SourceSpec {
@@ -863,7 +1095,7 @@ type ReadKeysResponse struct {
 
 func (x *ReadKeysResponse) Reset() {
 	*x = ReadKeysResponse{}
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[13]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -875,7 +1107,7 @@ func (x *ReadKeysResponse) String() string {
 func (*ReadKeysResponse) ProtoMessage() {}
 
 func (x *ReadKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[13]
+	mi := &file_cutover_extractor_v1_extractor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -888,7 +1120,7 @@ func (x *ReadKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadKeysResponse.ProtoReflect.Descriptor instead.
 func (*ReadKeysResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{13}
+	return file_cutover_extractor_v1_extractor_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ReadKeysResponse) GetKeys() []string {
@@ -909,7 +1141,14 @@ var File_cutover_extractor_v1_extractor_proto protoreflect.FileDescriptor
 
 const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\n" +
-	"$cutover/extractor/v1/extractor.proto\x12\x14cutover.extractor.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"N\n" +
+	"$cutover/extractor/v1/extractor.proto\x12\x14cutover.extractor.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"\xa6\x01\n" +
+	"\x0fDropSlotRequest\x125\n" +
+	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12/\n" +
+	"\x04sync\x18\x02 \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x15\n" +
+	"\x06job_id\x18\x03 \x01(\tR\x05jobId\x12\x14\n" +
+	"\x05table\x18\x04 \x01(\tR\x05table\"&\n" +
+	"\x10DropSlotResponse\x12\x12\n" +
+	"\x04slot\x18\x01 \x01(\tR\x04slot\"N\n" +
 	"\x15DescribeSourceRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\"\x97\x02\n" +
 	"\x16DescribeSourceResponse\x129\n" +
@@ -937,7 +1176,7 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\bsnapshot\x18\x02 \x01(\tR\bsnapshot\"\x17\n" +
 	"\x15CloseSnapshotResponse\"M\n" +
 	"\x16PlanPartitionsResponse\x123\n" +
-	"\x06ranges\x18\x01 \x03(\v2\x1b.cutover.common.v1.KeyRangeR\x06ranges\"\xce\x02\n" +
+	"\x06ranges\x18\x01 \x03(\v2\x1b.cutover.common.v1.KeyRangeR\x06ranges\"\xef\x02\n" +
 	"\x10ReadBatchRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x121\n" +
 	"\x05range\x18\x02 \x01(\v2\x1b.cutover.common.v1.KeyRangeR\x05range\x12\x16\n" +
@@ -950,7 +1189,18 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\x05table\x18\b \x01(\tR\x05table\x12\x1a\n" +
 	"\bsnapshot\x18\t \x01(\tR\bsnapshot\x12\x1b\n" +
 	"\tonly_refs\x18\n" +
-	" \x03(\tR\bonlyRefs\"W\n" +
+	" \x03(\tR\bonlyRefs\x12\x1f\n" +
+	"\vbatch_bytes\x18\v \x01(\x03R\n" +
+	"batchBytes\"\xf6\x01\n" +
+	"\x14StreamBatchesRequest\x12:\n" +
+	"\x04read\x18\x01 \x01(\v2&.cutover.extractor.v1.ReadBatchRequestR\x04read\x12a\n" +
+	"\rtrace_context\x18\x02 \x03(\v2<.cutover.extractor.v1.StreamBatchesRequest.TraceContextEntryR\ftraceContext\x1a?\n" +
+	"\x11TraceContextEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"[\n" +
+	"\x15StreamBatchesResponse\x12.\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x12\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done\"W\n" +
 	"\x11ReadBatchResponse\x12.\n" +
 	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x12\n" +
 	"\x04done\x18\x02 \x01(\bR\x04done\"\xf6\x01\n" +
@@ -974,15 +1224,17 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\":\n" +
 	"\x10ReadKeysResponse\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\x12\x12\n" +
-	"\x04done\x18\x02 \x01(\bR\x04done2\xda\x05\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done2\xa1\a\n" +
 	"\x10ExtractorService\x12k\n" +
 	"\x0eDescribeSource\x12+.cutover.extractor.v1.DescribeSourceRequest\x1a,.cutover.extractor.v1.DescribeSourceResponse\x12k\n" +
 	"\x0ePlanPartitions\x12+.cutover.extractor.v1.PlanPartitionsRequest\x1a,.cutover.extractor.v1.PlanPartitionsResponse\x12e\n" +
 	"\fOpenSnapshot\x12).cutover.extractor.v1.OpenSnapshotRequest\x1a*.cutover.extractor.v1.OpenSnapshotResponse\x12h\n" +
 	"\rCloseSnapshot\x12*.cutover.extractor.v1.CloseSnapshotRequest\x1a+.cutover.extractor.v1.CloseSnapshotResponse\x12\\\n" +
-	"\tReadBatch\x12&.cutover.extractor.v1.ReadBatchRequest\x1a'.cutover.extractor.v1.ReadBatchResponse\x12b\n" +
+	"\tReadBatch\x12&.cutover.extractor.v1.ReadBatchRequest\x1a'.cutover.extractor.v1.ReadBatchResponse\x12j\n" +
+	"\rStreamBatches\x12*.cutover.extractor.v1.StreamBatchesRequest\x1a+.cutover.extractor.v1.StreamBatchesResponse0\x01\x12b\n" +
 	"\vReadChanges\x12(.cutover.extractor.v1.ReadChangesRequest\x1a).cutover.extractor.v1.ReadChangesResponse\x12Y\n" +
-	"\bReadKeys\x12%.cutover.extractor.v1.ReadKeysRequest\x1a&.cutover.extractor.v1.ReadKeysResponseB\xdd\x01\n" +
+	"\bReadKeys\x12%.cutover.extractor.v1.ReadKeysRequest\x1a&.cutover.extractor.v1.ReadKeysResponse\x12Y\n" +
+	"\bDropSlot\x12%.cutover.extractor.v1.DropSlotRequest\x1a&.cutover.extractor.v1.DropSlotResponseB\xdd\x01\n" +
 	"\x18com.cutover.extractor.v1B\x0eExtractorProtoP\x01Z?github.com/cutover/cutover/gen/cutover/extractor/v1;extractorv1\xa2\x02\x03CEX\xaa\x02\x14Cutover.Extractor.V1\xca\x02\x14Cutover\\Extractor\\V1\xe2\x02 Cutover\\Extractor\\V1\\GPBMetadata\xea\x02\x16Cutover::Extractor::V1b\x06proto3"
 
 var (
@@ -997,66 +1249,80 @@ func file_cutover_extractor_v1_extractor_proto_rawDescGZIP() []byte {
 	return file_cutover_extractor_v1_extractor_proto_rawDescData
 }
 
-var file_cutover_extractor_v1_extractor_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_cutover_extractor_v1_extractor_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_cutover_extractor_v1_extractor_proto_goTypes = []any{
-	(*DescribeSourceRequest)(nil),  // 0: cutover.extractor.v1.DescribeSourceRequest
-	(*DescribeSourceResponse)(nil), // 1: cutover.extractor.v1.DescribeSourceResponse
-	(*PlanPartitionsRequest)(nil),  // 2: cutover.extractor.v1.PlanPartitionsRequest
-	(*OpenSnapshotRequest)(nil),    // 3: cutover.extractor.v1.OpenSnapshotRequest
-	(*OpenSnapshotResponse)(nil),   // 4: cutover.extractor.v1.OpenSnapshotResponse
-	(*CloseSnapshotRequest)(nil),   // 5: cutover.extractor.v1.CloseSnapshotRequest
-	(*CloseSnapshotResponse)(nil),  // 6: cutover.extractor.v1.CloseSnapshotResponse
-	(*PlanPartitionsResponse)(nil), // 7: cutover.extractor.v1.PlanPartitionsResponse
-	(*ReadBatchRequest)(nil),       // 8: cutover.extractor.v1.ReadBatchRequest
-	(*ReadBatchResponse)(nil),      // 9: cutover.extractor.v1.ReadBatchResponse
-	(*ReadChangesRequest)(nil),     // 10: cutover.extractor.v1.ReadChangesRequest
-	(*ReadChangesResponse)(nil),    // 11: cutover.extractor.v1.ReadChangesResponse
-	(*ReadKeysRequest)(nil),        // 12: cutover.extractor.v1.ReadKeysRequest
-	(*ReadKeysResponse)(nil),       // 13: cutover.extractor.v1.ReadKeysResponse
-	(*v1.SourceSpec)(nil),          // 14: cutover.common.v1.SourceSpec
-	(*v1.SourceColumn)(nil),        // 15: cutover.common.v1.SourceColumn
-	(*v1.ForeignKey)(nil),          // 16: cutover.common.v1.ForeignKey
-	(*v1.SourceIndex)(nil),         // 17: cutover.common.v1.SourceIndex
-	(*v1.SyncSpec)(nil),            // 18: cutover.common.v1.SyncSpec
-	(*v1.KeyRange)(nil),            // 19: cutover.common.v1.KeyRange
-	(*v1.Batch)(nil),               // 20: cutover.common.v1.Batch
+	(*DropSlotRequest)(nil),        // 0: cutover.extractor.v1.DropSlotRequest
+	(*DropSlotResponse)(nil),       // 1: cutover.extractor.v1.DropSlotResponse
+	(*DescribeSourceRequest)(nil),  // 2: cutover.extractor.v1.DescribeSourceRequest
+	(*DescribeSourceResponse)(nil), // 3: cutover.extractor.v1.DescribeSourceResponse
+	(*PlanPartitionsRequest)(nil),  // 4: cutover.extractor.v1.PlanPartitionsRequest
+	(*OpenSnapshotRequest)(nil),    // 5: cutover.extractor.v1.OpenSnapshotRequest
+	(*OpenSnapshotResponse)(nil),   // 6: cutover.extractor.v1.OpenSnapshotResponse
+	(*CloseSnapshotRequest)(nil),   // 7: cutover.extractor.v1.CloseSnapshotRequest
+	(*CloseSnapshotResponse)(nil),  // 8: cutover.extractor.v1.CloseSnapshotResponse
+	(*PlanPartitionsResponse)(nil), // 9: cutover.extractor.v1.PlanPartitionsResponse
+	(*ReadBatchRequest)(nil),       // 10: cutover.extractor.v1.ReadBatchRequest
+	(*StreamBatchesRequest)(nil),   // 11: cutover.extractor.v1.StreamBatchesRequest
+	(*StreamBatchesResponse)(nil),  // 12: cutover.extractor.v1.StreamBatchesResponse
+	(*ReadBatchResponse)(nil),      // 13: cutover.extractor.v1.ReadBatchResponse
+	(*ReadChangesRequest)(nil),     // 14: cutover.extractor.v1.ReadChangesRequest
+	(*ReadChangesResponse)(nil),    // 15: cutover.extractor.v1.ReadChangesResponse
+	(*ReadKeysRequest)(nil),        // 16: cutover.extractor.v1.ReadKeysRequest
+	(*ReadKeysResponse)(nil),       // 17: cutover.extractor.v1.ReadKeysResponse
+	nil,                            // 18: cutover.extractor.v1.StreamBatchesRequest.TraceContextEntry
+	(*v1.SourceSpec)(nil),          // 19: cutover.common.v1.SourceSpec
+	(*v1.SyncSpec)(nil),            // 20: cutover.common.v1.SyncSpec
+	(*v1.SourceColumn)(nil),        // 21: cutover.common.v1.SourceColumn
+	(*v1.ForeignKey)(nil),          // 22: cutover.common.v1.ForeignKey
+	(*v1.SourceIndex)(nil),         // 23: cutover.common.v1.SourceIndex
+	(*v1.KeyRange)(nil),            // 24: cutover.common.v1.KeyRange
+	(*v1.Batch)(nil),               // 25: cutover.common.v1.Batch
 }
 var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
-	14, // 0: cutover.extractor.v1.DescribeSourceRequest.source:type_name -> cutover.common.v1.SourceSpec
-	15, // 1: cutover.extractor.v1.DescribeSourceResponse.columns:type_name -> cutover.common.v1.SourceColumn
-	16, // 2: cutover.extractor.v1.DescribeSourceResponse.foreign_keys:type_name -> cutover.common.v1.ForeignKey
-	17, // 3: cutover.extractor.v1.DescribeSourceResponse.indexes:type_name -> cutover.common.v1.SourceIndex
-	14, // 4: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
-	14, // 5: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	18, // 6: cutover.extractor.v1.OpenSnapshotRequest.sync:type_name -> cutover.common.v1.SyncSpec
-	14, // 7: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	19, // 8: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
-	14, // 9: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
-	19, // 10: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
-	20, // 11: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
-	14, // 12: cutover.extractor.v1.ReadChangesRequest.source:type_name -> cutover.common.v1.SourceSpec
-	18, // 13: cutover.extractor.v1.ReadChangesRequest.sync:type_name -> cutover.common.v1.SyncSpec
-	20, // 14: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
-	14, // 15: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
-	0,  // 16: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
-	2,  // 17: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
-	3,  // 18: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
-	5,  // 19: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
-	8,  // 20: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
-	10, // 21: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
-	12, // 22: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
-	1,  // 23: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
-	7,  // 24: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
-	4,  // 25: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
-	6,  // 26: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
-	9,  // 27: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
-	11, // 28: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
-	13, // 29: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
-	23, // [23:30] is the sub-list for method output_type
-	16, // [16:23] is the sub-list for method input_type
-	16, // [16:16] is the sub-list for extension type_name
-	16, // [16:16] is the sub-list for extension extendee
-	0,  // [0:16] is the sub-list for field type_name
+	19, // 0: cutover.extractor.v1.DropSlotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	20, // 1: cutover.extractor.v1.DropSlotRequest.sync:type_name -> cutover.common.v1.SyncSpec
+	19, // 2: cutover.extractor.v1.DescribeSourceRequest.source:type_name -> cutover.common.v1.SourceSpec
+	21, // 3: cutover.extractor.v1.DescribeSourceResponse.columns:type_name -> cutover.common.v1.SourceColumn
+	22, // 4: cutover.extractor.v1.DescribeSourceResponse.foreign_keys:type_name -> cutover.common.v1.ForeignKey
+	23, // 5: cutover.extractor.v1.DescribeSourceResponse.indexes:type_name -> cutover.common.v1.SourceIndex
+	19, // 6: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
+	19, // 7: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	20, // 8: cutover.extractor.v1.OpenSnapshotRequest.sync:type_name -> cutover.common.v1.SyncSpec
+	19, // 9: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	24, // 10: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
+	19, // 11: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
+	24, // 12: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
+	10, // 13: cutover.extractor.v1.StreamBatchesRequest.read:type_name -> cutover.extractor.v1.ReadBatchRequest
+	18, // 14: cutover.extractor.v1.StreamBatchesRequest.trace_context:type_name -> cutover.extractor.v1.StreamBatchesRequest.TraceContextEntry
+	25, // 15: cutover.extractor.v1.StreamBatchesResponse.batch:type_name -> cutover.common.v1.Batch
+	25, // 16: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
+	19, // 17: cutover.extractor.v1.ReadChangesRequest.source:type_name -> cutover.common.v1.SourceSpec
+	20, // 18: cutover.extractor.v1.ReadChangesRequest.sync:type_name -> cutover.common.v1.SyncSpec
+	25, // 19: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
+	19, // 20: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
+	2,  // 21: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
+	4,  // 22: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
+	5,  // 23: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
+	7,  // 24: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
+	10, // 25: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
+	11, // 26: cutover.extractor.v1.ExtractorService.StreamBatches:input_type -> cutover.extractor.v1.StreamBatchesRequest
+	14, // 27: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
+	16, // 28: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
+	0,  // 29: cutover.extractor.v1.ExtractorService.DropSlot:input_type -> cutover.extractor.v1.DropSlotRequest
+	3,  // 30: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
+	9,  // 31: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
+	6,  // 32: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
+	8,  // 33: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
+	13, // 34: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
+	12, // 35: cutover.extractor.v1.ExtractorService.StreamBatches:output_type -> cutover.extractor.v1.StreamBatchesResponse
+	15, // 36: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
+	17, // 37: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
+	1,  // 38: cutover.extractor.v1.ExtractorService.DropSlot:output_type -> cutover.extractor.v1.DropSlotResponse
+	30, // [30:39] is the sub-list for method output_type
+	21, // [21:30] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_cutover_extractor_v1_extractor_proto_init() }
@@ -1070,7 +1336,7 @@ func file_cutover_extractor_v1_extractor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_extractor_v1_extractor_proto_rawDesc), len(file_cutover_extractor_v1_extractor_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   14,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,8 +24,10 @@ const (
 	ExtractorService_OpenSnapshot_FullMethodName   = "/cutover.extractor.v1.ExtractorService/OpenSnapshot"
 	ExtractorService_CloseSnapshot_FullMethodName  = "/cutover.extractor.v1.ExtractorService/CloseSnapshot"
 	ExtractorService_ReadBatch_FullMethodName      = "/cutover.extractor.v1.ExtractorService/ReadBatch"
+	ExtractorService_StreamBatches_FullMethodName  = "/cutover.extractor.v1.ExtractorService/StreamBatches"
 	ExtractorService_ReadChanges_FullMethodName    = "/cutover.extractor.v1.ExtractorService/ReadChanges"
 	ExtractorService_ReadKeys_FullMethodName       = "/cutover.extractor.v1.ExtractorService/ReadKeys"
+	ExtractorService_DropSlot_FullMethodName       = "/cutover.extractor.v1.ExtractorService/DropSlot"
 )
 
 // ExtractorServiceClient is the client API for ExtractorService service.
@@ -48,6 +50,12 @@ type ExtractorServiceClient interface {
 	// ReadBatch reads the batch that starts after the cursor. Called with the
 	// same cursor it returns the same rows, which makes retries exact.
 	ReadBatch(ctx context.Context, in *ReadBatchRequest, opts ...grpc.CallOption) (*ReadBatchResponse, error)
+	// StreamBatches reads a partition from the request's cursor to its end,
+	// one batch a message in order (seq counting up from the request's). It
+	// is the head of the data plane: a transformer pulls from it, and gRPC
+	// flow control is the backpressure. The stream ends cleanly only after
+	// the partition's last batch.
+	StreamBatches(ctx context.Context, in *StreamBatchesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamBatchesResponse], error)
 	// ReadChanges returns the changes after a position (a change batch: rows
 	// with Batch.ops, Batch.position after them) and how far behind the
 	// source the position is. The same position gives the same changes.
@@ -55,6 +63,11 @@ type ExtractorServiceClient interface {
 	// ReadKeys lists a source table's primary-key values (as text, in key
 	// order, a page at a time), for finding deleted rows.
 	ReadKeys(ctx context.Context, in *ReadKeysRequest, opts ...grpc.CallOption) (*ReadKeysResponse, error)
+	// DropSlot drops a following table's logical replication slot on its
+	// PostgreSQL source and, when the extractor made it (no publication named
+	// in the spec), its publication. Missing ones are not an error, so it can
+	// be repeated; other sources answer at once.
+	DropSlot(ctx context.Context, in *DropSlotRequest, opts ...grpc.CallOption) (*DropSlotResponse, error)
 }
 
 type extractorServiceClient struct {
@@ -115,6 +128,25 @@ func (c *extractorServiceClient) ReadBatch(ctx context.Context, in *ReadBatchReq
 	return out, nil
 }
 
+func (c *extractorServiceClient) StreamBatches(ctx context.Context, in *StreamBatchesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamBatchesResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ExtractorService_ServiceDesc.Streams[0], ExtractorService_StreamBatches_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamBatchesRequest, StreamBatchesResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExtractorService_StreamBatchesClient = grpc.ServerStreamingClient[StreamBatchesResponse]
+
 func (c *extractorServiceClient) ReadChanges(ctx context.Context, in *ReadChangesRequest, opts ...grpc.CallOption) (*ReadChangesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReadChangesResponse)
@@ -129,6 +161,16 @@ func (c *extractorServiceClient) ReadKeys(ctx context.Context, in *ReadKeysReque
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReadKeysResponse)
 	err := c.cc.Invoke(ctx, ExtractorService_ReadKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *extractorServiceClient) DropSlot(ctx context.Context, in *DropSlotRequest, opts ...grpc.CallOption) (*DropSlotResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DropSlotResponse)
+	err := c.cc.Invoke(ctx, ExtractorService_DropSlot_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -155,6 +197,12 @@ type ExtractorServiceServer interface {
 	// ReadBatch reads the batch that starts after the cursor. Called with the
 	// same cursor it returns the same rows, which makes retries exact.
 	ReadBatch(context.Context, *ReadBatchRequest) (*ReadBatchResponse, error)
+	// StreamBatches reads a partition from the request's cursor to its end,
+	// one batch a message in order (seq counting up from the request's). It
+	// is the head of the data plane: a transformer pulls from it, and gRPC
+	// flow control is the backpressure. The stream ends cleanly only after
+	// the partition's last batch.
+	StreamBatches(*StreamBatchesRequest, grpc.ServerStreamingServer[StreamBatchesResponse]) error
 	// ReadChanges returns the changes after a position (a change batch: rows
 	// with Batch.ops, Batch.position after them) and how far behind the
 	// source the position is. The same position gives the same changes.
@@ -162,6 +210,11 @@ type ExtractorServiceServer interface {
 	// ReadKeys lists a source table's primary-key values (as text, in key
 	// order, a page at a time), for finding deleted rows.
 	ReadKeys(context.Context, *ReadKeysRequest) (*ReadKeysResponse, error)
+	// DropSlot drops a following table's logical replication slot on its
+	// PostgreSQL source and, when the extractor made it (no publication named
+	// in the spec), its publication. Missing ones are not an error, so it can
+	// be repeated; other sources answer at once.
+	DropSlot(context.Context, *DropSlotRequest) (*DropSlotResponse, error)
 	mustEmbedUnimplementedExtractorServiceServer()
 }
 
@@ -187,11 +240,17 @@ func (UnimplementedExtractorServiceServer) CloseSnapshot(context.Context, *Close
 func (UnimplementedExtractorServiceServer) ReadBatch(context.Context, *ReadBatchRequest) (*ReadBatchResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadBatch not implemented")
 }
+func (UnimplementedExtractorServiceServer) StreamBatches(*StreamBatchesRequest, grpc.ServerStreamingServer[StreamBatchesResponse]) error {
+	return status.Error(codes.Unimplemented, "method StreamBatches not implemented")
+}
 func (UnimplementedExtractorServiceServer) ReadChanges(context.Context, *ReadChangesRequest) (*ReadChangesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadChanges not implemented")
 }
 func (UnimplementedExtractorServiceServer) ReadKeys(context.Context, *ReadKeysRequest) (*ReadKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReadKeys not implemented")
+}
+func (UnimplementedExtractorServiceServer) DropSlot(context.Context, *DropSlotRequest) (*DropSlotResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DropSlot not implemented")
 }
 func (UnimplementedExtractorServiceServer) mustEmbedUnimplementedExtractorServiceServer() {}
 func (UnimplementedExtractorServiceServer) testEmbeddedByValue()                          {}
@@ -304,6 +363,17 @@ func _ExtractorService_ReadBatch_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExtractorService_StreamBatches_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(StreamBatchesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ExtractorServiceServer).StreamBatches(m, &grpc.GenericServerStream[StreamBatchesRequest, StreamBatchesResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ExtractorService_StreamBatchesServer = grpc.ServerStreamingServer[StreamBatchesResponse]
+
 func _ExtractorService_ReadChanges_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReadChangesRequest)
 	if err := dec(in); err != nil {
@@ -336,6 +406,24 @@ func _ExtractorService_ReadKeys_Handler(srv interface{}, ctx context.Context, de
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(ExtractorServiceServer).ReadKeys(ctx, req.(*ReadKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _ExtractorService_DropSlot_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DropSlotRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExtractorServiceServer).DropSlot(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExtractorService_DropSlot_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExtractorServiceServer).DropSlot(ctx, req.(*DropSlotRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -375,7 +463,17 @@ var ExtractorService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "ReadKeys",
 			Handler:    _ExtractorService_ReadKeys_Handler,
 		},
+		{
+			MethodName: "DropSlot",
+			Handler:    _ExtractorService_DropSlot_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "StreamBatches",
+			Handler:       _ExtractorService_StreamBatches_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "cutover/extractor/v1/extractor.proto",
 }

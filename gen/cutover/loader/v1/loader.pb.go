@@ -8,6 +8,7 @@ package loaderv1
 
 import (
 	v1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	v11 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -477,6 +478,141 @@ func (x *LoadResponse) GetCounts() *v1.Counts {
 	return nil
 }
 
+type LoadPartitionResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The batch's acknowledgement, as Load gives it.
+	Ack *LoadResponse `protobuf:"bytes,1,opt,name=ack,proto3" json:"ack,omitempty"`
+	// Resume cursor after the batch (its ledger position).
+	LastKey string `protobuf:"bytes,2,opt,name=last_key,json=lastKey,proto3" json:"last_key,omitempty"`
+	// Microseconds each stage spent on the batch (Batch.stage_micros plus
+	// the loader's own), for the report's per-stage timings.
+	StageMicros map[string]int64 `protobuf:"bytes,3,rep,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// W3C trace context of the batch's span, so the caller's work on the
+	// acknowledgement joins the batch's trace.
+	TraceContext  map[string]string `protobuf:"bytes,4,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadPartitionResponse) Reset() {
+	*x = LoadPartitionResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadPartitionResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadPartitionResponse) ProtoMessage() {}
+
+func (x *LoadPartitionResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadPartitionResponse.ProtoReflect.Descriptor instead.
+func (*LoadPartitionResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *LoadPartitionResponse) GetAck() *LoadResponse {
+	if x != nil {
+		return x.Ack
+	}
+	return nil
+}
+
+func (x *LoadPartitionResponse) GetLastKey() string {
+	if x != nil {
+		return x.LastKey
+	}
+	return ""
+}
+
+func (x *LoadPartitionResponse) GetStageMicros() map[string]int64 {
+	if x != nil {
+		return x.StageMicros
+	}
+	return nil
+}
+
+func (x *LoadPartitionResponse) GetTraceContext() map[string]string {
+	if x != nil {
+		return x.TraceContext
+	}
+	return nil
+}
+
+type LoadPartitionRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *LoadConfig            `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Validator address to pull from.
+	Upstream      string           `protobuf:"bytes,2,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	Validate      *v11.PullRequest `protobuf:"bytes,3,opt,name=validate,proto3" json:"validate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LoadPartitionRequest) Reset() {
+	*x = LoadPartitionRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LoadPartitionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LoadPartitionRequest) ProtoMessage() {}
+
+func (x *LoadPartitionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LoadPartitionRequest.ProtoReflect.Descriptor instead.
+func (*LoadPartitionRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *LoadPartitionRequest) GetConfig() *LoadConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *LoadPartitionRequest) GetUpstream() string {
+	if x != nil {
+		return x.Upstream
+	}
+	return ""
+}
+
+func (x *LoadPartitionRequest) GetValidate() *v11.PullRequest {
+	if x != nil {
+		return x.Validate
+	}
+	return nil
+}
+
 type LedgerEntry struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	PartitionId   string                 `protobuf:"bytes,1,opt,name=partition_id,json=partitionId,proto3" json:"partition_id,omitempty"`
@@ -489,7 +625,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -501,7 +637,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -514,7 +650,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{6}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LedgerEntry) GetPartitionId() string {
@@ -557,7 +693,7 @@ type GetLedgerRequest struct {
 
 func (x *GetLedgerRequest) Reset() {
 	*x = GetLedgerRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -569,7 +705,7 @@ func (x *GetLedgerRequest) String() string {
 func (*GetLedgerRequest) ProtoMessage() {}
 
 func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -582,7 +718,7 @@ func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerRequest.ProtoReflect.Descriptor instead.
 func (*GetLedgerRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{7}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetLedgerRequest) GetTarget() *v1.TargetSpec {
@@ -615,7 +751,7 @@ type GetLedgerResponse struct {
 
 func (x *GetLedgerResponse) Reset() {
 	*x = GetLedgerResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -627,7 +763,7 @@ func (x *GetLedgerResponse) String() string {
 func (*GetLedgerResponse) ProtoMessage() {}
 
 func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -640,7 +776,7 @@ func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerResponse.ProtoReflect.Descriptor instead.
 func (*GetLedgerResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{8}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetLedgerResponse) GetEntries() []*LedgerEntry {
@@ -662,7 +798,7 @@ type GetQuarantineSummaryRequest struct {
 
 func (x *GetQuarantineSummaryRequest) Reset() {
 	*x = GetQuarantineSummaryRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -674,7 +810,7 @@ func (x *GetQuarantineSummaryRequest) String() string {
 func (*GetQuarantineSummaryRequest) ProtoMessage() {}
 
 func (x *GetQuarantineSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -687,7 +823,7 @@ func (x *GetQuarantineSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuarantineSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetQuarantineSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{9}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetQuarantineSummaryRequest) GetTarget() *v1.TargetSpec {
@@ -724,7 +860,7 @@ type QuarantineExample struct {
 
 func (x *QuarantineExample) Reset() {
 	*x = QuarantineExample{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +872,7 @@ func (x *QuarantineExample) String() string {
 func (*QuarantineExample) ProtoMessage() {}
 
 func (x *QuarantineExample) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +885,7 @@ func (x *QuarantineExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineExample.ProtoReflect.Descriptor instead.
 func (*QuarantineExample) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{10}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *QuarantineExample) GetSource() string {
@@ -799,7 +935,7 @@ type QuarantineGroup struct {
 
 func (x *QuarantineGroup) Reset() {
 	*x = QuarantineGroup{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +947,7 @@ func (x *QuarantineGroup) String() string {
 func (*QuarantineGroup) ProtoMessage() {}
 
 func (x *QuarantineGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +960,7 @@ func (x *QuarantineGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineGroup.ProtoReflect.Descriptor instead.
 func (*QuarantineGroup) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{11}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *QuarantineGroup) GetTable() string {
@@ -868,7 +1004,7 @@ type GetQuarantineSummaryResponse struct {
 
 func (x *GetQuarantineSummaryResponse) Reset() {
 	*x = GetQuarantineSummaryResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -880,7 +1016,7 @@ func (x *GetQuarantineSummaryResponse) String() string {
 func (*GetQuarantineSummaryResponse) ProtoMessage() {}
 
 func (x *GetQuarantineSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -893,7 +1029,7 @@ func (x *GetQuarantineSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuarantineSummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetQuarantineSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{12}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetQuarantineSummaryResponse) GetGroups() []*QuarantineGroup {
@@ -929,7 +1065,7 @@ type ColumnDefinition struct {
 
 func (x *ColumnDefinition) Reset() {
 	*x = ColumnDefinition{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -941,7 +1077,7 @@ func (x *ColumnDefinition) String() string {
 func (*ColumnDefinition) ProtoMessage() {}
 
 func (x *ColumnDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -954,7 +1090,7 @@ func (x *ColumnDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnDefinition.ProtoReflect.Descriptor instead.
 func (*ColumnDefinition) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{13}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ColumnDefinition) GetName() string {
@@ -988,7 +1124,7 @@ type TableDefinition struct {
 
 func (x *TableDefinition) Reset() {
 	*x = TableDefinition{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1000,7 +1136,7 @@ func (x *TableDefinition) String() string {
 func (*TableDefinition) ProtoMessage() {}
 
 func (x *TableDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1013,7 +1149,7 @@ func (x *TableDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableDefinition.ProtoReflect.Descriptor instead.
 func (*TableDefinition) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{14}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TableDefinition) GetName() string {
@@ -1040,7 +1176,7 @@ type CreateTablesRequest struct {
 
 func (x *CreateTablesRequest) Reset() {
 	*x = CreateTablesRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1052,7 +1188,7 @@ func (x *CreateTablesRequest) String() string {
 func (*CreateTablesRequest) ProtoMessage() {}
 
 func (x *CreateTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1065,7 +1201,7 @@ func (x *CreateTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTablesRequest.ProtoReflect.Descriptor instead.
 func (*CreateTablesRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{15}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateTablesRequest) GetTarget() *v1.TargetSpec {
@@ -1092,7 +1228,7 @@ type CreateTablesResponse struct {
 
 func (x *CreateTablesResponse) Reset() {
 	*x = CreateTablesResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1104,7 +1240,7 @@ func (x *CreateTablesResponse) String() string {
 func (*CreateTablesResponse) ProtoMessage() {}
 
 func (x *CreateTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1117,7 +1253,7 @@ func (x *CreateTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTablesResponse.ProtoReflect.Descriptor instead.
 func (*CreateTablesResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{16}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateTablesResponse) GetStatements() []string {
@@ -1144,7 +1280,7 @@ type TableConstraint struct {
 
 func (x *TableConstraint) Reset() {
 	*x = TableConstraint{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1292,7 @@ func (x *TableConstraint) String() string {
 func (*TableConstraint) ProtoMessage() {}
 
 func (x *TableConstraint) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1305,7 @@ func (x *TableConstraint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableConstraint.ProtoReflect.Descriptor instead.
 func (*TableConstraint) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{17}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TableConstraint) GetTable() string {
@@ -1231,7 +1367,7 @@ type AddConstraintsRequest struct {
 
 func (x *AddConstraintsRequest) Reset() {
 	*x = AddConstraintsRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1243,7 +1379,7 @@ func (x *AddConstraintsRequest) String() string {
 func (*AddConstraintsRequest) ProtoMessage() {}
 
 func (x *AddConstraintsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1256,7 +1392,7 @@ func (x *AddConstraintsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddConstraintsRequest.ProtoReflect.Descriptor instead.
 func (*AddConstraintsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{18}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AddConstraintsRequest) GetTarget() *v1.TargetSpec {
@@ -1282,7 +1418,7 @@ type AddConstraintsResponse struct {
 
 func (x *AddConstraintsResponse) Reset() {
 	*x = AddConstraintsResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1294,7 +1430,7 @@ func (x *AddConstraintsResponse) String() string {
 func (*AddConstraintsResponse) ProtoMessage() {}
 
 func (x *AddConstraintsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1307,7 +1443,7 @@ func (x *AddConstraintsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddConstraintsResponse.ProtoReflect.Descriptor instead.
 func (*AddConstraintsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{19}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *AddConstraintsResponse) GetStatements() []string {
@@ -1330,7 +1466,7 @@ type StagedColumn struct {
 
 func (x *StagedColumn) Reset() {
 	*x = StagedColumn{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1342,7 +1478,7 @@ func (x *StagedColumn) String() string {
 func (*StagedColumn) ProtoMessage() {}
 
 func (x *StagedColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1355,7 +1491,7 @@ func (x *StagedColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagedColumn.ProtoReflect.Descriptor instead.
 func (*StagedColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{20}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StagedColumn) GetColumn() string {
@@ -1397,7 +1533,7 @@ type StagedSource struct {
 
 func (x *StagedSource) Reset() {
 	*x = StagedSource{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1409,7 +1545,7 @@ func (x *StagedSource) String() string {
 func (*StagedSource) ProtoMessage() {}
 
 func (x *StagedSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1422,7 +1558,7 @@ func (x *StagedSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagedSource.ProtoReflect.Descriptor instead.
 func (*StagedSource) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{21}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *StagedSource) GetTable() string {
@@ -1481,7 +1617,7 @@ type FinalizeStagedRequest struct {
 
 func (x *FinalizeStagedRequest) Reset() {
 	*x = FinalizeStagedRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +1629,7 @@ func (x *FinalizeStagedRequest) String() string {
 func (*FinalizeStagedRequest) ProtoMessage() {}
 
 func (x *FinalizeStagedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +1642,7 @@ func (x *FinalizeStagedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeStagedRequest.ProtoReflect.Descriptor instead.
 func (*FinalizeStagedRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{22}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *FinalizeStagedRequest) GetTarget() *v1.TargetSpec {
@@ -1568,7 +1704,7 @@ type StagedOutcome struct {
 
 func (x *StagedOutcome) Reset() {
 	*x = StagedOutcome{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1716,7 @@ func (x *StagedOutcome) String() string {
 func (*StagedOutcome) ProtoMessage() {}
 
 func (x *StagedOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1593,7 +1729,7 @@ func (x *StagedOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagedOutcome.ProtoReflect.Descriptor instead.
 func (*StagedOutcome) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{23}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StagedOutcome) GetTable() string {
@@ -1643,7 +1779,7 @@ type MergeCount struct {
 
 func (x *MergeCount) Reset() {
 	*x = MergeCount{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +1791,7 @@ func (x *MergeCount) String() string {
 func (*MergeCount) ProtoMessage() {}
 
 func (x *MergeCount) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +1804,7 @@ func (x *MergeCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeCount.ProtoReflect.Descriptor instead.
 func (*MergeCount) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{24}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MergeCount) GetKey() string {
@@ -1701,7 +1837,7 @@ type CollisionCount struct {
 
 func (x *CollisionCount) Reset() {
 	*x = CollisionCount{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1849,7 @@ func (x *CollisionCount) String() string {
 func (*CollisionCount) ProtoMessage() {}
 
 func (x *CollisionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1862,7 @@ func (x *CollisionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollisionCount.ProtoReflect.Descriptor instead.
 func (*CollisionCount) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{25}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CollisionCount) GetColumn() string {
@@ -1782,7 +1918,7 @@ type FinalizeStagedResponse struct {
 
 func (x *FinalizeStagedResponse) Reset() {
 	*x = FinalizeStagedResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1794,7 +1930,7 @@ func (x *FinalizeStagedResponse) String() string {
 func (*FinalizeStagedResponse) ProtoMessage() {}
 
 func (x *FinalizeStagedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1807,7 +1943,7 @@ func (x *FinalizeStagedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeStagedResponse.ProtoReflect.Descriptor instead.
 func (*FinalizeStagedResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{26}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *FinalizeStagedResponse) GetTables() []*StagedOutcome {
@@ -1871,7 +2007,7 @@ type GetLineageRequest struct {
 
 func (x *GetLineageRequest) Reset() {
 	*x = GetLineageRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1883,7 +2019,7 @@ func (x *GetLineageRequest) String() string {
 func (*GetLineageRequest) ProtoMessage() {}
 
 func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1896,7 +2032,7 @@ func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageRequest.ProtoReflect.Descriptor instead.
 func (*GetLineageRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{27}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetLineageRequest) GetTarget() *v1.TargetSpec {
@@ -1957,7 +2093,7 @@ type GetLineageResponse struct {
 
 func (x *GetLineageResponse) Reset() {
 	*x = GetLineageResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +2105,7 @@ func (x *GetLineageResponse) String() string {
 func (*GetLineageResponse) ProtoMessage() {}
 
 func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +2118,7 @@ func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageResponse.ProtoReflect.Descriptor instead.
 func (*GetLineageResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{28}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *GetLineageResponse) GetRecords() []*v1.LineageRecord {
@@ -2009,7 +2145,7 @@ type ListQuarantineRequest struct {
 
 func (x *ListQuarantineRequest) Reset() {
 	*x = ListQuarantineRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2157,7 @@ func (x *ListQuarantineRequest) String() string {
 func (*ListQuarantineRequest) ProtoMessage() {}
 
 func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2170,7 @@ func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{29}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListQuarantineRequest) GetTarget() *v1.TargetSpec {
@@ -2104,7 +2240,7 @@ type QuarantineRow struct {
 
 func (x *QuarantineRow) Reset() {
 	*x = QuarantineRow{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2116,7 +2252,7 @@ func (x *QuarantineRow) String() string {
 func (*QuarantineRow) ProtoMessage() {}
 
 func (x *QuarantineRow) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2129,7 +2265,7 @@ func (x *QuarantineRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineRow.ProtoReflect.Descriptor instead.
 func (*QuarantineRow) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{30}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *QuarantineRow) GetTable() string {
@@ -2213,7 +2349,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2225,7 +2361,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2238,7 +2374,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{31}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListQuarantineResponse) GetRows() []*QuarantineRow {
@@ -2273,7 +2409,7 @@ type BackupTablesRequest struct {
 
 func (x *BackupTablesRequest) Reset() {
 	*x = BackupTablesRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2285,7 +2421,7 @@ func (x *BackupTablesRequest) String() string {
 func (*BackupTablesRequest) ProtoMessage() {}
 
 func (x *BackupTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2298,7 +2434,7 @@ func (x *BackupTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupTablesRequest.ProtoReflect.Descriptor instead.
 func (*BackupTablesRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{32}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *BackupTablesRequest) GetTarget() *v1.TargetSpec {
@@ -2332,7 +2468,7 @@ type BackupTablesResponse struct {
 
 func (x *BackupTablesResponse) Reset() {
 	*x = BackupTablesResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2480,7 @@ func (x *BackupTablesResponse) String() string {
 func (*BackupTablesResponse) ProtoMessage() {}
 
 func (x *BackupTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2493,7 @@ func (x *BackupTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupTablesResponse.ProtoReflect.Descriptor instead.
 func (*BackupTablesResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{33}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *BackupTablesResponse) GetRows() []int64 {
@@ -2380,7 +2516,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2392,7 +2528,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2405,7 +2541,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{34}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RollbackRequest) GetTarget() *v1.TargetSpec {
@@ -2445,7 +2581,7 @@ type TableRollback struct {
 
 func (x *TableRollback) Reset() {
 	*x = TableRollback{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2457,7 +2593,7 @@ func (x *TableRollback) String() string {
 func (*TableRollback) ProtoMessage() {}
 
 func (x *TableRollback) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2470,7 +2606,7 @@ func (x *TableRollback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableRollback.ProtoReflect.Descriptor instead.
 func (*TableRollback) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{35}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *TableRollback) GetTable() string {
@@ -2510,7 +2646,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2522,7 +2658,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2535,7 +2671,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{36}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RollbackResponse) GetTables() []*TableRollback {
@@ -2549,7 +2685,7 @@ var File_cutover_loader_v1_loader_proto protoreflect.FileDescriptor
 
 const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecutover/loader/v1/loader.proto\x12\x11cutover.loader.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"\xfd\x01\n" +
+	"\x1ecutover/loader/v1/loader.proto\x12\x11cutover.loader.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a$cutover/validator/v1/validator.proto\"\xfd\x01\n" +
 	"\fTargetColumn\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\apg_type\x18\x02 \x01(\tR\x06pgType\x121\n" +
@@ -2587,7 +2723,22 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\fLoadResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x18\n" +
 	"\askipped\x18\x02 \x01(\bR\askipped\x121\n" +
-	"\x06counts\x18\x03 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\"\x90\x01\n" +
+	"\x06counts\x18\x03 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\"\xa5\x03\n" +
+	"\x15LoadPartitionResponse\x121\n" +
+	"\x03ack\x18\x01 \x01(\v2\x1f.cutover.loader.v1.LoadResponseR\x03ack\x12\x19\n" +
+	"\blast_key\x18\x02 \x01(\tR\alastKey\x12\\\n" +
+	"\fstage_micros\x18\x03 \x03(\v29.cutover.loader.v1.LoadPartitionResponse.StageMicrosEntryR\vstageMicros\x12_\n" +
+	"\rtrace_context\x18\x04 \x03(\v2:.cutover.loader.v1.LoadPartitionResponse.TraceContextEntryR\ftraceContext\x1a>\n" +
+	"\x10StageMicrosEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a?\n" +
+	"\x11TraceContextEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xa8\x01\n" +
+	"\x14LoadPartitionRequest\x125\n" +
+	"\x06config\x18\x01 \x01(\v2\x1d.cutover.loader.v1.LoadConfigR\x06config\x12\x1a\n" +
+	"\bupstream\x18\x02 \x01(\tR\bupstream\x12=\n" +
+	"\bvalidate\x18\x03 \x01(\v2!.cutover.validator.v1.PullRequestR\bvalidate\"\x90\x01\n" +
 	"\vLedgerEntry\x12!\n" +
 	"\fpartition_id\x18\x01 \x01(\tR\vpartitionId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12\x19\n" +
@@ -2751,10 +2902,11 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\vfrom_backup\x18\x04 \x01(\bR\n" +
 	"fromBackup\"L\n" +
 	"\x10RollbackResponse\x128\n" +
-	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables2\xbb\b\n" +
+	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables2\xa1\t\n" +
 	"\rLoaderService\x12e\n" +
 	"\x0eDescribeTarget\x12(.cutover.loader.v1.DescribeTargetRequest\x1a).cutover.loader.v1.DescribeTargetResponse\x12K\n" +
-	"\x04Load\x12\x1e.cutover.loader.v1.LoadRequest\x1a\x1f.cutover.loader.v1.LoadResponse(\x010\x01\x12V\n" +
+	"\x04Load\x12\x1e.cutover.loader.v1.LoadRequest\x1a\x1f.cutover.loader.v1.LoadResponse(\x010\x01\x12d\n" +
+	"\rLoadPartition\x12'.cutover.loader.v1.LoadPartitionRequest\x1a(.cutover.loader.v1.LoadPartitionResponse0\x01\x12V\n" +
 	"\tGetLedger\x12#.cutover.loader.v1.GetLedgerRequest\x1a$.cutover.loader.v1.GetLedgerResponse\x12_\n" +
 	"\fCreateTables\x12&.cutover.loader.v1.CreateTablesRequest\x1a'.cutover.loader.v1.CreateTablesResponse\x12e\n" +
 	"\x0eAddConstraints\x12(.cutover.loader.v1.AddConstraintsRequest\x1a).cutover.loader.v1.AddConstraintsResponse\x12w\n" +
@@ -2779,7 +2931,7 @@ func file_cutover_loader_v1_loader_proto_rawDescGZIP() []byte {
 	return file_cutover_loader_v1_loader_proto_rawDescData
 }
 
-var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*TargetColumn)(nil),                 // 0: cutover.loader.v1.TargetColumn
 	(*DescribeTargetRequest)(nil),        // 1: cutover.loader.v1.DescribeTargetRequest
@@ -2787,116 +2939,128 @@ var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*LoadConfig)(nil),                   // 3: cutover.loader.v1.LoadConfig
 	(*LoadRequest)(nil),                  // 4: cutover.loader.v1.LoadRequest
 	(*LoadResponse)(nil),                 // 5: cutover.loader.v1.LoadResponse
-	(*LedgerEntry)(nil),                  // 6: cutover.loader.v1.LedgerEntry
-	(*GetLedgerRequest)(nil),             // 7: cutover.loader.v1.GetLedgerRequest
-	(*GetLedgerResponse)(nil),            // 8: cutover.loader.v1.GetLedgerResponse
-	(*GetQuarantineSummaryRequest)(nil),  // 9: cutover.loader.v1.GetQuarantineSummaryRequest
-	(*QuarantineExample)(nil),            // 10: cutover.loader.v1.QuarantineExample
-	(*QuarantineGroup)(nil),              // 11: cutover.loader.v1.QuarantineGroup
-	(*GetQuarantineSummaryResponse)(nil), // 12: cutover.loader.v1.GetQuarantineSummaryResponse
-	(*ColumnDefinition)(nil),             // 13: cutover.loader.v1.ColumnDefinition
-	(*TableDefinition)(nil),              // 14: cutover.loader.v1.TableDefinition
-	(*CreateTablesRequest)(nil),          // 15: cutover.loader.v1.CreateTablesRequest
-	(*CreateTablesResponse)(nil),         // 16: cutover.loader.v1.CreateTablesResponse
-	(*TableConstraint)(nil),              // 17: cutover.loader.v1.TableConstraint
-	(*AddConstraintsRequest)(nil),        // 18: cutover.loader.v1.AddConstraintsRequest
-	(*AddConstraintsResponse)(nil),       // 19: cutover.loader.v1.AddConstraintsResponse
-	(*StagedColumn)(nil),                 // 20: cutover.loader.v1.StagedColumn
-	(*StagedSource)(nil),                 // 21: cutover.loader.v1.StagedSource
-	(*FinalizeStagedRequest)(nil),        // 22: cutover.loader.v1.FinalizeStagedRequest
-	(*StagedOutcome)(nil),                // 23: cutover.loader.v1.StagedOutcome
-	(*MergeCount)(nil),                   // 24: cutover.loader.v1.MergeCount
-	(*CollisionCount)(nil),               // 25: cutover.loader.v1.CollisionCount
-	(*FinalizeStagedResponse)(nil),       // 26: cutover.loader.v1.FinalizeStagedResponse
-	(*GetLineageRequest)(nil),            // 27: cutover.loader.v1.GetLineageRequest
-	(*GetLineageResponse)(nil),           // 28: cutover.loader.v1.GetLineageResponse
-	(*ListQuarantineRequest)(nil),        // 29: cutover.loader.v1.ListQuarantineRequest
-	(*QuarantineRow)(nil),                // 30: cutover.loader.v1.QuarantineRow
-	(*ListQuarantineResponse)(nil),       // 31: cutover.loader.v1.ListQuarantineResponse
-	(*BackupTablesRequest)(nil),          // 32: cutover.loader.v1.BackupTablesRequest
-	(*BackupTablesResponse)(nil),         // 33: cutover.loader.v1.BackupTablesResponse
-	(*RollbackRequest)(nil),              // 34: cutover.loader.v1.RollbackRequest
-	(*TableRollback)(nil),                // 35: cutover.loader.v1.TableRollback
-	(*RollbackResponse)(nil),             // 36: cutover.loader.v1.RollbackResponse
-	(v1.ColumnType)(0),                   // 37: cutover.common.v1.ColumnType
-	(*v1.TargetSpec)(nil),                // 38: cutover.common.v1.TargetSpec
-	(v1.WriteMode)(0),                    // 39: cutover.common.v1.WriteMode
-	(*v1.Batch)(nil),                     // 40: cutover.common.v1.Batch
-	(*v1.Counts)(nil),                    // 41: cutover.common.v1.Counts
-	(*v1.Rule)(nil),                      // 42: cutover.common.v1.Rule
-	(*v1.Dedupe)(nil),                    // 43: cutover.common.v1.Dedupe
-	(*v1.KeyCollision)(nil),              // 44: cutover.common.v1.KeyCollision
-	(v1.CollisionRule)(0),                // 45: cutover.common.v1.CollisionRule
-	(*v1.LineageRecord)(nil),             // 46: cutover.common.v1.LineageRecord
+	(*LoadPartitionResponse)(nil),        // 6: cutover.loader.v1.LoadPartitionResponse
+	(*LoadPartitionRequest)(nil),         // 7: cutover.loader.v1.LoadPartitionRequest
+	(*LedgerEntry)(nil),                  // 8: cutover.loader.v1.LedgerEntry
+	(*GetLedgerRequest)(nil),             // 9: cutover.loader.v1.GetLedgerRequest
+	(*GetLedgerResponse)(nil),            // 10: cutover.loader.v1.GetLedgerResponse
+	(*GetQuarantineSummaryRequest)(nil),  // 11: cutover.loader.v1.GetQuarantineSummaryRequest
+	(*QuarantineExample)(nil),            // 12: cutover.loader.v1.QuarantineExample
+	(*QuarantineGroup)(nil),              // 13: cutover.loader.v1.QuarantineGroup
+	(*GetQuarantineSummaryResponse)(nil), // 14: cutover.loader.v1.GetQuarantineSummaryResponse
+	(*ColumnDefinition)(nil),             // 15: cutover.loader.v1.ColumnDefinition
+	(*TableDefinition)(nil),              // 16: cutover.loader.v1.TableDefinition
+	(*CreateTablesRequest)(nil),          // 17: cutover.loader.v1.CreateTablesRequest
+	(*CreateTablesResponse)(nil),         // 18: cutover.loader.v1.CreateTablesResponse
+	(*TableConstraint)(nil),              // 19: cutover.loader.v1.TableConstraint
+	(*AddConstraintsRequest)(nil),        // 20: cutover.loader.v1.AddConstraintsRequest
+	(*AddConstraintsResponse)(nil),       // 21: cutover.loader.v1.AddConstraintsResponse
+	(*StagedColumn)(nil),                 // 22: cutover.loader.v1.StagedColumn
+	(*StagedSource)(nil),                 // 23: cutover.loader.v1.StagedSource
+	(*FinalizeStagedRequest)(nil),        // 24: cutover.loader.v1.FinalizeStagedRequest
+	(*StagedOutcome)(nil),                // 25: cutover.loader.v1.StagedOutcome
+	(*MergeCount)(nil),                   // 26: cutover.loader.v1.MergeCount
+	(*CollisionCount)(nil),               // 27: cutover.loader.v1.CollisionCount
+	(*FinalizeStagedResponse)(nil),       // 28: cutover.loader.v1.FinalizeStagedResponse
+	(*GetLineageRequest)(nil),            // 29: cutover.loader.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),           // 30: cutover.loader.v1.GetLineageResponse
+	(*ListQuarantineRequest)(nil),        // 31: cutover.loader.v1.ListQuarantineRequest
+	(*QuarantineRow)(nil),                // 32: cutover.loader.v1.QuarantineRow
+	(*ListQuarantineResponse)(nil),       // 33: cutover.loader.v1.ListQuarantineResponse
+	(*BackupTablesRequest)(nil),          // 34: cutover.loader.v1.BackupTablesRequest
+	(*BackupTablesResponse)(nil),         // 35: cutover.loader.v1.BackupTablesResponse
+	(*RollbackRequest)(nil),              // 36: cutover.loader.v1.RollbackRequest
+	(*TableRollback)(nil),                // 37: cutover.loader.v1.TableRollback
+	(*RollbackResponse)(nil),             // 38: cutover.loader.v1.RollbackResponse
+	nil,                                  // 39: cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
+	nil,                                  // 40: cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
+	(v1.ColumnType)(0),                   // 41: cutover.common.v1.ColumnType
+	(*v1.TargetSpec)(nil),                // 42: cutover.common.v1.TargetSpec
+	(v1.WriteMode)(0),                    // 43: cutover.common.v1.WriteMode
+	(*v1.Batch)(nil),                     // 44: cutover.common.v1.Batch
+	(*v1.Counts)(nil),                    // 45: cutover.common.v1.Counts
+	(*v11.PullRequest)(nil),              // 46: cutover.validator.v1.PullRequest
+	(*v1.Rule)(nil),                      // 47: cutover.common.v1.Rule
+	(*v1.Dedupe)(nil),                    // 48: cutover.common.v1.Dedupe
+	(*v1.KeyCollision)(nil),              // 49: cutover.common.v1.KeyCollision
+	(v1.CollisionRule)(0),                // 50: cutover.common.v1.CollisionRule
+	(*v1.LineageRecord)(nil),             // 51: cutover.common.v1.LineageRecord
 }
 var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
-	37, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
-	38, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
+	41, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
+	42, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
 	0,  // 2: cutover.loader.v1.DescribeTargetResponse.columns:type_name -> cutover.loader.v1.TargetColumn
-	38, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
-	39, // 4: cutover.loader.v1.LoadConfig.write_mode:type_name -> cutover.common.v1.WriteMode
+	42, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
+	43, // 4: cutover.loader.v1.LoadConfig.write_mode:type_name -> cutover.common.v1.WriteMode
 	3,  // 5: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
-	40, // 6: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
-	41, // 7: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
-	41, // 8: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
-	38, // 9: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
-	6,  // 10: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
-	38, // 11: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
-	10, // 12: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
-	11, // 13: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
-	11, // 14: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
-	11, // 15: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
-	13, // 16: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
-	38, // 17: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
-	14, // 18: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
-	38, // 19: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
-	17, // 20: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
-	20, // 21: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
-	20, // 22: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
-	42, // 23: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
-	38, // 24: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
-	21, // 25: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
-	43, // 26: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
-	44, // 27: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
-	45, // 28: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
-	23, // 29: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
-	24, // 30: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
-	25, // 31: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
-	24, // 32: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
-	38, // 33: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
-	46, // 34: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	38, // 35: cutover.loader.v1.ListQuarantineRequest.target:type_name -> cutover.common.v1.TargetSpec
-	30, // 36: cutover.loader.v1.ListQuarantineResponse.rows:type_name -> cutover.loader.v1.QuarantineRow
-	38, // 37: cutover.loader.v1.BackupTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
-	38, // 38: cutover.loader.v1.RollbackRequest.target:type_name -> cutover.common.v1.TargetSpec
-	35, // 39: cutover.loader.v1.RollbackResponse.tables:type_name -> cutover.loader.v1.TableRollback
-	1,  // 40: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
-	4,  // 41: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
-	7,  // 42: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
-	15, // 43: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
-	18, // 44: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
-	9,  // 45: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
-	22, // 46: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
-	27, // 47: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
-	32, // 48: cutover.loader.v1.LoaderService.BackupTables:input_type -> cutover.loader.v1.BackupTablesRequest
-	34, // 49: cutover.loader.v1.LoaderService.Rollback:input_type -> cutover.loader.v1.RollbackRequest
-	29, // 50: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
-	2,  // 51: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
-	5,  // 52: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
-	8,  // 53: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
-	16, // 54: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
-	19, // 55: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
-	12, // 56: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
-	26, // 57: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
-	28, // 58: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
-	33, // 59: cutover.loader.v1.LoaderService.BackupTables:output_type -> cutover.loader.v1.BackupTablesResponse
-	36, // 60: cutover.loader.v1.LoaderService.Rollback:output_type -> cutover.loader.v1.RollbackResponse
-	31, // 61: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
-	51, // [51:62] is the sub-list for method output_type
-	40, // [40:51] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	44, // 6: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
+	45, // 7: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
+	5,  // 8: cutover.loader.v1.LoadPartitionResponse.ack:type_name -> cutover.loader.v1.LoadResponse
+	39, // 9: cutover.loader.v1.LoadPartitionResponse.stage_micros:type_name -> cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
+	40, // 10: cutover.loader.v1.LoadPartitionResponse.trace_context:type_name -> cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
+	3,  // 11: cutover.loader.v1.LoadPartitionRequest.config:type_name -> cutover.loader.v1.LoadConfig
+	46, // 12: cutover.loader.v1.LoadPartitionRequest.validate:type_name -> cutover.validator.v1.PullRequest
+	45, // 13: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
+	42, // 14: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
+	8,  // 15: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
+	42, // 16: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
+	12, // 17: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
+	13, // 18: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
+	13, // 19: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
+	13, // 20: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
+	15, // 21: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
+	42, // 22: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	16, // 23: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
+	42, // 24: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
+	19, // 25: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
+	22, // 26: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
+	22, // 27: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
+	47, // 28: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
+	42, // 29: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
+	23, // 30: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
+	48, // 31: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
+	49, // 32: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
+	50, // 33: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
+	25, // 34: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
+	26, // 35: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
+	27, // 36: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
+	26, // 37: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
+	42, // 38: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
+	51, // 39: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	42, // 40: cutover.loader.v1.ListQuarantineRequest.target:type_name -> cutover.common.v1.TargetSpec
+	32, // 41: cutover.loader.v1.ListQuarantineResponse.rows:type_name -> cutover.loader.v1.QuarantineRow
+	42, // 42: cutover.loader.v1.BackupTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	42, // 43: cutover.loader.v1.RollbackRequest.target:type_name -> cutover.common.v1.TargetSpec
+	37, // 44: cutover.loader.v1.RollbackResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	1,  // 45: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
+	4,  // 46: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
+	7,  // 47: cutover.loader.v1.LoaderService.LoadPartition:input_type -> cutover.loader.v1.LoadPartitionRequest
+	9,  // 48: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
+	17, // 49: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
+	20, // 50: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
+	11, // 51: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
+	24, // 52: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
+	29, // 53: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
+	34, // 54: cutover.loader.v1.LoaderService.BackupTables:input_type -> cutover.loader.v1.BackupTablesRequest
+	36, // 55: cutover.loader.v1.LoaderService.Rollback:input_type -> cutover.loader.v1.RollbackRequest
+	31, // 56: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
+	2,  // 57: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
+	5,  // 58: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
+	6,  // 59: cutover.loader.v1.LoaderService.LoadPartition:output_type -> cutover.loader.v1.LoadPartitionResponse
+	10, // 60: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
+	18, // 61: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
+	21, // 62: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
+	14, // 63: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
+	28, // 64: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
+	30, // 65: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
+	35, // 66: cutover.loader.v1.LoaderService.BackupTables:output_type -> cutover.loader.v1.BackupTablesResponse
+	38, // 67: cutover.loader.v1.LoaderService.Rollback:output_type -> cutover.loader.v1.RollbackResponse
+	33, // 68: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
+	57, // [57:69] is the sub-list for method output_type
+	45, // [45:57] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_cutover_loader_v1_loader_proto_init() }
@@ -2914,7 +3078,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_loader_v1_loader_proto_rawDesc), len(file_cutover_loader_v1_loader_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   37,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	LoaderService_DescribeTarget_FullMethodName       = "/cutover.loader.v1.LoaderService/DescribeTarget"
 	LoaderService_Load_FullMethodName                 = "/cutover.loader.v1.LoaderService/Load"
+	LoaderService_LoadPartition_FullMethodName        = "/cutover.loader.v1.LoaderService/LoadPartition"
 	LoaderService_GetLedger_FullMethodName            = "/cutover.loader.v1.LoaderService/GetLedger"
 	LoaderService_CreateTables_FullMethodName         = "/cutover.loader.v1.LoaderService/CreateTables"
 	LoaderService_AddConstraints_FullMethodName       = "/cutover.loader.v1.LoaderService/AddConstraints"
@@ -44,6 +45,13 @@ type LoaderServiceClient interface {
 	// transaction (rows, quarantined rows and ledger row); a batch already in
 	// the ledger is skipped. Each batch is acknowledged in order.
 	Load(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[LoadRequest, LoadResponse], error)
+	// LoadPartition loads one partition that it pulls from upstream (a
+	// validator's Pull, which pulls from a transformer, which pulls from the
+	// extractor): the whole data plane in one call. The caller gets only the
+	// acknowledgement of each batch, in order, as Load gives them; no row
+	// passes through it. A clean end of stream means every batch of the
+	// partition is in the ledger.
+	LoadPartition(ctx context.Context, in *LoadPartitionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LoadPartitionResponse], error)
 	// GetLedger returns the committed batches of a job.
 	GetLedger(ctx context.Context, in *GetLedgerRequest, opts ...grpc.CallOption) (*GetLedgerResponse, error)
 	// CreateTables creates the target schema and tables that do not exist
@@ -104,6 +112,25 @@ func (c *loaderServiceClient) Load(ctx context.Context, opts ...grpc.CallOption)
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type LoaderService_LoadClient = grpc.BidiStreamingClient[LoadRequest, LoadResponse]
+
+func (c *loaderServiceClient) LoadPartition(ctx context.Context, in *LoadPartitionRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[LoadPartitionResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &LoaderService_ServiceDesc.Streams[1], LoaderService_LoadPartition_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[LoadPartitionRequest, LoadPartitionResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoaderService_LoadPartitionClient = grpc.ServerStreamingClient[LoadPartitionResponse]
 
 func (c *loaderServiceClient) GetLedger(ctx context.Context, in *GetLedgerRequest, opts ...grpc.CallOption) (*GetLedgerResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -207,6 +234,13 @@ type LoaderServiceServer interface {
 	// transaction (rows, quarantined rows and ledger row); a batch already in
 	// the ledger is skipped. Each batch is acknowledged in order.
 	Load(grpc.BidiStreamingServer[LoadRequest, LoadResponse]) error
+	// LoadPartition loads one partition that it pulls from upstream (a
+	// validator's Pull, which pulls from a transformer, which pulls from the
+	// extractor): the whole data plane in one call. The caller gets only the
+	// acknowledgement of each batch, in order, as Load gives them; no row
+	// passes through it. A clean end of stream means every batch of the
+	// partition is in the ledger.
+	LoadPartition(*LoadPartitionRequest, grpc.ServerStreamingServer[LoadPartitionResponse]) error
 	// GetLedger returns the committed batches of a job.
 	GetLedger(context.Context, *GetLedgerRequest) (*GetLedgerResponse, error)
 	// CreateTables creates the target schema and tables that do not exist
@@ -250,6 +284,9 @@ func (UnimplementedLoaderServiceServer) DescribeTarget(context.Context, *Describ
 }
 func (UnimplementedLoaderServiceServer) Load(grpc.BidiStreamingServer[LoadRequest, LoadResponse]) error {
 	return status.Error(codes.Unimplemented, "method Load not implemented")
+}
+func (UnimplementedLoaderServiceServer) LoadPartition(*LoadPartitionRequest, grpc.ServerStreamingServer[LoadPartitionResponse]) error {
+	return status.Error(codes.Unimplemented, "method LoadPartition not implemented")
 }
 func (UnimplementedLoaderServiceServer) GetLedger(context.Context, *GetLedgerRequest) (*GetLedgerResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetLedger not implemented")
@@ -323,6 +360,17 @@ func _LoaderService_Load_Handler(srv interface{}, stream grpc.ServerStream) erro
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type LoaderService_LoadServer = grpc.BidiStreamingServer[LoadRequest, LoadResponse]
+
+func _LoaderService_LoadPartition_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(LoadPartitionRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(LoaderServiceServer).LoadPartition(m, &grpc.GenericServerStream[LoadPartitionRequest, LoadPartitionResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type LoaderService_LoadPartitionServer = grpc.ServerStreamingServer[LoadPartitionResponse]
 
 func _LoaderService_GetLedger_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(GetLedgerRequest)
@@ -540,6 +588,11 @@ var LoaderService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _LoaderService_Load_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "LoadPartition",
+			Handler:       _LoaderService_LoadPartition_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "cutover/loader/v1/loader.proto",

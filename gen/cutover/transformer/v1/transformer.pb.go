@@ -7,7 +7,8 @@
 package transformerv1
 
 import (
-	v1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	v11 "github.com/cutover/cutover/gen/cutover/common/v1"
+	v1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -22,20 +23,123 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PullRequest says where a transformer's batches come from and what to do
+// with them.
+type PullRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *TransformConfig       `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Extractor address (host:port or a name gRPC resolves) to read from.
+	Upstream string `protobuf:"bytes,2,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	// Types that are valid to be assigned to Source:
+	//
+	//	*PullRequest_Read
+	//	*PullRequest_Batch
+	Source        isPullRequest_Source `protobuf_oneof:"source"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullRequest) Reset() {
+	*x = PullRequest{}
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullRequest) ProtoMessage() {}
+
+func (x *PullRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
+func (*PullRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PullRequest) GetConfig() *TransformConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *PullRequest) GetUpstream() string {
+	if x != nil {
+		return x.Upstream
+	}
+	return ""
+}
+
+func (x *PullRequest) GetSource() isPullRequest_Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *PullRequest) GetRead() *v1.StreamBatchesRequest {
+	if x != nil {
+		if x, ok := x.Source.(*PullRequest_Read); ok {
+			return x.Read
+		}
+	}
+	return nil
+}
+
+func (x *PullRequest) GetBatch() *v11.Batch {
+	if x != nil {
+		if x, ok := x.Source.(*PullRequest_Batch); ok {
+			return x.Batch
+		}
+	}
+	return nil
+}
+
+type isPullRequest_Source interface {
+	isPullRequest_Source()
+}
+
+type PullRequest_Read struct {
+	// One partition read by the extractor's StreamBatches.
+	Read *v1.StreamBatchesRequest `protobuf:"bytes,3,opt,name=read,proto3,oneof"`
+}
+
+type PullRequest_Batch struct {
+	// One batch given inline (a follower's change batch, already read).
+	Batch *v11.Batch `protobuf:"bytes,4,opt,name=batch,proto3,oneof"`
+}
+
+func (*PullRequest_Read) isPullRequest_Source() {}
+
+func (*PullRequest_Batch) isPullRequest_Source() {}
+
 type CheckMappingRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Columns       []*v1.ColumnMapping    `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
-	SourceColumns []*v1.SourceColumn     `protobuf:"bytes,2,rep,name=source_columns,json=sourceColumns,proto3" json:"source_columns,omitempty"`
+	Columns       []*v11.ColumnMapping   `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	SourceColumns []*v11.SourceColumn    `protobuf:"bytes,2,rep,name=source_columns,json=sourceColumns,proto3" json:"source_columns,omitempty"`
 	// Spec path prefix used in error messages, e.g. tables[0].
-	FieldPrefix   string          `protobuf:"bytes,3,opt,name=field_prefix,json=fieldPrefix,proto3" json:"field_prefix,omitempty"`
-	Filters       []*v1.RowFilter `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty"`
+	FieldPrefix   string           `protobuf:"bytes,3,opt,name=field_prefix,json=fieldPrefix,proto3" json:"field_prefix,omitempty"`
+	Filters       []*v11.RowFilter `protobuf:"bytes,4,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CheckMappingRequest) Reset() {
 	*x = CheckMappingRequest{}
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[0]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -47,7 +151,7 @@ func (x *CheckMappingRequest) String() string {
 func (*CheckMappingRequest) ProtoMessage() {}
 
 func (x *CheckMappingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[0]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -60,17 +164,17 @@ func (x *CheckMappingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMappingRequest.ProtoReflect.Descriptor instead.
 func (*CheckMappingRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{0}
+	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *CheckMappingRequest) GetColumns() []*v1.ColumnMapping {
+func (x *CheckMappingRequest) GetColumns() []*v11.ColumnMapping {
 	if x != nil {
 		return x.Columns
 	}
 	return nil
 }
 
-func (x *CheckMappingRequest) GetSourceColumns() []*v1.SourceColumn {
+func (x *CheckMappingRequest) GetSourceColumns() []*v11.SourceColumn {
 	if x != nil {
 		return x.SourceColumns
 	}
@@ -84,7 +188,7 @@ func (x *CheckMappingRequest) GetFieldPrefix() string {
 	return ""
 }
 
-func (x *CheckMappingRequest) GetFilters() []*v1.RowFilter {
+func (x *CheckMappingRequest) GetFilters() []*v11.RowFilter {
 	if x != nil {
 		return x.Filters
 	}
@@ -99,7 +203,7 @@ type CheckMappingResponse struct {
 
 func (x *CheckMappingResponse) Reset() {
 	*x = CheckMappingResponse{}
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[1]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -111,7 +215,7 @@ func (x *CheckMappingResponse) String() string {
 func (*CheckMappingResponse) ProtoMessage() {}
 
 func (x *CheckMappingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[1]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -124,24 +228,24 @@ func (x *CheckMappingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckMappingResponse.ProtoReflect.Descriptor instead.
 func (*CheckMappingResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{1}
+	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{2}
 }
 
 type TransformConfig struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
-	Columns []*v1.ColumnMapping    `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	Columns []*v11.ColumnMapping   `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
 	// Source system, the first part of every new identifier (NewId, IdRef).
 	System string `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
 	// Rows for which a filter holds get a reject with stage "filter" and the
 	// filter's reason; the loader counts them as filtered, not quarantined.
-	Filters       []*v1.RowFilter `protobuf:"bytes,3,rep,name=filters,proto3" json:"filters,omitempty"`
+	Filters       []*v11.RowFilter `protobuf:"bytes,3,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TransformConfig) Reset() {
 	*x = TransformConfig{}
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[2]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -153,7 +257,7 @@ func (x *TransformConfig) String() string {
 func (*TransformConfig) ProtoMessage() {}
 
 func (x *TransformConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[2]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -166,10 +270,10 @@ func (x *TransformConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransformConfig.ProtoReflect.Descriptor instead.
 func (*TransformConfig) Descriptor() ([]byte, []int) {
-	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{2}
+	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *TransformConfig) GetColumns() []*v1.ColumnMapping {
+func (x *TransformConfig) GetColumns() []*v11.ColumnMapping {
 	if x != nil {
 		return x.Columns
 	}
@@ -183,7 +287,7 @@ func (x *TransformConfig) GetSystem() string {
 	return ""
 }
 
-func (x *TransformConfig) GetFilters() []*v1.RowFilter {
+func (x *TransformConfig) GetFilters() []*v11.RowFilter {
 	if x != nil {
 		return x.Filters
 	}
@@ -203,7 +307,7 @@ type TransformRequest struct {
 
 func (x *TransformRequest) Reset() {
 	*x = TransformRequest{}
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[3]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -215,7 +319,7 @@ func (x *TransformRequest) String() string {
 func (*TransformRequest) ProtoMessage() {}
 
 func (x *TransformRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[3]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -228,7 +332,7 @@ func (x *TransformRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransformRequest.ProtoReflect.Descriptor instead.
 func (*TransformRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{3}
+	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *TransformRequest) GetMsg() isTransformRequest_Msg {
@@ -247,7 +351,7 @@ func (x *TransformRequest) GetConfig() *TransformConfig {
 	return nil
 }
 
-func (x *TransformRequest) GetBatch() *v1.Batch {
+func (x *TransformRequest) GetBatch() *v11.Batch {
 	if x != nil {
 		if x, ok := x.Msg.(*TransformRequest_Batch); ok {
 			return x.Batch
@@ -265,7 +369,7 @@ type TransformRequest_Config struct {
 }
 
 type TransformRequest_Batch struct {
-	Batch *v1.Batch `protobuf:"bytes,2,opt,name=batch,proto3,oneof"`
+	Batch *v11.Batch `protobuf:"bytes,2,opt,name=batch,proto3,oneof"`
 }
 
 func (*TransformRequest_Config) isTransformRequest_Msg() {}
@@ -274,14 +378,14 @@ func (*TransformRequest_Batch) isTransformRequest_Msg() {}
 
 type TransformResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Batch         *v1.Batch              `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	Batch         *v11.Batch             `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TransformResponse) Reset() {
 	*x = TransformResponse{}
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[4]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -293,7 +397,7 @@ func (x *TransformResponse) String() string {
 func (*TransformResponse) ProtoMessage() {}
 
 func (x *TransformResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[4]
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -306,10 +410,54 @@ func (x *TransformResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransformResponse.ProtoReflect.Descriptor instead.
 func (*TransformResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{4}
+	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *TransformResponse) GetBatch() *v1.Batch {
+func (x *TransformResponse) GetBatch() *v11.Batch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+type PullResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Batch         *v11.Batch             `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullResponse) Reset() {
+	*x = PullResponse{}
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullResponse) ProtoMessage() {}
+
+func (x *PullResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_transformer_v1_transformer_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
+func (*PullResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_transformer_v1_transformer_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PullResponse) GetBatch() *v11.Batch {
 	if x != nil {
 		return x.Batch
 	}
@@ -320,7 +468,13 @@ var File_cutover_transformer_v1_transformer_proto protoreflect.FileDescriptor
 
 const file_cutover_transformer_v1_transformer_proto_rawDesc = "" +
 	"\n" +
-	"(cutover/transformer/v1/transformer.proto\x12\x16cutover.transformer.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"\xf4\x01\n" +
+	"(cutover/transformer/v1/transformer.proto\x12\x16cutover.transformer.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a$cutover/extractor/v1/extractor.proto\"\xe8\x01\n" +
+	"\vPullRequest\x12?\n" +
+	"\x06config\x18\x01 \x01(\v2'.cutover.transformer.v1.TransformConfigR\x06config\x12\x1a\n" +
+	"\bupstream\x18\x02 \x01(\tR\bupstream\x12@\n" +
+	"\x04read\x18\x03 \x01(\v2*.cutover.extractor.v1.StreamBatchesRequestH\x00R\x04read\x120\n" +
+	"\x05batch\x18\x04 \x01(\v2\x18.cutover.common.v1.BatchH\x00R\x05batchB\b\n" +
+	"\x06source\"\xf4\x01\n" +
 	"\x13CheckMappingRequest\x12:\n" +
 	"\acolumns\x18\x01 \x03(\v2 .cutover.common.v1.ColumnMappingR\acolumns\x12F\n" +
 	"\x0esource_columns\x18\x02 \x03(\v2\x1f.cutover.common.v1.SourceColumnR\rsourceColumns\x12!\n" +
@@ -336,10 +490,13 @@ const file_cutover_transformer_v1_transformer_proto_rawDesc = "" +
 	"\x05batch\x18\x02 \x01(\v2\x18.cutover.common.v1.BatchH\x00R\x05batchB\x05\n" +
 	"\x03msg\"C\n" +
 	"\x11TransformResponse\x12.\n" +
-	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch2\xe5\x01\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\">\n" +
+	"\fPullResponse\x12.\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch2\xba\x02\n" +
 	"\x12TransformerService\x12i\n" +
 	"\fCheckMapping\x12+.cutover.transformer.v1.CheckMappingRequest\x1a,.cutover.transformer.v1.CheckMappingResponse\x12d\n" +
-	"\tTransform\x12(.cutover.transformer.v1.TransformRequest\x1a).cutover.transformer.v1.TransformResponse(\x010\x01B\xed\x01\n" +
+	"\tTransform\x12(.cutover.transformer.v1.TransformRequest\x1a).cutover.transformer.v1.TransformResponse(\x010\x01\x12S\n" +
+	"\x04Pull\x12#.cutover.transformer.v1.PullRequest\x1a$.cutover.transformer.v1.PullResponse0\x01B\xed\x01\n" +
 	"\x1acom.cutover.transformer.v1B\x10TransformerProtoP\x01ZCgithub.com/cutover/cutover/gen/cutover/transformer/v1;transformerv1\xa2\x02\x03CTX\xaa\x02\x16Cutover.Transformer.V1\xca\x02\x16Cutover\\Transformer\\V1\xe2\x02\"Cutover\\Transformer\\V1\\GPBMetadata\xea\x02\x18Cutover::Transformer::V1b\x06proto3"
 
 var (
@@ -354,36 +511,45 @@ func file_cutover_transformer_v1_transformer_proto_rawDescGZIP() []byte {
 	return file_cutover_transformer_v1_transformer_proto_rawDescData
 }
 
-var file_cutover_transformer_v1_transformer_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_cutover_transformer_v1_transformer_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cutover_transformer_v1_transformer_proto_goTypes = []any{
-	(*CheckMappingRequest)(nil),  // 0: cutover.transformer.v1.CheckMappingRequest
-	(*CheckMappingResponse)(nil), // 1: cutover.transformer.v1.CheckMappingResponse
-	(*TransformConfig)(nil),      // 2: cutover.transformer.v1.TransformConfig
-	(*TransformRequest)(nil),     // 3: cutover.transformer.v1.TransformRequest
-	(*TransformResponse)(nil),    // 4: cutover.transformer.v1.TransformResponse
-	(*v1.ColumnMapping)(nil),     // 5: cutover.common.v1.ColumnMapping
-	(*v1.SourceColumn)(nil),      // 6: cutover.common.v1.SourceColumn
-	(*v1.RowFilter)(nil),         // 7: cutover.common.v1.RowFilter
-	(*v1.Batch)(nil),             // 8: cutover.common.v1.Batch
+	(*PullRequest)(nil),             // 0: cutover.transformer.v1.PullRequest
+	(*CheckMappingRequest)(nil),     // 1: cutover.transformer.v1.CheckMappingRequest
+	(*CheckMappingResponse)(nil),    // 2: cutover.transformer.v1.CheckMappingResponse
+	(*TransformConfig)(nil),         // 3: cutover.transformer.v1.TransformConfig
+	(*TransformRequest)(nil),        // 4: cutover.transformer.v1.TransformRequest
+	(*TransformResponse)(nil),       // 5: cutover.transformer.v1.TransformResponse
+	(*PullResponse)(nil),            // 6: cutover.transformer.v1.PullResponse
+	(*v1.StreamBatchesRequest)(nil), // 7: cutover.extractor.v1.StreamBatchesRequest
+	(*v11.Batch)(nil),               // 8: cutover.common.v1.Batch
+	(*v11.ColumnMapping)(nil),       // 9: cutover.common.v1.ColumnMapping
+	(*v11.SourceColumn)(nil),        // 10: cutover.common.v1.SourceColumn
+	(*v11.RowFilter)(nil),           // 11: cutover.common.v1.RowFilter
 }
 var file_cutover_transformer_v1_transformer_proto_depIdxs = []int32{
-	5,  // 0: cutover.transformer.v1.CheckMappingRequest.columns:type_name -> cutover.common.v1.ColumnMapping
-	6,  // 1: cutover.transformer.v1.CheckMappingRequest.source_columns:type_name -> cutover.common.v1.SourceColumn
-	7,  // 2: cutover.transformer.v1.CheckMappingRequest.filters:type_name -> cutover.common.v1.RowFilter
-	5,  // 3: cutover.transformer.v1.TransformConfig.columns:type_name -> cutover.common.v1.ColumnMapping
-	7,  // 4: cutover.transformer.v1.TransformConfig.filters:type_name -> cutover.common.v1.RowFilter
-	2,  // 5: cutover.transformer.v1.TransformRequest.config:type_name -> cutover.transformer.v1.TransformConfig
-	8,  // 6: cutover.transformer.v1.TransformRequest.batch:type_name -> cutover.common.v1.Batch
-	8,  // 7: cutover.transformer.v1.TransformResponse.batch:type_name -> cutover.common.v1.Batch
-	0,  // 8: cutover.transformer.v1.TransformerService.CheckMapping:input_type -> cutover.transformer.v1.CheckMappingRequest
-	3,  // 9: cutover.transformer.v1.TransformerService.Transform:input_type -> cutover.transformer.v1.TransformRequest
-	1,  // 10: cutover.transformer.v1.TransformerService.CheckMapping:output_type -> cutover.transformer.v1.CheckMappingResponse
-	4,  // 11: cutover.transformer.v1.TransformerService.Transform:output_type -> cutover.transformer.v1.TransformResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	3,  // 0: cutover.transformer.v1.PullRequest.config:type_name -> cutover.transformer.v1.TransformConfig
+	7,  // 1: cutover.transformer.v1.PullRequest.read:type_name -> cutover.extractor.v1.StreamBatchesRequest
+	8,  // 2: cutover.transformer.v1.PullRequest.batch:type_name -> cutover.common.v1.Batch
+	9,  // 3: cutover.transformer.v1.CheckMappingRequest.columns:type_name -> cutover.common.v1.ColumnMapping
+	10, // 4: cutover.transformer.v1.CheckMappingRequest.source_columns:type_name -> cutover.common.v1.SourceColumn
+	11, // 5: cutover.transformer.v1.CheckMappingRequest.filters:type_name -> cutover.common.v1.RowFilter
+	9,  // 6: cutover.transformer.v1.TransformConfig.columns:type_name -> cutover.common.v1.ColumnMapping
+	11, // 7: cutover.transformer.v1.TransformConfig.filters:type_name -> cutover.common.v1.RowFilter
+	3,  // 8: cutover.transformer.v1.TransformRequest.config:type_name -> cutover.transformer.v1.TransformConfig
+	8,  // 9: cutover.transformer.v1.TransformRequest.batch:type_name -> cutover.common.v1.Batch
+	8,  // 10: cutover.transformer.v1.TransformResponse.batch:type_name -> cutover.common.v1.Batch
+	8,  // 11: cutover.transformer.v1.PullResponse.batch:type_name -> cutover.common.v1.Batch
+	1,  // 12: cutover.transformer.v1.TransformerService.CheckMapping:input_type -> cutover.transformer.v1.CheckMappingRequest
+	4,  // 13: cutover.transformer.v1.TransformerService.Transform:input_type -> cutover.transformer.v1.TransformRequest
+	0,  // 14: cutover.transformer.v1.TransformerService.Pull:input_type -> cutover.transformer.v1.PullRequest
+	2,  // 15: cutover.transformer.v1.TransformerService.CheckMapping:output_type -> cutover.transformer.v1.CheckMappingResponse
+	5,  // 16: cutover.transformer.v1.TransformerService.Transform:output_type -> cutover.transformer.v1.TransformResponse
+	6,  // 17: cutover.transformer.v1.TransformerService.Pull:output_type -> cutover.transformer.v1.PullResponse
+	15, // [15:18] is the sub-list for method output_type
+	12, // [12:15] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cutover_transformer_v1_transformer_proto_init() }
@@ -391,7 +557,11 @@ func file_cutover_transformer_v1_transformer_proto_init() {
 	if File_cutover_transformer_v1_transformer_proto != nil {
 		return
 	}
-	file_cutover_transformer_v1_transformer_proto_msgTypes[3].OneofWrappers = []any{
+	file_cutover_transformer_v1_transformer_proto_msgTypes[0].OneofWrappers = []any{
+		(*PullRequest_Read)(nil),
+		(*PullRequest_Batch)(nil),
+	}
+	file_cutover_transformer_v1_transformer_proto_msgTypes[4].OneofWrappers = []any{
 		(*TransformRequest_Config)(nil),
 		(*TransformRequest_Batch)(nil),
 	}
@@ -401,7 +571,7 @@ func file_cutover_transformer_v1_transformer_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_transformer_v1_transformer_proto_rawDesc), len(file_cutover_transformer_v1_transformer_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	TransformerService_CheckMapping_FullMethodName = "/cutover.transformer.v1.TransformerService/CheckMapping"
 	TransformerService_Transform_FullMethodName    = "/cutover.transformer.v1.TransformerService/Transform"
+	TransformerService_Pull_FullMethodName         = "/cutover.transformer.v1.TransformerService/Pull"
 )
 
 // TransformerServiceClient is the client API for TransformerService service.
@@ -34,6 +35,10 @@ type TransformerServiceClient interface {
 	// Transform takes a config message, then batches; it answers each batch
 	// in order with the transformed batch.
 	Transform(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[TransformRequest, TransformResponse], error)
+	// Pull reads its batches from upstream (the extractor's StreamBatches)
+	// and answers with each transformed, in order: the data plane's second
+	// link. Batches never pass through the caller.
+	Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error)
 }
 
 type transformerServiceClient struct {
@@ -67,6 +72,25 @@ func (c *transformerServiceClient) Transform(ctx context.Context, opts ...grpc.C
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransformerService_TransformClient = grpc.BidiStreamingClient[TransformRequest, TransformResponse]
 
+func (c *transformerServiceClient) Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &TransformerService_ServiceDesc.Streams[1], TransformerService_Pull_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PullRequest, PullResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransformerService_PullClient = grpc.ServerStreamingClient[PullResponse]
+
 // TransformerServiceServer is the server API for TransformerService service.
 // All implementations must embed UnimplementedTransformerServiceServer
 // for forward compatibility.
@@ -78,6 +102,10 @@ type TransformerServiceServer interface {
 	// Transform takes a config message, then batches; it answers each batch
 	// in order with the transformed batch.
 	Transform(grpc.BidiStreamingServer[TransformRequest, TransformResponse]) error
+	// Pull reads its batches from upstream (the extractor's StreamBatches)
+	// and answers with each transformed, in order: the data plane's second
+	// link. Batches never pass through the caller.
+	Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error
 	mustEmbedUnimplementedTransformerServiceServer()
 }
 
@@ -93,6 +121,9 @@ func (UnimplementedTransformerServiceServer) CheckMapping(context.Context, *Chec
 }
 func (UnimplementedTransformerServiceServer) Transform(grpc.BidiStreamingServer[TransformRequest, TransformResponse]) error {
 	return status.Error(codes.Unimplemented, "method Transform not implemented")
+}
+func (UnimplementedTransformerServiceServer) Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error {
+	return status.Error(codes.Unimplemented, "method Pull not implemented")
 }
 func (UnimplementedTransformerServiceServer) mustEmbedUnimplementedTransformerServiceServer() {}
 func (UnimplementedTransformerServiceServer) testEmbeddedByValue()                            {}
@@ -140,6 +171,17 @@ func _TransformerService_Transform_Handler(srv interface{}, stream grpc.ServerSt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type TransformerService_TransformServer = grpc.BidiStreamingServer[TransformRequest, TransformResponse]
 
+func _TransformerService_Pull_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PullRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(TransformerServiceServer).Pull(m, &grpc.GenericServerStream[PullRequest, PullResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type TransformerService_PullServer = grpc.ServerStreamingServer[PullResponse]
+
 // TransformerService_ServiceDesc is the grpc.ServiceDesc for TransformerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -158,6 +200,11 @@ var TransformerService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _TransformerService_Transform_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Pull",
+			Handler:       _TransformerService_Pull_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "cutover/transformer/v1/transformer.proto",

@@ -7,7 +7,8 @@
 package validatorv1
 
 import (
-	v1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	v11 "github.com/cutover/cutover/gen/cutover/common/v1"
+	v1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -22,10 +23,72 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// PullRequest says where a validator's batches come from.
+type PullRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Config *ValidateConfig        `protobuf:"bytes,1,opt,name=config,proto3" json:"config,omitempty"`
+	// Transformer address to pull from.
+	Upstream      string          `protobuf:"bytes,2,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	Transform     *v1.PullRequest `protobuf:"bytes,3,opt,name=transform,proto3" json:"transform,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullRequest) Reset() {
+	*x = PullRequest{}
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullRequest) ProtoMessage() {}
+
+func (x *PullRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullRequest.ProtoReflect.Descriptor instead.
+func (*PullRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PullRequest) GetConfig() *ValidateConfig {
+	if x != nil {
+		return x.Config
+	}
+	return nil
+}
+
+func (x *PullRequest) GetUpstream() string {
+	if x != nil {
+		return x.Upstream
+	}
+	return ""
+}
+
+func (x *PullRequest) GetTransform() *v1.PullRequest {
+	if x != nil {
+		return x.Transform
+	}
+	return nil
+}
+
 type CheckRulesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rules         []*v1.Rule             `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
-	Columns       []*v1.ColumnMapping    `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	Rules         []*v11.Rule            `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	Columns       []*v11.ColumnMapping   `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
 	FieldPrefix   string                 `protobuf:"bytes,3,opt,name=field_prefix,json=fieldPrefix,proto3" json:"field_prefix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -33,7 +96,7 @@ type CheckRulesRequest struct {
 
 func (x *CheckRulesRequest) Reset() {
 	*x = CheckRulesRequest{}
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[0]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -45,7 +108,7 @@ func (x *CheckRulesRequest) String() string {
 func (*CheckRulesRequest) ProtoMessage() {}
 
 func (x *CheckRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[0]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -58,17 +121,17 @@ func (x *CheckRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRulesRequest.ProtoReflect.Descriptor instead.
 func (*CheckRulesRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{0}
+	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{1}
 }
 
-func (x *CheckRulesRequest) GetRules() []*v1.Rule {
+func (x *CheckRulesRequest) GetRules() []*v11.Rule {
 	if x != nil {
 		return x.Rules
 	}
 	return nil
 }
 
-func (x *CheckRulesRequest) GetColumns() []*v1.ColumnMapping {
+func (x *CheckRulesRequest) GetColumns() []*v11.ColumnMapping {
 	if x != nil {
 		return x.Columns
 	}
@@ -90,7 +153,7 @@ type CheckRulesResponse struct {
 
 func (x *CheckRulesResponse) Reset() {
 	*x = CheckRulesResponse{}
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[1]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -102,7 +165,7 @@ func (x *CheckRulesResponse) String() string {
 func (*CheckRulesResponse) ProtoMessage() {}
 
 func (x *CheckRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[1]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -115,19 +178,19 @@ func (x *CheckRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRulesResponse.ProtoReflect.Descriptor instead.
 func (*CheckRulesResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{1}
+	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{2}
 }
 
 type ValidateConfig struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rules         []*v1.Rule             `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	Rules         []*v11.Rule            `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ValidateConfig) Reset() {
 	*x = ValidateConfig{}
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[2]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -139,7 +202,7 @@ func (x *ValidateConfig) String() string {
 func (*ValidateConfig) ProtoMessage() {}
 
 func (x *ValidateConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[2]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -152,10 +215,10 @@ func (x *ValidateConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateConfig.ProtoReflect.Descriptor instead.
 func (*ValidateConfig) Descriptor() ([]byte, []int) {
-	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{2}
+	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{3}
 }
 
-func (x *ValidateConfig) GetRules() []*v1.Rule {
+func (x *ValidateConfig) GetRules() []*v11.Rule {
 	if x != nil {
 		return x.Rules
 	}
@@ -175,7 +238,7 @@ type ValidateRequest struct {
 
 func (x *ValidateRequest) Reset() {
 	*x = ValidateRequest{}
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[3]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -187,7 +250,7 @@ func (x *ValidateRequest) String() string {
 func (*ValidateRequest) ProtoMessage() {}
 
 func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[3]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -200,7 +263,7 @@ func (x *ValidateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateRequest.ProtoReflect.Descriptor instead.
 func (*ValidateRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{3}
+	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ValidateRequest) GetMsg() isValidateRequest_Msg {
@@ -219,7 +282,7 @@ func (x *ValidateRequest) GetConfig() *ValidateConfig {
 	return nil
 }
 
-func (x *ValidateRequest) GetBatch() *v1.Batch {
+func (x *ValidateRequest) GetBatch() *v11.Batch {
 	if x != nil {
 		if x, ok := x.Msg.(*ValidateRequest_Batch); ok {
 			return x.Batch
@@ -237,7 +300,7 @@ type ValidateRequest_Config struct {
 }
 
 type ValidateRequest_Batch struct {
-	Batch *v1.Batch `protobuf:"bytes,2,opt,name=batch,proto3,oneof"`
+	Batch *v11.Batch `protobuf:"bytes,2,opt,name=batch,proto3,oneof"`
 }
 
 func (*ValidateRequest_Config) isValidateRequest_Msg() {}
@@ -246,14 +309,14 @@ func (*ValidateRequest_Batch) isValidateRequest_Msg() {}
 
 type ValidateResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
-	Batch         *v1.Batch              `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	Batch         *v11.Batch             `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ValidateResponse) Reset() {
 	*x = ValidateResponse{}
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[4]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -265,7 +328,7 @@ func (x *ValidateResponse) String() string {
 func (*ValidateResponse) ProtoMessage() {}
 
 func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_validator_v1_validator_proto_msgTypes[4]
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -278,10 +341,54 @@ func (x *ValidateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ValidateResponse.ProtoReflect.Descriptor instead.
 func (*ValidateResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{4}
+	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{5}
 }
 
-func (x *ValidateResponse) GetBatch() *v1.Batch {
+func (x *ValidateResponse) GetBatch() *v11.Batch {
+	if x != nil {
+		return x.Batch
+	}
+	return nil
+}
+
+type PullResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Batch         *v11.Batch             `protobuf:"bytes,1,opt,name=batch,proto3" json:"batch,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PullResponse) Reset() {
+	*x = PullResponse{}
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PullResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PullResponse) ProtoMessage() {}
+
+func (x *PullResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_validator_v1_validator_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PullResponse.ProtoReflect.Descriptor instead.
+func (*PullResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_validator_v1_validator_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *PullResponse) GetBatch() *v11.Batch {
 	if x != nil {
 		return x.Batch
 	}
@@ -292,7 +399,11 @@ var File_cutover_validator_v1_validator_proto protoreflect.FileDescriptor
 
 const file_cutover_validator_v1_validator_proto_rawDesc = "" +
 	"\n" +
-	"$cutover/validator/v1/validator.proto\x12\x14cutover.validator.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"\xa1\x01\n" +
+	"$cutover/validator/v1/validator.proto\x12\x14cutover.validator.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a(cutover/transformer/v1/transformer.proto\"\xaa\x01\n" +
+	"\vPullRequest\x12<\n" +
+	"\x06config\x18\x01 \x01(\v2$.cutover.validator.v1.ValidateConfigR\x06config\x12\x1a\n" +
+	"\bupstream\x18\x02 \x01(\tR\bupstream\x12A\n" +
+	"\ttransform\x18\x03 \x01(\v2#.cutover.transformer.v1.PullRequestR\ttransform\"\xa1\x01\n" +
 	"\x11CheckRulesRequest\x12-\n" +
 	"\x05rules\x18\x01 \x03(\v2\x17.cutover.common.v1.RuleR\x05rules\x12:\n" +
 	"\acolumns\x18\x02 \x03(\v2 .cutover.common.v1.ColumnMappingR\acolumns\x12!\n" +
@@ -305,11 +416,14 @@ const file_cutover_validator_v1_validator_proto_rawDesc = "" +
 	"\x05batch\x18\x02 \x01(\v2\x18.cutover.common.v1.BatchH\x00R\x05batchB\x05\n" +
 	"\x03msg\"B\n" +
 	"\x10ValidateResponse\x12.\n" +
-	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch2\xd2\x01\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\">\n" +
+	"\fPullResponse\x12.\n" +
+	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch2\xa3\x02\n" +
 	"\x10ValidatorService\x12_\n" +
 	"\n" +
 	"CheckRules\x12'.cutover.validator.v1.CheckRulesRequest\x1a(.cutover.validator.v1.CheckRulesResponse\x12]\n" +
-	"\bValidate\x12%.cutover.validator.v1.ValidateRequest\x1a&.cutover.validator.v1.ValidateResponse(\x010\x01B\xdd\x01\n" +
+	"\bValidate\x12%.cutover.validator.v1.ValidateRequest\x1a&.cutover.validator.v1.ValidateResponse(\x010\x01\x12O\n" +
+	"\x04Pull\x12!.cutover.validator.v1.PullRequest\x1a\".cutover.validator.v1.PullResponse0\x01B\xdd\x01\n" +
 	"\x18com.cutover.validator.v1B\x0eValidatorProtoP\x01Z?github.com/cutover/cutover/gen/cutover/validator/v1;validatorv1\xa2\x02\x03CVX\xaa\x02\x14Cutover.Validator.V1\xca\x02\x14Cutover\\Validator\\V1\xe2\x02 Cutover\\Validator\\V1\\GPBMetadata\xea\x02\x16Cutover::Validator::V1b\x06proto3"
 
 var (
@@ -324,33 +438,41 @@ func file_cutover_validator_v1_validator_proto_rawDescGZIP() []byte {
 	return file_cutover_validator_v1_validator_proto_rawDescData
 }
 
-var file_cutover_validator_v1_validator_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_cutover_validator_v1_validator_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cutover_validator_v1_validator_proto_goTypes = []any{
-	(*CheckRulesRequest)(nil),  // 0: cutover.validator.v1.CheckRulesRequest
-	(*CheckRulesResponse)(nil), // 1: cutover.validator.v1.CheckRulesResponse
-	(*ValidateConfig)(nil),     // 2: cutover.validator.v1.ValidateConfig
-	(*ValidateRequest)(nil),    // 3: cutover.validator.v1.ValidateRequest
-	(*ValidateResponse)(nil),   // 4: cutover.validator.v1.ValidateResponse
-	(*v1.Rule)(nil),            // 5: cutover.common.v1.Rule
-	(*v1.ColumnMapping)(nil),   // 6: cutover.common.v1.ColumnMapping
-	(*v1.Batch)(nil),           // 7: cutover.common.v1.Batch
+	(*PullRequest)(nil),        // 0: cutover.validator.v1.PullRequest
+	(*CheckRulesRequest)(nil),  // 1: cutover.validator.v1.CheckRulesRequest
+	(*CheckRulesResponse)(nil), // 2: cutover.validator.v1.CheckRulesResponse
+	(*ValidateConfig)(nil),     // 3: cutover.validator.v1.ValidateConfig
+	(*ValidateRequest)(nil),    // 4: cutover.validator.v1.ValidateRequest
+	(*ValidateResponse)(nil),   // 5: cutover.validator.v1.ValidateResponse
+	(*PullResponse)(nil),       // 6: cutover.validator.v1.PullResponse
+	(*v1.PullRequest)(nil),     // 7: cutover.transformer.v1.PullRequest
+	(*v11.Rule)(nil),           // 8: cutover.common.v1.Rule
+	(*v11.ColumnMapping)(nil),  // 9: cutover.common.v1.ColumnMapping
+	(*v11.Batch)(nil),          // 10: cutover.common.v1.Batch
 }
 var file_cutover_validator_v1_validator_proto_depIdxs = []int32{
-	5, // 0: cutover.validator.v1.CheckRulesRequest.rules:type_name -> cutover.common.v1.Rule
-	6, // 1: cutover.validator.v1.CheckRulesRequest.columns:type_name -> cutover.common.v1.ColumnMapping
-	5, // 2: cutover.validator.v1.ValidateConfig.rules:type_name -> cutover.common.v1.Rule
-	2, // 3: cutover.validator.v1.ValidateRequest.config:type_name -> cutover.validator.v1.ValidateConfig
-	7, // 4: cutover.validator.v1.ValidateRequest.batch:type_name -> cutover.common.v1.Batch
-	7, // 5: cutover.validator.v1.ValidateResponse.batch:type_name -> cutover.common.v1.Batch
-	0, // 6: cutover.validator.v1.ValidatorService.CheckRules:input_type -> cutover.validator.v1.CheckRulesRequest
-	3, // 7: cutover.validator.v1.ValidatorService.Validate:input_type -> cutover.validator.v1.ValidateRequest
-	1, // 8: cutover.validator.v1.ValidatorService.CheckRules:output_type -> cutover.validator.v1.CheckRulesResponse
-	4, // 9: cutover.validator.v1.ValidatorService.Validate:output_type -> cutover.validator.v1.ValidateResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	3,  // 0: cutover.validator.v1.PullRequest.config:type_name -> cutover.validator.v1.ValidateConfig
+	7,  // 1: cutover.validator.v1.PullRequest.transform:type_name -> cutover.transformer.v1.PullRequest
+	8,  // 2: cutover.validator.v1.CheckRulesRequest.rules:type_name -> cutover.common.v1.Rule
+	9,  // 3: cutover.validator.v1.CheckRulesRequest.columns:type_name -> cutover.common.v1.ColumnMapping
+	8,  // 4: cutover.validator.v1.ValidateConfig.rules:type_name -> cutover.common.v1.Rule
+	3,  // 5: cutover.validator.v1.ValidateRequest.config:type_name -> cutover.validator.v1.ValidateConfig
+	10, // 6: cutover.validator.v1.ValidateRequest.batch:type_name -> cutover.common.v1.Batch
+	10, // 7: cutover.validator.v1.ValidateResponse.batch:type_name -> cutover.common.v1.Batch
+	10, // 8: cutover.validator.v1.PullResponse.batch:type_name -> cutover.common.v1.Batch
+	1,  // 9: cutover.validator.v1.ValidatorService.CheckRules:input_type -> cutover.validator.v1.CheckRulesRequest
+	4,  // 10: cutover.validator.v1.ValidatorService.Validate:input_type -> cutover.validator.v1.ValidateRequest
+	0,  // 11: cutover.validator.v1.ValidatorService.Pull:input_type -> cutover.validator.v1.PullRequest
+	2,  // 12: cutover.validator.v1.ValidatorService.CheckRules:output_type -> cutover.validator.v1.CheckRulesResponse
+	5,  // 13: cutover.validator.v1.ValidatorService.Validate:output_type -> cutover.validator.v1.ValidateResponse
+	6,  // 14: cutover.validator.v1.ValidatorService.Pull:output_type -> cutover.validator.v1.PullResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_cutover_validator_v1_validator_proto_init() }
@@ -358,7 +480,7 @@ func file_cutover_validator_v1_validator_proto_init() {
 	if File_cutover_validator_v1_validator_proto != nil {
 		return
 	}
-	file_cutover_validator_v1_validator_proto_msgTypes[3].OneofWrappers = []any{
+	file_cutover_validator_v1_validator_proto_msgTypes[4].OneofWrappers = []any{
 		(*ValidateRequest_Config)(nil),
 		(*ValidateRequest_Batch)(nil),
 	}
@@ -368,7 +490,7 @@ func file_cutover_validator_v1_validator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_validator_v1_validator_proto_rawDesc), len(file_cutover_validator_v1_validator_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	ValidatorService_CheckRules_FullMethodName = "/cutover.validator.v1.ValidatorService/CheckRules"
 	ValidatorService_Validate_FullMethodName   = "/cutover.validator.v1.ValidatorService/Validate"
+	ValidatorService_Pull_FullMethodName       = "/cutover.validator.v1.ValidatorService/Pull"
 )
 
 // ValidatorServiceClient is the client API for ValidatorService service.
@@ -34,6 +35,10 @@ type ValidatorServiceClient interface {
 	// Validate takes a config message, then batches; it answers each batch
 	// in order.
 	Validate(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ValidateRequest, ValidateResponse], error)
+	// Pull reads its batches from upstream (a transformer's Pull) and
+	// answers with each validated, in order. The loader pulls from it for a
+	// job; the dry run and reconcile read from it directly.
+	Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error)
 }
 
 type validatorServiceClient struct {
@@ -67,6 +72,25 @@ func (c *validatorServiceClient) Validate(ctx context.Context, opts ...grpc.Call
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ValidatorService_ValidateClient = grpc.BidiStreamingClient[ValidateRequest, ValidateResponse]
 
+func (c *validatorServiceClient) Pull(ctx context.Context, in *PullRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[PullResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &ValidatorService_ServiceDesc.Streams[1], ValidatorService_Pull_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[PullRequest, PullResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ValidatorService_PullClient = grpc.ServerStreamingClient[PullResponse]
+
 // ValidatorServiceServer is the server API for ValidatorService service.
 // All implementations must embed UnimplementedValidatorServiceServer
 // for forward compatibility.
@@ -78,6 +102,10 @@ type ValidatorServiceServer interface {
 	// Validate takes a config message, then batches; it answers each batch
 	// in order.
 	Validate(grpc.BidiStreamingServer[ValidateRequest, ValidateResponse]) error
+	// Pull reads its batches from upstream (a transformer's Pull) and
+	// answers with each validated, in order. The loader pulls from it for a
+	// job; the dry run and reconcile read from it directly.
+	Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error
 	mustEmbedUnimplementedValidatorServiceServer()
 }
 
@@ -93,6 +121,9 @@ func (UnimplementedValidatorServiceServer) CheckRules(context.Context, *CheckRul
 }
 func (UnimplementedValidatorServiceServer) Validate(grpc.BidiStreamingServer[ValidateRequest, ValidateResponse]) error {
 	return status.Error(codes.Unimplemented, "method Validate not implemented")
+}
+func (UnimplementedValidatorServiceServer) Pull(*PullRequest, grpc.ServerStreamingServer[PullResponse]) error {
+	return status.Error(codes.Unimplemented, "method Pull not implemented")
 }
 func (UnimplementedValidatorServiceServer) mustEmbedUnimplementedValidatorServiceServer() {}
 func (UnimplementedValidatorServiceServer) testEmbeddedByValue()                          {}
@@ -140,6 +171,17 @@ func _ValidatorService_Validate_Handler(srv interface{}, stream grpc.ServerStrea
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type ValidatorService_ValidateServer = grpc.BidiStreamingServer[ValidateRequest, ValidateResponse]
 
+func _ValidatorService_Pull_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(PullRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(ValidatorServiceServer).Pull(m, &grpc.GenericServerStream[PullRequest, PullResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type ValidatorService_PullServer = grpc.ServerStreamingServer[PullResponse]
+
 // ValidatorService_ServiceDesc is the grpc.ServiceDesc for ValidatorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -158,6 +200,11 @@ var ValidatorService_ServiceDesc = grpc.ServiceDesc{
 			Handler:       _ValidatorService_Validate_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "Pull",
+			Handler:       _ValidatorService_Pull_Handler,
+			ServerStreams: true,
 		},
 	},
 	Metadata: "cutover/validator/v1/validator.proto",

@@ -1,0 +1,64 @@
+package extract
+
+import (
+	"time"
+
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	"github.com/cutover/cutover/services/kit/telemetry"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	otelcodes "go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+)
+
+// StreamBatches reads a partition batch after batch, as ReadBatch would be
+// called with each batch's cursor, and streams them; gRPC flow control holds
+// it back when downstream is slower. Each batch gets its own span, under the
+// partition's span when the request carries its trace context: the batch's
+// work in every later stage hangs under it.
+func (s *Service) StreamBatches(req *extractorv1.StreamBatchesRequest, stream grpc.ServerStreamingServer[extractorv1.StreamBatchesResponse]) error {
+	ctx := stream.Context()
+	parent := ctx
+	if tc := req.GetTraceContext(); len(tc) > 0 {
+		sc := trace.SpanContextFromContext(telemetry.Propagator().Extract(ctx, propagation.MapCarrier(tc)))
+		if sc.IsValid() {
+			parent = trace.ContextWithSpanContext(ctx, sc)
+		}
+	}
+	tracer := otel.Tracer("cutover/extractor")
+	r := proto.CloneOf(req.GetRead())
+	for {
+		bctx, span := tracer.Start(parent, "batch", trace.WithAttributes(
+			attribute.String("cutover.job_id", r.GetJobId()), attribute.String("cutover.partition", r.GetPartitionId()),
+			attribute.Int64("cutover.seq", r.GetSeq()), attribute.String("cutover.table", r.GetTable())))
+		start := time.Now()
+		resp, err := s.ReadBatch(bctx, r)
+		if err != nil {
+			span.SetStatus(otelcodes.Error, "read failed")
+			span.End()
+			return err
+		}
+		b := resp.GetBatch()
+		if b.GetNumRows() == 0 {
+			span.End()
+			return nil
+		}
+		if b.StageMicros == nil {
+			b.StageMicros = map[string]int64{}
+		}
+		b.StageMicros["extractor"] += time.Since(start).Microseconds()
+		b.TraceContext = map[string]string{}
+		telemetry.Propagator().Inject(bctx, propagation.MapCarrier(b.TraceContext))
+		span.SetAttributes(attribute.Int("cutover.rows_in", int(b.GetNumRows())))
+		err = stream.Send(&extractorv1.StreamBatchesResponse{Batch: b, Done: resp.GetDone()})
+		span.End()
+		if err != nil || resp.GetDone() {
+			return err
+		}
+		r.Cursor = b.GetLastKey()
+		r.Seq++
+	}
+}

@@ -1,0 +1,86 @@
+package orchestrate
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
+	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
+	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/telemetry"
+	"go.opentelemetry.io/otel/propagation"
+)
+
+// The data plane is one chain of pulls: the loader pulls from a validator,
+// which pulls from a transformer, which pulls from the extractor. The
+// orchestrator builds the chain's request, each stage told its upstream's
+// address, and reads only what comes out of the end: acknowledgements for
+// a job (runner.go), validated batches for a dry run or a reconcile's
+// replay of the source. This is the one place that chain is put together.
+
+// pullRead is the validator's request for a partition the extractor reads.
+func (s *Service) pullRead(tbl *commonv1.TableSpec, r *extractorv1.StreamBatchesRequest) *validatorv1.PullRequest {
+	p := s.pull(tbl)
+	p.Transform.Source = &transformerv1.PullRequest_Read{Read: r}
+	return p
+}
+
+// pullBatch is the validator's request for one batch already read.
+func (s *Service) pullBatch(tbl *commonv1.TableSpec, b *commonv1.Batch) *validatorv1.PullRequest {
+	p := s.pull(tbl)
+	p.Transform.Source = &transformerv1.PullRequest_Batch{Batch: b}
+	return p
+}
+
+func (s *Service) pull(tbl *commonv1.TableSpec) *validatorv1.PullRequest {
+	a := s.cfg.Clients.Addrs
+	return &validatorv1.PullRequest{Config: &validatorv1.ValidateConfig{Rules: tbl.GetRules()}, Upstream: a.Transformer,
+		Transform: &transformerv1.PullRequest{
+			Config:   &transformerv1.TransformConfig{Columns: tbl.GetColumns(), System: tbl.GetSystem(), Filters: tbl.GetFilters()},
+			Upstream: a.Extractor,
+		}}
+}
+
+// read is the extractor's request for a partition from its cursor; its
+// batches' spans hang under ctx's span.
+func read(ctx context.Context, spec *commonv1.JobSpec, tbl *commonv1.TableSpec, r *extractorv1.ReadBatchRequest) *extractorv1.StreamBatchesRequest {
+	r.Source, r.Table, r.BatchSize, r.BatchBytes = tbl.GetSource(), tbl.GetName(), spec.GetBatchSize(), spec.GetBatchBytes()
+	sr := &extractorv1.StreamBatchesRequest{Read: r, TraceContext: map[string]string{}}
+	telemetry.Propagator().Inject(ctx, propagation.MapCarrier(sr.TraceContext))
+	return sr
+}
+
+// pullValidated runs a table's read through the chain up to the validator
+// and hands each validated batch, in order, to f.
+func (s *Service) pullValidated(ctx context.Context, tbl *commonv1.TableSpec, rd *extractorv1.StreamBatchesRequest, f func(*commonv1.Batch) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	st, err := opened(cancel, "validator", func() (validatorv1.ValidatorService_PullClient, error) {
+		return s.cfg.Clients.Validator.Pull(ctx, s.pullRead(tbl, rd))
+	})
+	if err != nil {
+		return err
+	}
+	for seq := rd.GetRead().GetSeq(); ; seq++ {
+		m, err := st.Recv()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return stageErr("validator", err)
+		}
+		b := m.GetBatch()
+		if err := batch.Check(b); err != nil {
+			return fmt.Errorf("%w: validator: %v", ErrStageFatal, err)
+		}
+		if b.GetSeq() != seq {
+			return fmt.Errorf("%w: validator: batch %d came back as seq %d", ErrStageFatal, seq, b.GetSeq())
+		}
+		if err := f(b); err != nil {
+			return err
+		}
+	}
+}
