@@ -237,6 +237,7 @@ func TestCreateJobRefusesBadSpecs(t *testing.T) {
 		}, codes.InvalidArgument, []string{"tables[0].rules[2]"}},
 		{"unmapped NOT NULL column", func(s *commonv1.JobSpec) { s.Tables[0].Columns = s.Tables[0].Columns[:6] }, codes.FailedPrecondition, []string{"source"}},
 		{"batch size", func(s *commonv1.JobSpec) { s.BatchSize = -1 }, codes.InvalidArgument, []string{"batch_size"}},
+		{"batch bytes", func(s *commonv1.JobSpec) { s.BatchBytes = 64 << 20 }, codes.InvalidArgument, []string{"batch_bytes", "50331648"}},
 		// Mapping mistakes name the table by index and name, the column and the problem.
 		{"unknown cleaning function", func(s *commonv1.JobSpec) {
 			s.Tables[0].Columns[5].Clean = []*commonv1.CleanStep{{Function: "titlecase"}}

@@ -87,7 +87,7 @@ func BenchmarkReadPG(b *testing.B) {
 	for b.Loop() {
 		cursor, rows := "", 0
 		for {
-			bt, done, err := s.readPG(ctx, spec, nil, cursor, 10000)
+			bt, done, err := s.readPG(ctx, spec, nil, cursor, readLimits{rows: 10000, bytes: DefaultBatchBytes})
 			if err != nil {
 				b.Fatal(err)
 			}

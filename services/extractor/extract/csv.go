@@ -317,13 +317,16 @@ func planCSV(ctx context.Context, svc *Service, s *commonv1.CsvSource, n int) ([
 // readCSV reads up to size records starting at cursor. Every record becomes
 // exactly one row; records that cannot be used are NULL rows with a reject.
 func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, bool, error) {
-	return readCSVRange(nil, s, nil, cursor, size)
+	return readCSVRange(nil, s, nil, cursor, readLimits{rows: size, bytes: DefaultBatchBytes})
 }
 
 // readCSVRange is readCSV within a chunk of the file: an empty cursor starts
 // at rng.lower, and the read is done at the first record that starts at or
-// after the byte offset rng.upper.
-func readCSVRange(svc *Service, s *commonv1.CsvSource, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+// after the byte offset rng.upper. A batch ends before the record that
+// would take it past lim.bytes (limits.go); then the cursor is that
+// record's start.
+func readCSVRange(svc *Service, s *commonv1.CsvSource, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	size := lim.rows
 	cf, err := openCSVWith(svc, s)
 	if err != nil {
 		return nil, false, err
@@ -354,6 +357,9 @@ func readCSVRange(svc *Service, s *commonv1.CsvSource, rng *commonv1.KeyRange, c
 	ncol := len(cf.names)
 	capRows := min(size, 1<<14)
 	rec := fieldSink{cols: make([]textCol, ncol)}
+	if lim.bytes > 0 {
+		rec.limit = int(lim.bytes)
+	}
 	cols := rec.cols
 	for i := range cols {
 		cols[i] = newTextCol(capRows, 4<<10)
@@ -368,85 +374,154 @@ func readCSVRange(svc *Service, s *commonv1.CsvSource, rng *commonv1.KeyRange, c
 		prevLine int64
 		rows     int
 		eof      bool
+		full     bool // the batch ended before a record that did not fit
+		sizer    = newRowSizer(lim, ncol)
+		fixed    = int64(ncol) * slotCost(textType)
+		total    = firstBytes(cf.spec.path, cursor)
+		next     int64
+		nextLine int64
 	)
-	// reject turns the record into a NULL row.
-	reject := func(r *commonv1.Reject) {
-		rec.reset()
-		for k := range cols {
-			cols[k].nullRow()
-		}
-		r.Row, r.Stage = int32(rows), stageExtract
-		b.Rejects = append(b.Rejects, r)
+	remaining := stop - off
+	if lim.bytes > 0 {
+		remaining = min(remaining, lim.bytes)
 	}
 	for rows < size && sc.offset() < stop {
+		recOff, recLn := sc.offset(), sc.line
 		st, err := sc.next(&rec)
 		if err != nil {
 			return nil, false, fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
 		}
 		recLine := sc.recLine
+		// rej, if set, makes the record a NULL row.
+		var rej *commonv1.Reject
 		switch {
 		case st == scanEOF:
 			eof = true
 		case st == scanSyntax:
 			raw := sc.span[:min(len(sc.span), maxRaw)]
-			reject(&commonv1.Reject{Rule: "csv_syntax", Reason: sc.syntaxText(),
-				Raw: cf.rawText(bytes.Trim(raw, "\r\n"))})
+			rej = &commonv1.Reject{Rule: "csv_syntax", Reason: sc.syntaxText(),
+				Raw: cf.rawText(bytes.Trim(raw, "\r\n"))}
 		case rec.n != ncol:
-			reject(&commonv1.Reject{Rule: "ragged_row",
+			rej = &commonv1.Reject{Rule: "ragged_row",
 				Reason: fmt.Sprintf("line %d: %d fields, expected %d", recLine, rec.n, ncol),
-				Raw:    cut(cf.rawText(rec.joinBytes(comma)))})
+				Raw:    cut(cf.rawText(rec.joinBytes(comma)))}
 		case cf.spec.enc != nil:
 			// Fields are decoded one by one: the record was split on bytes
 			// that never occur inside a character of the encoding.
-			if r := cf.spec.enc.decodeRecord(&rec, cf.names, recLine, comma); r != nil {
-				reject(r)
-				break
-			}
-			cf.endRow(&rec, null, hasNull)
+			rej = cf.spec.enc.decodeRecord(&rec, cf.names, recLine, comma)
 		case !utf8.Valid(sc.rec):
 			// Valid raw bytes make valid fields: quotes, delimiters and line
 			// ends never split a character. Only here look for the field.
-			bad := 0
-			for bad < ncol-1 && utf8.Valid(rec.field(bad)) {
-				bad++
+			if bad := badField(&rec); bad >= 0 {
+				rej = &commonv1.Reject{Rule: "encoding", Column: cf.names[bad],
+					Reason: fmt.Sprintf("line %d: column %s: invalid %s in %s", recLine, cf.names[bad], cf.spec.encName, cut(escapeInvalid(string(rec.field(bad))))),
+					Raw:    cut(escapeInvalid(rec.join(comma)))}
 			}
-			reject(&commonv1.Reject{Rule: "encoding", Column: cf.names[bad],
-				Reason: fmt.Sprintf("line %d: column %s: invalid %s in %s", recLine, cf.names[bad], cf.spec.encName, cut(escapeInvalid(string(rec.field(bad))))),
-				Raw:    cut(escapeInvalid(rec.join(comma)))})
-		default:
-			cf.endRow(&rec, null, hasNull)
 		}
 		if eof {
 			break
 		}
 		refBuf = appendLineRef(refBuf, prevLine, recLine)
+		nrej := len(b.Rejects)
+		rowBytes := fixed + refCost(len(refBuf))
+		var big []bool
+		if rej != nil {
+			rej.Row, rej.Stage = int32(rows), stageExtract
+			rowBytes += rejectCost(rej)
+		} else {
+			for k := range cols {
+				// A field over the limit in the file is over it as text too
+				// (no encoding decodes to fewer bytes); its size is then
+				// the file's.
+				if n := rec.bigLen(k); n > 0 {
+					sizer.sizes[k] = n
+				} else {
+					sizer.sizes[k] = int64(cols[k].n - cols[k].start)
+				}
+			}
+			rowBytes = sizer.pick(rowBytes)
+			if sizer.nbig > 0 {
+				big = sizer.big
+				where := "line " + strconv.FormatInt(recLine, 10) + ": "
+				for k, ok := range big {
+					if !ok {
+						continue
+					}
+					v := cols[k].value()
+					if cf.spec.enc != nil && rec.bigLen(k) > 0 {
+						// Left raw by decodeRecord: decode what is shown.
+						v = []byte(cf.rawText(v[:min(len(v), rawPrefixBytes)]))
+					}
+					r := sizer.reject(where, cf.names[k], k, v, false)
+					r.Row = int32(rows)
+					b.Rejects = append(b.Rejects, r)
+					rowBytes += rejectCost(r)
+				}
+			}
+		}
+		if !lim.fits(rows, total, rowBytes) {
+			// The record starts the next batch.
+			rec.reset()
+			b.Rejects = b.Rejects[:nrej]
+			full, next, nextLine = true, recOff, recLn
+			break
+		}
+		total += rowBytes
+		if rej != nil {
+			rec.reset()
+			for k := range cols {
+				cols[k].nullRow()
+			}
+			b.Rejects = append(b.Rejects, rej)
+		} else {
+			cf.endRow(&rec, null, hasNull, big)
+		}
 		prevLine = recLine
 		refs.add(refBuf)
 		refs.endRow()
 		rows++
 		if rows == presizeAfter && size > 2*presizeAfter {
-			presize(cols, rows, size, stop-off)
+			presize(cols, rows, size, remaining)
 			// Read the rest of the batch in about one go.
 			sc.want = int(min(max((sc.offset()-off)/int64(rows)*int64(size-rows)*9/8, 64<<10), maxChunk))
 		}
 	}
-	next := sc.offset()
+	if !full {
+		next, nextLine = sc.offset(), sc.line
+	}
 	b.NumRows = int32(rows)
 	b.Columns = make([]*commonv1.Column, ncol)
 	for i := range cols {
 		b.Columns[i] = cols[i].column(cf.names[i])
 	}
 	b.SourceRefs = refs.column("source_ref")
-	b.LastKey = formatCursor(next, sc.line)
-	return b, eof || next >= stop || next >= cf.size, nil
+	b.LastKey = formatCursor(next, nextLine)
+	return b, !full && (eof || next >= stop || next >= cf.size), nil
+}
+
+// badField is the first field of a record that is not valid UTF-8, leaving
+// out fields too large to keep (only their start is in the columns); -1
+// when only such fields are at fault. Without them the raw record was not
+// valid, so some field is not: the last if no other.
+func badField(rec *fieldSink) int {
+	ncol := len(rec.cols)
+	for k := range ncol {
+		if rec.bigLen(k) == 0 && !utf8.Valid(rec.field(k)) {
+			return k
+		}
+	}
+	if rec.nbig > 0 {
+		return -1
+	}
+	return ncol - 1
 }
 
 // endRow ends the record's row in every column, NULL where the field is
-// the null marker.
-func (cf *csvFile) endRow(rec *fieldSink, null []byte, hasNull bool) {
+// the null marker or big says it is left out as too large.
+func (cf *csvFile) endRow(rec *fieldSink, null []byte, hasNull bool, big []bool) {
 	for k := range rec.cols {
 		c := &rec.cols[k]
-		if hasNull && bytes.Equal(c.value(), null) {
+		if hasNull && bytes.Equal(c.value(), null) || big != nil && big[k] {
 			c.nullRow()
 		} else {
 			c.endRow()

@@ -244,12 +244,15 @@ func (e *csvEncoding) text(b []byte) (string, bool) {
 }
 
 // decodeRecord replaces the raw fields of a record by their UTF-8 text, or
-// returns the reject of the first field that does not decode.
+// returns the reject of the first field that does not decode. Fields over
+// the sink's limit stay as they are.
 func (e *csvEncoding) decodeRecord(rec *fieldSink, names []string, line int64, comma []byte) *commonv1.Reject {
 	for k := range rec.cols {
 		c := &rec.cols[k]
 		v := c.value()
-		if isASCII(v) {
+		if isASCII(v) || rec.bigLen(k) > 0 {
+			// A field too large to keep is left out of the row: only its
+			// start is here, which may end inside a character.
 			continue
 		}
 		out, bad := e.decode(e.scratch[:0], v)

@@ -402,6 +402,20 @@ func (c *textCol) nullRow() {
 	c.endRow()
 }
 
+// truncate drops the rows from rows on; the current row must be empty.
+func (c *textCol) truncate(rows int) {
+	c.rows = rows
+	c.n = int(c.offs[rows])
+	c.start = c.n
+	nb := (rows + 7) / 8
+	if len(c.nulls) > nb {
+		c.nulls = c.nulls[:nb]
+	}
+	if rows%8 != 0 && len(c.nulls) == nb {
+		c.nulls[nb-1] &= byte(1)<<(rows%8) - 1
+	}
+}
+
 // column is the built column, as batch.Builder would build it.
 func (c *textCol) column(name string) *commonv1.Column {
 	return &commonv1.Column{Name: name, Type: textType, Data: c.data[:c.n:c.n], Offsets: c.offs[:c.rows+1], Nulls: c.nulls}
@@ -415,14 +429,70 @@ type fieldSink struct {
 	extra   []byte
 	ends    []int // end of each field in extra
 	discard bool  // drop the bytes of fields past cols (a scan for boundaries)
+	// limit, if not 0, is the most bytes a field may have: a longer one
+	// keeps only its first bigPrefix bytes in its column, and its length
+	// in big, so that a huge field is never copied out of the read buffer
+	// (the row leaves it out as too large). Fields past cols then keep at
+	// most maxRaw bytes each: they only ever show in a reject.
+	limit int
+	big   []int64 // by column: the length of the record's over-limit field, 0 if none
+	nbig  int     // over-limit fields in the record
 }
+
+// bigPrefix is what a field over the limit keeps of its start, enough for
+// the reject's raw prefix cut on a character boundary.
+const bigPrefix = rawPrefixBytes + 4
 
 func (s *fieldSink) add(b []byte) {
 	if s.n < len(s.cols) {
-		s.cols[s.n].add(b)
+		c := &s.cols[s.n]
+		if s.limit > 0 && (s.nbig > 0 || c.n-c.start+len(b) > s.limit) {
+			s.addLimited(c, b)
+			return
+		}
+		c.add(b)
 	} else if !s.discard {
+		if s.limit > 0 {
+			from := 0
+			if len(s.ends) > 0 {
+				from = s.ends[len(s.ends)-1]
+			}
+			b = b[:min(len(b), max(maxRaw-(len(s.extra)-from), 0))]
+		}
 		s.extra = append(s.extra, b...)
 	}
+}
+
+// addLimited is add for a field that is or becomes longer than the limit.
+func (s *fieldSink) addLimited(c *textCol, b []byte) {
+	k := s.n
+	if s.big == nil {
+		s.big = make([]int64, len(s.cols))
+	}
+	if s.big[k] > 0 {
+		s.big[k] += int64(len(b))
+		return
+	}
+	cur := c.n - c.start
+	if cur+len(b) <= s.limit {
+		c.add(b)
+		return
+	}
+	s.big[k] = int64(cur + len(b))
+	s.nbig++
+	if keep := bigPrefix - cur; keep > 0 {
+		c.add(b[:min(keep, len(b))])
+	} else {
+		c.n = c.start + bigPrefix
+	}
+}
+
+// bigLen is the length of field k if it is over the limit, else 0.
+func (s *fieldSink) bigLen(k int) int64 {
+	if s.nbig == 0 || k >= len(s.big) {
+		return 0
+	}
+	return s.big[k]
 }
 
 func (s *fieldSink) end() {
@@ -460,6 +530,10 @@ func (s *fieldSink) reset() {
 // clear forgets the current record once its columns ended their rows.
 func (s *fieldSink) clear() {
 	s.n = 0
+	if s.nbig > 0 {
+		clear(s.big)
+		s.nbig = 0
+	}
 	s.extra = s.extra[:0]
 	s.ends = s.ends[:0]
 }

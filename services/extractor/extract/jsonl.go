@@ -379,13 +379,13 @@ func (jf *jsonlFile) plan(n int) ([]*commonv1.KeyRange, error) {
 	return append(ranges, &commonv1.KeyRange{Lower: lower}), nil
 }
 
-func (jsonlKind) read(_ context.Context, _ *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+func (jsonlKind) read(_ context.Context, _ *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
 	jf, err := openJSONL(src.GetJsonl())
 	if err != nil {
 		return nil, false, err
 	}
 	defer jf.Close()
-	return jf.read(rng, cursor, size)
+	return jf.read(rng, cursor, lim)
 }
 
 // bounds resolves the range and cursor to a start position and an end
@@ -415,12 +415,15 @@ func (jf *jsonlFile) bounds(rng *commonv1.KeyRange, cursor string) (off, line, e
 	return off, line, end, nil
 }
 
-// read reads up to size records from cursor within rng. Every non-blank
-// line is one row; a line that cannot be read is a NULL row with a reject.
-// With explode, a line gives one row per element of its array; a batch
-// ends on a line boundary, so it holds more than size rows only when one
-// line alone has more elements than that.
-func (jf *jsonlFile) read(rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+// read reads up to lim.rows records from cursor within rng. Every
+// non-blank line is one row; a line that cannot be read is a NULL row with
+// a reject. With explode, a line gives one row per element of its array; a
+// batch ends on a line boundary, so it holds more than lim.rows rows (or
+// lim.bytes bytes) only when one line alone has more elements (or bytes)
+// than that. A batch ends before the line that would take it past
+// lim.bytes (limits.go); then the cursor is that line's start.
+func (jf *jsonlFile) read(rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	size := lim.rows
 	off, line, end, err := jf.bounds(rng, cursor)
 	if err != nil {
 		return nil, false, err
@@ -441,21 +444,58 @@ func (jf *jsonlFile) read(rng *commonv1.KeyRange, cursor string, size int) (*com
 		prevLine int64
 		rows     int
 		next     = off
+		sizer    = newRowSizer(lim, ncol)
+		fixed    = int64(ncol) * slotCost(textType)
+		total    = firstBytes(jf.path, cursor)
+		full     bool // the batch ended before a line that did not fit
 	)
 	ex := jf.explodeLookups()
-	reject := func(r *commonv1.Reject) {
+	// where says where a row is in its rejects: the line, and the item of
+	// the exploded array if item >= 0.
+	where := func(line int64, item int) string {
+		w := "line " + strconv.FormatInt(line, 10)
+		if item >= 0 {
+			w += " item " + strconv.Itoa(item)
+		}
+		return w + ": "
+	}
+	// sizeRow sizes a row of values (limits.go), adds the rejects of the
+	// values too large to keep and returns the row's bytes with them.
+	sizeRow := func(vals [][]byte, ref []byte, line int64, item int) int64 {
+		nrej := len(b.Rejects)
+		rowBytes := jsonRowBytes(sizer, vals, fixed+refCost(len(ref)))
+		for k, ok := range sizer.big {
+			if ok && sizer.nbig > 0 {
+				r := sizer.reject(where(line, item), jf.fields[k].name, k, jsonTextPrefix(vals[k], rawPrefixBytes), false)
+				r.Row = int32(rows)
+				b.Rejects = append(b.Rejects, r)
+			}
+		}
+		return rowBytes + rejectsCost(b.Rejects, nrej)
+	}
+	// addRow adds the row sizeRow sized, but the values too large; a
+	// string that cannot be unescaped makes it a NULL row with a reject,
+	// whose bytes it returns. raw is the line and elem the exploded
+	// element, if any, for that reject.
+	addRow := func(vals [][]byte, line int64, item int, raw, elem []byte) int64 {
+		var big []bool
+		if sizer.nbig > 0 {
+			big = sizer.big
+		}
+		bad, err := addJSONRow(cols, vals, big, &scratch)
+		if err == nil {
+			return 0
+		}
+		if jf.fields[bad].item {
+			raw = elem
+		}
 		for k := range cols {
 			cols[k].nullRow()
 		}
-		r.Row, r.Stage = int32(rows), stageExtract
+		r := &commonv1.Reject{Row: int32(rows), Stage: stageExtract, Rule: "encoding", Column: jf.fields[bad].name, Raw: cut(string(raw)),
+			Reason: fmt.Sprintf("%scolumn %s: %v in %s", where(line, item), jf.fields[bad].name, err, cut(string(vals[bad])))}
 		b.Rejects = append(b.Rejects, r)
-	}
-	lineRef := func(recLine int64) {
-		refBuf = appendLineRef(refBuf, prevLine, recLine)
-		prevLine = recLine
-		refs.add(refBuf)
-		refs.endRow()
-		rows++
+		return rejectCost(r)
 	}
 	eof := false
 lines:
@@ -478,17 +518,19 @@ lines:
 		if isBlank(l) {
 			continue
 		}
+		// rej, if set, makes the line a NULL row.
+		var rej *commonv1.Reject
 		switch {
 		case !utf8.Valid(l):
 			raw := cut(escapeInvalid(string(l)))
-			reject(&commonv1.Reject{Rule: "encoding", Raw: raw,
-				Reason: fmt.Sprintf("line %d: invalid UTF-8 at byte %d", recLine, invalidAt(l)+1)})
+			rej = &commonv1.Reject{Rule: "encoding", Raw: raw,
+				Reason: fmt.Sprintf("line %d: invalid UTF-8 at byte %d", recLine, invalidAt(l)+1)}
 		case !json.Valid(l):
-			reject(&commonv1.Reject{Rule: "json_syntax", Raw: cut(string(l)),
-				Reason: fmt.Sprintf("line %d: %s", recLine, jsonSyntaxText(l))})
+			rej = &commonv1.Reject{Rule: "json_syntax", Raw: cut(string(l)),
+				Reason: fmt.Sprintf("line %d: %s", recLine, jsonSyntaxText(l))}
 		case l[jsonWS(l, 0)] != '{':
-			reject(&commonv1.Reject{Rule: "json_syntax", Raw: cut(string(l)),
-				Reason: fmt.Sprintf("line %d: a JSON %s, not an object", recLine, jsonKindName(l[jsonWS(l, 0)]))})
+			rej = &commonv1.Reject{Rule: "json_syntax", Raw: cut(string(l)),
+				Reason: fmt.Sprintf("line %d: a JSON %s, not an object", recLine, jsonKindName(l[jsonWS(l, 0)]))}
 		case ex != nil:
 			ex.vals = jsonFields(l, ex.lookups, ex.vals, &scratch)
 			arr := ex.vals[len(ex.lookups)-1]
@@ -496,30 +538,25 @@ lines:
 			case arr == nil || arr[0] == 'n':
 				continue // missing or null: no rows, like an empty array
 			case arr[0] != '[':
-				reject(&commonv1.Reject{Rule: "json_type", Raw: cut(string(l)),
-					Reason: fmt.Sprintf("line %d: explode path %s is a JSON %s, not an array", recLine, ex.path, jsonKindName(arr[0]))})
+				rej = &commonv1.Reject{Rule: "json_type", Raw: cut(string(l)),
+					Reason: fmt.Sprintf("line %d: explode path %s is a JSON %s, not an array", recLine, ex.path, jsonKindName(arr[0]))}
 			default:
 				if n := jsonLen(arr); rows > 0 && rows+n > size {
 					// The line's rows would not fit: the next batch starts with it.
 					next, line = start, recLine
 					break lines
 				}
+				rows0, nrej0, total0 := rows, len(b.Rejects), total
 				k := 0
 				for j := jsonWS(arr, 1); arr[j] != ']'; k++ {
 					e := jsonEnd(arr, j)
 					elem := arr[j:e]
 					jf.explodeRow(ex, elem, vals)
-					if bad, err := addJSONRow(cols, vals, &scratch); err != nil {
-						raw := l
-						if jf.fields[bad].item {
-							raw = elem
-						}
-						reject(&commonv1.Reject{Rule: "encoding", Column: jf.fields[bad].name, Raw: cut(string(raw)),
-							Reason: fmt.Sprintf("line %d item %d: column %s: %v in %s", recLine, k, jf.fields[bad].name, err, cut(string(vals[bad])))})
-					}
 					// Lines and items are numbered anew on each row: an item ref
 					// cannot be counted up the way appendLineRef counts lines.
 					ex.ref = strconv.AppendInt(append(strconv.AppendInt(append(ex.ref[:0], "line "...), recLine, 10), " item "...), int64(k), 10)
+					total += sizeRow(vals, ex.ref, recLine, k)
+					total += addRow(vals, recLine, k, l, elem)
 					refs.add(ex.ref)
 					refs.endRow()
 					rows++
@@ -528,16 +565,49 @@ lines:
 						j = jsonWS(arr, j+1)
 					}
 				}
+				if rows0 > 0 && lim.bytes > 0 && total > lim.bytes {
+					// The line's rows do not fit: the next batch starts with it.
+					for i := range cols {
+						cols[i].truncate(rows0)
+					}
+					refs.truncate(rows0)
+					b.Rejects = b.Rejects[:nrej0]
+					rows, total = rows0, total0
+					next, line, full = start, recLine, true
+					break lines
+				}
 				continue
 			}
-		default:
-			vals = jsonFields(l, jf.fields, vals, &scratch)
-			if bad, err := addJSONRow(cols, vals, &scratch); err != nil {
-				reject(&commonv1.Reject{Rule: "encoding", Column: jf.fields[bad].name, Raw: cut(string(l)),
-					Reason: fmt.Sprintf("line %d: column %s: %v in %s", recLine, jf.fields[bad].name, err, cut(string(vals[bad])))})
-			}
 		}
-		lineRef(recLine)
+		refBuf = appendLineRef(refBuf, prevLine, recLine)
+		if rej != nil {
+			rej.Row, rej.Stage = int32(rows), stageExtract
+			rowBytes := fixed + refCost(len(refBuf)) + rejectCost(rej)
+			if !lim.fits(rows, total, rowBytes) {
+				next, line, full = start, recLine, true
+				break
+			}
+			for k := range cols {
+				cols[k].nullRow()
+			}
+			b.Rejects = append(b.Rejects, rej)
+			total += rowBytes
+		} else {
+			vals = jsonFields(l, jf.fields, vals, &scratch)
+			nrej := len(b.Rejects)
+			rowBytes := sizeRow(vals, refBuf, recLine, -1)
+			if !lim.fits(rows, total, rowBytes) {
+				// The line starts the next batch.
+				b.Rejects = b.Rejects[:nrej]
+				next, line, full = start, recLine, true
+				break
+			}
+			total += rowBytes + addRow(vals, recLine, -1, l, nil)
+		}
+		prevLine = recLine
+		refs.add(refBuf)
+		refs.endRow()
+		rows++
 	}
 	b.NumRows = int32(rows)
 	b.Columns = make([]*commonv1.Column, ncol)
@@ -546,16 +616,46 @@ lines:
 	}
 	b.SourceRefs = refs.column("source_ref")
 	b.LastKey = formatCursor(next, line)
-	return b, eof || next >= end, nil
+	return b, !full && (eof || next >= end), nil
 }
 
-// addJSONRow adds one row of JSON values (nil or null: NULL). A string that
-// cannot be unescaped leaves no row and gives the column's index.
-func addJSONRow(cols []textCol, vals [][]byte, scratch *[]byte) (int, error) {
+// jsonRowBytes sizes a row of JSON values for the batch (limits.go): it
+// sets the sizer's sizes, picks the values too large to keep and returns
+// the row's bytes without them (rejects not counted); fixed is the rest of
+// the row. A value's raw length bounds its text's from above (escapes and
+// whitespace only shrink); the exact text length is worked out only when
+// the bounds come near the limit.
+func jsonRowBytes(sizer *rowSizer, vals [][]byte, fixed int64) int64 {
+	sum := fixed
+	for k, v := range vals {
+		switch {
+		case v == nil || v[0] == 'n':
+			sizer.sizes[k] = -1
+		case v[0] == '"':
+			sizer.sizes[k] = int64(len(v) - 2)
+		default:
+			sizer.sizes[k] = int64(len(v))
+		}
+		sum += max(sizer.sizes[k], 0)
+	}
+	if lim := sizer.lim.bytes; lim > 0 && sum > lim {
+		for k, v := range vals {
+			if sizer.sizes[k] >= 0 {
+				sizer.sizes[k] = jsonTextLen(v)
+			}
+		}
+	}
+	return sizer.pick(fixed)
+}
+
+// addJSONRow adds one row of JSON values (nil or null: NULL; big[k] set:
+// NULL, left out as too large). A string that cannot be unescaped leaves no
+// row and gives the column's index.
+func addJSONRow(cols []textCol, vals [][]byte, big []bool, scratch *[]byte) (int, error) {
 	bad, badErr := -1, error(nil)
 	for k := range cols {
 		v := vals[k]
-		if v == nil || v[0] == 'n' {
+		if v == nil || v[0] == 'n' || big != nil && big[k] {
 			cols[k].nullRow()
 			continue
 		}
@@ -574,6 +674,103 @@ func addJSONRow(cols []textCol, vals [][]byte, scratch *[]byte) (int, error) {
 		c.start = c.n
 	}
 	return bad, badErr
+}
+
+// jsonTextLen is the length of the text addJSON adds for v, worked out
+// without making it.
+func jsonTextLen(v []byte) int64 {
+	switch v[0] {
+	case '"':
+		if bytes.IndexByte(v, '\\') < 0 {
+			return int64(len(v) - 2)
+		}
+		return jsonStringLen(v)
+	case '{', '[':
+		var n int64
+		for i := 0; i < len(v); {
+			switch v[i] {
+			case ' ', '\t', '\r', '\n':
+				i++
+			case '"':
+				e := jsonStringEnd(v, i)
+				n += int64(e - i)
+				i = e
+			default:
+				n++
+				i++
+			}
+		}
+		return n
+	}
+	return int64(len(v))
+}
+
+// jsonTextPrefix is about the first n bytes of the text addJSON adds for
+// v (a string is unescaped, cut between escapes), made from v's start only.
+func jsonTextPrefix(v []byte, n int) []byte {
+	if v[0] != '"' {
+		return v[:min(len(v), n+utf8.UTFMax)]
+	}
+	s := v[1 : len(v)-1]
+	lim := min(len(s), 6*(n+utf8.UTFMax)) // an escape is at most 6 bytes a character
+	end := 0
+	for i := 0; i < lim; {
+		w := 1
+		if s[i] == '\\' {
+			w = 2
+			if s[i+1] == 'u' {
+				w = 6
+				if utf16.IsSurrogate(hex4(s[i+2:])) && i+12 <= len(s) && s[i+6] == '\\' && s[i+7] == 'u' {
+					w = 12 // a surrogate pair is one character
+				}
+			}
+		}
+		if i+w > lim {
+			break
+		}
+		i += w
+		end = i
+	}
+	q := make([]byte, 0, end+2)
+	q = append(append(append(q, '"'), s[:end]...), '"')
+	out, _ := appendJSONString(nil, q)
+	return out
+}
+
+// jsonStringLen is the length of what appendJSONString appends for s.
+func jsonStringLen(s []byte) int64 {
+	s = s[1 : len(s)-1]
+	var n int64
+	for i := 0; i < len(s); {
+		j := bytes.IndexByte(s[i:], '\\')
+		if j < 0 {
+			return n + int64(len(s)-i)
+		}
+		n += int64(j)
+		i += j + 1
+		c := s[i]
+		i++
+		if c != 'u' {
+			n++
+			continue
+		}
+		r := hex4(s[i:])
+		i += 4
+		if utf16.IsSurrogate(r) {
+			r2 := rune(-1)
+			if i+6 <= len(s) && s[i] == '\\' && s[i+1] == 'u' {
+				r2 = hex4(s[i+2:])
+			}
+			if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
+				r = d
+				i += 6
+			} else {
+				r = utf8.RuneError
+			}
+		}
+		n += int64(utf8.RuneLen(r))
+	}
+	return n
 }
 
 // addJSON adds the text form of the JSON value v and ends the row.
@@ -749,7 +946,9 @@ func (lr *lineReader) next() (line []byte, start int64, ok bool, err error) {
 		lr.end -= lr.pos
 		lr.pos = 0
 		if lr.end == len(lr.buf) {
-			nb := make([]byte, 2*len(lr.buf))
+			// Double, but never past what is left to read: a huge line near
+			// the end does not cost twice its size.
+			nb := make([]byte, lr.end+int(min(int64(len(lr.buf)), lr.limit-fileEnd)))
 			copy(nb, lr.buf[:lr.end])
 			lr.buf = nb
 		}

@@ -18,8 +18,9 @@ type sourceKind interface {
 	describe(ctx context.Context, s *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error)
 	plan(ctx context.Context, s *Service, src *commonv1.SourceSpec, n int) ([]*commonv1.KeyRange, error)
 	// read returns the batch after cursor within rng and whether the range
-	// is exhausted. The same cursor always yields the same rows.
-	read(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error)
+	// is exhausted. The same cursor (and limits) always yields the same
+	// rows. done is true only when no row is left after the batch.
+	read(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error)
 }
 
 var kinds = map[reflect.Type]sourceKind{}
@@ -57,8 +58,8 @@ func (csvKind) plan(ctx context.Context, s *Service, src *commonv1.SourceSpec, n
 	return planCSV(ctx, s, src.GetCsv(), n)
 }
 
-func (csvKind) read(_ context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
-	return readCSVRange(s, src.GetCsv(), rng, cursor, size)
+func (csvKind) read(_ context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	return readCSVRange(s, src.GetCsv(), rng, cursor, lim)
 }
 
 type pgKind struct{}
@@ -71,8 +72,8 @@ func (pgKind) plan(ctx context.Context, s *Service, src *commonv1.SourceSpec, n 
 	return s.planPG(ctx, src.GetPostgres(), n)
 }
 
-func (pgKind) read(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
-	return s.readPG(ctx, src.GetPostgres(), rng, cursor, size)
+func (pgKind) read(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	return s.readPG(ctx, src.GetPostgres(), rng, cursor, lim)
 }
 
 func init() {

@@ -44,8 +44,8 @@ func (mysqlKind) plan(ctx context.Context, s *Service, src *commonv1.SourceSpec,
 	return s.planMySQL(ctx, src.GetMysql(), n)
 }
 
-func (mysqlKind) read(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
-	return s.readMySQL(ctx, src.GetMysql(), rng, cursor, size)
+func (mysqlKind) read(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	return s.readMySQL(ctx, src.GetMysql(), rng, cursor, lim)
 }
 
 // ---- connections ----
@@ -751,12 +751,12 @@ func mySplitBig(lo, hi *big.Int, n int) []*commonv1.KeyRange {
 
 // ---- read ----
 
-func (s *Service) readMySQL(ctx context.Context, spec *commonv1.MysqlSource, kr *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+func (s *Service) readMySQL(ctx context.Context, spec *commonv1.MysqlSource, kr *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
 	d, db, name, err := s.mysqlTarget(spec)
 	if err != nil {
 		return nil, false, err
 	}
-	b, done, err := readMySQLTable(ctx, d, db, name, spec.GetZeroDates() == commonv1.ZeroDatePolicy_ZERO_DATE_POLICY_NULL, kr, cursor, size)
+	b, done, err := readMySQLTable(ctx, d, db, name, spec.GetZeroDates() == commonv1.ZeroDatePolicy_ZERO_DATE_POLICY_NULL, kr, cursor, lim)
 	return b, done, mysqlErr(err, d, "read "+db+"."+name)
 }
 
@@ -844,7 +844,12 @@ func mysqlReadQuery(t *myTable, kr *commonv1.KeyRange, cursor string, size int) 
 // snapshot as in PostgreSQL), so each batch is consistent in itself but
 // two batches may see different commits; a source that changes during the
 // job needs change data capture on top.
-func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool, kr *commonv1.KeyRange, cursor string, size int) (_ *commonv1.Batch, _ bool, err error) {
+//
+// A batch is up to lim.rows rows in key order, ending before the row that
+// would take it past lim.bytes (limits.go). The driver reads a result to
+// its end, so the rows come in queries sized to what the batch can still
+// hold (readLimits.nextChunk), all in the one snapshot.
+func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool, kr *commonv1.KeyRange, cursor string, lim readLimits) (_ *commonv1.Batch, _ bool, err error) {
 	conn, err := d.db.Conn(ctx)
 	if err != nil {
 		return nil, false, err
@@ -872,96 +877,186 @@ func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool
 	if err := t.needKey(); err != nil {
 		return nil, false, err
 	}
-	query, args, err := mysqlReadQuery(t, kr, cursor, size)
-	if err != nil {
-		return nil, false, err
-	}
-	rows, err := conn.QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	defer rows.Close()
-
 	dec := myDecoder{loc: d.loc, zeroNull: zeroNull}
 	lastKey := make([][]byte, len(t.pk))
-	b, n, err := scanMySQL(rows, t, &dec, size, nil, func(vals []sql.RawBytes) {
-		// Raw values live until the next row: keep a copy of the key.
-		for k, ci := range t.pk {
-			lastKey[k] = myAppendKeyText(lastKey[k][:0], t.cols[ci], vals[ci])
+	mb := newMyBatch(t, &dec, lim, cursor)
+	from := cursor
+	for {
+		chunk := mb.nextChunk()
+		if chunk == 0 {
+			break
 		}
-	})
-	if err != nil {
-		return nil, false, err
+		query, args, err := mysqlReadQuery(t, kr, from, chunk)
+		if err != nil {
+			return nil, false, err
+		}
+		rows, err := conn.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, false, err
+		}
+		read, err := mb.scan(rows, nil, func(vals []sql.RawBytes) {
+			// Raw values live until the next row: keep a copy of the key.
+			for k, ci := range t.pk {
+				lastKey[k] = myAppendKeyText(lastKey[k][:0], t.cols[ci], vals[ci])
+			}
+		})
+		rows.Close()
+		if err != nil {
+			return nil, false, err
+		}
+		if mb.full || read < chunk {
+			break
+		}
+		from = cursorText(lastKey)
 	}
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		return nil, false, err
 	}
 	committed = true
+	b, n := mb.finish()
 	last := cursor
 	if n > 0 {
 		last = cursorText(lastKey)
 	}
 	b.LastKey = escapeInvalid(last)
-	return b, n < size, nil
+	return b, !mb.full && n < lim.rows, nil
 }
 
 // scanMySQL decodes the rows of a query over every column of t (in t's
-// order) into a batch with source references; each sees a row's raw values
-// before the next row is read. extra receives the query's columns after t's.
+// order) into a batch of up to size rows with source references; each sees
+// a row's raw values before the next row is read. extra receives the
+// query's columns after t's.
 func scanMySQL(rows *sql.Rows, t *myTable, dec *myDecoder, size int, extra []any, each func(vals []sql.RawBytes)) (*commonv1.Batch, int, error) {
-	capRows := min(size, 1<<14)
-	cols := make([]*batch.Builder, len(t.cols))
-	for i, c := range t.cols {
-		cols[i] = batch.NewBuilder(c.name, c.typ, capRows)
-	}
-	refs := batch.NewBuilder("source_ref", textType, capRows)
-	b := &commonv1.Batch{Source: t.display()}
-	vals := make([]sql.RawBytes, len(t.cols))
-	dest := make([]any, len(t.cols))
-	for i := range vals {
-		dest[i] = &vals[i]
-	}
-	dest = append(dest, extra...)
-	var refBuf []byte
-	n := 0
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, 0, err
-		}
-		for i := range t.cols {
-			if rej := dec.append(cols[i], &t.cols[i], vals[i]); rej != nil {
-				cols[i].Column().Nulls = batch.SetBit(cols[i].Column().Nulls, cols[i].Len()-1)
-				rej.Row = int32(n)
-				b.Rejects = append(b.Rejects, rej)
-			}
-		}
-		refBuf = refBuf[:0]
-		for k, ci := range t.pk {
-			if k > 0 {
-				refBuf = append(refBuf, ',')
-			}
-			refBuf = append(append(refBuf, t.cols[ci].name...), '=')
-			refBuf = myAppendKeyText(refBuf, t.cols[ci], vals[ci])
-		}
-		refs.AppendBytes(refBuf)
-		if each != nil {
-			each(vals)
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
+	mb := newMyBatch(t, dec, rowsOnly(size), "")
+	if _, err := mb.scan(rows, extra, each); err != nil {
 		return nil, 0, err
 	}
 	if err := rows.Close(); err != nil {
 		return nil, 0, err
 	}
-	b.NumRows = int32(n)
-	b.Columns = make([]*commonv1.Column, len(cols))
-	for i, c := range cols {
+	b, n := mb.finish()
+	return b, n, nil
+}
+
+// myBatch accumulates the rows of one batch from one or more queries over
+// every column of t, in t's order.
+type myBatch struct {
+	t      *myTable
+	dec    *myDecoder
+	cols   []*batch.Builder
+	refs   *batch.Builder
+	b      *commonv1.Batch
+	vals   []sql.RawBytes
+	refBuf []byte
+	n      int
+	// Byte accounting (limits.go): the bounds, the rows' bytes so far
+	// from the header's first on, and whether a row did not fit.
+	lim          readLimits
+	sizer        *rowSizer
+	fixed        int64 // bytes of every row besides its values and ref
+	total, first int64
+	full         bool
+}
+
+func newMyBatch(t *myTable, dec *myDecoder, lim readLimits, cursor string) *myBatch {
+	capRows := min(lim.rows, 1<<14)
+	mb := &myBatch{t: t, dec: dec, cols: make([]*batch.Builder, len(t.cols)),
+		refs: batch.NewBuilder("source_ref", textType, capRows), b: &commonv1.Batch{Source: t.display()},
+		vals: make([]sql.RawBytes, len(t.cols)), lim: lim, sizer: newRowSizer(lim, len(t.cols))}
+	for i, c := range t.cols {
+		mb.cols[i] = batch.NewBuilder(c.name, c.typ, capRows)
+		mb.fixed += slotCost(c.typ)
+		if c.kind == myBits {
+			mb.fixed += int64(c.bits) // as '0'/'1' text
+		}
+	}
+	mb.first = firstBytes(mb.b.Source, cursor)
+	mb.total = mb.first
+	return mb
+}
+
+// nextChunk is the rows the next query asks for.
+func (mb *myBatch) nextChunk() int { return mb.lim.nextChunk(mb.n, mb.total, mb.first) }
+
+// scan appends the rows of rows until one does not fit (then full is set);
+// each sees a row's raw values once it is taken, before the next row is
+// read. It returns the rows read, the one that did not fit included.
+func (mb *myBatch) scan(rows *sql.Rows, extra []any, each func(vals []sql.RawBytes)) (int, error) {
+	t, vals, sz := mb.t, mb.vals, mb.sizer
+	dest := make([]any, len(t.cols), len(t.cols)+len(extra))
+	for i := range vals {
+		dest[i] = &vals[i]
+	}
+	dest = append(dest, extra...)
+	read := 0
+	for rows.Next() {
+		read++
+		if err := rows.Scan(dest...); err != nil {
+			return read, err
+		}
+		mb.refBuf = mb.refBuf[:0]
+		for k, ci := range t.pk {
+			if k > 0 {
+				mb.refBuf = append(mb.refBuf, ',')
+			}
+			mb.refBuf = append(append(mb.refBuf, t.cols[ci].name...), '=')
+			mb.refBuf = myAppendKeyText(mb.refBuf, t.cols[ci], vals[ci])
+		}
+		for i := range t.cols {
+			sz.sizes[i] = -1
+			if c := &t.cols[i]; vals[i] != nil && c.kind != myBits && batch.Storage(c.typ) == batch.StorageBytes {
+				sz.sizes[i] = int64(len(vals[i]))
+			}
+		}
+		rowBytes := sz.pick(mb.fixed + refCost(len(mb.refBuf)))
+		nrej := len(mb.b.Rejects)
+		if sz.nbig > 0 {
+			for i := range t.cols {
+				if sz.big[i] {
+					c, v := &t.cols[i], vals[i]
+					rej := sz.reject("", c.name, i, v[:min(len(v), rawPrefixBytes)], c.kind == myBytes)
+					rej.Row = int32(mb.n)
+					mb.b.Rejects = append(mb.b.Rejects, rej)
+				}
+			}
+		}
+		if !mb.lim.fits(mb.n, mb.total, rowBytes+rejectsCost(mb.b.Rejects, nrej)) {
+			// The row starts the next batch.
+			mb.b.Rejects = mb.b.Rejects[:nrej]
+			mb.full = true
+			break
+		}
+		for i := range t.cols {
+			if sz.nbig > 0 && sz.big[i] {
+				mb.cols[i].AppendNull()
+				continue
+			}
+			if rej := mb.dec.append(mb.cols[i], &t.cols[i], vals[i]); rej != nil {
+				mb.cols[i].Column().Nulls = batch.SetBit(mb.cols[i].Column().Nulls, mb.cols[i].Len()-1)
+				rej.Row = int32(mb.n)
+				mb.b.Rejects = append(mb.b.Rejects, rej)
+			}
+		}
+		mb.total += rowBytes + rejectsCost(mb.b.Rejects, nrej)
+		mb.refs.AppendBytes(mb.refBuf)
+		if each != nil {
+			each(vals)
+		}
+		mb.n++
+	}
+	return read, rows.Err()
+}
+
+// finish returns the batch (without its last key) and its rows.
+func (mb *myBatch) finish() (*commonv1.Batch, int) {
+	b := mb.b
+	b.NumRows = int32(mb.n)
+	b.Columns = make([]*commonv1.Column, len(mb.cols))
+	for i, c := range mb.cols {
 		b.Columns[i] = c.Column()
 	}
-	b.SourceRefs = refs.Column()
-	return b, n, nil
+	b.SourceRefs = mb.refs.Column()
+	return b, mb.n
 }
 
 // myDecoder converts raw values; scratch is reused across values.

@@ -84,11 +84,11 @@ func pgReadWatermark(ctx context.Context, pool *pgxpool.Pool, schema, name, colu
 		return nil, 0, 0, err
 	}
 	mr := &markRows{Rows: rows, n: len(t.cols) + len(keys)}
-	pb := newPGBatch(t, names, size)
-	if err := pb.scan(mr); err != nil {
+	pb := newPGBatch(t, names, rowsOnly(size), "")
+	if _, err := pb.scan(mr); err != nil {
 		return nil, 0, 0, err
 	}
-	b, _ := pb.finish("", size)
+	b, _ := pb.finish("")
 	b.LastKey = ""
 	if b.NumRows == 0 {
 		b.Position = position

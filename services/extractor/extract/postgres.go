@@ -539,12 +539,12 @@ func splitRange(lo, hi int64, n int) []*commonv1.KeyRange {
 	return append(ranges, &commonv1.KeyRange{Lower: lower})
 }
 
-func (s *Service) readPG(ctx context.Context, spec *commonv1.PostgresSource, kr *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+func (s *Service) readPG(ctx context.Context, spec *commonv1.PostgresSource, kr *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
 	p, schema, name, err := s.pgTarget(spec)
 	if err != nil {
 		return nil, false, err
 	}
-	b, done, err := readTable(ctx, p.pool, schema, name, kr, cursor, size)
+	b, done, err := readTable(ctx, p.pool, schema, name, kr, cursor, lim)
 	return b, done, pgErr(err, p, "read "+schema+"."+name)
 }
 
@@ -655,7 +655,12 @@ const (
 	pgEpochDays    = 10957
 )
 
-func readTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, kr *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+// readTable reads the batch after cursor: up to lim.rows rows in key order,
+// ending before the row that would take it past lim.bytes (limits.go). A
+// result is always read to its end, so the rows come in queries sized to
+// what the batch can still hold (readLimits.nextChunk), all in the one
+// transaction: together they read what one query would.
+func readTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, kr *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
 	tx, err := beginPG(ctx, pool)
 	if err != nil {
 		return nil, false, err
@@ -669,11 +674,11 @@ func readTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, kr 
 		if err := t.needCTID(ctx); err != nil {
 			return nil, false, err
 		}
-		pb := newPGBatch(t, []string{"ctid"}, size)
-		if err := readCTID(ctx, tx, t, pb, kr, cursor, size); err != nil {
+		pb := newPGBatch(t, []string{"ctid"}, lim, cursor)
+		if err := readCTID(ctx, tx, t, pb, kr, cursor); err != nil {
 			return nil, false, err
 		}
-		b, done := pb.finish(cursor, size)
+		b, done := pb.finish(cursor)
 		return b, done, nil
 	}
 	keys := t.keyCols()
@@ -681,19 +686,31 @@ func readTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, kr 
 	for i, k := range keys {
 		names[i] = k.name
 	}
-	sql, args, err := readQuery(t, keys, kr, cursor, size)
-	if err != nil {
-		return nil, false, err
+	pb := newPGBatch(t, names, lim, cursor)
+	from := cursor
+	for {
+		chunk := pb.nextChunk()
+		if chunk == 0 {
+			break
+		}
+		sql, args, err := readQuery(t, keys, kr, from, chunk)
+		if err != nil {
+			return nil, false, err
+		}
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, false, err
+		}
+		read, err := pb.scan(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		if pb.full || read < chunk {
+			break
+		}
+		from = cursorText(pb.lastKey)
 	}
-	rows, err := tx.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, false, err
-	}
-	pb := newPGBatch(t, names, size)
-	if err := pb.scan(rows); err != nil {
-		return nil, false, err
-	}
-	b, done := pb.finish(cursor, size)
+	b, done := pb.finish(cursor)
 	return b, done, nil
 }
 
@@ -703,7 +720,8 @@ func readTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, kr 
 // VACUUM from removing the versions it sees. The scan goes by windows of
 // blocks sized for one batch: a TID range scan does not return rows in
 // order, so each query sorts only its window, not the rest of the range.
-func readCTID(ctx context.Context, tx pgx.Tx, t *pgTable, pb *pgBatch, kr *commonv1.KeyRange, cursor string, size int) error {
+func readCTID(ctx context.Context, tx pgx.Tx, t *pgTable, pb *pgBatch, kr *commonv1.KeyRange, cursor string) error {
+	size := pb.lim.rows
 	var from tid
 	for _, c := range []struct{ field, v string }{{"range.lower", kr.GetLower()}, {"cursor", cursor}} {
 		if c.v == "" {
@@ -740,19 +758,34 @@ func readCTID(ctx context.Context, tx pgx.Tx, t *pgTable, pb *pgBatch, kr *commo
 	formats := selectList(&sb, t, []string{"src.ctid"})
 	sb.WriteString(" WHERE src.ctid > $1::tid AND src.ctid <= $2::tid ORDER BY src.ctid LIMIT $3")
 	sql := sb.String()
-	for pb.n < size && from.less(end) {
-		to := tid{block: from.block + window}
-		if end.less(to) {
-			to = end
+	var to tid
+	inWindow := false // the window up to to may hold rows after from
+	for !pb.full && pb.n < size && from.less(end) {
+		if !inWindow {
+			to = tid{block: from.block + window}
+			if end.less(to) {
+				to = end
+			}
 		}
-		rows, err := tx.Query(ctx, sql, formats, from.String(), to.String(), int64(size-pb.n))
+		chunk := pb.nextChunk()
+		rows, err := tx.Query(ctx, sql, formats, from.String(), to.String(), int64(chunk))
 		if err != nil {
 			return err
 		}
-		if err := pb.scan(rows); err != nil {
+		read, err := pb.scan(rows)
+		if err != nil {
 			return err
 		}
-		from = to
+		if read == chunk && !pb.full {
+			// The query stopped at its limit: go on after its last row.
+			last, ok := parseTID(string(pb.lastKey[0]))
+			if !ok {
+				return fmt.Errorf("unexpected ctid %q", pb.lastKey[0])
+			}
+			from, inWindow = last, true
+			continue
+		}
+		from, inWindow = to, false
 		window *= 2
 	}
 	return nil
@@ -769,34 +802,45 @@ type pgBatch struct {
 	refBuf  []byte
 	lastKey [][]byte
 	n       int
+	// Byte accounting (limits.go): the bounds, the rows' bytes so far
+	// from the header's first on, and whether a row did not fit.
+	lim          readLimits
+	sizer        *rowSizer
+	fixed        int64 // bytes of every row besides its values and ref
+	total, first int64
+	full         bool
 }
 
-func newPGBatch(t *pgTable, keys []string, size int) *pgBatch {
-	capRows := min(size, 1<<14)
+func newPGBatch(t *pgTable, keys []string, lim readLimits, cursor string) *pgBatch {
+	capRows := min(lim.rows, 1<<14)
 	pb := &pgBatch{t: t, keys: keys, cols: make([]*batch.Builder, len(t.cols)),
 		refs: batch.NewBuilder("source_ref", textType, capRows), b: &commonv1.Batch{Source: t.display()},
-		refBuf: make([]byte, 0, 64), lastKey: make([][]byte, len(keys))}
+		refBuf: make([]byte, 0, 64), lastKey: make([][]byte, len(keys)),
+		lim: lim, sizer: newRowSizer(lim, len(t.cols))}
 	for i, c := range t.cols {
 		pb.cols[i] = batch.NewBuilder(c.name, c.typ, capRows)
+		pb.fixed += slotCost(c.typ)
 	}
+	pb.first = firstBytes(pb.b.Source, cursor)
+	pb.total = pb.first
 	return pb
 }
 
-// scan appends every row of rows and closes them.
-func (pb *pgBatch) scan(rows pgx.Rows) error {
+// nextChunk is the rows the next query asks for.
+func (pb *pgBatch) nextChunk() int { return pb.lim.nextChunk(pb.n, pb.total, pb.first) }
+
+// scan appends the rows of rows until one does not fit (then full is set)
+// and closes them. It returns the rows read, the one that did not fit
+// included.
+func (pb *pgBatch) scan(rows pgx.Rows) (int, error) {
 	defer rows.Close()
 	nk := len(pb.keys)
+	read := 0
 	for rows.Next() {
+		read++
 		vals := rows.RawValues()
 		if len(vals) != len(pb.t.cols)+nk {
-			return fmt.Errorf("got %d values for %d columns", len(vals), len(pb.t.cols)+nk)
-		}
-		for i, c := range pb.t.cols {
-			if rej := appendValue(pb.cols[i], c, vals[i+nk]); rej != nil {
-				pb.cols[i].Column().Nulls = batch.SetBit(pb.cols[i].Column().Nulls, pb.cols[i].Len()-1)
-				rej.Row = int32(pb.n)
-				pb.b.Rejects = append(pb.b.Rejects, rej)
-			}
+			return read, fmt.Errorf("got %d values for %d columns", len(vals), len(pb.t.cols)+nk)
 		}
 		pb.refBuf = pb.refBuf[:0]
 		for k, name := range pb.keys {
@@ -804,17 +848,57 @@ func (pb *pgBatch) scan(rows pgx.Rows) error {
 				pb.refBuf = append(pb.refBuf, ',')
 			}
 			pb.refBuf = append(append(append(pb.refBuf, name...), '='), vals[k]...)
+		}
+		sz := pb.sizer
+		for i, c := range pb.t.cols {
+			sz.sizes[i] = -1
+			if v := vals[i+nk]; v != nil && batch.Storage(c.typ) == batch.StorageBytes {
+				sz.sizes[i] = int64(len(v))
+			}
+		}
+		rowBytes := sz.pick(pb.fixed + refCost(len(pb.refBuf)))
+		nrej := len(pb.b.Rejects)
+		if sz.nbig > 0 {
+			for i, c := range pb.t.cols {
+				if sz.big[i] {
+					v := vals[i+nk]
+					rej := sz.reject("", c.name, i, v[:min(len(v), rawPrefixBytes)], c.typ == commonv1.ColumnType_COLUMN_TYPE_BYTES)
+					rej.Row = int32(pb.n)
+					pb.b.Rejects = append(pb.b.Rejects, rej)
+				}
+			}
+		}
+		if !pb.lim.fits(pb.n, pb.total, rowBytes+rejectsCost(pb.b.Rejects, nrej)) {
+			// The row starts the next batch.
+			pb.b.Rejects = pb.b.Rejects[:nrej]
+			pb.full = true
+			break
+		}
+		for i, c := range pb.t.cols {
+			if sz.nbig > 0 && sz.big[i] {
+				pb.cols[i].AppendNull()
+				continue
+			}
+			if rej := appendValue(pb.cols[i], c, vals[i+nk]); rej != nil {
+				pb.cols[i].Column().Nulls = batch.SetBit(pb.cols[i].Column().Nulls, pb.cols[i].Len()-1)
+				rej.Row = int32(pb.n)
+				pb.b.Rejects = append(pb.b.Rejects, rej)
+			}
+		}
+		pb.total += rowBytes + rejectsCost(pb.b.Rejects, nrej)
+		for k := range pb.keys {
 			// Raw values live until the next row: keep a copy of the key.
 			pb.lastKey[k] = append(pb.lastKey[k][:0], vals[k]...)
 		}
 		pb.refs.AppendBytes(pb.refBuf)
 		pb.n++
 	}
-	return rows.Err()
+	return read, rows.Err()
 }
 
-// finish returns the batch and whether the range is exhausted.
-func (pb *pgBatch) finish(cursor string, size int) (*commonv1.Batch, bool) {
+// finish returns the batch and whether the range is exhausted: the reads
+// ended before a full batch, and not at a row that did not fit.
+func (pb *pgBatch) finish(cursor string) (*commonv1.Batch, bool) {
 	last := cursor
 	if pb.n > 0 {
 		last = cursorText(pb.lastKey)
@@ -827,7 +911,7 @@ func (pb *pgBatch) finish(cursor string, size int) (*commonv1.Batch, bool) {
 	}
 	b.SourceRefs = pb.refs.Column()
 	b.LastKey = escapeInvalid(last)
-	return b, pb.n < size
+	return b, !pb.full && pb.n < pb.lim.rows
 }
 
 // ---- snapshots ----

@@ -26,7 +26,8 @@ import (
 // DefaultBatchSize is used when a request leaves batch_size at 0.
 const DefaultBatchSize = 10000
 
-// MaxBatchSize bounds one batch so that a message stays within a few MiB.
+// MaxBatchSize bounds the rows of one batch; batch_bytes bounds its bytes
+// (limits.go).
 const MaxBatchSize = 1_000_000
 
 // Service is the ExtractorService. It is stateless apart from a cache of
@@ -161,12 +162,9 @@ func (s *Service) ReadBatch(ctx context.Context, req *extractorv1.ReadBatchReque
 }
 
 func (s *Service) readBatch(ctx context.Context, req *extractorv1.ReadBatchRequest) (*extractorv1.ReadBatchResponse, error) {
-	size := int(req.GetBatchSize())
-	if size < 0 || size > MaxBatchSize {
-		return nil, invalid("batch_size", "must be between 0 and %d, got %d", MaxBatchSize, size)
-	}
-	if size == 0 {
-		size = DefaultBatchSize
+	lim, err := limitsOf(req)
+	if err != nil {
+		return nil, err
 	}
 	k, err := kindOf(req.GetSource())
 	if err != nil {
@@ -175,12 +173,12 @@ func (s *Service) readBatch(ctx context.Context, req *extractorv1.ReadBatchReque
 	if ctx, err = snapshotContext(ctx, k, req.GetSnapshot()); err != nil {
 		return nil, err
 	}
-	b, done, err := k.read(ctx, s, req.GetSource(), req.GetRange(), req.GetCursor(), size)
+	b, done, err := k.read(ctx, s, req.GetSource(), req.GetRange(), req.GetCursor(), lim)
 	if err != nil {
 		return nil, err
 	}
 	if refs := req.GetOnlyRefs(); len(refs) > 0 {
-		if b, done, err = onlyRefs(ctx, s, k, req, size, refs, b, done); err != nil {
+		if b, done, err = onlyRefs(ctx, s, k, req, lim, refs, b, done); err != nil {
 			return nil, err
 		}
 	}
@@ -315,7 +313,7 @@ func (s *Service) pool(dsnStr string) (*pgPool, error) {
 // listed. It reads on past batches with none of them, so that a batch comes
 // back empty only when the range is done (an empty batch ends a
 // partition); the cursor stays the raw read's, so retries are exact.
-func onlyRefs(ctx context.Context, s *Service, k sourceKind, req *extractorv1.ReadBatchRequest, size int, refs []string,
+func onlyRefs(ctx context.Context, s *Service, k sourceKind, req *extractorv1.ReadBatchRequest, lim readLimits, refs []string,
 	b *commonv1.Batch, done bool) (*commonv1.Batch, bool, error) {
 	want := make(map[string]struct{}, len(refs))
 	for _, r := range refs {
@@ -332,7 +330,7 @@ func onlyRefs(ctx context.Context, s *Service, k sourceKind, req *extractorv1.Re
 			out := batch.Select(b, keep)
 			return out, done, nil
 		}
-		next, nextDone, err := k.read(ctx, s, req.GetSource(), req.GetRange(), b.GetLastKey(), size)
+		next, nextDone, err := k.read(ctx, s, req.GetSource(), req.GetRange(), b.GetLastKey(), lim)
 		if err != nil {
 			return nil, false, err
 		}

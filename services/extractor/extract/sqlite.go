@@ -408,14 +408,14 @@ func planSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, n 
 	return splitRange(lo.Int64, hi.Int64, n), nil
 }
 
-func (sqliteKind) read(ctx context.Context, _ *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+func (sqliteKind) read(ctx context.Context, _ *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
 	spec := src.GetSqlite()
 	db, err := openSQLite(spec)
 	if err != nil {
 		return nil, false, err
 	}
 	defer db.Close()
-	b, done, err := readSQLite(ctx, db, spec, rng, cursor, size)
+	b, done, err := readSQLite(ctx, db, spec, rng, cursor, lim)
 	return b, done, sqliteErr(err, spec.GetPath())
 }
 
@@ -431,7 +431,12 @@ func (k sqliteKey) arg(field, v string) (any, error) {
 	return n, nil
 }
 
-func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rng *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+// readSQLite reads the batch after cursor: up to lim.rows rows in key
+// order, ending before the row that would take it past lim.bytes
+// (limits.go). Stopping early costs nothing: SQLite steps the query only
+// as far as it is read.
+func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	size := lim.rows
 	t, err := loadSQLiteTable(ctx, db, spec)
 	if err != nil {
 		return nil, false, err
@@ -501,11 +506,61 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 	var refBuf, scratch []byte
 	last := cursor
 	n := 0
+	sizer := newRowSizer(lim, len(t.cols))
+	var fixed int64
+	for _, c := range t.cols {
+		fixed += slotCost(c.wireType())
+	}
+	total := firstBytes(b.Source, cursor)
+	full := false // the batch ended before a row that did not fit
 	for rows.Next() {
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, false, err
 		}
+		kv := keyText(vals[0])
+		refBuf = append(append(refBuf[:0], key.ref...), kv...)
+		rowBytes := fixed + refCost(len(refBuf))
 		for i, c := range t.cols {
+			sizer.sizes[i] = -1
+			if batch.Storage(c.wireType()) != batch.StorageBytes {
+				continue
+			}
+			switch x := vals[i+1].(type) {
+			case string:
+				sizer.sizes[i] = int64(len(x))
+			case []byte:
+				sizer.sizes[i] = int64(len(x))
+			case int64, float64:
+				rowBytes += 32 // as text
+			}
+		}
+		rowBytes = sizer.pick(rowBytes)
+		nrej := len(b.Rejects)
+		for i, c := range t.cols {
+			if sizer.nbig > 0 && sizer.big[i] {
+				var prefix []byte
+				switch x := vals[i+1].(type) {
+				case string:
+					prefix = []byte(x[:min(len(x), rawPrefixBytes)])
+				case []byte:
+					prefix = x[:min(len(x), rawPrefixBytes)]
+				}
+				rej := sizer.reject("", c.name, i, prefix, c.class == sqlBlob)
+				rej.Row = int32(n)
+				b.Rejects = append(b.Rejects, rej)
+			}
+		}
+		if !lim.fits(n, total, rowBytes+rejectsCost(b.Rejects, nrej)) {
+			// The row starts the next batch.
+			b.Rejects = b.Rejects[:nrej]
+			full = true
+			break
+		}
+		for i, c := range t.cols {
+			if sizer.nbig > 0 && sizer.big[i] {
+				cols[i].AppendNull()
+				continue
+			}
 			var rej *commonv1.Reject
 			scratch, rej = appendSQLiteValue(cols[i], c, vals[i+1], scratch)
 			if rej != nil {
@@ -513,8 +568,7 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 				b.Rejects = append(b.Rejects, rej)
 			}
 		}
-		kv := keyText(vals[0])
-		refBuf = append(append(refBuf[:0], key.ref...), kv...)
+		total += rowBytes + rejectsCost(b.Rejects, nrej)
 		refs.AppendBytes(refBuf)
 		last = kv
 		n++
@@ -529,7 +583,7 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 	}
 	b.SourceRefs = refs.Column()
 	b.LastKey = last
-	return b, n < size, nil
+	return b, !full && n < size, nil
 }
 
 // keyText is the text form of a key value, as cursors and refs carry it.
@@ -566,11 +620,13 @@ func storageClass(v any) string {
 // sqliteRaw renders a stored value for a reject: text as is, blobs as a
 // SQL blob literal.
 func sqliteRaw(v any) string {
+	// Only the start of a long value is shown (cut keeps maxRaw bytes):
+	// never format all of it.
 	switch x := v.(type) {
 	case []byte:
-		return cut(fmt.Sprintf("x'%x'", x))
+		return cut(fmt.Sprintf("x'%x'", x[:min(len(x), maxRaw/2+1)]))
 	case string:
-		return cut(escapeInvalid(x))
+		return cut(escapeInvalid(x[:min(len(x), maxRaw+utf8.UTFMax)]))
 	}
 	return keyText(v)
 }

@@ -216,19 +216,21 @@ func (xlsxKind) plan(_ context.Context, _ *Service, src *commonv1.SourceSpec, _ 
 	return []*commonv1.KeyRange{{}}, nil
 }
 
-func (xlsxKind) read(_ context.Context, _ *Service, src *commonv1.SourceSpec, _ *commonv1.KeyRange, cursor string, size int) (*commonv1.Batch, bool, error) {
+func (xlsxKind) read(_ context.Context, _ *Service, src *commonv1.SourceSpec, _ *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
 	x, err := openXLSX(src.GetXlsx())
 	if err != nil {
 		return nil, false, err
 	}
 	defer x.Close()
-	return x.read(cursor, size)
+	return x.read(cursor, lim)
 }
 
-// read returns up to size non-empty rows starting at Excel row cursor
+// read returns up to lim.rows non-empty rows starting at Excel row cursor
 // (empty: after the header). The cursor after a batch is the row number
-// after its last row.
-func (x *xlsxSheet) read(cursor string, size int) (*commonv1.Batch, bool, error) {
+// after its last row. A batch ends before the row that would take it past
+// lim.bytes (limits.go).
+func (x *xlsxSheet) read(cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	size := lim.rows
 	from := x.headerRow + 1
 	if cursor != "" {
 		n, err := strconv.Atoi(cursor)
@@ -245,9 +247,17 @@ func (x *xlsxSheet) read(cursor string, size int) (*commonv1.Batch, bool, error)
 	}
 	refs := batch.NewBuilder("source_ref", textType, capRows)
 	b := &commonv1.Batch{Source: x.path + ":" + x.sheet}
-	var buf []byte
+	var buf, dbuf []byte // the row's ref, a date's text
 	last := cursor
 	rows := 0
+	sizer := newRowSizer(lim, ncol)
+	fixed := int64(ncol) * slotCost(textType)
+	for _, d := range x.isDate {
+		if d {
+			fixed += 32 // the date's text, whatever the serial's
+		}
+	}
+	total := firstBytes(b.Source, cursor)
 	for {
 		cells, ok, err := x.nextRow(from)
 		if err != nil {
@@ -261,13 +271,44 @@ func (x *xlsxSheet) read(cursor string, size int) (*commonv1.Batch, bool, error)
 			b.NumRows = int32(rows)
 			return x.finish(b, cols, refs, last), false, nil
 		}
+		buf = strconv.AppendInt(append(buf[:0], "row "...), int64(x.rowNum), 10)
+		nrej := len(b.Rejects)
+		rowBytes := fixed + refCost(len(buf))
+		var rej *commonv1.Reject
 		if len(cells) > ncol {
+			rej = &commonv1.Reject{Row: int32(rows), Stage: stageExtract, Rule: "ragged_row",
+				Raw:    cut(strings.Join(cells, "\t")),
+				Reason: fmt.Sprintf("row %d: %d cells, the header row %d has %d columns", x.rowNum, len(cells), x.headerRow, ncol)}
+			rowBytes += rejectCost(rej)
+		} else {
+			for k := range sizer.sizes {
+				sizer.sizes[k] = -1
+				if k < len(cells) && cells[k] != "" {
+					sizer.sizes[k] = int64(len(cells[k]))
+				}
+			}
+			rowBytes = sizer.pick(rowBytes)
+			for k, big := range sizer.big {
+				if big && sizer.nbig > 0 {
+					r := sizer.reject("row "+strconv.Itoa(x.rowNum)+": ", x.names[k], k, []byte(cells[k][:min(len(cells[k]), rawPrefixBytes)]), false)
+					r.Row = int32(rows)
+					b.Rejects = append(b.Rejects, r)
+				}
+			}
+			rowBytes += rejectsCost(b.Rejects, nrej)
+		}
+		if !lim.fits(rows, total, rowBytes) {
+			// The row starts the next batch: not done.
+			b.Rejects = b.Rejects[:nrej]
+			b.NumRows = int32(rows)
+			return x.finish(b, cols, refs, last), false, nil
+		}
+		total += rowBytes
+		if rej != nil {
 			for k := range cols {
 				cols[k].AppendNull()
 			}
-			b.Rejects = append(b.Rejects, &commonv1.Reject{Row: int32(rows), Stage: stageExtract, Rule: "ragged_row",
-				Raw:    cut(strings.Join(cells, "\t")),
-				Reason: fmt.Sprintf("row %d: %d cells, the header row %d has %d columns", x.rowNum, len(cells), x.headerRow, ncol)})
+			b.Rejects = append(b.Rejects, rej)
 		} else {
 			for k := range cols {
 				v := ""
@@ -275,25 +316,26 @@ func (x *xlsxSheet) read(cursor string, size int) (*commonv1.Batch, bool, error)
 					v = cells[k]
 				}
 				switch {
-				case v == "":
+				case v == "" || sizer.nbig > 0 && sizer.big[k]:
 					cols[k].AppendNull()
 				case x.isDate[k]:
 					var rej string
-					buf, rej = appendExcelDate(buf[:0], v, x.date1904)
+					dbuf, rej = appendExcelDate(dbuf[:0], v, x.date1904)
 					if rej != "" {
 						cols[k].AppendNull()
-						b.Rejects = append(b.Rejects, &commonv1.Reject{Row: int32(rows), Stage: stageExtract, Rule: "excel_date",
+						r := &commonv1.Reject{Row: int32(rows), Stage: stageExtract, Rule: "excel_date",
 							Column: x.names[k], Raw: cut(v),
-							Reason: fmt.Sprintf("row %d: column %s: %s %s", x.rowNum, x.names[k], batch.QuoteShort([]byte(v)), rej)})
+							Reason: fmt.Sprintf("row %d: column %s: %s %s", x.rowNum, x.names[k], batch.QuoteShort([]byte(v)), rej)}
+						b.Rejects = append(b.Rejects, r)
+						total += rejectCost(r)
 						continue
 					}
-					cols[k].AppendBytes(buf)
+					cols[k].AppendBytes(dbuf)
 				default:
 					cols[k].AppendString(v)
 				}
 			}
 		}
-		buf = strconv.AppendInt(append(buf[:0], "row "...), int64(x.rowNum), 10)
 		refs.AppendBytes(buf)
 		last = strconv.Itoa(x.rowNum + 1)
 		rows++

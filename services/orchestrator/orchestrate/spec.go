@@ -22,8 +22,12 @@ import (
 
 // Limits on a spec; beyond them a request is refused rather than trusted.
 const (
-	defaultBatchSize   = 10000
-	maxBatchSize       = 200000
+	defaultBatchSize = 10000
+	maxBatchSize     = 200000
+	// Bytes per batch: the extractor's default and bound (the bound keeps
+	// a batch under the 64 MiB gRPC message limit).
+	defaultBatchBytes  = 8 << 20
+	maxBatchBytes      = 48 << 20
 	defaultParallelism = 2
 	maxParallelism     = 64
 	maxPartitions      = 1024
@@ -167,6 +171,12 @@ func (s *Service) normalize(in *commonv1.JobSpec) (*commonv1.JobSpec, error) {
 	}
 	if spec.BatchSize < 0 || spec.BatchSize > maxBatchSize {
 		return nil, invalid("batch_size", "must be between 1 and %d, got %d", maxBatchSize, spec.BatchSize)
+	}
+	if spec.BatchBytes == 0 {
+		spec.BatchBytes = defaultBatchBytes
+	}
+	if spec.BatchBytes < 1<<10 || spec.BatchBytes > maxBatchBytes {
+		return nil, invalid("batch_bytes", "must be between 1024 and %d, got %d", maxBatchBytes, spec.BatchBytes)
 	}
 	if spec.Parallelism == 0 {
 		spec.Parallelism = defaultParallelism
