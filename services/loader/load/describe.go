@@ -78,6 +78,9 @@ func (s *Service) describe(ctx context.Context, req *loaderv1.DescribeTargetRequ
 			return nil, fmt.Errorf("%w: table %s.%s", ErrNotFound, schema, req.GetTable())
 		}
 	}
+	if resp.PrimaryKey, err = t.primaryKey(ctx, schema, req.GetTable()); err != nil {
+		return nil, err
+	}
 	return resp, nil
 }
 

@@ -614,71 +614,18 @@ func (fl *follower) deleteCheck(ctx context.Context, bt *beat) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidSpec, err)
 	}
-	pool, release, err := targetPool(ctx, fl.target.GetDsn())
+	kctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	res, err := s.cfg.Clients.Loader.MissingKeys(kctx, &loaderv1.MissingKeysRequest{Target: fl.target, Table: fl.tbl.GetTargetTable(),
+		KeyColumns: keyCols, Upstream: s.cfg.Clients.Addrs.Extractor, Source: fl.tbl.GetSource(), PageSize: keyPage})
+	cancel()
 	if err != nil {
-		return err
+		return stageErr("loader", err)
 	}
-	defer release()
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
+	gone := make([][]string, len(res.GetKeys()))
+	for i, k := range res.GetKeys() {
+		gone[i] = k.GetValues()
 	}
-	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only; the temporary table goes with it
-	if _, err := tx.Exec(ctx, `CREATE TEMP TABLE _cutover_src_keys (k text) ON COMMIT DROP`); err != nil {
-		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
-	}
-	after, sourceKeys := "", 0
-	for {
-		kctx, cancel := context.WithTimeout(ctx, min(2*stageWait, s.cfg.BatchTimeout))
-		page, err := s.cfg.Clients.Extractor.ReadKeys(kctx, &extractorv1.ReadKeysRequest{Source: fl.tbl.GetSource(), After: after, Limit: keyPage})
-		cancel()
-		if err != nil {
-			return stageErr("extractor", err)
-		}
-		rows := make([][]any, len(page.GetKeys()))
-		for i, k := range page.GetKeys() {
-			rows[i] = []any{k}
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"_cutover_src_keys"}, []string{"k"}, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
-		}
-		sourceKeys += len(rows)
-		if page.GetDone() || len(page.GetKeys()) == 0 {
-			break
-		}
-		after = page.GetKeys()[len(page.GetKeys())-1]
-	}
-	if _, err := tx.Exec(ctx, `CREATE INDEX ON _cutover_src_keys (k); ANALYZE _cutover_src_keys`); err != nil {
-		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
-	}
-	texts := make([]string, len(keyCols))
-	for i, c := range keyCols {
-		texts[i] = "t." + pgx.Identifier{c}.Sanitize() + "::text"
-	}
-	joined := "concat_ws(',', " + strings.Join(texts, ", ") + ")"
-	rows, err := tx.Query(ctx, fmt.Sprintf(`SELECT %s FROM %s t WHERE NOT EXISTS (SELECT 1 FROM _cutover_src_keys s WHERE s.k = %s) ORDER BY %s`,
-		strings.Join(texts, ", "), pgx.Identifier{fl.target.GetSchema(), fl.tbl.GetTargetTable()}.Sanitize(), joined, strings.Join(texts, ", ")))
-	if err != nil {
-		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
-	}
-	var gone [][]string
-	for rows.Next() {
-		vals := make([]string, len(keyCols))
-		ptrs := make([]any, len(vals))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			rows.Close()
-			return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
-		}
-		gone = append(gone, vals)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("%w: key check of %s: %v", ErrStage, fl.tbl.GetTargetTable(), err)
-	}
-	_ = tx.Rollback(ctx)
+	sourceKeys := res.GetSourceKeys()
 	if len(gone) > 0 {
 		slog.Info("rows deleted in the source", "job", fl.job.id, "table", fl.tbl.GetName(), "rows", len(gone), "source_keys", sourceKeys)
 	}

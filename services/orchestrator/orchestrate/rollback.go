@@ -166,17 +166,14 @@ WHERE job_id = $1 AND state = 'running' AND lease_until >= now()`, id).Scan(&n)
 // targetHasKey reports whether a target table has a primary key (upsert
 // and sync apply rows by it).
 func (s *Service) targetHasKey(ctx context.Context, target *commonv1.TargetSpec, table string) (bool, error) {
-	pool, release, err := targetPool(ctx, target.GetDsn())
-	if err != nil {
-		return false, err
+	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	defer cancel()
+	d, err := s.cfg.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: table})
+	if status.Code(err) == codes.NotFound {
+		return false, nil // not made yet: no key either
 	}
-	defer release()
-	var hasKey bool
-	err = pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid
-JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND i.indisprimary)`,
-		target.GetSchema(), table).Scan(&hasKey)
 	if err != nil {
-		return false, fmt.Errorf("%w: read the primary key of %s: %v", ErrStage, table, err)
+		return false, stageErr("loader", err)
 	}
-	return hasKey, nil
+	return len(d.GetPrimaryKey()) > 0, nil
 }

@@ -23,6 +23,192 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type MissingKeysRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Table  string                 `protobuf:"bytes,2,opt,name=table,proto3" json:"table,omitempty"`
+	// Target columns that hold the source's primary key, in its order.
+	KeyColumns []string `protobuf:"bytes,3,rep,name=key_columns,json=keyColumns,proto3" json:"key_columns,omitempty"`
+	// Extractor address and the source whose keys it reads.
+	Upstream string         `protobuf:"bytes,4,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	Source   *v1.SourceSpec `protobuf:"bytes,5,opt,name=source,proto3" json:"source,omitempty"`
+	// Keys per ReadKeys page; default 10000.
+	PageSize      int32 `protobuf:"varint,6,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MissingKeysRequest) Reset() {
+	*x = MissingKeysRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MissingKeysRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MissingKeysRequest) ProtoMessage() {}
+
+func (x *MissingKeysRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MissingKeysRequest.ProtoReflect.Descriptor instead.
+func (*MissingKeysRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *MissingKeysRequest) GetTarget() *v1.TargetSpec {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *MissingKeysRequest) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *MissingKeysRequest) GetKeyColumns() []string {
+	if x != nil {
+		return x.KeyColumns
+	}
+	return nil
+}
+
+func (x *MissingKeysRequest) GetUpstream() string {
+	if x != nil {
+		return x.Upstream
+	}
+	return ""
+}
+
+func (x *MissingKeysRequest) GetSource() *v1.SourceSpec {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *MissingKeysRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+type MissingKey struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Values of the key columns as text, in key_columns order.
+	Values        []string `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MissingKey) Reset() {
+	*x = MissingKey{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MissingKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MissingKey) ProtoMessage() {}
+
+func (x *MissingKey) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MissingKey.ProtoReflect.Descriptor instead.
+func (*MissingKey) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MissingKey) GetValues() []string {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+type MissingKeysResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// In key order.
+	Keys []*MissingKey `protobuf:"bytes,1,rep,name=keys,proto3" json:"keys,omitempty"`
+	// Keys the source has.
+	SourceKeys    int64 `protobuf:"varint,2,opt,name=source_keys,json=sourceKeys,proto3" json:"source_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MissingKeysResponse) Reset() {
+	*x = MissingKeysResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MissingKeysResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MissingKeysResponse) ProtoMessage() {}
+
+func (x *MissingKeysResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MissingKeysResponse.ProtoReflect.Descriptor instead.
+func (*MissingKeysResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *MissingKeysResponse) GetKeys() []*MissingKey {
+	if x != nil {
+		return x.Keys
+	}
+	return nil
+}
+
+func (x *MissingKeysResponse) GetSourceKeys() int64 {
+	if x != nil {
+		return x.SourceKeys
+	}
+	return 0
+}
+
 type TargetColumn struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -39,7 +225,7 @@ type TargetColumn struct {
 
 func (x *TargetColumn) Reset() {
 	*x = TargetColumn{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[0]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -51,7 +237,7 @@ func (x *TargetColumn) String() string {
 func (*TargetColumn) ProtoMessage() {}
 
 func (x *TargetColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[0]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -64,7 +250,7 @@ func (x *TargetColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetColumn.ProtoReflect.Descriptor instead.
 func (*TargetColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{0}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *TargetColumn) GetName() string {
@@ -133,7 +319,7 @@ type DescribeTargetRequest struct {
 
 func (x *DescribeTargetRequest) Reset() {
 	*x = DescribeTargetRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[1]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -145,7 +331,7 @@ func (x *DescribeTargetRequest) String() string {
 func (*DescribeTargetRequest) ProtoMessage() {}
 
 func (x *DescribeTargetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[1]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -158,7 +344,7 @@ func (x *DescribeTargetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeTargetRequest.ProtoReflect.Descriptor instead.
 func (*DescribeTargetRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{1}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DescribeTargetRequest) GetTarget() *v1.TargetSpec {
@@ -176,15 +362,17 @@ func (x *DescribeTargetRequest) GetTable() string {
 }
 
 type DescribeTargetResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Columns       []*TargetColumn        `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Columns []*TargetColumn        `protobuf:"bytes,1,rep,name=columns,proto3" json:"columns,omitempty"`
+	// Primary key columns in key order; empty when the table has none.
+	PrimaryKey    []string `protobuf:"bytes,2,rep,name=primary_key,json=primaryKey,proto3" json:"primary_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *DescribeTargetResponse) Reset() {
 	*x = DescribeTargetResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[2]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -196,7 +384,7 @@ func (x *DescribeTargetResponse) String() string {
 func (*DescribeTargetResponse) ProtoMessage() {}
 
 func (x *DescribeTargetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[2]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -209,12 +397,19 @@ func (x *DescribeTargetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeTargetResponse.ProtoReflect.Descriptor instead.
 func (*DescribeTargetResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{2}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *DescribeTargetResponse) GetColumns() []*TargetColumn {
 	if x != nil {
 		return x.Columns
+	}
+	return nil
+}
+
+func (x *DescribeTargetResponse) GetPrimaryKey() []string {
+	if x != nil {
+		return x.PrimaryKey
 	}
 	return nil
 }
@@ -243,7 +438,7 @@ type LoadConfig struct {
 
 func (x *LoadConfig) Reset() {
 	*x = LoadConfig{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[3]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -255,7 +450,7 @@ func (x *LoadConfig) String() string {
 func (*LoadConfig) ProtoMessage() {}
 
 func (x *LoadConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[3]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -268,7 +463,7 @@ func (x *LoadConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadConfig.ProtoReflect.Descriptor instead.
 func (*LoadConfig) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{3}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *LoadConfig) GetTarget() *v1.TargetSpec {
@@ -347,7 +542,7 @@ type LoadRequest struct {
 
 func (x *LoadRequest) Reset() {
 	*x = LoadRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[4]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +554,7 @@ func (x *LoadRequest) String() string {
 func (*LoadRequest) ProtoMessage() {}
 
 func (x *LoadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[4]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +567,7 @@ func (x *LoadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadRequest.ProtoReflect.Descriptor instead.
 func (*LoadRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{4}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *LoadRequest) GetMsg() isLoadRequest_Msg {
@@ -429,7 +624,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[5]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +636,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[5]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +649,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{5}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *LoadResponse) GetSeq() int64 {
@@ -496,7 +691,7 @@ type LoadPartitionResponse struct {
 
 func (x *LoadPartitionResponse) Reset() {
 	*x = LoadPartitionResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -508,7 +703,7 @@ func (x *LoadPartitionResponse) String() string {
 func (*LoadPartitionResponse) ProtoMessage() {}
 
 func (x *LoadPartitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -521,7 +716,7 @@ func (x *LoadPartitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadPartitionResponse.ProtoReflect.Descriptor instead.
 func (*LoadPartitionResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{6}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LoadPartitionResponse) GetAck() *LoadResponse {
@@ -564,7 +759,7 @@ type LoadPartitionRequest struct {
 
 func (x *LoadPartitionRequest) Reset() {
 	*x = LoadPartitionRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -576,7 +771,7 @@ func (x *LoadPartitionRequest) String() string {
 func (*LoadPartitionRequest) ProtoMessage() {}
 
 func (x *LoadPartitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -589,7 +784,7 @@ func (x *LoadPartitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadPartitionRequest.ProtoReflect.Descriptor instead.
 func (*LoadPartitionRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{7}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LoadPartitionRequest) GetConfig() *LoadConfig {
@@ -625,7 +820,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -637,7 +832,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -650,7 +845,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{8}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LedgerEntry) GetPartitionId() string {
@@ -693,7 +888,7 @@ type GetLedgerRequest struct {
 
 func (x *GetLedgerRequest) Reset() {
 	*x = GetLedgerRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -705,7 +900,7 @@ func (x *GetLedgerRequest) String() string {
 func (*GetLedgerRequest) ProtoMessage() {}
 
 func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -718,7 +913,7 @@ func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerRequest.ProtoReflect.Descriptor instead.
 func (*GetLedgerRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{9}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetLedgerRequest) GetTarget() *v1.TargetSpec {
@@ -751,7 +946,7 @@ type GetLedgerResponse struct {
 
 func (x *GetLedgerResponse) Reset() {
 	*x = GetLedgerResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -763,7 +958,7 @@ func (x *GetLedgerResponse) String() string {
 func (*GetLedgerResponse) ProtoMessage() {}
 
 func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -776,7 +971,7 @@ func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerResponse.ProtoReflect.Descriptor instead.
 func (*GetLedgerResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{10}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetLedgerResponse) GetEntries() []*LedgerEntry {
@@ -798,7 +993,7 @@ type GetQuarantineSummaryRequest struct {
 
 func (x *GetQuarantineSummaryRequest) Reset() {
 	*x = GetQuarantineSummaryRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -810,7 +1005,7 @@ func (x *GetQuarantineSummaryRequest) String() string {
 func (*GetQuarantineSummaryRequest) ProtoMessage() {}
 
 func (x *GetQuarantineSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -823,7 +1018,7 @@ func (x *GetQuarantineSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuarantineSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetQuarantineSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{11}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetQuarantineSummaryRequest) GetTarget() *v1.TargetSpec {
@@ -860,7 +1055,7 @@ type QuarantineExample struct {
 
 func (x *QuarantineExample) Reset() {
 	*x = QuarantineExample{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -872,7 +1067,7 @@ func (x *QuarantineExample) String() string {
 func (*QuarantineExample) ProtoMessage() {}
 
 func (x *QuarantineExample) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -885,7 +1080,7 @@ func (x *QuarantineExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineExample.ProtoReflect.Descriptor instead.
 func (*QuarantineExample) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{12}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *QuarantineExample) GetSource() string {
@@ -935,7 +1130,7 @@ type QuarantineGroup struct {
 
 func (x *QuarantineGroup) Reset() {
 	*x = QuarantineGroup{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1142,7 @@ func (x *QuarantineGroup) String() string {
 func (*QuarantineGroup) ProtoMessage() {}
 
 func (x *QuarantineGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1155,7 @@ func (x *QuarantineGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineGroup.ProtoReflect.Descriptor instead.
 func (*QuarantineGroup) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{13}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *QuarantineGroup) GetTable() string {
@@ -1004,7 +1199,7 @@ type GetQuarantineSummaryResponse struct {
 
 func (x *GetQuarantineSummaryResponse) Reset() {
 	*x = GetQuarantineSummaryResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1211,7 @@ func (x *GetQuarantineSummaryResponse) String() string {
 func (*GetQuarantineSummaryResponse) ProtoMessage() {}
 
 func (x *GetQuarantineSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1224,7 @@ func (x *GetQuarantineSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuarantineSummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetQuarantineSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{14}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetQuarantineSummaryResponse) GetGroups() []*QuarantineGroup {
@@ -1065,7 +1260,7 @@ type ColumnDefinition struct {
 
 func (x *ColumnDefinition) Reset() {
 	*x = ColumnDefinition{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1272,7 @@ func (x *ColumnDefinition) String() string {
 func (*ColumnDefinition) ProtoMessage() {}
 
 func (x *ColumnDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1285,7 @@ func (x *ColumnDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnDefinition.ProtoReflect.Descriptor instead.
 func (*ColumnDefinition) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{15}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ColumnDefinition) GetName() string {
@@ -1124,7 +1319,7 @@ type TableDefinition struct {
 
 func (x *TableDefinition) Reset() {
 	*x = TableDefinition{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1136,7 +1331,7 @@ func (x *TableDefinition) String() string {
 func (*TableDefinition) ProtoMessage() {}
 
 func (x *TableDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1149,7 +1344,7 @@ func (x *TableDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableDefinition.ProtoReflect.Descriptor instead.
 func (*TableDefinition) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{16}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TableDefinition) GetName() string {
@@ -1176,7 +1371,7 @@ type CreateTablesRequest struct {
 
 func (x *CreateTablesRequest) Reset() {
 	*x = CreateTablesRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1188,7 +1383,7 @@ func (x *CreateTablesRequest) String() string {
 func (*CreateTablesRequest) ProtoMessage() {}
 
 func (x *CreateTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1201,7 +1396,7 @@ func (x *CreateTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTablesRequest.ProtoReflect.Descriptor instead.
 func (*CreateTablesRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{17}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateTablesRequest) GetTarget() *v1.TargetSpec {
@@ -1228,7 +1423,7 @@ type CreateTablesResponse struct {
 
 func (x *CreateTablesResponse) Reset() {
 	*x = CreateTablesResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1435,7 @@ func (x *CreateTablesResponse) String() string {
 func (*CreateTablesResponse) ProtoMessage() {}
 
 func (x *CreateTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1448,7 @@ func (x *CreateTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTablesResponse.ProtoReflect.Descriptor instead.
 func (*CreateTablesResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{18}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateTablesResponse) GetStatements() []string {
@@ -1280,7 +1475,7 @@ type TableConstraint struct {
 
 func (x *TableConstraint) Reset() {
 	*x = TableConstraint{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1487,7 @@ func (x *TableConstraint) String() string {
 func (*TableConstraint) ProtoMessage() {}
 
 func (x *TableConstraint) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1500,7 @@ func (x *TableConstraint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableConstraint.ProtoReflect.Descriptor instead.
 func (*TableConstraint) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{19}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TableConstraint) GetTable() string {
@@ -1367,7 +1562,7 @@ type AddConstraintsRequest struct {
 
 func (x *AddConstraintsRequest) Reset() {
 	*x = AddConstraintsRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1574,7 @@ func (x *AddConstraintsRequest) String() string {
 func (*AddConstraintsRequest) ProtoMessage() {}
 
 func (x *AddConstraintsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1587,7 @@ func (x *AddConstraintsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddConstraintsRequest.ProtoReflect.Descriptor instead.
 func (*AddConstraintsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{20}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AddConstraintsRequest) GetTarget() *v1.TargetSpec {
@@ -1418,7 +1613,7 @@ type AddConstraintsResponse struct {
 
 func (x *AddConstraintsResponse) Reset() {
 	*x = AddConstraintsResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1430,7 +1625,7 @@ func (x *AddConstraintsResponse) String() string {
 func (*AddConstraintsResponse) ProtoMessage() {}
 
 func (x *AddConstraintsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1443,7 +1638,7 @@ func (x *AddConstraintsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddConstraintsResponse.ProtoReflect.Descriptor instead.
 func (*AddConstraintsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{21}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AddConstraintsResponse) GetStatements() []string {
@@ -1466,7 +1661,7 @@ type StagedColumn struct {
 
 func (x *StagedColumn) Reset() {
 	*x = StagedColumn{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1478,7 +1673,7 @@ func (x *StagedColumn) String() string {
 func (*StagedColumn) ProtoMessage() {}
 
 func (x *StagedColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1491,7 +1686,7 @@ func (x *StagedColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagedColumn.ProtoReflect.Descriptor instead.
 func (*StagedColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{22}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StagedColumn) GetColumn() string {
@@ -1533,7 +1728,7 @@ type StagedSource struct {
 
 func (x *StagedSource) Reset() {
 	*x = StagedSource{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1740,7 @@ func (x *StagedSource) String() string {
 func (*StagedSource) ProtoMessage() {}
 
 func (x *StagedSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1753,7 @@ func (x *StagedSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagedSource.ProtoReflect.Descriptor instead.
 func (*StagedSource) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{23}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StagedSource) GetTable() string {
@@ -1617,7 +1812,7 @@ type FinalizeStagedRequest struct {
 
 func (x *FinalizeStagedRequest) Reset() {
 	*x = FinalizeStagedRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1824,7 @@ func (x *FinalizeStagedRequest) String() string {
 func (*FinalizeStagedRequest) ProtoMessage() {}
 
 func (x *FinalizeStagedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1837,7 @@ func (x *FinalizeStagedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeStagedRequest.ProtoReflect.Descriptor instead.
 func (*FinalizeStagedRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{24}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *FinalizeStagedRequest) GetTarget() *v1.TargetSpec {
@@ -1704,7 +1899,7 @@ type StagedOutcome struct {
 
 func (x *StagedOutcome) Reset() {
 	*x = StagedOutcome{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1716,7 +1911,7 @@ func (x *StagedOutcome) String() string {
 func (*StagedOutcome) ProtoMessage() {}
 
 func (x *StagedOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1729,7 +1924,7 @@ func (x *StagedOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagedOutcome.ProtoReflect.Descriptor instead.
 func (*StagedOutcome) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{25}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *StagedOutcome) GetTable() string {
@@ -1779,7 +1974,7 @@ type MergeCount struct {
 
 func (x *MergeCount) Reset() {
 	*x = MergeCount{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1986,7 @@ func (x *MergeCount) String() string {
 func (*MergeCount) ProtoMessage() {}
 
 func (x *MergeCount) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1999,7 @@ func (x *MergeCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeCount.ProtoReflect.Descriptor instead.
 func (*MergeCount) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{26}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MergeCount) GetKey() string {
@@ -1837,7 +2032,7 @@ type CollisionCount struct {
 
 func (x *CollisionCount) Reset() {
 	*x = CollisionCount{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1849,7 +2044,7 @@ func (x *CollisionCount) String() string {
 func (*CollisionCount) ProtoMessage() {}
 
 func (x *CollisionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1862,7 +2057,7 @@ func (x *CollisionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollisionCount.ProtoReflect.Descriptor instead.
 func (*CollisionCount) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{27}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CollisionCount) GetColumn() string {
@@ -1918,7 +2113,7 @@ type FinalizeStagedResponse struct {
 
 func (x *FinalizeStagedResponse) Reset() {
 	*x = FinalizeStagedResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +2125,7 @@ func (x *FinalizeStagedResponse) String() string {
 func (*FinalizeStagedResponse) ProtoMessage() {}
 
 func (x *FinalizeStagedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +2138,7 @@ func (x *FinalizeStagedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeStagedResponse.ProtoReflect.Descriptor instead.
 func (*FinalizeStagedResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{28}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *FinalizeStagedResponse) GetTables() []*StagedOutcome {
@@ -2007,7 +2202,7 @@ type GetLineageRequest struct {
 
 func (x *GetLineageRequest) Reset() {
 	*x = GetLineageRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2019,7 +2214,7 @@ func (x *GetLineageRequest) String() string {
 func (*GetLineageRequest) ProtoMessage() {}
 
 func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2032,7 +2227,7 @@ func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageRequest.ProtoReflect.Descriptor instead.
 func (*GetLineageRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{29}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *GetLineageRequest) GetTarget() *v1.TargetSpec {
@@ -2093,7 +2288,7 @@ type GetLineageResponse struct {
 
 func (x *GetLineageResponse) Reset() {
 	*x = GetLineageResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2300,7 @@ func (x *GetLineageResponse) String() string {
 func (*GetLineageResponse) ProtoMessage() {}
 
 func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2313,7 @@ func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageResponse.ProtoReflect.Descriptor instead.
 func (*GetLineageResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{30}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetLineageResponse) GetRecords() []*v1.LineageRecord {
@@ -2145,7 +2340,7 @@ type ListQuarantineRequest struct {
 
 func (x *ListQuarantineRequest) Reset() {
 	*x = ListQuarantineRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2157,7 +2352,7 @@ func (x *ListQuarantineRequest) String() string {
 func (*ListQuarantineRequest) ProtoMessage() {}
 
 func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2170,7 +2365,7 @@ func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{31}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListQuarantineRequest) GetTarget() *v1.TargetSpec {
@@ -2240,7 +2435,7 @@ type QuarantineRow struct {
 
 func (x *QuarantineRow) Reset() {
 	*x = QuarantineRow{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +2447,7 @@ func (x *QuarantineRow) String() string {
 func (*QuarantineRow) ProtoMessage() {}
 
 func (x *QuarantineRow) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +2460,7 @@ func (x *QuarantineRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineRow.ProtoReflect.Descriptor instead.
 func (*QuarantineRow) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{32}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *QuarantineRow) GetTable() string {
@@ -2349,7 +2544,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2361,7 +2556,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2374,7 +2569,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{33}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListQuarantineResponse) GetRows() []*QuarantineRow {
@@ -2409,7 +2604,7 @@ type BackupTablesRequest struct {
 
 func (x *BackupTablesRequest) Reset() {
 	*x = BackupTablesRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2616,7 @@ func (x *BackupTablesRequest) String() string {
 func (*BackupTablesRequest) ProtoMessage() {}
 
 func (x *BackupTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2629,7 @@ func (x *BackupTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupTablesRequest.ProtoReflect.Descriptor instead.
 func (*BackupTablesRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{34}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *BackupTablesRequest) GetTarget() *v1.TargetSpec {
@@ -2468,7 +2663,7 @@ type BackupTablesResponse struct {
 
 func (x *BackupTablesResponse) Reset() {
 	*x = BackupTablesResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2480,7 +2675,7 @@ func (x *BackupTablesResponse) String() string {
 func (*BackupTablesResponse) ProtoMessage() {}
 
 func (x *BackupTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2493,7 +2688,7 @@ func (x *BackupTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupTablesResponse.ProtoReflect.Descriptor instead.
 func (*BackupTablesResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{35}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BackupTablesResponse) GetRows() []int64 {
@@ -2516,7 +2711,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +2723,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +2736,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{36}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RollbackRequest) GetTarget() *v1.TargetSpec {
@@ -2581,7 +2776,7 @@ type TableRollback struct {
 
 func (x *TableRollback) Reset() {
 	*x = TableRollback{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +2788,7 @@ func (x *TableRollback) String() string {
 func (*TableRollback) ProtoMessage() {}
 
 func (x *TableRollback) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +2801,7 @@ func (x *TableRollback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableRollback.ProtoReflect.Descriptor instead.
 func (*TableRollback) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{37}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *TableRollback) GetTable() string {
@@ -2646,7 +2841,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2658,7 +2853,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2671,7 +2866,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{38}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *RollbackResponse) GetTables() []*TableRollback {
@@ -2685,7 +2880,22 @@ var File_cutover_loader_v1_loader_proto protoreflect.FileDescriptor
 
 const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecutover/loader/v1/loader.proto\x12\x11cutover.loader.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a$cutover/validator/v1/validator.proto\"\xfd\x01\n" +
+	"\x1ecutover/loader/v1/loader.proto\x12\x11cutover.loader.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a$cutover/validator/v1/validator.proto\"\xf2\x01\n" +
+	"\x12MissingKeysRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1f\n" +
+	"\vkey_columns\x18\x03 \x03(\tR\n" +
+	"keyColumns\x12\x1a\n" +
+	"\bupstream\x18\x04 \x01(\tR\bupstream\x125\n" +
+	"\x06source\x18\x05 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x1b\n" +
+	"\tpage_size\x18\x06 \x01(\x05R\bpageSize\"$\n" +
+	"\n" +
+	"MissingKey\x12\x16\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"i\n" +
+	"\x13MissingKeysResponse\x121\n" +
+	"\x04keys\x18\x01 \x03(\v2\x1d.cutover.loader.v1.MissingKeyR\x04keys\x12\x1f\n" +
+	"\vsource_keys\x18\x02 \x01(\x03R\n" +
+	"sourceKeys\"\xfd\x01\n" +
 	"\fTargetColumn\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\apg_type\x18\x02 \x01(\tR\x06pgType\x121\n" +
@@ -2699,9 +2909,11 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x05scale\x18\b \x01(\x05R\x05scale\"d\n" +
 	"\x15DescribeTargetRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
-	"\x05table\x18\x02 \x01(\tR\x05table\"S\n" +
+	"\x05table\x18\x02 \x01(\tR\x05table\"t\n" +
 	"\x16DescribeTargetResponse\x129\n" +
-	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.loader.v1.TargetColumnR\acolumns\"\xbe\x02\n" +
+	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.loader.v1.TargetColumnR\acolumns\x12\x1f\n" +
+	"\vprimary_key\x18\x02 \x03(\tR\n" +
+	"primaryKey\"\xbe\x02\n" +
 	"\n" +
 	"LoadConfig\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
@@ -2902,7 +3114,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\vfrom_backup\x18\x04 \x01(\bR\n" +
 	"fromBackup\"L\n" +
 	"\x10RollbackResponse\x128\n" +
-	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables2\xa1\t\n" +
+	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables2\xff\t\n" +
 	"\rLoaderService\x12e\n" +
 	"\x0eDescribeTarget\x12(.cutover.loader.v1.DescribeTargetRequest\x1a).cutover.loader.v1.DescribeTargetResponse\x12K\n" +
 	"\x04Load\x12\x1e.cutover.loader.v1.LoadRequest\x1a\x1f.cutover.loader.v1.LoadResponse(\x010\x01\x12d\n" +
@@ -2916,7 +3128,8 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"GetLineage\x12$.cutover.loader.v1.GetLineageRequest\x1a%.cutover.loader.v1.GetLineageResponse\x12_\n" +
 	"\fBackupTables\x12&.cutover.loader.v1.BackupTablesRequest\x1a'.cutover.loader.v1.BackupTablesResponse\x12S\n" +
 	"\bRollback\x12\".cutover.loader.v1.RollbackRequest\x1a#.cutover.loader.v1.RollbackResponse\x12e\n" +
-	"\x0eListQuarantine\x12(.cutover.loader.v1.ListQuarantineRequest\x1a).cutover.loader.v1.ListQuarantineResponseB\xc5\x01\n" +
+	"\x0eListQuarantine\x12(.cutover.loader.v1.ListQuarantineRequest\x1a).cutover.loader.v1.ListQuarantineResponse\x12\\\n" +
+	"\vMissingKeys\x12%.cutover.loader.v1.MissingKeysRequest\x1a&.cutover.loader.v1.MissingKeysResponseB\xc5\x01\n" +
 	"\x15com.cutover.loader.v1B\vLoaderProtoP\x01Z9github.com/cutover/cutover/gen/cutover/loader/v1;loaderv1\xa2\x02\x03CLX\xaa\x02\x11Cutover.Loader.V1\xca\x02\x11Cutover\\Loader\\V1\xe2\x02\x1dCutover\\Loader\\V1\\GPBMetadata\xea\x02\x13Cutover::Loader::V1b\x06proto3"
 
 var (
@@ -2931,136 +3144,145 @@ func file_cutover_loader_v1_loader_proto_rawDescGZIP() []byte {
 	return file_cutover_loader_v1_loader_proto_rawDescData
 }
 
-var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_cutover_loader_v1_loader_proto_goTypes = []any{
-	(*TargetColumn)(nil),                 // 0: cutover.loader.v1.TargetColumn
-	(*DescribeTargetRequest)(nil),        // 1: cutover.loader.v1.DescribeTargetRequest
-	(*DescribeTargetResponse)(nil),       // 2: cutover.loader.v1.DescribeTargetResponse
-	(*LoadConfig)(nil),                   // 3: cutover.loader.v1.LoadConfig
-	(*LoadRequest)(nil),                  // 4: cutover.loader.v1.LoadRequest
-	(*LoadResponse)(nil),                 // 5: cutover.loader.v1.LoadResponse
-	(*LoadPartitionResponse)(nil),        // 6: cutover.loader.v1.LoadPartitionResponse
-	(*LoadPartitionRequest)(nil),         // 7: cutover.loader.v1.LoadPartitionRequest
-	(*LedgerEntry)(nil),                  // 8: cutover.loader.v1.LedgerEntry
-	(*GetLedgerRequest)(nil),             // 9: cutover.loader.v1.GetLedgerRequest
-	(*GetLedgerResponse)(nil),            // 10: cutover.loader.v1.GetLedgerResponse
-	(*GetQuarantineSummaryRequest)(nil),  // 11: cutover.loader.v1.GetQuarantineSummaryRequest
-	(*QuarantineExample)(nil),            // 12: cutover.loader.v1.QuarantineExample
-	(*QuarantineGroup)(nil),              // 13: cutover.loader.v1.QuarantineGroup
-	(*GetQuarantineSummaryResponse)(nil), // 14: cutover.loader.v1.GetQuarantineSummaryResponse
-	(*ColumnDefinition)(nil),             // 15: cutover.loader.v1.ColumnDefinition
-	(*TableDefinition)(nil),              // 16: cutover.loader.v1.TableDefinition
-	(*CreateTablesRequest)(nil),          // 17: cutover.loader.v1.CreateTablesRequest
-	(*CreateTablesResponse)(nil),         // 18: cutover.loader.v1.CreateTablesResponse
-	(*TableConstraint)(nil),              // 19: cutover.loader.v1.TableConstraint
-	(*AddConstraintsRequest)(nil),        // 20: cutover.loader.v1.AddConstraintsRequest
-	(*AddConstraintsResponse)(nil),       // 21: cutover.loader.v1.AddConstraintsResponse
-	(*StagedColumn)(nil),                 // 22: cutover.loader.v1.StagedColumn
-	(*StagedSource)(nil),                 // 23: cutover.loader.v1.StagedSource
-	(*FinalizeStagedRequest)(nil),        // 24: cutover.loader.v1.FinalizeStagedRequest
-	(*StagedOutcome)(nil),                // 25: cutover.loader.v1.StagedOutcome
-	(*MergeCount)(nil),                   // 26: cutover.loader.v1.MergeCount
-	(*CollisionCount)(nil),               // 27: cutover.loader.v1.CollisionCount
-	(*FinalizeStagedResponse)(nil),       // 28: cutover.loader.v1.FinalizeStagedResponse
-	(*GetLineageRequest)(nil),            // 29: cutover.loader.v1.GetLineageRequest
-	(*GetLineageResponse)(nil),           // 30: cutover.loader.v1.GetLineageResponse
-	(*ListQuarantineRequest)(nil),        // 31: cutover.loader.v1.ListQuarantineRequest
-	(*QuarantineRow)(nil),                // 32: cutover.loader.v1.QuarantineRow
-	(*ListQuarantineResponse)(nil),       // 33: cutover.loader.v1.ListQuarantineResponse
-	(*BackupTablesRequest)(nil),          // 34: cutover.loader.v1.BackupTablesRequest
-	(*BackupTablesResponse)(nil),         // 35: cutover.loader.v1.BackupTablesResponse
-	(*RollbackRequest)(nil),              // 36: cutover.loader.v1.RollbackRequest
-	(*TableRollback)(nil),                // 37: cutover.loader.v1.TableRollback
-	(*RollbackResponse)(nil),             // 38: cutover.loader.v1.RollbackResponse
-	nil,                                  // 39: cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
-	nil,                                  // 40: cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
-	(v1.ColumnType)(0),                   // 41: cutover.common.v1.ColumnType
-	(*v1.TargetSpec)(nil),                // 42: cutover.common.v1.TargetSpec
-	(v1.WriteMode)(0),                    // 43: cutover.common.v1.WriteMode
-	(*v1.Batch)(nil),                     // 44: cutover.common.v1.Batch
-	(*v1.Counts)(nil),                    // 45: cutover.common.v1.Counts
-	(*v11.PullRequest)(nil),              // 46: cutover.validator.v1.PullRequest
-	(*v1.Rule)(nil),                      // 47: cutover.common.v1.Rule
-	(*v1.Dedupe)(nil),                    // 48: cutover.common.v1.Dedupe
-	(*v1.KeyCollision)(nil),              // 49: cutover.common.v1.KeyCollision
-	(v1.CollisionRule)(0),                // 50: cutover.common.v1.CollisionRule
-	(*v1.LineageRecord)(nil),             // 51: cutover.common.v1.LineageRecord
+	(*MissingKeysRequest)(nil),           // 0: cutover.loader.v1.MissingKeysRequest
+	(*MissingKey)(nil),                   // 1: cutover.loader.v1.MissingKey
+	(*MissingKeysResponse)(nil),          // 2: cutover.loader.v1.MissingKeysResponse
+	(*TargetColumn)(nil),                 // 3: cutover.loader.v1.TargetColumn
+	(*DescribeTargetRequest)(nil),        // 4: cutover.loader.v1.DescribeTargetRequest
+	(*DescribeTargetResponse)(nil),       // 5: cutover.loader.v1.DescribeTargetResponse
+	(*LoadConfig)(nil),                   // 6: cutover.loader.v1.LoadConfig
+	(*LoadRequest)(nil),                  // 7: cutover.loader.v1.LoadRequest
+	(*LoadResponse)(nil),                 // 8: cutover.loader.v1.LoadResponse
+	(*LoadPartitionResponse)(nil),        // 9: cutover.loader.v1.LoadPartitionResponse
+	(*LoadPartitionRequest)(nil),         // 10: cutover.loader.v1.LoadPartitionRequest
+	(*LedgerEntry)(nil),                  // 11: cutover.loader.v1.LedgerEntry
+	(*GetLedgerRequest)(nil),             // 12: cutover.loader.v1.GetLedgerRequest
+	(*GetLedgerResponse)(nil),            // 13: cutover.loader.v1.GetLedgerResponse
+	(*GetQuarantineSummaryRequest)(nil),  // 14: cutover.loader.v1.GetQuarantineSummaryRequest
+	(*QuarantineExample)(nil),            // 15: cutover.loader.v1.QuarantineExample
+	(*QuarantineGroup)(nil),              // 16: cutover.loader.v1.QuarantineGroup
+	(*GetQuarantineSummaryResponse)(nil), // 17: cutover.loader.v1.GetQuarantineSummaryResponse
+	(*ColumnDefinition)(nil),             // 18: cutover.loader.v1.ColumnDefinition
+	(*TableDefinition)(nil),              // 19: cutover.loader.v1.TableDefinition
+	(*CreateTablesRequest)(nil),          // 20: cutover.loader.v1.CreateTablesRequest
+	(*CreateTablesResponse)(nil),         // 21: cutover.loader.v1.CreateTablesResponse
+	(*TableConstraint)(nil),              // 22: cutover.loader.v1.TableConstraint
+	(*AddConstraintsRequest)(nil),        // 23: cutover.loader.v1.AddConstraintsRequest
+	(*AddConstraintsResponse)(nil),       // 24: cutover.loader.v1.AddConstraintsResponse
+	(*StagedColumn)(nil),                 // 25: cutover.loader.v1.StagedColumn
+	(*StagedSource)(nil),                 // 26: cutover.loader.v1.StagedSource
+	(*FinalizeStagedRequest)(nil),        // 27: cutover.loader.v1.FinalizeStagedRequest
+	(*StagedOutcome)(nil),                // 28: cutover.loader.v1.StagedOutcome
+	(*MergeCount)(nil),                   // 29: cutover.loader.v1.MergeCount
+	(*CollisionCount)(nil),               // 30: cutover.loader.v1.CollisionCount
+	(*FinalizeStagedResponse)(nil),       // 31: cutover.loader.v1.FinalizeStagedResponse
+	(*GetLineageRequest)(nil),            // 32: cutover.loader.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),           // 33: cutover.loader.v1.GetLineageResponse
+	(*ListQuarantineRequest)(nil),        // 34: cutover.loader.v1.ListQuarantineRequest
+	(*QuarantineRow)(nil),                // 35: cutover.loader.v1.QuarantineRow
+	(*ListQuarantineResponse)(nil),       // 36: cutover.loader.v1.ListQuarantineResponse
+	(*BackupTablesRequest)(nil),          // 37: cutover.loader.v1.BackupTablesRequest
+	(*BackupTablesResponse)(nil),         // 38: cutover.loader.v1.BackupTablesResponse
+	(*RollbackRequest)(nil),              // 39: cutover.loader.v1.RollbackRequest
+	(*TableRollback)(nil),                // 40: cutover.loader.v1.TableRollback
+	(*RollbackResponse)(nil),             // 41: cutover.loader.v1.RollbackResponse
+	nil,                                  // 42: cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
+	nil,                                  // 43: cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
+	(*v1.TargetSpec)(nil),                // 44: cutover.common.v1.TargetSpec
+	(*v1.SourceSpec)(nil),                // 45: cutover.common.v1.SourceSpec
+	(v1.ColumnType)(0),                   // 46: cutover.common.v1.ColumnType
+	(v1.WriteMode)(0),                    // 47: cutover.common.v1.WriteMode
+	(*v1.Batch)(nil),                     // 48: cutover.common.v1.Batch
+	(*v1.Counts)(nil),                    // 49: cutover.common.v1.Counts
+	(*v11.PullRequest)(nil),              // 50: cutover.validator.v1.PullRequest
+	(*v1.Rule)(nil),                      // 51: cutover.common.v1.Rule
+	(*v1.Dedupe)(nil),                    // 52: cutover.common.v1.Dedupe
+	(*v1.KeyCollision)(nil),              // 53: cutover.common.v1.KeyCollision
+	(v1.CollisionRule)(0),                // 54: cutover.common.v1.CollisionRule
+	(*v1.LineageRecord)(nil),             // 55: cutover.common.v1.LineageRecord
 }
 var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
-	41, // 0: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
-	42, // 1: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
-	0,  // 2: cutover.loader.v1.DescribeTargetResponse.columns:type_name -> cutover.loader.v1.TargetColumn
-	42, // 3: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
-	43, // 4: cutover.loader.v1.LoadConfig.write_mode:type_name -> cutover.common.v1.WriteMode
-	3,  // 5: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
-	44, // 6: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
-	45, // 7: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
-	5,  // 8: cutover.loader.v1.LoadPartitionResponse.ack:type_name -> cutover.loader.v1.LoadResponse
-	39, // 9: cutover.loader.v1.LoadPartitionResponse.stage_micros:type_name -> cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
-	40, // 10: cutover.loader.v1.LoadPartitionResponse.trace_context:type_name -> cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
-	3,  // 11: cutover.loader.v1.LoadPartitionRequest.config:type_name -> cutover.loader.v1.LoadConfig
-	46, // 12: cutover.loader.v1.LoadPartitionRequest.validate:type_name -> cutover.validator.v1.PullRequest
-	45, // 13: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
-	42, // 14: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
-	8,  // 15: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
-	42, // 16: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
-	12, // 17: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
-	13, // 18: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
-	13, // 19: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
-	13, // 20: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
-	15, // 21: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
-	42, // 22: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
-	16, // 23: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
-	42, // 24: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
-	19, // 25: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
-	22, // 26: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
-	22, // 27: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
-	47, // 28: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
-	42, // 29: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
-	23, // 30: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
-	48, // 31: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
-	49, // 32: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
-	50, // 33: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
-	25, // 34: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
-	26, // 35: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
-	27, // 36: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
-	26, // 37: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
-	42, // 38: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
-	51, // 39: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	42, // 40: cutover.loader.v1.ListQuarantineRequest.target:type_name -> cutover.common.v1.TargetSpec
-	32, // 41: cutover.loader.v1.ListQuarantineResponse.rows:type_name -> cutover.loader.v1.QuarantineRow
-	42, // 42: cutover.loader.v1.BackupTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
-	42, // 43: cutover.loader.v1.RollbackRequest.target:type_name -> cutover.common.v1.TargetSpec
-	37, // 44: cutover.loader.v1.RollbackResponse.tables:type_name -> cutover.loader.v1.TableRollback
-	1,  // 45: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
-	4,  // 46: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
-	7,  // 47: cutover.loader.v1.LoaderService.LoadPartition:input_type -> cutover.loader.v1.LoadPartitionRequest
-	9,  // 48: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
-	17, // 49: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
-	20, // 50: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
-	11, // 51: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
-	24, // 52: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
-	29, // 53: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
-	34, // 54: cutover.loader.v1.LoaderService.BackupTables:input_type -> cutover.loader.v1.BackupTablesRequest
-	36, // 55: cutover.loader.v1.LoaderService.Rollback:input_type -> cutover.loader.v1.RollbackRequest
-	31, // 56: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
-	2,  // 57: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
-	5,  // 58: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
-	6,  // 59: cutover.loader.v1.LoaderService.LoadPartition:output_type -> cutover.loader.v1.LoadPartitionResponse
-	10, // 60: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
-	18, // 61: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
-	21, // 62: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
-	14, // 63: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
-	28, // 64: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
-	30, // 65: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
-	35, // 66: cutover.loader.v1.LoaderService.BackupTables:output_type -> cutover.loader.v1.BackupTablesResponse
-	38, // 67: cutover.loader.v1.LoaderService.Rollback:output_type -> cutover.loader.v1.RollbackResponse
-	33, // 68: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
-	57, // [57:69] is the sub-list for method output_type
-	45, // [45:57] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	44, // 0: cutover.loader.v1.MissingKeysRequest.target:type_name -> cutover.common.v1.TargetSpec
+	45, // 1: cutover.loader.v1.MissingKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
+	1,  // 2: cutover.loader.v1.MissingKeysResponse.keys:type_name -> cutover.loader.v1.MissingKey
+	46, // 3: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
+	44, // 4: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
+	3,  // 5: cutover.loader.v1.DescribeTargetResponse.columns:type_name -> cutover.loader.v1.TargetColumn
+	44, // 6: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
+	47, // 7: cutover.loader.v1.LoadConfig.write_mode:type_name -> cutover.common.v1.WriteMode
+	6,  // 8: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
+	48, // 9: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
+	49, // 10: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
+	8,  // 11: cutover.loader.v1.LoadPartitionResponse.ack:type_name -> cutover.loader.v1.LoadResponse
+	42, // 12: cutover.loader.v1.LoadPartitionResponse.stage_micros:type_name -> cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
+	43, // 13: cutover.loader.v1.LoadPartitionResponse.trace_context:type_name -> cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
+	6,  // 14: cutover.loader.v1.LoadPartitionRequest.config:type_name -> cutover.loader.v1.LoadConfig
+	50, // 15: cutover.loader.v1.LoadPartitionRequest.validate:type_name -> cutover.validator.v1.PullRequest
+	49, // 16: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
+	44, // 17: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
+	11, // 18: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
+	44, // 19: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
+	15, // 20: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
+	16, // 21: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
+	16, // 22: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
+	16, // 23: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
+	18, // 24: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
+	44, // 25: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	19, // 26: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
+	44, // 27: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
+	22, // 28: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
+	25, // 29: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
+	25, // 30: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
+	51, // 31: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
+	44, // 32: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
+	26, // 33: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
+	52, // 34: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
+	53, // 35: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
+	54, // 36: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
+	28, // 37: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
+	29, // 38: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
+	30, // 39: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
+	29, // 40: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
+	44, // 41: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
+	55, // 42: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	44, // 43: cutover.loader.v1.ListQuarantineRequest.target:type_name -> cutover.common.v1.TargetSpec
+	35, // 44: cutover.loader.v1.ListQuarantineResponse.rows:type_name -> cutover.loader.v1.QuarantineRow
+	44, // 45: cutover.loader.v1.BackupTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	44, // 46: cutover.loader.v1.RollbackRequest.target:type_name -> cutover.common.v1.TargetSpec
+	40, // 47: cutover.loader.v1.RollbackResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	4,  // 48: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
+	7,  // 49: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
+	10, // 50: cutover.loader.v1.LoaderService.LoadPartition:input_type -> cutover.loader.v1.LoadPartitionRequest
+	12, // 51: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
+	20, // 52: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
+	23, // 53: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
+	14, // 54: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
+	27, // 55: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
+	32, // 56: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
+	37, // 57: cutover.loader.v1.LoaderService.BackupTables:input_type -> cutover.loader.v1.BackupTablesRequest
+	39, // 58: cutover.loader.v1.LoaderService.Rollback:input_type -> cutover.loader.v1.RollbackRequest
+	34, // 59: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
+	0,  // 60: cutover.loader.v1.LoaderService.MissingKeys:input_type -> cutover.loader.v1.MissingKeysRequest
+	5,  // 61: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
+	8,  // 62: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
+	9,  // 63: cutover.loader.v1.LoaderService.LoadPartition:output_type -> cutover.loader.v1.LoadPartitionResponse
+	13, // 64: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
+	21, // 65: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
+	24, // 66: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
+	17, // 67: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
+	31, // 68: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
+	33, // 69: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
+	38, // 70: cutover.loader.v1.LoaderService.BackupTables:output_type -> cutover.loader.v1.BackupTablesResponse
+	41, // 71: cutover.loader.v1.LoaderService.Rollback:output_type -> cutover.loader.v1.RollbackResponse
+	36, // 72: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
+	2,  // 73: cutover.loader.v1.LoaderService.MissingKeys:output_type -> cutover.loader.v1.MissingKeysResponse
+	61, // [61:74] is the sub-list for method output_type
+	48, // [48:61] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_cutover_loader_v1_loader_proto_init() }
@@ -3068,7 +3290,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 	if File_cutover_loader_v1_loader_proto != nil {
 		return
 	}
-	file_cutover_loader_v1_loader_proto_msgTypes[4].OneofWrappers = []any{
+	file_cutover_loader_v1_loader_proto_msgTypes[7].OneofWrappers = []any{
 		(*LoadRequest_Config)(nil),
 		(*LoadRequest_Batch)(nil),
 	}
@@ -3078,7 +3300,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_loader_v1_loader_proto_rawDesc), len(file_cutover_loader_v1_loader_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   41,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

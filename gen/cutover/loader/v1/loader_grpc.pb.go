@@ -31,6 +31,7 @@ const (
 	LoaderService_BackupTables_FullMethodName         = "/cutover.loader.v1.LoaderService/BackupTables"
 	LoaderService_Rollback_FullMethodName             = "/cutover.loader.v1.LoaderService/Rollback"
 	LoaderService_ListQuarantine_FullMethodName       = "/cutover.loader.v1.LoaderService/ListQuarantine"
+	LoaderService_MissingKeys_FullMethodName          = "/cutover.loader.v1.LoaderService/MissingKeys"
 )
 
 // LoaderServiceClient is the client API for LoaderService service.
@@ -80,6 +81,11 @@ type LoaderServiceClient interface {
 	Rollback(ctx context.Context, in *RollbackRequest, opts ...grpc.CallOption) (*RollbackResponse, error)
 	// ListQuarantine lists quarantined rows, a page at a time.
 	ListQuarantine(ctx context.Context, in *ListQuarantineRequest, opts ...grpc.CallOption) (*ListQuarantineResponse, error)
+	// MissingKeys lists the target table's keys that its source no longer
+	// has: the loader reads the source's keys from the extractor at upstream
+	// (ReadKeys, a page at a time) into a temporary table on the target and
+	// compares. A follower turns them into delete batches.
+	MissingKeys(ctx context.Context, in *MissingKeysRequest, opts ...grpc.CallOption) (*MissingKeysResponse, error)
 }
 
 type loaderServiceClient struct {
@@ -222,6 +228,16 @@ func (c *loaderServiceClient) ListQuarantine(ctx context.Context, in *ListQuaran
 	return out, nil
 }
 
+func (c *loaderServiceClient) MissingKeys(ctx context.Context, in *MissingKeysRequest, opts ...grpc.CallOption) (*MissingKeysResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MissingKeysResponse)
+	err := c.cc.Invoke(ctx, LoaderService_MissingKeys_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LoaderServiceServer is the server API for LoaderService service.
 // All implementations must embed UnimplementedLoaderServiceServer
 // for forward compatibility.
@@ -269,6 +285,11 @@ type LoaderServiceServer interface {
 	Rollback(context.Context, *RollbackRequest) (*RollbackResponse, error)
 	// ListQuarantine lists quarantined rows, a page at a time.
 	ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error)
+	// MissingKeys lists the target table's keys that its source no longer
+	// has: the loader reads the source's keys from the extractor at upstream
+	// (ReadKeys, a page at a time) into a temporary table on the target and
+	// compares. A follower turns them into delete batches.
+	MissingKeys(context.Context, *MissingKeysRequest) (*MissingKeysResponse, error)
 	mustEmbedUnimplementedLoaderServiceServer()
 }
 
@@ -314,6 +335,9 @@ func (UnimplementedLoaderServiceServer) Rollback(context.Context, *RollbackReque
 }
 func (UnimplementedLoaderServiceServer) ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListQuarantine not implemented")
+}
+func (UnimplementedLoaderServiceServer) MissingKeys(context.Context, *MissingKeysRequest) (*MissingKeysResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method MissingKeys not implemented")
 }
 func (UnimplementedLoaderServiceServer) mustEmbedUnimplementedLoaderServiceServer() {}
 func (UnimplementedLoaderServiceServer) testEmbeddedByValue()                       {}
@@ -534,6 +558,24 @@ func _LoaderService_ListQuarantine_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoaderService_MissingKeys_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MissingKeysRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).MissingKeys(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_MissingKeys_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).MissingKeys(ctx, req.(*MissingKeysRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LoaderService_ServiceDesc is the grpc.ServiceDesc for LoaderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -580,6 +622,10 @@ var LoaderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListQuarantine",
 			Handler:    _LoaderService_ListQuarantine_Handler,
+		},
+		{
+			MethodName: "MissingKeys",
+			Handler:    _LoaderService_MissingKeys_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
