@@ -318,7 +318,7 @@ func (r *reconciliation) groups() []group {
 
 // rowCheck is the row-level comparison; skipped (e.g. a staged table) is
 // not a failure.
-func rowCheck(rc *orchestratorv1.RowCheck) check {
+func rowCheck(rc *commonv1.RowCheck) check {
 	c := check{name: "rows", failed: !rc.GetOk() && rc.GetSkipped() == "", skipped: rc.GetSkipped(),
 		message: fmt.Sprintf("%d rows in %d key ranges, %d ranges differ, %d differing keys listed",
 			rc.GetRows(), rc.GetRanges(), rc.GetRangesDiffering(), len(rc.GetDifferences()))}
@@ -334,7 +334,7 @@ func rowCheck(rc *orchestratorv1.RowCheck) check {
 
 // groupsDiffering counts the groups among an aggregate's differences,
 // which are per group and measure.
-func groupsDiffering(a *orchestratorv1.AggregateCheck) int {
+func groupsDiffering(a *commonv1.AggregateCheck) int {
 	seen := map[string]bool{}
 	for _, d := range a.GetDifferences() {
 		seen[strings.Join(d.GetGroup(), "\x00")] = true

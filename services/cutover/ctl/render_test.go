@@ -320,20 +320,20 @@ func TestValidationMarkdown(t *testing.T) {
 }
 
 func reconciliationAnswer() *orchestratorv1.Reconciliation {
-	return &orchestratorv1.Reconciliation{JobId: "job-1", DurationSeconds: 1.25, Tables: []*orchestratorv1.TableReconciliation{
+	return &orchestratorv1.Reconciliation{JobId: "job-1", DurationSeconds: 1.25, Tables: []*commonv1.TableReconciliation{
 		{TargetTable: "shop.orders", Tables: []string{"orders"}, ExpectedRows: 100, TargetRows: 100,
-			Aggregates: []*orchestratorv1.AggregateCheck{
-				{Name: "sales per store", Groups: 3, Differences: []*orchestratorv1.GroupDifference{{Group: []string{"7", "2023-01-05"}, Measure: "total", Source: "10.00", Target: "10.01"}}},
+			Aggregates: []*commonv1.AggregateCheck{
+				{Name: "sales per store", Groups: 3, Differences: []*commonv1.GroupDifference{{Group: []string{"7", "2023-01-05"}, Measure: "total", Source: "10.00", Target: "10.01"}}},
 				{Name: "orders", Ok: true, Groups: 1},
 			},
-			Rows: &orchestratorv1.RowCheck{Rows: 100, Ranges: 8, RangesDiffering: 2, Truncated: true, Differences: []*orchestratorv1.RowDifference{
+			Rows: &commonv1.RowCheck{Rows: 100, Ranges: 8, RangesDiffering: 2, Truncated: true, Differences: []*commonv1.RowDifference{
 				{Key: "id=17", Kind: "missing", Source: "(17, 5.00)"},
 				{Key: "id=18", Kind: "changed", Source: "(18, 5.00)", Target: "(18, 5.01)"},
 			}}},
 		{TargetTable: "shop.customers", Tables: []string{"crm", "pos"}, Ok: true, ExpectedRows: 5, TargetRows: 5,
-			Rows: &orchestratorv1.RowCheck{Ok: true, Skipped: "the table is merged from several systems"}},
+			Rows: &commonv1.RowCheck{Ok: true, Skipped: "the table is merged from several systems"}},
 		{TargetTable: "shop.items", Tables: []string{"items"}, ExpectedRows: 5, TargetRows: 4,
-			Rows: &orchestratorv1.RowCheck{Ok: true, Rows: 4, Ranges: 1}},
+			Rows: &commonv1.RowCheck{Ok: true, Rows: 4, Ranges: 1}},
 	}}
 }
 

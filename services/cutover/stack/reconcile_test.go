@@ -44,7 +44,7 @@ func runJob(t *testing.T, jobs orchestratorv1.JobServiceClient, spec *commonv1.J
 	return job
 }
 
-func rowDiffs(tr *orchestratorv1.TableReconciliation) []string {
+func rowDiffs(tr *commonv1.TableReconciliation) []string {
 	var out []string
 	for _, d := range tr.GetRows().GetDifferences() {
 		out = append(out, d.Key+" "+d.Kind)

@@ -60,20 +60,20 @@ func succeeded() *orchestratorv1.JobReport {
 			{Stage: "validator"},
 		},
 		Reconciliation: &orchestratorv1.Reconciliation{JobId: "6f1c2a9e-0d1b-4c2a-9a57-3b8e2f41c001", Ok: false, DurationSeconds: 0.75,
-			Tables: []*orchestratorv1.TableReconciliation{{
+			Tables: []*commonv1.TableReconciliation{{
 				TargetTable: "public.customers", Tables: []string{"customers_a", "customers_b"}, Ok: false, ExpectedRows: 180, TargetRows: 179,
-				Aggregates: []*orchestratorv1.AggregateCheck{
+				Aggregates: []*commonv1.AggregateCheck{
 					{Name: "points per level", Ok: true, Groups: 3},
-					{Name: "sales per store per day", Ok: false, Groups: 40, Differences: []*orchestratorv1.GroupDifference{
+					{Name: "sales per store per day", Ok: false, Groups: 40, Differences: []*commonv1.GroupDifference{
 						{Group: []string{"store 7", "2026-02-28"}, Measure: "sum(amount)", Source: "1200.50", Target: "1200.49"}}},
 				},
-				Rows: &orchestratorv1.RowCheck{Ok: false, Rows: 180, Ranges: 16, RangesDiffering: 2, Truncated: true, Differences: []*orchestratorv1.RowDifference{
+				Rows: &commonv1.RowCheck{Ok: false, Rows: 180, Ranges: 16, RangesDiffering: 2, Truncated: true, Differences: []*commonv1.RowDifference{
 					{Key: "id=4", Kind: "missing", Source: "(4, a@x.cn)"},
 					{Key: "id=9", Kind: "changed", Source: "(9, 10.00)", Target: "(9, 10.01)"},
 				}},
 			}, {
 				TargetTable: "public.orders", Tables: []string{"orders"}, Ok: true, ExpectedRows: 10, TargetRows: 10,
-				Rows: &orchestratorv1.RowCheck{Ok: true, Skipped: "staged table: rows compared after finalize only"},
+				Rows: &commonv1.RowCheck{Ok: true, Skipped: "staged table: rows compared after finalize only"},
 			}}},
 	}
 }
@@ -102,11 +102,11 @@ func hostile() *orchestratorv1.JobReport {
 		Ddl:      []string{"CREATE TABLE \"```\" (\"</details>\" text)", "COMMENT ON TABLE x IS '<script>'"},
 		SpecHash: "``",
 		Stages:   []*orchestratorv1.StageTiming{{Stage: "<i>loader</i>", Batches: 1, Seconds: 0.25, MaxBatchSeconds: 0.25}},
-		Reconciliation: &orchestratorv1.Reconciliation{Ok: false, Tables: []*orchestratorv1.TableReconciliation{{
+		Reconciliation: &orchestratorv1.Reconciliation{Ok: false, Tables: []*commonv1.TableReconciliation{{
 			TargetTable: "public.<t>", Tables: []string{"a|b"}, ExpectedRows: 1, TargetRows: 2,
-			Aggregates: []*orchestratorv1.AggregateCheck{{Name: "sum|x", Groups: 1, Differences: []*orchestratorv1.GroupDifference{
+			Aggregates: []*commonv1.AggregateCheck{{Name: "sum|x", Groups: 1, Differences: []*commonv1.GroupDifference{
 				{Group: []string{"<g>", "|"}, Measure: "sum(<x>)", Source: evil, Target: longRaw}}}},
-			Rows: &orchestratorv1.RowCheck{Rows: 2, Ranges: 1, RangesDiffering: 1, Differences: []*orchestratorv1.RowDifference{
+			Rows: &commonv1.RowCheck{Rows: 2, Ranges: 1, RangesDiffering: 1, Differences: []*commonv1.RowDifference{
 				{Key: "id=<1>|2", Kind: "extra", Target: evil}}},
 		}}},
 	}

@@ -97,6 +97,9 @@ func Prefetch(ctx context.Context, upstream string, recv Recv) Recv {
 		}
 	}()
 	return func() (*commonv1.Batch, error) {
+		if err := ctx.Err(); err != nil { // a batch may still be queued: the end wins
+			return nil, err
+		}
 		select {
 		case it, ok := <-in:
 			if !ok { // after the end or an error already returned

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/loader/reconcile"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -21,11 +22,11 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
-	case errors.Is(err, ErrInvalidArgument), errors.Is(err, batch.ErrMalformed):
+	case errors.Is(err, ErrInvalidArgument), errors.Is(err, reconcile.ErrInvalidArgument), errors.Is(err, batch.ErrMalformed):
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrNotFound):
 		code = codes.NotFound
-	case errors.Is(err, ErrTargetMismatch), errors.Is(err, ErrFailedPrecondition):
+	case errors.Is(err, ErrTargetMismatch), errors.Is(err, reconcile.ErrTargetMismatch), errors.Is(err, ErrFailedPrecondition):
 		code = codes.FailedPrecondition
 	case errors.Is(err, ErrUnavailable), errors.Is(err, ErrClosed):
 		code = codes.Unavailable

@@ -17,9 +17,10 @@ import (
 // The data plane is one chain of pulls: the loader pulls from a validator,
 // which pulls from a transformer, which pulls from the extractor. The
 // orchestrator builds the chain's request, each stage told its upstream's
-// address, and reads only what comes out of the end: acknowledgements for
-// a job (runner.go), validated batches for a dry run or a reconcile's
-// replay of the source. This is the one place that chain is put together.
+// address: the loader runs it for a job (runner.go, acknowledgements come
+// back) and for reconcile's replay of the source (reconcile.go: the loader
+// hashes the rows); the orchestrator reads validated batches itself only
+// for a dry run's sample. This is the one place that chain is put together.
 
 // pullRead is the validator's request for a partition the extractor reads.
 func (s *Service) pullRead(tbl *commonv1.TableSpec, r *extractorv1.StreamBatchesRequest) *validatorv1.PullRequest {

@@ -2880,7 +2880,7 @@ var File_cutover_loader_v1_loader_proto protoreflect.FileDescriptor
 
 const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecutover/loader/v1/loader.proto\x12\x11cutover.loader.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a$cutover/validator/v1/validator.proto\"\xf2\x01\n" +
+	"\x1ecutover/loader/v1/loader.proto\x12\x11cutover.loader.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a!cutover/loader/v1/reconcile.proto\x1a$cutover/validator/v1/validator.proto\"\xf2\x01\n" +
 	"\x12MissingKeysRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1f\n" +
@@ -3114,7 +3114,8 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\vfrom_backup\x18\x04 \x01(\bR\n" +
 	"fromBackup\"L\n" +
 	"\x10RollbackResponse\x128\n" +
-	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables2\xff\t\n" +
+	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables2\xe6\n" +
+	"\n" +
 	"\rLoaderService\x12e\n" +
 	"\x0eDescribeTarget\x12(.cutover.loader.v1.DescribeTargetRequest\x1a).cutover.loader.v1.DescribeTargetResponse\x12K\n" +
 	"\x04Load\x12\x1e.cutover.loader.v1.LoadRequest\x1a\x1f.cutover.loader.v1.LoadResponse(\x010\x01\x12d\n" +
@@ -3129,7 +3130,8 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\fBackupTables\x12&.cutover.loader.v1.BackupTablesRequest\x1a'.cutover.loader.v1.BackupTablesResponse\x12S\n" +
 	"\bRollback\x12\".cutover.loader.v1.RollbackRequest\x1a#.cutover.loader.v1.RollbackResponse\x12e\n" +
 	"\x0eListQuarantine\x12(.cutover.loader.v1.ListQuarantineRequest\x1a).cutover.loader.v1.ListQuarantineResponse\x12\\\n" +
-	"\vMissingKeys\x12%.cutover.loader.v1.MissingKeysRequest\x1a&.cutover.loader.v1.MissingKeysResponseB\xc5\x01\n" +
+	"\vMissingKeys\x12%.cutover.loader.v1.MissingKeysRequest\x1a&.cutover.loader.v1.MissingKeysResponse\x12e\n" +
+	"\x0eReconcileTable\x12(.cutover.loader.v1.ReconcileTableRequest\x1a).cutover.loader.v1.ReconcileTableResponseB\xc5\x01\n" +
 	"\x15com.cutover.loader.v1B\vLoaderProtoP\x01Z9github.com/cutover/cutover/gen/cutover/loader/v1;loaderv1\xa2\x02\x03CLX\xaa\x02\x11Cutover.Loader.V1\xca\x02\x11Cutover\\Loader\\V1\xe2\x02\x1dCutover\\Loader\\V1\\GPBMetadata\xea\x02\x13Cutover::Loader::V1b\x06proto3"
 
 var (
@@ -3202,6 +3204,8 @@ var file_cutover_loader_v1_loader_proto_goTypes = []any{
 	(*v1.KeyCollision)(nil),              // 53: cutover.common.v1.KeyCollision
 	(v1.CollisionRule)(0),                // 54: cutover.common.v1.CollisionRule
 	(*v1.LineageRecord)(nil),             // 55: cutover.common.v1.LineageRecord
+	(*ReconcileTableRequest)(nil),        // 56: cutover.loader.v1.ReconcileTableRequest
+	(*ReconcileTableResponse)(nil),       // 57: cutover.loader.v1.ReconcileTableResponse
 }
 var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
 	44, // 0: cutover.loader.v1.MissingKeysRequest.target:type_name -> cutover.common.v1.TargetSpec
@@ -3265,21 +3269,23 @@ var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
 	39, // 58: cutover.loader.v1.LoaderService.Rollback:input_type -> cutover.loader.v1.RollbackRequest
 	34, // 59: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
 	0,  // 60: cutover.loader.v1.LoaderService.MissingKeys:input_type -> cutover.loader.v1.MissingKeysRequest
-	5,  // 61: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
-	8,  // 62: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
-	9,  // 63: cutover.loader.v1.LoaderService.LoadPartition:output_type -> cutover.loader.v1.LoadPartitionResponse
-	13, // 64: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
-	21, // 65: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
-	24, // 66: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
-	17, // 67: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
-	31, // 68: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
-	33, // 69: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
-	38, // 70: cutover.loader.v1.LoaderService.BackupTables:output_type -> cutover.loader.v1.BackupTablesResponse
-	41, // 71: cutover.loader.v1.LoaderService.Rollback:output_type -> cutover.loader.v1.RollbackResponse
-	36, // 72: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
-	2,  // 73: cutover.loader.v1.LoaderService.MissingKeys:output_type -> cutover.loader.v1.MissingKeysResponse
-	61, // [61:74] is the sub-list for method output_type
-	48, // [48:61] is the sub-list for method input_type
+	56, // 61: cutover.loader.v1.LoaderService.ReconcileTable:input_type -> cutover.loader.v1.ReconcileTableRequest
+	5,  // 62: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
+	8,  // 63: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
+	9,  // 64: cutover.loader.v1.LoaderService.LoadPartition:output_type -> cutover.loader.v1.LoadPartitionResponse
+	13, // 65: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
+	21, // 66: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
+	24, // 67: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
+	17, // 68: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
+	31, // 69: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
+	33, // 70: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
+	38, // 71: cutover.loader.v1.LoaderService.BackupTables:output_type -> cutover.loader.v1.BackupTablesResponse
+	41, // 72: cutover.loader.v1.LoaderService.Rollback:output_type -> cutover.loader.v1.RollbackResponse
+	36, // 73: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
+	2,  // 74: cutover.loader.v1.LoaderService.MissingKeys:output_type -> cutover.loader.v1.MissingKeysResponse
+	57, // 75: cutover.loader.v1.LoaderService.ReconcileTable:output_type -> cutover.loader.v1.ReconcileTableResponse
+	62, // [62:76] is the sub-list for method output_type
+	48, // [48:62] is the sub-list for method input_type
 	48, // [48:48] is the sub-list for extension type_name
 	48, // [48:48] is the sub-list for extension extendee
 	0,  // [0:48] is the sub-list for field type_name
@@ -3290,6 +3296,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 	if File_cutover_loader_v1_loader_proto != nil {
 		return
 	}
+	file_cutover_loader_v1_reconcile_proto_init()
 	file_cutover_loader_v1_loader_proto_msgTypes[7].OneofWrappers = []any{
 		(*LoadRequest_Config)(nil),
 		(*LoadRequest_Batch)(nil),

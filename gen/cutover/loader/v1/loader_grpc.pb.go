@@ -32,6 +32,7 @@ const (
 	LoaderService_Rollback_FullMethodName             = "/cutover.loader.v1.LoaderService/Rollback"
 	LoaderService_ListQuarantine_FullMethodName       = "/cutover.loader.v1.LoaderService/ListQuarantine"
 	LoaderService_MissingKeys_FullMethodName          = "/cutover.loader.v1.LoaderService/MissingKeys"
+	LoaderService_ReconcileTable_FullMethodName       = "/cutover.loader.v1.LoaderService/ReconcileTable"
 )
 
 // LoaderServiceClient is the client API for LoaderService service.
@@ -86,6 +87,11 @@ type LoaderServiceClient interface {
 	// (ReadKeys, a page at a time) into a temporary table on the target and
 	// compares. A follower turns them into delete batches.
 	MissingKeys(ctx context.Context, in *MissingKeysRequest, opts ...grpc.CallOption) (*MissingKeysResponse, error)
+	// ReconcileTable compares one target table of a finished job with its
+	// source (reconcile.proto): the loader hashes the target's rows in SQL and
+	// the source's as it pulls them from the validator at upstream, compares
+	// per key range and drills only into the ranges that differ.
+	ReconcileTable(ctx context.Context, in *ReconcileTableRequest, opts ...grpc.CallOption) (*ReconcileTableResponse, error)
 }
 
 type loaderServiceClient struct {
@@ -238,6 +244,16 @@ func (c *loaderServiceClient) MissingKeys(ctx context.Context, in *MissingKeysRe
 	return out, nil
 }
 
+func (c *loaderServiceClient) ReconcileTable(ctx context.Context, in *ReconcileTableRequest, opts ...grpc.CallOption) (*ReconcileTableResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReconcileTableResponse)
+	err := c.cc.Invoke(ctx, LoaderService_ReconcileTable_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LoaderServiceServer is the server API for LoaderService service.
 // All implementations must embed UnimplementedLoaderServiceServer
 // for forward compatibility.
@@ -290,6 +306,11 @@ type LoaderServiceServer interface {
 	// (ReadKeys, a page at a time) into a temporary table on the target and
 	// compares. A follower turns them into delete batches.
 	MissingKeys(context.Context, *MissingKeysRequest) (*MissingKeysResponse, error)
+	// ReconcileTable compares one target table of a finished job with its
+	// source (reconcile.proto): the loader hashes the target's rows in SQL and
+	// the source's as it pulls them from the validator at upstream, compares
+	// per key range and drills only into the ranges that differ.
+	ReconcileTable(context.Context, *ReconcileTableRequest) (*ReconcileTableResponse, error)
 	mustEmbedUnimplementedLoaderServiceServer()
 }
 
@@ -338,6 +359,9 @@ func (UnimplementedLoaderServiceServer) ListQuarantine(context.Context, *ListQua
 }
 func (UnimplementedLoaderServiceServer) MissingKeys(context.Context, *MissingKeysRequest) (*MissingKeysResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method MissingKeys not implemented")
+}
+func (UnimplementedLoaderServiceServer) ReconcileTable(context.Context, *ReconcileTableRequest) (*ReconcileTableResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReconcileTable not implemented")
 }
 func (UnimplementedLoaderServiceServer) mustEmbedUnimplementedLoaderServiceServer() {}
 func (UnimplementedLoaderServiceServer) testEmbeddedByValue()                       {}
@@ -576,6 +600,24 @@ func _LoaderService_MissingKeys_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoaderService_ReconcileTable_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReconcileTableRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).ReconcileTable(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_ReconcileTable_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).ReconcileTable(ctx, req.(*ReconcileTableRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LoaderService_ServiceDesc is the grpc.ServiceDesc for LoaderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -626,6 +668,10 @@ var LoaderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "MissingKeys",
 			Handler:    _LoaderService_MissingKeys_Handler,
+		},
+		{
+			MethodName: "ReconcileTable",
+			Handler:    _LoaderService_ReconcileTable_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -7,6 +7,7 @@
 package orchestratorv1
 
 import (
+	v1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -21,418 +22,19 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// GroupDifference is a group whose totals differ.
-type GroupDifference struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The group's values, in group_by order.
-	Group         []string `protobuf:"bytes,1,rep,name=group,proto3" json:"group,omitempty"`
-	Measure       string   `protobuf:"bytes,2,opt,name=measure,proto3" json:"measure,omitempty"`
-	Source        string   `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
-	Target        string   `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *GroupDifference) Reset() {
-	*x = GroupDifference{}
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *GroupDifference) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*GroupDifference) ProtoMessage() {}
-
-func (x *GroupDifference) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use GroupDifference.ProtoReflect.Descriptor instead.
-func (*GroupDifference) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_reconcile_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *GroupDifference) GetGroup() []string {
-	if x != nil {
-		return x.Group
-	}
-	return nil
-}
-
-func (x *GroupDifference) GetMeasure() string {
-	if x != nil {
-		return x.Measure
-	}
-	return ""
-}
-
-func (x *GroupDifference) GetSource() string {
-	if x != nil {
-		return x.Source
-	}
-	return ""
-}
-
-func (x *GroupDifference) GetTarget() string {
-	if x != nil {
-		return x.Target
-	}
-	return ""
-}
-
-type AggregateCheck struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Ok            bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
-	Groups        int64                  `protobuf:"varint,3,opt,name=groups,proto3" json:"groups,omitempty"`
-	Differences   []*GroupDifference     `protobuf:"bytes,4,rep,name=differences,proto3" json:"differences,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *AggregateCheck) Reset() {
-	*x = AggregateCheck{}
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *AggregateCheck) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*AggregateCheck) ProtoMessage() {}
-
-func (x *AggregateCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use AggregateCheck.ProtoReflect.Descriptor instead.
-func (*AggregateCheck) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_reconcile_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *AggregateCheck) GetName() string {
-	if x != nil {
-		return x.Name
-	}
-	return ""
-}
-
-func (x *AggregateCheck) GetOk() bool {
-	if x != nil {
-		return x.Ok
-	}
-	return false
-}
-
-func (x *AggregateCheck) GetGroups() int64 {
-	if x != nil {
-		return x.Groups
-	}
-	return 0
-}
-
-func (x *AggregateCheck) GetDifferences() []*GroupDifference {
-	if x != nil {
-		return x.Differences
-	}
-	return nil
-}
-
-// RowDifference is a key whose row differs: missing (in the source, not in
-// the target), extra (in the target only) or changed.
-type RowDifference struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`
-	Source        string                 `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
-	Target        string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RowDifference) Reset() {
-	*x = RowDifference{}
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[2]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RowDifference) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RowDifference) ProtoMessage() {}
-
-func (x *RowDifference) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[2]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RowDifference.ProtoReflect.Descriptor instead.
-func (*RowDifference) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_reconcile_proto_rawDescGZIP(), []int{2}
-}
-
-func (x *RowDifference) GetKey() string {
-	if x != nil {
-		return x.Key
-	}
-	return ""
-}
-
-func (x *RowDifference) GetKind() string {
-	if x != nil {
-		return x.Kind
-	}
-	return ""
-}
-
-func (x *RowDifference) GetSource() string {
-	if x != nil {
-		return x.Source
-	}
-	return ""
-}
-
-func (x *RowDifference) GetTarget() string {
-	if x != nil {
-		return x.Target
-	}
-	return ""
-}
-
-type RowCheck struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	Ok    bool                   `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
-	Rows  int64                  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
-	// Key ranges hashed and compared, and how many differed.
-	Ranges          int64            `protobuf:"varint,3,opt,name=ranges,proto3" json:"ranges,omitempty"`
-	RangesDiffering int64            `protobuf:"varint,4,opt,name=ranges_differing,json=rangesDiffering,proto3" json:"ranges_differing,omitempty"`
-	Differences     []*RowDifference `protobuf:"bytes,5,rep,name=differences,proto3" json:"differences,omitempty"`
-	// More differences exist than were listed.
-	Truncated bool `protobuf:"varint,6,opt,name=truncated,proto3" json:"truncated,omitempty"`
-	// Why rows were not compared, if they were not (e.g. a staged table).
-	Skipped       string `protobuf:"bytes,7,opt,name=skipped,proto3" json:"skipped,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *RowCheck) Reset() {
-	*x = RowCheck{}
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[3]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *RowCheck) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*RowCheck) ProtoMessage() {}
-
-func (x *RowCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[3]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use RowCheck.ProtoReflect.Descriptor instead.
-func (*RowCheck) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_reconcile_proto_rawDescGZIP(), []int{3}
-}
-
-func (x *RowCheck) GetOk() bool {
-	if x != nil {
-		return x.Ok
-	}
-	return false
-}
-
-func (x *RowCheck) GetRows() int64 {
-	if x != nil {
-		return x.Rows
-	}
-	return 0
-}
-
-func (x *RowCheck) GetRanges() int64 {
-	if x != nil {
-		return x.Ranges
-	}
-	return 0
-}
-
-func (x *RowCheck) GetRangesDiffering() int64 {
-	if x != nil {
-		return x.RangesDiffering
-	}
-	return 0
-}
-
-func (x *RowCheck) GetDifferences() []*RowDifference {
-	if x != nil {
-		return x.Differences
-	}
-	return nil
-}
-
-func (x *RowCheck) GetTruncated() bool {
-	if x != nil {
-		return x.Truncated
-	}
-	return false
-}
-
-func (x *RowCheck) GetSkipped() string {
-	if x != nil {
-		return x.Skipped
-	}
-	return ""
-}
-
-type TableReconciliation struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// Target table (with schema); a target fed by several table specs is
-	// reconciled once for all of them.
-	TargetTable string   `protobuf:"bytes,1,opt,name=target_table,json=targetTable,proto3" json:"target_table,omitempty"`
-	Tables      []string `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
-	Ok          bool     `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
-	// Rows the source should have put there (loaded by the job) and rows
-	// the target holds for the job.
-	ExpectedRows  int64             `protobuf:"varint,4,opt,name=expected_rows,json=expectedRows,proto3" json:"expected_rows,omitempty"`
-	TargetRows    int64             `protobuf:"varint,5,opt,name=target_rows,json=targetRows,proto3" json:"target_rows,omitempty"`
-	Aggregates    []*AggregateCheck `protobuf:"bytes,6,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
-	Rows          *RowCheck         `protobuf:"bytes,7,opt,name=rows,proto3" json:"rows,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *TableReconciliation) Reset() {
-	*x = TableReconciliation{}
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[4]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *TableReconciliation) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*TableReconciliation) ProtoMessage() {}
-
-func (x *TableReconciliation) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[4]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use TableReconciliation.ProtoReflect.Descriptor instead.
-func (*TableReconciliation) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_reconcile_proto_rawDescGZIP(), []int{4}
-}
-
-func (x *TableReconciliation) GetTargetTable() string {
-	if x != nil {
-		return x.TargetTable
-	}
-	return ""
-}
-
-func (x *TableReconciliation) GetTables() []string {
-	if x != nil {
-		return x.Tables
-	}
-	return nil
-}
-
-func (x *TableReconciliation) GetOk() bool {
-	if x != nil {
-		return x.Ok
-	}
-	return false
-}
-
-func (x *TableReconciliation) GetExpectedRows() int64 {
-	if x != nil {
-		return x.ExpectedRows
-	}
-	return 0
-}
-
-func (x *TableReconciliation) GetTargetRows() int64 {
-	if x != nil {
-		return x.TargetRows
-	}
-	return 0
-}
-
-func (x *TableReconciliation) GetAggregates() []*AggregateCheck {
-	if x != nil {
-		return x.Aggregates
-	}
-	return nil
-}
-
-func (x *TableReconciliation) GetRows() *RowCheck {
-	if x != nil {
-		return x.Rows
-	}
-	return nil
-}
-
 type Reconciliation struct {
-	state           protoimpl.MessageState `protogen:"open.v1"`
-	JobId           string                 `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Ok              bool                   `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
-	Tables          []*TableReconciliation `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
-	DurationSeconds float64                `protobuf:"fixed64,4,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
+	state           protoimpl.MessageState    `protogen:"open.v1"`
+	JobId           string                    `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Ok              bool                      `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Tables          []*v1.TableReconciliation `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
+	DurationSeconds float64                   `protobuf:"fixed64,4,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Reconciliation) Reset() {
 	*x = Reconciliation{}
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[5]
+	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +46,7 @@ func (x *Reconciliation) String() string {
 func (*Reconciliation) ProtoMessage() {}
 
 func (x *Reconciliation) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[5]
+	mi := &file_cutover_orchestrator_v1_reconcile_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +59,7 @@ func (x *Reconciliation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Reconciliation.ProtoReflect.Descriptor instead.
 func (*Reconciliation) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_reconcile_proto_rawDescGZIP(), []int{5}
+	return file_cutover_orchestrator_v1_reconcile_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *Reconciliation) GetJobId() string {
@@ -474,7 +76,7 @@ func (x *Reconciliation) GetOk() bool {
 	return false
 }
 
-func (x *Reconciliation) GetTables() []*TableReconciliation {
+func (x *Reconciliation) GetTables() []*v1.TableReconciliation {
 	if x != nil {
 		return x.Tables
 	}
@@ -492,45 +94,11 @@ var File_cutover_orchestrator_v1_reconcile_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_reconcile_proto_rawDesc = "" +
 	"\n" +
-	"'cutover/orchestrator/v1/reconcile.proto\x12\x17cutover.orchestrator.v1\"q\n" +
-	"\x0fGroupDifference\x12\x14\n" +
-	"\x05group\x18\x01 \x03(\tR\x05group\x12\x18\n" +
-	"\ameasure\x18\x02 \x01(\tR\ameasure\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\x12\x16\n" +
-	"\x06target\x18\x04 \x01(\tR\x06target\"\x98\x01\n" +
-	"\x0eAggregateCheck\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02ok\x12\x16\n" +
-	"\x06groups\x18\x03 \x01(\x03R\x06groups\x12J\n" +
-	"\vdifferences\x18\x04 \x03(\v2(.cutover.orchestrator.v1.GroupDifferenceR\vdifferences\"e\n" +
-	"\rRowDifference\x12\x10\n" +
-	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
-	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x16\n" +
-	"\x06source\x18\x03 \x01(\tR\x06source\x12\x16\n" +
-	"\x06target\x18\x04 \x01(\tR\x06target\"\xf3\x01\n" +
-	"\bRowCheck\x12\x0e\n" +
-	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x12\n" +
-	"\x04rows\x18\x02 \x01(\x03R\x04rows\x12\x16\n" +
-	"\x06ranges\x18\x03 \x01(\x03R\x06ranges\x12)\n" +
-	"\x10ranges_differing\x18\x04 \x01(\x03R\x0frangesDiffering\x12H\n" +
-	"\vdifferences\x18\x05 \x03(\v2&.cutover.orchestrator.v1.RowDifferenceR\vdifferences\x12\x1c\n" +
-	"\ttruncated\x18\x06 \x01(\bR\ttruncated\x12\x18\n" +
-	"\askipped\x18\a \x01(\tR\askipped\"\xa6\x02\n" +
-	"\x13TableReconciliation\x12!\n" +
-	"\ftarget_table\x18\x01 \x01(\tR\vtargetTable\x12\x16\n" +
-	"\x06tables\x18\x02 \x03(\tR\x06tables\x12\x0e\n" +
-	"\x02ok\x18\x03 \x01(\bR\x02ok\x12#\n" +
-	"\rexpected_rows\x18\x04 \x01(\x03R\fexpectedRows\x12\x1f\n" +
-	"\vtarget_rows\x18\x05 \x01(\x03R\n" +
-	"targetRows\x12G\n" +
-	"\n" +
-	"aggregates\x18\x06 \x03(\v2'.cutover.orchestrator.v1.AggregateCheckR\n" +
-	"aggregates\x125\n" +
-	"\x04rows\x18\a \x01(\v2!.cutover.orchestrator.v1.RowCheckR\x04rows\"\xa8\x01\n" +
+	"'cutover/orchestrator/v1/reconcile.proto\x12\x17cutover.orchestrator.v1\x1a!cutover/common/v1/reconcile.proto\"\xa2\x01\n" +
 	"\x0eReconciliation\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x0e\n" +
-	"\x02ok\x18\x02 \x01(\bR\x02ok\x12D\n" +
-	"\x06tables\x18\x03 \x03(\v2,.cutover.orchestrator.v1.TableReconciliationR\x06tables\x12)\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12>\n" +
+	"\x06tables\x18\x03 \x03(\v2&.cutover.common.v1.TableReconciliationR\x06tables\x12)\n" +
 	"\x10duration_seconds\x18\x04 \x01(\x01R\x0fdurationSecondsB\xf2\x01\n" +
 	"\x1bcom.cutover.orchestrator.v1B\x0eReconcileProtoP\x01ZEgithub.com/cutover/cutover/gen/cutover/orchestrator/v1;orchestratorv1\xa2\x02\x03COX\xaa\x02\x17Cutover.Orchestrator.V1\xca\x02\x17Cutover\\Orchestrator\\V1\xe2\x02#Cutover\\Orchestrator\\V1\\GPBMetadata\xea\x02\x19Cutover::Orchestrator::V1b\x06proto3"
 
@@ -546,26 +114,18 @@ func file_cutover_orchestrator_v1_reconcile_proto_rawDescGZIP() []byte {
 	return file_cutover_orchestrator_v1_reconcile_proto_rawDescData
 }
 
-var file_cutover_orchestrator_v1_reconcile_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_cutover_orchestrator_v1_reconcile_proto_msgTypes = make([]protoimpl.MessageInfo, 1)
 var file_cutover_orchestrator_v1_reconcile_proto_goTypes = []any{
-	(*GroupDifference)(nil),     // 0: cutover.orchestrator.v1.GroupDifference
-	(*AggregateCheck)(nil),      // 1: cutover.orchestrator.v1.AggregateCheck
-	(*RowDifference)(nil),       // 2: cutover.orchestrator.v1.RowDifference
-	(*RowCheck)(nil),            // 3: cutover.orchestrator.v1.RowCheck
-	(*TableReconciliation)(nil), // 4: cutover.orchestrator.v1.TableReconciliation
-	(*Reconciliation)(nil),      // 5: cutover.orchestrator.v1.Reconciliation
+	(*Reconciliation)(nil),         // 0: cutover.orchestrator.v1.Reconciliation
+	(*v1.TableReconciliation)(nil), // 1: cutover.common.v1.TableReconciliation
 }
 var file_cutover_orchestrator_v1_reconcile_proto_depIdxs = []int32{
-	0, // 0: cutover.orchestrator.v1.AggregateCheck.differences:type_name -> cutover.orchestrator.v1.GroupDifference
-	2, // 1: cutover.orchestrator.v1.RowCheck.differences:type_name -> cutover.orchestrator.v1.RowDifference
-	1, // 2: cutover.orchestrator.v1.TableReconciliation.aggregates:type_name -> cutover.orchestrator.v1.AggregateCheck
-	3, // 3: cutover.orchestrator.v1.TableReconciliation.rows:type_name -> cutover.orchestrator.v1.RowCheck
-	4, // 4: cutover.orchestrator.v1.Reconciliation.tables:type_name -> cutover.orchestrator.v1.TableReconciliation
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	1, // 0: cutover.orchestrator.v1.Reconciliation.tables:type_name -> cutover.common.v1.TableReconciliation
+	1, // [1:1] is the sub-list for method output_type
+	1, // [1:1] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_reconcile_proto_init() }
@@ -579,7 +139,7 @@ func file_cutover_orchestrator_v1_reconcile_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_reconcile_proto_rawDesc), len(file_cutover_orchestrator_v1_reconcile_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   1,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,4 +1,4 @@
-package orchestrate
+package reconcile
 
 import (
 	"context"
@@ -10,19 +10,16 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	"github.com/cutover/cutover/services/kit/batch"
-	"github.com/cutover/cutover/services/kit/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 // TestCanonicalTextMatchesPostgres stores values in real PostgreSQL columns
 // of every type the loader writes and checks that the Go rendering of the
-// batch value is exactly col::text under the reconcile session.
+// batch value is exactly col::text under the reconcile session, on a
+// database whose own settings print values otherwise.
 func TestCanonicalTextMatchesPostgres(t *testing.T) {
 	ctx := context.Background()
-	pool, release, err := targetPool(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	pool, tgt := testTarget(t)
 	us := func(s string) int64 {
 		tm, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
@@ -170,7 +167,8 @@ func TestCanonicalTextMatchesPostgres(t *testing.T) {
 					t.Fatalf("insert %v: %v", v.param, err)
 				}
 				var want string
-				if err := pool.QueryRow(ctx, fmt.Sprintf(`SELECT v::text FROM %s WHERE k = $1`, table), k).Scan(&want); err != nil {
+				if err := tgt.query(ctx, "read", fmt.Sprintf(`SELECT v::text FROM %s WHERE k = $1`, table), []any{k},
+					func(rows pgx.Rows) error { return rows.Scan(&want) }); err != nil {
 					t.Fatal(err)
 				}
 				if got := string(fn(nil, v.col, 0)); got != want {
@@ -199,65 +197,5 @@ func TestUncomparableTypesAreNamed(t *testing.T) {
 		if fn != nil || reason != tt.reason {
 			t.Errorf("%s: reason %q, want %q", tt.tc.pgType, reason, tt.reason)
 		}
-	}
-}
-
-// TestHashesMatchPostgres: the row hash, the key bucket and the
-// length-prefixed form are computed identically in Go and in SQL.
-func TestHashesMatchPostgres(t *testing.T) {
-	ctx := context.Background()
-	pool, release, err := targetPool(ctx, pgtest.NewDatabase(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
-	if _, err := pool.Exec(ctx, `CREATE TABLE h (id bigint, "Note" text, n numeric(8,2));
-		INSERT INTO h VALUES (1, 'a', 1.5), (2, NULL, NULL), (3, '', 0), (4, 'é~:', -2), (5, '3:abc', 1e3), (-4097, 'neg', 1), (NULL, 'no key', 2)`); err != nil {
-		t.Fatal(err)
-	}
-	for _, keyType := range []string{"text", "int8"} {
-		t.Run("key "+keyType, func(t *testing.T) { checkHashes(t, pool, keyType) })
-	}
-}
-
-func checkHashes(t *testing.T, pool pgxPool, keyType string) {
-	ctx := context.Background()
-	p := &tablePlan{ident: "h", compared: []targetCol{{name: "id", typname: keyType}, {name: "Note"}, {name: "n"}}, key: []int{0}}
-	rows, err := pool.Query(ctx, `SELECT ARRAY[(t.id)::text, (t."Note")::text, (t.n)::text], `+p.sqlBucket()+`, `+p.sqlRowHash()+` FROM h t ORDER BY id`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	n := 0
-	for rows.Next() {
-		var vals []*string
-		var bucket int
-		var h int64
-		if err := rows.Scan(&vals, &bucket, &h); err != nil {
-			t.Fatal(err)
-		}
-		var lp []byte
-		for _, v := range vals {
-			if v == nil {
-				lp = appendLP(lp, nil, false)
-			} else {
-				lp = appendLP(lp, []byte(*v), true)
-			}
-		}
-		_, _, klp := p.keyOf(vals)
-		if got := rowHash(lp); got != h {
-			t.Errorf("row %q: Go hash %d, SQL %d", lp, got, h)
-		}
-		var key []byte
-		if vals[0] != nil {
-			key = []byte(*vals[0])
-		}
-		if got := p.bucketOf([]byte(klp), key); got != bucket || bucket < 0 || bucket >= reconBuckets {
-			t.Errorf("key %q: Go bucket %d, SQL %d", klp, got, bucket)
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil || n != 7 {
-		t.Fatalf("rows %d, err %v", n, err)
 	}
 }
