@@ -4,6 +4,7 @@ import (
 	"time"
 
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -46,10 +47,7 @@ func (s *Service) StreamBatches(req *extractorv1.StreamBatchesRequest, stream gr
 			span.End()
 			return nil
 		}
-		if b.StageMicros == nil {
-			b.StageMicros = map[string]int64{}
-		}
-		b.StageMicros["extractor"] += time.Since(start).Microseconds()
+		stage.AddMicros(b, "extractor", time.Since(start))
 		b.TraceContext = map[string]string{}
 		telemetry.Propagator().Inject(bctx, propagation.MapCarrier(b.TraceContext))
 		span.SetAttributes(attribute.Int("cutover.rows_in", int(b.GetNumRows())))

@@ -143,7 +143,8 @@ func (s *Service) loadPartition(req *loaderv1.LoadPartitionRequest, stream loade
 		}
 		stage.AddMicros(b, "loader", time.Since(start))
 		if err := stream.Send(&loaderv1.LoadPartitionResponse{Ack: resp, LastKey: b.GetLastKey(),
-			StageMicros: b.GetStageMicros(), TraceContext: b.GetTraceContext()}); err != nil {
+			StageMicros: b.GetStageMicros(), TraceContext: b.GetTraceContext(),
+			Position: b.GetPosition(), Ops: int32(len(b.GetOps()))}); err != nil {
 			return err
 		}
 	}

@@ -587,8 +587,8 @@ func (s *Service) applyChange(ctx context.Context, job *jobRow, tbl *commonv1.Ta
 		return nil, stageErr("loader", fmt.Errorf("expected end of stream, got %v", err))
 	}
 	ack := pa.GetAck()
-	if pa.GetLastKey() != b.GetLastKey() {
-		return nil, fmt.Errorf("%w: a stage changed the position of change batch %d of %s", ErrStageFatal, b.GetSeq(), b.GetPartitionId())
+	if int(pa.GetOps()) != len(b.GetOps()) || pa.GetPosition() != b.GetPosition() {
+		return nil, fmt.Errorf("%w: a stage dropped the ops or the position of change batch %d of %s", ErrStageFatal, b.GetSeq(), b.GetPartitionId())
 	}
 	span.SetAttributes(attribute.Int64("cutover.rows_out", ack.GetCounts().GetLoaded()), attribute.Int64("cutover.rows_rejected", ack.GetCounts().GetQuarantined()),
 		attribute.Bool("cutover.skipped", ack.GetSkipped()))

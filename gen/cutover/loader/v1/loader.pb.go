@@ -684,7 +684,11 @@ type LoadPartitionResponse struct {
 	StageMicros map[string]int64 `protobuf:"bytes,3,rep,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// W3C trace context of the batch's span, so the caller's work on the
 	// acknowledgement joins the batch's trace.
-	TraceContext  map[string]string `protobuf:"bytes,4,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	TraceContext map[string]string `protobuf:"bytes,4,rep,name=trace_context,json=traceContext,proto3" json:"trace_context,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Change batches: the position and the number of ops of the batch as
+	// the loader received it, so the caller sees that no stage dropped them.
+	Position      string `protobuf:"bytes,5,opt,name=position,proto3" json:"position,omitempty"`
+	Ops           int32  `protobuf:"varint,6,opt,name=ops,proto3" json:"ops,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -745,6 +749,20 @@ func (x *LoadPartitionResponse) GetTraceContext() map[string]string {
 		return x.TraceContext
 	}
 	return nil
+}
+
+func (x *LoadPartitionResponse) GetPosition() string {
+	if x != nil {
+		return x.Position
+	}
+	return ""
+}
+
+func (x *LoadPartitionResponse) GetOps() int32 {
+	if x != nil {
+		return x.Ops
+	}
+	return 0
 }
 
 type LoadPartitionRequest struct {
@@ -2935,12 +2953,14 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\fLoadResponse\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x03R\x03seq\x12\x18\n" +
 	"\askipped\x18\x02 \x01(\bR\askipped\x121\n" +
-	"\x06counts\x18\x03 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\"\xa5\x03\n" +
+	"\x06counts\x18\x03 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\"\xd3\x03\n" +
 	"\x15LoadPartitionResponse\x121\n" +
 	"\x03ack\x18\x01 \x01(\v2\x1f.cutover.loader.v1.LoadResponseR\x03ack\x12\x19\n" +
 	"\blast_key\x18\x02 \x01(\tR\alastKey\x12\\\n" +
 	"\fstage_micros\x18\x03 \x03(\v29.cutover.loader.v1.LoadPartitionResponse.StageMicrosEntryR\vstageMicros\x12_\n" +
-	"\rtrace_context\x18\x04 \x03(\v2:.cutover.loader.v1.LoadPartitionResponse.TraceContextEntryR\ftraceContext\x1a>\n" +
+	"\rtrace_context\x18\x04 \x03(\v2:.cutover.loader.v1.LoadPartitionResponse.TraceContextEntryR\ftraceContext\x12\x1a\n" +
+	"\bposition\x18\x05 \x01(\tR\bposition\x12\x10\n" +
+	"\x03ops\x18\x06 \x01(\x05R\x03ops\x1a>\n" +
 	"\x10StageMicrosEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\x1a?\n" +
