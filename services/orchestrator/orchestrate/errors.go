@@ -1,6 +1,10 @@
 package orchestrate
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
+)
 
 // Domain errors of the orchestrator; status.go maps them to gRPC codes.
 var (
@@ -9,7 +13,7 @@ var (
 	// ErrTargetMismatch: the target cannot take the data as specified.
 	ErrTargetMismatch = errors.New("target cannot take the data")
 	// ErrJobNotFound: no job with that id.
-	ErrJobNotFound = errors.New("job not found")
+	ErrJobNotFound = jobstore.ErrJobNotFound
 	// ErrJobState: the job is in a state that does not allow the call.
 	ErrJobState = errors.New("job state does not allow this")
 	// ErrUnbalanced: extracted != loaded + quarantined; the job fails.

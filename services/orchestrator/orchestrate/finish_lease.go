@@ -26,17 +26,11 @@ func (s *Service) holdFinish(ctx context.Context, id string) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if err := s.store.renewFinish(ctx, id, s.finishLease()); err != nil && ctx.Err() == nil {
+				if err := s.store.RenewFinish(ctx, id, s.finishLease()); err != nil && ctx.Err() == nil {
 					slog.Warn("renew the claim to end the job", "job", id, "err", err)
 				}
 			}
 		}
 	}()
 	return func() { cancel(); <-done }
-}
-
-func (s *store) renewFinish(ctx context.Context, id string, lease time.Duration) error {
-	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finish_lease = now() + $2::interval
-		WHERE id = $1 AND state = 'running' AND finish_lease IS NOT NULL`, id, lease.String())
-	return err
 }

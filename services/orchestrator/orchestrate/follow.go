@@ -16,7 +16,7 @@ import (
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/kit/telemetry"
-	"github.com/jackc/pgx/v5"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -40,7 +40,6 @@ import (
 // succeeds.
 
 const (
-	syncPrefix             = "sync:"
 	defaultPoll            = time.Second
 	defaultDeleteCheck     = 60 * time.Second
 	keyPage                = 10000
@@ -60,6 +59,15 @@ func syncTables(spec *commonv1.JobSpec) []int {
 }
 
 // followed says whether any of the table specs follows its source.
+// followedTables names the spec's followed tables for the store.
+func followedTables(spec *commonv1.JobSpec) []jobstore.Followed {
+	var out []jobstore.Followed
+	for _, i := range syncTables(spec) {
+		out = append(out, jobstore.Followed{Index: i, Name: spec.Tables[i].GetName()})
+	}
+	return out
+}
+
 func followed(spec *commonv1.JobSpec, specs []int) bool {
 	for _, i := range specs {
 		if spec.GetTables()[i].GetSync() != nil {
@@ -148,130 +156,6 @@ func keyTargets(t *commonv1.TableSpec, pk []string) ([]string, error) {
 	return out, nil
 }
 
-// ---- control store ----
-
-type followRow struct {
-	jobID, id  string
-	tableIndex int
-	checked    *time.Time
-}
-
-// startFollowing ends a job's full load: state following with the full
-// load's report, and a follower row per followed table.
-func (s *store) startFollowing(ctx context.Context, id string, report []byte, spec *commonv1.JobSpec) (bool, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return false, fmt.Errorf("start following %s: %w", id, err)
-	}
-	defer tx.Rollback(ctx)
-	tag, err := tx.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'following', error = '', report = $2 WHERE id = $1 AND state = 'running'`, id, report)
-	if err != nil {
-		return false, fmt.Errorf("start following %s: %w", id, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return false, nil
-	}
-	for _, i := range syncTables(spec) {
-		name := spec.Tables[i].GetName()
-		if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.partitions (job_id, id, table_index, table_name, lower_key, upper_key, state)
-			VALUES ($1, $2, $3, $4, '', '', 'following') ON CONFLICT (job_id, id) DO UPDATE SET state = 'following'`, id, syncPrefix+name, i, name); err != nil {
-			return false, fmt.Errorf("start following %s, table %s: %w", id, name, err)
-		}
-	}
-	return true, tx.Commit(ctx)
-}
-
-// claimFollower leases one follower row of a following job that nobody
-// holds (or whose holder's lease ran out).
-func (s *store) claimFollower(ctx context.Context, owner string, lease time.Duration) (*followRow, error) {
-	var f followRow
-	err := s.pool.QueryRow(ctx, `
-		UPDATE cutover_control.partitions p SET lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1
-		WHERE (p.job_id, p.id) = (
-			SELECT c.job_id, c.id FROM cutover_control.partitions c
-			JOIN cutover_control.jobs j ON j.id = c.job_id
-			WHERE j.state = 'following' AND c.state = 'following' AND (c.lease_until IS NULL OR c.lease_until < now())
-			ORDER BY j.created_at, c.table_index
-			LIMIT 1
-			FOR UPDATE OF c SKIP LOCKED)
-		RETURNING p.job_id, p.id, p.table_index, p.checked_at`, owner, lease.String()).Scan(&f.jobID, &f.id, &f.tableIndex, &f.checked)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("claim follower: %w", err)
-	}
-	return &f, nil
-}
-
-// beat is what one follower iteration reports.
-type beat struct {
-	position            string
-	lagRows             int64
-	lagSeconds          float64
-	upserts, deletes    int64
-	applied, checked    bool
-	stopRequested, live bool
-}
-
-// followBeat records a follower's figures and renews its lease; live is
-// false when the lease was lost or the job is no longer following.
-func (s *store) followBeat(ctx context.Context, f *followRow, owner string, lease time.Duration, b *beat) error {
-	err := s.pool.QueryRow(ctx, `
-		UPDATE cutover_control.partitions p SET lease_until = now() + $4::interval, polled_at = now(), position = $5,
-			lag_rows = $6, lag_seconds = $7, upserts = p.upserts + $8, deletes = p.deletes + $9,
-			applied_at = CASE WHEN $10 THEN now() ELSE p.applied_at END, checked_at = CASE WHEN $11 THEN now() ELSE p.checked_at END
-		FROM cutover_control.jobs j
-		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.state = 'following' AND j.id = p.job_id AND j.state = 'following'
-		RETURNING j.stop_following`,
-		f.jobID, f.id, owner, lease.String(), b.position, b.lagRows, b.lagSeconds, b.upserts, b.deletes, b.applied, b.checked).Scan(&b.stopRequested)
-	b.upserts, b.deletes, b.applied, b.checked = 0, 0, false, false
-	if errors.Is(err, pgx.ErrNoRows) {
-		b.live = false
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("record follower %s of %s: %w", f.id, f.jobID, err)
-	}
-	b.live = true
-	return nil
-}
-
-// releaseFollower hands a follower row back (shutdown, failure).
-func (s *store) releaseFollower(ctx context.Context, f *followRow, owner string) {
-	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = NULL
-		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.jobID, f.id, owner)
-}
-
-// followerDone marks a drained follower done after StopFollowing.
-func (s *store) followerDone(ctx context.Context, f *followRow, owner string) error {
-	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'done', lease_until = NULL, lag_rows = 0, lag_seconds = 0
-		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.jobID, f.id, owner)
-	if err != nil {
-		return fmt.Errorf("end follower %s of %s: %w", f.id, f.jobID, err)
-	}
-	return nil
-}
-
-// finishFollowing ends a following job whose followers are all done.
-func (s *store) finishFollowing(ctx context.Context, id string, report []byte) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'succeeded', finished_at = now(), report = coalesce($2, report)
-		WHERE id = $1 AND state = 'following'
-		  AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions WHERE job_id = $1 AND state = 'following')`, id, report)
-	if err != nil {
-		return false, fmt.Errorf("end following job %s: %w", id, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
-func (s *store) requestStop(ctx context.Context, id string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET stop_following = true WHERE id = $1 AND state = 'following'`, id)
-	if err != nil {
-		return false, fmt.Errorf("stop following %s: %w", id, err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
 // dropSlots drops the replication slots of a spec's logical tables (best
 // effort: a slot left behind is named in the log).
 func (s *Service) dropSlots(ctx context.Context, spec *commonv1.JobSpec, jobID string) {
@@ -304,12 +188,12 @@ func (s *Service) followers(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for ctx.Err() == nil {
-		f, err := s.store.claimFollower(ctx, s.cfg.Owner, s.cfg.Lease)
+		f, err := s.store.ClaimFollower(ctx, s.cfg.Owner, s.cfg.Lease)
 		if err != nil && ctx.Err() == nil {
 			slog.Error("claim follower", "err", err)
 		}
 		if f != nil {
-			key := f.jobID + "/" + f.id
+			key := f.JobID + "/" + f.ID
 			mu.Lock()
 			dup := running[key]
 			running[key] = true
@@ -341,22 +225,22 @@ func (s *Service) wakeFollowers() {
 	}
 }
 
-func (s *Service) runFollower(ctx context.Context, f *followRow) {
+func (s *Service) runFollower(ctx context.Context, f *jobstore.Follower) {
 	bg := context.WithoutCancel(ctx)
 	err := s.follow(ctx, f)
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
-		s.store.releaseFollower(bg, f, s.cfg.Owner)
+		s.store.ReleaseFollower(bg, f, s.cfg.Owner)
 	default:
 		// The lease runs out and a follower (this replica's or another's)
 		// starts again from the ledger; transient faults heal that way.
-		slog.Warn("follower stopped, will be taken up again", "job", f.jobID, "follower", f.id, "err", err)
+		slog.Warn("follower stopped, will be taken up again", "job", f.JobID, "follower", f.ID, "err", err)
 		select {
 		case <-ctx.Done():
 		case <-time.After(retryBackoff(1, 0.5)):
 		}
-		s.store.releaseFollower(bg, f, s.cfg.Owner)
+		s.store.ReleaseFollower(bg, f, s.cfg.Owner)
 		s.wakeFollowers()
 	}
 }
@@ -364,8 +248,8 @@ func (s *Service) runFollower(ctx context.Context, f *followRow) {
 // follower is one follower session's state.
 type follower struct {
 	s      *Service
-	f      *followRow
-	job    *jobRow
+	f      *jobstore.Follower
+	job    *jobstore.Job
 	tbl    *commonv1.TableSpec
 	target *commonv1.TargetSpec
 	pos    string
@@ -373,15 +257,15 @@ type follower struct {
 	src    *extractorv1.DescribeSourceResponse // for key checks, read once
 }
 
-func (s *Service) follow(ctx context.Context, f *followRow) error {
-	job, err := s.store.getJob(ctx, f.jobID)
+func (s *Service) follow(ctx context.Context, f *jobstore.Follower) error {
+	job, err := s.store.GetJob(ctx, f.JobID)
 	if err != nil {
 		return err
 	}
-	if f.tableIndex < 0 || f.tableIndex >= len(job.spec.GetTables()) {
-		return fmt.Errorf("%w: follower %s names table %d of %d", ErrInvalidSpec, f.id, f.tableIndex, len(job.spec.GetTables()))
+	if f.TableIndex < 0 || f.TableIndex >= len(job.Spec.GetTables()) {
+		return fmt.Errorf("%w: follower %s names table %d of %d", ErrInvalidSpec, f.ID, f.TableIndex, len(job.Spec.GetTables()))
 	}
-	fl := &follower{s: s, f: f, job: job, tbl: job.spec.Tables[f.tableIndex], target: s.target(job.spec)}
+	fl := &follower{s: s, f: f, job: job, tbl: job.Spec.Tables[f.TableIndex], target: s.target(job.Spec)}
 	if err := fl.fromLedger(ctx); err != nil {
 		return err
 	}
@@ -398,11 +282,11 @@ func (s *Service) follow(ctx context.Context, f *followRow) error {
 		check = defaultDeleteCheck
 	}
 	lastCheck := time.Now()
-	if f.checked != nil {
-		lastCheck = *f.checked
+	if f.Checked != nil {
+		lastCheck = *f.Checked
 	}
-	slog.Info("following", "job", f.jobID, "table", fl.tbl.GetName(), "position", fl.pos, "seq", fl.seq)
-	b := &beat{position: fl.pos}
+	slog.Info("following", "job", f.JobID, "table", fl.tbl.GetName(), "position", fl.pos, "seq", fl.seq)
+	b := &jobstore.Beat{Position: fl.pos}
 	stopChecked := false
 	for {
 		resp, err := fl.readChanges(ctx)
@@ -415,12 +299,12 @@ func (s *Service) follow(ctx context.Context, f *followRow) error {
 				return err
 			}
 		}
-		b.position, b.lagRows, b.lagSeconds = fl.pos, resp.GetLagRows(), resp.GetLagSeconds()
-		if err := s.store.followBeat(ctx, f, s.cfg.Owner, s.cfg.Lease, b); err != nil {
+		b.Position, b.LagRows, b.LagSeconds = fl.pos, resp.GetLagRows(), resp.GetLagSeconds()
+		if err := s.store.FollowBeat(ctx, f, s.cfg.Owner, s.cfg.Lease, b); err != nil {
 			return err
 		}
-		if !b.live {
-			slog.Info("follower ends: job no longer following or lease lost", "job", f.jobID, "table", fl.tbl.GetName())
+		if !b.Live {
+			slog.Info("follower ends: job no longer following or lease lost", "job", f.JobID, "table", fl.tbl.GetName())
 			return nil
 		}
 		if n > 0 {
@@ -428,23 +312,23 @@ func (s *Service) follow(ctx context.Context, f *followRow) error {
 		}
 		caughtUp := resp.GetLagRows() == 0
 		// On a stop the keys are checked once more after the last drain.
-		finalCheck := b.stopRequested && caughtUp && !stopChecked
+		finalCheck := b.StopRequested && caughtUp && !stopChecked
 		if check > 0 && (time.Since(lastCheck) >= check || finalCheck) {
 			if err := fl.deleteCheck(ctx, b); err != nil {
 				return err
 			}
 			lastCheck = time.Now()
-			stopChecked = b.stopRequested
-			b.checked = true
-			if err := s.store.followBeat(ctx, f, s.cfg.Owner, s.cfg.Lease, b); err != nil {
+			stopChecked = b.StopRequested
+			b.Checked = true
+			if err := s.store.FollowBeat(ctx, f, s.cfg.Owner, s.cfg.Lease, b); err != nil {
 				return err
 			}
-			if !b.live {
+			if !b.Live {
 				return nil
 			}
 			continue // read once more: deletes may have raced with changes
 		}
-		if b.stopRequested && caughtUp {
+		if b.StopRequested && caughtUp {
 			return s.endFollower(ctx, f)
 		}
 		select {
@@ -456,34 +340,34 @@ func (s *Service) follow(ctx context.Context, f *followRow) error {
 }
 
 // endFollower marks the follower done and, with the last, the job.
-func (s *Service) endFollower(ctx context.Context, f *followRow) error {
-	if err := s.store.followerDone(ctx, f, s.cfg.Owner); err != nil {
+func (s *Service) endFollower(ctx context.Context, f *jobstore.Follower) error {
+	if err := s.store.FollowerDone(ctx, f, s.cfg.Owner); err != nil {
 		return err
 	}
-	j, err := s.store.getJob(ctx, f.jobID)
+	j, err := s.store.GetJob(ctx, f.JobID)
 	if err != nil {
 		return err
 	}
-	if t := j.spec.GetTables()[f.tableIndex]; t.GetSync().GetLogical() != nil {
-		if err := s.dropSlot(ctx, t, j.id); err != nil {
-			slog.Warn("drop the replication slot of a table that stopped following", "job", j.id, "table", t.GetName(), "err", err)
+	if t := j.Spec.GetTables()[f.TableIndex]; t.GetSync().GetLogical() != nil {
+		if err := s.dropSlot(ctx, t, j.ID); err != nil {
+			slog.Warn("drop the replication slot of a table that stopped following", "job", j.ID, "table", t.GetName(), "err", err)
 		}
 	}
 	var data []byte
 	if r, err := s.buildReport(ctx, j); err == nil {
 		now := time.Now()
-		r.State, r.FinishedAt = jobState(stateSucceeded), ts(&now)
-		r.Ddl = j.ddl
-		setTiming(r, j.started, &now)
+		r.State, r.FinishedAt = jobstore.JobState(jobstore.StateSucceeded), ts(&now)
+		r.Ddl = j.DDL
+		setTiming(r, j.Started, &now)
 		data, _ = marshalReport(r)
 	}
-	ended, err := s.store.finishFollowing(ctx, f.jobID, data)
+	ended, err := s.store.FinishFollowing(ctx, f.JobID, data)
 	if err != nil {
 		return err
 	}
 	if ended {
-		slog.Info("job ended: followers stopped", "job", f.jobID, "state", stateSucceeded)
-		s.endJobSpan(f.jobID, stateSucceeded)
+		slog.Info("job ended: followers stopped", "job", f.JobID, "state", jobstore.StateSucceeded)
+		s.endJobSpan(f.JobID, jobstore.StateSucceeded)
 	}
 	return nil
 }
@@ -493,11 +377,11 @@ func (s *Service) endFollower(ctx context.Context, f *followRow) error {
 func (fl *follower) fromLedger(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, stageWait)
 	defer cancel()
-	led, err := fl.s.cfg.Clients.Loader.GetLedger(lctx, &loaderv1.GetLedgerRequest{Target: fl.target, JobId: fl.job.id, PartitionId: fl.f.id})
+	led, err := fl.s.cfg.Clients.Loader.GetLedger(lctx, &loaderv1.GetLedgerRequest{Target: fl.target, JobId: fl.job.ID, PartitionId: fl.f.ID})
 	if err != nil {
 		return stageErr("loader", err)
 	}
-	fl.pos, fl.seq = fl.job.syncStart[fl.tbl.GetName()], 0
+	fl.pos, fl.seq = fl.job.SyncStart[fl.tbl.GetName()], 0
 	for _, e := range led.GetEntries() {
 		if e.GetSeq() != fl.seq {
 			break
@@ -512,7 +396,7 @@ func (fl *follower) readChanges(ctx context.Context) (*extractorv1.ReadChangesRe
 	rctx, cancel := context.WithTimeout(ctx, min(2*stageWait, fl.s.cfg.BatchTimeout))
 	defer cancel()
 	resp, err := fl.s.cfg.Clients.Extractor.ReadChanges(rctx, &extractorv1.ReadChangesRequest{Source: fl.tbl.GetSource(), Sync: fl.tbl.GetSync(),
-		Position: fl.pos, BatchSize: fl.job.spec.GetBatchSize(), JobId: fl.job.id, Table: fl.tbl.GetName(), Seq: fl.seq})
+		Position: fl.pos, BatchSize: fl.job.Spec.GetBatchSize(), JobId: fl.job.ID, Table: fl.tbl.GetName(), Seq: fl.seq})
 	if err != nil {
 		return nil, stageErr("extractor", err)
 	}
@@ -521,10 +405,10 @@ func (fl *follower) readChanges(ctx context.Context) (*extractorv1.ReadChangesRe
 
 // apply sends one change batch through the stages and checks its
 // acknowledgement; the position moves on with the batch.
-func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *beat) error {
-	b.JobId, b.PartitionId, b.Seq, b.Table = fl.job.id, fl.f.id, fl.seq, fl.tbl.GetName()
+func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *jobstore.Beat) error {
+	b.JobId, b.PartitionId, b.Seq, b.Table = fl.job.ID, fl.f.ID, fl.seq, fl.tbl.GetName()
 	if b.GetPosition() == "" {
-		return fmt.Errorf("%w: extractor: change batch %d of %s has no position", ErrStageFatal, fl.seq, fl.f.id)
+		return fmt.Errorf("%w: extractor: change batch %d of %s has no position", ErrStageFatal, fl.seq, fl.f.ID)
 	}
 	ack, err := fl.s.applyChange(ctx, fl.job, fl.tbl, b)
 	if err != nil {
@@ -533,7 +417,7 @@ func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *beat) erro
 	c := ack.GetCounts()
 	if ack.GetSeq() != b.GetSeq() || c.GetExtracted() != int64(b.GetNumRows()) || !balanced(c) {
 		return fmt.Errorf("%w: change batch %d of %s: %d rows, loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d + filtered %d",
-			ErrUnbalanced, b.GetSeq(), fl.f.id, b.GetNumRows(), ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered())
+			ErrUnbalanced, b.GetSeq(), fl.f.ID, b.GetNumRows(), ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered())
 	}
 	if ack.GetSkipped() {
 		// Another follower committed this seq (a lease taken over while
@@ -541,9 +425,9 @@ func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *beat) erro
 		return fl.fromLedger(ctx)
 	}
 	dels := int64(bytes.Count(b.GetOps(), []byte{'d'}))
-	bt.deletes += min(dels, c.GetLoaded())
-	bt.upserts += max(c.GetLoaded()-dels, 0)
-	bt.applied = true
+	bt.Deletes += min(dels, c.GetLoaded())
+	bt.Upserts += max(c.GetLoaded()-dels, 0)
+	bt.Applied = true
 	fl.pos = b.GetPosition()
 	fl.seq++
 	return nil
@@ -553,12 +437,12 @@ func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *beat) erro
 // loader (the data plane's chain, pipeline.go, with the batch inline at its
 // head: the follower has read it already to know the lag) and returns the
 // loader's acknowledgement.
-func (s *Service) applyChange(ctx context.Context, job *jobRow, tbl *commonv1.TableSpec, b *commonv1.Batch) (*loaderv1.LoadResponse, error) {
+func (s *Service) applyChange(ctx context.Context, job *jobstore.Job, tbl *commonv1.TableSpec, b *commonv1.Batch) (*loaderv1.LoadResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.BatchTimeout)
 	defer cancel()
-	parent := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": job.traceParent})
+	parent := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": job.TraceParent})
 	ctx, span := tracer.Start(trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(parent)), "change batch",
-		trace.WithAttributes(attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", b.GetPartitionId()),
+		trace.WithAttributes(attribute.String("cutover.job_id", job.ID), attribute.String("cutover.partition", b.GetPartitionId()),
 			attribute.Int64("cutover.seq", b.GetSeq()), attribute.Int("cutover.rows_in", int(b.GetNumRows()))))
 	defer span.End()
 	if b.TraceContext == nil {
@@ -567,8 +451,8 @@ func (s *Service) applyChange(ctx context.Context, job *jobRow, tbl *commonv1.Ta
 	telemetry.Propagator().Inject(ctx, propagation.MapCarrier(b.TraceContext))
 	cl := s.cfg.Clients
 	acks, err := cl.Loader.LoadPartition(ctx, &loaderv1.LoadPartitionRequest{
-		Config: &loaderv1.LoadConfig{Target: s.target(job.spec), Table: tbl.GetTargetTable(),
-			JobId: job.id, PartitionId: b.GetPartitionId(), TableName: tbl.GetName(), System: tbl.GetSystem(),
+		Config: &loaderv1.LoadConfig{Target: s.target(job.Spec), Table: tbl.GetTargetTable(),
+			JobId: job.ID, PartitionId: b.GetPartitionId(), TableName: tbl.GetName(), System: tbl.GetSystem(),
 			WriteMode: commonv1.WriteMode_WRITE_MODE_UPSERT},
 		Upstream: cl.Addrs.Validator,
 		Validate: s.pullBatch(tbl, b),
@@ -599,7 +483,7 @@ func (s *Service) applyChange(ctx context.Context, job *jobRow, tbl *commonv1.Ta
 // the source's keys go by COPY into a temporary table on the target, and
 // the target's keys without a match there are deleted by change batches
 // at the current position.
-func (fl *follower) deleteCheck(ctx context.Context, bt *beat) error {
+func (fl *follower) deleteCheck(ctx context.Context, bt *jobstore.Beat) error {
 	s := fl.s
 	if fl.src == nil {
 		dctx, cancel := context.WithTimeout(ctx, stageWait)
@@ -627,9 +511,9 @@ func (fl *follower) deleteCheck(ctx context.Context, bt *beat) error {
 	}
 	sourceKeys := res.GetSourceKeys()
 	if len(gone) > 0 {
-		slog.Info("rows deleted in the source", "job", fl.job.id, "table", fl.tbl.GetName(), "rows", len(gone), "source_keys", sourceKeys)
+		slog.Info("rows deleted in the source", "job", fl.job.ID, "table", fl.tbl.GetName(), "rows", len(gone), "source_keys", sourceKeys)
 	}
-	size := int(fl.job.spec.GetBatchSize())
+	size := int(fl.job.Spec.GetBatchSize())
 	for len(gone) > 0 {
 		n := min(size, len(gone))
 		b := deleteBatch(fl.src, gone[:n], fl.pos)

@@ -11,6 +11,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -165,50 +166,50 @@ func finalizeRequest(spec *commonv1.JobSpec, target *commonv1.TargetSpec, jobID,
 // finalizeStaged finalizes the job's staged target tables not yet done,
 // recording each outcome before going on: a crash in between repeats only
 // a call the loader answers from its own record.
-func (s *Service) finalizeStaged(ctx context.Context, j *jobRow) error {
-	order, err := finalizeOrder(j.spec)
+func (s *Service) finalizeStaged(ctx context.Context, j *jobstore.Job) error {
+	order, err := finalizeOrder(j.Spec)
 	if err != nil {
 		return err
 	}
 	for _, table := range order {
-		if _, ok := j.finalized[table]; ok {
+		if _, ok := j.Finalized[table]; ok {
 			continue
 		}
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-		res, err := s.cfg.Clients.Loader.FinalizeStaged(fctx, finalizeRequest(j.spec, s.target(j.spec), j.id, table))
+		res, err := s.cfg.Clients.Loader.FinalizeStaged(fctx, finalizeRequest(j.Spec, s.target(j.Spec), j.ID, table))
 		cancel()
 		if err != nil {
 			return stageErr("loader", err)
 		}
-		if err := s.store.setFinalized(ctx, j.id, table, res); err != nil {
+		if err := s.store.SetFinalized(ctx, j.ID, table, res); err != nil {
 			return err
 		}
-		slog.Info("staged table finalized", "job", j.id, "table", table, "merges", len(res.GetMerges()), "unresolved_refs", res.GetUnresolvedRefs())
+		slog.Info("staged table finalized", "job", j.ID, "table", table, "merges", len(res.GetMerges()), "unresolved_refs", res.GetUnresolvedRefs())
 	}
 	return nil
 }
 
 // failJobAtFinish ends a job whose partitions all finished but whose end
 // step failed for good.
-func (s *Service) failJobAtFinish(ctx context.Context, j *jobRow, errText string) {
+func (s *Service) failJobAtFinish(ctx context.Context, j *jobstore.Job, errText string) {
 	r, err := s.buildReport(ctx, j)
 	if err != nil {
-		slog.Warn("report not ready, will retry", "job", j.id, "err", err)
+		slog.Warn("report not ready, will retry", "job", j.ID, "err", err)
 		return
 	}
 	now := time.Now()
-	r.State, r.Error, r.FinishedAt = jobState(stateFailed), errText, ts(&now)
-	setTiming(r, j.started, &now)
+	r.State, r.Error, r.FinishedAt = jobstore.JobState(jobstore.StateFailed), errText, ts(&now)
+	setTiming(r, j.Started, &now)
 	data, err := marshalReport(r)
 	if err != nil {
-		slog.Error("encode report", "job", j.id, "err", err)
+		slog.Error("encode report", "job", j.ID, "err", err)
 		return
 	}
-	if ended, err := s.store.endJob(ctx, j.id, stateFailed, errText, data); err != nil {
-		slog.Error("end job", "job", j.id, "err", err)
+	if ended, err := s.store.EndJob(ctx, j.ID, jobstore.StateFailed, errText, data); err != nil {
+		slog.Error("end job", "job", j.ID, "err", err)
 	} else if ended {
-		slog.Info("job ended", "job", j.id, "state", stateFailed, "error", errText)
-		s.endJobSpan(j.id, stateFailed)
+		slog.Info("job ended", "job", j.ID, "state", jobstore.StateFailed, "error", errText)
+		s.endJobSpan(j.ID, jobstore.StateFailed)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 )
 
 // stopWait bounds how long StopFollowing waits for the last drain.
@@ -24,39 +25,32 @@ func (s *Service) GetReadiness(ctx context.Context, req *orchestratorv1.GetReadi
 	if maxSeconds == 0 {
 		maxSeconds = defaultReadyLagSeconds
 	}
-	j, err := s.store.getJob(ctx, req.GetId())
+	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &orchestratorv1.GetReadinessResponse{JobId: j.id, State: jobState(j.state)}
-	if len(syncTables(j.spec)) == 0 {
+	out := &orchestratorv1.GetReadinessResponse{JobId: j.ID, State: jobstore.JobState(j.State)}
+	if len(syncTables(j.Spec)) == 0 {
 		out.Reasons = append(out.Reasons, "the job follows no table (no table has a sync spec)")
 	}
-	switch j.state {
-	case stateFollowing:
-	case stateRunning, statePending:
+	switch j.State {
+	case jobstore.StateFollowing:
+	case jobstore.StateRunning, jobstore.StatePending:
 		out.Reasons = append(out.Reasons, "the full load is still running")
 	default:
-		out.Reasons = append(out.Reasons, "the job is "+j.state+", not following")
+		out.Reasons = append(out.Reasons, "the job is "+j.State+", not following")
 	}
-	rows, err := s.store.pool.Query(ctx, `SELECT table_name, position, lag_rows, lag_seconds, upserts, deletes, polled_at, applied_at, checked_at, state
-		FROM cutover_control.partitions WHERE job_id = $1 AND id LIKE 'sync:%' ORDER BY table_index`, j.id)
+	followers, err := s.store.Followers(ctx, j.ID)
 	if err != nil {
-		return nil, toStatus(fmt.Errorf("followers of %s: %w", j.id, err))
+		return nil, toStatus(err)
 	}
-	defer rows.Close()
 	seen := map[string]bool{}
-	for rows.Next() {
-		t := &orchestratorv1.TableLag{}
-		var polled, applied, checked *time.Time
-		var state string
-		if err := rows.Scan(&t.Table, &t.Position, &t.LagRows, &t.LagSeconds, &t.Upserts, &t.Deletes, &polled, &applied, &checked, &state); err != nil {
-			return nil, toStatus(fmt.Errorf("followers of %s: %w", j.id, err))
-		}
-		t.LastAppliedAt, t.LastCheckedAt = ts(applied), ts(checked)
+	for _, f := range followers {
+		t := &orchestratorv1.TableLag{Table: f.Table, Position: f.Position, LagRows: f.LagRows, LagSeconds: f.LagSeconds,
+			Upserts: f.Upserts, Deletes: f.Deletes, LastAppliedAt: ts(f.Applied), LastCheckedAt: ts(f.Checked)}
 		seen[t.Table] = true
 		switch {
-		case state == stateFollowing && polled == nil:
+		case f.State == jobstore.StateFollowing && f.Polled == nil:
 			out.Reasons = append(out.Reasons, fmt.Sprintf("table %s: no follower has read its source yet", t.Table))
 		case t.LagRows > req.GetMaxLagRows():
 			out.Reasons = append(out.Reasons, fmt.Sprintf("table %s: %d rows behind the source (at most %d)", t.Table, t.LagRows, req.GetMaxLagRows()))
@@ -65,17 +59,14 @@ func (s *Service) GetReadiness(ctx context.Context, req *orchestratorv1.GetReadi
 		}
 		out.Tables = append(out.Tables, t)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, toStatus(fmt.Errorf("followers of %s: %w", j.id, err))
-	}
-	if j.state == stateFollowing {
-		for _, i := range syncTables(j.spec) {
-			if name := j.spec.Tables[i].GetName(); !seen[name] {
+	if j.State == jobstore.StateFollowing {
+		for _, i := range syncTables(j.Spec) {
+			if name := j.Spec.Tables[i].GetName(); !seen[name] {
 				out.Reasons = append(out.Reasons, fmt.Sprintf("table %s: no follower yet", name))
 			}
 		}
 	}
-	rec, err := s.store.reconciliation(ctx, j.id)
+	rec, err := s.store.Reconciliation(ctx, j.ID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -100,23 +91,23 @@ func (s *Service) GetReadiness(ctx context.Context, req *orchestratorv1.GetReadi
 // (lag 0, and one more key check), then the job succeeds. It waits for
 // that, at most stopWait or the call's deadline.
 func (s *Service) StopFollowing(ctx context.Context, req *orchestratorv1.StopFollowingRequest) (*orchestratorv1.StopFollowingResponse, error) {
-	j, err := s.store.getJob(ctx, req.GetId())
+	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	ok, err := s.store.requestStop(ctx, j.id)
+	ok, err := s.store.RequestStop(ctx, j.ID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	if !ok {
-		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only a following job can stop following", ErrJobState, j.id, j.state))
+		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only a following job can stop following", ErrJobState, j.ID, j.State))
 	}
-	slog.Info("stop following requested", "job", j.id)
+	slog.Info("stop following requested", "job", j.ID)
 	s.wakeFollowers()
 	ctx, cancel := context.WithTimeout(ctx, stopWait)
 	defer cancel()
 	for {
-		job, err := s.getJob(ctx, j.id)
+		job, err := s.getJob(ctx, j.ID)
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -125,7 +116,7 @@ func (s *Service) StopFollowing(ctx context.Context, req *orchestratorv1.StopFol
 		}
 		select {
 		case <-ctx.Done():
-			return nil, toStatus(fmt.Errorf("%w: job %s: the followers did not drain within %s; it stops when they do", ErrStage, j.id, stopWait))
+			return nil, toStatus(fmt.Errorf("%w: job %s: the followers did not drain within %s; it stops when they do", ErrStage, j.ID, stopWait))
 		case <-time.After(s.cfg.Poll):
 		}
 	}

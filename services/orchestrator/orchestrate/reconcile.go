@@ -9,7 +9,7 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
-	"github.com/jackc/pgx/v5"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
@@ -37,7 +37,7 @@ func (v *validationServer) Reconcile(ctx context.Context, req *orchestratorv1.Re
 		return nil, toStatus(err)
 	}
 	// The last reconciliation goes with the job's report.
-	if err := v.s.store.setReconciliation(ctx, req.GetId(), res.GetReconciliation()); err != nil {
+	if err := v.s.store.SetReconciliation(ctx, req.GetId(), res.GetReconciliation()); err != nil {
 		return nil, toStatus(err)
 	}
 	return res, nil
@@ -50,32 +50,32 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 	if d := req.GetMaxDifferences(); d < 0 || d > maxMaxDiff {
 		return nil, invalid("max_differences", "must be 0 (default %d) to %d, got %d", defaultMaxDiff, maxMaxDiff, d)
 	}
-	j, err := s.store.getJob(ctx, req.GetId())
+	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, err
 	}
-	if j.state != stateSucceeded && j.state != stateFollowing {
-		return nil, fmt.Errorf("%w: job %s is %s; only a succeeded or following job can be reconciled", ErrJobState, j.id, j.state)
+	if j.State != jobstore.StateSucceeded && j.State != jobstore.StateFollowing {
+		return nil, fmt.Errorf("%w: job %s is %s; only a succeeded or following job can be reconciled", ErrJobState, j.ID, j.State)
 	}
-	ctx, span := tracer.Start(ctx, "reconcile", withJob(j.id))
+	ctx, span := tracer.Start(ctx, "reconcile", withJob(j.ID))
 	defer span.End()
 	report, err := s.buildReport(ctx, j)
 	if err != nil {
 		return nil, err
 	}
-	parts, err := s.store.reconcileParts(ctx, j.id)
+	parts, err := s.store.PartRanges(ctx, j.ID)
 	if err != nil {
 		return nil, err
 	}
-	out := &orchestratorv1.Reconciliation{JobId: j.id, Ok: true}
+	out := &orchestratorv1.Reconciliation{JobId: j.ID, Ok: true}
 	loaded := map[string]int64{}
 	for _, tr := range report.GetTables() {
 		loaded[tr.GetName()] += tr.GetCounts().GetLoaded()
 	}
-	staged := stagedTables(j.spec)
+	staged := stagedTables(j.Spec)
 	var order []string
 	specsOf := map[string][]int{}
-	for i, t := range j.spec.GetTables() {
+	for i, t := range j.Spec.GetTables() {
 		tt := t.GetTargetTable()
 		if _, ok := specsOf[tt]; !ok {
 			order = append(order, tt)
@@ -83,7 +83,7 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 		specsOf[tt] = append(specsOf[tt], i)
 	}
 	for _, tt := range order {
-		treq := &loaderv1.ReconcileTableRequest{Target: s.target(j.spec), Table: tt, JobId: j.id, Staged: staged[tt],
+		treq := &loaderv1.ReconcileTableRequest{Target: s.target(j.Spec), Table: tt, JobId: j.ID, Staged: staged[tt],
 			Upstream: s.cfg.Clients.Addrs.Validator, Extractor: s.cfg.Clients.Addrs.Extractor,
 			MaxDifferences: req.GetMaxDifferences(), Parallelism: int32(max(s.cfg.Workers, 1))}
 		for _, i := range specsOf[tt] {
@@ -98,9 +98,9 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 			return nil, fmt.Errorf("%w: loader: ReconcileTable of %s answered without a reconciliation", ErrStageFatal, tt)
 		}
 		for _, i := range specsOf[tt] {
-			tr.ExpectedRows += loaded[j.spec.Tables[i].GetName()]
+			tr.ExpectedRows += loaded[j.Spec.Tables[i].GetName()]
 		}
-		if followed(j.spec, specsOf[tt]) {
+		if followed(j.Spec, specsOf[tt]) {
 			// Changes since the full load count: the target must hold
 			// what the source holds now.
 			tr.ExpectedRows = tr.GetRows().GetRows()
@@ -118,15 +118,15 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 
 // reconcileSource is table spec i and the validator's request for each of
 // its partitions, as the job pulled them.
-func (s *Service) reconcileSource(ctx context.Context, j *jobRow, i int, parts []reconPart) *loaderv1.ReconcileSource {
-	tbl := j.spec.GetTables()[i]
-	snapshot := j.snapshot(i)
+func (s *Service) reconcileSource(ctx context.Context, j *jobstore.Job, i int, parts []jobstore.PartRange) *loaderv1.ReconcileSource {
+	tbl := j.Spec.GetTables()[i]
+	snapshot := j.Snapshot(i)
 	if tbl.GetSync() != nil {
 		snapshot = "" // a followed table is compared as it is now
 	}
 	src := &loaderv1.ReconcileSource{TableIndex: int32(i), Table: tbl}
 	for _, p := range parts {
-		rd := read(ctx, j.spec, tbl, &extractorv1.ReadBatchRequest{Range: p.rng, JobId: j.id, PartitionId: p.id, Snapshot: snapshot})
+		rd := read(ctx, j.Spec, tbl, &extractorv1.ReadBatchRequest{Range: p.Range, JobId: j.ID, PartitionId: p.ID, Snapshot: snapshot})
 		src.Partitions = append(src.Partitions, s.pullRead(tbl, rd))
 	}
 	return src
@@ -141,34 +141,6 @@ func reconcileErr(err error) error {
 		return err
 	}
 	return stageErr("loader", err)
-}
-
-// reconPart is a partition of the job as the control schema has it.
-type reconPart struct {
-	id  string
-	rng *commonv1.KeyRange
-}
-
-// reconcileParts returns the job's partitions by table index, in id order;
-// a follower's change partitions ("sync:…") read no range of the source.
-func (s *store) reconcileParts(ctx context.Context, jobID string) (map[int][]reconPart, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, table_index, lower_key, upper_key FROM cutover_control.partitions
-		WHERE job_id = $1 AND id NOT LIKE 'sync:%' ORDER BY table_index, id`, jobID)
-	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
-	}
-	out := map[int][]reconPart{}
-	var p reconPart
-	var table int
-	var lo, hi string
-	_, err = pgx.ForEachRow(rows, []any{&p.id, &table, &lo, &hi}, func() error {
-		out[table] = append(out[table], reconPart{id: p.id, rng: &commonv1.KeyRange{Lower: lo, Upper: hi}})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
-	}
-	return out, nil
 }
 
 func withJob(id string) trace.SpanStartOption {

@@ -8,6 +8,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 )
 
 // A re-drive is a job that reads only the rows an earlier job quarantined
@@ -21,18 +22,18 @@ const maxRedriveRows = 100000
 // redriveRefs returns, per table spec of spec, the unresolved quarantined
 // references of job oldID.
 func (s *Service) redriveRefs(ctx context.Context, oldID string, spec *commonv1.JobSpec) (map[string][]string, error) {
-	old, err := s.store.getJob(ctx, oldID)
+	old, err := s.store.GetJob(ctx, oldID)
 	if errors.Is(err, ErrJobNotFound) {
 		return nil, invalid("redrive_of", "no job %q", oldID)
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !terminal(jobState(old.state)) {
-		return nil, fmt.Errorf("%w: redrive_of: job %s is %s; re-drive a job that has ended", ErrJobState, oldID, old.state)
+	if !terminal(jobstore.JobState(old.State)) {
+		return nil, fmt.Errorf("%w: redrive_of: job %s is %s; re-drive a job that has ended", ErrJobState, oldID, old.State)
 	}
 	target := s.target(spec)
-	if s.target(old.spec).GetDsn() != target.GetDsn() {
+	if s.target(old.Spec).GetDsn() != target.GetDsn() {
 		return nil, invalid("redrive_of", "job %s loaded into another target; a re-drive loads where its quarantine is", oldID)
 	}
 	refs := map[string][]string{}
@@ -69,12 +70,12 @@ func (s *Service) redriveRefs(ctx context.Context, oldID string, spec *commonv1.
 
 // ListQuarantine lists a job's quarantined rows from its target.
 func (s *Service) ListQuarantine(ctx context.Context, req *orchestratorv1.ListQuarantineRequest) (*orchestratorv1.ListQuarantineResponse, error) {
-	j, err := s.store.getJob(ctx, req.GetId())
+	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	res, err := s.cfg.Clients.Loader.ListQuarantine(ctx, &loaderv1.ListQuarantineRequest{
-		Target: s.target(j.spec), JobId: j.id, Table: req.GetTable(), Rule: req.GetRule(),
+		Target: s.target(j.Spec), JobId: j.ID, Table: req.GetTable(), Rule: req.GetRule(),
 		PageSize: req.GetPageSize(), PageToken: req.GetPageToken(), IncludeResolved: req.GetIncludeResolved(),
 	})
 	if err != nil {

@@ -11,52 +11,53 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // buildReport assembles a job's report from stored facts only: partition
 // counts from the control schema, rejects from the target's quarantine.
-func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.JobReport, error) {
-	parts, err := s.store.partitions(ctx, j.id)
+func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestratorv1.JobReport, error) {
+	parts, err := s.store.Partitions(ctx, j.ID)
 	if err != nil {
 		return nil, err
 	}
 	r := &orchestratorv1.JobReport{
-		JobId: j.id, Name: j.name, State: jobState(j.state), Error: j.errText,
-		TraceId: j.traceID, TraceSink: j.traceSink, Totals: &commonv1.Counts{}, Balanced: true,
-		StartedAt: ts(j.started), FinishedAt: ts(j.finished), Ddl: j.ddl, SpecHash: j.specHash,
+		JobId: j.ID, Name: j.Name, State: jobstore.JobState(j.State), Error: j.ErrText,
+		TraceId: j.TraceID, TraceSink: j.TraceSink, Totals: &commonv1.Counts{}, Balanced: true,
+		StartedAt: ts(j.Started), FinishedAt: ts(j.Finished), Ddl: j.DDL, SpecHash: j.SpecHash,
 	}
 	stages := map[string]*orchestratorv1.StageTiming{}
 	byTable := map[string]*orchestratorv1.TableReport{}
-	for _, t := range j.spec.GetTables() {
+	for _, t := range j.Spec.GetTables() {
 		tr := &orchestratorv1.TableReport{Name: t.GetName(), Source: sourceName(t),
-			TargetTable: s.target(j.spec).GetSchema() + "." + t.GetTargetTable(), Counts: &commonv1.Counts{}}
+			TargetTable: s.target(j.Spec).GetSchema() + "." + t.GetTargetTable(), Counts: &commonv1.Counts{}}
 		byTable[t.GetName()] = tr
 		r.Tables = append(r.Tables, tr)
 	}
 	for _, p := range parts {
-		tr := byTable[p.table]
+		tr := byTable[p.Table]
 		if tr == nil {
 			continue
 		}
-		sumStageTimes(stages, p.stages)
-		addCounts(tr.Counts, p.counts)
-		tr.Counts.Batches += p.counts.GetBatches()
-		addCounts(r.Totals, p.counts)
-		r.Totals.Batches += p.counts.GetBatches()
-		if !balanced(p.counts) {
+		sumStageTimes(stages, p.Stages)
+		addCounts(tr.Counts, p.Counts)
+		tr.Counts.Batches += p.Counts.GetBatches()
+		addCounts(r.Totals, p.Counts)
+		r.Totals.Batches += p.Counts.GetBatches()
+		if !balanced(p.Counts) {
 			r.Balanced = false
 		}
 	}
 	// Staged tables: rows merged away or quarantined when finalized leave
 	// the loaded term; what remains must be what the loader inserted.
-	order, _ := finalizeOrder(j.spec) // the spec was checked at CreateJob
+	order, _ := finalizeOrder(j.Spec) // the spec was checked at CreateJob
 	for _, table := range order {
-		f, ok := j.finalized[table]
+		f, ok := j.Finalized[table]
 		if !ok {
 			continue
 		}
-		mr := &orchestratorv1.MergeReport{TargetTable: s.target(j.spec).GetSchema() + "." + table, ByKey: f.GetMerges(),
+		mr := &orchestratorv1.MergeReport{TargetTable: s.target(j.Spec).GetSchema() + "." + table, ByKey: f.GetMerges(),
 			FilledFields: f.GetFilledFields(), Collisions: f.GetCollisions(), UnresolvedRefs: f.GetUnresolvedRefs()}
 		for _, o := range f.GetTables() {
 			tr := byTable[o.GetTable()]
@@ -79,7 +80,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 	}
 	ctx, cancel := context.WithTimeout(ctx, stageWait)
 	defer cancel()
-	q, err := s.cfg.Clients.Loader.GetQuarantineSummary(ctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.target(j.spec), JobId: j.id, Examples: 3})
+	q, err := s.cfg.Clients.Loader.GetQuarantineSummary(ctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.target(j.Spec), JobId: j.ID, Examples: 3})
 	if err != nil {
 		return nil, stageErr("loader", err)
 	}
@@ -108,7 +109,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobRow) (*orchestratorv1.J
 			tr.Filtered = append(tr.Filtered, &orchestratorv1.FilterCount{Reason: g.GetRule(), Count: g.GetCount()})
 		}
 	}
-	setTiming(r, j.started, j.finished)
+	setTiming(r, j.Started, j.Finished)
 	return r, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -82,21 +83,21 @@ func (s *Service) checkWriteModes(ctx context.Context, spec *commonv1.JobSpec) e
 
 // RollbackJob restores the target to its state before an ended job.
 func (s *Service) RollbackJob(ctx context.Context, req *orchestratorv1.RollbackJobRequest) (*orchestratorv1.RollbackJobResponse, error) {
-	j, err := s.store.getJob(ctx, req.GetId())
+	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	switch j.state {
-	case stateSucceeded, stateFailed, stateCancelled, stateRolledBack:
+	switch j.State {
+	case jobstore.StateSucceeded, jobstore.StateFailed, jobstore.StateCancelled, jobstore.StateRolledBack:
 	default:
-		return nil, toStatus(fmt.Errorf("%w: job %s is %s; cancel it first, then roll it back", ErrJobState, j.id, j.state))
+		return nil, toStatus(fmt.Errorf("%w: job %s is %s; cancel it first, then roll it back", ErrJobState, j.ID, j.State))
 	}
 	// An ended job's partitions may still be finishing a batch; the loader
 	// would wait for it (or refuse it after), but waiting here first lets
 	// the last batches land before they are undone, not after.
-	s.waitPartitions(ctx, j.id)
+	s.waitPartitions(ctx, j.ID)
 	rctx, cancel := context.WithTimeout(ctx, rollbackWait)
-	res, err := s.cfg.Clients.Loader.Rollback(rctx, &loaderv1.RollbackRequest{Target: s.target(j.spec), JobId: j.id, Tables: targetTables(j.spec)})
+	res, err := s.cfg.Clients.Loader.Rollback(rctx, &loaderv1.RollbackRequest{Target: s.target(j.Spec), JobId: j.ID, Tables: targetTables(j.Spec)})
 	cancel()
 	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.InvalidArgument {
 		return nil, err // the loader's message names the table and what to do
@@ -104,20 +105,20 @@ func (s *Service) RollbackJob(ctx context.Context, req *orchestratorv1.RollbackJ
 	if err != nil {
 		return nil, toStatus(stageErr("loader", err))
 	}
-	ok, err := s.store.rollBack(ctx, j.id, res)
+	ok, err := s.store.RollBack(ctx, j.ID, res)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	if !ok {
 		// Resumed between the check and now: the loader's rollback stands
 		// (its record makes a later call a no-op), the job runs on.
-		return nil, toStatus(fmt.Errorf("%w: job %s was resumed while it was rolled back; cancel it and roll it back again", ErrJobState, j.id))
+		return nil, toStatus(fmt.Errorf("%w: job %s was resumed while it was rolled back; cancel it and roll it back again", ErrJobState, j.ID))
 	}
-	s.markReportRolledBack(ctx, j.id)
+	s.markReportRolledBack(ctx, j.ID)
 	for _, t := range res.GetTables() {
-		slog.Info("job rolled back", "job", j.id, "table", t.GetTable(), "deleted", t.GetDeleted(), "restored", t.GetRestored(), "from_backup", t.GetFromBackup())
+		slog.Info("job rolled back", "job", j.ID, "table", t.GetTable(), "deleted", t.GetDeleted(), "restored", t.GetRestored(), "from_backup", t.GetFromBackup())
 	}
-	job, err := s.getJob(ctx, j.id)
+	job, err := s.getJob(ctx, j.ID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -127,18 +128,18 @@ func (s *Service) RollbackJob(ctx context.Context, req *orchestratorv1.RollbackJ
 // markReportRolledBack sets the stored report's state, so that the report
 // says the job's rows are gone; a job without one gets it built now.
 func (s *Service) markReportRolledBack(ctx context.Context, id string) {
-	j, err := s.store.getJob(ctx, id)
+	j, err := s.store.GetJob(ctx, id)
 	if err != nil {
 		return
 	}
 	r := &orchestratorv1.JobReport{}
-	if len(j.report) == 0 || protojson.Unmarshal(j.report, r) != nil {
+	if len(j.Report) == 0 || protojson.Unmarshal(j.Report, r) != nil {
 		s.storeFinalReport(ctx, id)
 		return
 	}
 	r.State = orchestratorv1.JobState_JOB_STATE_ROLLED_BACK
 	if data, err := marshalReport(r); err == nil {
-		if err := s.store.setReport(ctx, id, data); err != nil {
+		if err := s.store.SetReport(ctx, id, data); err != nil {
 			slog.Warn("report", "job", id, "err", err)
 		}
 	}
@@ -149,9 +150,7 @@ func (s *Service) markReportRolledBack(ctx context.Context, id string) {
 func (s *Service) waitPartitions(ctx context.Context, id string) {
 	deadline := time.Now().Add(s.cfg.Lease)
 	for time.Now().Before(deadline) {
-		var n int
-		err := s.store.pool.QueryRow(ctx, `SELECT count(*) FROM cutover_control.partitions
-WHERE job_id = $1 AND state = 'running' AND lease_until >= now()`, id).Scan(&n)
+		n, err := s.store.LiveClaims(ctx, id)
 		if err != nil || n == 0 {
 			return
 		}

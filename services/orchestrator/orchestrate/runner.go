@@ -13,6 +13,7 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -45,7 +46,7 @@ const maxIdlePoll = 2 * time.Second
 func (s *Service) worker(ctx context.Context) {
 	idle := s.cfg.Poll
 	for ctx.Err() == nil {
-		p, err := s.store.claim(ctx, s.cfg.Owner, s.cfg.Lease)
+		p, err := s.store.Claim(ctx, s.cfg.Owner, s.cfg.Lease)
 		if err != nil {
 			if ctx.Err() == nil {
 				slog.Error("claim", "err", err)
@@ -67,53 +68,53 @@ func (s *Service) worker(ctx context.Context) {
 	}
 }
 
-func (s *Service) runClaimed(ctx context.Context, p *partitionRow) {
+func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) {
 	bg := context.WithoutCancel(ctx) // bookkeeping must land even during shutdown
-	job, err := s.store.getJob(ctx, p.jobID)
+	job, err := s.store.GetJob(ctx, p.JobID)
 	if err != nil {
-		slog.Error("load job", "job", p.jobID, "err", err)
-		_ = s.store.releasePartition(bg, p, s.cfg.Owner)
+		slog.Error("load job", "job", p.JobID, "err", err)
+		_ = s.store.ReleasePartition(bg, p, s.cfg.Owner)
 		return
 	}
 	counts, err := s.runPartition(ctx, job, p)
 	switch {
 	case err == nil:
-		if err := s.store.finishPartition(bg, p, s.cfg.Owner, counts); err != nil {
-			slog.Error("finish partition", "job", p.jobID, "partition", p.id, "err", err)
+		if err := s.store.FinishPartition(bg, p, s.cfg.Owner, counts); err != nil {
+			slog.Error("finish partition", "job", p.JobID, "partition", p.ID, "err", err)
 		}
 		s.finishJobs(ctx)
 	case ctx.Err() != nil || errors.Is(err, ErrCancelled):
 		// Shutdown or cancel: hand the partition back; the ledger keeps
 		// what was loaded and a resume skips it.
-		_ = s.store.releasePartition(bg, p, s.cfg.Owner)
-	case retryable(err) && p.attempts < s.cfg.MaxAttempts:
-		backoff := retryBackoff(p.attempts, rand.Float64())
-		slog.Warn("partition failed, will retry", "job", p.jobID, "partition", p.id, "attempt", p.attempts, "backoff", backoff, "err", err)
-		_ = s.store.retryPartition(bg, p, s.cfg.Owner, backoff, err)
+		_ = s.store.ReleasePartition(bg, p, s.cfg.Owner)
+	case retryable(err) && p.Attempts < s.cfg.MaxAttempts:
+		backoff := retryBackoff(p.Attempts, rand.Float64())
+		slog.Warn("partition failed, will retry", "job", p.JobID, "partition", p.ID, "attempt", p.Attempts, "backoff", backoff, "err", err)
+		_ = s.store.RetryPartition(bg, p, s.cfg.Owner, backoff, err)
 	default:
-		slog.Error("partition failed", "job", p.jobID, "partition", p.id, "attempt", p.attempts, "err", err)
-		if err := s.store.failPartition(bg, p, s.cfg.Owner, err); err != nil {
-			slog.Error("record failure", "job", p.jobID, "err", err)
+		slog.Error("partition failed", "job", p.JobID, "partition", p.ID, "attempt", p.Attempts, "err", err)
+		if err := s.store.FailPartition(bg, p, s.cfg.Owner, err); err != nil {
+			slog.Error("record failure", "job", p.JobID, "err", err)
 		}
-		s.storeFinalReport(bg, p.jobID)
-		s.endJobSpan(p.jobID, "failed")
+		s.storeFinalReport(bg, p.JobID)
+		s.endJobSpan(p.JobID, "failed")
 	}
 }
 
 // runPartition streams one partition through the stages. It resumes after
 // the last batch the loader's ledger holds, so a retry never loads a row
 // twice, and it checks the accounting of every batch and of the partition.
-func (s *Service) runPartition(ctx context.Context, job *jobRow, p *partitionRow) (*commonv1.Counts, error) {
-	spec := job.spec
-	if p.tableIndex < 0 || p.tableIndex >= len(spec.GetTables()) {
-		return nil, fmt.Errorf("%w: partition %s names table %d of %d", ErrInvalidSpec, p.id, p.tableIndex, len(spec.GetTables()))
+func (s *Service) runPartition(ctx context.Context, job *jobstore.Job, p *jobstore.Partition) (*commonv1.Counts, error) {
+	spec := job.Spec
+	if p.TableIndex < 0 || p.TableIndex >= len(spec.GetTables()) {
+		return nil, fmt.Errorf("%w: partition %s names table %d of %d", ErrInvalidSpec, p.ID, p.TableIndex, len(spec.GetTables()))
 	}
-	tbl := spec.Tables[p.tableIndex]
+	tbl := spec.Tables[p.TableIndex]
 	target := s.target(spec)
-	parent := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": job.traceParent})
+	parent := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": job.TraceParent})
 	pctx, span := tracer.Start(trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(parent)), "partition",
-		trace.WithAttributes(attribute.String("cutover.job_id", job.id), attribute.String("cutover.partition", p.id),
-			attribute.String("cutover.table", tbl.GetName()), attribute.Int("cutover.attempt", p.attempts)))
+		trace.WithAttributes(attribute.String("cutover.job_id", job.ID), attribute.String("cutover.partition", p.ID),
+			attribute.String("cutover.table", tbl.GetName()), attribute.Int("cutover.attempt", p.Attempts)))
 	defer span.End()
 	counts, err := s.streamPartition(pctx, job, p, tbl, target)
 	if err != nil {
@@ -129,7 +130,7 @@ func (s *Service) runPartition(ctx context.Context, job *jobRow, p *partitionRow
 // streamPartition makes the partition's one call: the loader pulls the
 // batches through validator, transformer and extractor and answers with an
 // acknowledgement per batch, which this checks in order and counts.
-func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partitionRow, tbl *commonv1.TableSpec, target *commonv1.TargetSpec) (*commonv1.Counts, error) {
+func (s *Service) streamPartition(ctx context.Context, job *jobstore.Job, p *jobstore.Partition, tbl *commonv1.TableSpec, target *commonv1.TargetSpec) (*commonv1.Counts, error) {
 	cl := s.cfg.Clients
 	// The cause says why the stream was cut: a batch deadline is reported
 	// as such, not as the cancellation it causes.
@@ -139,7 +140,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 
 	// Resume point: the contiguous prefix of this partition in the ledger.
 	lctx, lcancel := context.WithTimeout(ctx, stageWait)
-	led, err := cl.Loader.GetLedger(lctx, &loaderv1.GetLedgerRequest{Target: target, JobId: job.id, PartitionId: p.id})
+	led, err := cl.Loader.GetLedger(lctx, &loaderv1.GetLedgerRequest{Target: target, JobId: job.ID, PartitionId: p.ID})
 	lcancel()
 	if err != nil {
 		return nil, stageErr("loader", err)
@@ -157,12 +158,12 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 		cursor = e.GetLastKey()
 	}
 
-	rd := read(ctx, job.spec, tbl, &extractorv1.ReadBatchRequest{Range: p.rng, Cursor: cursor, JobId: job.id, PartitionId: p.id, Seq: seq,
-		Snapshot: job.snapshot(p.tableIndex), OnlyRefs: job.redrive[tbl.GetName()]})
+	rd := read(ctx, job.Spec, tbl, &extractorv1.ReadBatchRequest{Range: p.Range, Cursor: cursor, JobId: job.ID, PartitionId: p.ID, Seq: seq,
+		Snapshot: job.Snapshot(p.TableIndex), OnlyRefs: job.Redrive[tbl.GetName()]})
 	req := &loaderv1.LoadPartitionRequest{
-		Config: &loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.id, PartitionId: p.id,
-			Staged: stagedTables(job.spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
-			RedriveOf: job.redriveOf, WriteMode: tbl.GetWriteMode()},
+		Config: &loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.ID, PartitionId: p.ID,
+			Staged: stagedTables(job.Spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
+			RedriveOf: job.RedriveOf, WriteMode: tbl.GetWriteMode()},
 		Upstream: cl.Addrs.Validator,
 		Validate: s.pullRead(tbl, rd),
 	}
@@ -177,7 +178,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 	// instead of hanging it.
 	recvAck := func(what string) (*loaderv1.LoadPartitionResponse, error) {
 		t := time.AfterFunc(s.cfg.BatchTimeout, func() {
-			cancelCause(fmt.Errorf("%w: loader: %s of partition %s not acknowledged within the batch timeout %s", ErrStage, what, p.id, s.cfg.BatchTimeout))
+			cancelCause(fmt.Errorf("%w: loader: %s of partition %s not acknowledged within the batch timeout %s", ErrStage, what, p.ID, s.cfg.BatchTimeout))
 		})
 		defer t.Stop()
 		return acks.Recv()
@@ -204,34 +205,34 @@ func (s *Service) streamPartition(ctx context.Context, job *jobRow, p *partition
 		addCounts(attempt, ack.GetAck().GetCounts())
 		attempt.Batches++
 		seq++
-		ok, err := s.store.progress(ctx, p, s.cfg.Owner, s.cfg.Lease, sumCounts(prior, attempt))
+		ok, err := s.store.Progress(ctx, p, s.cfg.Owner, s.cfg.Lease, sumCounts(prior, attempt))
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("%w: job %s is no longer running or partition %s lost its lease", ErrCancelled, job.id, p.id)
+			return nil, fmt.Errorf("%w: job %s is no longer running or partition %s lost its lease", ErrCancelled, job.ID, p.ID)
 		}
 		s.watchThresholds(ctx, job)
 	}
 	total := sumCounts(prior, attempt)
-	if err := s.checkLedger(ctx, target, job.id, p.id, total); err != nil {
+	if err := s.checkLedger(ctx, target, job.ID, p.ID, total); err != nil {
 		return nil, err
 	}
-	p.timing = clock.json()
+	p.Timing = clock.json()
 	return total, nil
 }
 
 // acknowledged checks one batch's acknowledgement: the next seq, balanced,
 // under a span of the orchestrator's in the batch's trace.
-func (s *Service) acknowledged(ctx context.Context, job *jobRow, p *partitionRow, seq int64, pa *loaderv1.LoadPartitionResponse) error {
+func (s *Service) acknowledged(ctx context.Context, job *jobstore.Job, p *jobstore.Partition, seq int64, pa *loaderv1.LoadPartitionResponse) error {
 	bctx := telemetry.Propagator().Extract(ctx, propagation.MapCarrier(pa.GetTraceContext()))
 	ack := pa.GetAck()
-	_, span := tracer.Start(bctx, "orchestrator.ack", trace.WithAttributes(attribute.String("cutover.job_id", job.id),
-		attribute.String("cutover.partition", p.id), attribute.Int64("cutover.seq", ack.GetSeq())))
+	_, span := tracer.Start(bctx, "orchestrator.ack", trace.WithAttributes(attribute.String("cutover.job_id", job.ID),
+		attribute.String("cutover.partition", p.ID), attribute.Int64("cutover.seq", ack.GetSeq())))
 	c := ack.GetCounts()
 	if ack.GetSeq() != seq || !balanced(c) {
 		err := fmt.Errorf("%w: batch %d of partition %s: loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d + filtered %d",
-			ErrUnbalanced, seq, p.id, ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered())
+			ErrUnbalanced, seq, p.ID, ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered())
 		endSpan(span, err)
 		return err
 	}
@@ -271,7 +272,7 @@ func (s *Service) checkLedger(ctx context.Context, target *commonv1.TargetSpec, 
 // finishJobs ends every running job whose partitions are all done: it
 // checks the job's accounting and stores its report.
 func (s *Service) finishJobs(ctx context.Context) {
-	ids, err := s.store.finishableJobs(ctx)
+	ids, err := s.store.FinishableJobs(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			slog.Error("finishable jobs", "err", err)
@@ -286,12 +287,12 @@ func (s *Service) finishJobs(ctx context.Context) {
 // finishJob ends one job whose partitions are all done, under a claim so
 // that no other worker or replica does the same at the same time.
 func (s *Service) finishJob(ctx context.Context, id string) {
-	if ok, err := s.store.claimFinish(ctx, id, s.finishLease()); err != nil || !ok {
+	if ok, err := s.store.ClaimFinish(ctx, id, s.finishLease()); err != nil || !ok {
 		return
 	}
-	defer s.store.releaseFinish(context.WithoutCancel(ctx), id)
+	defer s.store.ReleaseFinish(context.WithoutCancel(ctx), id)
 	defer s.holdFinish(ctx, id)()
-	j, err := s.store.getJob(ctx, id)
+	j, err := s.store.GetJob(ctx, id)
 	if err != nil {
 		return
 	}
@@ -310,16 +311,16 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 		s.failJobAtFinish(ctx, j, "finalizing staged tables: "+err.Error())
 		return
 	}
-	if j, err = s.store.getJob(ctx, id); err != nil {
+	if j, err = s.store.GetJob(ctx, id); err != nil {
 		return
 	}
-	if len(j.finalized) > 0 && s.thresholdFailed(ctx, j) {
+	if len(j.Finalized) > 0 && s.thresholdFailed(ctx, j) {
 		return
 	}
 	// Keys and references go on after the data, once per job.
 	var consErr error
-	if !j.constraintsDone && len(j.constraints.GetConstraints()) > 0 {
-		req := &loaderv1.AddConstraintsRequest{Target: s.target(j.spec), Constraints: j.constraints.GetConstraints()}
+	if !j.ConstraintsDone && len(j.Constraints.GetConstraints()) > 0 {
+		req := &loaderv1.AddConstraintsRequest{Target: s.target(j.Spec), Constraints: j.Constraints.GetConstraints()}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		res, err := s.cfg.Clients.Loader.AddConstraints(cctx, req)
 		cancel()
@@ -329,10 +330,10 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 				slog.Warn("constraints not added yet, will retry", "job", id, "err", consErr)
 				return
 			}
-		} else if err := s.store.constraintsAdded(ctx, id, res.GetStatements()); err != nil {
+		} else if err := s.store.ConstraintsAdded(ctx, id, res.GetStatements()); err != nil {
 			slog.Error("record constraints", "job", id, "err", err)
 			return
-		} else if j, err = s.store.getJob(ctx, id); err != nil {
+		} else if j, err = s.store.GetJob(ctx, id); err != nil {
 			return
 		}
 	}
@@ -341,33 +342,33 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 		slog.Warn("report not ready, will retry", "job", id, "err", err)
 		return
 	}
-	state, errText := stateSucceeded, ""
+	state, errText := jobstore.StateSucceeded, ""
 	if consErr != nil {
-		state, errText = stateFailed, "adding keys after the load: "+consErr.Error()
+		state, errText = jobstore.StateFailed, "adding keys after the load: "+consErr.Error()
 	}
 	if !r.Balanced {
-		state, errText = stateFailed, ErrUnbalanced.Error()+": see report"
+		state, errText = jobstore.StateFailed, ErrUnbalanced.Error()+": see report"
 	}
-	r.Ddl = j.ddl
+	r.Ddl = j.DDL
 	now := time.Now()
-	r.State, r.Error, r.FinishedAt = jobState(state), errText, ts(&now)
-	setTiming(r, j.started, &now)
-	if state == stateSucceeded && len(syncTables(j.spec)) > 0 {
+	r.State, r.Error, r.FinishedAt = jobstore.JobState(state), errText, ts(&now)
+	setTiming(r, j.Started, &now)
+	if state == jobstore.StateSucceeded && len(syncTables(j.Spec)) > 0 {
 		// The full load is in: the followed tables follow their sources
 		// until StopFollowing (follow.go).
-		r.State, r.FinishedAt = jobState(stateFollowing), nil
+		r.State, r.FinishedAt = jobstore.JobState(jobstore.StateFollowing), nil
 		data, err := marshalReport(r)
 		if err != nil {
 			slog.Error("encode report", "job", id, "err", err)
 			return
 		}
-		ok, err := s.store.startFollowing(ctx, id, data, j.spec)
+		ok, err := s.store.StartFollowing(ctx, id, data, followedTables(j.Spec))
 		if err != nil {
 			slog.Error("start following", "job", id, "err", err)
 			return
 		}
 		if ok {
-			slog.Info("full load done, following", "job", id, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(), "trace_id", j.traceID)
+			slog.Info("full load done, following", "job", id, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(), "trace_id", j.TraceID)
 			s.wakeFollowers()
 		}
 		return
@@ -377,14 +378,14 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 		slog.Error("encode report", "job", id, "err", err)
 		return
 	}
-	ended, err := s.store.endJob(ctx, id, state, errText, data)
+	ended, err := s.store.EndJob(ctx, id, state, errText, data)
 	if err != nil {
 		slog.Error("end job", "job", id, "err", err)
 		return
 	}
 	if ended {
 		slog.Info("job ended", "job", id, "state", state, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(),
-			"quarantined", r.Totals.GetQuarantined(), "trace_id", j.traceID)
+			"quarantined", r.Totals.GetQuarantined(), "trace_id", j.TraceID)
 		s.endJobSpan(id, state)
 	}
 }
@@ -392,7 +393,7 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 // storeFinalReport writes the report of a job that ended by failure or
 // cancel; a report that cannot be built now is built on demand later.
 func (s *Service) storeFinalReport(ctx context.Context, id string) {
-	j, err := s.store.getJob(ctx, id)
+	j, err := s.store.GetJob(ctx, id)
 	if err != nil {
 		return
 	}
@@ -402,7 +403,7 @@ func (s *Service) storeFinalReport(ctx context.Context, id string) {
 		return
 	}
 	if data, err := marshalReport(r); err == nil {
-		_ = s.store.setReport(ctx, id, data)
+		_ = s.store.SetReport(ctx, id, data)
 	}
 }
 
@@ -425,13 +426,6 @@ func sumCounts(a, b *commonv1.Counts) *commonv1.Counts {
 	return &commonv1.Counts{Extracted: a.Extracted + b.Extracted, Loaded: a.Loaded + b.Loaded,
 		Quarantined: a.Quarantined + b.Quarantined, Batches: a.Batches + b.Batches,
 		Filtered: a.Filtered + b.Filtered, MergedAway: a.MergedAway + b.MergedAway, Warned: a.Warned + b.Warned}
-}
-
-func (j *jobRow) snapshot(table int) string {
-	if table < 0 || table >= len(j.snapshots) {
-		return ""
-	}
-	return j.snapshots[table]
 }
 
 // balanced is the accounting equation of a batch or partition as the

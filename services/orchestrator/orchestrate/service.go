@@ -22,6 +22,7 @@ import (
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -31,6 +32,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 var tracer = otel.Tracer("cutover/orchestrator")
@@ -75,7 +77,7 @@ type Config struct {
 type Service struct {
 	orchestratorv1.UnimplementedJobServiceServer
 	cfg   Config
-	store *store
+	store store
 	wake  chan struct{}
 	// followWake wakes the follower claimer when a job starts following.
 	followWake chan struct{}
@@ -109,7 +111,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		host, _ := os.Hostname()
 		cfg.Owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), randomHex(3))
 	}
-	st, err := openStore(ctx, cfg.ControlURL)
+	st, err := jobstore.Open(ctx, cfg.ControlURL)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +142,7 @@ func (s *Service) Close() error {
 		delete(s.jobSpans, id)
 	}
 	s.mu.Unlock()
-	s.store.pool.Close()
+	s.store.Close()
 	return nil
 }
 
@@ -184,26 +186,26 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 			attribute.Int("cutover.tables", len(spec.GetTables()))))
 	carrier := propagation.MapCarrier{}
 	telemetry.Propagator().Inject(jctx, carrier)
-	j := &jobRow{id: id, name: spec.GetName(), spec: spec, parallelism: int(spec.GetParallelism()),
-		traceID: telemetry.TraceID(jctx), traceParent: carrier.Get("traceparent"), traceSink: s.cfg.TraceSink,
-		ddl: prep.ddl, constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, snapshots: prep.snapshots,
-		specHash: specHash(req.GetSpec()), redriveOf: req.GetRedriveOf(), redrive: redrive, syncStart: prep.syncStart}
+	j := &jobstore.Job{ID: id, Name: spec.GetName(), Spec: spec, Parallelism: int(spec.GetParallelism()),
+		TraceID: telemetry.TraceID(jctx), TraceParent: carrier.Get("traceparent"), TraceSink: s.cfg.TraceSink,
+		DDL: prep.ddl, Constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, Snapshots: prep.snapshots,
+		SpecHash: specHash(req.GetSpec()), RedriveOf: req.GetRedriveOf(), Redrive: redrive, SyncStart: prep.syncStart}
 	// target.backup: the copies exist before any partition can start.
-	if j.backups, err = s.backup(pctx, id, spec); err != nil {
+	if j.Backups, err = s.backup(pctx, id, spec); err != nil {
 		s.closeSnapshots(context.WithoutCancel(ctx), spec, prep.snapshots)
 		jspan.End()
 		return nil, toStatus(err)
 	}
-	var parts []partitionRow
+	var parts []jobstore.Partition
 	for i, ranges := range plans {
 		if redrive != nil && len(redrive[spec.Tables[i].GetName()]) == 0 {
 			continue // nothing of this table to re-drive
 		}
 		for k, r := range ranges {
-			parts = append(parts, partitionRow{id: fmt.Sprintf("%s-%04d", spec.Tables[i].GetName(), k), table: spec.Tables[i].GetName(), tableIndex: i, rng: r})
+			parts = append(parts, jobstore.Partition{ID: fmt.Sprintf("%s-%04d", spec.Tables[i].GetName(), k), Table: spec.Tables[i].GetName(), TableIndex: i, Range: r})
 		}
 	}
-	if err := s.store.insertJob(ctx, j, parts); err != nil {
+	if err := s.store.InsertJob(ctx, j, parts); err != nil {
 		s.closeSnapshots(context.WithoutCancel(ctx), spec, prep.snapshots)
 		jspan.End()
 		return nil, toStatus(err)
@@ -213,7 +215,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	s.mu.Lock()
 	s.jobSpans[id] = jspan
 	s.mu.Unlock()
-	slog.Info("job created", "job", id, "name", spec.GetName(), "partitions", len(parts), "trace_id", j.traceID)
+	slog.Info("job created", "job", id, "name", spec.GetName(), "partitions", len(parts), "trace_id", j.TraceID)
 	s.notify()
 	job, err := s.getJob(ctx, id)
 	if err != nil {
@@ -223,26 +225,26 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 }
 
 func (s *Service) getJob(ctx context.Context, id string) (*orchestratorv1.Job, error) {
-	j, err := s.store.getJob(ctx, id)
+	j, err := s.store.GetJob(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	return j.toProto(), nil
+	return jobProto(j), nil
 }
 
-func (j *jobRow) toProto() *orchestratorv1.Job {
-	c := &j.counts
+func jobProto(j *jobstore.Job) *orchestratorv1.Job {
+	c := &j.Counts
 	counts := &commonv1.Counts{Extracted: c.Extracted, Loaded: c.Loaded, Quarantined: c.Quarantined, Batches: c.Batches, Filtered: c.Filtered, Warned: c.Warned}
-	for _, f := range j.finalized {
+	for _, f := range j.Finalized {
 		for _, o := range f.GetTables() {
 			applyFinalized(counts, o)
 		}
 	}
 	return &orchestratorv1.Job{
-		Id: j.id, Name: j.name, State: jobState(j.state), Spec: redacted(j.spec), SpecHash: j.specHash,
+		Id: j.ID, Name: j.Name, State: jobstore.JobState(j.State), Spec: redacted(j.Spec), SpecHash: j.SpecHash,
 		Counts:          counts,
-		PartitionsTotal: j.total, PartitionsDone: j.done, Error: j.errText, TraceId: j.traceID,
-		CreatedAt: ts(&j.created), StartedAt: ts(j.started), FinishedAt: ts(j.finished),
+		PartitionsTotal: j.Total, PartitionsDone: j.Done, Error: j.ErrText, TraceId: j.TraceID,
+		CreatedAt: ts(&j.Created), StartedAt: ts(j.Started), FinishedAt: ts(j.Finished),
 	}
 }
 
@@ -261,13 +263,13 @@ func (s *Service) ListJobs(ctx context.Context, req *orchestratorv1.ListJobsRequ
 	if n <= 0 || n > 500 {
 		n = 50
 	}
-	rows, err := s.store.listJobs(ctx, n)
+	rows, err := s.store.ListJobs(ctx, n)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	out := &orchestratorv1.ListJobsResponse{}
 	for _, j := range rows {
-		out.Jobs = append(out.Jobs, j.toProto())
+		out.Jobs = append(out.Jobs, jobProto(j))
 	}
 	return out, nil
 }
@@ -275,23 +277,23 @@ func (s *Service) ListJobs(ctx context.Context, req *orchestratorv1.ListJobsRequ
 // CancelJob stops a running job; batches already loaded stay loaded and
 // ResumeJob carries on from the ledger.
 func (s *Service) CancelJob(ctx context.Context, req *orchestratorv1.CancelJobRequest) (*orchestratorv1.CancelJobResponse, error) {
-	j, err := s.store.getJob(ctx, req.GetId())
+	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	ok, err := s.store.cancelJob(ctx, j.id)
+	ok, err := s.store.CancelJob(ctx, j.ID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	if !ok {
-		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only pending, running or following jobs can be cancelled", ErrJobState, j.id, j.state))
+		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only pending, running or following jobs can be cancelled", ErrJobState, j.ID, j.State))
 	}
-	if j.state == stateFollowing { // it follows no more: free the sources' slots
-		s.dropSlots(context.WithoutCancel(ctx), j.spec, j.id)
+	if j.State == jobstore.StateFollowing { // it follows no more: free the sources' slots
+		s.dropSlots(context.WithoutCancel(ctx), j.Spec, j.ID)
 	}
-	s.storeFinalReport(ctx, j.id)
-	s.endJobSpan(j.id, "cancelled")
-	job, err := s.getJob(ctx, j.id)
+	s.storeFinalReport(ctx, j.ID)
+	s.endJobSpan(j.ID, "cancelled")
+	job, err := s.getJob(ctx, j.ID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -300,20 +302,20 @@ func (s *Service) CancelJob(ctx context.Context, req *orchestratorv1.CancelJobRe
 
 // ResumeJob re-runs the unfinished partitions of a failed or cancelled job.
 func (s *Service) ResumeJob(ctx context.Context, req *orchestratorv1.ResumeJobRequest) (*orchestratorv1.ResumeJobResponse, error) {
-	j, err := s.store.getJob(ctx, req.GetId())
+	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	ok, err := s.store.resumeJob(ctx, j.id)
+	ok, err := s.store.ResumeJob(ctx, j.ID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	if !ok {
-		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only failed or cancelled jobs can be resumed", ErrJobState, j.id, j.state))
+		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only failed or cancelled jobs can be resumed", ErrJobState, j.ID, j.State))
 	}
-	slog.Info("job resumed", "job", j.id)
+	slog.Info("job resumed", "job", j.ID)
 	s.notify()
-	job, err := s.getJob(ctx, j.id)
+	job, err := s.getJob(ctx, j.ID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -355,14 +357,14 @@ func terminal(s orchestratorv1.JobState) bool {
 
 // GetJobReport returns the stored report of an ended job, or a live one.
 func (s *Service) GetJobReport(ctx context.Context, req *orchestratorv1.GetJobReportRequest) (*orchestratorv1.GetJobReportResponse, error) {
-	j, err := s.store.getJob(ctx, req.GetId())
+	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	var r *orchestratorv1.JobReport
-	if len(j.report) > 0 {
+	if len(j.Report) > 0 {
 		r = &orchestratorv1.JobReport{}
-		if err := protojson.Unmarshal(j.report, r); err != nil {
+		if err := protojson.Unmarshal(j.Report, r); err != nil {
 			r = nil
 		}
 	}
@@ -371,16 +373,16 @@ func (s *Service) GetJobReport(ctx context.Context, req *orchestratorv1.GetJobRe
 			return nil, toStatus(err)
 		}
 	}
-	if r.Reconciliation, err = s.store.reconciliation(ctx, j.id); err != nil {
+	if r.Reconciliation, err = s.store.Reconciliation(ctx, j.ID); err != nil {
 		return nil, toStatus(err)
 	}
-	rb, err := s.store.rollbackOutcome(ctx, j.id)
+	rb, err := s.store.RollbackOutcome(ctx, j.ID)
 	if err != nil {
 		return nil, toStatus(err)
 	}
 	r.Rollback = rb.GetTables()
-	if j.state == stateRolledBack {
-		r.State = jobState(j.state)
+	if j.State == jobstore.StateRolledBack {
+		r.State = jobstore.JobState(j.State)
 	}
 	return &orchestratorv1.GetJobReportResponse{Report: r}, nil
 }
@@ -388,15 +390,15 @@ func (s *Service) GetJobReport(ctx context.Context, req *orchestratorv1.GetJobRe
 // GetLineage answers where a target row came from or what became of a
 // source row, with the job's mapping version.
 func (s *Service) GetLineage(ctx context.Context, req *orchestratorv1.GetLineageRequest) (*orchestratorv1.GetLineageResponse, error) {
-	j, err := s.store.getJob(ctx, req.GetId())
+	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	target := s.target(j.spec)
+	target := s.target(j.Spec)
 	// The report names tables with their schema; either form works here.
 	table := strings.TrimPrefix(req.GetTargetTable(), target.GetSchema()+".")
 	res, err := s.cfg.Clients.Loader.GetLineage(ctx, &loaderv1.GetLineageRequest{
-		Target: target, JobId: j.id, TargetTable: table, TargetKey: req.GetTargetKey(),
+		Target: target, JobId: j.ID, TargetTable: table, TargetKey: req.GetTargetKey(),
 		System: req.GetSystem(), SourceRef: req.GetSourceRef(), Table: req.GetTable(),
 	})
 	if status.Code(err) == codes.InvalidArgument {
@@ -405,7 +407,7 @@ func (s *Service) GetLineage(ctx context.Context, req *orchestratorv1.GetLineage
 	if err != nil {
 		return nil, toStatus(stageErr("loader", err))
 	}
-	return &orchestratorv1.GetLineageResponse{JobId: j.id, SpecHash: j.specHash, Records: res.GetRecords()}, nil
+	return &orchestratorv1.GetLineageResponse{JobId: j.ID, SpecHash: j.SpecHash, Records: res.GetRecords()}, nil
 }
 
 // specHash is the mapping version: SHA-256 of the submitted spec in
@@ -447,4 +449,11 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func ts(t *time.Time) *timestamppb.Timestamp {
+	if t == nil {
+		return nil
+	}
+	return timestamppb.New(*t)
 }

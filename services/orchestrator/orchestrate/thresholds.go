@@ -9,6 +9,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobstore"
 )
 
 // Thresholds (JobSpec.thresholds) stop a job whose quarantine passes a
@@ -43,24 +44,24 @@ func (c *thresholdClock) due(id string) bool {
 
 // watchThresholds checks a running job's row-count thresholds and fails the
 // job when one is passed; its partitions then stop at their next batch.
-func (s *Service) watchThresholds(ctx context.Context, j *jobRow) {
-	if !hasRowLimit(j.spec) || !s.thresholds.due(j.id) {
+func (s *Service) watchThresholds(ctx context.Context, j *jobstore.Job) {
+	if !hasRowLimit(j.Spec) || !s.thresholds.due(j.ID) {
 		return
 	}
 	msg, err := s.thresholdBreach(ctx, j, false)
 	if err != nil {
-		slog.Warn("threshold check", "job", j.id, "err", err)
+		slog.Warn("threshold check", "job", j.ID, "err", err)
 		return
 	}
 	if msg == "" {
 		return
 	}
-	if ok, err := s.store.failJob(ctx, j.id, msg); err != nil {
-		slog.Error("fail job on threshold", "job", j.id, "err", err)
+	if ok, err := s.store.FailJob(ctx, j.ID, msg); err != nil {
+		slog.Error("fail job on threshold", "job", j.ID, "err", err)
 	} else if ok {
-		slog.Warn("job stopped: threshold passed", "job", j.id, "threshold", msg)
-		s.storeFinalReport(context.WithoutCancel(ctx), j.id)
-		s.endJobSpan(j.id, stateFailed)
+		slog.Warn("job stopped: threshold passed", "job", j.ID, "threshold", msg)
+		s.storeFinalReport(context.WithoutCancel(ctx), j.ID)
+		s.endJobSpan(j.ID, jobstore.StateFailed)
 	}
 }
 
@@ -76,25 +77,25 @@ func hasRowLimit(spec *commonv1.JobSpec) bool {
 // thresholdBreach holds the job's stored counts (partitions, finalized
 // tables, quarantine by rule) against its thresholds and describes the
 // first one passed, or returns "". Before the end only row counts count.
-func (s *Service) thresholdBreach(ctx context.Context, j *jobRow, final bool) (string, error) {
-	ths := j.spec.GetThresholds()
+func (s *Service) thresholdBreach(ctx context.Context, j *jobstore.Job, final bool) (string, error) {
+	ths := j.Spec.GetThresholds()
 	if len(ths) == 0 {
 		return "", nil
 	}
-	parts, err := s.store.partitions(ctx, j.id)
+	parts, err := s.store.Partitions(ctx, j.ID)
 	if err != nil {
 		return "", err
 	}
 	byTable := map[string]*commonv1.Counts{}
 	for _, p := range parts {
-		c := byTable[p.table]
+		c := byTable[p.Table]
 		if c == nil {
 			c = &commonv1.Counts{}
-			byTable[p.table] = c
+			byTable[p.Table] = c
 		}
-		addCounts(c, p.counts)
+		addCounts(c, p.Counts)
 	}
-	for _, f := range j.finalized {
+	for _, f := range j.Finalized {
 		for _, o := range f.GetTables() {
 			if c := byTable[o.GetTable()]; c != nil {
 				applyFinalized(c, o)
@@ -105,7 +106,7 @@ func (s *Service) thresholdBreach(ctx context.Context, j *jobRow, final bool) (s
 	for _, th := range ths {
 		if th.GetRule() != "" && byRule == nil {
 			qctx, cancel := context.WithTimeout(ctx, stageWait)
-			q, err := s.cfg.Clients.Loader.GetQuarantineSummary(qctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.target(j.spec), JobId: j.id, Examples: 1})
+			q, err := s.cfg.Clients.Loader.GetQuarantineSummary(qctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.target(j.Spec), JobId: j.ID, Examples: 1})
 			cancel()
 			if err != nil {
 				return "", stageErr("loader", err)
@@ -121,7 +122,7 @@ func (s *Service) thresholdBreach(ctx context.Context, j *jobRow, final bool) (s
 			continue
 		}
 		var extracted, hit int64
-		for _, t := range j.spec.GetTables() {
+		for _, t := range j.Spec.GetTables() {
 			if th.GetTable() != "" && t.GetName() != th.GetTable() {
 				continue
 			}
@@ -143,10 +144,10 @@ func (s *Service) thresholdBreach(ctx context.Context, j *jobRow, final bool) (s
 // thresholdFailed ends the job as failed when a threshold is passed at its
 // end; it also reports true when the check could not be made (the finish
 // is retried later).
-func (s *Service) thresholdFailed(ctx context.Context, j *jobRow) bool {
+func (s *Service) thresholdFailed(ctx context.Context, j *jobstore.Job) bool {
 	msg, err := s.thresholdBreach(ctx, j, true)
 	if err != nil {
-		slog.Warn("thresholds not checked yet, will retry", "job", j.id, "err", err)
+		slog.Warn("thresholds not checked yet, will retry", "job", j.ID, "err", err)
 		return true
 	}
 	if msg == "" {

@@ -1,0 +1,142 @@
+package jobstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// SyncPrefix starts the id of a follower's row among the partitions:
+// "sync:<table>".
+const SyncPrefix = "sync:"
+
+// Followed is a table that follows its source after the full load.
+type Followed struct {
+	Index int
+	Name  string
+}
+
+type Follower struct {
+	JobID, ID  string
+	TableIndex int
+	Checked    *time.Time
+}
+
+// startFollowing ends a job's full load: state following with the full
+// load's report, and a follower row per followed table.
+func (s *Store) StartFollowing(ctx context.Context, id string, report []byte, tables []Followed) (bool, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("start following %s: %w", id, err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'following', error = '', report = $2 WHERE id = $1 AND state = 'running'`, id, report)
+	if err != nil {
+		return false, fmt.Errorf("start following %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	for _, t := range tables {
+		i, name := t.Index, t.Name
+		if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.partitions (job_id, id, table_index, table_name, lower_key, upper_key, state)
+			VALUES ($1, $2, $3, $4, '', '', 'following') ON CONFLICT (job_id, id) DO UPDATE SET state = 'following'`, id, SyncPrefix+name, i, name); err != nil {
+			return false, fmt.Errorf("start following %s, table %s: %w", id, name, err)
+		}
+	}
+	return true, tx.Commit(ctx)
+}
+
+// claimFollower leases one follower row of a following job that nobody
+// holds (or whose holder's lease ran out).
+func (s *Store) ClaimFollower(ctx context.Context, owner string, lease time.Duration) (*Follower, error) {
+	var f Follower
+	err := s.pool.QueryRow(ctx, `
+		UPDATE cutover_control.partitions p SET lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1
+		WHERE (p.job_id, p.id) = (
+			SELECT c.job_id, c.id FROM cutover_control.partitions c
+			JOIN cutover_control.jobs j ON j.id = c.job_id
+			WHERE j.state = 'following' AND c.state = 'following' AND (c.lease_until IS NULL OR c.lease_until < now())
+			ORDER BY j.created_at, c.table_index
+			LIMIT 1
+			FOR UPDATE OF c SKIP LOCKED)
+		RETURNING p.job_id, p.id, p.table_index, p.checked_at`, owner, lease.String()).Scan(&f.JobID, &f.ID, &f.TableIndex, &f.Checked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim follower: %w", err)
+	}
+	return &f, nil
+}
+
+// beat is what one follower iteration reports.
+type Beat struct {
+	Position            string
+	LagRows             int64
+	LagSeconds          float64
+	Upserts, Deletes    int64
+	Applied, Checked    bool
+	StopRequested, Live bool
+}
+
+// followBeat records a follower's figures and renews its lease; live is
+// false when the lease was lost or the job is no longer following.
+func (s *Store) FollowBeat(ctx context.Context, f *Follower, owner string, lease time.Duration, b *Beat) error {
+	err := s.pool.QueryRow(ctx, `
+		UPDATE cutover_control.partitions p SET lease_until = now() + $4::interval, polled_at = now(), position = $5,
+			lag_rows = $6, lag_seconds = $7, upserts = p.upserts + $8, deletes = p.deletes + $9,
+			applied_at = CASE WHEN $10 THEN now() ELSE p.applied_at END, checked_at = CASE WHEN $11 THEN now() ELSE p.checked_at END
+		FROM cutover_control.jobs j
+		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.state = 'following' AND j.id = p.job_id AND j.state = 'following'
+		RETURNING j.stop_following`,
+		f.JobID, f.ID, owner, lease.String(), b.Position, b.LagRows, b.LagSeconds, b.Upserts, b.Deletes, b.Applied, b.Checked).Scan(&b.StopRequested)
+	b.Upserts, b.Deletes, b.Applied, b.Checked = 0, 0, false, false
+	if errors.Is(err, pgx.ErrNoRows) {
+		b.Live = false
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record follower %s of %s: %w", f.ID, f.JobID, err)
+	}
+	b.Live = true
+	return nil
+}
+
+// releaseFollower hands a follower row back (shutdown, failure).
+func (s *Store) ReleaseFollower(ctx context.Context, f *Follower, owner string) {
+	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = NULL
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.JobID, f.ID, owner)
+}
+
+// followerDone marks a drained follower done after StopFollowing.
+func (s *Store) FollowerDone(ctx context.Context, f *Follower, owner string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'done', lease_until = NULL, lag_rows = 0, lag_seconds = 0
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.JobID, f.ID, owner)
+	if err != nil {
+		return fmt.Errorf("end follower %s of %s: %w", f.ID, f.JobID, err)
+	}
+	return nil
+}
+
+// finishFollowing ends a following job whose followers are all done.
+func (s *Store) FinishFollowing(ctx context.Context, id string, report []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'succeeded', finished_at = now(), report = coalesce($2, report)
+		WHERE id = $1 AND state = 'following'
+		  AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions WHERE job_id = $1 AND state = 'following')`, id, report)
+	if err != nil {
+		return false, fmt.Errorf("end following job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *Store) RequestStop(ctx context.Context, id string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET stop_following = true WHERE id = $1 AND state = 'following'`, id)
+	if err != nil {
+		return false, fmt.Errorf("stop following %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -1,0 +1,714 @@
+// Package jobstore is the orchestrator's control schema: jobs, their
+// partitions and followers, leases, counts and reports. Every fact about a
+// job lives here, so any replica can pick a job up after a crash; nothing
+// else in the orchestrator writes SQL.
+package jobstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Job and partition states as stored in the control schema.
+const (
+	StatePending   = "pending"
+	StateRunning   = "running"
+	StateSucceeded = "succeeded"
+	StateFailed    = "failed"
+	StateCancelled = "cancelled"
+	// stateRolledBack: RollbackJob restored the target; the job stays so.
+	StateRolledBack = "rolled_back"
+	StateDone       = "done"
+	// stateFollowing: the full load is in and the job's tables with a
+	// SyncSpec follow their sources (follow.go); also the state of their
+	// follower rows in partitions ("sync:<table>").
+	StateFollowing = "following"
+)
+
+const controlDDL = `
+CREATE SCHEMA IF NOT EXISTS cutover_control;
+CREATE TABLE IF NOT EXISTS cutover_control.jobs (
+	id          text PRIMARY KEY,
+	name        text NOT NULL,
+	state       text NOT NULL,
+	spec        jsonb NOT NULL,
+	parallelism int NOT NULL,
+	error       text NOT NULL DEFAULT '',
+	trace_id    text NOT NULL DEFAULT '',
+	trace_parent text NOT NULL DEFAULT '',
+	trace_sink  text NOT NULL DEFAULT '',
+	report      jsonb,
+	created_at  timestamptz NOT NULL DEFAULT now(),
+	started_at  timestamptz,
+	finished_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS cutover_control.partitions (
+	job_id      text NOT NULL REFERENCES cutover_control.jobs(id) ON DELETE CASCADE,
+	id          text NOT NULL,
+	table_index int NOT NULL,
+	table_name  text NOT NULL,
+	lower_key   text NOT NULL,
+	upper_key   text NOT NULL,
+	state       text NOT NULL,
+	attempts    int NOT NULL DEFAULT 0,
+	not_before  timestamptz NOT NULL DEFAULT now(),
+	lease_owner text NOT NULL DEFAULT '',
+	lease_until timestamptz,
+	extracted   bigint NOT NULL DEFAULT 0,
+	loaded      bigint NOT NULL DEFAULT 0,
+	quarantined bigint NOT NULL DEFAULT 0,
+	batches     bigint NOT NULL DEFAULT 0,
+	error       text NOT NULL DEFAULT '',
+	PRIMARY KEY (job_id, id)
+);
+-- Added after the first release of the schema.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS ddl jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints jsonb;
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints_done boolean NOT NULL DEFAULT false;
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finish_lease timestamptz;
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS snapshots jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS spec_hash text NOT NULL DEFAULT '';
+-- Staged target tables already finalized: target table → FinalizeStagedResponse.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finalized jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS filtered bigint NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS stages jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS warned bigint NOT NULL DEFAULT 0;
+-- The last Reconcile of the job (Reconciliation), shown with its report.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS reconciliation jsonb;
+-- Re-drive: the job whose quarantine it re-reads, and the references per table.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS redrive_of text NOT NULL DEFAULT '';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS redrive jsonb NOT NULL DEFAULT '{}';
+-- target.backup: the loader copied the job's target tables (rows per table).
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS backups jsonb;
+-- RollbackJob's outcome (RollbackResponse).
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS rollback jsonb;
+CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
+-- Sync after the full load: the position each followed table starts from
+-- (table spec name → position, read at CreateJob), and StopFollowing's request.
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS sync_start jsonb NOT NULL DEFAULT '{}';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS stop_following boolean NOT NULL DEFAULT false;
+-- A follower row's live figures (lag, changes applied, last poll and key check).
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS position text NOT NULL DEFAULT '';
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS lag_rows bigint NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS lag_seconds double precision NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS upserts bigint NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS deletes bigint NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS polled_at timestamptz;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS applied_at timestamptz;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS checked_at timestamptz;
+`
+
+// store is the control schema: every job fact lives here, so any replica
+// can pick a job up after a crash.
+type Store struct{ pool *pgxpool.Pool }
+
+// ErrJobNotFound: no job with that id.
+var ErrJobNotFound = errors.New("job not found")
+
+// Close closes the connection pool.
+func (s *Store) Close() { s.pool.Close() }
+
+func Open(ctx context.Context, url string) (*Store, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("control database: %w", err)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Store{pool: pool}, nil
+}
+
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("control database: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	// Replicas starting together must not race on CREATE.
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7311001)`); err != nil {
+		return fmt.Errorf("control schema lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, controlDDL); err != nil {
+		return fmt.Errorf("control schema: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+type Job struct {
+	ID, Name, State, ErrText, TraceID, TraceParent, TraceSink string
+	Spec                                                      *commonv1.JobSpec
+	Parallelism                                               int
+	Report                                                    []byte
+	Created                                                   time.Time
+	Started, Finished                                         *time.Time
+	Counts                                                    commonv1.Counts
+	Total, Done                                               int32
+	// DDL run on the target for this job, and constraints to add at the end.
+	DDL             []string
+	Constraints     *loaderv1.AddConstraintsRequest
+	ConstraintsDone bool
+	// snapshots are the source snapshots by table index.
+	Snapshots []string
+	SpecHash  string
+	// re-drive of this job, with the source references per table spec.
+	RedriveOf string
+	Redrive   map[string][]string
+	// finalized staged target tables and what finalizing did.
+	Finalized map[string]*loaderv1.FinalizeStagedResponse
+	// backups: rows copied per target table before the job (target.backup),
+	// nil when none were taken.
+	Backups map[string]int64
+	// syncStart: per followed table spec, the source position its
+	// follower starts from (read before the full load's snapshot).
+	SyncStart map[string]string
+}
+
+type Partition struct {
+	JobID, ID, Table string
+	TableIndex       int
+	Range            *commonv1.KeyRange
+	Attempts         int
+	Timing           []byte // stage timings of the last attempt (JSON)
+}
+
+func (s *Store) InsertJob(ctx context.Context, j *Job, parts []Partition) error {
+	specJSON, err := protojson.Marshal(j.Spec)
+	if err != nil {
+		return fmt.Errorf("encode spec: %w", err)
+	}
+	consJSON, err := protojson.Marshal(j.Constraints)
+	if err != nil {
+		return fmt.Errorf("encode constraints: %w", err)
+	}
+	ddl := j.DDL
+	if ddl == nil {
+		ddl = []string{}
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("insert job: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	snaps := j.Snapshots
+	if snaps == nil {
+		snaps = []string{}
+	}
+	redrive := j.Redrive
+	if redrive == nil {
+		redrive = map[string][]string{}
+	}
+	syncStart := j.SyncStart
+	if syncStart == nil {
+		syncStart = map[string]string{}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash, redrive_of, redrive, backups, sync_start)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12, $13, $14, $15, $16)`, j.ID, j.Name, StateRunning, specJSON, j.Parallelism, j.TraceID, j.TraceParent, j.TraceSink, ddl, consJSON, snaps, j.SpecHash,
+		j.RedriveOf, redrive, j.Backups, syncStart); err != nil {
+		return fmt.Errorf("insert job: %w", err)
+	}
+	rows := make([][]any, len(parts))
+	for i, p := range parts {
+		rows[i] = []any{j.ID, p.ID, p.TableIndex, p.Table, p.Range.GetLower(), p.Range.GetUpper(), StatePending}
+	}
+	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"cutover_control", "partitions"},
+		[]string{"job_id", "id", "table_index", "table_name", "lower_key", "upper_key", "state"}, pgx.CopyFromRows(rows)); err != nil {
+		return fmt.Errorf("insert partitions: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error, j.trace_id, j.trace_parent, j.trace_sink, j.report,
+	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done, j.snapshots, j.spec_hash, j.finalized, j.redrive_of, j.redrive,
+	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0), coalesce(sum(p.filtered),0), coalesce(sum(p.warned),0),
+	count(p.id) FILTER (WHERE p.state <> 'following'), count(p.id) FILTER (WHERE p.state = 'done' AND p.id NOT LIKE 'sync:%'),
+	j.sync_start
+	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
+
+func scanJob(row pgx.Row) (*Job, error) {
+	var j Job
+	var spec, cons []byte
+	var fin map[string]json.RawMessage
+	var total, done int64
+	if err := row.Scan(&j.ID, &j.Name, &j.State, &spec, &j.Parallelism, &j.ErrText, &j.TraceID, &j.TraceParent, &j.TraceSink, &j.Report,
+		&j.Created, &j.Started, &j.Finished, &j.DDL, &cons, &j.ConstraintsDone, &j.Snapshots, &j.SpecHash, &fin, &j.RedriveOf, &j.Redrive,
+		&j.Counts.Extracted, &j.Counts.Loaded, &j.Counts.Quarantined, &j.Counts.Batches, &j.Counts.Filtered, &j.Counts.Warned, &total, &done, &j.SyncStart); err != nil {
+		return nil, err
+	}
+	j.Finalized = map[string]*loaderv1.FinalizeStagedResponse{}
+	for table, raw := range fin {
+		f := &loaderv1.FinalizeStagedResponse{}
+		if err := protojson.Unmarshal(raw, f); err != nil {
+			return nil, fmt.Errorf("decode finalize outcome of job %s, table %s: %w", j.ID, table, err)
+		}
+		j.Finalized[table] = f
+	}
+	j.Total, j.Done = int32(total), int32(done)
+	j.Spec = &commonv1.JobSpec{}
+	if err := protojson.Unmarshal(spec, j.Spec); err != nil {
+		return nil, fmt.Errorf("decode stored spec of job %s: %w", j.ID, err)
+	}
+	j.Constraints = &loaderv1.AddConstraintsRequest{}
+	if len(cons) > 0 {
+		if err := protojson.Unmarshal(cons, j.Constraints); err != nil {
+			return nil, fmt.Errorf("decode stored constraints of job %s: %w", j.ID, err)
+		}
+	}
+	return &j, nil
+}
+
+func (s *Store) GetJob(ctx context.Context, id string) (*Job, error) {
+	j, err := scanJob(s.pool.QueryRow(ctx, jobSelect+` WHERE j.id = $1 GROUP BY j.id`, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("%w: %q", ErrJobNotFound, id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+func (s *Store) ListJobs(ctx context.Context, limit int) ([]*Job, error) {
+	rows, err := s.pool.Query(ctx, jobSelect+` GROUP BY j.id ORDER BY j.created_at DESC, j.id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list jobs: %w", err)
+	}
+	defer rows.Close()
+	var out []*Job
+	for rows.Next() {
+		j, err := scanJob(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list jobs: %w", err)
+		}
+		out = append(out, j)
+	}
+	return out, rows.Err()
+}
+
+// claim leases one runnable partition: pending and due, or running with an
+// expired lease (its orchestrator died). SKIP LOCKED lets replicas share.
+func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*Partition, error) {
+	var p Partition
+	var lower, upper string
+	// Claims are serialised: two workers counting a job's running
+	// partitions at the same moment would both see room under its
+	// parallelism and both take one (READ COMMITTED sees no uncommitted
+	// claim). A claim is one short statement, so one lock for all is cheap.
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claim partition: %w", err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7311003)`); err != nil {
+		return nil, fmt.Errorf("claim partition: %w", err)
+	}
+	err = tx.QueryRow(ctx, `
+		UPDATE cutover_control.partitions p
+		SET state = 'running', lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1
+		WHERE (p.job_id, p.id) = (
+			SELECT c.job_id, c.id FROM cutover_control.partitions c
+			JOIN cutover_control.jobs j ON j.id = c.job_id
+			WHERE j.state = 'running'
+			  AND ((c.state = 'pending' AND c.not_before <= now()) OR (c.state = 'running' AND c.lease_until < now()))
+			  AND (SELECT count(*) FROM cutover_control.partitions r
+			       WHERE r.job_id = c.job_id AND r.state = 'running' AND r.lease_until >= now()) < j.parallelism
+			ORDER BY j.created_at, c.table_index, c.id
+			LIMIT 1
+			FOR UPDATE OF c SKIP LOCKED)
+		RETURNING p.job_id, p.id, p.table_index, p.table_name, p.lower_key, p.upper_key, p.attempts`,
+		owner, lease.String()).Scan(&p.JobID, &p.ID, &p.TableIndex, &p.Table, &lower, &upper, &p.Attempts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim partition: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, fmt.Errorf("claim partition: %w", err)
+	}
+	p.Range = &commonv1.KeyRange{Lower: lower, Upper: upper}
+	return &p, nil
+}
+
+// progress records a partition's counts so far and renews its lease.
+// It reports false when the lease was lost or the job left running state.
+func (s *Store) Progress(ctx context.Context, p *Partition, owner string, lease time.Duration, c *commonv1.Counts) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE cutover_control.partitions p SET extracted = $4, loaded = $5, quarantined = $6, batches = $7,
+			lease_until = now() + $8::interval, filtered = $9, warned = $10
+		FROM cutover_control.jobs j
+		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.state = 'running' AND j.id = p.job_id AND j.state = 'running'`,
+		p.JobID, p.ID, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), lease.String(), c.GetFiltered(), c.GetWarned())
+	if err != nil {
+		return false, fmt.Errorf("record progress: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *Store) FinishPartition(ctx context.Context, p *Partition, owner string, c *commonv1.Counts) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE cutover_control.partitions SET state = 'done', extracted = $4, loaded = $5, quarantined = $6, batches = $7,
+			error = '', lease_until = NULL, filtered = $8, stages = $9::jsonb, warned = $10
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3`,
+		p.JobID, p.ID, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), c.GetFiltered(), timingOrEmpty(p.Timing), c.GetWarned())
+	if err != nil {
+		return fmt.Errorf("finish partition %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// retryPartition puts a partition back after a transient failure.
+func (s *Store) RetryPartition(ctx context.Context, p *Partition, owner string, backoff time.Duration, cause error) error {
+	_, err := s.pool.Exec(ctx, `
+		UPDATE cutover_control.partitions SET state = 'pending', not_before = now() + $4::interval, error = $5, lease_until = NULL
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'`,
+		p.JobID, p.ID, owner, backoff.String(), cause.Error())
+	if err != nil {
+		return fmt.Errorf("requeue partition %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// failPartition marks the partition and its job failed.
+func (s *Store) FailPartition(ctx context.Context, p *Partition, owner string, cause error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("fail partition: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'failed', error = $3, lease_until = NULL
+		WHERE job_id = $1 AND id = $2`, p.JobID, p.ID, cause.Error()); err != nil {
+		return fmt.Errorf("fail partition: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'failed', error = $2, finished_at = now()
+		WHERE id = $1 AND state = 'running'`, p.JobID, fmt.Sprintf("partition %s: %v", p.ID, cause)); err != nil {
+		return fmt.Errorf("fail job: %w", err)
+	}
+	return tx.Commit(ctx)
+}
+
+// releasePartition hands a partition back untouched (job cancelled).
+func (s *Store) ReleasePartition(ctx context.Context, p *Partition, owner string) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'pending', lease_until = NULL
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'`, p.JobID, p.ID, owner)
+	if err != nil {
+		return fmt.Errorf("release partition: %w", err)
+	}
+	return nil
+}
+
+// finishableJobs lists running jobs whose partitions are all done.
+func (s *Store) FinishableJobs(ctx context.Context) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT j.id FROM cutover_control.jobs j WHERE j.state = 'running'
+		AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions p WHERE p.job_id = j.id AND p.state NOT IN ('done', 'following'))`)
+	if err != nil {
+		return nil, fmt.Errorf("finishable jobs: %w", err)
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// claimFinish lets one replica (and one worker) at a time end a job: the
+// end runs post-load DDL, which must not run twice at once.
+func (s *Store) ClaimFinish(ctx context.Context, id string, lease time.Duration) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finish_lease = now() + $2::interval
+		WHERE id = $1 AND state = 'running' AND (finish_lease IS NULL OR finish_lease < now())`, id, lease.String())
+	if err != nil {
+		return false, fmt.Errorf("claim the end of job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *Store) ReleaseFinish(ctx context.Context, id string) {
+	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finish_lease = NULL WHERE id = $1`, id)
+}
+
+// endJob moves a running job to its final state with its report, once.
+func (s *Store) EndJob(ctx context.Context, id, state, errText string, report []byte) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = $2, error = $3, report = $4, finished_at = coalesce(finished_at, now())
+		WHERE id = $1 AND state = 'running'`, id, state, errText, report)
+	if err != nil {
+		return false, fmt.Errorf("end job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// constraintsAdded records the DDL of the post-load constraints, once.
+func (s *Store) ConstraintsAdded(ctx context.Context, id string, stmts []string) error {
+	if stmts == nil {
+		stmts = []string{}
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET constraints_done = true, ddl = ddl || $2::jsonb WHERE id = $1 AND NOT constraints_done`, id, stmts)
+	if err != nil {
+		return fmt.Errorf("record constraints of %s: %w", id, err)
+	}
+	return nil
+}
+
+// setFinalized records what finalizing a staged target table did.
+func (s *Store) SetFinalized(ctx context.Context, id, table string, r *loaderv1.FinalizeStagedResponse) error {
+	data, err := protojson.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode finalize outcome: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finalized = finalized || jsonb_build_object($2::text, $3::jsonb) WHERE id = $1`, id, table, data)
+	if err != nil {
+		return fmt.Errorf("record finalize outcome of %s, table %s: %w", id, table, err)
+	}
+	return nil
+}
+
+func (s *Store) SetReconciliation(ctx context.Context, id string, r *orchestratorv1.Reconciliation) error {
+	data, err := protojson.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode reconciliation: %w", err)
+	}
+	if _, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET reconciliation = $2 WHERE id = $1`, id, data); err != nil {
+		return fmt.Errorf("store reconciliation of %s: %w", id, err)
+	}
+	return nil
+}
+
+// reconciliation returns the job's last reconciliation, nil when none ran.
+func (s *Store) Reconciliation(ctx context.Context, id string) (*orchestratorv1.Reconciliation, error) {
+	var data []byte
+	if err := s.pool.QueryRow(ctx, `SELECT reconciliation FROM cutover_control.jobs WHERE id = $1`, id).Scan(&data); err != nil {
+		return nil, fmt.Errorf("read reconciliation of %s: %w", id, err)
+	}
+	if data == nil {
+		return nil, nil
+	}
+	r := &orchestratorv1.Reconciliation{}
+	if err := protojson.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("decode reconciliation of %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func (s *Store) SetReport(ctx context.Context, id string, report []byte) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET report = $2 WHERE id = $1`, id, report)
+	if err != nil {
+		return fmt.Errorf("store report of %s: %w", id, err)
+	}
+	return nil
+}
+
+// failJob ends a running job as failed, e.g. when a threshold is passed.
+func (s *Store) FailJob(ctx context.Context, id, errText string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'failed', finished_at = now(), error = $2
+		WHERE id = $1 AND state = 'running'`, id, errText)
+	if err != nil {
+		return false, fmt.Errorf("fail job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (s *Store) CancelJob(ctx context.Context, id string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'cancelled', finished_at = now(), error = 'cancelled by request'
+		WHERE id = $1 AND state IN ('pending', 'running', 'following')`, id)
+	if err != nil {
+		return false, fmt.Errorf("cancel job %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// resumeJob puts a failed or cancelled job back to running; its unfinished
+// partitions start over from their ledger position.
+func (s *Store) ResumeJob(ctx context.Context, id string) (bool, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return false, fmt.Errorf("resume job: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	tag, err := tx.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'running', finished_at = NULL, error = '', report = NULL
+		WHERE id = $1 AND state IN ('failed', 'cancelled')`, id)
+	if err != nil {
+		return false, fmt.Errorf("resume job %s: %w", id, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return false, nil
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'pending', attempts = 0, not_before = now(), error = '', lease_until = NULL
+		WHERE job_id = $1 AND state NOT IN ('done', 'following')`, id); err != nil {
+		return false, fmt.Errorf("resume partitions of %s: %w", id, err)
+	}
+	return true, tx.Commit(ctx)
+}
+
+type PartitionCounts struct {
+	ID, Table, State, ErrText string
+	Counts                    *commonv1.Counts
+	Stages                    []byte
+}
+
+func timingOrEmpty(b []byte) string {
+	if len(b) == 0 {
+		return "{}"
+	}
+	return string(b)
+}
+
+func (s *Store) Partitions(ctx context.Context, jobID string) ([]PartitionCounts, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, table_name, state, error, extracted, loaded, quarantined, batches, filtered, stages::text, warned
+		FROM cutover_control.partitions WHERE job_id = $1 AND id NOT LIKE 'sync:%' ORDER BY table_index, id`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
+	}
+	defer rows.Close()
+	var out []PartitionCounts
+	for rows.Next() {
+		p := PartitionCounts{Counts: &commonv1.Counts{}}
+		if err := rows.Scan(&p.ID, &p.Table, &p.State, &p.ErrText, &p.Counts.Extracted, &p.Counts.Loaded, &p.Counts.Quarantined, &p.Counts.Batches, &p.Counts.Filtered, &p.Stages, &p.Counts.Warned); err != nil {
+			return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func JobState(s string) orchestratorv1.JobState {
+	switch s {
+	case StatePending:
+		return orchestratorv1.JobState_JOB_STATE_PENDING
+	case StateRunning:
+		return orchestratorv1.JobState_JOB_STATE_RUNNING
+	case StateSucceeded:
+		return orchestratorv1.JobState_JOB_STATE_SUCCEEDED
+	case StateFailed:
+		return orchestratorv1.JobState_JOB_STATE_FAILED
+	case StateCancelled:
+		return orchestratorv1.JobState_JOB_STATE_CANCELLED
+	case StateRolledBack:
+		return orchestratorv1.JobState_JOB_STATE_ROLLED_BACK
+	case StateFollowing:
+		return orchestratorv1.JobState_JOB_STATE_FOLLOWING
+	}
+	return orchestratorv1.JobState_JOB_STATE_UNSPECIFIED
+}
+
+// rollBack marks an ended job rolled back with the loader's outcome. It
+// reports false when the job is not ended (running again, or resumed).
+func (s *Store) RollBack(ctx context.Context, id string, r *loaderv1.RollbackResponse) (bool, error) {
+	data, err := protojson.Marshal(r)
+	if err != nil {
+		return false, fmt.Errorf("encode rollback outcome: %w", err)
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'rolled_back', rollback = $2, finish_lease = NULL
+		WHERE id = $1 AND state IN ('succeeded', 'failed', 'cancelled', 'rolled_back')`, id, data)
+	if err != nil {
+		return false, fmt.Errorf("record rollback of %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// rollbackOutcome returns what RollbackJob did to the job, nil if nothing.
+func (s *Store) RollbackOutcome(ctx context.Context, id string) (*loaderv1.RollbackResponse, error) {
+	var data []byte
+	if err := s.pool.QueryRow(ctx, `SELECT rollback FROM cutover_control.jobs WHERE id = $1`, id).Scan(&data); err != nil {
+		return nil, fmt.Errorf("read rollback of %s: %w", id, err)
+	}
+	if data == nil {
+		return nil, nil
+	}
+	r := &loaderv1.RollbackResponse{}
+	if err := protojson.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("decode rollback of %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// PartRange is a partition of the job as the control schema has it.
+type PartRange struct {
+	ID    string
+	Range *commonv1.KeyRange
+}
+
+// PartRanges returns the job's partitions by table index, in id order;
+// a follower's change partitions ("sync:…") read no range of the source.
+func (s *Store) PartRanges(ctx context.Context, jobID string) (map[int][]PartRange, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, table_index, lower_key, upper_key FROM cutover_control.partitions
+		WHERE job_id = $1 AND id NOT LIKE 'sync:%' ORDER BY table_index, id`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
+	}
+	out := map[int][]PartRange{}
+	var p PartRange
+	var table int
+	var lo, hi string
+	_, err = pgx.ForEachRow(rows, []any{&p.ID, &table, &lo, &hi}, func() error {
+		out[table] = append(out[table], PartRange{ID: p.ID, Range: &commonv1.KeyRange{Lower: lo, Upper: hi}})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", jobID, err)
+	}
+	return out, nil
+}
+
+// RenewFinish extends the claim to end job id (see ClaimFinish).
+func (s *Store) RenewFinish(ctx context.Context, id string, lease time.Duration) error {
+	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finish_lease = now() + $2::interval
+		WHERE id = $1 AND state = 'running' AND finish_lease IS NOT NULL`, id, lease.String())
+	return err
+}
+
+// FollowerLag is a follower's last recorded figures.
+type FollowerLag struct {
+	Table, Position, State    string
+	LagRows, Upserts, Deletes int64
+	LagSeconds                float64
+	Polled, Applied, Checked  *time.Time
+}
+
+// Followers returns the job's follower rows in table order.
+func (s *Store) Followers(ctx context.Context, jobID string) ([]FollowerLag, error) {
+	rows, err := s.pool.Query(ctx, `SELECT table_name, position, lag_rows, lag_seconds, upserts, deletes, polled_at, applied_at, checked_at, state
+		FROM cutover_control.partitions WHERE job_id = $1 AND id LIKE 'sync:%' ORDER BY table_index`, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("followers of %s: %w", jobID, err)
+	}
+	defer rows.Close()
+	var out []FollowerLag
+	for rows.Next() {
+		var t FollowerLag
+		if err := rows.Scan(&t.Table, &t.Position, &t.LagRows, &t.LagSeconds, &t.Upserts, &t.Deletes, &t.Polled, &t.Applied, &t.Checked, &t.State); err != nil {
+			return nil, fmt.Errorf("followers of %s: %w", jobID, err)
+		}
+		out = append(out, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("followers of %s: %w", jobID, err)
+	}
+	return out, nil
+}
+
+// LiveClaims counts the job's partitions held under a lease that has not
+// run out.
+func (s *Store) LiveClaims(ctx context.Context, jobID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM cutover_control.partitions
+		WHERE job_id = $1 AND state = 'running' AND lease_until >= now()`, jobID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("live partitions of %s: %w", jobID, err)
+	}
+	return n, nil
+}
+
+// Snapshot is the source snapshot of the job's table spec table, "" when
+// it has none.
+func (j *Job) Snapshot(table int) string {
+	if table < 0 || table >= len(j.Snapshots) {
+		return ""
+	}
+	return j.Snapshots[table]
+}

@@ -1,0 +1,220 @@
+package jobstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	"github.com/cutover/cutover/services/kit/pgtest"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// open gives a store on a fresh database, and a pool on the same database
+// to check what the store wrote with SQL of the test's own.
+func open(t *testing.T) (*Store, *pgxpool.Pool) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	s, err := Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return s, pool
+}
+
+func newJob(t *testing.T, s *Store, id string, parallelism, parts int) {
+	t.Helper()
+	j := &Job{ID: id, Name: id, Parallelism: parallelism, Spec: &commonv1.JobSpec{Name: id}}
+	var ps []Partition
+	for i := range parts {
+		ps = append(ps, Partition{ID: fmt.Sprintf("p%d", i), Table: "t", Range: &commonv1.KeyRange{Lower: fmt.Sprint(i * 10), Upper: fmt.Sprint(i*10 + 10)}})
+	}
+	if err := s.InsertJob(context.Background(), j, ps); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func partState(t *testing.T, pool *pgxpool.Pool, job, id string) (state, owner string, loaded int64) {
+	t.Helper()
+	err := pool.QueryRow(context.Background(), `SELECT state, lease_owner, loaded FROM cutover_control.partitions WHERE job_id = $1 AND id = $2`, job, id).Scan(&state, &owner, &loaded)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return state, owner, loaded
+}
+
+// A job's parallelism bounds how many of its partitions are held at once,
+// however many replicas ask.
+func TestClaimKeepsParallelism(t *testing.T) {
+	for _, tc := range []struct{ parallelism, parts, want int }{{1, 3, 1}, {2, 4, 2}, {4, 3, 3}} {
+		t.Run(fmt.Sprintf("parallelism=%d,parts=%d", tc.parallelism, tc.parts), func(t *testing.T) {
+			s, pool := open(t)
+			ctx := context.Background()
+			newJob(t, s, "job-a", tc.parallelism, tc.parts)
+			got := 0
+			for i := range tc.parts + 2 {
+				p, err := s.Claim(ctx, fmt.Sprintf("replica-%d", i), time.Minute)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p != nil {
+					got++
+				}
+			}
+			var running int
+			if err := pool.QueryRow(ctx, `SELECT count(*) FROM cutover_control.partitions WHERE state = 'running'`).Scan(&running); err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want || running != tc.want {
+				t.Fatalf("claimed %d, %d running; want %d", got, running, tc.want)
+			}
+		})
+	}
+}
+
+// An owner whose lease ran out and was taken over writes nothing more:
+// neither progress nor the partition's end.
+func TestLostLeaseIsFenced(t *testing.T) {
+	s, pool := open(t)
+	ctx := context.Background()
+	newJob(t, s, "job-f", 1, 1)
+	old, err := s.Claim(ctx, "old", 50*time.Millisecond)
+	if err != nil || old == nil {
+		t.Fatalf("claim: %v %v", old, err)
+	}
+	time.Sleep(200 * time.Millisecond) // the lease runs out: a paused owner
+	taken, err := s.Claim(ctx, "new", time.Minute)
+	if err != nil || taken == nil || taken.ID != old.ID || taken.Attempts != 2 {
+		t.Fatalf("take over: %+v %v", taken, err)
+	}
+	live, err := s.Progress(ctx, old, "old", time.Minute, &commonv1.Counts{Loaded: 99})
+	if err != nil || live {
+		t.Fatalf("progress of the old owner: live=%v err=%v", live, err)
+	}
+	if err := s.FinishPartition(ctx, old, "old", &commonv1.Counts{Loaded: 99}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RetryPartition(ctx, old, "old", 0, errors.New("late")); err != nil {
+		t.Fatal(err)
+	}
+	if st, owner, loaded := partState(t, pool, "job-f", old.ID); st != StateRunning || owner != "new" || loaded != 0 {
+		t.Fatalf("after the old owner's writes: %s owned by %s, loaded %d", st, owner, loaded)
+	}
+	if err := s.FinishPartition(ctx, taken, "new", &commonv1.Counts{Extracted: 10, Loaded: 10}); err != nil {
+		t.Fatal(err)
+	}
+	if st, _, loaded := partState(t, pool, "job-f", old.ID); st != StateDone || loaded != 10 {
+		t.Fatalf("after the new owner's end: %s, loaded %d", st, loaded)
+	}
+	ids, err := s.FinishableJobs(ctx)
+	if err != nil || len(ids) != 1 || ids[0] != "job-f" {
+		t.Fatalf("finishable: %v %v", ids, err)
+	}
+}
+
+// A failed job resumes: unfinished partitions start over, done ones stay.
+func TestResumeRestartsUnfinished(t *testing.T) {
+	s, pool := open(t)
+	ctx := context.Background()
+	newJob(t, s, "job-r", 2, 2)
+	a, _ := s.Claim(ctx, "w", time.Minute)
+	b, _ := s.Claim(ctx, "w", time.Minute)
+	if a == nil || b == nil {
+		t.Fatal("claims failed")
+	}
+	if err := s.FinishPartition(ctx, a, "w", &commonv1.Counts{Extracted: 5, Loaded: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FailPartition(ctx, b, "w", errors.New("stage refused")); err != nil {
+		t.Fatal(err)
+	}
+	j, err := s.GetJob(ctx, "job-r")
+	if err != nil || j.State != StateFailed || j.Counts.Loaded != 5 || j.Total != 2 || j.Done != 1 {
+		t.Fatalf("failed job: %+v %v", j, err)
+	}
+	if ok, err := s.ResumeJob(ctx, "job-r"); err != nil || !ok {
+		t.Fatalf("resume: %v %v", ok, err)
+	}
+	if ok, _ := s.ResumeJob(ctx, "job-r"); ok {
+		t.Fatal("a running job resumed again")
+	}
+	for id, want := range map[string]string{a.ID: StateDone, b.ID: StatePending} {
+		if st, _, _ := partState(t, pool, "job-r", id); st != want {
+			t.Fatalf("partition %s: %s, want %s", id, st, want)
+		}
+	}
+	if _, err := s.GetJob(ctx, "job-none"); !errors.Is(err, ErrJobNotFound) {
+		t.Fatalf("unknown job: %v", err)
+	}
+}
+
+// Followers: one row per followed table, a stop request reaches the
+// follower's beat, and the job ends when every follower is done.
+func TestFollowers(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	newJob(t, s, "job-s", 1, 1)
+	p, _ := s.Claim(ctx, "w", time.Minute)
+	if err := s.FinishPartition(ctx, p, "w", &commonv1.Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	ok, err := s.StartFollowing(ctx, "job-s", []byte(`{}`), []Followed{{Index: 0, Name: "orders"}})
+	if err != nil || !ok {
+		t.Fatalf("start following: %v %v", ok, err)
+	}
+	f, err := s.ClaimFollower(ctx, "w", time.Minute)
+	if err != nil || f == nil || f.ID != SyncPrefix+"orders" {
+		t.Fatalf("claim follower: %+v %v", f, err)
+	}
+	if other, _ := s.ClaimFollower(ctx, "x", time.Minute); other != nil {
+		t.Fatalf("a held follower was claimed again: %+v", other)
+	}
+	b := &Beat{Position: "42", LagRows: 3, Upserts: 7}
+	if err := s.FollowBeat(ctx, f, "w", time.Minute, b); err != nil || !b.Live || b.StopRequested {
+		t.Fatalf("beat: %+v %v", b, err)
+	}
+	if ok, err := s.RequestStop(ctx, "job-s"); err != nil || !ok {
+		t.Fatalf("request stop: %v %v", ok, err)
+	}
+	if err := s.FollowBeat(ctx, f, "w", time.Minute, b); err != nil || !b.StopRequested {
+		t.Fatalf("beat after the stop request: %+v %v", b, err)
+	}
+	lags, err := s.Followers(ctx, "job-s")
+	if err != nil || len(lags) != 1 || lags[0].Position != "42" || lags[0].Upserts != 7 {
+		t.Fatalf("followers: %+v %v", lags, err)
+	}
+	if ok, _ := s.FinishFollowing(ctx, "job-s", nil); ok {
+		t.Fatal("the job ended with a follower still following")
+	}
+	if err := s.FollowerDone(ctx, f, "w"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.FinishFollowing(ctx, "job-s", nil); err != nil || !ok {
+		t.Fatalf("finish following: %v %v", ok, err)
+	}
+	if j, _ := s.GetJob(ctx, "job-s"); j.State != StateSucceeded {
+		t.Fatalf("job state %s", j.State)
+	}
+}
