@@ -3,15 +3,16 @@ package orchestrate
 import (
 	"errors"
 
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 )
 
 // Domain errors of the orchestrator; status.go maps them to gRPC codes.
 var (
 	// ErrInvalidSpec: the job spec is wrong; the message names the field.
-	ErrInvalidSpec = errors.New("invalid job spec")
+	ErrInvalidSpec = jobspec.ErrInvalidSpec
 	// ErrTargetMismatch: the target cannot take the data as specified.
-	ErrTargetMismatch = errors.New("target cannot take the data")
+	ErrTargetMismatch = jobspec.ErrTargetMismatch
 	// ErrJobNotFound: no job with that id.
 	ErrJobNotFound = jobstore.ErrJobNotFound
 	// ErrJobState: the job is in a state that does not allow the call.

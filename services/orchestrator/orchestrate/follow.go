@@ -16,6 +16,7 @@ import (
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -47,36 +48,6 @@ const (
 	defaultReadyLagSeconds = 5
 )
 
-// syncTables are the followed table specs' indexes.
-func syncTables(spec *commonv1.JobSpec) []int {
-	var out []int
-	for i, t := range spec.GetTables() {
-		if t.GetSync() != nil {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
-// followed says whether any of the table specs follows its source.
-// followedTables names the spec's followed tables for the store.
-func followedTables(spec *commonv1.JobSpec) []jobstore.Followed {
-	var out []jobstore.Followed
-	for _, i := range syncTables(spec) {
-		out = append(out, jobstore.Followed{Index: i, Name: spec.Tables[i].GetName()})
-	}
-	return out
-}
-
-func followed(spec *commonv1.JobSpec, specs []int) bool {
-	for _, i := range specs {
-		if spec.GetTables()[i].GetSync() != nil {
-			return true
-		}
-	}
-	return false
-}
-
 // checkSync refuses a sync the follower could not carry out exactly.
 func (s *Service) checkSync(ctx context.Context, spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceResponse) error {
 	targets := map[string]int{}
@@ -93,36 +64,36 @@ func (s *Service) checkSync(ctx context.Context, spec *commonv1.JobSpec, sources
 		switch {
 		case sy.GetWatermark() != nil:
 			if sy.GetWatermark().GetColumn() == "" {
-				return invalid(f+".watermark.column", "required")
+				return jobspec.Invalid(f+".watermark.column", "required")
 			}
 			if src.GetMysql() == nil && src.GetPostgres() == nil {
-				return invalid(f+".watermark", "only mysql and postgres sources can be followed by a watermark (sqlite not yet)")
+				return jobspec.Invalid(f+".watermark", "only mysql and postgres sources can be followed by a watermark (sqlite not yet)")
 			}
 			if d := sy.GetWatermark().GetDeleteCheckSeconds(); d < -1 {
-				return invalid(f+".watermark.delete_check_seconds", "must be -1 (never), 0 (default 60) or more, got %d", d)
+				return jobspec.Invalid(f+".watermark.delete_check_seconds", "must be -1 (never), 0 (default 60) or more, got %d", d)
 			}
 		case sy.GetLogical() != nil:
 			if src.GetPostgres() == nil {
-				return invalid(f+".logical", "logical replication needs a postgres source")
+				return jobspec.Invalid(f+".logical", "logical replication needs a postgres source")
 			}
 		default:
-			return invalid(f, "watermark or logical is required")
+			return jobspec.Invalid(f, "watermark or logical is required")
 		}
 		if sy.GetPollMs() < 0 {
-			return invalid(f+".poll_ms", "must not be negative, got %d", sy.GetPollMs())
+			return jobspec.Invalid(f+".poll_ms", "must not be negative, got %d", sy.GetPollMs())
 		}
-		if needsStaging(t) {
-			return invalid(f, "table %s is staged (dedupe, new ids, references, key collisions, unique or references rules), so its rows cannot follow the source one by one", t.GetName())
+		if jobspec.NeedsStaging(t) {
+			return jobspec.Invalid(f, "table %s is staged (dedupe, new ids, references, key collisions, unique or references rules), so its rows cannot follow the source one by one", t.GetName())
 		}
 		if targets[t.GetTargetTable()] > 1 {
-			return invalid(f, "target table %s is fed by several table specs; a followed table must be the only one", t.GetTargetTable())
+			return jobspec.Invalid(f, "target table %s is fed by several table specs; a followed table must be the only one", t.GetTargetTable())
 		}
 		pk := sources[i].GetPrimaryKey()
 		if len(pk) == 0 {
-			return invalid(f, "source of table %s has no primary key; changes are applied by key", t.GetName())
+			return jobspec.Invalid(f, "source of table %s has no primary key; changes are applied by key", t.GetName())
 		}
-		if _, err := keyTargets(t, pk); err != nil {
-			return invalid(f, "%v", err)
+		if _, err := jobspec.KeyTargets(t, pk); err != nil {
+			return jobspec.Invalid(f, "%v", err)
 		}
 		if spec.GetTarget().GetCreateTables() {
 			continue // the key is added after the full load
@@ -133,27 +104,10 @@ func (s *Service) checkSync(ctx context.Context, spec *commonv1.JobSpec, sources
 			return err
 		}
 		if !hasKey {
-			return invalid(f, "target table %s.%s has no primary key; changes are applied by key", target.GetSchema(), t.GetTargetTable())
+			return jobspec.Invalid(f, "target table %s.%s has no primary key; changes are applied by key", target.GetSchema(), t.GetTargetTable())
 		}
 	}
 	return nil
-}
-
-// keyTargets maps the source's key columns to the target columns they
-// fill as they are (no expression, no cleaning), so keys compare as text.
-func keyTargets(t *commonv1.TableSpec, pk []string) ([]string, error) {
-	out := make([]string, len(pk))
-	for k, col := range pk {
-		for _, m := range t.GetColumns() {
-			if m.GetSource() == col && m.GetExpr() == "" && len(m.GetClean()) == 0 && m.GetNewId() == nil && m.GetRef() == nil {
-				out[k] = m.GetTarget()
-			}
-		}
-		if out[k] == "" {
-			return nil, fmt.Errorf("key column %s of table %s must be mapped as it is (no expr, no cleaning) onto a target column: changes and deletes find their row by it", col, t.GetName())
-		}
-	}
-	return out, nil
 }
 
 // dropSlots drops the replication slots of a spec's logical tables (best
@@ -494,7 +448,7 @@ func (fl *follower) deleteCheck(ctx context.Context, bt *jobstore.Beat) error {
 		}
 		fl.src = d
 	}
-	keyCols, err := keyTargets(fl.tbl, fl.src.GetPrimaryKey())
+	keyCols, err := jobspec.KeyTargets(fl.tbl, fl.src.GetPrimaryKey())
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidSpec, err)
 	}

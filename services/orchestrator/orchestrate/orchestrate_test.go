@@ -8,11 +8,10 @@ import (
 	"testing"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
-	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 func TestToStatus(t *testing.T) {
@@ -20,7 +19,7 @@ func TestToStatus(t *testing.T) {
 		err  error
 		code codes.Code
 	}{
-		{invalid("tables[0].name", "required"), codes.InvalidArgument},
+		{jobspec.Invalid("tables[0].name", "required"), codes.InvalidArgument},
 		{fmt.Errorf("%w: x", ErrTargetMismatch), codes.FailedPrecondition},
 		{fmt.Errorf("%w: %q", ErrJobNotFound, "nope"), codes.NotFound},
 		{fmt.Errorf("%w: done", ErrJobState), codes.FailedPrecondition},
@@ -69,48 +68,6 @@ func TestRefusalNamesTheField(t *testing.T) {
 		if st.Code() != tt.code || !strings.Contains(st.Message(), tt.contains) {
 			t.Errorf("refusal(%v) = %s %q, want %s containing %q", tt.err, st.Code(), st.Message(), tt.code, tt.contains)
 		}
-	}
-}
-
-func TestRedactedSpecHidesPasswords(t *testing.T) {
-	spec := &commonv1.JobSpec{
-		Target: &commonv1.TargetSpec{Dsn: "postgres://u:hunter2@h/db"},
-		Tables: []*commonv1.TableSpec{{Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Postgres{
-			Postgres: &commonv1.PostgresSource{Dsn: "host=h password=hunter2 dbname=x"}}}}},
-	}
-	b, _ := protojson.Marshal(redacted(spec))
-	if strings.Contains(string(b), "hunter2") {
-		t.Fatalf("redacted spec leaks: %s", b)
-	}
-	if !strings.Contains(spec.Target.Dsn, "hunter2") {
-		t.Fatal("redacted changed the original spec")
-	}
-}
-
-func TestFillTargetTypes(t *testing.T) {
-	cols := []*loaderv1.TargetColumn{
-		{Name: "id", Type: commonv1.ColumnType_COLUMN_TYPE_INT64, NotNull: true},
-		{Name: "amount", Type: commonv1.ColumnType_COLUMN_TYPE_NUMERIC, Precision: 12, Scale: 2},
-		{Name: "code", Type: commonv1.ColumnType_COLUMN_TYPE_TEXT, MaxLength: 5},
-		{Name: "created", Type: commonv1.ColumnType_COLUMN_TYPE_TIMESTAMPTZ, NotNull: true, HasDefault: true},
-	}
-	tbl := &commonv1.TableSpec{TargetTable: "t", Columns: []*commonv1.ColumnMapping{
-		{Target: "id", Source: "a"}, {Target: "amount", Source: "b"}, {Target: "code", Source: "c", Type: commonv1.ColumnType_COLUMN_TYPE_TEXT}}}
-	if err := fillTargetTypes("tables[0]", tbl, cols, "public"); err != nil {
-		t.Fatal(err)
-	}
-	m := tbl.Columns
-	if m[0].Type != commonv1.ColumnType_COLUMN_TYPE_INT64 || !m[0].NotNull || m[1].Precision != 12 || m[1].Scale != 2 || m[2].MaxLength != 5 {
-		t.Fatalf("filled mappings: %v", m)
-	}
-	bad := &commonv1.TableSpec{TargetTable: "t", Columns: []*commonv1.ColumnMapping{{Target: "idd", Source: "a"}}}
-	err := fillTargetTypes("tables[3]", bad, cols, "public")
-	if !errors.Is(err, ErrInvalidSpec) || !strings.Contains(err.Error(), "tables[3].columns[0].target") || !strings.Contains(err.Error(), "idd") {
-		t.Fatalf("unknown target column: %v", err)
-	}
-	missing := &commonv1.TableSpec{TargetTable: "t", Columns: []*commonv1.ColumnMapping{{Target: "amount", Source: "a"}}}
-	if err := fillTargetTypes("tables[0]", missing, cols, "public"); !errors.Is(err, ErrTargetMismatch) || !strings.Contains(err.Error(), `"id"`) {
-		t.Fatalf("unmapped NOT NULL column: %v", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 )
 
@@ -19,7 +20,7 @@ const stopWait = 5 * time.Minute
 // passed.
 func (s *Service) GetReadiness(ctx context.Context, req *orchestratorv1.GetReadinessRequest) (*orchestratorv1.GetReadinessResponse, error) {
 	if req.GetMaxLagRows() < 0 || req.GetMaxLagSeconds() < 0 {
-		return nil, toStatus(invalid("max_lag_rows", "limits must not be negative"))
+		return nil, toStatus(jobspec.Invalid("max_lag_rows", "limits must not be negative"))
 	}
 	maxSeconds := req.GetMaxLagSeconds()
 	if maxSeconds == 0 {
@@ -30,7 +31,7 @@ func (s *Service) GetReadiness(ctx context.Context, req *orchestratorv1.GetReadi
 		return nil, toStatus(err)
 	}
 	out := &orchestratorv1.GetReadinessResponse{JobId: j.ID, State: jobstore.JobState(j.State)}
-	if len(syncTables(j.Spec)) == 0 {
+	if len(jobspec.SyncTables(j.Spec)) == 0 {
 		out.Reasons = append(out.Reasons, "the job follows no table (no table has a sync spec)")
 	}
 	switch j.State {
@@ -60,7 +61,7 @@ func (s *Service) GetReadiness(ctx context.Context, req *orchestratorv1.GetReadi
 		out.Tables = append(out.Tables, t)
 	}
 	if j.State == jobstore.StateFollowing {
-		for _, i := range syncTables(j.Spec) {
+		for _, i := range jobspec.SyncTables(j.Spec) {
 			if name := j.Spec.Tables[i].GetName(); !seen[name] {
 				out.Reasons = append(out.Reasons, fmt.Sprintf("table %s: no follower yet", name))
 			}

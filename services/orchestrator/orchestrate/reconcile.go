@@ -9,6 +9,7 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -48,7 +49,7 @@ func (v *validationServer) Reconcile(ctx context.Context, req *orchestratorv1.Re
 func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRequest) (*orchestratorv1.ReconcileResponse, error) {
 	start := time.Now()
 	if d := req.GetMaxDifferences(); d < 0 || d > maxMaxDiff {
-		return nil, invalid("max_differences", "must be 0 (default %d) to %d, got %d", defaultMaxDiff, maxMaxDiff, d)
+		return nil, jobspec.Invalid("max_differences", "must be 0 (default %d) to %d, got %d", defaultMaxDiff, maxMaxDiff, d)
 	}
 	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
@@ -72,7 +73,7 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 	for _, tr := range report.GetTables() {
 		loaded[tr.GetName()] += tr.GetCounts().GetLoaded()
 	}
-	staged := stagedTables(j.Spec)
+	staged := jobspec.StagedTables(j.Spec)
 	var order []string
 	specsOf := map[string][]int{}
 	for i, t := range j.Spec.GetTables() {
@@ -100,7 +101,7 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 		for _, i := range specsOf[tt] {
 			tr.ExpectedRows += loaded[j.Spec.Tables[i].GetName()]
 		}
-		if followed(j.Spec, specsOf[tt]) {
+		if jobspec.Followed(j.Spec, specsOf[tt]) {
 			// Changes since the full load count: the target must hold
 			// what the source holds now.
 			tr.ExpectedRows = tr.GetRows().GetRows()

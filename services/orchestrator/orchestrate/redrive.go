@@ -8,6 +8,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 )
 
@@ -24,7 +25,7 @@ const maxRedriveRows = 100000
 func (s *Service) redriveRefs(ctx context.Context, oldID string, spec *commonv1.JobSpec) (map[string][]string, error) {
 	old, err := s.store.GetJob(ctx, oldID)
 	if errors.Is(err, ErrJobNotFound) {
-		return nil, invalid("redrive_of", "no job %q", oldID)
+		return nil, jobspec.Invalid("redrive_of", "no job %q", oldID)
 	}
 	if err != nil {
 		return nil, err
@@ -34,7 +35,7 @@ func (s *Service) redriveRefs(ctx context.Context, oldID string, spec *commonv1.
 	}
 	target := s.target(spec)
 	if s.target(old.Spec).GetDsn() != target.GetDsn() {
-		return nil, invalid("redrive_of", "job %s loaded into another target; a re-drive loads where its quarantine is", oldID)
+		return nil, jobspec.Invalid("redrive_of", "job %s loaded into another target; a re-drive loads where its quarantine is", oldID)
 	}
 	refs := map[string][]string{}
 	total := 0
@@ -55,7 +56,7 @@ func (s *Service) redriveRefs(ctx context.Context, oldID string, spec *commonv1.
 				}
 			}
 			if total > maxRedriveRows {
-				return nil, invalid("redrive_of", "job %s has more than %d quarantined rows to re-drive; fix the source or split the job", oldID, maxRedriveRows)
+				return nil, jobspec.Invalid("redrive_of", "job %s has more than %d quarantined rows to re-drive; fix the source or split the job", oldID, maxRedriveRows)
 			}
 			if token = page.GetNextPageToken(); token == "" {
 				break
@@ -63,7 +64,7 @@ func (s *Service) redriveRefs(ctx context.Context, oldID string, spec *commonv1.
 		}
 	}
 	if total == 0 {
-		return nil, invalid("redrive_of", "job %s has no unresolved quarantined rows in the tables of this spec", oldID)
+		return nil, jobspec.Invalid("redrive_of", "job %s has no unresolved quarantined rows in the tables of this spec", oldID)
 	}
 	return refs, nil
 }

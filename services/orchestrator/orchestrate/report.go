@@ -11,6 +11,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -30,7 +31,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestrat
 	stages := map[string]*orchestratorv1.StageTiming{}
 	byTable := map[string]*orchestratorv1.TableReport{}
 	for _, t := range j.Spec.GetTables() {
-		tr := &orchestratorv1.TableReport{Name: t.GetName(), Source: sourceName(t),
+		tr := &orchestratorv1.TableReport{Name: t.GetName(), Source: jobspec.SourceName(t),
 			TargetTable: s.target(j.Spec).GetSchema() + "." + t.GetTargetTable(), Counts: &commonv1.Counts{}}
 		byTable[t.GetName()] = tr
 		r.Tables = append(r.Tables, tr)
@@ -51,7 +52,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestrat
 	}
 	// Staged tables: rows merged away or quarantined when finalized leave
 	// the loaded term; what remains must be what the loader inserted.
-	order, _ := finalizeOrder(j.Spec) // the spec was checked at CreateJob
+	order, _ := jobspec.FinalizeOrder(j.Spec) // the spec was checked at CreateJob
 	for _, table := range order {
 		f, ok := j.Finalized[table]
 		if !ok {
@@ -183,14 +184,14 @@ func FormatReport(w io.Writer, r *orchestratorv1.JobReport) {
 				keys = append(keys, fmt.Sprintf("%s %d", bk.GetKey(), bk.GetRows()))
 			}
 			fmt.Fprintf(w, "dedupe %s: %s merged away (by %s); %s filled from merged rows\n", m.GetTargetTable(),
-				plural(m.GetMergedAway(), "row"), strings.Join(keys, ", "), plural(m.GetFilledFields(), "field"))
+				jobspec.Plural(m.GetMergedAway(), "row"), strings.Join(keys, ", "), jobspec.Plural(m.GetFilledFields(), "field"))
 		}
 		if m.GetUnresolvedRefs() > 0 {
-			fmt.Fprintf(w, "references %s: %s quarantined, naming a record no source has\n", m.GetTargetTable(), plural(m.GetUnresolvedRefs(), "row"))
+			fmt.Fprintf(w, "references %s: %s quarantined, naming a record no source has\n", m.GetTargetTable(), jobspec.Plural(m.GetUnresolvedRefs(), "row"))
 		}
 		for _, cc := range m.GetCollisions() {
 			fmt.Fprintf(w, "key collisions %s.%s: %s in more than one system (%s), resolved by %s",
-				m.GetTargetTable(), cc.GetColumn(), plural(cc.GetKeys(), "key"), plural(cc.GetRows(), "row"),
+				m.GetTargetTable(), cc.GetColumn(), jobspec.Plural(cc.GetKeys(), "key"), jobspec.Plural(cc.GetRows(), "row"),
 				strings.ToLower(strings.TrimPrefix(cc.GetRule().String(), "COLLISION_RULE_")))
 			if len(cc.GetExamples()) > 0 {
 				fmt.Fprintf(w, ": %s", strings.Join(cc.GetExamples(), ", "))
@@ -249,11 +250,4 @@ func FormatRollback(w io.Writer, tables []*loaderv1.TableRollback) {
 		}
 		fmt.Fprintf(w, "rolled back: %s: deleted %d, restored %d%s\n", t.GetTable(), t.GetDeleted(), t.GetRestored(), from)
 	}
-}
-
-func plural(n int64, what string) string {
-	if n == 1 {
-		return "1 " + what
-	}
-	return fmt.Sprintf("%d %ss", n, what)
 }

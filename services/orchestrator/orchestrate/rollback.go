@@ -9,6 +9,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,34 +19,13 @@ import (
 // rollbackWait bounds one loader Rollback (one target transaction).
 const rollbackWait = 30 * time.Minute
 
-// targetTables lists the spec's distinct target tables with parents before
-// children: the staged tables in finalize order (ids flow from the tables
-// listed first), then the others in spec order. The loader undoes them in
-// reverse.
-func targetTables(spec *commonv1.JobSpec) []string {
-	order, _ := finalizeOrder(spec) // checked at CreateJob
-	seen := map[string]bool{}
-	var out []string
-	for _, t := range order {
-		seen[t] = true
-		out = append(out, t)
-	}
-	for _, t := range spec.GetTables() {
-		if tt := t.GetTargetTable(); !seen[tt] {
-			seen[tt] = true
-			out = append(out, tt)
-		}
-	}
-	return out
-}
-
 // backup has the loader copy every target table of the spec when
 // target.backup is set; nil otherwise.
 func (s *Service) backup(ctx context.Context, id string, spec *commonv1.JobSpec) (map[string]int64, error) {
 	if !spec.GetTarget().GetBackup() {
 		return nil, nil
 	}
-	tables := targetTables(spec)
+	tables := jobspec.TargetTables(spec)
 	res, err := s.cfg.Clients.Loader.BackupTables(ctx, &loaderv1.BackupTablesRequest{Target: s.target(spec), JobId: id, Tables: tables})
 	if err != nil {
 		return nil, refusal("target.backup", "loader", err)
@@ -74,7 +54,7 @@ func (s *Service) checkWriteModes(ctx context.Context, spec *commonv1.JobSpec) e
 			return err
 		}
 		if !hasKey {
-			return invalid(fmt.Sprintf("tables[%d].write_mode", i), "upsert needs a primary key on target table %s.%s, which has none",
+			return jobspec.Invalid(fmt.Sprintf("tables[%d].write_mode", i), "upsert needs a primary key on target table %s.%s, which has none",
 				target.GetSchema(), t.GetTargetTable())
 		}
 	}
@@ -97,7 +77,7 @@ func (s *Service) RollbackJob(ctx context.Context, req *orchestratorv1.RollbackJ
 	// the last batches land before they are undone, not after.
 	s.waitPartitions(ctx, j.ID)
 	rctx, cancel := context.WithTimeout(ctx, rollbackWait)
-	res, err := s.cfg.Clients.Loader.Rollback(rctx, &loaderv1.RollbackRequest{Target: s.target(j.Spec), JobId: j.ID, Tables: targetTables(j.Spec)})
+	res, err := s.cfg.Clients.Loader.Rollback(rctx, &loaderv1.RollbackRequest{Target: s.target(j.Spec), JobId: j.ID, Tables: jobspec.TargetTables(j.Spec)})
 	cancel()
 	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.InvalidArgument {
 		return nil, err // the loader's message names the table and what to do

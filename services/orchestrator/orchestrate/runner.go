@@ -13,6 +13,7 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -162,7 +163,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobstore.Job, p *job
 		Snapshot: job.Snapshot(p.TableIndex), OnlyRefs: job.Redrive[tbl.GetName()]})
 	req := &loaderv1.LoadPartitionRequest{
 		Config: &loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.ID, PartitionId: p.ID,
-			Staged: stagedTables(job.Spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
+			Staged: jobspec.StagedTables(job.Spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
 			RedriveOf: job.RedriveOf, WriteMode: tbl.GetWriteMode()},
 		Upstream: cl.Addrs.Validator,
 		Validate: s.pullRead(tbl, rd),
@@ -353,7 +354,7 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 	now := time.Now()
 	r.State, r.Error, r.FinishedAt = jobstore.JobState(state), errText, ts(&now)
 	setTiming(r, j.Started, &now)
-	if state == jobstore.StateSucceeded && len(syncTables(j.Spec)) > 0 {
+	if state == jobstore.StateSucceeded && len(jobspec.SyncTables(j.Spec)) > 0 {
 		// The full load is in: the followed tables follow their sources
 		// until StopFollowing (follow.go).
 		r.State, r.FinishedAt = jobstore.JobState(jobstore.StateFollowing), nil
@@ -362,7 +363,7 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 			slog.Error("encode report", "job", id, "err", err)
 			return
 		}
-		ok, err := s.store.StartFollowing(ctx, id, data, followedTables(j.Spec))
+		ok, err := s.store.StartFollowing(ctx, id, data, jobspec.FollowedTables(j.Spec))
 		if err != nil {
 			slog.Error("start following", "job", id, "err", err)
 			return

@@ -22,6 +22,7 @@ import (
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -163,7 +164,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	prep, err := s.prepare(pctx, req.GetSpec(), id)
 	if err != nil {
 		s.dropSlots(context.WithoutCancel(ctx), req.GetSpec(), id)
-		return nil, toStatus(namingTable(req.GetSpec(), err))
+		return nil, toStatus(jobspec.NamingTable(req.GetSpec(), err))
 	}
 	created := false
 	defer func() {
@@ -241,7 +242,7 @@ func jobProto(j *jobstore.Job) *orchestratorv1.Job {
 		}
 	}
 	return &orchestratorv1.Job{
-		Id: j.ID, Name: j.Name, State: jobstore.JobState(j.State), Spec: redacted(j.Spec), SpecHash: j.SpecHash,
+		Id: j.ID, Name: j.Name, State: jobstore.JobState(j.State), Spec: jobspec.Redacted(j.Spec), SpecHash: j.SpecHash,
 		Counts:          counts,
 		PartitionsTotal: j.Total, PartitionsDone: j.Done, Error: j.ErrText, TraceId: j.TraceID,
 		CreatedAt: ts(&j.Created), StartedAt: ts(j.Started), FinishedAt: ts(j.Finished),
@@ -417,7 +418,7 @@ func specHash(spec *commonv1.JobSpec) string {
 	if spec == nil {
 		return ""
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(redacted(spec))
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(jobspec.Redacted(spec))
 	if err != nil {
 		return ""
 	}

@@ -9,6 +9,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 )
 
@@ -45,7 +46,7 @@ func (c *thresholdClock) due(id string) bool {
 // watchThresholds checks a running job's row-count thresholds and fails the
 // job when one is passed; its partitions then stop at their next batch.
 func (s *Service) watchThresholds(ctx context.Context, j *jobstore.Job) {
-	if !hasRowLimit(j.Spec) || !s.thresholds.due(j.ID) {
+	if !jobspec.HasRowLimit(j.Spec) || !s.thresholds.due(j.ID) {
 		return
 	}
 	msg, err := s.thresholdBreach(ctx, j, false)
@@ -63,15 +64,6 @@ func (s *Service) watchThresholds(ctx context.Context, j *jobstore.Job) {
 		s.storeFinalReport(context.WithoutCancel(ctx), j.ID)
 		s.endJobSpan(j.ID, jobstore.StateFailed)
 	}
-}
-
-func hasRowLimit(spec *commonv1.JobSpec) bool {
-	for _, th := range spec.GetThresholds() {
-		if th.MaxRows != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // thresholdBreach holds the job's stored counts (partitions, finalized
@@ -134,7 +126,7 @@ func (s *Service) thresholdBreach(ctx context.Context, j *jobstore.Job, final bo
 				hit += byRule[t.GetName()+"\x00"+th.GetRule()]
 			}
 		}
-		if msg := thresholdPassed(th, hit, extracted); msg != "" {
+		if msg := jobspec.ThresholdPassed(th, hit, extracted); msg != "" {
 			return fmt.Sprintf("threshold passed: thresholds[%d]: %s", k, msg), nil
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -66,7 +67,7 @@ func (s *Service) check(ctx context.Context, in *commonv1.JobSpec) (*checked, er
 	ctx, cancel := context.WithTimeout(ctx, stageWait)
 	defer cancel()
 	c := &checked{}
-	spec, err := s.normalize(in)
+	spec, err := jobspec.Normalize(in, s.cfg.DefaultTarget)
 	if err != nil {
 		return c, c.add(in, -1, err)
 	}
@@ -84,7 +85,7 @@ func (s *Service) check(ctx context.Context, in *commonv1.JobSpec) (*checked, er
 	seen := map[string]bool{}
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
-		if err := tableDefaults(f, t, seen); err != nil {
+		if err := jobspec.TableDefaults(f, t, seen); err != nil {
 			if err := c.add(spec, i, err); err != nil {
 				return nil, err
 			}
@@ -114,7 +115,7 @@ func (s *Service) check(ctx context.Context, in *commonv1.JobSpec) (*checked, er
 		}
 		if err == nil {
 			targetCols[t.TargetTable] = tgt.Columns
-			err = fillTargetTypes(f, t, tgt.Columns, spec.Target.Schema)
+			err = jobspec.FillTargetTypes(f, t, tgt.Columns, spec.Target.Schema)
 		} else {
 			err = refusal(f+".target_table", "loader", err)
 		}
@@ -124,7 +125,7 @@ func (s *Service) check(ctx context.Context, in *commonv1.JobSpec) (*checked, er
 			}
 		}
 	}
-	if err := checkMerging(spec, targetCols); err != nil {
+	if err := jobspec.CheckMerging(spec, targetCols); err != nil {
 		if err := c.add(spec, -1, err); err != nil {
 			return nil, err
 		}
@@ -155,7 +156,7 @@ func (c *checked) add(spec *commonv1.JobSpec, i int, err error) error {
 		msg = strings.TrimPrefix(msg, prefix)
 	}
 	p := &orchestratorv1.Problem{Message: msg}
-	if m := tableField.FindStringSubmatch(msg); m != nil && strings.HasPrefix(msg, m[0]) {
+	if m := jobspec.TableField.FindStringSubmatch(msg); m != nil && strings.HasPrefix(msg, m[0]) {
 		p.Field = m[0]
 		p.Message = strings.TrimPrefix(strings.TrimPrefix(msg, m[0]), ": ")
 		if i < 0 {
@@ -199,12 +200,12 @@ const (
 func (v *validationServer) DryRun(ctx context.Context, req *orchestratorv1.DryRunRequest) (*orchestratorv1.DryRunResponse, error) {
 	s := v.s
 	if req.GetSample() < 0 {
-		return nil, toStatus(invalid("sample", "must not be negative, got %d", req.GetSample()))
+		return nil, toStatus(jobspec.Invalid("sample", "must not be negative, got %d", req.GetSample()))
 	}
 	rows := int(req.GetRows())
 	switch {
 	case rows < 0:
-		return nil, toStatus(invalid("rows", "must not be negative, got %d", rows))
+		return nil, toStatus(jobspec.Invalid("rows", "must not be negative, got %d", rows))
 	case rows == 0:
 		rows = defaultSampleRows
 	case rows > maxSampleRows:
@@ -237,7 +238,7 @@ func (v *validationServer) DryRun(ctx context.Context, req *orchestratorv1.DryRu
 	}
 	// With thresholds, they decide; without, any quarantined row fails.
 	if th := c.spec.GetThresholds(); len(th) > 0 {
-		for _, p := range dryRunThresholds(c.spec, resp.Tables) {
+		for _, p := range jobspec.DryRunThresholds(c.spec, resp.Tables) {
 			resp.Problems = append(resp.Problems, p)
 			resp.Ok = false
 		}
@@ -397,52 +398,4 @@ func tallyDryRun(b *commonv1.Batch, keep int, dt *orchestratorv1.DryRunTable, by
 			}
 		}
 	}
-}
-
-// dryRunThresholds names the thresholds a dry run's counts pass.
-func dryRunThresholds(spec *commonv1.JobSpec, tables []*orchestratorv1.DryRunTable) []*orchestratorv1.Problem {
-	var out []*orchestratorv1.Problem
-	for k, th := range spec.GetThresholds() {
-		var extracted, hit int64
-		for _, dt := range tables {
-			if th.GetTable() != "" && dt.GetTable() != th.GetTable() {
-				continue
-			}
-			extracted += dt.GetCounts().GetExtracted()
-			if th.GetRule() == "" {
-				hit += dt.GetCounts().GetQuarantined()
-				continue
-			}
-			for _, r := range dt.GetRules() {
-				if r.GetRule() == th.GetRule() && r.GetSeverity() == "error" {
-					hit += r.GetRows()
-				}
-			}
-		}
-		if msg := thresholdPassed(th, hit, extracted); msg != "" {
-			out = append(out, &orchestratorv1.Problem{Table: th.GetTable(), Field: fmt.Sprintf("thresholds[%d]", k), Message: msg})
-		}
-	}
-	return out
-}
-
-// thresholdPassed says how th is passed by hit quarantined rows out of
-// extracted, or "" when it is not.
-func thresholdPassed(th *commonv1.Threshold, hit, extracted int64) string {
-	what := "quarantined"
-	if th.GetRule() != "" {
-		what = "quarantined by rule " + th.GetRule()
-	}
-	scope := "in the job"
-	if th.GetTable() != "" {
-		scope = "in table " + th.GetTable()
-	}
-	if th.MaxRows != nil && hit > th.GetMaxRows() {
-		return fmt.Sprintf("%s %s %s, more than the threshold of %d", plural(hit, "row"), what, scope, th.GetMaxRows())
-	}
-	if th.MaxRatio != nil && extracted > 0 && float64(hit)/float64(extracted) > th.GetMaxRatio() {
-		return fmt.Sprintf("%d of %d rows %s %s (%.3g%%), more than the threshold of %.3g%%", hit, extracted, what, scope,
-			100*float64(hit)/float64(extracted), 100*th.GetMaxRatio())
-	}
-	return ""
 }
