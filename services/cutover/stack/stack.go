@@ -16,6 +16,7 @@ import (
 	"github.com/cutover/cutover/services/kit/server"
 	"github.com/cutover/cutover/services/loader/load"
 	"github.com/cutover/cutover/services/orchestrator/orchestrate"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"github.com/cutover/cutover/services/transformer/transform"
 	"github.com/cutover/cutover/services/validator/validate"
 	"google.golang.org/grpc"
@@ -70,7 +71,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			_ = s.Close()
 		}
 	}()
-	stages := []struct {
+	services := []struct {
 		name string
 		addr string
 		out  *string
@@ -81,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		{"validator", cfg.Addrs.Validator, &s.Addrs.Validator, validate.New()},
 		{"loader", cfg.Addrs.Loader, &s.Addrs.Loader, load.New()},
 	}
-	for _, st := range stages {
+	for _, st := range services {
 		addr, err := s.serveGRPC(runCtx, st.name, st.addr, cfg.Grace, st.svc)
 		if err != nil {
 			return nil, err
@@ -89,7 +90,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		*st.out = addr
 	}
 	oc := cfg.Orchestrator
-	clients, closeClients, err := orchestrate.StageAddrs{Extractor: s.Addrs.Extractor, Transformer: s.Addrs.Transformer,
+	clients, closeClients, err := stages.Addrs{Extractor: s.Addrs.Extractor, Transformer: s.Addrs.Transformer,
 		Validator: s.Addrs.Validator, Loader: s.Addrs.Loader}.Dial()
 	if err != nil {
 		return nil, err

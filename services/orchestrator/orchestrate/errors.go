@@ -5,6 +5,7 @@ import (
 
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 )
 
 // Domain errors of the orchestrator; status.go maps them to gRPC codes.
@@ -20,9 +21,9 @@ var (
 	// ErrUnbalanced: extracted != loaded + quarantined; the job fails.
 	ErrUnbalanced = errors.New("accounting does not balance")
 	// ErrStage: a stage service failed in a way a retry may fix.
-	ErrStage = errors.New("stage failed")
+	ErrStage = stages.ErrStage
 	// ErrStageFatal: a stage refused the work; retrying cannot help.
-	ErrStageFatal = errors.New("stage refused the work")
+	ErrStageFatal = stages.ErrStageFatal
 	// ErrCancelled: the job was cancelled while a partition ran.
 	ErrCancelled = errors.New("job cancelled")
 )

@@ -18,6 +18,7 @@ import (
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -126,10 +127,10 @@ func (s *Service) dropSlots(ctx context.Context, spec *commonv1.JobSpec, jobID s
 // dropSlot asks the extractor, the sources' one owner, to drop a following
 // table's slot.
 func (s *Service) dropSlot(ctx context.Context, t *commonv1.TableSpec, jobID string) error {
-	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
 	_, err := s.cfg.Clients.Extractor.DropSlot(ctx, &extractorv1.DropSlotRequest{Source: t.GetSource(), Sync: t.GetSync(), JobId: jobID, Table: t.GetName()})
-	return stageErr("extractor", err)
+	return stages.Classify("extractor", err)
 }
 
 // ---- followers ----
@@ -329,11 +330,11 @@ func (s *Service) endFollower(ctx context.Context, f *jobstore.Follower) error {
 // fromLedger sets the position and next seq from the ledger's contiguous
 // prefix of the follower's batches; with none, the start read at CreateJob.
 func (fl *follower) fromLedger(ctx context.Context) error {
-	lctx, cancel := context.WithTimeout(ctx, stageWait)
+	lctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
 	led, err := fl.s.cfg.Clients.Loader.GetLedger(lctx, &loaderv1.GetLedgerRequest{Target: fl.target, JobId: fl.job.ID, PartitionId: fl.f.ID})
 	if err != nil {
-		return stageErr("loader", err)
+		return stages.Classify("loader", err)
 	}
 	fl.pos, fl.seq = fl.job.SyncStart[fl.tbl.GetName()], 0
 	for _, e := range led.GetEntries() {
@@ -347,12 +348,12 @@ func (fl *follower) fromLedger(ctx context.Context) error {
 }
 
 func (fl *follower) readChanges(ctx context.Context) (*extractorv1.ReadChangesResponse, error) {
-	rctx, cancel := context.WithTimeout(ctx, min(2*stageWait, fl.s.cfg.BatchTimeout))
+	rctx, cancel := context.WithTimeout(ctx, min(2*stages.Wait, fl.s.cfg.BatchTimeout))
 	defer cancel()
 	resp, err := fl.s.cfg.Clients.Extractor.ReadChanges(rctx, &extractorv1.ReadChangesRequest{Source: fl.tbl.GetSource(), Sync: fl.tbl.GetSync(),
 		Position: fl.pos, BatchSize: fl.job.Spec.GetBatchSize(), JobId: fl.job.ID, Table: fl.tbl.GetName(), Seq: fl.seq})
 	if err != nil {
-		return nil, stageErr("extractor", err)
+		return nil, stages.Classify("extractor", err)
 	}
 	return resp, nil
 }
@@ -409,20 +410,20 @@ func (s *Service) applyChange(ctx context.Context, job *jobstore.Job, tbl *commo
 			JobId: job.ID, PartitionId: b.GetPartitionId(), TableName: tbl.GetName(), System: tbl.GetSystem(),
 			WriteMode: commonv1.WriteMode_WRITE_MODE_UPSERT},
 		Upstream: cl.Addrs.Validator,
-		Validate: s.pullBatch(tbl, b),
+		Validate: s.cfg.Clients.PullBatch(tbl, b),
 	})
 	if err != nil {
-		return nil, stageErr("loader", err)
+		return nil, stages.Classify("loader", err)
 	}
 	pa, err := acks.Recv()
 	if err == io.EOF {
 		err = errors.New("stream ended before the batch was acknowledged")
 	}
 	if err != nil {
-		return nil, stageErr("loader", err)
+		return nil, stages.Classify("loader", err)
 	}
 	if _, err := acks.Recv(); err != io.EOF {
-		return nil, stageErr("loader", fmt.Errorf("expected end of stream, got %v", err))
+		return nil, stages.Classify("loader", fmt.Errorf("expected end of stream, got %v", err))
 	}
 	ack := pa.GetAck()
 	if int(pa.GetOps()) != len(b.GetOps()) || pa.GetPosition() != b.GetPosition() {
@@ -440,11 +441,11 @@ func (s *Service) applyChange(ctx context.Context, job *jobstore.Job, tbl *commo
 func (fl *follower) deleteCheck(ctx context.Context, bt *jobstore.Beat) error {
 	s := fl.s
 	if fl.src == nil {
-		dctx, cancel := context.WithTimeout(ctx, stageWait)
+		dctx, cancel := context.WithTimeout(ctx, stages.Wait)
 		d, err := s.cfg.Clients.Extractor.DescribeSource(dctx, describeReq(fl.tbl))
 		cancel()
 		if err != nil {
-			return stageErr("extractor", err)
+			return stages.Classify("extractor", err)
 		}
 		fl.src = d
 	}
@@ -457,7 +458,7 @@ func (fl *follower) deleteCheck(ctx context.Context, bt *jobstore.Beat) error {
 		KeyColumns: keyCols, Upstream: s.cfg.Clients.Addrs.Extractor, Source: fl.tbl.GetSource(), PageSize: keyPage})
 	cancel()
 	if err != nil {
-		return stageErr("loader", err)
+		return stages.Classify("loader", err)
 	}
 	gone := make([][]string, len(res.GetKeys()))
 	for i, k := range res.GetKeys() {

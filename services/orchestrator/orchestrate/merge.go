@@ -7,6 +7,7 @@ import (
 
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 )
 
 // Merging systems: a target table fed by dedupe, key collisions, new ids or
@@ -30,7 +31,7 @@ func (s *Service) finalizeStaged(ctx context.Context, j *jobstore.Job) error {
 		res, err := s.cfg.Clients.Loader.FinalizeStaged(fctx, jobspec.FinalizeRequest(j.Spec, s.target(j.Spec), j.ID, table))
 		cancel()
 		if err != nil {
-			return stageErr("loader", err)
+			return stages.Classify("loader", err)
 		}
 		if err := s.store.SetFinalized(ctx, j.ID, table, res); err != nil {
 			return err

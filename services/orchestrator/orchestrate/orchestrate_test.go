@@ -10,6 +10,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -23,7 +24,7 @@ func TestToStatus(t *testing.T) {
 		{fmt.Errorf("%w: x", ErrTargetMismatch), codes.FailedPrecondition},
 		{fmt.Errorf("%w: %q", ErrJobNotFound, "nope"), codes.NotFound},
 		{fmt.Errorf("%w: done", ErrJobState), codes.FailedPrecondition},
-		{stageErr("loader", status.Error(codes.Unavailable, "down")), codes.Unavailable},
+		{stages.Classify("loader", status.Error(codes.Unavailable, "down")), codes.Unavailable},
 		{errors.New("boom"), codes.Internal},
 	}
 	for _, tt := range tests {
@@ -38,9 +39,9 @@ func TestRetryable(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{stageErr("loader", status.Error(codes.Unavailable, "down")), true},
-		{stageErr("loader", status.Error(codes.Internal, "boom")), true},
-		{stageErr("transformer", status.Error(codes.InvalidArgument, "bad config")), false},
+		{stages.Classify("loader", status.Error(codes.Unavailable, "down")), true},
+		{stages.Classify("loader", status.Error(codes.Internal, "boom")), true},
+		{stages.Classify("transformer", status.Error(codes.InvalidArgument, "bad config")), false},
 		{fmt.Errorf("%w: x", ErrUnbalanced), false},
 		{fmt.Errorf("%w: x", ErrCancelled), false},
 	}
@@ -64,7 +65,7 @@ func TestRefusalNamesTheField(t *testing.T) {
 		{status.Error(codes.Unavailable, "connection refused"), codes.Unavailable, "connection refused"},
 	}
 	for _, tt := range tests {
-		st := status.Convert(toStatus(refusal("tables[0].source", "extractor", tt.err)))
+		st := status.Convert(toStatus(stages.Refusal("tables[0].source", "extractor", tt.err)))
 		if st.Code() != tt.code || !strings.Contains(st.Message(), tt.contains) {
 			t.Errorf("refusal(%v) = %s %q, want %s containing %q", tt.err, st.Code(), st.Message(), tt.code, tt.contains)
 		}

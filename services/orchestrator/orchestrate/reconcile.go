@@ -11,6 +11,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
@@ -127,8 +128,8 @@ func (s *Service) reconcileSource(ctx context.Context, j *jobstore.Job, i int, p
 	}
 	src := &loaderv1.ReconcileSource{TableIndex: int32(i), Table: tbl}
 	for _, p := range parts {
-		rd := read(ctx, j.Spec, tbl, &extractorv1.ReadBatchRequest{Range: p.Range, JobId: j.ID, PartitionId: p.ID, Snapshot: snapshot})
-		src.Partitions = append(src.Partitions, s.pullRead(tbl, rd))
+		rd := stages.Read(ctx, j.Spec, tbl, &extractorv1.ReadBatchRequest{Range: p.Range, JobId: j.ID, PartitionId: p.ID, Snapshot: snapshot})
+		src.Partitions = append(src.Partitions, s.cfg.Clients.PullRead(tbl, rd))
 	}
 	return src
 }
@@ -141,7 +142,7 @@ func reconcileErr(err error) error {
 	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound:
 		return err
 	}
-	return stageErr("loader", err)
+	return stages.Classify("loader", err)
 }
 
 func withJob(id string) trace.SpanStartOption {

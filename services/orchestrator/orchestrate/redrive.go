@@ -10,6 +10,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 )
 
 // A re-drive is a job that reads only the rows an earlier job quarantined
@@ -45,7 +46,7 @@ func (s *Service) redriveRefs(ctx context.Context, oldID string, spec *commonv1.
 			page, err := s.cfg.Clients.Loader.ListQuarantine(ctx, &loaderv1.ListQuarantineRequest{
 				Target: target, JobId: oldID, Table: t.GetName(), PageSize: 1000, PageToken: token})
 			if err != nil {
-				return nil, stageErr("loader", err)
+				return nil, stages.Classify("loader", err)
 			}
 			seen := map[string]bool{}
 			for _, r := range page.GetRows() {
@@ -80,7 +81,7 @@ func (s *Service) ListQuarantine(ctx context.Context, req *orchestratorv1.ListQu
 		PageSize: req.GetPageSize(), PageToken: req.GetPageToken(), IncludeResolved: req.GetIncludeResolved(),
 	})
 	if err != nil {
-		return nil, toStatus(stageErr("loader", err))
+		return nil, toStatus(stages.Classify("loader", err))
 	}
 	out := &orchestratorv1.ListQuarantineResponse{NextPageToken: res.GetNextPageToken(), Total: res.GetTotal()}
 	for _, r := range res.GetRows() {

@@ -13,6 +13,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -28,7 +29,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestrat
 		TraceId: j.TraceID, TraceSink: j.TraceSink, Totals: &commonv1.Counts{}, Balanced: true,
 		StartedAt: ts(j.Started), FinishedAt: ts(j.Finished), Ddl: j.DDL, SpecHash: j.SpecHash,
 	}
-	stages := map[string]*orchestratorv1.StageTiming{}
+	timings := map[string]*orchestratorv1.StageTiming{}
 	byTable := map[string]*orchestratorv1.TableReport{}
 	for _, t := range j.Spec.GetTables() {
 		tr := &orchestratorv1.TableReport{Name: t.GetName(), Source: jobspec.SourceName(t),
@@ -41,7 +42,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestrat
 		if tr == nil {
 			continue
 		}
-		sumStageTimes(stages, p.Stages)
+		sumStageTimes(timings, p.Stages)
 		addCounts(tr.Counts, p.Counts)
 		tr.Counts.Batches += p.Counts.GetBatches()
 		addCounts(r.Totals, p.Counts)
@@ -75,15 +76,15 @@ func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestrat
 		r.Merges = append(r.Merges, mr)
 	}
 	for _, st := range stageOrder {
-		if t := stages[st]; t != nil {
+		if t := timings[st]; t != nil {
 			r.Stages = append(r.Stages, t)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
 	q, err := s.cfg.Clients.Loader.GetQuarantineSummary(ctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.target(j.Spec), JobId: j.ID, Examples: 3})
 	if err != nil {
-		return nil, stageErr("loader", err)
+		return nil, stages.Classify("loader", err)
 	}
 	for _, g := range q.GetGroups() {
 		tr := byTable[g.GetTable()]

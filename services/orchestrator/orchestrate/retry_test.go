@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -43,14 +44,14 @@ func TestRetryableTransient(t *testing.T) {
 		err  error
 		want bool
 	}{
-		{"unavailable", stageErr("loader", status.Error(codes.Unavailable, "connection reset by peer")), true},
-		{"deadline", stageErr("extractor", status.Error(codes.DeadlineExceeded, "context deadline exceeded")), true},
-		{"aborted", stageErr("loader", status.Error(codes.Aborted, "deadlock detected (SQLSTATE 40P01)")), true},
-		{"internal", stageErr("loader", status.Error(codes.Internal, "terminating connection due to administrator command (SQLSTATE 57P01)")), true},
+		{"unavailable", stages.Classify("loader", status.Error(codes.Unavailable, "connection reset by peer")), true},
+		{"deadline", stages.Classify("extractor", status.Error(codes.DeadlineExceeded, "context deadline exceeded")), true},
+		{"aborted", stages.Classify("loader", status.Error(codes.Aborted, "deadlock detected (SQLSTATE 40P01)")), true},
+		{"internal", stages.Classify("loader", status.Error(codes.Internal, "terminating connection due to administrator command (SQLSTATE 57P01)")), true},
 		{"pg restart in the store", fmt.Errorf("record progress: %w", &pgconn.PgError{Code: "57P01"}), true},
 		{"batch timeout", fmt.Errorf("%w: loader: batch 3 not acknowledged within the batch timeout 2m0s", ErrStage), true},
-		{"invalid argument", stageErr("transformer", status.Error(codes.InvalidArgument, "columns[0]: bad")), false},
-		{"failed precondition", stageErr("loader", status.Error(codes.FailedPrecondition, "table seq missing")), false},
+		{"invalid argument", stages.Classify("transformer", status.Error(codes.InvalidArgument, "columns[0]: bad")), false},
+		{"failed precondition", stages.Classify("loader", status.Error(codes.FailedPrecondition, "table seq missing")), false},
 		{"unbalanced", fmt.Errorf("%w: batch 1", ErrUnbalanced), false},
 		{"cancelled", fmt.Errorf("%w: job x", ErrCancelled), false},
 		{"bad spec", errors.Join(ErrInvalidSpec, errors.New("x")), false},

@@ -11,6 +11,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -28,7 +29,7 @@ func (s *Service) backup(ctx context.Context, id string, spec *commonv1.JobSpec)
 	tables := jobspec.TargetTables(spec)
 	res, err := s.cfg.Clients.Loader.BackupTables(ctx, &loaderv1.BackupTablesRequest{Target: s.target(spec), JobId: id, Tables: tables})
 	if err != nil {
-		return nil, refusal("target.backup", "loader", err)
+		return nil, stages.Refusal("target.backup", "loader", err)
 	}
 	out := map[string]int64{}
 	for i, n := range res.GetRows() {
@@ -83,7 +84,7 @@ func (s *Service) RollbackJob(ctx context.Context, req *orchestratorv1.RollbackJ
 		return nil, err // the loader's message names the table and what to do
 	}
 	if err != nil {
-		return nil, toStatus(stageErr("loader", err))
+		return nil, toStatus(stages.Classify("loader", err))
 	}
 	ok, err := s.store.RollBack(ctx, j.ID, res)
 	if err != nil {
@@ -145,14 +146,14 @@ func (s *Service) waitPartitions(ctx context.Context, id string) {
 // targetHasKey reports whether a target table has a primary key (upsert
 // and sync apply rows by it).
 func (s *Service) targetHasKey(ctx context.Context, target *commonv1.TargetSpec, table string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
 	d, err := s.cfg.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: table})
 	if status.Code(err) == codes.NotFound {
 		return false, nil // not made yet: no key either
 	}
 	if err != nil {
-		return false, stageErr("loader", err)
+		return false, stages.Classify("loader", err)
 	}
 	return len(d.GetPrimaryKey()) > 0, nil
 }

@@ -15,30 +15,13 @@ import (
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
-
-// stageWait bounds how long a call waits for a stage that is down.
-const stageWait = 30 * time.Second
-
-// opened opens a stream, giving up (by cancelling the partition) when the
-// stage does not answer within stageWait: WaitForReady would wait forever.
-func opened[T any](cancel context.CancelFunc, stage string, open func() (T, error)) (T, error) {
-	timer := time.AfterFunc(stageWait, cancel)
-	s, err := open()
-	if !timer.Stop() {
-		var zero T
-		return zero, fmt.Errorf("%w: %s: not ready within %s", ErrStage, stage, stageWait)
-	}
-	if err != nil {
-		return s, stageErr(stage, err)
-	}
-	return s, nil
-}
 
 // maxIdlePoll bounds how long an idle worker sleeps: work created through
 // this replica wakes it at once, work from other replicas within this.
@@ -140,11 +123,11 @@ func (s *Service) streamPartition(ctx context.Context, job *jobstore.Job, p *job
 	defer cancel()
 
 	// Resume point: the contiguous prefix of this partition in the ledger.
-	lctx, lcancel := context.WithTimeout(ctx, stageWait)
+	lctx, lcancel := context.WithTimeout(ctx, stages.Wait)
 	led, err := cl.Loader.GetLedger(lctx, &loaderv1.GetLedgerRequest{Target: target, JobId: job.ID, PartitionId: p.ID})
 	lcancel()
 	if err != nil {
-		return nil, stageErr("loader", err)
+		return nil, stages.Classify("loader", err)
 	}
 	prior := &commonv1.Counts{}
 	var seq int64
@@ -159,16 +142,16 @@ func (s *Service) streamPartition(ctx context.Context, job *jobstore.Job, p *job
 		cursor = e.GetLastKey()
 	}
 
-	rd := read(ctx, job.Spec, tbl, &extractorv1.ReadBatchRequest{Range: p.Range, Cursor: cursor, JobId: job.ID, PartitionId: p.ID, Seq: seq,
+	rd := stages.Read(ctx, job.Spec, tbl, &extractorv1.ReadBatchRequest{Range: p.Range, Cursor: cursor, JobId: job.ID, PartitionId: p.ID, Seq: seq,
 		Snapshot: job.Snapshot(p.TableIndex), OnlyRefs: job.Redrive[tbl.GetName()]})
 	req := &loaderv1.LoadPartitionRequest{
 		Config: &loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.ID, PartitionId: p.ID,
 			Staged: jobspec.StagedTables(job.Spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
 			RedriveOf: job.RedriveOf, WriteMode: tbl.GetWriteMode()},
 		Upstream: cl.Addrs.Validator,
-		Validate: s.pullRead(tbl, rd),
+		Validate: cl.PullRead(tbl, rd),
 	}
-	acks, err := opened(cancel, "loader", func() (grpc.ServerStreamingClient[loaderv1.LoadPartitionResponse], error) {
+	acks, err := stages.Opened(cancel, "loader", func() (grpc.ServerStreamingClient[loaderv1.LoadPartitionResponse], error) {
 		return cl.Loader.LoadPartition(ctx, req)
 	})
 	if err != nil {
@@ -195,7 +178,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobstore.Job, p *job
 			if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 				return nil, cause
 			}
-			return nil, stageErr("loader", err)
+			return nil, stages.Classify("loader", err)
 		}
 		if err := s.acknowledged(ctx, job, p, seq, ack); err != nil {
 			return nil, err
@@ -246,11 +229,11 @@ func (s *Service) acknowledged(ctx context.Context, job *jobstore.Job, p *jobsto
 // checkLedger compares what we counted with what the target committed:
 // the ledger is the stored fact, and it must hold every batch exactly once.
 func (s *Service) checkLedger(ctx context.Context, target *commonv1.TargetSpec, jobID, partID string, want *commonv1.Counts) error {
-	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
 	led, err := s.cfg.Clients.Loader.GetLedger(ctx, &loaderv1.GetLedgerRequest{Target: target, JobId: jobID, PartitionId: partID})
 	if err != nil {
-		return stageErr("loader", err)
+		return stages.Classify("loader", err)
 	}
 	got := &commonv1.Counts{}
 	for i, e := range led.GetEntries() {
@@ -326,7 +309,7 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 		res, err := s.cfg.Clients.Loader.AddConstraints(cctx, req)
 		cancel()
 		if err != nil {
-			consErr = stageErr("loader", err)
+			consErr = stages.Classify("loader", err)
 			if retryable(consErr) {
 				slog.Warn("constraints not added yet, will retry", "job", id, "err", consErr)
 				return

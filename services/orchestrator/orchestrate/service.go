@@ -16,14 +16,12 @@ import (
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
-	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
-	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
-	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -37,18 +35,6 @@ import (
 )
 
 var tracer = otel.Tracer("cutover/orchestrator")
-
-// Clients are the stage services the orchestrator drives.
-type Clients struct {
-	Extractor   extractorv1.ExtractorServiceClient
-	Transformer transformerv1.TransformerServiceClient
-	Validator   validatorv1.ValidatorServiceClient
-	Loader      loaderv1.LoaderServiceClient
-	// Addrs are the same services' addresses: each stage is told its
-	// upstream's in the partition's request, and batches flow between
-	// them without passing through the orchestrator.
-	Addrs StageAddrs
-}
 
 // Config configures an orchestrator replica.
 type Config struct {
@@ -71,7 +57,7 @@ type Config struct {
 	TraceSink string
 	// Owner names this replica in leases; default host:pid:random.
 	Owner   string
-	Clients Clients
+	Clients stages.Clients
 }
 
 // Service implements the JobService.
@@ -158,7 +144,7 @@ func (s *Service) notify() {
 
 // CreateJob checks the spec, plans partitions and starts the job.
 func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRequest) (*orchestratorv1.CreateJobResponse, error) {
-	pctx, cancel := context.WithTimeout(ctx, stageWait)
+	pctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
 	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)
 	prep, err := s.prepare(pctx, req.GetSpec(), id)
@@ -406,7 +392,7 @@ func (s *Service) GetLineage(ctx context.Context, req *orchestratorv1.GetLineage
 		return nil, err // the question was malformed, not the loader
 	}
 	if err != nil {
-		return nil, toStatus(stageErr("loader", err))
+		return nil, toStatus(stages.Classify("loader", err))
 	}
 	return &orchestratorv1.GetLineageResponse{JobId: j.ID, SpecHash: j.SpecHash, Records: res.GetRecords()}, nil
 }

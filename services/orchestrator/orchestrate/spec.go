@@ -3,7 +3,6 @@ package orchestrate
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -12,6 +11,7 @@ import (
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -60,7 +60,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		}
 		res, err := s.cfg.Clients.Loader.CreateTables(ctx, &loaderv1.CreateTablesRequest{Target: target, Tables: defs})
 		if err != nil {
-			return nil, refusal("target", "loader", err)
+			return nil, stages.Refusal("target", "loader", err)
 		}
 		p.ddl = res.GetStatements()
 		p.constraints = jobspec.Constraints(spec, sources)
@@ -70,7 +70,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		f := fmt.Sprintf("tables[%d]", i)
 		tgt, err := s.cfg.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: t.TargetTable})
 		if err != nil {
-			return nil, refusal(f+".target_table", "loader", err)
+			return nil, stages.Refusal(f+".target_table", "loader", err)
 		}
 		targetCols[t.TargetTable] = tgt.Columns
 		if err := jobspec.FillTargetTypes(f, t, tgt.Columns, spec.Target.Schema); err != nil {
@@ -100,7 +100,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 			res, err := s.cfg.Clients.Extractor.ReadChanges(ctx, &extractorv1.ReadChangesRequest{Source: t.Source, Sync: t.Sync, JobId: jobID, Table: t.Name})
 			if err != nil {
 				s.closeSnapshots(context.WithoutCancel(ctx), spec, p.snapshots)
-				return refusal(f+".sync", "extractor", err)
+				return stages.Refusal(f+".sync", "extractor", err)
 			}
 			p.syncStart[t.Name] = res.GetBatch().GetPosition()
 			return nil
@@ -115,7 +115,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		case status.Code(err) == codes.Unimplemented:
 		case err != nil:
 			s.closeSnapshots(context.WithoutCancel(ctx), spec, p.snapshots)
-			return nil, refusal(f+".source", "extractor", err)
+			return nil, stages.Refusal(f+".source", "extractor", err)
 		default:
 			p.snapshots[i] = snap.GetSnapshot()
 		}
@@ -127,7 +127,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		plan, err := s.cfg.Clients.Extractor.PlanPartitions(ctx, &extractorv1.PlanPartitionsRequest{Source: t.Source, Partitions: t.Partitions, Snapshot: p.snapshots[i]})
 		if err != nil {
 			s.closeSnapshots(context.WithoutCancel(ctx), spec, p.snapshots)
-			return nil, refusal(f+".source", "extractor", err)
+			return nil, stages.Refusal(f+".source", "extractor", err)
 		}
 		if len(plan.Ranges) == 0 {
 			plan.Ranges = []*commonv1.KeyRange{{}}
@@ -142,7 +142,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 func (s *Service) describeSource(ctx context.Context, f string, t *commonv1.TableSpec, create bool) (*extractorv1.DescribeSourceResponse, error) {
 	src, err := s.cfg.Clients.Extractor.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: t.Source})
 	if err != nil {
-		return nil, refusal(f+".source", "extractor", err)
+		return nil, stages.Refusal(f+".source", "extractor", err)
 	}
 	if len(t.Columns) == 0 && create {
 		t.Columns = jobspec.IdentityMapping(src.Columns)
@@ -159,7 +159,7 @@ func (s *Service) checkStages(ctx context.Context, f string, t *commonv1.TableSp
 	if _, err := s.cfg.Clients.Transformer.CheckMapping(ctx, &transformerv1.CheckMappingRequest{
 		Columns: t.Columns, SourceColumns: src.Columns, FieldPrefix: f, Filters: t.Filters,
 	}); err != nil {
-		return refusal(f+".columns", "transformer", err)
+		return stages.Refusal(f+".columns", "transformer", err)
 	}
 	if err := jobspec.CheckCompatible(f, t, src.Columns, schema); err != nil {
 		return err
@@ -167,28 +167,9 @@ func (s *Service) checkStages(ctx context.Context, f string, t *commonv1.TableSp
 	if _, err := s.cfg.Clients.Validator.CheckRules(ctx, &validatorv1.CheckRulesRequest{
 		Rules: t.Rules, Columns: t.Columns, FieldPrefix: f,
 	}); err != nil {
-		return refusal(f+".rules", "validator", err)
+		return stages.Refusal(f+".rules", "validator", err)
 	}
 	return nil
-}
-
-// refusal turns a stage's answer to a spec check into the caller's error:
-// a refusal names the spec field; an outage stays an outage.
-func refusal(field, stage string, err error) error {
-	st, _ := status.FromError(err)
-	msg := st.Message()
-	switch st.Code() {
-	case codes.InvalidArgument:
-		if strings.HasPrefix(msg, "tables[") {
-			return fmt.Errorf("%w: %s", ErrInvalidSpec, msg)
-		}
-		return jobspec.Invalid(field, "%s", msg)
-	case codes.NotFound:
-		return jobspec.Invalid(field, "%s", msg)
-	case codes.FailedPrecondition:
-		return fmt.Errorf("%w: %s: %s", ErrTargetMismatch, field, msg)
-	}
-	return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), msg)
 }
 
 // target is the spec's target with the orchestrator's default filled in.

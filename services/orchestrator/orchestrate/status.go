@@ -3,7 +3,6 @@ package orchestrate
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -86,24 +85,4 @@ func retryBackoff(attempts int, u float64) time.Duration {
 		d = min(time.Duration(1<<max(attempts, 0))*100*time.Millisecond, d)
 	}
 	return d/2 + time.Duration(u*float64(d/2))
-}
-
-// stageErr classifies an error returned by a stage service.
-func stageErr(stage string, err error) error {
-	if err == nil {
-		return nil
-	}
-	st, ok := status.FromError(err)
-	if !ok {
-		return fmt.Errorf("%w: %s: %v", ErrStage, stage, err)
-	}
-	switch st.Code() {
-	// ResourceExhausted is a message over the size limit: the same batch
-	// would be too large again, so it is not retried as if transient.
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange, codes.PermissionDenied, codes.Unimplemented,
-		codes.ResourceExhausted:
-		return fmt.Errorf("%w: %s: %s", ErrStageFatal, stage, st.Message())
-	default:
-		return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), st.Message())
-	}
 }

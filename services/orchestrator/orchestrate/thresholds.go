@@ -11,6 +11,7 @@ import (
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 )
 
 // Thresholds (JobSpec.thresholds) stop a job whose quarantine passes a
@@ -97,11 +98,11 @@ func (s *Service) thresholdBreach(ctx context.Context, j *jobstore.Job, final bo
 	var byRule map[string]int64 // "table\x00rule" → rows
 	for _, th := range ths {
 		if th.GetRule() != "" && byRule == nil {
-			qctx, cancel := context.WithTimeout(ctx, stageWait)
+			qctx, cancel := context.WithTimeout(ctx, stages.Wait)
 			q, err := s.cfg.Clients.Loader.GetQuarantineSummary(qctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.target(j.Spec), JobId: j.ID, Examples: 1})
 			cancel()
 			if err != nil {
-				return "", stageErr("loader", err)
+				return "", stages.Classify("loader", err)
 			}
 			byRule = map[string]int64{}
 			for _, g := range q.GetGroups() {

@@ -16,6 +16,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -64,7 +65,7 @@ func (c *checked) allOK() bool {
 
 // check runs CreateJob's checks table by table, collecting problems.
 func (s *Service) check(ctx context.Context, in *commonv1.JobSpec) (*checked, error) {
-	ctx, cancel := context.WithTimeout(ctx, stageWait)
+	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
 	c := &checked{}
 	spec, err := jobspec.Normalize(in, s.cfg.DefaultTarget)
@@ -117,7 +118,7 @@ func (s *Service) check(ctx context.Context, in *commonv1.JobSpec) (*checked, er
 			targetCols[t.TargetTable] = tgt.Columns
 			err = jobspec.FillTargetTypes(f, t, tgt.Columns, spec.Target.Schema)
 		} else {
-			err = refusal(f+".target_table", "loader", err)
+			err = stages.Refusal(f+".target_table", "loader", err)
 		}
 		if err != nil {
 			if err := c.add(spec, i, err); err != nil {
@@ -263,11 +264,11 @@ func (v *validationServer) DryRun(ctx context.Context, req *orchestratorv1.DryRu
 func (s *Service) dryRunTable(ctx context.Context, spec *commonv1.JobSpec, t *commonv1.TableSpec, sample int64, keep int, dt *orchestratorv1.DryRunTable) error {
 	byRule := map[string]*orchestratorv1.RuleOutcome{}
 	byReason := map[string]*orchestratorv1.FilterCount{}
-	rd := read(ctx, spec, t, &extractorv1.ReadBatchRequest{JobId: "dry-run", PartitionId: t.GetName()})
+	rd := stages.Read(ctx, spec, t, &extractorv1.ReadBatchRequest{JobId: "dry-run", PartitionId: t.GetName()})
 	if sample > 0 && (rd.Read.BatchSize <= 0 || int64(rd.Read.BatchSize) > sample) {
 		rd.Read.BatchSize = int32(min(sample, math.MaxInt32))
 	}
-	err := s.pullValidated(ctx, t, rd, func(b *commonv1.Batch) error {
+	err := s.cfg.Clients.PullValidated(ctx, t, rd, func(b *commonv1.Batch) error {
 		if sample > 0 {
 			left := sample - dt.Counts.Extracted
 			if int64(b.GetNumRows()) > left {

@@ -8,11 +8,12 @@ import (
 	"github.com/cutover/cutover/services/kit/config"
 	"github.com/cutover/cutover/services/kit/server"
 	"github.com/cutover/cutover/services/orchestrator/orchestrate"
+	"github.com/cutover/cutover/services/orchestrator/stages"
 )
 
 func main() {
 	var cfg orchestrate.Config
-	var stages orchestrate.StageAddrs
+	var stages stages.Addrs
 	server.Main("orchestrator", config.OrchestratorAddr, func(fs *flag.FlagSet) {
 		stages.Flags(fs)
 		cfg.Flags(fs)

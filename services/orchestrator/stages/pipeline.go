@@ -1,4 +1,4 @@
-package orchestrate
+package stages
 
 import (
 	"context"
@@ -23,21 +23,21 @@ import (
 // for a dry run's sample. This is the one place that chain is put together.
 
 // pullRead is the validator's request for a partition the extractor reads.
-func (s *Service) pullRead(tbl *commonv1.TableSpec, r *extractorv1.StreamBatchesRequest) *validatorv1.PullRequest {
-	p := s.pull(tbl)
+func (c Clients) PullRead(tbl *commonv1.TableSpec, r *extractorv1.StreamBatchesRequest) *validatorv1.PullRequest {
+	p := c.pull(tbl)
 	p.Transform.Source = &transformerv1.PullRequest_Read{Read: r}
 	return p
 }
 
 // pullBatch is the validator's request for one batch already read.
-func (s *Service) pullBatch(tbl *commonv1.TableSpec, b *commonv1.Batch) *validatorv1.PullRequest {
-	p := s.pull(tbl)
+func (c Clients) PullBatch(tbl *commonv1.TableSpec, b *commonv1.Batch) *validatorv1.PullRequest {
+	p := c.pull(tbl)
 	p.Transform.Source = &transformerv1.PullRequest_Batch{Batch: b}
 	return p
 }
 
-func (s *Service) pull(tbl *commonv1.TableSpec) *validatorv1.PullRequest {
-	a := s.cfg.Clients.Addrs
+func (c Clients) pull(tbl *commonv1.TableSpec) *validatorv1.PullRequest {
+	a := c.Addrs
 	return &validatorv1.PullRequest{Config: &validatorv1.ValidateConfig{Rules: tbl.GetRules()}, Upstream: a.Transformer,
 		Transform: &transformerv1.PullRequest{
 			Config:   &transformerv1.TransformConfig{Columns: tbl.GetColumns(), System: tbl.GetSystem(), Filters: tbl.GetFilters()},
@@ -47,7 +47,7 @@ func (s *Service) pull(tbl *commonv1.TableSpec) *validatorv1.PullRequest {
 
 // read is the extractor's request for a partition from its cursor; its
 // batches' spans hang under ctx's span.
-func read(ctx context.Context, spec *commonv1.JobSpec, tbl *commonv1.TableSpec, r *extractorv1.ReadBatchRequest) *extractorv1.StreamBatchesRequest {
+func Read(ctx context.Context, spec *commonv1.JobSpec, tbl *commonv1.TableSpec, r *extractorv1.ReadBatchRequest) *extractorv1.StreamBatchesRequest {
 	r.Source, r.Table, r.BatchSize, r.BatchBytes = tbl.GetSource(), tbl.GetName(), spec.GetBatchSize(), spec.GetBatchBytes()
 	sr := &extractorv1.StreamBatchesRequest{Read: r, TraceContext: map[string]string{}}
 	telemetry.Propagator().Inject(ctx, propagation.MapCarrier(sr.TraceContext))
@@ -56,11 +56,11 @@ func read(ctx context.Context, spec *commonv1.JobSpec, tbl *commonv1.TableSpec, 
 
 // pullValidated runs a table's read through the chain up to the validator
 // and hands each validated batch, in order, to f.
-func (s *Service) pullValidated(ctx context.Context, tbl *commonv1.TableSpec, rd *extractorv1.StreamBatchesRequest, f func(*commonv1.Batch) error) error {
+func (c Clients) PullValidated(ctx context.Context, tbl *commonv1.TableSpec, rd *extractorv1.StreamBatchesRequest, f func(*commonv1.Batch) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	st, err := opened(cancel, "validator", func() (validatorv1.ValidatorService_PullClient, error) {
-		return s.cfg.Clients.Validator.Pull(ctx, s.pullRead(tbl, rd))
+	st, err := Opened(cancel, "validator", func() (validatorv1.ValidatorService_PullClient, error) {
+		return c.Validator.Pull(ctx, c.PullRead(tbl, rd))
 	})
 	if err != nil {
 		return err
@@ -71,7 +71,7 @@ func (s *Service) pullValidated(ctx context.Context, tbl *commonv1.TableSpec, rd
 			return nil
 		}
 		if err != nil {
-			return stageErr("validator", err)
+			return Classify("validator", err)
 		}
 		b := m.GetBatch()
 		if err := batch.Check(b); err != nil {

@@ -1,0 +1,11 @@
+package stages
+
+import "errors"
+
+// Errors of a stage call, mapped to retries by the orchestrator.
+var (
+	// ErrStage: a stage service failed in a way a retry may fix.
+	ErrStage = errors.New("stage failed")
+	// ErrStageFatal: a stage refused the work; retrying cannot help.
+	ErrStageFatal = errors.New("stage refused the work")
+)

@@ -1,0 +1,132 @@
+// Package stages is how the orchestrator reaches the stage services: their
+// addresses and clients, the one chain of pulls a partition runs through
+// (loader ← validator ← transformer ← extractor) and what a stage's error
+// means for a retry.
+package stages
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+	"time"
+
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
+	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
+	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/server"
+	"github.com/cutover/cutover/services/orchestrator/jobspec"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// StageAddrs are the stage services' addresses (env CUTOVER_<STAGE>_ADDR).
+type Addrs struct {
+	Extractor, Transformer, Validator, Loader string
+}
+
+// Flags registers the stage addresses.
+func (a *Addrs) Flags(fs *flag.FlagSet) {
+	config.StringVar(fs, &a.Extractor, "extractor-addr", config.ExtractorAddr, "extractor gRPC address")
+	config.StringVar(fs, &a.Transformer, "transformer-addr", config.TransformerAddr, "transformer gRPC address")
+	config.StringVar(fs, &a.Validator, "validator-addr", config.ValidatorAddr, "validator gRPC address")
+	config.StringVar(fs, &a.Loader, "loader-addr", config.LoaderAddr, "loader gRPC address")
+}
+
+// Dial connects to the four stage services; close releases the connections.
+func (a Addrs) Dial() (c Clients, close func(), err error) {
+	var conns []*grpc.ClientConn
+	close = func() {
+		for _, cc := range conns {
+			_ = cc.Close()
+		}
+	}
+	for _, addr := range []string{a.Extractor, a.Transformer, a.Validator, a.Loader} {
+		cc, err := server.Dial(addr, server.PeerOptions()...)
+		if err != nil {
+			close()
+			return Clients{}, nil, err
+		}
+		conns = append(conns, cc)
+	}
+	c = Clients{
+		Extractor:   extractorv1.NewExtractorServiceClient(conns[0]),
+		Transformer: transformerv1.NewTransformerServiceClient(conns[1]),
+		Validator:   validatorv1.NewValidatorServiceClient(conns[2]),
+		Loader:      loaderv1.NewLoaderServiceClient(conns[3]),
+		Addrs:       a,
+	}
+	return c, close, nil
+}
+
+// stageWait bounds how long a call waits for a stage that is down.
+const Wait = 30 * time.Second
+
+// opened opens a stream, giving up (by cancelling the partition) when the
+// stage does not answer within stageWait: WaitForReady would wait forever.
+func Opened[T any](cancel context.CancelFunc, stage string, open func() (T, error)) (T, error) {
+	timer := time.AfterFunc(Wait, cancel)
+	s, err := open()
+	if !timer.Stop() {
+		var zero T
+		return zero, fmt.Errorf("%w: %s: not ready within %s", ErrStage, stage, Wait)
+	}
+	if err != nil {
+		return s, Classify(stage, err)
+	}
+	return s, nil
+}
+
+// Clients are the stage services the orchestrator drives.
+type Clients struct {
+	Extractor   extractorv1.ExtractorServiceClient
+	Transformer transformerv1.TransformerServiceClient
+	Validator   validatorv1.ValidatorServiceClient
+	Loader      loaderv1.LoaderServiceClient
+	// Addrs are the same services' addresses: each stage is told its
+	// upstream's in the partition's request, and batches flow between
+	// them without passing through the orchestrator.
+	Addrs Addrs
+}
+
+// refusal turns a stage's answer to a spec check into the caller's error:
+// a refusal names the spec field; an outage stays an outage.
+func Refusal(field, stage string, err error) error {
+	st, _ := status.FromError(err)
+	msg := st.Message()
+	switch st.Code() {
+	case codes.InvalidArgument:
+		if strings.HasPrefix(msg, "tables[") {
+			return fmt.Errorf("%w: %s", jobspec.ErrInvalidSpec, msg)
+		}
+		return jobspec.Invalid(field, "%s", msg)
+	case codes.NotFound:
+		return jobspec.Invalid(field, "%s", msg)
+	case codes.FailedPrecondition:
+		return fmt.Errorf("%w: %s: %s", jobspec.ErrTargetMismatch, field, msg)
+	}
+	return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), msg)
+}
+
+// stageErr classifies an error returned by a stage service.
+func Classify(stage string, err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("%w: %s: %v", ErrStage, stage, err)
+	}
+	switch st.Code() {
+	// ResourceExhausted is a message over the size limit: the same batch
+	// would be too large again, so it is not retried as if transient.
+	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange, codes.PermissionDenied, codes.Unimplemented,
+		codes.ResourceExhausted:
+		return fmt.Errorf("%w: %s: %s", ErrStageFatal, stage, st.Message())
+	default:
+		return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), st.Message())
+	}
+}
