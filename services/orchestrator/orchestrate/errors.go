@@ -19,7 +19,7 @@ var (
 	// ErrJobState: the job is in a state that does not allow the call.
 	ErrJobState = errors.New("job state does not allow this")
 	// ErrUnbalanced: extracted != loaded + quarantined; the job fails.
-	ErrUnbalanced = errors.New("accounting does not balance")
+	ErrUnbalanced = stages.ErrUnbalanced
 	// ErrStage: a stage service failed in a way a retry may fix.
 	ErrStage = stages.ErrStage
 	// ErrStageFatal: a stage refused the work; retrying cannot help.

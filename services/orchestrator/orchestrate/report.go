@@ -47,7 +47,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestrat
 		tr.Counts.Batches += p.Counts.GetBatches()
 		addCounts(r.Totals, p.Counts)
 		r.Totals.Batches += p.Counts.GetBatches()
-		if !balanced(p.Counts) {
+		if !stages.Balanced(p.Counts) {
 			r.Balanced = false
 		}
 	}
@@ -251,4 +251,19 @@ func FormatRollback(w io.Writer, tables []*loaderv1.TableRollback) {
 		}
 		fmt.Fprintf(w, "rolled back: %s: deleted %d, restored %d%s\n", t.GetTable(), t.GetDeleted(), t.GetRestored(), from)
 	}
+}
+
+// followReport is the final report of a job whose followers all stopped,
+// nil when it cannot be built (the full load's stays).
+func (s *Service) followReport(ctx context.Context, j *jobstore.Job) []byte {
+	r, err := s.buildReport(ctx, j)
+	if err != nil {
+		return nil
+	}
+	now := time.Now()
+	r.State, r.FinishedAt = jobstore.JobState(jobstore.StateSucceeded), ts(&now)
+	r.Ddl = j.DDL
+	setTiming(r, j.Started, &now)
+	data, _ := marshalReport(r)
+	return data
 }

@@ -29,7 +29,7 @@ func TestRetryBackoff(t *testing.T) {
 		{-1, 0, 50 * time.Millisecond},
 	}
 	for _, tt := range tests {
-		got := retryBackoff(tt.attempts, tt.u)
+		got := stages.Backoff(tt.attempts, tt.u)
 		if d := got - tt.want; d < -time.Millisecond || d > time.Millisecond {
 			t.Errorf("retryBackoff(%d, %v) = %s, want %s", tt.attempts, tt.u, got, tt.want)
 		}

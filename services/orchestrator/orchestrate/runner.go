@@ -72,7 +72,7 @@ func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) {
 		// what was loaded and a resume skips it.
 		_ = s.store.ReleasePartition(bg, p, s.cfg.Owner)
 	case retryable(err) && p.Attempts < s.cfg.MaxAttempts:
-		backoff := retryBackoff(p.Attempts, rand.Float64())
+		backoff := stages.Backoff(p.Attempts, rand.Float64())
 		slog.Warn("partition failed, will retry", "job", p.JobID, "partition", p.ID, "attempt", p.Attempts, "backoff", backoff, "err", err)
 		_ = s.store.RetryPartition(bg, p, s.cfg.Owner, backoff, err)
 	default:
@@ -214,7 +214,7 @@ func (s *Service) acknowledged(ctx context.Context, job *jobstore.Job, p *jobsto
 	_, span := tracer.Start(bctx, "orchestrator.ack", trace.WithAttributes(attribute.String("cutover.job_id", job.ID),
 		attribute.String("cutover.partition", p.ID), attribute.Int64("cutover.seq", ack.GetSeq())))
 	c := ack.GetCounts()
-	if ack.GetSeq() != seq || !balanced(c) {
+	if ack.GetSeq() != seq || !stages.Balanced(c) {
 		err := fmt.Errorf("%w: batch %d of partition %s: loader acknowledged seq %d with extracted %d = loaded %d + quarantined %d + filtered %d",
 			ErrUnbalanced, seq, p.ID, ack.GetSeq(), c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetFiltered())
 		endSpan(span, err)
@@ -247,7 +247,7 @@ func (s *Service) checkLedger(ctx context.Context, target *commonv1.TargetSpec, 
 		return fmt.Errorf("%w: partition %s: ledger says %d batches, extracted %d, loaded %d, quarantined %d, filtered %d; run counted %d, %d, %d, %d, %d",
 			ErrUnbalanced, partID, got.Batches, got.Extracted, got.Loaded, got.Quarantined, got.Filtered, want.Batches, want.Extracted, want.Loaded, want.Quarantined, want.Filtered)
 	}
-	if !balanced(got) {
+	if !stages.Balanced(got) {
 		return fmt.Errorf("%w: partition %s: extracted %d != loaded %d + quarantined %d + filtered %d", ErrUnbalanced, partID, got.Extracted, got.Loaded, got.Quarantined, got.Filtered)
 	}
 	return nil
@@ -353,7 +353,7 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 		}
 		if ok {
 			slog.Info("full load done, following", "job", id, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(), "trace_id", j.TraceID)
-			s.wakeFollowers()
+			s.followers.Wake()
 		}
 		return
 	}
@@ -410,10 +410,4 @@ func sumCounts(a, b *commonv1.Counts) *commonv1.Counts {
 	return &commonv1.Counts{Extracted: a.Extracted + b.Extracted, Loaded: a.Loaded + b.Loaded,
 		Quarantined: a.Quarantined + b.Quarantined, Batches: a.Batches + b.Batches,
 		Filtered: a.Filtered + b.Filtered, MergedAway: a.MergedAway + b.MergedAway, Warned: a.Warned + b.Warned}
-}
-
-// balanced is the accounting equation of a batch or partition as the
-// ledger records it (merges happen later, per target table).
-func balanced(c *commonv1.Counts) bool {
-	return c.GetExtracted() == c.GetLoaded()+c.GetQuarantined()+c.GetFiltered()
 }

@@ -19,6 +19,7 @@ import (
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/kit/telemetry"
+	"github.com/cutover/cutover/services/orchestrator/follow"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"github.com/cutover/cutover/services/orchestrator/stages"
@@ -66,10 +67,10 @@ type Service struct {
 	cfg   Config
 	store store
 	wake  chan struct{}
-	// followWake wakes the follower claimer when a job starts following.
-	followWake chan struct{}
-	stop       context.CancelFunc
-	wg         sync.WaitGroup
+	// followers run the jobs' tables that follow their sources.
+	followers *follow.Runner
+	stop      context.CancelFunc
+	wg        sync.WaitGroup
 
 	mu       sync.Mutex
 	jobSpans map[string]trace.Span // job spans started here, ended at the job's end
@@ -103,13 +104,15 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, store: st, wake: make(chan struct{}, cfg.Workers), followWake: make(chan struct{}, 1), stop: stop, jobSpans: map[string]trace.Span{}}
+	s := &Service{cfg: cfg, store: st, wake: make(chan struct{}, cfg.Workers), stop: stop, jobSpans: map[string]trace.Span{}}
 	for i := 0; i < cfg.Workers; i++ {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.worker(runCtx) }()
 	}
 	s.wg.Add(1)
-	go func() { defer s.wg.Done(); s.followers(runCtx) }()
+	s.followers = follow.New(follow.Config{Owner: cfg.Owner, Lease: cfg.Lease, BatchTimeout: cfg.BatchTimeout, Clients: cfg.Clients,
+		Target: s.target, Report: s.followReport, Ended: func(id string) { s.endJobSpan(id, jobstore.StateSucceeded) }}, st)
+	go func() { defer s.wg.Done(); s.followers.Run(runCtx) }()
 	return s, nil
 }
 
@@ -149,13 +152,13 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)
 	prep, err := s.prepare(pctx, req.GetSpec(), id)
 	if err != nil {
-		s.dropSlots(context.WithoutCancel(ctx), req.GetSpec(), id)
+		follow.DropSlots(context.WithoutCancel(ctx), s.cfg.Clients, req.GetSpec(), id)
 		return nil, toStatus(jobspec.NamingTable(req.GetSpec(), err))
 	}
 	created := false
 	defer func() {
 		if !created { // the slots asked for at the start serve no job
-			s.dropSlots(context.WithoutCancel(ctx), req.GetSpec(), id)
+			follow.DropSlots(context.WithoutCancel(ctx), s.cfg.Clients, req.GetSpec(), id)
 		}
 	}()
 	spec, plans := prep.spec, prep.plans
@@ -276,7 +279,7 @@ func (s *Service) CancelJob(ctx context.Context, req *orchestratorv1.CancelJobRe
 		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only pending, running or following jobs can be cancelled", ErrJobState, j.ID, j.State))
 	}
 	if j.State == jobstore.StateFollowing { // it follows no more: free the sources' slots
-		s.dropSlots(context.WithoutCancel(ctx), j.Spec, j.ID)
+		follow.DropSlots(context.WithoutCancel(ctx), s.cfg.Clients, j.Spec, j.ID)
 	}
 	s.storeFinalReport(ctx, j.ID)
 	s.endJobSpan(j.ID, "cancelled")

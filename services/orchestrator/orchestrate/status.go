@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/grpc/codes"
@@ -74,15 +73,4 @@ func retryable(err error) bool {
 		return false
 	}
 	return true
-}
-
-// retryBackoff is the wait before try attempts+1: exponential from 100ms,
-// capped at 5s, with jitter (u in [0,1) spreads it over [d/2, d)) so that
-// partitions failed by one outage do not all come back at the same moment.
-func retryBackoff(attempts int, u float64) time.Duration {
-	d := 5 * time.Second
-	if attempts < 6 {
-		d = min(time.Duration(1<<max(attempts, 0))*100*time.Millisecond, d)
-	}
-	return d/2 + time.Duration(u*float64(d/2))
 }

@@ -8,4 +8,7 @@ var (
 	ErrStage = errors.New("stage failed")
 	// ErrStageFatal: a stage refused the work; retrying cannot help.
 	ErrStageFatal = errors.New("stage refused the work")
+	// ErrUnbalanced: extracted != loaded + quarantined + filtered, or the
+	// ledger disagrees with the acknowledgements; the job fails.
+	ErrUnbalanced = errors.New("accounting does not balance")
 )

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
@@ -129,4 +131,21 @@ func Classify(stage string, err error) error {
 	default:
 		return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), st.Message())
 	}
+}
+
+// balanced is the accounting equation of a batch or partition as the
+// ledger records it (merges happen later, per target table).
+func Balanced(c *commonv1.Counts) bool {
+	return c.GetExtracted() == c.GetLoaded()+c.GetQuarantined()+c.GetFiltered()
+}
+
+// retryBackoff is the wait before try attempts+1: exponential from 100ms,
+// capped at 5s, with jitter (u in [0,1) spreads it over [d/2, d)) so that
+// partitions failed by one outage do not all come back at the same moment.
+func Backoff(attempts int, u float64) time.Duration {
+	d := 5 * time.Second
+	if attempts < 6 {
+		d = min(time.Duration(1<<max(attempts, 0))*100*time.Millisecond, d)
+	}
+	return d/2 + time.Duration(u*float64(d/2))
 }
