@@ -4,6 +4,8 @@
 package jobspec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -255,4 +257,19 @@ func NamingTable(spec *commonv1.JobSpec, err error) error {
 		return err
 	}
 	return &namedErr{msg: msg[:m[1]] + fmt.Sprintf(" (table %q)", name) + msg[m[1]:], err: err}
+}
+
+// Hash is the mapping version: SHA-256 of the submitted spec in
+// deterministic protobuf encoding, credentials masked first so that a
+// changed password is not a new mapping.
+func Hash(spec *commonv1.JobSpec) string {
+	if spec == nil {
+		return ""
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(Redacted(spec))
+	if err != nil {
+		return ""
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
 }

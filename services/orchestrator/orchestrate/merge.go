@@ -28,7 +28,7 @@ func (s *Service) finalizeStaged(ctx context.Context, j *jobstore.Job) error {
 			continue
 		}
 		fctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-		res, err := s.cfg.Clients.Loader.FinalizeStaged(fctx, jobspec.FinalizeRequest(j.Spec, s.target(j.Spec), j.ID, table))
+		res, err := s.cfg.Clients.Loader.FinalizeStaged(fctx, jobspec.FinalizeRequest(j.Spec, s.checker.Target(j.Spec), j.ID, table))
 		cancel()
 		if err != nil {
 			return stages.Classify("loader", err)

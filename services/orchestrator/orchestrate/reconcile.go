@@ -85,7 +85,7 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 		specsOf[tt] = append(specsOf[tt], i)
 	}
 	for _, tt := range order {
-		treq := &loaderv1.ReconcileTableRequest{Target: s.target(j.Spec), Table: tt, JobId: j.ID, Staged: staged[tt],
+		treq := &loaderv1.ReconcileTableRequest{Target: s.checker.Target(j.Spec), Table: tt, JobId: j.ID, Staged: staged[tt],
 			Upstream: s.cfg.Clients.Addrs.Validator, Extractor: s.cfg.Clients.Addrs.Extractor,
 			MaxDifferences: req.GetMaxDifferences(), Parallelism: int32(max(s.cfg.Workers, 1))}
 		for _, i := range specsOf[tt] {

@@ -34,8 +34,8 @@ func (s *Service) redriveRefs(ctx context.Context, oldID string, spec *commonv1.
 	if !terminal(jobstore.JobState(old.State)) {
 		return nil, fmt.Errorf("%w: redrive_of: job %s is %s; re-drive a job that has ended", ErrJobState, oldID, old.State)
 	}
-	target := s.target(spec)
-	if s.target(old.Spec).GetDsn() != target.GetDsn() {
+	target := s.checker.Target(spec)
+	if s.checker.Target(old.Spec).GetDsn() != target.GetDsn() {
 		return nil, jobspec.Invalid("redrive_of", "job %s loaded into another target; a re-drive loads where its quarantine is", oldID)
 	}
 	refs := map[string][]string{}
@@ -77,7 +77,7 @@ func (s *Service) ListQuarantine(ctx context.Context, req *orchestratorv1.ListQu
 		return nil, toStatus(err)
 	}
 	res, err := s.cfg.Clients.Loader.ListQuarantine(ctx, &loaderv1.ListQuarantineRequest{
-		Target: s.target(j.Spec), JobId: j.ID, Table: req.GetTable(), Rule: req.GetRule(),
+		Target: s.checker.Target(j.Spec), JobId: j.ID, Table: req.GetTable(), Rule: req.GetRule(),
 		PageSize: req.GetPageSize(), PageToken: req.GetPageToken(), IncludeResolved: req.GetIncludeResolved(),
 	})
 	if err != nil {

@@ -33,7 +33,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestrat
 	byTable := map[string]*orchestratorv1.TableReport{}
 	for _, t := range j.Spec.GetTables() {
 		tr := &orchestratorv1.TableReport{Name: t.GetName(), Source: jobspec.SourceName(t),
-			TargetTable: s.target(j.Spec).GetSchema() + "." + t.GetTargetTable(), Counts: &commonv1.Counts{}}
+			TargetTable: s.checker.Target(j.Spec).GetSchema() + "." + t.GetTargetTable(), Counts: &commonv1.Counts{}}
 		byTable[t.GetName()] = tr
 		r.Tables = append(r.Tables, tr)
 	}
@@ -59,7 +59,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestrat
 		if !ok {
 			continue
 		}
-		mr := &orchestratorv1.MergeReport{TargetTable: s.target(j.Spec).GetSchema() + "." + table, ByKey: f.GetMerges(),
+		mr := &orchestratorv1.MergeReport{TargetTable: s.checker.Target(j.Spec).GetSchema() + "." + table, ByKey: f.GetMerges(),
 			FilledFields: f.GetFilledFields(), Collisions: f.GetCollisions(), UnresolvedRefs: f.GetUnresolvedRefs()}
 		for _, o := range f.GetTables() {
 			tr := byTable[o.GetTable()]
@@ -82,7 +82,7 @@ func (s *Service) buildReport(ctx context.Context, j *jobstore.Job) (*orchestrat
 	}
 	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
-	q, err := s.cfg.Clients.Loader.GetQuarantineSummary(ctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.target(j.Spec), JobId: j.ID, Examples: 3})
+	q, err := s.cfg.Clients.Loader.GetQuarantineSummary(ctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.checker.Target(j.Spec), JobId: j.ID, Examples: 3})
 	if err != nil {
 		return nil, stages.Classify("loader", err)
 	}

@@ -27,7 +27,7 @@ func (s *Service) backup(ctx context.Context, id string, spec *commonv1.JobSpec)
 		return nil, nil
 	}
 	tables := jobspec.TargetTables(spec)
-	res, err := s.cfg.Clients.Loader.BackupTables(ctx, &loaderv1.BackupTablesRequest{Target: s.target(spec), JobId: id, Tables: tables})
+	res, err := s.cfg.Clients.Loader.BackupTables(ctx, &loaderv1.BackupTablesRequest{Target: s.checker.Target(spec), JobId: id, Tables: tables})
 	if err != nil {
 		return nil, stages.Refusal("target.backup", "loader", err)
 	}
@@ -39,27 +39,6 @@ func (s *Service) backup(ctx context.Context, id string, spec *commonv1.JobSpec)
 	}
 	slog.Info("target tables backed up", "job", id, "tables", len(tables))
 	return out, nil
-}
-
-// checkWriteModes refuses an upsert into a target table without a primary
-// key: the key is how an upserted row finds the row it replaces, and how a
-// rollback finds it again.
-func (s *Service) checkWriteModes(ctx context.Context, spec *commonv1.JobSpec) error {
-	target := s.target(spec)
-	for i, t := range spec.GetTables() {
-		if t.GetWriteMode() != commonv1.WriteMode_WRITE_MODE_UPSERT {
-			continue
-		}
-		hasKey, err := s.targetHasKey(ctx, target, t.GetTargetTable())
-		if err != nil {
-			return err
-		}
-		if !hasKey {
-			return jobspec.Invalid(fmt.Sprintf("tables[%d].write_mode", i), "upsert needs a primary key on target table %s.%s, which has none",
-				target.GetSchema(), t.GetTargetTable())
-		}
-	}
-	return nil
 }
 
 // RollbackJob restores the target to its state before an ended job.
@@ -78,7 +57,7 @@ func (s *Service) RollbackJob(ctx context.Context, req *orchestratorv1.RollbackJ
 	// the last batches land before they are undone, not after.
 	s.waitPartitions(ctx, j.ID)
 	rctx, cancel := context.WithTimeout(ctx, rollbackWait)
-	res, err := s.cfg.Clients.Loader.Rollback(rctx, &loaderv1.RollbackRequest{Target: s.target(j.Spec), JobId: j.ID, Tables: jobspec.TargetTables(j.Spec)})
+	res, err := s.cfg.Clients.Loader.Rollback(rctx, &loaderv1.RollbackRequest{Target: s.checker.Target(j.Spec), JobId: j.ID, Tables: jobspec.TargetTables(j.Spec)})
 	cancel()
 	if c := status.Code(err); c == codes.FailedPrecondition || c == codes.InvalidArgument {
 		return nil, err // the loader's message names the table and what to do
@@ -141,19 +120,4 @@ func (s *Service) waitPartitions(ctx context.Context, id string) {
 		case <-time.After(s.cfg.Poll):
 		}
 	}
-}
-
-// targetHasKey reports whether a target table has a primary key (upsert
-// and sync apply rows by it).
-func (s *Service) targetHasKey(ctx context.Context, target *commonv1.TargetSpec, table string) (bool, error) {
-	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
-	defer cancel()
-	d, err := s.cfg.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: table})
-	if status.Code(err) == codes.NotFound {
-		return false, nil // not made yet: no key either
-	}
-	if err != nil {
-		return false, stages.Classify("loader", err)
-	}
-	return len(d.GetPrimaryKey()) > 0, nil
 }

@@ -94,7 +94,7 @@ func (s *Service) runPartition(ctx context.Context, job *jobstore.Job, p *jobsto
 		return nil, fmt.Errorf("%w: partition %s names table %d of %d", ErrInvalidSpec, p.ID, p.TableIndex, len(spec.GetTables()))
 	}
 	tbl := spec.Tables[p.TableIndex]
-	target := s.target(spec)
+	target := s.checker.Target(spec)
 	parent := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": job.TraceParent})
 	pctx, span := tracer.Start(trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(parent)), "partition",
 		trace.WithAttributes(attribute.String("cutover.job_id", job.ID), attribute.String("cutover.partition", p.ID),
@@ -304,7 +304,7 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 	// Keys and references go on after the data, once per job.
 	var consErr error
 	if !j.ConstraintsDone && len(j.Constraints.GetConstraints()) > 0 {
-		req := &loaderv1.AddConstraintsRequest{Target: s.target(j.Spec), Constraints: j.Constraints.GetConstraints()}
+		req := &loaderv1.AddConstraintsRequest{Target: s.checker.Target(j.Spec), Constraints: j.Constraints.GetConstraints()}
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 		res, err := s.cfg.Clients.Loader.AddConstraints(cctx, req)
 		cancel()

@@ -6,7 +6,6 @@ package orchestrate
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -23,6 +22,7 @@ import (
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 	"github.com/cutover/cutover/services/orchestrator/stages"
+	"github.com/cutover/cutover/services/orchestrator/validation"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
@@ -67,7 +67,9 @@ type Service struct {
 	cfg   Config
 	store store
 	wake  chan struct{}
-	// followers run the jobs' tables that follow their sources.
+	// checker checks specs against the stages; followers run the jobs'
+	// tables that follow their sources.
+	checker   *validation.Checker
 	followers *follow.Runner
 	stop      context.CancelFunc
 	wg        sync.WaitGroup
@@ -104,14 +106,14 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	runCtx, stop := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, store: st, wake: make(chan struct{}, cfg.Workers), stop: stop, jobSpans: map[string]trace.Span{}}
+	s := &Service{cfg: cfg, store: st, checker: &validation.Checker{Clients: cfg.Clients, DefaultTarget: cfg.DefaultTarget}, wake: make(chan struct{}, cfg.Workers), stop: stop, jobSpans: map[string]trace.Span{}}
 	for i := 0; i < cfg.Workers; i++ {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.worker(runCtx) }()
 	}
 	s.wg.Add(1)
 	s.followers = follow.New(follow.Config{Owner: cfg.Owner, Lease: cfg.Lease, BatchTimeout: cfg.BatchTimeout, Clients: cfg.Clients,
-		Target: s.target, Report: s.followReport, Ended: func(id string) { s.endJobSpan(id, jobstore.StateSucceeded) }}, st)
+		Target: s.checker.Target, Report: s.followReport, Ended: func(id string) { s.endJobSpan(id, jobstore.StateSucceeded) }}, st)
 	go func() { defer s.wg.Done(); s.followers.Run(runCtx) }()
 	return s, nil
 }
@@ -119,7 +121,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 // Register registers the JobService.
 func (s *Service) Register(g *grpc.Server) {
 	orchestratorv1.RegisterJobServiceServer(g, s)
-	orchestratorv1.RegisterValidationServiceServer(g, &validationServer{s: s})
+	orchestratorv1.RegisterValidationServiceServer(g, &validationServer{s: s, v: validation.NewServer(s.checker)})
 }
 
 // Close stops the workers; partitions they held are handed back.
@@ -179,7 +181,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	j := &jobstore.Job{ID: id, Name: spec.GetName(), Spec: spec, Parallelism: int(spec.GetParallelism()),
 		TraceID: telemetry.TraceID(jctx), TraceParent: carrier.Get("traceparent"), TraceSink: s.cfg.TraceSink,
 		DDL: prep.ddl, Constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, Snapshots: prep.snapshots,
-		SpecHash: specHash(req.GetSpec()), RedriveOf: req.GetRedriveOf(), Redrive: redrive, SyncStart: prep.syncStart}
+		SpecHash: jobspec.Hash(req.GetSpec()), RedriveOf: req.GetRedriveOf(), Redrive: redrive, SyncStart: prep.syncStart}
 	// target.backup: the copies exist before any partition can start.
 	if j.Backups, err = s.backup(pctx, id, spec); err != nil {
 		s.closeSnapshots(context.WithoutCancel(ctx), spec, prep.snapshots)
@@ -384,7 +386,7 @@ func (s *Service) GetLineage(ctx context.Context, req *orchestratorv1.GetLineage
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	target := s.target(j.Spec)
+	target := s.checker.Target(j.Spec)
 	// The report names tables with their schema; either form works here.
 	table := strings.TrimPrefix(req.GetTargetTable(), target.GetSchema()+".")
 	res, err := s.cfg.Clients.Loader.GetLineage(ctx, &loaderv1.GetLineageRequest{
@@ -398,21 +400,6 @@ func (s *Service) GetLineage(ctx context.Context, req *orchestratorv1.GetLineage
 		return nil, toStatus(stages.Classify("loader", err))
 	}
 	return &orchestratorv1.GetLineageResponse{JobId: j.ID, SpecHash: j.SpecHash, Records: res.GetRecords()}, nil
-}
-
-// specHash is the mapping version: SHA-256 of the submitted spec in
-// deterministic protobuf encoding, credentials masked first so that a
-// changed password is not a new mapping.
-func specHash(spec *commonv1.JobSpec) string {
-	if spec == nil {
-		return ""
-	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(jobspec.Redacted(spec))
-	if err != nil {
-		return ""
-	}
-	h := sha256.Sum256(b)
-	return hex.EncodeToString(h[:])
 }
 
 // applyFinalized moves a finalized table spec's staged rows into their

@@ -8,8 +8,6 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
-	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
-	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/stages"
 	"google.golang.org/grpc/codes"
@@ -39,7 +37,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 	if err != nil {
 		return nil, err
 	}
-	target := s.target(spec)
+	target := s.checker.Target(spec)
 	create := spec.Target.GetCreateTables()
 	seen := map[string]bool{}
 	sources := make([]*extractorv1.DescribeSourceResponse, len(spec.Tables))
@@ -48,7 +46,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		if err := jobspec.TableDefaults(f, t, seen); err != nil {
 			return nil, err
 		}
-		if sources[i], err = s.describeSource(ctx, f, t, create); err != nil {
+		if sources[i], err = s.checker.DescribeSource(ctx, f, t, create); err != nil {
 			return nil, err
 		}
 	}
@@ -80,16 +78,16 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 	if err := jobspec.CheckMerging(spec, targetCols); err != nil {
 		return nil, err
 	}
-	if err := s.checkWriteModes(ctx, spec); err != nil {
+	if err := s.checker.CheckWriteModes(ctx, spec); err != nil {
 		return nil, err
 	}
-	if err := s.checkSync(ctx, spec, sources); err != nil {
+	if err := s.checker.CheckSync(ctx, spec, sources); err != nil {
 		return nil, err
 	}
 	p.syncStart = map[string]string{}
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
-		if err := s.checkStages(ctx, f, t, sources[i], spec.Target.Schema); err != nil {
+		if err := s.checker.CheckStages(ctx, f, t, sources[i], spec.Target.Schema); err != nil {
 			return nil, err
 		}
 		// A watermark's start is read before the snapshot of the full
@@ -135,53 +133,6 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		p.plans[i] = plan.Ranges
 	}
 	return p, nil
-}
-
-// describeSource asks the extractor for the table's source columns; with
-// create, an empty mapping becomes every source column.
-func (s *Service) describeSource(ctx context.Context, f string, t *commonv1.TableSpec, create bool) (*extractorv1.DescribeSourceResponse, error) {
-	src, err := s.cfg.Clients.Extractor.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: t.Source})
-	if err != nil {
-		return nil, stages.Refusal(f+".source", "extractor", err)
-	}
-	if len(t.Columns) == 0 && create {
-		t.Columns = jobspec.IdentityMapping(src.Columns)
-	}
-	if len(t.Columns) == 0 {
-		return nil, jobspec.Invalid(f+".columns", "at least one column mapping is required (or target.create_tables to copy every source column)")
-	}
-	return src, nil
-}
-
-// checkStages has the transformer check the mapping and filters and the
-// validator the rules, against the source columns and target types.
-func (s *Service) checkStages(ctx context.Context, f string, t *commonv1.TableSpec, src *extractorv1.DescribeSourceResponse, schema string) error {
-	if _, err := s.cfg.Clients.Transformer.CheckMapping(ctx, &transformerv1.CheckMappingRequest{
-		Columns: t.Columns, SourceColumns: src.Columns, FieldPrefix: f, Filters: t.Filters,
-	}); err != nil {
-		return stages.Refusal(f+".columns", "transformer", err)
-	}
-	if err := jobspec.CheckCompatible(f, t, src.Columns, schema); err != nil {
-		return err
-	}
-	if _, err := s.cfg.Clients.Validator.CheckRules(ctx, &validatorv1.CheckRulesRequest{
-		Rules: t.Rules, Columns: t.Columns, FieldPrefix: f,
-	}); err != nil {
-		return stages.Refusal(f+".rules", "validator", err)
-	}
-	return nil
-}
-
-// target is the spec's target with the orchestrator's default filled in.
-func (s *Service) target(spec *commonv1.JobSpec) *commonv1.TargetSpec {
-	t := &commonv1.TargetSpec{Dsn: spec.GetTarget().GetDsn(), Schema: spec.GetTarget().GetSchema()}
-	if t.Dsn == "" {
-		t.Dsn = s.cfg.DefaultTarget
-	}
-	if t.Schema == "" {
-		t.Schema = "public"
-	}
-	return t
 }
 
 // closeSnapshots releases the job's source snapshots; best effort, since an

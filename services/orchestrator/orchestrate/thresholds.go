@@ -99,7 +99,7 @@ func (s *Service) thresholdBreach(ctx context.Context, j *jobstore.Job, final bo
 	for _, th := range ths {
 		if th.GetRule() != "" && byRule == nil {
 			qctx, cancel := context.WithTimeout(ctx, stages.Wait)
-			q, err := s.cfg.Clients.Loader.GetQuarantineSummary(qctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.target(j.Spec), JobId: j.ID, Examples: 1})
+			q, err := s.cfg.Clients.Loader.GetQuarantineSummary(qctx, &loaderv1.GetQuarantineSummaryRequest{Target: s.checker.Target(j.Spec), JobId: j.ID, Examples: 1})
 			cancel()
 			if err != nil {
 				return "", stages.Classify("loader", err)
