@@ -1,6 +1,9 @@
-// Package orchestrate owns migration jobs: it checks specs, plans and leases
-// partitions, drives every batch through extractor → transformer → validator
-// → loader, keeps the accounting in the control schema and writes reports.
+// Package orchestrate owns migration jobs: it serves JobService, plans
+// partitions and runs each as one call to the loader (the batches flow
+// between the stages, package stages), checks every acknowledgement against
+// the ledger, keeps the accounting in the control schema (package jobstore,
+// behind the store interface) and writes reports. Spec checks are package
+// validation, followers package follow.
 package orchestrate
 
 import (
