@@ -376,6 +376,22 @@ func TestCSVPartitions(t *testing.T) {
 	}
 	gbkFile := encodeFile(t, simplifiedchinese.GBK, gbkBody.String())
 	utf16File := encodeFile(t, unicode.UTF16(unicode.BigEndian, unicode.UseBOM), messyCSV(80))
+	// No quote anywhere: the plan counts lines instead of parsing
+	// (lineChunks), with blank lines, CRLF blank lines and ragged rows
+	// around its boundaries.
+	var plain strings.Builder
+	plain.WriteString("id,name,note\n")
+	for i := range 300 {
+		fmt.Fprintf(&plain, "%d,name %d,note %d\r\n", i, i, i)
+		switch {
+		case i%11 == 0:
+			plain.WriteString("ragged\n")
+		case i%7 == 0:
+			plain.WriteString("\n\r\n\n")
+		case i%3 == 0:
+			plain.WriteString("\n")
+		}
+	}
 	tests := []struct {
 		name    string
 		spec    *commonv1.CsvSource
@@ -385,6 +401,7 @@ func TestCSVPartitions(t *testing.T) {
 		{"messy UTF-8 with BOM, CRLF, quoted newlines, ragged rows", &commonv1.CsvSource{Path: writeFile(t, messyCSV(200))}, 200, 87},
 		{"GBK with quote ', escape # and quoted CRLF", &commonv1.CsvSource{Path: gbkFile, Encoding: "gbk", Quote: "'", Escape: "#"}, 67, 7},
 		{"UTF-16 transcoded", &commonv1.CsvSource{Path: utf16File, Encoding: "utf-16"}, 80, 24},
+		{"no quotes, blank lines, CRLF", &commonv1.CsvSource{Path: writeFile(t, plain.String())}, 328, 28},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -400,7 +417,7 @@ func TestCSVPartitions(t *testing.T) {
 			if len(want) != tt.rows || rejects != tt.rejects {
 				t.Fatalf("read %d rows, %d rejected, want %d, %d: %q", len(want), rejects, tt.rows, tt.rejects, want[:3])
 			}
-			for _, n := range []int{1, 2, 3, 7, 16} {
+			for _, n := range []int{1, 2, 3, 7, 16, 64} {
 				if got := readPartitioned(t, s, src, n, 5); !reflect.DeepEqual(got, want) {
 					t.Fatalf("%d partitions:\n got %q\nwant %q", n, got, want)
 				}
@@ -488,6 +505,7 @@ func FuzzCSVPartitions(f *testing.F) {
 	f.Add([]byte("a;b\n 1 ; 'q;\n' \n2;'it''s'\n"), uint8(2), uint8(16), uint8(3))
 	f.Add([]byte("id,n\n1,\xd5\xc5\xc8\xfd\n2,\x81\n"), uint8(3), uint8(2), uint8(5))
 	f.Add([]byte("\xff\xfei\x00d\x00\n\x001\x00\n\x00\x00\xd8\n\x00"), uint8(4), uint8(3), uint8(1))
+	f.Add([]byte("a,b\n1,2\n\n\r\n3,4\r\n\n5\n6,7\n\n"), uint8(0), uint8(4), uint8(0))
 	dialects := []*commonv1.CsvSource{
 		{},
 		{Escape: `\`},
@@ -597,5 +615,32 @@ func BenchmarkReadCSVGBK(b *testing.B) {
 		if rows != 100000 {
 			b.Fatalf("read %d rows", rows)
 		}
+	}
+}
+
+// TestCSVLineChunks: a quote-free file is planned by counting lines; a
+// boundary after a blank line would read the record after it twice (the
+// range before it reads blank lines with their record), so with blank lines
+// everywhere every partition count must read each record once.
+func TestCSVLineChunks(t *testing.T) {
+	for _, tc := range []struct{ name, body string }{
+		{"blank lines", "id,n\n1,a\n\n\n2,b\n\n\n3,c\n\n\n4,d\n"},
+		{"CRLF blank lines", "id,n\r\n1,a\r\n\r\n\r\n2,b\r\n\r\n3,c\r\n\r\n\r\n\r\n4,d\r\n"},
+		{"blank lines first and last", "id,n\n\n\n1,a\n2,b\n\n3,c\n\n\n"},
+		{"no final newline", "id,n\n1,a\n\n2,b\n\n3,c"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newService(t)
+			src := csvSource(&commonv1.CsvSource{Path: writeFile(t, tc.body)})
+			want, _ := readAll(t, s, src, nil, 1000)
+			if len(want) < 3 {
+				t.Fatalf("read %d rows", len(want))
+			}
+			for n := 2; n <= len(tc.body); n++ {
+				if got := readPartitioned(t, s, src, n, 2); !reflect.DeepEqual(got, want) {
+					t.Fatalf("%d partitions:\n got %q\nwant %q", n, got, want)
+				}
+			}
+		})
 	}
 }

@@ -1,8 +1,10 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 )
@@ -24,6 +26,9 @@ func (cf *csvFile) chunks(ctx context.Context, n int) ([]*commonv1.KeyRange, err
 	ranges := []*commonv1.KeyRange{{}}
 	if data <= 0 {
 		return ranges, nil
+	}
+	if r, ok, err := cf.lineChunks(ctx, n); err != nil || ok {
+		return r, err
 	}
 	target := func(k int) int64 { return cf.dataStart + data*int64(k)/int64(n) }
 	k := 1
@@ -59,4 +64,96 @@ func (cf *csvFile) chunks(ctx context.Context, n int) ([]*commonv1.KeyRange, err
 		}
 	}
 	return ranges, nil
+}
+
+// lineChunks is chunks for a file whose bytes before its last boundary hold
+// no quote, in the default dialect and an ASCII-compatible encoding: there
+// a record is a line, and a line number is a count of newlines, so the plan
+// counts bytes instead of parsing, about a hundred times faster. A boundary
+// follows a record's line, never a blank one: blank lines are read with
+// the record after them. ok is false when a quote comes first; chunks then
+// scans as before.
+func (cf *csvFile) lineChunks(ctx context.Context, n int) (ranges []*commonv1.KeyRange, ok bool, err error) {
+	if cf.spec.dialect != nil || cf.spec.enc != nil {
+		return nil, false, nil
+	}
+	data := cf.size - cf.dataStart
+	end := min(cf.size, cf.dataStart+maxPlanScan)
+	ranges = []*commonv1.KeyRange{{}}
+	buf := make([]byte, 4<<20)
+	off, line := cf.dataStart, cf.dataLine // next byte to read, its line
+	prev := [2]byte{'\n', '\n'}            // the two bytes before off; the header ends a line
+	for k := 1; k < n; k++ {
+		target := cf.dataStart + data*int64(k)/int64(n)
+		found := false
+		for !found {
+			if err := ctx.Err(); err != nil {
+				return nil, false, err
+			}
+			if off >= end {
+				return ranges, true, nil
+			}
+			m, err := cf.f.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
+			if err != nil && err != io.EOF {
+				return nil, false, fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
+			}
+			if m == 0 {
+				return ranges, true, nil
+			}
+			b := buf[:m]
+			at := func(i int) byte { // b[i], or the bytes before b
+				if i >= 0 {
+					return b[i]
+				}
+				return prev[2+i]
+			}
+			from := int(max(min(target-1-off, int64(m)), 0))
+			for from < m {
+				i := bytes.IndexByte(b[from:], '\n')
+				if i < 0 {
+					break
+				}
+				nl := from + i
+				if p := at(nl - 1); p != '\n' && (p != '\r' || at(nl-2) != '\n') {
+					b, found = b[:nl+1], true
+					break
+				}
+				from = nl + 1 // a blank line: it goes with the record after it
+			}
+			if bytes.IndexByte(b, '"') >= 0 {
+				return nil, false, nil
+			}
+			line += int64(bytes.Count(b, newlineByte))
+			prev = [2]byte{at(len(b) - 2), at(len(b) - 1)}
+			off += int64(len(b))
+		}
+		if more, err := cf.recordAfter(off, buf); err != nil || !more {
+			return ranges, err == nil, err // only blank lines left
+		}
+		ranges[len(ranges)-1].Upper = formatOffset(off)
+		ranges = append(ranges, &commonv1.KeyRange{Lower: formatCursor(off, line)})
+		// Several targets may fall in one long line.
+		for k+1 < n && cf.dataStart+data*int64(k+1)/int64(n) <= off {
+			k++
+		}
+	}
+	return ranges, true, nil
+}
+
+// recordAfter reports whether anything but line ends follows off.
+func (cf *csvFile) recordAfter(off int64, buf []byte) (bool, error) {
+	for off < cf.size {
+		m, err := cf.f.ReadAt(buf[:min(int64(len(buf)), cf.size-off)], off)
+		if err != nil && err != io.EOF {
+			return false, fmt.Errorf("source.csv.path: read %s: %w", cf.spec.path, err)
+		}
+		if m == 0 {
+			return false, nil
+		}
+		if len(bytes.Trim(buf[:m], "\r\n")) > 0 {
+			return true, nil
+		}
+		off += int64(m)
+	}
+	return false, nil
 }
