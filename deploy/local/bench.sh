@@ -165,6 +165,8 @@ secs() { echo "$1 $2" | awk '{ printf "%.3f", $2 - $1 }'; }
 pid_of() { cat "${ldir:-$CUTOVER_LOCAL_DIR}/$1.pid"; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$(pid_of "$1")/stat"; }
 all_ticks() { local s t=0; for s in $ALL_SERVICES; do t=$((t + $(cpu_ticks "$s"))); done; echo "$t"; }
+# JSON from the gateway may have a space after a colon or a comma
+# (protojson varies its output on purpose): the patterns allow for it.
 # run_cutover [spec [rows]]: one job over REST, timed from create to
 # succeeded; leaves the job id and the CPU ticks of the orchestrator and of
 # all six services in $data.
@@ -176,13 +178,13 @@ run_cutover() {
   c0=$(cpu_ticks orchestrator) a0=$(all_ticks)
   t0=$(now)
   body=$(curl -sS -X POST "$gw/v1/jobs" -H 'Content-Type: application/json' -d "$sp")
-  id=$(echo "$body" | sed -n 's/.*"id":"\(job-[^"]*\)".*/\1/p')
+  id=$(echo "$body" | sed -n 's/.*"id":[[:space:]]*"\(job-[^"]*\)".*/\1/p')
   [ -n "$id" ] || { echo "create job failed: $body" >&2; exit 1; }
   # One watch stream until the job ends: polling with a curl every 50 ms
   # took a tenth of this 2-core machine from the load it was timing.
   curl -sSN "$gw/v1/jobs/$id:watch" >"$data/last_watch" || true
   local t1; t1=$(now)
-  state=$(curl -sS "$gw/v1/jobs/$id" | sed -n 's/.*"state":"\(JOB_STATE_[A-Z]*\)".*/\1/p')
+  state=$(curl -sS "$gw/v1/jobs/$id" | sed -n 's/.*"state":[[:space:]]*"\(JOB_STATE_[A-Z]*\)".*/\1/p')
   [ "$state" = JOB_STATE_SUCCEEDED ] || { echo "job $id: $state" >&2; curl -sS "$gw/v1/jobs/$id/report" >&2; exit 1; }
   echo "$(($(cpu_ticks orchestrator) - c0)) $(($(all_ticks) - a0))" >"$data/last_cpu"
   local loaded; loaded=$(count_rows)
@@ -197,7 +199,7 @@ run_reconcile() {
   t0=$(now)
   body=$(curl -sS -X POST "$gw/v1/jobs/$id:reconcile" -H 'Content-Type: application/json' -d '{}')
   t1=$(now)
-  echo "$body" | grep -q '"reconciliation":{"job_\?[iI]d":"[^"]*","ok":true' || { echo "reconcile $id failed: $body" >&2; exit 1; }
+  echo "$body" | grep -q '"reconciliation":[[:space:]]*{[[:space:]]*"job_\?[iI]d":[[:space:]]*"[^"]*",[[:space:]]*"ok":[[:space:]]*true' || { echo "reconcile $id failed: $body" >&2; exit 1; }
   secs "$t0" "$t1"
 }
 # Then 10 scattered differences (4 changed amounts, 3 deleted rows, 3 new
@@ -208,9 +210,9 @@ run_reconcile_damaged() {
     -c "DELETE FROM bench_orders WHERE id IN (101, 333333, 777777)" \
     -c "UPDATE bench_orders SET created_at = created_at + interval '1 day' WHERE id IN (42, 600001, 888888)"
   body=$(curl -sS -X POST "$gw/v1/jobs/$id:reconcile" -H 'Content-Type: application/json' -d '{"max_differences": 50}')
-  found=$(echo "$body" | grep -o '"kind":"[a-z]*"' | wc -l)
+  found=$(echo "$body" | grep -o '"kind":[[:space:]]*"[a-z]*"' | wc -l)
   # protojson leaves out ok when it is false.
-  if echo "$body" | grep -q '"reconciliation":{"job_\?[iI]d":"[^"]*","ok":true'; then echo "reconcile of a damaged target passed: $body" >&2; exit 1; fi
+  if echo "$body" | grep -q '"reconciliation":[[:space:]]*{[[:space:]]*"job_\?[iI]d":[[:space:]]*"[^"]*",[[:space:]]*"ok":[[:space:]]*true'; then echo "reconcile of a damaged target passed: $body" >&2; exit 1; fi
   [ "$found" = 10 ] || { echo "reconcile found $found differences, want 10: $body" >&2; exit 1; }
   echo "$found"
 }
