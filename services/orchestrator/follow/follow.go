@@ -92,7 +92,7 @@ func New(cfg Config, store Store) *Runner {
 
 var tracer = otel.Tracer("cutover/orchestrator")
 
-// dropSlots drops the replication slots of a spec's logical tables (best
+// DropSlots drops the replication slots of a spec's logical tables (best
 // effort: a slot left behind is named in the log).
 func DropSlots(ctx context.Context, c stages.Clients, spec *commonv1.JobSpec, jobID string) {
 	for _, t := range spec.GetTables() {
@@ -105,7 +105,7 @@ func DropSlots(ctx context.Context, c stages.Clients, spec *commonv1.JobSpec, jo
 	}
 }
 
-// dropSlot asks the extractor, the sources' one owner, to drop a following
+// DropSlot asks the extractor, the sources' one owner, to drop a following
 // table's slot.
 func DropSlot(ctx context.Context, c stages.Clients, t *commonv1.TableSpec, jobID string) error {
 	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
@@ -361,7 +361,7 @@ func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *jobstore.B
 }
 
 // applyChange runs one change batch through transformer, validator and
-// loader (the data plane's chain, pipeline.go, with the batch inline at its
+// loader (the data plane's chain, package stages, with the batch inline at its
 // head: the follower has read it already to know the lag) and returns the
 // loader's acknowledgement.
 func (r *Runner) applyChange(ctx context.Context, job *jobstore.Job, tbl *commonv1.TableSpec, b *commonv1.Batch) (*loaderv1.LoadResponse, error) {

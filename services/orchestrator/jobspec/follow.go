@@ -7,7 +7,7 @@ import (
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
 )
 
-// syncTables are the followed table specs' indexes.
+// SyncTables are the followed table specs' indexes.
 func SyncTables(spec *commonv1.JobSpec) []int {
 	var out []int
 	for i, t := range spec.GetTables() {
@@ -37,7 +37,7 @@ func Followed(spec *commonv1.JobSpec, specs []int) bool {
 	return false
 }
 
-// keyTargets maps the source's key columns to the target columns they
+// KeyTargets maps the source's key columns to the target columns they
 // fill as they are (no expression, no cleaning), so keys compare as text.
 func KeyTargets(t *commonv1.TableSpec, pk []string) ([]string, error) {
 	out := make([]string, len(pk))

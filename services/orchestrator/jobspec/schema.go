@@ -11,7 +11,7 @@ import (
 	"github.com/cutover/cutover/services/kit/batch"
 )
 
-// identityMapping copies every source column under its own name.
+// IdentityMapping copies every source column under its own name.
 func IdentityMapping(cols []*commonv1.SourceColumn) []*commonv1.ColumnMapping {
 	out := make([]*commonv1.ColumnMapping, len(cols))
 	for i, c := range cols {
@@ -20,7 +20,7 @@ func IdentityMapping(cols []*commonv1.SourceColumn) []*commonv1.ColumnMapping {
 	return out
 }
 
-// tableDefinitions derives each target table from its mapping and source:
+// TableDefinitions derives each target table from its mapping and source:
 // the source's own PostgreSQL type where the value is copied as is, the
 // mapping's type where it casts, text for constants.
 func TableDefinitions(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceResponse) ([]*loaderv1.TableDefinition, error) {
@@ -69,7 +69,7 @@ func sourceTable(t *commonv1.TableSpec) string {
 	return ""
 }
 
-// constraints maps the sources' primary keys, and foreign keys between
+// Constraints maps the sources' primary keys, and foreign keys between
 // tables of this job, onto the target tables. They are added after the data
 // (faster loads; a broken reference is reported, not half-loaded).
 func Constraints(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceResponse) []*loaderv1.TableConstraint {
@@ -153,7 +153,7 @@ var castable = map[commonv1.ColumnType][]commonv1.ColumnType{
 	commonv1.ColumnType_COLUMN_TYPE_BYTES:       {commonv1.ColumnType_COLUMN_TYPE_BYTES},
 }
 
-// checkCompatible refuses (FailedPrecondition, naming the column) a mapping
+// CheckCompatible refuses (FailedPrecondition, naming the column) a mapping
 // whose source type can never fit the existing target column. Text goes
 // anywhere (each value is cast and quarantined when it does not parse), and
 // anything renders as text.

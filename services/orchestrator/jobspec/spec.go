@@ -31,12 +31,12 @@ const (
 	maxPartitions      = 1024
 )
 
-// invalid builds an ErrInvalidSpec error whose message starts with the field.
+// Invalid builds an ErrInvalidSpec error whose message starts with the field.
 func Invalid(field, format string, args ...any) error {
 	return fmt.Errorf("%w: %s: %s", ErrInvalidSpec, field, fmt.Sprintf(format, args...))
 }
 
-// normalize clones a spec, fills the job-wide defaults and checks the
+// Normalize clones a spec, fills the job-wide defaults and checks the
 // job-wide limits.
 func Normalize(in *commonv1.JobSpec, defaultTarget string) (*commonv1.JobSpec, error) {
 	if in == nil {
@@ -76,7 +76,7 @@ func Normalize(in *commonv1.JobSpec, defaultTarget string) (*commonv1.JobSpec, e
 	return spec, nil
 }
 
-// tableDefaults fills a table spec's defaults and checks what needs no
+// TableDefaults fills a table spec's defaults and checks what needs no
 // service to check.
 func TableDefaults(f string, t *commonv1.TableSpec, seen map[string]bool) error {
 	if t.Name == "" {
@@ -145,7 +145,7 @@ func Required(field, v string) error {
 	return nil
 }
 
-// fillTargetTypes takes each mapped column's type and limits from the target
+// FillTargetTypes takes each mapped column's type and limits from the target
 // table, so casts and NOT NULL checks happen before COPY could fail a batch.
 func FillTargetTypes(f string, t *commonv1.TableSpec, cols []*loaderv1.TargetColumn, schema string) error {
 	byName := make(map[string]*loaderv1.TargetColumn, len(cols))
@@ -179,7 +179,7 @@ func FillTargetTypes(f string, t *commonv1.TableSpec, cols []*loaderv1.TargetCol
 	return nil
 }
 
-// redacted returns a copy of spec safe to show: no DSN passwords.
+// Redacted returns a copy of spec safe to show: no DSN passwords.
 func Redacted(spec *commonv1.JobSpec) *commonv1.JobSpec {
 	c := proto.Clone(spec).(*commonv1.JobSpec)
 	if c.Target != nil {
@@ -196,7 +196,7 @@ func Redacted(spec *commonv1.JobSpec) *commonv1.JobSpec {
 	return c
 }
 
-// sourceName describes a table's source for reports, without secrets.
+// SourceName describes a table's source for reports, without secrets.
 func SourceName(t *commonv1.TableSpec) string {
 	src := t.GetSource()
 	switch k := src.GetKind().(type) {
@@ -236,7 +236,7 @@ func (e *namedErr) Error() string { return e.msg }
 
 func (e *namedErr) Unwrap() error { return e.err }
 
-// namingTable adds the table's name after the first spec path that points
+// NamingTable adds the table's name after the first spec path that points
 // into a table, so "tables[2].columns[1].expr: …" reads
 // "tables[2].columns[1].expr (table "orders_b"): …".
 func NamingTable(spec *commonv1.JobSpec, err error) error {

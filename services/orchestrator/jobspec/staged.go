@@ -11,7 +11,7 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// stagedTables reports, per target table, whether it is loaded through
+// StagedTables reports, per target table, whether it is loaded through
 // staging: when any table spec feeding it needs the whole job's view.
 func StagedTables(spec *commonv1.JobSpec) map[string]bool {
 	out := map[string]bool{}
@@ -58,7 +58,7 @@ func systemRanks(spec *commonv1.JobSpec) map[string]int32 {
 	return ranks
 }
 
-// finalizeOrder lists the staged target tables so that a table comes after
+// FinalizeOrder lists the staged target tables so that a table comes after
 // every table whose new ids it references. A cycle is a spec error.
 func FinalizeOrder(spec *commonv1.JobSpec) ([]string, error) {
 	staged := StagedTables(spec)
@@ -125,7 +125,7 @@ func FinalizeOrder(spec *commonv1.JobSpec) ([]string, error) {
 	return order, nil
 }
 
-// finalizeRequest builds the loader request of one staged target table.
+// FinalizeRequest builds the loader request of one staged target table.
 func FinalizeRequest(spec *commonv1.JobSpec, target *commonv1.TargetSpec, jobID, table string) *loaderv1.FinalizeStagedRequest {
 	req := &loaderv1.FinalizeStagedRequest{Target: target, JobId: jobID, TargetTable: table}
 	ranks := systemRanks(spec)
@@ -154,7 +154,7 @@ func FinalizeRequest(spec *commonv1.JobSpec, target *commonv1.TargetSpec, jobID,
 	return req
 }
 
-// checkMerging refuses dedupe, collision, id and reference settings that
+// CheckMerging refuses dedupe, collision, id and reference settings that
 // cannot work, naming the field: cols are each target table's columns.
 func CheckMerging(spec *commonv1.JobSpec, cols map[string][]*loaderv1.TargetColumn) error {
 	entities := map[string]bool{}
@@ -261,7 +261,7 @@ func CheckMerging(spec *commonv1.JobSpec, cols map[string][]*loaderv1.TargetColu
 	return err
 }
 
-// targetTables lists the spec's distinct target tables with parents before
+// TargetTables lists the spec's distinct target tables with parents before
 // children: the staged tables in finalize order (ids flow from the tables
 // listed first), then the others in spec order. The loader undoes them in
 // reverse.

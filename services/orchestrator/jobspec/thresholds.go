@@ -16,7 +16,7 @@ func HasRowLimit(spec *commonv1.JobSpec) bool {
 	return false
 }
 
-// dryRunThresholds names the thresholds a dry run's counts pass.
+// DryRunThresholds names the thresholds a dry run's counts pass.
 func DryRunThresholds(spec *commonv1.JobSpec, tables []*orchestratorv1.DryRunTable) []*orchestratorv1.Problem {
 	var out []*orchestratorv1.Problem
 	for k, th := range spec.GetThresholds() {
@@ -43,7 +43,7 @@ func DryRunThresholds(spec *commonv1.JobSpec, tables []*orchestratorv1.DryRunTab
 	return out
 }
 
-// thresholdPassed says how th is passed by hit quarantined rows out of
+// ThresholdPassed says how th is passed by hit quarantined rows out of
 // extracted, or "" when it is not.
 func ThresholdPassed(th *commonv1.Threshold, hit, extracted int64) string {
 	what := "quarantined"

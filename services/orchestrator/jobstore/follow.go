@@ -25,7 +25,7 @@ type Follower struct {
 	Checked    *time.Time
 }
 
-// startFollowing ends a job's full load: state following with the full
+// StartFollowing ends a job's full load: state following with the full
 // load's report, and a follower row per followed table.
 func (s *Store) StartFollowing(ctx context.Context, id string, report []byte, tables []Followed) (bool, error) {
 	tx, err := s.pool.Begin(ctx)
@@ -50,7 +50,7 @@ func (s *Store) StartFollowing(ctx context.Context, id string, report []byte, ta
 	return true, tx.Commit(ctx)
 }
 
-// claimFollower leases one follower row of a following job that nobody
+// ClaimFollower leases one follower row of a following job that nobody
 // holds (or whose holder's lease ran out).
 func (s *Store) ClaimFollower(ctx context.Context, owner string, lease time.Duration) (*Follower, error) {
 	var f Follower
@@ -73,7 +73,7 @@ func (s *Store) ClaimFollower(ctx context.Context, owner string, lease time.Dura
 	return &f, nil
 }
 
-// beat is what one follower iteration reports.
+// Beat is what one follower iteration reports.
 type Beat struct {
 	Position            string
 	LagRows             int64
@@ -83,7 +83,7 @@ type Beat struct {
 	StopRequested, Live bool
 }
 
-// followBeat records a follower's figures and renews its lease; live is
+// FollowBeat records a follower's figures and renews its lease; live is
 // false when the lease was lost or the job is no longer following.
 func (s *Store) FollowBeat(ctx context.Context, f *Follower, owner string, lease time.Duration, b *Beat) error {
 	err := s.pool.QueryRow(ctx, `
@@ -106,13 +106,13 @@ func (s *Store) FollowBeat(ctx context.Context, f *Follower, owner string, lease
 	return nil
 }
 
-// releaseFollower hands a follower row back (shutdown, failure).
+// ReleaseFollower hands a follower row back (shutdown, failure).
 func (s *Store) ReleaseFollower(ctx context.Context, f *Follower, owner string) {
 	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = NULL
 		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.JobID, f.ID, owner)
 }
 
-// followerDone marks a drained follower done after StopFollowing.
+// FollowerDone marks a drained follower done after StopFollowing.
 func (s *Store) FollowerDone(ctx context.Context, f *Follower, owner string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'done', lease_until = NULL, lag_rows = 0, lag_seconds = 0
 		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.JobID, f.ID, owner)
@@ -122,7 +122,7 @@ func (s *Store) FollowerDone(ctx context.Context, f *Follower, owner string) err
 	return nil
 }
 
-// finishFollowing ends a following job whose followers are all done.
+// FinishFollowing ends a following job whose followers are all done.
 func (s *Store) FinishFollowing(ctx context.Context, id string, report []byte) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'succeeded', finished_at = now(), report = coalesce($2, report)
 		WHERE id = $1 AND state = 'following'

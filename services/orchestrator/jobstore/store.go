@@ -26,11 +26,11 @@ const (
 	StateSucceeded = "succeeded"
 	StateFailed    = "failed"
 	StateCancelled = "cancelled"
-	// stateRolledBack: RollbackJob restored the target; the job stays so.
+	// StateRolledBack: RollbackJob restored the target; the job stays so.
 	StateRolledBack = "rolled_back"
 	StateDone       = "done"
-	// stateFollowing: the full load is in and the job's tables with a
-	// SyncSpec follow their sources (follow.go); also the state of their
+	// StateFollowing: the full load is in and the job's tables with a
+	// SyncSpec follow their sources (package follow); also the state of their
 	// follower rows in partitions ("sync:<table>").
 	StateFollowing = "following"
 )
@@ -108,7 +108,7 @@ ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS applied_at times
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS checked_at timestamptz;
 `
 
-// store is the control schema: every job fact lives here, so any replica
+// Store is the control schema: every job fact lives here, so any replica
 // can pick a job up after a crash.
 type Store struct{ pool *pgxpool.Pool }
 
@@ -159,18 +159,18 @@ type Job struct {
 	DDL             []string
 	Constraints     *loaderv1.AddConstraintsRequest
 	ConstraintsDone bool
-	// snapshots are the source snapshots by table index.
+	// Snapshots are the source snapshots by table index.
 	Snapshots []string
 	SpecHash  string
 	// re-drive of this job, with the source references per table spec.
 	RedriveOf string
 	Redrive   map[string][]string
-	// finalized staged target tables and what finalizing did.
+	// Finalized staged target tables and what finalizing did.
 	Finalized map[string]*loaderv1.FinalizeStagedResponse
-	// backups: rows copied per target table before the job (target.backup),
+	// Backups: rows copied per target table before the job (target.backup),
 	// nil when none were taken.
 	Backups map[string]int64
-	// syncStart: per followed table spec, the source position its
+	// SyncStart: per followed table spec, the source position its
 	// follower starts from (read before the full load's snapshot).
 	SyncStart map[string]string
 }
@@ -296,7 +296,7 @@ func (s *Store) ListJobs(ctx context.Context, limit int) ([]*Job, error) {
 	return out, rows.Err()
 }
 
-// claim leases one runnable partition: pending and due, or running with an
+// Claim leases one runnable partition: pending and due, or running with an
 // expired lease (its orchestrator died). SKIP LOCKED lets replicas share.
 func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*Partition, error) {
 	var p Partition
@@ -341,7 +341,7 @@ func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*
 	return &p, nil
 }
 
-// progress records a partition's counts so far and renews its lease.
+// Progress records a partition's counts so far and renews its lease.
 // It reports false when the lease was lost or the job left running state.
 func (s *Store) Progress(ctx context.Context, p *Partition, owner string, lease time.Duration, c *commonv1.Counts) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `
@@ -368,7 +368,7 @@ func (s *Store) FinishPartition(ctx context.Context, p *Partition, owner string,
 	return nil
 }
 
-// retryPartition puts a partition back after a transient failure.
+// RetryPartition puts a partition back after a transient failure.
 func (s *Store) RetryPartition(ctx context.Context, p *Partition, owner string, backoff time.Duration, cause error) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions SET state = 'pending', not_before = now() + $4::interval, error = $5, lease_until = NULL
@@ -380,7 +380,7 @@ func (s *Store) RetryPartition(ctx context.Context, p *Partition, owner string, 
 	return nil
 }
 
-// failPartition marks the partition and its job failed.
+// FailPartition marks the partition and its job failed.
 func (s *Store) FailPartition(ctx context.Context, p *Partition, owner string, cause error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -398,7 +398,7 @@ func (s *Store) FailPartition(ctx context.Context, p *Partition, owner string, c
 	return tx.Commit(ctx)
 }
 
-// releasePartition hands a partition back untouched (job cancelled).
+// ReleasePartition hands a partition back untouched (job cancelled).
 func (s *Store) ReleasePartition(ctx context.Context, p *Partition, owner string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'pending', lease_until = NULL
 		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'`, p.JobID, p.ID, owner)
@@ -408,7 +408,7 @@ func (s *Store) ReleasePartition(ctx context.Context, p *Partition, owner string
 	return nil
 }
 
-// finishableJobs lists running jobs whose partitions are all done.
+// FinishableJobs lists running jobs whose partitions are all done.
 func (s *Store) FinishableJobs(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT j.id FROM cutover_control.jobs j WHERE j.state = 'running'
 		AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions p WHERE p.job_id = j.id AND p.state NOT IN ('done', 'following'))`)
@@ -418,7 +418,7 @@ func (s *Store) FinishableJobs(ctx context.Context) ([]string, error) {
 	return pgx.CollectRows(rows, pgx.RowTo[string])
 }
 
-// claimFinish lets one replica (and one worker) at a time end a job: the
+// ClaimFinish lets one replica (and one worker) at a time end a job: the
 // end runs post-load DDL, which must not run twice at once.
 func (s *Store) ClaimFinish(ctx context.Context, id string, lease time.Duration) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finish_lease = now() + $2::interval
@@ -433,7 +433,7 @@ func (s *Store) ReleaseFinish(ctx context.Context, id string) {
 	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET finish_lease = NULL WHERE id = $1`, id)
 }
 
-// endJob moves a running job to its final state with its report, once.
+// EndJob moves a running job to its final state with its report, once.
 func (s *Store) EndJob(ctx context.Context, id, state, errText string, report []byte) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = $2, error = $3, report = $4, finished_at = coalesce(finished_at, now())
 		WHERE id = $1 AND state = 'running'`, id, state, errText, report)
@@ -443,7 +443,7 @@ func (s *Store) EndJob(ctx context.Context, id, state, errText string, report []
 	return tag.RowsAffected() == 1, nil
 }
 
-// constraintsAdded records the DDL of the post-load constraints, once.
+// ConstraintsAdded records the DDL of the post-load constraints, once.
 func (s *Store) ConstraintsAdded(ctx context.Context, id string, stmts []string) error {
 	if stmts == nil {
 		stmts = []string{}
@@ -455,7 +455,7 @@ func (s *Store) ConstraintsAdded(ctx context.Context, id string, stmts []string)
 	return nil
 }
 
-// setFinalized records what finalizing a staged target table did.
+// SetFinalized records what finalizing a staged target table did.
 func (s *Store) SetFinalized(ctx context.Context, id, table string, r *loaderv1.FinalizeStagedResponse) error {
 	data, err := protojson.Marshal(r)
 	if err != nil {
@@ -479,7 +479,7 @@ func (s *Store) SetReconciliation(ctx context.Context, id string, r *orchestrato
 	return nil
 }
 
-// reconciliation returns the job's last reconciliation, nil when none ran.
+// Reconciliation returns the job's last reconciliation, nil when none ran.
 func (s *Store) Reconciliation(ctx context.Context, id string) (*orchestratorv1.Reconciliation, error) {
 	var data []byte
 	if err := s.pool.QueryRow(ctx, `SELECT reconciliation FROM cutover_control.jobs WHERE id = $1`, id).Scan(&data); err != nil {
@@ -503,7 +503,7 @@ func (s *Store) SetReport(ctx context.Context, id string, report []byte) error {
 	return nil
 }
 
-// failJob ends a running job as failed, e.g. when a threshold is passed.
+// FailJob ends a running job as failed, e.g. when a threshold is passed.
 func (s *Store) FailJob(ctx context.Context, id, errText string) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'failed', finished_at = now(), error = $2
 		WHERE id = $1 AND state = 'running'`, id, errText)
@@ -522,7 +522,7 @@ func (s *Store) CancelJob(ctx context.Context, id string) (bool, error) {
 	return tag.RowsAffected() == 1, nil
 }
 
-// resumeJob puts a failed or cancelled job back to running; its unfinished
+// ResumeJob puts a failed or cancelled job back to running; its unfinished
 // partitions start over from their ledger position.
 func (s *Store) ResumeJob(ctx context.Context, id string) (bool, error) {
 	tx, err := s.pool.Begin(ctx)
@@ -596,7 +596,7 @@ func JobState(s string) orchestratorv1.JobState {
 	return orchestratorv1.JobState_JOB_STATE_UNSPECIFIED
 }
 
-// rollBack marks an ended job rolled back with the loader's outcome. It
+// RollBack marks an ended job rolled back with the loader's outcome. It
 // reports false when the job is not ended (running again, or resumed).
 func (s *Store) RollBack(ctx context.Context, id string, r *loaderv1.RollbackResponse) (bool, error) {
 	data, err := protojson.Marshal(r)
@@ -611,7 +611,7 @@ func (s *Store) RollBack(ctx context.Context, id string, r *loaderv1.RollbackRes
 	return tag.RowsAffected() == 1, nil
 }
 
-// rollbackOutcome returns what RollbackJob did to the job, nil if nothing.
+// RollbackOutcome returns what RollbackJob did to the job, nil if nothing.
 func (s *Store) RollbackOutcome(ctx context.Context, id string) (*loaderv1.RollbackResponse, error) {
 	var data []byte
 	if err := s.pool.QueryRow(ctx, `SELECT rollback FROM cutover_control.jobs WHERE id = $1`, id).Scan(&data); err != nil {

@@ -17,19 +17,19 @@ import (
 // The data plane is one chain of pulls: the loader pulls from a validator,
 // which pulls from a transformer, which pulls from the extractor. The
 // orchestrator builds the chain's request, each stage told its upstream's
-// address: the loader runs it for a job (runner.go, acknowledgements come
-// back) and for reconcile's replay of the source (reconcile.go: the loader
+// address: the loader runs it for a job (orchestrate, acknowledgements come
+// back) and for reconcile's replay of the source (orchestrate's Reconcile: the loader
 // hashes the rows); the orchestrator reads validated batches itself only
 // for a dry run's sample. This is the one place that chain is put together.
 
-// pullRead is the validator's request for a partition the extractor reads.
+// PullRead is the validator's request for a partition the extractor reads.
 func (c Clients) PullRead(tbl *commonv1.TableSpec, r *extractorv1.StreamBatchesRequest) *validatorv1.PullRequest {
 	p := c.pull(tbl)
 	p.Transform.Source = &transformerv1.PullRequest_Read{Read: r}
 	return p
 }
 
-// pullBatch is the validator's request for one batch already read.
+// PullBatch is the validator's request for one batch already read.
 func (c Clients) PullBatch(tbl *commonv1.TableSpec, b *commonv1.Batch) *validatorv1.PullRequest {
 	p := c.pull(tbl)
 	p.Transform.Source = &transformerv1.PullRequest_Batch{Batch: b}
@@ -45,7 +45,7 @@ func (c Clients) pull(tbl *commonv1.TableSpec) *validatorv1.PullRequest {
 		}}
 }
 
-// read is the extractor's request for a partition from its cursor; its
+// Read is the extractor's request for a partition from its cursor; its
 // batches' spans hang under ctx's span.
 func Read(ctx context.Context, spec *commonv1.JobSpec, tbl *commonv1.TableSpec, r *extractorv1.ReadBatchRequest) *extractorv1.StreamBatchesRequest {
 	r.Source, r.Table, r.BatchSize, r.BatchBytes = tbl.GetSource(), tbl.GetName(), spec.GetBatchSize(), spec.GetBatchBytes()
@@ -54,7 +54,7 @@ func Read(ctx context.Context, spec *commonv1.JobSpec, tbl *commonv1.TableSpec, 
 	return sr
 }
 
-// pullValidated runs a table's read through the chain up to the validator
+// PullValidated runs a table's read through the chain up to the validator
 // and hands each validated batch, in order, to f.
 func (c Clients) PullValidated(ctx context.Context, tbl *commonv1.TableSpec, rd *extractorv1.StreamBatchesRequest, f func(*commonv1.Batch) error) error {
 	ctx, cancel := context.WithCancel(ctx)

@@ -67,7 +67,7 @@ func (a Addrs) Dial() (c Clients, close func(), err error) {
 // stageWait bounds how long a call waits for a stage that is down.
 const Wait = 30 * time.Second
 
-// opened opens a stream, giving up (by cancelling the partition) when the
+// Opened opens a stream, giving up (by cancelling the partition) when the
 // stage does not answer within stageWait: WaitForReady would wait forever.
 func Opened[T any](cancel context.CancelFunc, stage string, open func() (T, error)) (T, error) {
 	timer := time.AfterFunc(Wait, cancel)
@@ -94,7 +94,7 @@ type Clients struct {
 	Addrs Addrs
 }
 
-// refusal turns a stage's answer to a spec check into the caller's error:
+// Refusal turns a stage's answer to a spec check into the caller's error:
 // a refusal names the spec field; an outage stays an outage.
 func Refusal(field, stage string, err error) error {
 	st, _ := status.FromError(err)
@@ -113,7 +113,7 @@ func Refusal(field, stage string, err error) error {
 	return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), msg)
 }
 
-// stageErr classifies an error returned by a stage service.
+// Classify classifies an error returned by a stage service.
 func Classify(stage string, err error) error {
 	if err == nil {
 		return nil
@@ -133,13 +133,13 @@ func Classify(stage string, err error) error {
 	}
 }
 
-// balanced is the accounting equation of a batch or partition as the
+// Balanced is the accounting equation of a batch or partition as the
 // ledger records it (merges happen later, per target table).
 func Balanced(c *commonv1.Counts) bool {
 	return c.GetExtracted() == c.GetLoaded()+c.GetQuarantined()+c.GetFiltered()
 }
 
-// retryBackoff is the wait before try attempts+1: exponential from 100ms,
+// Backoff is the wait before try attempts+1: exponential from 100ms,
 // capped at 5s, with jitter (u in [0,1) spreads it over [d/2, d)) so that
 // partitions failed by one outage do not all come back at the same moment.
 func Backoff(attempts int, u float64) time.Duration {

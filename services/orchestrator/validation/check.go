@@ -32,7 +32,7 @@ type Checker struct {
 	DefaultTarget string
 }
 
-// checkSync refuses a sync the follower could not carry out exactly.
+// CheckSync refuses a sync the follower could not carry out exactly.
 func (ck *Checker) CheckSync(ctx context.Context, spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceResponse) error {
 	targets := map[string]int{}
 	for _, t := range spec.GetTables() {
@@ -94,7 +94,7 @@ func (ck *Checker) CheckSync(ctx context.Context, spec *commonv1.JobSpec, source
 	return nil
 }
 
-// checkWriteModes refuses an upsert into a target table without a primary
+// CheckWriteModes refuses an upsert into a target table without a primary
 // key: the key is how an upserted row finds the row it replaces, and how a
 // rollback finds it again.
 func (ck *Checker) CheckWriteModes(ctx context.Context, spec *commonv1.JobSpec) error {
@@ -115,7 +115,7 @@ func (ck *Checker) CheckWriteModes(ctx context.Context, spec *commonv1.JobSpec) 
 	return nil
 }
 
-// targetHasKey reports whether a target table has a primary key (upsert
+// TargetHasKey reports whether a target table has a primary key (upsert
 // and sync apply rows by it).
 func (ck *Checker) TargetHasKey(ctx context.Context, target *commonv1.TargetSpec, table string) (bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
@@ -130,7 +130,7 @@ func (ck *Checker) TargetHasKey(ctx context.Context, target *commonv1.TargetSpec
 	return len(d.GetPrimaryKey()) > 0, nil
 }
 
-// describeSource asks the extractor for the table's source columns; with
+// DescribeSource asks the extractor for the table's source columns; with
 // create, an empty mapping becomes every source column.
 func (ck *Checker) DescribeSource(ctx context.Context, f string, t *commonv1.TableSpec, create bool) (*extractorv1.DescribeSourceResponse, error) {
 	src, err := ck.Clients.Extractor.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: t.Source})
@@ -146,7 +146,7 @@ func (ck *Checker) DescribeSource(ctx context.Context, f string, t *commonv1.Tab
 	return src, nil
 }
 
-// checkStages has the transformer check the mapping and filters and the
+// CheckStages has the transformer check the mapping and filters and the
 // validator the rules, against the source columns and target types.
 func (ck *Checker) CheckStages(ctx context.Context, f string, t *commonv1.TableSpec, src *extractorv1.DescribeSourceResponse, schema string) error {
 	if _, err := ck.Clients.Transformer.CheckMapping(ctx, &transformerv1.CheckMappingRequest{
@@ -165,7 +165,7 @@ func (ck *Checker) CheckStages(ctx context.Context, f string, t *commonv1.TableS
 	return nil
 }
 
-// target is the spec's target with the orchestrator's default filled in.
+// Target is the spec's target with the orchestrator's default filled in.
 func (ck *Checker) Target(spec *commonv1.JobSpec) *commonv1.TargetSpec {
 	t := &commonv1.TargetSpec{Dsn: spec.GetTarget().GetDsn(), Schema: spec.GetTarget().GetSchema()}
 	if t.Dsn == "" {
@@ -199,7 +199,7 @@ func (c *checked) allOK() bool {
 	return true
 }
 
-// check runs CreateJob's checks table by table, collecting problems.
+// Check runs CreateJob's checks table by table, collecting problems.
 func (ck *Checker) Check(ctx context.Context, in *commonv1.JobSpec) (*checked, error) {
 	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
