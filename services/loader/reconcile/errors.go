@@ -3,6 +3,8 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+
+	"github.com/cutover/cutover/services/kit/stage"
 )
 
 // Domain errors of a reconciliation; the loader's toStatus maps each to one
@@ -17,7 +19,7 @@ var (
 	ErrTargetMismatch = errors.New("target does not match the job")
 	// ErrUpstream: a stage answered with a malformed or out-of-order
 	// batch; retrying cannot help (Internal).
-	ErrUpstream = errors.New("upstream broke the stream")
+	ErrUpstream = stage.ErrBadBatch
 )
 
 // invalid is an ErrInvalidArgument naming the field.

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
-	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
@@ -17,7 +15,6 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
@@ -158,46 +155,17 @@ func (r *reconciler) pull(ctx context.Context, req *validatorv1.PullRequest, f f
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	st, err := opened(cancel, "validator", func() (validatorv1.ValidatorService_PullClient, error) {
+	st, err := stage.Open(cancel, "validator", stageWait, func() (validatorv1.ValidatorService_PullClient, error) {
 		return validatorv1.NewValidatorServiceClient(cc).Pull(ctx, req)
 	})
 	if err != nil {
 		return err
 	}
-	for seq := req.GetTransform().GetRead().GetRead().GetSeq(); ; seq++ {
+	recv := func() (*commonv1.Batch, error) {
 		m, err := st.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return &stage.UpstreamError{Stage: "validator", Err: err}
-		}
-		b := m.GetBatch()
-		if err := batch.Check(b); err != nil {
-			return fmt.Errorf("%w: validator: %v", ErrUpstream, err)
-		}
-		if b.GetSeq() != seq {
-			return fmt.Errorf("%w: validator: batch %d came back as seq %d", ErrUpstream, seq, b.GetSeq())
-		}
-		if err := f(b); err != nil {
-			return err
-		}
+		return m.GetBatch(), err
 	}
-}
-
-// opened opens a stream, giving up (by cancelling it) when the stage does
-// not answer within stageWait: WaitForReady would wait forever.
-func opened[T any](cancel context.CancelFunc, name string, open func() (T, error)) (T, error) {
-	timer := time.AfterFunc(stageWait, cancel)
-	s, err := open()
-	if !timer.Stop() {
-		var zero T
-		return zero, &stage.UpstreamError{Stage: name, Err: status.Errorf(codes.Unavailable, "not ready within %s", stageWait)}
-	}
-	if err != nil {
-		return s, &stage.UpstreamError{Stage: name, Err: err}
-	}
-	return s, nil
+	return stage.InOrder("validator", req.GetTransform().GetRead().GetRead().GetSeq(), recv, f)
 }
 
 // refused says whether a stage refused the work (as opposed to failing in
@@ -205,13 +173,7 @@ func opened[T any](cancel context.CancelFunc, name string, open func() (T, error
 func refused(err error) bool {
 	var up *stage.UpstreamError
 	if errors.As(err, &up) {
-		switch status.Code(up.Err) {
-		// ResourceExhausted is a message over the size limit.
-		case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange, codes.PermissionDenied, codes.Unimplemented,
-			codes.ResourceExhausted:
-			return true
-		}
-		return false
+		return stage.Refused(status.Code(up.Err))
 	}
 	return errors.Is(err, ErrUpstream)
 }

@@ -2,14 +2,12 @@ package stages
 
 import (
 	"context"
-	"fmt"
-	"io"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
-	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"go.opentelemetry.io/otel/propagation"
 )
@@ -65,23 +63,9 @@ func (c Clients) PullValidated(ctx context.Context, tbl *commonv1.TableSpec, rd 
 	if err != nil {
 		return err
 	}
-	for seq := rd.GetRead().GetSeq(); ; seq++ {
+	recv := func() (*commonv1.Batch, error) {
 		m, err := st.Recv()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return Classify("validator", err)
-		}
-		b := m.GetBatch()
-		if err := batch.Check(b); err != nil {
-			return fmt.Errorf("%w: validator: %v", ErrStageFatal, err)
-		}
-		if b.GetSeq() != seq {
-			return fmt.Errorf("%w: validator: batch %d came back as seq %d", ErrStageFatal, seq, b.GetSeq())
-		}
-		if err := f(b); err != nil {
-			return err
-		}
+		return m.GetBatch(), err
 	}
+	return upstreamErr(stage.InOrder("validator", rd.GetRead().GetSeq(), recv, f))
 }

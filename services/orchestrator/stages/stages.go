@@ -6,6 +6,7 @@ package stages
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/config"
 	"github.com/cutover/cutover/services/kit/server"
+	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -69,17 +71,23 @@ const Wait = 30 * time.Second
 
 // Opened opens a stream, giving up (by cancelling the partition) when the
 // stage does not answer within stageWait: WaitForReady would wait forever.
-func Opened[T any](cancel context.CancelFunc, stage string, open func() (T, error)) (T, error) {
-	timer := time.AfterFunc(Wait, cancel)
-	s, err := open()
-	if !timer.Stop() {
-		var zero T
-		return zero, fmt.Errorf("%w: %s: not ready within %s", ErrStage, stage, Wait)
+func Opened[T any](cancel context.CancelFunc, name string, open func() (T, error)) (T, error) {
+	s, err := stage.Open(cancel, name, Wait, open)
+	return s, upstreamErr(err)
+}
+
+// upstreamErr classifies what the kit's stream helpers return: an
+// upstream's failure by its code, a bad batch as a refusal; anything else
+// (the caller's own error, or nil) as it is.
+func upstreamErr(err error) error {
+	var up *stage.UpstreamError
+	switch {
+	case errors.As(err, &up):
+		return Classify(up.Stage, up.Err)
+	case errors.Is(err, stage.ErrBadBatch):
+		return fmt.Errorf("%w: %v", ErrStageFatal, err)
 	}
-	if err != nil {
-		return s, Classify(stage, err)
-	}
-	return s, nil
+	return err
 }
 
 // Clients are the stage services the orchestrator drives.
@@ -114,23 +122,18 @@ func Refusal(field, stage string, err error) error {
 }
 
 // Classify classifies an error returned by a stage service.
-func Classify(stage string, err error) error {
+func Classify(name string, err error) error {
 	if err == nil {
 		return nil
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		return fmt.Errorf("%w: %s: %v", ErrStage, stage, err)
+		return fmt.Errorf("%w: %s: %v", ErrStage, name, err)
 	}
-	switch st.Code() {
-	// ResourceExhausted is a message over the size limit: the same batch
-	// would be too large again, so it is not retried as if transient.
-	case codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.OutOfRange, codes.PermissionDenied, codes.Unimplemented,
-		codes.ResourceExhausted:
-		return fmt.Errorf("%w: %s: %s", ErrStageFatal, stage, st.Message())
-	default:
-		return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), st.Message())
+	if stage.Refused(st.Code()) {
+		return fmt.Errorf("%w: %s: %s", ErrStageFatal, name, st.Message())
 	}
+	return fmt.Errorf("%w: %s: %s: %s", ErrStage, name, st.Code(), st.Message())
 }
 
 // Balanced is the accounting equation of a batch or partition as the
