@@ -137,6 +137,7 @@ stop_all() {
 trap stop_all EXIT
 stop_all
 # start_on: fresh processes for the default stack.
+export CUTOVER_FILE_ROOTS="$data"
 start_on() {
   deploy/local/stop.sh >/dev/null 2>&1 || true
   rm -f "$CUTOVER_LOCAL_DIR"/*.log
@@ -146,7 +147,9 @@ start_on
 mkdir -p "$off_dir"; rm -f "$off_dir"/*.log
 CUTOVER_PORT_BASE=$off_base CUTOVER_LOCAL_DIR="$off_dir" CUTOVER_CONTROL_URL="$off_control" \
   OTEL_TRACES_SAMPLER=always_off deploy/local/start.sh >/dev/null
-gw="http://$CUTOVER_GATEWAY_ADDR" gw_off="http://127.0.0.1:$((off_base + 80))"
+gw="https://$CUTOVER_GATEWAY_ADDR" gw_off="https://127.0.0.1:$((off_base + 80))"
+# The gateway speaks HTTPS with the development CA and wants a token.
+api() { curl -sS --cacert "$CUTOVER_TLS_DIR/ca.pem" -H "Authorization: Bearer $(cat "$CUTOVER_TLS_DIR/admin.token")" "$@"; }
 columns='"columns":[{"target":"id","source":"id"},{"target":"customer_id","source":"customer_id"},
   {"target":"order_no","source":"order_no"},{"target":"status","source":"status"},
   {"target":"amount","source":"amount"},{"target":"currency","source":"currency"},
@@ -177,15 +180,15 @@ run_cutover() {
   local t0 c0 a0 id state body
   c0=$(cpu_ticks orchestrator) a0=$(all_ticks)
   t0=$(now)
-  body=$(curl -sS -X POST "$gw/v1/jobs" -H 'Content-Type: application/json' -d "$sp")
+  body=$(api -X POST "$gw/v1/jobs" -H 'Content-Type: application/json' -d "$sp")
   id=$(echo "$body" | sed -n 's/.*"id":[[:space:]]*"\(job-[^"]*\)".*/\1/p')
   [ -n "$id" ] || { echo "create job failed: $body" >&2; exit 1; }
   # One watch stream until the job ends: polling with a curl every 50 ms
   # took a tenth of this 2-core machine from the load it was timing.
-  curl -sSN "$gw/v1/jobs/$id:watch" >"$data/last_watch" || true
+  api -N "$gw/v1/jobs/$id:watch" >"$data/last_watch" || true
   local t1; t1=$(now)
-  state=$(curl -sS "$gw/v1/jobs/$id" | sed -n 's/.*"state":[[:space:]]*"\(JOB_STATE_[A-Z]*\)".*/\1/p')
-  [ "$state" = JOB_STATE_SUCCEEDED ] || { echo "job $id: $state" >&2; curl -sS "$gw/v1/jobs/$id/report" >&2; exit 1; }
+  state=$(api "$gw/v1/jobs/$id" | sed -n 's/.*"state":[[:space:]]*"\(JOB_STATE_[A-Z]*\)".*/\1/p')
+  [ "$state" = JOB_STATE_SUCCEEDED ] || { echo "job $id: $state" >&2; api "$gw/v1/jobs/$id/report" >&2; exit 1; }
   echo "$(($(cpu_ticks orchestrator) - c0)) $(($(all_ticks) - a0))" >"$data/last_cpu"
   local loaded; loaded=$(count_rows)
   [ "$loaded" = "$n" ] || { echo "cutover loaded $loaded of $n rows" >&2; exit 1; }
@@ -197,7 +200,7 @@ run_cutover() {
 run_reconcile() {
   local id t0 t1 body; id=$(cat "$data/last_job")
   t0=$(now)
-  body=$(curl -sS -X POST "$gw/v1/jobs/$id:reconcile" -H 'Content-Type: application/json' -d '{}')
+  body=$(api -X POST "$gw/v1/jobs/$id:reconcile" -H 'Content-Type: application/json' -d '{}')
   t1=$(now)
   echo "$body" | grep -q '"reconciliation":[[:space:]]*{[[:space:]]*"job_\?[iI]d":[[:space:]]*"[^"]*",[[:space:]]*"ok":[[:space:]]*true' || { echo "reconcile $id failed: $body" >&2; exit 1; }
   secs "$t0" "$t1"
@@ -209,7 +212,7 @@ run_reconcile_damaged() {
   psql_q "$target" -c "UPDATE bench_orders SET amount = amount + 0.01 WHERE id IN (17, 250003, 499999, 999983)" \
     -c "DELETE FROM bench_orders WHERE id IN (101, 333333, 777777)" \
     -c "UPDATE bench_orders SET created_at = created_at + interval '1 day' WHERE id IN (42, 600001, 888888)"
-  body=$(curl -sS -X POST "$gw/v1/jobs/$id:reconcile" -H 'Content-Type: application/json' -d '{"max_differences": 50}')
+  body=$(api -X POST "$gw/v1/jobs/$id:reconcile" -H 'Content-Type: application/json' -d '{"max_differences": 50}')
   found=$(echo "$body" | grep -o '"kind":[[:space:]]*"[a-z]*"' | wc -l)
   # protojson leaves out ok when it is false.
   if echo "$body" | grep -q '"reconciliation":[[:space:]]*{[[:space:]]*"job_\?[iI]d":[[:space:]]*"[^"]*",[[:space:]]*"ok":[[:space:]]*true'; then echo "reconcile of a damaged target passed: $body" >&2; exit 1; fi

@@ -18,6 +18,11 @@ export CUTOVER_LOADER_ADDR="${CUTOVER_LOADER_ADDR:-127.0.0.1:7004}"
 export CUTOVER_ORCHESTRATOR_ADDR="${CUTOVER_ORCHESTRATOR_ADDR:-127.0.0.1:7005}"
 export CUTOVER_GATEWAY_ADDR="${CUTOVER_GATEWAY_ADDR:-127.0.0.1:8080}"
 export CUTOVER_TRACE_FILE="${CUTOVER_TRACE_FILE:-$CUTOVER_LOCAL_DIR/traces.jsonl}"
+# Every link is mTLS: the development CA, certificates and admin token live
+# here, made by `cutover certs` on first use (start.sh). Clients: curl
+# --cacert "$CUTOVER_TLS_DIR/ca.pem" -H "Authorization: Bearer $(cat
+# "$CUTOVER_TLS_DIR/admin.token")"; cutoverctl reads both from CUTOVER_TLS_DIR.
+export CUTOVER_TLS_DIR="${CUTOVER_TLS_DIR:-$root/.data/tls}"
 ALL_SERVICES="extractor transformer validator loader orchestrator gateway"
 
 addr_of() {

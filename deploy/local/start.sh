@@ -7,6 +7,12 @@ set -euo pipefail
 . "$(dirname "$0")/env.sh"
 mkdir -p "$CUTOVER_LOCAL_DIR"
 services="${*:-$ALL_SERVICES}"
+# Certificates, tokens and the secret key: made when missing, kept otherwise.
+if [ -x "$CUTOVER_BIN/cutover" ]; then
+  "$CUTOVER_BIN/cutover" certs --dir "$CUTOVER_TLS_DIR" >/dev/null
+elif [ ! -f "$CUTOVER_TLS_DIR/ca.pem" ]; then
+  echo "missing $CUTOVER_BIN/cutover (it makes the certificates): run make build" >&2; exit 1
+fi
 for s in $services; do
   [ -x "$CUTOVER_BIN/$s" ] || { echo "missing $CUTOVER_BIN/$s: run make build" >&2; exit 1; }
   pidf="$CUTOVER_LOCAL_DIR/$s.pid"

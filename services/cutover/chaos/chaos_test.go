@@ -103,7 +103,7 @@ func TestChaos(t *testing.T) {
 	csv := writeCSV(t, cfg.rows)
 	st := startStack(t, binDir, control,
 		"CUTOVER_LEASE=4s", "CUTOVER_BATCH_TIMEOUT="+cfg.batchTimeout.String(), "CUTOVER_WORKERS=4", "CUTOVER_MAX_ATTEMPTS=5")
-	jobs := jobClient(t, st.jobAddr)
+	jobs := jobClient(t, st)
 
 	cleanDB := pg.database(t, "chaos_clean")
 	cleanJob := runJob(t, st, jobs, spec(csv, cleanDB, cfg), nil)
@@ -164,9 +164,13 @@ func TestChaos(t *testing.T) {
 	fmt.Printf("faults %d, lost %d, duplicated %d\n", inj.total, lost, dup)
 }
 
-func jobClient(t *testing.T, addr string) orchestratorv1.JobServiceClient {
+func jobClient(t *testing.T, st *stack) orchestratorv1.JobServiceClient {
 	t.Helper()
-	cc, err := server.Dial(addr)
+	opts, err := server.ClientOptions(st.tls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := server.Dial(st.jobAddr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

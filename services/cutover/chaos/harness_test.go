@@ -21,6 +21,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/cutover/cutover/services/kit/pgtest"
+	"github.com/cutover/cutover/services/kit/server"
 )
 
 // cluster is a throwaway PostgreSQL cluster the suite may restart; the
@@ -164,6 +165,7 @@ func (s *service) stop() {
 type stack struct {
 	t        *testing.T
 	dir      string
+	tls      string
 	services map[string]*service
 	proxies  map[string]*toxiproxy.Proxy
 	jobAddr  string
@@ -175,7 +177,13 @@ func startStack(t *testing.T, binDir, controlURL string, extraEnv ...string) *st
 	t.Helper()
 	st := &stack{t: t, dir: t.TempDir(), services: map[string]*service{}, proxies: map[string]*toxiproxy.Proxy{}}
 	ts := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
-	base := withoutCutoverEnv(os.Environ())
+	st.tls = filepath.Join(st.dir, "tls")
+	// The services find their certificates, the tokens and the key
+	// sealing DSN secrets here (a restarted orchestrator reads its jobs).
+	if err := server.WriteDevDir(st.tls, []string{"extractor", "transformer", "validator", "loader", "orchestrator", "gateway"}); err != nil {
+		t.Fatal(err)
+	}
+	base := append(withoutCutoverEnv(os.Environ()), "CUTOVER_TLS_DIR="+st.tls, "CUTOVER_FILE_ROOTS="+os.TempDir())
 	orchEnv := append([]string{}, base...)
 	for _, name := range stages {
 		real, proxied := freeAddr(t), freeAddr(t)

@@ -14,16 +14,20 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/cutover/specfile"
+	"github.com/cutover/cutover/services/kit/auth"
 	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/pki"
 	"github.com/cutover/cutover/services/kit/server"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -53,8 +57,13 @@ const usage = `usage:
   cutoverctl readiness JOB [--max-lag-rows N] [--max-lag-seconds S] [--watch] [--json]
   cutoverctl stop-following JOB [--json]
   cutoverctl rollback JOB [--json]
+  cutoverctl list [--state running,failed] [--limit N] [--json]
+  cutoverctl delete JOB [--json]                   (admin: an ended job and its lineage, backups, staging)
+  cutoverctl audit [--job JOB] [--principal P] [--since 24h] [--limit N] [--json]   (admin)
 common flags: --addr HOST:PORT (env CUTOVER_ORCHESTRATOR_ADDR, default 127.0.0.1:7005)
-              --token T (env CUTOVER_TOKEN) --timeout D --connect-timeout D
+              --ca FILE (env CUTOVER_CA_FILE, default $CUTOVER_TLS_DIR/ca.pem)
+              --token-file FILE (env CUTOVER_TOKEN_FILE, default $CUTOVER_TLS_DIR/admin.token)
+              or the token itself in env CUTOVER_TOKEN; --timeout D --connect-timeout D
 exit codes: 0 passed, ready or done; 1 checks failed, not ready, or refused
             (job in the wrong state); 2 usage or connection error`
 
@@ -90,6 +99,12 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = stopFollowing(ctx, args[1:], stdout)
 	case "rollback":
 		code, err = rollback(ctx, args[1:], stdout)
+	case "list":
+		code, err = list(ctx, args[1:], stdout)
+	case "delete":
+		code, err = deleteJob(ctx, args[1:], stdout)
+	case "audit":
+		code, err = audit(ctx, args[1:], stdout)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 		return ExitOK
@@ -114,7 +129,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // conn holds what every command shares: where the orchestrator is, the
 // token and the deadlines.
 type conn struct {
-	addr, token             string
+	addr, token, tokenFile  string
+	caFile                  string
 	timeout, connectTimeout time.Duration
 	asJSON                  bool
 	junit, report           string
@@ -126,7 +142,10 @@ func (c *conn) flags(fs *flag.FlagSet) {
 		addr = v
 	}
 	fs.StringVar(&c.addr, "addr", addr, "orchestrator gRPC address (env CUTOVER_ORCHESTRATOR_ADDR)")
-	fs.StringVar(&c.token, "token", os.Getenv("CUTOVER_TOKEN"), "bearer token sent as authorization metadata (env CUTOVER_TOKEN)")
+	dir := config.DefaultTLSDir()
+	fs.StringVar(&c.token, "token", os.Getenv("CUTOVER_TOKEN"), "bearer token (env CUTOVER_TOKEN; prefer the env or --token-file: argv is visible to other users)")
+	fs.StringVar(&c.tokenFile, "token-file", envOr("CUTOVER_TOKEN_FILE", filepath.Join(dir, auth.AdminTokenFileName)), "file holding the bearer token, used when no token is given (env CUTOVER_TOKEN_FILE)")
+	fs.StringVar(&c.caFile, "ca", envOr("CUTOVER_CA_FILE", filepath.Join(dir, "ca.pem")), "CA bundle the orchestrator's certificate is verified against (env CUTOVER_CA_FILE; default from CUTOVER_TLS_DIR)")
 	fs.DurationVar(&c.timeout, "timeout", 0,
 		"deadline of the call (default 10s for validate and readiness, 30m for --dry-run, reconcile, stop-following, rollback and readiness --watch)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", defaultConnectTimeout, "deadline for reaching the orchestrator")
@@ -174,7 +193,16 @@ func (c *conn) dial(ctx context.Context) (*grpc.ClientConn, error) {
 	if strings.TrimSpace(c.addr) == "" {
 		return nil, usageError{"--addr must not be empty"}
 	}
-	cc, err := server.Dial(c.addr)
+	roots, err := pki.RootsOnly(c.caFile)
+	if err != nil {
+		return nil, usageError{fmt.Sprintf("%v (set --ca or CUTOVER_CA_FILE, or CUTOVER_TLS_DIR to the directory `cutover certs` made)", err)}
+	}
+	if c.token == "" {
+		if tok, err := auth.ReadTokenFile(c.tokenFile); err == nil {
+			c.token = tok
+		}
+	}
+	cc, err := server.Dial(c.addr, grpc.WithTransportCredentials(credentials.NewTLS(roots.Client())))
 	if err != nil {
 		return nil, usageError{fmt.Sprintf("cannot reach orchestrator at %s: %v", c.addr, err)}
 	}
@@ -198,8 +226,7 @@ func (c *conn) dial(ctx context.Context) (*grpc.ClientConn, error) {
 	return cc, nil
 }
 
-// outgoing adds the token to ctx's metadata. gRPC servers do not check it
-// today; the gateway does, and a proxy in front of the orchestrator may.
+// outgoing adds the token to ctx's metadata (over TLS only).
 func (c *conn) outgoing(ctx context.Context) context.Context {
 	if c.token == "" {
 		return ctx
@@ -241,7 +268,8 @@ func notGRPC(err error) bool {
 	case codes.Unimplemented:
 		return strings.Contains(msg, "unexpected HTTP status code")
 	case codes.Unavailable:
-		return strings.Contains(msg, "looked like an HTTP/1.1 header")
+		// Over TLS an HTTPS server without HTTP/2 fails ALPN instead.
+		return strings.Contains(msg, "looked like an HTTP/1.1 header") || strings.Contains(msg, "missing selected ALPN property")
 	}
 	return false
 }
@@ -456,4 +484,11 @@ type validation struct {
 type reconciliation struct {
 	rec     *orchestratorv1.Reconciliation
 	elapsed time.Duration
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

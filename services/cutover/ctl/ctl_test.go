@@ -25,7 +25,18 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
+// tlsDir is the stacks' CA, certificates and admin token; cutoverctl finds
+// them through CUTOVER_TLS_DIR, as in a user's shell.
+var tlsDir string
+
 func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "cutoverctl-tls")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	tlsDir = dir
+	os.Setenv("CUTOVER_TLS_DIR", dir)
 	code := pgtest.Run(m)
 	mysqltest.Cleanup()
 	os.Exit(code)
@@ -39,6 +50,8 @@ func startStack(t *testing.T, db *testenv.DB) *stack.Stack {
 		Addrs:        stack.EphemeralAddrs(),
 		Orchestrator: orchestrate.Config{ControlURL: db.URL, DefaultTarget: db.URL, Workers: 2, Poll: 20 * time.Millisecond},
 		Grace:        5 * time.Second,
+		TLSDir:       tlsDir,
+		FileRoots:    testenv.FileRoots(t),
 	})
 	if err != nil {
 		t.Fatalf("start stack: %v", err)
@@ -175,7 +188,13 @@ func TestValidateDemoSpec(t *testing.T) {
 	dir := t.TempDir()
 	junit, report := filepath.Join(dir, "junit.xml"), filepath.Join(dir, "report.md")
 
-	r := runCtl(t, "validate", "--addr", st.Addrs.Orchestrator, "--token", "t0ken", "--spec", spec, "--junit", junit, "--report", report)
+	// A wrong token is refused (exit 2) before anything is checked.
+	r := runCtl(t, "validate", "--addr", st.Addrs.Orchestrator, "--token", "WRONG", "--spec", spec)
+	r.want(t, ExitUsage)
+	if !strings.Contains(r.stderr, "unknown bearer token") {
+		t.Errorf("wrong token: stderr %q", r.stderr)
+	}
+	r = runCtl(t, "validate", "--addr", st.Addrs.Orchestrator, "--spec", spec, "--junit", junit, "--report", report)
 	r.want(t, ExitOK)
 	p := readJUnit(t, junit)
 	if p.Failures != 0 || len(p.Suites) != 3 || p.Suites[0].Name != "customers" || p.Suites[1].Name != "orders" {

@@ -13,6 +13,7 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/cutover/internal/testenv"
 	"github.com/cutover/cutover/services/kit/mysqltest"
+	"github.com/cutover/cutover/services/kit/server"
 	_ "github.com/go-sql-driver/mysql"
 	"google.golang.org/protobuf/encoding/protojson"
 )
@@ -26,8 +27,11 @@ func tableSum(db *testenv.DB, table string) string {
 
 func jobClient(t *testing.T, addr string) orchestratorv1.JobServiceClient {
 	t.Helper()
-	c := conn{addr: addr, connectTimeout: defaultConnectTimeout}
-	cc, err := c.dial(context.Background())
+	opts, err := server.ClientOptions(tlsDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := server.Dial(addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

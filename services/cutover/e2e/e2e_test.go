@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -13,18 +15,16 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/cutover/internal/testenv"
-	"github.com/cutover/cutover/services/kit/server"
+	"github.com/cutover/cutover/services/kit/pki"
 	"github.com/cutover/cutover/services/kit/telemetry"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-func jobClient(t *testing.T, addr string) orchestratorv1.JobServiceClient {
-	t.Helper()
-	cc, err := server.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
-	return orchestratorv1.NewJobServiceClient(cc)
+func jobClient(p *procs) orchestratorv1.JobServiceClient {
+	return orchestratorv1.NewJobServiceClient(p.dial())
 }
 
 func seqSpec(csv string, batch int32) *commonv1.JobSpec {
@@ -64,7 +64,7 @@ func TestTraceSpansAllServices(t *testing.T) {
 	const secret = "s3cretpw"
 	target := withPassword(db.URL, secret)
 	p := startProcs(t, "CUTOVER_CONTROL_URL="+db.URL, "CUTOVER_TARGET_URL="+target)
-	jobs := jobClient(t, p.orchestratorAddr())
+	jobs := jobClient(p)
 	created, err := jobs.CreateJob(context.Background(), &orchestratorv1.CreateJobRequest{Spec: seqSpec(seqCSV(t, 25), 10)})
 	if err != nil {
 		t.Fatalf("CreateJob: %v", err)
@@ -73,6 +73,7 @@ func TestTraceSpansAllServices(t *testing.T) {
 	if job.State != orchestratorv1.JobState_JOB_STATE_SUCCEEDED || job.Counts.Loaded != 25 {
 		t.Fatalf("job %s %s %+v", job.State, job.Error, job.Counts)
 	}
+	checkMTLS(t, p)
 	p.script("stop.sh") // SIGTERM flushes every process's spans
 
 	spans, err := telemetry.ReadSpans(filepath.Join(p.dir, "traces.jsonl"))
@@ -144,7 +145,7 @@ func TestLoaderKilledMidJob(t *testing.T) {
 	// One attempt per partition: the kill fails the job, and the test
 	// resumes it explicitly, as an operator would.
 	p := startProcs(t, "CUTOVER_CONTROL_URL="+db.URL, "CUTOVER_TARGET_URL="+db.URL, "CUTOVER_MAX_ATTEMPTS=1")
-	jobs := jobClient(t, p.orchestratorAddr())
+	jobs := jobClient(p)
 	const rows, batch = 300000, 200
 	created, err := jobs.CreateJob(context.Background(), &orchestratorv1.CreateJobRequest{Spec: seqSpec(seqCSV(t, rows), batch)})
 	if err != nil {
@@ -196,5 +197,50 @@ func TestLoaderKilledMidJob(t *testing.T) {
 	}
 	if job.Counts.Extracted != rows || job.Counts.Loaded != rows || job.Counts.Quarantined != 0 {
 		t.Fatalf("job counts %+v", job.Counts)
+	}
+}
+
+// checkMTLS: every gRPC port of the running processes refuses plaintext
+// and a certificate from another CA, and the gateway speaks only HTTPS.
+func checkMTLS(t *testing.T, p *procs) {
+	t.Helper()
+	foreign, err := pki.NewCA("elsewhere")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := foreign.Issue("orchestrator")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := pki.RootsOnly(filepath.Join(p.tls, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"extractor", "transformer", "validator", "loader", "orchestrator"} {
+		addr := p.addr(offsets[name])
+		for how, opt := range map[string]grpc.DialOption{
+			"plaintext": grpc.WithTransportCredentials(insecure.NewCredentials()),
+			"foreign certificate": grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: ours.Pool(),
+				GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &cert.TLS, nil }})),
+		} {
+			cc, err := grpc.NewClient(addr, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_, err = healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{})
+			cancel()
+			cc.Close()
+			if err == nil {
+				t.Errorf("%s at %s answered a client with a %s", name, addr, how)
+			}
+		}
+	}
+	res, err := http.Get("http://" + p.addr(offsets["gateway"]) + "/healthz")
+	if err == nil {
+		res.Body.Close()
+		if res.StatusCode == http.StatusOK {
+			t.Errorf("the gateway answered plain HTTP")
+		}
 	}
 }

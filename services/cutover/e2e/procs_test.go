@@ -15,6 +15,8 @@ import (
 
 	"github.com/cutover/cutover/services/kit/mysqltest"
 	"github.com/cutover/cutover/services/kit/pgtest"
+	"github.com/cutover/cutover/services/kit/server"
+	"google.golang.org/grpc"
 )
 
 var (
@@ -53,12 +55,19 @@ type procs struct {
 	dir  string
 	env  []string
 	base int
+	tls  string // CUTOVER_TLS_DIR: every link is mTLS, clients present the admin token
 }
 
 func startProcs(t *testing.T, extraEnv ...string) *procs {
 	t.Helper()
 	p := &procs{t: t, dir: t.TempDir(), base: freeBase(t)}
-	p.env = append(os.Environ(),
+	p.tls = filepath.Join(p.dir, "tls")
+	// The services find their certificates, the tokens and the key
+	// sealing DSN secrets here (a restarted orchestrator reads its jobs).
+	if err := server.WriteDevDir(p.tls, []string{"extractor", "transformer", "validator", "loader", "orchestrator", "gateway"}); err != nil {
+		t.Fatal(err)
+	}
+	p.env = append(os.Environ(), "CUTOVER_TLS_DIR="+p.tls, "CUTOVER_FILE_ROOTS="+os.TempDir(),
 		"CUTOVER_BIN="+binDir, "CUTOVER_LOCAL_DIR="+p.dir, "CUTOVER_PORT_BASE="+strconv.Itoa(p.base),
 		"CUTOVER_TRACE_FILE="+filepath.Join(p.dir, "traces.jsonl"), "OTEL_BSP_SCHEDULE_DELAY=100",
 		"CUTOVER_GRACE=5s")
@@ -93,6 +102,21 @@ func (p *procs) logs() string {
 func (p *procs) addr(offset int) string { return "127.0.0.1:" + strconv.Itoa(p.base+offset) }
 
 func (p *procs) orchestratorAddr() string { return p.addr(5) }
+
+// dial connects to the orchestrator as the development admin.
+func (p *procs) dial() *grpc.ClientConn {
+	p.t.Helper()
+	opts, err := server.ClientOptions(p.tls)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	cc, err := server.Dial(p.orchestratorAddr(), opts...)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.t.Cleanup(func() { cc.Close() })
+	return cc
+}
 
 func (p *procs) kill9(name string) {
 	p.t.Helper()

@@ -17,7 +17,6 @@ import (
 	"github.com/cutover/cutover/services/cutover/internal/testenv"
 	"github.com/cutover/cutover/services/kit/mysqltest"
 	"github.com/cutover/cutover/services/kit/pgtest"
-	"github.com/cutover/cutover/services/kit/server"
 	_ "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -267,7 +266,7 @@ func followKilled(t *testing.T, src *syncSource) {
 	db.Exec(syncTargetDDL)
 	// A short lease, so the dead orchestrator's follower is free soon.
 	p := startProcs(t, "CUTOVER_CONTROL_URL="+db.URL, "CUTOVER_TARGET_URL="+db.URL, "CUTOVER_LEASE=2s")
-	jobs, valid := orchestratorClients(t, p.orchestratorAddr())
+	jobs, valid := orchestratorClients(p)
 	spec := &commonv1.JobSpec{Name: "follow items", BatchSize: 40, Tables: []*commonv1.TableSpec{{
 		Name: "items", TargetTable: "items", Partitions: 2, Source: src.spec, Sync: src.sync,
 		Columns: []*commonv1.ColumnMapping{{Target: "id", Source: "id"}, {Target: "name", Source: "name"}, {Target: "qty", Source: "qty"},
@@ -345,7 +344,7 @@ func followKilled(t *testing.T, src *syncSource) {
 	p.kill9("orchestrator")
 	atKill := batches()
 	p.script("start.sh", "orchestrator")
-	jobs, valid = orchestratorClients(t, p.orchestratorAddr())
+	jobs, valid = orchestratorClients(p)
 	waitFor(t, p, 20*time.Second, "a new orchestrator takes the follower over", func() bool {
 		o := owner()
 		return o != "" && o != dead && batches() >= atKill+2
@@ -506,13 +505,8 @@ func digest(rows []string) string {
 
 // orchestratorClients dials the orchestrator (a fresh connection: the
 // previous one may be backing off after a kill).
-func orchestratorClients(t *testing.T, addr string) (orchestratorv1.JobServiceClient, orchestratorv1.ValidationServiceClient) {
-	t.Helper()
-	cc, err := server.Dial(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close() })
+func orchestratorClients(p *procs) (orchestratorv1.JobServiceClient, orchestratorv1.ValidationServiceClient) {
+	cc := p.dial()
 	return orchestratorv1.NewJobServiceClient(cc), orchestratorv1.NewValidationServiceClient(cc)
 }
 

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -44,6 +45,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	reportMD := fs.String("report-md", "", "also write the report as Markdown to this file")
 	reportHTML := fs.String("report-html", "", "also write the report as a self-contained HTML page to this file")
 	traceFile := config.String(fs, "trace-file", "", "JSON-lines span file when OTLP is not configured")
+	roots := config.String(fs, "file-roots", "", "more directories file sources may be read from besides the spec's own, separated by "+string(os.PathListSeparator))
+	hosts := config.String(fs, "source-hosts", "", "comma-separated source hosts the extractor may dial (empty: any)")
 	var oc orchestrate.Config
 	oc.Flags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -71,7 +74,15 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer tel.Shutdown(context.WithoutCancel(ctx))
 	oc.TraceSink = tel.Sink
-	st, err := stack.Start(ctx, stack.Config{Addrs: stack.EphemeralAddrs(), Orchestrator: oc})
+	// File sources are read from the spec's directory (where its relative
+	// paths point) and the roots named, nowhere else.
+	specDir, err := filepath.Abs(filepath.Dir(*specPath))
+	if err != nil {
+		fmt.Fprintf(stderr, "cutover run: %v\n", err)
+		return ExitBadSpec
+	}
+	st, err := stack.Start(ctx, stack.Config{Addrs: stack.EphemeralAddrs(), Orchestrator: oc,
+		FileRoots: append([]string{specDir}, config.List(*roots, string(os.PathListSeparator))...), SourceHosts: config.List(*hosts, ",")})
 	if err != nil {
 		fmt.Fprintf(stderr, "cutover run: start embedded stack: %v\n", err)
 		return ExitFailed

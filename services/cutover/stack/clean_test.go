@@ -33,7 +33,7 @@ func TestCleaningThroughTheStack(t *testing.T) {
 		"1,138 1234 5678,2023/1/5,1999,北京市朝阳区建国路1号\n"+
 		"2,+86 (139) 0000-1111,2023年2月28日,5,广东深圳南山区科技园\n"+
 		"3,12345,2023/2/30,100,上海市浦东新区\n")
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Name: "members", Tables: []*commonv1.TableSpec{{Name: "members", TargetTable: "members",
 		Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: csv}}},
 		Columns: []*commonv1.ColumnMapping{
@@ -76,7 +76,7 @@ func TestExpressionsThroughTheStack(t *testing.T) {
 	db := testenv.NewDB(t)
 	db.Exec(`CREATE TABLE people (id int PRIMARY KEY, full_name text, size text)`)
 	csv := testenv.WriteFile(t, "people.csv", "id,first,last,orders\n1,Ann,Lee,3\n2,Bo,Chan,250\n3,Cy,,x\n")
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Name: "people", Tables: []*commonv1.TableSpec{{Name: "people", TargetTable: "people",
 		Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: csv}}},
 		Columns: []*commonv1.ColumnMapping{

@@ -59,7 +59,7 @@ func TestFileSourcesEndToEnd(t *testing.T) {
 	db := testenv.NewDB(t)
 	db.Exec(`CREATE TABLE members (id int PRIMARY KEY, name text NOT NULL, city text)`,
 		`CREATE TABLE orders (no text PRIMARY KEY, total numeric(10,2), phone text, first_sku text)`)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Name: "files", BatchSize: 2, Target: &commonv1.TargetSpec{CreateTables: true}, Tables: []*commonv1.TableSpec{
 		{Name: "items", TargetTable: "items", Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Sqlite{Sqlite: &commonv1.SqliteSource{Path: litePath, Table: "items"}}}},
 		{Name: "members", TargetTable: "members", Partitions: 2,

@@ -10,19 +10,26 @@ import (
 	"testing"
 
 	"github.com/cutover/cutover/services/cutover/internal/testenv"
+	"github.com/cutover/cutover/services/cutover/stack"
 )
 
-func httpDo(t *testing.T, method, u, body, token string) (int, string) {
+// httpDo calls the stack's gateway over HTTPS with token; "" sends the
+// stack's admin token, noToken none.
+func httpDo(t *testing.T, st *stack.Stack, method, u, body, token string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, u, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
+	switch token {
+	case "":
+		req.Header.Set("Authorization", "Bearer "+st.Token)
+	case noToken:
+	default:
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	res, err := http.DefaultClient.Do(req)
+	res, err := st.HTTPClient().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, u, err)
 	}
@@ -31,14 +38,24 @@ func httpDo(t *testing.T, method, u, body, token string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+// httpGet is a GET as the stack's admin, for reading a response as it comes.
+func httpGet(st *stack.Stack, u string) (*http.Response, error) {
+	req, err := http.NewRequest("GET", u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+st.Token)
+	return st.HTTPClient().Do(req)
+}
+
 // TestREST drives the migration API the way curl would: create a job from
 // a JSON spec, watch it, read it and its report; bad specs are 400 naming
 // the field, unknown jobs 404; DSN passwords never come back.
 func TestREST(t *testing.T) {
 	db := testenv.NewDB(t)
 	db.Exec(ordersDDL)
-	st, _ := startStack(t, db, "")
-	base := "http://" + st.Addrs.Gateway
+	st, _ := startStack(t, db)
+	base := st.GatewayURL()
 	csv := testenv.WriteFile(t, "orders.csv", badCSV)
 	// Trust auth ignores the password, so it can stand in for a real secret.
 	u, _ := url.Parse(db.URL)
@@ -48,7 +65,7 @@ func TestREST(t *testing.T) {
 		"columns":[{"target":"id","source":"id"},{"target":"customer_id","source":"customer"},{"target":"amount","source":"amount"},
 			{"target":"status","source":"status"},{"target":"source","default":"rest"}]}]}`
 
-	code, body := httpDo(t, "POST", base+"/v1/jobs", spec, "")
+	code, body := httpDo(t, st, "POST", base+"/v1/jobs", spec, "")
 	if code != http.StatusOK {
 		t.Fatalf("POST /v1/jobs = %d %s", code, body)
 	}
@@ -64,7 +81,7 @@ func TestREST(t *testing.T) {
 	id := created.Job.ID
 
 	// Watch streams progress as JSON lines until the job ends.
-	res, err := http.Get(base + "/v1/jobs/" + id + ":watch")
+	res, err := httpGet(st, base+"/v1/jobs/"+id+":watch")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,11 +98,11 @@ func TestREST(t *testing.T) {
 		t.Fatalf("watch gave %d lines, last %s", lines, last)
 	}
 
-	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id, "", "")
+	code, body = httpDo(t, st, "GET", base+"/v1/jobs/"+id, "", "")
 	if code != http.StatusOK || !strings.Contains(body, `"loaded":"7"`) || !strings.Contains(body, `"quarantined":"3"`) {
 		t.Fatalf("GET job = %d %s", code, body)
 	}
-	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id+"/report", "", "")
+	code, body = httpDo(t, st, "GET", base+"/v1/jobs/"+id+"/report", "", "")
 	if code != http.StatusOK || !strings.Contains(body, `"balanced":true`) || !strings.Contains(body, `"trace_id"`) ||
 		!strings.Contains(body, `"stage":"extractor"`) || !strings.Contains(body, `"stage":"loader"`) {
 		t.Fatalf("GET report = %d %s", code, body)
@@ -101,7 +118,7 @@ func TestREST(t *testing.T) {
 		{"/v1/jobs/nope/report.md", "text/plain; charset=utf-8", http.StatusNotFound, []string{"nope", "not found"}},
 		{"/v1/jobs/nope/report.html", "text/plain; charset=utf-8", http.StatusNotFound, []string{"nope", "not found"}},
 	} {
-		res, err := http.Get(base + tt.path)
+		res, err := httpGet(st, base+tt.path)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,20 +138,20 @@ func TestREST(t *testing.T) {
 	}
 	// Lineage both ways: a loaded target row, a quarantined source row
 	// (the system defaults to the table spec's name), a bad question.
-	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id+"/lineage?target_table=orders&target_key=id%3D7", "", "")
+	code, body = httpDo(t, st, "GET", base+"/v1/jobs/"+id+"/lineage?target_table=orders&target_key=id%3D7", "", "")
 	if code != http.StatusOK || !strings.Contains(body, `"source_ref":"line 8"`) || !strings.Contains(body, `"outcome":"loaded"`) ||
 		!strings.Contains(body, `"spec_hash"`) {
 		t.Fatalf("GET lineage of orders id=7 = %d %s", code, body)
 	}
-	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id+"/lineage?system=orders&source_ref=line%204", "", "")
+	code, body = httpDo(t, st, "GET", base+"/v1/jobs/"+id+"/lineage?system=orders&source_ref=line%204", "", "")
 	if code != http.StatusOK || !strings.Contains(body, `"outcome":"quarantined"`) || !strings.Contains(body, `"rule":"cast"`) || !strings.Contains(body, "abc") {
 		t.Fatalf("GET lineage of line 4 = %d %s", code, body)
 	}
-	code, body = httpDo(t, "GET", base+"/v1/jobs/"+id+"/lineage?target_table=orders", "", "")
+	code, body = httpDo(t, st, "GET", base+"/v1/jobs/"+id+"/lineage?target_table=orders", "", "")
 	if code != http.StatusBadRequest || !strings.Contains(body, "target_key") {
 		t.Fatalf("GET lineage without a key = %d %s", code, body)
 	}
-	code, body = httpDo(t, "GET", base+"/v1/jobs", "", "")
+	code, body = httpDo(t, st, "GET", base+"/v1/jobs", "", "")
 	if code != http.StatusOK || !strings.Contains(body, id) {
 		t.Fatalf("GET /v1/jobs = %d %s", code, body)
 	}
@@ -148,47 +165,49 @@ func TestREST(t *testing.T) {
 	}
 
 	bad := strings.Replace(spec, `"source":"amount"`, `"source":"amout"`, 1)
-	code, body = httpDo(t, "POST", base+"/v1/jobs", bad, "")
+	code, body = httpDo(t, st, "POST", base+"/v1/jobs", bad, "")
 	if code != http.StatusBadRequest || !strings.Contains(body, "amout") || !strings.Contains(body, "tables[0].columns[2].source") {
 		t.Fatalf("unknown column: %d %s, want 400 naming the column", code, body)
 	}
-	code, body = httpDo(t, "POST", base+"/v1/jobs", `{"tabels": []}`, "")
+	code, body = httpDo(t, st, "POST", base+"/v1/jobs", `{"tabels": []}`, "")
 	if code != http.StatusBadRequest || !strings.Contains(body, "tabels") {
 		t.Fatalf("unknown field: %d %s, want 400 naming it", code, body)
 	}
-	code, body = httpDo(t, "POST", base+"/v1/jobs", `{"tables": 5}`, "")
+	code, body = httpDo(t, st, "POST", base+"/v1/jobs", `{"tables": 5}`, "")
 	if code != http.StatusBadRequest || !strings.Contains(body, "line 1:12") {
 		t.Fatalf("malformed body: %d %s, want 400 with the position", code, body)
 	}
-	code, body = httpDo(t, "GET", base+"/v1/jobs/nope", "", "")
+	code, body = httpDo(t, st, "GET", base+"/v1/jobs/nope", "", "")
 	if code != http.StatusNotFound || !strings.Contains(body, "nope") {
 		t.Fatalf("GET /v1/jobs/nope = %d %s, want 404", code, body)
 	}
-	code, _ = httpDo(t, "POST", base+"/v1/jobs/"+id+":cancel", "{}", "")
+	code, _ = httpDo(t, st, "POST", base+"/v1/jobs/"+id+":cancel", "{}", "")
 	if code != http.StatusBadRequest {
 		t.Fatalf("cancel of a finished job = %d, want 400", code)
 	}
-	code, body = httpDo(t, "GET", base+"/openapi.json", "", "")
+	code, body = httpDo(t, st, "GET", base+"/openapi.json", "", "")
 	if code != http.StatusOK || !strings.Contains(body, `"/v1/jobs/{id}/report"`) {
 		t.Fatalf("openapi = %d %.200s", code, body)
 	}
 }
 
-// TestRESTToken: with a token configured, /v1/ needs it; health does not.
+const noToken = "-"
+
+// TestRESTToken: /v1/ needs a known token; health does not.
 func TestRESTToken(t *testing.T) {
 	db := testenv.NewDB(t)
-	st, _ := startStack(t, db, "t0ken")
-	base := "http://" + st.Addrs.Gateway
-	if code, _ := httpDo(t, "GET", base+"/v1/jobs", "", ""); code != http.StatusUnauthorized {
+	st, _ := startStack(t, db)
+	base := st.GatewayURL()
+	if code, _ := httpDo(t, st, "GET", base+"/v1/jobs", "", noToken); code != http.StatusUnauthorized {
 		t.Fatalf("no token: %d, want 401", code)
 	}
-	if code, _ := httpDo(t, "GET", base+"/v1/jobs", "", "wrong"); code != http.StatusUnauthorized {
+	if code, _ := httpDo(t, st, "GET", base+"/v1/jobs", "", "wrong"); code != http.StatusUnauthorized {
 		t.Fatalf("wrong token: %d, want 401", code)
 	}
-	if code, body := httpDo(t, "GET", base+"/v1/jobs", "", "t0ken"); code != http.StatusOK {
+	if code, body := httpDo(t, st, "GET", base+"/v1/jobs", "", st.Token); code != http.StatusOK {
 		t.Fatalf("right token: %d %s", code, body)
 	}
-	if code, _ := httpDo(t, "GET", base+"/healthz", "", ""); code != http.StatusOK {
+	if code, _ := httpDo(t, st, "GET", base+"/healthz", "", noToken); code != http.StatusOK {
 		t.Fatalf("healthz: %d", code)
 	}
 }

@@ -59,7 +59,7 @@ func TestLargeValues(t *testing.T) {
 			}
 			f.Close()
 
-			_, jobs := startStack(t, db, "")
+			_, jobs := startStack(t, db)
 			spec := &commonv1.JobSpec{Name: "wide", BatchSize: 1000, Tables: []*commonv1.TableSpec{{
 				Name: "wide", TargetTable: "wide",
 				Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: path}}},

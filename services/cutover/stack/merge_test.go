@@ -183,7 +183,7 @@ func TestMergeDemo(t *testing.T) {
 	for _, parts := range []int32{1, 8} {
 		db := testenv.NewDB(t)
 		db.Exec(string(targetSQL))
-		_, jobs := startStack(t, db, "")
+		_, jobs := startStack(t, db)
 		created, err := jobs.CreateJob(context.Background(), &orchestratorv1.CreateJobRequest{Spec: mergeSpec(t, mysqlDSN, parts)})
 		if err != nil {
 			t.Fatalf("partitions %d: CreateJob: %v", parts, err)

@@ -105,7 +105,7 @@ func TestMariaDBTypeFidelity(t *testing.T) {
 		}
 	}
 	db := testenv.NewDB(t)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Name: "mariadb fidelity", BatchSize: 2,
 		Target: &commonv1.TargetSpec{Schema: "fid", CreateTables: true},
 		Tables: []*commonv1.TableSpec{{Name: "fidelity", TargetTable: "fidelity",

@@ -49,7 +49,7 @@ func TestPartitionCountDoesNotChangeTheResult(t *testing.T) {
 	src.Exec(`CREATE TABLE big (id bigint PRIMARY KEY, k int, label text, amount numeric(14,4), at timestamptz)`,
 		// Gaps and a skewed key space, so ranges are uneven.
 		fmt.Sprintf(`INSERT INTO big SELECT g * 10000 + g * g %% 7919, g %% 97, 'row ' || g, g / 7.0, timestamptz '2020-01-01' + g * interval '1 second' FROM generate_series(1, %d) g`, rows))
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	one := runInto(t, jobs, pgTable(src.URL, "public", "big"), "big_1", 1)
 	many := runInto(t, jobs, pgTable(src.URL, "public", "big"), "big_16", 16)
 	for _, j := range []*orchestratorv1.Job{one, many} {
@@ -90,7 +90,7 @@ func TestMariaDBPartitionCount(t *testing.T) {
 		}
 	}
 	db := testenv.NewDB(t)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	src := &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: mdsn, Table: "big"}}}
 	start := time.Now()
 	one := runInto(t, jobs, src, "big_1", 1)
@@ -124,7 +124,7 @@ func TestKeylessTableThroughSnapshot(t *testing.T) {
 	src, db := testenv.NewDB(t), testenv.NewDB(t)
 	src.Exec(`CREATE TABLE log (at int, msg text)`,
 		`INSERT INTO log SELECT g % 500, 'line ' || (g % 700) FROM generate_series(1, 6000) g`)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	job := runInto(t, jobs, pgTable(src.URL, "public", "log"), "log_copy", 3)
 	if job.Counts.Loaded != 6000 {
 		t.Fatalf("loaded %d rows, want 6000", job.Counts.Loaded)

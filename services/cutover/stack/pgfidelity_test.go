@@ -36,7 +36,7 @@ func TestPostgresTypeFidelity(t *testing.T) {
 			(4, 0, 0, 0, 0, '0.000', 'Infinity', '-Infinity', true, 'x', 'x', 'x', '\x', NULL, 'null', 'null', '1969-12-31',
 			 '1969-12-31 23:59:59.000001', '1900-01-01 00:00:00+00', '12:00', '-1 days +00:00:01', NULL, NULL, 2147483647, 'ok'),
 			(5, 1, 1, 1, 1, 1, 1, 1, true, 'inf', 'inf', 'inf', NULL, NULL, NULL, NULL, 'infinity', '-infinity', 'infinity', NULL, NULL, NULL, NULL, 1, NULL)`)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Name: "pg fidelity", BatchSize: 2, Target: &commonv1.TargetSpec{Schema: "copy", CreateTables: true},
 		Tables: []*commonv1.TableSpec{{Name: "everything", TargetTable: "everything", Source: pgTable(src.URL, "public", "everything"), Partitions: 2}}}
 	created, err := jobs.CreateJob(context.Background(), &orchestratorv1.CreateJobRequest{Spec: spec})

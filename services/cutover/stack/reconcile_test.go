@@ -67,7 +67,7 @@ func TestReconcileNamesTheDamage(t *testing.T) {
 	// No key on the target, so a key can be duplicated: rows are matched by
 	// the source's primary key.
 	db.Exec(`CREATE TABLE sales (id bigint NOT NULL, store text, day date, amount numeric(12,2), qty bigint, note text, payload jsonb)`)
-	st, jobs := startStack(t, db, "")
+	st, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Name: "sales", BatchSize: 64, Tables: []*commonv1.TableSpec{{
 		Name: "sales", TargetTable: "sales", Partitions: 3,
 		Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Postgres{Postgres: &commonv1.PostgresSource{Dsn: src.URL, Table: "sales"}}},
@@ -193,7 +193,7 @@ func TestReconcileFindsScatteredDifferences(t *testing.T) {
 	}
 	csv := testenv.WriteFile(t, "big.csv", sb.String())
 	db.Exec(`CREATE TABLE big (id bigint PRIMARY KEY, k int, label text, amount numeric(14,4), at timestamptz, ok boolean, ratio double precision)`)
-	st, jobs := startStack(t, db, "")
+	st, jobs := startStack(t, db)
 	job := runJob(t, jobs, &commonv1.JobSpec{Name: "big", BatchSize: 1000, Parallelism: 4, Tables: []*commonv1.TableSpec{{
 		Name: "big", TargetTable: "big", Partitions: 6,
 		Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: csv}}},
@@ -242,7 +242,7 @@ func TestReconcileFindsScatteredDifferences(t *testing.T) {
 func TestReconcileStagedTableCountsOnly(t *testing.T) {
 	db := testenv.NewDB(t)
 	db.Exec(`CREATE TABLE members (name text, email text, city text)`)
-	st, jobs := startStack(t, db, "")
+	st, jobs := startStack(t, db)
 	csv := testenv.WriteFile(t, "members.csv", "name,email,city\nAnn,ann@x.cn,\nBo,bo@x.cn,Wuhan\nAnn L,ann@x.cn,Xi'an\nCy,cy@x.cn,Hefei\n")
 	job := runJob(t, jobs, &commonv1.JobSpec{Name: "members", Tables: []*commonv1.TableSpec{{
 		Name: "members", TargetTable: "members",

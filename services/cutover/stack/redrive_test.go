@@ -20,7 +20,7 @@ import (
 func TestRedriveLoadsFixedRowsOnly(t *testing.T) {
 	db := testenv.NewDB(t)
 	db.Exec(ordersDDL)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	csv := testenv.WriteFile(t, "orders.csv", badCSV)
 	ctx := context.Background()
 

@@ -75,7 +75,7 @@ func upsertSpec(src *testenv.DB) *commonv1.JobSpec {
 // rollback is a no-op, also through REST.
 func TestRollbackRestoresChecksums(t *testing.T) {
 	src, db := crmTarget(t)
-	st, jobs := startStack(t, db, "")
+	st, jobs := startStack(t, db)
 	ctx := context.Background()
 	before := rollbackSums(db, "customers", "orders")
 
@@ -113,7 +113,7 @@ func TestRollbackRestoresChecksums(t *testing.T) {
 	sameSums(t, "after rollback", rollbackSums(db, "customers", "orders"), before)
 
 	// Again, over REST: the stored outcome, nothing touched.
-	code, body := httpDo(t, "POST", "http://"+st.Addrs.Gateway+"/v1/jobs/"+job.Id+":rollback", `{}`, "")
+	code, body := httpDo(t, st, "POST", st.GatewayURL()+"/v1/jobs/"+job.Id+":rollback", `{}`, "")
 	if code != http.StatusOK || !strings.Contains(body, "JOB_STATE_ROLLED_BACK") || !strings.Contains(body, `"deleted":"30"`) {
 		t.Errorf("POST :rollback = %d %s", code, body)
 	}
@@ -152,7 +152,7 @@ func TestRollbackStates(t *testing.T) {
 		`INSERT INTO events SELECT g % 7, 'seen' FROM generate_series(1, 50) g`)
 	src.Exec(`CREATE TABLE events (id bigint PRIMARY KEY, customer_id bigint, what text)`,
 		`INSERT INTO events SELECT g, g % 5, CASE WHEN g % 10 = 0 THEN 'seen' ELSE 'bought' END FROM generate_series(1, 30) g`)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	ctx := context.Background()
 	tables := []string{"customers", "orders", "events"}
 	before := rollbackSums(db, tables...)
@@ -272,7 +272,7 @@ func TestRollbackStagedUpsert(t *testing.T) {
 	src, db := crmTarget(t)
 	// Two source rows of one new person (same email) merge into one.
 	src.Exec(`INSERT INTO customers VALUES (131, 'twin', 'c130@x')`)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	before := rollbackSums(db, "customers", "orders")
 	spec := upsertSpec(src)
 	spec.Tables = spec.Tables[:1]

@@ -30,7 +30,7 @@ func TestCreateTablesFromSource(t *testing.T) {
 		`CREATE INDEX customers_lower_name ON crm.customers (lower(name))`,
 		`INSERT INTO crm.customers SELECT g, 'name ' || g, g * 1.125, date '1990-01-01' + g, timestamptz '2024-01-01 00:00:00.123456+00' + g * interval '1 minute', g % 2 = 0, '\xdeadbeef' FROM generate_series(1, 300) g`,
 		`INSERT INTO crm.orders SELECT g, 1 + g % 300, g / 4.0, ARRAY['a', 'b' || g] FROM generate_series(1, 1000) g`)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Name: "copy crm", BatchSize: 128,
 		Target: &commonv1.TargetSpec{Schema: "crm_new", CreateTables: true},
 		Tables: []*commonv1.TableSpec{
@@ -82,7 +82,7 @@ func TestIncompatibleTargetIsRefusedUpFront(t *testing.T) {
 	src, db := testenv.NewDB(t), testenv.NewDB(t)
 	src.Exec(`CREATE TABLE people (id int PRIMARY KEY, born date, photo bytea)`)
 	db.Exec(`CREATE TABLE people (id int PRIMARY KEY, born integer, photo bytea)`)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Tables: []*commonv1.TableSpec{{Name: "people", TargetTable: "people", Source: pgTable(src.URL, "public", "people"),
 		Columns: []*commonv1.ColumnMapping{{Target: "id", Source: "id"}, {Target: "born", Source: "born"}, {Target: "photo", Source: "photo"}}}}}
 	_, err := jobs.CreateJob(context.Background(), &orchestratorv1.CreateJobRequest{Spec: spec})

@@ -4,15 +4,21 @@ package stack
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/cutover/cutover/services/extractor/extract"
 	"github.com/cutover/cutover/services/gateway/gateway"
+	"github.com/cutover/cutover/services/kit/auth"
 	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/pki"
 	"github.com/cutover/cutover/services/kit/server"
 	"github.com/cutover/cutover/services/loader/load"
 	"github.com/cutover/cutover/services/orchestrator/orchestrate"
@@ -20,6 +26,7 @@ import (
 	"github.com/cutover/cutover/services/transformer/transform"
 	"github.com/cutover/cutover/services/validator/validate"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Addrs are the listen addresses; port 0 picks a free port.
@@ -42,14 +49,35 @@ func EphemeralAddrs() Addrs {
 type Config struct {
 	Addrs        Addrs
 	Orchestrator orchestrate.Config
-	GatewayToken string
 	Grace        time.Duration
+	// TLSDir holds the CA, certificates and token file (made on first use,
+	// as by `cutover certs`), so clients outside the process can verify the
+	// stack and present a token. Empty: a CA in memory, gone with the stack.
+	TLSDir string
+	// Tokens are extra token file lines ("name role sha256:hex") accepted
+	// besides the stack's own admin token (tests of roles).
+	Tokens []string
+	// FileRoots confine file sources (CSV, JSONL, XLSX, SQLite) to these
+	// directories; none: file sources are refused.
+	FileRoots []string
+	// SourceHosts, when set, are the only source hosts the extractor dials.
+	SourceHosts []string
+	// Gateway holds the REST settings (allowed hosts and origins, body
+	// limit); its Addr is the gateway's bound address.
+	Gateway gateway.Options
 }
 
 // Stack is a running embedded stack.
 type Stack struct {
 	// Addrs holds the addresses actually bound.
 	Addrs Addrs
+	// Token is an admin bearer token the stack accepts (from TLSDir's
+	// admin.token, or made for this stack).
+	Token string
+	// CA verifies the stack's servers, the gateway's HTTPS included.
+	CA *x509.CertPool
+
+	secFor func(service string) *server.Security
 
 	cancel           context.CancelFunc
 	stopOrchestrator func() error
@@ -71,13 +99,23 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 			_ = s.Close()
 		}
 	}()
+	if err := s.setupSecurity(cfg); err != nil {
+		return nil, err
+	}
+	if cfg.TLSDir != "" && cfg.Orchestrator.SecretKeyFile == "" {
+		cfg.Orchestrator.SecretKeyFile = filepath.Join(cfg.TLSDir, server.SecretKeyFileName)
+	}
+	ext, err := extract.NewWithOptions(extract.Options{FileRoots: cfg.FileRoots, SourceHosts: cfg.SourceHosts})
+	if err != nil {
+		return nil, err
+	}
 	services := []struct {
 		name string
 		addr string
 		out  *string
 		svc  server.Service
 	}{
-		{"extractor", cfg.Addrs.Extractor, &s.Addrs.Extractor, extract.New()},
+		{"extractor", cfg.Addrs.Extractor, &s.Addrs.Extractor, ext},
 		{"transformer", cfg.Addrs.Transformer, &s.Addrs.Transformer, transform.New()},
 		{"validator", cfg.Addrs.Validator, &s.Addrs.Validator, validate.New()},
 		{"loader", cfg.Addrs.Loader, &s.Addrs.Loader, load.New()},
@@ -91,7 +129,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	oc := cfg.Orchestrator
 	clients, closeClients, err := stages.Addrs{Extractor: s.Addrs.Extractor, Transformer: s.Addrs.Transformer,
-		Validator: s.Addrs.Validator, Loader: s.Addrs.Loader}.Dial()
+		Validator: s.Addrs.Validator, Loader: s.Addrs.Loader}.Dial(s.secFor("orchestrator").DialOptions()...)
 	if err != nil {
 		return nil, err
 	}
@@ -106,20 +144,25 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	if s.Addrs.Orchestrator, err = s.serveGRPC(runCtx, "orchestrator", cfg.Addrs.Orchestrator, cfg.Grace, noClose{orch}); err != nil {
 		return nil, err
 	}
-	conn, err := server.Dial(s.Addrs.Orchestrator)
+	gwSec := s.secFor("gateway")
+	conn, err := server.Dial(s.Addrs.Orchestrator, gwSec.DialOptions()...)
 	if err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, conn.Close)
-	h, err := gateway.NewHandler(runCtx, conn, gateway.Options{Token: cfg.GatewayToken})
-	if err != nil {
-		return nil, err
-	}
 	lis, err := net.Listen("tcp", cfg.Addrs.Gateway)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: listen on %s: %w", cfg.Addrs.Gateway, err)
 	}
 	s.Addrs.Gateway = lis.Addr().String()
+	gwOpts := cfg.Gateway
+	gwOpts.Addr = s.Addrs.Gateway
+	h, err := gateway.NewHandler(runCtx, conn, gwOpts)
+	if err != nil {
+		lis.Close()
+		return nil, err
+	}
+	lis = tls.NewListener(lis, gwSec.TLS.HTTPS())
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -134,8 +177,7 @@ func (s *Stack) serveGRPC(ctx context.Context, name, addr string, grace time.Dur
 		_ = svc.Close()
 		return "", fmt.Errorf("%s: %w", name, err)
 	}
-	srv := server.New(name)
-	svc.Register(srv.GRPC)
+	srv := server.NewSecure(name, s.secFor(name), svc)
 	// Closed after the servers stop, in reverse order of start.
 	s.closers = append(s.closers, svc.Close)
 	s.wg.Add(1)
@@ -172,8 +214,74 @@ func (s *Stack) Close() error {
 	return errors.Join(errs...)
 }
 
-// Conn dials the embedded orchestrator.
-func (s *Stack) Conn() (*grpc.ClientConn, error) { return server.Dial(s.Addrs.Orchestrator) }
+// Conn dials the embedded orchestrator as the stack's admin.
+func (s *Stack) Conn() (*grpc.ClientConn, error) { return s.ConnAs(s.Token) }
+
+// ConnAs dials the embedded orchestrator with a bearer token ("" sends
+// none) over TLS verified against the stack's CA.
+func (s *Stack) ConnAs(token string) (*grpc.ClientConn, error) {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: s.CA, MinVersion: tls.VersionTLS12}))}
+	if token != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(auth.Bearer(token)))
+	}
+	return server.Dial(s.Addrs.Orchestrator, opts...)
+}
+
+// HTTPClient is a client for the gateway's HTTPS, trusting the stack's CA.
+func (s *Stack) HTTPClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.CA, MinVersion: tls.VersionTLS12}}}
+}
+
+// GatewayURL is the gateway's base URL.
+func (s *Stack) GatewayURL() string { return "https://" + s.Addrs.Gateway }
+
+var services = []string{"extractor", "transformer", "validator", "loader", "orchestrator", "gateway"}
+
+// setupSecurity gives every service its certificate: from cfg.TLSDir (made
+// there on first use) or from a CA made in memory for this stack.
+func (s *Stack) setupSecurity(cfg Config) error {
+	if cfg.TLSDir != "" {
+		if err := server.WriteDevDir(cfg.TLSDir, services); err != nil {
+			return fmt.Errorf("tls dir: %w", err)
+		}
+		tok, err := auth.ReadTokenFile(filepath.Join(cfg.TLSDir, auth.AdminTokenFileName))
+		if err != nil {
+			return err
+		}
+		tokens, err := auth.LoadTokens(filepath.Join(cfg.TLSDir, auth.TokensFileName))
+		if err != nil {
+			return err
+		}
+		secs := map[string]*server.Security{}
+		for _, name := range services {
+			src, err := pki.Load(pki.DirFiles(cfg.TLSDir, name))
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			secs[name] = &server.Security{Service: name, TLS: src, Tokens: tokens}
+		}
+		if len(cfg.Tokens) > 0 {
+			return errors.New("stack: Tokens are for an in-memory CA; with TLSDir add them to its tokens file")
+		}
+		s.Token, s.CA, s.secFor = tok, secs["gateway"].TLS.Pool(), func(n string) *server.Security { return secs[n] }
+		return nil
+	}
+	dev, err := server.NewDevSecurity(services...)
+	if err != nil {
+		return err
+	}
+	s.Token = auth.NewToken()
+	tokens, err := auth.StaticTokens(append([]string{auth.TokenLine("stack-admin", auth.RoleAdmin, s.Token)}, cfg.Tokens...)...)
+	if err != nil {
+		return err
+	}
+	secs := map[string]*server.Security{}
+	for _, name := range services {
+		secs[name] = dev.For(name, tokens)
+	}
+	s.CA, s.secFor = dev.CA.Pool(), func(n string) *server.Security { return secs[n] }
+	return nil
+}
 
 type noClose struct{ *orchestrate.Service }
 

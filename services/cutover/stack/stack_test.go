@@ -40,13 +40,13 @@ var traceSink string
 
 // startStack runs the embedded stack against a fresh target database that
 // also holds the control schema.
-func startStack(t *testing.T, target *testenv.DB, token string) (*stack.Stack, orchestratorv1.JobServiceClient) {
+func startStack(t *testing.T, target *testenv.DB) (*stack.Stack, orchestratorv1.JobServiceClient) {
 	t.Helper()
 	st, err := stack.Start(context.Background(), stack.Config{
 		Addrs:        stack.EphemeralAddrs(),
 		Orchestrator: orchestrate.Config{ControlURL: target.URL, DefaultTarget: target.URL, Workers: 2, Poll: 20 * time.Millisecond, TraceSink: traceSink},
-		GatewayToken: token,
 		Grace:        5 * time.Second,
+		FileRoots:    testenv.FileRoots(t),
 	})
 	if err != nil {
 		t.Fatalf("start stack: %v", err)
@@ -109,7 +109,7 @@ func proto(s string) *string { return &s }
 func TestBadInputIsQuarantinedAndTheRestLoads(t *testing.T) {
 	db := testenv.NewDB(t)
 	db.Exec(ordersDDL)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	created, err := jobs.CreateJob(context.Background(), &orchestratorv1.CreateJobRequest{Spec: ordersSpec(testenv.WriteFile(t, "orders.csv", badCSV))})
 	if err != nil {
 		t.Fatalf("CreateJob: %v", err)
@@ -183,7 +183,7 @@ func TestPostgresSourceInPartitions(t *testing.T) {
 		`INSERT INTO legacy.items SELECT g, 'item ' || g, g * 1.5, timestamp '2020-01-01' + g * interval '1 hour', g % 2 = 0 FROM generate_series(1, 997) g`,
 		`UPDATE legacy.items SET label = NULL WHERE item_id = 500`)
 	db.Exec(`CREATE TABLE items (id bigint PRIMARY KEY, label text, price numeric(12,2), at timestamptz, ok boolean)`)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Name: "items", BatchSize: 50, Parallelism: 3, Tables: []*commonv1.TableSpec{{
 		Name: "items", TargetTable: "items", Partitions: 5,
 		Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Postgres{Postgres: &commonv1.PostgresSource{Dsn: src.URL, Schema: "legacy", Table: "items"}}},
@@ -218,7 +218,7 @@ func TestPostgresSourceInPartitions(t *testing.T) {
 func TestCreateJobRefusesBadSpecs(t *testing.T) {
 	db := testenv.NewDB(t)
 	db.Exec(ordersDDL)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	csv := testenv.WriteFile(t, "orders.csv", badCSV)
 	tests := []struct {
 		name   string
@@ -309,7 +309,7 @@ func TestCancelThenResumeLoadsEveryRowOnce(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		fmt.Fprintf(&sb, "%d,value %d\n", i, i)
 	}
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	spec := &commonv1.JobSpec{Name: "seq", BatchSize: 500, Tables: []*commonv1.TableSpec{{
 		Name: "seq", TargetTable: "seq",
 		Source:  &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: testenv.WriteFile(t, "seq.csv", sb.String())}}},

@@ -30,7 +30,8 @@ func syncStack(t *testing.T, db *testenv.DB) (*stack.Stack, *grpc.ClientConn) {
 		Addrs: stack.EphemeralAddrs(),
 		Orchestrator: orchestrate.Config{ControlURL: db.URL, DefaultTarget: db.URL, Workers: 2, Poll: 20 * time.Millisecond,
 			Lease: 2 * time.Second, TraceSink: traceSink},
-		Grace: 5 * time.Second,
+		Grace:     5 * time.Second,
+		FileRoots: testenv.FileRoots(t),
 	})
 	if err != nil {
 		t.Fatalf("start stack: %v", err)

@@ -17,7 +17,7 @@ import (
 func TestThresholdsStopJobs(t *testing.T) {
 	db := testenv.NewDB(t)
 	db.Exec(ordersDDL)
-	_, jobs := startStack(t, db, "")
+	_, jobs := startStack(t, db)
 	csv := testenv.WriteFile(t, "orders.csv", badCSV)
 	zero, half, most := int64(0), 0.5, 0.8
 	tests := []struct {

@@ -14,7 +14,7 @@ import (
 
 func validationClient(t *testing.T, db *testenv.DB) orchestratorv1.ValidationServiceClient {
 	t.Helper()
-	st, _ := startStack(t, db, "")
+	st, _ := startStack(t, db)
 	conn, err := st.Conn()
 	if err != nil {
 		t.Fatal(err)

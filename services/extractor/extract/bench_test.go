@@ -15,7 +15,12 @@ import (
 
 // BenchmarkReadCSV reads 1e5 order rows (~100 bytes, 8 columns) in batches
 // of 10000, the hot path of a CSV job.
-func BenchmarkReadCSV(b *testing.B) { benchReadCSV(b, readCSV) }
+func BenchmarkReadCSV(b *testing.B) {
+	roots := testRoots(b)
+	benchReadCSV(b, func(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, bool, error) {
+		return readCSV(roots, s, cursor, size)
+	})
+}
 
 // BenchmarkReadCSVReference runs the same reads through the encoding/csv
 // reader the scanner replaced, to compare both on one machine.

@@ -3,9 +3,7 @@ package extract
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +13,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	"github.com/cutover/cutover/services/kit/fsroot"
 )
 
 const (
@@ -95,26 +94,30 @@ type csvFile struct {
 	dataLine  int64 // line number at dataStart
 }
 
-func openCSV(s *commonv1.CsvSource) (*csvFile, error) { return openCSVWith(nil, s) }
+// openCSV opens a CSV source inside roots without a transcode cache.
+func openCSV(roots *fsroot.Roots, s *commonv1.CsvSource) (*csvFile, error) {
+	return openCSVIn(roots, nil, s)
+}
 
-// openCSVWith opens a CSV source; svc, if not nil, caches transcoded files.
+// openCSVWith opens a CSV source inside svc's file roots; svc caches
+// transcoded files.
 func openCSVWith(svc *Service, s *commonv1.CsvSource) (*csvFile, error) {
+	return openCSVIn(svc.files, svc, s)
+}
+
+// openCSVIn opens a CSV source inside roots; cache, if not nil, caches
+// transcoded files.
+func openCSVIn(roots *fsroot.Roots, cache *Service, s *commonv1.CsvSource) (*csvFile, error) {
 	sp, err := parseCSVSpec(s)
 	if err != nil {
 		return nil, err
 	}
-	f, err := os.Open(sp.path)
+	f, err := openSourceFile(roots, "source.csv.path", sp.path)
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("%w: source.csv.path: file %s does not exist", ErrNotFound, sp.path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, fmt.Errorf("%w: source.csv.path: no permission to read %s", ErrPrecondition, sp.path)
-		}
-		return nil, fmt.Errorf("source.csv.path: open %s: %w", sp.path, err)
+		return nil, err
 	}
 	cf := &csvFile{spec: sp, f: f}
-	if err := cf.transcode(svc); err != nil {
+	if err := cf.transcode(cache); err != nil {
 		cf.Close()
 		return nil, err
 	}
@@ -316,8 +319,8 @@ func planCSV(ctx context.Context, svc *Service, s *commonv1.CsvSource, n int) ([
 
 // readCSV reads up to size records starting at cursor. Every record becomes
 // exactly one row; records that cannot be used are NULL rows with a reject.
-func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, bool, error) {
-	return readCSVRange(nil, s, nil, cursor, readLimits{rows: size, bytes: DefaultBatchBytes})
+func readCSV(roots *fsroot.Roots, s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, bool, error) {
+	return readCSVRange(roots, nil, s, nil, cursor, readLimits{rows: size, bytes: DefaultBatchBytes})
 }
 
 // readCSVRange is readCSV within a chunk of the file: an empty cursor starts
@@ -325,9 +328,9 @@ func readCSV(s *commonv1.CsvSource, cursor string, size int) (*commonv1.Batch, b
 // after the byte offset rng.upper. A batch ends before the record that
 // would take it past lim.bytes (limits.go); then the cursor is that
 // record's start.
-func readCSVRange(svc *Service, s *commonv1.CsvSource, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+func readCSVRange(roots *fsroot.Roots, cache *Service, s *commonv1.CsvSource, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
 	size := lim.rows
-	cf, err := openCSVWith(svc, s)
+	cf, err := openCSVIn(roots, cache, s)
 	if err != nil {
 		return nil, false, err
 	}

@@ -68,7 +68,7 @@ func TestCSVDialectCorpus(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			spec := proto.Clone(tt.spec).(*commonv1.CsvSource)
-			spec.Path = filepath.Join("testdata", "csv", tt.file)
+			spec.Path = filepath.Join(fileRoots(t)[1], "csv", tt.file)
 			if got := readCSVRows(t, spec); !reflect.DeepEqual(got, tt.want) {
 				t.Fatalf("\n got %q\nwant %q", got, tt.want)
 			}
@@ -466,7 +466,7 @@ func TestCSVRangeErrors(t *testing.T) {
 // TestCSVUTF16Cache: a UTF-16 file is transcoded once per Service, again
 // when it changes, and the copies go away with the Service.
 func TestCSVUTF16Cache(t *testing.T) {
-	s := New()
+	s := newService(t)
 	enc := unicode.UTF16(unicode.LittleEndian, unicode.UseBOM)
 	path := encodeFile(t, enc, "id,name\n1,张三\n")
 	src := csvSource(&commonv1.CsvSource{Path: path, Encoding: "utf-16"})
@@ -515,6 +515,7 @@ func FuzzCSVPartitions(f *testing.F) {
 		{Encoding: "latin1", Escape: "'", TrimSpace: true},
 	}
 	path := filepath.Join(f.TempDir(), "f.csv")
+	opts := Options{FileRoots: []string{filepath.Dir(path)}}
 	f.Fuzz(func(t *testing.T, data []byte, d, parts, size uint8) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -523,7 +524,10 @@ func FuzzCSVPartitions(f *testing.F) {
 		spec.Path = path
 		testReadLimit = []int{0, 1, 3, 16}[int(size>>4)%4]
 		defer func() { testReadLimit = 0 }()
-		s := New()
+		s, err := NewWithOptions(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
 		defer s.Close()
 		src := csvSource(spec)
 		if _, err := s.DescribeSource(context.Background(), &extractorv1.DescribeSourceRequest{Source: src}); err != nil {
@@ -596,10 +600,11 @@ func BenchmarkReadCSVGBK(b *testing.B) {
 	spec := &commonv1.CsvSource{Path: path, Encoding: "gbk", Escape: "#", TrimSpace: true}
 	b.SetBytes(st.Size())
 	b.ReportAllocs()
+	roots := dirRoots(b, path)
 	for b.Loop() {
 		cursor, rows := "", 0
 		for {
-			bt, done, err := readCSV(spec, cursor, 10000)
+			bt, done, err := readCSV(roots, spec, cursor, 10000)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -32,6 +32,7 @@ func FuzzCSVDifferential(f *testing.F) {
 	delims := []string{",", ";", "\t", "§", "€"}
 	nulls := []string{"", `\N`, "NULL"}
 	path := filepath.Join(f.TempDir(), "f.csv")
+	roots := dirRoots(f, path)
 	f.Fuzz(func(t *testing.T, data []byte, d uint8, noHeader bool, size, knobs uint8, at uint16) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
@@ -44,7 +45,7 @@ func FuzzCSVDifferential(f *testing.F) {
 		testReadLimit = []int{0, 1, 2, 3, 5, 16}[int(knobs/3)%6]
 		defer func() { testReadLimit = 0 }()
 
-		cf, err := openCSV(spec)
+		cf, err := openCSV(roots, spec)
 		rf, rerr := refOpenCSV(spec)
 		if (err == nil) != (rerr == nil) || err != nil && err.Error() != rerr.Error() {
 			t.Fatalf("open: got %v, reference %v", err, rerr)
@@ -87,7 +88,7 @@ func FuzzCSVDifferential(f *testing.F) {
 // difference; it returns the next cursor and whether the file is done.
 func compareBatch(t *testing.T, spec *commonv1.CsvSource, cursor string, size int) (string, bool) {
 	t.Helper()
-	got, done, err := readCSV(spec, cursor, size)
+	got, done, err := readCSV(dirRoots(t, spec.GetPath()), spec, cursor, size)
 	want, wantDone, werr := refReadCSV(spec, cursor, size)
 	if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() {
 		t.Fatalf("cursor %q: got error %v, reference %v", cursor, err, werr)
@@ -161,7 +162,7 @@ func TestCSVLongRecords(t *testing.T) {
 			cursor = next
 		}
 	}
-	b, _, err := readCSV(spec, "", 1000)
+	b, _, err := readCSV(dirRoots(t, spec.GetPath()), spec, "", 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -308,8 +308,8 @@ func TestCSVErrors(t *testing.T) {
 	}{
 		{"no source", nil, "", codes.InvalidArgument, []string{"source"}},
 		{"no path", csvSource(&commonv1.CsvSource{}), "", codes.InvalidArgument, []string{"source.csv.path"}},
-		{"missing file", csvSource(&commonv1.CsvSource{Path: missing}), "", codes.NotFound, []string{"source.csv.path", missing}},
-		{"directory", csvSource(&commonv1.CsvSource{Path: dir}), "", codes.FailedPrecondition, []string{"source.csv.path", dir}},
+		{"missing file", csvSource(&commonv1.CsvSource{Path: missing}), "", codes.InvalidArgument, []string{"source.csv.path", missing, notInRoots}},
+		{"directory", csvSource(&commonv1.CsvSource{Path: dir}), "", codes.InvalidArgument, []string{"source.csv.path", dir, notInRoots}},
 		{"long delimiter", csvSource(&commonv1.CsvSource{Path: good, Delimiter: ";;"}), "", codes.InvalidArgument, []string{"source.csv.delimiter: must be one character"}},
 		{"quote delimiter", csvSource(&commonv1.CsvSource{Path: good, Delimiter: `"`}), "", codes.InvalidArgument, []string{"source.csv.delimiter"}},
 		{"no header no columns", csvSource(&commonv1.CsvSource{Path: good, NoHeader: true}), "", codes.InvalidArgument, []string{"source.csv.columns"}},

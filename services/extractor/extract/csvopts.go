@@ -304,7 +304,8 @@ func (cf *csvFile) transcode(svc *Service) error {
 		if err != nil {
 			return err
 		}
-		key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", cf.spec.path, st.Size(), st.ModTime().UnixNano(), order)
+		// The resolved path: one copy per file, whatever path named it.
+		key := fmt.Sprintf("%s\x00%d\x00%d\x00%d", cf.f.Name(), st.Size(), st.ModTime().UnixNano(), order)
 		if path, err = c.(*csvTempFiles).get(key, write); err != nil {
 			return err
 		}

@@ -11,7 +11,8 @@ import (
 var (
 	// ErrInvalid is a bad spec or request; the message names the field.
 	ErrInvalid = errors.New("invalid argument")
-	// ErrNotFound is a missing file, table or database.
+	// ErrNotFound is a missing table, sheet or database. A missing file is
+	// refused like any path outside the file roots (files.go).
 	ErrNotFound = errors.New("not found")
 	// ErrPrecondition is a source that exists but cannot be read as asked
 	// (no primary key, unreadable header, no permission).

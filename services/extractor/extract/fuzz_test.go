@@ -29,10 +29,9 @@ func FuzzCSV(f *testing.F) {
 	f.Add([]byte("a,b\n1,b\"ad\n\xff,\xfe\n"), uint8(0), false, uint8(5))
 	f.Add([]byte(messyCSV(20)), uint8(0), false, uint8(4))
 	delims := []rune{',', ';', '\t', '§'}
-	s := New()
-	defer s.Close()
 	// Executions run one at a time per worker, so one file is enough.
 	path := filepath.Join(f.TempDir(), "f.csv")
+	s := newServiceWith(f, Options{FileRoots: []string{filepath.Dir(path)}})
 	f.Fuzz(func(t *testing.T, data []byte, d uint8, noHeader bool, size uint8) {
 		comma := delims[int(d)%len(delims)]
 		if err := os.WriteFile(path, data, 0o600); err != nil {

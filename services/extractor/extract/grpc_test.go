@@ -22,7 +22,7 @@ func TestGRPCRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := grpc.NewServer()
-	s := New()
+	s := newService(t)
 	s.Register(g)
 	served := make(chan error, 1)
 	go func() { served <- g.Serve(lis) }()
@@ -67,7 +67,7 @@ func TestGRPCRoundTrip(t *testing.T) {
 		{"missing file", func() error {
 			_, err := client.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: csvSource(&commonv1.CsvSource{Path: filepath.Join(t.TempDir(), "x.csv")})})
 			return err
-		}, codes.NotFound, "source.csv.path"},
+		}, codes.InvalidArgument, "source.csv.path"},
 		{"bad delimiter", func() error {
 			_, err := client.ReadBatch(ctx, &extractorv1.ReadBatchRequest{Source: csvSource(&commonv1.CsvSource{Path: csvPath, Delimiter: "ab"})})
 			return err

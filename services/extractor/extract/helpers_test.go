@@ -10,6 +10,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/fsroot"
 	"github.com/cutover/cutover/services/kit/pgtest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -27,10 +28,55 @@ type row struct {
 
 const null = "<NULL>"
 
+// notInRoots is the one message for a file path that cannot be used.
+const notInRoots = "is not a readable file inside the configured file roots"
+
+// newService is a service whose file roots are the test's temporary
+// directories and testdata.
 func newService(t testing.TB) *Service {
-	s := New()
+	return newServiceWith(t, Options{FileRoots: fileRoots(t)})
+}
+
+func newServiceWith(t testing.TB, opts Options) *Service {
+	t.Helper()
+	s, err := NewWithOptions(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
+}
+
+// fileRoots are the directory every t.TempDir() is made in (a subtest's
+// too, which is not below its parent's) and testdata. The tests of the
+// roots themselves (files_test.go) use narrower ones.
+func fileRoots(t testing.TB) []string {
+	t.Helper()
+	td, err := filepath.Abs("testdata")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{os.TempDir(), td}
+}
+
+// testRoots is fileRoots for the readers below the service.
+func testRoots(t testing.TB) *fsroot.Roots {
+	t.Helper()
+	r, err := fsroot.New(fileRoots(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// dirRoots makes the directory of path the one root.
+func dirRoots(t testing.TB, path string) *fsroot.Roots {
+	t.Helper()
+	r, err := fsroot.New([]string{filepath.Dir(path)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
 
 func writeFile(t testing.TB, content string) string {

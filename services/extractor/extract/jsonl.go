@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	"github.com/cutover/cutover/services/kit/fsroot"
 )
 
 type jsonlKind struct{}
@@ -46,7 +46,7 @@ type jsonlFile struct {
 // itemPrefix marks a field path read from the exploded array's element.
 const itemPrefix = "item"
 
-func openJSONL(s *commonv1.JsonlSource) (*jsonlFile, error) {
+func openJSONL(roots *fsroot.Roots, s *commonv1.JsonlSource) (*jsonlFile, error) {
 	if s.GetPath() == "" {
 		return nil, invalid("source.jsonl.path", "required")
 	}
@@ -85,15 +85,9 @@ func openJSONL(s *commonv1.JsonlSource) (*jsonlFile, error) {
 		}
 		jf.fields = append(jf.fields, fld)
 	}
-	f, err := os.Open(jf.path)
+	f, err := openSourceFile(roots, "source.jsonl.path", jf.path)
 	if err != nil {
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return nil, fmt.Errorf("%w: source.jsonl.path: file %s does not exist", ErrNotFound, jf.path)
-		case errors.Is(err, fs.ErrPermission):
-			return nil, fmt.Errorf("%w: source.jsonl.path: no permission to read %s", ErrPrecondition, jf.path)
-		}
-		return nil, fmt.Errorf("source.jsonl.path: open %s: %w", jf.path, err)
+		return nil, err
 	}
 	jf.f = f
 	if err := jf.init(); err != nil {
@@ -261,8 +255,8 @@ func isBlank(line []byte) bool {
 	return true
 }
 
-func (jsonlKind) describe(_ context.Context, _ *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error) {
-	jf, err := openJSONL(src.GetJsonl())
+func (jsonlKind) describe(_ context.Context, s *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error) {
+	jf, err := openJSONL(s.files, src.GetJsonl())
 	if err != nil {
 		return nil, err
 	}
@@ -326,8 +320,8 @@ func jsonLen(arr []byte) int {
 // plan cuts the file into n chunks that start at line starts. Each range
 // is (lower cursor, upper byte offset): a chunk holds the lines that start
 // at or after its lower cursor and before its upper offset.
-func (jsonlKind) plan(_ context.Context, _ *Service, src *commonv1.SourceSpec, n int) ([]*commonv1.KeyRange, error) {
-	jf, err := openJSONL(src.GetJsonl())
+func (jsonlKind) plan(_ context.Context, s *Service, src *commonv1.SourceSpec, n int) ([]*commonv1.KeyRange, error) {
+	jf, err := openJSONL(s.files, src.GetJsonl())
 	if err != nil {
 		return nil, err
 	}
@@ -379,8 +373,8 @@ func (jf *jsonlFile) plan(n int) ([]*commonv1.KeyRange, error) {
 	return append(ranges, &commonv1.KeyRange{Lower: lower}), nil
 }
 
-func (jsonlKind) read(_ context.Context, _ *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
-	jf, err := openJSONL(src.GetJsonl())
+func (jsonlKind) read(_ context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	jf, err := openJSONL(s.files, src.GetJsonl())
 	if err != nil {
 		return nil, false, err
 	}

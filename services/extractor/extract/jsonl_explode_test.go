@@ -321,9 +321,8 @@ func FuzzJSONLExplode(f *testing.F) {
 	f.Add("{\"id\": 1, \"items\": [1, \"a\", null, [2], {\"s\": \"x\"}]}\n{\"items\": []}\n{}\n", uint8(1))
 	f.Add("\xEF\xBB\xBF{\"items\": 5}\r\n[1]\n{bad\n\n{\"items\": null, \"items\": [{\"s\": \"\\ud800\"}]}", uint8(2))
 	f.Add("{\"items\": [[], {}, {\"s\": [1, {\"t\": 2}]}], \"id\": \"\\u00e9\"}\n{\"id\": \"\xff\", \"items\": [1]}\n", uint8(3))
-	s := New()
-	defer s.Close()
 	path := filepath.Join(f.TempDir(), "f.jsonl")
+	s := newServiceWith(f, Options{FileRoots: []string{filepath.Dir(path)}})
 	f.Fuzz(func(t *testing.T, data string, size uint8) {
 		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
 			t.Fatal(err)

@@ -239,7 +239,7 @@ func TestJSONLErrors(t *testing.T) {
 		parts []string
 	}{
 		{"no path", jsonlSource(""), codes.InvalidArgument, []string{"source.jsonl.path"}},
-		{"missing", jsonlSource(filepath.Join(t.TempDir(), "x.jsonl")), codes.NotFound, []string{"source.jsonl.path", "x.jsonl"}},
+		{"missing", jsonlSource(filepath.Join(t.TempDir(), "x.jsonl")), codes.InvalidArgument, []string{"source.jsonl.path", "x.jsonl", notInRoots}},
 		{"empty name", jsonlSource(good, "=a"), codes.InvalidArgument, []string{"source.jsonl.fields[0].name"}},
 		{"twice", jsonlSource(good, "a", "a"), codes.InvalidArgument, []string{"source.jsonl.fields[1].name"}},
 		{"empty segment", jsonlSource(good, "a=x..y"), codes.InvalidArgument, []string{"source.jsonl.fields[0].path"}},

@@ -59,7 +59,7 @@ func (csvKind) plan(ctx context.Context, s *Service, src *commonv1.SourceSpec, n
 }
 
 func (csvKind) read(_ context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
-	return readCSVRange(s, src.GetCsv(), rng, cursor, lim)
+	return readCSVRange(s.files, s, src.GetCsv(), rng, cursor, lim)
 }
 
 type pgKind struct{}

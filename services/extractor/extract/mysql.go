@@ -54,8 +54,28 @@ func (mysqlKind) read(ctx context.Context, s *Service, src *commonv1.SourceSpec,
 type myDB struct {
 	db        *sql.DB
 	password  string         // scrubbed from every error text
+	dsn       string         // as given; logged only through dsn.Redact
 	defaultDB string         // the DSN's database
 	loc       *time.Location // session time zone, for TIMESTAMP text
+}
+
+// mySrc is a pool as one request uses it: with the table it is for, which
+// connection failures name.
+type mySrc struct {
+	*myDB
+	name string
+}
+
+// myGuard marks every failure to open a connection, so that mysqlErr can
+// answer them all alike (connectFailed).
+type myGuard struct{ driver.Connector }
+
+func (g myGuard) Connect(ctx context.Context) (driver.Conn, error) {
+	c, err := g.Connector.Connect(ctx)
+	if err != nil {
+		return nil, &myConnectError{err: err}
+	}
+	return c, nil
 }
 
 // myCache holds one pool per (DSN, time zone); Service.Close closes it.
@@ -146,7 +166,7 @@ func mysqlZone(tz string) (string, *time.Location, error) {
 }
 
 // mysqlTarget resolves the spec to a pool and a database/table name.
-func (s *Service) mysqlTarget(spec *commonv1.MysqlSource) (*myDB, string, string, error) {
+func (s *Service) mysqlTarget(spec *commonv1.MysqlSource) (*mySrc, string, string, error) {
 	if spec.GetDsn() == "" {
 		return nil, "", "", invalid("source.mysql.dsn", "required")
 	}
@@ -166,33 +186,17 @@ func (s *Service) mysqlTarget(spec *commonv1.MysqlSource) (*myDB, string, string
 	cache.mu.Lock()
 	d, ok := cache.dbs[key]
 	if !ok {
-		cfg, err := parseMySQLDSN(spec.GetDsn())
+		cfg, err := s.mysqlConfig(spec.GetDsn(), zone, loc)
 		if err != nil {
 			cache.mu.Unlock()
 			return nil, "", "", err
-		}
-		// Temporal values come as text and are converted here; utf8mb4
-		// makes the server convert latin1 and other column charsets.
-		cfg.ParseTime = false
-		cfg.InterpolateParams = false // keep the binary protocol
-		cfg.Loc = loc
-		if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
-			cache.mu.Unlock()
-			return nil, "", "", invalid("source.mysql.dsn", "%s", scrub(err.Error(), cfg.Passwd))
-		}
-		if cfg.Params == nil {
-			cfg.Params = map[string]string{}
-		}
-		cfg.Params["time_zone"] = "'" + zone + "'"
-		if cfg.Timeout == 0 {
-			cfg.Timeout = 10 * time.Second
 		}
 		conn, err := mysql.NewConnector(cfg)
 		if err != nil {
 			cache.mu.Unlock()
 			return nil, "", "", invalid("source.mysql.dsn", "%s", scrub(err.Error(), cfg.Passwd))
 		}
-		d = &myDB{db: sql.OpenDB(conn), password: cfg.Passwd, defaultDB: cfg.DBName, loc: loc}
+		d = &myDB{db: sql.OpenDB(myGuard{conn}), password: cfg.Passwd, dsn: spec.GetDsn(), defaultDB: cfg.DBName, loc: loc}
 		d.db.SetMaxIdleConns(16)
 		d.db.SetConnMaxIdleTime(5 * time.Minute)
 		cache.dbs[key] = d
@@ -205,13 +209,48 @@ func (s *Service) mysqlTarget(spec *commonv1.MysqlSource) (*myDB, string, string
 	if database == "" {
 		return nil, "", "", invalid("source.mysql.database", "required when the DSN names no database")
 	}
-	return d, database, spec.GetTable(), nil
+	return &mySrc{myDB: d, name: database + "." + spec.GetTable()}, database, spec.GetTable(), nil
+}
+
+// mysqlConfig parses a DSN for reading in the session zone, checks its
+// host against the allow-list and takes away what a DSN must not decide.
+func (s *Service) mysqlConfig(dsnStr, zone string, loc *time.Location) (*mysql.Config, error) {
+	cfg, err := parseMySQLDSN(dsnStr)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.hosts.checkMySQL(cfg); err != nil {
+		return nil, err
+	}
+	// allowAllFiles would let the server ask for any local file (LOAD DATA
+	// LOCAL INFILE): a source host, maybe the caller's, reading this one.
+	cfg.AllowAllFiles = false
+	// Temporal values come as text and are converted here; utf8mb4
+	// makes the server convert latin1 and other column charsets.
+	cfg.ParseTime = false
+	cfg.InterpolateParams = false // keep the binary protocol
+	cfg.Loc = loc
+	if err := cfg.Apply(mysql.Charset("utf8mb4", "")); err != nil {
+		return nil, invalid("source.mysql.dsn", "%s", scrub(err.Error(), cfg.Passwd))
+	}
+	if cfg.Params == nil {
+		cfg.Params = map[string]string{}
+	}
+	cfg.Params["time_zone"] = "'" + zone + "'"
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	return cfg, nil
 }
 
 // mysqlErr turns a driver error into a domain error without the password.
-func mysqlErr(err error, d *myDB, what string) error {
+func mysqlErr(err error, d *mySrc, what string) error {
 	if err == nil {
 		return nil
+	}
+	var ce *myConnectError
+	if errors.As(err, &ce) {
+		return connectFailed("mysql", d.name, d.dsn, d.password, err)
 	}
 	if classified(err) {
 		return err
@@ -756,7 +795,7 @@ func (s *Service) readMySQL(ctx context.Context, spec *commonv1.MysqlSource, kr 
 	if err != nil {
 		return nil, false, err
 	}
-	b, done, err := readMySQLTable(ctx, d, db, name, spec.GetZeroDates() == commonv1.ZeroDatePolicy_ZERO_DATE_POLICY_NULL, kr, cursor, lim)
+	b, done, err := readMySQLTable(ctx, d.myDB, db, name, spec.GetZeroDates() == commonv1.ZeroDatePolicy_ZERO_DATE_POLICY_NULL, kr, cursor, lim)
 	return b, done, mysqlErr(err, d, "read "+db+"."+name)
 }
 

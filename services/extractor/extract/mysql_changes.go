@@ -23,7 +23,7 @@ func (mysqlKind) readWatermark(ctx context.Context, s *Service, src *commonv1.So
 	var b *commonv1.Batch
 	var lagRows int64
 	var lagSeconds float64
-	err = myReadTx(ctx, d, func(conn *sql.Conn) error {
+	err = myReadTx(ctx, d.myDB, func(conn *sql.Conn) error {
 		t, err := loadMySQLTable(ctx, conn, db, name, false)
 		if err != nil {
 			return err
@@ -97,7 +97,7 @@ func (mysqlKind) readKeys(ctx context.Context, s *Service, src *commonv1.SourceS
 		return nil, false, err
 	}
 	var keys []string
-	err = myReadTx(ctx, d, func(conn *sql.Conn) error {
+	err = myReadTx(ctx, d.myDB, func(conn *sql.Conn) error {
 		t, err := loadMySQLTable(ctx, conn, db, name, false)
 		if err != nil {
 			return err

@@ -184,7 +184,7 @@ func lookupSlot(ctx context.Context, q querier, slot string) (*slotInfo, error) 
 // prepareLogical resolves the source and names and checks the table; it
 // creates the publication (before any slot: pgoutput reads publications
 // as of each change).
-func (s *Service) prepareLogical(ctx context.Context, src *commonv1.SourceSpec, sync *commonv1.SyncSpec, jobID, table string) (*pgPool, *pgTable, string, string, error) {
+func (s *Service) prepareLogical(ctx context.Context, src *commonv1.SourceSpec, sync *commonv1.SyncSpec, jobID, table string) (*pgSrc, *pgTable, string, string, error) {
 	spec := src.GetPostgres()
 	if spec == nil {
 		return nil, nil, "", "", invalid("sync.logical", "needs a postgres source")

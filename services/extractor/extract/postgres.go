@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/cutover/cutover/services/kit/dsn"
 	"math"
 	"math/big"
 	"net"
@@ -27,6 +28,14 @@ import (
 type pgPool struct {
 	pool     *pgxpool.Pool
 	password string
+	dsn      string // as given; logged only through dsn.Redact
+}
+
+// pgSrc is a pool as one request uses it: with the table it is for, which
+// connection failures name.
+type pgSrc struct {
+	*pgPool
+	name string
 }
 
 // pgCol is one source column.
@@ -56,7 +65,7 @@ func (t *pgTable) display() string { return t.schema + "." + t.name }
 func (t *pgTable) ident() string { return pgx.Identifier{t.schema, t.name}.Sanitize() }
 
 // pgTarget resolves the spec to a pool and a schema/table name.
-func (s *Service) pgTarget(spec *commonv1.PostgresSource) (*pgPool, string, string, error) {
+func (s *Service) pgTarget(spec *commonv1.PostgresSource) (*pgSrc, string, string, error) {
 	if spec.GetDsn() == "" {
 		return nil, "", "", invalid("source.postgres.dsn", "required")
 	}
@@ -71,7 +80,7 @@ func (s *Service) pgTarget(spec *commonv1.PostgresSource) (*pgPool, string, stri
 	if err != nil {
 		return nil, "", "", err
 	}
-	return p, schema, spec.GetTable(), nil
+	return &pgSrc{pgPool: p, name: schema + "." + spec.GetTable()}, schema, spec.GetTable(), nil
 }
 
 // querier is what catalog lookups need: a pool or a transaction.
@@ -142,9 +151,15 @@ func loadTable(ctx context.Context, q querier, schema, name string) (*pgTable, e
 }
 
 // pgErr turns a driver error into a domain error without the password.
-func pgErr(err error, p *pgPool, what string) error {
+func pgErr(err error, p *pgSrc, what string) error {
 	if err == nil {
 		return nil
+	}
+	// Before classified(): a connect timeout would pass as DeadlineExceeded
+	// and tell a silent port from a closed one.
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return connectFailed("postgres", p.name, p.dsn, p.password, err)
 	}
 	if classified(err) {
 		return err
@@ -169,21 +184,15 @@ func pgErr(err error, p *pgPool, what string) error {
 		}
 		return fmt.Errorf("%s: %s (SQLSTATE %s)", what, msg, pe.Code)
 	}
-	var ce *pgconn.ConnectError
 	var ne net.Error
-	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) {
+	if errors.As(err, &ne) || pgconn.Timeout(err) {
 		return fmt.Errorf("%w: %s: %s", ErrUnavailable, what, msg)
 	}
 	return fmt.Errorf("%s: %s", what, msg)
 }
 
 // scrub removes a password from an error text, in case a driver echoes it.
-func scrub(s, password string) string {
-	if password == "" {
-		return s
-	}
-	return strings.ReplaceAll(s, password, "xxxxx")
-}
+func scrub(s, secret string) string { return dsn.RedactSecret(s, secret) }
 
 func (s *Service) describePG(ctx context.Context, spec *commonv1.PostgresSource) (*extractorv1.DescribeSourceResponse, error) {
 	p, schema, name, err := s.pgTarget(spec)

@@ -8,11 +8,15 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/fsroot"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/otel"
@@ -44,13 +48,65 @@ type Service struct {
 	// snaps are the PostgreSQL snapshots this replica exports, by id: each
 	// holds a connection whose open transaction keeps the snapshot alive.
 	snaps map[string]*pgSnapshot
+
+	// files confines file sources; empty disables them.
+	files *fsroot.Roots
+	// hosts is the allow-list of database source hosts; empty allows any.
+	hosts hostAllowList
 }
 
 var _ extractorv1.ExtractorServiceServer = (*Service)(nil)
 
-// New returns a Service with no open connections.
+// Options is what an operator decides about the host the extractor runs
+// on: which files callers may read and which databases they may reach.
+type Options struct {
+	// FileRoots are the directories CSV, JSONL, XLSX and SQLite sources
+	// must lie in; relative source paths start at the first. None disables
+	// file sources.
+	FileRoots []string
+	// SourceHosts lists the database hosts sources may connect to: "host",
+	// "host:port" or "[v6]:port", "*" for any host or any port. Empty
+	// allows any host.
+	SourceHosts []string
+}
+
+// ParseOptions reads the two settings as configured: file roots separated
+// by the OS list separator (':'), source hosts by ','. Items are trimmed
+// and empty ones dropped, as kit/config.List does for the embedded stack,
+// so one environment means the same to every binary.
+func ParseOptions(fileRoots, sourceHosts string) Options {
+	return Options{FileRoots: splitList(fileRoots, string(filepath.ListSeparator)), SourceHosts: splitList(sourceHosts, ",")}
+}
+
+func splitList(s, sep string) []string {
+	var out []string
+	for _, v := range strings.Split(s, sep) {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// NewWithOptions returns a Service with no open connections. A root that
+// does not exist or a malformed host entry is an error naming the setting.
+func NewWithOptions(opts Options) (*Service, error) {
+	files, err := fsroot.New(opts.FileRoots)
+	if err != nil {
+		return nil, fmt.Errorf("file roots (CUTOVER_FILE_ROOTS): %w", err)
+	}
+	hosts, err := parseSourceHosts(opts.SourceHosts)
+	if err != nil {
+		return nil, fmt.Errorf("source hosts (CUTOVER_SOURCE_HOSTS): %w", err)
+	}
+	return &Service{pools: map[string]*pgPool{}, snaps: map[string]*pgSnapshot{}, files: files, hosts: hosts}, nil
+}
+
+// New returns a Service with file sources disabled and any source host
+// allowed.
 func New() *Service {
-	return &Service{pools: map[string]*pgPool{}, snaps: map[string]*pgSnapshot{}}
+	s, _ := NewWithOptions(Options{}) // nothing to fail on
+	return s
 }
 
 // Register registers the ExtractorService on g.
@@ -297,14 +353,23 @@ func (s *Service) pool(dsnStr string) (*pgPool, error) {
 		// pgx redacts the password in its parse errors; keep only our text.
 		return nil, invalid("source.postgres.dsn", "cannot parse the connection string")
 	}
+	// Before any connection: the pool dials lazily, the check may not.
+	if err := s.hosts.checkPG(&cfg.ConnConfig.Config); err != nil {
+		return nil, err
+	}
 	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "cutover-extractor"
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		// As for MySQL: an address that never answers fails like one that
+		// refuses, not after the kernel's minutes.
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		return nil, invalid("source.postgres.dsn", "%s", scrub(err.Error(), cfg.ConnConfig.Password))
 	}
-	p := &pgPool{pool: pool, password: cfg.ConnConfig.Password}
+	p := &pgPool{pool: pool, password: cfg.ConnConfig.Password, dsn: dsnStr}
 	s.pools[dsnStr] = p
 	return p, nil
 }

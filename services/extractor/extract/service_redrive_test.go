@@ -27,7 +27,7 @@ func TestReadBatchOnlyRefs(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: path}}}
-	s := New()
+	s := newService(t)
 	refs := []string{"line 3", "line 40", "line 41", "line 51", "line 99"}
 	var got, cursors []string
 	cursor := ""

@@ -5,10 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,6 +16,7 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/kit/calendar"
+	"github.com/cutover/cutover/services/kit/fsroot"
 
 	_ "modernc.org/sqlite" // pure-Go driver "sqlite"
 )
@@ -164,32 +163,25 @@ func (c sqliteCol) pgType() string {
 // sqliteIdent quotes an identifier for SQLite.
 func sqliteIdent(s string) string { return `"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-// openSQLite opens the database file read-only. A missing file is NotFound
-// here: SQLite would otherwise create an empty database.
-func openSQLite(spec *commonv1.SqliteSource) (*sql.DB, error) {
+// openSQLite opens the database file read-only, inside the file roots. A
+// missing file is refused here: SQLite would otherwise create an empty
+// database.
+func openSQLite(roots *fsroot.Roots, spec *commonv1.SqliteSource) (*sql.DB, error) {
 	if spec.GetPath() == "" {
 		return nil, invalid("source.sqlite.path", "required")
 	}
 	if spec.GetTable() == "" {
 		return nil, invalid("source.sqlite.table", "required")
 	}
-	st, err := os.Stat(spec.GetPath())
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%w: source.sqlite.path: file %s does not exist", ErrNotFound, spec.GetPath())
-	case errors.Is(err, fs.ErrPermission):
-		return nil, fmt.Errorf("%w: source.sqlite.path: no permission to read %s", ErrPrecondition, spec.GetPath())
-	case err != nil:
-		return nil, fmt.Errorf("source.sqlite.path: %w", err)
-	case st.IsDir():
-		return nil, fmt.Errorf("%w: source.sqlite.path: %s is a directory", ErrPrecondition, spec.GetPath())
-	}
-	abs, err := filepath.Abs(spec.GetPath())
+	// The driver opens by name, so this is check-then-open; the name is
+	// the resolved one, an absolute path with no symlink in it.
+	abs, err := resolveSourceFile(roots, "source.sqlite.path", spec.GetPath())
 	if err != nil {
-		return nil, fmt.Errorf("source.sqlite.path: %w", err)
+		return nil, err
 	}
 	// A URI so that mode=ro applies; the path is escaped so that '?', '#'
-	// and '%' in file names stay part of the name.
+	// and '%' in file names stay part of the name and cannot add URI
+	// parameters (vfs=, mode=rwc, ...): the query is ours alone.
 	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: "mode=ro"}
 	db, err := sql.Open("sqlite", "file:"+u.EscapedPath()+"?"+u.RawQuery)
 	if err != nil {
@@ -299,9 +291,9 @@ func (t *sqliteTable) key() (sqliteKey, error) {
 	return sqliteKey{}, fmt.Errorf("%w: source.sqlite.table: columns of %s hide every name of its rowid", ErrPrecondition, t.name)
 }
 
-func (sqliteKind) describe(ctx context.Context, _ *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error) {
+func (sqliteKind) describe(ctx context.Context, s *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error) {
 	spec := src.GetSqlite()
-	db, err := openSQLite(spec)
+	db, err := openSQLite(s.files, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -372,9 +364,9 @@ func describeSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource
 	return resp, nil
 }
 
-func (sqliteKind) plan(ctx context.Context, _ *Service, src *commonv1.SourceSpec, n int) ([]*commonv1.KeyRange, error) {
+func (sqliteKind) plan(ctx context.Context, s *Service, src *commonv1.SourceSpec, n int) ([]*commonv1.KeyRange, error) {
 	spec := src.GetSqlite()
-	db, err := openSQLite(spec)
+	db, err := openSQLite(s.files, spec)
 	if err != nil {
 		return nil, err
 	}
@@ -408,9 +400,9 @@ func planSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, n 
 	return splitRange(lo.Int64, hi.Int64, n), nil
 }
 
-func (sqliteKind) read(ctx context.Context, _ *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+func (sqliteKind) read(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
 	spec := src.GetSqlite()
-	db, err := openSQLite(spec)
+	db, err := openSQLite(s.files, spec)
 	if err != nil {
 		return nil, false, err
 	}

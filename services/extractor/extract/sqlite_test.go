@@ -315,7 +315,7 @@ func TestSQLiteErrors(t *testing.T) {
 	ctx := context.Background()
 	missing := filepath.Join(t.TempDir(), "nope.db")
 	_, err := s.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: sqliteSource(missing, "t")})
-	wantCode(t, err, codes.NotFound, "source.sqlite.path", "nope.db")
+	wantCode(t, err, codes.InvalidArgument, "source.sqlite.path", "nope.db", notInRoots)
 	_, err = s.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: sqliteSource(p, "orders")})
 	wantCode(t, err, codes.NotFound, "source.sqlite.table", "orders")
 	_, err = s.ReadBatch(ctx, &extractorv1.ReadBatchRequest{Source: sqliteSource(p, "pair")})

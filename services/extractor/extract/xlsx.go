@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -15,6 +13,7 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/kit/calendar"
+	"github.com/cutover/cutover/services/kit/fsroot"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -40,7 +39,7 @@ type xlsxSheet struct {
 	date1904    bool
 }
 
-func openXLSX(spec *commonv1.XlsxSource) (*xlsxSheet, error) {
+func openXLSX(roots *fsroot.Roots, spec *commonv1.XlsxSource) (*xlsxSheet, error) {
 	x := &xlsxSheet{path: spec.GetPath(), sheet: spec.GetSheet(), headerRow: int(spec.GetHeaderRow())}
 	if x.path == "" {
 		return nil, invalid("source.xlsx.path", "required")
@@ -51,22 +50,14 @@ func openXLSX(spec *commonv1.XlsxSource) (*xlsxSheet, error) {
 	if x.headerRow == 0 {
 		x.headerRow = 1
 	}
-	st, err := os.Stat(x.path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%w: source.xlsx.path: file %s does not exist", ErrNotFound, x.path)
-	case errors.Is(err, fs.ErrPermission):
-		return nil, fmt.Errorf("%w: source.xlsx.path: no permission to read %s", ErrPrecondition, x.path)
-	case err != nil:
-		return nil, fmt.Errorf("source.xlsx.path: %w", err)
-	case st.IsDir():
-		return nil, fmt.Errorf("%w: source.xlsx.path: %s is a directory", ErrPrecondition, x.path)
-	}
-	f, err := excelize.OpenFile(x.path)
+	file, err := openSourceFile(roots, "source.xlsx.path", x.path)
 	if err != nil {
-		if errors.Is(err, fs.ErrPermission) {
-			return nil, fmt.Errorf("%w: source.xlsx.path: no permission to read %s", ErrPrecondition, x.path)
-		}
+		return nil, err
+	}
+	// From the descriptor checked to be inside the roots, not by name again.
+	f, err := excelize.OpenReader(file)
+	file.Close()
+	if err != nil {
 		return nil, fmt.Errorf("%w: source.xlsx.path: %s is not a readable XLSX workbook: %v", ErrPrecondition, x.path, err)
 	}
 	x.f = f
@@ -179,8 +170,8 @@ func (x *xlsxSheet) nextRow(from int) (cells []string, ok bool, err error) {
 	return nil, false, nil
 }
 
-func (xlsxKind) describe(_ context.Context, _ *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error) {
-	x, err := openXLSX(src.GetXlsx())
+func (xlsxKind) describe(_ context.Context, s *Service, src *commonv1.SourceSpec) (*extractorv1.DescribeSourceResponse, error) {
+	x, err := openXLSX(s.files, src.GetXlsx())
 	if err != nil {
 		return nil, err
 	}
@@ -206,8 +197,8 @@ func (xlsxKind) describe(_ context.Context, _ *Service, src *commonv1.SourceSpec
 	}
 }
 
-func (xlsxKind) plan(_ context.Context, _ *Service, src *commonv1.SourceSpec, _ int) ([]*commonv1.KeyRange, error) {
-	x, err := openXLSX(src.GetXlsx())
+func (xlsxKind) plan(_ context.Context, s *Service, src *commonv1.SourceSpec, _ int) ([]*commonv1.KeyRange, error) {
+	x, err := openXLSX(s.files, src.GetXlsx())
 	if err != nil {
 		return nil, err
 	}
@@ -216,8 +207,8 @@ func (xlsxKind) plan(_ context.Context, _ *Service, src *commonv1.SourceSpec, _ 
 	return []*commonv1.KeyRange{{}}, nil
 }
 
-func (xlsxKind) read(_ context.Context, _ *Service, src *commonv1.SourceSpec, _ *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
-	x, err := openXLSX(src.GetXlsx())
+func (xlsxKind) read(_ context.Context, s *Service, src *commonv1.SourceSpec, _ *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	x, err := openXLSX(s.files, src.GetXlsx())
 	if err != nil {
 		return nil, false, err
 	}

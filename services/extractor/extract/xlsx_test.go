@@ -179,7 +179,7 @@ func TestXLSXErrors(t *testing.T) {
 		parts []string
 	}{
 		{"no path", xlsxSource("", "", 0), codes.InvalidArgument, []string{"source.xlsx.path"}},
-		{"missing file", xlsxSource(filepath.Join(t.TempDir(), "gone.xlsx"), "", 0), codes.NotFound, []string{"source.xlsx.path", "gone.xlsx"}},
+		{"missing file", xlsxSource(filepath.Join(t.TempDir(), "gone.xlsx"), "", 0), codes.InvalidArgument, []string{"source.xlsx.path", "gone.xlsx", notInRoots}},
 		{"missing sheet", xlsxSource(dup, "Nope", 0), codes.NotFound, []string{"source.xlsx.sheet", `"Nope"`}},
 		{"duplicates", xlsxSource(dup, "", 0), codes.FailedPrecondition, []string{`"a", "b"`}},
 		{"empty header", xlsxSource(empty, "", 5), codes.FailedPrecondition, []string{"source.xlsx.header_row", "row 5"}},

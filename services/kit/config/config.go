@@ -80,3 +80,27 @@ func DurationVar(fs *flag.FlagSet, p *time.Duration, name string, def time.Durat
 	}
 	fs.DurationVar(p, name, def, usage+" (env "+EnvName(name)+")")
 }
+
+// DefaultTLSDir is where `cutover certs`, `cutover serve` and cutoverctl
+// keep or find the development CA, certificates and tokens:
+// CUTOVER_TLS_DIR, else cutover/tls in the user's configuration directory.
+func DefaultTLSDir() string {
+	if v := os.Getenv("CUTOVER_TLS_DIR"); v != "" {
+		return v
+	}
+	if d, err := os.UserConfigDir(); err == nil {
+		return d + "/cutover/tls"
+	}
+	return ".cutover-tls"
+}
+
+// List splits a list setting, dropping empty items.
+func List(s, sep string) []string {
+	var out []string
+	for _, v := range strings.Split(s, sep) {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -179,20 +179,22 @@ func TestGolden(t *testing.T) {
 // mdLinePrefixes are how the Markdown renderer starts its lines; report
 // text never starts one, so it cannot open a heading, list or quote.
 var mdLinePrefixes = []string{"# ", "## ", "### ", "| ", "|---", "**Error:**", "**Accounting:**", "Job ", "Examples:", "From table specs:",
-	"Rows: ", "Row check ", "More rows differ", "<details>", "<summary>", "</details>", "---", "Spec: ", "Trace: "}
+	"Rows: ", "Row check ", "More rows differ", "<details>", "<summary>", "</details>", "<pre>", "---", "Spec: ", "Trace: "}
 
 var (
-	// A character that needs escaping, not preceded by a backslash.
-	// (Pairs like \\ are consumed first so \\| counts as a bare |.)
-	mdBare    = regexp.MustCompile(`\\.|[|<>*_\[\]&~$` + "`" + `]`)
+	// A character that needs escaping, not preceded by a backslash and
+	// not part of an entity. (Pairs like \\ and entities are consumed
+	// first so \\| counts as a bare |.)
+	mdBare    = regexp.MustCompile(`\\.|&(?:lt|gt|amp);|[|<>*_\[\]&~$` + "`" + `]`)
 	ownTag    = regexp.MustCompile(`^</?(details|summary)>`)
+	ownCode   = regexp.MustCompile(`</?code>`)
 	reconLine = regexp.MustCompile(`^\d+ target tables? reconciled in `)
 )
 
 // TestMarkdownStructure: whatever the report says, the Markdown has only
-// the structure the renderer made: known line starts, fences that close
-// where they were meant to, table rows with as many cells as their header,
-// and no unescaped markup character outside code.
+// the structure the renderer made: known line starts, <pre> blocks that
+// close where they were meant to and hold no markup, table rows with as
+// many cells as their header, and no unescaped markup character.
 func TestMarkdownStructure(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -201,16 +203,18 @@ func TestMarkdownStructure(t *testing.T) {
 				t.Fatal(err)
 			}
 			lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
-			fence, cells := "", 0
+			inPre, cells := false, 0
 			for i, line := range lines {
-				if fence != "" {
-					if line == fence {
-						fence = ""
+				if inPre {
+					if line == "</pre>" {
+						inPre = false
+					} else if strings.ContainsAny(line, "<>") {
+						t.Errorf("line %d in <pre> has markup: %q", i+1, line)
 					}
 					continue
 				}
-				if strings.HasPrefix(line, "```") {
-					fence = strings.TrimRight(line, "abcdefghijklmnopqrstuvwxyz")
+				if line == "<pre>" {
+					inPre = true
 					continue
 				}
 				if line == "" || reconLine.MatchString(line) {
@@ -228,12 +232,12 @@ func TestMarkdownStructure(t *testing.T) {
 					continue
 				}
 				text := line
-				// Our own markup: bold labels, code spans, table pipes.
-				text = stripCodeSpans(text)
+				// Our own markup: bold labels, <code>, table pipes.
+				text = ownCode.ReplaceAllString(text, "")
 				text = strings.ReplaceAll(text, "**", "")
 				table := strings.HasPrefix(line, "|")
 				for _, m := range mdBare.FindAllString(text, -1) {
-					if !strings.HasPrefix(m, `\`) && !(table && m == "|") {
+					if !strings.HasPrefix(m, `\`) && !(len(m) > 1 && m[0] == '&') && !(table && m == "|") {
 						t.Errorf("line %d has a bare %q: %q", i+1, m, line)
 						break
 					}
@@ -247,58 +251,14 @@ func TestMarkdownStructure(t *testing.T) {
 					}
 				}
 			}
-			if fence != "" {
-				t.Errorf("fence %s never closed", fence)
+			if inPre {
+				t.Error("<pre> never closed")
 			}
 			if strings.Contains(out.String(), strings.Repeat(long, 6)) {
 				t.Error("a long value came through uncut")
 			}
 		})
 	}
-}
-
-// stripCodeSpans drops `…` spans: a run of n backticks up to the next run
-// of exactly n.
-func stripCodeSpans(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		if s[i] == '\\' && i+1 < len(s) {
-			b.WriteString(s[i : i+2])
-			i += 2
-			continue
-		}
-		if s[i] != '`' {
-			b.WriteByte(s[i])
-			i++
-			continue
-		}
-		n := 0
-		for i+n < len(s) && s[i+n] == '`' {
-			n++
-		}
-		end := -1
-		for j := i + n; j < len(s); {
-			if s[j] != '`' {
-				j++
-				continue
-			}
-			m := 0
-			for j+m < len(s) && s[j+m] == '`' {
-				m++
-			}
-			if m == n {
-				end = j + m
-				break
-			}
-			j += m
-		}
-		if end < 0 {
-			b.WriteString(s[i:])
-			break
-		}
-		i = end
-	}
-	return b.String()
 }
 
 func countBarePipes(line string) int {
@@ -412,5 +372,110 @@ func TestErrors(t *testing.T) {
 		if err := rd.render(failingWriter{}, succeeded()); err == nil || !strings.Contains(err.Error(), "disk full") {
 			t.Errorf("%s: write error = %v, want disk full", rd.ext, err)
 		}
+	}
+}
+
+// everywhere puts s in every field of a report that comes from data, the
+// spec or an error.
+func everywhere(s string) *orchestratorv1.JobReport {
+	ex := []*orchestratorv1.RejectExample{{SourceRef: s, Column: s, Reason: s, Raw: s}}
+	return &orchestratorv1.JobReport{
+		JobId: s, Name: s, State: orchestratorv1.JobState_JOB_STATE_FAILED, Error: s,
+		Tables: []*orchestratorv1.TableReport{{Name: s, Source: s, TargetTable: s,
+			Counts:   &commonv1.Counts{Extracted: 3, Loaded: 1, Quarantined: 1, Filtered: 1, Warned: 1, Batches: 1},
+			Rejects:  []*orchestratorv1.RuleRejects{{Rule: s, Count: 1, Examples: ex}},
+			Warnings: []*orchestratorv1.RuleRejects{{Rule: s, Count: 1, Examples: ex}},
+			Filtered: []*orchestratorv1.FilterCount{{Reason: s, Count: 1}}}},
+		Totals:  &commonv1.Counts{Extracted: 3, Loaded: 1, Quarantined: 1, Filtered: 1, Warned: 1, Batches: 1},
+		TraceId: s, TraceSink: s, SpecHash: s, Ddl: []string{s},
+		StartedAt: t0, FinishedAt: t1,
+		Merges: []*orchestratorv1.MergeReport{{TargetTable: s, ByKey: []*loaderv1.MergeCount{{Key: s, Rows: 1}},
+			Collisions: []*loaderv1.CollisionCount{{Column: s, Keys: 1, Rows: 2, Examples: []string{s, s}}}}},
+		Stages:   []*orchestratorv1.StageTiming{{Stage: s, Batches: 1, Seconds: 1}},
+		Rollback: []*loaderv1.TableRollback{{Table: s, Deleted: 1}},
+		Reconciliation: &orchestratorv1.Reconciliation{Tables: []*commonv1.TableReconciliation{{
+			TargetTable: s, Tables: []string{s}, ExpectedRows: 1, TargetRows: 1,
+			Aggregates: []*commonv1.AggregateCheck{{Name: s, Groups: 1, Differences: []*commonv1.GroupDifference{
+				{Group: []string{s}, Measure: s, Source: s, Target: s}}}},
+			Rows: &commonv1.RowCheck{Rows: 1, Ranges: 1, Differences: []*commonv1.RowDifference{{Key: s, Kind: s, Source: s, Target: s}}},
+		}}},
+	}
+}
+
+var (
+	// ownTags are the only tags the Markdown renderer writes.
+	ownTags       = regexp.MustCompile(`</?(code|pre|details|summary)>`)
+	backslashPair = regexp.MustCompile(`\\.`)
+)
+
+// TestMarkdownHostileInput: markup, links, pipes, backticks and line
+// breaks in any field come out as text: no tag but the renderer's own, no
+// link, and every table row keeps its header's number of cells.
+func TestMarkdownHostileInput(t *testing.T) {
+	tests := []struct {
+		name, in string
+		want     string // how the input must read (escaped) somewhere
+	}{
+		{"script", "<script>alert(1)</script>", "&lt;script&gt;alert(1)&lt;/script&gt;"},
+		{"script upper", "<SCRIPT SRC=//evil.example/x.js></SCRIPT>", "&lt;SCRIPT SRC=//evil.example/x.js&gt;"},
+		{"img", "<img src=x onerror=alert(1)//>", "&lt;img src=x onerror=alert(1)//&gt;"},
+		{"link", "[x](javascript:alert(1))", `\[x\](javascript:alert(1))`},
+		{"image", "![x](javascript:alert(1))", `!\[x\](javascript:alert(1))`},
+		{"autolink", "<javascript:alert(1)>", "&lt;javascript:alert(1)&gt;"},
+		{"pipes", "a|b||c", `a\|b\|\|c`},
+		{"backticks", "`x` ``` ````", "\\`x\\`"},
+		{"newlines", "one\ntwo\n| x | y |\n# h", `one ↵ two ↵ \| x \| y \| ↵ # h`},
+		{"entity", "&lt;script&gt;", "&amp;lt;script&amp;gt;"},
+		{"close pre", "</pre><script>alert(1)</script>", "&lt;/pre&gt;"},
+		{"comment", "<!-- swallow the rest", "&lt;!-- swallow"},
+		{"emphasis", "**b** _i_ ~~s~~ $m$", `\*\*b\*\* \_i\_ \~\~s\~\~ \$m\$`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := Markdown(&out, everywhere(tt.in)); err != nil {
+				t.Fatal(err)
+			}
+			md := out.String()
+			// Backslash pairs are escaped characters, not markup.
+			low := strings.ToLower(backslashPair.ReplaceAllString(md, "~"))
+			for _, bad := range []string{"<script", "<img", "](javascript:", "<javascript:", "<!--", "</pre><"} {
+				if strings.Contains(low, bad) {
+					t.Errorf("output holds raw %q:\n%s", bad, md)
+				}
+			}
+			if rest := ownTags.ReplaceAllString(md, ""); strings.ContainsAny(rest, "<>") {
+				i := strings.IndexAny(rest, "<>")
+				t.Errorf("output holds a '<' or '>' of its input: …%s…", rest[max(0, i-40):min(len(rest), i+40)])
+			}
+			if !strings.Contains(md, tt.want) {
+				t.Errorf("output lacks %q:\n%s", tt.want, md)
+			}
+			cells, tables, inPre := 0, 0, false
+			for i, line := range strings.Split(md, "\n") {
+				// <pre> holds text, not Markdown.
+				if line == "<pre>" || line == "</pre>" {
+					inPre = line == "<pre>"
+				}
+				if inPre || !strings.HasPrefix(line, "|") {
+					cells = 0
+					continue
+				}
+				n := countBarePipes(line)
+				switch {
+				case cells == 0:
+					cells = n
+					tables++
+				case n != cells:
+					t.Errorf("line %d has %d cell borders, its header %d: %q", i+1, n, cells, line)
+				}
+			}
+			// Volume, rejects (+examples), warnings (+examples), filtered,
+			// merges, collisions, stages, aggregates, group and row diffs,
+			// rollback.
+			if tables != 13 {
+				t.Errorf("%d tables, want 13:\n%s", tables, md)
+			}
+		})
 	}
 }

@@ -10,8 +10,11 @@ import (
 )
 
 // Markdown writes r as GitHub-flavoured Markdown. Text from the report only
-// ever appears inline (after a fixed prefix, in a table cell, in a code
-// span) or inside a fenced code block whose fence it cannot close.
+// ever appears inline (after a fixed prefix, in a table cell, in <code>)
+// escaped by esc, or inside a <pre> block escaped by pre. No
+// text reaches the page raw, so no dialect can read markup into it: some
+// (Python-Markdown, Markdown.pl) do not take a backslash before '<' as an
+// escape, and some do not know fenced code.
 func Markdown(w io.Writer, r *orchestratorv1.JobReport) error {
 	v, err := build(r)
 	if err != nil {
@@ -38,7 +41,7 @@ func (m *mdWriter) printf(format string, args ...any) {
 
 func (m *mdWriter) render(v *view) {
 	m.printf("# %s %s: %s\n\n", v.Icon, esc(v.Title), esc(v.State))
-	meta := []string{"Job " + codeSpan(v.JobID)}
+	meta := []string{"Job " + code(v.JobID)}
 	if v.Started != "" {
 		meta = append(meta, "started "+v.Started)
 	}
@@ -50,7 +53,7 @@ func (m *mdWriter) render(v *view) {
 	}
 	m.printf("%s\n\n", strings.Join(meta, " · "))
 	if v.Error != "" {
-		m.printf("**Error:**\n\n%s\n", fenced("text", v.Error))
+		m.printf("**Error:**\n\n%s\n", pre(v.Error))
 	}
 	m.printf("**Accounting:** %s: %s %s", v.Accounting, v.Verdict, mark(v.Balanced))
 	if v.Warned > 0 {
@@ -150,15 +153,15 @@ func (m *mdWriter) render(v *view) {
 			}
 			b.WriteString(d + ";")
 		}
-		m.printf("## DDL\n\n<details>\n<summary>%s</summary>\n\n%s\n</details>\n\n", v.DDLSummary, fenced("sql", b.String()))
+		m.printf("## DDL\n\n<details>\n<summary>%s</summary>\n\n%s\n</details>\n\n", esc(v.DDLSummary), pre(b.String()))
 	}
 	m.printf("---\n\n")
 	if v.SpecHash != "" {
-		m.printf("Spec: sha256 %s  \n", codeSpan(v.SpecHash))
+		m.printf("Spec: sha256 %s  \n", code(v.SpecHash))
 	}
-	m.printf("Trace: %s", codeSpan(v.TraceID))
+	m.printf("Trace: %s", code(v.TraceID))
 	if v.TraceSink != "" {
-		m.printf(" (spans in %s)", codeSpan(v.TraceSink))
+		m.printf(" (spans in %s)", code(v.TraceSink))
 	}
 	m.printf("\n")
 }
@@ -248,14 +251,21 @@ func (m *mdWriter) table(head []string, align string, rows [][]string) {
 	m.printf("\n")
 }
 
+// htmlEscaper turns the characters that could open a tag or an entity
+// into entities, which every Markdown dialect and every browser shows as
+// the character itself, in running text and inside raw HTML blocks alike.
+// Text never stands inside an attribute, so quotes need nothing.
+var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // mdEscaper backslash-escapes every character that could start inline
-// structure (emphasis, code, links and images, raw HTML, entities, table
-// cells, strikethrough, math), so report text always reads as plain text.
-// Block structure (headings, lists, quotes) cannot start: report text is
-// never at the start of a line.
+// structure (emphasis, code, links and images, table cells,
+// strikethrough, math), so report text always reads as plain text. Block
+// structure (headings, lists, quotes) cannot start: report text is never
+// at the start of a line. It runs after htmlEscaper, whose entities hold
+// none of these characters.
 var mdEscaper = func() *strings.Replacer {
 	var pairs []string
-	for _, c := range "\\`*_[]<>|&~$" {
+	for _, c := range "\\`*_[]|~$" {
 		pairs = append(pairs, string(c), `\`+string(c))
 	}
 	// A cell or a heading is one line: keep the break visible instead.
@@ -263,43 +273,34 @@ var mdEscaper = func() *strings.Replacer {
 	return strings.NewReplacer(pairs...)
 }()
 
-// esc makes cleaned text safe inline: in a table cell, a heading or after
-// a label.
+// esc is the one escaping of report text in the Markdown: in a table
+// cell, a heading, after a label or in <code>.
 func esc(s string) string {
-	return mdEscaper.Replace(s)
+	return mdEscaper.Replace(htmlEscaper.Replace(s))
 }
 
-// codeSpan puts s in an inline code span whose backtick fence is longer
-// than any run of backticks in s. Not for table cells.
-func codeSpan(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
+// code shows s in monospace. A Markdown code span would show s raw, which
+// is safe only where the reader is CommonMark; inline <code> takes the
+// same escaping as any other text.
+func code(s string) string {
 	if s == "" {
 		return "—"
 	}
-	fence := strings.Repeat("`", longestRun(s, '`')+1)
-	if strings.HasPrefix(s, "`") || strings.HasSuffix(s, "`") || strings.HasPrefix(s, " ") || strings.HasSuffix(s, " ") {
-		s = " " + s + " "
-	}
-	return fence + s + fence
+	return "<code>" + esc(s) + "</code>"
 }
 
-// fenced puts s in a fenced code block that s cannot close.
-func fenced(info, s string) string {
-	fence := strings.Repeat("`", max(3, longestRun(s, '`')+1))
-	return fence + info + "\n" + s + "\n" + fence + "\n"
-}
+// preEscaper is htmlEscaper plus brackets as entities: should a reader
+// parse Markdown inside raw HTML after all, no link or image can open.
+// Emphasis and the like could at worst restyle the text, so they stay
+// readable in the source.
+var preEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", "[", "&#91;", "]", "&#93;")
 
-func longestRun(s string, c rune) int {
-	best, n := 0, 0
-	for _, r := range s {
-		if r == c {
-			n++
-			best = max(best, n)
-		} else {
-			n = 0
-		}
-	}
-	return best
+// pre shows multi-line text (an error, the DDL) as it is, line breaks
+// kept. A <pre> block is raw HTML in every dialect and, in CommonMark,
+// ends only at "</pre>", which the escaped text cannot hold; blank lines
+// inside do not end it. A browser shows the entities as the characters.
+func pre(s string) string {
+	return "<pre>\n" + preEscaper.Replace(s) + "\n</pre>\n"
 }
 
 func num(n int64) string { return strconv.FormatInt(n, 10) }

@@ -33,19 +33,25 @@ func Main(name, defaultAddr string, addFlags func(fs *flag.FlagSet), build func(
 	grace := config.Duration(fs, "grace", 10*time.Second, "graceful shutdown deadline")
 	traceFile := config.String(fs, "trace-file", "", "JSON-lines span file when OTLP is not configured")
 	pprofAddr := config.String(fs, "pprof-addr", "", "serve net/http/pprof on this address (empty: off)")
+	secFlags := AddSecurityFlags(fs)
 	if addFlags != nil {
 		addFlags(fs)
 	}
 	_ = fs.Parse(os.Args[1:])
 	SetupLogging(name)
+	sec, err := secFlags.Build(name)
+	if err != nil {
+		slog.Error("exit", "err", err)
+		os.Exit(2)
+	}
 	ServePprof(*pprofAddr)
-	if err := run(name, *addr, *grace, *traceFile, build); err != nil {
+	if err := run(name, *addr, *grace, *traceFile, sec, build); err != nil {
 		slog.Error("exit", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, addr string, grace time.Duration, traceFile string, build func(ctx context.Context) (Service, error)) error {
+func run(name, addr string, grace time.Duration, traceFile string, sec *Security, build func(ctx context.Context) (Service, error)) error {
 	ctx, stop := SignalContext()
 	defer stop()
 	tel, err := telemetry.Setup(ctx, "cutover-"+name, traceFile)
@@ -57,13 +63,12 @@ func run(name, addr string, grace time.Duration, traceFile string, build func(ct
 		defer cancel()
 		_ = tel.Shutdown(sctx)
 	}()
-	svc, err := build(context.WithValue(ctx, telemetryKey{}, tel))
+	svc, err := build(context.WithValue(context.WithValue(ctx, telemetryKey{}, tel), securityKey{}, sec))
 	if err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	defer svc.Close()
-	srv := New(name)
-	svc.Register(srv.GRPC)
+	srv := NewSecure(name, sec, svc)
 	lis, err := Listen(addr)
 	if err != nil {
 		return err
@@ -72,6 +77,30 @@ func run(name, addr string, grace time.Duration, traceFile string, build func(ct
 }
 
 type telemetryKey struct{}
+
+type securityKey struct{}
+
+// SecurityFrom returns the process's security inside Main's build step (the
+// orchestrator dials the stages with it).
+func SecurityFrom(ctx context.Context) *Security {
+	s, _ := ctx.Value(securityKey{}).(*Security)
+	return s
+}
+
+// NewSecure builds the named service's server with sec's credentials and
+// interceptors and registers svc, handing it the dial options for its peers
+// and taking its audit store when it has one.
+func NewSecure(name string, sec *Security, svc Service) *Server {
+	if d, ok := svc.(Dialer); ok {
+		d.UseDialOptions(sec.DialOptions()...)
+	}
+	if a, ok := svc.(Auditor); ok && sec.Audit == nil {
+		sec.Audit = a.AuditEvent
+	}
+	srv := New(name, sec.ServerOptions()...)
+	svc.Register(srv.GRPC)
+	return srv
+}
 
 // TelemetryFrom returns the process's telemetry inside Main's build step.
 func TelemetryFrom(ctx context.Context) *telemetry.Telemetry {

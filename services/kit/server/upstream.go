@@ -14,6 +14,10 @@ import (
 // in every partition's request, so a stage learns its peers from the work
 // it is given rather than from its own configuration.
 type Upstreams struct {
+	// Options are added to every dial: the process's mTLS credentials
+	// (left empty only by tests that serve stages without TLS).
+	Options []grpc.DialOption
+
 	mu     sync.Mutex
 	conns  map[string]*grpc.ClientConn
 	closed bool
@@ -32,7 +36,7 @@ func (u *Upstreams) Conn(addr string) (*grpc.ClientConn, error) {
 	if cc, ok := u.conns[addr]; ok {
 		return cc, nil
 	}
-	cc, err := Dial(addr, PeerOptions()...)
+	cc, err := Dial(addr, append(PeerOptions(), u.Options...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -162,6 +162,15 @@ func (s *Service) open(ctx context.Context, cfg *loaderv1.LoadConfig) (*loader, 
 	if err != nil {
 		return nil, err
 	}
+	// A purged job writes nothing more, not even a staging table (each
+	// batch checks again, under the job's lock: rollbackGuard).
+	var purged bool
+	if err := t.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cutover.purged WHERE job_id = $1)`, cfg.GetJobId()).Scan(&purged); err != nil {
+		return nil, t.dbErr("check for a purge of job "+cfg.GetJobId(), err)
+	}
+	if purged {
+		return nil, fmt.Errorf("%w: job %s was deleted (its bookkeeping was purged); it writes nothing more", ErrFailedPrecondition, cfg.GetJobId())
+	}
 	// Column types decide binary or text COPY; read once per stream.
 	var types map[string]string
 	if !s.textOnly.Load() {

@@ -117,6 +117,14 @@ func (s *Service) rollback(ctx context.Context, req *loaderv1.RollbackRequest) (
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('rollback/' || $1))`, req.GetJobId()); err != nil {
 		return nil, t.dbErr(op, err)
 	}
+	// A purged job has nothing left to roll back with.
+	var purged bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cutover.purged WHERE job_id = $1)`, req.GetJobId()).Scan(&purged); err != nil {
+		return nil, t.dbErr(op, err)
+	}
+	if purged {
+		return nil, fmt.Errorf("%w: job %s was deleted and its bookkeeping purged; it can no longer be rolled back", ErrFailedPrecondition, req.GetJobId())
+	}
 	// A job rolls back once; a second call answers with the first's outcome.
 	var stored []byte
 	err = tx.QueryRow(ctx, `SELECT outcome::text FROM cutover.rollbacks WHERE job_id = $1`, req.GetJobId()).Scan(&stored)
@@ -187,15 +195,16 @@ func rollbackGuard(ctx context.Context, t *target, tx pgx.Tx, jobID string) erro
 	// is granted, to see a rollback that committed meanwhile.
 	var pb pgx.Batch
 	pb.Queue(`SELECT pg_advisory_xact_lock_shared(hashtext('rollback/' || $1))`, jobID)
-	var done bool
-	pb.Queue(`SELECT EXISTS (SELECT 1 FROM cutover.rollbacks WHERE job_id = $1)`, jobID).QueryRow(func(row pgx.Row) error {
+	var done string
+	pb.Queue(`SELECT CASE WHEN EXISTS (SELECT 1 FROM cutover.rollbacks WHERE job_id = $1) THEN 'rolled back'
+		WHEN EXISTS (SELECT 1 FROM cutover.purged WHERE job_id = $1) THEN 'deleted (its bookkeeping was purged)' ELSE '' END`, jobID).QueryRow(func(row pgx.Row) error {
 		return row.Scan(&done)
 	})
 	if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
 		return t.dbErr("check for a rollback of job "+jobID, err)
 	}
-	if done {
-		return fmt.Errorf("%w: job %s was rolled back; it writes nothing more", ErrFailedPrecondition, jobID)
+	if done != "" {
+		return fmt.Errorf("%w: job %s was %s; it writes nothing more", ErrFailedPrecondition, jobID, done)
 	}
 	return nil
 }

@@ -72,12 +72,18 @@ type target struct {
 	redacted string // DSN with the password masked
 	secret   string // password, scrubbed from any error text
 
+	// reservedPath is a reserved schema the DSN's search_path names, ""
+	// when none: such a target is refused (reserved.go).
+	reservedPath string
+
 	mu    sync.Mutex
 	ready bool // bookkeeping tables exist
 }
 
 // target returns the pool of spec's DSN, creating the bookkeeping tables on
 // first use, and the schema to load into.
+// A schema that is cutover's own or PostgreSQL's is refused (reserved.go)
+// before anything is written, as is a DSN whose search_path names one.
 func (s *Service) target(ctx context.Context, spec *commonv1.TargetSpec) (*target, string, error) {
 	d := spec.GetDsn()
 	if d == "" {
@@ -87,14 +93,34 @@ func (s *Service) target(ctx context.Context, spec *commonv1.TargetSpec) (*targe
 	if schema == "" {
 		schema = "public"
 	}
+	if err := checkSchema("target.schema", schema); err != nil {
+		return nil, "", err
+	}
 	t, err := s.pool(d)
 	if err != nil {
 		return nil, "", err
+	}
+	if t.reservedPath != "" {
+		return nil, "", fmt.Errorf("%w: target.dsn: its search_path names schema %q, which is reserved for %s",
+			ErrInvalidArgument, t.reservedPath, reservedSchema(t.reservedPath))
 	}
 	if err := t.ensure(ctx); err != nil {
 		return nil, "", err
 	}
 	return t, schema, nil
+}
+
+// bookkeeping returns the pool of spec's DSN for work on the bookkeeping
+// tables alone (PurgeJob), whatever the job's schema was.
+func (s *Service) bookkeeping(ctx context.Context, spec *commonv1.TargetSpec) (*target, error) {
+	if spec.GetDsn() == "" {
+		return nil, fmt.Errorf("%w: target.dsn is required", ErrInvalidArgument)
+	}
+	t, err := s.pool(spec.GetDsn())
+	if err != nil {
+		return nil, err
+	}
+	return t, t.ensure(ctx)
 }
 
 func (s *Service) pool(d string) (*target, error) {
@@ -121,7 +147,7 @@ func (s *Service) pool(d string) (*target, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: target %s: pool: %s", ErrInvalidArgument, dsn.Redact(d), scrub(err.Error(), cfg.ConnConfig.Password))
 	}
-	t := &target{pool: p, redacted: dsn.Redact(d), secret: cfg.ConnConfig.Password}
+	t := &target{pool: p, redacted: dsn.Redact(d), secret: cfg.ConnConfig.Password, reservedPath: reservedSearchPath(cfg.ConnConfig.RuntimeParams)}
 	s.targets[d] = t
 	return t, nil
 }
@@ -292,6 +318,11 @@ CREATE TABLE IF NOT EXISTS cutover.rollbacks (
 	rolled_back_at timestamptz NOT NULL DEFAULT now(),
 	outcome jsonb NOT NULL
 );
+-- Jobs whose bookkeeping PurgeJob removed: they write nothing more.
+CREATE TABLE IF NOT EXISTS cutover.purged (
+	job_id text PRIMARY KEY,
+	purged_at timestamptz NOT NULL DEFAULT now()
+);
 COMMIT;`
 
 func (t *target) ensure(ctx context.Context) error {
@@ -348,9 +379,7 @@ func ctxErr(err error) error {
 }
 
 // scrub masks a password should any error text ever quote it.
-func scrub(s, secret string) string {
-	if len(secret) < 3 {
-		return s
-	}
-	return strings.ReplaceAll(s, secret, "xxxxx")
-}
+func scrub(s, secret string) string { return dsn.RedactSecret(s, secret) }
+
+// UseDialOptions takes the process's credentials for calls upstream.
+func (s *Service) UseDialOptions(opts ...grpc.DialOption) { s.up.Options = opts }

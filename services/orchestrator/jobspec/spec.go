@@ -11,10 +11,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/kit/dsn"
+	"github.com/cutover/cutover/services/orchestrator/secrets"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -37,10 +39,13 @@ func Invalid(field, format string, args ...any) error {
 }
 
 // Normalize clones a spec, fills the job-wide defaults and checks the
-// job-wide limits.
+// job-wide limits (Guard first).
 func Normalize(in *commonv1.JobSpec, defaultTarget string) (*commonv1.JobSpec, error) {
 	if in == nil {
 		return nil, Invalid("spec", "required")
+	}
+	if err := Guard(in, defaultTarget); err != nil {
+		return nil, err
 	}
 	spec := proto.Clone(in).(*commonv1.JobSpec)
 	if spec.BatchSize == 0 {
@@ -179,22 +184,23 @@ func FillTargetTypes(f string, t *commonv1.TableSpec, cols []*loaderv1.TargetCol
 	return nil
 }
 
-// Redacted returns a copy of spec safe to show: no DSN passwords.
+// Redacted returns a copy of spec safe to show: no DSN passwords. Every
+// credential field is found by name (package secrets), so a source kind
+// added later is redacted too; a DSN keeps its shape, a bare password or
+// token is masked whole.
 func Redacted(spec *commonv1.JobSpec) *commonv1.JobSpec {
 	c := proto.Clone(spec).(*commonv1.JobSpec)
-	if c.Target != nil {
-		c.Target.Dsn = dsn.Redact(c.Target.Dsn)
-	}
-	for _, t := range c.Tables {
-		if pg := t.GetSource().GetPostgres(); pg != nil {
-			pg.Dsn = dsn.Redact(pg.Dsn)
+	_ = secrets.Rewrite(c, func(_ string, k secrets.Kind, v string) (string, error) {
+		if k == secrets.ConnString {
+			return dsn.Redact(v), nil
 		}
-		if my := t.GetSource().GetMysql(); my != nil {
-			my.Dsn = dsn.Redact(my.Dsn)
-		}
-	}
+		return redactedMask, nil
+	})
 	return c
 }
+
+// redactedMask stands for a secret shown nowhere (as dsn.Redact's mask).
+const redactedMask = "xxxxx"
 
 // SourceName describes a table's source for reports, without secrets.
 func SourceName(t *commonv1.TableSpec) string {
@@ -255,6 +261,13 @@ func NamingTable(spec *commonv1.JobSpec, err error) error {
 	}
 	if name == "" {
 		return err
+	}
+	if len(name) > MaxNameBytes { // the error is about its length: quote a start
+		cut := MaxNameBytes
+		for cut > 0 && !utf8.RuneStart(name[cut]) {
+			cut--
+		}
+		name = name[:cut] + "…"
 	}
 	return &namedErr{msg: msg[:m[1]] + fmt.Sprintf(" (table %q)", name) + msg[m[1]:], err: err}
 }

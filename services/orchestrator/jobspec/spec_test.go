@@ -14,11 +14,18 @@ func TestRedactedSpecHidesPasswords(t *testing.T) {
 	spec := &commonv1.JobSpec{
 		Target: &commonv1.TargetSpec{Dsn: "postgres://u:hunter2@h/db"},
 		Tables: []*commonv1.TableSpec{{Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Postgres{
-			Postgres: &commonv1.PostgresSource{Dsn: "host=h password=hunter2 dbname=x"}}}}},
+			Postgres: &commonv1.PostgresSource{Dsn: "host=h password=hunter2 dbname=x"}}}},
+			{Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: "root:hunter2@tcp(myhost:3306)/shop"}}}}},
 	}
 	b, _ := protojson.Marshal(Redacted(spec))
 	if strings.Contains(string(b), "hunter2") {
 		t.Fatalf("redacted spec leaks: %s", b)
+	}
+	// Only the passwords go: hosts and users stay readable.
+	for _, want := range []string{"postgres://u:", "@h/db", "host=h", "tcp(myhost:3306)"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("redacted spec lost %q: %s", want, b)
+		}
 	}
 	if !strings.Contains(spec.Target.Dsn, "hunter2") {
 		t.Fatal("redacted changed the original spec")

@@ -14,9 +14,10 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/kit/dsn"
+	"github.com/cutover/cutover/services/kit/sealbox"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // Job and partition states as stored in the control schema.
@@ -33,7 +34,15 @@ const (
 	// SyncSpec follow their sources (package follow); also the state of their
 	// follower rows in partitions ("sync:<table>").
 	StateFollowing = "following"
+	// StateDeleting: DeleteJob is removing the job (the loader purges the
+	// target's bookkeeping, then the control rows go); a DeleteJob again,
+	// or retention, finishes it.
+	StateDeleting = "deleting"
 )
+
+// EndedStates are the states of a job that runs no more and can be
+// deleted.
+var EndedStates = []string{StateSucceeded, StateFailed, StateCancelled, StateRolledBack}
 
 const controlDDL = `
 CREATE SCHEMA IF NOT EXISTS cutover_control;
@@ -93,6 +102,8 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS backups jsonb;
 -- RollbackJob's outcome (RollbackResponse).
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS rollback jsonb;
 CREATE INDEX IF NOT EXISTS partitions_claim ON cutover_control.partitions (state, not_before);
+-- ListJobs pages newest first by (created_at, id).
+CREATE INDEX IF NOT EXISTS jobs_created ON cutover_control.jobs (created_at DESC, id);
 -- Sync after the full load: the position each followed table starts from
 -- (table spec name → position, read at CreateJob), and StopFollowing's request.
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS sync_start jsonb NOT NULL DEFAULT '{}';
@@ -109,8 +120,12 @@ ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS checked_at times
 `
 
 // Store is the control schema: every job fact lives here, so any replica
-// can pick a job up after a crash.
-type Store struct{ pool *pgxpool.Pool }
+// can pick a job up after a crash. box seals the secrets of what it
+// stores (seal.go); every replica sharing the schema needs the same key.
+type Store struct {
+	pool *pgxpool.Pool
+	box  *sealbox.Box
+}
 
 // ErrJobNotFound: no job with that id.
 var ErrJobNotFound = errors.New("job not found")
@@ -118,16 +133,22 @@ var ErrJobNotFound = errors.New("job not found")
 // Close closes the connection pool.
 func (s *Store) Close() { s.pool.Close() }
 
-func Open(ctx context.Context, url string) (*Store, error) {
+// Open connects to the control schema at url, creating or updating it;
+// box seals and opens the secrets of stored specs.
+func Open(ctx context.Context, url string, box *sealbox.Box) (*Store, error) {
+	if box == nil {
+		return nil, errors.New("control database: no secret key to seal stored secrets with")
+	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("control database: %w", err)
+		// The error may quote the URL; the URL may hold a password.
+		return nil, fmt.Errorf("control database: %s", dsn.Scrub(err.Error(), url))
 	}
 	if err := migrate(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, box: box}, nil
 }
 
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
@@ -140,7 +161,7 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7311001)`); err != nil {
 		return fmt.Errorf("control schema lock: %w", err)
 	}
-	if _, err := tx.Exec(ctx, controlDDL); err != nil {
+	if _, err := tx.Exec(ctx, controlDDL+auditDDL); err != nil {
 		return fmt.Errorf("control schema: %w", err)
 	}
 	return tx.Commit(ctx)
@@ -184,11 +205,11 @@ type Partition struct {
 }
 
 func (s *Store) InsertJob(ctx context.Context, j *Job, parts []Partition) error {
-	specJSON, err := protojson.Marshal(j.Spec)
+	specJSON, err := s.sealedJSON(j.Spec)
 	if err != nil {
 		return fmt.Errorf("encode spec: %w", err)
 	}
-	consJSON, err := protojson.Marshal(j.Constraints)
+	consJSON, err := s.sealedJSON(j.Constraints)
 	if err != nil {
 		return fmt.Errorf("encode constraints: %w", err)
 	}
@@ -236,7 +257,7 @@ const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error,
 	j.sync_start
 	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
 
-func scanJob(row pgx.Row) (*Job, error) {
+func (s *Store) scanJob(row pgx.Row) (*Job, error) {
 	var j Job
 	var spec, cons []byte
 	var fin map[string]json.RawMessage
@@ -249,19 +270,19 @@ func scanJob(row pgx.Row) (*Job, error) {
 	j.Finalized = map[string]*loaderv1.FinalizeStagedResponse{}
 	for table, raw := range fin {
 		f := &loaderv1.FinalizeStagedResponse{}
-		if err := protojson.Unmarshal(raw, f); err != nil {
+		if err := s.openJSON(raw, f); err != nil {
 			return nil, fmt.Errorf("decode finalize outcome of job %s, table %s: %w", j.ID, table, err)
 		}
 		j.Finalized[table] = f
 	}
 	j.Total, j.Done = int32(total), int32(done)
 	j.Spec = &commonv1.JobSpec{}
-	if err := protojson.Unmarshal(spec, j.Spec); err != nil {
+	if err := s.openJSON(spec, j.Spec); err != nil {
 		return nil, fmt.Errorf("decode stored spec of job %s: %w", j.ID, err)
 	}
 	j.Constraints = &loaderv1.AddConstraintsRequest{}
 	if len(cons) > 0 {
-		if err := protojson.Unmarshal(cons, j.Constraints); err != nil {
+		if err := s.openJSON(cons, j.Constraints); err != nil {
 			return nil, fmt.Errorf("decode stored constraints of job %s: %w", j.ID, err)
 		}
 	}
@@ -269,7 +290,7 @@ func scanJob(row pgx.Row) (*Job, error) {
 }
 
 func (s *Store) GetJob(ctx context.Context, id string) (*Job, error) {
-	j, err := scanJob(s.pool.QueryRow(ctx, jobSelect+` WHERE j.id = $1 GROUP BY j.id`, id))
+	j, err := s.scanJob(s.pool.QueryRow(ctx, jobSelect+` WHERE j.id = $1 GROUP BY j.id`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, fmt.Errorf("%w: %q", ErrJobNotFound, id)
 	}
@@ -277,23 +298,6 @@ func (s *Store) GetJob(ctx context.Context, id string) (*Job, error) {
 		return nil, fmt.Errorf("get job %s: %w", id, err)
 	}
 	return j, nil
-}
-
-func (s *Store) ListJobs(ctx context.Context, limit int) ([]*Job, error) {
-	rows, err := s.pool.Query(ctx, jobSelect+` GROUP BY j.id ORDER BY j.created_at DESC, j.id LIMIT $1`, limit)
-	if err != nil {
-		return nil, fmt.Errorf("list jobs: %w", err)
-	}
-	defer rows.Close()
-	var out []*Job
-	for rows.Next() {
-		j, err := scanJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list jobs: %w", err)
-		}
-		out = append(out, j)
-	}
-	return out, rows.Err()
 }
 
 // Claim leases one runnable partition: pending and due, or running with an
@@ -373,7 +377,7 @@ func (s *Store) RetryPartition(ctx context.Context, p *Partition, owner string, 
 	_, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions SET state = 'pending', not_before = now() + $4::interval, error = $5, lease_until = NULL
 		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'`,
-		p.JobID, p.ID, owner, backoff.String(), cause.Error())
+		p.JobID, p.ID, owner, backoff.String(), scrub(cause.Error()))
 	if err != nil {
 		return fmt.Errorf("requeue partition %s: %w", p.ID, err)
 	}
@@ -388,11 +392,11 @@ func (s *Store) FailPartition(ctx context.Context, p *Partition, owner string, c
 	}
 	defer tx.Rollback(ctx)
 	if _, err := tx.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'failed', error = $3, lease_until = NULL
-		WHERE job_id = $1 AND id = $2`, p.JobID, p.ID, cause.Error()); err != nil {
+		WHERE job_id = $1 AND id = $2`, p.JobID, p.ID, scrub(cause.Error())); err != nil {
 		return fmt.Errorf("fail partition: %w", err)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'failed', error = $2, finished_at = now()
-		WHERE id = $1 AND state = 'running'`, p.JobID, fmt.Sprintf("partition %s: %v", p.ID, cause)); err != nil {
+		WHERE id = $1 AND state = 'running'`, p.JobID, scrub(fmt.Sprintf("partition %s: %v", p.ID, cause))); err != nil {
 		return fmt.Errorf("fail job: %w", err)
 	}
 	return tx.Commit(ctx)
@@ -436,7 +440,7 @@ func (s *Store) ReleaseFinish(ctx context.Context, id string) {
 // EndJob moves a running job to its final state with its report, once.
 func (s *Store) EndJob(ctx context.Context, id, state, errText string, report []byte) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = $2, error = $3, report = $4, finished_at = coalesce(finished_at, now())
-		WHERE id = $1 AND state = 'running'`, id, state, errText, report)
+		WHERE id = $1 AND state = 'running'`, id, state, scrub(errText), report)
 	if err != nil {
 		return false, fmt.Errorf("end job %s: %w", id, err)
 	}
@@ -457,7 +461,7 @@ func (s *Store) ConstraintsAdded(ctx context.Context, id string, stmts []string)
 
 // SetFinalized records what finalizing a staged target table did.
 func (s *Store) SetFinalized(ctx context.Context, id, table string, r *loaderv1.FinalizeStagedResponse) error {
-	data, err := protojson.Marshal(r)
+	data, err := s.sealedJSON(r)
 	if err != nil {
 		return fmt.Errorf("encode finalize outcome: %w", err)
 	}
@@ -469,7 +473,7 @@ func (s *Store) SetFinalized(ctx context.Context, id, table string, r *loaderv1.
 }
 
 func (s *Store) SetReconciliation(ctx context.Context, id string, r *orchestratorv1.Reconciliation) error {
-	data, err := protojson.Marshal(r)
+	data, err := s.sealedJSON(r)
 	if err != nil {
 		return fmt.Errorf("encode reconciliation: %w", err)
 	}
@@ -489,7 +493,7 @@ func (s *Store) Reconciliation(ctx context.Context, id string) (*orchestratorv1.
 		return nil, nil
 	}
 	r := &orchestratorv1.Reconciliation{}
-	if err := protojson.Unmarshal(data, r); err != nil {
+	if err := s.openJSON(data, r); err != nil {
 		return nil, fmt.Errorf("decode reconciliation of %s: %w", id, err)
 	}
 	return r, nil
@@ -506,7 +510,7 @@ func (s *Store) SetReport(ctx context.Context, id string, report []byte) error {
 // FailJob ends a running job as failed, e.g. when a threshold is passed.
 func (s *Store) FailJob(ctx context.Context, id, errText string) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'failed', finished_at = now(), error = $2
-		WHERE id = $1 AND state = 'running'`, id, errText)
+		WHERE id = $1 AND state = 'running'`, id, scrub(errText))
 	if err != nil {
 		return false, fmt.Errorf("fail job %s: %w", id, err)
 	}
@@ -592,14 +596,26 @@ func JobState(s string) orchestratorv1.JobState {
 		return orchestratorv1.JobState_JOB_STATE_ROLLED_BACK
 	case StateFollowing:
 		return orchestratorv1.JobState_JOB_STATE_FOLLOWING
+	case StateDeleting:
+		return orchestratorv1.JobState_JOB_STATE_DELETING
 	}
 	return orchestratorv1.JobState_JOB_STATE_UNSPECIFIED
+}
+
+// StateName is the stored name of a job state, "" for an unknown one.
+func StateName(st orchestratorv1.JobState) string {
+	for _, n := range []string{StatePending, StateRunning, StateSucceeded, StateFailed, StateCancelled, StateRolledBack, StateFollowing, StateDeleting} {
+		if JobState(n) == st {
+			return n
+		}
+	}
+	return ""
 }
 
 // RollBack marks an ended job rolled back with the loader's outcome. It
 // reports false when the job is not ended (running again, or resumed).
 func (s *Store) RollBack(ctx context.Context, id string, r *loaderv1.RollbackResponse) (bool, error) {
-	data, err := protojson.Marshal(r)
+	data, err := s.sealedJSON(r)
 	if err != nil {
 		return false, fmt.Errorf("encode rollback outcome: %w", err)
 	}
@@ -621,7 +637,7 @@ func (s *Store) RollbackOutcome(ctx context.Context, id string) (*loaderv1.Rollb
 		return nil, nil
 	}
 	r := &loaderv1.RollbackResponse{}
-	if err := protojson.Unmarshal(data, r); err != nil {
+	if err := s.openJSON(data, r); err != nil {
 		return nil, fmt.Errorf("decode rollback of %s: %w", id, err)
 	}
 	return r, nil

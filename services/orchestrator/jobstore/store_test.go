@@ -31,7 +31,7 @@ func open(t *testing.T) (*Store, *pgxpool.Pool) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	s, err := Open(ctx, url)
+	s, err := Open(ctx, url, testBox)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,10 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	config.DurationVar(fs, &c.Lease, "lease", 30*time.Second, "partition lease")
 	config.IntVar(fs, &c.MaxAttempts, "max-attempts", 5, "tries per partition before the job fails")
 	config.DurationVar(fs, &c.BatchTimeout, "batch-timeout", 2*time.Minute, "longest wait for one batch before the attempt fails and is retried")
+	config.DurationVar(fs, &c.Retention, "retention", 0, "delete ended jobs (their control rows and the target's bookkeeping of them, as DeleteJob) this long after they ended; 0 keeps them")
+	config.DurationVar(fs, &c.AuditRetention, "audit-retention", defaultAuditRetention, "delete audit entries older than this; 0 keeps them")
+	config.StringVar(fs, &c.SecretKeyFile, "secret-key-file", "", "file with the key sealing DSN secrets in the control schema: 32 raw bytes, 64 hex characters or base64 of 32 bytes; "+
+		"every replica needs the same; empty: a random key for this process only, so its jobs cannot be resumed by another process")
 }
 
 type closer struct {

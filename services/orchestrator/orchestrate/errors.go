@@ -16,6 +16,9 @@ var (
 	ErrTargetMismatch = jobspec.ErrTargetMismatch
 	// ErrJobNotFound: no job with that id.
 	ErrJobNotFound = jobstore.ErrJobNotFound
+	// ErrInvalidArgument: a malformed request other than a spec (a page
+	// token, a filter); the message names the field.
+	ErrInvalidArgument = jobstore.ErrInvalidArgument
 	// ErrJobState: the job is in a state that does not allow the call.
 	ErrJobState = errors.New("job state does not allow this")
 	// ErrUnbalanced: extracted != loaded + quarantined; the job fails.
@@ -26,4 +29,7 @@ var (
 	ErrStageFatal = stages.ErrStageFatal
 	// ErrCancelled: the job was cancelled while a partition ran.
 	ErrCancelled = errors.New("job cancelled")
+	// ErrSealed: the job's stored secrets do not open with this replica's
+	// --secret-key-file; the job stays until a replica with its key reads it.
+	ErrSealed = jobstore.ErrSealed
 )

@@ -49,6 +49,8 @@ func (s *Service) RollbackJob(ctx context.Context, req *orchestratorv1.RollbackJ
 	}
 	switch j.State {
 	case jobstore.StateSucceeded, jobstore.StateFailed, jobstore.StateCancelled, jobstore.StateRolledBack:
+	case jobstore.StateDeleting:
+		return nil, toStatus(fmt.Errorf("%w: job %s is being deleted; its bookkeeping is purged and it can no longer be rolled back", ErrJobState, j.ID))
 	default:
 		return nil, toStatus(fmt.Errorf("%w: job %s is %s; cancel it first, then roll it back", ErrJobState, j.ID, j.State))
 	}

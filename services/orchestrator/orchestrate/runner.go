@@ -55,12 +55,19 @@ func (s *Service) worker(ctx context.Context) {
 func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) {
 	bg := context.WithoutCancel(ctx) // bookkeeping must land even during shutdown
 	job, err := s.store.GetJob(ctx, p.JobID)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrSealed) {
 		slog.Error("load job", "job", p.JobID, "err", err)
 		_ = s.store.ReleasePartition(bg, p, s.cfg.Owner)
 		return
 	}
-	counts, err := s.runPartition(ctx, job, p)
+	// A job whose secrets do not open with this replica's key goes the way
+	// of a failed attempt: released at once it would be claimed again at
+	// once, ahead of every other job; retried with backoff, then failed
+	// loudly, it waits for a replica with the right key (or a resume).
+	var counts *commonv1.Counts
+	if err == nil {
+		counts, err = s.runPartition(ctx, job, p)
+	}
 	switch {
 	case err == nil:
 		if err := s.store.FinishPartition(bg, p, s.cfg.Owner, counts); err != nil {
@@ -278,6 +285,9 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 	defer s.holdFinish(ctx, id)()
 	j, err := s.store.GetJob(ctx, id)
 	if err != nil {
+		if errors.Is(err, ErrSealed) {
+			slog.Error("job not finished: its stored secrets do not open here", "job", id, "err", err)
+		}
 		return
 	}
 	// A share-of-rows threshold is judged now that every row is counted,

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
@@ -60,8 +61,18 @@ type Config struct {
 	// TraceSink is where this process's spans go, for the report.
 	TraceSink string
 	// Owner names this replica in leases; default host:pid:random.
-	Owner   string
-	Clients stages.Clients
+	Owner string
+	// Retention deletes ended jobs this long after they ended, as DeleteJob
+	// does (the target's bookkeeping purged, then the control rows); 0
+	// keeps them.
+	Retention time.Duration
+	// AuditRetention deletes audit entries older than this; 0 keeps them.
+	AuditRetention time.Duration
+	// SecretKeyFile holds the key that seals DSN secrets in the control
+	// schema (sealbox.ParseKey's forms); every replica sharing the schema
+	// needs the same. Empty: a random key for this process only.
+	SecretKeyFile string
+	Clients       stages.Clients
 }
 
 // Service implements the JobService.
@@ -100,11 +111,21 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if cfg.Poll <= 0 {
 		cfg.Poll = 200 * time.Millisecond
 	}
+	if cfg.Retention < 0 {
+		return nil, fmt.Errorf("--retention (CUTOVER_RETENTION) must not be negative, got %s", cfg.Retention)
+	}
+	if cfg.AuditRetention < 0 {
+		return nil, fmt.Errorf("--audit-retention (CUTOVER_AUDIT_RETENTION) must not be negative, got %s", cfg.AuditRetention)
+	}
 	if cfg.Owner == "" {
 		host, _ := os.Hostname()
 		cfg.Owner = fmt.Sprintf("%s:%d:%s", host, os.Getpid(), randomHex(3))
 	}
-	st, err := jobstore.Open(ctx, cfg.ControlURL)
+	box, err := secretBox(cfg.SecretKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	st, err := jobstore.Open(ctx, cfg.ControlURL, box)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +139,10 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.followers = follow.New(follow.Config{Owner: cfg.Owner, Lease: cfg.Lease, BatchTimeout: cfg.BatchTimeout, Clients: cfg.Clients,
 		Target: s.checker.Target, Report: s.followReport, Ended: func(id string) { s.endJobSpan(id, jobstore.StateSucceeded) }}, st)
 	go func() { defer s.wg.Done(); s.followers.Run(runCtx) }()
+	if cfg.Retention > 0 || cfg.AuditRetention > 0 {
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.retain(runCtx) }()
+	}
 	return s, nil
 }
 
@@ -154,6 +179,9 @@ func (s *Service) notify() {
 func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRequest) (*orchestratorv1.CreateJobResponse, error) {
 	pctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
+	if n := len(req.GetRedriveOf()); n > jobspec.MaxNameBytes {
+		return nil, toStatus(jobspec.Invalid("redrive_of", "is %d bytes long, at most %d", n, jobspec.MaxNameBytes))
+	}
 	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)
 	prep, err := s.prepare(pctx, req.GetSpec(), id)
 	if err != nil {
@@ -227,7 +255,15 @@ func (s *Service) getJob(ctx context.Context, id string) (*orchestratorv1.Job, e
 	return jobProto(j), nil
 }
 
+// jobProto is the whole job, its spec redacted.
 func jobProto(j *jobstore.Job) *orchestratorv1.Job {
+	job := jobSummary(j)
+	job.Spec = jobspec.Redacted(j.Spec)
+	return job
+}
+
+// jobSummary is the job without its spec.
+func jobSummary(j *jobstore.Job) *orchestratorv1.Job {
 	c := &j.Counts
 	counts := &commonv1.Counts{Extracted: c.Extracted, Loaded: c.Loaded, Quarantined: c.Quarantined, Batches: c.Batches, Filtered: c.Filtered, Warned: c.Warned}
 	for _, f := range j.Finalized {
@@ -236,7 +272,7 @@ func jobProto(j *jobstore.Job) *orchestratorv1.Job {
 		}
 	}
 	return &orchestratorv1.Job{
-		Id: j.ID, Name: j.Name, State: jobstore.JobState(j.State), Spec: jobspec.Redacted(j.Spec), SpecHash: j.SpecHash,
+		Id: j.ID, Name: j.Name, State: jobstore.JobState(j.State), SpecHash: j.SpecHash,
 		Counts:          counts,
 		PartitionsTotal: j.Total, PartitionsDone: j.Done, Error: j.ErrText, TraceId: j.TraceID,
 		CreatedAt: ts(&j.Created), StartedAt: ts(j.Started), FinishedAt: ts(j.Finished),
@@ -252,21 +288,58 @@ func (s *Service) GetJob(ctx context.Context, req *orchestratorv1.GetJobRequest)
 	return &orchestratorv1.GetJobResponse{Job: job}, nil
 }
 
-// ListJobs returns the newest jobs first.
+// Bounds of ListJobs: its pages, and the free text of a summary, so a
+// listing stays small whatever one job holds.
+const (
+	defaultJobPage   = 50
+	maxJobPage       = 500
+	summaryNameBytes = jobspec.MaxJobNameBytes
+	summaryErrBytes  = 1 << 10
+)
+
+// ListJobs returns job summaries, newest first, a page at a time.
 func (s *Service) ListJobs(ctx context.Context, req *orchestratorv1.ListJobsRequest) (*orchestratorv1.ListJobsResponse, error) {
 	n := int(req.GetPageSize())
-	if n <= 0 || n > 500 {
-		n = 50
+	switch {
+	case n < 0:
+		return nil, toStatus(fmt.Errorf("%w: page_size: must not be negative, got %d", ErrInvalidArgument, n))
+	case n == 0:
+		n = defaultJobPage
+	case n > maxJobPage:
+		n = maxJobPage
 	}
-	rows, err := s.store.ListJobs(ctx, n)
+	q := jobstore.ListQuery{Limit: n, PageToken: req.GetPageToken()}
+	for i, st := range req.GetStates() {
+		name := jobstore.StateName(st)
+		if name == "" {
+			return nil, toStatus(fmt.Errorf("%w: states[%d]: %s is not a job state", ErrInvalidArgument, i, st))
+		}
+		q.States = append(q.States, name)
+	}
+	rows, next, err := s.store.ListJobs(ctx, q)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &orchestratorv1.ListJobsResponse{}
+	out := &orchestratorv1.ListJobsResponse{NextPageToken: next}
 	for _, j := range rows {
-		out.Jobs = append(out.Jobs, jobProto(j))
+		job := jobSummary(j)
+		job.Name = cutText(job.Name, summaryNameBytes)
+		job.Error = cutText(job.Error, summaryErrBytes)
+		out.Jobs = append(out.Jobs, job)
 	}
 	return out, nil
+}
+
+// cutText cuts s to at most max bytes at a character, marking the cut.
+func cutText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max - len("…")
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // CancelJob stops a running job; batches already loaded stay loaded and
@@ -347,7 +420,7 @@ func (s *Service) WatchJob(req *orchestratorv1.WatchJobRequest, stream grpc.Serv
 
 func terminal(s orchestratorv1.JobState) bool {
 	return s == orchestratorv1.JobState_JOB_STATE_SUCCEEDED || s == orchestratorv1.JobState_JOB_STATE_FAILED || s == orchestratorv1.JobState_JOB_STATE_CANCELLED ||
-		s == orchestratorv1.JobState_JOB_STATE_ROLLED_BACK
+		s == orchestratorv1.JobState_JOB_STATE_ROLLED_BACK || s == orchestratorv1.JobState_JOB_STATE_DELETING
 }
 
 // GetJobReport returns the stored report of an ended job, or a live one.

@@ -23,13 +23,13 @@ func toStatus(err error) error {
 	}
 	code := codes.Internal
 	switch {
-	case errors.Is(err, ErrInvalidSpec):
+	case errors.Is(err, ErrInvalidSpec), errors.Is(err, ErrInvalidArgument):
 		code = codes.InvalidArgument
 	case errors.Is(err, ErrTargetMismatch):
 		code = codes.FailedPrecondition
 	case errors.Is(err, ErrJobNotFound):
 		code = codes.NotFound
-	case errors.Is(err, ErrJobState):
+	case errors.Is(err, ErrJobState), errors.Is(err, ErrSealed):
 		code = codes.FailedPrecondition
 	case errors.Is(err, ErrStage), controlStoreDown(err):
 		code = codes.Unavailable
@@ -58,7 +58,7 @@ func controlStoreDown(err error) bool {
 }
 
 func isDomain(err error) bool {
-	for _, d := range []error{ErrInvalidSpec, ErrTargetMismatch, ErrJobNotFound, ErrJobState, ErrUnbalanced, ErrStage, ErrStageFatal, ErrCancelled} {
+	for _, d := range []error{ErrInvalidSpec, ErrInvalidArgument, ErrTargetMismatch, ErrJobNotFound, ErrJobState, ErrUnbalanced, ErrStage, ErrStageFatal, ErrCancelled, ErrSealed} {
 		if errors.Is(err, d) {
 			return true
 		}

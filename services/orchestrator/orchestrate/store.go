@@ -16,13 +16,23 @@ type store interface {
 	// Jobs and their lifecycle.
 	InsertJob(ctx context.Context, j *jobstore.Job, parts []jobstore.Partition) error
 	GetJob(ctx context.Context, id string) (*jobstore.Job, error)
-	ListJobs(ctx context.Context, limit int) ([]*jobstore.Job, error)
+	ListJobs(ctx context.Context, q jobstore.ListQuery) ([]*jobstore.Job, string, error)
 	CancelJob(ctx context.Context, id string) (bool, error)
 	ResumeJob(ctx context.Context, id string) (bool, error)
 	FailJob(ctx context.Context, id, errText string) (bool, error)
 	SetReport(ctx context.Context, id string, report []byte) error
 	RollBack(ctx context.Context, id string, r *loaderv1.RollbackResponse) (bool, error)
 	RollbackOutcome(ctx context.Context, id string) (*loaderv1.RollbackResponse, error)
+
+	// Deleting ended jobs, by request or by retention.
+	BeginDelete(ctx context.Context, id string) (string, bool, error)
+	DeleteJobRows(ctx context.Context, id string) (bool, error)
+	ExpiredJobs(ctx context.Context, age time.Duration, limit int) ([]string, error)
+
+	// The audit log.
+	AppendAudit(ctx context.Context, r jobstore.AuditRecord) error
+	ListAudit(ctx context.Context, f jobstore.AuditFilter) ([]jobstore.AuditRecord, string, error)
+	ExpireAudit(ctx context.Context, age time.Duration) (int64, error)
 
 	// Partitions under a lease: a write by an owner whose lease was taken
 	// over does nothing.

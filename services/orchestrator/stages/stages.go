@@ -19,6 +19,7 @@ import (
 	transformerv1 "github.com/cutover/cutover/gen/cutover/transformer/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/dsn"
 	"github.com/cutover/cutover/services/kit/server"
 	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
@@ -40,8 +41,9 @@ func (a *Addrs) Flags(fs *flag.FlagSet) {
 	config.StringVar(fs, &a.Loader, "loader-addr", config.LoaderAddr, "loader gRPC address")
 }
 
-// Dial connects to the four stage services; close releases the connections.
-func (a Addrs) Dial() (c Clients, close func(), err error) {
+// Dial connects to the four stage services (opts carry the mTLS
+// credentials); close releases the connections.
+func (a Addrs) Dial(opts ...grpc.DialOption) (c Clients, close func(), err error) {
 	var conns []*grpc.ClientConn
 	close = func() {
 		for _, cc := range conns {
@@ -49,7 +51,7 @@ func (a Addrs) Dial() (c Clients, close func(), err error) {
 		}
 	}
 	for _, addr := range []string{a.Extractor, a.Transformer, a.Validator, a.Loader} {
-		cc, err := server.Dial(addr, server.PeerOptions()...)
+		cc, err := server.Dial(addr, append(server.PeerOptions(), opts...)...)
 		if err != nil {
 			close()
 			return Clients{}, nil, err
@@ -85,7 +87,7 @@ func upstreamErr(err error) error {
 	case errors.As(err, &up):
 		return Classify(up.Stage, up.Err)
 	case errors.Is(err, stage.ErrBadBatch):
-		return fmt.Errorf("%w: %v", ErrStageFatal, err)
+		return fmt.Errorf("%w: %s", ErrStageFatal, dsn.Scrub(err.Error()))
 	}
 	return err
 }
@@ -103,10 +105,11 @@ type Clients struct {
 }
 
 // Refusal turns a stage's answer to a spec check into the caller's error:
-// a refusal names the spec field; an outage stays an outage.
+// a refusal names the spec field; an outage stays an outage. The stage's
+// message is scrubbed of credentials (see Classify).
 func Refusal(field, stage string, err error) error {
 	st, _ := status.FromError(err)
-	msg := st.Message()
+	msg := dsn.Scrub(st.Message())
 	switch st.Code() {
 	case codes.InvalidArgument:
 		if strings.HasPrefix(msg, "tables[") {
@@ -121,19 +124,23 @@ func Refusal(field, stage string, err error) error {
 	return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), msg)
 }
 
-// Classify classifies an error returned by a stage service.
+// Classify classifies an error returned by a stage service. A stage's
+// message may quote a driver's error and so a DSN: what comes back is
+// scrubbed of credentials, since it goes on to logs, spans, the control
+// schema and callers.
 func Classify(name string, err error) error {
 	if err == nil {
 		return nil
 	}
 	st, ok := status.FromError(err)
 	if !ok {
-		return fmt.Errorf("%w: %s: %v", ErrStage, name, err)
+		return fmt.Errorf("%w: %s: %s", ErrStage, name, dsn.Scrub(err.Error()))
 	}
+	msg := dsn.Scrub(st.Message())
 	if stage.Refused(st.Code()) {
-		return fmt.Errorf("%w: %s: %s", ErrStageFatal, name, st.Message())
+		return fmt.Errorf("%w: %s: %s", ErrStageFatal, name, msg)
 	}
-	return fmt.Errorf("%w: %s: %s: %s", ErrStage, name, st.Code(), st.Message())
+	return fmt.Errorf("%w: %s: %s: %s", ErrStage, name, st.Code(), msg)
 }
 
 // Balanced is the accounting equation of a batch or partition as the

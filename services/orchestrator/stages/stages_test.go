@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -58,5 +59,34 @@ func TestPullReadChain(t *testing.T) {
 	}
 	if len(p.GetConfig().GetRules()) != 1 || p.GetTransform().GetConfig().GetSystem() != "pos" || len(p.GetTransform().GetConfig().GetColumns()) != 1 {
 		t.Fatalf("configs: %v", p)
+	}
+}
+
+// A stage's message that quotes a DSN loses the password on the way to
+// logs, spans, the control schema and callers, whatever the code or form.
+func TestStageErrorsHideCredentials(t *testing.T) {
+	const planted = "Pl4nted"
+	for _, msg := range []string{
+		"failed to connect to postgres://postgres:" + planted + "@127.0.0.1:5432/db: refused",
+		"cannot connect (host=127.0.0.1 user=postgres password=" + planted + " dbname=db)",
+		"dial root:" + planted + "@tcp(127.0.0.1:3306)/shop: refused",
+	} {
+		for _, code := range []codes.Code{codes.Unavailable, codes.InvalidArgument, codes.NotFound, codes.FailedPrecondition, codes.Internal} {
+			for name, err := range map[string]error{
+				"classify":       Classify("loader", status.Error(code, msg)),
+				"refusal":        Refusal("tables[0].source", "extractor", status.Error(code, msg)),
+				"refusal tables": Refusal("tables[0].source", "extractor", status.Error(code, "tables[0].source: "+msg)),
+			} {
+				if strings.Contains(err.Error(), planted) {
+					t.Errorf("%s, %s: %q", name, code, err)
+				}
+				if !strings.Contains(err.Error(), "127.0.0.1") {
+					t.Errorf("%s, %s: %q lost more than the password", name, code, err)
+				}
+			}
+		}
+		if err := Classify("loader", errors.New(msg)); strings.Contains(err.Error(), planted) {
+			t.Errorf("classify, not a status: %q", err)
+		}
 	}
 }

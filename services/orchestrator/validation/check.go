@@ -203,6 +203,12 @@ func (c *checked) allOK() bool {
 func (ck *Checker) Check(ctx context.Context, in *commonv1.JobSpec) (*checked, error) {
 	ctx, cancel := context.WithTimeout(ctx, stages.Wait)
 	defer cancel()
+	// A spec past the size bounds or aimed at one of the product's own
+	// schemas is refused outright, before any stage is asked about it:
+	// InvalidArgument, not a problem to list.
+	if err := jobspec.Guard(in, ck.DefaultTarget); err != nil {
+		return nil, err
+	}
 	c := &checked{}
 	spec, err := jobspec.Normalize(in, ck.DefaultTarget)
 	if err != nil {

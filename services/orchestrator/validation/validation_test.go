@@ -1,8 +1,10 @@
 package validation
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -97,5 +99,31 @@ func TestTallyDryRun(t *testing.T) {
 	}
 	if ex := byRule["error\x00cast"].GetExamples(); len(ex) != 1 || ex[0].GetSourceRef() != "line 3" || ex[0].GetRaw() != "x" {
 		t.Fatalf("examples %v", ex)
+	}
+}
+
+// A spec aimed at one of the product's own schemas, or past a size bound,
+// is refused outright by ValidateSpec and DryRun (an error, which the edge
+// maps to InvalidArgument), before any stage is asked: the checker here
+// has no stage clients at all.
+func TestGuardRefusesBeforeAnyStage(t *testing.T) {
+	v := NewServer(&Checker{DefaultTarget: "postgres://target/db"})
+	csv := &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: "/x.csv"}}}
+	for _, tc := range []struct {
+		spec  *commonv1.JobSpec
+		field string
+	}{
+		{&commonv1.JobSpec{Target: &commonv1.TargetSpec{Schema: "cutover"}, Tables: []*commonv1.TableSpec{{TargetTable: "lineage", Source: csv}}}, "target.schema"},
+		{&commonv1.JobSpec{Tables: []*commonv1.TableSpec{{TargetTable: "cutover_control.jobs", Source: csv}}}, "tables[0].target_table"},
+		{&commonv1.JobSpec{Name: strings.Repeat("n", 1000), Tables: []*commonv1.TableSpec{{TargetTable: "t", Source: csv}}}, "name"},
+	} {
+		_, err := v.ValidateSpec(context.Background(), &orchestratorv1.ValidateSpecRequest{Spec: tc.spec})
+		if !errors.Is(err, jobspec.ErrInvalidSpec) || !strings.Contains(err.Error(), tc.field+": ") {
+			t.Errorf("ValidateSpec: %v, want an invalid spec naming %s", err, tc.field)
+		}
+		_, err = v.DryRun(context.Background(), &orchestratorv1.DryRunRequest{Spec: tc.spec})
+		if !errors.Is(err, jobspec.ErrInvalidSpec) || !strings.Contains(err.Error(), tc.field+": ") {
+			t.Errorf("DryRun: %v, want an invalid spec naming %s", err, tc.field)
+		}
 	}
 }

@@ -91,3 +91,6 @@ func (s *Service) Pull(req *transformerv1.PullRequest, stream transformerv1.Tran
 		return stream.Send(&transformerv1.PullResponse{Batch: b})
 	}))
 }
+
+// UseDialOptions takes the process's credentials for calls upstream.
+func (s *Service) UseDialOptions(opts ...grpc.DialOption) { s.up.Options = opts }

@@ -78,3 +78,6 @@ func (s *Service) Pull(req *validatorv1.PullRequest, stream validatorv1.Validato
 		return stream.Send(&validatorv1.PullResponse{Batch: b})
 	}))
 }
+
+// UseDialOptions takes the process's credentials for calls upstream.
+func (s *Service) UseDialOptions(opts ...grpc.DialOption) { s.up.Options = opts }

@@ -23,6 +23,174 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type PurgeJobRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	JobId  string                 `protobuf:"bytes,2,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Target tables the job wrote (their staging tables are dropped too).
+	Tables        []string `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeJobRequest) Reset() {
+	*x = PurgeJobRequest{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeJobRequest) ProtoMessage() {}
+
+func (x *PurgeJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeJobRequest.ProtoReflect.Descriptor instead.
+func (*PurgeJobRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *PurgeJobRequest) GetTarget() *v1.TargetSpec {
+	if x != nil {
+		return x.Target
+	}
+	return nil
+}
+
+func (x *PurgeJobRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *PurgeJobRequest) GetTables() []string {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+// PurgeCount is how many rows of one bookkeeping table a purge removed.
+type PurgeCount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// e.g. cutover.ledger.
+	Table         string `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	Rows          int64  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeCount) Reset() {
+	*x = PurgeCount{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeCount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeCount) ProtoMessage() {}
+
+func (x *PurgeCount) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeCount.ProtoReflect.Descriptor instead.
+func (*PurgeCount) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *PurgeCount) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *PurgeCount) GetRows() int64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+type PurgeJobResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Counts []*PurgeCount          `protobuf:"bytes,1,rep,name=counts,proto3" json:"counts,omitempty"`
+	// Staging and backup tables dropped, schema-qualified.
+	DroppedTables []string `protobuf:"bytes,2,rep,name=dropped_tables,json=droppedTables,proto3" json:"dropped_tables,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PurgeJobResponse) Reset() {
+	*x = PurgeJobResponse{}
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PurgeJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PurgeJobResponse) ProtoMessage() {}
+
+func (x *PurgeJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PurgeJobResponse.ProtoReflect.Descriptor instead.
+func (*PurgeJobResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PurgeJobResponse) GetCounts() []*PurgeCount {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
+func (x *PurgeJobResponse) GetDroppedTables() []string {
+	if x != nil {
+		return x.DroppedTables
+	}
+	return nil
+}
+
 type MissingKeysRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Target *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
@@ -40,7 +208,7 @@ type MissingKeysRequest struct {
 
 func (x *MissingKeysRequest) Reset() {
 	*x = MissingKeysRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[0]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -52,7 +220,7 @@ func (x *MissingKeysRequest) String() string {
 func (*MissingKeysRequest) ProtoMessage() {}
 
 func (x *MissingKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[0]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -65,7 +233,7 @@ func (x *MissingKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingKeysRequest.ProtoReflect.Descriptor instead.
 func (*MissingKeysRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{0}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MissingKeysRequest) GetTarget() *v1.TargetSpec {
@@ -120,7 +288,7 @@ type MissingKey struct {
 
 func (x *MissingKey) Reset() {
 	*x = MissingKey{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[1]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -132,7 +300,7 @@ func (x *MissingKey) String() string {
 func (*MissingKey) ProtoMessage() {}
 
 func (x *MissingKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[1]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -145,7 +313,7 @@ func (x *MissingKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingKey.ProtoReflect.Descriptor instead.
 func (*MissingKey) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{1}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MissingKey) GetValues() []string {
@@ -167,7 +335,7 @@ type MissingKeysResponse struct {
 
 func (x *MissingKeysResponse) Reset() {
 	*x = MissingKeysResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[2]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -179,7 +347,7 @@ func (x *MissingKeysResponse) String() string {
 func (*MissingKeysResponse) ProtoMessage() {}
 
 func (x *MissingKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[2]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -192,7 +360,7 @@ func (x *MissingKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MissingKeysResponse.ProtoReflect.Descriptor instead.
 func (*MissingKeysResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{2}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *MissingKeysResponse) GetKeys() []*MissingKey {
@@ -225,7 +393,7 @@ type TargetColumn struct {
 
 func (x *TargetColumn) Reset() {
 	*x = TargetColumn{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[3]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -237,7 +405,7 @@ func (x *TargetColumn) String() string {
 func (*TargetColumn) ProtoMessage() {}
 
 func (x *TargetColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[3]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -250,7 +418,7 @@ func (x *TargetColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TargetColumn.ProtoReflect.Descriptor instead.
 func (*TargetColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{3}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TargetColumn) GetName() string {
@@ -319,7 +487,7 @@ type DescribeTargetRequest struct {
 
 func (x *DescribeTargetRequest) Reset() {
 	*x = DescribeTargetRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[4]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +499,7 @@ func (x *DescribeTargetRequest) String() string {
 func (*DescribeTargetRequest) ProtoMessage() {}
 
 func (x *DescribeTargetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[4]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +512,7 @@ func (x *DescribeTargetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeTargetRequest.ProtoReflect.Descriptor instead.
 func (*DescribeTargetRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{4}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *DescribeTargetRequest) GetTarget() *v1.TargetSpec {
@@ -372,7 +540,7 @@ type DescribeTargetResponse struct {
 
 func (x *DescribeTargetResponse) Reset() {
 	*x = DescribeTargetResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[5]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -384,7 +552,7 @@ func (x *DescribeTargetResponse) String() string {
 func (*DescribeTargetResponse) ProtoMessage() {}
 
 func (x *DescribeTargetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[5]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -397,7 +565,7 @@ func (x *DescribeTargetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeTargetResponse.ProtoReflect.Descriptor instead.
 func (*DescribeTargetResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{5}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DescribeTargetResponse) GetColumns() []*TargetColumn {
@@ -438,7 +606,7 @@ type LoadConfig struct {
 
 func (x *LoadConfig) Reset() {
 	*x = LoadConfig{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -450,7 +618,7 @@ func (x *LoadConfig) String() string {
 func (*LoadConfig) ProtoMessage() {}
 
 func (x *LoadConfig) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[6]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -463,7 +631,7 @@ func (x *LoadConfig) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadConfig.ProtoReflect.Descriptor instead.
 func (*LoadConfig) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{6}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *LoadConfig) GetTarget() *v1.TargetSpec {
@@ -542,7 +710,7 @@ type LoadRequest struct {
 
 func (x *LoadRequest) Reset() {
 	*x = LoadRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -554,7 +722,7 @@ func (x *LoadRequest) String() string {
 func (*LoadRequest) ProtoMessage() {}
 
 func (x *LoadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[7]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -567,7 +735,7 @@ func (x *LoadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadRequest.ProtoReflect.Descriptor instead.
 func (*LoadRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{7}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LoadRequest) GetMsg() isLoadRequest_Msg {
@@ -624,7 +792,7 @@ type LoadResponse struct {
 
 func (x *LoadResponse) Reset() {
 	*x = LoadResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -636,7 +804,7 @@ func (x *LoadResponse) String() string {
 func (*LoadResponse) ProtoMessage() {}
 
 func (x *LoadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[8]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -649,7 +817,7 @@ func (x *LoadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadResponse.ProtoReflect.Descriptor instead.
 func (*LoadResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{8}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *LoadResponse) GetSeq() int64 {
@@ -695,7 +863,7 @@ type LoadPartitionResponse struct {
 
 func (x *LoadPartitionResponse) Reset() {
 	*x = LoadPartitionResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +875,7 @@ func (x *LoadPartitionResponse) String() string {
 func (*LoadPartitionResponse) ProtoMessage() {}
 
 func (x *LoadPartitionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[9]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +888,7 @@ func (x *LoadPartitionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadPartitionResponse.ProtoReflect.Descriptor instead.
 func (*LoadPartitionResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{9}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LoadPartitionResponse) GetAck() *LoadResponse {
@@ -777,7 +945,7 @@ type LoadPartitionRequest struct {
 
 func (x *LoadPartitionRequest) Reset() {
 	*x = LoadPartitionRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -789,7 +957,7 @@ func (x *LoadPartitionRequest) String() string {
 func (*LoadPartitionRequest) ProtoMessage() {}
 
 func (x *LoadPartitionRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[10]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -802,7 +970,7 @@ func (x *LoadPartitionRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoadPartitionRequest.ProtoReflect.Descriptor instead.
 func (*LoadPartitionRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{10}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *LoadPartitionRequest) GetConfig() *LoadConfig {
@@ -838,7 +1006,7 @@ type LedgerEntry struct {
 
 func (x *LedgerEntry) Reset() {
 	*x = LedgerEntry{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +1018,7 @@ func (x *LedgerEntry) String() string {
 func (*LedgerEntry) ProtoMessage() {}
 
 func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[11]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +1031,7 @@ func (x *LedgerEntry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerEntry.ProtoReflect.Descriptor instead.
 func (*LedgerEntry) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{11}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *LedgerEntry) GetPartitionId() string {
@@ -906,7 +1074,7 @@ type GetLedgerRequest struct {
 
 func (x *GetLedgerRequest) Reset() {
 	*x = GetLedgerRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -918,7 +1086,7 @@ func (x *GetLedgerRequest) String() string {
 func (*GetLedgerRequest) ProtoMessage() {}
 
 func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[12]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -931,7 +1099,7 @@ func (x *GetLedgerRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerRequest.ProtoReflect.Descriptor instead.
 func (*GetLedgerRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{12}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GetLedgerRequest) GetTarget() *v1.TargetSpec {
@@ -964,7 +1132,7 @@ type GetLedgerResponse struct {
 
 func (x *GetLedgerResponse) Reset() {
 	*x = GetLedgerResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1144,7 @@ func (x *GetLedgerResponse) String() string {
 func (*GetLedgerResponse) ProtoMessage() {}
 
 func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[13]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1157,7 @@ func (x *GetLedgerResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLedgerResponse.ProtoReflect.Descriptor instead.
 func (*GetLedgerResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{13}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GetLedgerResponse) GetEntries() []*LedgerEntry {
@@ -1011,7 +1179,7 @@ type GetQuarantineSummaryRequest struct {
 
 func (x *GetQuarantineSummaryRequest) Reset() {
 	*x = GetQuarantineSummaryRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1023,7 +1191,7 @@ func (x *GetQuarantineSummaryRequest) String() string {
 func (*GetQuarantineSummaryRequest) ProtoMessage() {}
 
 func (x *GetQuarantineSummaryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[14]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1036,7 +1204,7 @@ func (x *GetQuarantineSummaryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuarantineSummaryRequest.ProtoReflect.Descriptor instead.
 func (*GetQuarantineSummaryRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{14}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetQuarantineSummaryRequest) GetTarget() *v1.TargetSpec {
@@ -1073,7 +1241,7 @@ type QuarantineExample struct {
 
 func (x *QuarantineExample) Reset() {
 	*x = QuarantineExample{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1085,7 +1253,7 @@ func (x *QuarantineExample) String() string {
 func (*QuarantineExample) ProtoMessage() {}
 
 func (x *QuarantineExample) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[15]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1098,7 +1266,7 @@ func (x *QuarantineExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineExample.ProtoReflect.Descriptor instead.
 func (*QuarantineExample) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{15}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *QuarantineExample) GetSource() string {
@@ -1148,7 +1316,7 @@ type QuarantineGroup struct {
 
 func (x *QuarantineGroup) Reset() {
 	*x = QuarantineGroup{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1160,7 +1328,7 @@ func (x *QuarantineGroup) String() string {
 func (*QuarantineGroup) ProtoMessage() {}
 
 func (x *QuarantineGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[16]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1173,7 +1341,7 @@ func (x *QuarantineGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineGroup.ProtoReflect.Descriptor instead.
 func (*QuarantineGroup) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{16}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *QuarantineGroup) GetTable() string {
@@ -1217,7 +1385,7 @@ type GetQuarantineSummaryResponse struct {
 
 func (x *GetQuarantineSummaryResponse) Reset() {
 	*x = GetQuarantineSummaryResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +1397,7 @@ func (x *GetQuarantineSummaryResponse) String() string {
 func (*GetQuarantineSummaryResponse) ProtoMessage() {}
 
 func (x *GetQuarantineSummaryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[17]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +1410,7 @@ func (x *GetQuarantineSummaryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetQuarantineSummaryResponse.ProtoReflect.Descriptor instead.
 func (*GetQuarantineSummaryResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{17}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetQuarantineSummaryResponse) GetGroups() []*QuarantineGroup {
@@ -1278,7 +1446,7 @@ type ColumnDefinition struct {
 
 func (x *ColumnDefinition) Reset() {
 	*x = ColumnDefinition{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1290,7 +1458,7 @@ func (x *ColumnDefinition) String() string {
 func (*ColumnDefinition) ProtoMessage() {}
 
 func (x *ColumnDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[18]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1303,7 +1471,7 @@ func (x *ColumnDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnDefinition.ProtoReflect.Descriptor instead.
 func (*ColumnDefinition) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{18}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ColumnDefinition) GetName() string {
@@ -1337,7 +1505,7 @@ type TableDefinition struct {
 
 func (x *TableDefinition) Reset() {
 	*x = TableDefinition{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1349,7 +1517,7 @@ func (x *TableDefinition) String() string {
 func (*TableDefinition) ProtoMessage() {}
 
 func (x *TableDefinition) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[19]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1362,7 +1530,7 @@ func (x *TableDefinition) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableDefinition.ProtoReflect.Descriptor instead.
 func (*TableDefinition) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{19}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TableDefinition) GetName() string {
@@ -1389,7 +1557,7 @@ type CreateTablesRequest struct {
 
 func (x *CreateTablesRequest) Reset() {
 	*x = CreateTablesRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1569,7 @@ func (x *CreateTablesRequest) String() string {
 func (*CreateTablesRequest) ProtoMessage() {}
 
 func (x *CreateTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[20]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1582,7 @@ func (x *CreateTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTablesRequest.ProtoReflect.Descriptor instead.
 func (*CreateTablesRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{20}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateTablesRequest) GetTarget() *v1.TargetSpec {
@@ -1441,7 +1609,7 @@ type CreateTablesResponse struct {
 
 func (x *CreateTablesResponse) Reset() {
 	*x = CreateTablesResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1453,7 +1621,7 @@ func (x *CreateTablesResponse) String() string {
 func (*CreateTablesResponse) ProtoMessage() {}
 
 func (x *CreateTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[21]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1466,7 +1634,7 @@ func (x *CreateTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateTablesResponse.ProtoReflect.Descriptor instead.
 func (*CreateTablesResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{21}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateTablesResponse) GetStatements() []string {
@@ -1493,7 +1661,7 @@ type TableConstraint struct {
 
 func (x *TableConstraint) Reset() {
 	*x = TableConstraint{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1673,7 @@ func (x *TableConstraint) String() string {
 func (*TableConstraint) ProtoMessage() {}
 
 func (x *TableConstraint) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[22]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1686,7 @@ func (x *TableConstraint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableConstraint.ProtoReflect.Descriptor instead.
 func (*TableConstraint) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{22}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TableConstraint) GetTable() string {
@@ -1580,7 +1748,7 @@ type AddConstraintsRequest struct {
 
 func (x *AddConstraintsRequest) Reset() {
 	*x = AddConstraintsRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1760,7 @@ func (x *AddConstraintsRequest) String() string {
 func (*AddConstraintsRequest) ProtoMessage() {}
 
 func (x *AddConstraintsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[23]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1773,7 @@ func (x *AddConstraintsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddConstraintsRequest.ProtoReflect.Descriptor instead.
 func (*AddConstraintsRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{23}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AddConstraintsRequest) GetTarget() *v1.TargetSpec {
@@ -1631,7 +1799,7 @@ type AddConstraintsResponse struct {
 
 func (x *AddConstraintsResponse) Reset() {
 	*x = AddConstraintsResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1643,7 +1811,7 @@ func (x *AddConstraintsResponse) String() string {
 func (*AddConstraintsResponse) ProtoMessage() {}
 
 func (x *AddConstraintsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[24]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1656,7 +1824,7 @@ func (x *AddConstraintsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddConstraintsResponse.ProtoReflect.Descriptor instead.
 func (*AddConstraintsResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{24}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AddConstraintsResponse) GetStatements() []string {
@@ -1679,7 +1847,7 @@ type StagedColumn struct {
 
 func (x *StagedColumn) Reset() {
 	*x = StagedColumn{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1859,7 @@ func (x *StagedColumn) String() string {
 func (*StagedColumn) ProtoMessage() {}
 
 func (x *StagedColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[25]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1872,7 @@ func (x *StagedColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagedColumn.ProtoReflect.Descriptor instead.
 func (*StagedColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{25}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *StagedColumn) GetColumn() string {
@@ -1746,7 +1914,7 @@ type StagedSource struct {
 
 func (x *StagedSource) Reset() {
 	*x = StagedSource{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1926,7 @@ func (x *StagedSource) String() string {
 func (*StagedSource) ProtoMessage() {}
 
 func (x *StagedSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[26]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1939,7 @@ func (x *StagedSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagedSource.ProtoReflect.Descriptor instead.
 func (*StagedSource) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{26}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *StagedSource) GetTable() string {
@@ -1830,7 +1998,7 @@ type FinalizeStagedRequest struct {
 
 func (x *FinalizeStagedRequest) Reset() {
 	*x = FinalizeStagedRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1842,7 +2010,7 @@ func (x *FinalizeStagedRequest) String() string {
 func (*FinalizeStagedRequest) ProtoMessage() {}
 
 func (x *FinalizeStagedRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[27]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1855,7 +2023,7 @@ func (x *FinalizeStagedRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeStagedRequest.ProtoReflect.Descriptor instead.
 func (*FinalizeStagedRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{27}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *FinalizeStagedRequest) GetTarget() *v1.TargetSpec {
@@ -1917,7 +2085,7 @@ type StagedOutcome struct {
 
 func (x *StagedOutcome) Reset() {
 	*x = StagedOutcome{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1929,7 +2097,7 @@ func (x *StagedOutcome) String() string {
 func (*StagedOutcome) ProtoMessage() {}
 
 func (x *StagedOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[28]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1942,7 +2110,7 @@ func (x *StagedOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StagedOutcome.ProtoReflect.Descriptor instead.
 func (*StagedOutcome) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{28}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *StagedOutcome) GetTable() string {
@@ -1992,7 +2160,7 @@ type MergeCount struct {
 
 func (x *MergeCount) Reset() {
 	*x = MergeCount{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2172,7 @@ func (x *MergeCount) String() string {
 func (*MergeCount) ProtoMessage() {}
 
 func (x *MergeCount) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[29]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2185,7 @@ func (x *MergeCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeCount.ProtoReflect.Descriptor instead.
 func (*MergeCount) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{29}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *MergeCount) GetKey() string {
@@ -2050,7 +2218,7 @@ type CollisionCount struct {
 
 func (x *CollisionCount) Reset() {
 	*x = CollisionCount{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2062,7 +2230,7 @@ func (x *CollisionCount) String() string {
 func (*CollisionCount) ProtoMessage() {}
 
 func (x *CollisionCount) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[30]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2075,7 +2243,7 @@ func (x *CollisionCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CollisionCount.ProtoReflect.Descriptor instead.
 func (*CollisionCount) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{30}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CollisionCount) GetColumn() string {
@@ -2131,7 +2299,7 @@ type FinalizeStagedResponse struct {
 
 func (x *FinalizeStagedResponse) Reset() {
 	*x = FinalizeStagedResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2311,7 @@ func (x *FinalizeStagedResponse) String() string {
 func (*FinalizeStagedResponse) ProtoMessage() {}
 
 func (x *FinalizeStagedResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[31]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2324,7 @@ func (x *FinalizeStagedResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FinalizeStagedResponse.ProtoReflect.Descriptor instead.
 func (*FinalizeStagedResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{31}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *FinalizeStagedResponse) GetTables() []*StagedOutcome {
@@ -2220,7 +2388,7 @@ type GetLineageRequest struct {
 
 func (x *GetLineageRequest) Reset() {
 	*x = GetLineageRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2232,7 +2400,7 @@ func (x *GetLineageRequest) String() string {
 func (*GetLineageRequest) ProtoMessage() {}
 
 func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[32]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2245,7 +2413,7 @@ func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageRequest.ProtoReflect.Descriptor instead.
 func (*GetLineageRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{32}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetLineageRequest) GetTarget() *v1.TargetSpec {
@@ -2306,7 +2474,7 @@ type GetLineageResponse struct {
 
 func (x *GetLineageResponse) Reset() {
 	*x = GetLineageResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2318,7 +2486,7 @@ func (x *GetLineageResponse) String() string {
 func (*GetLineageResponse) ProtoMessage() {}
 
 func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[33]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2331,7 +2499,7 @@ func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageResponse.ProtoReflect.Descriptor instead.
 func (*GetLineageResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{33}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetLineageResponse) GetRecords() []*v1.LineageRecord {
@@ -2358,7 +2526,7 @@ type ListQuarantineRequest struct {
 
 func (x *ListQuarantineRequest) Reset() {
 	*x = ListQuarantineRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2538,7 @@ func (x *ListQuarantineRequest) String() string {
 func (*ListQuarantineRequest) ProtoMessage() {}
 
 func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[34]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2551,7 @@ func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{34}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListQuarantineRequest) GetTarget() *v1.TargetSpec {
@@ -2453,7 +2621,7 @@ type QuarantineRow struct {
 
 func (x *QuarantineRow) Reset() {
 	*x = QuarantineRow{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2465,7 +2633,7 @@ func (x *QuarantineRow) String() string {
 func (*QuarantineRow) ProtoMessage() {}
 
 func (x *QuarantineRow) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[35]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2478,7 +2646,7 @@ func (x *QuarantineRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantineRow.ProtoReflect.Descriptor instead.
 func (*QuarantineRow) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{35}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *QuarantineRow) GetTable() string {
@@ -2562,7 +2730,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +2742,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[36]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +2755,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{36}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListQuarantineResponse) GetRows() []*QuarantineRow {
@@ -2622,7 +2790,7 @@ type BackupTablesRequest struct {
 
 func (x *BackupTablesRequest) Reset() {
 	*x = BackupTablesRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2802,7 @@ func (x *BackupTablesRequest) String() string {
 func (*BackupTablesRequest) ProtoMessage() {}
 
 func (x *BackupTablesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[37]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2815,7 @@ func (x *BackupTablesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupTablesRequest.ProtoReflect.Descriptor instead.
 func (*BackupTablesRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{37}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *BackupTablesRequest) GetTarget() *v1.TargetSpec {
@@ -2681,7 +2849,7 @@ type BackupTablesResponse struct {
 
 func (x *BackupTablesResponse) Reset() {
 	*x = BackupTablesResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2693,7 +2861,7 @@ func (x *BackupTablesResponse) String() string {
 func (*BackupTablesResponse) ProtoMessage() {}
 
 func (x *BackupTablesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[38]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2706,7 +2874,7 @@ func (x *BackupTablesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupTablesResponse.ProtoReflect.Descriptor instead.
 func (*BackupTablesResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{38}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *BackupTablesResponse) GetRows() []int64 {
@@ -2729,7 +2897,7 @@ type RollbackRequest struct {
 
 func (x *RollbackRequest) Reset() {
 	*x = RollbackRequest{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[39]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2741,7 +2909,7 @@ func (x *RollbackRequest) String() string {
 func (*RollbackRequest) ProtoMessage() {}
 
 func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[39]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2754,7 +2922,7 @@ func (x *RollbackRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackRequest.ProtoReflect.Descriptor instead.
 func (*RollbackRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{39}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *RollbackRequest) GetTarget() *v1.TargetSpec {
@@ -2794,7 +2962,7 @@ type TableRollback struct {
 
 func (x *TableRollback) Reset() {
 	*x = TableRollback{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[40]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +2974,7 @@ func (x *TableRollback) String() string {
 func (*TableRollback) ProtoMessage() {}
 
 func (x *TableRollback) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[40]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +2987,7 @@ func (x *TableRollback) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableRollback.ProtoReflect.Descriptor instead.
 func (*TableRollback) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{40}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TableRollback) GetTable() string {
@@ -2859,7 +3027,7 @@ type RollbackResponse struct {
 
 func (x *RollbackResponse) Reset() {
 	*x = RollbackResponse{}
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[41]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +3039,7 @@ func (x *RollbackResponse) String() string {
 func (*RollbackResponse) ProtoMessage() {}
 
 func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_loader_v1_loader_proto_msgTypes[41]
+	mi := &file_cutover_loader_v1_loader_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +3052,7 @@ func (x *RollbackResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackResponse.ProtoReflect.Descriptor instead.
 func (*RollbackResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{41}
+	return file_cutover_loader_v1_loader_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *RollbackResponse) GetTables() []*TableRollback {
@@ -2898,7 +3066,18 @@ var File_cutover_loader_v1_loader_proto protoreflect.FileDescriptor
 
 const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\n" +
-	"\x1ecutover/loader/v1/loader.proto\x12\x11cutover.loader.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a!cutover/loader/v1/reconcile.proto\x1a$cutover/validator/v1/validator.proto\"\xf2\x01\n" +
+	"\x1ecutover/loader/v1/loader.proto\x12\x11cutover.loader.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a!cutover/loader/v1/reconcile.proto\x1a$cutover/validator/v1/validator.proto\"w\n" +
+	"\x0fPurgeJobRequest\x125\n" +
+	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x15\n" +
+	"\x06job_id\x18\x02 \x01(\tR\x05jobId\x12\x16\n" +
+	"\x06tables\x18\x03 \x03(\tR\x06tables\"6\n" +
+	"\n" +
+	"PurgeCount\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
+	"\x04rows\x18\x02 \x01(\x03R\x04rows\"p\n" +
+	"\x10PurgeJobResponse\x125\n" +
+	"\x06counts\x18\x01 \x03(\v2\x1d.cutover.loader.v1.PurgeCountR\x06counts\x12%\n" +
+	"\x0edropped_tables\x18\x02 \x03(\tR\rdroppedTables\"\xf2\x01\n" +
 	"\x12MissingKeysRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x1f\n" +
@@ -3134,8 +3313,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\vfrom_backup\x18\x04 \x01(\bR\n" +
 	"fromBackup\"L\n" +
 	"\x10RollbackResponse\x128\n" +
-	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables2\xe6\n" +
-	"\n" +
+	"\x06tables\x18\x01 \x03(\v2 .cutover.loader.v1.TableRollbackR\x06tables2\xbb\v\n" +
 	"\rLoaderService\x12e\n" +
 	"\x0eDescribeTarget\x12(.cutover.loader.v1.DescribeTargetRequest\x1a).cutover.loader.v1.DescribeTargetResponse\x12K\n" +
 	"\x04Load\x12\x1e.cutover.loader.v1.LoadRequest\x1a\x1f.cutover.loader.v1.LoadResponse(\x010\x01\x12d\n" +
@@ -3151,7 +3329,8 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\bRollback\x12\".cutover.loader.v1.RollbackRequest\x1a#.cutover.loader.v1.RollbackResponse\x12e\n" +
 	"\x0eListQuarantine\x12(.cutover.loader.v1.ListQuarantineRequest\x1a).cutover.loader.v1.ListQuarantineResponse\x12\\\n" +
 	"\vMissingKeys\x12%.cutover.loader.v1.MissingKeysRequest\x1a&.cutover.loader.v1.MissingKeysResponse\x12e\n" +
-	"\x0eReconcileTable\x12(.cutover.loader.v1.ReconcileTableRequest\x1a).cutover.loader.v1.ReconcileTableResponseB\xc5\x01\n" +
+	"\x0eReconcileTable\x12(.cutover.loader.v1.ReconcileTableRequest\x1a).cutover.loader.v1.ReconcileTableResponse\x12S\n" +
+	"\bPurgeJob\x12\".cutover.loader.v1.PurgeJobRequest\x1a#.cutover.loader.v1.PurgeJobResponseB\xc5\x01\n" +
 	"\x15com.cutover.loader.v1B\vLoaderProtoP\x01Z9github.com/cutover/cutover/gen/cutover/loader/v1;loaderv1\xa2\x02\x03CLX\xaa\x02\x11Cutover.Loader.V1\xca\x02\x11Cutover\\Loader\\V1\xe2\x02\x1dCutover\\Loader\\V1\\GPBMetadata\xea\x02\x13Cutover::Loader::V1b\x06proto3"
 
 var (
@@ -3166,149 +3345,156 @@ func file_cutover_loader_v1_loader_proto_rawDescGZIP() []byte {
 	return file_cutover_loader_v1_loader_proto_rawDescData
 }
 
-var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
+var file_cutover_loader_v1_loader_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_cutover_loader_v1_loader_proto_goTypes = []any{
-	(*MissingKeysRequest)(nil),           // 0: cutover.loader.v1.MissingKeysRequest
-	(*MissingKey)(nil),                   // 1: cutover.loader.v1.MissingKey
-	(*MissingKeysResponse)(nil),          // 2: cutover.loader.v1.MissingKeysResponse
-	(*TargetColumn)(nil),                 // 3: cutover.loader.v1.TargetColumn
-	(*DescribeTargetRequest)(nil),        // 4: cutover.loader.v1.DescribeTargetRequest
-	(*DescribeTargetResponse)(nil),       // 5: cutover.loader.v1.DescribeTargetResponse
-	(*LoadConfig)(nil),                   // 6: cutover.loader.v1.LoadConfig
-	(*LoadRequest)(nil),                  // 7: cutover.loader.v1.LoadRequest
-	(*LoadResponse)(nil),                 // 8: cutover.loader.v1.LoadResponse
-	(*LoadPartitionResponse)(nil),        // 9: cutover.loader.v1.LoadPartitionResponse
-	(*LoadPartitionRequest)(nil),         // 10: cutover.loader.v1.LoadPartitionRequest
-	(*LedgerEntry)(nil),                  // 11: cutover.loader.v1.LedgerEntry
-	(*GetLedgerRequest)(nil),             // 12: cutover.loader.v1.GetLedgerRequest
-	(*GetLedgerResponse)(nil),            // 13: cutover.loader.v1.GetLedgerResponse
-	(*GetQuarantineSummaryRequest)(nil),  // 14: cutover.loader.v1.GetQuarantineSummaryRequest
-	(*QuarantineExample)(nil),            // 15: cutover.loader.v1.QuarantineExample
-	(*QuarantineGroup)(nil),              // 16: cutover.loader.v1.QuarantineGroup
-	(*GetQuarantineSummaryResponse)(nil), // 17: cutover.loader.v1.GetQuarantineSummaryResponse
-	(*ColumnDefinition)(nil),             // 18: cutover.loader.v1.ColumnDefinition
-	(*TableDefinition)(nil),              // 19: cutover.loader.v1.TableDefinition
-	(*CreateTablesRequest)(nil),          // 20: cutover.loader.v1.CreateTablesRequest
-	(*CreateTablesResponse)(nil),         // 21: cutover.loader.v1.CreateTablesResponse
-	(*TableConstraint)(nil),              // 22: cutover.loader.v1.TableConstraint
-	(*AddConstraintsRequest)(nil),        // 23: cutover.loader.v1.AddConstraintsRequest
-	(*AddConstraintsResponse)(nil),       // 24: cutover.loader.v1.AddConstraintsResponse
-	(*StagedColumn)(nil),                 // 25: cutover.loader.v1.StagedColumn
-	(*StagedSource)(nil),                 // 26: cutover.loader.v1.StagedSource
-	(*FinalizeStagedRequest)(nil),        // 27: cutover.loader.v1.FinalizeStagedRequest
-	(*StagedOutcome)(nil),                // 28: cutover.loader.v1.StagedOutcome
-	(*MergeCount)(nil),                   // 29: cutover.loader.v1.MergeCount
-	(*CollisionCount)(nil),               // 30: cutover.loader.v1.CollisionCount
-	(*FinalizeStagedResponse)(nil),       // 31: cutover.loader.v1.FinalizeStagedResponse
-	(*GetLineageRequest)(nil),            // 32: cutover.loader.v1.GetLineageRequest
-	(*GetLineageResponse)(nil),           // 33: cutover.loader.v1.GetLineageResponse
-	(*ListQuarantineRequest)(nil),        // 34: cutover.loader.v1.ListQuarantineRequest
-	(*QuarantineRow)(nil),                // 35: cutover.loader.v1.QuarantineRow
-	(*ListQuarantineResponse)(nil),       // 36: cutover.loader.v1.ListQuarantineResponse
-	(*BackupTablesRequest)(nil),          // 37: cutover.loader.v1.BackupTablesRequest
-	(*BackupTablesResponse)(nil),         // 38: cutover.loader.v1.BackupTablesResponse
-	(*RollbackRequest)(nil),              // 39: cutover.loader.v1.RollbackRequest
-	(*TableRollback)(nil),                // 40: cutover.loader.v1.TableRollback
-	(*RollbackResponse)(nil),             // 41: cutover.loader.v1.RollbackResponse
-	nil,                                  // 42: cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
-	nil,                                  // 43: cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
-	(*v1.TargetSpec)(nil),                // 44: cutover.common.v1.TargetSpec
-	(*v1.SourceSpec)(nil),                // 45: cutover.common.v1.SourceSpec
-	(v1.ColumnType)(0),                   // 46: cutover.common.v1.ColumnType
-	(v1.WriteMode)(0),                    // 47: cutover.common.v1.WriteMode
-	(*v1.Batch)(nil),                     // 48: cutover.common.v1.Batch
-	(*v1.Counts)(nil),                    // 49: cutover.common.v1.Counts
-	(*v11.PullRequest)(nil),              // 50: cutover.validator.v1.PullRequest
-	(*v1.Rule)(nil),                      // 51: cutover.common.v1.Rule
-	(*v1.Dedupe)(nil),                    // 52: cutover.common.v1.Dedupe
-	(*v1.KeyCollision)(nil),              // 53: cutover.common.v1.KeyCollision
-	(v1.CollisionRule)(0),                // 54: cutover.common.v1.CollisionRule
-	(*v1.LineageRecord)(nil),             // 55: cutover.common.v1.LineageRecord
-	(*ReconcileTableRequest)(nil),        // 56: cutover.loader.v1.ReconcileTableRequest
-	(*ReconcileTableResponse)(nil),       // 57: cutover.loader.v1.ReconcileTableResponse
+	(*PurgeJobRequest)(nil),              // 0: cutover.loader.v1.PurgeJobRequest
+	(*PurgeCount)(nil),                   // 1: cutover.loader.v1.PurgeCount
+	(*PurgeJobResponse)(nil),             // 2: cutover.loader.v1.PurgeJobResponse
+	(*MissingKeysRequest)(nil),           // 3: cutover.loader.v1.MissingKeysRequest
+	(*MissingKey)(nil),                   // 4: cutover.loader.v1.MissingKey
+	(*MissingKeysResponse)(nil),          // 5: cutover.loader.v1.MissingKeysResponse
+	(*TargetColumn)(nil),                 // 6: cutover.loader.v1.TargetColumn
+	(*DescribeTargetRequest)(nil),        // 7: cutover.loader.v1.DescribeTargetRequest
+	(*DescribeTargetResponse)(nil),       // 8: cutover.loader.v1.DescribeTargetResponse
+	(*LoadConfig)(nil),                   // 9: cutover.loader.v1.LoadConfig
+	(*LoadRequest)(nil),                  // 10: cutover.loader.v1.LoadRequest
+	(*LoadResponse)(nil),                 // 11: cutover.loader.v1.LoadResponse
+	(*LoadPartitionResponse)(nil),        // 12: cutover.loader.v1.LoadPartitionResponse
+	(*LoadPartitionRequest)(nil),         // 13: cutover.loader.v1.LoadPartitionRequest
+	(*LedgerEntry)(nil),                  // 14: cutover.loader.v1.LedgerEntry
+	(*GetLedgerRequest)(nil),             // 15: cutover.loader.v1.GetLedgerRequest
+	(*GetLedgerResponse)(nil),            // 16: cutover.loader.v1.GetLedgerResponse
+	(*GetQuarantineSummaryRequest)(nil),  // 17: cutover.loader.v1.GetQuarantineSummaryRequest
+	(*QuarantineExample)(nil),            // 18: cutover.loader.v1.QuarantineExample
+	(*QuarantineGroup)(nil),              // 19: cutover.loader.v1.QuarantineGroup
+	(*GetQuarantineSummaryResponse)(nil), // 20: cutover.loader.v1.GetQuarantineSummaryResponse
+	(*ColumnDefinition)(nil),             // 21: cutover.loader.v1.ColumnDefinition
+	(*TableDefinition)(nil),              // 22: cutover.loader.v1.TableDefinition
+	(*CreateTablesRequest)(nil),          // 23: cutover.loader.v1.CreateTablesRequest
+	(*CreateTablesResponse)(nil),         // 24: cutover.loader.v1.CreateTablesResponse
+	(*TableConstraint)(nil),              // 25: cutover.loader.v1.TableConstraint
+	(*AddConstraintsRequest)(nil),        // 26: cutover.loader.v1.AddConstraintsRequest
+	(*AddConstraintsResponse)(nil),       // 27: cutover.loader.v1.AddConstraintsResponse
+	(*StagedColumn)(nil),                 // 28: cutover.loader.v1.StagedColumn
+	(*StagedSource)(nil),                 // 29: cutover.loader.v1.StagedSource
+	(*FinalizeStagedRequest)(nil),        // 30: cutover.loader.v1.FinalizeStagedRequest
+	(*StagedOutcome)(nil),                // 31: cutover.loader.v1.StagedOutcome
+	(*MergeCount)(nil),                   // 32: cutover.loader.v1.MergeCount
+	(*CollisionCount)(nil),               // 33: cutover.loader.v1.CollisionCount
+	(*FinalizeStagedResponse)(nil),       // 34: cutover.loader.v1.FinalizeStagedResponse
+	(*GetLineageRequest)(nil),            // 35: cutover.loader.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),           // 36: cutover.loader.v1.GetLineageResponse
+	(*ListQuarantineRequest)(nil),        // 37: cutover.loader.v1.ListQuarantineRequest
+	(*QuarantineRow)(nil),                // 38: cutover.loader.v1.QuarantineRow
+	(*ListQuarantineResponse)(nil),       // 39: cutover.loader.v1.ListQuarantineResponse
+	(*BackupTablesRequest)(nil),          // 40: cutover.loader.v1.BackupTablesRequest
+	(*BackupTablesResponse)(nil),         // 41: cutover.loader.v1.BackupTablesResponse
+	(*RollbackRequest)(nil),              // 42: cutover.loader.v1.RollbackRequest
+	(*TableRollback)(nil),                // 43: cutover.loader.v1.TableRollback
+	(*RollbackResponse)(nil),             // 44: cutover.loader.v1.RollbackResponse
+	nil,                                  // 45: cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
+	nil,                                  // 46: cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
+	(*v1.TargetSpec)(nil),                // 47: cutover.common.v1.TargetSpec
+	(*v1.SourceSpec)(nil),                // 48: cutover.common.v1.SourceSpec
+	(v1.ColumnType)(0),                   // 49: cutover.common.v1.ColumnType
+	(v1.WriteMode)(0),                    // 50: cutover.common.v1.WriteMode
+	(*v1.Batch)(nil),                     // 51: cutover.common.v1.Batch
+	(*v1.Counts)(nil),                    // 52: cutover.common.v1.Counts
+	(*v11.PullRequest)(nil),              // 53: cutover.validator.v1.PullRequest
+	(*v1.Rule)(nil),                      // 54: cutover.common.v1.Rule
+	(*v1.Dedupe)(nil),                    // 55: cutover.common.v1.Dedupe
+	(*v1.KeyCollision)(nil),              // 56: cutover.common.v1.KeyCollision
+	(v1.CollisionRule)(0),                // 57: cutover.common.v1.CollisionRule
+	(*v1.LineageRecord)(nil),             // 58: cutover.common.v1.LineageRecord
+	(*ReconcileTableRequest)(nil),        // 59: cutover.loader.v1.ReconcileTableRequest
+	(*ReconcileTableResponse)(nil),       // 60: cutover.loader.v1.ReconcileTableResponse
 }
 var file_cutover_loader_v1_loader_proto_depIdxs = []int32{
-	44, // 0: cutover.loader.v1.MissingKeysRequest.target:type_name -> cutover.common.v1.TargetSpec
-	45, // 1: cutover.loader.v1.MissingKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
-	1,  // 2: cutover.loader.v1.MissingKeysResponse.keys:type_name -> cutover.loader.v1.MissingKey
-	46, // 3: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
-	44, // 4: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
-	3,  // 5: cutover.loader.v1.DescribeTargetResponse.columns:type_name -> cutover.loader.v1.TargetColumn
-	44, // 6: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
-	47, // 7: cutover.loader.v1.LoadConfig.write_mode:type_name -> cutover.common.v1.WriteMode
-	6,  // 8: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
-	48, // 9: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
-	49, // 10: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
-	8,  // 11: cutover.loader.v1.LoadPartitionResponse.ack:type_name -> cutover.loader.v1.LoadResponse
-	42, // 12: cutover.loader.v1.LoadPartitionResponse.stage_micros:type_name -> cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
-	43, // 13: cutover.loader.v1.LoadPartitionResponse.trace_context:type_name -> cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
-	6,  // 14: cutover.loader.v1.LoadPartitionRequest.config:type_name -> cutover.loader.v1.LoadConfig
-	50, // 15: cutover.loader.v1.LoadPartitionRequest.validate:type_name -> cutover.validator.v1.PullRequest
-	49, // 16: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
-	44, // 17: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
-	11, // 18: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
-	44, // 19: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
-	15, // 20: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
-	16, // 21: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
-	16, // 22: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
-	16, // 23: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
-	18, // 24: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
-	44, // 25: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
-	19, // 26: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
-	44, // 27: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
-	22, // 28: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
-	25, // 29: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
-	25, // 30: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
-	51, // 31: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
-	44, // 32: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
-	26, // 33: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
-	52, // 34: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
-	53, // 35: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
-	54, // 36: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
-	28, // 37: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
-	29, // 38: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
-	30, // 39: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
-	29, // 40: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
-	44, // 41: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
-	55, // 42: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	44, // 43: cutover.loader.v1.ListQuarantineRequest.target:type_name -> cutover.common.v1.TargetSpec
-	35, // 44: cutover.loader.v1.ListQuarantineResponse.rows:type_name -> cutover.loader.v1.QuarantineRow
-	44, // 45: cutover.loader.v1.BackupTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
-	44, // 46: cutover.loader.v1.RollbackRequest.target:type_name -> cutover.common.v1.TargetSpec
-	40, // 47: cutover.loader.v1.RollbackResponse.tables:type_name -> cutover.loader.v1.TableRollback
-	4,  // 48: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
-	7,  // 49: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
-	10, // 50: cutover.loader.v1.LoaderService.LoadPartition:input_type -> cutover.loader.v1.LoadPartitionRequest
-	12, // 51: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
-	20, // 52: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
-	23, // 53: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
-	14, // 54: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
-	27, // 55: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
-	32, // 56: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
-	37, // 57: cutover.loader.v1.LoaderService.BackupTables:input_type -> cutover.loader.v1.BackupTablesRequest
-	39, // 58: cutover.loader.v1.LoaderService.Rollback:input_type -> cutover.loader.v1.RollbackRequest
-	34, // 59: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
-	0,  // 60: cutover.loader.v1.LoaderService.MissingKeys:input_type -> cutover.loader.v1.MissingKeysRequest
-	56, // 61: cutover.loader.v1.LoaderService.ReconcileTable:input_type -> cutover.loader.v1.ReconcileTableRequest
-	5,  // 62: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
-	8,  // 63: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
-	9,  // 64: cutover.loader.v1.LoaderService.LoadPartition:output_type -> cutover.loader.v1.LoadPartitionResponse
-	13, // 65: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
-	21, // 66: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
-	24, // 67: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
-	17, // 68: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
-	31, // 69: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
-	33, // 70: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
-	38, // 71: cutover.loader.v1.LoaderService.BackupTables:output_type -> cutover.loader.v1.BackupTablesResponse
-	41, // 72: cutover.loader.v1.LoaderService.Rollback:output_type -> cutover.loader.v1.RollbackResponse
-	36, // 73: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
-	2,  // 74: cutover.loader.v1.LoaderService.MissingKeys:output_type -> cutover.loader.v1.MissingKeysResponse
-	57, // 75: cutover.loader.v1.LoaderService.ReconcileTable:output_type -> cutover.loader.v1.ReconcileTableResponse
-	62, // [62:76] is the sub-list for method output_type
-	48, // [48:62] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	47, // 0: cutover.loader.v1.PurgeJobRequest.target:type_name -> cutover.common.v1.TargetSpec
+	1,  // 1: cutover.loader.v1.PurgeJobResponse.counts:type_name -> cutover.loader.v1.PurgeCount
+	47, // 2: cutover.loader.v1.MissingKeysRequest.target:type_name -> cutover.common.v1.TargetSpec
+	48, // 3: cutover.loader.v1.MissingKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
+	4,  // 4: cutover.loader.v1.MissingKeysResponse.keys:type_name -> cutover.loader.v1.MissingKey
+	49, // 5: cutover.loader.v1.TargetColumn.type:type_name -> cutover.common.v1.ColumnType
+	47, // 6: cutover.loader.v1.DescribeTargetRequest.target:type_name -> cutover.common.v1.TargetSpec
+	6,  // 7: cutover.loader.v1.DescribeTargetResponse.columns:type_name -> cutover.loader.v1.TargetColumn
+	47, // 8: cutover.loader.v1.LoadConfig.target:type_name -> cutover.common.v1.TargetSpec
+	50, // 9: cutover.loader.v1.LoadConfig.write_mode:type_name -> cutover.common.v1.WriteMode
+	9,  // 10: cutover.loader.v1.LoadRequest.config:type_name -> cutover.loader.v1.LoadConfig
+	51, // 11: cutover.loader.v1.LoadRequest.batch:type_name -> cutover.common.v1.Batch
+	52, // 12: cutover.loader.v1.LoadResponse.counts:type_name -> cutover.common.v1.Counts
+	11, // 13: cutover.loader.v1.LoadPartitionResponse.ack:type_name -> cutover.loader.v1.LoadResponse
+	45, // 14: cutover.loader.v1.LoadPartitionResponse.stage_micros:type_name -> cutover.loader.v1.LoadPartitionResponse.StageMicrosEntry
+	46, // 15: cutover.loader.v1.LoadPartitionResponse.trace_context:type_name -> cutover.loader.v1.LoadPartitionResponse.TraceContextEntry
+	9,  // 16: cutover.loader.v1.LoadPartitionRequest.config:type_name -> cutover.loader.v1.LoadConfig
+	53, // 17: cutover.loader.v1.LoadPartitionRequest.validate:type_name -> cutover.validator.v1.PullRequest
+	52, // 18: cutover.loader.v1.LedgerEntry.counts:type_name -> cutover.common.v1.Counts
+	47, // 19: cutover.loader.v1.GetLedgerRequest.target:type_name -> cutover.common.v1.TargetSpec
+	14, // 20: cutover.loader.v1.GetLedgerResponse.entries:type_name -> cutover.loader.v1.LedgerEntry
+	47, // 21: cutover.loader.v1.GetQuarantineSummaryRequest.target:type_name -> cutover.common.v1.TargetSpec
+	18, // 22: cutover.loader.v1.QuarantineGroup.examples:type_name -> cutover.loader.v1.QuarantineExample
+	19, // 23: cutover.loader.v1.GetQuarantineSummaryResponse.groups:type_name -> cutover.loader.v1.QuarantineGroup
+	19, // 24: cutover.loader.v1.GetQuarantineSummaryResponse.filtered:type_name -> cutover.loader.v1.QuarantineGroup
+	19, // 25: cutover.loader.v1.GetQuarantineSummaryResponse.warnings:type_name -> cutover.loader.v1.QuarantineGroup
+	21, // 26: cutover.loader.v1.TableDefinition.columns:type_name -> cutover.loader.v1.ColumnDefinition
+	47, // 27: cutover.loader.v1.CreateTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	22, // 28: cutover.loader.v1.CreateTablesRequest.tables:type_name -> cutover.loader.v1.TableDefinition
+	47, // 29: cutover.loader.v1.AddConstraintsRequest.target:type_name -> cutover.common.v1.TargetSpec
+	25, // 30: cutover.loader.v1.AddConstraintsRequest.constraints:type_name -> cutover.loader.v1.TableConstraint
+	28, // 31: cutover.loader.v1.StagedSource.new_ids:type_name -> cutover.loader.v1.StagedColumn
+	28, // 32: cutover.loader.v1.StagedSource.refs:type_name -> cutover.loader.v1.StagedColumn
+	54, // 33: cutover.loader.v1.StagedSource.rules:type_name -> cutover.common.v1.Rule
+	47, // 34: cutover.loader.v1.FinalizeStagedRequest.target:type_name -> cutover.common.v1.TargetSpec
+	29, // 35: cutover.loader.v1.FinalizeStagedRequest.sources:type_name -> cutover.loader.v1.StagedSource
+	55, // 36: cutover.loader.v1.FinalizeStagedRequest.dedupe:type_name -> cutover.common.v1.Dedupe
+	56, // 37: cutover.loader.v1.FinalizeStagedRequest.collisions:type_name -> cutover.common.v1.KeyCollision
+	57, // 38: cutover.loader.v1.CollisionCount.rule:type_name -> cutover.common.v1.CollisionRule
+	31, // 39: cutover.loader.v1.FinalizeStagedResponse.tables:type_name -> cutover.loader.v1.StagedOutcome
+	32, // 40: cutover.loader.v1.FinalizeStagedResponse.merges:type_name -> cutover.loader.v1.MergeCount
+	33, // 41: cutover.loader.v1.FinalizeStagedResponse.collisions:type_name -> cutover.loader.v1.CollisionCount
+	32, // 42: cutover.loader.v1.FinalizeStagedResponse.rule_rows:type_name -> cutover.loader.v1.MergeCount
+	47, // 43: cutover.loader.v1.GetLineageRequest.target:type_name -> cutover.common.v1.TargetSpec
+	58, // 44: cutover.loader.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	47, // 45: cutover.loader.v1.ListQuarantineRequest.target:type_name -> cutover.common.v1.TargetSpec
+	38, // 46: cutover.loader.v1.ListQuarantineResponse.rows:type_name -> cutover.loader.v1.QuarantineRow
+	47, // 47: cutover.loader.v1.BackupTablesRequest.target:type_name -> cutover.common.v1.TargetSpec
+	47, // 48: cutover.loader.v1.RollbackRequest.target:type_name -> cutover.common.v1.TargetSpec
+	43, // 49: cutover.loader.v1.RollbackResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	7,  // 50: cutover.loader.v1.LoaderService.DescribeTarget:input_type -> cutover.loader.v1.DescribeTargetRequest
+	10, // 51: cutover.loader.v1.LoaderService.Load:input_type -> cutover.loader.v1.LoadRequest
+	13, // 52: cutover.loader.v1.LoaderService.LoadPartition:input_type -> cutover.loader.v1.LoadPartitionRequest
+	15, // 53: cutover.loader.v1.LoaderService.GetLedger:input_type -> cutover.loader.v1.GetLedgerRequest
+	23, // 54: cutover.loader.v1.LoaderService.CreateTables:input_type -> cutover.loader.v1.CreateTablesRequest
+	26, // 55: cutover.loader.v1.LoaderService.AddConstraints:input_type -> cutover.loader.v1.AddConstraintsRequest
+	17, // 56: cutover.loader.v1.LoaderService.GetQuarantineSummary:input_type -> cutover.loader.v1.GetQuarantineSummaryRequest
+	30, // 57: cutover.loader.v1.LoaderService.FinalizeStaged:input_type -> cutover.loader.v1.FinalizeStagedRequest
+	35, // 58: cutover.loader.v1.LoaderService.GetLineage:input_type -> cutover.loader.v1.GetLineageRequest
+	40, // 59: cutover.loader.v1.LoaderService.BackupTables:input_type -> cutover.loader.v1.BackupTablesRequest
+	42, // 60: cutover.loader.v1.LoaderService.Rollback:input_type -> cutover.loader.v1.RollbackRequest
+	37, // 61: cutover.loader.v1.LoaderService.ListQuarantine:input_type -> cutover.loader.v1.ListQuarantineRequest
+	3,  // 62: cutover.loader.v1.LoaderService.MissingKeys:input_type -> cutover.loader.v1.MissingKeysRequest
+	59, // 63: cutover.loader.v1.LoaderService.ReconcileTable:input_type -> cutover.loader.v1.ReconcileTableRequest
+	0,  // 64: cutover.loader.v1.LoaderService.PurgeJob:input_type -> cutover.loader.v1.PurgeJobRequest
+	8,  // 65: cutover.loader.v1.LoaderService.DescribeTarget:output_type -> cutover.loader.v1.DescribeTargetResponse
+	11, // 66: cutover.loader.v1.LoaderService.Load:output_type -> cutover.loader.v1.LoadResponse
+	12, // 67: cutover.loader.v1.LoaderService.LoadPartition:output_type -> cutover.loader.v1.LoadPartitionResponse
+	16, // 68: cutover.loader.v1.LoaderService.GetLedger:output_type -> cutover.loader.v1.GetLedgerResponse
+	24, // 69: cutover.loader.v1.LoaderService.CreateTables:output_type -> cutover.loader.v1.CreateTablesResponse
+	27, // 70: cutover.loader.v1.LoaderService.AddConstraints:output_type -> cutover.loader.v1.AddConstraintsResponse
+	20, // 71: cutover.loader.v1.LoaderService.GetQuarantineSummary:output_type -> cutover.loader.v1.GetQuarantineSummaryResponse
+	34, // 72: cutover.loader.v1.LoaderService.FinalizeStaged:output_type -> cutover.loader.v1.FinalizeStagedResponse
+	36, // 73: cutover.loader.v1.LoaderService.GetLineage:output_type -> cutover.loader.v1.GetLineageResponse
+	41, // 74: cutover.loader.v1.LoaderService.BackupTables:output_type -> cutover.loader.v1.BackupTablesResponse
+	44, // 75: cutover.loader.v1.LoaderService.Rollback:output_type -> cutover.loader.v1.RollbackResponse
+	39, // 76: cutover.loader.v1.LoaderService.ListQuarantine:output_type -> cutover.loader.v1.ListQuarantineResponse
+	5,  // 77: cutover.loader.v1.LoaderService.MissingKeys:output_type -> cutover.loader.v1.MissingKeysResponse
+	60, // 78: cutover.loader.v1.LoaderService.ReconcileTable:output_type -> cutover.loader.v1.ReconcileTableResponse
+	2,  // 79: cutover.loader.v1.LoaderService.PurgeJob:output_type -> cutover.loader.v1.PurgeJobResponse
+	65, // [65:80] is the sub-list for method output_type
+	50, // [50:65] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_cutover_loader_v1_loader_proto_init() }
@@ -3317,7 +3503,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 		return
 	}
 	file_cutover_loader_v1_reconcile_proto_init()
-	file_cutover_loader_v1_loader_proto_msgTypes[7].OneofWrappers = []any{
+	file_cutover_loader_v1_loader_proto_msgTypes[10].OneofWrappers = []any{
 		(*LoadRequest_Config)(nil),
 		(*LoadRequest_Batch)(nil),
 	}
@@ -3327,7 +3513,7 @@ func file_cutover_loader_v1_loader_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_loader_v1_loader_proto_rawDesc), len(file_cutover_loader_v1_loader_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   44,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

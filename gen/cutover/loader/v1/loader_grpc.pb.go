@@ -33,6 +33,7 @@ const (
 	LoaderService_ListQuarantine_FullMethodName       = "/cutover.loader.v1.LoaderService/ListQuarantine"
 	LoaderService_MissingKeys_FullMethodName          = "/cutover.loader.v1.LoaderService/MissingKeys"
 	LoaderService_ReconcileTable_FullMethodName       = "/cutover.loader.v1.LoaderService/ReconcileTable"
+	LoaderService_PurgeJob_FullMethodName             = "/cutover.loader.v1.LoaderService/PurgeJob"
 )
 
 // LoaderServiceClient is the client API for LoaderService service.
@@ -92,6 +93,14 @@ type LoaderServiceClient interface {
 	// the source's as it pulls them from the validator at upstream, compares
 	// per key range and drills only into the ranges that differ.
 	ReconcileTable(ctx context.Context, in *ReconcileTableRequest, opts ...grpc.CallOption) (*ReconcileTableResponse, error)
+	// PurgeJob removes what a job left in the target's bookkeeping: its
+	// ledger, lineage, quarantine, filtered and warned rows, merges, before
+	// images, finalize and rollback records, staging tables and backup
+	// copies (the id map stays: it names rows still in the target, which
+	// later jobs refer to). The rows the job loaded stay. Afterwards the
+	// job can no longer be rolled back and writes nothing more (a late
+	// batch is refused). Idempotent; one transaction.
+	PurgeJob(ctx context.Context, in *PurgeJobRequest, opts ...grpc.CallOption) (*PurgeJobResponse, error)
 }
 
 type loaderServiceClient struct {
@@ -254,6 +263,16 @@ func (c *loaderServiceClient) ReconcileTable(ctx context.Context, in *ReconcileT
 	return out, nil
 }
 
+func (c *loaderServiceClient) PurgeJob(ctx context.Context, in *PurgeJobRequest, opts ...grpc.CallOption) (*PurgeJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PurgeJobResponse)
+	err := c.cc.Invoke(ctx, LoaderService_PurgeJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // LoaderServiceServer is the server API for LoaderService service.
 // All implementations must embed UnimplementedLoaderServiceServer
 // for forward compatibility.
@@ -311,6 +330,14 @@ type LoaderServiceServer interface {
 	// the source's as it pulls them from the validator at upstream, compares
 	// per key range and drills only into the ranges that differ.
 	ReconcileTable(context.Context, *ReconcileTableRequest) (*ReconcileTableResponse, error)
+	// PurgeJob removes what a job left in the target's bookkeeping: its
+	// ledger, lineage, quarantine, filtered and warned rows, merges, before
+	// images, finalize and rollback records, staging tables and backup
+	// copies (the id map stays: it names rows still in the target, which
+	// later jobs refer to). The rows the job loaded stay. Afterwards the
+	// job can no longer be rolled back and writes nothing more (a late
+	// batch is refused). Idempotent; one transaction.
+	PurgeJob(context.Context, *PurgeJobRequest) (*PurgeJobResponse, error)
 	mustEmbedUnimplementedLoaderServiceServer()
 }
 
@@ -362,6 +389,9 @@ func (UnimplementedLoaderServiceServer) MissingKeys(context.Context, *MissingKey
 }
 func (UnimplementedLoaderServiceServer) ReconcileTable(context.Context, *ReconcileTableRequest) (*ReconcileTableResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReconcileTable not implemented")
+}
+func (UnimplementedLoaderServiceServer) PurgeJob(context.Context, *PurgeJobRequest) (*PurgeJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PurgeJob not implemented")
 }
 func (UnimplementedLoaderServiceServer) mustEmbedUnimplementedLoaderServiceServer() {}
 func (UnimplementedLoaderServiceServer) testEmbeddedByValue()                       {}
@@ -618,6 +648,24 @@ func _LoaderService_ReconcileTable_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _LoaderService_PurgeJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PurgeJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(LoaderServiceServer).PurgeJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: LoaderService_PurgeJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(LoaderServiceServer).PurgeJob(ctx, req.(*PurgeJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // LoaderService_ServiceDesc is the grpc.ServiceDesc for LoaderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -672,6 +720,10 @@ var LoaderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ReconcileTable",
 			Handler:    _LoaderService_ReconcileTable_Handler,
+		},
+		{
+			MethodName: "PurgeJob",
+			Handler:    _LoaderService_PurgeJob_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -37,6 +37,8 @@ const (
 	JobState_JOB_STATE_ROLLED_BACK JobState = 6
 	// The full load is in; tables with a SyncSpec follow their sources.
 	JobState_JOB_STATE_FOLLOWING JobState = 7
+	// DeleteJob is removing the job; another DeleteJob finishes it.
+	JobState_JOB_STATE_DELETING JobState = 8
 )
 
 // Enum value maps for JobState.
@@ -50,6 +52,7 @@ var (
 		5: "JOB_STATE_CANCELLED",
 		6: "JOB_STATE_ROLLED_BACK",
 		7: "JOB_STATE_FOLLOWING",
+		8: "JOB_STATE_DELETING",
 	}
 	JobState_value = map[string]int32{
 		"JOB_STATE_UNSPECIFIED": 0,
@@ -60,6 +63,7 @@ var (
 		"JOB_STATE_CANCELLED":   5,
 		"JOB_STATE_ROLLED_BACK": 6,
 		"JOB_STATE_FOLLOWING":   7,
+		"JOB_STATE_DELETING":    8,
 	}
 )
 
@@ -422,8 +426,12 @@ func (x *GetJobResponse) GetJob() *Job {
 
 type ListJobsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Maximum jobs returned, newest first; default 50.
-	PageSize      int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// Maximum jobs returned, newest first; default 50, at most 500.
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the previous response's next_page_token; empty = first page.
+	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// Only jobs in one of these states; empty = every state.
+	States        []JobState `protobuf:"varint,3,rep,packed,name=states,proto3,enum=cutover.orchestrator.v1.JobState" json:"states,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,9 +473,27 @@ func (x *ListJobsRequest) GetPageSize() int32 {
 	return 0
 }
 
+func (x *ListJobsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+func (x *ListJobsRequest) GetStates() []JobState {
+	if x != nil {
+		return x.States
+	}
+	return nil
+}
+
 type ListJobsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Jobs          []*Job                 `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Job summaries: spec is not set and error is cut to 1 KiB; GetJob
+	// returns the whole job.
+	Jobs []*Job `protobuf:"bytes,1,rep,name=jobs,proto3" json:"jobs,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -509,6 +535,360 @@ func (x *ListJobsResponse) GetJobs() []*Job {
 	return nil
 }
 
+func (x *ListJobsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+type DeleteJobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobRequest) Reset() {
+	*x = DeleteJobRequest{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobRequest) ProtoMessage() {}
+
+func (x *DeleteJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobRequest.ProtoReflect.Descriptor instead.
+func (*DeleteJobRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *DeleteJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+type DeleteJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// What the loader purged from the target's bookkeeping.
+	Purged        *v11.PurgeJobResponse `protobuf:"bytes,2,opt,name=purged,proto3" json:"purged,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteJobResponse) Reset() {
+	*x = DeleteJobResponse{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteJobResponse) ProtoMessage() {}
+
+func (x *DeleteJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteJobResponse.ProtoReflect.Descriptor instead.
+func (*DeleteJobResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *DeleteJobResponse) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DeleteJobResponse) GetPurged() *v11.PurgeJobResponse {
+	if x != nil {
+		return x.Purged
+	}
+	return nil
+}
+
+// AuditEvent is one call recorded in the audit log.
+type AuditEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	At    *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// Who called (certificate subject or token name) and in which role.
+	Principal string `protobuf:"bytes,3,opt,name=principal,proto3" json:"principal,omitempty"`
+	Role      string `protobuf:"bytes,4,opt,name=role,proto3" json:"role,omitempty"`
+	// Full gRPC method, e.g. /cutover.orchestrator.v1.JobService/CancelJob.
+	Method string `protobuf:"bytes,5,opt,name=method,proto3" json:"method,omitempty"`
+	// The job concerned; empty when none.
+	JobId string `protobuf:"bytes,6,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// gRPC code name of the answer, e.g. OK, PermissionDenied.
+	Outcome string `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// Caller's network address.
+	Peer string `protobuf:"bytes,8,opt,name=peer,proto3" json:"peer,omitempty"`
+	// A short note (e.g. why it was refused); may be empty.
+	Detail        string `protobuf:"bytes,9,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *AuditEvent) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AuditEvent) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Only events of this job; empty = all.
+	JobId string `protobuf:"bytes,1,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	// Only events of this principal; empty = all.
+	Principal string `protobuf:"bytes,2,opt,name=principal,proto3" json:"principal,omitempty"`
+	// Only events at or after this time; unset = all.
+	Since *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	// Default 100, at most 1000.
+	PageSize int32 `protobuf:"varint,4,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// From the previous response; empty = first page.
+	PageToken     string `protobuf:"bytes,5,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ListAuditEventsRequest) GetJobId() string {
+	if x != nil {
+		return x.JobId
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListAuditEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Newest first.
+	Events []*AuditEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// Empty on the last page.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+func (x *ListAuditEventsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 type CancelJobRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -518,7 +898,7 @@ type CancelJobRequest struct {
 
 func (x *CancelJobRequest) Reset() {
 	*x = CancelJobRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[7]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -530,7 +910,7 @@ func (x *CancelJobRequest) String() string {
 func (*CancelJobRequest) ProtoMessage() {}
 
 func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[7]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -543,7 +923,7 @@ func (x *CancelJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobRequest.ProtoReflect.Descriptor instead.
 func (*CancelJobRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{7}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CancelJobRequest) GetId() string {
@@ -562,7 +942,7 @@ type CancelJobResponse struct {
 
 func (x *CancelJobResponse) Reset() {
 	*x = CancelJobResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[8]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -574,7 +954,7 @@ func (x *CancelJobResponse) String() string {
 func (*CancelJobResponse) ProtoMessage() {}
 
 func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[8]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -587,7 +967,7 @@ func (x *CancelJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelJobResponse.ProtoReflect.Descriptor instead.
 func (*CancelJobResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{8}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelJobResponse) GetJob() *Job {
@@ -606,7 +986,7 @@ type ResumeJobRequest struct {
 
 func (x *ResumeJobRequest) Reset() {
 	*x = ResumeJobRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[9]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -618,7 +998,7 @@ func (x *ResumeJobRequest) String() string {
 func (*ResumeJobRequest) ProtoMessage() {}
 
 func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[9]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -631,7 +1011,7 @@ func (x *ResumeJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobRequest.ProtoReflect.Descriptor instead.
 func (*ResumeJobRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{9}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ResumeJobRequest) GetId() string {
@@ -650,7 +1030,7 @@ type ResumeJobResponse struct {
 
 func (x *ResumeJobResponse) Reset() {
 	*x = ResumeJobResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[10]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +1042,7 @@ func (x *ResumeJobResponse) String() string {
 func (*ResumeJobResponse) ProtoMessage() {}
 
 func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[10]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +1055,7 @@ func (x *ResumeJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResumeJobResponse.ProtoReflect.Descriptor instead.
 func (*ResumeJobResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{10}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ResumeJobResponse) GetJob() *Job {
@@ -694,7 +1074,7 @@ type WatchJobRequest struct {
 
 func (x *WatchJobRequest) Reset() {
 	*x = WatchJobRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[11]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -706,7 +1086,7 @@ func (x *WatchJobRequest) String() string {
 func (*WatchJobRequest) ProtoMessage() {}
 
 func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[11]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -719,7 +1099,7 @@ func (x *WatchJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobRequest.ProtoReflect.Descriptor instead.
 func (*WatchJobRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{11}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *WatchJobRequest) GetId() string {
@@ -738,7 +1118,7 @@ type WatchJobResponse struct {
 
 func (x *WatchJobResponse) Reset() {
 	*x = WatchJobResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[12]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -750,7 +1130,7 @@ func (x *WatchJobResponse) String() string {
 func (*WatchJobResponse) ProtoMessage() {}
 
 func (x *WatchJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[12]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -763,7 +1143,7 @@ func (x *WatchJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchJobResponse.ProtoReflect.Descriptor instead.
 func (*WatchJobResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{12}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchJobResponse) GetJob() *Job {
@@ -782,7 +1162,7 @@ type GetJobReportRequest struct {
 
 func (x *GetJobReportRequest) Reset() {
 	*x = GetJobReportRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[13]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -794,7 +1174,7 @@ func (x *GetJobReportRequest) String() string {
 func (*GetJobReportRequest) ProtoMessage() {}
 
 func (x *GetJobReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[13]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -807,7 +1187,7 @@ func (x *GetJobReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobReportRequest.ProtoReflect.Descriptor instead.
 func (*GetJobReportRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{13}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetJobReportRequest) GetId() string {
@@ -829,7 +1209,7 @@ type RejectExample struct {
 
 func (x *RejectExample) Reset() {
 	*x = RejectExample{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[14]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +1221,7 @@ func (x *RejectExample) String() string {
 func (*RejectExample) ProtoMessage() {}
 
 func (x *RejectExample) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[14]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +1234,7 @@ func (x *RejectExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectExample.ProtoReflect.Descriptor instead.
 func (*RejectExample) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{14}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RejectExample) GetSourceRef() string {
@@ -895,7 +1275,7 @@ type FilterCount struct {
 
 func (x *FilterCount) Reset() {
 	*x = FilterCount{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[15]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1287,7 @@ func (x *FilterCount) String() string {
 func (*FilterCount) ProtoMessage() {}
 
 func (x *FilterCount) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[15]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1300,7 @@ func (x *FilterCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterCount.ProtoReflect.Descriptor instead.
 func (*FilterCount) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{15}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *FilterCount) GetReason() string {
@@ -948,7 +1328,7 @@ type RuleRejects struct {
 
 func (x *RuleRejects) Reset() {
 	*x = RuleRejects{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[16]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1340,7 @@ func (x *RuleRejects) String() string {
 func (*RuleRejects) ProtoMessage() {}
 
 func (x *RuleRejects) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[16]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1353,7 @@ func (x *RuleRejects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleRejects.ProtoReflect.Descriptor instead.
 func (*RuleRejects) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{16}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RuleRejects) GetRule() string {
@@ -1014,7 +1394,7 @@ type TableReport struct {
 
 func (x *TableReport) Reset() {
 	*x = TableReport{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[17]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1026,7 +1406,7 @@ func (x *TableReport) String() string {
 func (*TableReport) ProtoMessage() {}
 
 func (x *TableReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[17]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1039,7 +1419,7 @@ func (x *TableReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableReport.ProtoReflect.Descriptor instead.
 func (*TableReport) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{17}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TableReport) GetName() string {
@@ -1107,7 +1487,7 @@ type MergeReport struct {
 
 func (x *MergeReport) Reset() {
 	*x = MergeReport{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1119,7 +1499,7 @@ func (x *MergeReport) String() string {
 func (*MergeReport) ProtoMessage() {}
 
 func (x *MergeReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1132,7 +1512,7 @@ func (x *MergeReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeReport.ProtoReflect.Descriptor instead.
 func (*MergeReport) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{18}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *MergeReport) GetTargetTable() string {
@@ -1212,7 +1592,7 @@ type JobReport struct {
 
 func (x *JobReport) Reset() {
 	*x = JobReport{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1604,7 @@ func (x *JobReport) String() string {
 func (*JobReport) ProtoMessage() {}
 
 func (x *JobReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1617,7 @@ func (x *JobReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
 func (*JobReport) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{19}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *JobReport) GetJobId() string {
@@ -1388,7 +1768,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1400,7 +1780,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1413,7 +1793,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{20}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StageTiming) GetStage() string {
@@ -1463,7 +1843,7 @@ type GetLineageRequest struct {
 
 func (x *GetLineageRequest) Reset() {
 	*x = GetLineageRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1855,7 @@ func (x *GetLineageRequest) String() string {
 func (*GetLineageRequest) ProtoMessage() {}
 
 func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1868,7 @@ func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageRequest.ProtoReflect.Descriptor instead.
 func (*GetLineageRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{21}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetLineageRequest) GetId() string {
@@ -1544,7 +1924,7 @@ type GetLineageResponse struct {
 
 func (x *GetLineageResponse) Reset() {
 	*x = GetLineageResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1936,7 @@ func (x *GetLineageResponse) String() string {
 func (*GetLineageResponse) ProtoMessage() {}
 
 func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1949,7 @@ func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageResponse.ProtoReflect.Descriptor instead.
 func (*GetLineageResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{22}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetLineageResponse) GetJobId() string {
@@ -1602,7 +1982,7 @@ type GetJobReportResponse struct {
 
 func (x *GetJobReportResponse) Reset() {
 	*x = GetJobReportResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1614,7 +1994,7 @@ func (x *GetJobReportResponse) String() string {
 func (*GetJobReportResponse) ProtoMessage() {}
 
 func (x *GetJobReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1627,7 +2007,7 @@ func (x *GetJobReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobReportResponse.ProtoReflect.Descriptor instead.
 func (*GetJobReportResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{23}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetJobReportResponse) GetReport() *JobReport {
@@ -1657,7 +2037,7 @@ type ListQuarantineRequest struct {
 
 func (x *ListQuarantineRequest) Reset() {
 	*x = ListQuarantineRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +2049,7 @@ func (x *ListQuarantineRequest) String() string {
 func (*ListQuarantineRequest) ProtoMessage() {}
 
 func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1682,7 +2062,7 @@ func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{24}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListQuarantineRequest) GetId() string {
@@ -1746,7 +2126,7 @@ type QuarantinedRow struct {
 
 func (x *QuarantinedRow) Reset() {
 	*x = QuarantinedRow{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +2138,7 @@ func (x *QuarantinedRow) String() string {
 func (*QuarantinedRow) ProtoMessage() {}
 
 func (x *QuarantinedRow) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +2151,7 @@ func (x *QuarantinedRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedRow.ProtoReflect.Descriptor instead.
 func (*QuarantinedRow) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{25}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *QuarantinedRow) GetTable() string {
@@ -1857,7 +2237,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1869,7 +2249,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1882,7 +2262,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{26}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListQuarantineResponse) GetRows() []*QuarantinedRow {
@@ -1915,7 +2295,7 @@ type RollbackJobRequest struct {
 
 func (x *RollbackJobRequest) Reset() {
 	*x = RollbackJobRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1927,7 +2307,7 @@ func (x *RollbackJobRequest) String() string {
 func (*RollbackJobRequest) ProtoMessage() {}
 
 func (x *RollbackJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1940,7 +2320,7 @@ func (x *RollbackJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackJobRequest.ProtoReflect.Descriptor instead.
 func (*RollbackJobRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{27}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RollbackJobRequest) GetId() string {
@@ -1961,7 +2341,7 @@ type RollbackJobResponse struct {
 
 func (x *RollbackJobResponse) Reset() {
 	*x = RollbackJobResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2353,7 @@ func (x *RollbackJobResponse) String() string {
 func (*RollbackJobResponse) ProtoMessage() {}
 
 func (x *RollbackJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2366,7 @@ func (x *RollbackJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackJobResponse.ProtoReflect.Descriptor instead.
 func (*RollbackJobResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{28}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RollbackJobResponse) GetJob() *Job {
@@ -2016,7 +2396,7 @@ type GetReadinessRequest struct {
 
 func (x *GetReadinessRequest) Reset() {
 	*x = GetReadinessRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2408,7 @@ func (x *GetReadinessRequest) String() string {
 func (*GetReadinessRequest) ProtoMessage() {}
 
 func (x *GetReadinessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2421,7 @@ func (x *GetReadinessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReadinessRequest.ProtoReflect.Descriptor instead.
 func (*GetReadinessRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{29}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetReadinessRequest) GetId() string {
@@ -2084,7 +2464,7 @@ type TableLag struct {
 
 func (x *TableLag) Reset() {
 	*x = TableLag{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2476,7 @@ func (x *TableLag) String() string {
 func (*TableLag) ProtoMessage() {}
 
 func (x *TableLag) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2489,7 @@ func (x *TableLag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableLag.ProtoReflect.Descriptor instead.
 func (*TableLag) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{30}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *TableLag) GetTable() string {
@@ -2184,7 +2564,7 @@ type GetReadinessResponse struct {
 
 func (x *GetReadinessResponse) Reset() {
 	*x = GetReadinessResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2196,7 +2576,7 @@ func (x *GetReadinessResponse) String() string {
 func (*GetReadinessResponse) ProtoMessage() {}
 
 func (x *GetReadinessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2209,7 +2589,7 @@ func (x *GetReadinessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReadinessResponse.ProtoReflect.Descriptor instead.
 func (*GetReadinessResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{31}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetReadinessResponse) GetJobId() string {
@@ -2263,7 +2643,7 @@ type StopFollowingRequest struct {
 
 func (x *StopFollowingRequest) Reset() {
 	*x = StopFollowingRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2275,7 +2655,7 @@ func (x *StopFollowingRequest) String() string {
 func (*StopFollowingRequest) ProtoMessage() {}
 
 func (x *StopFollowingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2668,7 @@ func (x *StopFollowingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopFollowingRequest.ProtoReflect.Descriptor instead.
 func (*StopFollowingRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{32}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StopFollowingRequest) GetId() string {
@@ -2307,7 +2687,7 @@ type StopFollowingResponse struct {
 
 func (x *StopFollowingResponse) Reset() {
 	*x = StopFollowingResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2319,7 +2699,7 @@ func (x *StopFollowingResponse) String() string {
 func (*StopFollowingResponse) ProtoMessage() {}
 
 func (x *StopFollowingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2332,7 +2712,7 @@ func (x *StopFollowingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopFollowingResponse.ProtoReflect.Descriptor instead.
 func (*StopFollowingResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{33}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StopFollowingResponse) GetJob() *Job {
@@ -2374,11 +2754,41 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\rGetJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"@\n" +
 	"\x0eGetJobResponse\x12.\n" +
-	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\".\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\"\x88\x01\n" +
 	"\x0fListJobsRequest\x12\x1b\n" +
-	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\"D\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\x129\n" +
+	"\x06states\x18\x03 \x03(\x0e2!.cutover.orchestrator.v1.JobStateR\x06states\"l\n" +
 	"\x10ListJobsResponse\x120\n" +
-	"\x04jobs\x18\x01 \x03(\v2\x1c.cutover.orchestrator.v1.JobR\x04jobs\"\"\n" +
+	"\x04jobs\x18\x01 \x03(\v2\x1c.cutover.orchestrator.v1.JobR\x04jobs\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\"\n" +
+	"\x10DeleteJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"`\n" +
+	"\x11DeleteJobResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12;\n" +
+	"\x06purged\x18\x02 \x01(\v2#.cutover.loader.v1.PurgeJobResponseR\x06purged\"\xef\x01\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x1c\n" +
+	"\tprincipal\x18\x03 \x01(\tR\tprincipal\x12\x12\n" +
+	"\x04role\x18\x04 \x01(\tR\x04role\x12\x16\n" +
+	"\x06method\x18\x05 \x01(\tR\x06method\x12\x15\n" +
+	"\x06job_id\x18\x06 \x01(\tR\x05jobId\x12\x18\n" +
+	"\aoutcome\x18\a \x01(\tR\aoutcome\x12\x12\n" +
+	"\x04peer\x18\b \x01(\tR\x04peer\x12\x16\n" +
+	"\x06detail\x18\t \x01(\tR\x06detail\"\xbb\x01\n" +
+	"\x16ListAuditEventsRequest\x12\x15\n" +
+	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x1c\n" +
+	"\tprincipal\x18\x02 \x01(\tR\tprincipal\x120\n" +
+	"\x05since\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x1b\n" +
+	"\tpage_size\x18\x04 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x05 \x01(\tR\tpageToken\"~\n" +
+	"\x17ListAuditEventsResponse\x12;\n" +
+	"\x06events\x18\x01 \x03(\v2#.cutover.orchestrator.v1.AuditEventR\x06events\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\"\n" +
 	"\x10CancelJobRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"C\n" +
 	"\x11CancelJobResponse\x12.\n" +
@@ -2526,7 +2936,7 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x14StopFollowingRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"G\n" +
 	"\x15StopFollowingResponse\x12.\n" +
-	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job*\xcf\x01\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job*\xe7\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATE_PENDING\x10\x01\x12\x15\n" +
@@ -2535,7 +2945,8 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x10JOB_STATE_FAILED\x10\x04\x12\x17\n" +
 	"\x13JOB_STATE_CANCELLED\x10\x05\x12\x19\n" +
 	"\x15JOB_STATE_ROLLED_BACK\x10\x06\x12\x17\n" +
-	"\x13JOB_STATE_FOLLOWING\x10\a2\xe5\t\n" +
+	"\x13JOB_STATE_FOLLOWING\x10\a\x12\x16\n" +
+	"\x12JOB_STATE_DELETING\x10\b2\xbf\v\n" +
 	"\n" +
 	"JobService\x12b\n" +
 	"\tCreateJob\x12).cutover.orchestrator.v1.CreateJobRequest\x1a*.cutover.orchestrator.v1.CreateJobResponse\x12Y\n" +
@@ -2550,7 +2961,9 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\fGetJobReport\x12,.cutover.orchestrator.v1.GetJobReportRequest\x1a-.cutover.orchestrator.v1.GetJobReportResponse\x12e\n" +
 	"\n" +
 	"GetLineage\x12*.cutover.orchestrator.v1.GetLineageRequest\x1a+.cutover.orchestrator.v1.GetLineageResponse\x12q\n" +
-	"\x0eListQuarantine\x12..cutover.orchestrator.v1.ListQuarantineRequest\x1a/.cutover.orchestrator.v1.ListQuarantineResponseB\xf5\x01\n" +
+	"\x0eListQuarantine\x12..cutover.orchestrator.v1.ListQuarantineRequest\x1a/.cutover.orchestrator.v1.ListQuarantineResponse\x12b\n" +
+	"\tDeleteJob\x12).cutover.orchestrator.v1.DeleteJobRequest\x1a*.cutover.orchestrator.v1.DeleteJobResponse\x12t\n" +
+	"\x0fListAuditEvents\x12/.cutover.orchestrator.v1.ListAuditEventsRequest\x1a0.cutover.orchestrator.v1.ListAuditEventsResponseB\xf5\x01\n" +
 	"\x1bcom.cutover.orchestrator.v1B\x11OrchestratorProtoP\x01ZEgithub.com/cutover/cutover/gen/cutover/orchestrator/v1;orchestratorv1\xa2\x02\x03COX\xaa\x02\x17Cutover.Orchestrator.V1\xca\x02\x17Cutover\\Orchestrator\\V1\xe2\x02#Cutover\\Orchestrator\\V1\\GPBMetadata\xea\x02\x19Cutover::Orchestrator::V1b\x06proto3"
 
 var (
@@ -2566,121 +2979,136 @@ func file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 34)
+var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
-	(JobState)(0),                  // 0: cutover.orchestrator.v1.JobState
-	(*Job)(nil),                    // 1: cutover.orchestrator.v1.Job
-	(*CreateJobRequest)(nil),       // 2: cutover.orchestrator.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),      // 3: cutover.orchestrator.v1.CreateJobResponse
-	(*GetJobRequest)(nil),          // 4: cutover.orchestrator.v1.GetJobRequest
-	(*GetJobResponse)(nil),         // 5: cutover.orchestrator.v1.GetJobResponse
-	(*ListJobsRequest)(nil),        // 6: cutover.orchestrator.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),       // 7: cutover.orchestrator.v1.ListJobsResponse
-	(*CancelJobRequest)(nil),       // 8: cutover.orchestrator.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),      // 9: cutover.orchestrator.v1.CancelJobResponse
-	(*ResumeJobRequest)(nil),       // 10: cutover.orchestrator.v1.ResumeJobRequest
-	(*ResumeJobResponse)(nil),      // 11: cutover.orchestrator.v1.ResumeJobResponse
-	(*WatchJobRequest)(nil),        // 12: cutover.orchestrator.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),       // 13: cutover.orchestrator.v1.WatchJobResponse
-	(*GetJobReportRequest)(nil),    // 14: cutover.orchestrator.v1.GetJobReportRequest
-	(*RejectExample)(nil),          // 15: cutover.orchestrator.v1.RejectExample
-	(*FilterCount)(nil),            // 16: cutover.orchestrator.v1.FilterCount
-	(*RuleRejects)(nil),            // 17: cutover.orchestrator.v1.RuleRejects
-	(*TableReport)(nil),            // 18: cutover.orchestrator.v1.TableReport
-	(*MergeReport)(nil),            // 19: cutover.orchestrator.v1.MergeReport
-	(*JobReport)(nil),              // 20: cutover.orchestrator.v1.JobReport
-	(*StageTiming)(nil),            // 21: cutover.orchestrator.v1.StageTiming
-	(*GetLineageRequest)(nil),      // 22: cutover.orchestrator.v1.GetLineageRequest
-	(*GetLineageResponse)(nil),     // 23: cutover.orchestrator.v1.GetLineageResponse
-	(*GetJobReportResponse)(nil),   // 24: cutover.orchestrator.v1.GetJobReportResponse
-	(*ListQuarantineRequest)(nil),  // 25: cutover.orchestrator.v1.ListQuarantineRequest
-	(*QuarantinedRow)(nil),         // 26: cutover.orchestrator.v1.QuarantinedRow
-	(*ListQuarantineResponse)(nil), // 27: cutover.orchestrator.v1.ListQuarantineResponse
-	(*RollbackJobRequest)(nil),     // 28: cutover.orchestrator.v1.RollbackJobRequest
-	(*RollbackJobResponse)(nil),    // 29: cutover.orchestrator.v1.RollbackJobResponse
-	(*GetReadinessRequest)(nil),    // 30: cutover.orchestrator.v1.GetReadinessRequest
-	(*TableLag)(nil),               // 31: cutover.orchestrator.v1.TableLag
-	(*GetReadinessResponse)(nil),   // 32: cutover.orchestrator.v1.GetReadinessResponse
-	(*StopFollowingRequest)(nil),   // 33: cutover.orchestrator.v1.StopFollowingRequest
-	(*StopFollowingResponse)(nil),  // 34: cutover.orchestrator.v1.StopFollowingResponse
-	(*v1.JobSpec)(nil),             // 35: cutover.common.v1.JobSpec
-	(*v1.Counts)(nil),              // 36: cutover.common.v1.Counts
-	(*timestamppb.Timestamp)(nil),  // 37: google.protobuf.Timestamp
-	(*v11.MergeCount)(nil),         // 38: cutover.loader.v1.MergeCount
-	(*v11.CollisionCount)(nil),     // 39: cutover.loader.v1.CollisionCount
-	(*Reconciliation)(nil),         // 40: cutover.orchestrator.v1.Reconciliation
-	(*v11.TableRollback)(nil),      // 41: cutover.loader.v1.TableRollback
-	(*v1.LineageRecord)(nil),       // 42: cutover.common.v1.LineageRecord
+	(JobState)(0),                   // 0: cutover.orchestrator.v1.JobState
+	(*Job)(nil),                     // 1: cutover.orchestrator.v1.Job
+	(*CreateJobRequest)(nil),        // 2: cutover.orchestrator.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),       // 3: cutover.orchestrator.v1.CreateJobResponse
+	(*GetJobRequest)(nil),           // 4: cutover.orchestrator.v1.GetJobRequest
+	(*GetJobResponse)(nil),          // 5: cutover.orchestrator.v1.GetJobResponse
+	(*ListJobsRequest)(nil),         // 6: cutover.orchestrator.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),        // 7: cutover.orchestrator.v1.ListJobsResponse
+	(*DeleteJobRequest)(nil),        // 8: cutover.orchestrator.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),       // 9: cutover.orchestrator.v1.DeleteJobResponse
+	(*AuditEvent)(nil),              // 10: cutover.orchestrator.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),  // 11: cutover.orchestrator.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 12: cutover.orchestrator.v1.ListAuditEventsResponse
+	(*CancelJobRequest)(nil),        // 13: cutover.orchestrator.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),       // 14: cutover.orchestrator.v1.CancelJobResponse
+	(*ResumeJobRequest)(nil),        // 15: cutover.orchestrator.v1.ResumeJobRequest
+	(*ResumeJobResponse)(nil),       // 16: cutover.orchestrator.v1.ResumeJobResponse
+	(*WatchJobRequest)(nil),         // 17: cutover.orchestrator.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),        // 18: cutover.orchestrator.v1.WatchJobResponse
+	(*GetJobReportRequest)(nil),     // 19: cutover.orchestrator.v1.GetJobReportRequest
+	(*RejectExample)(nil),           // 20: cutover.orchestrator.v1.RejectExample
+	(*FilterCount)(nil),             // 21: cutover.orchestrator.v1.FilterCount
+	(*RuleRejects)(nil),             // 22: cutover.orchestrator.v1.RuleRejects
+	(*TableReport)(nil),             // 23: cutover.orchestrator.v1.TableReport
+	(*MergeReport)(nil),             // 24: cutover.orchestrator.v1.MergeReport
+	(*JobReport)(nil),               // 25: cutover.orchestrator.v1.JobReport
+	(*StageTiming)(nil),             // 26: cutover.orchestrator.v1.StageTiming
+	(*GetLineageRequest)(nil),       // 27: cutover.orchestrator.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),      // 28: cutover.orchestrator.v1.GetLineageResponse
+	(*GetJobReportResponse)(nil),    // 29: cutover.orchestrator.v1.GetJobReportResponse
+	(*ListQuarantineRequest)(nil),   // 30: cutover.orchestrator.v1.ListQuarantineRequest
+	(*QuarantinedRow)(nil),          // 31: cutover.orchestrator.v1.QuarantinedRow
+	(*ListQuarantineResponse)(nil),  // 32: cutover.orchestrator.v1.ListQuarantineResponse
+	(*RollbackJobRequest)(nil),      // 33: cutover.orchestrator.v1.RollbackJobRequest
+	(*RollbackJobResponse)(nil),     // 34: cutover.orchestrator.v1.RollbackJobResponse
+	(*GetReadinessRequest)(nil),     // 35: cutover.orchestrator.v1.GetReadinessRequest
+	(*TableLag)(nil),                // 36: cutover.orchestrator.v1.TableLag
+	(*GetReadinessResponse)(nil),    // 37: cutover.orchestrator.v1.GetReadinessResponse
+	(*StopFollowingRequest)(nil),    // 38: cutover.orchestrator.v1.StopFollowingRequest
+	(*StopFollowingResponse)(nil),   // 39: cutover.orchestrator.v1.StopFollowingResponse
+	(*v1.JobSpec)(nil),              // 40: cutover.common.v1.JobSpec
+	(*v1.Counts)(nil),               // 41: cutover.common.v1.Counts
+	(*timestamppb.Timestamp)(nil),   // 42: google.protobuf.Timestamp
+	(*v11.PurgeJobResponse)(nil),    // 43: cutover.loader.v1.PurgeJobResponse
+	(*v11.MergeCount)(nil),          // 44: cutover.loader.v1.MergeCount
+	(*v11.CollisionCount)(nil),      // 45: cutover.loader.v1.CollisionCount
+	(*Reconciliation)(nil),          // 46: cutover.orchestrator.v1.Reconciliation
+	(*v11.TableRollback)(nil),       // 47: cutover.loader.v1.TableRollback
+	(*v1.LineageRecord)(nil),        // 48: cutover.common.v1.LineageRecord
 }
 var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	0,  // 0: cutover.orchestrator.v1.Job.state:type_name -> cutover.orchestrator.v1.JobState
-	35, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
-	36, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
-	37, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	37, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	37, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	35, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
+	40, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
+	41, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
+	42, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	42, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	42, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	40, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
 	1,  // 7: cutover.orchestrator.v1.CreateJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 8: cutover.orchestrator.v1.GetJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	1,  // 9: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
-	1,  // 10: cutover.orchestrator.v1.CancelJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	1,  // 11: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	1,  // 12: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	15, // 13: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
-	36, // 14: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
-	17, // 15: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
-	16, // 16: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
-	17, // 17: cutover.orchestrator.v1.TableReport.warnings:type_name -> cutover.orchestrator.v1.RuleRejects
-	38, // 18: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
-	39, // 19: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
-	0,  // 20: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
-	18, // 21: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
-	36, // 22: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
-	37, // 23: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
-	37, // 24: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
-	19, // 25: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
-	21, // 26: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
-	40, // 27: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
-	41, // 28: cutover.orchestrator.v1.JobReport.rollback:type_name -> cutover.loader.v1.TableRollback
-	42, // 29: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	20, // 30: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
-	26, // 31: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
-	1,  // 32: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	41, // 33: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
-	37, // 34: cutover.orchestrator.v1.TableLag.last_applied_at:type_name -> google.protobuf.Timestamp
-	37, // 35: cutover.orchestrator.v1.TableLag.last_checked_at:type_name -> google.protobuf.Timestamp
-	0,  // 36: cutover.orchestrator.v1.GetReadinessResponse.state:type_name -> cutover.orchestrator.v1.JobState
-	31, // 37: cutover.orchestrator.v1.GetReadinessResponse.tables:type_name -> cutover.orchestrator.v1.TableLag
-	1,  // 38: cutover.orchestrator.v1.StopFollowingResponse.job:type_name -> cutover.orchestrator.v1.Job
-	2,  // 39: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 40: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 41: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	8,  // 42: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	10, // 43: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	28, // 44: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
-	30, // 45: cutover.orchestrator.v1.JobService.GetReadiness:input_type -> cutover.orchestrator.v1.GetReadinessRequest
-	33, // 46: cutover.orchestrator.v1.JobService.StopFollowing:input_type -> cutover.orchestrator.v1.StopFollowingRequest
-	12, // 47: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	14, // 48: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	22, // 49: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
-	25, // 50: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
-	3,  // 51: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 52: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 53: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	9,  // 54: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	11, // 55: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	29, // 56: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
-	32, // 57: cutover.orchestrator.v1.JobService.GetReadiness:output_type -> cutover.orchestrator.v1.GetReadinessResponse
-	34, // 58: cutover.orchestrator.v1.JobService.StopFollowing:output_type -> cutover.orchestrator.v1.StopFollowingResponse
-	13, // 59: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	24, // 60: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	23, // 61: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
-	27, // 62: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
-	51, // [51:63] is the sub-list for method output_type
-	39, // [39:51] is the sub-list for method input_type
-	39, // [39:39] is the sub-list for extension type_name
-	39, // [39:39] is the sub-list for extension extendee
-	0,  // [0:39] is the sub-list for field type_name
+	0,  // 9: cutover.orchestrator.v1.ListJobsRequest.states:type_name -> cutover.orchestrator.v1.JobState
+	1,  // 10: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
+	43, // 11: cutover.orchestrator.v1.DeleteJobResponse.purged:type_name -> cutover.loader.v1.PurgeJobResponse
+	42, // 12: cutover.orchestrator.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	42, // 13: cutover.orchestrator.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	10, // 14: cutover.orchestrator.v1.ListAuditEventsResponse.events:type_name -> cutover.orchestrator.v1.AuditEvent
+	1,  // 15: cutover.orchestrator.v1.CancelJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	1,  // 16: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	1,  // 17: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	20, // 18: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
+	41, // 19: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
+	22, // 20: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
+	21, // 21: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
+	22, // 22: cutover.orchestrator.v1.TableReport.warnings:type_name -> cutover.orchestrator.v1.RuleRejects
+	44, // 23: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
+	45, // 24: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
+	0,  // 25: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
+	23, // 26: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
+	41, // 27: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
+	42, // 28: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
+	42, // 29: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
+	24, // 30: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
+	26, // 31: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
+	46, // 32: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	47, // 33: cutover.orchestrator.v1.JobReport.rollback:type_name -> cutover.loader.v1.TableRollback
+	48, // 34: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	25, // 35: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
+	31, // 36: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
+	1,  // 37: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	47, // 38: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	42, // 39: cutover.orchestrator.v1.TableLag.last_applied_at:type_name -> google.protobuf.Timestamp
+	42, // 40: cutover.orchestrator.v1.TableLag.last_checked_at:type_name -> google.protobuf.Timestamp
+	0,  // 41: cutover.orchestrator.v1.GetReadinessResponse.state:type_name -> cutover.orchestrator.v1.JobState
+	36, // 42: cutover.orchestrator.v1.GetReadinessResponse.tables:type_name -> cutover.orchestrator.v1.TableLag
+	1,  // 43: cutover.orchestrator.v1.StopFollowingResponse.job:type_name -> cutover.orchestrator.v1.Job
+	2,  // 44: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	4,  // 45: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	6,  // 46: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	13, // 47: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	15, // 48: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	33, // 49: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
+	35, // 50: cutover.orchestrator.v1.JobService.GetReadiness:input_type -> cutover.orchestrator.v1.GetReadinessRequest
+	38, // 51: cutover.orchestrator.v1.JobService.StopFollowing:input_type -> cutover.orchestrator.v1.StopFollowingRequest
+	17, // 52: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	19, // 53: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	27, // 54: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	30, // 55: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
+	8,  // 56: cutover.orchestrator.v1.JobService.DeleteJob:input_type -> cutover.orchestrator.v1.DeleteJobRequest
+	11, // 57: cutover.orchestrator.v1.JobService.ListAuditEvents:input_type -> cutover.orchestrator.v1.ListAuditEventsRequest
+	3,  // 58: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	5,  // 59: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	7,  // 60: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	14, // 61: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	16, // 62: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	34, // 63: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
+	37, // 64: cutover.orchestrator.v1.JobService.GetReadiness:output_type -> cutover.orchestrator.v1.GetReadinessResponse
+	39, // 65: cutover.orchestrator.v1.JobService.StopFollowing:output_type -> cutover.orchestrator.v1.StopFollowingResponse
+	18, // 66: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	29, // 67: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	28, // 68: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	32, // 69: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
+	9,  // 70: cutover.orchestrator.v1.JobService.DeleteJob:output_type -> cutover.orchestrator.v1.DeleteJobResponse
+	12, // 71: cutover.orchestrator.v1.JobService.ListAuditEvents:output_type -> cutover.orchestrator.v1.ListAuditEventsResponse
+	58, // [58:72] is the sub-list for method output_type
+	44, // [44:58] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
@@ -2695,7 +3123,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc), len(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   34,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,18 +19,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	JobService_CreateJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/CreateJob"
-	JobService_GetJob_FullMethodName         = "/cutover.orchestrator.v1.JobService/GetJob"
-	JobService_ListJobs_FullMethodName       = "/cutover.orchestrator.v1.JobService/ListJobs"
-	JobService_CancelJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/CancelJob"
-	JobService_ResumeJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/ResumeJob"
-	JobService_RollbackJob_FullMethodName    = "/cutover.orchestrator.v1.JobService/RollbackJob"
-	JobService_GetReadiness_FullMethodName   = "/cutover.orchestrator.v1.JobService/GetReadiness"
-	JobService_StopFollowing_FullMethodName  = "/cutover.orchestrator.v1.JobService/StopFollowing"
-	JobService_WatchJob_FullMethodName       = "/cutover.orchestrator.v1.JobService/WatchJob"
-	JobService_GetJobReport_FullMethodName   = "/cutover.orchestrator.v1.JobService/GetJobReport"
-	JobService_GetLineage_FullMethodName     = "/cutover.orchestrator.v1.JobService/GetLineage"
-	JobService_ListQuarantine_FullMethodName = "/cutover.orchestrator.v1.JobService/ListQuarantine"
+	JobService_CreateJob_FullMethodName       = "/cutover.orchestrator.v1.JobService/CreateJob"
+	JobService_GetJob_FullMethodName          = "/cutover.orchestrator.v1.JobService/GetJob"
+	JobService_ListJobs_FullMethodName        = "/cutover.orchestrator.v1.JobService/ListJobs"
+	JobService_CancelJob_FullMethodName       = "/cutover.orchestrator.v1.JobService/CancelJob"
+	JobService_ResumeJob_FullMethodName       = "/cutover.orchestrator.v1.JobService/ResumeJob"
+	JobService_RollbackJob_FullMethodName     = "/cutover.orchestrator.v1.JobService/RollbackJob"
+	JobService_GetReadiness_FullMethodName    = "/cutover.orchestrator.v1.JobService/GetReadiness"
+	JobService_StopFollowing_FullMethodName   = "/cutover.orchestrator.v1.JobService/StopFollowing"
+	JobService_WatchJob_FullMethodName        = "/cutover.orchestrator.v1.JobService/WatchJob"
+	JobService_GetJobReport_FullMethodName    = "/cutover.orchestrator.v1.JobService/GetJobReport"
+	JobService_GetLineage_FullMethodName      = "/cutover.orchestrator.v1.JobService/GetLineage"
+	JobService_ListQuarantine_FullMethodName  = "/cutover.orchestrator.v1.JobService/ListQuarantine"
+	JobService_DeleteJob_FullMethodName       = "/cutover.orchestrator.v1.JobService/DeleteJob"
+	JobService_ListAuditEvents_FullMethodName = "/cutover.orchestrator.v1.JobService/ListAuditEvents"
 )
 
 // JobServiceClient is the client API for JobService service.
@@ -42,7 +44,10 @@ type JobServiceClient interface {
 	// CreateJob checks the spec against source and target, plans partitions
 	// and starts the job. A bad spec is InvalidArgument naming the field.
 	CreateJob(ctx context.Context, in *CreateJobRequest, opts ...grpc.CallOption) (*CreateJobResponse, error)
+	// GetJob returns one job with its spec (secrets redacted).
 	GetJob(ctx context.Context, in *GetJobRequest, opts ...grpc.CallOption) (*GetJobResponse, error)
+	// ListJobs lists jobs newest first, a page at a time, as summaries: no
+	// spec, the error cut short (GetJob has the whole job).
 	ListJobs(ctx context.Context, in *ListJobsRequest, opts ...grpc.CallOption) (*ListJobsResponse, error)
 	CancelJob(ctx context.Context, in *CancelJobRequest, opts ...grpc.CallOption) (*CancelJobResponse, error)
 	// ResumeJob re-runs the unfinished partitions of a failed job; batches
@@ -68,6 +73,19 @@ type JobServiceClient interface {
 	// ListQuarantine lists a job's quarantined rows, filtered by table and
 	// rule, a page at a time.
 	ListQuarantine(ctx context.Context, in *ListQuarantineRequest, opts ...grpc.CallOption) (*ListQuarantineResponse, error)
+	// DeleteJob removes an ended job (succeeded, failed, cancelled or rolled
+	// back; FailedPrecondition otherwise): the loader purges what the job
+	// left in the target's bookkeeping (ledger, lineage, quarantine, filtered
+	// and warned rows, merges, before images, staging tables and backup
+	// copies), then the job's rows in the control schema go. The rows the job
+	// loaded stay in the target, but the job can no longer be rolled back,
+	// resumed, reconciled or traced back through its lineage: nothing that
+	// would undo it is left. The audit log keeps its entries. A call that
+	// fails half way leaves the job DELETING; calling again finishes it.
+	DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error)
+	// ListAuditEvents lists the audit log (who called what, on which job,
+	// with what outcome), newest first, a page at a time.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 }
 
 type jobServiceClient struct {
@@ -207,6 +225,26 @@ func (c *jobServiceClient) ListQuarantine(ctx context.Context, in *ListQuarantin
 	return out, nil
 }
 
+func (c *jobServiceClient) DeleteJob(ctx context.Context, in *DeleteJobRequest, opts ...grpc.CallOption) (*DeleteJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteJobResponse)
+	err := c.cc.Invoke(ctx, JobService_DeleteJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *jobServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, JobService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // JobServiceServer is the server API for JobService service.
 // All implementations must embed UnimplementedJobServiceServer
 // for forward compatibility.
@@ -216,7 +254,10 @@ type JobServiceServer interface {
 	// CreateJob checks the spec against source and target, plans partitions
 	// and starts the job. A bad spec is InvalidArgument naming the field.
 	CreateJob(context.Context, *CreateJobRequest) (*CreateJobResponse, error)
+	// GetJob returns one job with its spec (secrets redacted).
 	GetJob(context.Context, *GetJobRequest) (*GetJobResponse, error)
+	// ListJobs lists jobs newest first, a page at a time, as summaries: no
+	// spec, the error cut short (GetJob has the whole job).
 	ListJobs(context.Context, *ListJobsRequest) (*ListJobsResponse, error)
 	CancelJob(context.Context, *CancelJobRequest) (*CancelJobResponse, error)
 	// ResumeJob re-runs the unfinished partitions of a failed job; batches
@@ -242,6 +283,19 @@ type JobServiceServer interface {
 	// ListQuarantine lists a job's quarantined rows, filtered by table and
 	// rule, a page at a time.
 	ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error)
+	// DeleteJob removes an ended job (succeeded, failed, cancelled or rolled
+	// back; FailedPrecondition otherwise): the loader purges what the job
+	// left in the target's bookkeeping (ledger, lineage, quarantine, filtered
+	// and warned rows, merges, before images, staging tables and backup
+	// copies), then the job's rows in the control schema go. The rows the job
+	// loaded stay in the target, but the job can no longer be rolled back,
+	// resumed, reconciled or traced back through its lineage: nothing that
+	// would undo it is left. The audit log keeps its entries. A call that
+	// fails half way leaves the job DELETING; calling again finishes it.
+	DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error)
+	// ListAuditEvents lists the audit log (who called what, on which job,
+	// with what outcome), newest first, a page at a time.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	mustEmbedUnimplementedJobServiceServer()
 }
 
@@ -287,6 +341,12 @@ func (UnimplementedJobServiceServer) GetLineage(context.Context, *GetLineageRequ
 }
 func (UnimplementedJobServiceServer) ListQuarantine(context.Context, *ListQuarantineRequest) (*ListQuarantineResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListQuarantine not implemented")
+}
+func (UnimplementedJobServiceServer) DeleteJob(context.Context, *DeleteJobRequest) (*DeleteJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteJob not implemented")
+}
+func (UnimplementedJobServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
 }
 func (UnimplementedJobServiceServer) mustEmbedUnimplementedJobServiceServer() {}
 func (UnimplementedJobServiceServer) testEmbeddedByValue()                    {}
@@ -518,6 +578,42 @@ func _JobService_ListQuarantine_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_DeleteJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).DeleteJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_DeleteJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).DeleteJob(ctx, req.(*DeleteJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _JobService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // JobService_ServiceDesc is the grpc.ServiceDesc for JobService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -568,6 +664,14 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListQuarantine",
 			Handler:    _JobService_ListQuarantine_Handler,
+		},
+		{
+			MethodName: "DeleteJob",
+			Handler:    _JobService_DeleteJob_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _JobService_ListAuditEvents_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

@@ -1,5 +1,7 @@
 // Command cutover runs all six services in one process (`cutover` or
-// `cutover serve`), or one job on that embedded stack (`cutover run`).
+// `cutover serve`), or one job on that embedded stack (`cutover run`); it
+// also makes development certificates (`cutover certs`) and tokens
+// (`cutover token`).
 package main
 
 import (
@@ -23,8 +25,12 @@ func main() {
 		code = serve(ctx, args)
 	case "run":
 		code = runjob.Main(ctx, args, os.Stdout, os.Stderr)
+	case "certs":
+		code = certs(args, os.Stdout, os.Stderr)
+	case "token":
+		code = token(args, os.Stdout, os.Stderr)
 	default:
-		fmt.Fprintf(os.Stderr, "usage: cutover [serve] [flags] | cutover run --spec FILE\nunknown command %q\n", cmd)
+		fmt.Fprintf(os.Stderr, "usage: cutover [serve] [flags] | cutover run --spec FILE | cutover certs [--dir DIR] | cutover token --name N --role R\nunknown command %q\n", cmd)
 		code = runjob.ExitBadSpec
 	}
 	stop()

@@ -24,7 +24,11 @@ func serve(ctx context.Context, args []string) int {
 	config.StringVar(fs, &cfg.Addrs.Loader, "loader-addr", cfg.Addrs.Loader, "loader gRPC address")
 	config.StringVar(fs, &cfg.Addrs.Orchestrator, "orchestrator-addr", cfg.Addrs.Orchestrator, "orchestrator gRPC address")
 	config.StringVar(fs, &cfg.Addrs.Gateway, "gateway-addr", cfg.Addrs.Gateway, "gateway REST address")
-	config.StringVar(fs, &cfg.GatewayToken, "gateway-token", "", "bearer token required on /v1/ (empty: none)")
+	config.StringVar(fs, &cfg.TLSDir, "tls-dir", config.DefaultTLSDir(), "CA, certificates and tokens, made on first use (see `cutover certs`)")
+	roots := config.String(fs, "file-roots", "", "directories file sources may be read from, separated by "+string(os.PathListSeparator)+" (empty: file sources refused)")
+	hosts := config.String(fs, "source-hosts", "", "comma-separated source hosts the extractor may dial (empty: any)")
+	gwHosts := config.String(fs, "gateway-hosts", "", "Host names the gateway answers, comma separated (empty: localhost, 127.0.0.1, [::1] and the listen host)")
+	gwOrigins := config.String(fs, "gateway-origins", "", "other sites' origins allowed to call /v1/ with CORS, comma separated (empty: none)")
 	config.DurationVar(fs, &cfg.Grace, "grace", 10*time.Second, "graceful shutdown deadline")
 	traceFile := config.String(fs, "trace-file", "", "JSON-lines span file when OTLP is not configured")
 	cfg.Orchestrator.Flags(fs)
@@ -32,6 +36,10 @@ func serve(ctx context.Context, args []string) int {
 		return 2
 	}
 	server.SetupLogging("cutover")
+	cfg.FileRoots = config.List(*roots, string(os.PathListSeparator))
+	cfg.SourceHosts = config.List(*hosts, ",")
+	cfg.Gateway.AllowedHosts = config.List(*gwHosts, ",")
+	cfg.Gateway.AllowedOrigins = config.List(*gwOrigins, ",")
 	if cfg.Orchestrator.ControlURL == "" {
 		fmt.Fprintln(os.Stderr, "cutover: the control database is required: set --control-url or CUTOVER_CONTROL_URL")
 		return 2
@@ -48,7 +56,7 @@ func serve(ctx context.Context, args []string) int {
 		slog.Error("start", "err", err)
 		return 1
 	}
-	slog.Info("cutover running", "gateway", "http://"+st.Addrs.Gateway, "orchestrator", st.Addrs.Orchestrator, "traces", tel.Sink)
+	slog.Info("cutover running", "gateway", st.GatewayURL(), "tls_dir", cfg.TLSDir, "orchestrator", st.Addrs.Orchestrator, "traces", tel.Sink)
 	<-ctx.Done()
 	if err := st.Close(); err != nil {
 		slog.Error("shutdown", "err", err)

@@ -101,3 +101,13 @@ func WaitJob(t testing.TB, jobs orchestratorv1.JobServiceClient, id string, time
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// FileRoots are where the tests' file sources lie: temporary files and the
+// repository's examples (from a package directory services/cutover/<pkg>).
+func FileRoots(t testing.TB) []string {
+	ex, err := filepath.Abs(filepath.Join("..", "..", "..", "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{os.TempDir(), ex}
+}

@@ -4,6 +4,8 @@ package main
 import (
 	"context"
 	"flag"
+	"os"
+	"path/filepath"
 
 	"github.com/cutover/cutover/services/kit/config"
 	"github.com/cutover/cutover/services/kit/server"
@@ -18,7 +20,14 @@ func main() {
 		stages.Flags(fs)
 		cfg.Flags(fs)
 	}, func(ctx context.Context) (server.Service, error) {
-		clients, closeClients, err := stages.Dial()
+		sec := server.SecurityFrom(ctx)
+		// A development TLS directory holds the key sealing DSN secrets.
+		if cfg.SecretKeyFile == "" && sec.Dir != "" {
+			if p := filepath.Join(sec.Dir, server.SecretKeyFileName); fileExists(p) {
+				cfg.SecretKeyFile = p
+			}
+		}
+		clients, closeClients, err := stages.Dial(sec.DialOptions()...)
 		if err != nil {
 			return nil, err
 		}
@@ -34,3 +43,5 @@ func main() {
 		return orchestrate.WithCloser(svc, closeClients), nil
 	})
 }
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

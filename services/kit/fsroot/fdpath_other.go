@@ -1,0 +1,7 @@
+//go:build !linux
+
+package fsroot
+
+import "os"
+
+func fdPath(*os.File) (string, bool) { return "", false }
