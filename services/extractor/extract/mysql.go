@@ -291,7 +291,7 @@ const (
 	myBit1                    // bit(1): one byte → BOOL
 	myBits                    // bit(n): big-endian bytes → "0101…"
 	myNumeric                 // decimal, bigint unsigned: exact text
-	myFloat32                 // float: parsed as float32, widened exactly
+	myFloat32                 // float: parsed as float32, widened as its shortest decimal
 	myFloat64                 // double
 	myDate                    // date → days
 	myDatetime                // datetime: wall time taken as UTC
@@ -1148,6 +1148,9 @@ func (dec *myDecoder) append(bld *batch.Builder, c *myCol, v []byte) *commonv1.R
 		if err != nil {
 			bld.AppendFloat(0)
 			return myReject(c, "wire_format", v, "is not a number")
+		}
+		if c.kind == myFloat32 {
+			f = batch.SingleToDouble(float32(f))
 		}
 		bld.AppendFloat(f)
 	case myDate, myDatetime, myTimestamp:

@@ -1140,7 +1140,11 @@ func appendValue(bld *batch.Builder, c pgCol, v []byte) *commonv1.Reject {
 			bld.AppendFloat(0)
 			return wireReject(c, v)
 		}
-		bld.AppendFloat(math.Float64frombits(binary.BigEndian.Uint64(v)))
+		f := math.Float64frombits(binary.BigEndian.Uint64(v))
+		if c.base == "float4" { // real, cast to float8 exactly: shown as its float32
+			f = batch.SingleToDouble(float32(f))
+		}
+		bld.AppendFloat(f)
 	case commonv1.ColumnType_COLUMN_TYPE_BOOL:
 		if len(v) != 1 {
 			bld.AppendBool(false)

@@ -113,6 +113,7 @@ func compileExpr(src string, sources map[string]bool) (*exprPlan, error) {
 	if err != nil {
 		return nil, err
 	}
+	nullableBranches(native)
 	checked, iss := env.Check(parsed)
 	if iss.Err() != nil {
 		return nil, iss.Err()
@@ -273,4 +274,28 @@ func (c *colPlan) applyExpr(k int, in *commonv1.Batch, byName map[string]*common
 		}
 	}
 	return bld.Column(), rejects, nil
+}
+
+// nullableBranches wraps a null branch of a conditional in dyn(): CEL's
+// checker wants both branches of the same type, so `v == "" ? null :
+// double(v)` would not compile, though a nullable column is exactly what a
+// mapping expression often produces. dyn(null) is null at run time.
+func nullableBranches(e *celast.AST) {
+	var maxID int64
+	all := celast.MatchDescendants(celast.NavigateAST(e), celast.AllMatcher())
+	for _, n := range all {
+		maxID = max(maxID, n.ID())
+	}
+	fac := celast.NewExprFactory()
+	for _, n := range all {
+		if n.Kind() != celast.CallKind || n.AsCall().FunctionName() != "_?_:_" {
+			continue
+		}
+		for _, arg := range n.AsCall().Args()[1:] {
+			if arg.Kind() == celast.LiteralKind && arg.AsLiteral() == types.NullValue {
+				maxID++
+				arg.SetKindCase(fac.NewCall(arg.ID(), "dyn", fac.NewLiteral(maxID, types.NullValue)))
+			}
+		}
+	}
 }

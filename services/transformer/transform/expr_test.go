@@ -68,6 +68,11 @@ func TestApplyExpr(t *testing.T) {
 			[]string{`0 expr column k: no such key: nope`, `1 expr column k: no such key: nope`}},
 		{"null result takes default", &commonv1.ColumnMapping{Target: "n", Type: tInt, Default: sp("-1"), Expr: `qty == 0 ? null : qty`},
 			[]string{"3", "-1", "NULL"}, nil},
+		// A typed branch beside null: CEL's checker alone refuses these.
+		{"null beside a typed branch", &commonv1.ColumnMapping{Target: "n", Type: tNum, Precision: 8, Scale: 2, Expr: `qty == 0 ? null : double(qty) * 1.5`},
+			[]string{"4.50", "NULL", "NULL"}, nil},
+		{"typed branch beside null", &commonv1.ColumnMapping{Target: "s", Type: tText, Expr: `qty == 0 ? "none" : null`},
+			[]string{"NULL", "none", "NULL"}, nil},
 		{"null result not null", &commonv1.ColumnMapping{Target: "n", Type: tInt, NotNull: true, Expr: `qty == 0 ? null : qty`},
 			[]string{"3", "NULL", "NULL"},
 			[]string{`1 not_null column n: NULL in a NOT NULL column`}},
