@@ -217,7 +217,8 @@ func TestReadinessFollowing(t *testing.T) {
 	for _, c := range []string{"id", "name", "qty", "updated_at"} {
 		columns = append(columns, &commonv1.ColumnMapping{Target: c, Source: c})
 	}
-	id := createJob(t, jobs, &commonv1.JobSpec{Name: "follow items", BatchSize: 20, Tables: []*commonv1.TableSpec{{
+	// The target row the source lacks is there on purpose: append.
+	id := createJob(t, jobs, &commonv1.JobSpec{Name: "follow items", BatchSize: 20, Target: &commonv1.TargetSpec{IfExists: commonv1.IfExists_IF_EXISTS_APPEND}, Tables: []*commonv1.TableSpec{{
 		Name: "items", TargetTable: "items",
 		Source:  &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: mdsn, Table: "items"}}},
 		Columns: columns,

@@ -232,7 +232,8 @@ func TestRollbackStates(t *testing.T) {
 	})
 
 	eventsSpec := func(backup bool) *commonv1.JobSpec {
-		return &commonv1.JobSpec{Name: "events", BatchSize: 8, Target: &commonv1.TargetSpec{Backup: backup},
+		// events holds rows on purpose: the job appends to them.
+		return &commonv1.JobSpec{Name: "events", BatchSize: 8, Target: &commonv1.TargetSpec{Backup: backup, IfExists: commonv1.IfExists_IF_EXISTS_APPEND},
 			Tables: []*commonv1.TableSpec{{Name: "events", TargetTable: "events", Source: pgTable(src.URL, "public", "events"), Columns: cols("customer_id", "what")}}}
 	}
 	t.Run("no key, backup", func(t *testing.T) {

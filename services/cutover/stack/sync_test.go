@@ -88,7 +88,8 @@ func TestWatermarkSyncMariaDB(t *testing.T) {
 		}
 	}()
 	jobsA := orchestratorv1.NewJobServiceClient(connA)
-	spec := &commonv1.JobSpec{Name: "follow items", BatchSize: 40, Tables: []*commonv1.TableSpec{{
+	// The target row the source lacks is there on purpose: append.
+	spec := &commonv1.JobSpec{Name: "follow items", BatchSize: 40, Target: &commonv1.TargetSpec{IfExists: commonv1.IfExists_IF_EXISTS_APPEND}, Tables: []*commonv1.TableSpec{{
 		Name: "items", TargetTable: "items", Partitions: 2,
 		Source:  &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: mdsn, Table: "items"}}},
 		Columns: cols("id", "name", "qty", "updated_at"),
@@ -96,7 +97,7 @@ func TestWatermarkSyncMariaDB(t *testing.T) {
 			Column: "updated_at", DeleteCheckSeconds: 1}}},
 	}}}
 	// Refusals name the field.
-	bad := &commonv1.JobSpec{Name: "bad", Tables: []*commonv1.TableSpec{{Name: "items", TargetTable: "items",
+	bad := &commonv1.JobSpec{Name: "bad", Target: spec.Target, Tables: []*commonv1.TableSpec{{Name: "items", TargetTable: "items",
 		Source: spec.Tables[0].Source, Columns: spec.Tables[0].Columns,
 		Sync: &commonv1.SyncSpec{Kind: &commonv1.SyncSpec_Watermark{Watermark: &commonv1.WatermarkSync{Column: "name"}}}}}}
 	if _, err := jobsA.CreateJob(ctx, &orchestratorv1.CreateJobRequest{Spec: bad}); err == nil || !strings.Contains(err.Error(), "tables[0].sync") {

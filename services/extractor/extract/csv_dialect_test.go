@@ -207,6 +207,7 @@ func TestCSVEncodings(t *testing.T) {
 			{ref: "line 3", vals: []string{"2", "Zürich, Genève"}},
 		}},
 		{"ISO-8859-1", charmap.ISO8859_1, "a\né\n", []row{{ref: "line 2", vals: []string{"é"}}}},
+		{"US-ASCII", encoding.Nop, "id,name\n1,\"Smith, J.\"\n", []row{{ref: "line 2", vals: []string{"1", "Smith, J."}}}},
 		{"utf-16", utf16(unicode.LittleEndian, unicode.UseBOM), simplified, simplifiedRows},
 		{"utf-16", utf16(unicode.BigEndian, unicode.UseBOM), simplified, simplifiedRows},
 		{"utf-16le", utf16(unicode.LittleEndian, unicode.IgnoreBOM), simplified, simplifiedRows},
@@ -273,6 +274,16 @@ func TestCSVEncodingRejects(t *testing.T) {
 			want: []row{
 				{ref: "line 2", vals: []string{"1", "\uFFFD"}},
 				{ref: "line 3", vals: []string{null, null}, reject: `encoding|name|line 3: column name: byte 1 (0x81) is not valid GB18030 in \x810|2,\x810`},
+			},
+		},
+		{
+			// A Latin-1 "é" in a file declared ASCII: its row is quarantined.
+			name: "ascii high byte", encoding: "ascii",
+			data: []byte("id,name\n1,plain\n2,Jos\xe9\n3,ok\n"),
+			want: []row{
+				{ref: "line 2", vals: []string{"1", "plain"}},
+				{ref: "line 3", vals: []string{null, null}, reject: `encoding|name|line 3: column name: byte 4 (0xe9) is not valid ASCII in Jos\xe9|2,Jos\xe9`},
+				{ref: "line 4", vals: []string{"3", "ok"}},
 			},
 		},
 		{

@@ -61,6 +61,8 @@ var legacyEncodings = map[string]struct {
 	"big5":       {"Big5", traditionalchinese.Big5, segBig5},
 	"latin1":     {"Latin-1", charmap.ISO8859_1, segSingle},
 	"iso-8859-1": {"Latin-1", charmap.ISO8859_1, segSingle},
+	"ascii":      {"ASCII", asciiEncoding{}, segSingle},
+	"us-ascii":   {"ASCII", asciiEncoding{}, segSingle},
 }
 
 // parseCSVOptions validates the dialect and encoding fields of a CsvSource
@@ -118,7 +120,7 @@ func parseCSVOptions(s *commonv1.CsvSource, sp *csvSpec) error {
 	}
 	le, ok := legacyEncodings[name]
 	if !ok {
-		return invalid("source.csv.encoding", "unknown encoding %q (use utf-8, gbk, gb18030, big5, utf-16, utf-16le, utf-16be or latin1)", s.GetEncoding())
+		return invalid("source.csv.encoding", "unknown encoding %q (use utf-8, gbk, gb18030, big5, utf-16, utf-16le, utf-16be, latin1 or ascii)", s.GetEncoding())
 	}
 	sp.encName = le.name
 	if le.seg != segSingle {

@@ -314,7 +314,9 @@ type myCol struct {
 	sel        string // select-list expression
 	precision  int64
 	scale      int64
-	isIntegral bool // integer family (keys compare as numbers)
+	isIntegral bool           // integer family (keys compare as numbers)
+	colDefault sql.NullString // COLUMN_DEFAULT as the server spells it
+	extra      string         // EXTRA: auto_increment, on update …, DEFAULT_GENERATED
 }
 
 // myTable is a table as information_schema describes it.
@@ -433,7 +435,8 @@ type myQuerier interface {
 }
 
 const myColsSQL = `SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE,
-  COALESCE(NUMERIC_PRECISION, DATETIME_PRECISION, CHARACTER_MAXIMUM_LENGTH, 0), COALESCE(NUMERIC_SCALE, 0)
+  COALESCE(NUMERIC_PRECISION, DATETIME_PRECISION, CHARACTER_MAXIMUM_LENGTH, 0), COALESCE(NUMERIC_SCALE, 0),
+  COLUMN_DEFAULT, EXTRA
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`
 
 func loadMySQLTable(ctx context.Context, q myQuerier, db, name string, withFKs bool) (*myTable, error) {
@@ -455,7 +458,7 @@ func loadMySQLTable(ctx context.Context, q myQuerier, db, name string, withFKs b
 	for rows.Next() {
 		var c myCol
 		var nullable string
-		if err := rows.Scan(&c.name, &c.colType, &c.dataType, &nullable, &c.precision, &c.scale); err != nil {
+		if err := rows.Scan(&c.name, &c.colType, &c.dataType, &nullable, &c.precision, &c.scale, &c.colDefault, &c.extra); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -596,8 +599,15 @@ func (s *Service) describeMySQL(ctx context.Context, spec *commonv1.MysqlSource)
 		return nil, mysqlErr(err, d, "describe "+db+"."+name)
 	}
 	resp := &extractorv1.DescribeSourceResponse{EstimatedRows: t.rows, ForeignKeys: t.fks}
+	var version string
+	if err := d.db.QueryRowContext(ctx, `SELECT VERSION()`).Scan(&version); err != nil {
+		return nil, mysqlErr(err, d, "describe "+db+"."+name)
+	}
+	mariadb := strings.Contains(strings.ToLower(version), "mariadb")
 	for _, c := range t.cols {
-		resp.Columns = append(resp.Columns, &commonv1.SourceColumn{Name: c.name, SourceType: c.colType, Type: c.typ, Nullable: c.nullable, PgType: c.pgType})
+		sc := &commonv1.SourceColumn{Name: c.name, SourceType: c.colType, Type: c.typ, Nullable: c.nullable, PgType: c.pgType}
+		mysqlColumnExtras(sc, c, mariadb)
+		resp.Columns = append(resp.Columns, sc)
 	}
 	if resp.Indexes, err = mysqlIndexes(ctx, d.db, db, name); err != nil {
 		return nil, mysqlErr(err, d, "describe indexes of "+db+"."+name)

@@ -824,7 +824,7 @@ func appendTextValue(bld *batch.Builder, c pgCol, v []byte) *commonv1.Reject {
 		}
 		bld.AppendInt(n)
 	case commonv1.ColumnType_COLUMN_TYPE_FLOAT64:
-		// A real read as real, then widened, as the full load's ::float8.
+		// A real read as real, then carried as the full load carries it.
 		bits := 64
 		if c.base == "float4" {
 			bits = 32
@@ -833,6 +833,9 @@ func appendTextValue(bld *batch.Builder, c pgCol, v []byte) *commonv1.Reject {
 		if err != nil {
 			bld.AppendFloat(0)
 			return textReject(c, v)
+		}
+		if bits == 32 {
+			f = batch.SingleToDouble(float32(f))
 		}
 		bld.AppendFloat(f)
 	case commonv1.ColumnType_COLUMN_TYPE_BOOL:

@@ -11,6 +11,7 @@ import (
 	"math/big"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -209,6 +210,22 @@ func (s *Service) describePG(ctx context.Context, spec *commonv1.PostgresSource)
 	}
 	for _, i := range t.pk {
 		resp.PrimaryKey = append(resp.PrimaryKey, t.cols[i].name)
+	}
+	// Identity and serial columns: the ones with a sequence of their own.
+	// (Defaults are not carried over from PostgreSQL yet.)
+	idRows, err := p.pool.Query(ctx, `SELECT a.attname FROM pg_attribute a
+		JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
+		  AND pg_get_serial_sequence(quote_ident(n.nspname) || '.' || quote_ident(c.relname), a.attname) IS NOT NULL`, schema, name)
+	if err != nil {
+		return nil, pgErr(err, p, "describe "+schema+"."+name)
+	}
+	identity, err := pgx.CollectRows(idRows, pgx.RowTo[string])
+	if err != nil {
+		return nil, pgErr(err, p, "describe "+schema+"."+name)
+	}
+	for _, c := range resp.Columns {
+		c.Identity = slices.Contains(identity, c.GetName())
 	}
 	if resp.ForeignKeys, err = foreignKeysPG(ctx, p.pool, schema, name); err != nil {
 		return nil, pgErr(err, p, "describe foreign keys of "+schema+"."+name)

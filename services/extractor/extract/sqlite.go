@@ -51,6 +51,7 @@ type sqliteCol struct {
 	scale    int
 	nullable bool
 	pkPos    int
+	dflt     sql.NullString // default as written in CREATE TABLE
 }
 
 // sqliteTable is a table as its PRAGMAs describe it.
@@ -219,7 +220,7 @@ func loadSQLiteTable(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSourc
 		return nil, err
 	}
 	t.withoutRow = wr != 0
-	rows, err := db.QueryContext(ctx, `SELECT name, type, "notnull", pk FROM pragma_table_info(?) ORDER BY cid`, t.name)
+	rows, err := db.QueryContext(ctx, `SELECT name, type, "notnull", pk, dflt_value FROM pragma_table_info(?) ORDER BY cid`, t.name)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +228,7 @@ func loadSQLiteTable(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSourc
 	for rows.Next() {
 		var c sqliteCol
 		var notNull int
-		if err := rows.Scan(&c.name, &c.declared, &notNull, &c.pkPos); err != nil {
+		if err := rows.Scan(&c.name, &c.declared, &notNull, &c.pkPos, &c.dflt); err != nil {
 			return nil, err
 		}
 		c.nullable = notNull == 0
@@ -308,10 +309,27 @@ func describeSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource
 		return nil, err
 	}
 	resp := &extractorv1.DescribeSourceResponse{}
-	for _, c := range t.cols {
-		resp.Columns = append(resp.Columns, &commonv1.SourceColumn{
+	// An INTEGER PRIMARY KEY of a rowid table is the rowid: SQLite fills
+	// it in on insert.
+	rowidAlias := -1
+	if t.kind == "table" && !t.withoutRow && len(t.pk) == 1 && strings.EqualFold(strings.TrimSpace(t.cols[t.pk[0]].declared), "INTEGER") {
+		rowidAlias = t.pk[0]
+	}
+	for i, c := range t.cols {
+		sc := &commonv1.SourceColumn{
 			Name: c.name, SourceType: c.declared, Type: c.wireType(), Nullable: c.nullable, PgType: c.pgType(),
-		})
+			Identity: i == rowidAlias,
+		}
+		if c.dflt.Valid && !sc.Identity {
+			sc.DefaultKind, sc.DefaultValue = sqliteDefault(c.dflt.String)
+			if sc.DefaultKind != commonv1.DefaultKind_DEFAULT_KIND_UNSPECIFIED {
+				sc.DefaultExpression = c.dflt.String
+			}
+		}
+		resp.Columns = append(resp.Columns, sc)
+	}
+	if resp.Indexes, err = sqliteIndexes(ctx, db, t); err != nil {
+		return nil, err
 	}
 	for _, i := range t.pk {
 		resp.PrimaryKey = append(resp.PrimaryKey, t.cols[i].name)

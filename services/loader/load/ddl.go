@@ -27,25 +27,34 @@ func (s *Service) createTables(ctx context.Context, req *loaderv1.CreateTablesRe
 	if err != nil {
 		return nil, err
 	}
-	var stmts []string
+	var stmts, notes []string
 	stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize())
 	for i, def := range req.GetTables() {
 		if def.GetName() == "" || len(def.GetColumns()) == 0 {
 			return nil, fmt.Errorf("%w: tables[%d]: a name and at least one column are required", ErrInvalidArgument, i)
 		}
-		cols := make([]string, len(def.GetColumns()))
 		for j, c := range def.GetColumns() {
 			typ := strings.ToLower(strings.TrimSpace(c.GetPgType()))
 			if c.GetName() == "" || !pgTypeRe.MatchString(typ) {
 				return nil, fmt.Errorf("%w: tables[%d].columns[%d]: column %q has an unusable type %q", ErrInvalidArgument, i, j, c.GetName(), c.GetPgType())
 			}
-			cols[j] = pgx.Identifier{c.GetName()}.Sanitize() + " " + typ
-			if c.GetNotNull() {
-				cols[j] += " NOT NULL"
-			}
 		}
-		stmts = append(stmts, fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s (\n  %s\n)",
-			pgx.Identifier{schema, def.GetName()}.Sanitize(), strings.Join(cols, ",\n  ")))
+		// An existing table is never touched: no columns, defaults or
+		// triggers are added to it.
+		var exists bool
+		if err := t.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relname = $2)`, schema, def.GetName()).Scan(&exists); err != nil {
+			return nil, t.dbErr("create tables", err)
+		}
+		if exists {
+			continue
+		}
+		st, nt, err := tableDDL(ctx, t.pool, schema, def)
+		if err != nil {
+			return nil, t.dbErr("create tables", err)
+		}
+		stmts = append(stmts, st...)
+		notes = append(notes, nt...)
 	}
 	tx, err := t.pool.Begin(ctx)
 	if err != nil {
@@ -62,6 +71,9 @@ func (s *Service) createTables(ctx context.Context, req *loaderv1.CreateTablesRe
 	if err := tx.Commit(ctx); err != nil {
 		return nil, t.dbErr("create tables", err)
 	}
+	// What the source had and the target does not, as comments after the
+	// statements (they are not run).
+	ran = append(ran, notes...)
 	return &loaderv1.CreateTablesResponse{Statements: ran}, nil
 }
 
@@ -93,7 +105,18 @@ func (s *Service) addConstraints(ctx context.Context, req *loaderv1.AddConstrain
 		}
 		var exists bool
 		// Constraints are named per table, indexes per schema.
-		if err := tx.QueryRow(ctx, `SELECT CASE WHEN $4 THEN EXISTS (SELECT 1 FROM pg_class i JOIN pg_namespace n ON n.oid = i.relnamespace
+		if c.GetRestartIdentity() {
+			if len(c.GetColumns()) != 1 {
+				return nil, fmt.Errorf("%w: constraints[%d]: restart_identity takes one column", ErrInvalidArgument, i)
+			}
+			// A column without an identity or owned sequence is left alone.
+			var seq *string
+			if err := tx.QueryRow(ctx, `SELECT pg_get_serial_sequence($1, $2)`,
+				pgx.Identifier{schema, c.GetTable()}.Sanitize(), c.GetColumns()[0]).Scan(&seq); err != nil {
+				return nil, fmt.Errorf("%w: constraints[%d]: %s", ErrTargetMismatch, i, scrub(err.Error(), t.secret))
+			}
+			exists = seq == nil
+		} else if err := tx.QueryRow(ctx, `SELECT CASE WHEN $4 THEN EXISTS (SELECT 1 FROM pg_class i JOIN pg_namespace n ON n.oid = i.relnamespace
 				WHERE n.nspname = $1 AND i.relname = $3)
 			ELSE EXISTS (SELECT 1 FROM pg_constraint k JOIN pg_class r ON r.oid = k.conrelid
 				JOIN pg_namespace n ON n.oid = r.relnamespace WHERE n.nspname = $1 AND r.relname = $2 AND k.conname = $3) END`,
@@ -107,6 +130,8 @@ func (s *Service) addConstraints(ctx context.Context, req *loaderv1.AddConstrain
 		name := pgx.Identifier{c.GetName()}.Sanitize()
 		var stmts []string
 		switch {
+		case c.GetRestartIdentity():
+			stmts = []string{restartIdentity(schema, c.GetTable(), c.GetColumns()[0])}
 		case c.GetIndex():
 			unique := ""
 			if c.GetUnique() {

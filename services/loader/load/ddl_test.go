@@ -26,7 +26,7 @@ func TestCreateTablesAndConstraints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Statements) != 3 || !strings.Contains(res.Statements[1], `CREATE TABLE IF NOT EXISTS "new shop"."customers"`) ||
+	if len(res.Statements) != 3 || !strings.Contains(res.Statements[1], `CREATE TABLE "new shop"."customers"`) ||
 		!strings.Contains(res.Statements[1], `"Name" character varying(40)`) {
 		t.Fatalf("statements: %q", res.Statements)
 	}

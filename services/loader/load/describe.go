@@ -81,6 +81,12 @@ func (s *Service) describe(ctx context.Context, req *loaderv1.DescribeTargetRequ
 	if resp.PrimaryKey, err = t.primaryKey(ctx, schema, req.GetTable()); err != nil {
 		return nil, err
 	}
+	if req.GetCountRows() {
+		tbl := pgx.Identifier{schema, req.GetTable()}.Sanitize()
+		if err := t.pool.QueryRow(ctx, "SELECT count(*) FROM "+tbl).Scan(&resp.Rows); err != nil {
+			return nil, t.dbErr("count the rows of "+schema+"."+req.GetTable(), err)
+		}
+	}
 	return resp, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/protobuf/encoding/protojson"
 )
 
@@ -67,10 +68,61 @@ func (s *Service) backupTables(ctx context.Context, req *loaderv1.BackupTablesRe
 		}
 		resp.Rows = append(resp.Rows, n)
 	}
+	if req.GetTruncate() {
+		if resp.Truncated, err = truncateOnce(ctx, t, tx, schema, req.GetJobId(), req.GetTables()); err != nil {
+			return nil, err
+		}
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return nil, t.dbErr(op, err)
 	}
 	return resp, nil
+}
+
+// truncateOnce empties the job's tables that it has not emptied yet, in
+// one TRUNCATE (a table referenced by another of them goes with it), and
+// records it with their copies in the same transaction: a crash before the
+// commit leaves the tables as they were, one after it never empties them
+// again, so rows the job loaded afterwards stay. The caller holds the
+// job's backup lock and has taken the copies in tx.
+func truncateOnce(ctx context.Context, t *target, tx pgx.Tx, schema, jobID string, tables []string) (bool, error) {
+	rows, err := tx.Query(ctx, `SELECT target_table FROM cutover.backups WHERE job_id = $1 AND target_table = ANY($2) AND NOT truncated`, jobID, tables)
+	if err != nil {
+		return false, t.dbErr("truncate tables of job "+jobID, err)
+	}
+	todo, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return false, t.dbErr("truncate tables of job "+jobID, err)
+	}
+	if len(todo) == 0 {
+		return false, nil
+	}
+	names := make([]string, len(todo))
+	for i, tbl := range todo {
+		names[i] = pgx.Identifier{schema, tbl}.Sanitize()
+	}
+	// Rows the job loaded into a table are in the ledger and would be
+	// lost: refuse rather than empty it after its first batch.
+	var loaded bool
+	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM cutover.ledger WHERE job_id = $1 AND target_table = ANY($2))`, jobID, todo).Scan(&loaded); err != nil {
+		return false, t.dbErr("truncate tables of job "+jobID, err)
+	}
+	if loaded {
+		return false, fmt.Errorf("%w: job %s already loaded rows into %s; its tables are not emptied after its first batch", ErrFailedPrecondition, jobID, strings.Join(names, ", "))
+	}
+	if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "0A000" {
+			// A table outside the job references one of them.
+			return false, fmt.Errorf("%w: target.if_exists truncate: %s (%s); add the referencing table to the job or use append or upsert",
+				ErrFailedPrecondition, scrub(pgErr.Message, t.secret), scrub(pgErr.Detail, t.secret))
+		}
+		return false, t.dbErr("truncate "+strings.Join(names, ", "), err)
+	}
+	if _, err := tx.Exec(ctx, `UPDATE cutover.backups SET truncated = true WHERE job_id = $1 AND target_table = ANY($2)`, jobID, todo); err != nil {
+		return false, t.dbErr("truncate tables of job "+jobID, err)
+	}
+	return true, nil
 }
 
 // Rollback undoes a job in the target in one transaction.
@@ -88,6 +140,10 @@ type undo struct {
 	cols     []string // every column, in order
 	ins      []string // columns an INSERT may name (not generated)
 	identity bool     // an identity column is among ins
+	// truncated: the job emptied the table after its copy
+	// (target.if_exists truncate); it is emptied again and refilled
+	// from the copy.
+	truncated bool
 }
 
 func (s *Service) rollback(ctx context.Context, req *loaderv1.RollbackRequest) (*loaderv1.RollbackResponse, error) {
@@ -150,7 +206,13 @@ func (s *Service) rollback(ctx context.Context, req *loaderv1.RollbackRequest) (
 	// a table, deletions come first: a unique value a restored row takes
 	// back is free by then. The jobs only add and change rows, so every
 	// row a restored row references is there.
+	if err := refill(ctx, t, tx, undos); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
 	for i := len(undos) - 1; i >= 0; i-- {
+		if undos[i].truncated {
+			continue
+		}
 		if err := undos[i].remove(ctx, t, tx, req.GetJobId()); err != nil {
 			return nil, fmt.Errorf("%s: table %s: %w", op, req.GetTables()[i], err)
 		}
@@ -250,7 +312,7 @@ func (t *target) planUndo(ctx context.Context, tx pgx.Tx, schema, jobID, tbl str
 		return nil, t.dbErr("read primary key of "+u.tbl, err)
 	}
 	var backup string
-	err = tx.QueryRow(ctx, `SELECT backup_table FROM cutover.backups WHERE job_id = $1 AND target_table = $2`, jobID, tbl).Scan(&backup)
+	err = tx.QueryRow(ctx, `SELECT backup_table, truncated FROM cutover.backups WHERE job_id = $1 AND target_table = $2`, jobID, tbl).Scan(&backup, &u.truncated)
 	switch {
 	case err == nil:
 		u.backup = pgx.Identifier{backupSchema, backup}.Sanitize()
@@ -273,6 +335,46 @@ WHERE l.job_id = $1 AND l.target_table = $2 AND r.key = '')`, jobID, tbl).Scan(&
 		return nil, fmt.Errorf("%w: the job loaded rows into %s without their primary key (the target filled it), so they cannot be found again; set target.backup", ErrFailedPrecondition, u.tbl)
 	}
 	return u, nil
+}
+
+// refill undoes target.if_exists truncate: the tables the job emptied are
+// emptied again (what is in them came after the copy) in one TRUNCATE and
+// refilled from their copies, parents first, so that every reference of a
+// restored row finds its row. deleted counts the rows removed, restored
+// the rows copied back.
+func refill(ctx context.Context, t *target, tx pgx.Tx, undos []*undo) error {
+	var names []string
+	for _, u := range undos {
+		if !u.truncated {
+			continue
+		}
+		if err := tx.QueryRow(ctx, "SELECT count(*) FROM "+u.tbl).Scan(&u.res.Deleted); err != nil {
+			return t.dbErr("count the rows of "+u.tbl, err)
+		}
+		names = append(names, u.tbl)
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(names, ", ")); err != nil {
+		return t.dbErr("empty "+strings.Join(names, ", "), err)
+	}
+	for _, u := range undos {
+		if !u.truncated {
+			continue
+		}
+		overriding := ""
+		if u.identity {
+			overriding = " OVERRIDING SYSTEM VALUE"
+		}
+		ins := idents(u.ins)
+		tag, err := tx.Exec(ctx, fmt.Sprintf(`INSERT INTO %s (%s)%s SELECT %s FROM %s`, u.tbl, ins, overriding, ins, u.backup))
+		if err != nil {
+			return t.dbErr("table "+u.res.Table+": copy the rows back from "+u.backup, err)
+		}
+		u.res.Restored = tag.RowsAffected()
+	}
+	return nil
 }
 
 func primaryKeyTx(ctx context.Context, tx pgx.Tx, schema, table string) ([]string, error) {

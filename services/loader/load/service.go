@@ -312,6 +312,8 @@ CREATE TABLE IF NOT EXISTS cutover.backups (
 	created_at timestamptz NOT NULL DEFAULT now(),
 	PRIMARY KEY (job_id, target_table)
 );
+-- target.if_exists truncate: the table was emptied after its copy.
+ALTER TABLE cutover.backups ADD COLUMN IF NOT EXISTS truncated boolean NOT NULL DEFAULT false;
 -- Rolled back jobs and what the rollback did (RollbackResponse).
 CREATE TABLE IF NOT EXISTS cutover.rollbacks (
 	job_id text PRIMARY KEY,

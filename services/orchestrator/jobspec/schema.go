@@ -43,6 +43,11 @@ func TableDefinitions(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSou
 					if col.PgType == "" {
 						col.PgType = batch.PostgresType(sc.GetType())
 					}
+					// Copied as it is: the target fills it in on insert as the
+					// source did (the loader checks each default against the type).
+					col.Identity = sc.GetIdentity()
+					col.DefaultKind, col.DefaultValue, col.DefaultExpression = sc.GetDefaultKind(), sc.GetDefaultValue(), sc.GetDefaultExpression()
+					col.OnUpdateCurrentTimestamp = sc.GetOnUpdateCurrentTimestamp()
 				}
 				col.NotNull = !sc.GetNullable() && m.Default == nil
 			} else {
@@ -105,14 +110,42 @@ func Constraints(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceRe
 			out = append(out, &loaderv1.TableConstraint{Table: t.GetTargetTable(), Name: t.GetTargetTable() + "_pkey", Columns: cols})
 		}
 	}
+	// Indexes are named per schema: a name already taken by a table or
+	// another index of the job gets a number.
+	taken := map[string]bool{}
+	for _, t := range spec.GetTables() {
+		taken[t.GetTargetTable()] = true
+	}
+	for _, c := range out {
+		taken[c.Name] = true
+	}
 	for i, t := range spec.GetTables() {
 		for _, ix := range sources[i].GetIndexes() {
 			cols, ok := mapAll(ix.GetColumns(), targetOf(t))
 			if !ok || len(cols) == 0 {
 				continue
 			}
-			out = append(out, &loaderv1.TableConstraint{Table: t.GetTargetTable(), Name: indexName(t.GetTargetTable(), ix.GetName()),
+			name := indexName(t.GetTargetTable(), ix.GetName())
+			for n := 2; taken[name]; n++ {
+				name = indexName(t.GetTargetTable(), fmt.Sprintf("%s_%d", ix.GetName(), n))
+			}
+			taken[name] = true
+			out = append(out, &loaderv1.TableConstraint{Table: t.GetTargetTable(), Name: name,
 				Columns: cols, Index: true, Unique: ix.GetUnique()})
+		}
+	}
+	// Identity columns go on from past the largest id loaded.
+	for i, t := range spec.GetTables() {
+		for _, c := range sources[i].GetColumns() {
+			if !c.GetIdentity() {
+				continue
+			}
+			for _, m := range t.GetColumns() {
+				if m.GetSource() == c.GetName() && m.GetType() == commonv1.ColumnType_COLUMN_TYPE_UNSPECIFIED {
+					out = append(out, &loaderv1.TableConstraint{Table: t.GetTargetTable(), Name: t.GetTargetTable() + "_" + m.GetTarget() + "_identity",
+						Columns: []string{m.GetTarget()}, RestartIdentity: true})
+				}
+			}
 		}
 	}
 	for i, t := range spec.GetTables() {

@@ -78,6 +78,9 @@ func Normalize(in *commonv1.JobSpec, defaultTarget string) (*commonv1.JobSpec, e
 	if len(spec.Tables) == 0 {
 		return nil, Invalid("tables", "at least one table is required")
 	}
+	if err := applyIfExists(spec); err != nil {
+		return nil, err
+	}
 	return spec, nil
 }
 

@@ -41,6 +41,30 @@ func (s *Service) backup(ctx context.Context, id string, spec *commonv1.JobSpec)
 	return out, nil
 }
 
+// truncateOnce empties the job's target tables before its first batch
+// (target.if_exists truncate). Every partition asks before it loads; the
+// loader empties them once per job, in the transaction that records it,
+// after the copies CreateJob took: a crash before that commit leaves the
+// tables as they were, one after it never empties them again, so a
+// resumed job keeps the rows it loaded and the rollback finds the earlier
+// ones in the copies.
+func (s *Service) truncateOnce(ctx context.Context, job *jobstore.Job, target *commonv1.TargetSpec) error {
+	if job.RedriveOf != "" || jobspec.IfExists(job.Spec) != commonv1.IfExists_IF_EXISTS_TRUNCATE {
+		return nil
+	}
+	tables := jobspec.TargetTables(job.Spec)
+	tctx, cancel := context.WithTimeout(ctx, stages.Wait)
+	defer cancel()
+	res, err := s.cfg.Clients.Loader.BackupTables(tctx, &loaderv1.BackupTablesRequest{Target: target, JobId: job.ID, Tables: tables, Truncate: true})
+	if err != nil {
+		return stages.Classify("loader", err)
+	}
+	if res.GetTruncated() {
+		slog.Info("target tables emptied (target.if_exists truncate)", "job", job.ID, "tables", tables)
+	}
+	return nil
+}
+
 // RollbackJob restores the target to its state before an ended job.
 func (s *Service) RollbackJob(ctx context.Context, req *orchestratorv1.RollbackJobRequest) (*orchestratorv1.RollbackJobResponse, error) {
 	j, err := s.store.GetJob(ctx, req.GetId())

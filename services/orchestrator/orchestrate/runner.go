@@ -129,6 +129,9 @@ func (s *Service) streamPartition(ctx context.Context, job *jobstore.Job, p *job
 	cancel := func() { cancelCause(nil) }
 	defer cancel()
 
+	if err := s.truncateOnce(ctx, job, target); err != nil {
+		return nil, err
+	}
 	// Resume point: the contiguous prefix of this partition in the ledger.
 	lctx, lcancel := context.WithTimeout(ctx, stages.Wait)
 	led, err := cl.Loader.GetLedger(lctx, &loaderv1.GetLedgerRequest{Target: target, JobId: job.ID, PartitionId: p.ID})

@@ -183,7 +183,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 		return nil, toStatus(jobspec.Invalid("redrive_of", "is %d bytes long, at most %d", n, jobspec.MaxNameBytes))
 	}
 	id := "job-" + time.Now().UTC().Format("20060102-150405") + "-" + randomHex(4)
-	prep, err := s.prepare(pctx, req.GetSpec(), id)
+	prep, err := s.prepare(pctx, req.GetSpec(), id, req.GetRedriveOf() != "")
 	if err != nil {
 		follow.DropSlots(context.WithoutCancel(ctx), s.cfg.Clients, req.GetSpec(), id)
 		return nil, toStatus(jobspec.NamingTable(req.GetSpec(), err))

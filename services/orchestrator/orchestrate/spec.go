@@ -32,7 +32,7 @@ type prepared struct {
 // prepare checks a spec against the live source and target, fills in the
 // target column types and limits, and plans the partitions of every table.
 // It moves no data; with target.create_tables it creates missing tables.
-func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID string) (*prepared, error) {
+func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID string, redrive bool) (*prepared, error) {
 	spec, err := jobspec.Normalize(in, s.cfg.DefaultTarget)
 	if err != nil {
 		return nil, err
@@ -49,6 +49,9 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		if sources[i], err = s.checker.DescribeSource(ctx, f, t, create); err != nil {
 			return nil, err
 		}
+	}
+	if redrive && jobspec.IfExists(spec) == commonv1.IfExists_IF_EXISTS_TRUNCATE {
+		return nil, jobspec.Invalid("target.if_exists", "a re-drive appends to its original job's tables; truncate would empty them")
 	}
 	p := &prepared{spec: spec, plans: make([][]*commonv1.KeyRange, len(spec.Tables)), snapshots: make([]string, len(spec.Tables))}
 	if create {
@@ -84,12 +87,20 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 	if err := s.checker.CheckSync(ctx, spec, sources); err != nil {
 		return nil, err
 	}
+	for i, t := range spec.Tables {
+		if err := s.checker.CheckStages(ctx, fmt.Sprintf("tables[%d]", i), t, sources[i], spec.Target.Schema); err != nil {
+			return nil, err
+		}
+	}
+	// target.if_exists, once the spec is known to be right and before any
+	// source snapshot, slot or row: existing rows are never touched by a
+	// refused job (create_tables may have made missing tables, empty).
+	if errs := s.checker.CheckEmpty(ctx, spec, redrive); len(errs) > 0 {
+		return nil, errs[0].Err
+	}
 	p.syncStart = map[string]string{}
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
-		if err := s.checker.CheckStages(ctx, f, t, sources[i], spec.Target.Schema); err != nil {
-			return nil, err
-		}
 		// A watermark's start is read before the snapshot of the full
 		// load, so every change after the snapshot is after it. A slot is
 		// made with the snapshot (OpenSnapshot with the sync), and its start

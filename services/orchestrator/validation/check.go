@@ -115,6 +115,40 @@ func (ck *Checker) CheckWriteModes(ctx context.Context, spec *commonv1.JobSpec) 
 	return nil
 }
 
+// TableError is a problem of the table spec at Index.
+type TableError struct {
+	Index int
+	Err   error
+}
+
+// CheckEmpty asks the loader for the rows of each target table whose
+// existing rows refuse the job (jobspec.MustBeEmpty: target.if_exists
+// fail) and returns one error per table that holds some, filed under the
+// first table spec that writes it. A table that does not exist yet is
+// empty.
+func (ck *Checker) CheckEmpty(ctx context.Context, spec *commonv1.JobSpec, redrive bool) []TableError {
+	target := ck.Target(spec)
+	var out []TableError
+	for _, tt := range jobspec.MustBeEmpty(spec, redrive) {
+		idx := 0
+		for i, t := range spec.GetTables() {
+			if t.GetTargetTable() == tt {
+				idx = i
+				break
+			}
+		}
+		d, err := ck.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: tt, CountRows: true})
+		switch {
+		case status.Code(err) == codes.NotFound:
+		case err != nil:
+			out = append(out, TableError{idx, stages.Refusal(fmt.Sprintf("tables[%d].target_table", idx), "loader", err)})
+		case d.GetRows() > 0:
+			out = append(out, TableError{idx, jobspec.NotEmpty(target.GetSchema(), tt, d.GetRows())})
+		}
+	}
+	return out
+}
+
 // TargetHasKey reports whether a target table has a primary key (upsert
 // and sync apply rows by it).
 func (ck *Checker) TargetHasKey(ctx context.Context, target *commonv1.TargetSpec, table string) (bool, error) {
@@ -270,6 +304,14 @@ func (ck *Checker) Check(ctx context.Context, in *commonv1.JobSpec) (*checked, e
 	}
 	if err := jobspec.CheckMerging(spec, targetCols); err != nil {
 		if err := c.add(spec, -1, err); err != nil {
+			return nil, err
+		}
+	}
+	for _, e := range ck.CheckEmpty(ctx, spec, false) {
+		if !c.ok[e.Index] {
+			continue // its target table is reported already
+		}
+		if err := c.add(spec, e.Index, e.Err); err != nil {
 			return nil, err
 		}
 	}

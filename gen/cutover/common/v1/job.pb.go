@@ -21,6 +21,80 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// IfExists says what a job does with rows its target tables already hold.
+// It is decided once, at CreateJob (and reported by ValidateSpec); a
+// resumed job, a re-drive (CreateJobRequest.redrive_of, which appends to its
+// original's tables) and a follower are not checked again.
+type IfExists int32
+
+const (
+	// Same as IF_EXISTS_FAIL.
+	IfExists_IF_EXISTS_UNSPECIFIED IfExists = 0
+	// Refuse the job with FAILED_PRECONDITION, before anything is written,
+	// when a target table already holds rows; the message names the table
+	// and its row count. A table spec whose write_mode is
+	// WRITE_MODE_UPSERT expects rows and is not refused.
+	IfExists_IF_EXISTS_FAIL IfExists = 1
+	// Load next to the existing rows: a row whose key is taken is
+	// quarantined (target_constraint), as with WRITE_MODE_INSERT.
+	IfExists_IF_EXISTS_APPEND IfExists = 2
+	// Copy every target table the job writes (as target.backup does, which
+	// this implies), then empty them (TRUNCATE, all in one statement) once,
+	// before the first batch; RollbackJob restores the earlier rows from the
+	// copy. A resumed job does not empty them again.
+	IfExists_IF_EXISTS_TRUNCATE IfExists = 3
+	// Every table spec whose write_mode is unset behaves as
+	// WRITE_MODE_UPSERT: a row with an existing primary key replaces it
+	// (its before image is kept for RollbackJob); the tables need a primary
+	// key.
+	IfExists_IF_EXISTS_UPSERT IfExists = 4
+)
+
+// Enum value maps for IfExists.
+var (
+	IfExists_name = map[int32]string{
+		0: "IF_EXISTS_UNSPECIFIED",
+		1: "IF_EXISTS_FAIL",
+		2: "IF_EXISTS_APPEND",
+		3: "IF_EXISTS_TRUNCATE",
+		4: "IF_EXISTS_UPSERT",
+	}
+	IfExists_value = map[string]int32{
+		"IF_EXISTS_UNSPECIFIED": 0,
+		"IF_EXISTS_FAIL":        1,
+		"IF_EXISTS_APPEND":      2,
+		"IF_EXISTS_TRUNCATE":    3,
+		"IF_EXISTS_UPSERT":      4,
+	}
+)
+
+func (x IfExists) Enum() *IfExists {
+	p := new(IfExists)
+	*p = x
+	return p
+}
+
+func (x IfExists) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IfExists) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[0].Descriptor()
+}
+
+func (IfExists) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[0]
+}
+
+func (x IfExists) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IfExists.Descriptor instead.
+func (IfExists) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{0}
+}
+
 // WriteMode says what a row does to the target table.
 type WriteMode int32
 
@@ -59,11 +133,11 @@ func (x WriteMode) String() string {
 }
 
 func (WriteMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[0].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[1].Descriptor()
 }
 
 func (WriteMode) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[0]
+	return &file_cutover_common_v1_job_proto_enumTypes[1]
 }
 
 func (x WriteMode) Number() protoreflect.EnumNumber {
@@ -72,7 +146,7 @@ func (x WriteMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WriteMode.Descriptor instead.
 func (WriteMode) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{0}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{1}
 }
 
 // SurvivorPolicy chooses which of the matching rows survives. Ties go to
@@ -112,11 +186,11 @@ func (x SurvivorPolicy) String() string {
 }
 
 func (SurvivorPolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[1].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[2].Descriptor()
 }
 
 func (SurvivorPolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[1]
+	return &file_cutover_common_v1_job_proto_enumTypes[2]
 }
 
 func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
@@ -125,7 +199,7 @@ func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SurvivorPolicy.Descriptor instead.
 func (SurvivorPolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{1}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{2}
 }
 
 // CollisionRule resolves a key value found in more than one system.
@@ -165,11 +239,11 @@ func (x CollisionRule) String() string {
 }
 
 func (CollisionRule) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[2].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[3].Descriptor()
 }
 
 func (CollisionRule) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[2]
+	return &file_cutover_common_v1_job_proto_enumTypes[3]
 }
 
 func (x CollisionRule) Number() protoreflect.EnumNumber {
@@ -178,7 +252,7 @@ func (x CollisionRule) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CollisionRule.Descriptor instead.
 func (CollisionRule) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{2}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
 }
 
 // What to do with MySQL zero dates ('0000-00-00', '2023-00-05').
@@ -218,11 +292,11 @@ func (x ZeroDatePolicy) String() string {
 }
 
 func (ZeroDatePolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[3].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[4].Descriptor()
 }
 
 func (ZeroDatePolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[3]
+	return &file_cutover_common_v1_job_proto_enumTypes[4]
 }
 
 func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
@@ -231,7 +305,7 @@ func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ZeroDatePolicy.Descriptor instead.
 func (ZeroDatePolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
 }
 
 // Severity of a rule.
@@ -269,11 +343,11 @@ func (x Severity) String() string {
 }
 
 func (Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[4].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[5].Descriptor()
 }
 
 func (Severity) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[4]
+	return &file_cutover_common_v1_job_proto_enumTypes[5]
 }
 
 func (x Severity) Number() protoreflect.EnumNumber {
@@ -282,7 +356,64 @@ func (x Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Severity.Descriptor instead.
 func (Severity) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+}
+
+// DefaultKind says what a source column default means.
+type DefaultKind int32
+
+const (
+	// No default.
+	DefaultKind_DEFAULT_KIND_UNSPECIFIED DefaultKind = 0
+	// A constant number or string (default_value).
+	DefaultKind_DEFAULT_KIND_LITERAL DefaultKind = 1
+	// The time of the insert: CURRENT_TIMESTAMP, now(), current_timestamp().
+	DefaultKind_DEFAULT_KIND_CURRENT_TIMESTAMP DefaultKind = 2
+	// Anything else (expressions, zero dates): not carried over.
+	DefaultKind_DEFAULT_KIND_OTHER DefaultKind = 3
+)
+
+// Enum value maps for DefaultKind.
+var (
+	DefaultKind_name = map[int32]string{
+		0: "DEFAULT_KIND_UNSPECIFIED",
+		1: "DEFAULT_KIND_LITERAL",
+		2: "DEFAULT_KIND_CURRENT_TIMESTAMP",
+		3: "DEFAULT_KIND_OTHER",
+	}
+	DefaultKind_value = map[string]int32{
+		"DEFAULT_KIND_UNSPECIFIED":       0,
+		"DEFAULT_KIND_LITERAL":           1,
+		"DEFAULT_KIND_CURRENT_TIMESTAMP": 2,
+		"DEFAULT_KIND_OTHER":             3,
+	}
+)
+
+func (x DefaultKind) Enum() *DefaultKind {
+	p := new(DefaultKind)
+	*p = x
+	return p
+}
+
+func (x DefaultKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DefaultKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[6].Descriptor()
+}
+
+func (DefaultKind) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[6]
+}
+
+func (x DefaultKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DefaultKind.Descriptor instead.
+func (DefaultKind) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 // JobSpec describes one migration job.
@@ -400,7 +531,10 @@ type TargetSpec struct {
 	// Copy every target table the job writes into, as it is before the job,
 	// so that RollbackJob restores it from the copy (any table, with or
 	// without a primary key, whatever else the job did).
-	Backup        bool `protobuf:"varint,4,opt,name=backup,proto3" json:"backup,omitempty"`
+	Backup bool `protobuf:"varint,4,opt,name=backup,proto3" json:"backup,omitempty"`
+	// What happens to rows a target table already holds when the job is
+	// created; default IF_EXISTS_FAIL.
+	IfExists      IfExists `protobuf:"varint,5,opt,name=if_exists,json=ifExists,proto3,enum=cutover.common.v1.IfExists" json:"if_exists,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -461,6 +595,13 @@ func (x *TargetSpec) GetBackup() bool {
 		return x.Backup
 	}
 	return false
+}
+
+func (x *TargetSpec) GetIfExists() IfExists {
+	if x != nil {
+		return x.IfExists
+	}
+	return IfExists_IF_EXISTS_UNSPECIFIED
 }
 
 // TableSpec moves one source into one target table.
@@ -2930,9 +3071,21 @@ type SourceColumn struct {
 	Nullable   bool       `protobuf:"varint,4,opt,name=nullable,proto3" json:"nullable,omitempty"`
 	// PostgreSQL type that holds every value of the column exactly, for
 	// creating target tables, e.g. "numeric(20,0)" for bigint unsigned.
-	PgType        string `protobuf:"bytes,5,opt,name=pg_type,json=pgType,proto3" json:"pg_type,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	PgType string `protobuf:"bytes,5,opt,name=pg_type,json=pgType,proto3" json:"pg_type,omitempty"`
+	// The source fills the column itself on insert: MySQL AUTO_INCREMENT,
+	// SQLite INTEGER PRIMARY KEY (the rowid), PostgreSQL identity or serial.
+	Identity bool `protobuf:"varint,6,opt,name=identity,proto3" json:"identity,omitempty"`
+	// The column's default as the source spells it, empty for none (and for
+	// DEFAULT NULL).
+	DefaultExpression string      `protobuf:"bytes,7,opt,name=default_expression,json=defaultExpression,proto3" json:"default_expression,omitempty"`
+	DefaultKind       DefaultKind `protobuf:"varint,8,opt,name=default_kind,json=defaultKind,proto3,enum=cutover.common.v1.DefaultKind" json:"default_kind,omitempty"`
+	// With DEFAULT_KIND_LITERAL: the literal's value, unquoted and
+	// unescaped ("it's", "0.50").
+	DefaultValue string `protobuf:"bytes,9,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
+	// MySQL/MariaDB ON UPDATE CURRENT_TIMESTAMP.
+	OnUpdateCurrentTimestamp bool `protobuf:"varint,10,opt,name=on_update_current_timestamp,json=onUpdateCurrentTimestamp,proto3" json:"on_update_current_timestamp,omitempty"`
+	unknownFields            protoimpl.UnknownFields
+	sizeCache                protoimpl.SizeCache
 }
 
 func (x *SourceColumn) Reset() {
@@ -2998,6 +3151,41 @@ func (x *SourceColumn) GetPgType() string {
 		return x.PgType
 	}
 	return ""
+}
+
+func (x *SourceColumn) GetIdentity() bool {
+	if x != nil {
+		return x.Identity
+	}
+	return false
+}
+
+func (x *SourceColumn) GetDefaultExpression() string {
+	if x != nil {
+		return x.DefaultExpression
+	}
+	return ""
+}
+
+func (x *SourceColumn) GetDefaultKind() DefaultKind {
+	if x != nil {
+		return x.DefaultKind
+	}
+	return DefaultKind_DEFAULT_KIND_UNSPECIFIED
+}
+
+func (x *SourceColumn) GetDefaultValue() string {
+	if x != nil {
+		return x.DefaultValue
+	}
+	return ""
+}
+
+func (x *SourceColumn) GetOnUpdateCurrentTimestamp() bool {
+	if x != nil {
+		return x.OnUpdateCurrentTimestamp
+	}
+	return false
 }
 
 // SourceIndex is a secondary index on plain columns of a source table.
@@ -3280,13 +3468,14 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\vparallelism\x18\x05 \x01(\x05R\vparallelism\x12<\n" +
 	"\n" +
 	"thresholds\x18\x06 \x03(\v2\x1c.cutover.common.v1.ThresholdR\n" +
-	"thresholds\"s\n" +
+	"thresholds\"\xad\x01\n" +
 	"\n" +
 	"TargetSpec\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12#\n" +
 	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\x12\x16\n" +
-	"\x06backup\x18\x04 \x01(\bR\x06backup\"\xf4\x04\n" +
+	"\x06backup\x18\x04 \x01(\bR\x06backup\x128\n" +
+	"\tif_exists\x18\x05 \x01(\x0e2\x1b.cutover.common.v1.IfExistsR\bifExists\"\xf4\x04\n" +
 	"\tTableSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06source\x18\x02 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12!\n" +
@@ -3471,14 +3660,20 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x06warned\x18\a \x01(\x03R\x06warned\"6\n" +
 	"\bKeyRange\x12\x14\n" +
 	"\x05lower\x18\x01 \x01(\tR\x05lower\x12\x14\n" +
-	"\x05upper\x18\x02 \x01(\tR\x05upper\"\xab\x01\n" +
+	"\x05upper\x18\x02 \x01(\tR\x05upper\"\x9d\x03\n" +
 	"\fSourceColumn\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vsource_type\x18\x02 \x01(\tR\n" +
 	"sourceType\x121\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x1d.cutover.common.v1.ColumnTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x04 \x01(\bR\bnullable\x12\x17\n" +
-	"\apg_type\x18\x05 \x01(\tR\x06pgType\"S\n" +
+	"\apg_type\x18\x05 \x01(\tR\x06pgType\x12\x1a\n" +
+	"\bidentity\x18\x06 \x01(\bR\bidentity\x12-\n" +
+	"\x12default_expression\x18\a \x01(\tR\x11defaultExpression\x12A\n" +
+	"\fdefault_kind\x18\b \x01(\x0e2\x1e.cutover.common.v1.DefaultKindR\vdefaultKind\x12#\n" +
+	"\rdefault_value\x18\t \x01(\tR\fdefaultValue\x12=\n" +
+	"\x1bon_update_current_timestamp\x18\n" +
+	" \x01(\bR\x18onUpdateCurrentTimestamp\"S\n" +
 	"\vSourceIndex\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acolumns\x18\x02 \x03(\tR\acolumns\x12\x16\n" +
@@ -3504,7 +3699,13 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"mergedInto\x12\x12\n" +
 	"\x04rule\x18\n" +
 	" \x01(\tR\x04rule\x12\x16\n" +
-	"\x06reason\x18\v \x01(\tR\x06reason*U\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason*}\n" +
+	"\bIfExists\x12\x19\n" +
+	"\x15IF_EXISTS_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eIF_EXISTS_FAIL\x10\x01\x12\x14\n" +
+	"\x10IF_EXISTS_APPEND\x10\x02\x12\x16\n" +
+	"\x12IF_EXISTS_TRUNCATE\x10\x03\x12\x14\n" +
+	"\x10IF_EXISTS_UPSERT\x10\x04*U\n" +
 	"\tWriteMode\x12\x1a\n" +
 	"\x16WRITE_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11WRITE_MODE_INSERT\x10\x01\x12\x15\n" +
@@ -3524,7 +3725,12 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\bSeverity\x12\x18\n" +
 	"\x14SEVERITY_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eSEVERITY_ERROR\x10\x01\x12\x11\n" +
-	"\rSEVERITY_WARN\x10\x02B\xc2\x01\n" +
+	"\rSEVERITY_WARN\x10\x02*\x81\x01\n" +
+	"\vDefaultKind\x12\x1c\n" +
+	"\x18DEFAULT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14DEFAULT_KIND_LITERAL\x10\x01\x12\"\n" +
+	"\x1eDEFAULT_KIND_CURRENT_TIMESTAMP\x10\x02\x12\x16\n" +
+	"\x12DEFAULT_KIND_OTHER\x10\x03B\xc2\x01\n" +
 	"\x15com.cutover.common.v1B\bJobProtoP\x01Z9github.com/cutover/cutover/gen/cutover/common/v1;commonv1\xa2\x02\x03CCX\xaa\x02\x11Cutover.Common.V1\xca\x02\x11Cutover\\Common\\V1\xe2\x02\x1dCutover\\Common\\V1\\GPBMetadata\xea\x02\x13Cutover::Common::V1b\x06proto3"
 
 var (
@@ -3539,102 +3745,106 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 	return file_cutover_common_v1_job_proto_rawDescData
 }
 
-var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
 var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_cutover_common_v1_job_proto_goTypes = []any{
-	(WriteMode)(0),         // 0: cutover.common.v1.WriteMode
-	(SurvivorPolicy)(0),    // 1: cutover.common.v1.SurvivorPolicy
-	(CollisionRule)(0),     // 2: cutover.common.v1.CollisionRule
-	(ZeroDatePolicy)(0),    // 3: cutover.common.v1.ZeroDatePolicy
-	(Severity)(0),          // 4: cutover.common.v1.Severity
-	(*JobSpec)(nil),        // 5: cutover.common.v1.JobSpec
-	(*TargetSpec)(nil),     // 6: cutover.common.v1.TargetSpec
-	(*TableSpec)(nil),      // 7: cutover.common.v1.TableSpec
-	(*SyncSpec)(nil),       // 8: cutover.common.v1.SyncSpec
-	(*WatermarkSync)(nil),  // 9: cutover.common.v1.WatermarkSync
-	(*LogicalSync)(nil),    // 10: cutover.common.v1.LogicalSync
-	(*Aggregate)(nil),      // 11: cutover.common.v1.Aggregate
-	(*RowFilter)(nil),      // 12: cutover.common.v1.RowFilter
-	(*Dedupe)(nil),         // 13: cutover.common.v1.Dedupe
-	(*MatchKey)(nil),       // 14: cutover.common.v1.MatchKey
-	(*KeyCollision)(nil),   // 15: cutover.common.v1.KeyCollision
-	(*SourceSpec)(nil),     // 16: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 17: cutover.common.v1.CsvSource
-	(*MysqlSource)(nil),    // 18: cutover.common.v1.MysqlSource
-	(*SqliteSource)(nil),   // 19: cutover.common.v1.SqliteSource
-	(*JsonlSource)(nil),    // 20: cutover.common.v1.JsonlSource
-	(*JsonField)(nil),      // 21: cutover.common.v1.JsonField
-	(*XlsxSource)(nil),     // 22: cutover.common.v1.XlsxSource
-	(*PostgresSource)(nil), // 23: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 24: cutover.common.v1.ColumnMapping
-	(*NewId)(nil),          // 25: cutover.common.v1.NewId
-	(*IdRef)(nil),          // 26: cutover.common.v1.IdRef
-	(*CleanStep)(nil),      // 27: cutover.common.v1.CleanStep
-	(*Rule)(nil),           // 28: cutover.common.v1.Rule
-	(*LengthRule)(nil),     // 29: cutover.common.v1.LengthRule
-	(*ExprRule)(nil),       // 30: cutover.common.v1.ExprRule
-	(*UniqueRule)(nil),     // 31: cutover.common.v1.UniqueRule
-	(*ReferenceRule)(nil),  // 32: cutover.common.v1.ReferenceRule
-	(*Threshold)(nil),      // 33: cutover.common.v1.Threshold
-	(*NotNullRule)(nil),    // 34: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 35: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 36: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 37: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 38: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 39: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 40: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 41: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 42: cutover.common.v1.ForeignKey
-	(*LineageRecord)(nil),  // 43: cutover.common.v1.LineageRecord
-	nil,                    // 44: cutover.common.v1.CleanStep.ArgsEntry
-	(ColumnType)(0),        // 45: cutover.common.v1.ColumnType
+	(IfExists)(0),          // 0: cutover.common.v1.IfExists
+	(WriteMode)(0),         // 1: cutover.common.v1.WriteMode
+	(SurvivorPolicy)(0),    // 2: cutover.common.v1.SurvivorPolicy
+	(CollisionRule)(0),     // 3: cutover.common.v1.CollisionRule
+	(ZeroDatePolicy)(0),    // 4: cutover.common.v1.ZeroDatePolicy
+	(Severity)(0),          // 5: cutover.common.v1.Severity
+	(DefaultKind)(0),       // 6: cutover.common.v1.DefaultKind
+	(*JobSpec)(nil),        // 7: cutover.common.v1.JobSpec
+	(*TargetSpec)(nil),     // 8: cutover.common.v1.TargetSpec
+	(*TableSpec)(nil),      // 9: cutover.common.v1.TableSpec
+	(*SyncSpec)(nil),       // 10: cutover.common.v1.SyncSpec
+	(*WatermarkSync)(nil),  // 11: cutover.common.v1.WatermarkSync
+	(*LogicalSync)(nil),    // 12: cutover.common.v1.LogicalSync
+	(*Aggregate)(nil),      // 13: cutover.common.v1.Aggregate
+	(*RowFilter)(nil),      // 14: cutover.common.v1.RowFilter
+	(*Dedupe)(nil),         // 15: cutover.common.v1.Dedupe
+	(*MatchKey)(nil),       // 16: cutover.common.v1.MatchKey
+	(*KeyCollision)(nil),   // 17: cutover.common.v1.KeyCollision
+	(*SourceSpec)(nil),     // 18: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 19: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 20: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 21: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 22: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 23: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 24: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 25: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 26: cutover.common.v1.ColumnMapping
+	(*NewId)(nil),          // 27: cutover.common.v1.NewId
+	(*IdRef)(nil),          // 28: cutover.common.v1.IdRef
+	(*CleanStep)(nil),      // 29: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 30: cutover.common.v1.Rule
+	(*LengthRule)(nil),     // 31: cutover.common.v1.LengthRule
+	(*ExprRule)(nil),       // 32: cutover.common.v1.ExprRule
+	(*UniqueRule)(nil),     // 33: cutover.common.v1.UniqueRule
+	(*ReferenceRule)(nil),  // 34: cutover.common.v1.ReferenceRule
+	(*Threshold)(nil),      // 35: cutover.common.v1.Threshold
+	(*NotNullRule)(nil),    // 36: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 37: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 38: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 39: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 40: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 41: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 42: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 43: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 44: cutover.common.v1.ForeignKey
+	(*LineageRecord)(nil),  // 45: cutover.common.v1.LineageRecord
+	nil,                    // 46: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 47: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
-	6,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
-	7,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	33, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
-	16, // 3: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	24, // 4: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	28, // 5: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	12, // 6: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
-	13, // 7: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
-	15, // 8: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
-	11, // 9: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
-	0,  // 10: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
-	8,  // 11: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
-	9,  // 12: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
-	10, // 13: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
-	14, // 14: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
-	1,  // 15: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
-	2,  // 16: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
-	17, // 17: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	23, // 18: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	18, // 19: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	19, // 20: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	20, // 21: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	22, // 22: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	3,  // 23: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	21, // 24: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	45, // 25: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	27, // 26: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	25, // 27: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
-	26, // 28: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
-	44, // 29: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	34, // 30: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	35, // 31: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	36, // 32: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	37, // 33: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	29, // 34: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
-	30, // 35: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
-	31, // 36: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
-	32, // 37: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
-	4,  // 38: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
-	45, // 39: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	8,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
+	9,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
+	35, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
+	0,  // 3: cutover.common.v1.TargetSpec.if_exists:type_name -> cutover.common.v1.IfExists
+	18, // 4: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	26, // 5: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	30, // 6: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	14, // 7: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
+	15, // 8: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
+	17, // 9: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
+	13, // 10: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
+	1,  // 11: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
+	10, // 12: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
+	11, // 13: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
+	12, // 14: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
+	16, // 15: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	2,  // 16: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	3,  // 17: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	19, // 18: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	25, // 19: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	20, // 20: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	21, // 21: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	22, // 22: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	24, // 23: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	4,  // 24: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	23, // 25: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	47, // 26: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	29, // 27: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	27, // 28: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	28, // 29: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	46, // 30: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	36, // 31: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	37, // 32: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	38, // 33: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	39, // 34: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	31, // 35: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
+	32, // 36: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
+	33, // 37: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
+	34, // 38: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
+	5,  // 39: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
+	47, // 40: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	6,  // 41: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
+	42, // [42:42] is the sub-list for method output_type
+	42, // [42:42] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -3672,7 +3882,7 @@ func file_cutover_common_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      7,
 			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,
