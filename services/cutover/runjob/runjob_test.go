@@ -115,7 +115,9 @@ func TestExitCodes(t *testing.T) {
 		{"unknown column", []string{"--spec", writeSpec(t, dir, "bad.json", spec("t", "vv"))}, ExitBadSpec, "", nil, ""},
 		{"no spec flag", nil, ExitBadSpec, "", nil, ""},
 		{"missing file", []string{"--spec", filepath.Join(dir, "none.json")}, ExitBadSpec, "", nil, ""},
-		{"report not writable", []string{"--spec", filepath.Join(dir, "ok.json"), "--report-md", filepath.Join(dir, "no", "such", "dir.md")},
+		// Table t holds the first case's rows: this run replaces them.
+		{"report not writable", []string{"--spec", writeSpec(t, dir, "again.json", strings.Replace(spec("t", "v"), `{"name":"x",`, `{"name":"x","target":{"if_exists":"IF_EXISTS_TRUNCATE"},`, 1)),
+			"--report-md", filepath.Join(dir, "no", "such", "dir.md")},
 			ExitFailed, "balanced", nil, "dir.md"},
 	}
 	for _, tt := range tests {
