@@ -32,6 +32,11 @@ type csvSpec struct {
 	header  bool
 	columns []string
 	null    string
+	// emptyNull: an unquoted empty field is NULL (empty_is_null).
+	emptyNull bool
+	// ignoreExtra: fields past the named columns are dropped, not a
+	// ragged_row (ignore_extra_fields).
+	ignoreExtra bool
 	// Dialect and encoding (csvopts.go); the zero values are RFC 4180 in
 	// UTF-8, which takes the scanner's fast path.
 	dialect  *csvDialect
@@ -43,7 +48,8 @@ type csvSpec struct {
 }
 
 func parseCSVSpec(s *commonv1.CsvSource) (csvSpec, error) {
-	sp := csvSpec{path: s.GetPath(), comma: ',', header: !s.GetNoHeader(), columns: s.GetColumns(), null: s.GetNullMarker(), quote: '"', encName: "UTF-8"}
+	sp := csvSpec{path: s.GetPath(), comma: ',', header: !s.GetNoHeader(), columns: s.GetColumns(), null: s.GetNullMarker(), quote: '"', encName: "UTF-8",
+		emptyNull: s.GetEmptyIsNull(), ignoreExtra: s.GetIgnoreExtraFields()}
 	if sp.path == "" {
 		return sp, invalid("source.csv.path", "required")
 	}
@@ -363,6 +369,9 @@ func readCSVRange(roots *fsroot.Roots, cache *Service, s *commonv1.CsvSource, rn
 	if lim.bytes > 0 {
 		rec.limit = int(lim.bytes)
 	}
+	if cf.spec.emptyNull {
+		rec.quoted = make([]bool, ncol)
+	}
 	cols := rec.cols
 	for i := range cols {
 		cols[i] = newTextCol(capRows, 4<<10)
@@ -404,7 +413,7 @@ func readCSVRange(roots *fsroot.Roots, cache *Service, s *commonv1.CsvSource, rn
 			raw := sc.span[:min(len(sc.span), maxRaw)]
 			rej = &commonv1.Reject{Rule: "csv_syntax", Reason: sc.syntaxText(),
 				Raw: cf.rawText(bytes.Trim(raw, "\r\n"))}
-		case rec.n != ncol:
+		case rec.n != ncol && !(rec.n > ncol && cf.spec.ignoreExtra):
 			rej = &commonv1.Reject{Rule: "ragged_row",
 				Reason: fmt.Sprintf("line %d: %d fields, expected %d", recLine, rec.n, ncol),
 				Raw:    cut(cf.rawText(rec.joinBytes(comma)))}
@@ -504,8 +513,9 @@ func readCSVRange(roots *fsroot.Roots, cache *Service, s *commonv1.CsvSource, rn
 
 // badField is the first field of a record that is not valid UTF-8, leaving
 // out fields too large to keep (only their start is in the columns); -1
-// when only such fields are at fault. Without them the raw record was not
-// valid, so some field is not: the last if no other.
+// when only such fields, or fields past the columns that ignore_extra_fields
+// drops, are at fault. Without them the raw record was not valid, so some
+// field is not: the last if no other.
 func badField(rec *fieldSink) int {
 	ncol := len(rec.cols)
 	for k := range ncol {
@@ -513,18 +523,20 @@ func badField(rec *fieldSink) int {
 			return k
 		}
 	}
-	if rec.nbig > 0 {
+	if rec.nbig > 0 || rec.n > ncol {
 		return -1
 	}
 	return ncol - 1
 }
 
 // endRow ends the record's row in every column, NULL where the field is
-// the null marker or big says it is left out as too large.
+// the null marker, an unquoted empty field with empty_is_null, or big says
+// it is left out as too large.
 func (cf *csvFile) endRow(rec *fieldSink, null []byte, hasNull bool, big []bool) {
 	for k := range rec.cols {
 		c := &rec.cols[k]
-		if hasNull && bytes.Equal(c.value(), null) || big != nil && big[k] {
+		if hasNull && bytes.Equal(c.value(), null) || big != nil && big[k] ||
+			rec.quoted != nil && c.n == c.start && !rec.quoted[k] {
 			c.nullRow()
 		} else {
 			c.endRow()

@@ -524,6 +524,8 @@ func FuzzCSVPartitions(f *testing.F) {
 		{Encoding: "gbk", NullMarker: "NULL"},
 		{Encoding: "utf-16"},
 		{Encoding: "latin1", Escape: "'", TrimSpace: true},
+		{EmptyIsNull: true, IgnoreExtraFields: true},
+		{Encoding: "gbk", Escape: "#", EmptyIsNull: true, IgnoreExtraFields: true, TrimSpace: true},
 	}
 	path := filepath.Join(f.TempDir(), "f.csv")
 	opts := Options{FileRoots: []string{filepath.Dir(path)}}

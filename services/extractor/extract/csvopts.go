@@ -489,6 +489,7 @@ fields:
 			continue
 		}
 		// Quoted field.
+		out.markQuoted()
 		i++
 		for {
 			k := -1

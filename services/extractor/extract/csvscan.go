@@ -285,6 +285,7 @@ fields:
 			continue
 		}
 		// Quoted field.
+		out.markQuoted()
 		i++
 		for {
 			if q := bytes.IndexByte(data[i:ce], '"'); q >= 0 {
@@ -437,6 +438,16 @@ type fieldSink struct {
 	limit int
 	big   []int64 // by column: the length of the record's over-limit field, 0 if none
 	nbig  int     // over-limit fields in the record
+	// quoted, if not nil, says by column whether the record's field was
+	// quoted (for empty_is_null: "" is an empty string, nothing is NULL).
+	quoted []bool
+}
+
+// markQuoted notes that the field being read is quoted.
+func (s *fieldSink) markQuoted() {
+	if s.n < len(s.quoted) {
+		s.quoted[s.n] = true
+	}
 }
 
 // bigPrefix is what a field over the limit keeps of its start, enough for
@@ -536,6 +547,9 @@ func (s *fieldSink) clear() {
 	}
 	s.extra = s.extra[:0]
 	s.ends = s.ends[:0]
+	if s.quoted != nil {
+		clear(s.quoted)
+	}
 }
 
 // join renders the record's fields joined by the delimiter, as a reject's raw.

@@ -620,7 +620,7 @@ func (s *Service) describeMySQL(ctx context.Context, spec *commonv1.MysqlSource)
 
 func (t *myTable) needKey() error {
 	if len(t.pk) == 0 {
-		return fmt.Errorf("%w: source.mysql.table: table %s has no primary key; reading it in deterministic batches needs one", ErrPrecondition, t.display())
+		return fmt.Errorf("%w: source.mysql.table: source table %s has no primary key; reading it in deterministic batches needs one", ErrPrecondition, t.display())
 	}
 	return nil
 }

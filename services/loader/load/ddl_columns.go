@@ -113,6 +113,8 @@ func tableDDL(ctx context.Context, q rowQuerier, schema string, def *loaderv1.Ta
 		}
 		if c.GetNotNull() {
 			col += " NOT NULL"
+		} else if why := c.GetNotNullDropped(); why != "" {
+			notes = append(notes, fmt.Sprintf("-- not carried over: NOT NULL of %s (%s)", where, oneLine(why)))
 		}
 		if c.GetOnUpdateCurrentTimestamp() {
 			if isTimestampType(typ) {

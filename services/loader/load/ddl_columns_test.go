@@ -55,6 +55,7 @@ func TestCreateTablesIdentityDefaultsTrigger(t *testing.T) {
 			{Name: "note", PgType: "text", DefaultKind: now, DefaultExpression: "CURRENT_TIMESTAMP"}, // text: left out
 			{Name: "token", PgType: "varchar(36)", DefaultKind: commonv1.DefaultKind_DEFAULT_KIND_OTHER, DefaultExpression: "uuid()\n; x"},
 			{Name: "changed", PgType: "timestamptz(0)", NotNull: true, DefaultKind: now, DefaultExpression: "current_timestamp()", OnUpdateCurrentTimestamp: true},
+			{Name: "shipped", PgType: "timestamp(0)", NotNullDropped: "zero dates load as NULL\n(zero_dates: NULL)"}, // made NULLable, listed
 		}},
 		{Name: "big", Columns: []*loaderv1.ColumnDefinition{
 			{Name: "id", PgType: "numeric(20,0)", NotNull: true, Identity: true},
@@ -81,6 +82,8 @@ func TestCreateTablesIdentityDefaultsTrigger(t *testing.T) {
 		`-- not carried over: default of "app"."items"."note": CURRENT_TIMESTAMP (the column is text)`,
 		`-- not carried over: default of "app"."items"."token": uuid() ; x`,
 		`-- not carried over: "app"."oddkey"."id" is filled in by the source on insert, but text cannot be an identity`,
+		`"shipped" timestamp(0)` + "\n",
+		`-- not carried over: NOT NULL of "app"."items"."shipped" (zero dates load as NULL (zero_dates: NULL))`,
 	} {
 		if !strings.Contains(all, want) {
 			t.Errorf("statements lack %q:\n%s", want, all)

@@ -31,6 +31,7 @@ func TableDefinitions(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSou
 			byName[c.GetName()] = c
 		}
 		def := &loaderv1.TableDefinition{Name: t.GetTargetTable()}
+		zeroNull := t.GetSource().GetMysql().GetZeroDates() == commonv1.ZeroDatePolicy_ZERO_DATE_POLICY_NULL
 		for j, m := range t.GetColumns() {
 			col := &loaderv1.ColumnDefinition{Name: m.GetTarget(), PgType: batch.PostgresType(m.GetType())}
 			if m.GetSource() != "" {
@@ -50,6 +51,12 @@ func TableDefinitions(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSou
 					col.OnUpdateCurrentTimestamp = sc.GetOnUpdateCurrentTimestamp()
 				}
 				col.NotNull = !sc.GetNullable() && m.Default == nil
+				if col.NotNull && zeroNull && canHoldZeroDate(sc) {
+					// The extractor reads a zero date as NULL: NOT NULL
+					// would quarantine the very rows the policy keeps.
+					col.NotNull = false
+					col.NotNullDropped = "zero dates load as NULL (zero_dates: NULL)"
+				}
 			} else {
 				col.NotNull = m.Default != nil
 			}
@@ -58,6 +65,13 @@ func TableDefinitions(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSou
 		defs = append(defs, def)
 	}
 	return defs, nil
+}
+
+// canHoldZeroDate: a MySQL/MariaDB date, datetime or timestamp column,
+// which can hold '0000-00-00' or a date with a zero month or day.
+func canHoldZeroDate(c *commonv1.SourceColumn) bool {
+	st := strings.ToLower(strings.TrimSpace(c.GetSourceType()))
+	return strings.HasPrefix(st, "date") || strings.HasPrefix(st, "timestamp")
 }
 
 // sourceTable is the source's table name, for matching foreign keys.

@@ -245,34 +245,42 @@ func (e *namedErr) Error() string { return e.msg }
 
 func (e *namedErr) Unwrap() error { return e.err }
 
-// NamingTable adds the table's name after the first spec path that points
-// into a table, so "tables[2].columns[1].expr: …" reads
-// "tables[2].columns[1].expr (table "orders_b"): …".
+// NamingTable adds the table's name after each spec path that points into
+// a table, so "tables[2].columns[1].expr: …" reads
+// "tables[2].columns[1].expr (table "orders_b"): …" (an error listing
+// several problems names the table of each).
 func NamingTable(spec *commonv1.JobSpec, err error) error {
 	msg := err.Error()
-	m := TableField.FindStringSubmatchIndex(msg)
-	if m == nil {
-		return err
-	}
-	i, convErr := strconv.Atoi(msg[m[2]:m[3]])
-	if convErr != nil || i >= len(spec.GetTables()) {
-		return err
-	}
-	name := spec.GetTables()[i].GetName()
-	if name == "" {
-		name = spec.GetTables()[i].GetTargetTable()
-	}
-	if name == "" {
-		return err
-	}
-	if len(name) > MaxNameBytes { // the error is about its length: quote a start
-		cut := MaxNameBytes
-		for cut > 0 && !utf8.RuneStart(name[cut]) {
-			cut--
+	var b strings.Builder
+	last := 0
+	for _, m := range TableField.FindAllStringSubmatchIndex(msg, -1) {
+		i, convErr := strconv.Atoi(msg[m[2]:m[3]])
+		if convErr != nil || i >= len(spec.GetTables()) || strings.HasPrefix(msg[m[1]:], " (table ") {
+			continue
 		}
-		name = name[:cut] + "…"
+		name := spec.GetTables()[i].GetName()
+		if name == "" {
+			name = spec.GetTables()[i].GetTargetTable()
+		}
+		if name == "" {
+			continue
+		}
+		if len(name) > MaxNameBytes { // the error is about its length: quote a start
+			cut := MaxNameBytes
+			for cut > 0 && !utf8.RuneStart(name[cut]) {
+				cut--
+			}
+			name = name[:cut] + "…"
+		}
+		b.WriteString(msg[last:m[1]])
+		fmt.Fprintf(&b, " (table %q)", name)
+		last = m[1]
 	}
-	return &namedErr{msg: msg[:m[1]] + fmt.Sprintf(" (table %q)", name) + msg[m[1]:], err: err}
+	if last == 0 {
+		return err
+	}
+	b.WriteString(msg[last:])
+	return &namedErr{msg: b.String(), err: err}
 }
 
 // Hash is the mapping version: SHA-256 of the submitted spec in

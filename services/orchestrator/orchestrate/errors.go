@@ -14,6 +14,8 @@ var (
 	ErrInvalidSpec = jobspec.ErrInvalidSpec
 	// ErrTargetMismatch: the target cannot take the data as specified.
 	ErrTargetMismatch = jobspec.ErrTargetMismatch
+	// ErrSourceRefused: the source cannot be read as specified.
+	ErrSourceRefused = jobspec.ErrSourceRefused
 	// ErrJobNotFound: no job with that id.
 	ErrJobNotFound = jobstore.ErrJobNotFound
 	// ErrInvalidArgument: a malformed request other than a spec (a page

@@ -33,6 +33,10 @@ type prepared struct {
 // target column types and limits, and plans the partitions of every table.
 // It moves no data; with target.create_tables it creates missing tables.
 func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID string, redrive bool) (*prepared, error) {
+	// Every check ValidateSpec runs, and every problem named at once.
+	if err := s.checker.Problems(ctx, in, redrive); err != nil {
+		return nil, err
+	}
 	spec, err := jobspec.Normalize(in, s.cfg.DefaultTarget)
 	if err != nil {
 		return nil, err
@@ -50,9 +54,6 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 			return nil, err
 		}
 	}
-	if redrive && jobspec.IfExists(spec) == commonv1.IfExists_IF_EXISTS_TRUNCATE {
-		return nil, jobspec.Invalid("target.if_exists", "a re-drive appends to its original job's tables; truncate would empty them")
-	}
 	p := &prepared{spec: spec, plans: make([][]*commonv1.KeyRange, len(spec.Tables)), snapshots: make([]string, len(spec.Tables))}
 	if create {
 		defs, err := jobspec.TableDefinitions(spec, sources)
@@ -66,37 +67,17 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		p.ddl = res.GetStatements()
 		p.constraints = jobspec.Constraints(spec, sources)
 	}
-	targetCols := map[string][]*loaderv1.TargetColumn{}
+	// The target types, now that every table exists (the checks used the
+	// planned ones of tables create_tables has just made).
 	for i, t := range spec.Tables {
 		f := fmt.Sprintf("tables[%d]", i)
 		tgt, err := s.cfg.Clients.Loader.DescribeTarget(ctx, &loaderv1.DescribeTargetRequest{Target: target, Table: t.TargetTable})
 		if err != nil {
 			return nil, stages.Refusal(f+".target_table", "loader", err)
 		}
-		targetCols[t.TargetTable] = tgt.Columns
 		if err := jobspec.FillTargetTypes(f, t, tgt.Columns, spec.Target.Schema); err != nil {
 			return nil, err
 		}
-	}
-	if err := jobspec.CheckMerging(spec, targetCols); err != nil {
-		return nil, err
-	}
-	if err := s.checker.CheckWriteModes(ctx, spec); err != nil {
-		return nil, err
-	}
-	if err := s.checker.CheckSync(ctx, spec, sources); err != nil {
-		return nil, err
-	}
-	for i, t := range spec.Tables {
-		if err := s.checker.CheckStages(ctx, fmt.Sprintf("tables[%d]", i), t, sources[i], spec.Target.Schema); err != nil {
-			return nil, err
-		}
-	}
-	// target.if_exists, once the spec is known to be right and before any
-	// source snapshot, slot or row: existing rows are never touched by a
-	// refused job (create_tables may have made missing tables, empty).
-	if errs := s.checker.CheckEmpty(ctx, spec, redrive); len(errs) > 0 {
-		return nil, errs[0].Err
 	}
 	p.syncStart = map[string]string{}
 	for i, t := range spec.Tables {

@@ -25,7 +25,7 @@ func toStatus(err error) error {
 	switch {
 	case errors.Is(err, ErrInvalidSpec), errors.Is(err, ErrInvalidArgument):
 		code = codes.InvalidArgument
-	case errors.Is(err, ErrTargetMismatch):
+	case errors.Is(err, ErrTargetMismatch), errors.Is(err, ErrSourceRefused):
 		code = codes.FailedPrecondition
 	case errors.Is(err, ErrJobNotFound):
 		code = codes.NotFound
@@ -58,7 +58,7 @@ func controlStoreDown(err error) bool {
 }
 
 func isDomain(err error) bool {
-	for _, d := range []error{ErrInvalidSpec, ErrInvalidArgument, ErrTargetMismatch, ErrJobNotFound, ErrJobState, ErrUnbalanced, ErrStage, ErrStageFatal, ErrCancelled, ErrSealed} {
+	for _, d := range []error{ErrInvalidSpec, ErrInvalidArgument, ErrTargetMismatch, ErrSourceRefused, ErrJobNotFound, ErrJobState, ErrUnbalanced, ErrStage, ErrStageFatal, ErrCancelled, ErrSealed} {
 		if errors.Is(err, d) {
 			return true
 		}

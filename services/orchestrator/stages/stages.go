@@ -9,6 +9,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 
@@ -119,10 +120,20 @@ func Refusal(field, stage string, err error) error {
 	case codes.NotFound:
 		return jobspec.Invalid(field, "%s", msg)
 	case codes.FailedPrecondition:
+		if stage == "extractor" {
+			// The source is what refuses: say so, not that the target
+			// cannot take the data.
+			return fmt.Errorf("%w: %s: %s", jobspec.ErrSourceRefused, field, sourceField.ReplaceAllString(msg, ""))
+		}
 		return fmt.Errorf("%w: %s: %s", jobspec.ErrTargetMismatch, field, msg)
 	}
 	return fmt.Errorf("%w: %s: %s: %s", ErrStage, stage, st.Code(), msg)
 }
+
+// sourceField is the extractor's class and own name for a source field at
+// the start of its message ("failed precondition: source.mysql.table: "):
+// the caller's class and field (tables[i].source) say them already.
+var sourceField = regexp.MustCompile(`^(?:failed precondition: )?(?:source(?:\.[a-z_]+)*: )?`)
 
 // Classify classifies an error returned by a stage service. A stage's
 // message may quote a driver's error and so a DSN: what comes back is

@@ -3,6 +3,7 @@ package validation
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"sort"
 	"strings"
@@ -82,7 +83,15 @@ func (v *Server) DryRun(ctx context.Context, req *orchestratorv1.DryRunRequest) 
 			continue
 		}
 		if err := ck.dryRunTable(ctx, c.spec, t, req.GetSample(), rows, dt); err != nil {
-			return nil, err
+			if !errors.Is(err, stages.ErrStageFatal) {
+				return nil, err // an outage: the dry run could not be made
+			}
+			// A stage refused this table's rows: a problem of the
+			// table, not a failed call, so CI sees a failed check.
+			dt.Ok = false
+			dt.Problems = append(dt.Problems, &orchestratorv1.Problem{Table: t.GetName(), Field: fmt.Sprintf("tables[%d]", i),
+				Message: strings.TrimPrefix(err.Error(), stages.ErrStageFatal.Error()+": ")})
+			resp.Ok = false
 		}
 	}
 	// With thresholds, they decide; without, any quarantined row fails.

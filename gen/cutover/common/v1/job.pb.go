@@ -1442,9 +1442,16 @@ type CsvSource struct {
 	TrimSpace bool `protobuf:"varint,8,opt,name=trim_space,json=trimSpace,proto3" json:"trim_space,omitempty"`
 	// Text encoding of the file: utf-8 (default), gbk, gb18030, big5,
 	// utf-16 (BOM decides the byte order), utf-16le, utf-16be, latin1.
-	Encoding      string `protobuf:"bytes,9,opt,name=encoding,proto3" json:"encoding,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Encoding string `protobuf:"bytes,9,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	// An empty field that is not quoted is NULL; a quoted empty field ("")
+	// stays an empty string (MySQL/PostgreSQL CSV exports).
+	EmptyIsNull bool `protobuf:"varint,10,opt,name=empty_is_null,json=emptyIsNull,proto3" json:"empty_is_null,omitempty"`
+	// A record with more fields than the header (or columns) keeps the named
+	// ones and drops the rest, instead of being quarantined as ragged_row
+	// (e.g. a trailing delimiter on every line). Fewer fields stay ragged.
+	IgnoreExtraFields bool `protobuf:"varint,11,opt,name=ignore_extra_fields,json=ignoreExtraFields,proto3" json:"ignore_extra_fields,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *CsvSource) Reset() {
@@ -1538,6 +1545,20 @@ func (x *CsvSource) GetEncoding() string {
 		return x.Encoding
 	}
 	return ""
+}
+
+func (x *CsvSource) GetEmptyIsNull() bool {
+	if x != nil {
+		return x.EmptyIsNull
+	}
+	return false
+}
+
+func (x *CsvSource) GetIgnoreExtraFields() bool {
+	if x != nil {
+		return x.IgnoreExtraFields
+	}
+	return false
 }
 
 // MysqlSource is a table in a MySQL or MariaDB database.
@@ -3535,7 +3556,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x06sqlite\x18\x04 \x01(\v2\x1f.cutover.common.v1.SqliteSourceH\x00R\x06sqlite\x126\n" +
 	"\x05jsonl\x18\x05 \x01(\v2\x1e.cutover.common.v1.JsonlSourceH\x00R\x05jsonl\x123\n" +
 	"\x04xlsx\x18\x06 \x01(\v2\x1d.cutover.common.v1.XlsxSourceH\x00R\x04xlsxB\x06\n" +
-	"\x04kind\"\xfe\x01\n" +
+	"\x04kind\"\xd2\x02\n" +
 	"\tCsvSource\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1c\n" +
 	"\tdelimiter\x18\x02 \x01(\tR\tdelimiter\x12\x1b\n" +
@@ -3547,7 +3568,10 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x06escape\x18\a \x01(\tR\x06escape\x12\x1d\n" +
 	"\n" +
 	"trim_space\x18\b \x01(\bR\ttrimSpace\x12\x1a\n" +
-	"\bencoding\x18\t \x01(\tR\bencoding\"\xb0\x01\n" +
+	"\bencoding\x18\t \x01(\tR\bencoding\x12\"\n" +
+	"\rempty_is_null\x18\n" +
+	" \x01(\bR\vemptyIsNull\x12.\n" +
+	"\x13ignore_extra_fields\x18\v \x01(\bR\x11ignoreExtraFields\"\xb0\x01\n" +
 	"\vMysqlSource\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x1a\n" +
 	"\bdatabase\x18\x02 \x01(\tR\bdatabase\x12\x14\n" +

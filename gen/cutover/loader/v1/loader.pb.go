@@ -1473,8 +1473,12 @@ type ColumnDefinition struct {
 	// update changes the row but not the column (MySQL's ON UPDATE
 	// CURRENT_TIMESTAMP).
 	OnUpdateCurrentTimestamp bool `protobuf:"varint,8,opt,name=on_update_current_timestamp,json=onUpdateCurrentTimestamp,proto3" json:"on_update_current_timestamp,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// Set when the source column is NOT NULL but the target column is made
+	// NULLable (not_null is false): why, for the list of what was left out,
+	// e.g. "zero dates load as NULL (zero_dates: NULL)".
+	NotNullDropped string `protobuf:"bytes,9,opt,name=not_null_dropped,json=notNullDropped,proto3" json:"not_null_dropped,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ColumnDefinition) Reset() {
@@ -1561,6 +1565,13 @@ func (x *ColumnDefinition) GetOnUpdateCurrentTimestamp() bool {
 		return x.OnUpdateCurrentTimestamp
 	}
 	return false
+}
+
+func (x *ColumnDefinition) GetNotNullDropped() string {
+	if x != nil {
+		return x.NotNullDropped
+	}
+	return ""
 }
 
 type TableDefinition struct {
@@ -3284,7 +3295,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x1cGetQuarantineSummaryResponse\x12:\n" +
 	"\x06groups\x18\x01 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\x06groups\x12>\n" +
 	"\bfiltered\x18\x02 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\bfiltered\x12>\n" +
-	"\bwarnings\x18\x03 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\bwarnings\"\xcc\x02\n" +
+	"\bwarnings\x18\x03 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\bwarnings\"\xf6\x02\n" +
 	"\x10ColumnDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\apg_type\x18\x02 \x01(\tR\x06pgType\x12\x19\n" +
@@ -3293,7 +3304,8 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\fdefault_kind\x18\x05 \x01(\x0e2\x1e.cutover.common.v1.DefaultKindR\vdefaultKind\x12#\n" +
 	"\rdefault_value\x18\x06 \x01(\tR\fdefaultValue\x12-\n" +
 	"\x12default_expression\x18\a \x01(\tR\x11defaultExpression\x12=\n" +
-	"\x1bon_update_current_timestamp\x18\b \x01(\bR\x18onUpdateCurrentTimestamp\"d\n" +
+	"\x1bon_update_current_timestamp\x18\b \x01(\bR\x18onUpdateCurrentTimestamp\x12(\n" +
+	"\x10not_null_dropped\x18\t \x01(\tR\x0enotNullDropped\"d\n" +
 	"\x0fTableDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
 	"\acolumns\x18\x02 \x03(\v2#.cutover.loader.v1.ColumnDefinitionR\acolumns\"\x88\x01\n" +
