@@ -235,7 +235,8 @@ func (s *Stack) HTTPClient() *http.Client {
 // GatewayURL is the gateway's base URL.
 func (s *Stack) GatewayURL() string { return "https://" + s.Addrs.Gateway }
 
-var services = []string{"extractor", "transformer", "validator", "loader", "orchestrator", "gateway"}
+// services are the identities given a certificate.
+var services = auth.ServiceNames
 
 // setupSecurity gives every service its certificate: from cfg.TLSDir (made
 // there on first use) or from a CA made in memory for this stack.

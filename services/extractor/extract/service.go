@@ -9,13 +9,13 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/config"
 	"github.com/cutover/cutover/services/kit/fsroot"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -72,20 +72,10 @@ type Options struct {
 
 // ParseOptions reads the two settings as configured: file roots separated
 // by the OS list separator (':'), source hosts by ','. Items are trimmed
-// and empty ones dropped, as kit/config.List does for the embedded stack,
-// so one environment means the same to every binary.
+// and empty ones dropped (kit/config.List, as for the embedded stack), so
+// one environment means the same to every binary.
 func ParseOptions(fileRoots, sourceHosts string) Options {
-	return Options{FileRoots: splitList(fileRoots, string(filepath.ListSeparator)), SourceHosts: splitList(sourceHosts, ",")}
-}
-
-func splitList(s, sep string) []string {
-	var out []string
-	for _, v := range strings.Split(s, sep) {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
+	return Options{FileRoots: config.List(fileRoots, string(filepath.ListSeparator)), SourceHosts: config.List(sourceHosts, ",")}
 }
 
 // NewWithOptions returns a Service with no open connections. A root that

@@ -125,6 +125,18 @@ func WriteDevDir(dir string, services []string, hosts ...string) error {
 	return sealbox.WriteKeyFile(filepath.Join(dir, SecretKeyFileName))
 }
 
+// DevSecretKeyFile is the secret key in the TLS directory, "" when there
+// is no directory or no key in it.
+func (s *Security) DevSecretKeyFile() string {
+	if s.Dir == "" {
+		return ""
+	}
+	if p := filepath.Join(s.Dir, SecretKeyFileName); fileExists(p) {
+		return p
+	}
+	return ""
+}
+
 // DevSecurity is an in-memory PKI for a stack in one process: one CA and a
 // certificate per service, so every link is mTLS with real identities.
 type DevSecurity struct {

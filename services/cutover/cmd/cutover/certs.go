@@ -13,9 +13,6 @@ import (
 	"github.com/cutover/cutover/services/kit/server"
 )
 
-// services are the identities `cutover certs` issues certificates for.
-var services = []string{"extractor", "transformer", "validator", "loader", "orchestrator", "gateway"}
-
 // certs makes a development CA, a certificate per service, an admin token
 // and the key sealing DSN secrets in a directory (kept when they exist).
 func certs(args []string, stdout, stderr io.Writer) int {
@@ -32,7 +29,7 @@ func certs(args []string, stdout, stderr io.Writer) int {
 			extra = append(extra, h)
 		}
 	}
-	if err := server.WriteDevDir(*dir, services, extra...); err != nil {
+	if err := server.WriteDevDir(*dir, auth.ServiceNames, extra...); err != nil {
 		fmt.Fprintf(stderr, "cutover certs: %v\n", err)
 		return 1
 	}

@@ -42,22 +42,11 @@ func main() {
 		slog.Error("exit", "err", fmt.Sprintf("--gateway-max-body (%s) %q is not a positive number of bytes", config.EnvName("gateway-max-body"), *maxBody))
 		os.Exit(2)
 	}
-	opts := gateway.Options{Addr: *addr, AllowedHosts: list(*hosts), AllowedOrigins: list(*origins), MaxBodyBytes: limit}
+	opts := gateway.Options{Addr: *addr, AllowedHosts: config.List(*hosts, ","), AllowedOrigins: config.List(*origins, ","), MaxBodyBytes: limit}
 	if err := run(*addr, *orch, sec, opts, *traceFile, *grace); err != nil {
 		slog.Error("exit", "err", err)
 		os.Exit(1)
 	}
-}
-
-// list splits a comma-separated flag value.
-func list(s string) []string {
-	var out []string
-	for _, v := range strings.Split(s, ",") {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // run serves HTTPS with the gateway's certificate and calls the

@@ -4,8 +4,6 @@ package main
 import (
 	"context"
 	"flag"
-	"os"
-	"path/filepath"
 
 	"github.com/cutover/cutover/services/kit/config"
 	"github.com/cutover/cutover/services/kit/server"
@@ -22,10 +20,8 @@ func main() {
 	}, func(ctx context.Context) (server.Service, error) {
 		sec := server.SecurityFrom(ctx)
 		// A development TLS directory holds the key sealing DSN secrets.
-		if cfg.SecretKeyFile == "" && sec.Dir != "" {
-			if p := filepath.Join(sec.Dir, server.SecretKeyFileName); fileExists(p) {
-				cfg.SecretKeyFile = p
-			}
+		if cfg.SecretKeyFile == "" {
+			cfg.SecretKeyFile = sec.DevSecretKeyFile()
 		}
 		clients, closeClients, err := stages.Dial(sec.DialOptions()...)
 		if err != nil {
@@ -43,5 +39,3 @@ func main() {
 		return orchestrate.WithCloser(svc, closeClients), nil
 	})
 }
-
-func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
