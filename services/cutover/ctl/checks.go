@@ -307,6 +307,9 @@ func (r *reconciliation) groups() []group {
 		if rc := t.GetRows(); rc != nil {
 			g.checks = append(g.checks, rowCheck(rc))
 		}
+		if ind := t.GetIndependent(); ind != nil {
+			g.checks = append(g.checks, independentChecks(ind)...)
+		}
 		// The server's verdict wins: a table it failed fails here too.
 		if !t.GetOk() && !anyFailed(g.checks) {
 			g.checks = append(g.checks, check{name: "table", failed: true, message: "the reconciliation of " + t.GetTargetTable() + " failed"})
@@ -377,4 +380,40 @@ func clip(s string, n int) string {
 		return s
 	}
 	return string(r[:n]) + "…"
+}
+
+// independentChecks are the checks of the independent level: rows, each
+// total, and each warning (a skipped check: CI sees what was not compared,
+// and --fail-on-warning fails on it).
+func independentChecks(ind *commonv1.IndependentCheck) []check {
+	var out []check
+	rows := check{name: "independent rows", skipped: ind.GetRowsSkipped(),
+		message: fmt.Sprintf("source %d rows, target %d; %d of %d key buckets differ, %d differing keys listed; compared: %s",
+			ind.GetSourceRows(), ind.GetTargetRows(), ind.GetBucketsDiffering(), ind.GetBuckets(), len(ind.GetDifferences()), strings.Join(ind.GetComparedColumns(), ", "))}
+	rows.failed = ind.GetSourceRows() != ind.GetTargetRows() && ind.GetRowsSkipped() == "" || ind.GetBucketsDiffering() > 0 || len(ind.GetDifferences()) > 0
+	if ind.GetRowsSkipped() != "" && !rows.failed {
+		rows.skipped = ind.GetRowsSkipped()
+	} else {
+		rows.skipped = ""
+	}
+	if ind.GetTruncated() {
+		rows.message += " (more not listed)"
+	}
+	for _, d := range ind.GetDifferences() {
+		rows.detail = append(rows.detail, oneLine(fmt.Sprintf("%s %s: source %s, target %s", d.GetKind(), d.GetKey(), orNone(d.GetSource()), orNone(d.GetTarget()))))
+	}
+	out = append(out, rows)
+	for _, a := range ind.GetTotals() {
+		c := check{name: "independent total " + a.GetName(), failed: !a.GetOk(),
+			message: fmt.Sprintf("%d groups compared, %d differ", a.GetGroups(), groupsDiffering(a))}
+		for _, d := range a.GetDifferences() {
+			c.detail = append(c.detail, oneLine(fmt.Sprintf("group [%s] %s: source %s, target %s",
+				strings.Join(d.GetGroup(), ", "), d.GetMeasure(), d.GetSource(), d.GetTarget())))
+		}
+		out = append(out, c)
+	}
+	for _, w := range ind.GetWarnings() {
+		out = append(out, check{name: "warning", skipped: w})
+	}
+	return out
 }

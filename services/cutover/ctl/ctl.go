@@ -387,6 +387,8 @@ func reconcile(ctx context.Context, args []string, stdout io.Writer) (int, error
 	c.flags(fs)
 	c.reportFlags(fs)
 	maxDiff := fs.Int("max-differences", 0, "differing keys listed per table (0 = the server's default, 20; at most 1000)")
+	levelName := fs.String("level", "independent", "independent (source and target databases each hash their own rows), replay (the job's partitions through the stages again) or both")
+	failOnWarning := fs.Bool("fail-on-warning", false, "exit 1 when something was not compared (a skipped column, a file source), as when a check fails")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return 0, err
@@ -396,6 +398,10 @@ func reconcile(ctx context.Context, args []string, stdout io.Writer) (int, error
 		return 0, usageError{"reconcile: want exactly one job id: cutoverctl reconcile JOB"}
 	case *maxDiff < 0 || *maxDiff > 1000:
 		return 0, usageError{fmt.Sprintf("--max-differences must be between 0 and 1000, got %d", *maxDiff)}
+	}
+	level, ok := reconcileLevels[*levelName]
+	if !ok {
+		return 0, usageError{fmt.Sprintf("--level must be independent, replay or both, got %q", *levelName)}
 	}
 	if c.timeout == 0 {
 		c.timeout = defaultLongTimeout
@@ -409,7 +415,7 @@ func reconcile(ctx context.Context, args []string, stdout io.Writer) (int, error
 	defer cancel()
 	started := time.Now()
 	r, err := orchestratorv1.NewValidationServiceClient(cc).Reconcile(cctx,
-		&orchestratorv1.ReconcileRequest{Id: pos[0], MaxDifferences: int32(*maxDiff)}, grpc.WaitForReady(false))
+		&orchestratorv1.ReconcileRequest{Id: pos[0], MaxDifferences: int32(*maxDiff), Level: level}, grpc.WaitForReady(false))
 	if err != nil {
 		return 0, c.rpcError("Reconcile", err)
 	}
@@ -425,10 +431,16 @@ func reconcile(ctx context.Context, args []string, stdout io.Writer) (int, error
 	} else {
 		out.summary(stdout)
 	}
-	if !r.GetReconciliation().GetOk() {
+	if !r.GetReconciliation().GetOk() || *failOnWarning && r.GetReconciliation().GetWarning() {
 		return ExitFailed, nil
 	}
 	return ExitOK, nil
+}
+
+var reconcileLevels = map[string]commonv1.ReconcileLevel{
+	"independent": commonv1.ReconcileLevel_RECONCILE_LEVEL_INDEPENDENT,
+	"replay":      commonv1.ReconcileLevel_RECONCILE_LEVEL_REPLAY,
+	"both":        commonv1.ReconcileLevel_RECONCILE_LEVEL_BOTH,
 }
 
 // write writes the requested JUnit and Markdown files.

@@ -412,6 +412,18 @@ func TestReconcile(t *testing.T) {
 		}
 	}
 
+	// A CSV source has no database for the independent level: the table
+	// is replayed, and that is a warning CI can fail on.
+	if got := p.outcomes()[suite+"/warning"]; !strings.HasPrefix(got, "skip") {
+		t.Errorf("file source warning = %q, want a skipped check", got)
+	}
+	if !strings.Contains(r.stdout, "PASS with warnings") {
+		t.Errorf("summary %q does not say warnings", r.stdout)
+	}
+	runCtl(t, "reconcile", id, "--addr", addr, "--fail-on-warning").want(t, ExitFailed)
+	runCtl(t, "reconcile", id, "--addr", addr, "--level", "replay", "--fail-on-warning").want(t, ExitOK)
+	runCtl(t, "reconcile", id, "--addr", addr, "--level", "sideways").want(t, ExitUsage)
+
 	// One amount changed, one row deleted: both keys named, and the
 	// aggregate names the group; the count is off by one.
 	db.Exec(`UPDATE orders SET amount = amount + 0.01 WHERE id = 2`, `DELETE FROM orders WHERE id = 3`)

@@ -204,6 +204,22 @@ func (r *reconciliation) markdown(w io.Writer) {
 		if s := t.GetRows().GetSkipped(); s != "" {
 			fmt.Fprintf(w, "- Rows not compared: %s.\n", text(s))
 		}
+		if ind := t.GetIndependent(); ind != nil {
+			fmt.Fprintf(w, "- %s Independent check (each database hashed its own rows): source %d rows, target %d; %d of %d key buckets differ.\n",
+				mark(ind.GetOk()), ind.GetSourceRows(), ind.GetTargetRows(), ind.GetBucketsDiffering(), ind.GetBuckets())
+			if cs := ind.GetComparedColumns(); len(cs) > 0 {
+				fmt.Fprintf(w, "- Compared columns: %s.\n", text(strings.Join(cs, ", ")))
+			}
+			for _, a := range ind.GetTotals() {
+				fmt.Fprintf(w, "- %s Total %s: %d groups, %d differ.\n", mark(a.GetOk()), code(a.GetName()), a.GetGroups(), groupsDiffering(a))
+			}
+			for _, warn := range ind.GetWarnings() {
+				fmt.Fprintf(w, "- Warning: %s.\n", text(warn))
+			}
+			for _, d := range ind.GetDifferences() {
+				fmt.Fprintf(w, "- Differs (%s) %s: source %s; target %s.\n", text(d.GetKind()), code(d.GetKey()), text(orNone(d.GetSource())), text(orNone(d.GetTarget())))
+			}
+		}
 		fmt.Fprintln(w)
 		for _, a := range t.GetAggregates() {
 			if len(a.GetDifferences()) == 0 {

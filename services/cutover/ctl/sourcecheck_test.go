@@ -12,8 +12,9 @@ import (
 )
 
 // TestValidateKeylessSource: two MariaDB source tables without a primary
-// key fail validate and validate --dry-run (exit 1, JUnit written), each
-// named on the source side; a keyed table with create_tables dry-runs
+// key pass validate and validate --dry-run for a full load (read in one
+// ordered pass); followed (sync) they fail both (exit 1, JUnit written),
+// each named on the source side; a keyed table with create_tables dry-runs
 // although its target does not exist yet, and nothing is created.
 func TestValidateKeylessSource(t *testing.T) {
 	mdsn := mysqltest.NewDatabase(t)
@@ -43,6 +44,16 @@ func TestValidateKeylessSource(t *testing.T) {
 			{Name: "audit_log", TargetTable: "audit_log", Source: src("audit_log")},
 			{Name: "film_text", TargetTable: "film_text", Source: src("film_text")},
 		}}
+	for _, dry := range []bool{false, true} {
+		args := []string{"validate", "--addr", st.Addrs.Orchestrator, "--spec", writeSpec(t, spec), "--junit", filepath.Join(t.TempDir(), "junit.xml")}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		runCtl(t, args...).want(t, ExitOK)
+	}
+	for i, col := range []string{"id", "at", "film_id"} {
+		spec.Tables[i].Sync = &commonv1.SyncSpec{Kind: &commonv1.SyncSpec_Watermark{Watermark: &commonv1.WatermarkSync{Column: col}}}
+	}
 	path := writeSpec(t, spec)
 	for _, dry := range []bool{false, true} {
 		junit := filepath.Join(t.TempDir(), "junit.xml")
@@ -55,7 +66,7 @@ func TestValidateKeylessSource(t *testing.T) {
 		got := readJUnit(t, junit).outcomes()
 		for i, name := range []string{"audit_log", "film_text"} {
 			o := got[name+"/spec"]
-			if !strings.HasPrefix(o, "fail: tables["+string(rune('1'+i))+"].source: source table ") || !strings.Contains(o, name+" has no primary key") {
+			if !strings.HasPrefix(o, "fail: tables["+string(rune('1'+i))+"].sync: source table ") || !strings.Contains(o, name+" has no primary key") {
 				t.Errorf("dry-run=%v: %s/spec = %q (all: %v)", dry, name, o, got)
 			}
 		}
@@ -65,6 +76,7 @@ func TestValidateKeylessSource(t *testing.T) {
 	}
 
 	spec.Tables = spec.Tables[:1]
+	spec.Tables[0].Sync = nil
 	junit := filepath.Join(t.TempDir(), "junit.xml")
 	r := runCtl(t, "validate", "--dry-run", "--addr", st.Addrs.Orchestrator, "--spec", writeSpec(t, spec), "--junit", junit)
 	r.want(t, ExitOK)

@@ -54,6 +54,10 @@ func (v *validation) summary(w io.Writer) {
 }
 
 func (r *reconciliation) summary(w io.Writer) {
-	fmt.Fprintf(w, "reconcile %s: %s in %.1fs\n", r.rec.GetJobId(), verdict(r.rec.GetOk()), r.rec.GetDurationSeconds())
+	v := verdict(r.rec.GetOk())
+	if r.rec.GetWarning() {
+		v += " with warnings"
+	}
+	fmt.Fprintf(w, "reconcile %s: %s in %.1fs\n", r.rec.GetJobId(), v, r.rec.GetDurationSeconds())
 	writeGroups(w, r.groups())
 }

@@ -56,6 +56,7 @@ func Load(path string) (*commonv1.JobSpec, error) {
 		src := t.GetSource()
 		if c := src.GetCsv(); c != nil {
 			rel(&c.Path)
+			rel(&c.Pattern)
 		}
 		if c := src.GetJsonl(); c != nil {
 			rel(&c.Path)

@@ -142,7 +142,8 @@ func TestLogicalSyncPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}
-	if !rec.Reconciliation.Ok || rec.Reconciliation.Tables[0].Rows.Rows == 0 || rec.Reconciliation.Tables[0].Rows.Skipped != "" {
+	// Independent level: the source's own rows now against the target's.
+	if ind := rec.Reconciliation.Tables[0].GetIndependent(); !rec.Reconciliation.Ok || ind.GetSourceRows() == 0 || ind.GetRowsSkipped() != "" || len(ind.GetDifferences()) > 0 {
 		t.Fatalf("reconciliation: %v", rec.Reconciliation)
 	}
 	r, err := jobs.GetReadiness(ctx, &orchestratorv1.GetReadinessRequest{Id: id})

@@ -18,13 +18,19 @@ import (
 // reconcile calls ValidationService.Reconcile on the stack.
 func reconcile(t *testing.T, st *stack.Stack, id string, maxDiff int32) *orchestratorv1.Reconciliation {
 	t.Helper()
+	return reconcileAt(t, st, id, maxDiff, commonv1.ReconcileLevel_RECONCILE_LEVEL_BOTH)
+}
+
+// reconcileAt reconciles at one level.
+func reconcileAt(t *testing.T, st *stack.Stack, id string, maxDiff int32, level commonv1.ReconcileLevel) *orchestratorv1.Reconciliation {
+	t.Helper()
 	conn, err := st.Conn()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	res, err := orchestratorv1.NewValidationServiceClient(conn).Reconcile(context.Background(),
-		&orchestratorv1.ReconcileRequest{Id: id, MaxDifferences: maxDiff})
+		&orchestratorv1.ReconcileRequest{Id: id, MaxDifferences: maxDiff, Level: level})
 	if err != nil {
 		t.Fatalf("Reconcile: %v", err)
 	}

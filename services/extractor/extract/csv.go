@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,11 +28,20 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // csvSpec is a validated CsvSource.
 type csvSpec struct {
-	path    string
-	comma   rune
-	header  bool
-	columns []string
-	null    string
+	path string
+	// pattern is a source's file name pattern (csv_pattern.go); a file
+	// of it is opened with path set, field "source.csv.pattern", its
+	// references prefixed with its name and its header held to the first
+	// file's (wantNames, from wantFrom).
+	pattern   string
+	field     string // the spec field that names the file, for errors
+	refPrefix string
+	wantNames []string
+	wantFrom  string
+	comma     rune
+	header    bool
+	columns   []string
+	null      string
 	// emptyNull: an unquoted empty field is NULL (empty_is_null).
 	emptyNull bool
 	// ignoreExtra: fields past the named columns are dropped, not a
@@ -48,10 +58,13 @@ type csvSpec struct {
 }
 
 func parseCSVSpec(s *commonv1.CsvSource) (csvSpec, error) {
-	sp := csvSpec{path: s.GetPath(), comma: ',', header: !s.GetNoHeader(), columns: s.GetColumns(), null: s.GetNullMarker(), quote: '"', encName: "UTF-8",
+	sp := csvSpec{path: s.GetPath(), pattern: s.GetPattern(), field: "source.csv.path", comma: ',', header: !s.GetNoHeader(), columns: s.GetColumns(), null: s.GetNullMarker(), quote: '"', encName: "UTF-8",
 		emptyNull: s.GetEmptyIsNull(), ignoreExtra: s.GetIgnoreExtraFields()}
-	if sp.path == "" {
-		return sp, invalid("source.csv.path", "required")
+	switch {
+	case sp.path != "" && sp.pattern != "":
+		return sp, invalid("source.csv.pattern", "give path (one file) or pattern (many files), not both")
+	case sp.path == "" && sp.pattern == "":
+		return sp, invalid("source.csv.path", "required (or pattern, for many files)")
 	}
 	if d := s.GetDelimiter(); d != "" {
 		r, n := utf8.DecodeRuneInString(d)
@@ -118,7 +131,12 @@ func openCSVIn(roots *fsroot.Roots, cache *Service, s *commonv1.CsvSource) (*csv
 	if err != nil {
 		return nil, err
 	}
-	f, err := openSourceFile(roots, "source.csv.path", sp.path)
+	return openCSVSpec(roots, cache, sp)
+}
+
+// openCSVSpec opens the file of a parsed spec (sp.path) inside roots.
+func openCSVSpec(roots *fsroot.Roots, cache *Service, sp csvSpec) (*csvFile, error) {
+	f, err := openSourceFile(roots, sp.field, sp.path)
 	if err != nil {
 		return nil, err
 	}
@@ -195,10 +213,14 @@ func (cf *csvFile) init() error {
 			name = "column_" + strconv.Itoa(i+1)
 		}
 		if seen[name] {
-			return fmt.Errorf("%w: source.csv.path: %s: header has column %q twice", ErrPrecondition, cf.spec.path, name)
+			return fmt.Errorf("%w: %s: %s: header has column %q twice", ErrPrecondition, cf.spec.field, cf.spec.path, name)
 		}
 		seen[name] = true
 		names[i] = name
+	}
+	if cf.spec.wantNames != nil && !slices.Equal(names, cf.spec.wantNames) {
+		return fmt.Errorf("%w: %s: %s has the header %s, but %s, the first file, has %s: every file of a pattern needs the same header",
+			ErrPrecondition, cf.spec.field, cf.spec.path, quoteNames(names), cf.spec.wantFrom, quoteNames(cf.spec.wantNames))
 	}
 	if len(cf.spec.columns) > 0 {
 		if len(cf.spec.columns) != len(names) {
@@ -268,6 +290,9 @@ func formatCursor(off, line int64) string {
 }
 
 func describeCSV(svc *Service, s *commonv1.CsvSource) (*extractorv1.DescribeSourceResponse, error) {
+	if s.GetPattern() != "" {
+		return describeCSVPattern(svc, s)
+	}
 	cf, err := openCSVWith(svc, s)
 	if err != nil {
 		return nil, err
@@ -312,6 +337,9 @@ func (cf *csvFile) estimateRows() (int64, error) {
 // planCSV splits the file into up to n chunks that start on record
 // boundaries (csvpart.go).
 func planCSV(ctx context.Context, svc *Service, s *commonv1.CsvSource, n int) ([]*commonv1.KeyRange, error) {
+	if s.GetPattern() != "" {
+		return planCSVPattern(ctx, svc, s, n)
+	}
 	cf, err := openCSVWith(svc, s)
 	if err != nil {
 		return nil, err
@@ -335,12 +363,21 @@ func readCSV(roots *fsroot.Roots, s *commonv1.CsvSource, cursor string, size int
 // would take it past lim.bytes (limits.go); then the cursor is that
 // record's start.
 func readCSVRange(roots *fsroot.Roots, cache *Service, s *commonv1.CsvSource, rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
-	size := lim.rows
+	if s.GetPattern() != "" {
+		return readCSVPattern(roots, cache, s, rng, cursor, lim)
+	}
 	cf, err := openCSVIn(roots, cache, s)
 	if err != nil {
 		return nil, false, err
 	}
 	defer cf.Close()
+	return cf.read(rng, cursor, lim)
+}
+
+// read is readCSVRange on an open file.
+func (cf *csvFile) read(rng *commonv1.KeyRange, cursor string, lim readLimits) (*commonv1.Batch, bool, error) {
+	size := lim.rows
+	var err error
 	off, line := cf.dataStart, cf.dataLine
 	field := "cursor"
 	if cursor == "" && rng.GetLower() != "" {
@@ -433,7 +470,7 @@ func readCSVRange(roots *fsroot.Roots, cache *Service, s *commonv1.CsvSource, rn
 		if eof {
 			break
 		}
-		refBuf = appendLineRef(refBuf, prevLine, recLine)
+		refBuf = appendFileLineRef(refBuf, cf.spec.refPrefix, prevLine, recLine)
 		nrej := len(b.Rejects)
 		rowBytes := fixed + refCost(len(refBuf))
 		var big []bool
@@ -545,15 +582,21 @@ func (cf *csvFile) endRow(rec *fieldSink, null []byte, hasNull bool, big []bool)
 	rec.clear()
 }
 
-// appendLineRef makes ref, "line <prev>" or empty, say "line <line>". The
-// next record is most often on the next line: then the last digit is
-// counted up in place instead of formatting the number again.
+// appendLineRef makes ref, "line <prev>" or empty, say "line <line>".
 func appendLineRef(ref []byte, prev, line int64) []byte {
+	return appendFileLineRef(ref, "", prev, line)
+}
+
+// appendFileLineRef makes ref, "<prefix>line <prev>" or empty, say
+// "<prefix>line <line>" (the prefix names the file of a pattern source).
+// The next record is most often on the next line: then the last digit is
+// counted up in place instead of formatting the number again.
+func appendFileLineRef(ref []byte, prefix string, prev, line int64) []byte {
 	if len(ref) > 0 && line == prev+1 && ref[len(ref)-1] != '9' {
 		ref[len(ref)-1]++
 		return ref
 	}
-	return strconv.AppendInt(append(ref[:0], "line "...), line, 10)
+	return strconv.AppendInt(append(append(ref[:0], prefix...), "line "...), line, 10)
 }
 
 // presizeAfter is the number of rows whose widths size the column buffers.

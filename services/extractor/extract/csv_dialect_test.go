@@ -526,6 +526,8 @@ func FuzzCSVPartitions(f *testing.F) {
 		{Encoding: "latin1", Escape: "'", TrimSpace: true},
 		{EmptyIsNull: true, IgnoreExtraFields: true},
 		{Encoding: "gbk", Escape: "#", EmptyIsNull: true, IgnoreExtraFields: true, TrimSpace: true},
+		{NoQuoting: true},
+		{NoQuoting: true, TrimSpace: true, Delimiter: "|", EmptyIsNull: true, Encoding: "latin1"},
 	}
 	path := filepath.Join(f.TempDir(), "f.csv")
 	opts := Options{FileRoots: []string{filepath.Dir(path)}}

@@ -75,6 +75,17 @@ func parseCSVOptions(s *commonv1.CsvSource, sp *csvSpec) error {
 		return v[0], nil
 	}
 	var err error
+	if s.GetNoQuoting() {
+		// Fields are never enclosed: no quote and no escape to read.
+		switch {
+		case s.GetQuote() != "":
+			return invalid("source.csv.quote", "must be empty with no_quoting: fields are never enclosed, so %q is an ordinary character", s.GetQuote())
+		case s.GetEscape() != "":
+			return invalid("source.csv.escape", "must be empty with no_quoting: an escape only applies inside quoted fields")
+		}
+		sp.quote = 0
+		sp.dialect = &csvDialect{noQuote: true, trim: s.GetTrimSpace()}
+	}
 	if q := s.GetQuote(); q != "" {
 		if sp.quote, err = ascii("source.csv.quote", q); err != nil {
 			return err
@@ -96,7 +107,7 @@ func parseCSVOptions(s *commonv1.CsvSource, sp *csvSpec) error {
 	if trim && (sp.quote == ' ' || sp.quote == '\t') {
 		return invalid("source.csv.quote", "%q cannot be the quote with trim_space", string(sp.quote))
 	}
-	if sp.quote != '"' || esc != 0 || trim {
+	if sp.dialect == nil && (sp.quote != '"' || esc != 0 || trim) {
 		sp.dialect = &csvDialect{quote: sp.quote, escape: esc, trim: trim, errBare: csv.ErrBareQuote, errQuote: csv.ErrQuote}
 		if sp.quote != '"' {
 			sp.dialect.errBare = errors.New(strings.ReplaceAll(csv.ErrBareQuote.Error(), `"`, string(sp.quote)))
@@ -407,7 +418,7 @@ func transcodeUTF16(src io.ReaderAt, path string, be bool) error {
 // exactly what parse reads, which FuzzCSVDialectDefault checks.
 func (sc *scanner) parseDialect(out *fieldSink) (st scanStatus, more bool) {
 	d := sc.dialect
-	q, esc := d.quote, d.escape
+	q, esc, noQuote := d.quote, d.escape, d.noQuote
 	data := sc.b[sc.pos:sc.end]
 	atEOF := sc.eof
 	comma := sc.comma
@@ -467,13 +478,13 @@ fields:
 		for i < ce && isSpace(data[i]) {
 			i++
 		}
-		if i == ce || data[i] != q {
+		if noQuote || i == ce || data[i] != q {
 			// Unquoted field.
 			fe := ce
 			if j := bytes.Index(data[i:ce], comma); j >= 0 {
 				fe = i + j
 			}
-			if k := bytes.IndexByte(data[i:fe], q); k >= 0 {
+			if k := bytes.IndexByte(data[i:fe], q); k >= 0 && !noQuote {
 				return syntax(ln, int64(i+k-ls+1), d.errBare)
 			}
 			ve := fe

@@ -571,6 +571,9 @@ type csvDialect struct {
 	quote  byte
 	escape byte // 0: a quote inside quotes is doubled
 	trim   bool // trim spaces and tabs around unquoted fields
+	// noQuote: no field is ever quoted (no_quoting); a quote character is
+	// an ordinary one, and a record is one line.
+	noQuote bool
 	// errBare and errQuote are csv.ErrBareQuote and csv.ErrQuote in the
 	// words of this quote character.
 	errBare, errQuote error

@@ -48,6 +48,10 @@ func (mysqlKind) read(ctx context.Context, s *Service, src *commonv1.SourceSpec,
 	return s.readMySQL(ctx, src.GetMysql(), rng, cursor, lim)
 }
 
+func (mysqlKind) openPass(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (readPass, error) {
+	return s.openMySQLPass(ctx, src.GetMysql(), rng, cursor, lim)
+}
+
 // ---- connections ----
 
 // myDB is a cached pool with what its users need to know about it.
@@ -549,44 +553,112 @@ ORDER BY CONSTRAINT_NAME, ORDINAL_POSITION`, db, name)
 	return out, rows.Err()
 }
 
-// mysqlIndexes lists secondary B-tree indexes on whole columns; prefix,
-// full-text and spatial indexes have no PostgreSQL equivalent and are left
-// out (foreign-key indexes included: PostgreSQL does not add them itself).
-func mysqlIndexes(ctx context.Context, q myQuerier, db, name string) ([]*commonv1.SourceIndex, error) {
-	rows, err := q.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE, SUB_PART IS NOT NULL OR COLUMN_NAME IS NULL
+// mysqlIndexes lists secondary B-tree indexes on whole columns (a unique
+// one is a unique key: a constraint); prefix, full-text, spatial and
+// functional indexes have no PostgreSQL equivalent and come back in other
+// with their definition (foreign-key indexes are kept: PostgreSQL does not
+// add them itself).
+func mysqlIndexes(ctx context.Context, q myQuerier, db, name string) (kept, other []*commonv1.SourceIndex, err error) {
+	rows, err := q.QueryContext(ctx, `SELECT INDEX_NAME, COLUMN_NAME, NON_UNIQUE, INDEX_TYPE, SUB_PART
 FROM information_schema.STATISTICS
 WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY'
 ORDER BY INDEX_NAME, SEQ_IN_INDEX`, db, name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
 	var out []*commonv1.SourceIndex
 	skip := map[string]bool{}
+	var parts []string // the definition's column list of the last index
 	for rows.Next() {
 		var ix, col sql.NullString
 		var nonUnique int
 		var typ string
-		var partial bool
-		if err := rows.Scan(&ix, &col, &nonUnique, &typ, &partial); err != nil {
-			return nil, err
+		var sub sql.NullInt64
+		if err := rows.Scan(&ix, &col, &nonUnique, &typ, &sub); err != nil {
+			return nil, nil, err
 		}
-		if partial || typ != "BTREE" && typ != "HASH" {
+		if sub.Valid || !col.Valid || typ != "BTREE" && typ != "HASH" {
 			skip[ix.String] = true
 		}
 		if len(out) == 0 || out[len(out)-1].Name != ix.String {
-			out = append(out, &commonv1.SourceIndex{Name: ix.String, Unique: nonUnique == 0})
+			out = append(out, &commonv1.SourceIndex{Name: ix.String, Unique: nonUnique == 0, Constraint: nonUnique == 0})
+			parts = parts[:0]
 		}
 		last := out[len(out)-1]
 		last.Columns = append(last.Columns, col.String)
+		part := myIdent(col.String)
+		switch {
+		case !col.Valid:
+			part = "(expression)"
+		case sub.Valid:
+			part += fmt.Sprintf("(%d)", sub.Int64)
+		}
+		parts = append(parts, part)
+		kind := "KEY"
+		switch {
+		case typ == "FULLTEXT" || typ == "SPATIAL":
+			kind = typ + " KEY"
+		case nonUnique == 0:
+			kind = "UNIQUE KEY"
+		}
+		last.Definition = fmt.Sprintf("%s %s (%s)", kind, myIdent(ix.String), strings.Join(parts, ", "))
 	}
-	kept := out[:0]
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
 	for _, ix := range out {
-		if !skip[ix.Name] {
+		if skip[ix.Name] {
+			ix.Columns = nil
+			other = append(other, ix)
+		} else {
+			ix.Definition = ""
 			kept = append(kept, ix)
 		}
 	}
-	return kept, rows.Err()
+	return kept, other, nil
+}
+
+// myList reads the values of an enum('a','b') or set('a','b') column type,
+// each single-quoted with a quote inside doubled (as information_schema
+// spells it).
+func myList(colType string) []string {
+	open := strings.IndexByte(colType, '(')
+	if open < 0 || !strings.HasSuffix(colType, ")") {
+		return nil
+	}
+	body := colType[open+1 : len(colType)-1]
+	var out []string
+	for i := 0; i < len(body); {
+		if body[i] != '\'' {
+			return nil
+		}
+		var v strings.Builder
+		j := i + 1
+		for ; j < len(body); j++ {
+			if body[j] == '\'' {
+				if j+1 < len(body) && body[j+1] == '\'' {
+					v.WriteByte('\'')
+					j++
+					continue
+				}
+				break
+			}
+			v.WriteByte(body[j])
+		}
+		if j >= len(body) {
+			return nil
+		}
+		out = append(out, v.String())
+		i = j + 1
+		if i < len(body) {
+			if body[i] != ',' {
+				return nil
+			}
+			i++
+		}
+	}
+	return out
 }
 
 func (s *Service) describeMySQL(ctx context.Context, spec *commonv1.MysqlSource) (*extractorv1.DescribeSourceResponse, error) {
@@ -607,9 +679,15 @@ func (s *Service) describeMySQL(ctx context.Context, spec *commonv1.MysqlSource)
 	for _, c := range t.cols {
 		sc := &commonv1.SourceColumn{Name: c.name, SourceType: c.colType, Type: c.typ, Nullable: c.nullable, PgType: c.pgType}
 		mysqlColumnExtras(sc, c, mariadb)
+		switch strings.ToLower(c.dataType) {
+		case "enum":
+			sc.EnumValues = myList(c.colType)
+		case "set":
+			sc.SetValues = myList(c.colType)
+		}
 		resp.Columns = append(resp.Columns, sc)
 	}
-	if resp.Indexes, err = mysqlIndexes(ctx, d.db, db, name); err != nil {
+	if resp.Indexes, resp.OtherIndexes, err = mysqlIndexes(ctx, d.db, db, name); err != nil {
 		return nil, mysqlErr(err, d, "describe indexes of "+db+"."+name)
 	}
 	for _, i := range t.pk {
@@ -618,9 +696,12 @@ func (s *Service) describeMySQL(ctx context.Context, spec *commonv1.MysqlSource)
 	return resp, nil
 }
 
+// needKey refuses to follow a table without a primary key: changes are
+// read and applied by key. (A full load reads such a table in one ordered
+// pass, mysql_keyless.go.)
 func (t *myTable) needKey() error {
 	if len(t.pk) == 0 {
-		return fmt.Errorf("%w: source.mysql.table: source table %s has no primary key; reading it in deterministic batches needs one", ErrPrecondition, t.display())
+		return fmt.Errorf("%w: source.mysql.table: source table %s has no primary key; following its changes needs one (a full load reads it without)", ErrPrecondition, t.display())
 	}
 	return nil
 }
@@ -641,11 +722,10 @@ func planMySQLTable(ctx context.Context, q myQuerier, db, name string, n int) ([
 	if err != nil {
 		return nil, err
 	}
-	if err := t.needKey(); err != nil {
-		return nil, err
-	}
 	whole := []*commonv1.KeyRange{{}}
-	if n <= 1 {
+	if n <= 1 || len(t.pk) == 0 {
+		// A table without key is one partition read in one ordered pass
+		// (mysql_keyless.go): there is nothing to cut its order at.
 		return whole, nil
 	}
 	if len(t.pk) != 1 || !t.cols[t.pk[0]].isIntegral {
@@ -923,10 +1003,18 @@ func readMySQLTable(ctx context.Context, d *myDB, db, name string, zeroNull bool
 	if err != nil {
 		return nil, false, err
 	}
-	if err := t.needKey(); err != nil {
-		return nil, false, err
-	}
 	dec := myDecoder{loc: d.loc, zeroNull: zeroNull}
+	if len(t.pk) == 0 {
+		b, done, err := readMySQLKeyless(ctx, conn, t, &dec, kr, cursor, lim)
+		if err != nil {
+			return nil, false, err
+		}
+		if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+			return nil, false, err
+		}
+		committed = true
+		return b, done, nil
+	}
 	lastKey := make([][]byte, len(t.pk))
 	mb := newMyBatch(t, &dec, lim, cursor)
 	from := cursor
@@ -998,6 +1086,9 @@ type myBatch struct {
 	vals   []sql.RawBytes
 	refBuf []byte
 	n      int
+	// base is the rows of a keyless pass before the batch (their refs
+	// count on from it).
+	base int64
 	// Byte accounting (limits.go): the bounds, the rows' bytes so far
 	// from the header's first on, and whether a row did not fit.
 	lim          readLimits
@@ -1031,8 +1122,8 @@ func (mb *myBatch) nextChunk() int { return mb.lim.nextChunk(mb.n, mb.total, mb.
 // each sees a row's raw values once it is taken, before the next row is
 // read. It returns the rows read, the one that did not fit included.
 func (mb *myBatch) scan(rows *sql.Rows, extra []any, each func(vals []sql.RawBytes)) (int, error) {
-	t, vals, sz := mb.t, mb.vals, mb.sizer
-	dest := make([]any, len(t.cols), len(t.cols)+len(extra))
+	vals := mb.vals
+	dest := make([]any, len(vals), len(vals)+len(extra))
 	for i := range vals {
 		dest[i] = &vals[i]
 	}
@@ -1043,57 +1134,72 @@ func (mb *myBatch) scan(rows *sql.Rows, extra []any, each func(vals []sql.RawByt
 		if err := rows.Scan(dest...); err != nil {
 			return read, err
 		}
-		mb.refBuf = mb.refBuf[:0]
-		for k, ci := range t.pk {
-			if k > 0 {
-				mb.refBuf = append(mb.refBuf, ',')
-			}
-			mb.refBuf = append(append(mb.refBuf, t.cols[ci].name...), '=')
-			mb.refBuf = myAppendKeyText(mb.refBuf, t.cols[ci], vals[ci])
-		}
-		for i := range t.cols {
-			sz.sizes[i] = -1
-			if c := &t.cols[i]; vals[i] != nil && c.kind != myBits && batch.Storage(c.typ) == batch.StorageBytes {
-				sz.sizes[i] = int64(len(vals[i]))
-			}
-		}
-		rowBytes := sz.pick(mb.fixed + refCost(len(mb.refBuf)))
-		nrej := len(mb.b.Rejects)
-		if sz.nbig > 0 {
-			for i := range t.cols {
-				if sz.big[i] {
-					c, v := &t.cols[i], vals[i]
-					rej := sz.reject("", c.name, i, v[:min(len(v), rawPrefixBytes)], c.kind == myBytes)
-					rej.Row = int32(mb.n)
-					mb.b.Rejects = append(mb.b.Rejects, rej)
-				}
-			}
-		}
-		if !mb.lim.fits(mb.n, mb.total, rowBytes+rejectsCost(mb.b.Rejects, nrej)) {
-			// The row starts the next batch.
-			mb.b.Rejects = mb.b.Rejects[:nrej]
-			mb.full = true
+		if !mb.add(vals) {
 			break
 		}
+		if each != nil {
+			each(vals)
+		}
+	}
+	return read, rows.Err()
+}
+
+// add appends the row of raw values vals (every column of t, in t's
+// order) unless it does not fit: then the batch is full and add returns
+// false.
+func (mb *myBatch) add(vals []sql.RawBytes) bool {
+	t, sz := mb.t, mb.sizer
+	mb.refBuf = mb.refBuf[:0]
+	if len(t.pk) == 0 {
+		// A table without key: the row's place in the ordered pass.
+		mb.refBuf = strconv.AppendInt(append(mb.refBuf, "row "...), mb.base+int64(mb.n)+1, 10)
+	}
+	for k, ci := range t.pk {
+		if k > 0 {
+			mb.refBuf = append(mb.refBuf, ',')
+		}
+		mb.refBuf = append(append(mb.refBuf, t.cols[ci].name...), '=')
+		mb.refBuf = myAppendKeyText(mb.refBuf, t.cols[ci], vals[ci])
+	}
+	for i := range t.cols {
+		sz.sizes[i] = -1
+		if c := &t.cols[i]; vals[i] != nil && c.kind != myBits && batch.Storage(c.typ) == batch.StorageBytes {
+			sz.sizes[i] = int64(len(vals[i]))
+		}
+	}
+	rowBytes := sz.pick(mb.fixed + refCost(len(mb.refBuf)))
+	nrej := len(mb.b.Rejects)
+	if sz.nbig > 0 {
 		for i := range t.cols {
-			if sz.nbig > 0 && sz.big[i] {
-				mb.cols[i].AppendNull()
-				continue
-			}
-			if rej := mb.dec.append(mb.cols[i], &t.cols[i], vals[i]); rej != nil {
-				mb.cols[i].Column().Nulls = batch.SetBit(mb.cols[i].Column().Nulls, mb.cols[i].Len()-1)
+			if sz.big[i] {
+				c, v := &t.cols[i], vals[i]
+				rej := sz.reject("", c.name, i, v[:min(len(v), rawPrefixBytes)], c.kind == myBytes)
 				rej.Row = int32(mb.n)
 				mb.b.Rejects = append(mb.b.Rejects, rej)
 			}
 		}
-		mb.total += rowBytes + rejectsCost(mb.b.Rejects, nrej)
-		mb.refs.AppendBytes(mb.refBuf)
-		if each != nil {
-			each(vals)
-		}
-		mb.n++
 	}
-	return read, rows.Err()
+	if !mb.lim.fits(mb.n, mb.total, rowBytes+rejectsCost(mb.b.Rejects, nrej)) {
+		// The row starts the next batch.
+		mb.b.Rejects = mb.b.Rejects[:nrej]
+		mb.full = true
+		return false
+	}
+	for i := range t.cols {
+		if sz.nbig > 0 && sz.big[i] {
+			mb.cols[i].AppendNull()
+			continue
+		}
+		if rej := mb.dec.append(mb.cols[i], &t.cols[i], vals[i]); rej != nil {
+			mb.cols[i].Column().Nulls = batch.SetBit(mb.cols[i].Column().Nulls, mb.cols[i].Len()-1)
+			rej.Row = int32(mb.n)
+			mb.b.Rejects = append(mb.b.Rejects, rej)
+		}
+	}
+	mb.total += rowBytes + rejectsCost(mb.b.Rejects, nrej)
+	mb.refs.AppendBytes(mb.refBuf)
+	mb.n++
+	return true
 }
 
 // finish returns the batch (without its last key) and its rows.

@@ -435,8 +435,6 @@ func TestMySQLErrors(t *testing.T) {
 		{"missing table", mysqlSource(dsn, "nope"), "describe", codes.NotFound, dbName + ".nope"},
 		{"missing table read", mysqlSource(dsn, "nope"), "read", codes.NotFound, dbName + ".nope"},
 		{"missing database", mysqlSpec(&commonv1.MysqlSource{Dsn: dsn, Database: "cutover_no_such_db", Table: "t"}), "describe", codes.NotFound, "cutover_no_such_db.t"},
-		{"no primary key plan", mysqlSource(dsn, "nokey"), "plan", codes.FailedPrecondition, dbName + ".nokey"},
-		{"no primary key read", mysqlSource(dsn, "nokey"), "read", codes.FailedPrecondition, dbName + ".nokey"},
 		{"unreachable", mysqlSource("root:"+pw+"@tcp(127.0.0.1:1)/db", "t"), "describe", codes.Unavailable, "cannot connect to source db.t"},
 		{"unreachable url", mysqlSource("mysql://root:"+pw+"@127.0.0.1:1/db", "t"), "read", codes.Unavailable, "cannot connect to source db.t"},
 		{"wrong password", mysqlSource("root:"+pw+"@tcp(127.0.0.1:3306)/"+dbName, "t"), "describe", codes.FailedPrecondition, "cannot connect to source " + dbName + ".t: authentication failed"},

@@ -230,41 +230,55 @@ func (s *Service) describePG(ctx context.Context, spec *commonv1.PostgresSource)
 	if resp.ForeignKeys, err = foreignKeysPG(ctx, p.pool, schema, name); err != nil {
 		return nil, pgErr(err, p, "describe foreign keys of "+schema+"."+name)
 	}
-	if resp.Indexes, err = indexesPG(ctx, p.pool, schema, name); err != nil {
+	if resp.Indexes, resp.OtherIndexes, err = indexesPG(ctx, p.pool, schema, name); err != nil {
 		return nil, pgErr(err, p, "describe indexes of "+schema+"."+name)
 	}
 	return resp, nil
 }
 
-// indexesPG lists the table's secondary indexes on plain columns; indexes
-// on expressions, partial ones and those backing a constraint other than
-// the primary key's (unique constraints become unique indexes) are plain
-// column lists here.
-func indexesPG(ctx context.Context, pool *pgxpool.Pool, schema, table string) ([]*commonv1.SourceIndex, error) {
+// indexesPG lists the table's secondary indexes on plain columns (a
+// unique one backing a UNIQUE constraint is marked so; a method other
+// than btree is named). Indexes on expressions, partial ones, ones with
+// INCLUDE columns, those of exclusion constraints and those of other access
+// methods come back in other with their definition.
+func indexesPG(ctx context.Context, pool *pgxpool.Pool, schema, table string) (kept, other []*commonv1.SourceIndex, err error) {
 	rows, err := pool.Query(ctx, `
-		SELECT ic.relname, i.indisunique,
-		       array(SELECT a.attname FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
-		             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o)
+		SELECT ic.relname::text, i.indisunique,
+		       EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype = 'u'),
+		       am.amname::text,
+		       i.indexprs IS NULL AND i.indpred IS NULL AND NOT (0 = ANY (i.indkey::int2[])) AND i.indnkeyatts = i.indnatts
+		         AND NOT i.indisexclusion AND am.amname IN ('btree', 'hash', 'gin', 'gist', 'brin', 'spgist'),
+		       array(SELECT a.attname::text FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(n, o)
+		             JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n ORDER BY k.o),
+		       pg_get_indexdef(i.indexrelid)
 		FROM pg_index i
 		JOIN pg_class ic ON ic.oid = i.indexrelid
 		JOIN pg_class t ON t.oid = i.indrelid JOIN pg_namespace n ON n.oid = t.relnamespace
 		JOIN pg_am am ON am.oid = ic.relam
 		WHERE n.nspname = $1 AND t.relname = $2 AND NOT i.indisprimary
-		  AND i.indexprs IS NULL AND i.indpred IS NULL AND am.amname = 'btree' AND NOT (0 = ANY (i.indkey::int2[]))
 		ORDER BY ic.relname`, schema, table)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	var out []*commonv1.SourceIndex
 	for rows.Next() {
 		ix := &commonv1.SourceIndex{}
-		if err := rows.Scan(&ix.Name, &ix.Unique, &ix.Columns); err != nil {
-			return nil, err
+		var plain bool
+		var def string
+		if err := rows.Scan(&ix.Name, &ix.Unique, &ix.Constraint, &ix.Method, &plain, &ix.Columns, &def); err != nil {
+			return nil, nil, err
 		}
-		out = append(out, ix)
+		if ix.Method == "btree" {
+			ix.Method = ""
+		}
+		if !plain {
+			ix.Columns, ix.Definition = nil, def
+			other = append(other, ix)
+			continue
+		}
+		kept = append(kept, ix)
 	}
-	return out, rows.Err()
+	return kept, other, rows.Err()
 }
 
 // foreignKeysPG lists the table's foreign keys with their columns in key

@@ -182,6 +182,12 @@ func (s *Service) PlanPartitions(ctx context.Context, req *extractorv1.PlanParti
 
 // ReadBatch reads the batch that starts at the request's cursor.
 func (s *Service) ReadBatch(ctx context.Context, req *extractorv1.ReadBatchRequest) (*extractorv1.ReadBatchResponse, error) {
+	return s.tracedRead(ctx, req, s.readBatch)
+}
+
+// tracedRead runs one batch's read under its span.
+func (s *Service) tracedRead(ctx context.Context, req *extractorv1.ReadBatchRequest,
+	read func(context.Context, *extractorv1.ReadBatchRequest) (*extractorv1.ReadBatchResponse, error)) (*extractorv1.ReadBatchResponse, error) {
 	ctx, span := otel.Tracer("cutover/extractor").Start(ctx, "extractor.batch", trace.WithAttributes(
 		attribute.String("cutover.job_id", req.GetJobId()),
 		attribute.String("cutover.partition", req.GetPartitionId()),
@@ -189,7 +195,7 @@ func (s *Service) ReadBatch(ctx context.Context, req *extractorv1.ReadBatchReque
 		attribute.String("cutover.table", req.GetTable()),
 	))
 	defer span.End()
-	resp, err := s.readBatch(ctx, req)
+	resp, err := read(ctx, req)
 	if err != nil {
 		st := toStatus(err)
 		// The code only: messages may name paths, which is fine, but keep
@@ -228,12 +234,60 @@ func (s *Service) readBatch(ctx context.Context, req *extractorv1.ReadBatchReque
 			return nil, err
 		}
 	}
+	return batchResponse(req, b, done), nil
+}
+
+// batchResponse answers req with b, its header filled in from req.
+func batchResponse(req *extractorv1.ReadBatchRequest, b *commonv1.Batch, done bool) *extractorv1.ReadBatchResponse {
 	b.JobId = req.GetJobId()
 	b.PartitionId = req.GetPartitionId()
 	b.Seq = req.GetSeq()
 	b.Table = req.GetTable()
 	b.FirstKey = req.GetCursor()
-	return &extractorv1.ReadBatchResponse{Batch: b, Done: done}, nil
+	return &extractorv1.ReadBatchResponse{Batch: b, Done: done}
+}
+
+// readPass is a partition read in one pass: the batches come one after
+// the other from one query in one transaction, each the batch ReadBatch
+// would read at the previous one's last key.
+type readPass interface {
+	// next reads the batch after the previous one (the first: after the
+	// cursor the pass was opened at) and whether the partition is done.
+	next(ctx context.Context) (*commonv1.Batch, bool, error)
+	close()
+}
+
+// passKind is implemented by the kinds that read some sources in one pass
+// per partition (a MySQL table without primary key).
+type passKind interface {
+	// openPass starts the pass at cursor, or returns nil when the source
+	// is read batch by batch.
+	openPass(ctx context.Context, s *Service, src *commonv1.SourceSpec, rng *commonv1.KeyRange, cursor string, lim readLimits) (readPass, error)
+}
+
+// openPass starts the pass a partition is streamed through, or returns nil
+// when its batches are read one by one (ReadBatch). A re-drive (only_refs)
+// reads batch by batch.
+func (s *Service) openPass(ctx context.Context, req *extractorv1.ReadBatchRequest) (readPass, error) {
+	if len(req.GetOnlyRefs()) > 0 {
+		return nil, nil
+	}
+	lim, err := limitsOf(req)
+	if err != nil {
+		return nil, err
+	}
+	k, err := kindOf(req.GetSource())
+	if err != nil {
+		return nil, err
+	}
+	pk, ok := k.(passKind)
+	if !ok {
+		return nil, nil
+	}
+	if ctx, err = snapshotContext(ctx, k, req.GetSnapshot()); err != nil {
+		return nil, err
+	}
+	return pk.openPass(ctx, s, req.GetSource(), req.GetRange(), req.GetCursor(), lim)
 }
 
 // snapshotKind is implemented by the kinds whose sources can pin one

@@ -328,7 +328,7 @@ func describeSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource
 		}
 		resp.Columns = append(resp.Columns, sc)
 	}
-	if resp.Indexes, err = sqliteIndexes(ctx, db, t); err != nil {
+	if resp.Indexes, resp.OtherIndexes, err = sqliteIndexes(ctx, db, t); err != nil {
 		return nil, err
 	}
 	for _, i := range t.pk {

@@ -36,11 +36,22 @@ func sqliteDefault(d string) (commonv1.DefaultKind, string) {
 
 // sqliteIndexes lists the table's CREATE INDEX indexes and the indexes
 // behind its UNIQUE constraints (named <table>_<columns>_key, as
-// PostgreSQL would), columns in index order. The primary key's, partial
-// indexes and indexes on expressions are left out.
-func sqliteIndexes(ctx context.Context, db *sql.DB, t *sqliteTable) ([]*commonv1.SourceIndex, error) {
+// PostgreSQL would, and marked as constraints), columns in index order.
+// The primary key's is left out; partial indexes and indexes on
+// expressions come back in other with their CREATE INDEX statement.
+func sqliteIndexes(ctx context.Context, db *sql.DB, t *sqliteTable) (kept, other []*commonv1.SourceIndex, err error) {
 	if t.kind != "table" {
-		return nil, nil
+		return nil, nil, nil
+	}
+	kept, err = sqliteIndexList(ctx, db, t, &other)
+	return kept, other, err
+}
+
+func sqliteIndexList(ctx context.Context, db *sql.DB, t *sqliteTable, other *[]*commonv1.SourceIndex) ([]*commonv1.SourceIndex, error) {
+	definition := func(name string) string {
+		var def sql.NullString
+		_ = db.QueryRowContext(ctx, `SELECT sql FROM sqlite_master WHERE type = 'index' AND name = ?`, name).Scan(&def)
+		return def.String
 	}
 	rows, err := db.QueryContext(ctx, `SELECT name, "unique", origin, partial FROM pragma_index_list(?) ORDER BY name`, t.name)
 	if err != nil {
@@ -67,7 +78,11 @@ func sqliteIndexes(ctx context.Context, db *sql.DB, t *sqliteTable) ([]*commonv1
 	}
 	var out []*commonv1.SourceIndex
 	for _, i := range list {
-		if i.origin == "pk" || i.partial {
+		if i.origin == "pk" {
+			continue
+		}
+		if i.partial {
+			*other = append(*other, &commonv1.SourceIndex{Name: i.name, Unique: i.unique, Definition: definition(i.name)})
 			continue
 		}
 		cols, err := db.QueryContext(ctx, `SELECT cid, name FROM pragma_index_info(?) ORDER BY seqno`, i.name)
@@ -93,10 +108,13 @@ func sqliteIndexes(ctx context.Context, db *sql.DB, t *sqliteTable) ([]*commonv1
 			return nil, err
 		}
 		if !plain || len(si.Columns) == 0 {
+			si.Columns, si.Definition = nil, definition(i.name)
+			*other = append(*other, si)
 			continue
 		}
 		if i.origin == "u" {
 			si.Name = t.name + "_" + strings.Join(si.Columns, "_") + "_key"
+			si.Constraint = true
 		}
 		out = append(out, si)
 	}

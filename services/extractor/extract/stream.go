@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"context"
 	"time"
 
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
@@ -31,12 +32,28 @@ func (s *Service) StreamBatches(req *extractorv1.StreamBatchesRequest, stream gr
 	}
 	tracer := otel.Tracer("cutover/extractor")
 	r := proto.CloneOf(req.GetRead())
+	read := s.readBatch
+	pass, err := s.openPass(ctx, r)
+	if err != nil {
+		return toStatus(err)
+	}
+	if pass != nil {
+		// One pass for the whole partition (a table without key).
+		defer pass.close()
+		read = func(ctx context.Context, r *extractorv1.ReadBatchRequest) (*extractorv1.ReadBatchResponse, error) {
+			b, done, err := pass.next(ctx)
+			if err != nil {
+				return nil, err
+			}
+			return batchResponse(r, b, done), nil
+		}
+	}
 	for {
 		bctx, span := tracer.Start(parent, "batch", trace.WithAttributes(
 			attribute.String("cutover.job_id", r.GetJobId()), attribute.String("cutover.partition", r.GetPartitionId()),
 			attribute.Int64("cutover.seq", r.GetSeq()), attribute.String("cutover.table", r.GetTable())))
 		start := time.Now()
-		resp, err := s.ReadBatch(bctx, r)
+		resp, err := s.tracedRead(bctx, r, read)
 		if err != nil {
 			span.SetStatus(otelcodes.Error, "read failed")
 			span.End()

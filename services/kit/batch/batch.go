@@ -298,16 +298,27 @@ func AppendText(dst []byte, c *commonv1.Column, i int) []byte {
 	return append(dst, Bytes(c, i)...)
 }
 
+// CutUTF8 is the longest prefix of s of at most n bytes that ends on a
+// rune boundary: names and messages are cut here without splitting a
+// character.
+func CutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// A rune is at most 4 bytes: invalid text is cut at n-3 at the most.
+	cut := max(n, 0)
+	for cut > max(n-4, 0) && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
 // cutText cuts s to at most limit bytes on a rune boundary, marking the cut.
 func cutText(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
-	cut := limit
-	for cut > limit-4 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return CutUTF8(s, limit) + "…"
 }
 
 // QuoteShort quotes a value for a reject reason, cut at 64 bytes (on a rune
@@ -317,11 +328,7 @@ func QuoteShort(v []byte) string {
 	if len(v) <= limit {
 		return strconv.Quote(string(v))
 	}
-	cut := limit
-	for cut > limit-4 && !utf8.RuneStart(v[cut]) {
-		cut--
-	}
-	return strconv.Quote(string(v[:cut])) + "…"
+	return strconv.Quote(CutUTF8(string(v), limit)) + "…"
 }
 
 // SafeRaw keeps a raw value as is when a proto string and a PostgreSQL text

@@ -46,3 +46,32 @@ func PostgresType(t commonv1.ColumnType) string {
 	}
 	return "text"
 }
+
+// AppendSetArray appends a MySQL SET value ("a,b": its members joined by
+// commas, "" for none) as a PostgreSQL text[] literal ({"a","b"}, {} for
+// none), each member double-quoted with '"' and '\' escaped, so any member
+// text reads back as itself.
+func AppendSetArray(dst, v []byte) []byte {
+	dst = append(dst, '{')
+	if len(v) > 0 {
+		start := 0
+		for i := 0; i <= len(v); i++ {
+			if i < len(v) && v[i] != ',' {
+				continue
+			}
+			if start > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '"')
+			for _, c := range v[start:i] {
+				if c == '"' || c == '\\' {
+					dst = append(dst, '\\')
+				}
+				dst = append(dst, c)
+			}
+			dst = append(dst, '"')
+			start = i + 1
+		}
+	}
+	return append(dst, '}')
+}

@@ -210,6 +210,12 @@ func (m *mdWriter) renderRecon(rc *reconView) {
 			}
 			m.table([]string{"Aggregate", "Group", "Measure", "Source", "Target"}, "lllll", rows)
 		}
+		for _, w := range t.Warnings {
+			m.printf("Warning: %s  \n", esc(w))
+		}
+		if len(t.Warnings) > 0 {
+			m.printf("\n")
+		}
 		rows := t.Rows
 		if rows == nil {
 			continue

@@ -129,6 +129,8 @@ type reconTable struct {
 	Aggregates           []aggRow
 	GroupDiffs           []groupDiff
 	Rows                 *rowCheck
+	// Warnings: what the independent level could not compare.
+	Warnings []string
 }
 
 type aggRow struct {
@@ -297,6 +299,31 @@ func reconOf(rc *orchestratorv1.Reconciliation) *reconView {
 			for _, d := range a.GetDifferences() {
 				rt.GroupDiffs = append(rt.GroupDiffs, groupDiff{Check: name, Group: clip(strings.Join(d.GetGroup(), ", "), maxCell),
 					Measure: clip(d.GetMeasure(), maxName), Source: clip(d.GetSource(), maxCell), Target: clip(d.GetTarget(), maxCell)})
+			}
+		}
+		if ind := t.GetIndependent(); ind != nil {
+			// The independent level in the same shapes: its totals, its
+			// row check where no replay ran, and what it could not see.
+			for _, a := range ind.GetTotals() {
+				name := clip("independent "+a.GetName(), maxName)
+				rt.Aggregates = append(rt.Aggregates, aggRow{Name: name, OK: a.GetOk(), Icon: mark(a.GetOk()), Groups: a.GetGroups(), Diffs: len(a.GetDifferences())})
+				for _, d := range a.GetDifferences() {
+					rt.GroupDiffs = append(rt.GroupDiffs, groupDiff{Check: name, Group: clip(strings.Join(d.GetGroup(), ", "), maxCell),
+						Measure: clip(d.GetMeasure(), maxName), Source: clip(d.GetSource(), maxCell), Target: clip(d.GetTarget(), maxCell)})
+				}
+			}
+			for _, w := range ind.GetWarnings() {
+				rt.Warnings = append(rt.Warnings, clip(w, maxCell))
+			}
+			if t.GetRows() == nil {
+				ok := ind.GetBucketsDiffering() == 0 && len(ind.GetDifferences()) == 0
+				rc := &rowCheck{OK: ok, Icon: mark(ok), Rows: ind.GetSourceRows(), Ranges: ind.GetBuckets(),
+					RangesDiffering: ind.GetBucketsDiffering(), Skipped: clip(ind.GetRowsSkipped(), maxCell), Truncated: ind.GetTruncated()}
+				for _, d := range ind.GetDifferences() {
+					rc.Diffs = append(rc.Diffs, rowDiff{Key: clip(d.GetKey(), maxCell), Kind: clip(d.GetKind(), maxName),
+						Source: clip(d.GetSource(), maxCell), Target: clip(d.GetTarget(), maxCell)})
+				}
+				rt.Rows = rc
 			}
 		}
 		if rows := t.GetRows(); rows != nil {

@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -29,14 +30,18 @@ func (s *Service) createTables(ctx context.Context, req *loaderv1.CreateTablesRe
 	}
 	var stmts, notes []string
 	stmts = append(stmts, "CREATE SCHEMA IF NOT EXISTS "+pgx.Identifier{schema}.Sanitize())
+	enums := map[string][]string{} // enum types made by this request
 	for i, def := range req.GetTables() {
 		if def.GetName() == "" || len(def.GetColumns()) == 0 {
 			return nil, fmt.Errorf("%w: tables[%d]: a name and at least one column are required", ErrInvalidArgument, i)
 		}
 		for j, c := range def.GetColumns() {
 			typ := strings.ToLower(strings.TrimSpace(c.GetPgType()))
-			if c.GetName() == "" || !pgTypeRe.MatchString(typ) {
+			if c.GetName() == "" || !pgTypeRe.MatchString(typ) && c.GetEnumType() == "" {
 				return nil, fmt.Errorf("%w: tables[%d].columns[%d]: column %q has an unusable type %q", ErrInvalidArgument, i, j, c.GetName(), c.GetPgType())
+			}
+			if err := checkEnum(c); err != nil {
+				return nil, fmt.Errorf("%w: tables[%d].columns[%d]: column %q: %v", ErrInvalidArgument, i, j, c.GetName(), err)
 			}
 		}
 		// An existing table is never touched: no columns, defaults or
@@ -49,7 +54,10 @@ func (s *Service) createTables(ctx context.Context, req *loaderv1.CreateTablesRe
 		if exists {
 			continue
 		}
-		st, nt, err := tableDDL(ctx, t.pool, schema, def)
+		st, nt, err := tableDDL(ctx, t.pool, schema, def, enums)
+		if errors.Is(err, ErrTargetMismatch) {
+			return nil, err
+		}
 		if err != nil {
 			return nil, t.dbErr("create tables", err)
 		}
@@ -128,10 +136,37 @@ func (s *Service) addConstraints(ctx context.Context, req *loaderv1.AddConstrain
 		}
 		table := pgx.Identifier{schema, c.GetTable()}.Sanitize()
 		name := pgx.Identifier{c.GetName()}.Sanitize()
+		method := strings.ToLower(c.GetMethod())
+		if c.GetIndex() && !indexMethods[method] {
+			return nil, fmt.Errorf("%w: constraints[%d].method: %q is not one of btree, hash, gin, gist, brin, spgist", ErrInvalidArgument, i, c.GetMethod())
+		}
 		var stmts []string
 		switch {
 		case c.GetRestartIdentity():
 			stmts = []string{restartIdentity(schema, c.GetTable(), c.GetColumns()[0])}
+		case c.GetIndex() && c.GetUnique() && c.GetUniqueConstraint():
+			stmts = []string{fmt.Sprintf("ALTER TABLE %s ADD CONSTRAINT %s UNIQUE (%s)", table, name, idents(c.GetColumns()))}
+		case c.GetIndex() && method != "" && method != "btree":
+			// Another access method needs an operator class for the
+			// column's type, which the target type may not have (a source
+			// type that became text): left out and named, not failed.
+			unique := ""
+			if c.GetUnique() {
+				unique = "UNIQUE "
+			}
+			st := fmt.Sprintf("CREATE %sINDEX %s ON %s USING %s (%s)", unique, name, table, method, idents(c.GetColumns()))
+			if _, err := tx.Exec(ctx, "SAVEPOINT other_method"); err != nil {
+				return nil, t.dbErr("add constraints", err)
+			}
+			if _, err := tx.Exec(ctx, st); err != nil {
+				if _, rerr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT other_method"); rerr != nil {
+					return nil, t.dbErr("add constraints", rerr)
+				}
+				ran = append(ran, fmt.Sprintf("-- not carried over: %s (%s)", st, oneLine(scrub(err.Error(), t.secret))))
+				continue
+			}
+			ran = append(ran, st)
+			continue
 		case c.GetIndex():
 			unique := ""
 			if c.GetUnique() {
@@ -159,6 +194,9 @@ func (s *Service) addConstraints(ctx context.Context, req *loaderv1.AddConstrain
 	}
 	return &loaderv1.AddConstraintsResponse{Statements: ran}, nil
 }
+
+// indexMethods are the access methods an index may name ("" is btree).
+var indexMethods = map[string]bool{"": true, "btree": true, "hash": true, "gin": true, "gist": true, "brin": true, "spgist": true}
 
 func idents(names []string) string {
 	out := make([]string, len(names))

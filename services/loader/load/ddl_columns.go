@@ -2,12 +2,15 @@ package load
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -26,16 +29,7 @@ func quoteLiteral(s string) string {
 }
 
 // pgName cuts a generated name to PostgreSQL's 63 bytes on a rune boundary.
-func pgName(n string) string {
-	if len(n) <= 63 {
-		return n
-	}
-	cut := 63
-	for cut > 0 && !utf8.RuneStart(n[cut]) {
-		cut--
-	}
-	return n[:cut]
-}
+func pgName(n string) string { return batch.CutUTF8(n, 63) }
 
 // oneLine keeps a source's text inside a -- comment.
 func oneLine(s string) string {
@@ -58,7 +52,7 @@ func isTimestampType(typ string) bool {
 // identity columns of non-integer types, the table with identities and
 // defaults, and the ON UPDATE CURRENT_TIMESTAMP trigger. notes lists, as
 // comments, what the source had and the target does not get.
-func tableDDL(ctx context.Context, q rowQuerier, schema string, def *loaderv1.TableDefinition) (stmts, notes []string, err error) {
+func tableDDL(ctx context.Context, q rowQuerier, schema string, def *loaderv1.TableDefinition, enums map[string][]string) (stmts, notes []string, err error) {
 	table := pgx.Identifier{schema, def.GetName()}.Sanitize()
 	cols := make([]string, len(def.GetColumns()))
 	var owned, onUpdate []string
@@ -66,6 +60,14 @@ func tableDDL(ctx context.Context, q rowQuerier, schema string, def *loaderv1.Ta
 		typ := strings.ToLower(strings.TrimSpace(c.GetPgType()))
 		colName := pgx.Identifier{c.GetName()}.Sanitize()
 		where := table + "." + colName
+		if c.GetEnumType() != "" {
+			st, err := enumType(ctx, q, schema, c, enums)
+			if err != nil {
+				return nil, nil, err
+			}
+			stmts = append(stmts, st...)
+			typ = pgx.Identifier{schema, c.GetEnumType()}.Sanitize()
+		}
 		col := colName + " " + typ
 		identity := false
 		if c.GetIdentity() {
@@ -90,7 +92,11 @@ func tableDDL(ctx context.Context, q rowQuerier, schema string, def *loaderv1.Ta
 			case commonv1.DefaultKind_DEFAULT_KIND_LITERAL:
 				v := c.GetDefaultValue()
 				ok := !strings.ContainsRune(v, 0) && utf8.ValidString(v)
-				if ok {
+				if c.GetEnumType() != "" {
+					// The type is made in the same transaction: the value
+					// must be one of its labels.
+					ok = ok && slices.Contains(c.GetEnumValues(), v)
+				} else if ok {
 					// The literal must mean the same value in the target type;
 					// a value PostgreSQL cannot read is left out, not guessed.
 					var out string
@@ -144,6 +150,71 @@ func tableDDL(ctx context.Context, q rowQuerier, schema string, def *loaderv1.Ta
 			fmt.Sprintf("CREATE TRIGGER %s BEFORE UPDATE ON %s FOR EACH ROW EXECUTE FUNCTION %s()", pgx.Identifier{name}.Sanitize(), table, fn))
 	}
 	return stmts, notes, nil
+}
+
+// checkEnum refuses an enum column PostgreSQL could not make: a type name
+// without values or values without a name, a label that is empty, longer
+// than 63 bytes, not UTF-8, with NUL, or given twice.
+func checkEnum(c *loaderv1.ColumnDefinition) error {
+	if c.GetEnumType() == "" && len(c.GetEnumValues()) == 0 {
+		return nil
+	}
+	if c.GetEnumType() == "" || len(c.GetEnumValues()) == 0 {
+		return errors.New("enum_type and enum_values go together")
+	}
+	if len(c.GetEnumType()) > 63 || !utf8.ValidString(c.GetEnumType()) || strings.ContainsRune(c.GetEnumType(), 0) {
+		return fmt.Errorf("enum type name %q is not a PostgreSQL name (at most 63 bytes of UTF-8)", c.GetEnumType())
+	}
+	seen := map[string]bool{}
+	for _, v := range c.GetEnumValues() {
+		if v == "" || len(v) > 63 || !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return fmt.Errorf("enum value %q cannot be a PostgreSQL enum label (1 to 63 bytes of UTF-8)", v)
+		}
+		if seen[v] {
+			return fmt.Errorf("enum value %q is given twice", v)
+		}
+		seen[v] = true
+	}
+	return nil
+}
+
+// enumType makes the column's enum type, unless this request made it
+// already or the schema has an enum of that name with the same labels in
+// the same order, which is used as it is. Another type of that name is a
+// mismatch that names it.
+func enumType(ctx context.Context, q rowQuerier, schema string, c *loaderv1.ColumnDefinition, made map[string][]string) ([]string, error) {
+	name, want := c.GetEnumType(), c.GetEnumValues()
+	qualified := pgx.Identifier{schema, name}.Sanitize()
+	if have, ok := made[name]; ok {
+		if !slices.Equal(have, want) {
+			return nil, fmt.Errorf("%w: enum type %s is made twice with different values (%s; %s)", ErrTargetMismatch, qualified,
+				strings.Join(have, ", "), strings.Join(want, ", "))
+		}
+		return nil, nil
+	}
+	var kind string
+	var have []string
+	err := q.QueryRow(ctx, `SELECT t.typtype::text, coalesce(array(SELECT e.enumlabel::text FROM pg_enum e WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder), '{}')
+		FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = $1 AND t.typname = $2`, schema, name).Scan(&kind, &have)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return nil, err
+	case kind == "e" && slices.Equal(have, want):
+		made[name] = want
+		return nil, nil
+	case kind == "e":
+		return nil, fmt.Errorf("%w: enum type %s exists with the values (%s), not (%s)", ErrTargetMismatch, qualified,
+			strings.Join(have, ", "), strings.Join(want, ", "))
+	default:
+		return nil, fmt.Errorf("%w: type %s exists and is not an enum", ErrTargetMismatch, qualified)
+	}
+	made[name] = want
+	labels := make([]string, len(want))
+	for i, v := range want {
+		labels[i] = quoteLiteral(v)
+	}
+	return []string{fmt.Sprintf("CREATE TYPE %s AS ENUM (%s)", qualified, strings.Join(labels, ", "))}, nil
 }
 
 // restartIdentity moves a column's identity or owned sequence past the

@@ -29,6 +29,8 @@ type aggPlan struct {
 	group []int // positions in compared
 	sums  []int
 	float []bool // per sum: summed through its text (exact decimal)
+	// approx: per sum, compared to 1e-9 (a database summed floating point).
+	approx []bool
 }
 
 // describe reads the target table's columns and primary key.

@@ -1,6 +1,9 @@
 // Package reconcile compares one target table of a finished job with its
 // source, for the loader's ReconcileTable: row counts, group totals
-// (TableSpec.aggregates) and rows.
+// (TableSpec.aggregates) and rows, at two levels. The independent level
+// (independent.go) has the source database and the target each compute
+// their side in SQL. The replay level, below, compares the target with the
+// job's partitions pulled again through the stages.
 //
 // Rows are compared without pulling the target through the network: both
 // sides hash every row in one canonical text form (canon.go) into
@@ -18,6 +21,7 @@ package reconcile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -71,12 +75,45 @@ func Table(ctx context.Context, tgt Target, dial Dialer, req *loaderv1.Reconcile
 	for _, src := range req.GetSources() {
 		tr.Tables = append(tr.Tables, src.GetTable().GetName())
 	}
-	if err := r.table(ctx, tr); err != nil {
-		return nil, err
+	level := req.GetLevel()
+	if level == commonv1.ReconcileLevel_RECONCILE_LEVEL_UNSPECIFIED {
+		level = commonv1.ReconcileLevel_RECONCILE_LEVEL_INDEPENDENT
 	}
-	tr.Ok = tr.Rows.GetOk()
-	for _, a := range tr.Aggregates {
-		tr.Ok = tr.Ok && a.Ok
+	replay := level != commonv1.ReconcileLevel_RECONCILE_LEVEL_INDEPENDENT
+	tr.Ok = true
+	if level != commonv1.ReconcileLevel_RECONCILE_LEVEL_REPLAY {
+		cols, pk, err := r.describe(ctx, req.GetTable())
+		if err != nil {
+			return nil, err
+		}
+		if err := r.loadExcluded(ctx); err != nil {
+			return nil, err
+		}
+		err = r.independent(ctx, tr, cols, pk)
+		switch {
+		case errors.Is(err, errFileSource):
+			// No database on the source side: replay instead, and say so.
+			tr.Independent = &commonv1.IndependentCheck{Ok: true, RowsSkipped: "a source is a file: rows are compared by replay", Warnings: []string{
+				"a source is a file, with no database to compute in: the table is compared by replaying the pipeline (level replay), which cannot see an error the pipeline makes every time"}}
+			replay = true
+		case err != nil:
+			return nil, err
+		}
+		tr.Ok = tr.Independent.GetOk()
+		tr.Warning = len(tr.Independent.GetWarnings()) > 0
+		if !replay {
+			tr.TargetRows = tr.Independent.GetTargetRows()
+			tr.Rows = nil
+		}
+	}
+	if replay {
+		if err := r.table(ctx, tr); err != nil {
+			return nil, err
+		}
+		tr.Ok = tr.Ok && tr.Rows.GetOk()
+		for _, a := range tr.Aggregates {
+			tr.Ok = tr.Ok && a.Ok
+		}
 	}
 	span.SetAttributes(attribute.Bool("cutover.reconciled", tr.Ok))
 	return tr, nil
@@ -113,6 +150,30 @@ type reconciler struct {
 	maxDiff int
 	// loadRej: rows the loader quarantined, partition → seq → rows.
 	loadRej map[string]map[int64][]int32
+	// excluded: per table spec name, the source references of the rows
+	// the job quarantined or filtered (the independent level).
+	excluded map[string][]string
+}
+
+// loadExcluded reads the source references of the rows the target never
+// got: quarantined (and not loaded later by a re-drive) or filtered.
+func (r *reconciler) loadExcluded(ctx context.Context) error {
+	r.excluded = map[string][]string{}
+	var names []string
+	for _, src := range r.req.GetSources() {
+		names = append(names, src.GetTable().GetName())
+	}
+	return r.db.query(ctx, "read the rows job "+r.req.GetJobId()+" left out",
+		`SELECT table_name, source_ref FROM cutover.quarantine WHERE job_id = $1 AND table_name = ANY($2) AND resolved_by = ''
+		 UNION SELECT table_name, source_ref FROM cutover.filtered WHERE job_id = $1 AND table_name = ANY($2)`,
+		[]any{r.req.GetJobId(), names}, func(rows pgx.Rows) error {
+			var name, ref string
+			if err := rows.Scan(&name, &ref); err != nil {
+				return err
+			}
+			r.excluded[name] = append(r.excluded[name], ref)
+			return nil
+		})
 }
 
 // loadRejects reads which rows of the request's partitions the loader

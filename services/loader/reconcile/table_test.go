@@ -110,7 +110,7 @@ func TestTableReplaysTheSource(t *testing.T) {
 		return &validatorv1.PullRequest{Transform: &transformerv1.PullRequest{Source: &transformerv1.PullRequest_Read{
 			Read: &extractorv1.StreamBatchesRequest{Read: &extractorv1.ReadBatchRequest{JobId: "job-1", PartitionId: id, Snapshot: snapshot}}}}}
 	}
-	req := &loaderv1.ReconcileTableRequest{Table: "sales", JobId: "job-1", Upstream: addr, Parallelism: 2,
+	req := &loaderv1.ReconcileTableRequest{Table: "sales", JobId: "job-1", Upstream: addr, Parallelism: 2, Level: commonv1.ReconcileLevel_RECONCILE_LEVEL_REPLAY,
 		Sources: []*loaderv1.ReconcileSource{{TableIndex: 0, Table: spec, Partitions: []*validatorv1.PullRequest{part("p1", "snap"), part("p2", "")}}}}
 
 	tr, err := Table(ctx, tgt, dial, req)

@@ -57,6 +57,9 @@ func CheckLimits(spec *commonv1.JobSpec) error {
 	if err := maxBytes("name", spec.GetName(), MaxJobNameBytes); err != nil {
 		return err
 	}
+	if err := maxBytes("time_zone", spec.GetTimeZone(), MaxNameBytes); err != nil {
+		return err
+	}
 	tg := spec.GetTarget()
 	if err := maxBytes("target.dsn", tg.GetDsn(), MaxDSNBytes); err != nil {
 		return err
@@ -95,6 +98,7 @@ func tableLimits(f string, t *commonv1.TableSpec) error {
 	}{
 		{".name", t.GetName(), MaxNameBytes},
 		{".system", t.GetSystem(), MaxNameBytes},
+		{".time_zone", t.GetTimeZone(), MaxNameBytes},
 		{".target_table", t.GetTargetTable(), MaxIdentifierBytes},
 		{".source.postgres.dsn", t.GetSource().GetPostgres().GetDsn(), MaxDSNBytes},
 		{".source.mysql.dsn", t.GetSource().GetMysql().GetDsn(), MaxDSNBytes},

@@ -3,7 +3,6 @@ package jobspec
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
@@ -13,12 +12,75 @@ import (
 
 // IdentityMapping copies every source column under its own name.
 func IdentityMapping(cols []*commonv1.SourceColumn) []*commonv1.ColumnMapping {
-	out := make([]*commonv1.ColumnMapping, len(cols))
-	for i, c := range cols {
-		out[i] = &commonv1.ColumnMapping{Target: c.GetName(), Source: c.GetName()}
-	}
+	out, _ := DefaultMapping("", cols, commonv1.IdentifierCase_IDENTIFIER_CASE_KEEP)
 	return out
 }
+
+// DefaultMapping copies every source column under its own name spelled as
+// the identifier case says; two source columns whose names become one are
+// refused, naming the source (field f).
+func DefaultMapping(f string, cols []*commonv1.SourceColumn, c commonv1.IdentifierCase) ([]*commonv1.ColumnMapping, error) {
+	out := make([]*commonv1.ColumnMapping, len(cols))
+	seen := map[string]string{}
+	for i, sc := range cols {
+		n := CaseName(c, sc.GetName())
+		if old, ok := seen[n]; ok {
+			return nil, Invalid(f, "source columns %q and %q both become target column %q under identifier_case %s; map them by hand",
+				old, sc.GetName(), n, caseLabel(c))
+		}
+		seen[n] = sc.GetName()
+		out[i] = &commonv1.ColumnMapping{Target: n, Source: sc.GetName()}
+	}
+	return out, nil
+}
+
+// ColumnKinds checks each mapping's enum_as and set_as against its source
+// column and fills in the target's (target.enum_as, target.set_as) for
+// every mapping of a MySQL/MariaDB ENUM or SET column that does not say,
+// so the transformer and the table definitions see one answer.
+func ColumnKinds(f string, t *commonv1.TableSpec, src []*commonv1.SourceColumn, target *commonv1.TargetSpec) error {
+	byName := map[string]*commonv1.SourceColumn{}
+	for _, c := range src {
+		byName[c.GetName()] = c
+	}
+	textual := func(m *commonv1.ColumnMapping) bool {
+		return m.GetType() == commonv1.ColumnType_COLUMN_TYPE_UNSPECIFIED || m.GetType() == commonv1.ColumnType_COLUMN_TYPE_TEXT
+	}
+	for j, m := range t.GetColumns() {
+		sc, ok := byName[m.GetSource()]
+		if !ok || m.GetSource() == "" {
+			continue // an unknown source column is named by the mapping check
+		}
+		g := fmt.Sprintf("%s.columns[%d]", f, j)
+		if m.GetEnumAs() != commonv1.EnumAs_ENUM_AS_UNSPECIFIED && len(sc.GetEnumValues()) == 0 {
+			return Invalid(g+".enum_as", "source column %q (%s) is not a MySQL/MariaDB ENUM", sc.GetName(), sc.GetSourceType())
+		}
+		if m.GetSetAs() != commonv1.SetAs_SET_AS_UNSPECIFIED && len(sc.GetSetValues()) == 0 {
+			return Invalid(g+".set_as", "source column %q (%s) is not a MySQL/MariaDB SET", sc.GetName(), sc.GetSourceType())
+		}
+		if len(sc.GetEnumValues()) > 0 && m.GetEnumAs() == commonv1.EnumAs_ENUM_AS_UNSPECIFIED {
+			m.EnumAs = target.GetEnumAs()
+		}
+		if len(sc.GetSetValues()) > 0 && m.GetSetAs() == commonv1.SetAs_SET_AS_UNSPECIFIED {
+			m.SetAs = target.GetSetAs()
+		}
+		if m.GetEnumAs() == commonv1.EnumAs_ENUM_AS_PG_ENUM && !textual(m) {
+			return Invalid(g+".enum_as", "PG_ENUM takes the source's values as they are: the mapping's type must be unset or TEXT, got %s", m.GetType())
+		}
+		if m.GetSetAs() == commonv1.SetAs_SET_AS_TEXT_ARRAY && !textual(m) {
+			return Invalid(g+".set_as", "TEXT_ARRAY loads a text[]: the mapping's type must be unset or TEXT, got %s", m.GetType())
+		}
+	}
+	return nil
+}
+
+// EnumTypeName is the name of the enum type create_tables makes for a
+// column: "<table>_<column>_enum", within PostgreSQL's 63 bytes.
+func EnumTypeName(table, column string) string {
+	return cutName(table + "_" + column + "_enum")
+}
+
+func cutName(n string) string { return batch.CutUTF8(n, 63) }
 
 // TableDefinitions derives each target table from its mapping and source:
 // the source's own PostgreSQL type where the value is copied as is, the
@@ -49,6 +111,19 @@ func TableDefinitions(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSou
 					col.Identity = sc.GetIdentity()
 					col.DefaultKind, col.DefaultValue, col.DefaultExpression = sc.GetDefaultKind(), sc.GetDefaultValue(), sc.GetDefaultExpression()
 					col.OnUpdateCurrentTimestamp = sc.GetOnUpdateCurrentTimestamp()
+				}
+				if textual := m.GetType() == commonv1.ColumnType_COLUMN_TYPE_UNSPECIFIED || m.GetType() == commonv1.ColumnType_COLUMN_TYPE_TEXT; textual {
+					switch {
+					case len(sc.GetEnumValues()) > 0 && m.GetEnumAs() == commonv1.EnumAs_ENUM_AS_PG_ENUM:
+						col.PgType = "text" // what the loader sees on the wire
+						col.EnumValues = sc.GetEnumValues()
+						col.EnumType = EnumTypeName(def.GetName(), col.GetName())
+					case len(sc.GetSetValues()) > 0 && m.GetSetAs() == commonv1.SetAs_SET_AS_TEXT_ARRAY:
+						col.PgType = "text[]"
+						if col.DefaultKind == commonv1.DefaultKind_DEFAULT_KIND_LITERAL {
+							col.DefaultValue = string(batch.AppendSetArray(nil, []byte(col.DefaultValue)))
+						}
+					}
 				}
 				col.NotNull = !sc.GetNullable() && m.Default == nil
 				if col.NotNull && zeroNull && canHoldZeroDate(sc) {
@@ -133,19 +208,22 @@ func Constraints(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceRe
 	for _, c := range out {
 		taken[c.Name] = true
 	}
+	names := Case(spec)
 	for i, t := range spec.GetTables() {
 		for _, ix := range sources[i].GetIndexes() {
 			cols, ok := mapAll(ix.GetColumns(), targetOf(t))
 			if !ok || len(cols) == 0 {
 				continue
 			}
-			name := indexName(t.GetTargetTable(), ix.GetName())
+			ixName := CaseName(names, ix.GetName())
+			name := indexName(t.GetTargetTable(), ixName)
 			for n := 2; taken[name]; n++ {
-				name = indexName(t.GetTargetTable(), fmt.Sprintf("%s_%d", ix.GetName(), n))
+				name = indexName(t.GetTargetTable(), fmt.Sprintf("%s_%d", ixName, n))
 			}
 			taken[name] = true
 			out = append(out, &loaderv1.TableConstraint{Table: t.GetTargetTable(), Name: name,
-				Columns: cols, Index: true, Unique: ix.GetUnique()})
+				Columns: cols, Index: true, Unique: ix.GetUnique(), UniqueConstraint: ix.GetUnique() && ix.GetConstraint(),
+				Method: ix.GetMethod()})
 		}
 	}
 	// Identity columns go on from past the largest id loaded.
@@ -177,7 +255,7 @@ func Constraints(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceRe
 			if !ok1 || !ok2 {
 				continue
 			}
-			name := fk.GetName()
+			name := CaseName(names, fk.GetName())
 			if name == "" {
 				name = t.GetTargetTable() + "_" + strings.Join(cols, "_") + "_fkey"
 			}
@@ -186,6 +264,42 @@ func Constraints(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceRe
 		}
 	}
 	return out
+}
+
+// IndexNotes lists, as comments for the report's DDL, the source indexes
+// and constraints create_tables does not carry over: those the source
+// itself says do not translate (expressions, partial, prefix, full-text,
+// spatial, exclusion), and those on a column the mapping leaves out.
+func IndexNotes(spec *commonv1.JobSpec, sources []*extractorv1.DescribeSourceResponse) []string {
+	var out []string
+	for i, t := range spec.GetTables() {
+		if i >= len(sources) {
+			break
+		}
+		mapped := map[string]bool{}
+		for _, c := range t.GetColumns() {
+			if c.GetSource() != "" {
+				mapped[c.GetSource()] = true
+			}
+		}
+		where := SourceName(t)
+		for _, ix := range sources[i].GetOtherIndexes() {
+			out = append(out, fmt.Sprintf("-- not carried over: index %s of %s: %s", ix.GetName(), where, oneLine(ix.GetDefinition())))
+		}
+		for _, ix := range sources[i].GetIndexes() {
+			for _, c := range ix.GetColumns() {
+				if !mapped[c] {
+					out = append(out, fmt.Sprintf("-- not carried over: index %s of %s: column %s is not mapped", ix.GetName(), where, c))
+					break
+				}
+			}
+		}
+	}
+	return out
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // castable says which wire types a value may be cast from into a target
@@ -241,12 +355,5 @@ func indexName(table, index string) string {
 	if strings.HasPrefix(index, table) {
 		n = index
 	}
-	if len(n) > 63 {
-		cut := 63
-		for cut > 0 && !utf8.RuneStart(n[cut]) {
-			cut--
-		}
-		n = n[:cut]
-	}
-	return n
+	return cutName(n)
 }

@@ -11,10 +11,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/kit/dsn"
 	"github.com/cutover/cutover/services/orchestrator/secrets"
 	"google.golang.org/protobuf/proto"
@@ -78,7 +78,16 @@ func Normalize(in *commonv1.JobSpec, defaultTarget string) (*commonv1.JobSpec, e
 	if len(spec.Tables) == 0 {
 		return nil, Invalid("tables", "at least one table is required")
 	}
+	if err := checkTimeZone("time_zone", spec.TimeZone); err != nil {
+		return nil, err
+	}
 	if err := applyIfExists(spec); err != nil {
+		return nil, err
+	}
+	if err := checkTargetOptions(spec); err != nil {
+		return nil, err
+	}
+	if err := applyIdentifierCase(spec); err != nil {
 		return nil, err
 	}
 	return spec, nil
@@ -113,6 +122,9 @@ func TableDefaults(f string, t *commonv1.TableSpec, seen map[string]bool) error 
 	}
 	if t.Partitions < 0 || t.Partitions > maxPartitions {
 		return Invalid(f+".partitions", "must be between 1 and %d, got %d", maxPartitions, t.Partitions)
+	}
+	if err := checkTimeZone(f+".time_zone", t.TimeZone); err != nil {
+		return err
 	}
 	return checkSource(f+".source", t.Source)
 }
@@ -177,6 +189,7 @@ func FillTargetTypes(f string, t *commonv1.TableSpec, cols []*loaderv1.TargetCol
 		m.MaxLength = tc.MaxLength
 		m.Precision = tc.Precision
 		m.Scale = tc.Scale
+		m.PgType = tc.PgType
 	}
 	for _, c := range cols {
 		if c.NotNull && !c.HasDefault && !mapped[c.Name] {
@@ -266,11 +279,7 @@ func NamingTable(spec *commonv1.JobSpec, err error) error {
 			continue
 		}
 		if len(name) > MaxNameBytes { // the error is about its length: quote a start
-			cut := MaxNameBytes
-			for cut > 0 && !utf8.RuneStart(name[cut]) {
-				cut--
-			}
-			name = name[:cut] + "…"
+			name = batch.CutUTF8(name, MaxNameBytes) + "…"
 		}
 		b.WriteString(msg[last:m[1]])
 		fmt.Fprintf(&b, " (table %q)", name)

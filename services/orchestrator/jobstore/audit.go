@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"github.com/cutover/cutover/services/kit/batch"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // auditDDL is the audit log: one row per call the server's interceptor
@@ -67,11 +67,7 @@ func auditText(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}
-	cut := max - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return batch.CutUTF8(s, max-len("…")) + "…"
 }
 
 // nullIfEmpty stores "" as NULL.

@@ -16,16 +16,19 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // Reconcile proves a finished job's target against its source, per target
 // table: row counts, group totals (TableSpec.aggregates) and rows. The
 // loader, the target's one owner, compares each table
-// (LoaderService.ReconcileTable): it hashes the target's rows in SQL and the
-// source's as it pulls the job's partitions again from the validator, with
-// the requests built here as for the job (pipeline.go). The orchestrator
-// reads the job and its partitions from the control schema, keeps the
-// accounting (the rows each table should hold) and the outcome.
+// (LoaderService.ReconcileTable) at the request's level: independent (the
+// source database and the target each hash and total their own rows in
+// SQL, the extractor running the source's side) and/or replay (the job's
+// partitions pulled again from the validator with the requests built here
+// as for the job, pipeline.go). The orchestrator reads the job and its
+// partitions from the control schema, keeps the accounting (the rows each
+// table should hold) and the outcome.
 
 const (
 	defaultMaxDiff = 20
@@ -69,15 +72,23 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 	if err != nil {
 		return nil, err
 	}
-	out := &orchestratorv1.Reconciliation{JobId: j.ID, Ok: true}
+	level := req.GetLevel()
+	if level == commonv1.ReconcileLevel_RECONCILE_LEVEL_UNSPECIFIED {
+		level = commonv1.ReconcileLevel_RECONCILE_LEVEL_INDEPENDENT
+	}
+	out := &orchestratorv1.Reconciliation{JobId: j.ID, Ok: true, Level: level}
 	loaded := map[string]int64{}
 	for _, tr := range report.GetTables() {
 		loaded[tr.GetName()] += tr.GetCounts().GetLoaded()
 	}
+	spec, err := reconcileSpec(j, req, level)
+	if err != nil {
+		return nil, err
+	}
 	staged := jobspec.StagedTables(j.Spec)
 	var order []string
 	specsOf := map[string][]int{}
-	for i, t := range j.Spec.GetTables() {
+	for i, t := range spec.GetTables() {
 		tt := t.GetTargetTable()
 		if _, ok := specsOf[tt]; !ok {
 			order = append(order, tt)
@@ -87,8 +98,12 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 	for _, tt := range order {
 		treq := &loaderv1.ReconcileTableRequest{Target: s.checker.Target(j.Spec), Table: tt, JobId: j.ID, Staged: staged[tt],
 			Upstream: s.cfg.Clients.Addrs.Validator, Extractor: s.cfg.Clients.Addrs.Extractor,
-			MaxDifferences: req.GetMaxDifferences(), Parallelism: int32(max(s.cfg.Workers, 1))}
+			MaxDifferences: req.GetMaxDifferences(), Parallelism: int32(max(s.cfg.Workers, 1)), Level: level}
 		for _, i := range specsOf[tt] {
+			if spec != j.Spec {
+				treq.Sources = append(treq.Sources, &loaderv1.ReconcileSource{TableIndex: int32(i), Table: withZone(spec, spec.GetTables()[i])})
+				continue
+			}
 			treq.Sources = append(treq.Sources, s.reconcileSource(ctx, j, i, parts[i]))
 		}
 		res, err := s.cfg.Clients.Loader.ReconcileTable(ctx, treq)
@@ -100,17 +115,25 @@ func (s *Service) Reconcile(ctx context.Context, req *orchestratorv1.ReconcileRe
 			return nil, fmt.Errorf("%w: loader: ReconcileTable of %s answered without a reconciliation", ErrStageFatal, tt)
 		}
 		for _, i := range specsOf[tt] {
-			tr.ExpectedRows += loaded[j.Spec.Tables[i].GetName()]
+			tr.ExpectedRows += loaded[spec.Tables[i].GetName()]
 		}
-		if jobspec.Followed(j.Spec, specsOf[tt]) {
+		if ind := tr.GetIndependent(); ind != nil && tr.GetRows() == nil && !staged[tt] {
+			// The independent level counts the source itself (less the
+			// rows the job quarantined or filtered), not the job's report.
+			tr.ExpectedRows = ind.GetSourceRows()
+		}
+		if spec == j.Spec && jobspec.Followed(j.Spec, specsOf[tt]) {
 			// Changes since the full load count: the target must hold
 			// what the source holds now.
-			tr.ExpectedRows = tr.GetRows().GetRows()
+			if tr.GetRows() != nil {
+				tr.ExpectedRows = tr.GetRows().GetRows()
+			}
 		}
 		// The loader's verdict covers rows and aggregates; the counts
 		// are the job's accounting.
 		tr.Ok = tr.Ok && tr.ExpectedRows == tr.TargetRows
 		out.Ok = out.Ok && tr.Ok
+		out.Warning = out.Warning || tr.Warning
 		out.Tables = append(out.Tables, tr)
 	}
 	out.DurationSeconds = time.Since(start).Seconds()
@@ -126,7 +149,7 @@ func (s *Service) reconcileSource(ctx context.Context, j *jobstore.Job, i int, p
 	if tbl.GetSync() != nil {
 		snapshot = "" // a followed table is compared as it is now
 	}
-	src := &loaderv1.ReconcileSource{TableIndex: int32(i), Table: tbl}
+	src := &loaderv1.ReconcileSource{TableIndex: int32(i), Table: withZone(j.Spec, tbl)}
 	for _, p := range parts {
 		rd := stages.Read(ctx, j.Spec, tbl, &extractorv1.ReadBatchRequest{Range: p.Range, JobId: j.ID, PartitionId: p.ID, Snapshot: snapshot})
 		src.Partitions = append(src.Partitions, s.cfg.Clients.PullRead(tbl, rd))
@@ -151,4 +174,44 @@ func withJob(id string) trace.SpanStartOption {
 
 func describeReq(t *commonv1.TableSpec) *extractorv1.DescribeSourceRequest {
 	return &extractorv1.DescribeSourceRequest{Source: t.GetSource()}
+}
+
+// withZone is tbl with the job's time zone where it names none: the
+// independent level reads zone-less source times in the zone the job read
+// them in.
+func withZone(spec *commonv1.JobSpec, tbl *commonv1.TableSpec) *commonv1.TableSpec {
+	if tbl.GetTimeZone() != "" || spec.GetTimeZone() == "" {
+		return tbl
+	}
+	tbl = proto.Clone(tbl).(*commonv1.TableSpec)
+	tbl.TimeZone = spec.GetTimeZone()
+	return tbl
+}
+
+// reconcileSpec is the spec the job is reconciled against: its own, or the
+// request's (ReconcileRequest.spec), whose tables must each be one of the
+// job's by name and target table.
+func reconcileSpec(j *jobstore.Job, req *orchestratorv1.ReconcileRequest, level commonv1.ReconcileLevel) (*commonv1.JobSpec, error) {
+	if req.GetSpec() == nil {
+		return j.Spec, nil
+	}
+	if level != commonv1.ReconcileLevel_RECONCILE_LEVEL_INDEPENDENT {
+		return nil, jobspec.Invalid("spec", "a spec to compare against is used at the independent level only; leave level unset or independent")
+	}
+	own := map[string]string{}
+	for _, t := range j.Spec.GetTables() {
+		own[t.GetName()] = t.GetTargetTable()
+	}
+	if len(req.GetSpec().GetTables()) == 0 {
+		return nil, jobspec.Invalid("spec.tables", "at least one table is required")
+	}
+	for i, t := range req.GetSpec().GetTables() {
+		tt, ok := own[t.GetName()]
+		if !ok || tt != t.GetTargetTable() {
+			return nil, jobspec.Invalid(fmt.Sprintf("spec.tables[%d]", i), "table %q into %q is not one of job %s's tables", t.GetName(), t.GetTargetTable(), j.ID)
+		}
+	}
+	spec := proto.Clone(req.GetSpec()).(*commonv1.JobSpec)
+	spec.Target = j.Spec.GetTarget()
+	return spec, nil
 }

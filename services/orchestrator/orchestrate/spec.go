@@ -50,7 +50,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		if err := jobspec.TableDefaults(f, t, seen); err != nil {
 			return nil, err
 		}
-		if sources[i], err = s.checker.DescribeSource(ctx, f, t, create); err != nil {
+		if sources[i], err = s.checker.DescribeSource(ctx, f, t, spec.Target); err != nil {
 			return nil, err
 		}
 	}
@@ -64,7 +64,8 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		if err != nil {
 			return nil, stages.Refusal("target", "loader", err)
 		}
-		p.ddl = res.GetStatements()
+		// What the sources have and the target will not, after what was run.
+		p.ddl = append(res.GetStatements(), jobspec.IndexNotes(spec, sources)...)
 		p.constraints = jobspec.Constraints(spec, sources)
 	}
 	// The target types, now that every table exists (the checks used the
@@ -78,6 +79,7 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		if err := jobspec.FillTargetTypes(f, t, tgt.Columns, spec.Target.Schema); err != nil {
 			return nil, err
 		}
+		jobspec.FillTimeZones(spec, t, sources[i].GetColumns())
 	}
 	p.syncStart = map[string]string{}
 	for i, t := range spec.Tables {

@@ -55,10 +55,23 @@ func Read(ctx context.Context, spec *commonv1.JobSpec, tbl *commonv1.TableSpec, 
 // PullValidated runs a table's read through the chain up to the validator
 // and hands each validated batch, in order, to f.
 func (c Clients) PullValidated(ctx context.Context, tbl *commonv1.TableSpec, rd *extractorv1.StreamBatchesRequest, f func(*commonv1.Batch) error) error {
+	return c.pullValidated(ctx, c.PullRead(tbl, rd), rd, f)
+}
+
+// PullValidatedFormats is PullValidated with the transformer saying, per
+// batch, which rows each column mapping format parses
+// (Batch.format_matches): a dry run names a format that parses none.
+func (c Clients) PullValidatedFormats(ctx context.Context, tbl *commonv1.TableSpec, rd *extractorv1.StreamBatchesRequest, f func(*commonv1.Batch) error) error {
+	req := c.PullRead(tbl, rd)
+	req.Transform.Config.ReportFormats = true
+	return c.pullValidated(ctx, req, rd, f)
+}
+
+func (c Clients) pullValidated(ctx context.Context, req *validatorv1.PullRequest, rd *extractorv1.StreamBatchesRequest, f func(*commonv1.Batch) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	st, err := Opened(cancel, "validator", func() (validatorv1.ValidatorService_PullClient, error) {
-		return c.Validator.Pull(ctx, c.PullRead(tbl, rd))
+		return c.Validator.Pull(ctx, req)
 	})
 	if err != nil {
 		return err

@@ -186,17 +186,24 @@ func (ck *Checker) TargetHasKey(ctx context.Context, target *commonv1.TargetSpec
 }
 
 // DescribeSource asks the extractor for the table's source columns; with
-// create, an empty mapping becomes every source column.
-func (ck *Checker) DescribeSource(ctx context.Context, f string, t *commonv1.TableSpec, create bool) (*extractorv1.DescribeSourceResponse, error) {
+// target.create_tables, an empty mapping becomes every source column (named
+// as target.identifier_case says). Each mapping's enum_as and set_as are
+// checked against its source column and filled in from the target's.
+func (ck *Checker) DescribeSource(ctx context.Context, f string, t *commonv1.TableSpec, target *commonv1.TargetSpec) (*extractorv1.DescribeSourceResponse, error) {
 	src, err := ck.Clients.Extractor.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: t.Source})
 	if err != nil {
 		return nil, stages.Refusal(f+".source", "extractor", err)
 	}
-	if len(t.Columns) == 0 && create {
-		t.Columns = jobspec.IdentityMapping(src.Columns)
+	if len(t.Columns) == 0 && target.GetCreateTables() {
+		if t.Columns, err = jobspec.DefaultMapping(f+".source", src.Columns, target.GetIdentifierCase()); err != nil {
+			return nil, err
+		}
 	}
 	if len(t.Columns) == 0 {
 		return nil, jobspec.Invalid(f+".columns", "at least one column mapping is required (or target.create_tables to copy every source column)")
+	}
+	if err := jobspec.ColumnKinds(f, t, src.Columns, target); err != nil {
+		return nil, err
 	}
 	return src, nil
 }
@@ -234,9 +241,11 @@ func (ck *Checker) Target(spec *commonv1.JobSpec) *commonv1.TargetSpec {
 
 // CheckSource has the extractor plan one partition of the table, as
 // CreateJob plans its partitions: a source it cannot read in batches (a
-// MySQL table without a primary key, a view without one) is refused here,
-// before any job. A source with shared snapshots is planned in one, as a
-// job's is (a PostgreSQL table without a key is read by row address).
+// PostgreSQL view without a key, a file outside the roots) is refused
+// here, before any job. A source with shared snapshots is planned in one,
+// as a job's is (a PostgreSQL table without a key is read by row address;
+// a MySQL one in one ordered pass, needing no snapshot). A table without a
+// key that is to be followed is refused by CheckSync.
 func (ck *Checker) CheckSource(ctx context.Context, f string, t *commonv1.TableSpec) error {
 	snap, err := ck.Clients.Extractor.OpenSnapshot(ctx, &extractorv1.OpenSnapshotRequest{Source: t.GetSource(), JobId: "check", Table: t.GetName()})
 	id := ""
@@ -373,7 +382,7 @@ func (ck *Checker) check(ctx context.Context, in *commonv1.JobSpec, redrive bool
 			continue
 		}
 		c.tables[i].Table = t.GetName()
-		src, err := ck.DescribeSource(ctx, f, t, create)
+		src, err := ck.DescribeSource(ctx, f, t, spec.Target)
 		if err == nil {
 			c.sources[i] = src
 			err = ck.CheckSource(ctx, f, t)
@@ -421,6 +430,7 @@ func (ck *Checker) check(ctx context.Context, in *commonv1.JobSpec, redrive bool
 				targetCols[t.TargetTable] = tgt.Columns
 			}
 			err = jobspec.FillTargetTypes(f, t, tgt.Columns, spec.Target.Schema)
+			jobspec.FillTimeZones(spec, t, c.sources[i].GetColumns())
 		} else {
 			err = stages.Refusal(f+".target_table", "loader", err)
 			targetFailed[i] = true

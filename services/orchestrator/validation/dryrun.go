@@ -125,13 +125,17 @@ func (ck *Checker) dryRunTable(ctx context.Context, spec *commonv1.JobSpec, t *c
 	if sample > 0 && (rd.Read.BatchSize <= 0 || int64(rd.Read.BatchSize) > sample) {
 		rd.Read.BatchSize = int32(min(sample, math.MaxInt32))
 	}
-	err := ck.Clients.PullValidated(ctx, t, rd, func(b *commonv1.Batch) error {
+	formats := newFormatTally()
+	err := ck.Clients.PullValidatedFormats(ctx, t, rd, func(b *commonv1.Batch) error {
+		rows := int(b.GetNumRows())
 		if sample > 0 {
 			left := sample - dt.Counts.Extracted
 			if int64(b.GetNumRows()) > left {
-				b = batch.Select(b, rowsUpTo(int(left)))
+				rows = int(left)
+				b = batch.Select(b, rowsUpTo(rows))
 			}
 		}
+		formats.add(b.GetFormatMatches(), rows)
 		tallyDryRun(b, keep, dt, byRule, byReason)
 		if sample > 0 && dt.Counts.Extracted >= sample {
 			return errSampled
@@ -143,7 +147,59 @@ func (ck *Checker) dryRunTable(ctx context.Context, spec *commonv1.JobSpec, t *c
 	}
 	dt.Rules = sortedValues(byRule)
 	dt.Filtered = sortedValues(byReason)
+	if ps := formats.problems(spec, t); len(ps) > 0 {
+		dt.Ok = false
+		dt.Problems = append(dt.Problems, ps...)
+	}
 	return nil
+}
+
+// formatTally counts, per column mapping format, the sampled non-empty
+// values the formats were tried on and those the format parses.
+type formatTally struct {
+	tried, matched map[[2]string]int
+}
+
+func newFormatTally() *formatTally {
+	return &formatTally{tried: map[[2]string]int{}, matched: map[[2]string]int{}}
+}
+
+// add counts a batch's matches over its first rows rows (the sample's).
+func (ft *formatTally) add(ms []*commonv1.FormatMatch, rows int) {
+	for _, m := range ms {
+		k := [2]string{m.GetColumn(), m.GetFormat()}
+		for i := 0; i < rows; i++ {
+			if batch.Bit(m.GetTried(), i) {
+				ft.tried[k]++
+			}
+			if batch.Bit(m.GetMatched(), i) {
+				ft.matched[k]++
+			}
+		}
+	}
+}
+
+// problems names each declared format that parsed none of the sampled
+// non-empty values it was tried on, in mapping order.
+func (ft *formatTally) problems(spec *commonv1.JobSpec, t *commonv1.TableSpec) []*orchestratorv1.Problem {
+	ti := 0
+	for i, st := range spec.GetTables() {
+		if st == t {
+			ti = i
+		}
+	}
+	var out []*orchestratorv1.Problem
+	for k, m := range t.GetColumns() {
+		for j, f := range m.GetFormats() {
+			key := [2]string{m.GetTarget(), f}
+			if n := ft.tried[key]; n > 0 && ft.matched[key] == 0 {
+				out = append(out, &orchestratorv1.Problem{Table: t.GetName(), Column: m.GetTarget(),
+					Field:   fmt.Sprintf("tables[%d].columns[%d].formats[%d]", ti, k, j),
+					Message: fmt.Sprintf("table %s, column %s: format %q matched none of the %d sampled non-empty values", t.GetName(), m.GetTarget(), f, n)})
+			}
+		}
+	}
+	return out
 }
 
 // errSampled ends a dry run's pull once the sample is read.

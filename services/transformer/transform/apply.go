@@ -56,6 +56,10 @@ type colPlan struct {
 	expr *exprPlan
 	// id derives a new identifier from the source value (nil: none).
 	id *idPlan
+	// tm: formats, the target's time kind and the zone of zone-less values.
+	tm timePlan
+	// setArray: a MySQL SET's "a,b" becomes the text[] literal {"a","b"}.
+	setArray bool
 }
 
 // plan is a compiled TransformConfig, reused for every batch of a stream.
@@ -109,6 +113,14 @@ func checkShape(field string, m *commonv1.ColumnMapping) error {
 	case m.GetScale() < 0 || (m.GetPrecision() > 0 && m.GetScale() > m.GetPrecision()):
 		return &fieldError{field + ".scale", fmt.Sprintf("must be 0..precision (%d), got %d", m.GetPrecision(), m.GetScale()), ErrInvalidMapping}
 	}
+	switch {
+	case commonv1.SetAs_name[int32(m.GetSetAs())] == "":
+		return &fieldError{field + ".set_as", fmt.Sprintf("unknown value %d", m.GetSetAs()), ErrInvalidMapping}
+	case commonv1.EnumAs_name[int32(m.GetEnumAs())] == "":
+		return &fieldError{field + ".enum_as", fmt.Sprintf("unknown value %d", m.GetEnumAs()), ErrInvalidMapping}
+	case m.GetSetAs() == commonv1.SetAs_SET_AS_TEXT_ARRAY && m.GetType() != tText:
+		return &fieldError{field + ".set_as", fmt.Sprintf("TEXT_ARRAY loads a text[] (type TEXT), not %s", typeName(m)), ErrInvalidMapping}
+	}
 	for j, f := range m.GetFormats() {
 		if strings.TrimSpace(f) == "" {
 			return &fieldError{fmt.Sprintf("%s.formats[%d]", field, j), "must not be empty", ErrInvalidMapping}
@@ -138,11 +150,17 @@ func compileWith(cfg *transformerv1.TransformConfig, sources map[string]bool) (*
 			target: m.GetTarget(), source: m.GetSource(), typ: m.GetType(), typeName: typeName(m),
 			formats: m.GetFormats(), notNull: m.GetNotNull(), maxLen: int(m.GetMaxLength()),
 			prec: int(m.GetPrecision()), scale: int(m.GetScale()),
-			id: newIDPlan(m, cfg.GetSystem()),
+			id:       newIDPlan(m, cfg.GetSystem()),
+			setArray: m.GetSetAs() == commonv1.SetAs_SET_AS_TEXT_ARRAY,
 		}
 		if c.id != nil {
 			p.idCols = append(p.idCols, k)
 		}
+		tm, err := newTimePlan(field, m, cfg.GetReportFormats() && m.GetExpr() == "" && c.id == nil)
+		if err != nil {
+			return nil, err
+		}
+		c.tm = tm
 		if m.GetExpr() != "" {
 			if m.GetSource() != "" {
 				return nil, &fieldError{field + ".expr", fmt.Sprintf("target column %q: both source %q and expr are set; use one", m.GetTarget(), m.GetSource()), ErrInvalidMapping}
@@ -296,10 +314,20 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 			bld.Column().Data = make([]byte, 0, 16*n)
 		}
 		srcText := src != nil && (src.GetType() == tText || src.GetType() == tUnspec)
+		// A time or interval column with formats casts its text as a
+		// timestamp column does: empty is missing, the rest is parsed.
+		typed := c.typ != tText || c.tm.reformats()
+		if c.tm.rec != nil {
+			c.tm.rec.reset(c.target, c.tm.layouts)
+			out.FormatMatches = append(out.FormatMatches, c.tm.rec.matches...)
+		}
 		// Text to text: validate the whole buffer once instead of per value;
 		// a value is then valid when both its ends fall on rune starts.
-		bulkText := srcText && c.typ == tText && c.chain == nil && bytes.IndexByte(src.GetData(), 0) < 0 && utf8.Valid(src.GetData())
+		bulkText := srcText && !typed && !c.setArray && c.chain == nil && bytes.IndexByte(src.GetData(), 0) < 0 && utf8.Valid(src.GetData())
 		for i := 0; i < n; i++ {
+			if c.tm.rec != nil {
+				c.tm.rec.row = i
+			}
 			if batch.Bit(rejected, i) {
 				bld.AppendNull() // rejected upstream: already reported once
 				continue
@@ -332,8 +360,8 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 					cleanBuf, cleaned, haveCleaned = out, out, true
 				}
 			}
-			if src == nil || cleanedNull || batch.IsNull(src, i) || (haveCleaned && c.typ != tText && len(cleaned) == 0) ||
-				(!haveCleaned && srcText && c.typ != tText && src.Offsets[i] == src.Offsets[i+1]) {
+			if src == nil || cleanedNull || batch.IsNull(src, i) || (haveCleaned && typed && len(cleaned) == 0) ||
+				(!haveCleaned && srcText && typed && src.Offsets[i] == src.Offsets[i+1]) {
 				rejects = c.appendMissing(bld, i, rejects)
 				continue
 			}
@@ -472,18 +500,29 @@ func (c *colPlan) castBytes(bld *batch.Builder, v []byte, fromText bool, scratch
 		}
 		bld.AppendBytes(buf)
 	case tTS:
-		x, err := parseTimestamp(v)
+		if c.tm.rec != nil {
+			c.tm.try(v)
+		}
+		x, zoned, err := parseTimestampZ(v)
 		if err != nil {
-			x, err = c.parseFormats(v, err, false)
+			x, zoned, err = c.parseFormats(v, err, false)
 			if err != nil {
+				return err
+			}
+		}
+		if !zoned {
+			if x, err = c.tm.inZone(x); err != nil {
 				return err
 			}
 		}
 		bld.AppendInt(x)
 	case tDate:
+		if c.tm.rec != nil {
+			c.tm.try(v)
+		}
 		x, err := parseDate(v)
 		if err != nil {
-			x, err = c.parseFormats(v, err, true)
+			x, _, err = c.parseFormats(v, err, true)
 			if err != nil {
 				return err
 			}
@@ -495,6 +534,36 @@ func (c *colPlan) castBytes(bld *batch.Builder, v []byte, fromText bool, scratch
 		}
 		if !utf8.Valid(v) {
 			return errUTF8
+		}
+		if c.tm.reformats() {
+			if c.tm.rec != nil {
+				c.tm.try(v)
+			}
+			var buf []byte
+			if scratch != nil {
+				buf = (*scratch)[:0]
+			}
+			buf, err := c.tm.appendClock(buf, v)
+			if scratch != nil {
+				*scratch = buf
+			}
+			if err != nil {
+				return err
+			}
+			bld.AppendBytes(buf)
+			return nil
+		}
+		if c.setArray {
+			var buf []byte
+			if scratch != nil {
+				buf = (*scratch)[:0]
+			}
+			buf = batch.AppendSetArray(buf, v)
+			if scratch != nil {
+				*scratch = buf
+			}
+			bld.AppendBytes(buf)
+			return nil
 		}
 		if c.maxLen > 0 && len(v) > c.maxLen && utf8.RuneCount(v) > c.maxLen {
 			return fmt.Errorf("longer than %d characters", c.maxLen)
@@ -529,24 +598,27 @@ func (c *colPlan) castBytes(bld *batch.Builder, v []byte, fromText bool, scratch
 
 // parseFormats tries the mapping's Go layouts in order after the built-in
 // shapes failed; first is the built-in parser's error, kept when no layout
-// matches because it usually says more (a day that does not exist).
-func (c *colPlan) parseFormats(v []byte, first error, date bool) (int64, error) {
-	s := strings.TrimSpace(string(v))
-	for _, f := range c.formats {
-		t, err := time.Parse(f, s)
-		if err != nil {
-			continue
-		}
+// matches because it usually says more (a day that does not exist). zoned
+// says the layout read a zone; else the result is the wall time as if UTC.
+func (c *colPlan) parseFormats(v []byte, first error, date bool) (us int64, zoned bool, err error) {
+	if t, zoned, ok := c.tm.parseLayouts(strings.TrimSpace(string(v))); ok {
 		if date {
 			y, m, d := t.Date()
-			return calendar.Days(y, int(m), d), nil
+			return calendar.Days(y, int(m), d), false, nil
 		}
-		return t.UnixMicro(), nil
+		if !zoned {
+			t = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), time.UTC)
+		}
+		us = t.UnixMicro()
+		if us < minTS || us >= maxTS {
+			return 0, false, errYear
+		}
+		return us, zoned, nil
 	}
 	if len(c.formats) > 0 && (first == errTSSyntax || first == errDateSyntax) {
-		return 0, fmt.Errorf("%w; none of the formats %q matched", first, c.formats)
+		return 0, false, fmt.Errorf("%w; none of the formats %q matched", first, c.formats)
 	}
-	return 0, first
+	return 0, false, first
 }
 
 // castTyped handles the typed-input casts that need no text round trip;
@@ -554,6 +626,14 @@ func (c *colPlan) parseFormats(v []byte, first error, date bool) (int64, error) 
 func (c *colPlan) castTyped(bld *batch.Builder, src *commonv1.Column, i int) (done bool, err error) {
 	st := src.GetType()
 	switch {
+	case st == tTS && c.typ == tTS && c.tm.loc != nil:
+		// ColumnMapping.time_zone is set only for a zone-less source
+		// column: its micros are a wall time.
+		us, err := c.tm.inZone(src.Ints[i])
+		if err != nil {
+			return true, err
+		}
+		bld.AppendInt(us)
 	case st == c.typ && (st == tInt || st == tTS || st == tDate):
 		bld.AppendInt(src.Ints[i])
 	case st == tFloat && c.typ == tFloat:
@@ -580,7 +660,11 @@ func (c *colPlan) castTyped(bld *batch.Builder, src *commonv1.Column, i int) (do
 		}
 		bld.AppendInt(int64(f))
 	case st == tDate && c.typ == tTS:
-		bld.AppendInt(src.Ints[i] * usPerDay)
+		us, err := c.tm.inZone(src.Ints[i] * usPerDay) // midnight, in the zone
+		if err != nil {
+			return true, err
+		}
+		bld.AppendInt(us)
 	case st == tTS && c.typ == tDate:
 		us := src.Ints[i]
 		d := us / usPerDay

@@ -49,6 +49,11 @@ func CheckMapping(req *transformerv1.CheckMappingRequest) error {
 		if err := checkShape(field, m); err != nil {
 			return err
 		}
+		// Here, not in every stream's compile: a job stored before pg_type
+		// was filled in keeps loading as it did.
+		if err := checkFormats(field, m); err != nil {
+			return err
+		}
 	}
 	// compile casts every default to its type and compiles expressions and
 	// filters against the source columns, naming the column on failure.

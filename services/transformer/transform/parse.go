@@ -307,46 +307,54 @@ const (
 
 // parseTimestamp reads the shapes PostgreSQL and most exports print:
 // "YYYY-MM-DD", then optionally 'T' or ' ' and "HH:MM[:SS[.f…]]" and a zone
-// (Z, ±hh, ±hhmm, ±hh:mm, optionally after a space). No zone means UTC.
+// (Z, ±hh, ±hhmm, ±hh:mm, optionally after a space). No zone gives the wall
+// time as if in UTC (the cast then reads it in the column's time zone).
 // The result is microseconds since the epoch; extra fraction digits round
 // half up to the microsecond.
 func parseTimestamp(b []byte) (int64, error) {
+	us, _, err := parseTimestampZ(b)
+	return us, err
+}
+
+// parseTimestampZ is parseTimestamp that also says whether the value
+// carried a zone (Z or an offset); without one the result is its wall time.
+func parseTimestampZ(b []byte) (us int64, zoned bool, err error) {
 	b = trimSpace(b)
 	days, err := parseYMD(b, errTSSyntax)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if len(b) == 10 {
-		return days * usPerDay, nil
+		return days * usPerDay, false, nil
 	}
 	if c := b[10]; c != 'T' && c != 't' && c != ' ' {
-		return 0, errTSSyntax
+		return 0, false, errTSSyntax
 	}
 	b = b[11:]
 	hh, ok1 := num2(b)
 	if !ok1 || len(b) < 5 || b[2] != ':' {
-		return 0, errTSSyntax
+		return 0, false, errTSSyntax
 	}
 	mm, ok2 := num2(b[3:])
 	if !ok2 {
-		return 0, errTSSyntax
+		return 0, false, errTSSyntax
 	}
 	b = b[5:]
 	ss := 0
 	if len(b) > 0 && b[0] == ':' {
 		var ok bool
 		if ss, ok = num2(b[1:]); !ok {
-			return 0, errTSSyntax
+			return 0, false, errTSSyntax
 		}
 		b = b[3:]
 	}
 	switch {
 	case hh > 23:
-		return 0, errHour
+		return 0, false, errHour
 	case mm > 59:
-		return 0, errMinute
+		return 0, false, errMinute
 	case ss > 59:
-		return 0, errSecond
+		return 0, false, errSecond
 	}
 	var frac int64
 	if len(b) > 0 && (b[0] == '.' || b[0] == ',') {
@@ -363,7 +371,7 @@ func parseTimestamp(b []byte) (int64, error) {
 			n++
 		}
 		if n == 0 {
-			return 0, errTSSyntax
+			return 0, false, errTSSyntax
 		}
 		for k := n; k < 6; k++ {
 			frac *= 10
@@ -374,10 +382,11 @@ func parseTimestamp(b []byte) (int64, error) {
 	if len(b) > 0 && b[0] == ' ' {
 		b = b[1:]
 		if len(b) == 0 {
-			return 0, errTSSyntax
+			return 0, false, errTSSyntax
 		}
 	}
 	if len(b) > 0 {
+		zoned = true
 		switch b[0] {
 		case 'Z', 'z':
 			b = b[1:]
@@ -389,7 +398,7 @@ func parseTimestamp(b []byte) (int64, error) {
 			b = b[1:]
 			oh, ok := num2(b)
 			if !ok {
-				return 0, errTSSyntax
+				return 0, false, errTSSyntax
 			}
 			b = b[2:]
 			om := 0
@@ -399,26 +408,26 @@ func parseTimestamp(b []byte) (int64, error) {
 			}
 			if colon || len(b) > 0 {
 				if om, ok = num2(b); !ok {
-					return 0, errTSSyntax
+					return 0, false, errTSSyntax
 				}
 				b = b[2:]
 			}
 			if oh > 15 || om > 59 {
-				return 0, errZone
+				return 0, false, errZone
 			}
 			off = sign * int64(oh*3600+om*60)
 		default:
-			return 0, errTSSyntax
+			return 0, false, errTSSyntax
 		}
 	}
 	if len(b) != 0 {
-		return 0, errTSSyntax
+		return 0, false, errTSSyntax
 	}
-	us := (days*86400+int64(hh*3600+mm*60+ss)-off)*usPerSec + frac
+	us = (days*86400+int64(hh*3600+mm*60+ss)-off)*usPerSec + frac
 	if us < minTS || us >= maxTS {
-		return 0, errYear // a zone shifted it out of 0001..9999
+		return 0, false, errYear // a zone shifted it out of 0001..9999
 	}
-	return us, nil
+	return us, zoned, nil
 }
 
 // Timestamps stay within years 0001..9999 in UTC, so they print as RFC 3339.

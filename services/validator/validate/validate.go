@@ -275,6 +275,7 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		NumRows: in.GetNumRows(), Columns: in.GetColumns(), SourceRefs: in.GetSourceRefs(),
 		TraceContext: in.GetTraceContext(), Rejects: append(slices.Clip(in.GetRejects()), rejects...),
 		Ops: in.GetOps(), Position: in.GetPosition(), StageMicros: in.GetStageMicros(),
+		FormatMatches: in.GetFormatMatches(),
 	}, nil
 }
 

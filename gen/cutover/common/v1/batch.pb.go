@@ -334,7 +334,10 @@ type Batch struct {
 	// Microseconds each stage spent on this batch so far, by stage name
 	// (extractor, transformer, validator); the loader adds its own and
 	// returns them with its acknowledgement.
-	StageMicros   map[string]int64 `protobuf:"bytes,15,rep,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	StageMicros map[string]int64 `protobuf:"bytes,15,rep,name=stage_micros,json=stageMicros,proto3" json:"stage_micros,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// Dry runs (TransformConfig.report_formats): per column mapping format,
+	// the rows whose value it parses. Empty otherwise.
+	FormatMatches []*FormatMatch `protobuf:"bytes,16,rep,name=format_matches,json=formatMatches,proto3" json:"format_matches,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -474,6 +477,87 @@ func (x *Batch) GetStageMicros() map[string]int64 {
 	return nil
 }
 
+func (x *Batch) GetFormatMatches() []*FormatMatch {
+	if x != nil {
+		return x.FormatMatches
+	}
+	return nil
+}
+
+// FormatMatch is which rows of a batch one ColumnMapping.formats layout
+// parses, whether or not an earlier shape or layout took the value.
+type FormatMatch struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Target column.
+	Column string `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	// The layout as the mapping gives it.
+	Format string `protobuf:"bytes,2,opt,name=format,proto3" json:"format,omitempty"`
+	// Bit i set: row i had a non-empty value the formats were tried on.
+	Tried []byte `protobuf:"bytes,3,opt,name=tried,proto3" json:"tried,omitempty"`
+	// Bit i set: the layout parses row i's value.
+	Matched       []byte `protobuf:"bytes,4,opt,name=matched,proto3" json:"matched,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FormatMatch) Reset() {
+	*x = FormatMatch{}
+	mi := &file_cutover_common_v1_batch_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FormatMatch) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FormatMatch) ProtoMessage() {}
+
+func (x *FormatMatch) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_batch_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FormatMatch.ProtoReflect.Descriptor instead.
+func (*FormatMatch) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_batch_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *FormatMatch) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *FormatMatch) GetFormat() string {
+	if x != nil {
+		return x.Format
+	}
+	return ""
+}
+
+func (x *FormatMatch) GetTried() []byte {
+	if x != nil {
+		return x.Tried
+	}
+	return nil
+}
+
+func (x *FormatMatch) GetMatched() []byte {
+	if x != nil {
+		return x.Matched
+	}
+	return nil
+}
+
 var File_cutover_common_v1_batch_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_batch_proto_rawDesc = "" +
@@ -495,7 +579,7 @@ const file_cutover_common_v1_batch_proto_rawDesc = "" +
 	"\x06column\x18\x04 \x01(\tR\x06column\x12\x16\n" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12\x10\n" +
 	"\x03raw\x18\x06 \x01(\tR\x03raw\x12\x18\n" +
-	"\awarning\x18\a \x01(\bR\awarning\"\xc8\x05\n" +
+	"\awarning\x18\a \x01(\bR\awarning\"\x8f\x06\n" +
 	"\x05Batch\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12!\n" +
 	"\fpartition_id\x18\x02 \x01(\tR\vpartitionId\x12\x10\n" +
@@ -513,13 +597,19 @@ const file_cutover_common_v1_batch_proto_rawDesc = "" +
 	"\rtrace_context\x18\f \x03(\v2*.cutover.common.v1.Batch.TraceContextEntryR\ftraceContext\x12\x10\n" +
 	"\x03ops\x18\r \x01(\fR\x03ops\x12\x1a\n" +
 	"\bposition\x18\x0e \x01(\tR\bposition\x12L\n" +
-	"\fstage_micros\x18\x0f \x03(\v2).cutover.common.v1.Batch.StageMicrosEntryR\vstageMicros\x1a?\n" +
+	"\fstage_micros\x18\x0f \x03(\v2).cutover.common.v1.Batch.StageMicrosEntryR\vstageMicros\x12E\n" +
+	"\x0eformat_matches\x18\x10 \x03(\v2\x1e.cutover.common.v1.FormatMatchR\rformatMatches\x1a?\n" +
 	"\x11TraceContextEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a>\n" +
 	"\x10StageMicrosEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01*\xe8\x01\n" +
+	"\x05value\x18\x02 \x01(\x03R\x05value:\x028\x01\"m\n" +
+	"\vFormatMatch\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x12\x16\n" +
+	"\x06format\x18\x02 \x01(\tR\x06format\x12\x14\n" +
+	"\x05tried\x18\x03 \x01(\fR\x05tried\x12\x18\n" +
+	"\amatched\x18\x04 \x01(\fR\amatched*\xe8\x01\n" +
 	"\n" +
 	"ColumnType\x12\x1b\n" +
 	"\x17COLUMN_TYPE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -547,27 +637,29 @@ func file_cutover_common_v1_batch_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_common_v1_batch_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_common_v1_batch_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_cutover_common_v1_batch_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_cutover_common_v1_batch_proto_goTypes = []any{
-	(ColumnType)(0), // 0: cutover.common.v1.ColumnType
-	(*Column)(nil),  // 1: cutover.common.v1.Column
-	(*Reject)(nil),  // 2: cutover.common.v1.Reject
-	(*Batch)(nil),   // 3: cutover.common.v1.Batch
-	nil,             // 4: cutover.common.v1.Batch.TraceContextEntry
-	nil,             // 5: cutover.common.v1.Batch.StageMicrosEntry
+	(ColumnType)(0),     // 0: cutover.common.v1.ColumnType
+	(*Column)(nil),      // 1: cutover.common.v1.Column
+	(*Reject)(nil),      // 2: cutover.common.v1.Reject
+	(*Batch)(nil),       // 3: cutover.common.v1.Batch
+	(*FormatMatch)(nil), // 4: cutover.common.v1.FormatMatch
+	nil,                 // 5: cutover.common.v1.Batch.TraceContextEntry
+	nil,                 // 6: cutover.common.v1.Batch.StageMicrosEntry
 }
 var file_cutover_common_v1_batch_proto_depIdxs = []int32{
 	0, // 0: cutover.common.v1.Column.type:type_name -> cutover.common.v1.ColumnType
 	1, // 1: cutover.common.v1.Batch.columns:type_name -> cutover.common.v1.Column
 	1, // 2: cutover.common.v1.Batch.source_refs:type_name -> cutover.common.v1.Column
 	2, // 3: cutover.common.v1.Batch.rejects:type_name -> cutover.common.v1.Reject
-	4, // 4: cutover.common.v1.Batch.trace_context:type_name -> cutover.common.v1.Batch.TraceContextEntry
-	5, // 5: cutover.common.v1.Batch.stage_micros:type_name -> cutover.common.v1.Batch.StageMicrosEntry
-	6, // [6:6] is the sub-list for method output_type
-	6, // [6:6] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	5, // 4: cutover.common.v1.Batch.trace_context:type_name -> cutover.common.v1.Batch.TraceContextEntry
+	6, // 5: cutover.common.v1.Batch.stage_micros:type_name -> cutover.common.v1.Batch.StageMicrosEntry
+	4, // 6: cutover.common.v1.Batch.format_matches:type_name -> cutover.common.v1.FormatMatch
+	7, // [7:7] is the sub-list for method output_type
+	7, // [7:7] is the sub-list for method input_type
+	7, // [7:7] is the sub-list for extension type_name
+	7, // [7:7] is the sub-list for extension extendee
+	0, // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_batch_proto_init() }
@@ -581,7 +673,7 @@ func file_cutover_common_v1_batch_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_batch_proto_rawDesc), len(file_cutover_common_v1_batch_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

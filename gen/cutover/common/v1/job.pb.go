@@ -21,6 +21,172 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// IdentifierCase says how target names are spelled.
+type IdentifierCase int32
+
+const (
+	// Same as IDENTIFIER_CASE_KEEP.
+	IdentifierCase_IDENTIFIER_CASE_UNSPECIFIED IdentifierCase = 0
+	// As given or as the source spells them.
+	IdentifierCase_IDENTIFIER_CASE_KEEP IdentifierCase = 1
+	// Lower case ("OrderID" -> "orderid"), so the application need not quote.
+	IdentifierCase_IDENTIFIER_CASE_LOWER IdentifierCase = 2
+	// Lower case words joined by "_" ("OrderID" -> "order_id",
+	// "customerName" -> "customer_name", "Order Items" -> "order_items").
+	IdentifierCase_IDENTIFIER_CASE_SNAKE IdentifierCase = 3
+)
+
+// Enum value maps for IdentifierCase.
+var (
+	IdentifierCase_name = map[int32]string{
+		0: "IDENTIFIER_CASE_UNSPECIFIED",
+		1: "IDENTIFIER_CASE_KEEP",
+		2: "IDENTIFIER_CASE_LOWER",
+		3: "IDENTIFIER_CASE_SNAKE",
+	}
+	IdentifierCase_value = map[string]int32{
+		"IDENTIFIER_CASE_UNSPECIFIED": 0,
+		"IDENTIFIER_CASE_KEEP":        1,
+		"IDENTIFIER_CASE_LOWER":       2,
+		"IDENTIFIER_CASE_SNAKE":       3,
+	}
+)
+
+func (x IdentifierCase) Enum() *IdentifierCase {
+	p := new(IdentifierCase)
+	*p = x
+	return p
+}
+
+func (x IdentifierCase) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IdentifierCase) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[0].Descriptor()
+}
+
+func (IdentifierCase) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[0]
+}
+
+func (x IdentifierCase) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IdentifierCase.Descriptor instead.
+func (IdentifierCase) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{0}
+}
+
+// EnumAs says what a MySQL/MariaDB ENUM column becomes in a created table.
+type EnumAs int32
+
+const (
+	// Same as ENUM_AS_TEXT.
+	EnumAs_ENUM_AS_UNSPECIFIED EnumAs = 0
+	// text; the values are loaded as they are.
+	EnumAs_ENUM_AS_TEXT EnumAs = 1
+	// A PostgreSQL enum type with the source's values in the source's order,
+	// created in the target schema as "<table>_<column>_enum" (an existing
+	// enum type of that name with the same values is used as it is).
+	EnumAs_ENUM_AS_PG_ENUM EnumAs = 2
+)
+
+// Enum value maps for EnumAs.
+var (
+	EnumAs_name = map[int32]string{
+		0: "ENUM_AS_UNSPECIFIED",
+		1: "ENUM_AS_TEXT",
+		2: "ENUM_AS_PG_ENUM",
+	}
+	EnumAs_value = map[string]int32{
+		"ENUM_AS_UNSPECIFIED": 0,
+		"ENUM_AS_TEXT":        1,
+		"ENUM_AS_PG_ENUM":     2,
+	}
+)
+
+func (x EnumAs) Enum() *EnumAs {
+	p := new(EnumAs)
+	*p = x
+	return p
+}
+
+func (x EnumAs) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (EnumAs) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[1].Descriptor()
+}
+
+func (EnumAs) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[1]
+}
+
+func (x EnumAs) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use EnumAs.Descriptor instead.
+func (EnumAs) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{1}
+}
+
+// SetAs says what a MySQL/MariaDB SET column becomes.
+type SetAs int32
+
+const (
+	// Same as SET_AS_TEXT.
+	SetAs_SET_AS_UNSPECIFIED SetAs = 0
+	// text holding MySQL's comma-separated members ("a,b").
+	SetAs_SET_AS_TEXT SetAs = 1
+	// text[] holding the members in the set's order ('{a,b}'; ” is '{}').
+	SetAs_SET_AS_TEXT_ARRAY SetAs = 2
+)
+
+// Enum value maps for SetAs.
+var (
+	SetAs_name = map[int32]string{
+		0: "SET_AS_UNSPECIFIED",
+		1: "SET_AS_TEXT",
+		2: "SET_AS_TEXT_ARRAY",
+	}
+	SetAs_value = map[string]int32{
+		"SET_AS_UNSPECIFIED": 0,
+		"SET_AS_TEXT":        1,
+		"SET_AS_TEXT_ARRAY":  2,
+	}
+)
+
+func (x SetAs) Enum() *SetAs {
+	p := new(SetAs)
+	*p = x
+	return p
+}
+
+func (x SetAs) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (SetAs) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[2].Descriptor()
+}
+
+func (SetAs) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[2]
+}
+
+func (x SetAs) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use SetAs.Descriptor instead.
+func (SetAs) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{2}
+}
+
 // IfExists says what a job does with rows its target tables already hold.
 // It is decided once, at CreateJob (and reported by ValidateSpec); a
 // resumed job, a re-drive (CreateJobRequest.redrive_of, which appends to its
@@ -79,11 +245,11 @@ func (x IfExists) String() string {
 }
 
 func (IfExists) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[0].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[3].Descriptor()
 }
 
 func (IfExists) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[0]
+	return &file_cutover_common_v1_job_proto_enumTypes[3]
 }
 
 func (x IfExists) Number() protoreflect.EnumNumber {
@@ -92,7 +258,7 @@ func (x IfExists) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use IfExists.Descriptor instead.
 func (IfExists) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{0}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
 }
 
 // WriteMode says what a row does to the target table.
@@ -133,11 +299,11 @@ func (x WriteMode) String() string {
 }
 
 func (WriteMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[1].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[4].Descriptor()
 }
 
 func (WriteMode) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[1]
+	return &file_cutover_common_v1_job_proto_enumTypes[4]
 }
 
 func (x WriteMode) Number() protoreflect.EnumNumber {
@@ -146,7 +312,7 @@ func (x WriteMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WriteMode.Descriptor instead.
 func (WriteMode) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{1}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
 }
 
 // SurvivorPolicy chooses which of the matching rows survives. Ties go to
@@ -186,11 +352,11 @@ func (x SurvivorPolicy) String() string {
 }
 
 func (SurvivorPolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[2].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[5].Descriptor()
 }
 
 func (SurvivorPolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[2]
+	return &file_cutover_common_v1_job_proto_enumTypes[5]
 }
 
 func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
@@ -199,7 +365,7 @@ func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SurvivorPolicy.Descriptor instead.
 func (SurvivorPolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{2}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 // CollisionRule resolves a key value found in more than one system.
@@ -239,11 +405,11 @@ func (x CollisionRule) String() string {
 }
 
 func (CollisionRule) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[3].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[6].Descriptor()
 }
 
 func (CollisionRule) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[3]
+	return &file_cutover_common_v1_job_proto_enumTypes[6]
 }
 
 func (x CollisionRule) Number() protoreflect.EnumNumber {
@@ -252,7 +418,7 @@ func (x CollisionRule) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CollisionRule.Descriptor instead.
 func (CollisionRule) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 // What to do with MySQL zero dates ('0000-00-00', '2023-00-05').
@@ -292,11 +458,11 @@ func (x ZeroDatePolicy) String() string {
 }
 
 func (ZeroDatePolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[4].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[7].Descriptor()
 }
 
 func (ZeroDatePolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[4]
+	return &file_cutover_common_v1_job_proto_enumTypes[7]
 }
 
 func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
@@ -305,7 +471,7 @@ func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ZeroDatePolicy.Descriptor instead.
 func (ZeroDatePolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 // Severity of a rule.
@@ -343,11 +509,11 @@ func (x Severity) String() string {
 }
 
 func (Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[5].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[8].Descriptor()
 }
 
 func (Severity) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[5]
+	return &file_cutover_common_v1_job_proto_enumTypes[8]
 }
 
 func (x Severity) Number() protoreflect.EnumNumber {
@@ -356,7 +522,7 @@ func (x Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Severity.Descriptor instead.
 func (Severity) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 // DefaultKind says what a source column default means.
@@ -400,11 +566,11 @@ func (x DefaultKind) String() string {
 }
 
 func (DefaultKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[6].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[9].Descriptor()
 }
 
 func (DefaultKind) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[6]
+	return &file_cutover_common_v1_job_proto_enumTypes[9]
 }
 
 func (x DefaultKind) Number() protoreflect.EnumNumber {
@@ -413,7 +579,7 @@ func (x DefaultKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DefaultKind.Descriptor instead.
 func (DefaultKind) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 // JobSpec describes one migration job.
@@ -432,7 +598,23 @@ type JobSpec struct {
 	// Partitions run at once by one orchestrator; default 2.
 	Parallelism int32 `protobuf:"varint,5,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
 	// Limits on quarantined rows; a job that passes one stops and fails.
-	Thresholds    []*Threshold `protobuf:"bytes,6,rep,name=thresholds,proto3" json:"thresholds,omitempty"`
+	Thresholds []*Threshold `protobuf:"bytes,6,rep,name=thresholds,proto3" json:"thresholds,omitempty"`
+	// Time zone (an IANA name, e.g. "Europe/Berlin"; default UTC) of the
+	// zone-less source timestamps: MySQL DATETIME, PostgreSQL timestamp
+	// without time zone, SQLite DATETIME, XLSX dates, and CSV, JSONL or text
+	// values written without an offset (also dates cast to a timestamp).
+	// Such a value is read as a wall time in this zone when it is cast to a
+	// timestamptz target column; into a zone-less timestamp (or date, text)
+	// target it keeps its wall time unchanged. Values that carry an offset or
+	// are instants already (PostgreSQL timestamptz, MySQL TIMESTAMP, which
+	// MysqlSource.time_zone reads) are never shifted.
+	// At a DST change the rule is PostgreSQL's own: a wall time that does not
+	// exist (in the gap when clocks go forward) is read with the offset in
+	// force before the change, so 02:30 becomes 03:30 summer time; a wall
+	// time that exists twice (clocks go back) is the later of the two
+	// instants (standard time). Either way the later reading wins.
+	// TableSpec.time_zone overrides it per table.
+	TimeZone      string `protobuf:"bytes,8,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -516,6 +698,13 @@ func (x *JobSpec) GetThresholds() []*Threshold {
 	return nil
 }
 
+func (x *JobSpec) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
 // TargetSpec names the PostgreSQL database rows are written to.
 type TargetSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -534,7 +723,21 @@ type TargetSpec struct {
 	Backup bool `protobuf:"varint,4,opt,name=backup,proto3" json:"backup,omitempty"`
 	// What happens to rows a target table already holds when the job is
 	// created; default IF_EXISTS_FAIL.
-	IfExists      IfExists `protobuf:"varint,5,opt,name=if_exists,json=ifExists,proto3,enum=cutover.common.v1.IfExists" json:"if_exists,omitempty"`
+	IfExists IfExists `protobuf:"varint,5,opt,name=if_exists,json=ifExists,proto3,enum=cutover.common.v1.IfExists" json:"if_exists,omitempty"`
+	// How target names are spelled: target_table, every column mapping's
+	// target (given, or taken from the source with create_tables), and the
+	// names of the indexes, constraints and enum types create_tables makes.
+	// Default IDENTIFIER_CASE_KEEP. Two different names that become one are
+	// refused (InvalidArgument naming the field). Rules, dedupe keys and
+	// aggregates name target columns as they are after the change.
+	IdentifierCase IdentifierCase `protobuf:"varint,6,opt,name=identifier_case,json=identifierCase,proto3,enum=cutover.common.v1.IdentifierCase" json:"identifier_case,omitempty"`
+	// With create_tables: what a MySQL/MariaDB ENUM column becomes, unless its
+	// column mapping says otherwise (ColumnMapping.enum_as). Default
+	// ENUM_AS_TEXT.
+	EnumAs EnumAs `protobuf:"varint,7,opt,name=enum_as,json=enumAs,proto3,enum=cutover.common.v1.EnumAs" json:"enum_as,omitempty"`
+	// What a MySQL/MariaDB SET column becomes, unless its column mapping says
+	// otherwise (ColumnMapping.set_as). Default SET_AS_TEXT.
+	SetAs         SetAs `protobuf:"varint,8,opt,name=set_as,json=setAs,proto3,enum=cutover.common.v1.SetAs" json:"set_as,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -604,6 +807,27 @@ func (x *TargetSpec) GetIfExists() IfExists {
 	return IfExists_IF_EXISTS_UNSPECIFIED
 }
 
+func (x *TargetSpec) GetIdentifierCase() IdentifierCase {
+	if x != nil {
+		return x.IdentifierCase
+	}
+	return IdentifierCase_IDENTIFIER_CASE_UNSPECIFIED
+}
+
+func (x *TargetSpec) GetEnumAs() EnumAs {
+	if x != nil {
+		return x.EnumAs
+	}
+	return EnumAs_ENUM_AS_UNSPECIFIED
+}
+
+func (x *TargetSpec) GetSetAs() SetAs {
+	if x != nil {
+		return x.SetAs
+	}
+	return SetAs_SET_AS_UNSPECIFIED
+}
+
 // TableSpec moves one source into one target table.
 type TableSpec struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -635,7 +859,10 @@ type TableSpec struct {
 	// How rows are written; default insert.
 	WriteMode WriteMode `protobuf:"varint,12,opt,name=write_mode,json=writeMode,proto3,enum=cutover.common.v1.WriteMode" json:"write_mode,omitempty"`
 	// Keep following the source after the full load, until cutover.
-	Sync          *SyncSpec `protobuf:"bytes,13,opt,name=sync,proto3" json:"sync,omitempty"`
+	Sync *SyncSpec `protobuf:"bytes,13,opt,name=sync,proto3" json:"sync,omitempty"`
+	// Time zone of this table's zone-less source timestamps; default
+	// JobSpec.time_zone. Same rules as there.
+	TimeZone      string `protobuf:"bytes,14,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -759,6 +986,13 @@ func (x *TableSpec) GetSync() *SyncSpec {
 		return x.Sync
 	}
 	return nil
+}
+
+func (x *TableSpec) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
 }
 
 // SyncSpec makes a table follow its source after the full load: changes
@@ -978,8 +1212,16 @@ type Aggregate struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Target columns to group by; none = one total.
 	GroupBy []string `protobuf:"bytes,2,rep,name=group_by,json=groupBy,proto3" json:"group_by,omitempty"`
-	// Target columns summed; with none, rows are counted.
-	Sum           []string `protobuf:"bytes,3,rep,name=sum,proto3" json:"sum,omitempty"`
+	// Target columns summed; with none, rows are counted. A group_by entry
+	// "day(col)" groups by the day of a date or timestamp column.
+	Sum []string `protobuf:"bytes,3,rep,name=sum,proto3" json:"sum,omitempty"`
+	// Independent reconciliation: the target's sum equals the source's sum
+	// times factor (an exact decimal, e.g. "0.01" for amounts in cents on
+	// the source and in currency units on the target); default 1.
+	Factor string `protobuf:"bytes,4,opt,name=factor,proto3" json:"factor,omitempty"`
+	// Independent reconciliation: the source columns summed, one per sum;
+	// default each summed target column's mapped source column.
+	SourceSum     []string `protobuf:"bytes,5,rep,name=source_sum,json=sourceSum,proto3" json:"source_sum,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1031,6 +1273,20 @@ func (x *Aggregate) GetGroupBy() []string {
 func (x *Aggregate) GetSum() []string {
 	if x != nil {
 		return x.Sum
+	}
+	return nil
+}
+
+func (x *Aggregate) GetFactor() string {
+	if x != nil {
+		return x.Factor
+	}
+	return ""
+}
+
+func (x *Aggregate) GetSourceSum() []string {
+	if x != nil {
+		return x.SourceSum
 	}
 	return nil
 }
@@ -1450,8 +1706,21 @@ type CsvSource struct {
 	// ones and drops the rest, instead of being quarantined as ragged_row
 	// (e.g. a trailing delimiter on every line). Fewer fields stay ragged.
 	IgnoreExtraFields bool `protobuf:"varint,11,opt,name=ignore_extra_fields,json=ignoreExtraFields,proto3" json:"ignore_extra_fields,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// Instead of path: one table over many files. A file name pattern
+	// (path.Match syntax: * ? [a-z]) in the last element only, e.g.
+	// "exports/orders-*.csv"; the directory is taken like path. Every match
+	// is read, in lexical order of names, each file its own partition(s);
+	// every match must be a file inside the configured file roots, all must
+	// have the same header, and a pattern that matches nothing is an error.
+	// Source references name the file: "orders-2024-01.csv line 17".
+	Pattern string `protobuf:"bytes,12,opt,name=pattern,proto3" json:"pattern,omitempty"`
+	// Fields are never enclosed: the quote character is an ordinary
+	// character, each line is one record and a field cannot hold the
+	// delimiter or a line break (exports that never quote and have stray
+	// '"' in values). quote and escape must be empty.
+	NoQuoting     bool `protobuf:"varint,13,opt,name=no_quoting,json=noQuoting,proto3" json:"no_quoting,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CsvSource) Reset() {
@@ -1561,6 +1830,20 @@ func (x *CsvSource) GetIgnoreExtraFields() bool {
 	return false
 }
 
+func (x *CsvSource) GetPattern() string {
+	if x != nil {
+		return x.Pattern
+	}
+	return ""
+}
+
+func (x *CsvSource) GetNoQuoting() bool {
+	if x != nil {
+		return x.NoQuoting
+	}
+	return false
+}
+
 // MysqlSource is a table in a MySQL or MariaDB database.
 type MysqlSource struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1570,7 +1853,11 @@ type MysqlSource struct {
 	Database  string         `protobuf:"bytes,2,opt,name=database,proto3" json:"database,omitempty"`
 	Table     string         `protobuf:"bytes,3,opt,name=table,proto3" json:"table,omitempty"`
 	ZeroDates ZeroDatePolicy `protobuf:"varint,4,opt,name=zero_dates,json=zeroDates,proto3,enum=cutover.common.v1.ZeroDatePolicy" json:"zero_dates,omitempty"`
-	// Session time zone used to read TIMESTAMP columns; default UTC.
+	// Session time zone used to read TIMESTAMP columns (instants, which the
+	// server converts into this zone and the extractor back); ±HH:MM or an
+	// IANA name the server knows; default UTC. It does not touch DATETIME
+	// columns, which hold wall times without a zone: JobSpec.time_zone (or
+	// TableSpec.time_zone) says which zone those are in.
 	TimeZone      string `protobuf:"bytes,5,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1962,7 +2249,18 @@ type ColumnMapping struct {
 	Type ColumnType `protobuf:"varint,3,opt,name=type,proto3,enum=cutover.common.v1.ColumnType" json:"type,omitempty"`
 	// Constant used when the source is empty or NULL.
 	Default *string `protobuf:"bytes,4,opt,name=default,proto3,oneof" json:"default,omitempty"`
-	// Extra layouts (Go time layout) tried when casting to a time type.
+	// Go time layouts ("02/01/2006 15:04", "04:05.00") for the source text.
+	// timestamp and date columns: tried in order after the built-in ISO
+	// shapes. time columns: tried in order first; a value none matches must
+	// be HH:MM:SS[.ffffff]. interval columns: the layout's clock fields (15 or
+	// 3/03 with PM, 04, 05, fractions) read as a duration since midnight, so
+	// "04:05.00" reads "12:30.50" as 12 min 30.5 s (each field bounded as on
+	// a clock: under 24 h); tried first, a value none matches must be
+	// [-]H:MM:SS[.ffffff]. Any other column type refuses formats, as does a
+	// layout without the fields its type needs (a date needs year, month and
+	// day; a time or interval a clock field; an interval takes no date or
+	// zone) or one that cannot read its own rendering. A layout without a
+	// zone reads the value as a wall time (see JobSpec.time_zone).
 	Formats []string `protobuf:"bytes,5,rep,name=formats,proto3" json:"formats,omitempty"`
 	// Set from the target table: NULL is refused up front.
 	NotNull bool `protobuf:"varint,6,opt,name=not_null,json=notNull,proto3" json:"not_null,omitempty"`
@@ -1986,7 +2284,25 @@ type ColumnMapping struct {
 	// The source value is the old id of another entity's record (a foreign
 	// key); the column gets that record's new identifier through the id map,
 	// after merges. A reference to a record not in the map is quarantined.
-	Ref           *IdRef `protobuf:"bytes,13,opt,name=ref,proto3" json:"ref,omitempty"`
+	Ref *IdRef `protobuf:"bytes,13,opt,name=ref,proto3" json:"ref,omitempty"`
+	// The source column must be a MySQL/MariaDB ENUM; overrides
+	// TargetSpec.enum_as for the table create_tables makes.
+	EnumAs EnumAs `protobuf:"varint,14,opt,name=enum_as,json=enumAs,proto3,enum=cutover.common.v1.EnumAs" json:"enum_as,omitempty"`
+	// The source column must be a MySQL/MariaDB SET; overrides
+	// TargetSpec.set_as. With SET_AS_TEXT_ARRAY the value "a,b" is loaded as
+	// the array {a,b} (into a text[] column).
+	SetAs SetAs `protobuf:"varint,15,opt,name=set_as,json=setAs,proto3,enum=cutover.common.v1.SetAs" json:"set_as,omitempty"`
+	// Set from the target table: its type as PostgreSQL prints it
+	// (format_type, e.g. "time without time zone", "interval",
+	// "timestamp(3) without time zone"). The cast reads formats by it for
+	// time and interval columns and, for a timestamp column, whether it has
+	// a zone.
+	PgType string `protobuf:"bytes,16,opt,name=pg_type,json=pgType,proto3" json:"pg_type,omitempty"`
+	// Set by CreateJob (and ValidateSpec) from TableSpec.time_zone or
+	// JobSpec.time_zone when the column's source values may be zone-less
+	// (any source column but a timestamptz or MySQL TIMESTAMP one, and
+	// expressions); empty means UTC. A value given in the spec is replaced.
+	TimeZone      string `protobuf:"bytes,17,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2110,6 +2426,34 @@ func (x *ColumnMapping) GetRef() *IdRef {
 		return x.Ref
 	}
 	return nil
+}
+
+func (x *ColumnMapping) GetEnumAs() EnumAs {
+	if x != nil {
+		return x.EnumAs
+	}
+	return EnumAs_ENUM_AS_UNSPECIFIED
+}
+
+func (x *ColumnMapping) GetSetAs() SetAs {
+	if x != nil {
+		return x.SetAs
+	}
+	return SetAs_SET_AS_UNSPECIFIED
+}
+
+func (x *ColumnMapping) GetPgType() string {
+	if x != nil {
+		return x.PgType
+	}
+	return ""
+}
+
+func (x *ColumnMapping) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
 }
 
 // NewId names the entity whose identifiers a column carries.
@@ -3105,8 +3449,12 @@ type SourceColumn struct {
 	DefaultValue string `protobuf:"bytes,9,opt,name=default_value,json=defaultValue,proto3" json:"default_value,omitempty"`
 	// MySQL/MariaDB ON UPDATE CURRENT_TIMESTAMP.
 	OnUpdateCurrentTimestamp bool `protobuf:"varint,10,opt,name=on_update_current_timestamp,json=onUpdateCurrentTimestamp,proto3" json:"on_update_current_timestamp,omitempty"`
-	unknownFields            protoimpl.UnknownFields
-	sizeCache                protoimpl.SizeCache
+	// A MySQL/MariaDB ENUM: its values in order.
+	EnumValues []string `protobuf:"bytes,11,rep,name=enum_values,json=enumValues,proto3" json:"enum_values,omitempty"`
+	// A MySQL/MariaDB SET: its members in order.
+	SetValues     []string `protobuf:"bytes,12,rep,name=set_values,json=setValues,proto3" json:"set_values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *SourceColumn) Reset() {
@@ -3209,12 +3557,35 @@ func (x *SourceColumn) GetOnUpdateCurrentTimestamp() bool {
 	return false
 }
 
+func (x *SourceColumn) GetEnumValues() []string {
+	if x != nil {
+		return x.EnumValues
+	}
+	return nil
+}
+
+func (x *SourceColumn) GetSetValues() []string {
+	if x != nil {
+		return x.SetValues
+	}
+	return nil
+}
+
 // SourceIndex is a secondary index on plain columns of a source table.
 type SourceIndex struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Columns       []string               `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
-	Unique        bool                   `protobuf:"varint,3,opt,name=unique,proto3" json:"unique,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Columns []string               `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	Unique  bool                   `protobuf:"varint,3,opt,name=unique,proto3" json:"unique,omitempty"`
+	// The source declares it as a unique key or UNIQUE constraint (not only a
+	// unique index): it becomes a UNIQUE constraint.
+	Constraint bool `protobuf:"varint,4,opt,name=constraint,proto3" json:"constraint,omitempty"`
+	// PostgreSQL access method (PostgreSQL sources: hash, gin, gist, brin,
+	// spgist); empty for btree.
+	Method string `protobuf:"bytes,5,opt,name=method,proto3" json:"method,omitempty"`
+	// How the source defines it, for an index that does not translate
+	// (DescribeSourceResponse.other_indexes).
+	Definition    string `protobuf:"bytes,6,opt,name=definition,proto3" json:"definition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3268,6 +3639,27 @@ func (x *SourceIndex) GetUnique() bool {
 		return x.Unique
 	}
 	return false
+}
+
+func (x *SourceIndex) GetConstraint() bool {
+	if x != nil {
+		return x.Constraint
+	}
+	return false
+}
+
+func (x *SourceIndex) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *SourceIndex) GetDefinition() string {
+	if x != nil {
+		return x.Definition
+	}
+	return ""
 }
 
 // ForeignKey is a reference between source tables.
@@ -3477,7 +3869,7 @@ var File_cutover_common_v1_job_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\n" +
-	"\x1bcutover/common/v1/job.proto\x12\x11cutover.common.v1\x1a\x1dcutover/common/v1/batch.proto\"\xaa\x02\n" +
+	"\x1bcutover/common/v1/job.proto\x12\x11cutover.common.v1\x1a\x1dcutover/common/v1/batch.proto\"\xc7\x02\n" +
 	"\aJobSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06target\x18\x02 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x124\n" +
@@ -3489,14 +3881,18 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\vparallelism\x18\x05 \x01(\x05R\vparallelism\x12<\n" +
 	"\n" +
 	"thresholds\x18\x06 \x03(\v2\x1c.cutover.common.v1.ThresholdR\n" +
-	"thresholds\"\xad\x01\n" +
+	"thresholds\x12\x1b\n" +
+	"\ttime_zone\x18\b \x01(\tR\btimeZone\"\xde\x02\n" +
 	"\n" +
 	"TargetSpec\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12#\n" +
 	"\rcreate_tables\x18\x03 \x01(\bR\fcreateTables\x12\x16\n" +
 	"\x06backup\x18\x04 \x01(\bR\x06backup\x128\n" +
-	"\tif_exists\x18\x05 \x01(\x0e2\x1b.cutover.common.v1.IfExistsR\bifExists\"\xf4\x04\n" +
+	"\tif_exists\x18\x05 \x01(\x0e2\x1b.cutover.common.v1.IfExistsR\bifExists\x12J\n" +
+	"\x0fidentifier_case\x18\x06 \x01(\x0e2!.cutover.common.v1.IdentifierCaseR\x0eidentifierCase\x122\n" +
+	"\aenum_as\x18\a \x01(\x0e2\x19.cutover.common.v1.EnumAsR\x06enumAs\x12/\n" +
+	"\x06set_as\x18\b \x01(\x0e2\x18.cutover.common.v1.SetAsR\x05setAs\"\x91\x05\n" +
 	"\tTableSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06source\x18\x02 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12!\n" +
@@ -3518,7 +3914,8 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"aggregates\x12;\n" +
 	"\n" +
 	"write_mode\x18\f \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\x12/\n" +
-	"\x04sync\x18\r \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\"\xa9\x01\n" +
+	"\x04sync\x18\r \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x1b\n" +
+	"\ttime_zone\x18\x0e \x01(\tR\btimeZone\"\xa9\x01\n" +
 	"\bSyncSpec\x12@\n" +
 	"\twatermark\x18\x01 \x01(\v2 .cutover.common.v1.WatermarkSyncH\x00R\twatermark\x12:\n" +
 	"\alogical\x18\x02 \x01(\v2\x1e.cutover.common.v1.LogicalSyncH\x00R\alogical\x12\x17\n" +
@@ -3529,11 +3926,14 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x14delete_check_seconds\x18\x02 \x01(\x05R\x12deleteCheckSeconds\"C\n" +
 	"\vLogicalSync\x12 \n" +
 	"\vpublication\x18\x01 \x01(\tR\vpublication\x12\x12\n" +
-	"\x04slot\x18\x02 \x01(\tR\x04slot\"L\n" +
+	"\x04slot\x18\x02 \x01(\tR\x04slot\"\x83\x01\n" +
 	"\tAggregate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bgroup_by\x18\x02 \x03(\tR\agroupBy\x12\x10\n" +
-	"\x03sum\x18\x03 \x03(\tR\x03sum\"7\n" +
+	"\x03sum\x18\x03 \x03(\tR\x03sum\x12\x16\n" +
+	"\x06factor\x18\x04 \x01(\tR\x06factor\x12\x1d\n" +
+	"\n" +
+	"source_sum\x18\x05 \x03(\tR\tsourceSum\"7\n" +
 	"\tRowFilter\x12\x12\n" +
 	"\x04when\x18\x01 \x01(\tR\x04when\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa5\x01\n" +
@@ -3556,7 +3956,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x06sqlite\x18\x04 \x01(\v2\x1f.cutover.common.v1.SqliteSourceH\x00R\x06sqlite\x126\n" +
 	"\x05jsonl\x18\x05 \x01(\v2\x1e.cutover.common.v1.JsonlSourceH\x00R\x05jsonl\x123\n" +
 	"\x04xlsx\x18\x06 \x01(\v2\x1d.cutover.common.v1.XlsxSourceH\x00R\x04xlsxB\x06\n" +
-	"\x04kind\"\xd2\x02\n" +
+	"\x04kind\"\x8b\x03\n" +
 	"\tCsvSource\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x1c\n" +
 	"\tdelimiter\x18\x02 \x01(\tR\tdelimiter\x12\x1b\n" +
@@ -3571,7 +3971,10 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\bencoding\x18\t \x01(\tR\bencoding\x12\"\n" +
 	"\rempty_is_null\x18\n" +
 	" \x01(\bR\vemptyIsNull\x12.\n" +
-	"\x13ignore_extra_fields\x18\v \x01(\bR\x11ignoreExtraFields\"\xb0\x01\n" +
+	"\x13ignore_extra_fields\x18\v \x01(\bR\x11ignoreExtraFields\x12\x18\n" +
+	"\apattern\x18\f \x01(\tR\apattern\x12\x1d\n" +
+	"\n" +
+	"no_quoting\x18\r \x01(\bR\tnoQuoting\"\xb0\x01\n" +
 	"\vMysqlSource\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x1a\n" +
 	"\bdatabase\x18\x02 \x01(\tR\bdatabase\x12\x14\n" +
@@ -3599,7 +4002,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x0ePostgresSource\x12\x10\n" +
 	"\x03dsn\x18\x01 \x01(\tR\x03dsn\x12\x16\n" +
 	"\x06schema\x18\x02 \x01(\tR\x06schema\x12\x14\n" +
-	"\x05table\x18\x03 \x01(\tR\x05table\"\xca\x03\n" +
+	"\x05table\x18\x03 \x01(\tR\x05table\"\xe5\x04\n" +
 	"\rColumnMapping\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x121\n" +
@@ -3615,7 +4018,11 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	" \x03(\v2\x1c.cutover.common.v1.CleanStepR\x05clean\x12\x12\n" +
 	"\x04expr\x18\v \x01(\tR\x04expr\x12/\n" +
 	"\x06new_id\x18\f \x01(\v2\x18.cutover.common.v1.NewIdR\x05newId\x12*\n" +
-	"\x03ref\x18\r \x01(\v2\x18.cutover.common.v1.IdRefR\x03refB\n" +
+	"\x03ref\x18\r \x01(\v2\x18.cutover.common.v1.IdRefR\x03ref\x122\n" +
+	"\aenum_as\x18\x0e \x01(\x0e2\x19.cutover.common.v1.EnumAsR\x06enumAs\x12/\n" +
+	"\x06set_as\x18\x0f \x01(\x0e2\x18.cutover.common.v1.SetAsR\x05setAs\x12\x17\n" +
+	"\apg_type\x18\x10 \x01(\tR\x06pgType\x12\x1b\n" +
+	"\ttime_zone\x18\x11 \x01(\tR\btimeZoneB\n" +
 	"\n" +
 	"\b_default\"\x1f\n" +
 	"\x05NewId\x12\x16\n" +
@@ -3684,7 +4091,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x06warned\x18\a \x01(\x03R\x06warned\"6\n" +
 	"\bKeyRange\x12\x14\n" +
 	"\x05lower\x18\x01 \x01(\tR\x05lower\x12\x14\n" +
-	"\x05upper\x18\x02 \x01(\tR\x05upper\"\x9d\x03\n" +
+	"\x05upper\x18\x02 \x01(\tR\x05upper\"\xdd\x03\n" +
 	"\fSourceColumn\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vsource_type\x18\x02 \x01(\tR\n" +
@@ -3697,11 +4104,22 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\fdefault_kind\x18\b \x01(\x0e2\x1e.cutover.common.v1.DefaultKindR\vdefaultKind\x12#\n" +
 	"\rdefault_value\x18\t \x01(\tR\fdefaultValue\x12=\n" +
 	"\x1bon_update_current_timestamp\x18\n" +
-	" \x01(\bR\x18onUpdateCurrentTimestamp\"S\n" +
+	" \x01(\bR\x18onUpdateCurrentTimestamp\x12\x1f\n" +
+	"\venum_values\x18\v \x03(\tR\n" +
+	"enumValues\x12\x1d\n" +
+	"\n" +
+	"set_values\x18\f \x03(\tR\tsetValues\"\xab\x01\n" +
 	"\vSourceIndex\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\acolumns\x18\x02 \x03(\tR\acolumns\x12\x16\n" +
-	"\x06unique\x18\x03 \x01(\bR\x06unique\"\x94\x01\n" +
+	"\x06unique\x18\x03 \x01(\bR\x06unique\x12\x1e\n" +
+	"\n" +
+	"constraint\x18\x04 \x01(\bR\n" +
+	"constraint\x12\x16\n" +
+	"\x06method\x18\x05 \x01(\tR\x06method\x12\x1e\n" +
+	"\n" +
+	"definition\x18\x06 \x01(\tR\n" +
+	"definition\"\x94\x01\n" +
 	"\n" +
 	"ForeignKey\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -3723,7 +4141,20 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"mergedInto\x12\x12\n" +
 	"\x04rule\x18\n" +
 	" \x01(\tR\x04rule\x12\x16\n" +
-	"\x06reason\x18\v \x01(\tR\x06reason*}\n" +
+	"\x06reason\x18\v \x01(\tR\x06reason*\x81\x01\n" +
+	"\x0eIdentifierCase\x12\x1f\n" +
+	"\x1bIDENTIFIER_CASE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14IDENTIFIER_CASE_KEEP\x10\x01\x12\x19\n" +
+	"\x15IDENTIFIER_CASE_LOWER\x10\x02\x12\x19\n" +
+	"\x15IDENTIFIER_CASE_SNAKE\x10\x03*H\n" +
+	"\x06EnumAs\x12\x17\n" +
+	"\x13ENUM_AS_UNSPECIFIED\x10\x00\x12\x10\n" +
+	"\fENUM_AS_TEXT\x10\x01\x12\x13\n" +
+	"\x0fENUM_AS_PG_ENUM\x10\x02*G\n" +
+	"\x05SetAs\x12\x16\n" +
+	"\x12SET_AS_UNSPECIFIED\x10\x00\x12\x0f\n" +
+	"\vSET_AS_TEXT\x10\x01\x12\x15\n" +
+	"\x11SET_AS_TEXT_ARRAY\x10\x02*}\n" +
 	"\bIfExists\x12\x19\n" +
 	"\x15IF_EXISTS_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eIF_EXISTS_FAIL\x10\x01\x12\x14\n" +
@@ -3769,106 +4200,114 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 	return file_cutover_common_v1_job_proto_rawDescData
 }
 
-var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
 var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_cutover_common_v1_job_proto_goTypes = []any{
-	(IfExists)(0),          // 0: cutover.common.v1.IfExists
-	(WriteMode)(0),         // 1: cutover.common.v1.WriteMode
-	(SurvivorPolicy)(0),    // 2: cutover.common.v1.SurvivorPolicy
-	(CollisionRule)(0),     // 3: cutover.common.v1.CollisionRule
-	(ZeroDatePolicy)(0),    // 4: cutover.common.v1.ZeroDatePolicy
-	(Severity)(0),          // 5: cutover.common.v1.Severity
-	(DefaultKind)(0),       // 6: cutover.common.v1.DefaultKind
-	(*JobSpec)(nil),        // 7: cutover.common.v1.JobSpec
-	(*TargetSpec)(nil),     // 8: cutover.common.v1.TargetSpec
-	(*TableSpec)(nil),      // 9: cutover.common.v1.TableSpec
-	(*SyncSpec)(nil),       // 10: cutover.common.v1.SyncSpec
-	(*WatermarkSync)(nil),  // 11: cutover.common.v1.WatermarkSync
-	(*LogicalSync)(nil),    // 12: cutover.common.v1.LogicalSync
-	(*Aggregate)(nil),      // 13: cutover.common.v1.Aggregate
-	(*RowFilter)(nil),      // 14: cutover.common.v1.RowFilter
-	(*Dedupe)(nil),         // 15: cutover.common.v1.Dedupe
-	(*MatchKey)(nil),       // 16: cutover.common.v1.MatchKey
-	(*KeyCollision)(nil),   // 17: cutover.common.v1.KeyCollision
-	(*SourceSpec)(nil),     // 18: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 19: cutover.common.v1.CsvSource
-	(*MysqlSource)(nil),    // 20: cutover.common.v1.MysqlSource
-	(*SqliteSource)(nil),   // 21: cutover.common.v1.SqliteSource
-	(*JsonlSource)(nil),    // 22: cutover.common.v1.JsonlSource
-	(*JsonField)(nil),      // 23: cutover.common.v1.JsonField
-	(*XlsxSource)(nil),     // 24: cutover.common.v1.XlsxSource
-	(*PostgresSource)(nil), // 25: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 26: cutover.common.v1.ColumnMapping
-	(*NewId)(nil),          // 27: cutover.common.v1.NewId
-	(*IdRef)(nil),          // 28: cutover.common.v1.IdRef
-	(*CleanStep)(nil),      // 29: cutover.common.v1.CleanStep
-	(*Rule)(nil),           // 30: cutover.common.v1.Rule
-	(*LengthRule)(nil),     // 31: cutover.common.v1.LengthRule
-	(*ExprRule)(nil),       // 32: cutover.common.v1.ExprRule
-	(*UniqueRule)(nil),     // 33: cutover.common.v1.UniqueRule
-	(*ReferenceRule)(nil),  // 34: cutover.common.v1.ReferenceRule
-	(*Threshold)(nil),      // 35: cutover.common.v1.Threshold
-	(*NotNullRule)(nil),    // 36: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 37: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 38: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 39: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 40: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 41: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 42: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 43: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 44: cutover.common.v1.ForeignKey
-	(*LineageRecord)(nil),  // 45: cutover.common.v1.LineageRecord
-	nil,                    // 46: cutover.common.v1.CleanStep.ArgsEntry
-	(ColumnType)(0),        // 47: cutover.common.v1.ColumnType
+	(IdentifierCase)(0),    // 0: cutover.common.v1.IdentifierCase
+	(EnumAs)(0),            // 1: cutover.common.v1.EnumAs
+	(SetAs)(0),             // 2: cutover.common.v1.SetAs
+	(IfExists)(0),          // 3: cutover.common.v1.IfExists
+	(WriteMode)(0),         // 4: cutover.common.v1.WriteMode
+	(SurvivorPolicy)(0),    // 5: cutover.common.v1.SurvivorPolicy
+	(CollisionRule)(0),     // 6: cutover.common.v1.CollisionRule
+	(ZeroDatePolicy)(0),    // 7: cutover.common.v1.ZeroDatePolicy
+	(Severity)(0),          // 8: cutover.common.v1.Severity
+	(DefaultKind)(0),       // 9: cutover.common.v1.DefaultKind
+	(*JobSpec)(nil),        // 10: cutover.common.v1.JobSpec
+	(*TargetSpec)(nil),     // 11: cutover.common.v1.TargetSpec
+	(*TableSpec)(nil),      // 12: cutover.common.v1.TableSpec
+	(*SyncSpec)(nil),       // 13: cutover.common.v1.SyncSpec
+	(*WatermarkSync)(nil),  // 14: cutover.common.v1.WatermarkSync
+	(*LogicalSync)(nil),    // 15: cutover.common.v1.LogicalSync
+	(*Aggregate)(nil),      // 16: cutover.common.v1.Aggregate
+	(*RowFilter)(nil),      // 17: cutover.common.v1.RowFilter
+	(*Dedupe)(nil),         // 18: cutover.common.v1.Dedupe
+	(*MatchKey)(nil),       // 19: cutover.common.v1.MatchKey
+	(*KeyCollision)(nil),   // 20: cutover.common.v1.KeyCollision
+	(*SourceSpec)(nil),     // 21: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 22: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 23: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 24: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 25: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 26: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 27: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 28: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 29: cutover.common.v1.ColumnMapping
+	(*NewId)(nil),          // 30: cutover.common.v1.NewId
+	(*IdRef)(nil),          // 31: cutover.common.v1.IdRef
+	(*CleanStep)(nil),      // 32: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 33: cutover.common.v1.Rule
+	(*LengthRule)(nil),     // 34: cutover.common.v1.LengthRule
+	(*ExprRule)(nil),       // 35: cutover.common.v1.ExprRule
+	(*UniqueRule)(nil),     // 36: cutover.common.v1.UniqueRule
+	(*ReferenceRule)(nil),  // 37: cutover.common.v1.ReferenceRule
+	(*Threshold)(nil),      // 38: cutover.common.v1.Threshold
+	(*NotNullRule)(nil),    // 39: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 40: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 41: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 42: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 43: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 44: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 45: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 46: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 47: cutover.common.v1.ForeignKey
+	(*LineageRecord)(nil),  // 48: cutover.common.v1.LineageRecord
+	nil,                    // 49: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 50: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
-	8,  // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
-	9,  // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	35, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
-	0,  // 3: cutover.common.v1.TargetSpec.if_exists:type_name -> cutover.common.v1.IfExists
-	18, // 4: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	26, // 5: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	30, // 6: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	14, // 7: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
-	15, // 8: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
-	17, // 9: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
-	13, // 10: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
-	1,  // 11: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
-	10, // 12: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
-	11, // 13: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
-	12, // 14: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
-	16, // 15: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
-	2,  // 16: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
-	3,  // 17: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
-	19, // 18: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	25, // 19: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	20, // 20: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	21, // 21: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	22, // 22: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	24, // 23: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	4,  // 24: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	23, // 25: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	47, // 26: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	29, // 27: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	27, // 28: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
-	28, // 29: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
-	46, // 30: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	36, // 31: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	37, // 32: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	38, // 33: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	39, // 34: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	31, // 35: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
-	32, // 36: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
-	33, // 37: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
-	34, // 38: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
-	5,  // 39: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
-	47, // 40: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	6,  // 41: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
-	42, // [42:42] is the sub-list for method output_type
-	42, // [42:42] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	11, // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
+	12, // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
+	38, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
+	3,  // 3: cutover.common.v1.TargetSpec.if_exists:type_name -> cutover.common.v1.IfExists
+	0,  // 4: cutover.common.v1.TargetSpec.identifier_case:type_name -> cutover.common.v1.IdentifierCase
+	1,  // 5: cutover.common.v1.TargetSpec.enum_as:type_name -> cutover.common.v1.EnumAs
+	2,  // 6: cutover.common.v1.TargetSpec.set_as:type_name -> cutover.common.v1.SetAs
+	21, // 7: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	29, // 8: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	33, // 9: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	17, // 10: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
+	18, // 11: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
+	20, // 12: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
+	16, // 13: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
+	4,  // 14: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
+	13, // 15: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
+	14, // 16: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
+	15, // 17: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
+	19, // 18: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	5,  // 19: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	6,  // 20: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	22, // 21: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	28, // 22: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	23, // 23: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	24, // 24: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	25, // 25: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	27, // 26: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	7,  // 27: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	26, // 28: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	50, // 29: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	32, // 30: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	30, // 31: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	31, // 32: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	1,  // 33: cutover.common.v1.ColumnMapping.enum_as:type_name -> cutover.common.v1.EnumAs
+	2,  // 34: cutover.common.v1.ColumnMapping.set_as:type_name -> cutover.common.v1.SetAs
+	49, // 35: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	39, // 36: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	40, // 37: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	41, // 38: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	42, // 39: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	34, // 40: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
+	35, // 41: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
+	36, // 42: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
+	37, // 43: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
+	8,  // 44: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
+	50, // 45: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	9,  // 46: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
+	47, // [47:47] is the sub-list for method output_type
+	47, // [47:47] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -3906,7 +4345,7 @@ func file_cutover_common_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
-			NumEnums:      7,
+			NumEnums:      10,
 			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -21,6 +21,65 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// ReconcileLevel says how a job is reconciled.
+type ReconcileLevel int32
+
+const (
+	// Same as RECONCILE_LEVEL_INDEPENDENT.
+	ReconcileLevel_RECONCILE_LEVEL_UNSPECIFIED ReconcileLevel = 0
+	// Source and target databases each hash and total their own rows
+	// (IndependentCheck); tables from files are replayed instead (a warning).
+	ReconcileLevel_RECONCILE_LEVEL_INDEPENDENT ReconcileLevel = 1
+	// The job's partitions are pulled again through the stages and compared
+	// with the target (RowCheck): checks the pipeline against itself.
+	ReconcileLevel_RECONCILE_LEVEL_REPLAY ReconcileLevel = 2
+	// Both.
+	ReconcileLevel_RECONCILE_LEVEL_BOTH ReconcileLevel = 3
+)
+
+// Enum value maps for ReconcileLevel.
+var (
+	ReconcileLevel_name = map[int32]string{
+		0: "RECONCILE_LEVEL_UNSPECIFIED",
+		1: "RECONCILE_LEVEL_INDEPENDENT",
+		2: "RECONCILE_LEVEL_REPLAY",
+		3: "RECONCILE_LEVEL_BOTH",
+	}
+	ReconcileLevel_value = map[string]int32{
+		"RECONCILE_LEVEL_UNSPECIFIED": 0,
+		"RECONCILE_LEVEL_INDEPENDENT": 1,
+		"RECONCILE_LEVEL_REPLAY":      2,
+		"RECONCILE_LEVEL_BOTH":        3,
+	}
+)
+
+func (x ReconcileLevel) Enum() *ReconcileLevel {
+	p := new(ReconcileLevel)
+	*p = x
+	return p
+}
+
+func (x ReconcileLevel) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ReconcileLevel) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_reconcile_proto_enumTypes[0].Descriptor()
+}
+
+func (ReconcileLevel) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_reconcile_proto_enumTypes[0]
+}
+
+func (x ReconcileLevel) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ReconcileLevel.Descriptor instead.
+func (ReconcileLevel) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_reconcile_proto_rawDescGZIP(), []int{0}
+}
+
 // GroupDifference is a group whose totals differ.
 type GroupDifference struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -324,6 +383,204 @@ func (x *RowCheck) GetSkipped() string {
 	return ""
 }
 
+// IndependentCheck compares what the source database and the target
+// database each compute in their own SQL (kit/checksum): row counts, rows
+// bucketed by key hash and bisected down to the differing keys, and the
+// declared totals; the pipeline plays no part, so an error it makes the
+// same way on every run (a wrong cast, a lost digit, a shifted zone) is
+// found.
+type IndependentCheck struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows, row hashes and totals matched (warnings aside).
+	Ok bool `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
+	// Rows the sources hold, less those the job quarantined or filtered, and
+	// rows the target holds.
+	SourceRows int64 `protobuf:"varint,2,opt,name=source_rows,json=sourceRows,proto3" json:"source_rows,omitempty"`
+	TargetRows int64 `protobuf:"varint,3,opt,name=target_rows,json=targetRows,proto3" json:"target_rows,omitempty"`
+	// Target columns compared, and those that were not, with why.
+	ComparedColumns []string         `protobuf:"bytes,4,rep,name=compared_columns,json=comparedColumns,proto3" json:"compared_columns,omitempty"`
+	SkippedColumns  []*SkippedColumn `protobuf:"bytes,5,rep,name=skipped_columns,json=skippedColumns,proto3" json:"skipped_columns,omitempty"`
+	// Key buckets compared and how many differed.
+	Buckets          int64             `protobuf:"varint,6,opt,name=buckets,proto3" json:"buckets,omitempty"`
+	BucketsDiffering int64             `protobuf:"varint,7,opt,name=buckets_differing,json=bucketsDiffering,proto3" json:"buckets_differing,omitempty"`
+	Differences      []*RowDifference  `protobuf:"bytes,8,rep,name=differences,proto3" json:"differences,omitempty"`
+	Truncated        bool              `protobuf:"varint,9,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	Totals           []*AggregateCheck `protobuf:"bytes,10,rep,name=totals,proto3" json:"totals,omitempty"`
+	// Why rows were not compared one by one, if they were not.
+	RowsSkipped string `protobuf:"bytes,11,opt,name=rows_skipped,json=rowsSkipped,proto3" json:"rows_skipped,omitempty"`
+	// What the check could not see, each a reason the table's result is a
+	// warning (skipped columns, a file source, excluded rows kept in).
+	Warnings      []string `protobuf:"bytes,12,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndependentCheck) Reset() {
+	*x = IndependentCheck{}
+	mi := &file_cutover_common_v1_reconcile_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndependentCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndependentCheck) ProtoMessage() {}
+
+func (x *IndependentCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_reconcile_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndependentCheck.ProtoReflect.Descriptor instead.
+func (*IndependentCheck) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_reconcile_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *IndependentCheck) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *IndependentCheck) GetSourceRows() int64 {
+	if x != nil {
+		return x.SourceRows
+	}
+	return 0
+}
+
+func (x *IndependentCheck) GetTargetRows() int64 {
+	if x != nil {
+		return x.TargetRows
+	}
+	return 0
+}
+
+func (x *IndependentCheck) GetComparedColumns() []string {
+	if x != nil {
+		return x.ComparedColumns
+	}
+	return nil
+}
+
+func (x *IndependentCheck) GetSkippedColumns() []*SkippedColumn {
+	if x != nil {
+		return x.SkippedColumns
+	}
+	return nil
+}
+
+func (x *IndependentCheck) GetBuckets() int64 {
+	if x != nil {
+		return x.Buckets
+	}
+	return 0
+}
+
+func (x *IndependentCheck) GetBucketsDiffering() int64 {
+	if x != nil {
+		return x.BucketsDiffering
+	}
+	return 0
+}
+
+func (x *IndependentCheck) GetDifferences() []*RowDifference {
+	if x != nil {
+		return x.Differences
+	}
+	return nil
+}
+
+func (x *IndependentCheck) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *IndependentCheck) GetTotals() []*AggregateCheck {
+	if x != nil {
+		return x.Totals
+	}
+	return nil
+}
+
+func (x *IndependentCheck) GetRowsSkipped() string {
+	if x != nil {
+		return x.RowsSkipped
+	}
+	return ""
+}
+
+func (x *IndependentCheck) GetWarnings() []string {
+	if x != nil {
+		return x.Warnings
+	}
+	return nil
+}
+
+type SkippedColumn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Column        string                 `protobuf:"bytes,1,opt,name=column,proto3" json:"column,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SkippedColumn) Reset() {
+	*x = SkippedColumn{}
+	mi := &file_cutover_common_v1_reconcile_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SkippedColumn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SkippedColumn) ProtoMessage() {}
+
+func (x *SkippedColumn) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_reconcile_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SkippedColumn.ProtoReflect.Descriptor instead.
+func (*SkippedColumn) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_reconcile_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SkippedColumn) GetColumn() string {
+	if x != nil {
+		return x.Column
+	}
+	return ""
+}
+
+func (x *SkippedColumn) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 type TableReconciliation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Target table (with schema); a target fed by several table specs is
@@ -333,17 +590,24 @@ type TableReconciliation struct {
 	Ok          bool     `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
 	// Rows the source should have put there (loaded by the job) and rows
 	// the target holds for the job.
-	ExpectedRows  int64             `protobuf:"varint,4,opt,name=expected_rows,json=expectedRows,proto3" json:"expected_rows,omitempty"`
-	TargetRows    int64             `protobuf:"varint,5,opt,name=target_rows,json=targetRows,proto3" json:"target_rows,omitempty"`
-	Aggregates    []*AggregateCheck `protobuf:"bytes,6,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
-	Rows          *RowCheck         `protobuf:"bytes,7,opt,name=rows,proto3" json:"rows,omitempty"`
+	ExpectedRows int64             `protobuf:"varint,4,opt,name=expected_rows,json=expectedRows,proto3" json:"expected_rows,omitempty"`
+	TargetRows   int64             `protobuf:"varint,5,opt,name=target_rows,json=targetRows,proto3" json:"target_rows,omitempty"`
+	Aggregates   []*AggregateCheck `protobuf:"bytes,6,rep,name=aggregates,proto3" json:"aggregates,omitempty"`
+	// The replay level (ReconcileLevel): the job's partitions pulled again
+	// through the stages and compared with the target.
+	Rows *RowCheck `protobuf:"bytes,7,opt,name=rows,proto3" json:"rows,omitempty"`
+	// The independent level.
+	Independent *IndependentCheck `protobuf:"bytes,8,opt,name=independent,proto3" json:"independent,omitempty"`
+	// Something was not compared (IndependentCheck.warnings): ok says what
+	// was compared matched; CI can fail on a warning too.
+	Warning       bool `protobuf:"varint,9,opt,name=warning,proto3" json:"warning,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TableReconciliation) Reset() {
 	*x = TableReconciliation{}
-	mi := &file_cutover_common_v1_reconcile_proto_msgTypes[4]
+	mi := &file_cutover_common_v1_reconcile_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +619,7 @@ func (x *TableReconciliation) String() string {
 func (*TableReconciliation) ProtoMessage() {}
 
 func (x *TableReconciliation) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_reconcile_proto_msgTypes[4]
+	mi := &file_cutover_common_v1_reconcile_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +632,7 @@ func (x *TableReconciliation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableReconciliation.ProtoReflect.Descriptor instead.
 func (*TableReconciliation) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_reconcile_proto_rawDescGZIP(), []int{4}
+	return file_cutover_common_v1_reconcile_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *TableReconciliation) GetTargetTable() string {
@@ -420,6 +684,20 @@ func (x *TableReconciliation) GetRows() *RowCheck {
 	return nil
 }
 
+func (x *TableReconciliation) GetIndependent() *IndependentCheck {
+	if x != nil {
+		return x.Independent
+	}
+	return nil
+}
+
+func (x *TableReconciliation) GetWarning() bool {
+	if x != nil {
+		return x.Warning
+	}
+	return false
+}
+
 var File_cutover_common_v1_reconcile_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_reconcile_proto_rawDesc = "" +
@@ -447,7 +725,26 @@ const file_cutover_common_v1_reconcile_proto_rawDesc = "" +
 	"\x10ranges_differing\x18\x04 \x01(\x03R\x0frangesDiffering\x12B\n" +
 	"\vdifferences\x18\x05 \x03(\v2 .cutover.common.v1.RowDifferenceR\vdifferences\x12\x1c\n" +
 	"\ttruncated\x18\x06 \x01(\bR\ttruncated\x12\x18\n" +
-	"\askipped\x18\a \x01(\tR\askipped\"\x9a\x02\n" +
+	"\askipped\x18\a \x01(\tR\askipped\"\xfd\x03\n" +
+	"\x10IndependentCheck\x12\x0e\n" +
+	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1f\n" +
+	"\vsource_rows\x18\x02 \x01(\x03R\n" +
+	"sourceRows\x12\x1f\n" +
+	"\vtarget_rows\x18\x03 \x01(\x03R\n" +
+	"targetRows\x12)\n" +
+	"\x10compared_columns\x18\x04 \x03(\tR\x0fcomparedColumns\x12I\n" +
+	"\x0fskipped_columns\x18\x05 \x03(\v2 .cutover.common.v1.SkippedColumnR\x0eskippedColumns\x12\x18\n" +
+	"\abuckets\x18\x06 \x01(\x03R\abuckets\x12+\n" +
+	"\x11buckets_differing\x18\a \x01(\x03R\x10bucketsDiffering\x12B\n" +
+	"\vdifferences\x18\b \x03(\v2 .cutover.common.v1.RowDifferenceR\vdifferences\x12\x1c\n" +
+	"\ttruncated\x18\t \x01(\bR\ttruncated\x129\n" +
+	"\x06totals\x18\n" +
+	" \x03(\v2!.cutover.common.v1.AggregateCheckR\x06totals\x12!\n" +
+	"\frows_skipped\x18\v \x01(\tR\vrowsSkipped\x12\x1a\n" +
+	"\bwarnings\x18\f \x03(\tR\bwarnings\"?\n" +
+	"\rSkippedColumn\x12\x16\n" +
+	"\x06column\x18\x01 \x01(\tR\x06column\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xfb\x02\n" +
 	"\x13TableReconciliation\x12!\n" +
 	"\ftarget_table\x18\x01 \x01(\tR\vtargetTable\x12\x16\n" +
 	"\x06tables\x18\x02 \x03(\tR\x06tables\x12\x0e\n" +
@@ -458,7 +755,14 @@ const file_cutover_common_v1_reconcile_proto_rawDesc = "" +
 	"\n" +
 	"aggregates\x18\x06 \x03(\v2!.cutover.common.v1.AggregateCheckR\n" +
 	"aggregates\x12/\n" +
-	"\x04rows\x18\a \x01(\v2\x1b.cutover.common.v1.RowCheckR\x04rowsB\xc8\x01\n" +
+	"\x04rows\x18\a \x01(\v2\x1b.cutover.common.v1.RowCheckR\x04rows\x12E\n" +
+	"\vindependent\x18\b \x01(\v2#.cutover.common.v1.IndependentCheckR\vindependent\x12\x18\n" +
+	"\awarning\x18\t \x01(\bR\awarning*\x88\x01\n" +
+	"\x0eReconcileLevel\x12\x1f\n" +
+	"\x1bRECONCILE_LEVEL_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bRECONCILE_LEVEL_INDEPENDENT\x10\x01\x12\x1a\n" +
+	"\x16RECONCILE_LEVEL_REPLAY\x10\x02\x12\x18\n" +
+	"\x14RECONCILE_LEVEL_BOTH\x10\x03B\xc8\x01\n" +
 	"\x15com.cutover.common.v1B\x0eReconcileProtoP\x01Z9github.com/cutover/cutover/gen/cutover/common/v1;commonv1\xa2\x02\x03CCX\xaa\x02\x11Cutover.Common.V1\xca\x02\x11Cutover\\Common\\V1\xe2\x02\x1dCutover\\Common\\V1\\GPBMetadata\xea\x02\x13Cutover::Common::V1b\x06proto3"
 
 var (
@@ -473,24 +777,32 @@ func file_cutover_common_v1_reconcile_proto_rawDescGZIP() []byte {
 	return file_cutover_common_v1_reconcile_proto_rawDescData
 }
 
-var file_cutover_common_v1_reconcile_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_cutover_common_v1_reconcile_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_cutover_common_v1_reconcile_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_cutover_common_v1_reconcile_proto_goTypes = []any{
-	(*GroupDifference)(nil),     // 0: cutover.common.v1.GroupDifference
-	(*AggregateCheck)(nil),      // 1: cutover.common.v1.AggregateCheck
-	(*RowDifference)(nil),       // 2: cutover.common.v1.RowDifference
-	(*RowCheck)(nil),            // 3: cutover.common.v1.RowCheck
-	(*TableReconciliation)(nil), // 4: cutover.common.v1.TableReconciliation
+	(ReconcileLevel)(0),         // 0: cutover.common.v1.ReconcileLevel
+	(*GroupDifference)(nil),     // 1: cutover.common.v1.GroupDifference
+	(*AggregateCheck)(nil),      // 2: cutover.common.v1.AggregateCheck
+	(*RowDifference)(nil),       // 3: cutover.common.v1.RowDifference
+	(*RowCheck)(nil),            // 4: cutover.common.v1.RowCheck
+	(*IndependentCheck)(nil),    // 5: cutover.common.v1.IndependentCheck
+	(*SkippedColumn)(nil),       // 6: cutover.common.v1.SkippedColumn
+	(*TableReconciliation)(nil), // 7: cutover.common.v1.TableReconciliation
 }
 var file_cutover_common_v1_reconcile_proto_depIdxs = []int32{
-	0, // 0: cutover.common.v1.AggregateCheck.differences:type_name -> cutover.common.v1.GroupDifference
-	2, // 1: cutover.common.v1.RowCheck.differences:type_name -> cutover.common.v1.RowDifference
-	1, // 2: cutover.common.v1.TableReconciliation.aggregates:type_name -> cutover.common.v1.AggregateCheck
-	3, // 3: cutover.common.v1.TableReconciliation.rows:type_name -> cutover.common.v1.RowCheck
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	1, // 0: cutover.common.v1.AggregateCheck.differences:type_name -> cutover.common.v1.GroupDifference
+	3, // 1: cutover.common.v1.RowCheck.differences:type_name -> cutover.common.v1.RowDifference
+	6, // 2: cutover.common.v1.IndependentCheck.skipped_columns:type_name -> cutover.common.v1.SkippedColumn
+	3, // 3: cutover.common.v1.IndependentCheck.differences:type_name -> cutover.common.v1.RowDifference
+	2, // 4: cutover.common.v1.IndependentCheck.totals:type_name -> cutover.common.v1.AggregateCheck
+	2, // 5: cutover.common.v1.TableReconciliation.aggregates:type_name -> cutover.common.v1.AggregateCheck
+	4, // 6: cutover.common.v1.TableReconciliation.rows:type_name -> cutover.common.v1.RowCheck
+	5, // 7: cutover.common.v1.TableReconciliation.independent:type_name -> cutover.common.v1.IndependentCheck
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_reconcile_proto_init() }
@@ -503,13 +815,14 @@ func file_cutover_common_v1_reconcile_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_reconcile_proto_rawDesc), len(file_cutover_common_v1_reconcile_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   5,
+			NumEnums:      1,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
 		GoTypes:           file_cutover_common_v1_reconcile_proto_goTypes,
 		DependencyIndexes: file_cutover_common_v1_reconcile_proto_depIdxs,
+		EnumInfos:         file_cutover_common_v1_reconcile_proto_enumTypes,
 		MessageInfos:      file_cutover_common_v1_reconcile_proto_msgTypes,
 	}.Build()
 	File_cutover_common_v1_reconcile_proto = out.File

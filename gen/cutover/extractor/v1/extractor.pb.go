@@ -189,7 +189,11 @@ type DescribeSourceResponse struct {
 	ForeignKeys   []*v1.ForeignKey `protobuf:"bytes,4,rep,name=foreign_keys,json=foreignKeys,proto3" json:"foreign_keys,omitempty"`
 	// Secondary indexes on plain columns (expression, partial and prefix
 	// indexes are left out: they do not translate).
-	Indexes       []*v1.SourceIndex `protobuf:"bytes,5,rep,name=indexes,proto3" json:"indexes,omitempty"`
+	Indexes []*v1.SourceIndex `protobuf:"bytes,5,rep,name=indexes,proto3" json:"indexes,omitempty"`
+	// The indexes and constraints that do not translate (expressions,
+	// partial, prefix, full-text, spatial, exclusion), each with its
+	// definition, so that what is left out can be named.
+	OtherIndexes  []*v1.SourceIndex `protobuf:"bytes,6,rep,name=other_indexes,json=otherIndexes,proto3" json:"other_indexes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -255,6 +259,13 @@ func (x *DescribeSourceResponse) GetForeignKeys() []*v1.ForeignKey {
 func (x *DescribeSourceResponse) GetIndexes() []*v1.SourceIndex {
 	if x != nil {
 		return x.Indexes
+	}
+	return nil
+}
+
+func (x *DescribeSourceResponse) GetOtherIndexes() []*v1.SourceIndex {
+	if x != nil {
+		return x.OtherIndexes
 	}
 	return nil
 }
@@ -1141,7 +1152,7 @@ var File_cutover_extractor_v1_extractor_proto protoreflect.FileDescriptor
 
 const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\n" +
-	"$cutover/extractor/v1/extractor.proto\x12\x14cutover.extractor.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\"\xa6\x01\n" +
+	"$cutover/extractor/v1/extractor.proto\x12\x14cutover.extractor.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a#cutover/extractor/v1/checksum.proto\"\xa6\x01\n" +
 	"\x0fDropSlotRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12/\n" +
 	"\x04sync\x18\x02 \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x15\n" +
@@ -1150,14 +1161,15 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\x10DropSlotResponse\x12\x12\n" +
 	"\x04slot\x18\x01 \x01(\tR\x04slot\"N\n" +
 	"\x15DescribeSourceRequest\x125\n" +
-	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\"\x97\x02\n" +
+	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\"\xdc\x02\n" +
 	"\x16DescribeSourceResponse\x129\n" +
 	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.common.v1.SourceColumnR\acolumns\x12\x1f\n" +
 	"\vprimary_key\x18\x02 \x03(\tR\n" +
 	"primaryKey\x12%\n" +
 	"\x0eestimated_rows\x18\x03 \x01(\x03R\restimatedRows\x12@\n" +
 	"\fforeign_keys\x18\x04 \x03(\v2\x1d.cutover.common.v1.ForeignKeyR\vforeignKeys\x128\n" +
-	"\aindexes\x18\x05 \x03(\v2\x1e.cutover.common.v1.SourceIndexR\aindexes\"\x8a\x01\n" +
+	"\aindexes\x18\x05 \x03(\v2\x1e.cutover.common.v1.SourceIndexR\aindexes\x12C\n" +
+	"\rother_indexes\x18\x06 \x03(\v2\x1e.cutover.common.v1.SourceIndexR\fotherIndexes\"\x8a\x01\n" +
 	"\x15PlanPartitionsRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x1e\n" +
 	"\n" +
@@ -1224,7 +1236,7 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\x05limit\x18\x03 \x01(\x05R\x05limit\":\n" +
 	"\x10ReadKeysResponse\x12\x12\n" +
 	"\x04keys\x18\x01 \x03(\tR\x04keys\x12\x12\n" +
-	"\x04done\x18\x02 \x01(\bR\x04done2\xa1\a\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done2\x8e\b\n" +
 	"\x10ExtractorService\x12k\n" +
 	"\x0eDescribeSource\x12+.cutover.extractor.v1.DescribeSourceRequest\x1a,.cutover.extractor.v1.DescribeSourceResponse\x12k\n" +
 	"\x0ePlanPartitions\x12+.cutover.extractor.v1.PlanPartitionsRequest\x1a,.cutover.extractor.v1.PlanPartitionsResponse\x12e\n" +
@@ -1234,7 +1246,8 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\rStreamBatches\x12*.cutover.extractor.v1.StreamBatchesRequest\x1a+.cutover.extractor.v1.StreamBatchesResponse0\x01\x12b\n" +
 	"\vReadChanges\x12(.cutover.extractor.v1.ReadChangesRequest\x1a).cutover.extractor.v1.ReadChangesResponse\x12Y\n" +
 	"\bReadKeys\x12%.cutover.extractor.v1.ReadKeysRequest\x1a&.cutover.extractor.v1.ReadKeysResponse\x12Y\n" +
-	"\bDropSlot\x12%.cutover.extractor.v1.DropSlotRequest\x1a&.cutover.extractor.v1.DropSlotResponseB\xdd\x01\n" +
+	"\bDropSlot\x12%.cutover.extractor.v1.DropSlotRequest\x1a&.cutover.extractor.v1.DropSlotResponse\x12k\n" +
+	"\x0eChecksumSource\x12+.cutover.extractor.v1.ChecksumSourceRequest\x1a,.cutover.extractor.v1.ChecksumSourceResponseB\xdd\x01\n" +
 	"\x18com.cutover.extractor.v1B\x0eExtractorProtoP\x01Z?github.com/cutover/cutover/gen/cutover/extractor/v1;extractorv1\xa2\x02\x03CEX\xaa\x02\x14Cutover.Extractor.V1\xca\x02\x14Cutover\\Extractor\\V1\xe2\x02 Cutover\\Extractor\\V1\\GPBMetadata\xea\x02\x16Cutover::Extractor::V1b\x06proto3"
 
 var (
@@ -1277,6 +1290,8 @@ var file_cutover_extractor_v1_extractor_proto_goTypes = []any{
 	(*v1.SourceIndex)(nil),         // 23: cutover.common.v1.SourceIndex
 	(*v1.KeyRange)(nil),            // 24: cutover.common.v1.KeyRange
 	(*v1.Batch)(nil),               // 25: cutover.common.v1.Batch
+	(*ChecksumSourceRequest)(nil),  // 26: cutover.extractor.v1.ChecksumSourceRequest
+	(*ChecksumSourceResponse)(nil), // 27: cutover.extractor.v1.ChecksumSourceResponse
 }
 var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
 	19, // 0: cutover.extractor.v1.DropSlotRequest.source:type_name -> cutover.common.v1.SourceSpec
@@ -1285,44 +1300,47 @@ var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
 	21, // 3: cutover.extractor.v1.DescribeSourceResponse.columns:type_name -> cutover.common.v1.SourceColumn
 	22, // 4: cutover.extractor.v1.DescribeSourceResponse.foreign_keys:type_name -> cutover.common.v1.ForeignKey
 	23, // 5: cutover.extractor.v1.DescribeSourceResponse.indexes:type_name -> cutover.common.v1.SourceIndex
-	19, // 6: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
-	19, // 7: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	20, // 8: cutover.extractor.v1.OpenSnapshotRequest.sync:type_name -> cutover.common.v1.SyncSpec
-	19, // 9: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
-	24, // 10: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
-	19, // 11: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
-	24, // 12: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
-	10, // 13: cutover.extractor.v1.StreamBatchesRequest.read:type_name -> cutover.extractor.v1.ReadBatchRequest
-	18, // 14: cutover.extractor.v1.StreamBatchesRequest.trace_context:type_name -> cutover.extractor.v1.StreamBatchesRequest.TraceContextEntry
-	25, // 15: cutover.extractor.v1.StreamBatchesResponse.batch:type_name -> cutover.common.v1.Batch
-	25, // 16: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
-	19, // 17: cutover.extractor.v1.ReadChangesRequest.source:type_name -> cutover.common.v1.SourceSpec
-	20, // 18: cutover.extractor.v1.ReadChangesRequest.sync:type_name -> cutover.common.v1.SyncSpec
-	25, // 19: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
-	19, // 20: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
-	2,  // 21: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
-	4,  // 22: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
-	5,  // 23: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
-	7,  // 24: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
-	10, // 25: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
-	11, // 26: cutover.extractor.v1.ExtractorService.StreamBatches:input_type -> cutover.extractor.v1.StreamBatchesRequest
-	14, // 27: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
-	16, // 28: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
-	0,  // 29: cutover.extractor.v1.ExtractorService.DropSlot:input_type -> cutover.extractor.v1.DropSlotRequest
-	3,  // 30: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
-	9,  // 31: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
-	6,  // 32: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
-	8,  // 33: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
-	13, // 34: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
-	12, // 35: cutover.extractor.v1.ExtractorService.StreamBatches:output_type -> cutover.extractor.v1.StreamBatchesResponse
-	15, // 36: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
-	17, // 37: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
-	1,  // 38: cutover.extractor.v1.ExtractorService.DropSlot:output_type -> cutover.extractor.v1.DropSlotResponse
-	30, // [30:39] is the sub-list for method output_type
-	21, // [21:30] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	23, // 6: cutover.extractor.v1.DescribeSourceResponse.other_indexes:type_name -> cutover.common.v1.SourceIndex
+	19, // 7: cutover.extractor.v1.PlanPartitionsRequest.source:type_name -> cutover.common.v1.SourceSpec
+	19, // 8: cutover.extractor.v1.OpenSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	20, // 9: cutover.extractor.v1.OpenSnapshotRequest.sync:type_name -> cutover.common.v1.SyncSpec
+	19, // 10: cutover.extractor.v1.CloseSnapshotRequest.source:type_name -> cutover.common.v1.SourceSpec
+	24, // 11: cutover.extractor.v1.PlanPartitionsResponse.ranges:type_name -> cutover.common.v1.KeyRange
+	19, // 12: cutover.extractor.v1.ReadBatchRequest.source:type_name -> cutover.common.v1.SourceSpec
+	24, // 13: cutover.extractor.v1.ReadBatchRequest.range:type_name -> cutover.common.v1.KeyRange
+	10, // 14: cutover.extractor.v1.StreamBatchesRequest.read:type_name -> cutover.extractor.v1.ReadBatchRequest
+	18, // 15: cutover.extractor.v1.StreamBatchesRequest.trace_context:type_name -> cutover.extractor.v1.StreamBatchesRequest.TraceContextEntry
+	25, // 16: cutover.extractor.v1.StreamBatchesResponse.batch:type_name -> cutover.common.v1.Batch
+	25, // 17: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
+	19, // 18: cutover.extractor.v1.ReadChangesRequest.source:type_name -> cutover.common.v1.SourceSpec
+	20, // 19: cutover.extractor.v1.ReadChangesRequest.sync:type_name -> cutover.common.v1.SyncSpec
+	25, // 20: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
+	19, // 21: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
+	2,  // 22: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
+	4,  // 23: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
+	5,  // 24: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
+	7,  // 25: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
+	10, // 26: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
+	11, // 27: cutover.extractor.v1.ExtractorService.StreamBatches:input_type -> cutover.extractor.v1.StreamBatchesRequest
+	14, // 28: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
+	16, // 29: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
+	0,  // 30: cutover.extractor.v1.ExtractorService.DropSlot:input_type -> cutover.extractor.v1.DropSlotRequest
+	26, // 31: cutover.extractor.v1.ExtractorService.ChecksumSource:input_type -> cutover.extractor.v1.ChecksumSourceRequest
+	3,  // 32: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
+	9,  // 33: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
+	6,  // 34: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
+	8,  // 35: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
+	13, // 36: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
+	12, // 37: cutover.extractor.v1.ExtractorService.StreamBatches:output_type -> cutover.extractor.v1.StreamBatchesResponse
+	15, // 38: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
+	17, // 39: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
+	1,  // 40: cutover.extractor.v1.ExtractorService.DropSlot:output_type -> cutover.extractor.v1.DropSlotResponse
+	27, // 41: cutover.extractor.v1.ExtractorService.ChecksumSource:output_type -> cutover.extractor.v1.ChecksumSourceResponse
+	32, // [32:42] is the sub-list for method output_type
+	22, // [22:32] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_cutover_extractor_v1_extractor_proto_init() }
@@ -1330,6 +1348,7 @@ func file_cutover_extractor_v1_extractor_proto_init() {
 	if File_cutover_extractor_v1_extractor_proto != nil {
 		return
 	}
+	file_cutover_extractor_v1_checksum_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

@@ -28,6 +28,7 @@ const (
 	ExtractorService_ReadChanges_FullMethodName    = "/cutover.extractor.v1.ExtractorService/ReadChanges"
 	ExtractorService_ReadKeys_FullMethodName       = "/cutover.extractor.v1.ExtractorService/ReadKeys"
 	ExtractorService_DropSlot_FullMethodName       = "/cutover.extractor.v1.ExtractorService/DropSlot"
+	ExtractorService_ChecksumSource_FullMethodName = "/cutover.extractor.v1.ExtractorService/ChecksumSource"
 )
 
 // ExtractorServiceClient is the client API for ExtractorService service.
@@ -68,6 +69,11 @@ type ExtractorServiceClient interface {
 	// in the spec), its publication. Missing ones are not an error, so it can
 	// be repeated; other sources answer at once.
 	DropSlot(ctx context.Context, in *DropSlotRequest, opts ...grpc.CallOption) (*DropSlotResponse, error)
+	// ChecksumSource hashes, totals or lists a source table's rows in the
+	// source database's own SQL (checksum.proto), for the reconciliation
+	// that does not trust the pipeline. File sources answer
+	// FAILED_PRECONDITION: they have no database to compute in.
+	ChecksumSource(ctx context.Context, in *ChecksumSourceRequest, opts ...grpc.CallOption) (*ChecksumSourceResponse, error)
 }
 
 type extractorServiceClient struct {
@@ -177,6 +183,16 @@ func (c *extractorServiceClient) DropSlot(ctx context.Context, in *DropSlotReque
 	return out, nil
 }
 
+func (c *extractorServiceClient) ChecksumSource(ctx context.Context, in *ChecksumSourceRequest, opts ...grpc.CallOption) (*ChecksumSourceResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChecksumSourceResponse)
+	err := c.cc.Invoke(ctx, ExtractorService_ChecksumSource_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ExtractorServiceServer is the server API for ExtractorService service.
 // All implementations must embed UnimplementedExtractorServiceServer
 // for forward compatibility.
@@ -215,6 +231,11 @@ type ExtractorServiceServer interface {
 	// in the spec), its publication. Missing ones are not an error, so it can
 	// be repeated; other sources answer at once.
 	DropSlot(context.Context, *DropSlotRequest) (*DropSlotResponse, error)
+	// ChecksumSource hashes, totals or lists a source table's rows in the
+	// source database's own SQL (checksum.proto), for the reconciliation
+	// that does not trust the pipeline. File sources answer
+	// FAILED_PRECONDITION: they have no database to compute in.
+	ChecksumSource(context.Context, *ChecksumSourceRequest) (*ChecksumSourceResponse, error)
 	mustEmbedUnimplementedExtractorServiceServer()
 }
 
@@ -251,6 +272,9 @@ func (UnimplementedExtractorServiceServer) ReadKeys(context.Context, *ReadKeysRe
 }
 func (UnimplementedExtractorServiceServer) DropSlot(context.Context, *DropSlotRequest) (*DropSlotResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method DropSlot not implemented")
+}
+func (UnimplementedExtractorServiceServer) ChecksumSource(context.Context, *ChecksumSourceRequest) (*ChecksumSourceResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChecksumSource not implemented")
 }
 func (UnimplementedExtractorServiceServer) mustEmbedUnimplementedExtractorServiceServer() {}
 func (UnimplementedExtractorServiceServer) testEmbeddedByValue()                          {}
@@ -428,6 +452,24 @@ func _ExtractorService_DropSlot_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ExtractorService_ChecksumSource_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChecksumSourceRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ExtractorServiceServer).ChecksumSource(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ExtractorService_ChecksumSource_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ExtractorServiceServer).ChecksumSource(ctx, req.(*ChecksumSourceRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ExtractorService_ServiceDesc is the grpc.ServiceDesc for ExtractorService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -466,6 +508,10 @@ var ExtractorService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DropSlot",
 			Handler:    _ExtractorService_DropSlot_Handler,
+		},
+		{
+			MethodName: "ChecksumSource",
+			Handler:    _ExtractorService_ChecksumSource_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

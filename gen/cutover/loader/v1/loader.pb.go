@@ -1477,8 +1477,14 @@ type ColumnDefinition struct {
 	// NULLable (not_null is false): why, for the list of what was left out,
 	// e.g. "zero dates load as NULL (zero_dates: NULL)".
 	NotNullDropped string `protobuf:"bytes,9,opt,name=not_null_dropped,json=notNullDropped,proto3" json:"not_null_dropped,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// With enum_type: the column's type is a PostgreSQL enum of these values
+	// in this order, named enum_type in the target schema (pg_type is then
+	// ignored). The type is created with the table, or used as it is when an
+	// enum of that name with the same values exists.
+	EnumValues    []string `protobuf:"bytes,10,rep,name=enum_values,json=enumValues,proto3" json:"enum_values,omitempty"`
+	EnumType      string   `protobuf:"bytes,11,opt,name=enum_type,json=enumType,proto3" json:"enum_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ColumnDefinition) Reset() {
@@ -1570,6 +1576,20 @@ func (x *ColumnDefinition) GetOnUpdateCurrentTimestamp() bool {
 func (x *ColumnDefinition) GetNotNullDropped() string {
 	if x != nil {
 		return x.NotNullDropped
+	}
+	return ""
+}
+
+func (x *ColumnDefinition) GetEnumValues() []string {
+	if x != nil {
+		return x.EnumValues
+	}
+	return nil
+}
+
+func (x *ColumnDefinition) GetEnumType() string {
+	if x != nil {
+		return x.EnumType
 	}
 	return ""
 }
@@ -1737,8 +1757,14 @@ type TableConstraint struct {
 	// Instead of a key: set the identity or owned sequence of the single
 	// column in columns past the largest value loaded (run every time).
 	RestartIdentity bool `protobuf:"varint,8,opt,name=restart_identity,json=restartIdentity,proto3" json:"restart_identity,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// With index and unique: a UNIQUE constraint (ALTER TABLE … ADD
+	// CONSTRAINT … UNIQUE) instead of a unique index.
+	UniqueConstraint bool `protobuf:"varint,9,opt,name=unique_constraint,json=uniqueConstraint,proto3" json:"unique_constraint,omitempty"`
+	// With index: the access method (btree, hash, gin, gist, brin, spgist);
+	// empty is btree.
+	Method        string `protobuf:"bytes,10,opt,name=method,proto3" json:"method,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TableConstraint) Reset() {
@@ -1825,6 +1851,20 @@ func (x *TableConstraint) GetRestartIdentity() bool {
 		return x.RestartIdentity
 	}
 	return false
+}
+
+func (x *TableConstraint) GetUniqueConstraint() bool {
+	if x != nil {
+		return x.UniqueConstraint
+	}
+	return false
+}
+
+func (x *TableConstraint) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
 }
 
 type AddConstraintsRequest struct {
@@ -3295,7 +3335,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x1cGetQuarantineSummaryResponse\x12:\n" +
 	"\x06groups\x18\x01 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\x06groups\x12>\n" +
 	"\bfiltered\x18\x02 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\bfiltered\x12>\n" +
-	"\bwarnings\x18\x03 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\bwarnings\"\xf6\x02\n" +
+	"\bwarnings\x18\x03 \x03(\v2\".cutover.loader.v1.QuarantineGroupR\bwarnings\"\xb4\x03\n" +
 	"\x10ColumnDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\apg_type\x18\x02 \x01(\tR\x06pgType\x12\x19\n" +
@@ -3305,7 +3345,11 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\rdefault_value\x18\x06 \x01(\tR\fdefaultValue\x12-\n" +
 	"\x12default_expression\x18\a \x01(\tR\x11defaultExpression\x12=\n" +
 	"\x1bon_update_current_timestamp\x18\b \x01(\bR\x18onUpdateCurrentTimestamp\x12(\n" +
-	"\x10not_null_dropped\x18\t \x01(\tR\x0enotNullDropped\"d\n" +
+	"\x10not_null_dropped\x18\t \x01(\tR\x0enotNullDropped\x12\x1f\n" +
+	"\venum_values\x18\n" +
+	" \x03(\tR\n" +
+	"enumValues\x12\x1b\n" +
+	"\tenum_type\x18\v \x01(\tR\benumType\"d\n" +
 	"\x0fTableDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
 	"\acolumns\x18\x02 \x03(\v2#.cutover.loader.v1.ColumnDefinitionR\acolumns\"\x88\x01\n" +
@@ -3315,7 +3359,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x14CreateTablesResponse\x12\x1e\n" +
 	"\n" +
 	"statements\x18\x01 \x03(\tR\n" +
-	"statements\"\x88\x02\n" +
+	"statements\"\xcd\x02\n" +
 	"\x0fTableConstraint\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x18\n" +
@@ -3324,7 +3368,10 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\x12referenced_columns\x18\x05 \x03(\tR\x11referencedColumns\x12\x14\n" +
 	"\x05index\x18\x06 \x01(\bR\x05index\x12\x16\n" +
 	"\x06unique\x18\a \x01(\bR\x06unique\x12)\n" +
-	"\x10restart_identity\x18\b \x01(\bR\x0frestartIdentity\"\x94\x01\n" +
+	"\x10restart_identity\x18\b \x01(\bR\x0frestartIdentity\x12+\n" +
+	"\x11unique_constraint\x18\t \x01(\bR\x10uniqueConstraint\x12\x16\n" +
+	"\x06method\x18\n" +
+	" \x01(\tR\x06method\"\x94\x01\n" +
 	"\x15AddConstraintsRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12D\n" +
 	"\vconstraints\x18\x02 \x03(\v2\".cutover.loader.v1.TableConstraintR\vconstraints\"8\n" +

@@ -47,7 +47,8 @@ type ReconcileTableRequest struct {
 	// Differences listed per check; 0 means 20, at most 1000.
 	MaxDifferences int32 `protobuf:"varint,8,opt,name=max_differences,json=maxDifferences,proto3" json:"max_differences,omitempty"`
 	// Partitions replayed at once; 0 means 1.
-	Parallelism   int32 `protobuf:"varint,9,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	Parallelism   int32             `protobuf:"varint,9,opt,name=parallelism,proto3" json:"parallelism,omitempty"`
+	Level         v1.ReconcileLevel `protobuf:"varint,10,opt,name=level,proto3,enum=cutover.common.v1.ReconcileLevel" json:"level,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -143,6 +144,13 @@ func (x *ReconcileTableRequest) GetParallelism() int32 {
 		return x.Parallelism
 	}
 	return 0
+}
+
+func (x *ReconcileTableRequest) GetLevel() v1.ReconcileLevel {
+	if x != nil {
+		return x.Level
+	}
+	return v1.ReconcileLevel(0)
 }
 
 // ReconcileSource is one table spec that fills the target table.
@@ -263,7 +271,7 @@ var File_cutover_loader_v1_reconcile_proto protoreflect.FileDescriptor
 
 const file_cutover_loader_v1_reconcile_proto_rawDesc = "" +
 	"\n" +
-	"!cutover/loader/v1/reconcile.proto\x12\x11cutover.loader.v1\x1a\x1bcutover/common/v1/job.proto\x1a!cutover/common/v1/reconcile.proto\x1a$cutover/validator/v1/validator.proto\"\xd6\x02\n" +
+	"!cutover/loader/v1/reconcile.proto\x12\x11cutover.loader.v1\x1a\x1bcutover/common/v1/job.proto\x1a!cutover/common/v1/reconcile.proto\x1a$cutover/validator/v1/validator.proto\"\x8f\x03\n" +
 	"\x15ReconcileTableRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
 	"\x05table\x18\x02 \x01(\tR\x05table\x12\x15\n" +
@@ -273,7 +281,9 @@ const file_cutover_loader_v1_reconcile_proto_rawDesc = "" +
 	"\bupstream\x18\x06 \x01(\tR\bupstream\x12\x1c\n" +
 	"\textractor\x18\a \x01(\tR\textractor\x12'\n" +
 	"\x0fmax_differences\x18\b \x01(\x05R\x0emaxDifferences\x12 \n" +
-	"\vparallelism\x18\t \x01(\x05R\vparallelism\"\xa9\x01\n" +
+	"\vparallelism\x18\t \x01(\x05R\vparallelism\x127\n" +
+	"\x05level\x18\n" +
+	" \x01(\x0e2!.cutover.common.v1.ReconcileLevelR\x05level\"\xa9\x01\n" +
 	"\x0fReconcileSource\x12\x1f\n" +
 	"\vtable_index\x18\x01 \x01(\x05R\n" +
 	"tableIndex\x122\n" +
@@ -303,21 +313,23 @@ var file_cutover_loader_v1_reconcile_proto_goTypes = []any{
 	(*ReconcileSource)(nil),        // 1: cutover.loader.v1.ReconcileSource
 	(*ReconcileTableResponse)(nil), // 2: cutover.loader.v1.ReconcileTableResponse
 	(*v1.TargetSpec)(nil),          // 3: cutover.common.v1.TargetSpec
-	(*v1.TableSpec)(nil),           // 4: cutover.common.v1.TableSpec
-	(*v11.PullRequest)(nil),        // 5: cutover.validator.v1.PullRequest
-	(*v1.TableReconciliation)(nil), // 6: cutover.common.v1.TableReconciliation
+	(v1.ReconcileLevel)(0),         // 4: cutover.common.v1.ReconcileLevel
+	(*v1.TableSpec)(nil),           // 5: cutover.common.v1.TableSpec
+	(*v11.PullRequest)(nil),        // 6: cutover.validator.v1.PullRequest
+	(*v1.TableReconciliation)(nil), // 7: cutover.common.v1.TableReconciliation
 }
 var file_cutover_loader_v1_reconcile_proto_depIdxs = []int32{
 	3, // 0: cutover.loader.v1.ReconcileTableRequest.target:type_name -> cutover.common.v1.TargetSpec
 	1, // 1: cutover.loader.v1.ReconcileTableRequest.sources:type_name -> cutover.loader.v1.ReconcileSource
-	4, // 2: cutover.loader.v1.ReconcileSource.table:type_name -> cutover.common.v1.TableSpec
-	5, // 3: cutover.loader.v1.ReconcileSource.partitions:type_name -> cutover.validator.v1.PullRequest
-	6, // 4: cutover.loader.v1.ReconcileTableResponse.reconciliation:type_name -> cutover.common.v1.TableReconciliation
-	5, // [5:5] is the sub-list for method output_type
-	5, // [5:5] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	4, // 2: cutover.loader.v1.ReconcileTableRequest.level:type_name -> cutover.common.v1.ReconcileLevel
+	5, // 3: cutover.loader.v1.ReconcileSource.table:type_name -> cutover.common.v1.TableSpec
+	6, // 4: cutover.loader.v1.ReconcileSource.partitions:type_name -> cutover.validator.v1.PullRequest
+	7, // 5: cutover.loader.v1.ReconcileTableResponse.reconciliation:type_name -> cutover.common.v1.TableReconciliation
+	6, // [6:6] is the sub-list for method output_type
+	6, // [6:6] is the sub-list for method input_type
+	6, // [6:6] is the sub-list for extension type_name
+	6, // [6:6] is the sub-list for extension extendee
+	0, // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_cutover_loader_v1_reconcile_proto_init() }

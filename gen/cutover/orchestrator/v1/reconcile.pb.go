@@ -28,8 +28,11 @@ type Reconciliation struct {
 	Ok              bool                      `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
 	Tables          []*v1.TableReconciliation `protobuf:"bytes,3,rep,name=tables,proto3" json:"tables,omitempty"`
 	DurationSeconds float64                   `protobuf:"fixed64,4,opt,name=duration_seconds,json=durationSeconds,proto3" json:"duration_seconds,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// A table's check left something out (TableReconciliation.warning).
+	Warning       bool              `protobuf:"varint,5,opt,name=warning,proto3" json:"warning,omitempty"`
+	Level         v1.ReconcileLevel `protobuf:"varint,6,opt,name=level,proto3,enum=cutover.common.v1.ReconcileLevel" json:"level,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Reconciliation) Reset() {
@@ -90,16 +93,32 @@ func (x *Reconciliation) GetDurationSeconds() float64 {
 	return 0
 }
 
+func (x *Reconciliation) GetWarning() bool {
+	if x != nil {
+		return x.Warning
+	}
+	return false
+}
+
+func (x *Reconciliation) GetLevel() v1.ReconcileLevel {
+	if x != nil {
+		return x.Level
+	}
+	return v1.ReconcileLevel(0)
+}
+
 var File_cutover_orchestrator_v1_reconcile_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_reconcile_proto_rawDesc = "" +
 	"\n" +
-	"'cutover/orchestrator/v1/reconcile.proto\x12\x17cutover.orchestrator.v1\x1a!cutover/common/v1/reconcile.proto\"\xa2\x01\n" +
+	"'cutover/orchestrator/v1/reconcile.proto\x12\x17cutover.orchestrator.v1\x1a!cutover/common/v1/reconcile.proto\"\xf5\x01\n" +
 	"\x0eReconciliation\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x12\x0e\n" +
 	"\x02ok\x18\x02 \x01(\bR\x02ok\x12>\n" +
 	"\x06tables\x18\x03 \x03(\v2&.cutover.common.v1.TableReconciliationR\x06tables\x12)\n" +
-	"\x10duration_seconds\x18\x04 \x01(\x01R\x0fdurationSecondsB\xf2\x01\n" +
+	"\x10duration_seconds\x18\x04 \x01(\x01R\x0fdurationSeconds\x12\x18\n" +
+	"\awarning\x18\x05 \x01(\bR\awarning\x127\n" +
+	"\x05level\x18\x06 \x01(\x0e2!.cutover.common.v1.ReconcileLevelR\x05levelB\xf2\x01\n" +
 	"\x1bcom.cutover.orchestrator.v1B\x0eReconcileProtoP\x01ZEgithub.com/cutover/cutover/gen/cutover/orchestrator/v1;orchestratorv1\xa2\x02\x03COX\xaa\x02\x17Cutover.Orchestrator.V1\xca\x02\x17Cutover\\Orchestrator\\V1\xe2\x02#Cutover\\Orchestrator\\V1\\GPBMetadata\xea\x02\x19Cutover::Orchestrator::V1b\x06proto3"
 
 var (
@@ -118,14 +137,16 @@ var file_cutover_orchestrator_v1_reconcile_proto_msgTypes = make([]protoimpl.Mes
 var file_cutover_orchestrator_v1_reconcile_proto_goTypes = []any{
 	(*Reconciliation)(nil),         // 0: cutover.orchestrator.v1.Reconciliation
 	(*v1.TableReconciliation)(nil), // 1: cutover.common.v1.TableReconciliation
+	(v1.ReconcileLevel)(0),         // 2: cutover.common.v1.ReconcileLevel
 }
 var file_cutover_orchestrator_v1_reconcile_proto_depIdxs = []int32{
 	1, // 0: cutover.orchestrator.v1.Reconciliation.tables:type_name -> cutover.common.v1.TableReconciliation
-	1, // [1:1] is the sub-list for method output_type
-	1, // [1:1] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 1: cutover.orchestrator.v1.Reconciliation.level:type_name -> cutover.common.v1.ReconcileLevel
+	2, // [2:2] is the sub-list for method output_type
+	2, // [2:2] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_reconcile_proto_init() }

@@ -681,9 +681,16 @@ type ReconcileRequest struct {
 	// Job id.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Differing keys listed per table; default 20, at most 1000.
-	MaxDifferences int32 `protobuf:"varint,2,opt,name=max_differences,json=maxDifferences,proto3" json:"max_differences,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	MaxDifferences int32             `protobuf:"varint,2,opt,name=max_differences,json=maxDifferences,proto3" json:"max_differences,omitempty"`
+	Level          v1.ReconcileLevel `protobuf:"varint,3,opt,name=level,proto3,enum=cutover.common.v1.ReconcileLevel" json:"level,omitempty"`
+	// Compare the job's target against this spec's tables instead of the
+	// job's own (the independent level only): the mapping the load should
+	// have had, to check a load made through a suspect mapping or by another
+	// tool. Each table must carry the name and target_table of one of the
+	// job's tables; the job's target is used.
+	Spec          *v1.JobSpec `protobuf:"bytes,4,opt,name=spec,proto3" json:"spec,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ReconcileRequest) Reset() {
@@ -728,6 +735,20 @@ func (x *ReconcileRequest) GetMaxDifferences() int32 {
 		return x.MaxDifferences
 	}
 	return 0
+}
+
+func (x *ReconcileRequest) GetLevel() v1.ReconcileLevel {
+	if x != nil {
+		return x.Level
+	}
+	return v1.ReconcileLevel(0)
+}
+
+func (x *ReconcileRequest) GetSpec() *v1.JobSpec {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
 }
 
 type ReconcileResponse struct {
@@ -778,7 +799,7 @@ var File_cutover_orchestrator_v1_validation_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_validation_proto_rawDesc = "" +
 	"\n" +
-	"(cutover/orchestrator/v1/validation.proto\x12\x17cutover.orchestrator.v1\x1a\x1bcutover/common/v1/job.proto\x1a*cutover/orchestrator/v1/orchestrator.proto\x1a'cutover/orchestrator/v1/reconcile.proto\"g\n" +
+	"(cutover/orchestrator/v1/validation.proto\x12\x17cutover.orchestrator.v1\x1a\x1bcutover/common/v1/job.proto\x1a!cutover/common/v1/reconcile.proto\x1a*cutover/orchestrator/v1/orchestrator.proto\x1a'cutover/orchestrator/v1/reconcile.proto\"g\n" +
 	"\aProblem\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\x12\x16\n" +
@@ -825,10 +846,12 @@ const file_cutover_orchestrator_v1_validation_proto_rawDesc = "" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12<\n" +
 	"\bproblems\x18\x02 \x03(\v2 .cutover.orchestrator.v1.ProblemR\bproblems\x12<\n" +
 	"\x06tables\x18\x03 \x03(\v2$.cutover.orchestrator.v1.DryRunTableR\x06tables\x12\x1b\n" +
-	"\tspec_hash\x18\x04 \x01(\tR\bspecHash\"K\n" +
+	"\tspec_hash\x18\x04 \x01(\tR\bspecHash\"\xb4\x01\n" +
 	"\x10ReconcileRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12'\n" +
-	"\x0fmax_differences\x18\x02 \x01(\x05R\x0emaxDifferences\"d\n" +
+	"\x0fmax_differences\x18\x02 \x01(\x05R\x0emaxDifferences\x127\n" +
+	"\x05level\x18\x03 \x01(\x0e2!.cutover.common.v1.ReconcileLevelR\x05level\x12.\n" +
+	"\x04spec\x18\x04 \x01(\v2\x1a.cutover.common.v1.JobSpecR\x04spec\"d\n" +
 	"\x11ReconcileResponse\x12O\n" +
 	"\x0ereconciliation\x18\x01 \x01(\v2'.cutover.orchestrator.v1.ReconciliationR\x0ereconciliation2\xbf\x02\n" +
 	"\x11ValidationService\x12k\n" +
@@ -867,7 +890,8 @@ var file_cutover_orchestrator_v1_validation_proto_goTypes = []any{
 	(*RejectExample)(nil),        // 13: cutover.orchestrator.v1.RejectExample
 	(*v1.Counts)(nil),            // 14: cutover.common.v1.Counts
 	(*FilterCount)(nil),          // 15: cutover.orchestrator.v1.FilterCount
-	(*Reconciliation)(nil),       // 16: cutover.orchestrator.v1.Reconciliation
+	(v1.ReconcileLevel)(0),       // 16: cutover.common.v1.ReconcileLevel
+	(*Reconciliation)(nil),       // 17: cutover.orchestrator.v1.Reconciliation
 }
 var file_cutover_orchestrator_v1_validation_proto_depIdxs = []int32{
 	12, // 0: cutover.orchestrator.v1.ValidateSpecRequest.spec:type_name -> cutover.common.v1.JobSpec
@@ -884,18 +908,20 @@ var file_cutover_orchestrator_v1_validation_proto_depIdxs = []int32{
 	0,  // 11: cutover.orchestrator.v1.DryRunTable.problems:type_name -> cutover.orchestrator.v1.Problem
 	0,  // 12: cutover.orchestrator.v1.DryRunResponse.problems:type_name -> cutover.orchestrator.v1.Problem
 	8,  // 13: cutover.orchestrator.v1.DryRunResponse.tables:type_name -> cutover.orchestrator.v1.DryRunTable
-	16, // 14: cutover.orchestrator.v1.ReconcileResponse.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
-	1,  // 15: cutover.orchestrator.v1.ValidationService.ValidateSpec:input_type -> cutover.orchestrator.v1.ValidateSpecRequest
-	4,  // 16: cutover.orchestrator.v1.ValidationService.DryRun:input_type -> cutover.orchestrator.v1.DryRunRequest
-	10, // 17: cutover.orchestrator.v1.ValidationService.Reconcile:input_type -> cutover.orchestrator.v1.ReconcileRequest
-	3,  // 18: cutover.orchestrator.v1.ValidationService.ValidateSpec:output_type -> cutover.orchestrator.v1.ValidateSpecResponse
-	9,  // 19: cutover.orchestrator.v1.ValidationService.DryRun:output_type -> cutover.orchestrator.v1.DryRunResponse
-	11, // 20: cutover.orchestrator.v1.ValidationService.Reconcile:output_type -> cutover.orchestrator.v1.ReconcileResponse
-	18, // [18:21] is the sub-list for method output_type
-	15, // [15:18] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	16, // 14: cutover.orchestrator.v1.ReconcileRequest.level:type_name -> cutover.common.v1.ReconcileLevel
+	12, // 15: cutover.orchestrator.v1.ReconcileRequest.spec:type_name -> cutover.common.v1.JobSpec
+	17, // 16: cutover.orchestrator.v1.ReconcileResponse.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	1,  // 17: cutover.orchestrator.v1.ValidationService.ValidateSpec:input_type -> cutover.orchestrator.v1.ValidateSpecRequest
+	4,  // 18: cutover.orchestrator.v1.ValidationService.DryRun:input_type -> cutover.orchestrator.v1.DryRunRequest
+	10, // 19: cutover.orchestrator.v1.ValidationService.Reconcile:input_type -> cutover.orchestrator.v1.ReconcileRequest
+	3,  // 20: cutover.orchestrator.v1.ValidationService.ValidateSpec:output_type -> cutover.orchestrator.v1.ValidateSpecResponse
+	9,  // 21: cutover.orchestrator.v1.ValidationService.DryRun:output_type -> cutover.orchestrator.v1.DryRunResponse
+	11, // 22: cutover.orchestrator.v1.ValidationService.Reconcile:output_type -> cutover.orchestrator.v1.ReconcileResponse
+	20, // [20:23] is the sub-list for method output_type
+	17, // [17:20] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_validation_proto_init() }

@@ -238,7 +238,11 @@ type TransformConfig struct {
 	System string `protobuf:"bytes,2,opt,name=system,proto3" json:"system,omitempty"`
 	// Rows for which a filter holds get a reject with stage "filter" and the
 	// filter's reason; the loader counts them as filtered, not quarantined.
-	Filters       []*v11.RowFilter `protobuf:"bytes,3,rep,name=filters,proto3" json:"filters,omitempty"`
+	Filters []*v11.RowFilter `protobuf:"bytes,3,rep,name=filters,proto3" json:"filters,omitempty"`
+	// Dry runs: tell, per batch, which rows each column mapping format
+	// parses (Batch.format_matches), so a format that parses none of the
+	// sample is named.
+	ReportFormats bool `protobuf:"varint,4,opt,name=report_formats,json=reportFormats,proto3" json:"report_formats,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -292,6 +296,13 @@ func (x *TransformConfig) GetFilters() []*v11.RowFilter {
 		return x.Filters
 	}
 	return nil
+}
+
+func (x *TransformConfig) GetReportFormats() bool {
+	if x != nil {
+		return x.ReportFormats
+	}
+	return false
 }
 
 type TransformRequest struct {
@@ -480,11 +491,12 @@ const file_cutover_transformer_v1_transformer_proto_rawDesc = "" +
 	"\x0esource_columns\x18\x02 \x03(\v2\x1f.cutover.common.v1.SourceColumnR\rsourceColumns\x12!\n" +
 	"\ffield_prefix\x18\x03 \x01(\tR\vfieldPrefix\x126\n" +
 	"\afilters\x18\x04 \x03(\v2\x1c.cutover.common.v1.RowFilterR\afilters\"\x16\n" +
-	"\x14CheckMappingResponse\"\x9d\x01\n" +
+	"\x14CheckMappingResponse\"\xc4\x01\n" +
 	"\x0fTransformConfig\x12:\n" +
 	"\acolumns\x18\x01 \x03(\v2 .cutover.common.v1.ColumnMappingR\acolumns\x12\x16\n" +
 	"\x06system\x18\x02 \x01(\tR\x06system\x126\n" +
-	"\afilters\x18\x03 \x03(\v2\x1c.cutover.common.v1.RowFilterR\afilters\"\x8e\x01\n" +
+	"\afilters\x18\x03 \x03(\v2\x1c.cutover.common.v1.RowFilterR\afilters\x12%\n" +
+	"\x0ereport_formats\x18\x04 \x01(\bR\rreportFormats\"\x8e\x01\n" +
 	"\x10TransformRequest\x12A\n" +
 	"\x06config\x18\x01 \x01(\v2'.cutover.transformer.v1.TransformConfigH\x00R\x06config\x120\n" +
 	"\x05batch\x18\x02 \x01(\v2\x18.cutover.common.v1.BatchH\x00R\x05batchB\x05\n" +

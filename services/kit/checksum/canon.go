@@ -1,0 +1,391 @@
+// Package checksum writes the SQL with which a source database and the
+// target database each hash their own rows, for the reconciliation that does
+// not trust the pipeline (LoaderService.ReconcileTable's independent level,
+// ExtractorService.ChecksumSource).
+//
+// Every compared value is rendered by the database that holds it into one
+// canonical text per kind (Kind: what the target column is), so that a
+// value the pipeline converted correctly reads the same on both sides and a
+// wrong cast, a lost digit or a shifted zone does not. Rows hash to md5 of
+// their values length-prefixed ("len:value", NULL "~"), keys to md5 of the
+// key values likewise; a bucket is the top bits of the key hash, and a
+// bucket's digest is its row count and the sums of the two 32-bit halves of
+// its rows' hashes (sums add across sources and need no bitwise aggregate,
+// which SQLite lacks). One implementation for the three dialects keeps the
+// canonical forms in one place.
+package checksum
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Dialect is the SQL a database speaks.
+type Dialect int
+
+const (
+	Postgres Dialect = iota + 1
+	MySQL
+	SQLite
+)
+
+func (d Dialect) String() string {
+	switch d {
+	case Postgres:
+		return "PostgreSQL"
+	case MySQL:
+		return "MySQL"
+	case SQLite:
+		return "SQLite"
+	}
+	return "unknown"
+}
+
+// Kind is the canonical form a column is compared in, chosen by the target
+// column's type.
+type Kind int
+
+const (
+	KindNone Kind = iota
+	// Integer: decimal digits, "-" for negatives.
+	Integer
+	// Decimal: exact decimal, trailing fractional zeros and a trailing
+	// point removed ("12.30" → "12.3", "5.00" → "5").
+	Decimal
+	// Text: the characters, UTF-8.
+	Text
+	// Boolean: "true" or "false".
+	Boolean
+	// Date: YYYY-MM-DD.
+	Date
+	// Timestamp: wall time, YYYY-MM-DD HH:MM:SS.ffffff (Frac digits).
+	Timestamp
+	// TimestampTZ: the instant in UTC, as Timestamp.
+	TimestampTZ
+	// UUID: lower-case hex with hyphens.
+	UUID
+	// Bytes: lower-case hex.
+	Bytes
+)
+
+var kindNames = map[Kind]string{Integer: "integer", Decimal: "decimal", Text: "text", Boolean: "boolean", Date: "date",
+	Timestamp: "timestamp", TimestampTZ: "timestamptz", UUID: "uuid", Bytes: "bytes"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// Class is what a source column holds, as its database types it.
+type Class int
+
+const (
+	ClassOther Class = iota
+	ClassInt
+	ClassDecimal
+	ClassFloat
+	ClassText
+	ClassBytes
+	ClassBool
+	ClassDate
+	// ClassDateTime is a zone-less date and time (MySQL DATETIME,
+	// PostgreSQL timestamp, SQLite text).
+	ClassDateTime
+	// ClassInstant is a point in time (PostgreSQL timestamptz, MySQL
+	// TIMESTAMP read in the session zone).
+	ClassInstant
+	ClassUUID
+)
+
+// Column is one compared column on one side.
+type Column struct {
+	// Name is the column's name in its table.
+	Name  string
+	Kind  Kind
+	Class Class
+	// Frac is the fractional second digits of time kinds: 6, or 3 where
+	// the source keeps milliseconds (SQLite).
+	Frac int
+	// Zone is the IANA zone of zone-less values compared as TimestampTZ;
+	// empty is UTC.
+	Zone string
+	// ZeroDates: MySQL zero dates ('0000-00-00', a zero month or day)
+	// read as NULL, as the pipeline's zero-date policy loads them.
+	ZeroDates bool
+}
+
+func utc(zone string) bool {
+	return zone == "" || zone == "UTC" || zone == "Etc/UTC" || zone == "+00:00"
+}
+
+// Ident quotes a name.
+func (d Dialect) Ident(name string) string {
+	if d == MySQL {
+		return "`" + strings.ReplaceAll(name, "`", "``") + "`"
+	}
+	return `"` + strings.ReplaceAll(name, `"`, `""`) + `"`
+}
+
+// Canon is the SQL expression of c's canonical text (NULL for NULL), or
+// why c cannot be rendered canonically in this dialect.
+func (d Dialect) Canon(c Column) (string, error) {
+	x := d.Ident(c.Name)
+	switch d {
+	case Postgres:
+		return pgCanon(x, c)
+	case MySQL:
+		return myCanon(x, c)
+	case SQLite:
+		return liteCanon(x, c)
+	}
+	return "", fmt.Errorf("unknown dialect")
+}
+
+func cannot(c Column, what string) error {
+	return fmt.Errorf("a %s compared as %s has no canonical text in SQL here", what, c.Kind)
+}
+
+var classNames = map[Class]string{ClassOther: "value of an untranslated type", ClassInt: "integer", ClassDecimal: "decimal",
+	ClassFloat: "floating-point number (no exact text that both databases share)", ClassText: "text", ClassBytes: "binary string", ClassBool: "boolean",
+	ClassDate: "date", ClassDateTime: "date and time", ClassInstant: "timestamp with zone", ClassUUID: "uuid"}
+
+func (c Class) String() string { return classNames[c] }
+
+func fracFormat(frac int, pg bool) string {
+	if pg {
+		if frac == 3 {
+			return "YYYY-MM-DD HH24:MI:SS.MS"
+		}
+		return "YYYY-MM-DD HH24:MI:SS.US"
+	}
+	return "%Y-%m-%d %H:%i:%s.%f"
+}
+
+func pgCanon(x string, c Column) (string, error) {
+	switch c.Kind {
+	case Integer:
+		if c.Class == ClassInt {
+			return x + "::text", nil
+		}
+	case Decimal:
+		switch c.Class {
+		case ClassInt:
+			return x + "::text", nil
+		case ClassDecimal:
+			return "trim_scale(" + x + ")::text", nil
+		}
+	case Text:
+		switch c.Class {
+		case ClassText, ClassInt, ClassDecimal, ClassUUID, ClassOther:
+			return x + "::text", nil
+		}
+	case Boolean:
+		if c.Class == ClassBool {
+			return "CASE WHEN " + x + " IS NULL THEN NULL WHEN " + x + " THEN 'true' ELSE 'false' END", nil
+		}
+	case Date:
+		switch c.Class {
+		case ClassDate, ClassDateTime:
+			return "to_char(" + x + ", 'YYYY-MM-DD')", nil
+		case ClassInstant:
+			return "to_char(" + x + " AT TIME ZONE 'UTC', 'YYYY-MM-DD')", nil
+		}
+	case Timestamp, TimestampTZ:
+		f := "'" + fracFormat(c.Frac, true) + "'"
+		switch {
+		case c.Class == ClassInstant:
+			return "to_char(" + x + " AT TIME ZONE 'UTC', " + f + ")", nil
+		case c.Class == ClassDate || c.Class == ClassDateTime:
+			if c.Kind == TimestampTZ && !utc(c.Zone) {
+				return "to_char((" + x + "::timestamp AT TIME ZONE " + pgQuote(c.Zone) + ") AT TIME ZONE 'UTC', " + f + ")", nil
+			}
+			return "to_char(" + x + "::timestamp, " + f + ")", nil
+		}
+	case UUID:
+		switch c.Class {
+		case ClassUUID, ClassText:
+			return "lower(" + x + "::text)", nil
+		}
+	case Bytes:
+		if c.Class == ClassBytes {
+			return "encode(" + x + ", 'hex')", nil
+		}
+	}
+	return "", cannot(c, c.Class.String())
+}
+
+func pgQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+func myTrim(s string) string {
+	return "CASE WHEN LOCATE('.', " + s + ") > 0 THEN TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM " + s + ")) ELSE " + s + " END"
+}
+
+func myCanon(x string, c Column) (string, error) {
+	zero := func(e string) string {
+		if !c.ZeroDates {
+			return e
+		}
+		return "CASE WHEN MONTH(" + x + ") = 0 OR DAY(" + x + ") = 0 THEN NULL ELSE " + e + " END"
+	}
+	switch c.Kind {
+	case Integer:
+		if c.Class == ClassInt {
+			return "CAST(" + x + " AS CHAR)", nil
+		}
+	case Decimal:
+		switch c.Class {
+		case ClassInt:
+			return "CAST(" + x + " AS CHAR)", nil
+		case ClassDecimal:
+			return myTrim("CAST(" + x + " AS CHAR)"), nil
+		}
+	case Text:
+		switch c.Class {
+		case ClassText, ClassUUID:
+			return "CONVERT(" + x + " USING utf8mb4)", nil
+		case ClassInt:
+			return "CAST(" + x + " AS CHAR)", nil
+		}
+	case Boolean:
+		if c.Class == ClassBool || c.Class == ClassInt {
+			return "CASE WHEN " + x + " IS NULL THEN NULL WHEN " + x + " <> 0 THEN 'true' ELSE 'false' END", nil
+		}
+	case Date:
+		switch c.Class {
+		case ClassDate, ClassDateTime:
+			return zero("DATE_FORMAT(" + x + ", '%Y-%m-%d')"), nil
+		case ClassInstant:
+			return "DATE_FORMAT(CONVERT_TZ(" + x + ", @@session.time_zone, '+00:00'), '%Y-%m-%d')", nil
+		}
+	case Timestamp, TimestampTZ:
+		f := "'" + fracFormat(c.Frac, false) + "'"
+		switch c.Class {
+		case ClassInstant:
+			// The session zone is the source spec's time_zone: convert
+			// the wall time it shows back to UTC.
+			return "DATE_FORMAT(CONVERT_TZ(" + x + ", @@session.time_zone, '+00:00'), " + f + ")", nil
+		case ClassDate, ClassDateTime:
+			if c.Kind == TimestampTZ && !utc(c.Zone) {
+				return zero("DATE_FORMAT(CONVERT_TZ(" + x + ", " + pgQuote(c.Zone) + ", '+00:00'), " + f + ")"), nil
+			}
+			return zero("DATE_FORMAT(" + x + ", " + f + ")"), nil
+		}
+	case UUID:
+		if c.Class == ClassText || c.Class == ClassUUID {
+			return "LOWER(CONVERT(" + x + " USING utf8mb4))", nil
+		}
+	case Bytes:
+		if c.Class == ClassBytes {
+			return "LOWER(HEX(" + x + "))", nil
+		}
+	}
+	return "", cannot(c, c.Class.String())
+}
+
+func liteCanon(x string, c Column) (string, error) {
+	null := func(e string) string { return "CASE WHEN " + x + " IS NULL THEN NULL ELSE " + e + " END" }
+	switch c.Kind {
+	case Integer:
+		if c.Class == ClassInt || c.Class == ClassDecimal {
+			return null("CAST(CAST(" + x + " AS INTEGER) AS TEXT)"), nil
+		}
+	case Decimal:
+		switch c.Class {
+		case ClassInt, ClassDecimal:
+			s := "CAST(" + x + " AS TEXT)"
+			return "CASE WHEN instr(" + s + ", '.') > 0 THEN rtrim(rtrim(" + s + ", '0'), '.') ELSE " + s + " END", nil
+		}
+	case Text:
+		switch c.Class {
+		case ClassText, ClassInt, ClassUUID, ClassOther:
+			return "CAST(" + x + " AS TEXT)", nil
+		}
+	case Boolean:
+		if c.Class == ClassBool || c.Class == ClassInt {
+			return null("CASE WHEN lower(CAST(" + x + " AS TEXT)) IN ('1', 't', 'true', 'y', 'yes', 'on') THEN 'true' ELSE 'false' END"), nil
+		}
+	case Date:
+		switch c.Class {
+		case ClassDate, ClassDateTime, ClassText:
+			return "date(" + x + ")", nil
+		}
+	case Timestamp, TimestampTZ:
+		if c.Kind == TimestampTZ && !utc(c.Zone) {
+			return "", fmt.Errorf("SQLite has no time zone rules to read %s in %s", c.Name, c.Zone)
+		}
+		switch c.Class {
+		case ClassDate, ClassDateTime, ClassText:
+			return "strftime('%Y-%m-%d %H:%M:%f', " + x + ")", nil
+		}
+	case UUID:
+		if c.Class == ClassText || c.Class == ClassUUID {
+			return "lower(CAST(" + x + " AS TEXT))", nil
+		}
+	case Bytes:
+		if c.Class == ClassBytes {
+			return "lower(hex(" + x + "))", nil
+		}
+	}
+	return "", cannot(c, c.Class.String())
+}
+
+// Frac is the fractional second digits a source of this dialect keeps.
+func (d Dialect) Frac() int {
+	if d == SQLite {
+		return 3
+	}
+	return 6
+}
+
+// PostgresClass is the class of a PostgreSQL column by its base type name
+// (domains resolved).
+func PostgresClass(base string) Class {
+	switch base {
+	case "int2", "int4", "int8":
+		return ClassInt
+	case "numeric":
+		return ClassDecimal
+	case "float4", "float8":
+		return ClassFloat
+	case "text", "varchar", "bpchar", "name", "citext":
+		return ClassText
+	case "bytea":
+		return ClassBytes
+	case "bool":
+		return ClassBool
+	case "date":
+		return ClassDate
+	case "timestamp":
+		return ClassDateTime
+	case "timestamptz":
+		return ClassInstant
+	case "uuid":
+		return ClassUUID
+	}
+	return ClassOther
+}
+
+// KindOf is the kind a target column of this PostgreSQL base type is
+// compared in, or why it is not compared.
+func KindOf(base string) (Kind, error) {
+	switch base {
+	case "int2", "int4", "int8":
+		return Integer, nil
+	case "numeric":
+		return Decimal, nil
+	case "text", "varchar", "bpchar", "citext":
+		return Text, nil
+	case "bool":
+		return Boolean, nil
+	case "date":
+		return Date, nil
+	case "timestamp":
+		return Timestamp, nil
+	case "timestamptz":
+		return TimestampTZ, nil
+	case "uuid":
+		return UUID, nil
+	case "bytea":
+		return Bytes, nil
+	case "float4", "float8":
+		return KindNone, fmt.Errorf("floating-point values have no exact text that both databases share")
+	}
+	return KindNone, fmt.Errorf("type %s has no canonical text here", base)
+}

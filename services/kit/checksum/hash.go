@@ -1,0 +1,33 @@
+package checksum
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"strconv"
+)
+
+// MD5Hex and Hex32 are the two functions SQLite lacks, for the extractor
+// to register (as cutover_md5 and cutover_hex32): the same md5 as MySQL's
+// and PostgreSQL's, over the text's UTF-8 bytes.
+func MD5Hex(s string) string {
+	sum := md5.Sum([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// Hex32 is the unsigned value of up to 8 hex digits; -1 for anything else
+// (never produced by MD5Hex).
+func Hex32(s string) int64 {
+	v, err := strconv.ParseUint(s, 16, 32)
+	if err != nil {
+		return -1
+	}
+	return int64(v)
+}
+
+// Bucket is the bucket of a key hash (md5 hex) at bits bits.
+func Bucket(k string, bits int) int64 {
+	if bits <= 0 || len(k) < 8 {
+		return 0
+	}
+	return Hex32(k[:8]) >> (KeyBits - bits)
+}
