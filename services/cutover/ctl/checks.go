@@ -296,13 +296,7 @@ func (r *reconciliation) groups() []group {
 		counts.failed = t.GetExpectedRows() != t.GetTargetRows()
 		g.checks = append(g.checks, counts)
 		for _, a := range t.GetAggregates() {
-			c := check{name: "aggregate " + a.GetName(), failed: !a.GetOk(),
-				message: fmt.Sprintf("%d groups compared, %d differ", a.GetGroups(), groupsDiffering(a))}
-			for _, d := range a.GetDifferences() {
-				c.detail = append(c.detail, oneLine(fmt.Sprintf("group [%s] %s: source %s, target %s",
-					strings.Join(d.GetGroup(), ", "), d.GetMeasure(), d.GetSource(), d.GetTarget())))
-			}
-			g.checks = append(g.checks, c)
+			g.checks = append(g.checks, aggregateCheck("aggregate ", a))
 		}
 		if rc := t.GetRows(); rc != nil {
 			g.checks = append(g.checks, rowCheck(rc))
@@ -328,10 +322,7 @@ func rowCheck(rc *commonv1.RowCheck) check {
 	if rc.GetTruncated() {
 		c.message += " (more not listed)"
 	}
-	for _, d := range rc.GetDifferences() {
-		c.detail = append(c.detail, oneLine(fmt.Sprintf("%s %s: source %s, target %s",
-			d.GetKind(), d.GetKey(), orNone(d.GetSource()), orNone(d.GetTarget()))))
-	}
+	c.detail = rowDetails(rc.GetDifferences())
 	return c
 }
 
@@ -399,21 +390,33 @@ func independentChecks(ind *commonv1.IndependentCheck) []check {
 	if ind.GetTruncated() {
 		rows.message += " (more not listed)"
 	}
-	for _, d := range ind.GetDifferences() {
-		rows.detail = append(rows.detail, oneLine(fmt.Sprintf("%s %s: source %s, target %s", d.GetKind(), d.GetKey(), orNone(d.GetSource()), orNone(d.GetTarget()))))
-	}
+	rows.detail = rowDetails(ind.GetDifferences())
 	out = append(out, rows)
 	for _, a := range ind.GetTotals() {
-		c := check{name: "independent total " + a.GetName(), failed: !a.GetOk(),
-			message: fmt.Sprintf("%d groups compared, %d differ", a.GetGroups(), groupsDiffering(a))}
-		for _, d := range a.GetDifferences() {
-			c.detail = append(c.detail, oneLine(fmt.Sprintf("group [%s] %s: source %s, target %s",
-				strings.Join(d.GetGroup(), ", "), d.GetMeasure(), d.GetSource(), d.GetTarget())))
-		}
-		out = append(out, c)
+		out = append(out, aggregateCheck("independent total ", a))
 	}
 	for _, w := range ind.GetWarnings() {
 		out = append(out, check{name: "warning", skipped: w})
+	}
+	return out
+}
+
+// aggregateCheck is one aggregate's check, each differing group a line.
+func aggregateCheck(prefix string, a *commonv1.AggregateCheck) check {
+	c := check{name: prefix + a.GetName(), failed: !a.GetOk(),
+		message: fmt.Sprintf("%d groups compared, %d differ", a.GetGroups(), groupsDiffering(a))}
+	for _, d := range a.GetDifferences() {
+		c.detail = append(c.detail, oneLine(fmt.Sprintf("group [%s] %s: source %s, target %s",
+			strings.Join(d.GetGroup(), ", "), d.GetMeasure(), d.GetSource(), d.GetTarget())))
+	}
+	return c
+}
+
+// rowDetails is one line per differing key, with both sides.
+func rowDetails(ds []*commonv1.RowDifference) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, oneLine(fmt.Sprintf("%s %s: source %s, target %s", d.GetKind(), d.GetKey(), orNone(d.GetSource()), orNone(d.GetTarget()))))
 	}
 	return out
 }

@@ -64,14 +64,6 @@ type checksummer interface {
 	openChecksum(ctx context.Context, s *Service, src *commonv1.SourceSpec) (*csTable, error)
 }
 
-var checksumKinds = map[extractorv1.ChecksumKind]checksum.Kind{
-	extractorv1.ChecksumKind_CHECKSUM_KIND_INTEGER: checksum.Integer, extractorv1.ChecksumKind_CHECKSUM_KIND_DECIMAL: checksum.Decimal,
-	extractorv1.ChecksumKind_CHECKSUM_KIND_TEXT: checksum.Text, extractorv1.ChecksumKind_CHECKSUM_KIND_BOOLEAN: checksum.Boolean,
-	extractorv1.ChecksumKind_CHECKSUM_KIND_DATE: checksum.Date, extractorv1.ChecksumKind_CHECKSUM_KIND_TIMESTAMP: checksum.Timestamp,
-	extractorv1.ChecksumKind_CHECKSUM_KIND_TIMESTAMPTZ: checksum.TimestampTZ, extractorv1.ChecksumKind_CHECKSUM_KIND_UUID: checksum.UUID,
-	extractorv1.ChecksumKind_CHECKSUM_KIND_BYTES: checksum.Bytes,
-}
-
 // ChecksumSource implements ExtractorService.ChecksumSource.
 func (s *Service) ChecksumSource(ctx context.Context, req *extractorv1.ChecksumSourceRequest) (*extractorv1.ChecksumSourceResponse, error) {
 	resp, err := s.checksumSource(ctx, req)
@@ -112,8 +104,8 @@ func (s *Service) checksumSource(ctx context.Context, req *extractorv1.ChecksumS
 		if !ok {
 			return nil, invalid(f+".name", "source table has no column %q (it has %v)", c.GetName(), t.names)
 		}
-		kind, ok := checksumKinds[c.GetKind()]
-		if !ok {
+		kind := checksum.KindFromProto(c.GetKind())
+		if kind == checksum.KindNone {
 			return nil, invalid(f+".kind", "required")
 		}
 		cols[i] = checksum.Column{Name: c.GetName(), Kind: kind, Class: class, Frac: t.dialect.Frac(), Zone: c.GetTimeZone(), ZeroDates: t.zeroDates}

@@ -18,6 +18,8 @@ package checksum
 import (
 	"fmt"
 	"strings"
+
+	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 )
 
 // Dialect is the SQL a database speaks.
@@ -388,4 +390,26 @@ func KindOf(base string) (Kind, error) {
 		return KindNone, fmt.Errorf("floating-point values have no exact text that both databases share")
 	}
 	return KindNone, fmt.Errorf("type %s has no canonical text here", base)
+}
+
+// The kinds as ExtractorService.ChecksumSource names them.
+var protoKinds = map[Kind]extractorv1.ChecksumKind{
+	Integer: extractorv1.ChecksumKind_CHECKSUM_KIND_INTEGER, Decimal: extractorv1.ChecksumKind_CHECKSUM_KIND_DECIMAL,
+	Text: extractorv1.ChecksumKind_CHECKSUM_KIND_TEXT, Boolean: extractorv1.ChecksumKind_CHECKSUM_KIND_BOOLEAN,
+	Date: extractorv1.ChecksumKind_CHECKSUM_KIND_DATE, Timestamp: extractorv1.ChecksumKind_CHECKSUM_KIND_TIMESTAMP,
+	TimestampTZ: extractorv1.ChecksumKind_CHECKSUM_KIND_TIMESTAMPTZ, UUID: extractorv1.ChecksumKind_CHECKSUM_KIND_UUID,
+	Bytes: extractorv1.ChecksumKind_CHECKSUM_KIND_BYTES,
+}
+
+// Proto is k as the RPC names it.
+func (k Kind) Proto() extractorv1.ChecksumKind { return protoKinds[k] }
+
+// KindFromProto is the kind the RPC names; KindNone for none.
+func KindFromProto(p extractorv1.ChecksumKind) Kind {
+	for k, v := range protoKinds {
+		if v == p {
+			return k
+		}
+	}
+	return KindNone
 }

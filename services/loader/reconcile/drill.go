@@ -128,23 +128,7 @@ func (r *reconciler) drill(ctx context.Context, p *tablePlan, sel map[int]bool) 
 	}
 	var out []*rowDiff
 	for _, kr := range byKey {
-		kind := ""
-		switch ns, nt := len(kr.src), len(kr.tgt); {
-		case nt == 0 || ns > nt:
-			kind = "missing"
-		case ns == 0 || nt > ns:
-			kind = "extra"
-		default:
-			hs, ht := make([]int64, ns), make([]int64, nt)
-			for k := range kr.src {
-				hs[k], ht[k] = kr.src[k].h, kr.tgt[k].h
-			}
-			slices.Sort(hs)
-			slices.Sort(ht)
-			if !slices.Equal(hs, ht) {
-				kind = "changed"
-			}
-		}
+		kind := differs(kr.src, kr.tgt)
 		if kind == "" {
 			continue
 		}
@@ -152,6 +136,28 @@ func (r *reconciler) drill(ctx context.Context, p *tablePlan, sel map[int]bool) 
 			Source: joinRows(kr.src), Target: joinRows(kr.tgt)}, keyVals: kr.keyVals})
 	}
 	return out, nil
+}
+
+// differs says how one key's rows differ between the sides: missing (more
+// in the source), extra (more in the target), changed (as many, other
+// hashes), or "" (the same).
+func differs(src, tgt []sideRow) string {
+	switch ns, nt := len(src), len(tgt); {
+	case ns > nt:
+		return "missing"
+	case nt > ns:
+		return "extra"
+	}
+	hs, ht := make([]int64, len(src)), make([]int64, len(tgt))
+	for k := range src {
+		hs[k], ht[k] = src[k].h, tgt[k].h
+	}
+	slices.Sort(hs)
+	slices.Sort(ht)
+	if slices.Equal(hs, ht) {
+		return ""
+	}
+	return "changed"
 }
 
 func joinRows(rows []sideRow) string {

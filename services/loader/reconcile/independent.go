@@ -66,14 +66,6 @@ type indTable struct {
 	keyName []string
 }
 
-var checksumKindOf = map[checksum.Kind]extractorv1.ChecksumKind{
-	checksum.Integer: extractorv1.ChecksumKind_CHECKSUM_KIND_INTEGER, checksum.Decimal: extractorv1.ChecksumKind_CHECKSUM_KIND_DECIMAL,
-	checksum.Text: extractorv1.ChecksumKind_CHECKSUM_KIND_TEXT, checksum.Boolean: extractorv1.ChecksumKind_CHECKSUM_KIND_BOOLEAN,
-	checksum.Date: extractorv1.ChecksumKind_CHECKSUM_KIND_DATE, checksum.Timestamp: extractorv1.ChecksumKind_CHECKSUM_KIND_TIMESTAMP,
-	checksum.TimestampTZ: extractorv1.ChecksumKind_CHECKSUM_KIND_TIMESTAMPTZ, checksum.UUID: extractorv1.ChecksumKind_CHECKSUM_KIND_UUID,
-	checksum.Bytes: extractorv1.ChecksumKind_CHECKSUM_KIND_BYTES,
-}
-
 // whyNotPlain says why a mapping is more than a rename or a cast ("" when
 // it is not).
 func whyNotPlain(m *commonv1.ColumnMapping) string {
@@ -156,7 +148,7 @@ func (r *reconciler) independent(ctx context.Context, tr *commonv1.TableReconcil
 	for k := range it.sides {
 		side := &it.sides[k]
 		for _, c := range it.cols {
-			side.cols = append(side.cols, &extractorv1.ChecksumColumn{Name: c.src[k], Kind: checksumKindOf[c.kind], TimeZone: side.spec.GetTimeZone()})
+			side.cols = append(side.cols, &extractorv1.ChecksumColumn{Name: c.src[k], Kind: c.kind.Proto(), TimeZone: side.spec.GetTimeZone()})
 		}
 		plan, err := it.call(ctx, side, &extractorv1.ChecksumSourceRequest{Ask: &extractorv1.ChecksumSourceRequest_Plan{Plan: &extractorv1.ChecksumPlan{}}})
 		if err != nil {
@@ -498,23 +490,7 @@ func (it *indTable) list(ctx context.Context, r *reconciler, bits int, buckets [
 		return err
 	}
 	for k, s := range byKey {
-		kind := ""
-		switch ns, nt := len(s.src), len(s.tgt); {
-		case ns > nt:
-			kind = "missing"
-		case nt > ns:
-			kind = "extra"
-		default:
-			hs, ht := make([]int64, ns), make([]int64, nt)
-			for i := range s.src {
-				hs[i], ht[i] = s.src[i].h, s.tgt[i].h
-			}
-			slices.Sort(hs)
-			slices.Sort(ht)
-			if !slices.Equal(hs, ht) {
-				kind = "changed"
-			}
-		}
+		kind := differs(s.src, s.tgt)
 		if kind == "" {
 			continue
 		}

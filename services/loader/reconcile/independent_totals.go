@@ -142,7 +142,7 @@ func (it *indTable) total(ctx context.Context, r *reconciler, t *indTotal) (*com
 		tot := &extractorv1.ChecksumTotals{}
 		var cs []*extractorv1.ChecksumColumn
 		for g, c := range t.groups {
-			cs = append(cs, &extractorv1.ChecksumColumn{Name: c.src[k], Kind: checksumKindOf[c.kind], TimeZone: side.spec.GetTimeZone()})
+			cs = append(cs, &extractorv1.ChecksumColumn{Name: c.src[k], Kind: c.kind.Proto(), TimeZone: side.spec.GetTimeZone()})
 			prefix := int32(0)
 			if t.day[g] {
 				prefix = 10
