@@ -1,13 +1,19 @@
-// Package chaos is the fault-injection suite behind `make chaos`: a
-// multi-partition job runs with every service a separate process while
-// services are SIGKILLed, PostgreSQL restarts mid-COPY and links between
-// services reset, slow down or stall; then the target must equal a clean
-// run's, row for row. The suite is test code only; `make chaos` runs the
-// full form, `go test` (and so `make test`) a bounded one.
+// Package chaos is the fault-injection suite behind `make chaos`: a job over
+// three tables (a CSV into a keyed table and into a keyless one, a MariaDB
+// table) runs with every service a separate process while services are
+// SIGKILLed, PostgreSQL restarts and links reset or stall; then every
+// target table must hold exactly what the data generator says: each valid
+// row once with its value, each broken row quarantined once. A fault counts
+// only when it hit: when some part of the system observed it (a failed
+// attempt, a retry, a re-leased partition, a resume, a logged warning, a
+// failed client call) while the job ran. The suite is test code only;
+// `make chaos` runs the full form, `go test` (and so `make test`) a
+// bounded one.
 package chaos
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -22,7 +28,9 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/kit/mysqltest"
 	"github.com/cutover/cutover/services/kit/server"
+	_ "github.com/go-sql-driver/mysql"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -40,7 +48,7 @@ func TestMain(m *testing.M) {
 	binDir = dir
 	wd, _ := os.Getwd()
 	root := filepath.Clean(filepath.Join(wd, "..", "..", ".."))
-	for _, s := range append(append([]string{}, stages...), "orchestrator") {
+	for _, s := range append(append([]string{}, stages...), "orchestrator", "gateway") {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, s), "./cmd/"+s)
 		cmd.Dir = filepath.Join(root, "services", s)
 		if out, err := cmd.CombinedOutput(); err != nil {
@@ -50,21 +58,22 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	mysqltest.Cleanup()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 // settings are the suite's size; env overrides them (see README, Chaos).
 type settings struct {
-	seed                    uint64
-	faults, rows, parts, bs int
-	batchTimeout            time.Duration
+	seed                          uint64
+	hits, rows, myRows, parts, bs int
+	batchTimeout                  time.Duration
 }
 
 func loadSettings() settings {
-	s := settings{seed: uint64(time.Now().UnixNano()), faults: 9, rows: 60000, parts: 8, bs: 200, batchTimeout: 3 * time.Second}
+	s := settings{seed: uint64(time.Now().UnixNano()), hits: 24, rows: 40000, myRows: 12000, parts: 8, bs: 200, batchTimeout: 3 * time.Second}
 	if os.Getenv("CUTOVER_CHAOS_FULL") == "1" {
-		s.faults, s.rows, s.parts, s.bs = 36, 200000, 24, 250
+		s.hits, s.rows, s.myRows, s.parts, s.bs = 72, 120000, 40000, 24, 250
 	}
 	envInt := func(name string, p *int) {
 		if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
@@ -74,59 +83,53 @@ func loadSettings() settings {
 	if v, err := strconv.ParseUint(os.Getenv("CUTOVER_CHAOS_SEED"), 10, 64); err == nil {
 		s.seed = v
 	}
-	envInt("CUTOVER_CHAOS_FAULTS", &s.faults)
+	envInt("CUTOVER_CHAOS_FAULTS", &s.hits)
 	envInt("CUTOVER_CHAOS_ROWS", &s.rows)
 	envInt("CUTOVER_CHAOS_PARTITIONS", &s.parts)
 	envInt("CUTOVER_CHAOS_BATCH", &s.bs)
 	return s
 }
 
-// Fault kinds. Every kind is injected once per cycle, cycles in a seeded
-// random order.
+// Fault kinds. Every one must score at least one hit, or the suite fails.
 var kinds = []string{
 	"kill extractor", "kill transformer", "kill validator", "kill loader", "kill orchestrator",
-	"postgres restart", "net reset_peer", "net latency", "net stall",
+	"postgres restart", "net reset stage", "net stall stage",
+	"net reset target", "net reset control", "net reset source", "net reset gateway",
 }
 
-// TestChaos runs a clean job, then the same job under faults in rounds
-// until the fault budget is spent, and checks every round's target
-// against the clean one.
+// TestChaos runs the job under faults, round after round, until the hit
+// budget is spent and every kind has hit, and checks every round's targets
+// against the generator's expectation.
 func TestChaos(t *testing.T) {
 	cfg := loadSettings()
-	t.Logf("chaos seed %d (CUTOVER_CHAOS_SEED=%d replays it): %d faults, %d rows, %d partitions, batch %d",
-		cfg.seed, cfg.seed, cfg.faults, cfg.rows, cfg.parts, cfg.bs)
+	t.Logf("chaos seed %d (CUTOVER_CHAOS_SEED=%d replays it): %d hits, %d+%d rows, %d partitions, batch %d",
+		cfg.seed, cfg.seed, cfg.hits, cfg.rows, cfg.myRows, cfg.parts, cfg.bs)
 	fmt.Printf("chaos seed %d\n", cfg.seed)
 	rng := rand.New(rand.NewPCG(cfg.seed, 0x636875746f766572))
 
 	pg := startCluster(t)
 	control := pg.database(t, "chaos_control")
 	csv := writeCSV(t, cfg.rows)
+	maria := mariaSource(t, cfg.myRows)
 	st := startStack(t, binDir, control,
 		"CUTOVER_LEASE=4s", "CUTOVER_BATCH_TIMEOUT="+cfg.batchTimeout.String(), "CUTOVER_WORKERS=4", "CUTOVER_MAX_ATTEMPTS=5")
+	src := mysqlVia(t, st, maria)
 	jobs := jobClient(t, st)
+	rest := newRESTClient(t, st)
+	want := expected(cfg)
 
-	cleanDB := pg.database(t, "chaos_clean")
-	cleanJob := runJob(t, st, jobs, spec(csv, cleanDB, cfg), nil)
-	clean := snapshotOf(t, cleanDB, cleanJob)
-	if clean.rows == 0 || clean.quarantined == 0 {
-		t.Fatalf("the clean run loaded %d rows and quarantined %d; both must be > 0", clean.rows, clean.quarantined)
-	}
-
-	inj := &injector{t: t, st: st, pg: pg, rng: rng, cfg: cfg, byKind: map[string]int{}}
+	inj := &injector{t: t, st: st, pg: pg, rng: rng, cfg: cfg, control: control, byKind: map[string]int{}, tried: map[string]int{}}
 	var lost, dup int
-	for round := 1; inj.total < cfg.faults; round++ {
-		if round > 4*cfg.faults {
-			t.Fatalf("only %d of %d faults injected in %d rounds; make the job longer", inj.total, cfg.faults, round-1)
+	for round := 1; !inj.done(); round++ {
+		if round > cfg.hits {
+			break // done() is checked below, with the kinds that missed
 		}
 		db := pg.database(t, fmt.Sprintf("chaos_round_%d", round))
-		job := runJob(t, st, jobs, spec(csv, db, cfg), inj)
+		job := runJob(t, st, jobs, rest, spec(csv, st.viaLink("target", db), src, cfg), db, inj)
 		got := snapshotOf(t, db, job)
-		// A fault may still be healing (a PostgreSQL restart that found no
-		// COPY to hit lands after the job): Unavailable is retried, as any
-		// client does.
 		var rep *orchestratorv1.GetJobReportResponse
 		var err error
-		for try := 0; try < 30; try++ {
+		for try := 0; try < 30; try++ { // a fault may still be healing: Unavailable is retried
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			rep, err = jobs.GetJobReport(ctx, &orchestratorv1.GetJobReportRequest{Id: job.Id})
 			cancel()
@@ -138,30 +141,42 @@ func TestChaos(t *testing.T) {
 		if err != nil || !rep.GetReport().GetBalanced() {
 			t.Errorf("round %d: the report of job %s is not balanced (err %v)", round, job.Id, err)
 		}
-		l, d, problems := compare(clean, got)
+		l, d, problems := verify(want, got)
 		lost += l
 		dup += d
-		t.Logf("round %d: job %s, faults so far %d, resumes %d, lost %d, duplicated %d", round, job.Id, inj.total, inj.resumes, l, d)
+		t.Logf("round %d: job %s, hits so far %d of %d faults, lost %d, duplicated %d", round, job.Id, inj.hits, inj.total, l, d)
 		for _, p := range problems {
 			t.Errorf("round %d: %s", round, p)
 		}
 	}
 	names := append([]string{}, kinds...)
 	sort.Strings(names)
+	var missed []string
+	fmt.Printf("  %-20s %5s %6s\n", "kind", "hits", "faults")
 	for _, k := range names {
-		fmt.Printf("  %-18s %d\n", k, inj.byKind[k])
+		fmt.Printf("  %-20s %5d %6d\n", k, inj.byKind[k], inj.tried[k])
+		if inj.byKind[k] == 0 {
+			missed = append(missed, k)
+		}
 	}
-	fmt.Printf("  %-18s %d of %d postgres restarts\n", "mid-COPY", inj.midCopy, inj.byKind["postgres restart"])
-	fmt.Printf("  %-18s %d\n", "job resumes", inj.resumes)
-	fmt.Printf("  %-18s %d\n", "batch timeouts", st.countInLogs("not acknowledged within the batch timeout"))
-	fmt.Printf("  %-18s %d\n", "partition retries", st.countInLogs("partition failed, will retry"))
+	fmt.Printf("  %-20s %d\n", "job resumes", inj.resumes)
+	fmt.Printf("  %-20s %d\n", "client call errors", inj.clientErrs)
+	for _, h := range inj.log {
+		t.Logf("hit: %s", h)
+	}
+	if len(missed) > 0 {
+		t.Errorf("no hit for %s in %d faults: the suite cannot claim it survives them", strings.Join(missed, ", "), inj.total)
+	}
+	if inj.hits < cfg.hits {
+		t.Errorf("%d hits, the budget is %d", inj.hits, cfg.hits)
+	}
 	if lost != 0 || dup != 0 {
 		t.Errorf("lost %d rows, duplicated %d", lost, dup)
 	}
 	if t.Failed() {
 		t.Logf("service logs:\n%s", st.logs())
 	}
-	fmt.Printf("faults %d, lost %d, duplicated %d\n", inj.total, lost, dup)
+	fmt.Printf("faults %d, lost %d, duplicated %d\n", inj.hits, lost, dup)
 }
 
 func jobClient(t *testing.T, st *stack) orchestratorv1.JobServiceClient {
@@ -178,14 +193,22 @@ func jobClient(t *testing.T, st *stack) orchestratorv1.JobServiceClient {
 	return orchestratorv1.NewJobServiceClient(cc)
 }
 
-// writeCSV writes id,v rows; every 500th value breaks the rule and is
-// quarantined, so the accounting has two terms to balance.
+// The generator: valid rows load as "value <id>", every row the rule
+// refuses is quarantined by its source reference.
+
+// csvBroken says whether CSV row id breaks the rule.
+func csvBroken(id int) bool { return id%500 == 7 }
+
+// myBroken says whether MariaDB row id breaks the rule.
+func myBroken(id int) bool { return id%300 == 11 }
+
+// writeCSV writes id,v rows.
 func writeCSV(t *testing.T, n int) string {
 	t.Helper()
 	var sb strings.Builder
 	sb.WriteString("id,v\n")
 	for i := 1; i <= n; i++ {
-		if i%500 == 7 {
+		if csvBroken(i) {
 			fmt.Fprintf(&sb, "%d,broken %d\n", i, i)
 			continue
 		}
@@ -198,25 +221,101 @@ func writeCSV(t *testing.T, n int) string {
 	return path
 }
 
-func spec(csv, target string, cfg settings) *commonv1.JobSpec {
-	return &commonv1.JobSpec{Name: "chaos", BatchSize: int32(cfg.bs), Parallelism: 4,
-		Target: &commonv1.TargetSpec{Dsn: target},
-		Tables: []*commonv1.TableSpec{{
-			Name: "seq", TargetTable: "seq", Partitions: int32(cfg.parts),
-			Source:  &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: csv}}},
-			Columns: []*commonv1.ColumnMapping{{Target: "id", Source: "id"}, {Target: "v", Source: "v"}},
-			Rules:   []*commonv1.Rule{{Column: "v", Kind: &commonv1.Rule_Regex{Regex: &commonv1.RegexRule{Pattern: "^value"}}}},
-		}}}
+// mariaSource creates the MariaDB table and returns its DSN.
+func mariaSource(t *testing.T, n int) string {
+	t.Helper()
+	dsn := mysqltest.NewDatabase(t)
+	db, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE my_seq (id int PRIMARY KEY, v varchar(40) NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	var vals []string
+	flush := func() {
+		if len(vals) == 0 {
+			return
+		}
+		if _, err := db.Exec(`INSERT INTO my_seq VALUES ` + strings.Join(vals, ",")); err != nil {
+			t.Fatal(err)
+		}
+		vals = vals[:0]
+	}
+	for i := 1; i <= n; i++ {
+		v := fmt.Sprintf("value %d", i)
+		if myBroken(i) {
+			v = fmt.Sprintf("broken %d", i)
+		}
+		vals = append(vals, fmt.Sprintf("(%d,'%s')", i, v))
+		if len(vals) == 1000 {
+			flush()
+		}
+	}
+	flush()
+	return dsn
 }
 
-// runJob creates the target table, runs the job to SUCCEEDED (resuming it
-// when retries ran out), with inj injecting faults while it runs.
-func runJob(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, sp *commonv1.JobSpec, inj *injector) *orchestratorv1.Job {
+// expected is what the generator says each table must end with.
+func expected(cfg settings) map[string]*tableWant {
+	csvWant := &tableWant{rows: map[int64]string{}, quarantine: map[string]bool{}}
+	for i := 1; i <= cfg.rows; i++ {
+		if csvBroken(i) {
+			csvWant.quarantine[fmt.Sprintf("line %d", i+1)] = true // line 1 is the header
+		} else {
+			csvWant.rows[int64(i)] = fmt.Sprintf("value %d", i)
+		}
+	}
+	myWant := &tableWant{rows: map[int64]string{}, quarantine: map[string]bool{}}
+	for i := 1; i <= cfg.myRows; i++ {
+		if myBroken(i) {
+			myWant.quarantine[fmt.Sprintf("id=%d", i)] = true
+		} else {
+			myWant.rows[int64(i)] = fmt.Sprintf("value %d", i)
+		}
+	}
+	keyless := *csvWant
+	keyless.keyless = true
+	return map[string]*tableWant{"seq": csvWant, "seq_nokey": &keyless, "my_seq": myWant}
+}
+
+func spec(csv, target, mysqlDSN string, cfg settings) *commonv1.JobSpec {
+	rule := []*commonv1.Rule{{Column: "v", Kind: &commonv1.Rule_Regex{Regex: &commonv1.RegexRule{Pattern: "^value"}}}}
+	cols := []*commonv1.ColumnMapping{{Target: "id", Source: "id"}, {Target: "v", Source: "v"}}
+	csvSrc := &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: csv}}}
+	return &commonv1.JobSpec{Name: "chaos", BatchSize: int32(cfg.bs), Parallelism: 4,
+		Target: &commonv1.TargetSpec{Dsn: target},
+		Tables: []*commonv1.TableSpec{
+			{Name: "seq", TargetTable: "seq", Partitions: int32(cfg.parts), Source: csvSrc, Columns: cols, Rules: rule},
+			// No key in the target: only the ledger keeps a batch from
+			// loading twice.
+			{Name: "seq_nokey", TargetTable: "seq_nokey", Partitions: int32(cfg.parts / 2), Source: csvSrc, Columns: cols, Rules: rule},
+			{Name: "my_seq", TargetTable: "my_seq", Partitions: int32(cfg.parts / 2), Columns: cols, Rules: rule,
+				Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: mysqlDSN, Table: "my_seq"}}}},
+		}}
+}
+
+// runJob creates the target tables and runs the job to SUCCEEDED (resuming
+// it when retries ran out), with inj injecting faults while it runs. The
+// job is watched through the gateway, as a client would, so the client's
+// link is one the faults hit.
+func runJob(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, rest *restClient, sp *commonv1.JobSpec, direct string, inj *injector) *orchestratorv1.Job {
 	t.Helper()
-	exec1(t, sp.Target.Dsn, `CREATE TABLE seq (id bigint PRIMARY KEY, v text NOT NULL)`)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	created, err := jobs.CreateJob(ctx, &orchestratorv1.CreateJobRequest{Spec: sp})
-	cancel()
+	exec1(t, direct, `CREATE TABLE seq (id bigint PRIMARY KEY, v text NOT NULL)`)
+	exec1(t, direct, `CREATE TABLE seq_nokey (id bigint, v text)`)
+	exec1(t, direct, `CREATE TABLE my_seq (id bigint PRIMARY KEY, v text NOT NULL)`)
+	var created *orchestratorv1.CreateJobResponse
+	var err error
+	for try := 0; try < 10; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		created, err = jobs.CreateJob(ctx, &orchestratorv1.CreateJobRequest{Spec: sp})
+		cancel()
+		if status.Code(err) != codes.Unavailable {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	if err != nil {
 		t.Fatalf("CreateJob: %v", err)
 	}
@@ -224,6 +323,7 @@ func runJob(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, sp *c
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	if inj != nil {
+		inj.startJob(id)
 		wg.Add(1)
 		go func() { defer wg.Done(); inj.run(stop) }()
 	}
@@ -245,38 +345,42 @@ func runJob(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, sp *c
 		if n := st.healProxies(); n > 0 {
 			t.Logf("job %s: restarted %d proxy listener(s) that had stopped accepting", id, n)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		res, err := jobs.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: id})
-		cancel()
+		state, jobErr, err := rest.jobState(id)
 		if err != nil {
-			continue // the orchestrator may be down for a moment
+			if inj != nil {
+				inj.clientError(err)
+			}
+			continue // the gateway or the orchestrator may be down for a moment
 		}
-		job := res.GetJob()
-		switch job.GetState() {
-		case orchestratorv1.JobState_JOB_STATE_SUCCEEDED:
+		switch state {
+		case "JOB_STATE_SUCCEEDED":
 			finish()
-			return job
-		case orchestratorv1.JobState_JOB_STATE_FAILED:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			res, err := jobs.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: id})
+			cancel()
+			if err != nil {
+				t.Fatalf("GetJob %s: %v", id, err)
+			}
+			return res.GetJob()
+		case "JOB_STATE_FAILED":
 			if inj == nil {
-				t.Fatalf("clean run failed: %s\n%s", job.GetError(), st.logs())
+				t.Fatalf("clean run failed: %s\n%s", jobErr, st.logs())
 			}
 			// Retries ran out under the faults: resume, as an operator would,
 			// but not forever: a job that keeps failing is a finding.
 			resumed++
 			if resumed > 5 {
 				finish()
-				t.Fatalf("job %s failed again after 5 resumes: %s\n%s", id, job.GetError(), st.logs())
+				t.Fatalf("job %s failed again after 5 resumes: %s\n%s", id, jobErr, st.logs())
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_, err := jobs.ResumeJob(ctx, &orchestratorv1.ResumeJobRequest{Id: id})
 			cancel()
 			if err == nil {
-				inj.mu.Lock()
-				inj.resumes++
-				inj.mu.Unlock()
-				t.Logf("job %s failed (%s); resumed", id, job.GetError())
+				inj.resumed()
+				t.Logf("job %s failed (%s); resumed", id, jobErr)
 			}
-		case orchestratorv1.JobState_JOB_STATE_CANCELLED:
+		case "JOB_STATE_CANCELLED":
 			finish()
 			t.Fatalf("job %s was cancelled", id)
 		}
@@ -295,119 +399,4 @@ func exec1(t *testing.T, dsn, sql string, args ...any) {
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
-}
-
-// injector injects faults at seeded random moments while a job runs.
-type injector struct {
-	t   *testing.T
-	st  *stack
-	pg  *cluster
-	rng *rand.Rand
-	cfg settings
-
-	mu      sync.Mutex
-	order   []string
-	total   int
-	byKind  map[string]int
-	midCopy int
-	resumes int
-	err     error
-}
-
-func (in *injector) next() string {
-	if len(in.order) == 0 {
-		in.order = append([]string{}, kinds...)
-		in.rng.Shuffle(len(in.order), func(i, j int) { in.order[i], in.order[j] = in.order[j], in.order[i] })
-	}
-	k := in.order[0]
-	in.order = in.order[1:]
-	return k
-}
-
-func (in *injector) sleep(stop chan struct{}, d time.Duration) bool {
-	select {
-	case <-stop:
-		return false
-	case <-time.After(d):
-		return true
-	}
-}
-
-func (in *injector) between(lo, hi time.Duration) time.Duration {
-	return lo + time.Duration(in.rng.Int64N(int64(hi-lo)))
-}
-
-// run injects until stop closes or the budget is spent; every fault is
-// healed before the next one and before run returns.
-func (in *injector) run(stop chan struct{}) {
-	for in.total < in.cfg.faults {
-		if !in.sleep(stop, in.between(100*time.Millisecond, 700*time.Millisecond)) {
-			return
-		}
-		kind := in.next()
-		if err := in.inject(kind); err != nil {
-			in.err = fmt.Errorf("%s: %w", kind, err)
-			return
-		}
-		in.mu.Lock()
-		in.total++
-		in.byKind[kind]++
-		in.mu.Unlock()
-	}
-}
-
-func (in *injector) inject(kind string) error {
-	switch {
-	case strings.HasPrefix(kind, "kill "):
-		s := in.st.services[strings.TrimPrefix(kind, "kill ")]
-		s.kill9()
-		time.Sleep(in.between(0, 800*time.Millisecond))
-		return s.start()
-	case kind == "postgres restart":
-		// Wait for a COPY in flight (up to 5s), then crash-restart.
-		if in.copyRunning(5 * time.Second) {
-			in.midCopy++
-		}
-		return in.pg.restart()
-	default:
-		link := stages[in.rng.IntN(len(stages))]
-		p := in.st.proxies[link]
-		stream := []string{"upstream", "downstream"}[in.rng.IntN(2)]
-		var typ, attrs string
-		var hold time.Duration
-		switch kind {
-		case "net reset_peer":
-			typ, attrs, hold = "reset_peer", `{"timeout":0}`, in.between(200*time.Millisecond, 800*time.Millisecond)
-		case "net latency":
-			typ, hold = "latency", in.between(time.Second, 3*time.Second)
-			attrs = fmt.Sprintf(`{"latency":%d,"jitter":50}`, 100+in.rng.IntN(300))
-		case "net stall":
-			// Longer than the batch deadline, so the deadline must fire.
-			typ, attrs, hold = "timeout", `{"timeout":0}`, in.cfg.batchTimeout+in.between(time.Second, 2*time.Second)
-		}
-		body := fmt.Sprintf(`{"name":"chaos","type":%q,"stream":%q,"toxicity":1,"attributes":%s}`, typ, stream, attrs)
-		if _, err := p.Toxics.AddToxicJson(strings.NewReader(body)); err != nil {
-			return fmt.Errorf("add %s toxic on %s: %w", typ, link, err)
-		}
-		time.Sleep(hold)
-		return p.Toxics.RemoveToxic(context.Background(), "chaos")
-	}
-}
-
-func (in *injector) copyRunning(wait time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, in.pg.URL)
-	if err != nil {
-		return false
-	}
-	defer conn.Close(context.Background())
-	for ctx.Err() == nil {
-		var n int
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query ILIKE 'copy %'`).Scan(&n); err == nil && n > 0 {
-			return true
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return false
 }

@@ -160,23 +160,60 @@ func (s *service) stop() {
 	s.cmd = nil
 }
 
-// stack is the five job services as processes; every orchestrator → stage
-// link goes through a toxiproxy proxy so network faults hit one link.
+// stack is the six services as processes. Every link goes through a
+// toxiproxy proxy, so a network fault hits one link: orchestrator and
+// stages → each stage (the data plane pulls through the same addresses),
+// loader → target PostgreSQL ("target"), orchestrator → control PostgreSQL
+// ("control"), extractor → MariaDB source ("source"), client → gateway
+// ("gateway").
 type stack struct {
 	t        *testing.T
 	dir      string
 	tls      string
 	services map[string]*service
 	proxies  map[string]*toxiproxy.Proxy
+	ts       *toxiproxy.ApiServer
 	jobAddr  string
+	// restURL is the gateway through its proxy.
+	restURL string
+}
+
+// link puts a proxy named name in front of real and returns the address
+// to use instead.
+func (st *stack) link(name, real string) string {
+	st.t.Helper()
+	proxied := freeAddr(st.t)
+	p := toxiproxy.NewProxy(st.ts, name, proxied, real)
+	if err := st.ts.Collection.Add(p, true); err != nil {
+		st.t.Fatalf("proxy for %s: %v", name, err)
+	}
+	st.proxies[name] = p
+	return proxied
+}
+
+// viaLink rewrites a PostgreSQL URL to pass through the named proxy
+// (made on first use).
+func (st *stack) viaLink(name, pgURL string) string {
+	st.t.Helper()
+	u, err := url.Parse(pgURL)
+	if err != nil {
+		st.t.Fatal(err)
+	}
+	p, ok := st.proxies[name]
+	if !ok {
+		st.link(name, u.Host)
+		p = st.proxies[name]
+	}
+	u.Host = p.Listen
+	return u.String()
 }
 
 var stages = []string{"extractor", "transformer", "validator", "loader"}
 
 func startStack(t *testing.T, binDir, controlURL string, extraEnv ...string) *stack {
 	t.Helper()
-	st := &stack{t: t, dir: t.TempDir(), services: map[string]*service{}, proxies: map[string]*toxiproxy.Proxy{}}
 	ts := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(prometheus.NewRegistry()), zerolog.Nop())
+	st := &stack{t: t, dir: t.TempDir(), services: map[string]*service{}, proxies: map[string]*toxiproxy.Proxy{}, ts: ts}
 	st.tls = filepath.Join(st.dir, "tls")
 	// The services find their certificates, the tokens and the key
 	// sealing DSN secrets here (a restarted orchestrator reads its jobs).
@@ -186,28 +223,29 @@ func startStack(t *testing.T, binDir, controlURL string, extraEnv ...string) *st
 	base := append(withoutCutoverEnv(os.Environ()), "CUTOVER_TLS_DIR="+st.tls, "CUTOVER_FILE_ROOTS="+os.TempDir())
 	orchEnv := append([]string{}, base...)
 	for _, name := range stages {
-		real, proxied := freeAddr(t), freeAddr(t)
-		p := toxiproxy.NewProxy(ts, name, proxied, real)
-		if err := ts.Collection.Add(p, true); err != nil {
-			t.Fatalf("proxy for %s: %v", name, err)
-		}
-		st.proxies[name] = p
+		real := freeAddr(t)
+		proxied := st.link(name, real)
 		env := append(append([]string{}, base...), "CUTOVER_"+strings.ToUpper(name)+"_ADDR="+real, "CUTOVER_GRACE=1s")
 		st.services[name] = &service{name: name, bin: filepath.Join(binDir, name), addr: real, env: env, logPath: filepath.Join(st.dir, name+".log")}
 		orchEnv = append(orchEnv, "CUTOVER_"+strings.ToUpper(name)+"_ADDR="+proxied)
 	}
 	t.Cleanup(func() { _ = ts.Collection.Clear() })
 	st.jobAddr = freeAddr(t)
-	orchEnv = append(orchEnv, "CUTOVER_ORCHESTRATOR_ADDR="+st.jobAddr, "CUTOVER_CONTROL_URL="+controlURL, "CUTOVER_GRACE=1s")
+	orchEnv = append(orchEnv, "CUTOVER_ORCHESTRATOR_ADDR="+st.jobAddr, "CUTOVER_CONTROL_URL="+st.viaLink("control", controlURL), "CUTOVER_GRACE=1s")
 	orchEnv = append(orchEnv, extraEnv...)
 	st.services["orchestrator"] = &service{name: "orchestrator", bin: filepath.Join(binDir, "orchestrator"), addr: st.jobAddr,
 		env: orchEnv, logPath: filepath.Join(st.dir, "orchestrator.log")}
+	gw := freeAddr(t)
+	st.restURL = "https://" + st.link("gateway", gw)
+	st.services["gateway"] = &service{name: "gateway", bin: filepath.Join(binDir, "gateway"), addr: gw,
+		env:     append(append([]string{}, base...), "CUTOVER_GATEWAY_ADDR="+gw, "CUTOVER_ORCHESTRATOR_ADDR="+st.jobAddr, "CUTOVER_GRACE=1s"),
+		logPath: filepath.Join(st.dir, "gateway.log")}
 	t.Cleanup(func() {
 		for _, s := range st.services {
 			s.stop()
 		}
 	})
-	for _, name := range append(append([]string{}, stages...), "orchestrator") {
+	for _, name := range append(append([]string{}, stages...), "orchestrator", "gateway") {
 		if err := st.services[name].start(); err != nil {
 			t.Fatalf("%v\n%s", err, st.logs())
 		}

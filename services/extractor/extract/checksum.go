@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"sync"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/checksum"
+	"golang.org/x/sync/errgroup"
 	"modernc.org/sqlite"
 )
 
@@ -55,6 +57,9 @@ type csTable struct {
 	zeroDates bool
 	query     func(ctx context.Context, q string, args []any, each func([]sql.NullString) error) error
 	close     func()
+	// parallel: the source takes several queries at once (not SQLite's
+	// one connection).
+	parallel bool
 	// zoneErr says why zone-less values cannot be read in zone here.
 	zoneErr func(ctx context.Context, zone string) error
 }
@@ -139,6 +144,9 @@ func (s *Service) checksumSource(ctx context.Context, req *extractorv1.ChecksumS
 		}
 		tbl.Key = append(tbl.Key, int(k))
 	}
+	if len(tbl.Key) == 1 && cols[tbl.Key[0]].Kind == checksum.Integer {
+		tbl.IntKey, tbl.KeyIdent = true, t.dialect.Ident(cols[tbl.Key[0]].Name)
+	}
 	if req.GetTotals() == nil {
 		for _, err := range canonErr {
 			if err != nil {
@@ -152,19 +160,7 @@ func (s *Service) checksumSource(ctx context.Context, req *extractorv1.ChecksumS
 		if d.GetBits() <= d.GetPrefixBits() || d.GetBits() > 24 {
 			return nil, invalid("digest.bits", "must be above prefix_bits (%d) and at most 24, got %d", d.GetPrefixBits(), d.GetBits())
 		}
-		q, args := t.dialect.Digest(tbl, int(d.GetPrefixBits()), d.GetPrefixes(), int(d.GetBits()))
-		err = t.query(ctx, q, args, func(v []sql.NullString) error {
-			b := &extractorv1.BucketDigest{}
-			for i, dst := range []*int64{&b.Bucket, &b.Rows, &b.SumHi, &b.SumLo} {
-				n, err := strconv.ParseInt(v[i].String, 10, 64)
-				if err != nil {
-					return fmt.Errorf("digest column %d: %q is not an integer", i, v[i].String)
-				}
-				*dst = n
-			}
-			resp.Buckets = append(resp.Buckets, b)
-			return nil
-		})
+		resp.Buckets, err = digest(ctx, t, tbl, d)
 	case *extractorv1.ChecksumSourceRequest_Rows:
 		limit := int(a.Rows.GetMaxRows())
 		if limit <= 0 {
@@ -267,7 +263,7 @@ func (mysqlKind) openChecksum(ctx context.Context, s *Service, src *commonv1.Sou
 	if err != nil {
 		return nil, mysqlErr(err, d, "describe")
 	}
-	cs := &csTable{dialect: checksum.MySQL, ident: t.ident(), classes: map[string]checksum.Class{}, zeroDates: true, close: func() {}}
+	cs := &csTable{dialect: checksum.MySQL, ident: t.ident(), classes: map[string]checksum.Class{}, zeroDates: true, parallel: true, close: func() {}}
 	for _, c := range t.cols {
 		cs.names = append(cs.names, c.name)
 		cs.classes[c.name] = myClass(c)
@@ -331,7 +327,7 @@ func (pgKind) openChecksum(ctx context.Context, s *Service, src *commonv1.Source
 	if err != nil {
 		return nil, pgErr(err, p, "describe")
 	}
-	cs := &csTable{dialect: checksum.Postgres, ident: t.ident(), classes: map[string]checksum.Class{}, close: func() {}}
+	cs := &csTable{dialect: checksum.Postgres, ident: t.ident(), classes: map[string]checksum.Class{}, parallel: true, close: func() {}}
 	for _, c := range t.cols {
 		cs.names = append(cs.names, c.name)
 		cs.classes[c.name] = checksum.PostgresClass(c.base)
@@ -416,4 +412,68 @@ func liteClass(c sqlClass) checksum.Class {
 		return checksum.ClassDateTime
 	}
 	return checksum.ClassOther
+}
+
+// digestParts is how many queries at once a digest of an integer-keyed
+// table runs as, each over a key range: a MySQL query runs on one core.
+const digestParts = 4
+
+// digest runs a digest ask, split by key range where it can be, and adds
+// the parts' buckets.
+func digest(ctx context.Context, t *csTable, tbl checksum.Table, d *extractorv1.ChecksumDigest) ([]*extractorv1.BucketDigest, error) {
+	parts := []*checksum.Range{nil}
+	if tbl.IntKey && t.parallel {
+		var lo, hi sql.NullString
+		err := t.query(ctx, t.dialect.Bounds(tbl), nil, func(v []sql.NullString) error { lo, hi = v[0], v[1]; return nil })
+		if err != nil {
+			return nil, err
+		}
+		l, err1 := strconv.ParseInt(lo.String, 10, 64)
+		h, err2 := strconv.ParseInt(hi.String, 10, 64)
+		if err1 == nil && err2 == nil {
+			if rs := checksum.Split(l, h, digestParts); len(rs) > 0 {
+				parts = parts[:0]
+				for i := range rs {
+					parts = append(parts, &rs[i])
+				}
+			}
+		}
+	}
+	var mu sync.Mutex
+	sums := map[int64]*extractorv1.BucketDigest{}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, r := range parts {
+		part := tbl
+		part.Range = r
+		g.Go(func() error {
+			q, args := t.dialect.Digest(part, int(d.GetPrefixBits()), d.GetPrefixes(), int(d.GetBits()))
+			return t.query(gctx, q, args, func(v []sql.NullString) error {
+				var n [4]int64
+				for i := range n {
+					x, err := strconv.ParseInt(v[i].String, 10, 64)
+					if err != nil {
+						return fmt.Errorf("digest column %d: %q is not an integer", i, v[i].String)
+					}
+					n[i] = x
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				b := sums[n[0]]
+				if b == nil {
+					b = &extractorv1.BucketDigest{Bucket: n[0]}
+					sums[n[0]] = b
+				}
+				b.Rows, b.SumHi, b.SumLo = b.Rows+n[1], b.SumHi+n[2], b.SumLo+n[3]
+				return nil
+			})
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([]*extractorv1.BucketDigest, 0, len(sums))
+	for _, b := range sums {
+		out = append(out, b)
+	}
+	return out, nil
 }

@@ -28,15 +28,6 @@ func TestHashHelpers(t *testing.T) {
 			t.Errorf("Hex32(%q) = %d, want %d", c.in, got, c.want)
 		}
 	}
-	for _, c := range []struct {
-		key  string
-		bits int
-		want int64
-	}{{"ffffffff00", 12, 4095}, {"0cc175b9", 12, 0x0cc}, {"0cc175b9", 16, 0x0cc1}, {"0cc175b9", 0, 0}} {
-		if got := Bucket(c.key, c.bits); got != c.want {
-			t.Errorf("Bucket(%s, %d) = %d, want %d", c.key, c.bits, got, c.want)
-		}
-	}
 }
 
 // TestCanonRefuses: what has no canonical text says why, naming what it

@@ -23,11 +23,3 @@ func Hex32(s string) int64 {
 	}
 	return int64(v)
 }
-
-// Bucket is the bucket of a key hash (md5 hex) at bits bits.
-func Bucket(k string, bits int) int64 {
-	if bits <= 0 || len(k) < 8 {
-		return 0
-	}
-	return Hex32(k[:8]) >> (KeyBits - bits)
-}

@@ -19,12 +19,24 @@ type Table struct {
 	// Key are the key's positions in Canon; none makes the row its own
 	// key (a keyless table is compared as a multiset of rows).
 	Key []int
+	// IntKey is set when the key is one column compared as Integer: its
+	// value (mod 2^32) is the key hash, so no md5 of the key is needed and
+	// sequential ids spread evenly over the buckets.
+	IntKey bool
+	// KeyIdent is the quoted key column of an IntKey table.
+	KeyIdent string
 	// RefExpr renders a row's source reference (RefExpr); rows whose
 	// reference is in Exclude are left out (the pipeline quarantined or
 	// filtered them, so the target must not have them).
 	RefExpr string
 	Exclude []string
+	// Range, when set, limits the rows to Lo <= key < Hi (an IntKey
+	// table's key), so a digest can run as several queries at once.
+	Range *Range
 }
+
+// Range is a half-open range of an integer key.
+type Range struct{ Lo, Hi int64 }
 
 // RefKey is one column of a source reference ("id=7,line=2").
 type RefKey struct {
@@ -105,17 +117,6 @@ func (d Dialect) hex32(e string) string {
 	return "('x' || " + e + ")::bit(32)::bigint"
 }
 
-func (d Dialect) shift(e string, bits int) string {
-	if bits <= 0 {
-		return "0"
-	}
-	div := strconv.FormatInt(int64(1)<<(KeyBits-bits), 10)
-	if d == MySQL {
-		return "(" + e + " DIV " + div + ")"
-	}
-	return "(" + e + " / " + div + ")"
-}
-
 func (d Dialect) text(e string) string {
 	switch d {
 	case MySQL:
@@ -126,53 +127,97 @@ func (d Dialect) text(e string) string {
 	return "(" + e + ")::text"
 }
 
-// source is the inner query: k (the key's md5), m (the row's md5) and,
-// with values, the canonical values v0… of the rows not excluded.
+// source is the inner query: m (the row's md5), kx (the key: its md5, or
+// its value for an IntKey table; none for a keyless one) and, with values,
+// the canonical values v0… of the rows not excluded.
 func (d Dialect) source(t Table, values bool) (string, []any) {
 	lps := make([]string, len(t.Canon))
 	for k, e := range t.Canon {
 		lps[k] = d.lp(e)
 	}
-	m := d.md5(d.concat(lps))
-	k := m
-	if len(t.Key) > 0 {
+	var sb strings.Builder
+	sb.WriteString("SELECT " + d.md5(d.concat(lps)) + " AS m")
+	switch {
+	case t.IntKey:
+		sb.WriteString(", t." + t.KeyIdent + " AS kx")
+	case len(t.Key) > 0:
 		keys := make([]string, len(t.Key))
 		for i, pos := range t.Key {
 			keys[i] = lps[pos]
 		}
-		k = d.md5(d.concat(keys))
+		sb.WriteString(", " + d.md5(d.concat(keys)) + " AS kx")
 	}
-	var sb strings.Builder
-	sb.WriteString("SELECT " + k + " AS k, " + m + " AS m")
 	if values {
 		for i, e := range t.Canon {
 			fmt.Fprintf(&sb, ", %s AS v%d", e, i)
 		}
 	}
 	sb.WriteString(" FROM " + t.Ident + " t")
-	where, args := d.exclude(t)
+	where, args := d.where(t)
 	sb.WriteString(where)
 	return sb.String(), args
 }
 
-func (d Dialect) exclude(t Table) (string, []any) {
-	if len(t.Exclude) == 0 || t.RefExpr == "" {
-		return "", nil
+// keyHash is the 32-bit key hash over the inner query's columns.
+func (d Dialect) keyHash(t Table) string {
+	switch {
+	case t.IntKey:
+		return "((kx % 4294967296 + 4294967296) % 4294967296)"
+	case len(t.Key) > 0:
+		return d.hex32("substr(kx, 1, 8)")
 	}
-	switch d {
-	case MySQL:
-		list, _ := json.Marshal(t.Exclude)
-		return " WHERE CAST(" + t.RefExpr + " AS BINARY) NOT IN (SELECT CAST(r AS BINARY) FROM JSON_TABLE(?, '$[*]' COLUMNS (r TEXT PATH '$')) j)", []any{string(list)}
-	case SQLite:
-		list, _ := json.Marshal(t.Exclude)
-		return " WHERE " + t.RefExpr + " NOT IN (SELECT value FROM json_each(?))", []any{string(list)}
-	}
-	return " WHERE " + t.RefExpr + " NOT IN (SELECT unnest($1::text[]))", []any{t.Exclude}
+	return d.hex32("substr(m, 17, 8)")
 }
 
-func (d Dialect) keyHash() string { return d.hex32("substr(k, 1, 8)") }
+// keyText is the key's identity in a listing.
+func (d Dialect) keyText(t Table) string {
+	switch {
+	case t.IntKey:
+		return d.text("kx")
+	case len(t.Key) > 0:
+		return "kx"
+	}
+	return "m"
+}
 
-func (d Dialect) inPrefixes(prefixBits int, prefixes []int64) string {
+// where leaves out the excluded rows and those outside the range.
+func (d Dialect) where(t Table) (string, []any) {
+	var conds []string
+	var args []any
+	if t.Range != nil {
+		k := "t." + t.KeyIdent
+		conds = append(conds, fmt.Sprintf("%s >= %d AND %s < %d", k, t.Range.Lo, k, t.Range.Hi))
+	}
+	if len(t.Exclude) > 0 && t.RefExpr != "" {
+		switch d {
+		case MySQL:
+			list, _ := json.Marshal(t.Exclude)
+			conds = append(conds, "CAST("+t.RefExpr+" AS BINARY) NOT IN (SELECT CAST(r AS BINARY) FROM JSON_TABLE(?, '$[*]' COLUMNS (r TEXT PATH '$')) j)")
+			args = append(args, string(list))
+		case SQLite:
+			list, _ := json.Marshal(t.Exclude)
+			conds = append(conds, t.RefExpr+" NOT IN (SELECT value FROM json_each(?))")
+			args = append(args, string(list))
+		default:
+			conds = append(conds, t.RefExpr+" NOT IN (SELECT unnest($1::text[]))")
+			args = append(args, t.Exclude)
+		}
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// bucket is the bucket at bits bits: the key hash's low bits.
+func (d Dialect) bucket(t Table, bits int) string {
+	if bits <= 0 {
+		return "0"
+	}
+	return "(" + d.keyHash(t) + " % " + strconv.FormatInt(int64(1)<<bits, 10) + ")"
+}
+
+func (d Dialect) inPrefixes(t Table, prefixBits int, prefixes []int64) string {
 	if prefixBits <= 0 {
 		return ""
 	}
@@ -180,30 +225,30 @@ func (d Dialect) inPrefixes(prefixBits int, prefixes []int64) string {
 	for k, p := range prefixes {
 		list[k] = strconv.FormatInt(p, 10)
 	}
-	return " WHERE " + d.shift(d.keyHash(), prefixBits) + " IN (" + strings.Join(list, ", ") + ")"
+	return " WHERE " + d.bucket(t, prefixBits) + " IN (" + strings.Join(list, ", ") + ")"
 }
 
 // Digest is the query of the per-bucket digests of t's rows: bucket, row
 // count and the sums of the rows' two hash halves, all as text; buckets
-// are the key hash's top bits bits, of the rows whose top prefixBits are
+// are the key hash's low bits bits, of the rows whose low prefixBits are
 // one of prefixes (prefixBits 0: every row).
 func (d Dialect) Digest(t Table, prefixBits int, prefixes []int64, bits int) (string, []any) {
 	src, args := d.source(t, false)
 	q := "SELECT " + d.text("b") + ", " + d.text("count(*)") + ", " + d.text("sum(h1)") + ", " + d.text("sum(h2)") +
-		" FROM (SELECT " + d.shift(d.keyHash(), bits) + " AS b, " + d.hex32("substr(m, 1, 8)") + " AS h1, " + d.hex32("substr(m, 9, 8)") + " AS h2" +
-		" FROM (" + src + ") s" + d.inPrefixes(prefixBits, prefixes) + ") x GROUP BY b"
+		" FROM (SELECT " + d.bucket(t, bits) + " AS b, " + d.hex32("substr(m, 1, 8)") + " AS h1, " + d.hex32("substr(m, 9, 8)") + " AS h2" +
+		" FROM (" + src + ") s" + d.inPrefixes(t, prefixBits, prefixes) + ") x GROUP BY b"
 	return q, args
 }
 
-// Rows is the query of the rows whose key hash's top prefixBits are one of
-// prefixes: key hash (md5 hex), row hash (md5 hex) and canonical values.
+// Rows is the query of the rows whose key hash's low prefixBits are one
+// of prefixes: key identity, row hash (md5 hex) and canonical values.
 func (d Dialect) Rows(t Table, prefixBits int, prefixes []int64) (string, []any) {
 	src, args := d.source(t, true)
-	cols := []string{"k", "m"}
+	cols := []string{d.keyText(t), "m"}
 	for i := range t.Canon {
 		cols = append(cols, "v"+strconv.Itoa(i))
 	}
-	return "SELECT " + strings.Join(cols, ", ") + " FROM (" + src + ") s" + d.inPrefixes(prefixBits, prefixes), args
+	return "SELECT " + strings.Join(cols, ", ") + " FROM (" + src + ") s" + d.inPrefixes(t, prefixBits, prefixes), args
 }
 
 // Group is a grouping expression over a canonical value: the whole value,
@@ -234,7 +279,7 @@ func (d Dialect) Totals(t Table, groups []Group, sums []string) (string, []any) 
 	if len(inner) == 0 {
 		inner = append(inner, "1 AS one")
 	}
-	where, args := d.exclude(t)
+	where, args := d.where(t)
 	q := "SELECT " + strings.Join(outer, ", ") + " FROM (SELECT " + strings.Join(inner, ", ") + " FROM " + t.Ident + " t" + where + ") x"
 	if len(by) > 0 {
 		q += " GROUP BY " + strings.Join(by, ", ")
@@ -259,4 +304,30 @@ func (d Dialect) Sum(c Column) (string, bool, error) {
 		return x, false, nil
 	}
 	return "", false, fmt.Errorf("a %s cannot be summed", c.Class)
+}
+
+// Bounds is the query of an IntKey table's smallest and largest key, as
+// text (NULLs when it is empty).
+func (d Dialect) Bounds(t Table) string {
+	k := "t." + t.KeyIdent
+	return "SELECT " + d.text("min("+k+")") + ", " + d.text("max("+k+")") + " FROM " + t.Ident + " t"
+}
+
+// Split cuts [lo, hi] into at most n ranges of about equal width, for
+// digests that run at once.
+func Split(lo, hi int64, n int) []Range {
+	if n < 2 || hi < lo || hi == 1<<63-1 {
+		return nil // one query: nothing to split, or no end past the last key
+	}
+	width := (hi-lo)/int64(n) + 1
+	var out []Range
+	for start := lo; start <= hi; start += width {
+		end := start + width
+		if end > hi || end < start { // the last (or past MaxInt64)
+			out = append(out, Range{Lo: start, Hi: hi + 1})
+			break
+		}
+		out = append(out, Range{Lo: start, Hi: end})
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
@@ -29,6 +30,9 @@ import (
 // both sides down to the differing keys.
 
 const (
+	// digestParts: a digest of an integer-keyed table runs as this many
+	// queries at once, over key ranges (as the extractor's does).
+	digestParts = 4
 	indBits     = 12   // first level: 4096 buckets
 	indStepBits = 4    // each split: 16 sub-buckets
 	indMaxBits  = 24   // deepest split
@@ -229,6 +233,11 @@ func (r *reconciler) independent(ctx context.Context, tr *commonv1.TableReconcil
 		it.ic.RowsSkipped = "no compared key: rows are compared as a multiset of their compared columns"
 	}
 	it.target.Key = it.key
+	if len(it.key) == 1 && it.cols[it.key[0]].kind == checksum.Integer {
+		// As the extractor does for the same request: the key's value is
+		// its hash.
+		it.target.IntKey, it.target.KeyIdent = true, checksum.Postgres.Ident(it.cols[it.key[0]].tc.name)
+	}
 	for k := range it.sides {
 		for _, i := range it.key {
 			it.sides[k].key = append(it.sides[k].key, int32(i))
@@ -301,21 +310,51 @@ func (d digests) add(b, n, hi, lo int64) {
 }
 
 func (it *indTable) targetDigest(ctx context.Context, r *reconciler, prefixBits int, prefixes []int64, bits int) (digests, error) {
-	q, args := checksum.Postgres.Digest(it.target, prefixBits, prefixes, bits)
-	d := digests{}
-	err := r.db.query(ctx, "hash the rows of "+it.target.Ident, q, args, func(rows pgx.Rows) error {
-		var v [4]int64
-		for i, raw := range rows.RawValues() {
-			n, err := strconv.ParseInt(string(raw), 10, 64)
-			if err != nil {
-				return fmt.Errorf("digest column %d: %q is not an integer", i, raw)
-			}
-			v[i] = n
+	parts := []*checksum.Range{nil}
+	if it.target.IntKey {
+		var lo, hi *string
+		err := r.db.query(ctx, "read the key range of "+it.target.Ident, checksum.Postgres.Bounds(it.target), nil, func(rows pgx.Rows) error {
+			return rows.Scan(&lo, &hi)
+		})
+		if err != nil {
+			return nil, err
 		}
-		d.add(v[0], v[1], v[2], v[3])
-		return nil
-	})
-	return d, err
+		if lo != nil && hi != nil {
+			l, err1 := strconv.ParseInt(*lo, 10, 64)
+			h, err2 := strconv.ParseInt(*hi, 10, 64)
+			if rs := checksum.Split(l, h, digestParts); err1 == nil && err2 == nil && len(rs) > 0 {
+				parts = parts[:0]
+				for i := range rs {
+					parts = append(parts, &rs[i])
+				}
+			}
+		}
+	}
+	var mu sync.Mutex
+	d := digests{}
+	g, gctx := errgroup.WithContext(ctx)
+	for _, rg := range parts {
+		tbl := it.target
+		tbl.Range = rg
+		g.Go(func() error {
+			q, args := checksum.Postgres.Digest(tbl, prefixBits, prefixes, bits)
+			return r.db.query(gctx, "hash the rows of "+tbl.Ident, q, args, func(rows pgx.Rows) error {
+				var v [4]int64
+				for i, raw := range rows.RawValues() {
+					n, err := strconv.ParseInt(string(raw), 10, 64)
+					if err != nil {
+						return fmt.Errorf("digest column %d: %q is not an integer", i, raw)
+					}
+					v[i] = n
+				}
+				mu.Lock()
+				d.add(v[0], v[1], v[2], v[3])
+				mu.Unlock()
+				return nil
+			})
+		})
+	}
+	return d, g.Wait()
 }
 
 func (it *indTable) sourceDigest(ctx context.Context, prefixBits int, prefixes []int64, bits int) (digests, error) {

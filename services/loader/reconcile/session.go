@@ -19,6 +19,9 @@ var reconcileSession = map[string]string{
 	// The digest query groups by 4096 buckets the planner cannot foresee;
 	// with the default work_mem it sorts on disk instead of hashing.
 	"work_mem": "64MB",
+	// A digest is one pass over the table: compiling it costs more than
+	// it saves.
+	"jit": "off",
 }
 
 // sessionSQL applies reconcileSession to one transaction only, so the
