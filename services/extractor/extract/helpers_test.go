@@ -11,13 +11,18 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/kit/fsroot"
+	"github.com/cutover/cutover/services/kit/mysqltest"
 	"github.com/cutover/cutover/services/kit/pgtest"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	code := pgtest.Run(m)
+	mysqltest.Cleanup() // a throwaway MariaDB, if newMySQLDB started one
+	os.Exit(code)
+}
 
 // row is one extracted row in a form tests compare easily.
 type row struct {

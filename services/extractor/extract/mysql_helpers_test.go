@@ -2,67 +2,50 @@ package extract
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
+	"github.com/cutover/cutover/services/kit/mysqltest"
 	"github.com/go-sql-driver/mysql"
 )
 
-// mysqlBaseDSN is the server tests create their databases on.
-func mysqlBaseDSN() string {
-	if v := os.Getenv("CUTOVER_TEST_MYSQL_DSN"); v != "" {
-		return v
-	}
-	return "root@tcp(127.0.0.1:3306)/"
-}
-
-// newMySQLDB creates a database for one test, applies stmts (with an empty
-// sql_mode, so zero dates can be stored) and drops it at cleanup. It returns
-// the driver DSN of the new database. Without a server it skips, except
-// under CI=true where a missing server is a failure.
+// newMySQLDB creates a database for one test on the kit's test server
+// (mysqltest: CUTOVER_TEST_MYSQL_DSN, else 127.0.0.1:3306, else a throwaway
+// mariadbd; without any it skips, or fails under CI=true), applies stmts
+// (with an empty sql_mode, so zero dates can be stored) and drops it at
+// cleanup. It returns the driver DSN of the new database.
 func newMySQLDB(t testing.TB, stmts ...string) string {
 	t.Helper()
-	cfg, err := mysql.ParseDSN(mysqlBaseDSN())
+	cfg, err := mysql.ParseDSN(mysqltest.NewDatabase(t))
 	if err != nil {
-		t.Fatalf("CUTOVER_TEST_MYSQL_DSN: cannot parse")
+		t.Fatalf("test database DSN: %v", err)
 	}
-	cfg.DBName = ""
 	cfg.Timeout = 3 * time.Second
 	cfg.MultiStatements = false
-	admin, err := sql.Open("mysql", cfg.FormatDSN())
+	dsn := cfg.FormatDSN()
+	// The kit creates databases with utf8mb4_bin; these tests were written
+	// against the charset's default collation (utf8mb4_general_ci), as most
+	// legacy schemas have it.
+	mysqlExec(t, dsn, append([]string{"ALTER DATABASE `" + cfg.DBName + "` CHARACTER SET utf8mb4"}, stmts...)...)
+	return dsn
+}
+
+// mysqlServerDSN is the test server's DSN with the given password and
+// database, for tests that need a wrong password or another database.
+func mysqlServerDSN(t testing.TB, password, database string) string {
+	t.Helper()
+	base, err := mysqltest.ServerDSN()
+	if err != nil {
+		t.Fatalf("MySQL test server: %v", err)
+	}
+	cfg, err := mysql.ParseDSN(base)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if err := admin.PingContext(ctx); err != nil {
-		admin.Close()
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("no MySQL/MariaDB server at %s: %v", cfg.Addr, err)
-		}
-		t.Skipf("no MySQL/MariaDB server at %s: %v", cfg.Addr, err)
-	}
-	var rnd [6]byte
-	_, _ = rand.Read(rnd[:])
-	name := "cutover_t_" + hex.EncodeToString(rnd[:])
-	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name+" CHARACTER SET utf8mb4"); err != nil {
-		admin.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name); err != nil {
-			t.Errorf("drop %s: %v", name, err)
-		}
-		admin.Close()
-	})
-	cfg.DBName = name
-	dsn := cfg.FormatDSN()
-	mysqlExec(t, dsn, stmts...)
-	return dsn
+	cfg.Passwd, cfg.DBName = password, database
+	return cfg.FormatDSN()
 }
 
 // mysqlExec runs statements on one connection with an empty sql_mode.

@@ -437,7 +437,7 @@ func TestMySQLErrors(t *testing.T) {
 		{"missing database", mysqlSpec(&commonv1.MysqlSource{Dsn: dsn, Database: "cutover_no_such_db", Table: "t"}), "describe", codes.NotFound, "cutover_no_such_db.t"},
 		{"unreachable", mysqlSource("root:"+pw+"@tcp(127.0.0.1:1)/db", "t"), "describe", codes.Unavailable, "cannot connect to source db.t"},
 		{"unreachable url", mysqlSource("mysql://root:"+pw+"@127.0.0.1:1/db", "t"), "read", codes.Unavailable, "cannot connect to source db.t"},
-		{"wrong password", mysqlSource("root:"+pw+"@tcp(127.0.0.1:3306)/"+dbName, "t"), "describe", codes.FailedPrecondition, "cannot connect to source " + dbName + ".t: authentication failed"},
+		{"wrong password", mysqlSource(mysqlServerDSN(t, pw, dbName), "t"), "describe", codes.FailedPrecondition, "cannot connect to source " + dbName + ".t: authentication failed"},
 		{"bad dsn", mysqlSource("root:"+pw+"@tcp(127.0.0.1:3306", "t"), "describe", codes.InvalidArgument, "source.mysql.dsn"},
 		{"bad url", mysqlSource("mysql://root:"+pw+"@[::1/db", "t"), "describe", codes.InvalidArgument, "source.mysql.dsn"},
 		{"no table", mysqlSource(dsn, ""), "describe", codes.InvalidArgument, "source.mysql.table"},
@@ -445,9 +445,6 @@ func TestMySQLErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.name == "wrong password" && mysqlBaseDSN() != "root@tcp(127.0.0.1:3306)/" {
-				t.Skip("depends on the default server")
-			}
 			var err error
 			ctx := context.Background()
 			switch tc.req {

@@ -1,8 +1,9 @@
 // Package pgtest gives each test its own PostgreSQL database on a real
 // server: CUTOVER_TEST_PG_URL when set, else the local server on
 // 127.0.0.1:5432 when it answers, else a throwaway cluster started from the
-// installed PostgreSQL binaries. With CI=true a missing server fails the
-// test instead of skipping it.
+// installed PostgreSQL binaries. When none of these can be had the test is
+// skipped with a message that starts with MissingServer; with CI=true it
+// fails instead.
 package pgtest
 
 import (
@@ -72,6 +73,11 @@ func Run(m *testing.M) int {
 	return code
 }
 
+// MissingServer starts the skip message of a test that had no server; the
+// test tally of `make test` (.ci/testcount) fails a CI run that has one.
+// mysqltest uses the same words.
+const MissingServer = "[cutover-missing-db]"
+
 // NewDatabase creates a fresh database for t and drops it when t ends.
 // It returns the database's URL.
 func NewDatabase(t testing.TB) string {
@@ -132,9 +138,9 @@ func newDatabaseOn(t testing.TB, base string, err error) string {
 	t.Helper()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("no PostgreSQL server for tests: %v", err)
+			t.Fatalf("no PostgreSQL server for tests and no throwaway cluster (CI=true: a failure, not a skip): %v", err)
 		}
-		t.Skipf("no PostgreSQL server for tests: %v", err)
+		t.Skipf("%s no PostgreSQL server for tests and no throwaway cluster: %v", MissingServer, err)
 	}
 	name := "cutover_t_" + randHex(6)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
