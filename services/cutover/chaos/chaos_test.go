@@ -13,12 +13,14 @@ package chaos
 
 import (
 	"context"
+	"crypto/md5"
 	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,7 +95,7 @@ func loadSettings() settings {
 // Fault kinds. Every one must score at least one hit, or the suite fails.
 var kinds = []string{
 	"kill extractor", "kill transformer", "kill validator", "kill loader", "kill orchestrator",
-	"postgres restart", "net reset stage", "net stall stage",
+	"postgres restart", "net reset stage", "net stall stage", "net stall acks",
 	"net reset target", "net reset control", "net reset source", "net reset gateway",
 }
 
@@ -125,7 +127,7 @@ func TestChaos(t *testing.T) {
 			break // done() is checked below, with the kinds that missed
 		}
 		db := pg.database(t, fmt.Sprintf("chaos_round_%d", round))
-		job := runJob(t, st, jobs, rest, spec(csv, st.viaLink("target", db), src, cfg), db, inj)
+		job := runJob(t, st, jobs, rest, spec(csv, st.viaLink("target", db), src, cfg), db, cfg.rows, inj)
 		got := snapshotOf(t, db, job)
 		var rep *orchestratorv1.GetJobReportResponse
 		var err error
@@ -148,7 +150,11 @@ func TestChaos(t *testing.T) {
 		for _, p := range problems {
 			t.Errorf("round %d: %s", round, p)
 		}
+		if l != 0 || d != 0 || len(problems) > 0 {
+			break // a broken round is the finding: more rounds add nothing
+		}
 	}
+	rollbackUnderFaults(t, st, jobs, rest, pg, csv, src, cfg, inj)
 	names := append([]string{}, kinds...)
 	sort.Strings(names)
 	var missed []string
@@ -277,7 +283,19 @@ func expected(cfg settings) map[string]*tableWant {
 	}
 	keyless := *csvWant
 	keyless.keyless = true
-	return map[string]*tableWant{"seq": csvWant, "seq_nokey": &keyless, "my_seq": myWant}
+	// The upsert table starts with "old <id>" for every third id: valid
+	// rows replace them, broken ones leave them.
+	upsert := &tableWant{rows: map[int64]string{}, quarantine: csvWant.quarantine}
+	for id, v := range csvWant.rows {
+		upsert.rows[id] = v
+	}
+	for i := 3; i <= cfg.rows; i += 3 {
+		if csvBroken(i) {
+			upsert.rows[int64(i)] = fmt.Sprintf("old %d", i)
+			upsert.preexisting++
+		}
+	}
+	return map[string]*tableWant{"seq": csvWant, "seq_nokey": &keyless, "my_seq": myWant, "seq_upsert": upsert}
 }
 
 func spec(csv, target, mysqlDSN string, cfg settings) *commonv1.JobSpec {
@@ -293,6 +311,9 @@ func spec(csv, target, mysqlDSN string, cfg settings) *commonv1.JobSpec {
 			{Name: "seq_nokey", TargetTable: "seq_nokey", Partitions: int32(cfg.parts / 2), Source: csvSrc, Columns: cols, Rules: rule},
 			{Name: "my_seq", TargetTable: "my_seq", Partitions: int32(cfg.parts / 2), Columns: cols, Rules: rule,
 				Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: mysqlDSN, Table: "my_seq"}}}},
+			// Rows with a taken key replace the row (its before image kept).
+			{Name: "seq_upsert", TargetTable: "seq_upsert", Partitions: int32(cfg.parts / 2), Source: csvSrc, Columns: cols, Rules: rule,
+				WriteMode: commonv1.WriteMode_WRITE_MODE_UPSERT},
 		}}
 }
 
@@ -300,11 +321,13 @@ func spec(csv, target, mysqlDSN string, cfg settings) *commonv1.JobSpec {
 // it when retries ran out), with inj injecting faults while it runs. The
 // job is watched through the gateway, as a client would, so the client's
 // link is one the faults hit.
-func runJob(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, rest *restClient, sp *commonv1.JobSpec, direct string, inj *injector) *orchestratorv1.Job {
+func runJob(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, rest *restClient, sp *commonv1.JobSpec, direct string, rows int, inj *injector) *orchestratorv1.Job {
 	t.Helper()
 	exec1(t, direct, `CREATE TABLE seq (id bigint PRIMARY KEY, v text NOT NULL)`)
 	exec1(t, direct, `CREATE TABLE seq_nokey (id bigint, v text)`)
 	exec1(t, direct, `CREATE TABLE my_seq (id bigint PRIMARY KEY, v text NOT NULL)`)
+	exec1(t, direct, `CREATE TABLE seq_upsert (id bigint PRIMARY KEY, v text NOT NULL)`)
+	exec1(t, direct, `INSERT INTO seq_upsert SELECT g, 'old ' || g FROM generate_series(3, $1::int, 3) g`, rows)
 	var created *orchestratorv1.CreateJobResponse
 	var err error
 	for try := 0; try < 10; try++ {
@@ -399,4 +422,71 @@ func exec1(t *testing.T, dsn, sql string, args ...any) {
 	if _, err := conn.Exec(ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
+}
+
+// rollbackUnderFaults loads the keyed tables once more and rolls the job
+// back while services are killed and links reset: the call is repeated
+// until it answers (as a client would), and the tables must then be as
+// they were before the job, by the generator: empty, and the upsert
+// table's "old" rows back.
+func rollbackUnderFaults(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, rest *restClient, pg *cluster, csv, src string, cfg settings, inj *injector) {
+	t.Helper()
+	db := pg.database(t, "chaos_rollback")
+	sp := spec(csv, st.viaLink("target", db), src, cfg)
+	sp.Tables = slices.DeleteFunc(sp.Tables, func(tb *commonv1.TableSpec) bool { return tb.GetName() == "seq_nokey" })
+	job := runJob(t, st, jobs, rest, sp, db, cfg.rows, nil)
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for _, kind := range []string{"kill loader", "net reset target", "kill orchestrator", "postgres restart", "net reset control"} {
+			if !inj.sleep(stop, inj.between(50*time.Millisecond, 400*time.Millisecond)) {
+				break
+			}
+			if err := inj.inject(kind); err != nil {
+				t.Errorf("rollback: %s: %v", kind, err)
+			}
+			n++
+		}
+		done <- n
+	}()
+	var err error
+	tries := 0
+	for ; tries < 20; tries++ {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err = jobs.RollbackJob(ctx, &orchestratorv1.RollbackJobRequest{Id: job.Id})
+		cancel()
+		if err == nil {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	close(stop)
+	faults := <-done
+	if err != nil {
+		t.Fatalf("rollback of %s under %d faults failed %d times, last: %v\n%s", job.Id, faults, tries, err, st.logs())
+	}
+	var counts [3]int64
+	var old string
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	if err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM seq), (SELECT count(*) FROM my_seq), (SELECT count(*) FROM seq_upsert),
+		(SELECT coalesce(md5(string_agg(id || ':' || v, ',' ORDER BY id)), '') FROM seq_upsert)`).Scan(&counts[0], &counts[1], &counts[2], &old); err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := 3; i <= cfg.rows; i += 3 {
+		want = append(want, fmt.Sprintf("%d:old %d", i, i))
+	}
+	wantSum := fmt.Sprintf("%x", md5.Sum([]byte(strings.Join(want, ","))))
+	if counts[0] != 0 || counts[1] != 0 || counts[2] != int64(len(want)) || old != wantSum {
+		t.Errorf("after rollback under faults: seq %d rows, my_seq %d (want 0 and 0); seq_upsert %d rows (want %d), checksum %s (want %s)",
+			counts[0], counts[1], counts[2], len(want), old, wantSum)
+	}
+	fmt.Printf("  %-20s %d faults during the call, %d failed calls repeated, target restored\n", "rollback", faults, tries)
 }

@@ -296,6 +296,17 @@ func (in *injector) inject(kind string) error {
 	case "net stall stage":
 		// Longer than the batch deadline, so the deadline must fire.
 		link, typ, attrs, hold = stages[in.rng.IntN(len(stages))], "timeout", `{"timeout":0}`, in.cfg.batchTimeout+in.between(time.Second, 2*time.Second)
+	case "net stall acks":
+		// The loader commits, its acknowledgements do not arrive: the
+		// batches go again and only the ledger keeps them from loading
+		// twice.
+		p := in.st.proxies["loader"]
+		body := `{"name":"chaos","type":"timeout","stream":"downstream","toxicity":1,"attributes":{"timeout":0}}`
+		if _, err := p.Toxics.AddToxicJson(strings.NewReader(body)); err != nil {
+			return fmt.Errorf("add timeout toxic on loader acks: %w", err)
+		}
+		time.Sleep(in.cfg.batchTimeout + in.between(time.Second, 2*time.Second))
+		return p.Toxics.RemoveToxic(context.Background(), "chaos")
 	case "net reset target", "net reset control", "net reset source", "net reset gateway":
 		link = strings.TrimPrefix(kind, "net reset ")
 		typ, attrs, hold = "reset_peer", `{"timeout":0}`, in.between(300*time.Millisecond, 900*time.Millisecond)
