@@ -43,7 +43,36 @@ func init() {
 		s, _ := args[0].(string)
 		return checksum.Hex32(s), nil
 	})
+	// A digest's hash sum wraps at 2^64; SQLite's sum() would fail there.
+	if err := sqlite.RegisterFunction("cutover_hsum", &sqlite.FunctionImpl{NArgs: 1, Deterministic: true,
+		MakeAggregate: func(sqlite.FunctionContext) (sqlite.AggregateFunction, error) { return &hashSum{}, nil }}); err != nil {
+		panic(err)
+	}
 }
+
+// hashSum is cutover_hsum: the sum modulo 2^64 of rows' 60-bit hashes, as
+// decimal text (as MySQL and PostgreSQL give it).
+type hashSum struct{ v uint64 }
+
+func (h *hashSum) Step(_ *sqlite.FunctionContext, args []driver.Value) error {
+	if s, ok := args[0].(string); ok {
+		h.v += checksum.Hash60(s)
+	}
+	return nil
+}
+
+func (h *hashSum) WindowInverse(_ *sqlite.FunctionContext, args []driver.Value) error {
+	if s, ok := args[0].(string); ok {
+		h.v -= checksum.Hash60(s)
+	}
+	return nil
+}
+
+func (h *hashSum) WindowValue(*sqlite.FunctionContext) (driver.Value, error) {
+	return strconv.FormatUint(h.v, 10), nil
+}
+
+func (h *hashSum) Final(*sqlite.FunctionContext) {}
 
 // csTable is a source table opened for checksums.
 type csTable struct {
@@ -439,8 +468,12 @@ func digest(ctx context.Context, t *csTable, tbl checksum.Table, d *extractorv1.
 			}
 		}
 	}
+	type bucketSum struct {
+		rows int64
+		sum  uint64
+	}
 	var mu sync.Mutex
-	sums := map[int64]*extractorv1.BucketDigest{}
+	sums := map[int64]*bucketSum{}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, r := range parts {
 		part := tbl
@@ -448,22 +481,21 @@ func digest(ctx context.Context, t *csTable, tbl checksum.Table, d *extractorv1.
 		g.Go(func() error {
 			q, args := t.dialect.Digest(part, int(d.GetPrefixBits()), d.GetPrefixes(), int(d.GetBits()))
 			return t.query(gctx, q, args, func(v []sql.NullString) error {
-				var n [4]int64
-				for i := range n {
-					x, err := strconv.ParseInt(v[i].String, 10, 64)
-					if err != nil {
-						return fmt.Errorf("digest column %d: %q is not an integer", i, v[i].String)
-					}
-					n[i] = x
+				bucket, err1 := strconv.ParseInt(v[0].String, 10, 64)
+				rows, err2 := strconv.ParseInt(v[1].String, 10, 64)
+				sum, err3 := strconv.ParseUint(v[2].String, 10, 64)
+				if err1 != nil || err2 != nil || err3 != nil {
+					return fmt.Errorf("digest row %q, %q, %q is not three integers", v[0].String, v[1].String, v[2].String)
 				}
 				mu.Lock()
 				defer mu.Unlock()
-				b := sums[n[0]]
+				b := sums[bucket]
 				if b == nil {
-					b = &extractorv1.BucketDigest{Bucket: n[0]}
-					sums[n[0]] = b
+					b = &bucketSum{}
+					sums[bucket] = b
 				}
-				b.Rows, b.SumHi, b.SumLo = b.Rows+n[1], b.SumHi+n[2], b.SumLo+n[3]
+				b.rows += rows
+				b.sum += sum // modulo 2^64, as each part's
 				return nil
 			})
 		})
@@ -472,8 +504,8 @@ func digest(ctx context.Context, t *csTable, tbl checksum.Table, d *extractorv1.
 		return nil, err
 	}
 	out := make([]*extractorv1.BucketDigest, 0, len(sums))
-	for _, b := range sums {
-		out = append(out, b)
+	for k, b := range sums {
+		out = append(out, &extractorv1.BucketDigest{Bucket: k, Rows: b.rows, SumHi: int64(b.sum >> 32), SumLo: int64(b.sum & 0xffffffff)})
 	}
 	return out, nil
 }

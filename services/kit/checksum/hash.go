@@ -23,3 +23,16 @@ func Hex32(s string) int64 {
 	}
 	return int64(v)
 }
+
+// Hash60 is a row hash as the digests sum it: the value of its md5's first
+// 15 hex digits (for SQLite's cutover_hsum).
+func Hash60(md5hex string) uint64 {
+	if len(md5hex) < 15 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(md5hex[:15], 16, 64)
+	return v
+}
+
+// RowHash is a listed row's hash as the digests sum it.
+func RowHash(md5hex string) int64 { return int64(Hash60(md5hex)) }

@@ -229,14 +229,24 @@ func (d Dialect) inPrefixes(t Table, prefixBits int, prefixes []int64) string {
 }
 
 // Digest is the query of the per-bucket digests of t's rows: bucket, row
-// count and the sums of the rows' two hash halves, all as text; buckets
-// are the key hash's low bits bits, of the rows whose low prefixBits are
-// one of prefixes (prefixBits 0: every row).
+// count and the sum modulo 2^64 of the rows' 60-bit hashes (md5's first 15
+// hex digits), all as text; buckets are the key hash's low bits bits, of
+// the rows whose low prefixBits are one of prefixes (prefixBits 0: every
+// row). The row's md5 is used once, so a database that inlines the inner
+// query still computes it once per row.
 func (d Dialect) Digest(t Table, prefixBits int, prefixes []int64, bits int) (string, []any) {
 	src, args := d.source(t, false)
-	q := "SELECT " + d.text("b") + ", " + d.text("count(*)") + ", " + d.text("sum(h1)") + ", " + d.text("sum(h2)") +
-		" FROM (SELECT " + d.bucket(t, bits) + " AS b, " + d.hex32("substr(m, 1, 8)") + " AS h1, " + d.hex32("substr(m, 9, 8)") + " AS h2" +
-		" FROM (" + src + ") s" + d.inPrefixes(t, prefixBits, prefixes) + ") x GROUP BY b"
+	var sum string
+	switch d {
+	case MySQL:
+		sum = "CAST(MOD(SUM(CAST(CONV(SUBSTR(m, 1, 15), 16, 10) AS UNSIGNED)), 18446744073709551616) AS CHAR)"
+	case SQLite:
+		sum = "cutover_hsum(m)"
+	default:
+		sum = "(sum(('x' || substr(m, 1, 15))::bit(60)::bigint) % 18446744073709551616)::text"
+	}
+	q := "SELECT " + d.text("b") + ", " + d.text("count(*)") + ", " + sum +
+		" FROM (SELECT " + d.bucket(t, bits) + " AS b, m FROM (" + src + ") s" + d.inPrefixes(t, prefixBits, prefixes) + ") x GROUP BY b"
 	return q, args
 }
 

@@ -29,8 +29,8 @@ import (
 
 const (
 	ledgerLookupSQL = `SELECT extracted, loaded, quarantined, filtered, warned FROM cutover.ledger WHERE job_id = $1 AND partition_id = $2 AND seq = $3`
-	ledgerInsertSQL = `INSERT INTO cutover.ledger (job_id, partition_id, seq, table_name, target_table, last_key, extracted, loaded, quarantined, filtered, warned, position, deletes)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`
+	ledgerInsertSQL = `INSERT INTO cutover.ledger (job_id, partition_id, seq, table_name, target_table, last_key, extracted, loaded, quarantined, filtered, warned, position, deletes, epoch)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`
 	// One statement for all of a batch's rejects; unnest keeps their order,
 	// so ids follow row order.
 	quarantineInsertSQL = `INSERT INTO cutover.quarantine
@@ -198,6 +198,10 @@ func (s *Service) open(ctx context.Context, cfg *loaderv1.LoadConfig) (*loader, 
 			return nil, err
 		}
 	}
+	// A new owner fences the old one before its first batch.
+	if err := l.registerEpoch(ctx); err != nil {
+		return nil, err
+	}
 	return l, nil
 }
 
@@ -278,7 +282,7 @@ func (l *loader) traced(ctx context.Context, b *commonv1.Batch) (*loaderv1.LoadR
 }
 
 func errKind(err error) string {
-	for _, e := range []error{ErrInvalidArgument, batch.ErrMalformed, ErrNotFound, ErrTargetMismatch, ErrUnavailable, ErrCountMismatch, context.Canceled, context.DeadlineExceeded} {
+	for _, e := range []error{ErrFenced, ErrInvalidArgument, batch.ErrMalformed, ErrNotFound, ErrTargetMismatch, ErrUnavailable, ErrCountMismatch, context.Canceled, context.DeadlineExceeded} {
 		if errors.Is(err, e) {
 			return e.Error()
 		}
@@ -370,6 +374,15 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 	}
 	if err := rollbackGuard(ctx, l.t, tx, l.cfg.GetJobId()); err != nil {
 		return o, false, fmt.Errorf("batch seq %d: %w", b.GetSeq(), err)
+	}
+	// The fence, in the batch's transaction and before anything is
+	// written: an owner whose lease was taken over commits nothing (fence.go).
+	if err := l.fence(ctx, tx, b.GetSeq()); err != nil {
+		if errors.Is(err, ErrFenced) {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			l.refused(ctx, conn, err)
+		}
+		return o, false, err
 	}
 	o.loadRejects = o.loadRejects[:0]
 	o.copiedRows = 0
@@ -628,7 +641,7 @@ func (l *loader) finish(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, o out
 		position, deletes = &p, l.change.deletes
 	}
 	pb.Queue(ledgerInsertSQL, l.cfg.GetJobId(), l.cfg.GetPartitionId(), b.GetSeq(), clean(table), l.cfg.GetTable(), clean(b.GetLastKey()),
-		o.extracted, o.loaded, o.quarant, o.filtered, o.warned, position, deletes)
+		o.extracted, o.loaded, o.quarant, o.filtered, o.warned, position, deletes, l.cfg.GetEpoch())
 	var q, f, w rejectCols
 	var loadedWarn []byte
 	if o.warned > 0 {

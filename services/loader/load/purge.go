@@ -14,7 +14,7 @@ import (
 // references through them.
 var purgedTables = []string{
 	"ledger", "lineage", "quarantine", "filtered", "warnings", "merges",
-	"before_images", "finalized", "upserts", "backups", "rollbacks",
+	"before_images", "finalized", "upserts", "backups", "rollbacks", "fences",
 }
 
 // PurgeJob removes what a job left in the target's bookkeeping.

@@ -320,6 +320,21 @@ CREATE TABLE IF NOT EXISTS cutover.rollbacks (
 	rolled_back_at timestamptz NOT NULL DEFAULT now(),
 	outcome jsonb NOT NULL
 );
+-- Fencing (fence.go): the highest lease epoch seen per partition
+-- (LoadConfig.epoch); a stream or batch of a lower one is refused. refused
+-- counts the refusals, refused_epoch is the epoch last refused.
+CREATE TABLE IF NOT EXISTS cutover.fences (
+	job_id text NOT NULL,
+	partition_id text NOT NULL,
+	epoch bigint NOT NULL,
+	updated_at timestamptz NOT NULL DEFAULT now(),
+	refused bigint NOT NULL DEFAULT 0,
+	refused_epoch bigint NOT NULL DEFAULT 0,
+	refused_at timestamptz,
+	PRIMARY KEY (job_id, partition_id)
+);
+-- The lease epoch the batch was committed under (0: not fenced).
+ALTER TABLE cutover.ledger ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0;
 -- Jobs whose bookkeeping PurgeJob removed: they write nothing more.
 CREATE TABLE IF NOT EXISTS cutover.purged (
 	job_id text PRIMARY KEY,

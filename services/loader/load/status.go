@@ -20,6 +20,10 @@ func toStatus(err error) error {
 	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
 		return err // already a status, e.g. from the stream itself
 	}
+	var fe *FencedError
+	if errors.As(err, &fe) {
+		return fe.status()
+	}
 	code := codes.Internal
 	switch {
 	case errors.Is(err, ErrInvalidArgument), errors.Is(err, reconcile.ErrInvalidArgument), errors.Is(err, batch.ErrMalformed):

@@ -301,12 +301,17 @@ func targetClass(c targetCol) checksum.Class {
 	return checksum.PostgresClass(c.typname)
 }
 
-// digests is one side's buckets: rows and hash sums.
-type digests map[int64][3]int64
+// digests is one side's buckets: rows and the hash sum (modulo 2^64).
+type digests map[int64]bucketDigest
 
-func (d digests) add(b, n, hi, lo int64) {
+type bucketDigest struct {
+	rows int64
+	sum  uint64
+}
+
+func (d digests) add(b, n int64, sum uint64) {
 	v := d[b]
-	d[b] = [3]int64{v[0] + n, v[1] + hi, v[2] + lo}
+	d[b] = bucketDigest{v.rows + n, v.sum + sum}
 }
 
 func (it *indTable) targetDigest(ctx context.Context, r *reconciler, prefixBits int, prefixes []int64, bits int) (digests, error) {
@@ -339,16 +344,15 @@ func (it *indTable) targetDigest(ctx context.Context, r *reconciler, prefixBits 
 		g.Go(func() error {
 			q, args := checksum.Postgres.Digest(tbl, prefixBits, prefixes, bits)
 			return r.db.query(gctx, "hash the rows of "+tbl.Ident, q, args, func(rows pgx.Rows) error {
-				var v [4]int64
-				for i, raw := range rows.RawValues() {
-					n, err := strconv.ParseInt(string(raw), 10, 64)
-					if err != nil {
-						return fmt.Errorf("digest column %d: %q is not an integer", i, raw)
-					}
-					v[i] = n
+				raw := rows.RawValues()
+				b, err1 := strconv.ParseInt(string(raw[0]), 10, 64)
+				n, err2 := strconv.ParseInt(string(raw[1]), 10, 64)
+				sum, err3 := strconv.ParseUint(string(raw[2]), 10, 64)
+				if err1 != nil || err2 != nil || err3 != nil {
+					return fmt.Errorf("digest row %q, %q, %q is not three integers", raw[0], raw[1], raw[2])
 				}
 				mu.Lock()
-				d.add(v[0], v[1], v[2], v[3])
+				d.add(b, n, sum)
 				mu.Unlock()
 				return nil
 			})
@@ -366,7 +370,7 @@ func (it *indTable) sourceDigest(ctx context.Context, prefixBits int, prefixes [
 			return nil, err
 		}
 		for _, b := range resp.GetBuckets() {
-			d.add(b.GetBucket(), b.GetRows(), b.GetSumHi(), b.GetSumLo())
+			d.add(b.GetBucket(), b.GetRows(), uint64(b.GetSumHi())<<32|uint64(b.GetSumLo())&0xffffffff)
 		}
 	}
 	return d, nil
@@ -388,10 +392,10 @@ func (it *indTable) rows(ctx context.Context, r *reconciler) error {
 		if level == 0 {
 			it.ic.Buckets = 1 << bits
 			for _, v := range src {
-				it.ic.SourceRows += v[0]
+				it.ic.SourceRows += v.rows
 			}
 			for _, v := range tgt {
-				it.ic.TargetRows += v[0]
+				it.ic.TargetRows += v.rows
 			}
 		}
 		var split, leaf []int64
@@ -402,7 +406,7 @@ func (it *indTable) rows(ctx context.Context, r *reconciler) error {
 			if level == 0 {
 				it.ic.BucketsDiffering++
 			}
-			if max(src[b][0], tgt[b][0]) > indLeafRows && bits+indStepBits <= indMaxBits {
+			if max(src[b].rows, tgt[b].rows) > indLeafRows && bits+indStepBits <= indMaxBits {
 				split = append(split, b)
 			} else {
 				leaf = append(leaf, b)
@@ -488,7 +492,7 @@ func (it *indTable) list(ctx context.Context, r *reconciler, bits int, buckets [
 			}
 			keyVals[k] = kv
 		}
-		row := sideRow{h: int64(checksum.Hex32(h[:8]))<<32 | checksum.Hex32(h[8:16]), display: display(vals)}
+		row := sideRow{h: checksum.RowHash(h), display: display(vals)}
 		if target {
 			s.tgt = append(s.tgt, row)
 		} else {

@@ -117,6 +117,9 @@ ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS deletes bigint N
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS polled_at timestamptz;
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS applied_at timestamptz;
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS checked_at timestamptz;
+-- Fencing token of a partition's lease: raised by every claim (Claim), so
+-- each holder has its own; the loader refuses the batches of an older one.
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0;
 `
 
 // Store is the control schema: every job fact lives here, so any replica
@@ -129,6 +132,10 @@ type Store struct {
 
 // ErrJobNotFound: no job with that id.
 var ErrJobNotFound = errors.New("job not found")
+
+// ErrLeaseLost: the partition's lease was taken over by another claim (its
+// epoch moved on); what the old holder would write is not written.
+var ErrLeaseLost = errors.New("partition lease lost")
 
 // Close closes the connection pool.
 func (s *Store) Close() { s.pool.Close() }
@@ -201,7 +208,10 @@ type Partition struct {
 	TableIndex       int
 	Range            *commonv1.KeyRange
 	Attempts         int
-	Timing           []byte // stage timings of the last attempt (JSON)
+	// Epoch is the claim's fencing token (Claim): raised by every claim of
+	// the partition, passed to the loader with its work.
+	Epoch  int64
+	Timing []byte // stage timings of the last attempt (JSON)
 }
 
 func (s *Store) InsertJob(ctx context.Context, j *Job, parts []Partition) error {
@@ -301,7 +311,10 @@ func (s *Store) GetJob(ctx context.Context, id string) (*Job, error) {
 }
 
 // Claim leases one runnable partition: pending and due, or running with an
-// expired lease (its orchestrator died). SKIP LOCKED lets replicas share.
+// expired lease (its orchestrator died or was paused). SKIP LOCKED lets
+// replicas share. Every claim raises the partition's epoch, read in the
+// same statement: the holder's fencing token, which the loader checks with
+// every batch and which every later write of the holder here must match.
 func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*Partition, error) {
 	var p Partition
 	var lower, upper string
@@ -319,7 +332,7 @@ func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*
 	}
 	err = tx.QueryRow(ctx, `
 		UPDATE cutover_control.partitions p
-		SET state = 'running', lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1
+		SET state = 'running', lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1, epoch = p.epoch + 1
 		WHERE (p.job_id, p.id) = (
 			SELECT c.job_id, c.id FROM cutover_control.partitions c
 			JOIN cutover_control.jobs j ON j.id = c.job_id
@@ -330,8 +343,8 @@ func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*
 			ORDER BY j.created_at, c.table_index, c.id
 			LIMIT 1
 			FOR UPDATE OF c SKIP LOCKED)
-		RETURNING p.job_id, p.id, p.table_index, p.table_name, p.lower_key, p.upper_key, p.attempts`,
-		owner, lease.String()).Scan(&p.JobID, &p.ID, &p.TableIndex, &p.Table, &lower, &upper, &p.Attempts)
+		RETURNING p.job_id, p.id, p.table_index, p.table_name, p.lower_key, p.upper_key, p.attempts, p.epoch`,
+		owner, lease.String()).Scan(&p.JobID, &p.ID, &p.TableIndex, &p.Table, &lower, &upper, &p.Attempts, &p.Epoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -346,28 +359,45 @@ func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*
 }
 
 // Progress records a partition's counts so far and renews its lease.
-// It reports false when the lease was lost or the job left running state.
+// It reports false when the job left running state, and ErrLeaseLost
+// when another claim took the partition over.
 func (s *Store) Progress(ctx context.Context, p *Partition, owner string, lease time.Duration, c *commonv1.Counts) (bool, error) {
 	tag, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions p SET extracted = $4, loaded = $5, quarantined = $6, batches = $7,
 			lease_until = now() + $8::interval, filtered = $9, warned = $10
 		FROM cutover_control.jobs j
-		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.state = 'running' AND j.id = p.job_id AND j.state = 'running'`,
-		p.JobID, p.ID, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), lease.String(), c.GetFiltered(), c.GetWarned())
+		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.epoch = $11 AND p.state = 'running' AND j.id = p.job_id AND j.state = 'running'`,
+		p.JobID, p.ID, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), lease.String(), c.GetFiltered(), c.GetWarned(), p.Epoch)
 	if err != nil {
 		return false, fmt.Errorf("record progress: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	if tag.RowsAffected() == 1 {
+		return true, nil
+	}
+	var epoch int64
+	err = s.pool.QueryRow(ctx, `SELECT epoch FROM cutover_control.partitions WHERE job_id = $1 AND id = $2`, p.JobID, p.ID).Scan(&epoch)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return false, fmt.Errorf("record progress: %w", err)
+	}
+	if err == nil && epoch != p.Epoch {
+		return false, fmt.Errorf("record progress of partition %s: %w: claimed at epoch %d, now at %d", p.ID, ErrLeaseLost, p.Epoch, epoch)
+	}
+	return false, nil
 }
 
+// FinishPartition records a partition done with its counts; ErrLeaseLost
+// when another claim took it over meanwhile (nothing is written).
 func (s *Store) FinishPartition(ctx context.Context, p *Partition, owner string, c *commonv1.Counts) error {
-	_, err := s.pool.Exec(ctx, `
+	tag, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions SET state = 'done', extracted = $4, loaded = $5, quarantined = $6, batches = $7,
 			error = '', lease_until = NULL, filtered = $8, stages = $9::jsonb, warned = $10
-		WHERE job_id = $1 AND id = $2 AND lease_owner = $3`,
-		p.JobID, p.ID, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), c.GetFiltered(), timingOrEmpty(p.Timing), c.GetWarned())
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND epoch = $11`,
+		p.JobID, p.ID, owner, c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetBatches(), c.GetFiltered(), timingOrEmpty(p.Timing), c.GetWarned(), p.Epoch)
 	if err != nil {
 		return fmt.Errorf("finish partition %s: %w", p.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("finish partition %s: %w (epoch %d)", p.ID, ErrLeaseLost, p.Epoch)
 	}
 	return nil
 }
@@ -376,24 +406,30 @@ func (s *Store) FinishPartition(ctx context.Context, p *Partition, owner string,
 func (s *Store) RetryPartition(ctx context.Context, p *Partition, owner string, backoff time.Duration, cause error) error {
 	_, err := s.pool.Exec(ctx, `
 		UPDATE cutover_control.partitions SET state = 'pending', not_before = now() + $4::interval, error = $5, lease_until = NULL
-		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'`,
-		p.JobID, p.ID, owner, backoff.String(), scrub(cause.Error()))
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND epoch = $6 AND state = 'running'`,
+		p.JobID, p.ID, owner, backoff.String(), scrub(cause.Error()), p.Epoch)
 	if err != nil {
 		return fmt.Errorf("requeue partition %s: %w", p.ID, err)
 	}
 	return nil
 }
 
-// FailPartition marks the partition and its job failed.
+// FailPartition marks the partition and its job failed; ErrLeaseLost
+// when another claim took the partition over meanwhile: a holder that lost
+// its lease fails neither.
 func (s *Store) FailPartition(ctx context.Context, p *Partition, owner string, cause error) error {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("fail partition: %w", err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'failed', error = $3, lease_until = NULL
-		WHERE job_id = $1 AND id = $2`, p.JobID, p.ID, scrub(cause.Error())); err != nil {
+	tag, err := tx.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'failed', error = $3, lease_until = NULL
+		WHERE job_id = $1 AND id = $2 AND epoch = $4`, p.JobID, p.ID, scrub(cause.Error()), p.Epoch)
+	if err != nil {
 		return fmt.Errorf("fail partition: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("fail partition %s: %w (epoch %d)", p.ID, ErrLeaseLost, p.Epoch)
 	}
 	if _, err := tx.Exec(ctx, `UPDATE cutover_control.jobs SET state = 'failed', error = $2, finished_at = now()
 		WHERE id = $1 AND state = 'running'`, p.JobID, scrub(fmt.Sprintf("partition %s: %v", p.ID, cause))); err != nil {
@@ -405,7 +441,7 @@ func (s *Store) FailPartition(ctx context.Context, p *Partition, owner string, c
 // ReleasePartition hands a partition back untouched (job cancelled).
 func (s *Store) ReleasePartition(ctx context.Context, p *Partition, owner string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'pending', lease_until = NULL
-		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'running'`, p.JobID, p.ID, owner)
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND epoch = $4 AND state = 'running'`, p.JobID, p.ID, owner, p.Epoch)
 	if err != nil {
 		return fmt.Errorf("release partition: %w", err)
 	}

@@ -95,34 +95,58 @@ func TestClaimKeepsParallelism(t *testing.T) {
 }
 
 // An owner whose lease ran out and was taken over writes nothing more:
-// neither progress nor the partition's end.
+// neither progress nor the partition's end nor its failure. Every claim
+// raises the partition's epoch, so the writes are fenced even when the new
+// holder has the same owner name (another worker of the same replica).
 func TestLostLeaseIsFenced(t *testing.T) {
 	s, pool := open(t)
 	ctx := context.Background()
 	newJob(t, s, "job-f", 1, 1)
 	old, err := s.Claim(ctx, "old", 50*time.Millisecond)
-	if err != nil || old == nil {
-		t.Fatalf("claim: %v %v", old, err)
+	if err != nil || old == nil || old.Epoch != 1 {
+		t.Fatalf("claim: %+v %v", old, err)
 	}
 	time.Sleep(200 * time.Millisecond) // the lease runs out: a paused owner
 	taken, err := s.Claim(ctx, "new", time.Minute)
-	if err != nil || taken == nil || taken.ID != old.ID || taken.Attempts != 2 {
+	if err != nil || taken == nil || taken.ID != old.ID || taken.Attempts != 2 || taken.Epoch != 2 {
 		t.Fatalf("take over: %+v %v", taken, err)
 	}
 	live, err := s.Progress(ctx, old, "old", time.Minute, &commonv1.Counts{Loaded: 99})
-	if err != nil || live {
-		t.Fatalf("progress of the old owner: live=%v err=%v", live, err)
+	if !errors.Is(err, ErrLeaseLost) || live {
+		t.Fatalf("progress of the old owner: live=%v err=%v, want ErrLeaseLost", live, err)
 	}
-	if err := s.FinishPartition(ctx, old, "old", &commonv1.Counts{Loaded: 99}); err != nil {
-		t.Fatal(err)
+	if err := s.FinishPartition(ctx, old, "old", &commonv1.Counts{Loaded: 99}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("finish by the old owner: %v, want ErrLeaseLost", err)
 	}
 	if err := s.RetryPartition(ctx, old, "old", 0, errors.New("late")); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.FailPartition(ctx, old, "old", errors.New("late")); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("fail by the old owner: %v, want ErrLeaseLost", err)
+	}
 	if st, owner, loaded := partState(t, pool, "job-f", old.ID); st != StateRunning || owner != "new" || loaded != 0 {
 		t.Fatalf("after the old owner's writes: %s owned by %s, loaded %d", st, owner, loaded)
 	}
-	if err := s.FinishPartition(ctx, taken, "new", &commonv1.Counts{Extracted: 10, Loaded: 10}); err != nil {
+	if j, err := s.GetJob(ctx, "job-f"); err != nil || j.State != StateRunning {
+		t.Fatalf("job after the old owner's failure: %+v %v", j, err)
+	}
+
+	// The same owner name claims again after its own lease ran out: the
+	// earlier claim is fenced by its epoch.
+	if _, err := pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = now() - interval '1s' WHERE job_id = 'job-f'`); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Claim(ctx, "new", time.Minute)
+	if err != nil || again == nil || again.ID != old.ID || again.Epoch != 3 {
+		t.Fatalf("claim again: %+v %v", again, err)
+	}
+	if live, err := s.Progress(ctx, taken, "new", time.Minute, &commonv1.Counts{Loaded: 98}); !errors.Is(err, ErrLeaseLost) || live {
+		t.Fatalf("progress of the earlier claim of the same owner: live=%v err=%v, want ErrLeaseLost", live, err)
+	}
+	if err := s.FinishPartition(ctx, taken, "new", &commonv1.Counts{Loaded: 98}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("finish by the earlier claim of the same owner: %v, want ErrLeaseLost", err)
+	}
+	if err := s.FinishPartition(ctx, again, "new", &commonv1.Counts{Extracted: 10, Loaded: 10}); err != nil {
 		t.Fatal(err)
 	}
 	if st, _, loaded := partState(t, pool, "job-f", old.ID); st != StateDone || loaded != 10 {

@@ -29,9 +29,23 @@ var (
 	ErrStage = stages.ErrStage
 	// ErrStageFatal: a stage refused the work; retrying cannot help.
 	ErrStageFatal = stages.ErrStageFatal
+	// ErrLeaseLost: another claim took the partition over while this one
+	// ran (its lease ran out: the replica was paused or cut off); the
+	// control schema refused its writes. The partition is the new holder's:
+	// this one writes nothing more about it (leaseLost).
+	ErrLeaseLost = jobstore.ErrLeaseLost
+	// ErrFenced: the loader refused this claim's batches for the same
+	// reason (a higher epoch of the partition registered there).
+	ErrFenced = stages.ErrFenced
 	// ErrCancelled: the job was cancelled while a partition ran.
 	ErrCancelled = errors.New("job cancelled")
 	// ErrSealed: the job's stored secrets do not open with this replica's
 	// --secret-key-file; the job stays until a replica with its key reads it.
 	ErrSealed = jobstore.ErrSealed
 )
+
+// leaseLost says whether err means the partition was taken over by
+// another claim, as the control schema or the loader's fence found.
+func leaseLost(err error) bool {
+	return errors.Is(err, ErrLeaseLost) || errors.Is(err, ErrFenced)
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/cutover/cutover/services/orchestrator/stages"
 	"github.com/jackc/pgx/v5/pgconn"
 	"google.golang.org/grpc/codes"
@@ -55,11 +56,25 @@ func TestRetryableTransient(t *testing.T) {
 		{"unbalanced", fmt.Errorf("%w: batch 1", ErrUnbalanced), false},
 		{"cancelled", fmt.Errorf("%w: job x", ErrCancelled), false},
 		{"bad spec", errors.Join(ErrInvalidSpec, errors.New("x")), false},
+		{"fenced", stages.Classify("loader", stage.FencedStatus("job x, partition p: epoch 1 is older than 2", nil)), false},
 	}
 	for _, tt := range tests {
 		if got := retryable(tt.err); got != tt.want {
 			t.Errorf("%s: retryable(%v) = %v, want %v", tt.name, tt.err, got, tt.want)
 		}
+	}
+}
+
+// A loader's fenced refusal is the lease lost to another claim, told apart
+// from a refusal of the work (which fails the job).
+func TestFencedIsLeaseLost(t *testing.T) {
+	fenced := stages.Classify("loader", stage.FencedStatus("job x, partition p: epoch 1 is older than 2", nil))
+	if !leaseLost(fenced) || errors.Is(fenced, ErrStageFatal) {
+		t.Errorf("fenced refusal classified as %v", fenced)
+	}
+	refused := stages.Classify("loader", status.Error(codes.FailedPrecondition, "job x, partition p: epoch 1 is older than 2"))
+	if leaseLost(refused) || !errors.Is(refused, ErrStageFatal) {
+		t.Errorf("plain refusal classified as %v", refused)
 	}
 }
 

@@ -70,10 +70,18 @@ func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) {
 	}
 	switch {
 	case err == nil:
-		if err := s.store.FinishPartition(bg, p, s.cfg.Owner, counts); err != nil {
+		if err := s.store.FinishPartition(bg, p, s.cfg.Owner, counts); leaseLost(err) {
+			slog.Warn("partition taken over by another claim before its end was recorded; the new holder records it",
+				"job", p.JobID, "partition", p.ID, "epoch", p.Epoch)
+		} else if err != nil {
 			slog.Error("finish partition", "job", p.JobID, "partition", p.ID, "err", err)
 		}
 		s.finishJobs(ctx)
+	case leaseLost(err):
+		// Paused or cut off past the lease, this replica lost the
+		// partition: another claim holds it and the loader fenced this
+		// one's batches. Give it up: no retry, no failure, no write.
+		slog.Warn("partition taken over by another claim: giving it up", "job", p.JobID, "partition", p.ID, "epoch", p.Epoch, "err", err)
 	case ctx.Err() != nil || errors.Is(err, ErrCancelled):
 		// Shutdown or cancel: hand the partition back; the ledger keeps
 		// what was loaded and a resume skips it.
@@ -84,7 +92,10 @@ func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) {
 		_ = s.store.RetryPartition(bg, p, s.cfg.Owner, backoff, err)
 	default:
 		slog.Error("partition failed", "job", p.JobID, "partition", p.ID, "attempt", p.Attempts, "err", err)
-		if err := s.store.FailPartition(bg, p, s.cfg.Owner, err); err != nil {
+		if err := s.store.FailPartition(bg, p, s.cfg.Owner, err); leaseLost(err) {
+			slog.Warn("partition taken over by another claim: its failure here is not recorded", "job", p.JobID, "partition", p.ID, "epoch", p.Epoch)
+			return
+		} else if err != nil {
 			slog.Error("record failure", "job", p.JobID, "err", err)
 		}
 		s.storeFinalReport(bg, p.JobID)
@@ -105,7 +116,8 @@ func (s *Service) runPartition(ctx context.Context, job *jobstore.Job, p *jobsto
 	parent := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": job.TraceParent})
 	pctx, span := tracer.Start(trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(parent)), "partition",
 		trace.WithAttributes(attribute.String("cutover.job_id", job.ID), attribute.String("cutover.partition", p.ID),
-			attribute.String("cutover.table", tbl.GetName()), attribute.Int("cutover.attempt", p.Attempts)))
+			attribute.String("cutover.table", tbl.GetName()), attribute.Int("cutover.attempt", p.Attempts),
+			attribute.Int64("cutover.epoch", p.Epoch)))
 	defer span.End()
 	counts, err := s.streamPartition(pctx, job, p, tbl, target)
 	if err != nil {
@@ -157,7 +169,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobstore.Job, p *job
 	req := &loaderv1.LoadPartitionRequest{
 		Config: &loaderv1.LoadConfig{Target: target, Table: tbl.GetTargetTable(), JobId: job.ID, PartitionId: p.ID,
 			Staged: jobspec.StagedTables(job.Spec)[tbl.GetTargetTable()], TableName: tbl.GetName(), System: tbl.GetSystem(),
-			RedriveOf: job.RedriveOf, WriteMode: tbl.GetWriteMode()},
+			RedriveOf: job.RedriveOf, WriteMode: tbl.GetWriteMode(), Epoch: p.Epoch},
 		Upstream: cl.Addrs.Validator,
 		Validate: cl.PullRead(tbl, rd),
 	}
@@ -204,7 +216,7 @@ func (s *Service) streamPartition(ctx context.Context, job *jobstore.Job, p *job
 			return nil, err
 		}
 		if !ok {
-			return nil, fmt.Errorf("%w: job %s is no longer running or partition %s lost its lease", ErrCancelled, job.ID, p.ID)
+			return nil, fmt.Errorf("%w: job %s is no longer running", ErrCancelled, job.ID)
 		}
 		s.watchThresholds(ctx, job)
 	}

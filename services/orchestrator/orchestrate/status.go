@@ -69,7 +69,7 @@ func isDomain(err error) bool {
 // retryable says whether a failed partition should be tried again: stage
 // outages are, refusals and broken accounting are not.
 func retryable(err error) bool {
-	if errors.Is(err, ErrUnbalanced) || errors.Is(err, ErrStageFatal) || errors.Is(err, ErrCancelled) || errors.Is(err, ErrInvalidSpec) {
+	if errors.Is(err, ErrUnbalanced) || errors.Is(err, ErrStageFatal) || errors.Is(err, ErrCancelled) || errors.Is(err, ErrInvalidSpec) || leaseLost(err) {
 		return false
 	}
 	return true

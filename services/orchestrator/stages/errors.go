@@ -11,4 +11,8 @@ var (
 	// ErrUnbalanced: extracted != loaded + quarantined + filtered, or the
 	// ledger disagrees with the acknowledgements; the job fails.
 	ErrUnbalanced = errors.New("accounting does not balance")
+	// ErrFenced: the loader refused the partition's work because another
+	// claim of the partition (a higher epoch) took it over: the caller lost
+	// its lease and gives the partition up, neither retrying nor failing it.
+	ErrFenced = errors.New("fenced: the partition was taken over")
 )

@@ -148,6 +148,9 @@ func Classify(name string, err error) error {
 		return fmt.Errorf("%w: %s: %s", ErrStage, name, dsn.Scrub(err.Error()))
 	}
 	msg := dsn.Scrub(st.Message())
+	if stage.IsFenced(err) {
+		return fmt.Errorf("%w: %s: %s", ErrFenced, name, msg)
+	}
 	if stage.Refused(st.Code()) {
 		return fmt.Errorf("%w: %s: %s", ErrStageFatal, name, msg)
 	}

@@ -732,7 +732,8 @@ type BucketDigest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Bucket int64                  `protobuf:"varint,1,opt,name=bucket,proto3" json:"bucket,omitempty"`
 	Rows   int64                  `protobuf:"varint,2,opt,name=rows,proto3" json:"rows,omitempty"`
-	// Sums of the two 32-bit halves of the rows' hashes.
+	// The sum modulo 2^64 of the rows' 60-bit hashes (md5's first 15 hex
+	// digits): its high and its low 32 bits.
 	SumHi         int64 `protobuf:"varint,3,opt,name=sum_hi,json=sumHi,proto3" json:"sum_hi,omitempty"`
 	SumLo         int64 `protobuf:"varint,4,opt,name=sum_lo,json=sumLo,proto3" json:"sum_lo,omitempty"`
 	unknownFields protoimpl.UnknownFields

@@ -617,7 +617,16 @@ type LoadConfig struct {
 	// rows load now are marked resolved, in the batch's transaction.
 	RedriveOf string `protobuf:"bytes,8,opt,name=redrive_of,json=redriveOf,proto3" json:"redrive_of,omitempty"`
 	// How rows are written (insert or upsert with before images).
-	WriteMode     v1.WriteMode `protobuf:"varint,9,opt,name=write_mode,json=writeMode,proto3,enum=cutover.common.v1.WriteMode" json:"write_mode,omitempty"`
+	WriteMode v1.WriteMode `protobuf:"varint,9,opt,name=write_mode,json=writeMode,proto3,enum=cutover.common.v1.WriteMode" json:"write_mode,omitempty"`
+	// Fencing token of the caller's lease on (job_id, partition_id): the
+	// orchestrator's epoch of the partition, raised on every claim. The
+	// loader keeps the highest epoch seen per (job, partition) in the
+	// target (cutover.fences), records it when the stream opens, and refuses
+	// with FailedPrecondition (ErrorInfo reason FENCED) a stream or batch
+	// whose epoch is lower, in the batch's own transaction: an owner that
+	// lost its lease commits nothing after its successor started. 0: not
+	// fenced (callers without a lease).
+	Epoch         int64 `protobuf:"varint,10,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -713,6 +722,13 @@ func (x *LoadConfig) GetWriteMode() v1.WriteMode {
 		return x.WriteMode
 	}
 	return v1.WriteMode(0)
+}
+
+func (x *LoadConfig) GetEpoch() int64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
 }
 
 type LoadRequest struct {
@@ -3265,7 +3281,7 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\acolumns\x18\x01 \x03(\v2\x1f.cutover.loader.v1.TargetColumnR\acolumns\x12\x1f\n" +
 	"\vprimary_key\x18\x02 \x03(\tR\n" +
 	"primaryKey\x12\x12\n" +
-	"\x04rows\x18\x03 \x01(\x03R\x04rows\"\xbe\x02\n" +
+	"\x04rows\x18\x03 \x01(\x03R\x04rows\"\xd4\x02\n" +
 	"\n" +
 	"LoadConfig\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12\x14\n" +
@@ -3279,7 +3295,9 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\n" +
 	"redrive_of\x18\b \x01(\tR\tredriveOf\x12;\n" +
 	"\n" +
-	"write_mode\x18\t \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\"\x7f\n" +
+	"write_mode\x18\t \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\x12\x14\n" +
+	"\x05epoch\x18\n" +
+	" \x01(\x03R\x05epoch\"\x7f\n" +
 	"\vLoadRequest\x127\n" +
 	"\x06config\x18\x01 \x01(\v2\x1d.cutover.loader.v1.LoadConfigH\x00R\x06config\x120\n" +
 	"\x05batch\x18\x02 \x01(\v2\x18.cutover.common.v1.BatchH\x00R\x05batchB\x05\n" +
