@@ -94,7 +94,7 @@ func loadSettings() settings {
 
 // Fault kinds. Every one must score at least one hit, or the suite fails.
 var kinds = []string{
-	"kill extractor", "kill transformer", "kill validator", "kill loader", "kill orchestrator",
+	"kill extractor", "kill transformer", "kill validator", "kill loader", "kill orchestrator", "pause orchestrator",
 	"postgres restart", "net reset stage", "net stall stage", "net stall acks",
 	"net reset target", "net reset control", "net reset source", "net reset gateway",
 }
@@ -166,6 +166,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	fmt.Printf("  %-20s %d\n", "job resumes", inj.resumes)
+	fmt.Printf("  %-20s %d\n", "fenced commits", st.countInLogs("fenced commit refused"))
 	fmt.Printf("  %-20s %d\n", "client call errors", inj.clientErrs)
 	for _, h := range inj.log {
 		t.Logf("hit: %s", h)

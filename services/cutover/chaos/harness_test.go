@@ -145,6 +145,17 @@ func (s *service) kill9() {
 	s.cmd = nil
 }
 
+// pause stops the process (SIGSTOP) for d, then lets it go on (SIGCONT):
+// it wakes believing it still holds what it held.
+func (s *service) pause(d time.Duration) {
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGSTOP)
+	time.Sleep(d)
+	_ = s.cmd.Process.Signal(syscall.SIGCONT)
+}
+
 // stop asks the process to end (SIGTERM), then kills it.
 func (s *service) stop() {
 	if s.cmd == nil {
@@ -235,6 +246,11 @@ func startStack(t *testing.T, binDir, controlURL string, extraEnv ...string) *st
 	orchEnv = append(orchEnv, extraEnv...)
 	st.services["orchestrator"] = &service{name: "orchestrator", bin: filepath.Join(binDir, "orchestrator"), addr: st.jobAddr,
 		env: orchEnv, logPath: filepath.Join(st.dir, "orchestrator.log")}
+	// A second replica on the same control database: partitions go to
+	// whichever claims them, and one paused past its lease is taken over.
+	second := freeAddr(t)
+	st.services["orchestrator2"] = &service{name: "orchestrator2", bin: filepath.Join(binDir, "orchestrator"), addr: second,
+		env: append(append([]string{}, orchEnv...), "CUTOVER_ORCHESTRATOR_ADDR="+second), logPath: filepath.Join(st.dir, "orchestrator2.log")}
 	gw := freeAddr(t)
 	st.restURL = "https://" + st.link("gateway", gw)
 	st.services["gateway"] = &service{name: "gateway", bin: filepath.Join(binDir, "gateway"), addr: gw,
@@ -245,7 +261,7 @@ func startStack(t *testing.T, binDir, controlURL string, extraEnv ...string) *st
 			s.stop()
 		}
 	})
-	for _, name := range append(append([]string{}, stages...), "orchestrator", "gateway") {
+	for _, name := range append(append([]string{}, stages...), "orchestrator", "orchestrator2", "gateway") {
 		if err := st.services[name].start(); err != nil {
 			t.Fatalf("%v\n%s", err, st.logs())
 		}

@@ -255,6 +255,9 @@ func (in *injector) run(stop chan struct{}) {
 		// fires.
 		var effect string
 		deadline := time.Now().Add(in.cfg.batchTimeout + 3*time.Second)
+		if kind == "pause orchestrator" {
+			deadline = time.Now().Add(3 * time.Second) // the pause itself outlasted the lease
+		}
 		for effect == "" && time.Now().Before(deadline) {
 			time.Sleep(250 * time.Millisecond)
 			after, err := in.observe()
@@ -280,6 +283,17 @@ func (in *injector) run(stop chan struct{}) {
 
 func (in *injector) inject(kind string) error {
 	switch {
+	case kind == "pause orchestrator":
+		// Split brain: a replica stopped past its lease (CUTOVER_LEASE
+		// 4s) wakes up after the other took its partitions over; the
+		// fence must refuse what it still sends.
+		in.st.services[in.orchestrator()].pause(6*time.Second + in.between(0, 2*time.Second))
+		return nil
+	case kind == "kill orchestrator":
+		s := in.st.services[in.orchestrator()]
+		s.kill9()
+		time.Sleep(in.between(0, 800*time.Millisecond))
+		return s.start()
 	case strings.HasPrefix(kind, "kill "):
 		s := in.st.services[strings.TrimPrefix(kind, "kill ")]
 		s.kill9()
@@ -324,4 +338,9 @@ func (in *injector) inject(kind string) error {
 	}
 	time.Sleep(hold)
 	return p.Toxics.RemoveToxic(context.Background(), "chaos")
+}
+
+// orchestrator picks one of the two replicas.
+func (in *injector) orchestrator() string {
+	return []string{"orchestrator", "orchestrator2"}[in.rng.IntN(2)]
 }
