@@ -112,6 +112,7 @@ func TestChaos(t *testing.T) {
 	pg := startCluster(t)
 	control := pg.database(t, "chaos_control")
 	csv := writeCSV(t, cfg.rows)
+	members := writeMembers(t, cfg.myRows)
 	maria := mariaSource(t, cfg.myRows)
 	st := startStack(t, binDir, control,
 		"CUTOVER_LEASE=4s", "CUTOVER_BATCH_TIMEOUT="+cfg.batchTimeout.String(), "CUTOVER_WORKERS=4", "CUTOVER_MAX_ATTEMPTS=5")
@@ -127,7 +128,7 @@ func TestChaos(t *testing.T) {
 			break // done() is checked below, with the kinds that missed
 		}
 		db := pg.database(t, fmt.Sprintf("chaos_round_%d", round))
-		job := runJob(t, st, jobs, rest, spec(csv, st.viaLink("target", db), src, cfg), db, cfg.rows, inj)
+		job := runJob(t, st, jobs, rest, spec(csv, members, st.viaLink("target", db), src, cfg), db, cfg.rows, inj)
 		got := snapshotOf(t, db, job)
 		var rep *orchestratorv1.GetJobReportResponse
 		var err error
@@ -154,7 +155,7 @@ func TestChaos(t *testing.T) {
 			break // a broken round is the finding: more rounds add nothing
 		}
 	}
-	rollbackUnderFaults(t, st, jobs, rest, pg, csv, src, cfg, inj)
+	rollbackUnderFaults(t, st, jobs, rest, pg, csv, members, src, cfg, inj)
 	names := append([]string{}, kinds...)
 	sort.Strings(names)
 	var missed []string
@@ -222,6 +223,30 @@ func writeCSV(t *testing.T, n int) string {
 		fmt.Fprintf(&sb, "%d,value %d\n", i, i)
 	}
 	path := filepath.Join(t.TempDir(), "chaos.csv")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// memberValue is member row id's v: every 50th row repeats the row before
+// it, so the two are one record and the newer (larger id) survives.
+func memberValue(id int) string {
+	if id%50 == 2 {
+		id--
+	}
+	return fmt.Sprintf("member %d", id)
+}
+
+// writeMembers writes the staged table's id,v rows.
+func writeMembers(t *testing.T, n int) string {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString("id,v\n")
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&sb, "%d,%s\n", i, memberValue(i))
+	}
+	path := filepath.Join(t.TempDir(), "members.csv")
 	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -296,10 +321,19 @@ func expected(cfg settings) map[string]*tableWant {
 			upsert.preexisting++
 		}
 	}
-	return map[string]*tableWant{"seq": csvWant, "seq_nokey": &keyless, "my_seq": myWant, "seq_upsert": upsert}
+	// The staged table: of each pair with the same v, the larger id.
+	members := &tableWant{rows: map[int64]string{}, quarantine: map[string]bool{}}
+	for i := 1; i <= cfg.myRows; i++ {
+		if i%50 == 1 && i+1 <= cfg.myRows {
+			members.merged++
+			continue
+		}
+		members.rows[int64(i)] = memberValue(i)
+	}
+	return map[string]*tableWant{"seq": csvWant, "seq_nokey": &keyless, "my_seq": myWant, "seq_upsert": upsert, "members": members}
 }
 
-func spec(csv, target, mysqlDSN string, cfg settings) *commonv1.JobSpec {
+func spec(csv, members, target, mysqlDSN string, cfg settings) *commonv1.JobSpec {
 	rule := []*commonv1.Rule{{Column: "v", Kind: &commonv1.Rule_Regex{Regex: &commonv1.RegexRule{Pattern: "^value"}}}}
 	cols := []*commonv1.ColumnMapping{{Target: "id", Source: "id"}, {Target: "v", Source: "v"}}
 	csvSrc := &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: csv}}}
@@ -315,6 +349,11 @@ func spec(csv, target, mysqlDSN string, cfg settings) *commonv1.JobSpec {
 			// Rows with a taken key replace the row (its before image kept).
 			{Name: "seq_upsert", TargetTable: "seq_upsert", Partitions: int32(cfg.parts / 2), Source: csvSrc, Columns: cols, Rules: rule,
 				WriteMode: commonv1.WriteMode_WRITE_MODE_UPSERT},
+			// Staged: rows with the same v are one record, merged at
+			// finalize across partitions; the larger id survives.
+			{Name: "members", TargetTable: "members", Partitions: int32(cfg.parts / 2), Columns: cols,
+				Source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Csv{Csv: &commonv1.CsvSource{Path: members}}},
+				Dedupe: &commonv1.Dedupe{Keys: []*commonv1.MatchKey{{Columns: []string{"v"}}}, Policy: commonv1.SurvivorPolicy_SURVIVOR_POLICY_NEWEST, NewestBy: "id"}},
 		}}
 }
 
@@ -328,6 +367,7 @@ func runJob(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, rest 
 	exec1(t, direct, `CREATE TABLE seq_nokey (id bigint, v text)`)
 	exec1(t, direct, `CREATE TABLE my_seq (id bigint PRIMARY KEY, v text NOT NULL)`)
 	exec1(t, direct, `CREATE TABLE seq_upsert (id bigint PRIMARY KEY, v text NOT NULL)`)
+	exec1(t, direct, `CREATE TABLE members (id bigint PRIMARY KEY, v text NOT NULL)`)
 	exec1(t, direct, `INSERT INTO seq_upsert SELECT g, 'old ' || g FROM generate_series(3, $1::int, 3) g`, rows)
 	var created *orchestratorv1.CreateJobResponse
 	var err error
@@ -430,11 +470,11 @@ func exec1(t *testing.T, dsn, sql string, args ...any) {
 // until it answers (as a client would), and the tables must then be as
 // they were before the job, by the generator: empty, and the upsert
 // table's "old" rows back.
-func rollbackUnderFaults(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, rest *restClient, pg *cluster, csv, src string, cfg settings, inj *injector) {
+func rollbackUnderFaults(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, rest *restClient, pg *cluster, csv, members, src string, cfg settings, inj *injector) {
 	t.Helper()
 	db := pg.database(t, "chaos_rollback")
-	sp := spec(csv, st.viaLink("target", db), src, cfg)
-	sp.Tables = slices.DeleteFunc(sp.Tables, func(tb *commonv1.TableSpec) bool { return tb.GetName() == "seq_nokey" })
+	sp := spec(csv, members, st.viaLink("target", db), src, cfg)
+	sp.Tables = slices.DeleteFunc(sp.Tables, func(tb *commonv1.TableSpec) bool { return tb.GetName() == "seq_nokey" || tb.GetName() == "members" })
 	job := runJob(t, st, jobs, rest, sp, db, cfg.rows, nil)
 	stop := make(chan struct{})
 	done := make(chan int)

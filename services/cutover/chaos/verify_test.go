@@ -18,6 +18,8 @@ type tableWant struct {
 	keyless    bool             // the target has no key: only the ledger stops a duplicate
 	// preexisting rows were in the table before the job (not loaded by it).
 	preexisting int64
+	// merged rows are merged away into a survivor (a staged table).
+	merged int64
 }
 
 // tableGot is what a finished job left in one target table.
@@ -49,7 +51,7 @@ func snapshotOf(t *testing.T, dsn string, job *orchestratorv1.Job) *snapshot {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
-	for _, table := range []string{"seq", "seq_nokey", "my_seq", "seq_upsert"} {
+	for _, table := range []string{"seq", "seq_nokey", "my_seq", "seq_upsert", "members"} {
 		g := &tableGot{rows: map[int64][]string{}, quarantine: map[string]int{}}
 		rows, err := conn.Query(ctx, `SELECT id, v FROM `+pgx.Identifier{table}.Sanitize())
 		must("read "+table, err)
@@ -92,7 +94,7 @@ func snapshotOf(t *testing.T, dsn string, job *orchestratorv1.Job) *snapshot {
 // duplicated counts extra copies and anything the generator does not
 // expect.
 func verify(want map[string]*tableWant, got *snapshot) (lost, dup int, problems []string) {
-	var loaded, quarantined int64
+	var loaded, quarantined, merged int64
 	names := make([]string, 0, len(want))
 	for n := range want {
 		names = append(names, n)
@@ -150,6 +152,7 @@ func verify(want map[string]*tableWant, got *snapshot) (lost, dup int, problems 
 		}
 		loaded += int64(len(w.rows)) - w.preexisting
 		quarantined += int64(len(w.quarantine))
+		merged += w.merged
 	}
 	for _, g := range got.ledgerGaps {
 		problems = append(problems, "ledger not contiguous: "+g)
@@ -158,9 +161,9 @@ func verify(want map[string]*tableWant, got *snapshot) (lost, dup int, problems 
 		problems = append(problems, fmt.Sprintf("%d objects left in schema cutover_stage", got.staging))
 	}
 	c := got.job.GetCounts()
-	if c.GetExtracted() != loaded+quarantined || c.GetLoaded() != loaded || c.GetQuarantined() != quarantined {
-		problems = append(problems, fmt.Sprintf("job counts extracted %d, loaded %d, quarantined %d; the generator made %d rows, %d valid, %d broken",
-			c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), loaded+quarantined, loaded, quarantined))
+	if c.GetExtracted() != loaded+quarantined+merged || c.GetLoaded() != loaded || c.GetQuarantined() != quarantined || c.GetMergedAway() != merged {
+		problems = append(problems, fmt.Sprintf("job counts extracted %d, loaded %d, quarantined %d, merged away %d; the generator made %d rows, %d to load, %d broken, %d to merge",
+			c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), c.GetMergedAway(), loaded+quarantined+merged, loaded, quarantined, merged))
 	}
 	return lost, dup, problems
 }
