@@ -124,7 +124,7 @@ func TestChaos(t *testing.T) {
 	inj := &injector{t: t, st: st, pg: pg, rng: rng, cfg: cfg, control: control, byKind: map[string]int{}, tried: map[string]int{}}
 	var lost, dup int
 	for round := 1; !inj.done(); round++ {
-		if round > cfg.hits {
+		if round > 2*cfg.hits {
 			break // done() is checked below, with the kinds that missed
 		}
 		db := pg.database(t, fmt.Sprintf("chaos_round_%d", round))
@@ -156,6 +156,7 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	rollbackUnderFaults(t, st, jobs, rest, pg, csv, members, src, cfg, inj)
+	followUnderFaults(t, st, jobs, pg, maria, src, inj)
 	names := append([]string{}, kinds...)
 	sort.Strings(names)
 	var missed []string
