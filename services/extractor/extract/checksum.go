@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strconv"
+	"strings"
 	"sync"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -410,7 +411,14 @@ func (sqliteKind) openChecksum(ctx context.Context, s *Service, src *commonv1.So
 		cs.classes[c.name] = liteClass(c.class)
 	}
 	if key, err := t.key(); err == nil {
-		cs.refKeys = []checksum.RefKey{{Name: key.ref[:len(key.ref)-1]}}
+		parts := key.parts
+		if len(parts) == 0 {
+			parts = []sqliteKey{key}
+		}
+		cs.refKeys = []checksum.RefKey{}
+		for _, p := range parts {
+			cs.refKeys = append(cs.refKeys, checksum.RefKey{Name: strings.TrimSuffix(p.ref, "=")})
+		}
 	}
 	cs.query = func(ctx context.Context, q string, args []any, each func([]sql.NullString) error) error {
 		if err := sqlQuery(ctx, db, q, args, each); err != nil {

@@ -3,6 +3,7 @@ package extract
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -68,6 +69,62 @@ type sqliteKey struct {
 	expr    string // quoted column or rowid alias
 	ref     string // source_ref prefix, e.g. "rowid=" or "id="
 	integer bool   // integer keys can be split into ranges
+	// parts: a WITHOUT ROWID table's composite primary key, in key order;
+	// batches are cut by the whole key as a row value ((a, b) > (?, ?)),
+	// and cursors are JSON arrays of the parts' text.
+	parts []sqliteKey
+}
+
+// selectExprs are the key's columns in the select list, in key order.
+func (k sqliteKey) selectExprs() []string {
+	if len(k.parts) == 0 {
+		return []string{k.expr}
+	}
+	out := make([]string, len(k.parts))
+	for i, p := range k.parts {
+		out[i] = p.expr
+	}
+	return out
+}
+
+// cond is the condition "key op bound" and its arguments.
+func (k sqliteKey) cond(field, op, v string) (string, []any, error) {
+	if len(k.parts) == 0 {
+		a, err := k.arg(field, v)
+		return k.expr + " " + op + " ?", []any{a}, err
+	}
+	var texts []string
+	if err := json.Unmarshal([]byte(v), &texts); err != nil || len(texts) != len(k.parts) {
+		return "", nil, invalid(field, "%q is not a key of %d columns (a JSON array of their values)", cut(v), len(k.parts))
+	}
+	args := make([]any, len(texts))
+	marks := make([]string, len(texts))
+	for i, p := range k.parts {
+		a, err := p.arg(field, texts[i])
+		if err != nil {
+			return "", nil, err
+		}
+		args[i], marks[i] = a, "?"
+	}
+	return "(" + strings.Join(k.selectExprs(), ", ") + ") " + op + " (" + strings.Join(marks, ", ") + ")", args, nil
+}
+
+// text is a row's key as cursors carry it, and appends its source reference.
+func (k sqliteKey) text(vals []any, ref []byte) (string, []byte) {
+	if len(k.parts) == 0 {
+		kv := keyText(vals[0])
+		return kv, append(append(ref, k.ref...), kv...)
+	}
+	texts := make([]string, len(k.parts))
+	for i, p := range k.parts {
+		texts[i] = keyText(vals[i])
+		if i > 0 {
+			ref = append(ref, ',')
+		}
+		ref = append(append(ref, p.ref...), texts[i]...)
+	}
+	b, _ := json.Marshal(texts)
+	return string(b), ref
 }
 
 // classify applies SQLite's affinity rules (datatype3.html §3.1) to a
@@ -267,8 +324,13 @@ func (t *sqliteTable) key() (sqliteKey, error) {
 		return sqliteKey{}, fmt.Errorf("%w: source.sqlite.table: %s is a %s, which has no key to cut batches by", ErrPrecondition, t.name, t.kind)
 	}
 	if t.withoutRow {
-		if len(t.pk) != 1 {
-			return sqliteKey{}, fmt.Errorf("%w: source.sqlite.table: WITHOUT ROWID table %s needs a single-column primary key, it has %d key columns", ErrPrecondition, t.name, len(t.pk))
+		if len(t.pk) > 1 {
+			var k sqliteKey
+			for _, i := range t.pk {
+				c := t.cols[i]
+				k.parts = append(k.parts, sqliteKey{expr: sqliteIdent(c.name), ref: c.name + "=", integer: c.class == sqlInteger})
+			}
+			return k, nil
 		}
 		c := t.cols[t.pk[0]]
 		return sqliteKey{expr: sqliteIdent(c.name), ref: c.name + "=", integer: c.class == sqlInteger}, nil
@@ -459,9 +521,14 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 	// type from the driver, which would otherwise turn DATE text into
 	// time.Time: the storage class must reach the checks as stored.
 	var sb strings.Builder
-	sb.WriteString("SELECT likely(")
-	sb.WriteString(key.expr)
-	sb.WriteString(")")
+	sb.WriteString("SELECT ")
+	keyExprs := key.selectExprs()
+	for i, e := range keyExprs {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString("likely(" + e + ")")
+	}
 	for _, c := range t.cols {
 		sb.WriteString(", likely(")
 		sb.WriteString(sqliteIdent(c.name))
@@ -471,7 +538,7 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 	sb.WriteString(sqliteIdent(t.name))
 	var args []any
 	cond := func(field, op, v string) error {
-		a, err := key.arg(field, v)
+		c, a, err := key.cond(field, op, v)
 		if err != nil {
 			return err
 		}
@@ -480,8 +547,8 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 		} else {
 			sb.WriteString(" AND ")
 		}
-		sb.WriteString(key.expr + " " + op + " ?")
-		args = append(args, a)
+		sb.WriteString(c)
+		args = append(args, a...)
 		return nil
 	}
 	for _, c := range []struct{ field, op, v string }{
@@ -493,7 +560,7 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 			}
 		}
 	}
-	sb.WriteString(" ORDER BY " + key.expr + " LIMIT ?")
+	sb.WriteString(" ORDER BY " + strings.Join(keyExprs, ", ") + " LIMIT ?")
 	args = append(args, size)
 	rows, err := db.QueryContext(ctx, sb.String(), args...)
 	if err != nil {
@@ -508,7 +575,8 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 	}
 	refs := batch.NewBuilder("source_ref", textType, capRows)
 	b := &commonv1.Batch{Source: t.path + ":" + t.name}
-	vals := make([]any, len(t.cols)+1)
+	nk := len(keyExprs) // the key's values come first
+	vals := make([]any, len(t.cols)+nk)
 	ptrs := make([]any, len(vals))
 	for i := range vals {
 		ptrs[i] = &vals[i]
@@ -527,15 +595,15 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 		if err := rows.Scan(ptrs...); err != nil {
 			return nil, false, err
 		}
-		kv := keyText(vals[0])
-		refBuf = append(append(refBuf[:0], key.ref...), kv...)
+		var kv string
+		kv, refBuf = key.text(vals, refBuf[:0])
 		rowBytes := fixed + refCost(len(refBuf))
 		for i, c := range t.cols {
 			sizer.sizes[i] = -1
 			if batch.Storage(c.wireType()) != batch.StorageBytes {
 				continue
 			}
-			switch x := vals[i+1].(type) {
+			switch x := vals[i+nk].(type) {
 			case string:
 				sizer.sizes[i] = int64(len(x))
 			case []byte:
@@ -549,7 +617,7 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 		for i, c := range t.cols {
 			if sizer.nbig > 0 && sizer.big[i] {
 				var prefix []byte
-				switch x := vals[i+1].(type) {
+				switch x := vals[i+nk].(type) {
 				case string:
 					prefix = []byte(x[:min(len(x), rawPrefixBytes)])
 				case []byte:
@@ -572,7 +640,7 @@ func readSQLite(ctx context.Context, db *sql.DB, spec *commonv1.SqliteSource, rn
 				continue
 			}
 			var rej *commonv1.Reject
-			scratch, rej = appendSQLiteValue(cols[i], c, vals[i+1], scratch)
+			scratch, rej = appendSQLiteValue(cols[i], c, vals[i+nk], scratch)
 			if rej != nil {
 				rej.Row = int32(n)
 				b.Rejects = append(b.Rejects, rej)
