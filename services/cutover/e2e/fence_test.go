@@ -72,7 +72,10 @@ func TestPausedOwnerIsFenced(t *testing.T) {
 	if err := syscall.Kill(pidA, syscall.SIGSTOP); err != nil {
 		t.Fatalf("SIGSTOP A: %v", err)
 	}
-	pausedAt := time.Now()
+	// A's lease as A last renewed it, in the database's clock: B must not
+	// take the partition before it runs out (the lease counts from A's last
+	// renewal, not from the pause).
+	leaseEnd := db.Strings(`SELECT (extract(epoch FROM lease_until) * 1000)::bigint::text FROM cutover_control.partitions WHERE job_id = $1 AND id = $2`, id, part)[0]
 	atPause := db.Int(`SELECT count(*) FROM cutover.ledger WHERE job_id = $1 AND partition_id = $2`, id, part)
 	if atPause >= int64(rows/parts/batch) {
 		t.Fatalf("A's partition was loaded before the pause; make it longer")
@@ -84,9 +87,11 @@ func TestPausedOwnerIsFenced(t *testing.T) {
 		return db.Int(`SELECT count(*) FROM cutover_control.partitions WHERE job_id = $1 AND id = $2 AND epoch = 2 AND lease_owner LIKE $3`,
 			id, part, "%:"+strconv.Itoa(pidB)+":%") == 1
 	})
-	takenAfter := time.Since(pausedAt)
-	if takenAfter < 2*time.Second {
-		t.Fatalf("the partition was taken over %s after the pause, within the lease", takenAfter)
+	// B's claim set its lease to claim time + 2s: the claim came after A's
+	// lease ran out (B may have renewed since, which only moves it later).
+	if early := db.Int(`SELECT coalesce($3::bigint - (extract(epoch FROM lease_until) * 1000)::bigint + 2000, -1) FROM cutover_control.partitions WHERE job_id = $1 AND id = $2`,
+		id, part, leaseEnd); early > 0 {
+		t.Fatalf("the partition was taken over %d ms before A's lease ran out", early)
 	}
 	waitFor(t, p, time.Minute, "the fence to refuse A's batch", func() bool {
 		return db.Int(`SELECT count(*) FROM cutover.fences WHERE job_id = $1 AND partition_id = $2 AND epoch = 2 AND refused >= 1 AND refused_epoch = 1`, id, part) == 1
@@ -159,8 +164,8 @@ func TestPausedOwnerIsFenced(t *testing.T) {
 	if n := db.Int(`SELECT count(*) FROM cutover_control.partitions WHERE job_id = $1 AND id = $2 AND state = 'done' AND epoch = 2 AND loaded > 0`, id, part); n != 1 {
 		t.Errorf("A's partition is not done under epoch 2")
 	}
-	t.Logf("partition %s: %d batches at the pause, taken over %s after it; batches by epoch: %v; fence: %v",
-		part, atPause, takenAfter.Round(time.Millisecond),
+	t.Logf("partition %s: %d batches at the pause, taken over after A's lease ran out; batches by epoch: %v; fence: %v",
+		part, atPause,
 		db.Strings(`SELECT epoch || ':' || count(*) FROM cutover.ledger WHERE job_id = $1 AND partition_id = $2 GROUP BY epoch ORDER BY epoch`, id, part),
 		db.Strings(`SELECT 'epoch ' || epoch || ', refused ' || refused || ' of epoch ' || refused_epoch FROM cutover.fences WHERE job_id = $1 AND partition_id = $2`, id, part))
 	for _, line := range strings.Split(string(logA), "\n") {
