@@ -378,14 +378,12 @@ func clip(s string, n int) string {
 // and --fail-on-warning fails on it).
 func independentChecks(ind *commonv1.IndependentCheck) []check {
 	var out []check
-	rows := check{name: "independent rows", skipped: ind.GetRowsSkipped(),
+	rows := check{name: "independent rows",
 		message: fmt.Sprintf("source %d rows, target %d; %d of %d key buckets differ, %d differing keys listed; compared: %s",
 			ind.GetSourceRows(), ind.GetTargetRows(), ind.GetBucketsDiffering(), ind.GetBuckets(), len(ind.GetDifferences()), strings.Join(ind.GetComparedColumns(), ", "))}
 	rows.failed = ind.GetSourceRows() != ind.GetTargetRows() && ind.GetRowsSkipped() == "" || ind.GetBucketsDiffering() > 0 || len(ind.GetDifferences()) > 0
-	if ind.GetRowsSkipped() != "" && !rows.failed {
-		rows.skipped = ind.GetRowsSkipped()
-	} else {
-		rows.skipped = ""
+	if !rows.failed {
+		rows.skipped = ind.GetRowsSkipped() // a failure shows as one, not as a skip
 	}
 	if ind.GetTruncated() {
 		rows.message += " (more not listed)"

@@ -451,29 +451,17 @@ func liteClass(c sqlClass) checksum.Class {
 	return checksum.ClassOther
 }
 
-// digestParts is how many queries at once a digest of an integer-keyed
-// table runs as, each over a key range: a MySQL query runs on one core.
-const digestParts = 4
-
 // digest runs a digest ask, split by key range where it can be, and adds
 // the parts' buckets.
 func digest(ctx context.Context, t *csTable, tbl checksum.Table, d *extractorv1.ChecksumDigest) ([]*extractorv1.BucketDigest, error) {
 	parts := []*checksum.Range{nil}
 	if tbl.IntKey && t.parallel {
-		var lo, hi sql.NullString
-		err := t.query(ctx, t.dialect.Bounds(tbl), nil, func(v []sql.NullString) error { lo, hi = v[0], v[1]; return nil })
+		err := t.query(ctx, t.dialect.Bounds(tbl), nil, func(v []sql.NullString) error {
+			parts = checksum.Parts(v[0].String, v[1].String)
+			return nil
+		})
 		if err != nil {
 			return nil, err
-		}
-		l, err1 := strconv.ParseInt(lo.String, 10, 64)
-		h, err2 := strconv.ParseInt(hi.String, 10, 64)
-		if err1 == nil && err2 == nil {
-			if rs := checksum.Split(l, h, digestParts); len(rs) > 0 {
-				parts = parts[:0]
-				for i := range rs {
-					parts = append(parts, &rs[i])
-				}
-			}
 		}
 	}
 	type bucketSum struct {

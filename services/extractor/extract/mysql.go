@@ -336,6 +336,20 @@ func (t *myTable) display() string { return t.db + "." + t.name }
 
 func (t *myTable) ident() string { return myIdent(t.db) + "." + myIdent(t.name) }
 
+// writeSelectFrom writes "SELECT <every column> FROM <table>", the start
+// of every read of t.
+func (t *myTable) writeSelectFrom(sb *strings.Builder) {
+	sb.WriteString("SELECT ")
+	for i, c := range t.cols {
+		if i > 0 {
+			sb.WriteString(", ")
+		}
+		sb.WriteString(c.sel)
+	}
+	sb.WriteString(" FROM ")
+	sb.WriteString(t.ident())
+}
+
 // myIdent quotes an identifier with backticks.
 func myIdent(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
 
@@ -930,15 +944,7 @@ func myAppendKeyText(dst []byte, c myCol, v []byte) []byte {
 func mysqlReadQuery(t *myTable, kr *commonv1.KeyRange, cursor string, size int) (string, []any, error) {
 	keys := t.keyCols()
 	var sb strings.Builder
-	sb.WriteString("SELECT ")
-	for i, c := range t.cols {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(c.sel)
-	}
-	sb.WriteString(" FROM ")
-	sb.WriteString(t.ident())
+	t.writeSelectFrom(&sb)
 	var args []any
 	where := " WHERE "
 	for _, c := range []struct{ field, v, op string }{{"cursor", cursor, ">"}, {"range.lower", kr.GetLower(), ">"}, {"range.upper", kr.GetUpper(), "<="}} {

@@ -128,15 +128,7 @@ func myMaxBytes(dataType string, length int64) int64 {
 // goes through the binary protocol like every other read.
 func myPassQuery(t *myTable, order string, offset int64, limit int) (string, []any) {
 	var sb strings.Builder
-	sb.WriteString("SELECT ")
-	for i, c := range t.cols {
-		if i > 0 {
-			sb.WriteString(", ")
-		}
-		sb.WriteString(c.sel)
-	}
-	sb.WriteString(" FROM ")
-	sb.WriteString(t.ident())
+	t.writeSelectFrom(&sb)
 	sb.WriteString(" ORDER BY ")
 	sb.WriteString(order)
 	sb.WriteString(" LIMIT ? OFFSET ?")

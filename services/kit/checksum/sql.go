@@ -323,9 +323,30 @@ func (d Dialect) Bounds(t Table) string {
 	return "SELECT " + d.text("min("+k+")") + ", " + d.text("max("+k+")") + " FROM " + t.Ident + " t"
 }
 
-// Split cuts [lo, hi] into at most n ranges of about equal width, for
-// digests that run at once.
-func Split(lo, hi int64, n int) []Range {
+// DigestParts is how many queries at once a digest of an IntKey table
+// runs as, on either side, each over a key range: a MySQL query runs on
+// one core.
+const DigestParts = 4
+
+// Parts are the key ranges a digest of an IntKey table runs over, from its
+// Bounds (text, empty for NULL): DigestParts ranges of about equal width,
+// or the one nil range (the whole table) when there is nothing to split.
+func Parts(lo, hi string) []*Range {
+	l, err1 := strconv.ParseInt(lo, 10, 64)
+	h, err2 := strconv.ParseInt(hi, 10, 64)
+	rs := split(l, h, DigestParts)
+	if err1 != nil || err2 != nil || len(rs) == 0 {
+		return []*Range{nil}
+	}
+	out := make([]*Range, len(rs))
+	for i := range rs {
+		out[i] = &rs[i]
+	}
+	return out
+}
+
+// split cuts [lo, hi] into at most n ranges of about equal width.
+func split(lo, hi int64, n int) []Range {
 	if n < 2 || hi < lo || hi == 1<<63-1 {
 		return nil // one query: nothing to split, or no end past the last key
 	}

@@ -30,9 +30,6 @@ import (
 // both sides down to the differing keys.
 
 const (
-	// digestParts: a digest of an integer-keyed table runs as this many
-	// queries at once, over key ranges (as the extractor's does).
-	digestParts = 4
 	indBits     = 12   // first level: 4096 buckets
 	indStepBits = 4    // each split: 16 sub-buckets
 	indMaxBits  = 24   // deepest split
@@ -317,22 +314,13 @@ func (d digests) add(b, n int64, sum uint64) {
 func (it *indTable) targetDigest(ctx context.Context, r *reconciler, prefixBits int, prefixes []int64, bits int) (digests, error) {
 	parts := []*checksum.Range{nil}
 	if it.target.IntKey {
-		var lo, hi *string
 		err := r.db.query(ctx, "read the key range of "+it.target.Ident, checksum.Postgres.Bounds(it.target), nil, func(rows pgx.Rows) error {
-			return rows.Scan(&lo, &hi)
+			raw := rows.RawValues()
+			parts = checksum.Parts(string(raw[0]), string(raw[1]))
+			return nil
 		})
 		if err != nil {
 			return nil, err
-		}
-		if lo != nil && hi != nil {
-			l, err1 := strconv.ParseInt(*lo, 10, 64)
-			h, err2 := strconv.ParseInt(*hi, 10, 64)
-			if rs := checksum.Split(l, h, digestParts); err1 == nil && err2 == nil && len(rs) > 0 {
-				parts = parts[:0]
-				for i := range rs {
-					parts = append(parts, &rs[i])
-				}
-			}
 		}
 	}
 	var mu sync.Mutex

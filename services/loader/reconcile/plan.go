@@ -155,16 +155,7 @@ func (r *reconciler) plan(ctx context.Context, p *tablePlan, cols []targetCol, p
 	for _, src := range p.srcs {
 		for a, ag := range src.GetTable().GetAggregates() {
 			f := fmt.Sprintf("tables[%d].aggregates[%d]", src.GetTableIndex(), a)
-			name := ag.GetName()
-			if name == "" {
-				name = "count"
-				if len(ag.GetSum()) > 0 {
-					name = "sum(" + strings.Join(ag.GetSum(), ", ") + ")"
-				}
-				if len(ag.GetGroupBy()) > 0 {
-					name += " by " + strings.Join(ag.GetGroupBy(), ", ")
-				}
-			}
+			name := aggName(ag)
 			if seen[name] {
 				continue
 			}
