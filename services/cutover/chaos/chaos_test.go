@@ -157,6 +157,7 @@ func TestChaos(t *testing.T) {
 	}
 	rollbackUnderFaults(t, st, jobs, rest, pg, csv, members, src, cfg, inj)
 	followUnderFaults(t, st, jobs, pg, maria, src, inj)
+	followLogicalUnderFaults(t, st, jobs, pg, inj)
 	names := append([]string{}, kinds...)
 	sort.Strings(names)
 	var missed []string

@@ -16,6 +16,18 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
+// follower is one kind of sync under faults: its source, the writer that
+// changes it and the source's own checksum of the rows.
+type follower struct {
+	name   string
+	source *commonv1.SourceSpec
+	sync   *commonv1.SyncSpec
+	// write makes round's changes on the source.
+	write  func(round int) error
+	srcSum func() string
+	faults []string
+}
+
 // followUnderFaults: a MariaDB table is loaded and then followed by its
 // updated_at (watermark sync) while a writer inserts, updates and deletes
 // rows and services are killed and links reset. Once the writer stops the
@@ -43,13 +55,130 @@ func followUnderFaults(t *testing.T, st *stack, jobs orchestratorv1.JobServiceCl
 	if err := myExec(`INSERT INTO fol VALUES ` + strings.Join(vals, ",")); err != nil {
 		t.Fatal(err)
 	}
-	db := pg.database(t, "chaos_follow")
+	follow(t, st, jobs, pg, inj, follower{
+		name:   "watermark",
+		source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: src, Table: "fol"}}},
+		sync:   &commonv1.SyncSpec{PollMs: 50, Kind: &commonv1.SyncSpec_Watermark{Watermark: &commonv1.WatermarkSync{Column: "updated_at", DeleteCheckSeconds: 1}}},
+		// Each round inserts a row, updates two and deletes one.
+		write: func(round int) error {
+			for _, w := range []struct {
+				q    string
+				args []any
+			}{
+				{`INSERT INTO fol VALUES (?, ?, NOW(6))`, []any{5000 + round, "new " + strconv.Itoa(round)}},
+				{`UPDATE fol SET v = CONCAT(v, ' +'), updated_at = NOW(6) WHERE id IN (?, ?)`, []any{1 + round*7, 5000 + round/2}},
+				{`DELETE FROM fol WHERE id = ?`, []any{3 + round*7}},
+			} {
+				if err := myExec(w.q, w.args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+		srcSum: func() string {
+			rows, err := my.QueryContext(ctx, `SELECT CONCAT_WS('|', id, v, DATE_FORMAT(updated_at, '%Y-%m-%d %H:%i:%s.%f')) FROM fol ORDER BY id`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			h, n := md5.New(), 0
+			for rows.Next() {
+				var s string
+				if err := rows.Scan(&s); err != nil {
+					t.Fatal(err)
+				}
+				h.Write([]byte(s + "\n"))
+				n++
+			}
+			return strconv.Itoa(n) + ":" + hex.EncodeToString(h.Sum(nil))
+		},
+		faults: []string{"kill extractor", "net reset source", "kill loader", "net reset target", "kill orchestrator", "net reset stage"},
+	})
+}
+
+// followLogicalUnderFaults: the same for a PostgreSQL table followed
+// through a logical replication slot (on the suite's own cluster, reached
+// through its own link), with key moves and multi-row transactions, and a
+// PostgreSQL restart that takes the source, the target and the control
+// database down at once.
+func followLogicalUnderFaults(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, pg *cluster, inj *injector) {
+	t.Helper()
+	ctx := context.Background()
+	srcURL := pg.database(t, "chaos_logical_src")
+	exec1(t, srcURL, `CREATE TABLE fol (id bigint PRIMARY KEY, v text NOT NULL, updated_at timestamp(6) NOT NULL)`)
+	exec1(t, srcURL, `INSERT INTO fol SELECT g, 'row ' || g, '2024-01-01'::timestamp + g * interval '1 second' FROM generate_series(1, 2000) g`)
+	src, err := pgx.Connect(ctx, srcURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close(ctx)
+	follow(t, st, jobs, pg, inj, follower{
+		name:   "logical",
+		source: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Postgres{Postgres: &commonv1.PostgresSource{Dsn: st.viaLink("pgsource", srcURL), Table: "fol"}}},
+		sync:   &commonv1.SyncSpec{PollMs: 50, Kind: &commonv1.SyncSpec_Logical{Logical: &commonv1.LogicalSync{}}},
+		// Each round inserts a row, updates two, deletes one and, every
+		// fifth, moves a key; the round is one transaction.
+		write: func(round int) error {
+			b := &pgx.Batch{}
+			b.Queue(`INSERT INTO fol VALUES ($1, $2, now()) ON CONFLICT DO NOTHING`, 5000+round, "new "+strconv.Itoa(round))
+			b.Queue(`UPDATE fol SET v = v || ' +', updated_at = now() WHERE id IN ($1, $2)`, 1+round*7, 5000+round/2)
+			b.Queue(`DELETE FROM fol WHERE id = $1`, 3+round*7)
+			if round%5 == 4 {
+				b.Queue(`UPDATE fol SET id = id + 100000 WHERE id = $1`, 5+round*7)
+			}
+			// A restart drops the connection: reconnect and redo the round.
+			// Redone it may change a row twice, which the comparison with
+			// the source's own final state does not mind.
+			for try := 0; ; try++ {
+				tx, err := src.Begin(ctx)
+				if err == nil {
+					if err = tx.SendBatch(ctx, b).Close(); err == nil {
+						err = tx.Commit(ctx)
+					} else {
+						_ = tx.Rollback(ctx)
+					}
+				}
+				if err == nil || try == 20 {
+					return err
+				}
+				time.Sleep(500 * time.Millisecond)
+				if c, cerr := pgx.Connect(ctx, srcURL); cerr == nil {
+					src.Close(ctx)
+					src = c
+				}
+			}
+		},
+		srcSum: func() string { return pgSum(ctx, srcURL) },
+		faults: []string{"kill extractor", "net reset pgsource", "kill loader", "postgres restart", "kill orchestrator", "net reset stage"},
+	})
+}
+
+// pgSum is a PostgreSQL database's own checksum of fol: its row count and
+// the md5 of its rows in key order.
+func pgSum(ctx context.Context, url string) string {
+	c, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.Close(ctx)
+	var n int
+	var sum string
+	if err := c.QueryRow(ctx, `SELECT count(*), coalesce(md5(string_agg(concat_ws('|', id, v, to_char(updated_at, 'YYYY-MM-DD HH24:MI:SS.US')) || E'\n', '' ORDER BY id)), '') FROM fol`).Scan(&n, &sum); err != nil {
+		return err.Error()
+	}
+	return strconv.Itoa(n) + ":" + sum
+}
+
+// follow runs f: the table is loaded, followed while the writer makes 150
+// rounds of changes and f's faults land, then must catch up and stop.
+func follow(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, pg *cluster, inj *injector, f follower) {
+	t.Helper()
+	ctx := context.Background()
+	db := pg.database(t, "chaos_follow_"+f.name)
 	exec1(t, db, `CREATE TABLE fol (id bigint PRIMARY KEY, v text NOT NULL, updated_at timestamp(6) NOT NULL)`)
-	sp := &commonv1.JobSpec{Name: "chaos follow", BatchSize: 100, Target: &commonv1.TargetSpec{Dsn: st.viaLink("target", db)},
-		Tables: []*commonv1.TableSpec{{Name: "fol", TargetTable: "fol", Partitions: 2,
-			Source:  &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: src, Table: "fol"}}},
+	sp := &commonv1.JobSpec{Name: "chaos follow " + f.name, BatchSize: 100, Target: &commonv1.TargetSpec{Dsn: st.viaLink("target", db)},
+		Tables: []*commonv1.TableSpec{{Name: "fol", TargetTable: "fol", Partitions: 2, Source: f.source, Sync: f.sync,
 			Columns: []*commonv1.ColumnMapping{{Target: "id", Source: "id"}, {Target: "v", Source: "v"}, {Target: "updated_at", Source: "updated_at"}},
-			Sync:    &commonv1.SyncSpec{PollMs: 50, Kind: &commonv1.SyncSpec_Watermark{Watermark: &commonv1.WatermarkSync{Column: "updated_at", DeleteCheckSeconds: 1}}},
 		}}}
 	var id string
 	retry(t, "CreateJob", func(ctx context.Context) error {
@@ -61,75 +190,35 @@ func followUnderFaults(t *testing.T, st *stack, jobs orchestratorv1.JobServiceCl
 	})
 	waitFor(t, jobs, id, orchestratorv1.JobState_JOB_STATE_FOLLOWING, 2*time.Minute)
 
-	// The writer: each round inserts a row, updates two and deletes one.
 	writes := make(chan error, 1)
 	go func() {
 		for round := 0; round < 150; round++ {
-			for _, w := range []struct {
-				q    string
-				args []any
-			}{
-				{`INSERT INTO fol VALUES (?, ?, NOW(6))`, []any{5000 + round, "new " + strconv.Itoa(round)}},
-				{`UPDATE fol SET v = CONCAT(v, ' +'), updated_at = NOW(6) WHERE id IN (?, ?)`, []any{1 + round*7, 5000 + round/2}},
-				{`DELETE FROM fol WHERE id = ?`, []any{3 + round*7}},
-			} {
-				if err := myExec(w.q, w.args...); err != nil {
-					writes <- err
-					return
-				}
+			if err := f.write(round); err != nil {
+				writes <- err
+				return
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 		writes <- nil
 	}()
 	faults := 0
-	for _, kind := range []string{"kill extractor", "net reset source", "kill loader", "net reset target", "kill orchestrator", "net reset stage"} {
+	for _, kind := range f.faults {
 		time.Sleep(inj.between(200*time.Millisecond, 600*time.Millisecond))
 		if err := inj.inject(kind); err != nil {
-			t.Fatalf("follower: %s: %v", kind, err)
+			t.Fatalf("%s follower: %s: %v", f.name, kind, err)
 		}
 		faults++
 	}
 	if err := <-writes; err != nil {
-		t.Fatalf("writer: %v", err)
+		t.Fatalf("%s writer: %v", f.name, err)
 	}
 	// Caught up: each database's own checksum of the rows.
-	srcSum := func() string {
-		rows, err := my.QueryContext(ctx, `SELECT CONCAT_WS('|', id, v, DATE_FORMAT(updated_at, '%Y-%m-%d %H:%i:%s.%f')) FROM fol ORDER BY id`)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		h, n := md5.New(), 0
-		for rows.Next() {
-			var s string
-			if err := rows.Scan(&s); err != nil {
-				t.Fatal(err)
-			}
-			h.Write([]byte(s + "\n"))
-			n++
-		}
-		return strconv.Itoa(n) + ":" + hex.EncodeToString(h.Sum(nil))
-	}
-	tgtSum := func() string {
-		c, err := pgx.Connect(ctx, db)
-		if err != nil {
-			return err.Error()
-		}
-		defer c.Close(ctx)
-		var n int
-		var sum string
-		if err := c.QueryRow(ctx, `SELECT count(*), coalesce(md5(string_agg(concat_ws('|', id, v, to_char(updated_at, 'YYYY-MM-DD HH24:MI:SS.US')) || E'\n', '' ORDER BY id)), '') FROM fol`).Scan(&n, &sum); err != nil {
-			return err.Error()
-		}
-		return strconv.Itoa(n) + ":" + sum
-	}
-	want := srcSum()
+	want := f.srcSum()
 	deadline := time.Now().Add(2 * time.Minute)
 	got := ""
-	for got = tgtSum(); got != want; got = tgtSum() {
+	for got = pgSum(ctx, db); got != want; got = pgSum(ctx, db) {
 		if time.Now().After(deadline) {
-			t.Fatalf("follower did not catch up after %d faults: target %s, source %s\n%s", faults, got, want, st.logs())
+			t.Fatalf("%s follower did not catch up after %d faults: target %s, source %s\n%s", f.name, faults, got, want, st.logs())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -138,10 +227,10 @@ func followUnderFaults(t *testing.T, st *stack, jobs orchestratorv1.JobServiceCl
 		return err
 	})
 	waitFor(t, jobs, id, orchestratorv1.JobState_JOB_STATE_SUCCEEDED, 2*time.Minute)
-	if got := tgtSum(); got != want {
-		t.Errorf("after StopFollowing the target is %s, the source %s", got, want)
+	if got := pgSum(ctx, db); got != want {
+		t.Errorf("%s: after StopFollowing the target is %s, the source %s", f.name, got, want)
 	}
-	fmt.Printf("  %-20s %d faults while following 150 rounds of writes, caught up (%s rows), stopped SUCCEEDED\n", "follower", faults, strings.Split(want, ":")[0])
+	fmt.Printf("  %-20s %d faults while following 150 rounds of writes, caught up (%s rows), stopped SUCCEEDED\n", f.name+" follower", faults, strings.Split(want, ":")[0])
 }
 
 // retry repeats a call until it answers, as a client does across restarts.

@@ -42,7 +42,8 @@ func startCluster(t *testing.T) *cluster {
 		t.Skip("no PostgreSQL binaries under /usr/lib/postgresql/*/bin")
 	}
 	sort.Slice(bins, func(i, j int) bool { return pgVersion(bins[i]) > pgVersion(bins[j]) })
-	pc, err := pgtest.StartCluster(filepath.Join(os.TempDir(), fmt.Sprintf("cutover-chaos-%d", os.Getpid())))
+	// wal_level=logical: the cluster is also the logical follower's source.
+	pc, err := pgtest.StartCluster(filepath.Join(os.TempDir(), fmt.Sprintf("cutover-chaos-%d", os.Getpid())), pgtest.LogicalSettings...)
 	if err != nil {
 		t.Fatalf("start throwaway cluster: %v", err)
 	}

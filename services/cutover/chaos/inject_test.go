@@ -321,7 +321,7 @@ func (in *injector) inject(kind string) error {
 		}
 		time.Sleep(in.cfg.batchTimeout + in.between(time.Second, 2*time.Second))
 		return p.Toxics.RemoveToxic(context.Background(), "chaos")
-	case "net reset target", "net reset control", "net reset source", "net reset gateway":
+	case "net reset target", "net reset control", "net reset source", "net reset gateway", "net reset pgsource":
 		link = strings.TrimPrefix(kind, "net reset ")
 		typ, attrs, hold = "reset_peer", `{"timeout":0}`, in.between(300*time.Millisecond, 900*time.Millisecond)
 	default:

@@ -13,6 +13,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/checksum"
+	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 	"modernc.org/sqlite"
 )
@@ -85,8 +86,10 @@ type csTable struct {
 	// they cannot be (a keyless MySQL table's references are positions).
 	refKeys   []checksum.RefKey
 	zeroDates bool
-	query     func(ctx context.Context, q string, args []any, each func([]sql.NullString) error) error
-	close     func()
+	// utf8 names the text columns already in UTF-8 (MySQL).
+	utf8  map[string]bool
+	query func(ctx context.Context, q string, args []any, each func([]sql.NullString) error) error
+	close func()
 	// parallel: the source takes several queries at once (not SQLite's
 	// one connection).
 	parallel bool
@@ -143,8 +146,8 @@ func (s *Service) checksumSource(ctx context.Context, req *extractorv1.ChecksumS
 		if kind == checksum.KindNone {
 			return nil, invalid(f+".kind", "required")
 		}
-		cols[i] = checksum.Column{Name: c.GetName(), Kind: kind, Class: class, Frac: t.dialect.Frac(), Zone: c.GetTimeZone(), ZeroDates: t.zeroDates}
-		expr, err := t.dialect.Canon(cols[i])
+		cols[i] = checksum.Column{Name: c.GetName(), Kind: kind, Class: class, Frac: t.dialect.Frac(), Zone: c.GetTimeZone(), ZeroDates: t.zeroDates, UTF8: t.utf8[c.GetName()]}
+		val, err := t.dialect.Canon(cols[i])
 		if err == nil && t.zoneErr != nil && kind == checksum.TimestampTZ && c.GetTimeZone() != "" && (class == checksum.ClassDateTime || class == checksum.ClassDate) {
 			err = t.zoneErr(ctx, c.GetTimeZone())
 		}
@@ -160,7 +163,7 @@ func (s *Service) checksumSource(ctx context.Context, req *extractorv1.ChecksumS
 			resp.Columns = append(resp.Columns, p)
 			continue
 		}
-		tbl.Canon = append(tbl.Canon, expr)
+		tbl.Canon = append(tbl.Canon, val)
 		if err != nil {
 			canonErr[i] = invalid(f, "column %s: %v", c.GetName(), err)
 		}
@@ -293,10 +296,14 @@ func (mysqlKind) openChecksum(ctx context.Context, s *Service, src *commonv1.Sou
 	if err != nil {
 		return nil, mysqlErr(err, d, "describe")
 	}
-	cs := &csTable{dialect: checksum.MySQL, ident: t.ident(), classes: map[string]checksum.Class{}, zeroDates: true, parallel: true, close: func() {}}
+	cs := &csTable{dialect: checksum.MySQL, ident: t.ident(), classes: map[string]checksum.Class{}, utf8: map[string]bool{}, zeroDates: true, parallel: true, close: func() {}}
 	for _, c := range t.cols {
 		cs.names = append(cs.names, c.name)
 		cs.classes[c.name] = myClass(c)
+		switch c.charset {
+		case "utf8mb4", "utf8mb3", "utf8", "ascii":
+			cs.utf8[c.name] = true
+		}
 	}
 	if len(t.pk) > 0 {
 		cs.refKeys = []checksum.RefKey{}
@@ -370,7 +377,15 @@ func (pgKind) openChecksum(ctx context.Context, s *Service, src *commonv1.Source
 		}
 	}
 	cs.query = func(ctx context.Context, q string, args []any, each func([]sql.NullString) error) error {
-		rows, err := p.pool.Query(ctx, q, args...)
+		tx, err := p.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return pgErr(err, p, "checksum")
+		}
+		defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read-only: nothing to keep
+		if _, err := tx.Exec(ctx, checksum.PostgresSettings); err != nil {
+			return pgErr(err, p, "checksum")
+		}
+		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
 			return pgErr(err, p, "checksum")
 		}

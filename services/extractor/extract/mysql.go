@@ -321,6 +321,7 @@ type myCol struct {
 	isIntegral bool           // integer family (keys compare as numbers)
 	colDefault sql.NullString // COLUMN_DEFAULT as the server spells it
 	extra      string         // EXTRA: auto_increment, on update …, DEFAULT_GENERATED
+	charset    string         // CHARACTER_SET_NAME of a text column
 }
 
 // myTable is a table as information_schema describes it.
@@ -454,7 +455,7 @@ type myQuerier interface {
 
 const myColsSQL = `SELECT COLUMN_NAME, COLUMN_TYPE, DATA_TYPE, IS_NULLABLE,
   COALESCE(NUMERIC_PRECISION, DATETIME_PRECISION, CHARACTER_MAXIMUM_LENGTH, 0), COALESCE(NUMERIC_SCALE, 0),
-  COLUMN_DEFAULT, EXTRA
+  COLUMN_DEFAULT, EXTRA, COALESCE(CHARACTER_SET_NAME, '')
 FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION`
 
 func loadMySQLTable(ctx context.Context, q myQuerier, db, name string, withFKs bool) (*myTable, error) {
@@ -476,7 +477,7 @@ func loadMySQLTable(ctx context.Context, q myQuerier, db, name string, withFKs b
 	for rows.Next() {
 		var c myCol
 		var nullable string
-		if err := rows.Scan(&c.name, &c.colType, &c.dataType, &nullable, &c.precision, &c.scale, &c.colDefault, &c.extra); err != nil {
+		if err := rows.Scan(&c.name, &c.colType, &c.dataType, &nullable, &c.precision, &c.scale, &c.colDefault, &c.extra, &c.charset); err != nil {
 			rows.Close()
 			return nil, err
 		}

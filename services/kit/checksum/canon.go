@@ -6,13 +6,16 @@
 // Every compared value is rendered by the database that holds it into one
 // canonical text per kind (Kind: what the target column is), so that a
 // value the pipeline converted correctly reads the same on both sides and a
-// wrong cast, a lost digit or a shifted zone does not. Rows hash to md5 of
-// their values length-prefixed ("len:value", NULL "~"), keys to md5 of the
-// key values likewise; a bucket is the top bits of the key hash, and a
-// bucket's digest is its row count and the sums of the two 32-bit halves of
-// its rows' hashes (sums add across sources and need no bitwise aggregate,
-// which SQLite lacks). One implementation for the three dialects keeps the
-// canonical forms in one place.
+// wrong cast, a lost digit or a shifted zone does not. A row hashes to md5
+// of its values joined by "," (Value: NULL is "~", a text is prefixed by
+// its length in bytes, which makes the join unambiguous; no other kind's
+// text holds a "," or reads "~"); a key likewise. A bucket is the low bits
+// of the key hash, and its digest is its row count and the sum of its rows'
+// hashes (sums add across sources and need no bitwise aggregate, which
+// SQLite lacks). The forms are what each database renders cheaply (its own
+// cast to text where that is already canonical): the digest is one pass
+// over every row on both sides. One implementation for the three dialects
+// keeps the canonical forms in one place.
 package checksum
 
 import (
@@ -60,7 +63,8 @@ const (
 	Boolean
 	// Date: YYYY-MM-DD.
 	Date
-	// Timestamp: wall time, YYYY-MM-DD HH:MM:SS.ffffff (Frac digits).
+	// Timestamp: wall time, YYYY-MM-DD HH:MM:SS[.f], the fraction (at
+	// most Frac digits) without trailing zeros, none when it is zero.
 	Timestamp
 	// TimestampTZ: the instant in UTC, as Timestamp.
 	TimestampTZ
@@ -111,6 +115,17 @@ type Column struct {
 	// ZeroDates: MySQL zero dates ('0000-00-00', a zero month or day)
 	// read as NULL, as the pipeline's zero-date policy loads them.
 	ZeroDates bool
+	// UTF8: a MySQL text column's bytes are UTF-8 already (utf8mb4,
+	// utf8mb3, ascii), so it needs no conversion before hashing.
+	UTF8 bool
+}
+
+// Value is a column's canonical text as one side's SQL renders it.
+type Value struct {
+	Expr string
+	// Text values can hold anything, so the row's join prefixes them by
+	// their length.
+	Text bool
 }
 
 func utc(zone string) bool {
@@ -127,17 +142,19 @@ func (d Dialect) Ident(name string) string {
 
 // Canon is the SQL expression of c's canonical text (NULL for NULL), or
 // why c cannot be rendered canonically in this dialect.
-func (d Dialect) Canon(c Column) (string, error) {
+func (d Dialect) Canon(c Column) (Value, error) {
 	x := d.Ident(c.Name)
+	var e string
+	err := fmt.Errorf("unknown dialect")
 	switch d {
 	case Postgres:
-		return pgCanon(x, c)
+		e, err = pgCanon(x, c)
 	case MySQL:
-		return myCanon(x, c)
+		e, err = myCanon(x, c)
 	case SQLite:
-		return liteCanon(x, c)
+		e, err = liteCanon(x, c)
 	}
-	return "", fmt.Errorf("unknown dialect")
+	return Value{Expr: e, Text: c.Kind == Text}, err
 }
 
 func cannot(c Column, what string) error {
@@ -149,16 +166,6 @@ var classNames = map[Class]string{ClassOther: "value of an untranslated type", C
 	ClassDate: "date", ClassDateTime: "date and time", ClassInstant: "timestamp with zone", ClassUUID: "uuid"}
 
 func (c Class) String() string { return classNames[c] }
-
-func fracFormat(frac int, pg bool) string {
-	if pg {
-		if frac == 3 {
-			return "YYYY-MM-DD HH24:MI:SS.MS"
-		}
-		return "YYYY-MM-DD HH24:MI:SS.US"
-	}
-	return "%Y-%m-%d %H:%i:%s.%f"
-}
 
 func pgCanon(x string, c Column) (string, error) {
 	switch c.Kind {
@@ -185,21 +192,29 @@ func pgCanon(x string, c Column) (string, error) {
 	case Date:
 		switch c.Class {
 		case ClassDate, ClassDateTime:
-			return "to_char(" + x + ", 'YYYY-MM-DD')", nil
+			return x + "::date::text", nil
 		case ClassInstant:
-			return "to_char(" + x + " AT TIME ZONE 'UTC', 'YYYY-MM-DD')", nil
+			return "(" + x + " AT TIME ZONE 'UTC')::date::text", nil
 		}
 	case Timestamp, TimestampTZ:
-		f := "'" + fracFormat(c.Frac, true) + "'"
+		// The session's DateStyle is ISO (PostgresSettings): a
+		// timestamp's own text is the canonical form.
+		var ts string
 		switch {
 		case c.Class == ClassInstant:
-			return "to_char(" + x + " AT TIME ZONE 'UTC', " + f + ")", nil
+			ts = "(" + x + " AT TIME ZONE 'UTC')"
 		case c.Class == ClassDate || c.Class == ClassDateTime:
+			ts = x + "::timestamp"
 			if c.Kind == TimestampTZ && !utc(c.Zone) {
-				return "to_char((" + x + "::timestamp AT TIME ZONE " + pgQuote(c.Zone) + ") AT TIME ZONE 'UTC', " + f + ")", nil
+				ts = "((" + ts + " AT TIME ZONE " + pgQuote(c.Zone) + ") AT TIME ZONE 'UTC')"
 			}
-			return "to_char(" + x + "::timestamp, " + f + ")", nil
+		default:
+			return "", cannot(c, c.Class.String())
 		}
+		if c.Frac == 3 {
+			ts = "date_trunc('milliseconds', " + ts + ")"
+		}
+		return ts + "::text", nil
 	case UUID:
 		switch c.Class {
 		case ClassUUID, ClassText:
@@ -226,21 +241,26 @@ func myCanon(x string, c Column) (string, error) {
 		}
 		return "CASE WHEN MONTH(" + x + ") = 0 OR DAY(" + x + ") = 0 THEN NULL ELSE " + e + " END"
 	}
+	// A number or a time in CONCAT_WS is its CAST AS CHAR: the casts are
+	// left out where the cast's text is the canonical one.
 	switch c.Kind {
 	case Integer:
 		if c.Class == ClassInt {
-			return "CAST(" + x + " AS CHAR)", nil
+			return x, nil
 		}
 	case Decimal:
 		switch c.Class {
 		case ClassInt:
-			return "CAST(" + x + " AS CHAR)", nil
+			return x, nil
 		case ClassDecimal:
-			return myTrim("CAST(" + x + " AS CHAR)"), nil
+			return myTrim(x), nil
 		}
 	case Text:
 		switch c.Class {
 		case ClassText, ClassUUID:
+			if c.UTF8 {
+				return x, nil
+			}
 			return "CONVERT(" + x + " USING utf8mb4)", nil
 		case ClassInt:
 			return "CAST(" + x + " AS CHAR)", nil
@@ -251,23 +271,28 @@ func myCanon(x string, c Column) (string, error) {
 		}
 	case Date:
 		switch c.Class {
-		case ClassDate, ClassDateTime:
-			return zero("DATE_FORMAT(" + x + ", '%Y-%m-%d')"), nil
+		case ClassDate:
+			return zero("CAST(" + x + " AS CHAR)"), nil
+		case ClassDateTime:
+			return zero("CAST(CAST(" + x + " AS DATE) AS CHAR)"), nil
 		case ClassInstant:
-			return "DATE_FORMAT(CONVERT_TZ(" + x + ", @@session.time_zone, '+00:00'), '%Y-%m-%d')", nil
+			return "CAST(CAST(CONVERT_TZ(" + x + ", @@session.time_zone, '+00:00') AS DATE) AS CHAR)", nil
 		}
 	case Timestamp, TimestampTZ:
-		f := "'" + fracFormat(c.Frac, false) + "'"
 		switch c.Class {
 		case ClassInstant:
 			// The session zone is the source spec's time_zone: convert
 			// the wall time it shows back to UTC.
-			return "DATE_FORMAT(CONVERT_TZ(" + x + ", @@session.time_zone, '+00:00'), " + f + ")", nil
+			return myTrim("CAST(CONVERT_TZ(" + x + ", @@session.time_zone, '+00:00') AS CHAR)"), nil
 		case ClassDate, ClassDateTime:
-			if c.Kind == TimestampTZ && !utc(c.Zone) {
-				return zero("DATE_FORMAT(CONVERT_TZ(" + x + ", " + pgQuote(c.Zone) + ", '+00:00'), " + f + ")"), nil
+			v := x
+			if c.Class == ClassDate {
+				v = "CAST(" + x + " AS DATETIME)"
 			}
-			return zero("DATE_FORMAT(" + x + ", " + f + ")"), nil
+			if c.Kind == TimestampTZ && !utc(c.Zone) {
+				v = "CONVERT_TZ(" + v + ", " + pgQuote(c.Zone) + ", '+00:00')"
+			}
+			return zero(myTrim("CAST(" + v + " AS CHAR)")), nil
 		}
 	case UUID:
 		if c.Class == ClassText || c.Class == ClassUUID {
@@ -314,7 +339,8 @@ func liteCanon(x string, c Column) (string, error) {
 		}
 		switch c.Class {
 		case ClassDate, ClassDateTime, ClassText:
-			return "strftime('%Y-%m-%d %H:%M:%f', " + x + ")", nil
+			// %f is always SS.SSS: the "." stops the zeros' trim.
+			return "rtrim(rtrim(strftime('%Y-%m-%d %H:%M:%f', " + x + "), '0'), '.')", nil
 		}
 	case UUID:
 		if c.Class == ClassText || c.Class == ClassUUID {
@@ -413,3 +439,8 @@ func KindFromProto(p extractorv1.ChecksumKind) Kind {
 	}
 	return KindNone
 }
+
+// PostgresSettings pins, for the transaction it runs in, what the
+// PostgreSQL forms read: a date's and a timestamp's own text is canonical
+// only in DateStyle ISO.
+const PostgresSettings = "SELECT set_config('DateStyle', 'ISO, YMD', true), set_config('TimeZone', 'UTC', true)"

@@ -14,8 +14,8 @@ const KeyBits = 32
 type Table struct {
 	// Ident is the quoted, qualified table.
 	Ident string
-	// Canon holds the compared columns' canonical expressions (Canon).
-	Canon []string
+	// Canon holds the compared columns' canonical values (Canon).
+	Canon []Value
 	// Key are the key's positions in Canon; none makes the row its own
 	// key (a keyless table is compared as a multiset of rows).
 	Key []int
@@ -85,15 +85,36 @@ func (d Dialect) concat(parts []string) string {
 	return "(" + strings.Join(parts, " || ") + ")"
 }
 
-// lp is e length-prefixed in bytes, NULL as "~".
-func (d Dialect) lp(e string) string {
+// join is the one text a row's (or a key's) values hash as: joined by ",",
+// NULL as "~", a text value prefixed by its length in bytes. CONCAT_WS and
+// concat_ws skip a NULL argument, so a NULL text adds "~" alone, as the
+// spelled-out form for SQLite does.
+func (d Dialect) join(vals []Value) string {
+	args := make([]string, 0, 2*len(vals))
+	for _, v := range vals {
+		e := v.Expr
+		switch {
+		case d == MySQL && v.Text:
+			args = append(args, "IFNULL(LENGTH("+e+"), '~')", e)
+		case d == MySQL:
+			args = append(args, "IFNULL("+e+", '~')")
+		case d == SQLite && v.Text:
+			args = append(args, "coalesce(length(CAST("+e+" AS BLOB)) || ',' || "+e+", '~')")
+		case d == SQLite:
+			args = append(args, "coalesce("+e+", '~')")
+		case v.Text:
+			args = append(args, "coalesce(octet_length("+e+")::text, '~')", e)
+		default:
+			args = append(args, "coalesce("+e+", '~')")
+		}
+	}
 	switch d {
 	case MySQL:
-		return "IFNULL(CONCAT(LENGTH(" + e + "), ':', " + e + "), '~')"
+		return "CONCAT_WS(',', " + strings.Join(args, ", ") + ")"
 	case SQLite:
-		return "coalesce(length(CAST(" + e + " AS BLOB)) || ':' || " + e + ", '~')"
+		return strings.Join(args, " || ',' || ")
 	}
-	return "coalesce(octet_length(" + e + ")::text || ':' || " + e + ", '~')"
+	return "concat_ws(',', " + strings.Join(args, ", ") + ")"
 }
 
 func (d Dialect) md5(e string) string {
@@ -131,25 +152,21 @@ func (d Dialect) text(e string) string {
 // its value for an IntKey table; none for a keyless one) and, with values,
 // the canonical values v0… of the rows not excluded.
 func (d Dialect) source(t Table, values bool) (string, []any) {
-	lps := make([]string, len(t.Canon))
-	for k, e := range t.Canon {
-		lps[k] = d.lp(e)
-	}
 	var sb strings.Builder
-	sb.WriteString("SELECT " + d.md5(d.concat(lps)) + " AS m")
+	sb.WriteString("SELECT " + d.md5(d.join(t.Canon)) + " AS m")
 	switch {
 	case t.IntKey:
 		sb.WriteString(", t." + t.KeyIdent + " AS kx")
 	case len(t.Key) > 0:
-		keys := make([]string, len(t.Key))
+		keys := make([]Value, len(t.Key))
 		for i, pos := range t.Key {
-			keys[i] = lps[pos]
+			keys[i] = t.Canon[pos]
 		}
-		sb.WriteString(", " + d.md5(d.concat(keys)) + " AS kx")
+		sb.WriteString(", " + d.md5(d.join(keys)) + " AS kx")
 	}
 	if values {
-		for i, e := range t.Canon {
-			fmt.Fprintf(&sb, ", %s AS v%d", e, i)
+		for i, v := range t.Canon {
+			fmt.Fprintf(&sb, ", %s AS v%d", v.Expr, i)
 		}
 	}
 	sb.WriteString(" FROM " + t.Ident + " t")
@@ -273,7 +290,7 @@ type Group struct {
 func (d Dialect) Totals(t Table, groups []Group, sums []string) (string, []any) {
 	var inner, outer, by []string
 	for k, g := range groups {
-		e := t.Canon[g.Pos]
+		e := t.Canon[g.Pos].Expr
 		if g.Prefix > 0 {
 			e = "substr(" + e + ", 1, " + strconv.Itoa(g.Prefix) + ")"
 		}

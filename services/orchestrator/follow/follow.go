@@ -337,7 +337,7 @@ func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *jobstore.B
 	if b.GetPosition() == "" {
 		return fmt.Errorf("%w: extractor: change batch %d of %s has no position", stages.ErrStageFatal, fl.seq, fl.f.ID)
 	}
-	ack, err := fl.r.applyChange(ctx, fl.job, fl.tbl, b)
+	ack, err := fl.r.applyChange(ctx, fl.job, fl.tbl, b, fl.f.Epoch)
 	if err != nil {
 		return err
 	}
@@ -363,8 +363,10 @@ func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *jobstore.B
 // applyChange runs one change batch through transformer, validator and
 // loader (the data plane's chain, package stages, with the batch inline at its
 // head: the follower has read it already to know the lag) and returns the
-// loader's acknowledgement.
-func (r *Runner) applyChange(ctx context.Context, job *jobstore.Job, tbl *commonv1.TableSpec, b *commonv1.Batch) (*loaderv1.LoadResponse, error) {
+// loader's acknowledgement. epoch is the follower's claim: a replica that
+// lost the follower (paused past its lease) is refused by the loader's
+// fence instead of applying old changes over newer ones.
+func (r *Runner) applyChange(ctx context.Context, job *jobstore.Job, tbl *commonv1.TableSpec, b *commonv1.Batch, epoch int64) (*loaderv1.LoadResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.BatchTimeout)
 	defer cancel()
 	parent := telemetry.Propagator().Extract(context.Background(), propagation.MapCarrier{"traceparent": job.TraceParent})
@@ -380,7 +382,7 @@ func (r *Runner) applyChange(ctx context.Context, job *jobstore.Job, tbl *common
 	acks, err := cl.Loader.LoadPartition(ctx, &loaderv1.LoadPartitionRequest{
 		Config: &loaderv1.LoadConfig{Target: r.cfg.Target(job.Spec), Table: tbl.GetTargetTable(),
 			JobId: job.ID, PartitionId: b.GetPartitionId(), TableName: tbl.GetName(), System: tbl.GetSystem(),
-			WriteMode: commonv1.WriteMode_WRITE_MODE_UPSERT},
+			WriteMode: commonv1.WriteMode_WRITE_MODE_UPSERT, Epoch: epoch},
 		Upstream: cl.Addrs.Validator,
 		Validate: r.cfg.Clients.PullBatch(tbl, b),
 	})

@@ -23,6 +23,8 @@ type Follower struct {
 	JobID, ID  string
 	TableIndex int
 	Checked    *time.Time
+	// Epoch is the claim's fencing token, as a partition's (Claim).
+	Epoch int64
 }
 
 // StartFollowing ends a job's full load: state following with the full
@@ -51,11 +53,13 @@ func (s *Store) StartFollowing(ctx context.Context, id string, report []byte, ta
 }
 
 // ClaimFollower leases one follower row of a following job that nobody
-// holds (or whose holder's lease ran out).
+// holds (or whose holder's lease ran out). Every claim raises the row's
+// epoch: the loader refuses what an older claim still sends, and the older
+// holder's beats find the row gone.
 func (s *Store) ClaimFollower(ctx context.Context, owner string, lease time.Duration) (*Follower, error) {
 	var f Follower
 	err := s.pool.QueryRow(ctx, `
-		UPDATE cutover_control.partitions p SET lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1
+		UPDATE cutover_control.partitions p SET lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1, epoch = p.epoch + 1
 		WHERE (p.job_id, p.id) = (
 			SELECT c.job_id, c.id FROM cutover_control.partitions c
 			JOIN cutover_control.jobs j ON j.id = c.job_id
@@ -63,7 +67,7 @@ func (s *Store) ClaimFollower(ctx context.Context, owner string, lease time.Dura
 			ORDER BY j.created_at, c.table_index
 			LIMIT 1
 			FOR UPDATE OF c SKIP LOCKED)
-		RETURNING p.job_id, p.id, p.table_index, p.checked_at`, owner, lease.String()).Scan(&f.JobID, &f.ID, &f.TableIndex, &f.Checked)
+		RETURNING p.job_id, p.id, p.table_index, p.checked_at, p.epoch`, owner, lease.String()).Scan(&f.JobID, &f.ID, &f.TableIndex, &f.Checked, &f.Epoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -91,9 +95,9 @@ func (s *Store) FollowBeat(ctx context.Context, f *Follower, owner string, lease
 			lag_rows = $6, lag_seconds = $7, upserts = p.upserts + $8, deletes = p.deletes + $9,
 			applied_at = CASE WHEN $10 THEN now() ELSE p.applied_at END, checked_at = CASE WHEN $11 THEN now() ELSE p.checked_at END
 		FROM cutover_control.jobs j
-		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.state = 'following' AND j.id = p.job_id AND j.state = 'following'
+		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.epoch = $12 AND p.state = 'following' AND j.id = p.job_id AND j.state = 'following'
 		RETURNING j.stop_following`,
-		f.JobID, f.ID, owner, lease.String(), b.Position, b.LagRows, b.LagSeconds, b.Upserts, b.Deletes, b.Applied, b.Checked).Scan(&b.StopRequested)
+		f.JobID, f.ID, owner, lease.String(), b.Position, b.LagRows, b.LagSeconds, b.Upserts, b.Deletes, b.Applied, b.Checked, f.Epoch).Scan(&b.StopRequested)
 	b.Upserts, b.Deletes, b.Applied, b.Checked = 0, 0, false, false
 	if errors.Is(err, pgx.ErrNoRows) {
 		b.Live = false
@@ -109,13 +113,13 @@ func (s *Store) FollowBeat(ctx context.Context, f *Follower, owner string, lease
 // ReleaseFollower hands a follower row back (shutdown, failure).
 func (s *Store) ReleaseFollower(ctx context.Context, f *Follower, owner string) {
 	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = NULL
-		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.JobID, f.ID, owner)
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND epoch = $4 AND state = 'following'`, f.JobID, f.ID, owner, f.Epoch)
 }
 
 // FollowerDone marks a drained follower done after StopFollowing.
 func (s *Store) FollowerDone(ctx context.Context, f *Follower, owner string) error {
 	_, err := s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET state = 'done', lease_until = NULL, lag_rows = 0, lag_seconds = 0
-		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND state = 'following'`, f.JobID, f.ID, owner)
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND epoch = $4 AND state = 'following'`, f.JobID, f.ID, owner, f.Epoch)
 	if err != nil {
 		return fmt.Errorf("end follower %s of %s: %w", f.ID, f.JobID, err)
 	}

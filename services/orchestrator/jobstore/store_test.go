@@ -242,3 +242,46 @@ func TestFollowers(t *testing.T) {
 		t.Fatalf("job state %s", j.State)
 	}
 }
+
+// A follower whose lease ran out and was claimed again (by another
+// replica, or by the same replica name after a restart) is fenced: the new
+// claim has a higher epoch, and the old claim's beats and release no
+// longer touch the row.
+func TestFollowerClaimFences(t *testing.T) {
+	s, pool := open(t)
+	ctx := context.Background()
+	newJob(t, s, "job-f", 1, 1)
+	p, _ := s.Claim(ctx, "w", time.Minute)
+	if err := s.FinishPartition(ctx, p, "w", &commonv1.Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.StartFollowing(ctx, "job-f", []byte(`{}`), []Followed{{Index: 0, Name: "orders"}}); err != nil || !ok {
+		t.Fatalf("start following: %v %v", ok, err)
+	}
+	old, err := s.ClaimFollower(ctx, "w", time.Minute)
+	if err != nil || old == nil {
+		t.Fatalf("claim: %+v %v", old, err)
+	}
+	// The lease runs out while the holder is paused.
+	if _, err := pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = now() - interval '1 second' WHERE job_id = 'job-f' AND id = $1`, old.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, owner := range []string{"x", "w"} {
+		taken, err := s.ClaimFollower(ctx, owner, time.Minute)
+		if err != nil || taken == nil || taken.Epoch <= old.Epoch {
+			t.Fatalf("take over as %s: %+v %v (old epoch %d)", owner, taken, err, old.Epoch)
+		}
+		b := &Beat{Position: "1"}
+		if err := s.FollowBeat(ctx, old, "w", time.Minute, b); err != nil || b.Live {
+			t.Fatalf("the old claim's beat after a takeover by %s: live %v, %v", owner, b.Live, err)
+		}
+		s.ReleaseFollower(ctx, old, "w")
+		if err := s.FollowBeat(ctx, taken, owner, time.Minute, b); err != nil || !b.Live {
+			t.Fatalf("the new claim (%s) lost its row to the old one's release: live %v, %v", owner, b.Live, err)
+		}
+		if _, err := pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = now() - interval '1 second' WHERE job_id = 'job-f' AND id = $1`, old.ID); err != nil {
+			t.Fatal(err)
+		}
+		old = &Follower{JobID: taken.JobID, ID: taken.ID, Epoch: taken.Epoch - 1}
+	}
+}
