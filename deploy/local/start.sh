@@ -22,7 +22,10 @@ for s in $services; do
   # CUTOVER_PPROF_BASE=N serves each service's profiler on N+<its port offset>.
   pprof=""
   if [ -n "${CUTOVER_PPROF_BASE:-}" ]; then a="$(addr_of "$s")"; pprof="127.0.0.1:$((CUTOVER_PPROF_BASE + ${a##*:} % 100))"; fi
-  CUTOVER_PPROF_ADDR="$pprof" OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-500}" \
+  # CUTOVER_METRICS_BASE=N serves each one's Prometheus /metrics on N+<its port offset>.
+  metrics=""
+  if [ -n "${CUTOVER_METRICS_BASE:-}" ]; then a="$(addr_of "$s")"; metrics="127.0.0.1:$((CUTOVER_METRICS_BASE + ${a##*:} % 100))"; fi
+  CUTOVER_PPROF_ADDR="$pprof" CUTOVER_METRICS_ADDR="$metrics" OTEL_BSP_SCHEDULE_DELAY="${OTEL_BSP_SCHEDULE_DELAY:-500}" \
     "$CUTOVER_BIN/$s" >>"$CUTOVER_LOCAL_DIR/$s.log" 2>&1 &
   echo $! >"$pidf"
 done

@@ -70,7 +70,7 @@ func startProcs(t *testing.T, extraEnv ...string) *procs {
 	p.env = append(os.Environ(), "CUTOVER_TLS_DIR="+p.tls, "CUTOVER_FILE_ROOTS="+os.TempDir(),
 		"CUTOVER_BIN="+binDir, "CUTOVER_LOCAL_DIR="+p.dir, "CUTOVER_PORT_BASE="+strconv.Itoa(p.base),
 		"CUTOVER_TRACE_FILE="+filepath.Join(p.dir, "traces.jsonl"), "OTEL_BSP_SCHEDULE_DELAY=100",
-		"CUTOVER_GRACE=5s")
+		"CUTOVER_GRACE=5s", "CUTOVER_METRICS_BASE="+strconv.Itoa(p.base+100))
 	p.env = append(p.env, extraEnv...)
 	p.script("start.sh")
 	t.Cleanup(func() { p.script("stop.sh") })
@@ -149,7 +149,8 @@ func freeBase(t *testing.T) int {
 	for try := 0; try < 50; try++ {
 		base := 20000 + rand.IntN(400)*100
 		ok := true
-		for _, off := range []int{1, 2, 3, 4, 5, 80} {
+		// The services, then their /metrics (CUTOVER_METRICS_BASE = base+100).
+		for _, off := range []int{1, 2, 3, 4, 5, 80, 101, 102, 103, 104, 105, 180} {
 			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(base+off))
 			if err != nil {
 				ok = false

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"go.opentelemetry.io/otel"
@@ -65,6 +66,7 @@ func (s *Service) StreamBatches(req *extractorv1.StreamBatchesRequest, stream gr
 			return nil
 		}
 		stage.AddMicros(b, "extractor", time.Since(start))
+		metrics.Batch(bctx, "extractor", nil, b, time.Since(start))
 		b.TraceContext = map[string]string{}
 		telemetry.Propagator().Inject(bctx, propagation.MapCarrier(b.TraceContext))
 		span.SetAttributes(attribute.Int("cutover.rows_in", int(b.GetNumRows())))

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"google.golang.org/grpc"
 )
@@ -33,6 +34,7 @@ func Main(name, defaultAddr string, addFlags func(fs *flag.FlagSet), build func(
 	grace := config.Duration(fs, "grace", 10*time.Second, "graceful shutdown deadline")
 	traceFile := config.String(fs, "trace-file", "", "JSON-lines span file when OTLP is not configured")
 	pprofAddr := config.String(fs, "pprof-addr", "", "serve net/http/pprof on this address (empty: off)")
+	metricsAddr := config.String(fs, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	secFlags := AddSecurityFlags(fs)
 	if addFlags != nil {
 		addFlags(fs)
@@ -45,17 +47,26 @@ func Main(name, defaultAddr string, addFlags func(fs *flag.FlagSet), build func(
 		os.Exit(2)
 	}
 	ServePprof(*pprofAddr)
-	if err := run(name, *addr, *grace, *traceFile, sec, build); err != nil {
+	if err := run(name, *addr, *grace, *traceFile, *metricsAddr, sec, build); err != nil {
 		slog.Error("exit", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(name, addr string, grace time.Duration, traceFile string, sec *Security, build func(ctx context.Context) (Service, error)) error {
+func run(name, addr string, grace time.Duration, traceFile, metricsAddr string, sec *Security, build func(ctx context.Context) (Service, error)) error {
 	ctx, stop := SignalContext()
 	defer stop()
 	tel, err := telemetry.Setup(ctx, "cutover-"+name, traceFile)
 	if err != nil {
+		return err
+	}
+	// Before the server is built: its gRPC metrics record into this.
+	mp, err := metrics.Setup(ctx, "cutover-"+name)
+	if err != nil {
+		return err
+	}
+	defer mp.Shutdown(context.Background()) //nolint:errcheck // nothing to flush: Prometheus pulls
+	if err := mp.Serve(ctx, metricsAddr); err != nil {
 		return err
 	}
 	defer func() {

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -86,17 +88,22 @@ func Serve[Req, Resp, Cfg any](stream grpc.BidiStreamingServer[Req, Resp], s Str
 	}
 }
 
-// traced applies f under a span that is a child of the batch's span.
+// traced applies f under a span that is a child of the batch's span, and
+// records the batch in the stage's metrics.
 func traced(ctx context.Context, tracer trace.Tracer, name string, b *commonv1.Batch, f Func) (*commonv1.Batch, error) {
 	ctx = telemetry.BatchContext(ctx, b)
 	_, span := tracer.Start(ctx, name+".batch", trace.WithAttributes(telemetry.BatchAttrs(b)...))
 	defer span.End()
+	metrics.InFlight(ctx, name, 1)
+	defer metrics.InFlight(ctx, name, -1)
+	in, start := metrics.Received(b), time.Now()
 	out, err := f(b)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, name+" failed")
 		return nil, err
 	}
+	metrics.Batch(ctx, name, in, out, time.Since(start))
 	rej := batch.CountBits(batch.Rejected(out))
 	span.SetAttributes(
 		attribute.Int("cutover.rows_out", int(out.GetNumRows())-rej),

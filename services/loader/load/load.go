@@ -16,6 +16,7 @@ import (
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	validatorv1 "github.com/cutover/cutover/gen/cutover/validator/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/jackc/pgx/v5"
@@ -252,13 +253,18 @@ func (l *loader) traced(ctx context.Context, b *commonv1.Batch) (*loaderv1.LoadR
 	ctx = telemetry.BatchContext(ctx, b)
 	ctx, span := tracer.Start(ctx, "loader.batch", trace.WithAttributes(telemetry.BatchAttrs(b)...))
 	defer span.End()
+	metrics.InFlight(ctx, "loader", 1)
+	defer metrics.InFlight(ctx, "loader", -1)
+	in, start := metrics.Received(b), time.Now()
 	o, err := l.loadBatch(ctx, b)
+	metrics.Batch(ctx, "loader", in, nil, time.Since(start))
 	if err != nil {
 		// The error text may quote PostgreSQL details (row values): keep
 		// it out of the span, name only the kind of failure.
 		span.SetStatus(otelcodes.Error, errKind(err))
 		return nil, err
 	}
+	metrics.Loaded(ctx, o.loaded, o.quarant, o.filtered, o.loadRejects)
 	span.SetAttributes(
 		attribute.Int64("cutover.rows_loaded", o.loaded),
 		attribute.Int64("cutover.rows_quarantined", o.quarant),

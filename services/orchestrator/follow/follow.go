@@ -17,6 +17,7 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
@@ -354,6 +355,7 @@ func (fl *follower) apply(ctx context.Context, b *commonv1.Batch, bt *jobstore.B
 	dels := int64(bytes.Count(b.GetOps(), []byte{'d'}))
 	bt.Deletes += min(dels, c.GetLoaded())
 	bt.Upserts += max(c.GetLoaded()-dels, 0)
+	metrics.FollowerChanges(ctx, max(c.GetLoaded()-dels, 0), min(dels, c.GetLoaded()))
 	bt.Applied = true
 	fl.pos = b.GetPosition()
 	fl.seq++

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -143,4 +144,41 @@ func (s *Store) RequestStop(ctx context.Context, id string) (bool, error) {
 		return false, fmt.Errorf("stop following %s: %w", id, err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// Gauges are the control database's figures a metrics scrape reports:
+// jobs and partitions by state, and the followers' lag.
+func (s *Store) Gauges(ctx context.Context) (*metrics.Control, error) {
+	c := &metrics.Control{Jobs: map[string]int64{}, Partitions: map[string]int64{}}
+	for _, q := range []struct {
+		sql string
+		to  map[string]int64
+	}{
+		{`SELECT state, count(*) FROM cutover_control.jobs GROUP BY state`, c.Jobs},
+		{`SELECT state, count(*) FROM cutover_control.partitions WHERE id NOT LIKE '` + SyncPrefix + `%' GROUP BY state`, c.Partitions},
+	} {
+		rows, err := s.pool.Query(ctx, q.sql)
+		if err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+		for rows.Next() {
+			var st string
+			var n int64
+			if err := rows.Scan(&st, &n); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("metrics: %w", err)
+			}
+			q.to[st] = n
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("metrics: %w", err)
+		}
+	}
+	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(lag_rows), 0)::bigint, coalesce(max(lag_seconds), 0)::float8
+		FROM cutover_control.partitions WHERE state = 'following'`).Scan(&c.Followers, &c.LagRows, &c.LagSeconds)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	return c, nil
 }

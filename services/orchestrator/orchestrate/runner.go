@@ -12,6 +12,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
+	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
@@ -89,6 +90,7 @@ func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) {
 	case retryable(err) && p.Attempts < s.cfg.MaxAttempts:
 		backoff := stages.Backoff(p.Attempts, rand.Float64())
 		slog.Warn("partition failed, will retry", "job", p.JobID, "partition", p.ID, "attempt", p.Attempts, "backoff", backoff, "err", err)
+		metrics.Retry(bg)
 		_ = s.store.RetryPartition(bg, p, s.cfg.Owner, backoff, err)
 	default:
 		slog.Error("partition failed", "job", p.JobID, "partition", p.ID, "attempt", p.Attempts, "err", err)

@@ -21,6 +21,7 @@ import (
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/cutover/cutover/services/kit/telemetry"
 	"github.com/cutover/cutover/services/orchestrator/follow"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
@@ -81,6 +82,8 @@ type Service struct {
 	cfg   Config
 	store store
 	wake  chan struct{}
+	// unobserve stops the control database's gauges (metrics).
+	unobserve func() error
 	// checker checks specs against the stages; followers run the jobs'
 	// tables that follow their sources.
 	checker   *validation.Checker
@@ -129,8 +132,13 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	unobserve, err := metrics.ObserveControl(st.Gauges)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	runCtx, stop := context.WithCancel(context.Background())
-	s := &Service{cfg: cfg, store: st, checker: &validation.Checker{Clients: cfg.Clients, DefaultTarget: cfg.DefaultTarget}, wake: make(chan struct{}, cfg.Workers), stop: stop, jobSpans: map[string]trace.Span{}}
+	s := &Service{unobserve: unobserve, cfg: cfg, store: st, checker: &validation.Checker{Clients: cfg.Clients, DefaultTarget: cfg.DefaultTarget}, wake: make(chan struct{}, cfg.Workers), stop: stop, jobSpans: map[string]trace.Span{}}
 	for i := 0; i < cfg.Workers; i++ {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.worker(runCtx) }()
@@ -156,6 +164,7 @@ func (s *Service) Register(g *grpc.Server) {
 func (s *Service) Close() error {
 	s.stop()
 	s.wg.Wait()
+	_ = s.unobserve()
 	s.mu.Lock()
 	for id, sp := range s.jobSpans {
 		sp.End()
@@ -371,6 +380,9 @@ func (s *Service) ResumeJob(ctx context.Context, req *orchestratorv1.ResumeJobRe
 		return nil, toStatus(err)
 	}
 	ok, err := s.store.ResumeJob(ctx, j.ID)
+	if ok {
+		metrics.Resume(ctx)
+	}
 	if err != nil {
 		return nil, toStatus(err)
 	}

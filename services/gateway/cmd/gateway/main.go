@@ -15,6 +15,7 @@ import (
 
 	"github.com/cutover/cutover/services/gateway/gateway"
 	"github.com/cutover/cutover/services/kit/config"
+	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/cutover/cutover/services/kit/server"
 	"github.com/cutover/cutover/services/kit/telemetry"
 )
@@ -28,6 +29,7 @@ func main() {
 	maxBody := config.String(fs, "gateway-max-body", strconv.Itoa(gateway.DefaultMaxBodyBytes), "largest request body in bytes")
 	grace := config.Duration(fs, "grace", 10*time.Second, "graceful shutdown deadline")
 	traceFile := config.String(fs, "trace-file", "", "JSON-lines span file when OTLP is not configured")
+	metricsAddr := config.String(fs, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	secFlags := server.AddSecurityFlags(fs)
 	_ = fs.Parse(os.Args[1:])
 	server.SetupLogging("gateway")
@@ -43,7 +45,7 @@ func main() {
 		os.Exit(2)
 	}
 	opts := gateway.Options{Addr: *addr, AllowedHosts: config.List(*hosts, ","), AllowedOrigins: config.List(*origins, ","), MaxBodyBytes: limit}
-	if err := run(*addr, *orch, sec, opts, *traceFile, *grace); err != nil {
+	if err := run(*addr, *orch, sec, opts, *traceFile, *metricsAddr, *grace); err != nil {
 		slog.Error("exit", "err", err)
 		os.Exit(1)
 	}
@@ -51,7 +53,7 @@ func main() {
 
 // run serves HTTPS with the gateway's certificate and calls the
 // orchestrator over mTLS as the gateway, forwarding each caller's token.
-func run(addr, orch string, sec *server.Security, opts gateway.Options, traceFile string, grace time.Duration) error {
+func run(addr, orch string, sec *server.Security, opts gateway.Options, traceFile, metricsAddr string, grace time.Duration) error {
 	ctx, stop := server.SignalContext()
 	defer stop()
 	tel, err := telemetry.Setup(ctx, "cutover-gateway", traceFile)
@@ -59,6 +61,14 @@ func run(addr, orch string, sec *server.Security, opts gateway.Options, traceFil
 		return err
 	}
 	defer tel.Shutdown(context.Background())
+	mp, err := metrics.Setup(ctx, "cutover-gateway")
+	if err != nil {
+		return err
+	}
+	defer mp.Shutdown(context.Background())
+	if err := mp.Serve(ctx, metricsAddr); err != nil {
+		return err
+	}
 	conn, err := server.Dial(orch, sec.DialOptions()...)
 	if err != nil {
 		return err
