@@ -106,6 +106,11 @@ func Listen(addr string) (net.Listener, error) {
 // Dial connects to a service address with tracing and client-side
 // round-robin, so "dns:///svc:7001" spreads over every replica.
 func Dial(target string, opts ...grpc.DialOption) (*grpc.ClientConn, error) {
+	auth, err := listAuthority(target)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(auth, opts...)
 	cc, err := grpc.NewClient(target, append([]grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithStatsHandler(otelgrpc.NewClientHandler()),

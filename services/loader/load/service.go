@@ -17,6 +17,7 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	"github.com/cutover/cutover/services/kit/dsn"
+	"github.com/cutover/cutover/services/kit/migrate"
 	"github.com/cutover/cutover/services/kit/server"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -152,12 +153,11 @@ func (s *Service) pool(d string) (*target, error) {
 	return t, nil
 }
 
-// bookkeepingDDL creates the ledger, quarantine and warnings tables. The advisory lock
-// serialises loaders that start on a fresh database at the same moment
-// (concurrent CREATE ... IF NOT EXISTS can still collide on the catalog).
-const bookkeepingDDL = `BEGIN;
-SELECT pg_advisory_xact_lock(7306247001);
-CREATE SCHEMA IF NOT EXISTS cutover;
+// bookkeepingDDL creates the ledger, quarantine and warnings tables, once
+// per version under an advisory lock (kit/migrate): loaders starting on a
+// fresh database at the same moment would collide on the catalog, and one
+// starting beside a busy one would wait on its locks.
+const bookkeepingDDL = `CREATE SCHEMA IF NOT EXISTS cutover;
 CREATE TABLE IF NOT EXISTS cutover.ledger (
 	job_id text NOT NULL,
 	partition_id text NOT NULL,
@@ -339,8 +339,7 @@ ALTER TABLE cutover.ledger ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAUL
 CREATE TABLE IF NOT EXISTS cutover.purged (
 	job_id text PRIMARY KEY,
 	purged_at timestamptz NOT NULL DEFAULT now()
-);
-COMMIT;`
+);`
 
 func (t *target) ensure(ctx context.Context) error {
 	t.mu.Lock()
@@ -348,7 +347,7 @@ func (t *target) ensure(ctx context.Context) error {
 	if t.ready {
 		return nil
 	}
-	if _, err := t.pool.Exec(ctx, bookkeepingDDL); err != nil {
+	if err := migrate.Apply(ctx, t.pool, 7306247001, "cutover", "bookkeeping", bookkeepingDDL); err != nil {
 		return t.dbErr("create bookkeeping tables", err)
 	}
 	t.ready = true

@@ -15,6 +15,7 @@ import (
 	loaderv1 "github.com/cutover/cutover/gen/cutover/loader/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/kit/dsn"
+	"github.com/cutover/cutover/services/kit/migrate"
 	"github.com/cutover/cutover/services/kit/sealbox"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -151,27 +152,20 @@ func Open(ctx context.Context, url string, box *sealbox.Box) (*Store, error) {
 		// The error may quote the URL; the URL may hold a password.
 		return nil, fmt.Errorf("control database: %s", dsn.Scrub(err.Error(), url))
 	}
-	if err := migrate(ctx, pool); err != nil {
+	if err := migrateControl(ctx, pool); err != nil {
 		pool.Close()
 		return nil, err
 	}
 	return &Store{pool: pool, box: box}, nil
 }
 
-func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return fmt.Errorf("control database: %w", err)
-	}
-	defer tx.Rollback(ctx)
-	// Replicas starting together must not race on CREATE.
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7311001)`); err != nil {
-		return fmt.Errorf("control schema lock: %w", err)
-	}
-	if _, err := tx.Exec(ctx, controlDDL+auditDDL); err != nil {
+func migrateControl(ctx context.Context, pool *pgxpool.Pool) error {
+	// Replicas starting together must not race on CREATE, nor lock tables
+	// a running replica uses: see kit/migrate.
+	if err := migrate.Apply(ctx, pool, 7311001, "cutover_control", "control", controlDDL+auditDDL); err != nil {
 		return fmt.Errorf("control schema: %w", err)
 	}
-	return tx.Commit(ctx)
+	return nil
 }
 
 type Job struct {
