@@ -40,7 +40,10 @@ func Main(name, defaultAddr string, addFlags func(fs *flag.FlagSet), build func(
 		addFlags(fs)
 	}
 	_ = fs.Parse(os.Args[1:])
-	SetupLogging(name)
+	if err := SetupLogging(name); err != nil {
+		slog.Error("exit", "err", err)
+		os.Exit(2)
+	}
 	sec, err := secFlags.Build(name)
 	if err != nil {
 		slog.Error("exit", "err", err)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
+	"google.golang.org/grpc/keepalive"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 )
@@ -48,6 +49,10 @@ type Server struct {
 func New(name string, opts ...grpc.ServerOption) *Server {
 	opts = append([]grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler()),
+		// Clients resolve DNS again only when a connection ends: ending
+		// each after 5 minutes (its streams may finish: no grace limit)
+		// lets replicas added by a scale-up take new calls.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute}),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
 		grpc.MaxSendMsgSize(MaxMessageBytes),
 		grpc.WriteBufferSize(ioBufferBytes),
@@ -71,7 +76,9 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, grace time.Duratio
 	s.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	errc := make(chan error, 1)
 	go func() { errc <- s.GRPC.Serve(lis) }()
-	slog.Info("serving", "service", s.name, "addr", lis.Addr().String())
+	// "server", not "service": the process's logger already names its
+	// service, and one process may serve several (cutover, tests).
+	slog.Info("serving", "server", s.name, "addr", lis.Addr().String())
 	select {
 	case err := <-errc:
 		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -86,7 +93,7 @@ func (s *Server) Serve(ctx context.Context, lis net.Listener, grace time.Duratio
 	select {
 	case <-done:
 	case <-time.After(grace):
-		slog.Warn("grace period over, stopping hard", "service", s.name)
+		slog.Warn("grace period over, stopping hard", "server", s.name)
 		s.GRPC.Stop()
 		<-done
 	}
@@ -132,7 +139,19 @@ func SignalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
-// SetupLogging sends structured logs to stderr.
-func SetupLogging(service string) {
-	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})).With("service", service))
+// LogLevelEnv sets the least level logged: debug, info (default), warn or
+// error.
+const LogLevelEnv = "CUTOVER_LOG_LEVEL"
+
+// SetupLogging sends structured JSON logs to stderr at CUTOVER_LOG_LEVEL,
+// each naming the service. A level it does not know is an error.
+func SetupLogging(service string) error {
+	var level slog.Level
+	if v := os.Getenv(LogLevelEnv); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("%s %q: want debug, info, warn or error", LogLevelEnv, v)
+		}
+	}
+	slog.SetDefault(slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("service", service))
+	return nil
 }

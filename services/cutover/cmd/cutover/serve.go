@@ -35,7 +35,10 @@ func serve(ctx context.Context, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	server.SetupLogging("cutover")
+	if err := server.SetupLogging("cutover"); err != nil {
+		fmt.Fprintln(os.Stderr, "cutover:", err)
+		return 2
+	}
 	cfg.FileRoots = config.List(*roots, string(os.PathListSeparator))
 	cfg.SourceHosts = config.List(*hosts, ",")
 	cfg.Gateway.AllowedHosts = config.List(*gwHosts, ",")

@@ -32,7 +32,10 @@ func main() {
 	metricsAddr := config.String(fs, "metrics-addr", "", "serve Prometheus metrics at /metrics on this address (empty: off)")
 	secFlags := server.AddSecurityFlags(fs)
 	_ = fs.Parse(os.Args[1:])
-	server.SetupLogging("gateway")
+	if err := server.SetupLogging("gateway"); err != nil {
+		slog.Error("exit", "err", err)
+		os.Exit(2)
+	}
 	sec, err := secFlags.Build("gateway")
 	if err != nil {
 		slog.Error("exit", "err", err)
