@@ -1,10 +1,11 @@
 // Package ctl is cutoverctl, the command-line client CI and operators
 // call: validate a spec (optionally dry-running it) and reconcile a
 // finished job against a running orchestrator over gRPC, writing JUnit XML
-// and a Markdown report; ask whether a following job is ready for the
-// switch, stop following and roll a job back. It exits 0 (passed, ready,
-// done), 1 (checks failed, not ready, refused) or 2 (usage or connection
-// error).
+// and a Markdown report; create, list, watch, cancel, resume and delete
+// jobs; ask whether a following job is ready for the switch, stop
+// following and roll a job back; read the audit log. It exits 0 (passed,
+// ready, done), 1 (checks failed, not ready, refused, job failed) or 2
+// (usage or connection error).
 package ctl
 
 import (
@@ -53,19 +54,25 @@ const (
 
 const usage = `usage:
   cutoverctl validate --spec FILE [--dry-run [--sample N] [--rows N]] [--junit FILE] [--report FILE] [--json]
+  cutoverctl create --spec FILE [--redrive-of JOB] [--watch [--plain]] [--quiet] [--json]
+  cutoverctl status JOB [--json]
+  cutoverctl watch JOB [--plain] [--json]          (a bar per table on a terminal, lines otherwise)
+  cutoverctl cancel JOB [--json]
+  cutoverctl resume JOB [--watch [--plain]] [--json]
   cutoverctl reconcile JOB [--max-differences N] [--junit FILE] [--report FILE] [--json]
   cutoverctl readiness JOB [--max-lag-rows N] [--max-lag-seconds S] [--watch] [--json]
   cutoverctl stop-following JOB [--json]
   cutoverctl rollback JOB [--json]
-  cutoverctl list [--state running,failed] [--limit N] [--json]
+  cutoverctl list [--state running,failed] [--limit N | --page-size N [--page-token T]] [--json]
   cutoverctl delete JOB [--json]                   (admin: an ended job and its lineage, backups, staging)
-  cutoverctl audit [--job JOB] [--principal P] [--since 24h] [--limit N] [--json]   (admin)
+  cutoverctl audit [--job JOB] [--principal P] [--since 24h] [--limit N | --page-size N [--page-token T]] [--json]   (admin)
 common flags: --addr HOST:PORT (env CUTOVER_ORCHESTRATOR_ADDR, default 127.0.0.1:7005)
               --ca FILE (env CUTOVER_CA_FILE, default $CUTOVER_TLS_DIR/ca.pem)
               --token-file FILE (env CUTOVER_TOKEN_FILE, default $CUTOVER_TLS_DIR/admin.token)
               or the token itself in env CUTOVER_TOKEN; --timeout D --connect-timeout D
-exit codes: 0 passed, ready or done; 1 checks failed, not ready, or refused
-            (job in the wrong state); 2 usage or connection error`
+exit codes: 0 passed, ready or done; 1 checks failed, not ready, refused
+            (job in the wrong state), or the watched job did not succeed;
+            2 usage or connection error`
 
 // usageError is a mistake in the command line or its files.
 type usageError struct{ msg string }
@@ -91,6 +98,16 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch args[0] {
 	case "validate":
 		code, err = validate(ctx, args[1:], stdout)
+	case "create":
+		code, err = create(ctx, args[1:], stdout, stderr)
+	case "status":
+		code, err = jobStatus(ctx, args[1:], stdout)
+	case "watch":
+		code, err = watch(ctx, args[1:], stdout, stderr)
+	case "cancel":
+		code, err = cancelJob(ctx, args[1:], stdout)
+	case "resume":
+		code, err = resume(ctx, args[1:], stdout, stderr)
 	case "reconcile":
 		code, err = reconcile(ctx, args[1:], stdout)
 	case "readiness":
@@ -109,7 +126,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, usage)
 		return ExitOK
 	default:
-		err = usageError{fmt.Sprintf("unknown command %q (want validate, reconcile, readiness, stop-following or rollback); run cutoverctl help", args[0])}
+		err = usageError{fmt.Sprintf("unknown command %q (want validate, create, list, status, watch, cancel, resume, delete, audit, reconcile, readiness, stop-following or rollback); run cutoverctl help", args[0])}
 	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -147,7 +164,7 @@ func (c *conn) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tokenFile, "token-file", envOr("CUTOVER_TOKEN_FILE", filepath.Join(dir, auth.AdminTokenFileName)), "file holding the bearer token, used when no token is given (env CUTOVER_TOKEN_FILE)")
 	fs.StringVar(&c.caFile, "ca", envOr("CUTOVER_CA_FILE", filepath.Join(dir, "ca.pem")), "CA bundle the orchestrator's certificate is verified against (env CUTOVER_CA_FILE; default from CUTOVER_TLS_DIR)")
 	fs.DurationVar(&c.timeout, "timeout", 0,
-		"deadline of the call (default 10s for validate and readiness, 30m for --dry-run, reconcile, stop-following, rollback and readiness --watch)")
+		"deadline of the call (default 10s for validate, readiness, status, list, cancel, resume and audit; 30m for --dry-run, reconcile, create, stop-following, rollback, delete and readiness --watch; none for watch and --watch)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", defaultConnectTimeout, "deadline for reaching the orchestrator")
 	fs.BoolVar(&c.asJSON, "json", false, "print the response as JSON instead of a summary")
 }

@@ -1,6 +1,7 @@
 // Package runjob is `cutover run --spec FILE`: one job on the embedded
-// stack, with progress on stderr, the report on stdout and an exit code a
-// script or CI can act on.
+// stack, with progress on stderr (a bar per table on a terminal, lines
+// otherwise, as `cutoverctl watch` shows it), the report on stdout and an
+// exit code a script or CI can act on.
 package runjob
 
 import (
@@ -13,11 +14,10 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
-	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/cutover/ctl/progress"
 	"github.com/cutover/cutover/services/cutover/specfile"
 	"github.com/cutover/cutover/services/cutover/stack"
 	"github.com/cutover/cutover/services/kit/config"
@@ -153,12 +153,15 @@ func writeReport(path string, r *orchestratorv1.JobReport, render func(io.Writer
 	return nil
 }
 
+// watch shows the job's progress on stderr until it ends: a bar per table
+// on a terminal, lines otherwise (as `cutoverctl watch` does).
 func watch(ctx context.Context, jobs orchestratorv1.JobServiceClient, id string, stderr io.Writer) error {
 	stream, err := jobs.WatchJob(ctx, &orchestratorv1.WatchJobRequest{Id: id})
 	if err != nil {
 		return err
 	}
-	last := time.Time{}
+	pr := progress.New(stderr, progress.Terminal(stderr))
+	defer pr.Flush()
 	for {
 		m, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -167,18 +170,7 @@ func watch(ctx context.Context, jobs orchestratorv1.JobServiceClient, id string,
 		if err != nil {
 			return err
 		}
-		j := m.GetJob()
-		if time.Since(last) > time.Second || j.GetState() != orchestratorv1.JobState_JOB_STATE_RUNNING {
-			c := j.GetCounts()
-			more := ""
-			if c.GetFiltered() > 0 || c.GetMergedAway() > 0 {
-				more = fmt.Sprintf(", filtered %d, merged away %d", c.GetFiltered(), c.GetMergedAway())
-			}
-			fmt.Fprintf(stderr, "  %s: partitions %d/%d, extracted %d, loaded %d, quarantined %d%s\n",
-				strings.TrimPrefix(j.GetState().String(), "JOB_STATE_"), j.GetPartitionsDone(), j.GetPartitionsTotal(),
-				c.GetExtracted(), c.GetLoaded(), c.GetQuarantined(), more)
-			last = time.Now()
-		}
+		pr.Update(m)
 	}
 }
 

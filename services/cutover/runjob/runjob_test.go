@@ -109,9 +109,9 @@ func TestExitCodes(t *testing.T) {
 		errOut string
 	}{
 		{"ok", withReports("ok", "--spec", writeSpec(t, dir, "ok.json", spec("t", "v"))), ExitOK, "balanced",
-			[]string{"✅", "SUCCEEDED", "balanced", "Volume per table"}, ""},
+			[]string{"✅", "SUCCEEDED", "balanced", "Volume per table"}, " job SUCCEEDED: partitions 1/1, extracted 3, loaded 3, quarantined 0\n"},
 		{"job fails", withReports("fail", "--spec", writeSpec(t, dir, "fail.json", spec("broken", "v"))), ExitFailed, "FAILED",
-			[]string{"❌", "FAILED", "target refuses writes"}, ""},
+			[]string{"❌", "FAILED", "target refuses writes"}, " table t: partitions 0/1, "},
 		{"unknown column", []string{"--spec", writeSpec(t, dir, "bad.json", spec("t", "vv"))}, ExitBadSpec, "", nil, ""},
 		{"no spec flag", nil, ExitBadSpec, "", nil, ""},
 		{"missing file", []string{"--spec", filepath.Join(dir, "none.json")}, ExitBadSpec, "", nil, ""},
@@ -133,6 +133,8 @@ func TestExitCodes(t *testing.T) {
 			if tt.code == ExitBadSpec && errOut.Len() == 0 {
 				t.Fatal("no message on stderr")
 			}
+			// Progress: a line per table, then the job's state (plain,
+			// stderr being no terminal here).
 			if !strings.Contains(errOut.String(), tt.errOut) {
 				t.Fatalf("stderr lacks %q:\n%s", tt.errOut, errOut.String())
 			}

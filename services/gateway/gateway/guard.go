@@ -15,6 +15,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
+	"github.com/cutover/cutover/services/kit/jobreport"
 )
 
 // DefaultMaxBodyBytes bounds a request body when Options.MaxBodyBytes is 0.
@@ -272,9 +275,16 @@ func writeError(w http.ResponseWriter, httpStatus, code int, msg string) {
 // dashboardCSP allows the dashboard exactly its own inline script and
 // style (by hash, so an injected one would not run) and fetches to this
 // origin; nothing else loads, nothing may frame it, no form goes anywhere.
+// The dashboard opens a job's HTML report as a blob: page, which inherits
+// this policy, so the report's one constant style sheet is allowed too.
 var dashboardCSP = func() string {
+	styles := inlineHashes(dashboard, "style")
+	var report bytes.Buffer
+	if err := jobreport.HTML(&report, &orchestratorv1.JobReport{}); err == nil && bytes.Contains(report.Bytes(), []byte("<style>")) {
+		styles += " " + inlineHashes(report.Bytes(), "style")
+	}
 	return fmt.Sprintf("default-src 'none'; script-src %s; style-src %s; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
-		inlineHashes(dashboard, "script"), inlineHashes(dashboard, "style"))
+		inlineHashes(dashboard, "script"), styles)
 }()
 
 // inlineHashes is the CSP source list of the SHA-256 of each inline

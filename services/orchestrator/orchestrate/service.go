@@ -398,24 +398,30 @@ func (s *Service) ResumeJob(ctx context.Context, req *orchestratorv1.ResumeJobRe
 	return &orchestratorv1.ResumeJobResponse{Job: job}, nil
 }
 
-// WatchJob streams the job whenever it changes, and ends after the job ends.
+// WatchJob streams the job with its progress per table whenever it
+// changes, and ends after the job ends.
 func (s *Service) WatchJob(req *orchestratorv1.WatchJobRequest, stream grpc.ServerStreamingServer[orchestratorv1.WatchJobResponse]) error {
 	ctx := stream.Context()
-	var last *orchestratorv1.Job
+	var last *orchestratorv1.WatchJobResponse
 	tick := time.NewTicker(s.cfg.Poll)
 	defer tick.Stop()
 	for {
-		job, err := s.getJob(ctx, req.GetId())
+		j, err := s.store.GetJob(ctx, req.GetId())
 		if err != nil {
 			return toStatus(err)
 		}
-		if last == nil || !proto.Equal(job, last) {
-			if err := stream.Send(&orchestratorv1.WatchJobResponse{Job: job}); err != nil {
+		parts, err := s.store.Partitions(ctx, j.ID)
+		if err != nil {
+			return toStatus(err)
+		}
+		m := &orchestratorv1.WatchJobResponse{Job: jobProto(j), Tables: tableProgress(j, parts)}
+		if last == nil || !proto.Equal(m, last) {
+			if err := stream.Send(m); err != nil {
 				return err
 			}
-			last = job
+			last = m
 		}
-		if terminal(job.State) {
+		if terminal(m.Job.State) {
 			return nil
 		}
 		select {
@@ -424,6 +430,39 @@ func (s *Service) WatchJob(req *orchestratorv1.WatchJobRequest, stream grpc.Serv
 		case <-tick.C:
 		}
 	}
+}
+
+// tableProgress sums the partitions of each table spec, in spec order,
+// moving what finalizing a staged table merged away or quarantined out of
+// its loaded rows as the job's totals do.
+func tableProgress(j *jobstore.Job, parts []jobstore.PartitionCounts) []*orchestratorv1.TableProgress {
+	byName := map[string]*orchestratorv1.TableProgress{}
+	var out []*orchestratorv1.TableProgress
+	for _, t := range j.Spec.GetTables() {
+		tp := &orchestratorv1.TableProgress{Table: t.GetName(), Counts: &commonv1.Counts{}}
+		byName[t.GetName()] = tp
+		out = append(out, tp)
+	}
+	for _, p := range parts {
+		tp := byName[p.Table]
+		if tp == nil || p.State == jobstore.StateFollowing {
+			continue
+		}
+		tp.PartitionsTotal++
+		if p.State == jobstore.StateDone {
+			tp.PartitionsDone++
+		}
+		addCounts(tp.Counts, p.Counts)
+		tp.Counts.Batches += p.Counts.GetBatches()
+	}
+	for _, f := range j.Finalized {
+		for _, o := range f.GetTables() {
+			if tp := byName[o.GetTable()]; tp != nil {
+				applyFinalized(tp.Counts, o)
+			}
+		}
+	}
+	return out
 }
 
 func terminal(s orchestratorv1.JobState) bool {

@@ -1110,8 +1110,11 @@ func (x *WatchJobRequest) GetId() string {
 }
 
 type WatchJobResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Job           *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Job   *Job                   `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	// How far each table spec has come, in spec order: what a progress bar
+	// per table needs, which the job's totals cannot give.
+	Tables        []*TableProgress `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1153,6 +1156,84 @@ func (x *WatchJobResponse) GetJob() *Job {
 	return nil
 }
 
+func (x *WatchJobResponse) GetTables() []*TableProgress {
+	if x != nil {
+		return x.Tables
+	}
+	return nil
+}
+
+// TableProgress is one table spec of a job: its partitions done of those
+// planned (following partitions not counted) and its rows so far.
+type TableProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Table spec name.
+	Table           string     `protobuf:"bytes,1,opt,name=table,proto3" json:"table,omitempty"`
+	PartitionsTotal int32      `protobuf:"varint,2,opt,name=partitions_total,json=partitionsTotal,proto3" json:"partitions_total,omitempty"`
+	PartitionsDone  int32      `protobuf:"varint,3,opt,name=partitions_done,json=partitionsDone,proto3" json:"partitions_done,omitempty"`
+	Counts          *v1.Counts `protobuf:"bytes,4,opt,name=counts,proto3" json:"counts,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *TableProgress) Reset() {
+	*x = TableProgress{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TableProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TableProgress) ProtoMessage() {}
+
+func (x *TableProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TableProgress.ProtoReflect.Descriptor instead.
+func (*TableProgress) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *TableProgress) GetTable() string {
+	if x != nil {
+		return x.Table
+	}
+	return ""
+}
+
+func (x *TableProgress) GetPartitionsTotal() int32 {
+	if x != nil {
+		return x.PartitionsTotal
+	}
+	return 0
+}
+
+func (x *TableProgress) GetPartitionsDone() int32 {
+	if x != nil {
+		return x.PartitionsDone
+	}
+	return 0
+}
+
+func (x *TableProgress) GetCounts() *v1.Counts {
+	if x != nil {
+		return x.Counts
+	}
+	return nil
+}
+
 type GetJobReportRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1162,7 +1243,7 @@ type GetJobReportRequest struct {
 
 func (x *GetJobReportRequest) Reset() {
 	*x = GetJobReportRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1255,7 @@ func (x *GetJobReportRequest) String() string {
 func (*GetJobReportRequest) ProtoMessage() {}
 
 func (x *GetJobReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[18]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1268,7 @@ func (x *GetJobReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobReportRequest.ProtoReflect.Descriptor instead.
 func (*GetJobReportRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{18}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetJobReportRequest) GetId() string {
@@ -1209,7 +1290,7 @@ type RejectExample struct {
 
 func (x *RejectExample) Reset() {
 	*x = RejectExample{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1302,7 @@ func (x *RejectExample) String() string {
 func (*RejectExample) ProtoMessage() {}
 
 func (x *RejectExample) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[19]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1315,7 @@ func (x *RejectExample) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RejectExample.ProtoReflect.Descriptor instead.
 func (*RejectExample) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{19}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RejectExample) GetSourceRef() string {
@@ -1275,7 +1356,7 @@ type FilterCount struct {
 
 func (x *FilterCount) Reset() {
 	*x = FilterCount{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1287,7 +1368,7 @@ func (x *FilterCount) String() string {
 func (*FilterCount) ProtoMessage() {}
 
 func (x *FilterCount) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[20]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1300,7 +1381,7 @@ func (x *FilterCount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FilterCount.ProtoReflect.Descriptor instead.
 func (*FilterCount) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{20}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *FilterCount) GetReason() string {
@@ -1328,7 +1409,7 @@ type RuleRejects struct {
 
 func (x *RuleRejects) Reset() {
 	*x = RuleRejects{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1340,7 +1421,7 @@ func (x *RuleRejects) String() string {
 func (*RuleRejects) ProtoMessage() {}
 
 func (x *RuleRejects) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[21]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1353,7 +1434,7 @@ func (x *RuleRejects) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleRejects.ProtoReflect.Descriptor instead.
 func (*RuleRejects) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{21}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RuleRejects) GetRule() string {
@@ -1394,7 +1475,7 @@ type TableReport struct {
 
 func (x *TableReport) Reset() {
 	*x = TableReport{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1406,7 +1487,7 @@ func (x *TableReport) String() string {
 func (*TableReport) ProtoMessage() {}
 
 func (x *TableReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[22]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1419,7 +1500,7 @@ func (x *TableReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableReport.ProtoReflect.Descriptor instead.
 func (*TableReport) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{22}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TableReport) GetName() string {
@@ -1487,7 +1568,7 @@ type MergeReport struct {
 
 func (x *MergeReport) Reset() {
 	*x = MergeReport{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1580,7 @@ func (x *MergeReport) String() string {
 func (*MergeReport) ProtoMessage() {}
 
 func (x *MergeReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[23]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1593,7 @@ func (x *MergeReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MergeReport.ProtoReflect.Descriptor instead.
 func (*MergeReport) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{23}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *MergeReport) GetTargetTable() string {
@@ -1592,7 +1673,7 @@ type JobReport struct {
 
 func (x *JobReport) Reset() {
 	*x = JobReport{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1604,7 +1685,7 @@ func (x *JobReport) String() string {
 func (*JobReport) ProtoMessage() {}
 
 func (x *JobReport) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[24]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1617,7 +1698,7 @@ func (x *JobReport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JobReport.ProtoReflect.Descriptor instead.
 func (*JobReport) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{24}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *JobReport) GetJobId() string {
@@ -1768,7 +1849,7 @@ type StageTiming struct {
 
 func (x *StageTiming) Reset() {
 	*x = StageTiming{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +1861,7 @@ func (x *StageTiming) String() string {
 func (*StageTiming) ProtoMessage() {}
 
 func (x *StageTiming) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[25]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +1874,7 @@ func (x *StageTiming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StageTiming.ProtoReflect.Descriptor instead.
 func (*StageTiming) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{25}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StageTiming) GetStage() string {
@@ -1843,7 +1924,7 @@ type GetLineageRequest struct {
 
 func (x *GetLineageRequest) Reset() {
 	*x = GetLineageRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1855,7 +1936,7 @@ func (x *GetLineageRequest) String() string {
 func (*GetLineageRequest) ProtoMessage() {}
 
 func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[26]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1868,7 +1949,7 @@ func (x *GetLineageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageRequest.ProtoReflect.Descriptor instead.
 func (*GetLineageRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{26}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetLineageRequest) GetId() string {
@@ -1924,7 +2005,7 @@ type GetLineageResponse struct {
 
 func (x *GetLineageResponse) Reset() {
 	*x = GetLineageResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2017,7 @@ func (x *GetLineageResponse) String() string {
 func (*GetLineageResponse) ProtoMessage() {}
 
 func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[27]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2030,7 @@ func (x *GetLineageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetLineageResponse.ProtoReflect.Descriptor instead.
 func (*GetLineageResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{27}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetLineageResponse) GetJobId() string {
@@ -1982,7 +2063,7 @@ type GetJobReportResponse struct {
 
 func (x *GetJobReportResponse) Reset() {
 	*x = GetJobReportResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1994,7 +2075,7 @@ func (x *GetJobReportResponse) String() string {
 func (*GetJobReportResponse) ProtoMessage() {}
 
 func (x *GetJobReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[28]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2007,7 +2088,7 @@ func (x *GetJobReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetJobReportResponse.ProtoReflect.Descriptor instead.
 func (*GetJobReportResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{28}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetJobReportResponse) GetReport() *JobReport {
@@ -2037,7 +2118,7 @@ type ListQuarantineRequest struct {
 
 func (x *ListQuarantineRequest) Reset() {
 	*x = ListQuarantineRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2049,7 +2130,7 @@ func (x *ListQuarantineRequest) String() string {
 func (*ListQuarantineRequest) ProtoMessage() {}
 
 func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[29]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2062,7 +2143,7 @@ func (x *ListQuarantineRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineRequest.ProtoReflect.Descriptor instead.
 func (*ListQuarantineRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{29}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListQuarantineRequest) GetId() string {
@@ -2126,7 +2207,7 @@ type QuarantinedRow struct {
 
 func (x *QuarantinedRow) Reset() {
 	*x = QuarantinedRow{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2138,7 +2219,7 @@ func (x *QuarantinedRow) String() string {
 func (*QuarantinedRow) ProtoMessage() {}
 
 func (x *QuarantinedRow) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[30]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2151,7 +2232,7 @@ func (x *QuarantinedRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QuarantinedRow.ProtoReflect.Descriptor instead.
 func (*QuarantinedRow) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{30}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *QuarantinedRow) GetTable() string {
@@ -2237,7 +2318,7 @@ type ListQuarantineResponse struct {
 
 func (x *ListQuarantineResponse) Reset() {
 	*x = ListQuarantineResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2249,7 +2330,7 @@ func (x *ListQuarantineResponse) String() string {
 func (*ListQuarantineResponse) ProtoMessage() {}
 
 func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[31]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2262,7 +2343,7 @@ func (x *ListQuarantineResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListQuarantineResponse.ProtoReflect.Descriptor instead.
 func (*ListQuarantineResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{31}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListQuarantineResponse) GetRows() []*QuarantinedRow {
@@ -2295,7 +2376,7 @@ type RollbackJobRequest struct {
 
 func (x *RollbackJobRequest) Reset() {
 	*x = RollbackJobRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2307,7 +2388,7 @@ func (x *RollbackJobRequest) String() string {
 func (*RollbackJobRequest) ProtoMessage() {}
 
 func (x *RollbackJobRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[32]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2320,7 +2401,7 @@ func (x *RollbackJobRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackJobRequest.ProtoReflect.Descriptor instead.
 func (*RollbackJobRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{32}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RollbackJobRequest) GetId() string {
@@ -2341,7 +2422,7 @@ type RollbackJobResponse struct {
 
 func (x *RollbackJobResponse) Reset() {
 	*x = RollbackJobResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2353,7 +2434,7 @@ func (x *RollbackJobResponse) String() string {
 func (*RollbackJobResponse) ProtoMessage() {}
 
 func (x *RollbackJobResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[33]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2366,7 +2447,7 @@ func (x *RollbackJobResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RollbackJobResponse.ProtoReflect.Descriptor instead.
 func (*RollbackJobResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{33}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RollbackJobResponse) GetJob() *Job {
@@ -2396,7 +2477,7 @@ type GetReadinessRequest struct {
 
 func (x *GetReadinessRequest) Reset() {
 	*x = GetReadinessRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[34]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2408,7 +2489,7 @@ func (x *GetReadinessRequest) String() string {
 func (*GetReadinessRequest) ProtoMessage() {}
 
 func (x *GetReadinessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[34]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2421,7 +2502,7 @@ func (x *GetReadinessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReadinessRequest.ProtoReflect.Descriptor instead.
 func (*GetReadinessRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{34}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetReadinessRequest) GetId() string {
@@ -2464,7 +2545,7 @@ type TableLag struct {
 
 func (x *TableLag) Reset() {
 	*x = TableLag{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[35]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2476,7 +2557,7 @@ func (x *TableLag) String() string {
 func (*TableLag) ProtoMessage() {}
 
 func (x *TableLag) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[35]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2489,7 +2570,7 @@ func (x *TableLag) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TableLag.ProtoReflect.Descriptor instead.
 func (*TableLag) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{35}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *TableLag) GetTable() string {
@@ -2564,7 +2645,7 @@ type GetReadinessResponse struct {
 
 func (x *GetReadinessResponse) Reset() {
 	*x = GetReadinessResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[36]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2576,7 +2657,7 @@ func (x *GetReadinessResponse) String() string {
 func (*GetReadinessResponse) ProtoMessage() {}
 
 func (x *GetReadinessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[36]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2589,7 +2670,7 @@ func (x *GetReadinessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReadinessResponse.ProtoReflect.Descriptor instead.
 func (*GetReadinessResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{36}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetReadinessResponse) GetJobId() string {
@@ -2643,7 +2724,7 @@ type StopFollowingRequest struct {
 
 func (x *StopFollowingRequest) Reset() {
 	*x = StopFollowingRequest{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[37]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2655,7 +2736,7 @@ func (x *StopFollowingRequest) String() string {
 func (*StopFollowingRequest) ProtoMessage() {}
 
 func (x *StopFollowingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[37]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2668,7 +2749,7 @@ func (x *StopFollowingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopFollowingRequest.ProtoReflect.Descriptor instead.
 func (*StopFollowingRequest) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{37}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StopFollowingRequest) GetId() string {
@@ -2687,7 +2768,7 @@ type StopFollowingResponse struct {
 
 func (x *StopFollowingResponse) Reset() {
 	*x = StopFollowingResponse{}
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[38]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2699,7 +2780,7 @@ func (x *StopFollowingResponse) String() string {
 func (*StopFollowingResponse) ProtoMessage() {}
 
 func (x *StopFollowingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[38]
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2712,7 +2793,7 @@ func (x *StopFollowingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StopFollowingResponse.ProtoReflect.Descriptor instead.
 func (*StopFollowingResponse) Descriptor() ([]byte, []int) {
-	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{38}
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *StopFollowingResponse) GetJob() *Job {
@@ -2798,9 +2879,15 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x11ResumeJobResponse\x12.\n" +
 	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\"!\n" +
 	"\x0fWatchJobRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\tR\x02id\"B\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"\x82\x01\n" +
 	"\x10WatchJobResponse\x12.\n" +
-	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\"%\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\x12>\n" +
+	"\x06tables\x18\x02 \x03(\v2&.cutover.orchestrator.v1.TableProgressR\x06tables\"\xac\x01\n" +
+	"\rTableProgress\x12\x14\n" +
+	"\x05table\x18\x01 \x01(\tR\x05table\x12)\n" +
+	"\x10partitions_total\x18\x02 \x01(\x05R\x0fpartitionsTotal\x12'\n" +
+	"\x0fpartitions_done\x18\x03 \x01(\x05R\x0epartitionsDone\x121\n" +
+	"\x06counts\x18\x04 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\"%\n" +
 	"\x13GetJobReportRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"p\n" +
 	"\rRejectExample\x12\x1d\n" +
@@ -2979,7 +3066,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(JobState)(0),                   // 0: cutover.orchestrator.v1.JobState
 	(*Job)(nil),                     // 1: cutover.orchestrator.v1.Job
@@ -3000,115 +3087,118 @@ var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(*ResumeJobResponse)(nil),       // 16: cutover.orchestrator.v1.ResumeJobResponse
 	(*WatchJobRequest)(nil),         // 17: cutover.orchestrator.v1.WatchJobRequest
 	(*WatchJobResponse)(nil),        // 18: cutover.orchestrator.v1.WatchJobResponse
-	(*GetJobReportRequest)(nil),     // 19: cutover.orchestrator.v1.GetJobReportRequest
-	(*RejectExample)(nil),           // 20: cutover.orchestrator.v1.RejectExample
-	(*FilterCount)(nil),             // 21: cutover.orchestrator.v1.FilterCount
-	(*RuleRejects)(nil),             // 22: cutover.orchestrator.v1.RuleRejects
-	(*TableReport)(nil),             // 23: cutover.orchestrator.v1.TableReport
-	(*MergeReport)(nil),             // 24: cutover.orchestrator.v1.MergeReport
-	(*JobReport)(nil),               // 25: cutover.orchestrator.v1.JobReport
-	(*StageTiming)(nil),             // 26: cutover.orchestrator.v1.StageTiming
-	(*GetLineageRequest)(nil),       // 27: cutover.orchestrator.v1.GetLineageRequest
-	(*GetLineageResponse)(nil),      // 28: cutover.orchestrator.v1.GetLineageResponse
-	(*GetJobReportResponse)(nil),    // 29: cutover.orchestrator.v1.GetJobReportResponse
-	(*ListQuarantineRequest)(nil),   // 30: cutover.orchestrator.v1.ListQuarantineRequest
-	(*QuarantinedRow)(nil),          // 31: cutover.orchestrator.v1.QuarantinedRow
-	(*ListQuarantineResponse)(nil),  // 32: cutover.orchestrator.v1.ListQuarantineResponse
-	(*RollbackJobRequest)(nil),      // 33: cutover.orchestrator.v1.RollbackJobRequest
-	(*RollbackJobResponse)(nil),     // 34: cutover.orchestrator.v1.RollbackJobResponse
-	(*GetReadinessRequest)(nil),     // 35: cutover.orchestrator.v1.GetReadinessRequest
-	(*TableLag)(nil),                // 36: cutover.orchestrator.v1.TableLag
-	(*GetReadinessResponse)(nil),    // 37: cutover.orchestrator.v1.GetReadinessResponse
-	(*StopFollowingRequest)(nil),    // 38: cutover.orchestrator.v1.StopFollowingRequest
-	(*StopFollowingResponse)(nil),   // 39: cutover.orchestrator.v1.StopFollowingResponse
-	(*v1.JobSpec)(nil),              // 40: cutover.common.v1.JobSpec
-	(*v1.Counts)(nil),               // 41: cutover.common.v1.Counts
-	(*timestamppb.Timestamp)(nil),   // 42: google.protobuf.Timestamp
-	(*v11.PurgeJobResponse)(nil),    // 43: cutover.loader.v1.PurgeJobResponse
-	(*v11.MergeCount)(nil),          // 44: cutover.loader.v1.MergeCount
-	(*v11.CollisionCount)(nil),      // 45: cutover.loader.v1.CollisionCount
-	(*Reconciliation)(nil),          // 46: cutover.orchestrator.v1.Reconciliation
-	(*v11.TableRollback)(nil),       // 47: cutover.loader.v1.TableRollback
-	(*v1.LineageRecord)(nil),        // 48: cutover.common.v1.LineageRecord
+	(*TableProgress)(nil),           // 19: cutover.orchestrator.v1.TableProgress
+	(*GetJobReportRequest)(nil),     // 20: cutover.orchestrator.v1.GetJobReportRequest
+	(*RejectExample)(nil),           // 21: cutover.orchestrator.v1.RejectExample
+	(*FilterCount)(nil),             // 22: cutover.orchestrator.v1.FilterCount
+	(*RuleRejects)(nil),             // 23: cutover.orchestrator.v1.RuleRejects
+	(*TableReport)(nil),             // 24: cutover.orchestrator.v1.TableReport
+	(*MergeReport)(nil),             // 25: cutover.orchestrator.v1.MergeReport
+	(*JobReport)(nil),               // 26: cutover.orchestrator.v1.JobReport
+	(*StageTiming)(nil),             // 27: cutover.orchestrator.v1.StageTiming
+	(*GetLineageRequest)(nil),       // 28: cutover.orchestrator.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),      // 29: cutover.orchestrator.v1.GetLineageResponse
+	(*GetJobReportResponse)(nil),    // 30: cutover.orchestrator.v1.GetJobReportResponse
+	(*ListQuarantineRequest)(nil),   // 31: cutover.orchestrator.v1.ListQuarantineRequest
+	(*QuarantinedRow)(nil),          // 32: cutover.orchestrator.v1.QuarantinedRow
+	(*ListQuarantineResponse)(nil),  // 33: cutover.orchestrator.v1.ListQuarantineResponse
+	(*RollbackJobRequest)(nil),      // 34: cutover.orchestrator.v1.RollbackJobRequest
+	(*RollbackJobResponse)(nil),     // 35: cutover.orchestrator.v1.RollbackJobResponse
+	(*GetReadinessRequest)(nil),     // 36: cutover.orchestrator.v1.GetReadinessRequest
+	(*TableLag)(nil),                // 37: cutover.orchestrator.v1.TableLag
+	(*GetReadinessResponse)(nil),    // 38: cutover.orchestrator.v1.GetReadinessResponse
+	(*StopFollowingRequest)(nil),    // 39: cutover.orchestrator.v1.StopFollowingRequest
+	(*StopFollowingResponse)(nil),   // 40: cutover.orchestrator.v1.StopFollowingResponse
+	(*v1.JobSpec)(nil),              // 41: cutover.common.v1.JobSpec
+	(*v1.Counts)(nil),               // 42: cutover.common.v1.Counts
+	(*timestamppb.Timestamp)(nil),   // 43: google.protobuf.Timestamp
+	(*v11.PurgeJobResponse)(nil),    // 44: cutover.loader.v1.PurgeJobResponse
+	(*v11.MergeCount)(nil),          // 45: cutover.loader.v1.MergeCount
+	(*v11.CollisionCount)(nil),      // 46: cutover.loader.v1.CollisionCount
+	(*Reconciliation)(nil),          // 47: cutover.orchestrator.v1.Reconciliation
+	(*v11.TableRollback)(nil),       // 48: cutover.loader.v1.TableRollback
+	(*v1.LineageRecord)(nil),        // 49: cutover.common.v1.LineageRecord
 }
 var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	0,  // 0: cutover.orchestrator.v1.Job.state:type_name -> cutover.orchestrator.v1.JobState
-	40, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
-	41, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
-	42, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	42, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	42, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	40, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
+	41, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
+	42, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
+	43, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	43, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	43, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	41, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
 	1,  // 7: cutover.orchestrator.v1.CreateJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 8: cutover.orchestrator.v1.GetJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	0,  // 9: cutover.orchestrator.v1.ListJobsRequest.states:type_name -> cutover.orchestrator.v1.JobState
 	1,  // 10: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
-	43, // 11: cutover.orchestrator.v1.DeleteJobResponse.purged:type_name -> cutover.loader.v1.PurgeJobResponse
-	42, // 12: cutover.orchestrator.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	42, // 13: cutover.orchestrator.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	44, // 11: cutover.orchestrator.v1.DeleteJobResponse.purged:type_name -> cutover.loader.v1.PurgeJobResponse
+	43, // 12: cutover.orchestrator.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	43, // 13: cutover.orchestrator.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
 	10, // 14: cutover.orchestrator.v1.ListAuditEventsResponse.events:type_name -> cutover.orchestrator.v1.AuditEvent
 	1,  // 15: cutover.orchestrator.v1.CancelJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 16: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	1,  // 17: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	20, // 18: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
-	41, // 19: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
-	22, // 20: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
-	21, // 21: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
-	22, // 22: cutover.orchestrator.v1.TableReport.warnings:type_name -> cutover.orchestrator.v1.RuleRejects
-	44, // 23: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
-	45, // 24: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
-	0,  // 25: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
-	23, // 26: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
-	41, // 27: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
-	42, // 28: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
-	42, // 29: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
-	24, // 30: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
-	26, // 31: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
-	46, // 32: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
-	47, // 33: cutover.orchestrator.v1.JobReport.rollback:type_name -> cutover.loader.v1.TableRollback
-	48, // 34: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	25, // 35: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
-	31, // 36: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
-	1,  // 37: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	47, // 38: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
-	42, // 39: cutover.orchestrator.v1.TableLag.last_applied_at:type_name -> google.protobuf.Timestamp
-	42, // 40: cutover.orchestrator.v1.TableLag.last_checked_at:type_name -> google.protobuf.Timestamp
-	0,  // 41: cutover.orchestrator.v1.GetReadinessResponse.state:type_name -> cutover.orchestrator.v1.JobState
-	36, // 42: cutover.orchestrator.v1.GetReadinessResponse.tables:type_name -> cutover.orchestrator.v1.TableLag
-	1,  // 43: cutover.orchestrator.v1.StopFollowingResponse.job:type_name -> cutover.orchestrator.v1.Job
-	2,  // 44: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 45: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 46: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	13, // 47: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	15, // 48: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	33, // 49: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
-	35, // 50: cutover.orchestrator.v1.JobService.GetReadiness:input_type -> cutover.orchestrator.v1.GetReadinessRequest
-	38, // 51: cutover.orchestrator.v1.JobService.StopFollowing:input_type -> cutover.orchestrator.v1.StopFollowingRequest
-	17, // 52: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	19, // 53: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	27, // 54: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
-	30, // 55: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
-	8,  // 56: cutover.orchestrator.v1.JobService.DeleteJob:input_type -> cutover.orchestrator.v1.DeleteJobRequest
-	11, // 57: cutover.orchestrator.v1.JobService.ListAuditEvents:input_type -> cutover.orchestrator.v1.ListAuditEventsRequest
-	3,  // 58: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 59: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 60: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	14, // 61: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	16, // 62: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	34, // 63: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
-	37, // 64: cutover.orchestrator.v1.JobService.GetReadiness:output_type -> cutover.orchestrator.v1.GetReadinessResponse
-	39, // 65: cutover.orchestrator.v1.JobService.StopFollowing:output_type -> cutover.orchestrator.v1.StopFollowingResponse
-	18, // 66: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	29, // 67: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	28, // 68: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
-	32, // 69: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
-	9,  // 70: cutover.orchestrator.v1.JobService.DeleteJob:output_type -> cutover.orchestrator.v1.DeleteJobResponse
-	12, // 71: cutover.orchestrator.v1.JobService.ListAuditEvents:output_type -> cutover.orchestrator.v1.ListAuditEventsResponse
-	58, // [58:72] is the sub-list for method output_type
-	44, // [44:58] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	19, // 18: cutover.orchestrator.v1.WatchJobResponse.tables:type_name -> cutover.orchestrator.v1.TableProgress
+	42, // 19: cutover.orchestrator.v1.TableProgress.counts:type_name -> cutover.common.v1.Counts
+	21, // 20: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
+	42, // 21: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
+	23, // 22: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
+	22, // 23: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
+	23, // 24: cutover.orchestrator.v1.TableReport.warnings:type_name -> cutover.orchestrator.v1.RuleRejects
+	45, // 25: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
+	46, // 26: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
+	0,  // 27: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
+	24, // 28: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
+	42, // 29: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
+	43, // 30: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
+	43, // 31: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
+	25, // 32: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
+	27, // 33: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
+	47, // 34: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	48, // 35: cutover.orchestrator.v1.JobReport.rollback:type_name -> cutover.loader.v1.TableRollback
+	49, // 36: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	26, // 37: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
+	32, // 38: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
+	1,  // 39: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	48, // 40: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	43, // 41: cutover.orchestrator.v1.TableLag.last_applied_at:type_name -> google.protobuf.Timestamp
+	43, // 42: cutover.orchestrator.v1.TableLag.last_checked_at:type_name -> google.protobuf.Timestamp
+	0,  // 43: cutover.orchestrator.v1.GetReadinessResponse.state:type_name -> cutover.orchestrator.v1.JobState
+	37, // 44: cutover.orchestrator.v1.GetReadinessResponse.tables:type_name -> cutover.orchestrator.v1.TableLag
+	1,  // 45: cutover.orchestrator.v1.StopFollowingResponse.job:type_name -> cutover.orchestrator.v1.Job
+	2,  // 46: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	4,  // 47: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	6,  // 48: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	13, // 49: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	15, // 50: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	34, // 51: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
+	36, // 52: cutover.orchestrator.v1.JobService.GetReadiness:input_type -> cutover.orchestrator.v1.GetReadinessRequest
+	39, // 53: cutover.orchestrator.v1.JobService.StopFollowing:input_type -> cutover.orchestrator.v1.StopFollowingRequest
+	17, // 54: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	20, // 55: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	28, // 56: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	31, // 57: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
+	8,  // 58: cutover.orchestrator.v1.JobService.DeleteJob:input_type -> cutover.orchestrator.v1.DeleteJobRequest
+	11, // 59: cutover.orchestrator.v1.JobService.ListAuditEvents:input_type -> cutover.orchestrator.v1.ListAuditEventsRequest
+	3,  // 60: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	5,  // 61: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	7,  // 62: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	14, // 63: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	16, // 64: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	35, // 65: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
+	38, // 66: cutover.orchestrator.v1.JobService.GetReadiness:output_type -> cutover.orchestrator.v1.GetReadinessResponse
+	40, // 67: cutover.orchestrator.v1.JobService.StopFollowing:output_type -> cutover.orchestrator.v1.StopFollowingResponse
+	18, // 68: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	30, // 69: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	29, // 70: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	33, // 71: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
+	9,  // 72: cutover.orchestrator.v1.JobService.DeleteJob:output_type -> cutover.orchestrator.v1.DeleteJobResponse
+	12, // 73: cutover.orchestrator.v1.JobService.ListAuditEvents:output_type -> cutover.orchestrator.v1.ListAuditEventsResponse
+	60, // [60:74] is the sub-list for method output_type
+	46, // [46:60] is the sub-list for method input_type
+	46, // [46:46] is the sub-list for extension type_name
+	46, // [46:46] is the sub-list for extension extendee
+	0,  // [0:46] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
@@ -3123,7 +3213,7 @@ func file_cutover_orchestrator_v1_orchestrator_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc), len(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

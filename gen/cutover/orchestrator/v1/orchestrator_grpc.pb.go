@@ -64,7 +64,8 @@ type JobServiceClient interface {
 	// StopFollowing ends a following job (cutover done): it applies what is
 	// pending, then succeeds.
 	StopFollowing(ctx context.Context, in *StopFollowingRequest, opts ...grpc.CallOption) (*StopFollowingResponse, error)
-	// WatchJob streams progress until the job ends.
+	// WatchJob streams the job and its progress per table whenever they
+	// change, until the job ends.
 	WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobResponse], error)
 	GetJobReport(ctx context.Context, in *GetJobReportRequest, opts ...grpc.CallOption) (*GetJobReportResponse, error)
 	// GetLineage answers where a target row came from (target_table and
@@ -274,7 +275,8 @@ type JobServiceServer interface {
 	// StopFollowing ends a following job (cutover done): it applies what is
 	// pending, then succeeds.
 	StopFollowing(context.Context, *StopFollowingRequest) (*StopFollowingResponse, error)
-	// WatchJob streams progress until the job ends.
+	// WatchJob streams the job and its progress per table whenever they
+	// change, until the job ends.
 	WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error
 	GetJobReport(context.Context, *GetJobReportRequest) (*GetJobReportResponse, error)
 	// GetLineage answers where a target row came from (target_table and

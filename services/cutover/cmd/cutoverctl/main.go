@@ -1,9 +1,10 @@
 // Command cutoverctl is the client CI and operators call against a running
-// orchestrator: `cutoverctl validate --spec F [--dry-run]`, `cutoverctl
-// reconcile JOB`, `cutoverctl readiness JOB [--watch]`, `cutoverctl
-// stop-following JOB` and `cutoverctl rollback JOB`. Exit 0 passed, ready
-// or done; 1 checks failed, not ready or refused; 2 usage or connection
-// error.
+// orchestrator: `cutoverctl validate --spec F [--dry-run]`; `create --spec
+// F`, `list`, `status JOB`, `watch JOB`, `cancel JOB`, `resume JOB`,
+// `delete JOB` and `audit` for jobs; `reconcile JOB`, `readiness JOB
+// [--watch]`, `stop-following JOB` and `rollback JOB`. Exit 0 passed, ready
+// or done; 1 checks failed, not ready, refused or the watched job did not
+// succeed; 2 usage or connection error (`cutoverctl help`).
 package main
 
 import (
