@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,10 +224,26 @@ func TestDashboard(t *testing.T) {
 	if pct := evalJS[string](admin, `document.getElementById('job-bar').dataset.pct`); pct != "75" {
 		t.Errorf("the partitions bar is at %s%%, want 75%%", pct)
 	}
-	// Per table: partitions done of planned (WatchJob's table progress),
-	// and the rows read so far.
-	admin.waitFor("the big table's bar at 3 of 4 partitions", `(() => { const t = document.querySelector('#tables .tbl[data-table="big"]');
-		return !!t && t.dataset.partitions === '3/4' && t.querySelector('.bar').dataset.pct === '75'; })()`)
+	// Per table (WatchJob's table progress): rows read against the
+	// source's row estimate, held under 100% while a partition remains.
+	// The estimate must be near what the generator wrote.
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ws, err := jobs.WatchJob(wctx, &orchestratorv1.WatchJobRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := ws.Recv()
+	wcancel()
+	if err != nil || len(first.GetTables()) != 1 {
+		t.Fatalf("WatchJob: %v %v", first, err)
+	}
+	est, ex := first.Tables[0].GetEstimatedRows(), first.Tables[0].GetCounts().GetExtracted()
+	if est < bigRows/2 || est > bigRows*2 {
+		t.Errorf("the source's row estimate is %d for %d rows", est, bigRows)
+	}
+	wantPct := int(math.Round(100 * math.Min(float64(ex)/float64(est), 0.99)))
+	admin.waitFor(fmt.Sprintf("the big table's bar at 3 of 4 partitions and %d%% of the estimate", wantPct), fmt.Sprintf(`(() => { const t = document.querySelector('#tables .tbl[data-table="big"]');
+		return !!t && t.dataset.partitions === '3/4' && t.querySelector('.bar').dataset.pct === '%d' && t.innerText.includes('rows read (source estimate)'); })()`, wantPct))
 	if ex := evalJS[int64](admin, `Number(document.querySelector('#tables .tbl[data-table="big"]').dataset.extracted)`); ex <= 0 || ex >= bigRows {
 		t.Errorf("the big table's bar says %d rows read while the job runs, want some but not all %d", ex, bigRows)
 	}

@@ -205,6 +205,11 @@ func (s *Service) describePG(ctx context.Context, spec *commonv1.PostgresSource)
 		return nil, pgErr(err, p, "describe "+schema+"."+name)
 	}
 	resp := &extractorv1.DescribeSourceResponse{EstimatedRows: t.reltuples}
+	if t.reltuples <= 0 {
+		// Never analyzed: the planner's own guess, from the table's size
+		// now and its column types.
+		resp.EstimatedRows = plannerRows(ctx, p.pool, t)
+	}
 	for _, c := range t.cols {
 		resp.Columns = append(resp.Columns, &commonv1.SourceColumn{Name: c.name, SourceType: c.sourceType, Type: c.typ, Nullable: c.nullable, PgType: c.pgType})
 	}
@@ -375,6 +380,28 @@ func planTable(ctx context.Context, pool *pgxpool.Pool, schema, name string, n i
 		return whole, nil
 	}
 	return splitRange(*lo, *hi, n), nil
+}
+
+// plannerRows is the planner's row estimate of a full scan of t; 0 when it
+// cannot be had (a view it cannot plan cheaply, no privilege).
+func plannerRows(ctx context.Context, q querier, t *pgTable) int64 {
+	// An empty table has no blocks; the planner would assume 10.
+	if n, err := relBlocks(ctx, q, t); err != nil || n == 0 {
+		return 0
+	}
+	var plan []byte
+	if err := q.QueryRow(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM "+t.ident()).Scan(&plan); err != nil {
+		return 0
+	}
+	var out []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		} `json:"Plan"`
+	}
+	if json.Unmarshal(plan, &out) != nil || len(out) == 0 {
+		return 0
+	}
+	return int64(out[0].Plan.Rows)
 }
 
 // relBlocks is the table's current size in blocks. Within a snapshot every

@@ -87,6 +87,7 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints jsonb;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints_done boolean NOT NULL DEFAULT false;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finish_lease timestamptz;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS snapshots jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS estimates jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS spec_hash text NOT NULL DEFAULT '';
 -- Staged target tables already finalized: target table → FinalizeStagedResponse.
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finalized jsonb NOT NULL DEFAULT '{}';
@@ -183,6 +184,9 @@ type Job struct {
 	ConstraintsDone bool
 	// Snapshots are the source snapshots by table index.
 	Snapshots []string
+	// Estimates are the sources' row estimates by table index, as they
+	// were at CreateJob (0: the source gave none).
+	Estimates []int64
 	SpecHash  string
 	// re-drive of this job, with the source references per table spec.
 	RedriveOf string
@@ -238,9 +242,13 @@ func (s *Store) InsertJob(ctx context.Context, j *Job, parts []Partition) error 
 	if syncStart == nil {
 		syncStart = map[string]string{}
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash, redrive_of, redrive, backups, sync_start)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12, $13, $14, $15, $16)`, j.ID, j.Name, StateRunning, specJSON, j.Parallelism, j.TraceID, j.TraceParent, j.TraceSink, ddl, consJSON, snaps, j.SpecHash,
-		j.RedriveOf, redrive, j.Backups, syncStart); err != nil {
+	estimates := j.Estimates
+	if estimates == nil {
+		estimates = []int64{}
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO cutover_control.jobs (id, name, state, spec, parallelism, trace_id, trace_parent, trace_sink, started_at, ddl, constraints, snapshots, spec_hash, redrive_of, redrive, backups, sync_start, estimates)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8, now(), $9, $10, $11, $12, $13, $14, $15, $16, $17)`, j.ID, j.Name, StateRunning, specJSON, j.Parallelism, j.TraceID, j.TraceParent, j.TraceSink, ddl, consJSON, snaps, j.SpecHash,
+		j.RedriveOf, redrive, j.Backups, syncStart, estimates); err != nil {
 		return fmt.Errorf("insert job: %w", err)
 	}
 	rows := make([][]any, len(parts))
@@ -258,7 +266,7 @@ const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error,
 	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done, j.snapshots, j.spec_hash, j.finalized, j.redrive_of, j.redrive,
 	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0), coalesce(sum(p.filtered),0), coalesce(sum(p.warned),0),
 	count(p.id) FILTER (WHERE p.state <> 'following'), count(p.id) FILTER (WHERE p.state = 'done' AND p.id NOT LIKE 'sync:%'),
-	j.sync_start
+	j.sync_start, j.estimates
 	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
 
 func (s *Store) scanJob(row pgx.Row) (*Job, error) {
@@ -268,7 +276,7 @@ func (s *Store) scanJob(row pgx.Row) (*Job, error) {
 	var total, done int64
 	if err := row.Scan(&j.ID, &j.Name, &j.State, &spec, &j.Parallelism, &j.ErrText, &j.TraceID, &j.TraceParent, &j.TraceSink, &j.Report,
 		&j.Created, &j.Started, &j.Finished, &j.DDL, &cons, &j.ConstraintsDone, &j.Snapshots, &j.SpecHash, &fin, &j.RedriveOf, &j.Redrive,
-		&j.Counts.Extracted, &j.Counts.Loaded, &j.Counts.Quarantined, &j.Counts.Batches, &j.Counts.Filtered, &j.Counts.Warned, &total, &done, &j.SyncStart); err != nil {
+		&j.Counts.Extracted, &j.Counts.Loaded, &j.Counts.Quarantined, &j.Counts.Batches, &j.Counts.Filtered, &j.Counts.Warned, &total, &done, &j.SyncStart, &j.Estimates); err != nil {
 		return nil, err
 	}
 	j.Finalized = map[string]*loaderv1.FinalizeStagedResponse{}

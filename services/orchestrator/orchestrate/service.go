@@ -220,7 +220,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	telemetry.Propagator().Inject(jctx, carrier)
 	j := &jobstore.Job{ID: id, Name: spec.GetName(), Spec: spec, Parallelism: int(spec.GetParallelism()),
 		TraceID: telemetry.TraceID(jctx), TraceParent: carrier.Get("traceparent"), TraceSink: s.cfg.TraceSink,
-		DDL: prep.ddl, Constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, Snapshots: prep.snapshots,
+		DDL: prep.ddl, Constraints: &loaderv1.AddConstraintsRequest{Constraints: prep.constraints}, Snapshots: prep.snapshots, Estimates: prep.estimates,
 		SpecHash: jobspec.Hash(req.GetSpec()), RedriveOf: req.GetRedriveOf(), Redrive: redrive, SyncStart: prep.syncStart}
 	// target.backup: the copies exist before any partition can start.
 	if j.Backups, err = s.backup(pctx, id, spec); err != nil {
@@ -438,8 +438,11 @@ func (s *Service) WatchJob(req *orchestratorv1.WatchJobRequest, stream grpc.Serv
 func tableProgress(j *jobstore.Job, parts []jobstore.PartitionCounts) []*orchestratorv1.TableProgress {
 	byName := map[string]*orchestratorv1.TableProgress{}
 	var out []*orchestratorv1.TableProgress
-	for _, t := range j.Spec.GetTables() {
+	for i, t := range j.Spec.GetTables() {
 		tp := &orchestratorv1.TableProgress{Table: t.GetName(), Counts: &commonv1.Counts{}}
+		if i < len(j.Estimates) {
+			tp.EstimatedRows = j.Estimates[i]
+		}
 		byName[t.GetName()] = tp
 		out = append(out, tp)
 	}

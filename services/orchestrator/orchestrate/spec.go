@@ -27,6 +27,8 @@ type prepared struct {
 	snapshots []string
 	// syncStart: per followed table spec, where its follower starts.
 	syncStart map[string]string
+	// estimates: each source's row estimate (statistics, file size).
+	estimates []int64
 }
 
 // prepare checks a spec against the live source and target, fills in the
@@ -55,6 +57,9 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 		}
 	}
 	p := &prepared{spec: spec, plans: make([][]*commonv1.KeyRange, len(spec.Tables)), snapshots: make([]string, len(spec.Tables))}
+	for _, src := range sources {
+		p.estimates = append(p.estimates, max(src.GetEstimatedRows(), 0))
+	}
 	if create {
 		defs, err := jobspec.TableDefinitions(spec, sources)
 		if err != nil {

@@ -19,7 +19,8 @@ func TestTableProgress(t *testing.T) {
 		return &commonv1.Counts{Extracted: extracted, Loaded: loaded, Quarantined: quarantined, Batches: 1}
 	}
 	j := &jobstore.Job{
-		Spec: &commonv1.JobSpec{Tables: []*commonv1.TableSpec{{Name: "people"}, {Name: "orders"}, {Name: "empty"}}},
+		Spec:      &commonv1.JobSpec{Tables: []*commonv1.TableSpec{{Name: "people"}, {Name: "orders"}, {Name: "empty"}}},
+		Estimates: []int64{20, 0, 3},
 		Finalized: map[string]*loaderv1.FinalizeStagedResponse{"people": {Tables: []*loaderv1.StagedOutcome{
 			{Table: "people", Loaded: 12, MergedAway: 2, Quarantined: 1}}}},
 	}
@@ -32,9 +33,9 @@ func TestTableProgress(t *testing.T) {
 	}
 	got := tableProgress(j, parts)
 	want := []*orchestratorv1.TableProgress{
-		{Table: "people", PartitionsTotal: 2, PartitionsDone: 1, Counts: &commonv1.Counts{Extracted: 15, Loaded: 12, Quarantined: 1, MergedAway: 2, Batches: 2}},
+		{Table: "people", PartitionsTotal: 2, PartitionsDone: 1, EstimatedRows: 20, Counts: &commonv1.Counts{Extracted: 15, Loaded: 12, Quarantined: 1, MergedAway: 2, Batches: 2}},
 		{Table: "orders", PartitionsTotal: 1, PartitionsDone: 1, Counts: &commonv1.Counts{Extracted: 5, Loaded: 4, Quarantined: 1, Batches: 1}},
-		{Table: "empty", Counts: &commonv1.Counts{}},
+		{Table: "empty", EstimatedRows: 3, Counts: &commonv1.Counts{}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("%d tables, want %d: %v", len(got), len(want), got)

@@ -1172,8 +1172,12 @@ type TableProgress struct {
 	PartitionsTotal int32      `protobuf:"varint,2,opt,name=partitions_total,json=partitionsTotal,proto3" json:"partitions_total,omitempty"`
 	PartitionsDone  int32      `protobuf:"varint,3,opt,name=partitions_done,json=partitionsDone,proto3" json:"partitions_done,omitempty"`
 	Counts          *v1.Counts `protobuf:"bytes,4,opt,name=counts,proto3" json:"counts,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The source's row estimate when the job was created (database
+	// statistics, or a file's size over its first rows); 0 when the source
+	// gave none. A progress bar compares counts.extracted with it.
+	EstimatedRows int64 `protobuf:"varint,5,opt,name=estimated_rows,json=estimatedRows,proto3" json:"estimated_rows,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TableProgress) Reset() {
@@ -1232,6 +1236,13 @@ func (x *TableProgress) GetCounts() *v1.Counts {
 		return x.Counts
 	}
 	return nil
+}
+
+func (x *TableProgress) GetEstimatedRows() int64 {
+	if x != nil {
+		return x.EstimatedRows
+	}
+	return 0
 }
 
 type GetJobReportRequest struct {
@@ -2882,12 +2893,13 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x82\x01\n" +
 	"\x10WatchJobResponse\x12.\n" +
 	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\x12>\n" +
-	"\x06tables\x18\x02 \x03(\v2&.cutover.orchestrator.v1.TableProgressR\x06tables\"\xac\x01\n" +
+	"\x06tables\x18\x02 \x03(\v2&.cutover.orchestrator.v1.TableProgressR\x06tables\"\xd3\x01\n" +
 	"\rTableProgress\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12)\n" +
 	"\x10partitions_total\x18\x02 \x01(\x05R\x0fpartitionsTotal\x12'\n" +
 	"\x0fpartitions_done\x18\x03 \x01(\x05R\x0epartitionsDone\x121\n" +
-	"\x06counts\x18\x04 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\"%\n" +
+	"\x06counts\x18\x04 \x01(\v2\x19.cutover.common.v1.CountsR\x06counts\x12%\n" +
+	"\x0eestimated_rows\x18\x05 \x01(\x03R\restimatedRows\"%\n" +
 	"\x13GetJobReportRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"p\n" +
 	"\rRejectExample\x12\x1d\n" +

@@ -129,8 +129,9 @@ func (p *Printer) redraw(m *orchestratorv1.WatchJobResponse) {
 	p.state = m.GetJob().GetState()
 }
 
-// frame is the terminal picture: the job, then a bar per table (partitions
-// done of planned: the only measure of the whole there is) with its rows.
+// frame is the terminal picture: the job, then a bar per table (rows read
+// against the source's estimate where it gave one, else partitions done of
+// planned) with its rows.
 func (p *Printer) frame(m *orchestratorv1.WatchJobResponse) []string {
 	j := m.GetJob()
 	head := fmt.Sprintf("job %s  %s  %s", stateName(j.GetState()), partitions(j.GetPartitionsDone(), j.GetPartitionsTotal()), counts(j.GetCounts(), true))
@@ -149,7 +150,10 @@ func (p *Printer) frame(m *orchestratorv1.WatchJobResponse) []string {
 		// Extracted is left to the job's line: the rest fits 80 columns.
 		c := t.GetCounts()
 		line := fmt.Sprintf("  %-*s %s %d/%d  loaded %s, quarantined %s", name, clip(t.GetTable(), 24),
-			bar(t.GetPartitionsDone(), t.GetPartitionsTotal()), t.GetPartitionsDone(), t.GetPartitionsTotal(), group(c.GetLoaded()), group(c.GetQuarantined()))
+			tableBar(t), t.GetPartitionsDone(), t.GetPartitionsTotal(), group(c.GetLoaded()), group(c.GetQuarantined()))
+		if e := t.GetEstimatedRows(); e > 0 {
+			line += fmt.Sprintf(", read %s of ~%s", group(c.GetExtracted()), group(e))
+		}
 		if c.GetFiltered() > 0 || c.GetMergedAway() > 0 {
 			line += fmt.Sprintf(", filtered %s, merged away %s", group(c.GetFiltered()), group(c.GetMergedAway()))
 		}
@@ -172,6 +176,19 @@ func (p *Printer) rate(j *orchestratorv1.Job) string {
 		return ""
 	}
 	return group(int64(float64(j.GetCounts().GetExtracted())/secs)) + " rows/s"
+}
+
+// tableBar is a table's bar: rows read of the source's estimate (an
+// estimate: held under 100% until every partition is done), or partitions
+// done of planned when the source gave none.
+func tableBar(t *orchestratorv1.TableProgress) string {
+	done, total := t.GetPartitionsDone(), t.GetPartitionsTotal()
+	est := t.GetEstimatedRows()
+	if est <= 0 || total <= 0 || done == total {
+		return bar(done, total)
+	}
+	pct := min(t.GetCounts().GetExtracted()*100/est, 99)
+	return bar(int32(pct), 100)
 }
 
 // bar is "[#####-----] 50%"; "[          ]   -" before partitions are planned.

@@ -137,3 +137,26 @@ func TestGroup(t *testing.T) {
 		}
 	}
 }
+
+// A table whose source gave a row estimate is drawn as rows read of it,
+// held under 100% until its partitions are done; one without, by partitions.
+func TestTableBar(t *testing.T) {
+	for _, c := range []struct {
+		name           string
+		done, total    int32
+		extracted, est int64
+		want           string
+	}{
+		{"no estimate", 1, 4, 500, 0, "]  25%"},
+		{"rows of the estimate", 1, 4, 600, 1000, "]  60%"},
+		{"more than estimated", 3, 4, 5000, 1000, "]  99%"},
+		{"done", 4, 4, 900, 1000, "] 100%"},
+		{"not planned", 0, 0, 0, 1000, "]    -"},
+	} {
+		got := tableBar(&orchestratorv1.TableProgress{PartitionsDone: c.done, PartitionsTotal: c.total, EstimatedRows: c.est,
+			Counts: &commonv1.Counts{Extracted: c.extracted}})
+		if !strings.HasSuffix(got, c.want) {
+			t.Errorf("%s: %q, want …%q", c.name, got, c.want)
+		}
+	}
+}
