@@ -194,3 +194,41 @@ func (s *Store) ExpiredJobs(ctx context.Context, age time.Duration, limit int) (
 	}
 	return ids, nil
 }
+
+// HeldSnapshots are the failed or cancelled jobs that ended longer than
+// hold ago and still keep source snapshots (for a resume).
+func (s *Store) HeldSnapshots(ctx context.Context, hold time.Duration, limit int) ([]*Job, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id FROM cutover_control.jobs
+		WHERE state IN ('failed', 'cancelled') AND NOT snapshots_released
+		  AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(snapshots) e WHERE e <> '')
+		  AND coalesce(finished_at, created_at) < now() - $1 * interval '1 second'
+		ORDER BY coalesce(finished_at, created_at), id LIMIT $2`, hold.Seconds(), limit)
+	if err != nil {
+		return nil, fmt.Errorf("held snapshots: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("held snapshots: %w", err)
+	}
+	var out []*Job
+	for _, id := range ids {
+		j, err := s.GetJob(ctx, id)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, j)
+	}
+	return out, nil
+}
+
+// ReleaseSnapshots marks a failed or cancelled job's snapshots released;
+// false when it is no longer failed or cancelled (resumed meanwhile) or
+// was marked already.
+func (s *Store) ReleaseSnapshots(ctx context.Context, id string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET snapshots_released = true
+		WHERE id = $1 AND state IN ('failed', 'cancelled') AND NOT snapshots_released`, id)
+	if err != nil {
+		return false, fmt.Errorf("release snapshots of %s: %w", id, err)
+	}
+	return tag.RowsAffected() == 1, nil
+}

@@ -88,6 +88,7 @@ ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS constraints_done boole
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finish_lease timestamptz;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS snapshots jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS estimates jsonb NOT NULL DEFAULT '[]';
+ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS snapshots_released boolean NOT NULL DEFAULT false;
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS spec_hash text NOT NULL DEFAULT '';
 -- Staged target tables already finalized: target table → FinalizeStagedResponse.
 ALTER TABLE cutover_control.jobs ADD COLUMN IF NOT EXISTS finalized jsonb NOT NULL DEFAULT '{}';
@@ -187,6 +188,9 @@ type Job struct {
 	// Estimates are the sources' row estimates by table index, as they
 	// were at CreateJob (0: the source gave none).
 	Estimates []int64
+	// SnapshotsReleased: the snapshot hold of a failed or cancelled job
+	// ran out and its snapshots were closed (a resume would read other data).
+	SnapshotsReleased bool
 	SpecHash  string
 	// re-drive of this job, with the source references per table spec.
 	RedriveOf string
@@ -266,7 +270,7 @@ const jobSelect = `SELECT j.id, j.name, j.state, j.spec, j.parallelism, j.error,
 	j.created_at, j.started_at, j.finished_at, j.ddl, j.constraints, j.constraints_done, j.snapshots, j.spec_hash, j.finalized, j.redrive_of, j.redrive,
 	coalesce(sum(p.extracted),0), coalesce(sum(p.loaded),0), coalesce(sum(p.quarantined),0), coalesce(sum(p.batches),0), coalesce(sum(p.filtered),0), coalesce(sum(p.warned),0),
 	count(p.id) FILTER (WHERE p.state <> 'following'), count(p.id) FILTER (WHERE p.state = 'done' AND p.id NOT LIKE 'sync:%'),
-	j.sync_start, j.estimates
+	j.sync_start, j.estimates, j.snapshots_released
 	FROM cutover_control.jobs j LEFT JOIN cutover_control.partitions p ON p.job_id = j.id`
 
 func (s *Store) scanJob(row pgx.Row) (*Job, error) {
@@ -276,7 +280,7 @@ func (s *Store) scanJob(row pgx.Row) (*Job, error) {
 	var total, done int64
 	if err := row.Scan(&j.ID, &j.Name, &j.State, &spec, &j.Parallelism, &j.ErrText, &j.TraceID, &j.TraceParent, &j.TraceSink, &j.Report,
 		&j.Created, &j.Started, &j.Finished, &j.DDL, &cons, &j.ConstraintsDone, &j.Snapshots, &j.SpecHash, &fin, &j.RedriveOf, &j.Redrive,
-		&j.Counts.Extracted, &j.Counts.Loaded, &j.Counts.Quarantined, &j.Counts.Batches, &j.Counts.Filtered, &j.Counts.Warned, &total, &done, &j.SyncStart, &j.Estimates); err != nil {
+		&j.Counts.Extracted, &j.Counts.Loaded, &j.Counts.Quarantined, &j.Counts.Batches, &j.Counts.Filtered, &j.Counts.Warned, &total, &done, &j.SyncStart, &j.Estimates, &j.SnapshotsReleased); err != nil {
 		return nil, err
 	}
 	j.Finalized = map[string]*loaderv1.FinalizeStagedResponse{}

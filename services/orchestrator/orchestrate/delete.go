@@ -19,6 +19,9 @@ const (
 	purgeWait = 30 * time.Minute
 	// defaultAuditRetention is --audit-retention's default.
 	defaultAuditRetention = 90 * 24 * time.Hour
+	// defaultSnapshotHold is --snapshot-hold's default: time to resume a
+	// failed job the same day, not days of VACUUM held back.
+	defaultSnapshotHold = time.Hour
 	// retentionBatch is how many expired jobs one sweep deletes at most.
 	retentionBatch = 100
 )
@@ -81,7 +84,7 @@ func (s *Service) deleteJob(ctx context.Context, id string) (*loaderv1.PurgeJobR
 
 // retain deletes what is past its retention, now and then until ctx ends.
 func (s *Service) retain(ctx context.Context) {
-	tick := time.NewTicker(sweepEvery(s.cfg.Retention, s.cfg.AuditRetention))
+	tick := time.NewTicker(sweepEvery(s.cfg.Retention, s.cfg.AuditRetention, s.cfg.SnapshotHold))
 	defer tick.Stop()
 	for {
 		s.sweep(ctx)
@@ -122,6 +125,22 @@ func (s *Service) sweep(ctx context.Context) {
 			if _, err := s.deleteJob(ctx, id); err != nil && ctx.Err() == nil {
 				slog.Warn("retention: delete job", "job", id, "err", err)
 			}
+		}
+	}
+	if s.cfg.SnapshotHold > 0 {
+		held, err := s.store.HeldSnapshots(ctx, s.cfg.SnapshotHold, retentionBatch)
+		if err != nil && ctx.Err() == nil {
+			slog.Warn("snapshot hold: list jobs", "err", err)
+		}
+		for _, j := range held {
+			// Marked first, and only while the job is still failed or
+			// cancelled: a resume that won the race keeps its snapshots.
+			ok, err := s.store.ReleaseSnapshots(ctx, j.ID)
+			if err != nil || !ok {
+				continue
+			}
+			s.closeSnapshots(context.WithoutCancel(ctx), j.Spec, j.Snapshots)
+			slog.Info("snapshot hold over: source snapshots released", "job", j.ID, "hold", s.cfg.SnapshotHold)
 		}
 	}
 	if s.cfg.AuditRetention > 0 {

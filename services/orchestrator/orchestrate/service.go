@@ -69,6 +69,9 @@ type Config struct {
 	Retention time.Duration
 	// AuditRetention deletes audit entries older than this; 0 keeps them.
 	AuditRetention time.Duration
+	// SnapshotHold is how long a failed or cancelled job keeps its source
+	// snapshots for a resume; 0 until it is deleted.
+	SnapshotHold time.Duration
 	// SecretKeyFile holds the key that seals DSN secrets in the control
 	// schema (sealbox.ParseKey's forms); every replica sharing the schema
 	// needs the same. Empty: a random key for this process only.
@@ -147,7 +150,7 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	s.followers = follow.New(follow.Config{Owner: cfg.Owner, Lease: cfg.Lease, BatchTimeout: cfg.BatchTimeout, Clients: cfg.Clients,
 		Target: s.checker.Target, Report: s.followReport, Ended: func(id string) { s.endJobSpan(id, jobstore.StateSucceeded) }}, st)
 	go func() { defer s.wg.Done(); s.followers.Run(runCtx) }()
-	if cfg.Retention > 0 || cfg.AuditRetention > 0 {
+	if cfg.Retention > 0 || cfg.AuditRetention > 0 || cfg.SnapshotHold > 0 {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.retain(runCtx) }()
 	}
@@ -378,6 +381,10 @@ func (s *Service) ResumeJob(ctx context.Context, req *orchestratorv1.ResumeJobRe
 	j, err := s.store.GetJob(ctx, req.GetId())
 	if err != nil {
 		return nil, toStatus(err)
+	}
+	if j.SnapshotsReleased {
+		return nil, toStatus(fmt.Errorf("%w: job %s's source snapshots were released when --snapshot-hold (CUTOVER_SNAPSHOT_HOLD) ran out after it ended, so that the source could vacuum: "+
+			"a resume would read other data than its finished partitions did; start the job over (rollback, then a new job)", ErrJobState, j.ID))
 	}
 	ok, err := s.store.ResumeJob(ctx, j.ID)
 	if ok {

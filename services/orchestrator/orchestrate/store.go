@@ -28,6 +28,8 @@ type store interface {
 	BeginDelete(ctx context.Context, id string) (string, bool, error)
 	DeleteJobRows(ctx context.Context, id string) (bool, error)
 	ExpiredJobs(ctx context.Context, age time.Duration, limit int) ([]string, error)
+	HeldSnapshots(ctx context.Context, hold time.Duration, limit int) ([]*jobstore.Job, error)
+	ReleaseSnapshots(ctx context.Context, id string) (bool, error)
 
 	// The audit log.
 	AppendAudit(ctx context.Context, r jobstore.AuditRecord) error
