@@ -191,7 +191,7 @@ type Job struct {
 	// SnapshotsReleased: the snapshot hold of a failed or cancelled job
 	// ran out and its snapshots were closed (a resume would read other data).
 	SnapshotsReleased bool
-	SpecHash  string
+	SpecHash          string
 	// re-drive of this job, with the source references per table spec.
 	RedriveOf string
 	Redrive   map[string][]string
