@@ -93,25 +93,15 @@ func list(ctx context.Context, args []string, stdout io.Writer) (int, error) {
 // deleteJob deletes an ended job with its lineage, quarantine, staging and
 // backups; a job that has not ended is refused (exit 1).
 func deleteJob(ctx context.Context, args []string, stdout io.Writer) (int, error) {
-	fs := newFlagSet("delete")
-	var c conn
-	c.flags(fs)
-	pos, err := parse(fs, args)
+	j, err := openJob(ctx, "delete", args, nil)
 	if err != nil {
 		return 0, err
 	}
-	id, err := jobArg("delete", pos)
-	if err != nil {
-		return 0, err
-	}
-	cc, err := c.dial(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cc.Close()
-	cctx, cancel := context.WithTimeout(c.outgoing(ctx), c.deadline(defaultLongTimeout))
+	defer j.Close()
+	c, id := &j.conn, j.id
+	cctx, cancel := j.call(ctx, defaultLongTimeout)
 	defer cancel()
-	r, err := orchestratorv1.NewJobServiceClient(cc).DeleteJob(cctx, &orchestratorv1.DeleteJobRequest{Id: id}, grpc.WaitForReady(false))
+	r, err := j.jobs.DeleteJob(cctx, &orchestratorv1.DeleteJobRequest{Id: id}, grpc.WaitForReady(false))
 	if err != nil {
 		return 0, c.callError("DeleteJob", err)
 	}

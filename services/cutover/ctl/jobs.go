@@ -94,24 +94,13 @@ func create(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 // watch follows a job until it ends, the full load is in (a following
 // job) or --timeout passes: a bar per table on a terminal, lines otherwise.
 func watch(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	fs := newFlagSet("watch")
-	var c conn
-	c.flags(fs)
-	_, plain := watchFlags(fs, false)
-	pos, err := parse(fs, args)
+	var plain *bool
+	j, err := openJob(ctx, "watch", args, func(fs *flag.FlagSet) { _, plain = watchFlags(fs, false) })
 	if err != nil {
 		return 0, err
 	}
-	id, err := jobArg("watch", pos)
-	if err != nil {
-		return 0, err
-	}
-	cc, err := c.dial(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cc.Close()
-	return c.watchJob(ctx, orchestratorv1.NewJobServiceClient(cc), id, stdout, stderr, bars(stdout, *plain))
+	defer j.Close()
+	return j.watchJob(ctx, j.jobs, j.id, stdout, stderr, bars(stdout, *plain))
 }
 
 // watchJob shows WatchJob's answers (with --json, each on one line). A
@@ -198,25 +187,15 @@ func (c *conn) jobWatchEnd(stdout io.Writer, pr *progress.Printer, last *orchest
 // jobStatus prints a job with its progress per table: the first answer of
 // WatchJob, so that status and watch show the same numbers.
 func jobStatus(ctx context.Context, args []string, stdout io.Writer) (int, error) {
-	fs := newFlagSet("status")
-	var c conn
-	c.flags(fs)
-	pos, err := parse(fs, args)
+	j, err := openJob(ctx, "status", args, nil)
 	if err != nil {
 		return 0, err
 	}
-	id, err := jobArg("status", pos)
-	if err != nil {
-		return 0, err
-	}
-	cc, err := c.dial(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cc.Close()
-	cctx, cancel := context.WithTimeout(c.outgoing(ctx), c.deadline(defaultCheckTimeout))
+	defer j.Close()
+	c := &j.conn
+	cctx, cancel := j.call(ctx, defaultCheckTimeout)
 	defer cancel()
-	stream, err := orchestratorv1.NewJobServiceClient(cc).WatchJob(cctx, &orchestratorv1.WatchJobRequest{Id: id}, grpc.WaitForReady(false))
+	stream, err := j.jobs.WatchJob(cctx, &orchestratorv1.WatchJobRequest{Id: j.id}, grpc.WaitForReady(false))
 	var m *orchestratorv1.WatchJobResponse
 	if err == nil {
 		m, err = stream.Recv()
@@ -270,25 +249,15 @@ func orDash(s string) string {
 // stays (rollback undoes it, resume finishes it). Any other state is
 // refused (exit 1).
 func cancelJob(ctx context.Context, args []string, stdout io.Writer) (int, error) {
-	fs := newFlagSet("cancel")
-	var c conn
-	c.flags(fs)
-	pos, err := parse(fs, args)
+	j, err := openJob(ctx, "cancel", args, nil)
 	if err != nil {
 		return 0, err
 	}
-	id, err := jobArg("cancel", pos)
-	if err != nil {
-		return 0, err
-	}
-	cc, err := c.dial(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cc.Close()
-	cctx, cancel := context.WithTimeout(c.outgoing(ctx), c.deadline(defaultCheckTimeout))
+	defer j.Close()
+	c, id := &j.conn, j.id
+	cctx, cancel := j.call(ctx, defaultCheckTimeout)
 	defer cancel()
-	r, err := orchestratorv1.NewJobServiceClient(cc).CancelJob(cctx, &orchestratorv1.CancelJobRequest{Id: id}, grpc.WaitForReady(false))
+	r, err := j.jobs.CancelJob(cctx, &orchestratorv1.CancelJobRequest{Id: id}, grpc.WaitForReady(false))
 	if err != nil {
 		return 0, c.callError("CancelJob", err)
 	}
@@ -304,25 +273,14 @@ func cancelJob(ctx context.Context, args []string, stdout io.Writer) (int, error
 // (the loader's ledger skips batches already in); any other state is
 // refused (exit 1). With --watch it follows the job to its end.
 func resume(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
-	fs := newFlagSet("resume")
-	var c conn
-	c.flags(fs)
-	follow, plain := watchFlags(fs, true)
-	pos, err := parse(fs, args)
+	var follow, plain *bool
+	j, err := openJob(ctx, "resume", args, func(fs *flag.FlagSet) { follow, plain = watchFlags(fs, true) })
 	if err != nil {
 		return 0, err
 	}
-	id, err := jobArg("resume", pos)
-	if err != nil {
-		return 0, err
-	}
-	cc, err := c.dial(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer cc.Close()
-	client := orchestratorv1.NewJobServiceClient(cc)
-	cctx, cancel := context.WithTimeout(c.outgoing(ctx), c.deadline(defaultCheckTimeout))
+	defer j.Close()
+	c, id, client := &j.conn, j.id, j.jobs
+	cctx, cancel := j.call(ctx, defaultCheckTimeout)
 	r, err := client.ResumeJob(cctx, &orchestratorv1.ResumeJobRequest{Id: id}, grpc.WaitForReady(false))
 	cancel()
 	if err != nil {
@@ -339,3 +297,42 @@ func resume(ctx context.Context, args []string, stdout, stderr io.Writer) (int, 
 	}
 	return c.watchJob(ctx, client, id, stdout, stderr, bars(stdout, *plain))
 }
+
+// jobCmd is a command on one job: its flags parsed, the job's id and a
+// client on the orchestrator; Close when done.
+type jobCmd struct {
+	conn
+	id   string
+	cc   *grpc.ClientConn
+	jobs orchestratorv1.JobServiceClient
+}
+
+// openJob parses a one-job command's flags (more adds the command's own)
+// and dials the orchestrator.
+func openJob(ctx context.Context, name string, args []string, more func(*flag.FlagSet)) (*jobCmd, error) {
+	fs := newFlagSet(name)
+	j := &jobCmd{}
+	j.flags(fs)
+	if more != nil {
+		more(fs)
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if j.id, err = jobArg(name, pos); err != nil {
+		return nil, err
+	}
+	if j.cc, err = j.dial(ctx); err != nil {
+		return nil, err
+	}
+	j.jobs = orchestratorv1.NewJobServiceClient(j.cc)
+	return j, nil
+}
+
+// call is one call's context: the command's deadline, def by default.
+func (j *jobCmd) call(ctx context.Context, def time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(j.outgoing(ctx), j.deadline(def))
+}
+
+func (j *jobCmd) Close() { j.cc.Close() }
