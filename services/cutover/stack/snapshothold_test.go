@@ -10,7 +10,6 @@ import (
 	orchestratorv1 "github.com/cutover/cutover/gen/cutover/orchestrator/v1"
 	"github.com/cutover/cutover/services/cutover/internal/testenv"
 	"github.com/cutover/cutover/services/cutover/stack"
-	"github.com/cutover/cutover/services/orchestrator/orchestrate"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,23 +24,7 @@ func TestSnapshotHold(t *testing.T) {
 	src.Exec(`CREATE TABLE big (id bigint PRIMARY KEY, v text)`, `INSERT INTO big SELECT g, 'v' || g FROM generate_series(1, 20000) g`)
 	db := testenv.NewDB(t)
 	db.Exec(`CREATE TABLE big (id bigint PRIMARY KEY, v text)`)
-	st, err := stack.Start(context.Background(), stack.Config{
-		Addrs: stack.EphemeralAddrs(),
-		Orchestrator: orchestrate.Config{ControlURL: db.URL, DefaultTarget: db.URL, Workers: 2, Poll: 20 * time.Millisecond, TraceSink: traceSink,
-			SnapshotHold: 3 * time.Second},
-		Grace:     5 * time.Second,
-		FileRoots: testenv.FileRoots(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	conn, err := st.Conn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	jobs := orchestratorv1.NewJobServiceClient(conn)
+	_, jobs := startStackWith(t, db, func(c *stack.Config) { c.Orchestrator.SnapshotHold = 3 * time.Second })
 	ctx := context.Background()
 
 	// The target table is locked: the job runs and cannot finish.

@@ -42,12 +42,22 @@ var traceSink string
 // also holds the control schema.
 func startStack(t *testing.T, target *testenv.DB) (*stack.Stack, orchestratorv1.JobServiceClient) {
 	t.Helper()
-	st, err := stack.Start(context.Background(), stack.Config{
+	return startStackWith(t, target, nil)
+}
+
+// startStackWith is startStack with the configuration changed by mod first.
+func startStackWith(t *testing.T, target *testenv.DB, mod func(*stack.Config)) (*stack.Stack, orchestratorv1.JobServiceClient) {
+	t.Helper()
+	cfg := stack.Config{
 		Addrs:        stack.EphemeralAddrs(),
 		Orchestrator: orchestrate.Config{ControlURL: target.URL, DefaultTarget: target.URL, Workers: 2, Poll: 20 * time.Millisecond, TraceSink: traceSink},
 		Grace:        5 * time.Second,
 		FileRoots:    testenv.FileRoots(t),
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	st, err := stack.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start stack: %v", err)
 	}

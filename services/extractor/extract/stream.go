@@ -65,8 +65,9 @@ func (s *Service) StreamBatches(req *extractorv1.StreamBatchesRequest, stream gr
 			span.End()
 			return nil
 		}
-		stage.AddMicros(b, "extractor", time.Since(start))
-		metrics.Batch(bctx, "extractor", nil, b, time.Since(start))
+		d := time.Since(start)
+		stage.AddMicros(b, "extractor", d)
+		metrics.Batch(bctx, "extractor", nil, b, d)
 		b.TraceContext = map[string]string{}
 		telemetry.Propagator().Inject(bctx, propagation.MapCarrier(b.TraceContext))
 		span.SetAttributes(attribute.Int("cutover.rows_in", int(b.GetNumRows())))
