@@ -62,8 +62,8 @@ func TestMetricsOnEveryService(t *testing.T) {
 	jobs := jobClient(p)
 	ctx := context.Background()
 
-	// Job 1: 40,000 rows in batches of 100; every 100th row breaks the regex.
-	const rows, every = 40000, 100
+	// Job 1: 120,000 rows in batches of 100 (long enough to see counters move); every 100th row breaks the regex.
+	const rows, every = 120000, 100
 	var sb strings.Builder
 	sb.WriteString("id,v\n")
 	for i := 1; i <= rows; i++ {
