@@ -39,16 +39,28 @@ fi
 # The port this cluster got the first time it started; another checkout's
 # cluster may hold the default one.
 if [ -z "${CUTOVER_PG_PORT:-}" ] && [ -f "$dir/port" ]; then port="$(cat "$dir/port")"; fi
+free_port() {
+  for _ in $(seq 1 100); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || return 0
+    port=$((port + 1))
+  done
+}
 if ! "${as[@]}" "$bin/pg_ctl" -D "$dir/data" status >/dev/null 2>&1; then
-  if [ -z "${CUTOVER_PG_PORT:-}" ]; then
-    for _ in $(seq 1 100); do
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-      port=$((port + 1))
-    done
-  fi
-  "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null \
-    || { tail -20 "$dir/log" >&2; exit 1; }
+  # A port found free can be taken before postgres binds it (tests start
+  # servers in parallel), so a start that fails on the bind tries the next
+  # free port; a port the caller chose is tried once.
+  tries=1
+  if [ -z "${CUTOVER_PG_PORT:-}" ]; then tries=5; free_port; fi
+  for try in $(seq 1 "$tries"); do
+    if "${as[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1" start >/dev/null 2>&1; then
+      break
+    fi
+    if ((try == tries)) || ! tail -5 "$dir/log" | grep -q "Address already in use"; then
+      tail -20 "$dir/log" >&2; exit 1
+    fi
+    port=$((port + 1)); free_port
+  done
   echo "$port" >"$dir/port"
 fi
 echo "postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
