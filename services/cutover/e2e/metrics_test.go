@@ -85,7 +85,7 @@ func TestMetricsOnEveryService(t *testing.T) {
 		"loader":      `cutover_rows_total{outcome="out",stage="loader"}`,
 	}
 	seen := map[string]map[float64]bool{}
-	running := false
+	running, queued := false, false
 	for {
 		j, err := jobs.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: created.Job.Id})
 		if err != nil {
@@ -105,8 +105,12 @@ func TestMetricsOnEveryService(t *testing.T) {
 				seen[svc][v] = true
 			}
 		}
-		if p.scrape(t, "orchestrator")[`cutover_partitions{state="running"}`] > 0 {
+		o := p.scrape(t, "orchestrator")
+		if o[`cutover_partitions{state="running"}`] > 0 {
 			running = true
+		}
+		if o[`cutover_queue_jobs{kind="cutover_partition",state="running"}`] > 0 {
+			queued = true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -117,6 +121,9 @@ func TestMetricsOnEveryService(t *testing.T) {
 	}
 	if !running {
 		t.Error("orchestrator: no running partition seen in cutover_partitions during the job")
+	}
+	if !queued {
+		t.Error("orchestrator: no running partition job seen in cutover_queue_jobs during the job")
 	}
 	// At the end: the generator's counts.
 	bad := float64(rows / every)

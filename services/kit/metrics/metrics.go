@@ -262,7 +262,12 @@ type Control struct {
 	Followers  int64
 	LagRows    int64
 	LagSeconds float64
+	// Queue counts the work queue's jobs (River) by kind and state.
+	Queue map[QueueKey]int64
 }
+
+// QueueKey is a kind of queued work and a state of it.
+type QueueKey struct{ Kind, State string }
 
 // ObserveControl reports read's figures at every scrape (the orchestrator
 // reads them from the control database). It returns the unregister func.
@@ -276,7 +281,9 @@ func ObserveControl(read func(ctx context.Context) (*Control, error)) (func() er
 		metric.WithDescription("Rows the followers are behind their sources, summed."))
 	lagSecs, err5 := m.Float64ObservableGauge("cutover.follower.lag.seconds", metric.WithUnit("s"),
 		metric.WithDescription("The largest follower lag: source commit to target commit."))
-	for _, err := range []error{err1, err2, err3, err4, err5} {
+	queue, err6 := m.Int64ObservableGauge("cutover.queue.jobs", metric.WithUnit("{job}"),
+		metric.WithDescription("Work queue (River) jobs by kind and state: partitions, followers, job ends, retention."))
+	for _, err := range []error{err1, err2, err3, err4, err5, err6} {
 		if err != nil {
 			return nil, err
 		}
@@ -295,8 +302,11 @@ func ObserveControl(read func(ctx context.Context) (*Control, error)) (func() er
 		o.ObserveInt64(fols, c.Followers)
 		o.ObserveInt64(lagRows, c.LagRows)
 		o.ObserveFloat64(lagSecs, c.LagSeconds)
+		for k, n := range c.Queue {
+			o.ObserveInt64(queue, n, metric.WithAttributes(attribute.String("kind", k.Kind), attribute.String("state", k.State)))
+		}
 		return nil
-	}, jobs, parts, fols, lagRows, lagSecs)
+	}, jobs, parts, fols, lagRows, lagSecs, queue)
 	if err != nil {
 		return nil, err
 	}

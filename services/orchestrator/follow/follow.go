@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -46,16 +45,15 @@ import (
 // succeeds.
 
 const (
-	defaultPoll           = time.Second
-	defaultDeleteCheck    = 60 * time.Second
-	keyPage               = 10000
-	followerClaimInterval = time.Second
+	defaultPoll        = time.Second
+	defaultDeleteCheck = 60 * time.Second
+	keyPage            = 10000
 )
 
 // Store is what a follower keeps in the control schema.
 type Store interface {
 	GetJob(ctx context.Context, id string) (*jobstore.Job, error)
-	ClaimFollower(ctx context.Context, owner string, lease time.Duration) (*jobstore.Follower, error)
+	ClaimFollower(ctx context.Context, jobID, id, owner string, lease time.Duration) (*jobstore.Follower, error)
 	FollowBeat(ctx context.Context, f *jobstore.Follower, owner string, lease time.Duration, b *jobstore.Beat) error
 	ReleaseFollower(ctx context.Context, f *jobstore.Follower, owner string)
 	FollowerDone(ctx context.Context, f *jobstore.Follower, owner string) error
@@ -83,12 +81,11 @@ type Config struct {
 type Runner struct {
 	cfg   Config
 	store Store
-	wake  chan struct{}
 }
 
 // New returns a Runner; Run starts it.
 func New(cfg Config, store Store) *Runner {
-	return &Runner{cfg: cfg, store: store, wake: make(chan struct{}, 1)}
+	return &Runner{cfg: cfg, store: store}
 }
 
 var tracer = otel.Tracer("cutover/orchestrator")
@@ -115,69 +112,28 @@ func DropSlot(ctx context.Context, c stages.Clients, t *commonv1.TableSpec, jobI
 	return stages.Classify("extractor", err)
 }
 
-// Run claims follower rows and runs each in its own goroutine until ctx
-// ends.
-func (r *Runner) Run(ctx context.Context) {
-	var mu sync.Mutex
-	running := map[string]bool{}
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for ctx.Err() == nil {
-		f, err := r.store.ClaimFollower(ctx, r.cfg.Owner, r.cfg.Lease)
-		if err != nil && ctx.Err() == nil {
-			slog.Error("claim follower", "err", err)
-		}
-		if f != nil {
-			key := f.JobID + "/" + f.ID
-			mu.Lock()
-			dup := running[key]
-			running[key] = true
-			mu.Unlock()
-			if !dup {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					r.run(ctx, f)
-					mu.Lock()
-					delete(running, key)
-					mu.Unlock()
-				}()
-			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-		case <-r.wake:
-		case <-time.After(min(followerClaimInterval, r.cfg.Lease/2)):
-		}
+// Work is a follower's River job (see package queue): it claims follower
+// id of job jobID and follows until the job stops following, this replica
+// shuts down (the row is handed back) or the follower fails; then a
+// positive again asks River to run it again after that long, from the
+// ledger: transient faults heal that way.
+func (r *Runner) Work(ctx context.Context, jobID, id string) (again time.Duration, err error) {
+	f, err := r.store.ClaimFollower(ctx, jobID, id, r.cfg.Owner, r.cfg.Lease)
+	if err != nil || f == nil {
+		return 0, err
 	}
-}
-
-// Wake makes Run look for follower rows now (a job started following).
-func (r *Runner) Wake() {
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (r *Runner) run(ctx context.Context, f *jobstore.Follower) {
 	bg := context.WithoutCancel(ctx)
-	err := r.follow(ctx, f)
+	err = r.follow(ctx, f)
 	switch {
 	case err == nil:
+		return 0, nil
 	case ctx.Err() != nil:
 		r.store.ReleaseFollower(bg, f, r.cfg.Owner)
+		return 0, nil
 	default:
-		// The lease runs out and a follower (this replica's or another's)
-		// starts again from the ledger; transient faults heal that way.
 		slog.Warn("follower stopped, will be taken up again", "job", f.JobID, "follower", f.ID, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(stages.Backoff(1, 0.5)):
-		}
 		r.store.ReleaseFollower(bg, f, r.cfg.Owner)
-		r.Wake()
+		return stages.Backoff(1, 0.5), nil
 	}
 }
 

@@ -53,22 +53,18 @@ func (s *Store) StartFollowing(ctx context.Context, id string, report []byte, ta
 	return true, tx.Commit(ctx)
 }
 
-// ClaimFollower leases one follower row of a following job that nobody
-// holds (or whose holder's lease ran out). Every claim raises the row's
-// epoch: the loader refuses what an older claim still sends, and the older
-// holder's beats find the row gone.
-func (s *Store) ClaimFollower(ctx context.Context, owner string, lease time.Duration) (*Follower, error) {
+// ClaimFollower leases follower id of job jobID if its job is following
+// and nobody holds it (or its holder's lease ran out); nil otherwise. Every
+// claim raises the row's epoch: the loader refuses what an older claim
+// still sends, and the older holder's beats find the row gone.
+func (s *Store) ClaimFollower(ctx context.Context, jobID, id, owner string, lease time.Duration) (*Follower, error) {
 	var f Follower
 	err := s.pool.QueryRow(ctx, `
-		UPDATE cutover_control.partitions p SET lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1, epoch = p.epoch + 1
-		WHERE (p.job_id, p.id) = (
-			SELECT c.job_id, c.id FROM cutover_control.partitions c
-			JOIN cutover_control.jobs j ON j.id = c.job_id
-			WHERE j.state = 'following' AND c.state = 'following' AND (c.lease_until IS NULL OR c.lease_until < now())
-			ORDER BY j.created_at, c.table_index
-			LIMIT 1
-			FOR UPDATE OF c SKIP LOCKED)
-		RETURNING p.job_id, p.id, p.table_index, p.checked_at, p.epoch`, owner, lease.String()).Scan(&f.JobID, &f.ID, &f.TableIndex, &f.Checked, &f.Epoch)
+		UPDATE cutover_control.partitions p SET lease_owner = $3, lease_until = now() + $4::interval, attempts = p.attempts + 1, epoch = p.epoch + 1
+		FROM cutover_control.jobs j
+		WHERE p.job_id = $1 AND p.id = $2 AND j.id = p.job_id AND j.state = 'following' AND p.state = 'following'
+		  AND (p.lease_until IS NULL OR p.lease_until < now())
+		RETURNING p.job_id, p.id, p.table_index, p.checked_at, p.epoch`, jobID, id, owner, lease.String()).Scan(&f.JobID, &f.ID, &f.TableIndex, &f.Checked, &f.Epoch)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

@@ -103,7 +103,7 @@ func TestSecretsSealedAtRest(t *testing.T) {
 	}
 	// A stage's error quoting a DSN, and an audit detail that does.
 	leak := errors.New("loader: failed to connect to " + orig.Target.Dsn + " (" + orig.Tables[1].GetSource().GetMysql().GetDsn() + ")")
-	claimed, err := s.Claim(ctx, "replica-1", time.Minute)
+	claimed, _, err := s.ClaimPartition(ctx, "job-sealed", "orders-0000", "replica-1", time.Minute)
 	if err != nil || claimed == nil {
 		t.Fatalf("claim: %v, %v", claimed, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -140,6 +141,9 @@ var ErrJobNotFound = errors.New("job not found")
 // epoch moved on); what the old holder would write is not written.
 var ErrLeaseLost = errors.New("partition lease lost")
 
+// Pool is the control database's pool, which the job queue shares.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
 // Close closes the connection pool.
 func (s *Store) Close() { s.pool.Close() }
 
@@ -149,7 +153,16 @@ func Open(ctx context.Context, url string, box *sealbox.Box) (*Store, error) {
 	if box == nil {
 		return nil, errors.New("control database: no secret key to seal stored secrets with")
 	}
-	pool, err := pgxpool.New(ctx, url)
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("control database: %s", dsn.Scrub(err.Error(), url))
+	}
+	// The job queue holds a connection to listen on and its workers use
+	// the pool beside the RPCs: the default (4 on small machines) is short.
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = max(cfg.MaxConns, 16)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		// The error may quote the URL; the URL may hold a password.
 		return nil, fmt.Errorf("control database: %s", dsn.Scrub(err.Error(), url))
@@ -316,12 +329,23 @@ func (s *Store) GetJob(ctx context.Context, id string) (*Job, error) {
 	return j, nil
 }
 
-// Claim leases one runnable partition: pending and due, or running with an
-// expired lease (its orchestrator died or was paused). SKIP LOCKED lets
-// replicas share. Every claim raises the partition's epoch, read in the
-// same statement: the holder's fencing token, which the loader checks with
+// ClaimPartition takes partition part of job jobID for owner for lease, if
+// it is pending and due or its holder's lease ran out (that orchestrator
+// died or was paused), and the job runs fewer partitions than its
+// parallelism. Every claim raises the partition's epoch, read in the same
+// statement: the holder's fencing token, which the loader checks with
 // every batch and which every later write of the holder here must match.
-func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*Partition, error) {
+//
+// A job's partitions are claimed in order (tables in spec order, then
+// ranges): one that is due waits while an earlier one of its job is due
+// too, so that a job of parallelism 1 loads parent tables before their
+// children however River orders the runs.
+//
+// Not claimed, it answers nil and how long to wait before asking again:
+// 0 when there is nothing to do (the partition or its job ended, or a live
+// lease holds it: that holder finishes it, or its lease runs out and the
+// dispatcher hands the partition out again).
+func (s *Store) ClaimPartition(ctx context.Context, jobID, part, owner string, lease time.Duration) (*Partition, time.Duration, error) {
 	var p Partition
 	var lower, upper string
 	// Claims are serialised: two workers counting a job's running
@@ -330,39 +354,56 @@ func (s *Store) Claim(ctx context.Context, owner string, lease time.Duration) (*
 	// claim). A claim is one short statement, so one lock for all is cheap.
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("claim partition: %w", err)
+		return nil, 0, fmt.Errorf("claim partition: %w", err)
 	}
 	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(7311003)`); err != nil {
-		return nil, fmt.Errorf("claim partition: %w", err)
+		return nil, 0, fmt.Errorf("claim partition: %w", err)
+	}
+	var due, room bool
+	var waitMillis int64
+	err = tx.QueryRow(ctx, `
+		SELECT (c.state = 'pending' AND c.not_before <= now()) OR (c.state = 'running' AND c.lease_until < now()),
+			(SELECT count(*) FROM cutover_control.partitions r
+			 WHERE r.job_id = c.job_id AND r.state = 'running' AND r.lease_until >= now()) < j.parallelism
+			AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions e
+			 WHERE e.job_id = c.job_id AND (e.table_index, e.id) < (c.table_index, c.id)
+			   AND ((e.state = 'pending' AND e.not_before <= now()) OR (e.state = 'running' AND e.lease_until < now()))),
+			CASE WHEN c.state = 'pending' THEN ceil(greatest(extract(epoch FROM c.not_before - now()), 0) * 1000)::bigint ELSE 0 END
+		FROM cutover_control.partitions c JOIN cutover_control.jobs j ON j.id = c.job_id
+		WHERE c.job_id = $1 AND c.id = $2 AND j.state = 'running' AND c.state IN ('pending', 'running')
+		FOR UPDATE OF c`, jobID, part).Scan(&due, &room, &waitMillis)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return nil, 0, nil
+	case err != nil:
+		return nil, 0, fmt.Errorf("claim partition: %w", err)
+	case waitMillis > 0:
+		return nil, time.Duration(waitMillis) * time.Millisecond, nil
+	case !due:
+		return nil, 0, nil
+	case !room:
+		return nil, parallelismWait, nil
 	}
 	err = tx.QueryRow(ctx, `
 		UPDATE cutover_control.partitions p
-		SET state = 'running', lease_owner = $1, lease_until = now() + $2::interval, attempts = p.attempts + 1, epoch = p.epoch + 1
-		WHERE (p.job_id, p.id) = (
-			SELECT c.job_id, c.id FROM cutover_control.partitions c
-			JOIN cutover_control.jobs j ON j.id = c.job_id
-			WHERE j.state = 'running'
-			  AND ((c.state = 'pending' AND c.not_before <= now()) OR (c.state = 'running' AND c.lease_until < now()))
-			  AND (SELECT count(*) FROM cutover_control.partitions r
-			       WHERE r.job_id = c.job_id AND r.state = 'running' AND r.lease_until >= now()) < j.parallelism
-			ORDER BY j.created_at, c.table_index, c.id
-			LIMIT 1
-			FOR UPDATE OF c SKIP LOCKED)
+		SET state = 'running', lease_owner = $3, lease_until = now() + $4::interval, attempts = p.attempts + 1, epoch = p.epoch + 1
+		WHERE p.job_id = $1 AND p.id = $2
 		RETURNING p.job_id, p.id, p.table_index, p.table_name, p.lower_key, p.upper_key, p.attempts, p.epoch`,
-		owner, lease.String()).Scan(&p.JobID, &p.ID, &p.TableIndex, &p.Table, &lower, &upper, &p.Attempts, &p.Epoch)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
-	}
+		jobID, part, owner, lease.String()).Scan(&p.JobID, &p.ID, &p.TableIndex, &p.Table, &lower, &upper, &p.Attempts, &p.Epoch)
 	if err != nil {
-		return nil, fmt.Errorf("claim partition: %w", err)
+		return nil, 0, fmt.Errorf("claim partition: %w", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return nil, fmt.Errorf("claim partition: %w", err)
+		return nil, 0, fmt.Errorf("claim partition: %w", err)
 	}
 	p.Range = &commonv1.KeyRange{Lower: lower, Upper: upper}
-	return &p, nil
+	return &p, 0, nil
 }
+
+// parallelismWait is how long a partition waits for room under its job's
+// parallelism before it asks again.
+const parallelismWait = 250 * time.Millisecond
 
 // Progress records a partition's counts so far and renews its lease.
 // It reports false when the job left running state, and ErrLeaseLost

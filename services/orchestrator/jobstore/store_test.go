@@ -10,6 +10,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	"github.com/cutover/cutover/services/kit/pgtest"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"go.uber.org/goleak"
 )
@@ -56,6 +57,28 @@ func newJob(t *testing.T, s *Store, id string, parallelism, parts int) {
 	}
 }
 
+// claimNext claims the first partition (by id) of any job that a claim
+// takes, as the dispatcher's River jobs would try them.
+func claimNext(t *testing.T, s *Store, owner string, lease time.Duration) (*Partition, error) {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := s.pool.Query(ctx, `SELECT job_id, id FROM cutover_control.partitions ORDER BY job_id, id`)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Job, ID string }])
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range refs {
+		p, _, err := s.ClaimPartition(ctx, r.Job, r.ID, owner, lease)
+		if err != nil || p != nil {
+			return p, err
+		}
+	}
+	return nil, nil
+}
+
 func partState(t *testing.T, pool *pgxpool.Pool, job, id string) (state, owner string, loaded int64) {
 	t.Helper()
 	err := pool.QueryRow(context.Background(), `SELECT state, lease_owner, loaded FROM cutover_control.partitions WHERE job_id = $1 AND id = $2`, job, id).Scan(&state, &owner, &loaded)
@@ -75,7 +98,7 @@ func TestClaimKeepsParallelism(t *testing.T) {
 			newJob(t, s, "job-a", tc.parallelism, tc.parts)
 			got := 0
 			for i := range tc.parts + 2 {
-				p, err := s.Claim(ctx, fmt.Sprintf("replica-%d", i), time.Minute)
+				p, err := claimNext(t, s, fmt.Sprintf("replica-%d", i), time.Minute)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -102,12 +125,12 @@ func TestLostLeaseIsFenced(t *testing.T) {
 	s, pool := open(t)
 	ctx := context.Background()
 	newJob(t, s, "job-f", 1, 1)
-	old, err := s.Claim(ctx, "old", 50*time.Millisecond)
+	old, err := claimNext(t, s, "old", 50*time.Millisecond)
 	if err != nil || old == nil || old.Epoch != 1 {
 		t.Fatalf("claim: %+v %v", old, err)
 	}
 	time.Sleep(200 * time.Millisecond) // the lease runs out: a paused owner
-	taken, err := s.Claim(ctx, "new", time.Minute)
+	taken, err := claimNext(t, s, "new", time.Minute)
 	if err != nil || taken == nil || taken.ID != old.ID || taken.Attempts != 2 || taken.Epoch != 2 {
 		t.Fatalf("take over: %+v %v", taken, err)
 	}
@@ -136,7 +159,7 @@ func TestLostLeaseIsFenced(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = now() - interval '1s' WHERE job_id = 'job-f'`); err != nil {
 		t.Fatal(err)
 	}
-	again, err := s.Claim(ctx, "new", time.Minute)
+	again, err := claimNext(t, s, "new", time.Minute)
 	if err != nil || again == nil || again.ID != old.ID || again.Epoch != 3 {
 		t.Fatalf("claim again: %+v %v", again, err)
 	}
@@ -163,8 +186,8 @@ func TestResumeRestartsUnfinished(t *testing.T) {
 	s, pool := open(t)
 	ctx := context.Background()
 	newJob(t, s, "job-r", 2, 2)
-	a, _ := s.Claim(ctx, "w", time.Minute)
-	b, _ := s.Claim(ctx, "w", time.Minute)
+	a, _ := claimNext(t, s, "w", time.Minute)
+	b, _ := claimNext(t, s, "w", time.Minute)
 	if a == nil || b == nil {
 		t.Fatal("claims failed")
 	}
@@ -200,7 +223,7 @@ func TestFollowers(t *testing.T) {
 	s, _ := open(t)
 	ctx := context.Background()
 	newJob(t, s, "job-s", 1, 1)
-	p, _ := s.Claim(ctx, "w", time.Minute)
+	p, _ := claimNext(t, s, "w", time.Minute)
 	if err := s.FinishPartition(ctx, p, "w", &commonv1.Counts{}); err != nil {
 		t.Fatal(err)
 	}
@@ -208,11 +231,11 @@ func TestFollowers(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("start following: %v %v", ok, err)
 	}
-	f, err := s.ClaimFollower(ctx, "w", time.Minute)
+	f, err := s.ClaimFollower(ctx, "job-s", SyncPrefix+"orders", "w", time.Minute)
 	if err != nil || f == nil || f.ID != SyncPrefix+"orders" {
 		t.Fatalf("claim follower: %+v %v", f, err)
 	}
-	if other, _ := s.ClaimFollower(ctx, "x", time.Minute); other != nil {
+	if other, _ := s.ClaimFollower(ctx, "job-s", SyncPrefix+"orders", "x", time.Minute); other != nil {
 		t.Fatalf("a held follower was claimed again: %+v", other)
 	}
 	b := &Beat{Position: "42", LagRows: 3, Upserts: 7}
@@ -251,14 +274,14 @@ func TestFollowerClaimFences(t *testing.T) {
 	s, pool := open(t)
 	ctx := context.Background()
 	newJob(t, s, "job-f", 1, 1)
-	p, _ := s.Claim(ctx, "w", time.Minute)
+	p, _ := claimNext(t, s, "w", time.Minute)
 	if err := s.FinishPartition(ctx, p, "w", &commonv1.Counts{}); err != nil {
 		t.Fatal(err)
 	}
 	if ok, err := s.StartFollowing(ctx, "job-f", []byte(`{}`), []Followed{{Index: 0, Name: "orders"}}); err != nil || !ok {
 		t.Fatalf("start following: %v %v", ok, err)
 	}
-	old, err := s.ClaimFollower(ctx, "w", time.Minute)
+	old, err := s.ClaimFollower(ctx, "job-f", SyncPrefix+"orders", "w", time.Minute)
 	if err != nil || old == nil {
 		t.Fatalf("claim: %+v %v", old, err)
 	}
@@ -267,7 +290,7 @@ func TestFollowerClaimFences(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, owner := range []string{"x", "w"} {
-		taken, err := s.ClaimFollower(ctx, owner, time.Minute)
+		taken, err := s.ClaimFollower(ctx, "job-f", SyncPrefix+"orders", owner, time.Minute)
 		if err != nil || taken == nil || taken.Epoch <= old.Epoch {
 			t.Fatalf("take over as %s: %+v %v (old epoch %d)", owner, taken, err, old.Epoch)
 		}
@@ -283,5 +306,65 @@ func TestFollowerClaimFences(t *testing.T) {
 			t.Fatal(err)
 		}
 		old = &Follower{JobID: taken.JobID, ID: taken.ID, Epoch: taken.Epoch - 1}
+	}
+}
+
+// A partition not claimed says how long to wait: until its retry's
+// backoff ends, a moment while its job has no room, nothing once it is
+// held by a live lease or done.
+func TestClaimPartitionWaits(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	newJob(t, s, "job-w", 1, 3)
+	held, _, err := s.ClaimPartition(ctx, "job-w", "p0", "w", time.Minute)
+	if err != nil || held == nil {
+		t.Fatalf("claim p0: %+v %v", held, err)
+	}
+	for _, tc := range []struct {
+		name, part string
+		before     func()
+		min, max   time.Duration
+	}{
+		{"held by a live lease", "p0", func() {}, 0, 0},
+		{"no room under parallelism 1", "p1", func() {}, parallelismWait, parallelismWait},
+		{"retry backoff", "p0", func() {
+			if err := s.RetryPartition(ctx, held, "w", 5*time.Second, errors.New("stage down")); err != nil {
+				t.Fatal(err)
+			}
+		}, 4 * time.Second, 5 * time.Second},
+		{"done", "p1", func() {
+			p, _, err := s.ClaimPartition(ctx, "job-w", "p1", "w", time.Minute)
+			if err != nil || p == nil {
+				t.Fatalf("claim p1: %+v %v", p, err)
+			}
+			if err := s.FinishPartition(ctx, p, "w", &commonv1.Counts{}); err != nil {
+				t.Fatal(err)
+			}
+		}, 0, 0},
+		{"unknown", "p9", func() {}, 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.before()
+			p, wait, err := s.ClaimPartition(ctx, "job-w", tc.part, "x", time.Minute)
+			if err != nil || p != nil || wait < tc.min || wait > tc.max {
+				t.Fatalf("claim %s: %+v, wait %s, %v; want no claim and a wait in [%s, %s]", tc.part, p, wait, err, tc.min, tc.max)
+			}
+		})
+	}
+}
+
+// A job's partitions are claimed in spec order even with room for more:
+// a later one waits while an earlier one is due.
+func TestClaimPartitionInOrder(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	newJob(t, s, "job-o", 2, 2)
+	if p, wait, err := s.ClaimPartition(ctx, "job-o", "p1", "w", time.Minute); err != nil || p != nil || wait != parallelismWait {
+		t.Fatalf("claim p1 before p0: %+v, wait %s, %v; want a wait", p, wait, err)
+	}
+	for _, id := range []string{"p0", "p1"} {
+		if p, _, err := s.ClaimPartition(ctx, "job-o", id, "w", time.Minute); err != nil || p == nil {
+			t.Fatalf("claim %s: %+v %v", id, p, err)
+		}
 	}
 }

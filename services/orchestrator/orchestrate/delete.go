@@ -82,20 +82,6 @@ func (s *Service) deleteJob(ctx context.Context, id string) (*loaderv1.PurgeJobR
 	return res, nil
 }
 
-// retain deletes what is past its retention, now and then until ctx ends.
-func (s *Service) retain(ctx context.Context) {
-	tick := time.NewTicker(sweepEvery(s.cfg.Retention, s.cfg.AuditRetention, s.cfg.SnapshotHold))
-	defer tick.Stop()
-	for {
-		s.sweep(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
-}
-
 // sweepEvery is how often retention looks: a tenth of the shorter
 // retention, between a second and ten minutes.
 func sweepEvery(ds ...time.Duration) time.Duration {
@@ -110,8 +96,9 @@ func sweepEvery(ds ...time.Duration) time.Duration {
 
 // sweep deletes the ended jobs older than the retention (and jobs a delete
 // left half done), each as DeleteJob does, and the audit entries older
-// than theirs. Every replica sweeps; a job deleted twice at once is purged
-// twice, which the loader takes.
+// than theirs. It runs as a periodic River job (package queue), so one
+// replica sweeps at a time; a job deleted by a sweep and a DeleteJob at
+// once is purged twice, which the loader takes.
 func (s *Service) sweep(ctx context.Context) {
 	if s.cfg.Retention > 0 {
 		ids, err := s.store.ExpiredJobs(ctx, s.cfg.Retention, retentionBatch)

@@ -104,7 +104,6 @@ func (s *Service) StopFollowing(ctx context.Context, req *orchestratorv1.StopFol
 		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only a following job can stop following", ErrJobState, j.ID, j.State))
 	}
 	slog.Info("stop following requested", "job", j.ID)
-	s.followers.Wake()
 	ctx, cancel := context.WithTimeout(ctx, stopWait)
 	defer cancel()
 	for {

@@ -24,42 +24,27 @@ import (
 	"google.golang.org/grpc"
 )
 
-// maxIdlePoll bounds how long an idle worker sleeps: work created through
-// this replica wakes it at once, work from other replicas within this.
-const maxIdlePoll = 2 * time.Second
-
-func (s *Service) worker(ctx context.Context) {
-	idle := s.cfg.Poll
-	for ctx.Err() == nil {
-		p, err := s.store.Claim(ctx, s.cfg.Owner, s.cfg.Lease)
-		if err != nil {
-			if ctx.Err() == nil {
-				slog.Error("claim", "err", err)
-			}
-		}
-		if p != nil {
-			s.runClaimed(ctx, p)
-			idle = s.cfg.Poll
-			continue
-		}
-		s.finishJobs(ctx)
-		select {
-		case <-ctx.Done():
-		case <-s.wake:
-			idle = s.cfg.Poll
-		case <-time.After(idle):
-			idle = min(2*idle, max(maxIdlePoll, s.cfg.Poll))
-		}
+// workPartition is a partition's River job (see package queue): it claims
+// the partition and runs it. A positive again asks River to run it again
+// after that long: a retry's backoff, or no room under the job's
+// parallelism yet.
+func (s *Service) workPartition(ctx context.Context, jobID, part string) (again time.Duration, err error) {
+	p, wait, err := s.store.ClaimPartition(ctx, jobID, part, s.cfg.Owner, s.cfg.Lease)
+	if err != nil || p == nil {
+		return wait, err
 	}
+	return s.runClaimed(ctx, p), nil
 }
 
-func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) {
+// runClaimed runs a claimed partition and records how it ended; a positive
+// answer is the backoff before its next attempt.
+func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) time.Duration {
 	bg := context.WithoutCancel(ctx) // bookkeeping must land even during shutdown
 	job, err := s.store.GetJob(ctx, p.JobID)
 	if err != nil && !errors.Is(err, ErrSealed) {
 		slog.Error("load job", "job", p.JobID, "err", err)
 		_ = s.store.ReleasePartition(bg, p, s.cfg.Owner)
-		return
+		return 0
 	}
 	// A job whose secrets do not open with this replica's key goes the way
 	// of a failed attempt: released at once it would be claimed again at
@@ -78,6 +63,7 @@ func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) {
 			slog.Error("finish partition", "job", p.JobID, "partition", p.ID, "err", err)
 		}
 		s.finishJobs(ctx)
+		return 0
 	case leaseLost(err):
 		// Paused or cut off past the lease, this replica lost the
 		// partition: another claim holds it and the loader fenced this
@@ -92,17 +78,19 @@ func (s *Service) runClaimed(ctx context.Context, p *jobstore.Partition) {
 		slog.Warn("partition failed, will retry", "job", p.JobID, "partition", p.ID, "attempt", p.Attempts, "backoff", backoff, "err", err)
 		metrics.Retry(bg)
 		_ = s.store.RetryPartition(bg, p, s.cfg.Owner, backoff, err)
+		return max(backoff, time.Millisecond)
 	default:
 		slog.Error("partition failed", "job", p.JobID, "partition", p.ID, "attempt", p.Attempts, "err", err)
 		if err := s.store.FailPartition(bg, p, s.cfg.Owner, err); leaseLost(err) {
 			slog.Warn("partition taken over by another claim: its failure here is not recorded", "job", p.JobID, "partition", p.ID, "epoch", p.Epoch)
-			return
+			return 0
 		} else if err != nil {
 			slog.Error("record failure", "job", p.JobID, "err", err)
 		}
 		s.storeFinalReport(bg, p.JobID)
 		s.endJobSpan(p.JobID, "failed")
 	}
+	return 0
 }
 
 // runPartition streams one partition through the stages. It resumes after
@@ -277,6 +265,12 @@ func (s *Service) checkLedger(ctx context.Context, target *commonv1.TargetSpec, 
 	return nil
 }
 
+// workFinish is a job's end as River work (see package queue).
+func (s *Service) workFinish(ctx context.Context, id string) error {
+	s.finishJob(ctx, id)
+	return nil
+}
+
 // finishJobs ends every running job whose partitions are all done: it
 // checks the job's accounting and stores its report.
 func (s *Service) finishJobs(ctx context.Context) {
@@ -380,7 +374,13 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 		}
 		if ok {
 			slog.Info("full load done, following", "job", id, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(), "trace_id", j.TraceID)
-			s.followers.Wake()
+			var ids []string
+			for _, t := range jobspec.FollowedTables(j.Spec) {
+				ids = append(ids, jobstore.SyncPrefix+t.Name)
+			}
+			if err := s.queue.Follow(ctx, id, ids); err != nil {
+				slog.Warn("enqueue followers; the dispatcher will", "job", id, "err", err)
+			}
 		}
 		return
 	}

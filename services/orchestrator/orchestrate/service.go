@@ -26,6 +26,7 @@ import (
 	"github.com/cutover/cutover/services/orchestrator/follow"
 	"github.com/cutover/cutover/services/orchestrator/jobspec"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/cutover/cutover/services/orchestrator/queue"
 	"github.com/cutover/cutover/services/orchestrator/stages"
 	"github.com/cutover/cutover/services/orchestrator/validation"
 	"go.opentelemetry.io/otel"
@@ -57,7 +58,8 @@ type Config struct {
 	// BatchTimeout bounds the wait for one batch (extract, or its loader
 	// acknowledgement): a stalled peer fails the attempt, which is retried.
 	BatchTimeout time.Duration
-	// Poll is how often idle workers look for work.
+	// Poll is how often a waiting call (WatchJob, StopFollowing, a
+	// rollback) looks at the control store again.
 	Poll time.Duration
 	// TraceSink is where this process's spans go, for the report.
 	TraceSink string
@@ -84,7 +86,8 @@ type Service struct {
 	orchestratorv1.UnimplementedJobServiceServer
 	cfg   Config
 	store store
-	wake  chan struct{}
+	// queue hands partitions, ends and periodic work to the replicas.
+	queue *queue.Queue
 	// unobserve stops the control database's gauges (metrics).
 	unobserve func() error
 	// checker checks specs against the stages; followers run the jobs'
@@ -92,7 +95,6 @@ type Service struct {
 	checker   *validation.Checker
 	followers *follow.Runner
 	stop      context.CancelFunc
-	wg        sync.WaitGroup
 
 	mu       sync.Mutex
 	jobSpans map[string]trace.Span // job spans started here, ended at the job's end
@@ -135,24 +137,35 @@ func New(ctx context.Context, cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	unobserve, err := metrics.ObserveControl(st.Gauges)
+	runCtx, stop := context.WithCancel(context.Background())
+	s := &Service{cfg: cfg, store: st, checker: &validation.Checker{Clients: cfg.Clients, DefaultTarget: cfg.DefaultTarget}, stop: stop, jobSpans: map[string]trace.Span{}}
+	s.followers = follow.New(follow.Config{Owner: cfg.Owner, Lease: cfg.Lease, BatchTimeout: cfg.BatchTimeout, Clients: cfg.Clients,
+		Target: s.checker.Target, Report: s.followReport, Ended: func(id string) { s.endJobSpan(id, jobstore.StateSucceeded) }}, st)
+	h := queue.Handlers{Partition: s.workPartition, Follow: s.followers.Work, Finish: s.workFinish, Finishable: st.FinishableJobs}
+	if cfg.Retention > 0 || cfg.AuditRetention > 0 || cfg.SnapshotHold > 0 {
+		h.Retain, h.RetainEvery = s.sweep, sweepEvery(cfg.Retention, cfg.AuditRetention, cfg.SnapshotHold)
+	}
+	err = queue.Migrate(ctx, st.Pool())
+	if err == nil {
+		s.queue, err = queue.Start(runCtx, st.Pool(), queue.Config{Workers: cfg.Workers, ID: cfg.Owner}, h)
+	}
 	if err != nil {
+		stop()
 		st.Close()
 		return nil, err
 	}
-	runCtx, stop := context.WithCancel(context.Background())
-	s := &Service{unobserve: unobserve, cfg: cfg, store: st, checker: &validation.Checker{Clients: cfg.Clients, DefaultTarget: cfg.DefaultTarget}, wake: make(chan struct{}, cfg.Workers), stop: stop, jobSpans: map[string]trace.Span{}}
-	for i := 0; i < cfg.Workers; i++ {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.worker(runCtx) }()
-	}
-	s.wg.Add(1)
-	s.followers = follow.New(follow.Config{Owner: cfg.Owner, Lease: cfg.Lease, BatchTimeout: cfg.BatchTimeout, Clients: cfg.Clients,
-		Target: s.checker.Target, Report: s.followReport, Ended: func(id string) { s.endJobSpan(id, jobstore.StateSucceeded) }}, st)
-	go func() { defer s.wg.Done(); s.followers.Run(runCtx) }()
-	if cfg.Retention > 0 || cfg.AuditRetention > 0 || cfg.SnapshotHold > 0 {
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); s.retain(runCtx) }()
+	s.unobserve, err = metrics.ObserveControl(func(ctx context.Context) (*metrics.Control, error) {
+		c, err := st.Gauges(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return c, s.queue.Counts(ctx, c)
+	})
+	if err != nil {
+		_ = s.queue.Stop(ctx)
+		stop()
+		st.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -165,8 +178,12 @@ func (s *Service) Register(g *grpc.Server) {
 
 // Close stops the workers; partitions they held are handed back.
 func (s *Service) Close() error {
+	// Running partitions are cancelled and handed back before the
+	// client stops; the dispatcher gives them to another replica.
+	if err := s.queue.Stop(context.Background()); err != nil {
+		slog.Warn("stop the job queue", "err", err)
+	}
 	s.stop()
-	s.wg.Wait()
 	_ = s.unobserve()
 	s.mu.Lock()
 	for id, sp := range s.jobSpans {
@@ -178,12 +195,19 @@ func (s *Service) Close() error {
 	return nil
 }
 
-func (s *Service) notify() {
-	for i := 0; i < s.cfg.Workers; i++ {
-		select {
-		case s.wake <- struct{}{}:
-		default:
+// enqueue asks for runs of job id's partitions; the dispatcher does it
+// within a second if this fails (or this replica dies first).
+func (s *Service) enqueue(ctx context.Context, id string) {
+	parts, err := s.store.Partitions(ctx, id)
+	if err == nil {
+		ids := make([]string, len(parts))
+		for i, p := range parts {
+			ids[i] = p.ID
 		}
+		err = s.queue.Enqueue(ctx, id, ids)
+	}
+	if err != nil {
+		slog.Warn("enqueue partitions; the dispatcher will", "job", id, "err", err)
 	}
 }
 
@@ -251,7 +275,7 @@ func (s *Service) CreateJob(ctx context.Context, req *orchestratorv1.CreateJobRe
 	s.jobSpans[id] = jspan
 	s.mu.Unlock()
 	slog.Info("job created", "job", id, "name", spec.GetName(), "partitions", len(parts), "trace_id", j.TraceID)
-	s.notify()
+	s.enqueue(ctx, id)
 	job, err := s.getJob(ctx, id)
 	if err != nil {
 		return nil, toStatus(err)
@@ -397,7 +421,7 @@ func (s *Service) ResumeJob(ctx context.Context, req *orchestratorv1.ResumeJobRe
 		return nil, toStatus(fmt.Errorf("%w: job %s is %s, only failed or cancelled jobs can be resumed", ErrJobState, j.ID, j.State))
 	}
 	slog.Info("job resumed", "job", j.ID)
-	s.notify()
+	s.enqueue(ctx, j.ID)
 	job, err := s.getJob(ctx, j.ID)
 	if err != nil {
 		return nil, toStatus(err)

@@ -38,7 +38,7 @@ type store interface {
 
 	// Partitions under a lease: a write by an owner whose lease was taken
 	// over does nothing.
-	Claim(ctx context.Context, owner string, lease time.Duration) (*jobstore.Partition, error)
+	ClaimPartition(ctx context.Context, jobID, part, owner string, lease time.Duration) (*jobstore.Partition, time.Duration, error)
 	Progress(ctx context.Context, p *jobstore.Partition, owner string, lease time.Duration, c *commonv1.Counts) (bool, error)
 	FinishPartition(ctx context.Context, p *jobstore.Partition, owner string, c *commonv1.Counts) error
 	RetryPartition(ctx context.Context, p *jobstore.Partition, owner string, backoff time.Duration, cause error) error
@@ -59,7 +59,7 @@ type store interface {
 
 	// Followers after the full load.
 	StartFollowing(ctx context.Context, id string, report []byte, tables []jobstore.Followed) (bool, error)
-	ClaimFollower(ctx context.Context, owner string, lease time.Duration) (*jobstore.Follower, error)
+	ClaimFollower(ctx context.Context, jobID, id, owner string, lease time.Duration) (*jobstore.Follower, error)
 	FollowBeat(ctx context.Context, f *jobstore.Follower, owner string, lease time.Duration, b *jobstore.Beat) error
 	ReleaseFollower(ctx context.Context, f *jobstore.Follower, owner string)
 	FollowerDone(ctx context.Context, f *jobstore.Follower, owner string) error
