@@ -35,8 +35,10 @@ type syncSource struct {
 	// and an upsert); deletes the rows it deleted.
 	round func(ctx context.Context, r int) (ops, deletes int64, err error)
 	// logical: every row change is one ledger row, so the ledger's
-	// extracted total must equal the writer's ops exactly.
+	// extracted total must equal the writer's ops exactly; order reads a
+	// log position as a number that only grows.
 	logical bool
+	order   func(pos string) (uint64, bool)
 }
 
 const (
@@ -49,8 +51,19 @@ const (
 
 // mariaSource: a MariaDB table followed by its updated_at watermark, with
 // a key check every second for deletes.
-func mariaSource(t *testing.T) *syncSource {
+func mariaSource(t *testing.T) *syncSource { return mariaSourceWith(t, false) }
+
+// mariaBinlogSource: the same table on a server with a row-based binary
+// log, followed by it; its writer also commits rows out of id and
+// timestamp order (ids going down, updated_at in the past), which a
+// watermark would pass over.
+func mariaBinlogSource(t *testing.T) *syncSource { return mariaSourceWith(t, true) }
+
+func mariaSourceWith(t *testing.T, binlog bool) *syncSource {
 	dsn := mysqltest.NewDatabase(t)
+	if binlog {
+		dsn = mysqltest.NewBinlogDatabase(t)
+	}
 	my, err := sql.Open("mysql", dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -75,10 +88,16 @@ func mariaSource(t *testing.T) *syncSource {
 		}
 		return res.RowsAffected()
 	}
+	sync := &commonv1.SyncSpec{PollMs: 50, Kind: &commonv1.SyncSpec_Watermark{Watermark: &commonv1.WatermarkSync{
+		Column: "updated_at", DeleteCheckSeconds: 1}}}
+	if binlog {
+		sync = &commonv1.SyncSpec{PollMs: 50, Kind: &commonv1.SyncSpec_Binlog{Binlog: &commonv1.BinlogSync{}}}
+	}
 	return &syncSource{
-		spec: &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: dsn, Table: "items"}}},
-		sync: &commonv1.SyncSpec{PollMs: 50, Kind: &commonv1.SyncSpec_Watermark{Watermark: &commonv1.WatermarkSync{
-			Column: "updated_at", DeleteCheckSeconds: 1}}},
+		logical: binlog,
+		order:   gtidSeq,
+		spec:    &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: dsn, Table: "items"}}},
+		sync:    sync,
 		rows: func(ctx context.Context) ([]string, error) {
 			rs, err := my.QueryContext(ctx, `SELECT CONCAT_WS('|', id, name, qty, version, DATE_FORMAT(updated_at, '%Y-%m-%d %H:%i:%s.%f')) FROM items ORDER BY id`)
 			if err != nil {
@@ -106,6 +125,13 @@ func mariaSource(t *testing.T) *syncSource {
 				{`INSERT INTO items VALUES (?, ?, ?, 0, NOW(6))`, []any{10000 + r, "new " + strconv.Itoa(r), r % 5}, false},
 				{`UPDATE items SET name = CONCAT(name, ' +'), version = version + 1, updated_at = NOW(6) WHERE id IN (?, ?)`, []any{1 + r*4, 10000 + r/2}, false},
 				{`DELETE FROM items WHERE id = ?`, []any{2 + r*4}, true},
+			}
+			if binlog {
+				steps = append(steps, struct {
+					q    string
+					args []any
+					del  bool
+				}{`INSERT INTO items VALUES (?, ?, 0, 0, '2020-01-01' - INTERVAL ? SECOND)`, []any{30000 - r, "late " + strconv.Itoa(r), r}, false})
 			}
 			for _, s := range steps {
 				if n, err = exec(ctx, my, s.q, s.args...); err != nil {
@@ -176,6 +202,7 @@ func pgSource(t *testing.T) *syncSource {
 		},
 		target:  rowText,
 		logical: true,
+		order:   lsnOf,
 		round: func(ctx context.Context, r int) (ops, deletes int64, err error) {
 			// Each round is one multi-row transaction; every fifth also
 			// moves a key (a delete and an upsert in the log) and changes
@@ -255,6 +282,7 @@ func TestFollowerKilledMidSync(t *testing.T) {
 	}{
 		{"mariadb watermark", mariaSource},
 		{"postgres logical", pgSource},
+		{"mariadb binlog", mariaBinlogSource},
 	} {
 		t.Run(tc.name, func(t *testing.T) { followKilled(t, tc.open(t)) })
 	}
@@ -277,9 +305,15 @@ func followKilled(t *testing.T, src *syncSource) {
 		t.Fatalf("CreateJob: %v", err)
 	}
 	id := created.Job.Id
-	waitFollowing(t, jobs, id, p)
-	if n := db.Int(`SELECT count(*) FROM items`); n != syncSeedRows {
-		t.Fatalf("full load: %d rows in the target, want %d", n, syncSeedRows)
+	// A binlog follower starts from the position read before the full
+	// load: the writer runs while the full load reads, and the changes it
+	// made then are applied again after it (as upserts and deletes by key).
+	duringLoad := src.sync.GetBinlog() != nil
+	if !duringLoad {
+		waitFollowing(t, jobs, id, p)
+		if n := db.Int(`SELECT count(*) FROM items`); n != syncSeedRows {
+			t.Fatalf("full load: %d rows in the target, want %d", n, syncSeedRows)
+		}
 	}
 
 	// The writer changes the source until told to stop.
@@ -310,6 +344,9 @@ func followKilled(t *testing.T, src *syncSource) {
 			time.Sleep(30 * time.Millisecond)
 		}
 	}()
+	if duringLoad {
+		waitFollowing(t, jobs, id, p)
+	}
 	writerStopped := false
 	stopWriter := func() written {
 		if writerStopped {
@@ -385,6 +422,13 @@ func followKilled(t *testing.T, src *syncSource) {
 		return got == want && caught
 	})
 
+	if duringLoad {
+		// Rows committed out of id and timestamp order: each round's late
+		// row is there.
+		if n := db.Int(`SELECT count(*) FROM items WHERE id BETWEEN 29000 AND 30000`); n != int64(w.rounds) {
+			t.Fatalf("%d rows committed out of order reached the target, the writer made %d", n, w.rounds)
+		}
+	}
 	rec, err := valid.Reconcile(ctx, &orchestratorv1.ReconcileRequest{Id: id})
 	if err != nil {
 		t.Fatalf("Reconcile: %v", err)
@@ -398,7 +442,7 @@ func followKilled(t *testing.T, src *syncSource) {
 		t.Fatalf("readiness: %v %v", r, err)
 	}
 
-	checkSyncLedger(t, db, id, src.logical, w.ops, w.deletes)
+	checkSyncLedger(t, db, id, src, w.ops, w.deletes)
 
 	stopped, err := jobs.StopFollowing(ctx, &orchestratorv1.StopFollowingRequest{Id: id})
 	if err != nil || stopped.Job.State != orchestratorv1.JobState_JOB_STATE_SUCCEEDED {
@@ -420,8 +464,9 @@ func followKilled(t *testing.T, src *syncSource) {
 // change the source logged is in exactly one batch, so the batches'
 // extracted rows add up to the writer's changes: a batch applied twice
 // under two seqs, or one lost, breaks the sum.
-func checkSyncLedger(t *testing.T, db *testenv.DB, id string, logical bool, ops, deletes int64) {
+func checkSyncLedger(t *testing.T, db *testenv.DB, id string, src *syncSource, ops, deletes int64) {
 	t.Helper()
+	logical := src.logical
 	led := db.Strings(`SELECT seq || E'\t' || position || E'\t' || (deletes = extracted)::text || E'\t' || extracted || E'\t' || deletes
 		FROM cutover.ledger WHERE job_id = $1 AND partition_id = 'sync:items' ORDER BY seq`, id)
 	if len(led) < 3 {
@@ -439,7 +484,7 @@ func checkSyncLedger(t *testing.T, db *testenv.DB, id string, logical bool, ops,
 		d, _ := strconv.ParseInt(f[4], 10, 64)
 		extracted, dels = extracted+n, dels+d
 		if logical {
-			pos, ok := lsnOf(f[1])
+			pos, ok := src.order(f[1])
 			if !ok || pos <= prevLSN {
 				t.Fatalf("position %q after %x (seq %s): %q", f[1], prevLSN, f[0], led)
 			}
@@ -483,6 +528,17 @@ func compareWatermark(a, b []string) int {
 	x, _ := strconv.Atoi(a[1])
 	y, _ := strconv.Atoi(b[1])
 	return x - y
+}
+
+// gtidSeq reads a MariaDB binlog position of one GTID domain,
+// "mariadb:0-1-42", as its sequence number.
+func gtidSeq(s string) (uint64, bool) {
+	set, ok := strings.CutPrefix(s, "mariadb:")
+	if !ok || strings.Contains(set, ",") {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(set[strings.LastIndexByte(set, '-')+1:], 10, 64)
+	return n, err == nil
 }
 
 // lsnOf reads a pg_lsn's text, "16/B374D848".

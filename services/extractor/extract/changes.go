@@ -107,8 +107,15 @@ func (s *Service) readChanges(ctx context.Context, req *extractorv1.ReadChangesR
 		if resp, err = readLogicalChanges(ctx, s, req); err != nil {
 			return nil, err
 		}
+	case req.GetSync().GetBinlog() != nil:
+		if req.GetSource().GetMysql() == nil {
+			return nil, invalid("sync.binlog", "binlog sync needs a mysql source (MySQL or MariaDB)")
+		}
+		if resp, err = readBinlogChanges(ctx, s, req, size); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, invalid("sync", "watermark or logical is required")
+		return nil, invalid("sync", "watermark, logical or binlog is required")
 	}
 	b := resp.GetBatch()
 	if b == nil {

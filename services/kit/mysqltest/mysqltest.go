@@ -66,6 +66,10 @@ func Cleanup() {
 		server.Stop()
 		server = nil
 	}
+	if binlogServer != nil {
+		binlogServer.Stop()
+		binlogServer = nil
+	}
 }
 
 // MissingServer starts the skip message of a test that had no server; the
@@ -78,6 +82,32 @@ const MissingServer = "[cutover-missing-db]"
 func NewDatabase(t testing.TB) string {
 	t.Helper()
 	base, err := ServerDSN()
+	return newDatabase(t, base, err)
+}
+
+var (
+	binlogOnce   sync.Once
+	binlogServer *Server
+	binlogErr    error
+)
+
+// NewBinlogDatabase is NewDatabase on a throwaway MariaDB with a row-based
+// binary log (StartBinlog), started once per test binary and stopped by
+// Cleanup: the shared server at 3306 may run without one.
+func NewBinlogDatabase(t testing.TB) string {
+	t.Helper()
+	binlogOnce.Do(func() {
+		binlogServer, binlogErr = StartBinlog(filepath.Join(os.TempDir(), "cutover-binlog-"+randHex(4)))
+	})
+	dsn := ""
+	if binlogServer != nil {
+		dsn = binlogServer.DSN
+	}
+	return newDatabase(t, dsn, binlogErr)
+}
+
+func newDatabase(t testing.TB, base string, err error) string {
+	t.Helper()
 	if err != nil {
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("no MySQL/MariaDB server for tests and no throwaway mariadbd (CI=true: a failure, not a skip): %v", err)
@@ -138,8 +168,16 @@ type Server struct {
 }
 
 // Start initialises a data directory in dir and starts mariadbd on a free
-// loopback port (as user mysql when we are root).
-func Start(dir string) (*Server, error) {
+// loopback port (as user mysql when we are root), without a binary log.
+func Start(dir string) (*Server, error) { return start(dir, "--skip-log-bin") }
+
+// StartBinlog is Start with a row-based binary log of full row images, as
+// a source followed by its binlog needs.
+func StartBinlog(dir string) (*Server, error) {
+	return start(dir, "--log-bin=mariadb-bin", "--binlog-format=ROW", "--binlog-row-image=FULL", "--server-id=1")
+}
+
+func start(dir string, logArgs ...string) (*Server, error) {
 	bin, err := exec.LookPath("mariadbd")
 	if err != nil {
 		if _, e := os.Stat("/usr/sbin/mariadbd"); e == nil {
@@ -177,8 +215,8 @@ func Start(dir string) (*Server, error) {
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	args := append([]string{"--no-defaults", "--datadir=" + filepath.Join(dir, "data"), "--bind-address=127.0.0.1",
-		"--port=" + strconv.Itoa(port), "--socket=" + filepath.Join(dir, "mysqld.sock"), "--skip-log-bin",
-		"--innodb-flush-log-at-trx-commit=2", "--log-error=" + filepath.Join(dir, "error.log")}, runAs...)
+		"--port=" + strconv.Itoa(port), "--socket=" + filepath.Join(dir, "mysqld.sock"),
+		"--innodb-flush-log-at-trx-commit=2", "--log-error=" + filepath.Join(dir, "error.log")}, append(logArgs, runAs...)...)
 	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start mariadbd: %w", err)

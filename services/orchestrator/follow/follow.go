@@ -190,6 +190,11 @@ func (r *Runner) follow(ctx context.Context, f *jobstore.Follower) error {
 			if err := fl.apply(ctx, resp.GetBatch(), b); err != nil {
 				return err
 			}
+		} else if sy.GetBinlog() != nil && resp.GetBatch().GetPosition() != "" {
+			// Past other tables' transactions: the next read starts there.
+			// Kept in memory only; a restart reads them again from the
+			// ledger's position and finds nothing of this table in them.
+			fl.pos = resp.GetBatch().GetPosition()
 		}
 		b.Position, b.LagRows, b.LagSeconds = fl.pos, resp.GetLagRows(), resp.GetLagSeconds()
 		if err := r.store.FollowBeat(ctx, f, r.cfg.Owner, r.cfg.Lease, b); err != nil {

@@ -79,8 +79,12 @@ func (ck *Checker) checkSync(ctx context.Context, spec *commonv1.JobSpec, i int,
 		if src.GetPostgres() == nil {
 			return jobspec.Invalid(f+".logical", "logical replication needs a postgres source")
 		}
+	case sy.GetBinlog() != nil:
+		if src.GetMysql() == nil {
+			return jobspec.Invalid(f+".binlog", "binlog sync needs a mysql source (MySQL or MariaDB)")
+		}
 	default:
-		return jobspec.Invalid(f, "watermark or logical is required")
+		return jobspec.Invalid(f, "watermark, logical or binlog is required")
 	}
 	if sy.GetPollMs() < 0 {
 		return jobspec.Invalid(f+".poll_ms", "must not be negative, got %d", sy.GetPollMs())

@@ -1004,6 +1004,7 @@ type SyncSpec struct {
 	//
 	//	*SyncSpec_Watermark
 	//	*SyncSpec_Logical
+	//	*SyncSpec_Binlog
 	Kind isSyncSpec_Kind `protobuf_oneof:"kind"`
 	// Pause between polls when the source has nothing new; default 1000.
 	PollMs        int32 `protobuf:"varint,3,opt,name=poll_ms,json=pollMs,proto3" json:"poll_ms,omitempty"`
@@ -1066,6 +1067,15 @@ func (x *SyncSpec) GetLogical() *LogicalSync {
 	return nil
 }
 
+func (x *SyncSpec) GetBinlog() *BinlogSync {
+	if x != nil {
+		if x, ok := x.Kind.(*SyncSpec_Binlog); ok {
+			return x.Binlog
+		}
+	}
+	return nil
+}
+
 func (x *SyncSpec) GetPollMs() int32 {
 	if x != nil {
 		return x.PollMs
@@ -1085,9 +1095,15 @@ type SyncSpec_Logical struct {
 	Logical *LogicalSync `protobuf:"bytes,2,opt,name=logical,proto3,oneof"`
 }
 
+type SyncSpec_Binlog struct {
+	Binlog *BinlogSync `protobuf:"bytes,4,opt,name=binlog,proto3,oneof"`
+}
+
 func (*SyncSpec_Watermark) isSyncSpec_Kind() {}
 
 func (*SyncSpec_Logical) isSyncSpec_Kind() {}
+
+func (*SyncSpec_Binlog) isSyncSpec_Kind() {}
 
 // WatermarkSync reads rows whose watermark column passed the last one seen
 // (any SQL source). Deletes are found by comparing all keys now and then.
@@ -1204,6 +1220,58 @@ func (x *LogicalSync) GetSlot() string {
 	return ""
 }
 
+// BinlogSync reads a MySQL or MariaDB source's row-based binary log as a
+// replica does (GTID positions), in commit order: every insert, update
+// (a key move as a delete and an insert) and delete, whatever order the
+// rows' ids or timestamps are in. The server needs log_bin, binlog_format
+// ROW and binlog_row_image FULL (and gtid_mode ON on MySQL), and the user
+// REPLICATION SLAVE and REPLICATION CLIENT.
+type BinlogSync struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The replica server id this follower uses on the source; unique among
+	// the source's replicas. 0: derived from the job and table.
+	ServerId      uint32 `protobuf:"varint,1,opt,name=server_id,json=serverId,proto3" json:"server_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BinlogSync) Reset() {
+	*x = BinlogSync{}
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BinlogSync) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BinlogSync) ProtoMessage() {}
+
+func (x *BinlogSync) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BinlogSync.ProtoReflect.Descriptor instead.
+func (*BinlogSync) Descriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *BinlogSync) GetServerId() uint32 {
+	if x != nil {
+		return x.ServerId
+	}
+	return 0
+}
+
 // Aggregate is a total per group, compared exactly between the source rows
 // (as mapped onto the target columns) and the target rows.
 type Aggregate struct {
@@ -1228,7 +1296,7 @@ type Aggregate struct {
 
 func (x *Aggregate) Reset() {
 	*x = Aggregate{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1308,7 @@ func (x *Aggregate) String() string {
 func (*Aggregate) ProtoMessage() {}
 
 func (x *Aggregate) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[6]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1321,7 @@ func (x *Aggregate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Aggregate.ProtoReflect.Descriptor instead.
 func (*Aggregate) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Aggregate) GetName() string {
@@ -1305,7 +1373,7 @@ type RowFilter struct {
 
 func (x *RowFilter) Reset() {
 	*x = RowFilter{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1385,7 @@ func (x *RowFilter) String() string {
 func (*RowFilter) ProtoMessage() {}
 
 func (x *RowFilter) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[7]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1398,7 @@ func (x *RowFilter) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RowFilter.ProtoReflect.Descriptor instead.
 func (*RowFilter) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RowFilter) GetWhen() string {
@@ -1365,7 +1433,7 @@ type Dedupe struct {
 
 func (x *Dedupe) Reset() {
 	*x = Dedupe{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1377,7 +1445,7 @@ func (x *Dedupe) String() string {
 func (*Dedupe) ProtoMessage() {}
 
 func (x *Dedupe) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[8]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1390,7 +1458,7 @@ func (x *Dedupe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Dedupe.ProtoReflect.Descriptor instead.
 func (*Dedupe) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Dedupe) GetKeys() []*MatchKey {
@@ -1433,7 +1501,7 @@ type MatchKey struct {
 
 func (x *MatchKey) Reset() {
 	*x = MatchKey{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1445,7 +1513,7 @@ func (x *MatchKey) String() string {
 func (*MatchKey) ProtoMessage() {}
 
 func (x *MatchKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[9]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1458,7 +1526,7 @@ func (x *MatchKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MatchKey.ProtoReflect.Descriptor instead.
 func (*MatchKey) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *MatchKey) GetName() string {
@@ -1488,7 +1556,7 @@ type KeyCollision struct {
 
 func (x *KeyCollision) Reset() {
 	*x = KeyCollision{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1500,7 +1568,7 @@ func (x *KeyCollision) String() string {
 func (*KeyCollision) ProtoMessage() {}
 
 func (x *KeyCollision) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[10]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1513,7 +1581,7 @@ func (x *KeyCollision) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyCollision.ProtoReflect.Descriptor instead.
 func (*KeyCollision) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *KeyCollision) GetColumn() string {
@@ -1548,7 +1616,7 @@ type SourceSpec struct {
 
 func (x *SourceSpec) Reset() {
 	*x = SourceSpec{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1560,7 +1628,7 @@ func (x *SourceSpec) String() string {
 func (*SourceSpec) ProtoMessage() {}
 
 func (x *SourceSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[11]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1573,7 +1641,7 @@ func (x *SourceSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceSpec.ProtoReflect.Descriptor instead.
 func (*SourceSpec) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SourceSpec) GetKind() isSourceSpec_Kind {
@@ -1725,7 +1793,7 @@ type CsvSource struct {
 
 func (x *CsvSource) Reset() {
 	*x = CsvSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1737,7 +1805,7 @@ func (x *CsvSource) String() string {
 func (*CsvSource) ProtoMessage() {}
 
 func (x *CsvSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[12]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1750,7 +1818,7 @@ func (x *CsvSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CsvSource.ProtoReflect.Descriptor instead.
 func (*CsvSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{12}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CsvSource) GetPath() string {
@@ -1865,7 +1933,7 @@ type MysqlSource struct {
 
 func (x *MysqlSource) Reset() {
 	*x = MysqlSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1877,7 +1945,7 @@ func (x *MysqlSource) String() string {
 func (*MysqlSource) ProtoMessage() {}
 
 func (x *MysqlSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[13]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1890,7 +1958,7 @@ func (x *MysqlSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MysqlSource.ProtoReflect.Descriptor instead.
 func (*MysqlSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{13}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *MysqlSource) GetDsn() string {
@@ -1939,7 +2007,7 @@ type SqliteSource struct {
 
 func (x *SqliteSource) Reset() {
 	*x = SqliteSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1951,7 +2019,7 @@ func (x *SqliteSource) String() string {
 func (*SqliteSource) ProtoMessage() {}
 
 func (x *SqliteSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[14]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1964,7 +2032,7 @@ func (x *SqliteSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SqliteSource.ProtoReflect.Descriptor instead.
 func (*SqliteSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{14}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SqliteSource) GetPath() string {
@@ -2000,7 +2068,7 @@ type JsonlSource struct {
 
 func (x *JsonlSource) Reset() {
 	*x = JsonlSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2012,7 +2080,7 @@ func (x *JsonlSource) String() string {
 func (*JsonlSource) ProtoMessage() {}
 
 func (x *JsonlSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[15]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2025,7 +2093,7 @@ func (x *JsonlSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonlSource.ProtoReflect.Descriptor instead.
 func (*JsonlSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{15}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *JsonlSource) GetPath() string {
@@ -2062,7 +2130,7 @@ type JsonField struct {
 
 func (x *JsonField) Reset() {
 	*x = JsonField{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2142,7 @@ func (x *JsonField) String() string {
 func (*JsonField) ProtoMessage() {}
 
 func (x *JsonField) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[16]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2155,7 @@ func (x *JsonField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JsonField.ProtoReflect.Descriptor instead.
 func (*JsonField) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{16}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *JsonField) GetName() string {
@@ -2120,7 +2188,7 @@ type XlsxSource struct {
 
 func (x *XlsxSource) Reset() {
 	*x = XlsxSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +2200,7 @@ func (x *XlsxSource) String() string {
 func (*XlsxSource) ProtoMessage() {}
 
 func (x *XlsxSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[17]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +2213,7 @@ func (x *XlsxSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use XlsxSource.ProtoReflect.Descriptor instead.
 func (*XlsxSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{17}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *XlsxSource) GetPath() string {
@@ -2189,7 +2257,7 @@ type PostgresSource struct {
 
 func (x *PostgresSource) Reset() {
 	*x = PostgresSource{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2201,7 +2269,7 @@ func (x *PostgresSource) String() string {
 func (*PostgresSource) ProtoMessage() {}
 
 func (x *PostgresSource) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[18]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2214,7 +2282,7 @@ func (x *PostgresSource) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PostgresSource.ProtoReflect.Descriptor instead.
 func (*PostgresSource) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{18}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *PostgresSource) GetDsn() string {
@@ -2309,7 +2377,7 @@ type ColumnMapping struct {
 
 func (x *ColumnMapping) Reset() {
 	*x = ColumnMapping{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2321,7 +2389,7 @@ func (x *ColumnMapping) String() string {
 func (*ColumnMapping) ProtoMessage() {}
 
 func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[19]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2334,7 +2402,7 @@ func (x *ColumnMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ColumnMapping.ProtoReflect.Descriptor instead.
 func (*ColumnMapping) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{19}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ColumnMapping) GetTarget() string {
@@ -2466,7 +2534,7 @@ type NewId struct {
 
 func (x *NewId) Reset() {
 	*x = NewId{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2546,7 @@ func (x *NewId) String() string {
 func (*NewId) ProtoMessage() {}
 
 func (x *NewId) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[20]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2559,7 @@ func (x *NewId) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NewId.ProtoReflect.Descriptor instead.
 func (*NewId) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{20}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *NewId) GetEntity() string {
@@ -2513,7 +2581,7 @@ type IdRef struct {
 
 func (x *IdRef) Reset() {
 	*x = IdRef{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2525,7 +2593,7 @@ func (x *IdRef) String() string {
 func (*IdRef) ProtoMessage() {}
 
 func (x *IdRef) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[21]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2538,7 +2606,7 @@ func (x *IdRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdRef.ProtoReflect.Descriptor instead.
 func (*IdRef) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{21}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IdRef) GetEntity() string {
@@ -2567,7 +2635,7 @@ type CleanStep struct {
 
 func (x *CleanStep) Reset() {
 	*x = CleanStep{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2579,7 +2647,7 @@ func (x *CleanStep) String() string {
 func (*CleanStep) ProtoMessage() {}
 
 func (x *CleanStep) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[22]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2592,7 +2660,7 @@ func (x *CleanStep) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CleanStep.ProtoReflect.Descriptor instead.
 func (*CleanStep) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{22}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CleanStep) GetFunction() string {
@@ -2635,7 +2703,7 @@ type Rule struct {
 
 func (x *Rule) Reset() {
 	*x = Rule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2647,7 +2715,7 @@ func (x *Rule) String() string {
 func (*Rule) ProtoMessage() {}
 
 func (x *Rule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[23]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2660,7 +2728,7 @@ func (x *Rule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Rule.ProtoReflect.Descriptor instead.
 func (*Rule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{23}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Rule) GetColumn() string {
@@ -2827,7 +2895,7 @@ type LengthRule struct {
 
 func (x *LengthRule) Reset() {
 	*x = LengthRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2839,7 +2907,7 @@ func (x *LengthRule) String() string {
 func (*LengthRule) ProtoMessage() {}
 
 func (x *LengthRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[24]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2852,7 +2920,7 @@ func (x *LengthRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LengthRule.ProtoReflect.Descriptor instead.
 func (*LengthRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{24}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *LengthRule) GetMin() int32 {
@@ -2881,7 +2949,7 @@ type ExprRule struct {
 
 func (x *ExprRule) Reset() {
 	*x = ExprRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2893,7 +2961,7 @@ func (x *ExprRule) String() string {
 func (*ExprRule) ProtoMessage() {}
 
 func (x *ExprRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[25]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2906,7 +2974,7 @@ func (x *ExprRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExprRule.ProtoReflect.Descriptor instead.
 func (*ExprRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{25}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ExprRule) GetExpr() string {
@@ -2929,7 +2997,7 @@ type UniqueRule struct {
 
 func (x *UniqueRule) Reset() {
 	*x = UniqueRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3009,7 @@ func (x *UniqueRule) String() string {
 func (*UniqueRule) ProtoMessage() {}
 
 func (x *UniqueRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[26]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3022,7 @@ func (x *UniqueRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UniqueRule.ProtoReflect.Descriptor instead.
 func (*UniqueRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{26}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *UniqueRule) GetColumns() []string {
@@ -2977,7 +3045,7 @@ type ReferenceRule struct {
 
 func (x *ReferenceRule) Reset() {
 	*x = ReferenceRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2989,7 +3057,7 @@ func (x *ReferenceRule) String() string {
 func (*ReferenceRule) ProtoMessage() {}
 
 func (x *ReferenceRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[27]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3002,7 +3070,7 @@ func (x *ReferenceRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReferenceRule.ProtoReflect.Descriptor instead.
 func (*ReferenceRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{27}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReferenceRule) GetTable() string {
@@ -3038,7 +3106,7 @@ type Threshold struct {
 
 func (x *Threshold) Reset() {
 	*x = Threshold{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3050,7 +3118,7 @@ func (x *Threshold) String() string {
 func (*Threshold) ProtoMessage() {}
 
 func (x *Threshold) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[28]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3063,7 +3131,7 @@ func (x *Threshold) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Threshold.ProtoReflect.Descriptor instead.
 func (*Threshold) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{28}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *Threshold) GetTable() string {
@@ -3103,7 +3171,7 @@ type NotNullRule struct {
 
 func (x *NotNullRule) Reset() {
 	*x = NotNullRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3115,7 +3183,7 @@ func (x *NotNullRule) String() string {
 func (*NotNullRule) ProtoMessage() {}
 
 func (x *NotNullRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[29]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3128,7 +3196,7 @@ func (x *NotNullRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NotNullRule.ProtoReflect.Descriptor instead.
 func (*NotNullRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{29}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{30}
 }
 
 // RegexRule requires a match (RE2 syntax) of the value's text form.
@@ -3141,7 +3209,7 @@ type RegexRule struct {
 
 func (x *RegexRule) Reset() {
 	*x = RegexRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3153,7 +3221,7 @@ func (x *RegexRule) String() string {
 func (*RegexRule) ProtoMessage() {}
 
 func (x *RegexRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[30]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3166,7 +3234,7 @@ func (x *RegexRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegexRule.ProtoReflect.Descriptor instead.
 func (*RegexRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{30}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RegexRule) GetPattern() string {
@@ -3187,7 +3255,7 @@ type RangeRule struct {
 
 func (x *RangeRule) Reset() {
 	*x = RangeRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3199,7 +3267,7 @@ func (x *RangeRule) String() string {
 func (*RangeRule) ProtoMessage() {}
 
 func (x *RangeRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[31]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3212,7 +3280,7 @@ func (x *RangeRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeRule.ProtoReflect.Descriptor instead.
 func (*RangeRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{31}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RangeRule) GetMin() string {
@@ -3239,7 +3307,7 @@ type OneOfRule struct {
 
 func (x *OneOfRule) Reset() {
 	*x = OneOfRule{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3251,7 +3319,7 @@ func (x *OneOfRule) String() string {
 func (*OneOfRule) ProtoMessage() {}
 
 func (x *OneOfRule) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[32]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3264,7 +3332,7 @@ func (x *OneOfRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OneOfRule.ProtoReflect.Descriptor instead.
 func (*OneOfRule) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{32}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *OneOfRule) GetValues() []string {
@@ -3294,7 +3362,7 @@ type Counts struct {
 
 func (x *Counts) Reset() {
 	*x = Counts{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3306,7 +3374,7 @@ func (x *Counts) String() string {
 func (*Counts) ProtoMessage() {}
 
 func (x *Counts) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[33]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3319,7 +3387,7 @@ func (x *Counts) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Counts.ProtoReflect.Descriptor instead.
 func (*Counts) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{33}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *Counts) GetExtracted() int64 {
@@ -3384,7 +3452,7 @@ type KeyRange struct {
 
 func (x *KeyRange) Reset() {
 	*x = KeyRange{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3396,7 +3464,7 @@ func (x *KeyRange) String() string {
 func (*KeyRange) ProtoMessage() {}
 
 func (x *KeyRange) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[34]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3409,7 +3477,7 @@ func (x *KeyRange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRange.ProtoReflect.Descriptor instead.
 func (*KeyRange) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{34}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *KeyRange) GetLower() string {
@@ -3459,7 +3527,7 @@ type SourceColumn struct {
 
 func (x *SourceColumn) Reset() {
 	*x = SourceColumn{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3471,7 +3539,7 @@ func (x *SourceColumn) String() string {
 func (*SourceColumn) ProtoMessage() {}
 
 func (x *SourceColumn) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[35]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3484,7 +3552,7 @@ func (x *SourceColumn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceColumn.ProtoReflect.Descriptor instead.
 func (*SourceColumn) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{35}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *SourceColumn) GetName() string {
@@ -3592,7 +3660,7 @@ type SourceIndex struct {
 
 func (x *SourceIndex) Reset() {
 	*x = SourceIndex{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[36]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3604,7 +3672,7 @@ func (x *SourceIndex) String() string {
 func (*SourceIndex) ProtoMessage() {}
 
 func (x *SourceIndex) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[36]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3617,7 +3685,7 @@ func (x *SourceIndex) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SourceIndex.ProtoReflect.Descriptor instead.
 func (*SourceIndex) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{36}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *SourceIndex) GetName() string {
@@ -3675,7 +3743,7 @@ type ForeignKey struct {
 
 func (x *ForeignKey) Reset() {
 	*x = ForeignKey{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[37]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3687,7 +3755,7 @@ func (x *ForeignKey) String() string {
 func (*ForeignKey) ProtoMessage() {}
 
 func (x *ForeignKey) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[37]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3700,7 +3768,7 @@ func (x *ForeignKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForeignKey.ProtoReflect.Descriptor instead.
 func (*ForeignKey) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{37}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ForeignKey) GetName() string {
@@ -3760,7 +3828,7 @@ type LineageRecord struct {
 
 func (x *LineageRecord) Reset() {
 	*x = LineageRecord{}
-	mi := &file_cutover_common_v1_job_proto_msgTypes[38]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3772,7 +3840,7 @@ func (x *LineageRecord) String() string {
 func (*LineageRecord) ProtoMessage() {}
 
 func (x *LineageRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cutover_common_v1_job_proto_msgTypes[38]
+	mi := &file_cutover_common_v1_job_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3785,7 +3853,7 @@ func (x *LineageRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LineageRecord.ProtoReflect.Descriptor instead.
 func (*LineageRecord) Descriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{38}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *LineageRecord) GetJobId() string {
@@ -3915,10 +3983,11 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"write_mode\x18\f \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\x12/\n" +
 	"\x04sync\x18\r \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x1b\n" +
-	"\ttime_zone\x18\x0e \x01(\tR\btimeZone\"\xa9\x01\n" +
+	"\ttime_zone\x18\x0e \x01(\tR\btimeZone\"\xe2\x01\n" +
 	"\bSyncSpec\x12@\n" +
 	"\twatermark\x18\x01 \x01(\v2 .cutover.common.v1.WatermarkSyncH\x00R\twatermark\x12:\n" +
-	"\alogical\x18\x02 \x01(\v2\x1e.cutover.common.v1.LogicalSyncH\x00R\alogical\x12\x17\n" +
+	"\alogical\x18\x02 \x01(\v2\x1e.cutover.common.v1.LogicalSyncH\x00R\alogical\x127\n" +
+	"\x06binlog\x18\x04 \x01(\v2\x1d.cutover.common.v1.BinlogSyncH\x00R\x06binlog\x12\x17\n" +
 	"\apoll_ms\x18\x03 \x01(\x05R\x06pollMsB\x06\n" +
 	"\x04kind\"Y\n" +
 	"\rWatermarkSync\x12\x16\n" +
@@ -3926,7 +3995,10 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x14delete_check_seconds\x18\x02 \x01(\x05R\x12deleteCheckSeconds\"C\n" +
 	"\vLogicalSync\x12 \n" +
 	"\vpublication\x18\x01 \x01(\tR\vpublication\x12\x12\n" +
-	"\x04slot\x18\x02 \x01(\tR\x04slot\"\x83\x01\n" +
+	"\x04slot\x18\x02 \x01(\tR\x04slot\")\n" +
+	"\n" +
+	"BinlogSync\x12\x1b\n" +
+	"\tserver_id\x18\x01 \x01(\rR\bserverId\"\x83\x01\n" +
 	"\tAggregate\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bgroup_by\x18\x02 \x03(\tR\agroupBy\x12\x10\n" +
@@ -4201,7 +4273,7 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 }
 
 var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
-var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_cutover_common_v1_job_proto_goTypes = []any{
 	(IdentifierCase)(0),    // 0: cutover.common.v1.IdentifierCase
 	(EnumAs)(0),            // 1: cutover.common.v1.EnumAs
@@ -4219,95 +4291,97 @@ var file_cutover_common_v1_job_proto_goTypes = []any{
 	(*SyncSpec)(nil),       // 13: cutover.common.v1.SyncSpec
 	(*WatermarkSync)(nil),  // 14: cutover.common.v1.WatermarkSync
 	(*LogicalSync)(nil),    // 15: cutover.common.v1.LogicalSync
-	(*Aggregate)(nil),      // 16: cutover.common.v1.Aggregate
-	(*RowFilter)(nil),      // 17: cutover.common.v1.RowFilter
-	(*Dedupe)(nil),         // 18: cutover.common.v1.Dedupe
-	(*MatchKey)(nil),       // 19: cutover.common.v1.MatchKey
-	(*KeyCollision)(nil),   // 20: cutover.common.v1.KeyCollision
-	(*SourceSpec)(nil),     // 21: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 22: cutover.common.v1.CsvSource
-	(*MysqlSource)(nil),    // 23: cutover.common.v1.MysqlSource
-	(*SqliteSource)(nil),   // 24: cutover.common.v1.SqliteSource
-	(*JsonlSource)(nil),    // 25: cutover.common.v1.JsonlSource
-	(*JsonField)(nil),      // 26: cutover.common.v1.JsonField
-	(*XlsxSource)(nil),     // 27: cutover.common.v1.XlsxSource
-	(*PostgresSource)(nil), // 28: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 29: cutover.common.v1.ColumnMapping
-	(*NewId)(nil),          // 30: cutover.common.v1.NewId
-	(*IdRef)(nil),          // 31: cutover.common.v1.IdRef
-	(*CleanStep)(nil),      // 32: cutover.common.v1.CleanStep
-	(*Rule)(nil),           // 33: cutover.common.v1.Rule
-	(*LengthRule)(nil),     // 34: cutover.common.v1.LengthRule
-	(*ExprRule)(nil),       // 35: cutover.common.v1.ExprRule
-	(*UniqueRule)(nil),     // 36: cutover.common.v1.UniqueRule
-	(*ReferenceRule)(nil),  // 37: cutover.common.v1.ReferenceRule
-	(*Threshold)(nil),      // 38: cutover.common.v1.Threshold
-	(*NotNullRule)(nil),    // 39: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 40: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 41: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 42: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 43: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 44: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 45: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 46: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 47: cutover.common.v1.ForeignKey
-	(*LineageRecord)(nil),  // 48: cutover.common.v1.LineageRecord
-	nil,                    // 49: cutover.common.v1.CleanStep.ArgsEntry
-	(ColumnType)(0),        // 50: cutover.common.v1.ColumnType
+	(*BinlogSync)(nil),     // 16: cutover.common.v1.BinlogSync
+	(*Aggregate)(nil),      // 17: cutover.common.v1.Aggregate
+	(*RowFilter)(nil),      // 18: cutover.common.v1.RowFilter
+	(*Dedupe)(nil),         // 19: cutover.common.v1.Dedupe
+	(*MatchKey)(nil),       // 20: cutover.common.v1.MatchKey
+	(*KeyCollision)(nil),   // 21: cutover.common.v1.KeyCollision
+	(*SourceSpec)(nil),     // 22: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 23: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 24: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 25: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 26: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 27: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 28: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 29: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 30: cutover.common.v1.ColumnMapping
+	(*NewId)(nil),          // 31: cutover.common.v1.NewId
+	(*IdRef)(nil),          // 32: cutover.common.v1.IdRef
+	(*CleanStep)(nil),      // 33: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 34: cutover.common.v1.Rule
+	(*LengthRule)(nil),     // 35: cutover.common.v1.LengthRule
+	(*ExprRule)(nil),       // 36: cutover.common.v1.ExprRule
+	(*UniqueRule)(nil),     // 37: cutover.common.v1.UniqueRule
+	(*ReferenceRule)(nil),  // 38: cutover.common.v1.ReferenceRule
+	(*Threshold)(nil),      // 39: cutover.common.v1.Threshold
+	(*NotNullRule)(nil),    // 40: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 41: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 42: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 43: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 44: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 45: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 46: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 47: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 48: cutover.common.v1.ForeignKey
+	(*LineageRecord)(nil),  // 49: cutover.common.v1.LineageRecord
+	nil,                    // 50: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 51: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
 	11, // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
 	12, // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	38, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
+	39, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
 	3,  // 3: cutover.common.v1.TargetSpec.if_exists:type_name -> cutover.common.v1.IfExists
 	0,  // 4: cutover.common.v1.TargetSpec.identifier_case:type_name -> cutover.common.v1.IdentifierCase
 	1,  // 5: cutover.common.v1.TargetSpec.enum_as:type_name -> cutover.common.v1.EnumAs
 	2,  // 6: cutover.common.v1.TargetSpec.set_as:type_name -> cutover.common.v1.SetAs
-	21, // 7: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	29, // 8: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	33, // 9: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	17, // 10: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
-	18, // 11: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
-	20, // 12: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
-	16, // 13: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
+	22, // 7: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	30, // 8: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	34, // 9: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	18, // 10: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
+	19, // 11: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
+	21, // 12: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
+	17, // 13: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
 	4,  // 14: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
 	13, // 15: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
 	14, // 16: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
 	15, // 17: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
-	19, // 18: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
-	5,  // 19: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
-	6,  // 20: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
-	22, // 21: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	28, // 22: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	23, // 23: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	24, // 24: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	25, // 25: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	27, // 26: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	7,  // 27: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	26, // 28: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	50, // 29: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	32, // 30: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	30, // 31: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
-	31, // 32: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
-	1,  // 33: cutover.common.v1.ColumnMapping.enum_as:type_name -> cutover.common.v1.EnumAs
-	2,  // 34: cutover.common.v1.ColumnMapping.set_as:type_name -> cutover.common.v1.SetAs
-	49, // 35: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	39, // 36: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	40, // 37: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	41, // 38: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	42, // 39: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	34, // 40: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
-	35, // 41: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
-	36, // 42: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
-	37, // 43: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
-	8,  // 44: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
-	50, // 45: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	9,  // 46: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
-	47, // [47:47] is the sub-list for method output_type
-	47, // [47:47] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	16, // 18: cutover.common.v1.SyncSpec.binlog:type_name -> cutover.common.v1.BinlogSync
+	20, // 19: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	5,  // 20: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	6,  // 21: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	23, // 22: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	29, // 23: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	24, // 24: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	25, // 25: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	26, // 26: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	28, // 27: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	7,  // 28: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	27, // 29: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	51, // 30: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	33, // 31: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	31, // 32: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	32, // 33: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	1,  // 34: cutover.common.v1.ColumnMapping.enum_as:type_name -> cutover.common.v1.EnumAs
+	2,  // 35: cutover.common.v1.ColumnMapping.set_as:type_name -> cutover.common.v1.SetAs
+	50, // 36: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	40, // 37: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	41, // 38: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	42, // 39: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	43, // 40: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	35, // 41: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
+	36, // 42: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
+	37, // 43: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
+	38, // 44: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
+	8,  // 45: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
+	51, // 46: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	9,  // 47: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -4319,8 +4393,9 @@ func file_cutover_common_v1_job_proto_init() {
 	file_cutover_common_v1_job_proto_msgTypes[3].OneofWrappers = []any{
 		(*SyncSpec_Watermark)(nil),
 		(*SyncSpec_Logical)(nil),
+		(*SyncSpec_Binlog)(nil),
 	}
-	file_cutover_common_v1_job_proto_msgTypes[11].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[12].OneofWrappers = []any{
 		(*SourceSpec_Csv)(nil),
 		(*SourceSpec_Postgres)(nil),
 		(*SourceSpec_Mysql)(nil),
@@ -4328,8 +4403,8 @@ func file_cutover_common_v1_job_proto_init() {
 		(*SourceSpec_Jsonl)(nil),
 		(*SourceSpec_Xlsx)(nil),
 	}
-	file_cutover_common_v1_job_proto_msgTypes[19].OneofWrappers = []any{}
-	file_cutover_common_v1_job_proto_msgTypes[23].OneofWrappers = []any{
+	file_cutover_common_v1_job_proto_msgTypes[20].OneofWrappers = []any{}
+	file_cutover_common_v1_job_proto_msgTypes[24].OneofWrappers = []any{
 		(*Rule_NotNull)(nil),
 		(*Rule_Regex)(nil),
 		(*Rule_Range)(nil),
@@ -4339,14 +4414,14 @@ func file_cutover_common_v1_job_proto_init() {
 		(*Rule_Unique)(nil),
 		(*Rule_References)(nil),
 	}
-	file_cutover_common_v1_job_proto_msgTypes[28].OneofWrappers = []any{}
+	file_cutover_common_v1_job_proto_msgTypes[29].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
 			NumEnums:      10,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
