@@ -62,6 +62,8 @@ const usage = `usage:
   cutoverctl reconcile JOB [--max-differences N] [--junit FILE] [--report FILE] [--json]
   cutoverctl readiness JOB [--max-lag-rows N] [--max-lag-seconds S] [--watch] [--json]
   cutoverctl stop-following JOB [--json]
+  cutoverctl cutover JOB [--writes-paused] [--max-lag-rows N] [--max-lag-seconds S] [--wait S] [--json]
+                                                   (lag, writes paused, drain, reconcile, sequences, stop following)
   cutoverctl rollback JOB [--json]
   cutoverctl list [--state running,failed] [--limit N | --page-size N [--page-token T]] [--json]
   cutoverctl delete JOB [--json]                   (admin: an ended job and its lineage, backups, staging)
@@ -114,6 +116,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		code, err = readiness(ctx, args[1:], stdout, stderr)
 	case "stop-following":
 		code, err = stopFollowing(ctx, args[1:], stdout)
+	case "cutover":
+		code, err = cutoverJob(ctx, args[1:], stdout)
 	case "rollback":
 		code, err = rollback(ctx, args[1:], stdout)
 	case "list":
@@ -126,7 +130,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, usage)
 		return ExitOK
 	default:
-		err = usageError{fmt.Sprintf("unknown command %q (want validate, create, list, status, watch, cancel, resume, delete, audit, reconcile, readiness, stop-following or rollback); run cutoverctl help", args[0])}
+		err = usageError{fmt.Sprintf("unknown command %q (want validate, create, list, status, watch, cancel, resume, delete, audit, reconcile, readiness, stop-following, cutover or rollback); run cutoverctl help", args[0])}
 	}
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -164,7 +168,7 @@ func (c *conn) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.tokenFile, "token-file", envOr("CUTOVER_TOKEN_FILE", filepath.Join(dir, auth.AdminTokenFileName)), "file holding the bearer token, used when no token is given (env CUTOVER_TOKEN_FILE)")
 	fs.StringVar(&c.caFile, "ca", envOr("CUTOVER_CA_FILE", filepath.Join(dir, "ca.pem")), "CA bundle the orchestrator's certificate is verified against (env CUTOVER_CA_FILE; default from CUTOVER_TLS_DIR)")
 	fs.DurationVar(&c.timeout, "timeout", 0,
-		"deadline of the call (default 10s for validate, readiness, status, list, cancel, resume and audit; 30m for --dry-run, reconcile, create, stop-following, rollback, delete and readiness --watch; none for watch and --watch)")
+		"deadline of the call (default 10s for validate, readiness, status, list, cancel, resume and audit; 30m for --dry-run, reconcile, create, stop-following, cutover, rollback, delete and readiness --watch; none for watch and --watch)")
 	fs.DurationVar(&c.connectTimeout, "connect-timeout", defaultConnectTimeout, "deadline for reaching the orchestrator")
 	fs.BoolVar(&c.asJSON, "json", false, "print the response as JSON instead of a summary")
 }

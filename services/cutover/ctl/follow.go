@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -347,4 +348,45 @@ func rollbackView(w io.Writer, id string, r *orchestratorv1.RollbackJobResponse)
 		fmt.Fprintf(tw, "  %s\t%d\t%d\t%s\n", t.GetTable(), t.GetDeleted(), t.GetRestored(), backup)
 	}
 	tw.Flush()
+}
+
+// cutoverJob runs a following job's guided switch-over (CutoverJob) and
+// prints each step; exit 1 when a step failed (the job keeps following).
+func cutoverJob(ctx context.Context, args []string, stdout io.Writer) (int, error) {
+	var maxRows *int64
+	var maxSeconds *float64
+	var paused *bool
+	var wait *int
+	j, err := openJob(ctx, "cutover", args, func(fs *flag.FlagSet) {
+		maxRows = fs.Int64("max-lag-rows", 0, "lag in rows at or under which the switch begins")
+		maxSeconds = fs.Float64("max-lag-seconds", 0, "lag in seconds at or under which the switch begins (0: 5)")
+		paused = fs.Bool("writes-paused", false, "the application's writes on the source are paused (the drain then ends with nothing left)")
+		wait = fs.Int("wait", 0, "seconds the lag and drain steps may wait (0: 60)")
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer j.Close()
+	c := &j.conn
+	cctx, cancel := j.call(ctx, defaultLongTimeout)
+	defer cancel()
+	r, err := j.jobs.CutoverJob(cctx, &orchestratorv1.CutoverJobRequest{Id: j.id, MaxLagRows: *maxRows, MaxLagSeconds: *maxSeconds,
+		WritesPaused: *paused, WaitSeconds: int32(*wait)}, grpc.WaitForReady(false))
+	if err != nil {
+		return 0, c.callError("CutoverJob", err)
+	}
+	if c.asJSON {
+		printJSON(stdout, r)
+	} else {
+		fmt.Fprintf(stdout, "cutover %s: %s\n", j.id, stateName(r.GetJob().GetState()))
+		for _, st := range r.GetSteps() {
+			outcome := strings.ToLower(strings.TrimPrefix(st.GetOutcome().String(), "OUTCOME_"))
+			line := fmt.Sprintf("  %-15s %-8s %6d ms  %s", st.GetName(), outcome, st.GetTookMs(), oneLine(st.GetDetail()))
+			fmt.Fprintln(stdout, strings.TrimRight(line, " "))
+		}
+	}
+	if !r.GetOk() {
+		return ExitFailed, nil
+	}
+	return ExitOK, nil
 }

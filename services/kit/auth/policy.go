@@ -119,7 +119,7 @@ func OrchestratorPolicy() Policy {
 	for _, m := range []string{"GetJob", "ListJobs", "WatchJob", "GetJobReport", "GetLineage", "ListQuarantine", "GetReadiness"} {
 		p[job+m] = Rule{Roles: readers}
 	}
-	for _, m := range []string{"CreateJob", "CancelJob", "ResumeJob", "RollbackJob", "StopFollowing"} {
+	for _, m := range []string{"CreateJob", "CancelJob", "ResumeJob", "RollbackJob", "StopFollowing", "CutoverJob"} {
 		p[job+m] = Rule{Roles: operators, Mutating: true}
 	}
 	p[job+"DeleteJob"] = Rule{Roles: admins, Mutating: true}

@@ -94,6 +94,62 @@ func (JobState) EnumDescriptor() ([]byte, []int) {
 	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{0}
 }
 
+type CutoverStep_Outcome int32
+
+const (
+	CutoverStep_OUTCOME_UNSPECIFIED CutoverStep_Outcome = 0
+	CutoverStep_OUTCOME_OK          CutoverStep_Outcome = 1
+	CutoverStep_OUTCOME_SKIPPED     CutoverStep_Outcome = 2
+	CutoverStep_OUTCOME_FAILED      CutoverStep_Outcome = 3
+	// Not run: an earlier step failed.
+	CutoverStep_OUTCOME_NOT_RUN CutoverStep_Outcome = 4
+)
+
+// Enum value maps for CutoverStep_Outcome.
+var (
+	CutoverStep_Outcome_name = map[int32]string{
+		0: "OUTCOME_UNSPECIFIED",
+		1: "OUTCOME_OK",
+		2: "OUTCOME_SKIPPED",
+		3: "OUTCOME_FAILED",
+		4: "OUTCOME_NOT_RUN",
+	}
+	CutoverStep_Outcome_value = map[string]int32{
+		"OUTCOME_UNSPECIFIED": 0,
+		"OUTCOME_OK":          1,
+		"OUTCOME_SKIPPED":     2,
+		"OUTCOME_FAILED":      3,
+		"OUTCOME_NOT_RUN":     4,
+	}
+)
+
+func (x CutoverStep_Outcome) Enum() *CutoverStep_Outcome {
+	p := new(CutoverStep_Outcome)
+	*p = x
+	return p
+}
+
+func (x CutoverStep_Outcome) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (CutoverStep_Outcome) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_orchestrator_v1_orchestrator_proto_enumTypes[1].Descriptor()
+}
+
+func (CutoverStep_Outcome) Type() protoreflect.EnumType {
+	return &file_cutover_orchestrator_v1_orchestrator_proto_enumTypes[1]
+}
+
+func (x CutoverStep_Outcome) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use CutoverStep_Outcome.Descriptor instead.
+func (CutoverStep_Outcome) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{41, 0}
+}
+
 type Job struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -2814,6 +2870,231 @@ func (x *StopFollowingResponse) GetJob() *Job {
 	return nil
 }
 
+type CutoverJobRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Lag at or under which the switch begins; default 0 rows and 5
+	// seconds, as GetReadiness.
+	MaxLagRows    int64   `protobuf:"varint,2,opt,name=max_lag_rows,json=maxLagRows,proto3" json:"max_lag_rows,omitempty"`
+	MaxLagSeconds float64 `protobuf:"fixed64,3,opt,name=max_lag_seconds,json=maxLagSeconds,proto3" json:"max_lag_seconds,omitempty"`
+	// The operator has paused the application's writes on the source; the
+	// drain then ends with nothing left to follow. Without it the step is
+	// reported skipped: changes after the drain are still applied until the
+	// followers stop.
+	WritesPaused bool `protobuf:"varint,4,opt,name=writes_paused,json=writesPaused,proto3" json:"writes_paused,omitempty"`
+	// How long the lag and drain steps may wait; default 60.
+	WaitSeconds   int32 `protobuf:"varint,5,opt,name=wait_seconds,json=waitSeconds,proto3" json:"wait_seconds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CutoverJobRequest) Reset() {
+	*x = CutoverJobRequest{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CutoverJobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CutoverJobRequest) ProtoMessage() {}
+
+func (x *CutoverJobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CutoverJobRequest.ProtoReflect.Descriptor instead.
+func (*CutoverJobRequest) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *CutoverJobRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *CutoverJobRequest) GetMaxLagRows() int64 {
+	if x != nil {
+		return x.MaxLagRows
+	}
+	return 0
+}
+
+func (x *CutoverJobRequest) GetMaxLagSeconds() float64 {
+	if x != nil {
+		return x.MaxLagSeconds
+	}
+	return 0
+}
+
+func (x *CutoverJobRequest) GetWritesPaused() bool {
+	if x != nil {
+		return x.WritesPaused
+	}
+	return false
+}
+
+func (x *CutoverJobRequest) GetWaitSeconds() int32 {
+	if x != nil {
+		return x.WaitSeconds
+	}
+	return 0
+}
+
+// CutoverStep is one step of a switch-over and how it went.
+type CutoverStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// lag, writes_paused, drain, reconcile, sequences, stop_following.
+	Name    string              `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Outcome CutoverStep_Outcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=cutover.orchestrator.v1.CutoverStep_Outcome" json:"outcome,omitempty"`
+	// What it found or did, or why it failed.
+	Detail        string `protobuf:"bytes,3,opt,name=detail,proto3" json:"detail,omitempty"`
+	TookMs        int64  `protobuf:"varint,4,opt,name=took_ms,json=tookMs,proto3" json:"took_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CutoverStep) Reset() {
+	*x = CutoverStep{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CutoverStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CutoverStep) ProtoMessage() {}
+
+func (x *CutoverStep) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CutoverStep.ProtoReflect.Descriptor instead.
+func (*CutoverStep) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *CutoverStep) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CutoverStep) GetOutcome() CutoverStep_Outcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return CutoverStep_OUTCOME_UNSPECIFIED
+}
+
+func (x *CutoverStep) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *CutoverStep) GetTookMs() int64 {
+	if x != nil {
+		return x.TookMs
+	}
+	return 0
+}
+
+type CutoverJobResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The job after the switch: SUCCEEDED, or still FOLLOWING when a step
+	// failed.
+	Job   *Job           `protobuf:"bytes,1,opt,name=job,proto3" json:"job,omitempty"`
+	Ok    bool           `protobuf:"varint,2,opt,name=ok,proto3" json:"ok,omitempty"`
+	Steps []*CutoverStep `protobuf:"bytes,3,rep,name=steps,proto3" json:"steps,omitempty"`
+	// The final reconciliation, when it ran.
+	Reconciliation *Reconciliation `protobuf:"bytes,4,opt,name=reconciliation,proto3" json:"reconciliation,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *CutoverJobResponse) Reset() {
+	*x = CutoverJobResponse{}
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CutoverJobResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CutoverJobResponse) ProtoMessage() {}
+
+func (x *CutoverJobResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cutover_orchestrator_v1_orchestrator_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CutoverJobResponse.ProtoReflect.Descriptor instead.
+func (*CutoverJobResponse) Descriptor() ([]byte, []int) {
+	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *CutoverJobResponse) GetJob() *Job {
+	if x != nil {
+		return x.Job
+	}
+	return nil
+}
+
+func (x *CutoverJobResponse) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *CutoverJobResponse) GetSteps() []*CutoverStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *CutoverJobResponse) GetReconciliation() *Reconciliation {
+	if x != nil {
+		return x.Reconciliation
+	}
+	return nil
+}
+
 var File_cutover_orchestrator_v1_orchestrator_proto protoreflect.FileDescriptor
 
 const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
@@ -3035,7 +3316,31 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x14StopFollowingRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"G\n" +
 	"\x15StopFollowingResponse\x12.\n" +
-	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job*\xe7\x01\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\"\xb5\x01\n" +
+	"\x11CutoverJobRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
+	"\fmax_lag_rows\x18\x02 \x01(\x03R\n" +
+	"maxLagRows\x12&\n" +
+	"\x0fmax_lag_seconds\x18\x03 \x01(\x01R\rmaxLagSeconds\x12#\n" +
+	"\rwrites_paused\x18\x04 \x01(\bR\fwritesPaused\x12!\n" +
+	"\fwait_seconds\x18\x05 \x01(\x05R\vwaitSeconds\"\x8c\x02\n" +
+	"\vCutoverStep\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12F\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2,.cutover.orchestrator.v1.CutoverStep.OutcomeR\aoutcome\x12\x16\n" +
+	"\x06detail\x18\x03 \x01(\tR\x06detail\x12\x17\n" +
+	"\atook_ms\x18\x04 \x01(\x03R\x06tookMs\"p\n" +
+	"\aOutcome\x12\x17\n" +
+	"\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x0e\n" +
+	"\n" +
+	"OUTCOME_OK\x10\x01\x12\x13\n" +
+	"\x0fOUTCOME_SKIPPED\x10\x02\x12\x12\n" +
+	"\x0eOUTCOME_FAILED\x10\x03\x12\x13\n" +
+	"\x0fOUTCOME_NOT_RUN\x10\x04\"\xe1\x01\n" +
+	"\x12CutoverJobResponse\x12.\n" +
+	"\x03job\x18\x01 \x01(\v2\x1c.cutover.orchestrator.v1.JobR\x03job\x12\x0e\n" +
+	"\x02ok\x18\x02 \x01(\bR\x02ok\x12:\n" +
+	"\x05steps\x18\x03 \x03(\v2$.cutover.orchestrator.v1.CutoverStepR\x05steps\x12O\n" +
+	"\x0ereconciliation\x18\x04 \x01(\v2'.cutover.orchestrator.v1.ReconciliationR\x0ereconciliation*\xe7\x01\n" +
 	"\bJobState\x12\x19\n" +
 	"\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11JOB_STATE_PENDING\x10\x01\x12\x15\n" +
@@ -3045,7 +3350,7 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x13JOB_STATE_CANCELLED\x10\x05\x12\x19\n" +
 	"\x15JOB_STATE_ROLLED_BACK\x10\x06\x12\x17\n" +
 	"\x13JOB_STATE_FOLLOWING\x10\a\x12\x16\n" +
-	"\x12JOB_STATE_DELETING\x10\b2\xbf\v\n" +
+	"\x12JOB_STATE_DELETING\x10\b2\xa6\f\n" +
 	"\n" +
 	"JobService\x12b\n" +
 	"\tCreateJob\x12).cutover.orchestrator.v1.CreateJobRequest\x1a*.cutover.orchestrator.v1.CreateJobResponse\x12Y\n" +
@@ -3055,7 +3360,9 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\tResumeJob\x12).cutover.orchestrator.v1.ResumeJobRequest\x1a*.cutover.orchestrator.v1.ResumeJobResponse\x12h\n" +
 	"\vRollbackJob\x12+.cutover.orchestrator.v1.RollbackJobRequest\x1a,.cutover.orchestrator.v1.RollbackJobResponse\x12k\n" +
 	"\fGetReadiness\x12,.cutover.orchestrator.v1.GetReadinessRequest\x1a-.cutover.orchestrator.v1.GetReadinessResponse\x12n\n" +
-	"\rStopFollowing\x12-.cutover.orchestrator.v1.StopFollowingRequest\x1a..cutover.orchestrator.v1.StopFollowingResponse\x12a\n" +
+	"\rStopFollowing\x12-.cutover.orchestrator.v1.StopFollowingRequest\x1a..cutover.orchestrator.v1.StopFollowingResponse\x12e\n" +
+	"\n" +
+	"CutoverJob\x12*.cutover.orchestrator.v1.CutoverJobRequest\x1a+.cutover.orchestrator.v1.CutoverJobResponse\x12a\n" +
 	"\bWatchJob\x12(.cutover.orchestrator.v1.WatchJobRequest\x1a).cutover.orchestrator.v1.WatchJobResponse0\x01\x12k\n" +
 	"\fGetJobReport\x12,.cutover.orchestrator.v1.GetJobReportRequest\x1a-.cutover.orchestrator.v1.GetJobReportResponse\x12e\n" +
 	"\n" +
@@ -3077,140 +3384,150 @@ func file_cutover_orchestrator_v1_orchestrator_proto_rawDescGZIP() []byte {
 	return file_cutover_orchestrator_v1_orchestrator_proto_rawDescData
 }
 
-var file_cutover_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_cutover_orchestrator_v1_orchestrator_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_cutover_orchestrator_v1_orchestrator_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_cutover_orchestrator_v1_orchestrator_proto_goTypes = []any{
 	(JobState)(0),                   // 0: cutover.orchestrator.v1.JobState
-	(*Job)(nil),                     // 1: cutover.orchestrator.v1.Job
-	(*CreateJobRequest)(nil),        // 2: cutover.orchestrator.v1.CreateJobRequest
-	(*CreateJobResponse)(nil),       // 3: cutover.orchestrator.v1.CreateJobResponse
-	(*GetJobRequest)(nil),           // 4: cutover.orchestrator.v1.GetJobRequest
-	(*GetJobResponse)(nil),          // 5: cutover.orchestrator.v1.GetJobResponse
-	(*ListJobsRequest)(nil),         // 6: cutover.orchestrator.v1.ListJobsRequest
-	(*ListJobsResponse)(nil),        // 7: cutover.orchestrator.v1.ListJobsResponse
-	(*DeleteJobRequest)(nil),        // 8: cutover.orchestrator.v1.DeleteJobRequest
-	(*DeleteJobResponse)(nil),       // 9: cutover.orchestrator.v1.DeleteJobResponse
-	(*AuditEvent)(nil),              // 10: cutover.orchestrator.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),  // 11: cutover.orchestrator.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil), // 12: cutover.orchestrator.v1.ListAuditEventsResponse
-	(*CancelJobRequest)(nil),        // 13: cutover.orchestrator.v1.CancelJobRequest
-	(*CancelJobResponse)(nil),       // 14: cutover.orchestrator.v1.CancelJobResponse
-	(*ResumeJobRequest)(nil),        // 15: cutover.orchestrator.v1.ResumeJobRequest
-	(*ResumeJobResponse)(nil),       // 16: cutover.orchestrator.v1.ResumeJobResponse
-	(*WatchJobRequest)(nil),         // 17: cutover.orchestrator.v1.WatchJobRequest
-	(*WatchJobResponse)(nil),        // 18: cutover.orchestrator.v1.WatchJobResponse
-	(*TableProgress)(nil),           // 19: cutover.orchestrator.v1.TableProgress
-	(*GetJobReportRequest)(nil),     // 20: cutover.orchestrator.v1.GetJobReportRequest
-	(*RejectExample)(nil),           // 21: cutover.orchestrator.v1.RejectExample
-	(*FilterCount)(nil),             // 22: cutover.orchestrator.v1.FilterCount
-	(*RuleRejects)(nil),             // 23: cutover.orchestrator.v1.RuleRejects
-	(*TableReport)(nil),             // 24: cutover.orchestrator.v1.TableReport
-	(*MergeReport)(nil),             // 25: cutover.orchestrator.v1.MergeReport
-	(*JobReport)(nil),               // 26: cutover.orchestrator.v1.JobReport
-	(*StageTiming)(nil),             // 27: cutover.orchestrator.v1.StageTiming
-	(*GetLineageRequest)(nil),       // 28: cutover.orchestrator.v1.GetLineageRequest
-	(*GetLineageResponse)(nil),      // 29: cutover.orchestrator.v1.GetLineageResponse
-	(*GetJobReportResponse)(nil),    // 30: cutover.orchestrator.v1.GetJobReportResponse
-	(*ListQuarantineRequest)(nil),   // 31: cutover.orchestrator.v1.ListQuarantineRequest
-	(*QuarantinedRow)(nil),          // 32: cutover.orchestrator.v1.QuarantinedRow
-	(*ListQuarantineResponse)(nil),  // 33: cutover.orchestrator.v1.ListQuarantineResponse
-	(*RollbackJobRequest)(nil),      // 34: cutover.orchestrator.v1.RollbackJobRequest
-	(*RollbackJobResponse)(nil),     // 35: cutover.orchestrator.v1.RollbackJobResponse
-	(*GetReadinessRequest)(nil),     // 36: cutover.orchestrator.v1.GetReadinessRequest
-	(*TableLag)(nil),                // 37: cutover.orchestrator.v1.TableLag
-	(*GetReadinessResponse)(nil),    // 38: cutover.orchestrator.v1.GetReadinessResponse
-	(*StopFollowingRequest)(nil),    // 39: cutover.orchestrator.v1.StopFollowingRequest
-	(*StopFollowingResponse)(nil),   // 40: cutover.orchestrator.v1.StopFollowingResponse
-	(*v1.JobSpec)(nil),              // 41: cutover.common.v1.JobSpec
-	(*v1.Counts)(nil),               // 42: cutover.common.v1.Counts
-	(*timestamppb.Timestamp)(nil),   // 43: google.protobuf.Timestamp
-	(*v11.PurgeJobResponse)(nil),    // 44: cutover.loader.v1.PurgeJobResponse
-	(*v11.MergeCount)(nil),          // 45: cutover.loader.v1.MergeCount
-	(*v11.CollisionCount)(nil),      // 46: cutover.loader.v1.CollisionCount
-	(*Reconciliation)(nil),          // 47: cutover.orchestrator.v1.Reconciliation
-	(*v11.TableRollback)(nil),       // 48: cutover.loader.v1.TableRollback
-	(*v1.LineageRecord)(nil),        // 49: cutover.common.v1.LineageRecord
+	(CutoverStep_Outcome)(0),        // 1: cutover.orchestrator.v1.CutoverStep.Outcome
+	(*Job)(nil),                     // 2: cutover.orchestrator.v1.Job
+	(*CreateJobRequest)(nil),        // 3: cutover.orchestrator.v1.CreateJobRequest
+	(*CreateJobResponse)(nil),       // 4: cutover.orchestrator.v1.CreateJobResponse
+	(*GetJobRequest)(nil),           // 5: cutover.orchestrator.v1.GetJobRequest
+	(*GetJobResponse)(nil),          // 6: cutover.orchestrator.v1.GetJobResponse
+	(*ListJobsRequest)(nil),         // 7: cutover.orchestrator.v1.ListJobsRequest
+	(*ListJobsResponse)(nil),        // 8: cutover.orchestrator.v1.ListJobsResponse
+	(*DeleteJobRequest)(nil),        // 9: cutover.orchestrator.v1.DeleteJobRequest
+	(*DeleteJobResponse)(nil),       // 10: cutover.orchestrator.v1.DeleteJobResponse
+	(*AuditEvent)(nil),              // 11: cutover.orchestrator.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),  // 12: cutover.orchestrator.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil), // 13: cutover.orchestrator.v1.ListAuditEventsResponse
+	(*CancelJobRequest)(nil),        // 14: cutover.orchestrator.v1.CancelJobRequest
+	(*CancelJobResponse)(nil),       // 15: cutover.orchestrator.v1.CancelJobResponse
+	(*ResumeJobRequest)(nil),        // 16: cutover.orchestrator.v1.ResumeJobRequest
+	(*ResumeJobResponse)(nil),       // 17: cutover.orchestrator.v1.ResumeJobResponse
+	(*WatchJobRequest)(nil),         // 18: cutover.orchestrator.v1.WatchJobRequest
+	(*WatchJobResponse)(nil),        // 19: cutover.orchestrator.v1.WatchJobResponse
+	(*TableProgress)(nil),           // 20: cutover.orchestrator.v1.TableProgress
+	(*GetJobReportRequest)(nil),     // 21: cutover.orchestrator.v1.GetJobReportRequest
+	(*RejectExample)(nil),           // 22: cutover.orchestrator.v1.RejectExample
+	(*FilterCount)(nil),             // 23: cutover.orchestrator.v1.FilterCount
+	(*RuleRejects)(nil),             // 24: cutover.orchestrator.v1.RuleRejects
+	(*TableReport)(nil),             // 25: cutover.orchestrator.v1.TableReport
+	(*MergeReport)(nil),             // 26: cutover.orchestrator.v1.MergeReport
+	(*JobReport)(nil),               // 27: cutover.orchestrator.v1.JobReport
+	(*StageTiming)(nil),             // 28: cutover.orchestrator.v1.StageTiming
+	(*GetLineageRequest)(nil),       // 29: cutover.orchestrator.v1.GetLineageRequest
+	(*GetLineageResponse)(nil),      // 30: cutover.orchestrator.v1.GetLineageResponse
+	(*GetJobReportResponse)(nil),    // 31: cutover.orchestrator.v1.GetJobReportResponse
+	(*ListQuarantineRequest)(nil),   // 32: cutover.orchestrator.v1.ListQuarantineRequest
+	(*QuarantinedRow)(nil),          // 33: cutover.orchestrator.v1.QuarantinedRow
+	(*ListQuarantineResponse)(nil),  // 34: cutover.orchestrator.v1.ListQuarantineResponse
+	(*RollbackJobRequest)(nil),      // 35: cutover.orchestrator.v1.RollbackJobRequest
+	(*RollbackJobResponse)(nil),     // 36: cutover.orchestrator.v1.RollbackJobResponse
+	(*GetReadinessRequest)(nil),     // 37: cutover.orchestrator.v1.GetReadinessRequest
+	(*TableLag)(nil),                // 38: cutover.orchestrator.v1.TableLag
+	(*GetReadinessResponse)(nil),    // 39: cutover.orchestrator.v1.GetReadinessResponse
+	(*StopFollowingRequest)(nil),    // 40: cutover.orchestrator.v1.StopFollowingRequest
+	(*StopFollowingResponse)(nil),   // 41: cutover.orchestrator.v1.StopFollowingResponse
+	(*CutoverJobRequest)(nil),       // 42: cutover.orchestrator.v1.CutoverJobRequest
+	(*CutoverStep)(nil),             // 43: cutover.orchestrator.v1.CutoverStep
+	(*CutoverJobResponse)(nil),      // 44: cutover.orchestrator.v1.CutoverJobResponse
+	(*v1.JobSpec)(nil),              // 45: cutover.common.v1.JobSpec
+	(*v1.Counts)(nil),               // 46: cutover.common.v1.Counts
+	(*timestamppb.Timestamp)(nil),   // 47: google.protobuf.Timestamp
+	(*v11.PurgeJobResponse)(nil),    // 48: cutover.loader.v1.PurgeJobResponse
+	(*v11.MergeCount)(nil),          // 49: cutover.loader.v1.MergeCount
+	(*v11.CollisionCount)(nil),      // 50: cutover.loader.v1.CollisionCount
+	(*Reconciliation)(nil),          // 51: cutover.orchestrator.v1.Reconciliation
+	(*v11.TableRollback)(nil),       // 52: cutover.loader.v1.TableRollback
+	(*v1.LineageRecord)(nil),        // 53: cutover.common.v1.LineageRecord
 }
 var file_cutover_orchestrator_v1_orchestrator_proto_depIdxs = []int32{
 	0,  // 0: cutover.orchestrator.v1.Job.state:type_name -> cutover.orchestrator.v1.JobState
-	41, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
-	42, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
-	43, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
-	43, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
-	43, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
-	41, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
-	1,  // 7: cutover.orchestrator.v1.CreateJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	1,  // 8: cutover.orchestrator.v1.GetJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	45, // 1: cutover.orchestrator.v1.Job.spec:type_name -> cutover.common.v1.JobSpec
+	46, // 2: cutover.orchestrator.v1.Job.counts:type_name -> cutover.common.v1.Counts
+	47, // 3: cutover.orchestrator.v1.Job.created_at:type_name -> google.protobuf.Timestamp
+	47, // 4: cutover.orchestrator.v1.Job.started_at:type_name -> google.protobuf.Timestamp
+	47, // 5: cutover.orchestrator.v1.Job.finished_at:type_name -> google.protobuf.Timestamp
+	45, // 6: cutover.orchestrator.v1.CreateJobRequest.spec:type_name -> cutover.common.v1.JobSpec
+	2,  // 7: cutover.orchestrator.v1.CreateJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	2,  // 8: cutover.orchestrator.v1.GetJobResponse.job:type_name -> cutover.orchestrator.v1.Job
 	0,  // 9: cutover.orchestrator.v1.ListJobsRequest.states:type_name -> cutover.orchestrator.v1.JobState
-	1,  // 10: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
-	44, // 11: cutover.orchestrator.v1.DeleteJobResponse.purged:type_name -> cutover.loader.v1.PurgeJobResponse
-	43, // 12: cutover.orchestrator.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	43, // 13: cutover.orchestrator.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	10, // 14: cutover.orchestrator.v1.ListAuditEventsResponse.events:type_name -> cutover.orchestrator.v1.AuditEvent
-	1,  // 15: cutover.orchestrator.v1.CancelJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	1,  // 16: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	1,  // 17: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	19, // 18: cutover.orchestrator.v1.WatchJobResponse.tables:type_name -> cutover.orchestrator.v1.TableProgress
-	42, // 19: cutover.orchestrator.v1.TableProgress.counts:type_name -> cutover.common.v1.Counts
-	21, // 20: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
-	42, // 21: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
-	23, // 22: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
-	22, // 23: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
-	23, // 24: cutover.orchestrator.v1.TableReport.warnings:type_name -> cutover.orchestrator.v1.RuleRejects
-	45, // 25: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
-	46, // 26: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
+	2,  // 10: cutover.orchestrator.v1.ListJobsResponse.jobs:type_name -> cutover.orchestrator.v1.Job
+	48, // 11: cutover.orchestrator.v1.DeleteJobResponse.purged:type_name -> cutover.loader.v1.PurgeJobResponse
+	47, // 12: cutover.orchestrator.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	47, // 13: cutover.orchestrator.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	11, // 14: cutover.orchestrator.v1.ListAuditEventsResponse.events:type_name -> cutover.orchestrator.v1.AuditEvent
+	2,  // 15: cutover.orchestrator.v1.CancelJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	2,  // 16: cutover.orchestrator.v1.ResumeJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	2,  // 17: cutover.orchestrator.v1.WatchJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	20, // 18: cutover.orchestrator.v1.WatchJobResponse.tables:type_name -> cutover.orchestrator.v1.TableProgress
+	46, // 19: cutover.orchestrator.v1.TableProgress.counts:type_name -> cutover.common.v1.Counts
+	22, // 20: cutover.orchestrator.v1.RuleRejects.examples:type_name -> cutover.orchestrator.v1.RejectExample
+	46, // 21: cutover.orchestrator.v1.TableReport.counts:type_name -> cutover.common.v1.Counts
+	24, // 22: cutover.orchestrator.v1.TableReport.rejects:type_name -> cutover.orchestrator.v1.RuleRejects
+	23, // 23: cutover.orchestrator.v1.TableReport.filtered:type_name -> cutover.orchestrator.v1.FilterCount
+	24, // 24: cutover.orchestrator.v1.TableReport.warnings:type_name -> cutover.orchestrator.v1.RuleRejects
+	49, // 25: cutover.orchestrator.v1.MergeReport.by_key:type_name -> cutover.loader.v1.MergeCount
+	50, // 26: cutover.orchestrator.v1.MergeReport.collisions:type_name -> cutover.loader.v1.CollisionCount
 	0,  // 27: cutover.orchestrator.v1.JobReport.state:type_name -> cutover.orchestrator.v1.JobState
-	24, // 28: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
-	42, // 29: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
-	43, // 30: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
-	43, // 31: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
-	25, // 32: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
-	27, // 33: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
-	47, // 34: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
-	48, // 35: cutover.orchestrator.v1.JobReport.rollback:type_name -> cutover.loader.v1.TableRollback
-	49, // 36: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
-	26, // 37: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
-	32, // 38: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
-	1,  // 39: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
-	48, // 40: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
-	43, // 41: cutover.orchestrator.v1.TableLag.last_applied_at:type_name -> google.protobuf.Timestamp
-	43, // 42: cutover.orchestrator.v1.TableLag.last_checked_at:type_name -> google.protobuf.Timestamp
+	25, // 28: cutover.orchestrator.v1.JobReport.tables:type_name -> cutover.orchestrator.v1.TableReport
+	46, // 29: cutover.orchestrator.v1.JobReport.totals:type_name -> cutover.common.v1.Counts
+	47, // 30: cutover.orchestrator.v1.JobReport.started_at:type_name -> google.protobuf.Timestamp
+	47, // 31: cutover.orchestrator.v1.JobReport.finished_at:type_name -> google.protobuf.Timestamp
+	26, // 32: cutover.orchestrator.v1.JobReport.merges:type_name -> cutover.orchestrator.v1.MergeReport
+	28, // 33: cutover.orchestrator.v1.JobReport.stages:type_name -> cutover.orchestrator.v1.StageTiming
+	51, // 34: cutover.orchestrator.v1.JobReport.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	52, // 35: cutover.orchestrator.v1.JobReport.rollback:type_name -> cutover.loader.v1.TableRollback
+	53, // 36: cutover.orchestrator.v1.GetLineageResponse.records:type_name -> cutover.common.v1.LineageRecord
+	27, // 37: cutover.orchestrator.v1.GetJobReportResponse.report:type_name -> cutover.orchestrator.v1.JobReport
+	33, // 38: cutover.orchestrator.v1.ListQuarantineResponse.rows:type_name -> cutover.orchestrator.v1.QuarantinedRow
+	2,  // 39: cutover.orchestrator.v1.RollbackJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	52, // 40: cutover.orchestrator.v1.RollbackJobResponse.tables:type_name -> cutover.loader.v1.TableRollback
+	47, // 41: cutover.orchestrator.v1.TableLag.last_applied_at:type_name -> google.protobuf.Timestamp
+	47, // 42: cutover.orchestrator.v1.TableLag.last_checked_at:type_name -> google.protobuf.Timestamp
 	0,  // 43: cutover.orchestrator.v1.GetReadinessResponse.state:type_name -> cutover.orchestrator.v1.JobState
-	37, // 44: cutover.orchestrator.v1.GetReadinessResponse.tables:type_name -> cutover.orchestrator.v1.TableLag
-	1,  // 45: cutover.orchestrator.v1.StopFollowingResponse.job:type_name -> cutover.orchestrator.v1.Job
-	2,  // 46: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
-	4,  // 47: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
-	6,  // 48: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
-	13, // 49: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
-	15, // 50: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
-	34, // 51: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
-	36, // 52: cutover.orchestrator.v1.JobService.GetReadiness:input_type -> cutover.orchestrator.v1.GetReadinessRequest
-	39, // 53: cutover.orchestrator.v1.JobService.StopFollowing:input_type -> cutover.orchestrator.v1.StopFollowingRequest
-	17, // 54: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
-	20, // 55: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
-	28, // 56: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
-	31, // 57: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
-	8,  // 58: cutover.orchestrator.v1.JobService.DeleteJob:input_type -> cutover.orchestrator.v1.DeleteJobRequest
-	11, // 59: cutover.orchestrator.v1.JobService.ListAuditEvents:input_type -> cutover.orchestrator.v1.ListAuditEventsRequest
-	3,  // 60: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
-	5,  // 61: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
-	7,  // 62: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
-	14, // 63: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
-	16, // 64: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
-	35, // 65: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
-	38, // 66: cutover.orchestrator.v1.JobService.GetReadiness:output_type -> cutover.orchestrator.v1.GetReadinessResponse
-	40, // 67: cutover.orchestrator.v1.JobService.StopFollowing:output_type -> cutover.orchestrator.v1.StopFollowingResponse
-	18, // 68: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
-	30, // 69: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
-	29, // 70: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
-	33, // 71: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
-	9,  // 72: cutover.orchestrator.v1.JobService.DeleteJob:output_type -> cutover.orchestrator.v1.DeleteJobResponse
-	12, // 73: cutover.orchestrator.v1.JobService.ListAuditEvents:output_type -> cutover.orchestrator.v1.ListAuditEventsResponse
-	60, // [60:74] is the sub-list for method output_type
-	46, // [46:60] is the sub-list for method input_type
-	46, // [46:46] is the sub-list for extension type_name
-	46, // [46:46] is the sub-list for extension extendee
-	0,  // [0:46] is the sub-list for field type_name
+	38, // 44: cutover.orchestrator.v1.GetReadinessResponse.tables:type_name -> cutover.orchestrator.v1.TableLag
+	2,  // 45: cutover.orchestrator.v1.StopFollowingResponse.job:type_name -> cutover.orchestrator.v1.Job
+	1,  // 46: cutover.orchestrator.v1.CutoverStep.outcome:type_name -> cutover.orchestrator.v1.CutoverStep.Outcome
+	2,  // 47: cutover.orchestrator.v1.CutoverJobResponse.job:type_name -> cutover.orchestrator.v1.Job
+	43, // 48: cutover.orchestrator.v1.CutoverJobResponse.steps:type_name -> cutover.orchestrator.v1.CutoverStep
+	51, // 49: cutover.orchestrator.v1.CutoverJobResponse.reconciliation:type_name -> cutover.orchestrator.v1.Reconciliation
+	3,  // 50: cutover.orchestrator.v1.JobService.CreateJob:input_type -> cutover.orchestrator.v1.CreateJobRequest
+	5,  // 51: cutover.orchestrator.v1.JobService.GetJob:input_type -> cutover.orchestrator.v1.GetJobRequest
+	7,  // 52: cutover.orchestrator.v1.JobService.ListJobs:input_type -> cutover.orchestrator.v1.ListJobsRequest
+	14, // 53: cutover.orchestrator.v1.JobService.CancelJob:input_type -> cutover.orchestrator.v1.CancelJobRequest
+	16, // 54: cutover.orchestrator.v1.JobService.ResumeJob:input_type -> cutover.orchestrator.v1.ResumeJobRequest
+	35, // 55: cutover.orchestrator.v1.JobService.RollbackJob:input_type -> cutover.orchestrator.v1.RollbackJobRequest
+	37, // 56: cutover.orchestrator.v1.JobService.GetReadiness:input_type -> cutover.orchestrator.v1.GetReadinessRequest
+	40, // 57: cutover.orchestrator.v1.JobService.StopFollowing:input_type -> cutover.orchestrator.v1.StopFollowingRequest
+	42, // 58: cutover.orchestrator.v1.JobService.CutoverJob:input_type -> cutover.orchestrator.v1.CutoverJobRequest
+	18, // 59: cutover.orchestrator.v1.JobService.WatchJob:input_type -> cutover.orchestrator.v1.WatchJobRequest
+	21, // 60: cutover.orchestrator.v1.JobService.GetJobReport:input_type -> cutover.orchestrator.v1.GetJobReportRequest
+	29, // 61: cutover.orchestrator.v1.JobService.GetLineage:input_type -> cutover.orchestrator.v1.GetLineageRequest
+	32, // 62: cutover.orchestrator.v1.JobService.ListQuarantine:input_type -> cutover.orchestrator.v1.ListQuarantineRequest
+	9,  // 63: cutover.orchestrator.v1.JobService.DeleteJob:input_type -> cutover.orchestrator.v1.DeleteJobRequest
+	12, // 64: cutover.orchestrator.v1.JobService.ListAuditEvents:input_type -> cutover.orchestrator.v1.ListAuditEventsRequest
+	4,  // 65: cutover.orchestrator.v1.JobService.CreateJob:output_type -> cutover.orchestrator.v1.CreateJobResponse
+	6,  // 66: cutover.orchestrator.v1.JobService.GetJob:output_type -> cutover.orchestrator.v1.GetJobResponse
+	8,  // 67: cutover.orchestrator.v1.JobService.ListJobs:output_type -> cutover.orchestrator.v1.ListJobsResponse
+	15, // 68: cutover.orchestrator.v1.JobService.CancelJob:output_type -> cutover.orchestrator.v1.CancelJobResponse
+	17, // 69: cutover.orchestrator.v1.JobService.ResumeJob:output_type -> cutover.orchestrator.v1.ResumeJobResponse
+	36, // 70: cutover.orchestrator.v1.JobService.RollbackJob:output_type -> cutover.orchestrator.v1.RollbackJobResponse
+	39, // 71: cutover.orchestrator.v1.JobService.GetReadiness:output_type -> cutover.orchestrator.v1.GetReadinessResponse
+	41, // 72: cutover.orchestrator.v1.JobService.StopFollowing:output_type -> cutover.orchestrator.v1.StopFollowingResponse
+	44, // 73: cutover.orchestrator.v1.JobService.CutoverJob:output_type -> cutover.orchestrator.v1.CutoverJobResponse
+	19, // 74: cutover.orchestrator.v1.JobService.WatchJob:output_type -> cutover.orchestrator.v1.WatchJobResponse
+	31, // 75: cutover.orchestrator.v1.JobService.GetJobReport:output_type -> cutover.orchestrator.v1.GetJobReportResponse
+	30, // 76: cutover.orchestrator.v1.JobService.GetLineage:output_type -> cutover.orchestrator.v1.GetLineageResponse
+	34, // 77: cutover.orchestrator.v1.JobService.ListQuarantine:output_type -> cutover.orchestrator.v1.ListQuarantineResponse
+	10, // 78: cutover.orchestrator.v1.JobService.DeleteJob:output_type -> cutover.orchestrator.v1.DeleteJobResponse
+	13, // 79: cutover.orchestrator.v1.JobService.ListAuditEvents:output_type -> cutover.orchestrator.v1.ListAuditEventsResponse
+	65, // [65:80] is the sub-list for method output_type
+	50, // [50:65] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_cutover_orchestrator_v1_orchestrator_proto_init() }
@@ -3224,8 +3541,8 @@ func file_cutover_orchestrator_v1_orchestrator_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc), len(file_cutover_orchestrator_v1_orchestrator_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   40,
+			NumEnums:      2,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

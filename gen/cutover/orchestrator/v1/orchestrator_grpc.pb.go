@@ -27,6 +27,7 @@ const (
 	JobService_RollbackJob_FullMethodName     = "/cutover.orchestrator.v1.JobService/RollbackJob"
 	JobService_GetReadiness_FullMethodName    = "/cutover.orchestrator.v1.JobService/GetReadiness"
 	JobService_StopFollowing_FullMethodName   = "/cutover.orchestrator.v1.JobService/StopFollowing"
+	JobService_CutoverJob_FullMethodName      = "/cutover.orchestrator.v1.JobService/CutoverJob"
 	JobService_WatchJob_FullMethodName        = "/cutover.orchestrator.v1.JobService/WatchJob"
 	JobService_GetJobReport_FullMethodName    = "/cutover.orchestrator.v1.JobService/GetJobReport"
 	JobService_GetLineage_FullMethodName      = "/cutover.orchestrator.v1.JobService/GetLineage"
@@ -64,6 +65,13 @@ type JobServiceClient interface {
 	// StopFollowing ends a following job (cutover done): it applies what is
 	// pending, then succeeds.
 	StopFollowing(ctx context.Context, in *StopFollowingRequest, opts ...grpc.CallOption) (*StopFollowingResponse, error)
+	// CutoverJob switches a following job over, step by step, and reports
+	// each: lag under the threshold, the source's writes paused (as the
+	// caller confirms), drain to lag 0, a final reconciliation (the
+	// independent level), the target's sequences set past the loaded keys,
+	// then the followers stop and the job succeeds. A step that fails stops
+	// the switch with its reason and leaves the job following.
+	CutoverJob(ctx context.Context, in *CutoverJobRequest, opts ...grpc.CallOption) (*CutoverJobResponse, error)
 	// WatchJob streams the job and its progress per table whenever they
 	// change, until the job ends.
 	WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobResponse], error)
@@ -177,6 +185,16 @@ func (c *jobServiceClient) StopFollowing(ctx context.Context, in *StopFollowingR
 	return out, nil
 }
 
+func (c *jobServiceClient) CutoverJob(ctx context.Context, in *CutoverJobRequest, opts ...grpc.CallOption) (*CutoverJobResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CutoverJobResponse)
+	err := c.cc.Invoke(ctx, JobService_CutoverJob_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *jobServiceClient) WatchJob(ctx context.Context, in *WatchJobRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[WatchJobResponse], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &JobService_ServiceDesc.Streams[0], JobService_WatchJob_FullMethodName, cOpts...)
@@ -275,6 +293,13 @@ type JobServiceServer interface {
 	// StopFollowing ends a following job (cutover done): it applies what is
 	// pending, then succeeds.
 	StopFollowing(context.Context, *StopFollowingRequest) (*StopFollowingResponse, error)
+	// CutoverJob switches a following job over, step by step, and reports
+	// each: lag under the threshold, the source's writes paused (as the
+	// caller confirms), drain to lag 0, a final reconciliation (the
+	// independent level), the target's sequences set past the loaded keys,
+	// then the followers stop and the job succeeds. A step that fails stops
+	// the switch with its reason and leaves the job following.
+	CutoverJob(context.Context, *CutoverJobRequest) (*CutoverJobResponse, error)
 	// WatchJob streams the job and its progress per table whenever they
 	// change, until the job ends.
 	WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error
@@ -331,6 +356,9 @@ func (UnimplementedJobServiceServer) GetReadiness(context.Context, *GetReadiness
 }
 func (UnimplementedJobServiceServer) StopFollowing(context.Context, *StopFollowingRequest) (*StopFollowingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method StopFollowing not implemented")
+}
+func (UnimplementedJobServiceServer) CutoverJob(context.Context, *CutoverJobRequest) (*CutoverJobResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CutoverJob not implemented")
 }
 func (UnimplementedJobServiceServer) WatchJob(*WatchJobRequest, grpc.ServerStreamingServer[WatchJobResponse]) error {
 	return status.Error(codes.Unimplemented, "method WatchJob not implemented")
@@ -515,6 +543,24 @@ func _JobService_StopFollowing_Handler(srv interface{}, ctx context.Context, dec
 	return interceptor(ctx, in, info, handler)
 }
 
+func _JobService_CutoverJob_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CutoverJobRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(JobServiceServer).CutoverJob(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: JobService_CutoverJob_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(JobServiceServer).CutoverJob(ctx, req.(*CutoverJobRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _JobService_WatchJob_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchJobRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -654,6 +700,10 @@ var JobService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "StopFollowing",
 			Handler:    _JobService_StopFollowing_Handler,
+		},
+		{
+			MethodName: "CutoverJob",
+			Handler:    _JobService_CutoverJob_Handler,
 		},
 		{
 			MethodName: "GetJobReport",
