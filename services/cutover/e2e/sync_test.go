@@ -441,6 +441,12 @@ func followKilled(t *testing.T, src *syncSource) {
 	if err != nil || !r.Ready || !r.Reconciled || r.Tables[0].Upserts == 0 || r.Tables[0].Deletes == 0 {
 		t.Fatalf("readiness: %v %v", r, err)
 	}
+	// End to end, source commit to target commit: known where the log
+	// says when a change committed, and a wall-clock delay, not the
+	// seconds since 1970 or 2000 (which a wrong epoch would give).
+	if d := r.Tables[0].CommitDelaySeconds; src.logical && (d <= 0 || d > 600) || !src.logical && d != 0 {
+		t.Fatalf("commit delay %.3f s (logical %v)", d, src.logical)
+	}
 
 	checkSyncLedger(t, db, id, src, w.ops, w.deletes)
 

@@ -44,6 +44,7 @@ import (
 	gomysql "github.com/go-mysql-org/go-mysql/mysql"
 	"github.com/go-mysql-org/go-mysql/replication"
 	"golang.org/x/text/encoding/charmap"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // binlogBudget bounds one call's reading: what is read by then is
@@ -189,6 +190,9 @@ func readBinlogChanges(ctx context.Context, s *Service, req *extractorv1.ReadCha
 	b, _ := r.mb.finish()
 	b.Ops, b.Position = r.ops, r.pos.String()
 	resp := &extractorv1.ReadChangesResponse{Batch: b}
+	if !r.lastCommit.IsZero() {
+		resp.LastCommitTime = timestamppb.New(r.lastCommit) // the log's times are whole seconds
+	}
 	if !r.pos.set.Contain(end.set) {
 		// Behind: how many rows is not known without reading on.
 		resp.LagRows = 1
@@ -212,6 +216,9 @@ type binlogRead struct {
 	// its commit.
 	pending   []binlogChange
 	lastEvent time.Time
+	// lastCommit is the source's commit time of the newest transaction
+	// with changes of the table in the batch.
+	lastCommit time.Time
 }
 
 type binlogChange struct {
@@ -299,6 +306,9 @@ func (r *binlogRead) touches(schema, q string) bool {
 func (r *binlogRead) commit(set gomysql.GTIDSet) error {
 	if set == nil {
 		return errors.New("binary log: a commit without a GTID position (is GTID mode on?)")
+	}
+	if len(r.pending) > 0 {
+		r.lastCommit = r.lastEvent
 	}
 	for _, c := range r.pending {
 		if !r.mb.add(c.vals) {

@@ -36,6 +36,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // slotNameRE is what PostgreSQL allows in a replication slot's name.
@@ -512,6 +513,9 @@ func readChanges(ctx context.Context, pool *pgxpool.Pool, schema, name, pub, slo
 	b.FirstKey = from.String()
 	b.LastKey = b.Position
 	resp := &extractorv1.ReadChangesResponse{Batch: b}
+	if n > 0 {
+		resp.LastCommitTime = timestamppb.New(time.UnixMicro(txns[n-1].commitTime + pgEpochSeconds*1_000_000))
+	}
 	if !full {
 		// Everything committed so far was peeked: the lag is exact.
 		for i := n; i < len(txns); i++ {

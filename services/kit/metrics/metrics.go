@@ -262,6 +262,9 @@ type Control struct {
 	Followers  int64
 	LagRows    int64
 	LagSeconds float64
+	// CommitDelaySeconds is the largest delay, source commit to target
+	// commit, of the followers' last applied batches.
+	CommitDelaySeconds float64
 	// Queue counts the work queue's jobs (River) by kind and state.
 	Queue map[QueueKey]int64
 }
@@ -283,7 +286,9 @@ func ObserveControl(read func(ctx context.Context) (*Control, error)) (func() er
 		metric.WithDescription("The largest follower lag: source commit to target commit."))
 	queue, err6 := m.Int64ObservableGauge("cutover.queue.jobs", metric.WithUnit("{job}"),
 		metric.WithDescription("Work queue (River) jobs by kind and state: partitions, followers, job ends, retention."))
-	for _, err := range []error{err1, err2, err3, err4, err5, err6} {
+	delay, err7 := m.Float64ObservableGauge("cutover.follower.commit.delay.seconds", metric.WithUnit("s"),
+		metric.WithDescription("The largest end-to-end delay of the followers' last applied batches: source commit to target commit."))
+	for _, err := range []error{err1, err2, err3, err4, err5, err6, err7} {
 		if err != nil {
 			return nil, err
 		}
@@ -302,11 +307,12 @@ func ObserveControl(read func(ctx context.Context) (*Control, error)) (func() er
 		o.ObserveInt64(fols, c.Followers)
 		o.ObserveInt64(lagRows, c.LagRows)
 		o.ObserveFloat64(lagSecs, c.LagSeconds)
+		o.ObserveFloat64(delay, c.CommitDelaySeconds)
 		for k, n := range c.Queue {
 			o.ObserveInt64(queue, n, metric.WithAttributes(attribute.String("kind", k.Kind), attribute.String("state", k.State)))
 		}
 		return nil
-	}, jobs, parts, fols, lagRows, lagSecs, queue)
+	}, jobs, parts, fols, lagRows, lagSecs, queue, delay)
 	if err != nil {
 		return nil, err
 	}

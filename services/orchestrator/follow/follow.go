@@ -190,6 +190,11 @@ func (r *Runner) follow(ctx context.Context, f *jobstore.Follower) error {
 			if err := fl.apply(ctx, resp.GetBatch(), b); err != nil {
 				return err
 			}
+			if at := resp.GetLastCommitTime(); at != nil {
+				// The loader has committed the batch: source commit to
+				// target commit, end to end.
+				b.CommitDelaySeconds = max(time.Since(at.AsTime()).Seconds(), 0)
+			}
 		} else if sy.GetBinlog() != nil && resp.GetBatch().GetPosition() != "" {
 			// Past other tables' transactions: the next read starts there.
 			// Kept in memory only; a restart reads them again from the

@@ -82,6 +82,9 @@ type Beat struct {
 	Upserts, Deletes    int64
 	Applied, Checked    bool
 	StopRequested, Live bool
+	// CommitDelaySeconds: source commit to target commit of the batch just
+	// applied (0: none, or the source gives no commit time).
+	CommitDelaySeconds float64
 }
 
 // FollowBeat records a follower's figures and renews its lease; live is
@@ -90,12 +93,13 @@ func (s *Store) FollowBeat(ctx context.Context, f *Follower, owner string, lease
 	err := s.pool.QueryRow(ctx, `
 		UPDATE cutover_control.partitions p SET lease_until = now() + $4::interval, polled_at = now(), position = $5,
 			lag_rows = $6, lag_seconds = $7, upserts = p.upserts + $8, deletes = p.deletes + $9,
-			applied_at = CASE WHEN $10 THEN now() ELSE p.applied_at END, checked_at = CASE WHEN $11 THEN now() ELSE p.checked_at END
+			applied_at = CASE WHEN $10 THEN now() ELSE p.applied_at END, checked_at = CASE WHEN $11 THEN now() ELSE p.checked_at END,
+			commit_delay_seconds = CASE WHEN $13 > 0 THEN $13 ELSE p.commit_delay_seconds END
 		FROM cutover_control.jobs j
 		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.epoch = $12 AND p.state = 'following' AND j.id = p.job_id AND j.state = 'following'
 		RETURNING j.stop_following`,
-		f.JobID, f.ID, owner, lease.String(), b.Position, b.LagRows, b.LagSeconds, b.Upserts, b.Deletes, b.Applied, b.Checked, f.Epoch).Scan(&b.StopRequested)
-	b.Upserts, b.Deletes, b.Applied, b.Checked = 0, 0, false, false
+		f.JobID, f.ID, owner, lease.String(), b.Position, b.LagRows, b.LagSeconds, b.Upserts, b.Deletes, b.Applied, b.Checked, f.Epoch, b.CommitDelaySeconds).Scan(&b.StopRequested)
+	b.Upserts, b.Deletes, b.Applied, b.Checked, b.CommitDelaySeconds = 0, 0, false, false, 0
 	if errors.Is(err, pgx.ErrNoRows) {
 		b.Live = false
 		return nil
@@ -171,8 +175,9 @@ func (s *Store) Gauges(ctx context.Context) (*metrics.Control, error) {
 			return nil, fmt.Errorf("metrics: %w", err)
 		}
 	}
-	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(lag_rows), 0)::bigint, coalesce(max(lag_seconds), 0)::float8
-		FROM cutover_control.partitions WHERE state = 'following'`).Scan(&c.Followers, &c.LagRows, &c.LagSeconds)
+	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(lag_rows), 0)::bigint, coalesce(max(lag_seconds), 0)::float8,
+			coalesce(max(commit_delay_seconds), 0)::float8
+		FROM cutover_control.partitions WHERE state = 'following'`).Scan(&c.Followers, &c.LagRows, &c.LagSeconds, &c.CommitDelaySeconds)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	v1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -977,9 +978,13 @@ type ReadChangesResponse struct {
 	// Changes (rows or transactions) known to be after batch.position.
 	LagRows int64 `protobuf:"varint,2,opt,name=lag_rows,json=lagRows,proto3" json:"lag_rows,omitempty"`
 	// Age of the oldest change not yet returned, 0 when caught up.
-	LagSeconds    float64 `protobuf:"fixed64,3,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	LagSeconds float64 `protobuf:"fixed64,3,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"`
+	// The source's commit time of the newest transaction in batch (unset
+	// when the source kind does not say: watermark sync): with the target's
+	// commit time it gives the change's end-to-end delay.
+	LastCommitTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_commit_time,json=lastCommitTime,proto3" json:"last_commit_time,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *ReadChangesResponse) Reset() {
@@ -1031,6 +1036,13 @@ func (x *ReadChangesResponse) GetLagSeconds() float64 {
 		return x.LagSeconds
 	}
 	return 0
+}
+
+func (x *ReadChangesResponse) GetLastCommitTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastCommitTime
+	}
+	return nil
 }
 
 type ReadKeysRequest struct {
@@ -1152,7 +1164,7 @@ var File_cutover_extractor_v1_extractor_proto protoreflect.FileDescriptor
 
 const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\n" +
-	"$cutover/extractor/v1/extractor.proto\x12\x14cutover.extractor.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a#cutover/extractor/v1/checksum.proto\"\xa6\x01\n" +
+	"$cutover/extractor/v1/extractor.proto\x12\x14cutover.extractor.v1\x1a\x1dcutover/common/v1/batch.proto\x1a\x1bcutover/common/v1/job.proto\x1a#cutover/extractor/v1/checksum.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa6\x01\n" +
 	"\x0fDropSlotRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12/\n" +
 	"\x04sync\x18\x02 \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x15\n" +
@@ -1224,12 +1236,13 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"batch_size\x18\x04 \x01(\x05R\tbatchSize\x12\x15\n" +
 	"\x06job_id\x18\x05 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05table\x18\x06 \x01(\tR\x05table\x12\x10\n" +
-	"\x03seq\x18\a \x01(\x03R\x03seq\"\x81\x01\n" +
+	"\x03seq\x18\a \x01(\x03R\x03seq\"\xc7\x01\n" +
 	"\x13ReadChangesResponse\x12.\n" +
 	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x19\n" +
 	"\blag_rows\x18\x02 \x01(\x03R\alagRows\x12\x1f\n" +
 	"\vlag_seconds\x18\x03 \x01(\x01R\n" +
-	"lagSeconds\"t\n" +
+	"lagSeconds\x12D\n" +
+	"\x10last_commit_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastCommitTime\"t\n" +
 	"\x0fReadKeysRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +
@@ -1290,8 +1303,9 @@ var file_cutover_extractor_v1_extractor_proto_goTypes = []any{
 	(*v1.SourceIndex)(nil),         // 23: cutover.common.v1.SourceIndex
 	(*v1.KeyRange)(nil),            // 24: cutover.common.v1.KeyRange
 	(*v1.Batch)(nil),               // 25: cutover.common.v1.Batch
-	(*ChecksumSourceRequest)(nil),  // 26: cutover.extractor.v1.ChecksumSourceRequest
-	(*ChecksumSourceResponse)(nil), // 27: cutover.extractor.v1.ChecksumSourceResponse
+	(*timestamppb.Timestamp)(nil),  // 26: google.protobuf.Timestamp
+	(*ChecksumSourceRequest)(nil),  // 27: cutover.extractor.v1.ChecksumSourceRequest
+	(*ChecksumSourceResponse)(nil), // 28: cutover.extractor.v1.ChecksumSourceResponse
 }
 var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
 	19, // 0: cutover.extractor.v1.DropSlotRequest.source:type_name -> cutover.common.v1.SourceSpec
@@ -1315,32 +1329,33 @@ var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
 	19, // 18: cutover.extractor.v1.ReadChangesRequest.source:type_name -> cutover.common.v1.SourceSpec
 	20, // 19: cutover.extractor.v1.ReadChangesRequest.sync:type_name -> cutover.common.v1.SyncSpec
 	25, // 20: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
-	19, // 21: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
-	2,  // 22: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
-	4,  // 23: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
-	5,  // 24: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
-	7,  // 25: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
-	10, // 26: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
-	11, // 27: cutover.extractor.v1.ExtractorService.StreamBatches:input_type -> cutover.extractor.v1.StreamBatchesRequest
-	14, // 28: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
-	16, // 29: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
-	0,  // 30: cutover.extractor.v1.ExtractorService.DropSlot:input_type -> cutover.extractor.v1.DropSlotRequest
-	26, // 31: cutover.extractor.v1.ExtractorService.ChecksumSource:input_type -> cutover.extractor.v1.ChecksumSourceRequest
-	3,  // 32: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
-	9,  // 33: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
-	6,  // 34: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
-	8,  // 35: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
-	13, // 36: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
-	12, // 37: cutover.extractor.v1.ExtractorService.StreamBatches:output_type -> cutover.extractor.v1.StreamBatchesResponse
-	15, // 38: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
-	17, // 39: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
-	1,  // 40: cutover.extractor.v1.ExtractorService.DropSlot:output_type -> cutover.extractor.v1.DropSlotResponse
-	27, // 41: cutover.extractor.v1.ExtractorService.ChecksumSource:output_type -> cutover.extractor.v1.ChecksumSourceResponse
-	32, // [32:42] is the sub-list for method output_type
-	22, // [22:32] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	26, // 21: cutover.extractor.v1.ReadChangesResponse.last_commit_time:type_name -> google.protobuf.Timestamp
+	19, // 22: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
+	2,  // 23: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
+	4,  // 24: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
+	5,  // 25: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
+	7,  // 26: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
+	10, // 27: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
+	11, // 28: cutover.extractor.v1.ExtractorService.StreamBatches:input_type -> cutover.extractor.v1.StreamBatchesRequest
+	14, // 29: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
+	16, // 30: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
+	0,  // 31: cutover.extractor.v1.ExtractorService.DropSlot:input_type -> cutover.extractor.v1.DropSlotRequest
+	27, // 32: cutover.extractor.v1.ExtractorService.ChecksumSource:input_type -> cutover.extractor.v1.ChecksumSourceRequest
+	3,  // 33: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
+	9,  // 34: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
+	6,  // 35: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
+	8,  // 36: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
+	13, // 37: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
+	12, // 38: cutover.extractor.v1.ExtractorService.StreamBatches:output_type -> cutover.extractor.v1.StreamBatchesResponse
+	15, // 39: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
+	17, // 40: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
+	1,  // 41: cutover.extractor.v1.ExtractorService.DropSlot:output_type -> cutover.extractor.v1.DropSlotResponse
+	28, // 42: cutover.extractor.v1.ExtractorService.ChecksumSource:output_type -> cutover.extractor.v1.ChecksumSourceResponse
+	33, // [33:43] is the sub-list for method output_type
+	23, // [23:33] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_cutover_extractor_v1_extractor_proto_init() }

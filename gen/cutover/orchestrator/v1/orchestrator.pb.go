@@ -2606,8 +2606,13 @@ type TableLag struct {
 	Deletes       int64                  `protobuf:"varint,6,opt,name=deletes,proto3" json:"deletes,omitempty"`
 	LastAppliedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_applied_at,json=lastAppliedAt,proto3" json:"last_applied_at,omitempty"`
 	LastCheckedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_checked_at,json=lastCheckedAt,proto3" json:"last_checked_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// End to end: from the source's commit of the newest change in the last
+	// batch applied to the target's commit of that batch (binlog and
+	// logical sync; 0 for a watermark, whose source says no commit time).
+	// Measured across two clocks: the source's and the orchestrator's.
+	CommitDelaySeconds float64 `protobuf:"fixed64,9,opt,name=commit_delay_seconds,json=commitDelaySeconds,proto3" json:"commit_delay_seconds,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *TableLag) Reset() {
@@ -2694,6 +2699,13 @@ func (x *TableLag) GetLastCheckedAt() *timestamppb.Timestamp {
 		return x.LastCheckedAt
 	}
 	return nil
+}
+
+func (x *TableLag) GetCommitDelaySeconds() float64 {
+	if x != nil {
+		return x.CommitDelaySeconds
+	}
+	return 0
 }
 
 type GetReadinessResponse struct {
@@ -3293,7 +3305,7 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\fmax_lag_rows\x18\x02 \x01(\x03R\n" +
 	"maxLagRows\x12&\n" +
-	"\x0fmax_lag_seconds\x18\x03 \x01(\x01R\rmaxLagSeconds\"\xb4\x02\n" +
+	"\x0fmax_lag_seconds\x18\x03 \x01(\x01R\rmaxLagSeconds\"\xe6\x02\n" +
 	"\bTableLag\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\tR\bposition\x12\x19\n" +
@@ -3303,7 +3315,8 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\aupserts\x18\x05 \x01(\x03R\aupserts\x12\x18\n" +
 	"\adeletes\x18\x06 \x01(\x03R\adeletes\x12B\n" +
 	"\x0flast_applied_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastAppliedAt\x12B\n" +
-	"\x0flast_checked_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastCheckedAt\"\xf1\x01\n" +
+	"\x0flast_checked_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastCheckedAt\x120\n" +
+	"\x14commit_delay_seconds\x18\t \x01(\x01R\x12commitDelaySeconds\"\xf1\x01\n" +
 	"\x14GetReadinessResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x127\n" +
 	"\x05state\x18\x02 \x01(\x0e2!.cutover.orchestrator.v1.JobStateR\x05state\x12\x14\n" +
