@@ -251,3 +251,39 @@ func FuzzBinlogPosition(f *testing.F) {
 		}
 	})
 }
+
+// A schema change of the followed table stops the follower with a reason
+// that says what changed; other tables' DDL passes.
+func TestBinlogSchemaChange(t *testing.T) {
+	s := newService(t)
+	sync := &commonv1.SyncSpec{Kind: &commonv1.SyncSpec_Binlog{Binlog: &commonv1.BinlogSync{}}}
+	for _, tc := range []struct {
+		name  string
+		stmts []string
+		want  []string
+	}{
+		{"another table's DDL passes", []string{"CREATE TABLE other (id int PRIMARY KEY)", "INSERT INTO items VALUES (1, 'a', 1)"}, nil},
+		{"ADD COLUMN is quoted", []string{"ALTER TABLE items ADD COLUMN w int NULL", "INSERT INTO items VALUES (1, 'a', 1, 2)"},
+			[]string{"schema of", "changed while following", "ALTER TABLE items ADD COLUMN w int NULL"}},
+		{"DROP COLUMN after a change", []string{"INSERT INTO items VALUES (1, 'a', 1)", "ALTER TABLE items DROP COLUMN qty"},
+			[]string{"has 3 columns, the table has 2", "changed while following"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dsn := binlogDB(t, "CREATE TABLE items (id int PRIMARY KEY, v varchar(20), qty int)")
+			src := mysqlSource(dsn, "items")
+			resp, err := s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: sync, JobId: "j", Table: "items"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mysqlExec(t, dsn, tc.stmts...)
+			resp, err = s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: sync, Position: resp.GetBatch().GetPosition(), JobId: "j", Table: "items", BatchSize: 100})
+			if tc.want == nil {
+				if err != nil || resp.GetBatch().GetNumRows() != 1 {
+					t.Fatalf("%v rows, %v; want the insert", resp.GetBatch().GetNumRows(), err)
+				}
+				return
+			}
+			wantCode(t, err, codes.FailedPrecondition, tc.want...)
+		})
+	}
+}

@@ -55,7 +55,7 @@ type Store interface {
 	GetJob(ctx context.Context, id string) (*jobstore.Job, error)
 	ClaimFollower(ctx context.Context, jobID, id, owner string, lease time.Duration) (*jobstore.Follower, error)
 	FollowBeat(ctx context.Context, f *jobstore.Follower, owner string, lease time.Duration, b *jobstore.Beat) error
-	ReleaseFollower(ctx context.Context, f *jobstore.Follower, owner string)
+	ReleaseFollower(ctx context.Context, f *jobstore.Follower, owner string, cause error)
 	FollowerDone(ctx context.Context, f *jobstore.Follower, owner string) error
 	FinishFollowing(ctx context.Context, id string, report []byte) (bool, error)
 }
@@ -128,11 +128,11 @@ func (r *Runner) Work(ctx context.Context, jobID, id string) (again time.Duratio
 	case err == nil:
 		return 0, nil
 	case ctx.Err() != nil:
-		r.store.ReleaseFollower(bg, f, r.cfg.Owner)
+		r.store.ReleaseFollower(bg, f, r.cfg.Owner, nil)
 		return 0, nil
 	default:
 		slog.Warn("follower stopped, will be taken up again", "job", f.JobID, "follower", f.ID, "err", err)
-		r.store.ReleaseFollower(bg, f, r.cfg.Owner)
+		r.store.ReleaseFollower(bg, f, r.cfg.Owner, err)
 		return stages.Backoff(1, 0.5), nil
 	}
 }

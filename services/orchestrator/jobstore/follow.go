@@ -94,7 +94,7 @@ func (s *Store) FollowBeat(ctx context.Context, f *Follower, owner string, lease
 		UPDATE cutover_control.partitions p SET lease_until = now() + $4::interval, polled_at = now(), position = $5,
 			lag_rows = $6, lag_seconds = $7, upserts = p.upserts + $8, deletes = p.deletes + $9,
 			applied_at = CASE WHEN $10 THEN now() ELSE p.applied_at END, checked_at = CASE WHEN $11 THEN now() ELSE p.checked_at END,
-			commit_delay_seconds = CASE WHEN $13 > 0 THEN $13 ELSE p.commit_delay_seconds END
+			commit_delay_seconds = CASE WHEN $13 > 0 THEN $13 ELSE p.commit_delay_seconds END, error = ''
 		FROM cutover_control.jobs j
 		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.epoch = $12 AND p.state = 'following' AND j.id = p.job_id AND j.state = 'following'
 		RETURNING j.stop_following`,
@@ -111,10 +111,16 @@ func (s *Store) FollowBeat(ctx context.Context, f *Follower, owner string, lease
 	return nil
 }
 
-// ReleaseFollower hands a follower row back (shutdown, failure).
-func (s *Store) ReleaseFollower(ctx context.Context, f *Follower, owner string) {
-	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = NULL
-		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND epoch = $4 AND state = 'following'`, f.JobID, f.ID, owner, f.Epoch)
+// ReleaseFollower hands a follower row back (shutdown, failure); cause,
+// when not nil, is kept as the row's error until a beat clears it, so
+// readiness can say why the table is not following.
+func (s *Store) ReleaseFollower(ctx context.Context, f *Follower, owner string, cause error) {
+	errText := ""
+	if cause != nil {
+		errText = scrub(cause.Error())
+	}
+	_, _ = s.pool.Exec(ctx, `UPDATE cutover_control.partitions SET lease_until = NULL, error = CASE WHEN $5 = '' THEN error ELSE $5 END
+		WHERE job_id = $1 AND id = $2 AND lease_owner = $3 AND epoch = $4 AND state = 'following'`, f.JobID, f.ID, owner, f.Epoch, errText)
 }
 
 // FollowerDone marks a drained follower done after StopFollowing.

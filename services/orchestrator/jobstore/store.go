@@ -770,11 +770,13 @@ type FollowerLag struct {
 	Polled, Applied, Checked  *time.Time
 	// Source commit to target commit of the last batch applied.
 	CommitDelaySeconds float64
+	// ErrText is why the follower last stopped, until it reads again.
+	ErrText string
 }
 
 // Followers returns the job's follower rows in table order.
 func (s *Store) Followers(ctx context.Context, jobID string) ([]FollowerLag, error) {
-	rows, err := s.pool.Query(ctx, `SELECT table_name, position, lag_rows, lag_seconds, upserts, deletes, polled_at, applied_at, checked_at, state, commit_delay_seconds
+	rows, err := s.pool.Query(ctx, `SELECT table_name, position, lag_rows, lag_seconds, upserts, deletes, polled_at, applied_at, checked_at, state, commit_delay_seconds, error
 		FROM cutover_control.partitions WHERE job_id = $1 AND id LIKE 'sync:%' ORDER BY table_index`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("followers of %s: %w", jobID, err)
@@ -783,7 +785,7 @@ func (s *Store) Followers(ctx context.Context, jobID string) ([]FollowerLag, err
 	var out []FollowerLag
 	for rows.Next() {
 		var t FollowerLag
-		if err := rows.Scan(&t.Table, &t.Position, &t.LagRows, &t.LagSeconds, &t.Upserts, &t.Deletes, &t.Polled, &t.Applied, &t.Checked, &t.State, &t.CommitDelaySeconds); err != nil {
+		if err := rows.Scan(&t.Table, &t.Position, &t.LagRows, &t.LagSeconds, &t.Upserts, &t.Deletes, &t.Polled, &t.Applied, &t.Checked, &t.State, &t.CommitDelaySeconds, &t.ErrText); err != nil {
 			return nil, fmt.Errorf("followers of %s: %w", jobID, err)
 		}
 		out = append(out, t)

@@ -298,7 +298,10 @@ func TestFollowerClaimFences(t *testing.T) {
 		if err := s.FollowBeat(ctx, old, "w", time.Minute, b); err != nil || b.Live {
 			t.Fatalf("the old claim's beat after a takeover by %s: live %v, %v", owner, b.Live, err)
 		}
-		s.ReleaseFollower(ctx, old, "w")
+		s.ReleaseFollower(ctx, old, "w", errors.New("late failure of the old claim"))
+		if lags, err := s.Followers(ctx, "job-f"); err != nil || lags[0].ErrText != "" {
+			t.Fatalf("the old claim's release wrote its error: %+v %v", lags, err)
+		}
 		if err := s.FollowBeat(ctx, taken, owner, time.Minute, b); err != nil || !b.Live {
 			t.Fatalf("the new claim (%s) lost its row to the old one's release: live %v, %v", owner, b.Live, err)
 		}
@@ -366,5 +369,49 @@ func TestClaimPartitionInOrder(t *testing.T) {
 		if p, _, err := s.ClaimPartition(ctx, "job-o", id, "w", time.Minute); err != nil || p == nil {
 			t.Fatalf("claim %s: %+v %v", id, p, err)
 		}
+	}
+}
+
+// A follower that stops on an error keeps it on its row, for readiness,
+// until its next beat (it read the source again).
+func TestFollowerErrorUntilNextBeat(t *testing.T) {
+	s, _ := open(t)
+	ctx := context.Background()
+	newJob(t, s, "job-e", 1, 1)
+	p, _ := claimNext(t, s, "w", time.Minute)
+	if err := s.FinishPartition(ctx, p, "w", &commonv1.Counts{}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := s.StartFollowing(ctx, "job-e", []byte(`{}`), []Followed{{Index: 0, Name: "orders"}}); err != nil || !ok {
+		t.Fatalf("start following: %v %v", ok, err)
+	}
+	for _, tc := range []struct {
+		name  string
+		cause error
+		want  string
+	}{
+		{"stopped on a schema change", errors.New("the schema of src.orders changed while following"), "the schema of src.orders changed while following"},
+		{"released at shutdown keeps it", nil, "the schema of src.orders changed while following"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := s.ClaimFollower(ctx, "job-e", SyncPrefix+"orders", "w", time.Minute)
+			if err != nil || f == nil {
+				t.Fatalf("claim: %+v %v", f, err)
+			}
+			s.ReleaseFollower(ctx, f, "w", tc.cause)
+			if lags, err := s.Followers(ctx, "job-e"); err != nil || lags[0].ErrText != tc.want {
+				t.Fatalf("followers: %+v %v; want error %q", lags, err, tc.want)
+			}
+		})
+	}
+	f, err := s.ClaimFollower(ctx, "job-e", SyncPrefix+"orders", "w", time.Minute)
+	if err != nil || f == nil {
+		t.Fatalf("claim: %+v %v", f, err)
+	}
+	if err := s.FollowBeat(ctx, f, "w", time.Minute, &Beat{Position: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if lags, err := s.Followers(ctx, "job-e"); err != nil || lags[0].ErrText != "" {
+		t.Fatalf("after a beat: %+v %v; want no error", lags, err)
 	}
 }

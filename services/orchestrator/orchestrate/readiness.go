@@ -51,6 +51,8 @@ func (s *Service) GetReadiness(ctx context.Context, req *orchestratorv1.GetReadi
 			Upserts: f.Upserts, Deletes: f.Deletes, LastAppliedAt: ts(f.Applied), LastCheckedAt: ts(f.Checked), CommitDelaySeconds: f.CommitDelaySeconds}
 		seen[t.Table] = true
 		switch {
+		case f.State == jobstore.StateFollowing && f.ErrText != "":
+			out.Reasons = append(out.Reasons, fmt.Sprintf("table %s: the follower stopped: %s", t.Table, f.ErrText))
 		case f.State == jobstore.StateFollowing && f.Polled == nil:
 			out.Reasons = append(out.Reasons, fmt.Sprintf("table %s: no follower has read its source yet", t.Table))
 		case t.LagRows > req.GetMaxLagRows():

@@ -61,7 +61,7 @@ type store interface {
 	StartFollowing(ctx context.Context, id string, report []byte, tables []jobstore.Followed) (bool, error)
 	ClaimFollower(ctx context.Context, jobID, id, owner string, lease time.Duration) (*jobstore.Follower, error)
 	FollowBeat(ctx context.Context, f *jobstore.Follower, owner string, lease time.Duration, b *jobstore.Beat) error
-	ReleaseFollower(ctx context.Context, f *jobstore.Follower, owner string)
+	ReleaseFollower(ctx context.Context, f *jobstore.Follower, owner string, cause error)
 	FollowerDone(ctx context.Context, f *jobstore.Follower, owner string) error
 	FinishFollowing(ctx context.Context, id string, report []byte) (bool, error)
 	RequestStop(ctx context.Context, id string) (bool, error)
