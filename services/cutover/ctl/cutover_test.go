@@ -134,3 +134,52 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestFollowTruncate: with on_truncate APPLY a TRUNCATE of the followed
+// source table empties the target of the rows it removed and the rows
+// written after it follow; readiness shows no stopped follower.
+func TestFollowTruncate(t *testing.T) {
+	mdsn := mysqltest.NewBinlogDatabase(t)
+	my, err := sql.Open("mysql", mdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer my.Close()
+	for _, q := range []string{`CREATE TABLE items (id int PRIMARY KEY, name varchar(40) NOT NULL)`,
+		`INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c')`} {
+		if _, err := my.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db := testenv.NewDB(t)
+	db.Exec(`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)`)
+	st := startStack(t, db)
+	jobs := jobClient(t, st.Addrs.Orchestrator)
+	id := createJob(t, jobs, &commonv1.JobSpec{Name: "follow items", Tables: []*commonv1.TableSpec{{
+		Name: "items", TargetTable: "items",
+		Source:  &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: mdsn, Table: "items"}}},
+		Columns: []*commonv1.ColumnMapping{{Target: "id", Source: "id"}, {Target: "name", Source: "name"}},
+		Sync: &commonv1.SyncSpec{PollMs: 50, OnTruncate: commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY,
+			Kind: &commonv1.SyncSpec_Binlog{Binlog: &commonv1.BinlogSync{}}},
+	}}})
+	waitState(t, jobs, id, orchestratorv1.JobState_JOB_STATE_FOLLOWING)
+	for _, q := range []string{`UPDATE items SET name = 'b2' WHERE id = 2`, `TRUNCATE TABLE items`,
+		`INSERT INTO items VALUES (2, 'new b'), (9, 'i')`} {
+		if _, err := my.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := "2 new b|9 i"
+	waitUntil(t, "the target to hold the source's rows after the TRUNCATE", func() bool {
+		return strings.Join(db.Strings(`SELECT id || ' ' || name FROM items ORDER BY id`), "|") == want
+	})
+	r, err := jobs.GetReadiness(context.Background(), &orchestratorv1.GetReadinessRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reason := range r.GetReasons() {
+		if strings.Contains(reason, "stopped") {
+			t.Fatalf("readiness after the TRUNCATE: %q", reason)
+		}
+	}
+}

@@ -183,13 +183,13 @@ func readBinlogChanges(ctx context.Context, s *Service, req *extractorv1.ReadCha
 		return empty(from.String(), 0), nil
 	}
 	r := &binlogRead{t: t, db: db, dec: myDecoder{loc: d.loc, zeroNull: spec.GetZeroDates() == commonv1.ZeroDatePolicy_ZERO_DATE_POLICY_NULL},
-		size: size, pos: from, end: end}
+		size: size, pos: from, end: end, applyTruncate: req.GetSync().GetOnTruncate() == commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY}
 	if err := r.read(ctx, cfg.Net, cfg.Addr, cfg.User, cfg.Passwd, loc, binlogServerID(req)); err != nil {
 		return nil, mysqlErr(err, d, "read the binary log of "+db+"."+name)
 	}
 	b, _ := r.mb.finish()
 	b.Ops, b.Position = r.ops, r.pos.String()
-	resp := &extractorv1.ReadChangesResponse{Batch: b}
+	resp := &extractorv1.ReadChangesResponse{Batch: b, SourceTruncated: r.truncated}
 	if !r.lastCommit.IsZero() {
 		resp.LastCommitTime = timestamppb.New(r.lastCommit) // the log's times are whole seconds
 	}
@@ -219,6 +219,15 @@ type binlogRead struct {
 	// lastCommit is the source's commit time of the newest transaction
 	// with changes of the table in the batch.
 	lastCommit time.Time
+	// applyTruncate: the spec's on_truncate is APPLY; truncated: the read
+	// ended just past a TRUNCATE of the table.
+	applyTruncate, truncated bool
+}
+
+// isTruncate reports whether a statement is a TRUNCATE (the caller has
+// checked that it names the table).
+func isTruncate(q string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(q)), "truncate ")
 }
 
 type binlogChange struct {
@@ -251,7 +260,7 @@ func (r *binlogRead) read(ctx context.Context, network, addr, user, password str
 	}
 	rctx, cancel := context.WithTimeout(ctx, binlogBudget)
 	defer cancel()
-	for !r.pos.set.Contain(r.end.set) && r.mb.n < r.size {
+	for !r.pos.set.Contain(r.end.set) && r.mb.n < r.size && !r.truncated {
 		ev, err := stream.GetEvent(rctx)
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
@@ -277,6 +286,16 @@ func (r *binlogRead) read(ctx context.Context, network, addr, user, password str
 				continue
 			}
 			if !strings.EqualFold(q, "COMMIT") && r.touches(string(e.Schema), q) {
+				if r.mb.n > 0 {
+					return nil // the rows before it go first; the next call starts at the statement
+				}
+				switch {
+				case isTruncate(q) && r.applyTruncate:
+					r.truncated = true
+					return r.commit(e.GSet)
+				case isTruncate(q):
+					return fmt.Errorf("%w: source.mysql.table: %s was truncated on the source (%q) and sync.on_truncate is STOP: set it to APPLY to follow a TRUNCATE, or start a new job", ErrPrecondition, r.t.display(), cut(q))
+				}
 				return fmt.Errorf("%w: source.mysql.table: the schema of %s changed while following (%q): start a new job from the new schema", ErrPrecondition, r.t.display(), cut(q))
 			}
 			if err := r.commit(e.GSet); err != nil {

@@ -287,3 +287,43 @@ func TestBinlogSchemaChange(t *testing.T) {
 		})
 	}
 }
+
+// TRUNCATE of the followed table: with on_truncate APPLY the rows before
+// it come first, then an empty batch past it that says so, then the rows
+// after it; by default it stops the follower, naming the statement.
+func TestBinlogTruncate(t *testing.T) {
+	s := newService(t)
+	dsn := binlogDB(t, "CREATE TABLE items (id int PRIMARY KEY)")
+	src := mysqlSource(dsn, "items")
+	read := func(policy commonv1.TruncatePolicy, pos string) (*extractorv1.ReadChangesResponse, error) {
+		sync := &commonv1.SyncSpec{OnTruncate: policy, Kind: &commonv1.SyncSpec_Binlog{Binlog: &commonv1.BinlogSync{}}}
+		return s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: sync, Position: pos, JobId: "j", Table: "items", BatchSize: 100})
+	}
+	start, err := read(commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mysqlExec(t, dsn, "INSERT INTO items VALUES (1)", "TRUNCATE TABLE items", "INSERT INTO items VALUES (2)")
+	pos := start.GetBatch().GetPosition()
+	var got []string
+	for range 3 {
+		r, err := read(commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY, pos)
+		if err != nil {
+			t.Fatal(err)
+		}
+		step := fmt.Sprintf("%d rows truncated=%v", r.GetBatch().GetNumRows(), r.GetSourceTruncated())
+		if seqOf(t, r.GetBatch().GetPosition()) <= seqOf(t, pos) {
+			t.Fatalf("%s did not move the position %s", step, pos)
+		}
+		got, pos = append(got, step), r.GetBatch().GetPosition()
+	}
+	if want := "1 rows truncated=false, 0 rows truncated=true, 1 rows truncated=false"; strings.Join(got, ", ") != want {
+		t.Fatalf("reads: %s; want %s", strings.Join(got, ", "), want)
+	}
+	first, err := read(commonv1.TruncatePolicy_TRUNCATE_POLICY_UNSPECIFIED, start.GetBatch().GetPosition())
+	if err != nil || first.GetBatch().GetNumRows() != 1 {
+		t.Fatalf("before the TRUNCATE: %v %v", first, err)
+	}
+	_, err = read(commonv1.TruncatePolicy_TRUNCATE_POLICY_UNSPECIFIED, first.GetBatch().GetPosition())
+	wantCode(t, err, codes.FailedPrecondition, "TRUNCATE TABLE items")
+}

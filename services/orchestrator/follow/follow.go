@@ -186,6 +186,18 @@ func (r *Runner) follow(ctx context.Context, f *jobstore.Follower) error {
 			return err
 		}
 		n := resp.GetBatch().GetNumRows()
+		if resp.GetSourceTruncated() {
+			// on_truncate APPLY: past the TRUNCATE, the target loses the
+			// rows whose key the source no longer has (deletes at that
+			// position), and the changes after it follow as usual.
+			fl.pos = resp.GetBatch().GetPosition()
+			slog.Info("source table truncated: deleting the target rows the source no longer has", "job", f.JobID, "table", fl.tbl.GetName(), "position", fl.pos)
+			if err := fl.deleteCheck(ctx, b); err != nil {
+				return err
+			}
+			b.Checked = true
+			continue
+		}
 		if n > 0 {
 			if err := fl.apply(ctx, resp.GetBatch(), b); err != nil {
 				return err

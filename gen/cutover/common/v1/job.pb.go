@@ -261,6 +261,63 @@ func (IfExists) EnumDescriptor() ([]byte, []int) {
 	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
 }
 
+// TruncatePolicy decides what a followed table's TRUNCATE on the source
+// does to the target.
+type TruncatePolicy int32
+
+const (
+	// Same as TRUNCATE_POLICY_STOP.
+	TruncatePolicy_TRUNCATE_POLICY_UNSPECIFIED TruncatePolicy = 0
+	// The follower stops, naming the statement; the job keeps following
+	// (readiness says why) until it is cancelled or rolled back.
+	TruncatePolicy_TRUNCATE_POLICY_STOP TruncatePolicy = 1
+	// The target follows: the rows whose key the source no longer has are
+	// deleted (a key check at the position after the TRUNCATE), and the
+	// changes after it are applied as usual.
+	TruncatePolicy_TRUNCATE_POLICY_APPLY TruncatePolicy = 2
+)
+
+// Enum value maps for TruncatePolicy.
+var (
+	TruncatePolicy_name = map[int32]string{
+		0: "TRUNCATE_POLICY_UNSPECIFIED",
+		1: "TRUNCATE_POLICY_STOP",
+		2: "TRUNCATE_POLICY_APPLY",
+	}
+	TruncatePolicy_value = map[string]int32{
+		"TRUNCATE_POLICY_UNSPECIFIED": 0,
+		"TRUNCATE_POLICY_STOP":        1,
+		"TRUNCATE_POLICY_APPLY":       2,
+	}
+)
+
+func (x TruncatePolicy) Enum() *TruncatePolicy {
+	p := new(TruncatePolicy)
+	*p = x
+	return p
+}
+
+func (x TruncatePolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TruncatePolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[4].Descriptor()
+}
+
+func (TruncatePolicy) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[4]
+}
+
+func (x TruncatePolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TruncatePolicy.Descriptor instead.
+func (TruncatePolicy) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
 // WriteMode says what a row does to the target table.
 type WriteMode int32
 
@@ -299,11 +356,11 @@ func (x WriteMode) String() string {
 }
 
 func (WriteMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[4].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[5].Descriptor()
 }
 
 func (WriteMode) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[4]
+	return &file_cutover_common_v1_job_proto_enumTypes[5]
 }
 
 func (x WriteMode) Number() protoreflect.EnumNumber {
@@ -312,7 +369,7 @@ func (x WriteMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WriteMode.Descriptor instead.
 func (WriteMode) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 // SurvivorPolicy chooses which of the matching rows survives. Ties go to
@@ -352,11 +409,11 @@ func (x SurvivorPolicy) String() string {
 }
 
 func (SurvivorPolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[5].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[6].Descriptor()
 }
 
 func (SurvivorPolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[5]
+	return &file_cutover_common_v1_job_proto_enumTypes[6]
 }
 
 func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
@@ -365,7 +422,7 @@ func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SurvivorPolicy.Descriptor instead.
 func (SurvivorPolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 // CollisionRule resolves a key value found in more than one system.
@@ -405,11 +462,11 @@ func (x CollisionRule) String() string {
 }
 
 func (CollisionRule) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[6].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[7].Descriptor()
 }
 
 func (CollisionRule) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[6]
+	return &file_cutover_common_v1_job_proto_enumTypes[7]
 }
 
 func (x CollisionRule) Number() protoreflect.EnumNumber {
@@ -418,7 +475,7 @@ func (x CollisionRule) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CollisionRule.Descriptor instead.
 func (CollisionRule) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 // What to do with MySQL zero dates ('0000-00-00', '2023-00-05').
@@ -458,11 +515,11 @@ func (x ZeroDatePolicy) String() string {
 }
 
 func (ZeroDatePolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[7].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[8].Descriptor()
 }
 
 func (ZeroDatePolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[7]
+	return &file_cutover_common_v1_job_proto_enumTypes[8]
 }
 
 func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
@@ -471,7 +528,7 @@ func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ZeroDatePolicy.Descriptor instead.
 func (ZeroDatePolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 // Severity of a rule.
@@ -509,11 +566,11 @@ func (x Severity) String() string {
 }
 
 func (Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[8].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[9].Descriptor()
 }
 
 func (Severity) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[8]
+	return &file_cutover_common_v1_job_proto_enumTypes[9]
 }
 
 func (x Severity) Number() protoreflect.EnumNumber {
@@ -522,7 +579,7 @@ func (x Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Severity.Descriptor instead.
 func (Severity) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 // DefaultKind says what a source column default means.
@@ -566,11 +623,11 @@ func (x DefaultKind) String() string {
 }
 
 func (DefaultKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[9].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[10].Descriptor()
 }
 
 func (DefaultKind) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[9]
+	return &file_cutover_common_v1_job_proto_enumTypes[10]
 }
 
 func (x DefaultKind) Number() protoreflect.EnumNumber {
@@ -579,7 +636,7 @@ func (x DefaultKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DefaultKind.Descriptor instead.
 func (DefaultKind) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 // JobSpec describes one migration job.
@@ -1007,7 +1064,10 @@ type SyncSpec struct {
 	//	*SyncSpec_Binlog
 	Kind isSyncSpec_Kind `protobuf_oneof:"kind"`
 	// Pause between polls when the source has nothing new; default 1000.
-	PollMs        int32 `protobuf:"varint,3,opt,name=poll_ms,json=pollMs,proto3" json:"poll_ms,omitempty"`
+	PollMs int32 `protobuf:"varint,3,opt,name=poll_ms,json=pollMs,proto3" json:"poll_ms,omitempty"`
+	// What a TRUNCATE of the followed table on the source does (binlog sync;
+	// a watermark's key check sees the rows gone like any delete).
+	OnTruncate    TruncatePolicy `protobuf:"varint,5,opt,name=on_truncate,json=onTruncate,proto3,enum=cutover.common.v1.TruncatePolicy" json:"on_truncate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1081,6 +1141,13 @@ func (x *SyncSpec) GetPollMs() int32 {
 		return x.PollMs
 	}
 	return 0
+}
+
+func (x *SyncSpec) GetOnTruncate() TruncatePolicy {
+	if x != nil {
+		return x.OnTruncate
+	}
+	return TruncatePolicy_TRUNCATE_POLICY_UNSPECIFIED
 }
 
 type isSyncSpec_Kind interface {
@@ -3983,12 +4050,14 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"write_mode\x18\f \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\x12/\n" +
 	"\x04sync\x18\r \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x1b\n" +
-	"\ttime_zone\x18\x0e \x01(\tR\btimeZone\"\xe2\x01\n" +
+	"\ttime_zone\x18\x0e \x01(\tR\btimeZone\"\xa6\x02\n" +
 	"\bSyncSpec\x12@\n" +
 	"\twatermark\x18\x01 \x01(\v2 .cutover.common.v1.WatermarkSyncH\x00R\twatermark\x12:\n" +
 	"\alogical\x18\x02 \x01(\v2\x1e.cutover.common.v1.LogicalSyncH\x00R\alogical\x127\n" +
 	"\x06binlog\x18\x04 \x01(\v2\x1d.cutover.common.v1.BinlogSyncH\x00R\x06binlog\x12\x17\n" +
-	"\apoll_ms\x18\x03 \x01(\x05R\x06pollMsB\x06\n" +
+	"\apoll_ms\x18\x03 \x01(\x05R\x06pollMs\x12B\n" +
+	"\von_truncate\x18\x05 \x01(\x0e2!.cutover.common.v1.TruncatePolicyR\n" +
+	"onTruncateB\x06\n" +
 	"\x04kind\"Y\n" +
 	"\rWatermarkSync\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\x120\n" +
@@ -4232,7 +4301,11 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x0eIF_EXISTS_FAIL\x10\x01\x12\x14\n" +
 	"\x10IF_EXISTS_APPEND\x10\x02\x12\x16\n" +
 	"\x12IF_EXISTS_TRUNCATE\x10\x03\x12\x14\n" +
-	"\x10IF_EXISTS_UPSERT\x10\x04*U\n" +
+	"\x10IF_EXISTS_UPSERT\x10\x04*f\n" +
+	"\x0eTruncatePolicy\x12\x1f\n" +
+	"\x1bTRUNCATE_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14TRUNCATE_POLICY_STOP\x10\x01\x12\x19\n" +
+	"\x15TRUNCATE_POLICY_APPLY\x10\x02*U\n" +
 	"\tWriteMode\x12\x1a\n" +
 	"\x16WRITE_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11WRITE_MODE_INSERT\x10\x01\x12\x15\n" +
@@ -4272,116 +4345,118 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 	return file_cutover_common_v1_job_proto_rawDescData
 }
 
-var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 10)
+var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
 var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_cutover_common_v1_job_proto_goTypes = []any{
 	(IdentifierCase)(0),    // 0: cutover.common.v1.IdentifierCase
 	(EnumAs)(0),            // 1: cutover.common.v1.EnumAs
 	(SetAs)(0),             // 2: cutover.common.v1.SetAs
 	(IfExists)(0),          // 3: cutover.common.v1.IfExists
-	(WriteMode)(0),         // 4: cutover.common.v1.WriteMode
-	(SurvivorPolicy)(0),    // 5: cutover.common.v1.SurvivorPolicy
-	(CollisionRule)(0),     // 6: cutover.common.v1.CollisionRule
-	(ZeroDatePolicy)(0),    // 7: cutover.common.v1.ZeroDatePolicy
-	(Severity)(0),          // 8: cutover.common.v1.Severity
-	(DefaultKind)(0),       // 9: cutover.common.v1.DefaultKind
-	(*JobSpec)(nil),        // 10: cutover.common.v1.JobSpec
-	(*TargetSpec)(nil),     // 11: cutover.common.v1.TargetSpec
-	(*TableSpec)(nil),      // 12: cutover.common.v1.TableSpec
-	(*SyncSpec)(nil),       // 13: cutover.common.v1.SyncSpec
-	(*WatermarkSync)(nil),  // 14: cutover.common.v1.WatermarkSync
-	(*LogicalSync)(nil),    // 15: cutover.common.v1.LogicalSync
-	(*BinlogSync)(nil),     // 16: cutover.common.v1.BinlogSync
-	(*Aggregate)(nil),      // 17: cutover.common.v1.Aggregate
-	(*RowFilter)(nil),      // 18: cutover.common.v1.RowFilter
-	(*Dedupe)(nil),         // 19: cutover.common.v1.Dedupe
-	(*MatchKey)(nil),       // 20: cutover.common.v1.MatchKey
-	(*KeyCollision)(nil),   // 21: cutover.common.v1.KeyCollision
-	(*SourceSpec)(nil),     // 22: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 23: cutover.common.v1.CsvSource
-	(*MysqlSource)(nil),    // 24: cutover.common.v1.MysqlSource
-	(*SqliteSource)(nil),   // 25: cutover.common.v1.SqliteSource
-	(*JsonlSource)(nil),    // 26: cutover.common.v1.JsonlSource
-	(*JsonField)(nil),      // 27: cutover.common.v1.JsonField
-	(*XlsxSource)(nil),     // 28: cutover.common.v1.XlsxSource
-	(*PostgresSource)(nil), // 29: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 30: cutover.common.v1.ColumnMapping
-	(*NewId)(nil),          // 31: cutover.common.v1.NewId
-	(*IdRef)(nil),          // 32: cutover.common.v1.IdRef
-	(*CleanStep)(nil),      // 33: cutover.common.v1.CleanStep
-	(*Rule)(nil),           // 34: cutover.common.v1.Rule
-	(*LengthRule)(nil),     // 35: cutover.common.v1.LengthRule
-	(*ExprRule)(nil),       // 36: cutover.common.v1.ExprRule
-	(*UniqueRule)(nil),     // 37: cutover.common.v1.UniqueRule
-	(*ReferenceRule)(nil),  // 38: cutover.common.v1.ReferenceRule
-	(*Threshold)(nil),      // 39: cutover.common.v1.Threshold
-	(*NotNullRule)(nil),    // 40: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 41: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 42: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 43: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 44: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 45: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 46: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 47: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 48: cutover.common.v1.ForeignKey
-	(*LineageRecord)(nil),  // 49: cutover.common.v1.LineageRecord
-	nil,                    // 50: cutover.common.v1.CleanStep.ArgsEntry
-	(ColumnType)(0),        // 51: cutover.common.v1.ColumnType
+	(TruncatePolicy)(0),    // 4: cutover.common.v1.TruncatePolicy
+	(WriteMode)(0),         // 5: cutover.common.v1.WriteMode
+	(SurvivorPolicy)(0),    // 6: cutover.common.v1.SurvivorPolicy
+	(CollisionRule)(0),     // 7: cutover.common.v1.CollisionRule
+	(ZeroDatePolicy)(0),    // 8: cutover.common.v1.ZeroDatePolicy
+	(Severity)(0),          // 9: cutover.common.v1.Severity
+	(DefaultKind)(0),       // 10: cutover.common.v1.DefaultKind
+	(*JobSpec)(nil),        // 11: cutover.common.v1.JobSpec
+	(*TargetSpec)(nil),     // 12: cutover.common.v1.TargetSpec
+	(*TableSpec)(nil),      // 13: cutover.common.v1.TableSpec
+	(*SyncSpec)(nil),       // 14: cutover.common.v1.SyncSpec
+	(*WatermarkSync)(nil),  // 15: cutover.common.v1.WatermarkSync
+	(*LogicalSync)(nil),    // 16: cutover.common.v1.LogicalSync
+	(*BinlogSync)(nil),     // 17: cutover.common.v1.BinlogSync
+	(*Aggregate)(nil),      // 18: cutover.common.v1.Aggregate
+	(*RowFilter)(nil),      // 19: cutover.common.v1.RowFilter
+	(*Dedupe)(nil),         // 20: cutover.common.v1.Dedupe
+	(*MatchKey)(nil),       // 21: cutover.common.v1.MatchKey
+	(*KeyCollision)(nil),   // 22: cutover.common.v1.KeyCollision
+	(*SourceSpec)(nil),     // 23: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 24: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 25: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 26: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 27: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 28: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 29: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 30: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 31: cutover.common.v1.ColumnMapping
+	(*NewId)(nil),          // 32: cutover.common.v1.NewId
+	(*IdRef)(nil),          // 33: cutover.common.v1.IdRef
+	(*CleanStep)(nil),      // 34: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 35: cutover.common.v1.Rule
+	(*LengthRule)(nil),     // 36: cutover.common.v1.LengthRule
+	(*ExprRule)(nil),       // 37: cutover.common.v1.ExprRule
+	(*UniqueRule)(nil),     // 38: cutover.common.v1.UniqueRule
+	(*ReferenceRule)(nil),  // 39: cutover.common.v1.ReferenceRule
+	(*Threshold)(nil),      // 40: cutover.common.v1.Threshold
+	(*NotNullRule)(nil),    // 41: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 42: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 43: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 44: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 45: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 46: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 47: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 48: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 49: cutover.common.v1.ForeignKey
+	(*LineageRecord)(nil),  // 50: cutover.common.v1.LineageRecord
+	nil,                    // 51: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 52: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
-	11, // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
-	12, // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	39, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
+	12, // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
+	13, // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
+	40, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
 	3,  // 3: cutover.common.v1.TargetSpec.if_exists:type_name -> cutover.common.v1.IfExists
 	0,  // 4: cutover.common.v1.TargetSpec.identifier_case:type_name -> cutover.common.v1.IdentifierCase
 	1,  // 5: cutover.common.v1.TargetSpec.enum_as:type_name -> cutover.common.v1.EnumAs
 	2,  // 6: cutover.common.v1.TargetSpec.set_as:type_name -> cutover.common.v1.SetAs
-	22, // 7: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	30, // 8: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	34, // 9: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	18, // 10: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
-	19, // 11: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
-	21, // 12: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
-	17, // 13: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
-	4,  // 14: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
-	13, // 15: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
-	14, // 16: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
-	15, // 17: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
-	16, // 18: cutover.common.v1.SyncSpec.binlog:type_name -> cutover.common.v1.BinlogSync
-	20, // 19: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
-	5,  // 20: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
-	6,  // 21: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
-	23, // 22: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	29, // 23: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	24, // 24: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	25, // 25: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	26, // 26: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	28, // 27: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	7,  // 28: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	27, // 29: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	51, // 30: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	33, // 31: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	31, // 32: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
-	32, // 33: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
-	1,  // 34: cutover.common.v1.ColumnMapping.enum_as:type_name -> cutover.common.v1.EnumAs
-	2,  // 35: cutover.common.v1.ColumnMapping.set_as:type_name -> cutover.common.v1.SetAs
-	50, // 36: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	40, // 37: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	41, // 38: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	42, // 39: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	43, // 40: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	35, // 41: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
-	36, // 42: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
-	37, // 43: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
-	38, // 44: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
-	8,  // 45: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
-	51, // 46: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	9,  // 47: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
-	48, // [48:48] is the sub-list for method output_type
-	48, // [48:48] is the sub-list for method input_type
-	48, // [48:48] is the sub-list for extension type_name
-	48, // [48:48] is the sub-list for extension extendee
-	0,  // [0:48] is the sub-list for field type_name
+	23, // 7: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	31, // 8: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	35, // 9: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	19, // 10: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
+	20, // 11: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
+	22, // 12: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
+	18, // 13: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
+	5,  // 14: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
+	14, // 15: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
+	15, // 16: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
+	16, // 17: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
+	17, // 18: cutover.common.v1.SyncSpec.binlog:type_name -> cutover.common.v1.BinlogSync
+	4,  // 19: cutover.common.v1.SyncSpec.on_truncate:type_name -> cutover.common.v1.TruncatePolicy
+	21, // 20: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	6,  // 21: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	7,  // 22: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	24, // 23: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	30, // 24: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	25, // 25: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	26, // 26: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	27, // 27: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	29, // 28: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	8,  // 29: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	28, // 30: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	52, // 31: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	34, // 32: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	32, // 33: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	33, // 34: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	1,  // 35: cutover.common.v1.ColumnMapping.enum_as:type_name -> cutover.common.v1.EnumAs
+	2,  // 36: cutover.common.v1.ColumnMapping.set_as:type_name -> cutover.common.v1.SetAs
+	51, // 37: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	41, // 38: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	42, // 39: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	43, // 40: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	44, // 41: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	36, // 42: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
+	37, // 43: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
+	38, // 44: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
+	39, // 45: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
+	9,  // 46: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
+	52, // 47: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	10, // 48: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -4420,7 +4495,7 @@ func file_cutover_common_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
-			NumEnums:      10,
+			NumEnums:      11,
 			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,

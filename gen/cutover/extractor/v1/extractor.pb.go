@@ -983,8 +983,12 @@ type ReadChangesResponse struct {
 	// when the source kind does not say: watermark sync): with the target's
 	// commit time it gives the change's end-to-end delay.
 	LastCommitTime *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_commit_time,json=lastCommitTime,proto3" json:"last_commit_time,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The table was truncated on the source at batch.position (sync
+	// on_truncate APPLY): batch holds nothing after it, and the caller
+	// deletes the target rows whose key the source no longer has.
+	SourceTruncated bool `protobuf:"varint,5,opt,name=source_truncated,json=sourceTruncated,proto3" json:"source_truncated,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ReadChangesResponse) Reset() {
@@ -1043,6 +1047,13 @@ func (x *ReadChangesResponse) GetLastCommitTime() *timestamppb.Timestamp {
 		return x.LastCommitTime
 	}
 	return nil
+}
+
+func (x *ReadChangesResponse) GetSourceTruncated() bool {
+	if x != nil {
+		return x.SourceTruncated
+	}
+	return false
 }
 
 type ReadKeysRequest struct {
@@ -1236,13 +1247,14 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"batch_size\x18\x04 \x01(\x05R\tbatchSize\x12\x15\n" +
 	"\x06job_id\x18\x05 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05table\x18\x06 \x01(\tR\x05table\x12\x10\n" +
-	"\x03seq\x18\a \x01(\x03R\x03seq\"\xc7\x01\n" +
+	"\x03seq\x18\a \x01(\x03R\x03seq\"\xf2\x01\n" +
 	"\x13ReadChangesResponse\x12.\n" +
 	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x19\n" +
 	"\blag_rows\x18\x02 \x01(\x03R\alagRows\x12\x1f\n" +
 	"\vlag_seconds\x18\x03 \x01(\x01R\n" +
 	"lagSeconds\x12D\n" +
-	"\x10last_commit_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastCommitTime\"t\n" +
+	"\x10last_commit_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastCommitTime\x12)\n" +
+	"\x10source_truncated\x18\x05 \x01(\bR\x0fsourceTruncated\"t\n" +
 	"\x0fReadKeysRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +
