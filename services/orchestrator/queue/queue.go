@@ -37,6 +37,12 @@ const Schema = "cutover_river"
 const (
 	queuePartitions = "partitions"
 	queueControl    = "control"
+	// workAttempts: a partition's or follower's River job is not given up
+	// on for errors of its own (the control database away); the attempts
+	// that count are the partition's (MaxAttempts of the orchestrator).
+	workAttempts = 10000
+	// retryCap bounds the wait before such a job runs again.
+	retryCap = 10 * time.Second
 	// A follower holds its worker for as long as its job follows.
 	queueFollowers = "followers"
 	maxFollowers   = 1000
@@ -54,7 +60,7 @@ type PartitionArgs struct {
 
 func (PartitionArgs) Kind() string { return "cutover_partition" }
 func (PartitionArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queuePartitions}
+	return river.InsertOpts{Queue: queuePartitions, MaxAttempts: workAttempts}
 }
 
 // FollowArgs is one followed table of a following job to follow.
@@ -65,7 +71,7 @@ type FollowArgs struct {
 
 func (FollowArgs) Kind() string { return "cutover_follow" }
 func (FollowArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueFollowers}
+	return river.InsertOpts{Queue: queueFollowers, MaxAttempts: workAttempts}
 }
 
 // FinishArgs is one job whose partitions are all done, to end.
@@ -215,6 +221,7 @@ func Start(ctx context.Context, pool *pgxpool.Pool, cfg Config, h Handlers) (*Qu
 		JobTimeout: -1,
 		// What River inserts runs soon even when a notification is lost.
 		FetchPollInterval: 500 * time.Millisecond,
+		RetryPolicy:       retryPolicy{},
 		Logger:            quiet(),
 	})
 	if err != nil {
@@ -249,6 +256,15 @@ func (q *Queue) dispatchLoop(ctx context.Context, h Handlers) {
 			slog.Warn("dispatch", "err", err)
 		}
 	}
+}
+
+// retryPolicy runs a job that returned an error again after 1, 2, 4 …
+// seconds, at most retryCap: River's default waits attempt⁴ seconds, which
+// after a control database restart would leave partitions idle for minutes.
+type retryPolicy struct{}
+
+func (retryPolicy) NextRetry(job *rivertype.JobRow) time.Time {
+	return time.Now().Add(min(time.Second<<min(len(job.Errors), 10), retryCap))
 }
 
 // Stop cancels the running work (partitions are handed back by their

@@ -12,6 +12,7 @@ import (
 	"github.com/cutover/cutover/services/kit/pgtest"
 	"github.com/cutover/cutover/services/kit/sealbox"
 	"github.com/cutover/cutover/services/orchestrator/jobstore"
+	"github.com/riverqueue/river/rivertype"
 	"go.uber.org/goleak"
 )
 
@@ -193,5 +194,20 @@ func TestDeadHolderIsDispatchedAgain(t *testing.T) {
 	}
 	if got := live.epochs(ids[0]); len(got) != 1 || got[0] != 2 {
 		t.Fatalf("live replica's claims: %v, want one at epoch 2", got)
+	}
+}
+
+// A partition's River job that fails (the control database away, say)
+// runs again within seconds, not after River's default attempt⁴ wait.
+func TestRetryPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		errors int
+		want   time.Duration
+	}{{0, time.Second}, {1, 2 * time.Second}, {3, 8 * time.Second}, {4, retryCap}, {40, retryCap}} {
+		job := &rivertype.JobRow{Errors: make([]rivertype.AttemptError, tc.errors)}
+		got := time.Until(retryPolicy{}.NextRetry(job))
+		if got > tc.want || got < tc.want-time.Second {
+			t.Errorf("after %d errors: again in %s, want %s", tc.errors, got, tc.want)
+		}
 	}
 }
