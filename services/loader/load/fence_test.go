@@ -2,6 +2,7 @@ package load
 
 import (
 	"context"
+	"github.com/jackc/pgx/v5"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,12 @@ type owner struct {
 
 func (e *env) owner(t *testing.T, job, part string, epoch int64) *owner {
 	t.Helper()
+	return e.ownerWith(t, job, part, epoch, nil)
+}
+
+// ownerWith is owner with the stream's config changed by edit first.
+func (e *env) ownerWith(t *testing.T, job, part string, epoch int64, edit func(*loaderv1.LoadConfig)) *owner {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	st, err := e.client.Load(ctx)
@@ -31,6 +38,9 @@ func (e *env) owner(t *testing.T, job, part string, epoch int64) *owner {
 	}
 	cfg := e.config("items", job, part)
 	cfg.Epoch = epoch
+	if edit != nil {
+		edit(cfg)
+	}
 	if err := st.Send(&loaderv1.LoadRequest{Msg: &loaderv1.LoadRequest_Config{Config: cfg}}); err != nil {
 		t.Fatal(err)
 	}
@@ -197,5 +207,30 @@ func TestFenceWaitsForBatchInFlight(t *testing.T) {
 	}
 	if n := e.count(t, `SELECT epoch FROM cutover.fences WHERE job_id = 'job-w' AND partition_id = 'p0'`); n != 2 {
 		t.Errorf("fence at epoch %d, want 2", n)
+	}
+}
+
+// An old owner's stream is refused before it makes anything: a holder
+// that wakes up after its job's end dropped the staging table must not
+// create it again (found by the chaos suite: a staging table left behind).
+func TestFencedOpenMakesNoStagingTable(t *testing.T) {
+	e := newEnv(t, itemsDDL)
+	staged := func(c *loaderv1.LoadConfig) { c.Staged = true }
+	stage := stageName("job-s", "items")
+	if _, err := e.ownerWith(t, "job-s", "p0", 2, staged).commit(itemsBatch(0, []any{1}, []any{"a"}, []any{1})); err != nil {
+		t.Fatalf("the current owner's batch: %v", err)
+	}
+	exists := `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'cutover_stage' AND c.relname = '` + stage + `'`
+	if n := e.count(t, exists); n != 1 {
+		t.Fatalf("staging table %s: %d, want 1", stage, n)
+	}
+	// The job ends: its staging table goes.
+	if _, err := e.db.Exec(context.Background(), `DROP TABLE cutover_stage.`+pgx.Identifier{stage}.Sanitize()); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.ownerWith(t, "job-s", "p0", 1, staged).commit(itemsBatch(1, []any{2}, []any{"b"}, []any{2}))
+	fencedRefusal(t, err, "epoch 1", "current epoch 2", "stream is refused")
+	if n := e.count(t, exists); n != 0 {
+		t.Fatalf("the refused stream made the staging table again")
 	}
 }

@@ -180,6 +180,13 @@ func (s *Service) open(ctx context.Context, cfg *loaderv1.LoadConfig) (*loader, 
 		}
 	}
 	l := &loader{svc: s, t: t, cfg: cfg, table: pgx.Identifier{schema, cfg.GetTable()}.Sanitize(), types: types}
+	// A new owner fences the old one before its first batch, and an old
+	// owner is refused before it makes anything: a holder that wakes up
+	// after its job ended must not create a staging table the job's end
+	// already dropped.
+	if err := l.registerEpoch(ctx); err != nil {
+		return nil, err
+	}
 	if cfg.GetStaged() {
 		l.stage = stageName(cfg.GetJobId(), cfg.GetTable())
 		if err := t.ensureStaging(ctx, schema, cfg.GetTable(), l.stage); err != nil {
@@ -198,10 +205,6 @@ func (s *Service) open(ctx context.Context, cfg *loaderv1.LoadConfig) (*loader, 
 		if err := l.startUpsert(ctx, schema); err != nil {
 			return nil, err
 		}
-	}
-	// A new owner fences the old one before its first batch.
-	if err := l.registerEpoch(ctx); err != nil {
-		return nil, err
 	}
 	return l, nil
 }
