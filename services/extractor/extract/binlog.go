@@ -35,6 +35,7 @@ import (
 	"log/slog"
 	"math/bits"
 	"net"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -307,18 +308,33 @@ func (r *binlogRead) read(ctx context.Context, network, addr, user, password str
 }
 
 // touches reports whether a statement may change the followed table's
-// definition (DDL naming it); other statements pass.
+// definition or rows wholesale: DDL (or TRUNCATE) naming the table, bare
+// or qualified by its database, in the statement's default database or
+// another; other statements pass.
 func (r *binlogRead) touches(schema, q string) bool {
-	lq := strings.ToLower(q)
+	lq := strings.ToLower(strings.TrimSpace(q))
+	ddl := false
 	for _, verb := range []string{"alter ", "drop ", "rename ", "truncate ", "create "} {
-		if strings.HasPrefix(lq, verb) {
-			name := strings.ToLower(r.t.name)
-			return strings.Contains(lq, "`"+name+"`") || strings.Contains(lq, " "+name+" ") || strings.HasSuffix(lq, " "+name) ||
-				strings.Contains(lq, "."+name) && (schema == r.db || strings.Contains(lq, strings.ToLower(r.db)))
+		ddl = ddl || strings.HasPrefix(lq, verb)
+	}
+	if !ddl {
+		return false
+	}
+	for _, m := range tableRefRE.FindAllStringSubmatch(lq, -1) {
+		db := strings.Trim(m[1], "`")
+		if strings.Trim(m[2], "`") != strings.ToLower(r.t.name) {
+			continue
+		}
+		if db == "" && strings.EqualFold(schema, r.db) || strings.EqualFold(db, r.db) {
+			return true
 		}
 	}
 	return false
 }
+
+// tableRefRE finds [db.]table references in a statement: each an
+// identifier, bare or in backquotes, after a space, comma or paren.
+var tableRefRE = regexp.MustCompile("(?:^|[\\s,(])(?:(`[^`]+`|[\\w$]+)\\.)?(`[^`]+`|[\\w$]+)")
 
 // commit ends the open transaction: its changes join the batch and the
 // position moves past it.

@@ -327,3 +327,29 @@ func TestBinlogTruncate(t *testing.T) {
 	_, err = read(commonv1.TruncatePolicy_TRUNCATE_POLICY_UNSPECIFIED, first.GetBatch().GetPosition())
 	wantCode(t, err, codes.FailedPrecondition, "TRUNCATE TABLE items")
 }
+
+func TestBinlogTouches(t *testing.T) {
+	r := &binlogRead{t: &myTable{db: "shop", name: "Items"}, db: "shop"}
+	for _, tc := range []struct {
+		schema, q string
+		want      bool
+	}{
+		{"shop", "ALTER TABLE items ADD COLUMN w int", true},
+		{"shop", "alter table `items` drop column qty", true},
+		{"other", "ALTER TABLE shop.items ADD COLUMN w int", true},
+		{"other", "ALTER TABLE `shop`.`items` ADD COLUMN w int", true},
+		{"shop", "TRUNCATE TABLE items", true},
+		{"shop", "RENAME TABLE items TO items_old", true},
+		{"shop", "DROP TABLE IF EXISTS t1,items", true},
+		{"other", "ALTER TABLE items ADD COLUMN w int", false},      // other.items
+		{"shop", "ALTER TABLE other.items ADD COLUMN w int", false}, // another database's
+		{"shop", "CREATE TABLE items_archive (id int)", false},
+		{"shop", "CREATE TABLE x.items_b (id int)", false},
+		{"shop", "INSERT INTO items VALUES (1)", false},
+		{"shop", "ALTER TABLE orders ADD COLUMN items int", true}, // names it: stopping is the safe side
+	} {
+		if got := r.touches(tc.schema, tc.q); got != tc.want {
+			t.Errorf("touches(%s, %q) = %v, want %v", tc.schema, tc.q, got, tc.want)
+		}
+	}
+}
