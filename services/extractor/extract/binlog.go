@@ -307,26 +307,46 @@ func (r *binlogRead) read(ctx context.Context, network, addr, user, password str
 	return nil
 }
 
-// touches reports whether a statement may change the followed table's
-// definition or rows wholesale: DDL (or TRUNCATE) naming the table, bare
-// or qualified by its database, in the statement's default database or
-// another; other statements pass.
+// touches reports whether a statement changes the followed table's
+// definition or empties it: ALTER, CREATE or TRUNCATE of it, or a DROP or
+// RENAME that lists it, bare or qualified by its database. Index DDL and
+// statements that only mention it (a column of the same name) pass.
 func (r *binlogRead) touches(schema, q string) bool {
-	lq := strings.ToLower(strings.TrimSpace(q))
-	ddl := false
-	for _, verb := range []string{"alter ", "drop ", "rename ", "truncate ", "create "} {
-		ddl = ddl || strings.HasPrefix(lq, verb)
-	}
-	if !ddl {
+	words := strings.Fields(strings.ToLower(strings.TrimSpace(q)))
+	if len(words) < 2 {
 		return false
 	}
-	for _, m := range tableRefRE.FindAllStringSubmatch(lq, -1) {
-		db := strings.Trim(m[1], "`")
-		if strings.Trim(m[2], "`") != strings.ToLower(r.t.name) {
+	verb, rest := words[0], words[1:]
+	// Past the keywords between the verb and the table reference.
+	for len(rest) > 0 {
+		switch rest[0] {
+		case "table", "tables", "online", "ignore", "if", "not", "exists", "temporary", "or", "replace":
+			rest = rest[1:]
 			continue
 		}
-		if db == "" && strings.EqualFold(schema, r.db) || strings.EqualFold(db, r.db) {
-			return true
+		break
+	}
+	second := words[1]
+	tableDDL := (verb == "alter" || verb == "create" || verb == "drop" || verb == "rename") && (second == "table" || second == "tables") ||
+		verb == "truncate" ||
+		verb == "alter" && (second == "online" || second == "ignore") ||
+		verb == "create" && (second == "temporary" || second == "or")
+	if !tableDDL || len(rest) == 0 {
+		return false // CREATE INDEX, DROP VIEW, ALTER DATABASE, DML …
+	}
+	refs := []string{rest[0]}
+	if verb == "drop" || verb == "rename" {
+		refs = rest // a list: a, b or a TO b, c TO d
+	}
+	for _, ref := range refs {
+		for _, m := range tableRefRE.FindAllStringSubmatch(" "+ref, -1) {
+			db := strings.Trim(m[1], "`")
+			if strings.Trim(m[2], "`") != strings.ToLower(r.t.name) {
+				continue
+			}
+			if db == "" && strings.EqualFold(schema, r.db) || strings.EqualFold(db, r.db) {
+				return true
+			}
 		}
 	}
 	return false

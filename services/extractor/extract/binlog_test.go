@@ -346,7 +346,14 @@ func TestBinlogTouches(t *testing.T) {
 		{"shop", "CREATE TABLE items_archive (id int)", false},
 		{"shop", "CREATE TABLE x.items_b (id int)", false},
 		{"shop", "INSERT INTO items VALUES (1)", false},
-		{"shop", "ALTER TABLE orders ADD COLUMN items int", true}, // names it: stopping is the safe side
+		{"shop", "ALTER TABLE orders ADD COLUMN items int", false},
+		{"shop", "CREATE INDEX ix ON items (id)", false},
+		{"shop", "ALTER ONLINE TABLE items ADD COLUMN w int", true},
+		{"shop", "TRUNCATE items", true},
+		{"shop", "CREATE TABLE IF NOT EXISTS items (id int)", true},
+		{"shop", "CREATE TABLE copy LIKE items", false},
+		{"shop", "RENAME TABLE a TO b, items TO items_old", true},
+		{"shop", "DROP TABLE a,b", false},
 	} {
 		if got := r.touches(tc.schema, tc.q); got != tc.want {
 			t.Errorf("touches(%s, %q) = %v, want %v", tc.schema, tc.q, got, tc.want)
