@@ -496,9 +496,11 @@ func (s *Store) ReleasePartition(ctx context.Context, p *Partition, owner string
 	return nil
 }
 
-// FinishableJobs lists running jobs whose partitions are all done.
+// FinishableJobs lists running jobs whose partitions are all done and
+// whose end nobody holds (ClaimFinish).
 func (s *Store) FinishableJobs(ctx context.Context) ([]string, error) {
 	rows, err := s.pool.Query(ctx, `SELECT j.id FROM cutover_control.jobs j WHERE j.state = 'running'
+		AND (j.finish_lease IS NULL OR j.finish_lease < now())
 		AND NOT EXISTS (SELECT 1 FROM cutover_control.partitions p WHERE p.job_id = j.id AND p.state NOT IN ('done', 'following'))`)
 	if err != nil {
 		return nil, fmt.Errorf("finishable jobs: %w", err)

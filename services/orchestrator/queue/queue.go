@@ -81,19 +81,22 @@ type FinishArgs struct {
 
 func (FinishArgs) Kind() string { return "cutover_finish" }
 
-// One waiting or running end per job; a later one may follow when that
-// one left the job running (a step to retry).
+// Not unique: River's uniqueness must include running jobs, and the end
+// of a job whose replica died while ending it stays running in River for
+// an hour, which would block every later end. The dispatcher asks only for
+// ends nobody holds (the job's finish lease), and a run that finds the
+// lease held ends at once.
 func (FinishArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueControl, UniqueOpts: river.UniqueOpts{ByArgs: true, ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled, rivertype.JobStateRetryable}}}
+	return river.InsertOpts{Queue: queueControl}
 }
 
 type retentionArgs struct{}
 
 func (retentionArgs) Kind() string { return "cutover_retention" }
+// Not unique either (see FinishArgs): two sweeps at once delete the same
+// rows twice, which is harmless.
 func (retentionArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: queueControl, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled}}}
+	return river.InsertOpts{Queue: queueControl}
 }
 
 // Handlers is the orchestrator's side of each kind of work.

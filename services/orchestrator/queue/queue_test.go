@@ -211,3 +211,53 @@ func TestRetryPolicy(t *testing.T) {
 		}
 	}
 }
+
+// A replica that hangs (or dies) while ending a job leaves that River job
+// running for an hour; the end must still happen on another replica.
+func TestFinishAfterHungFinisher(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	start := func(name string, finish func(context.Context, string) error, finishable func(context.Context) ([]string, error)) *Queue {
+		st, err := jobstore.Open(ctx, url, sealbox.New(sealbox.NewKey()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := Migrate(ctx, st.Pool()); err != nil {
+			t.Fatal(err)
+		}
+		q, err := Start(ctx, st.Pool(), Config{Workers: 1, ID: name}, Handlers{
+			Partition: func(context.Context, string, string) (time.Duration, error) { return 0, nil },
+			Follow:    func(context.Context, string, string) (time.Duration, error) { return 0, nil },
+			Finish:    finish, Finishable: finishable,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = q.Stop(context.Background()); st.Close() })
+		return q
+	}
+	var mu sync.Mutex
+	ended := false
+	finishable := func(context.Context) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if ended {
+			return nil, nil
+		}
+		return []string{"job-x"}, nil
+	}
+	hung := make(chan struct{}, 8)
+	start("hung", func(ctx context.Context, _ string) error { hung <- struct{}{}; <-ctx.Done(); return nil }, finishable)
+	select {
+	case <-hung: // the hung replica holds an end of job-x as a running River job
+	case <-time.After(30 * time.Second):
+		t.Fatal("the hung replica never started an end")
+	}
+	start("live", func(_ context.Context, id string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		ended = ended || id == "job-x"
+		return nil
+	}, finishable)
+	waitFor(t, "the live replica to end job-x", func() bool { mu.Lock(); defer mu.Unlock(); return ended })
+}
