@@ -93,6 +93,7 @@ func (FinishArgs) InsertOpts() river.InsertOpts {
 type retentionArgs struct{}
 
 func (retentionArgs) Kind() string { return "cutover_retention" }
+
 // Not unique either (see FinishArgs): two sweeps at once delete the same
 // rows twice, which is harmless.
 func (retentionArgs) InsertOpts() river.InsertOpts {
