@@ -73,6 +73,13 @@ func (b *Builder) AppendNull() {
 	b.n++
 }
 
+// AppendUnchanged appends a value the change left out (Column.unchanged):
+// a NULL slot marked unchanged.
+func (b *Builder) AppendUnchanged() {
+	b.c.Unchanged = SetBit(b.c.Unchanged, b.n)
+	b.AppendNull()
+}
+
 // AppendBytes appends a TEXT, NUMERIC or BYTES value.
 func (b *Builder) AppendBytes(v []byte) {
 	b.c.Data = append(b.c.Data, v...)
@@ -138,6 +145,20 @@ func Storage(t commonv1.ColumnType) StorageKind {
 // IsNull reports whether row i of c is NULL.
 func IsNull(c *commonv1.Column, i int) bool { return Bit(c.Nulls, i) }
 
+// IsUnchanged reports whether row i of c is a value the change left out
+// (Column.unchanged): the target keeps its own. Such a slot is NULL.
+func IsUnchanged(c *commonv1.Column, i int) bool { return Bit(c.GetUnchanged(), i) }
+
+// HasUnchanged reports whether any column of b leaves a value out.
+func HasUnchanged(b *commonv1.Batch) bool {
+	for _, c := range b.GetColumns() {
+		if CountBits(c.GetUnchanged()) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Bytes returns the raw value of row i of a byte-vector column (no copy).
 func Bytes(c *commonv1.Column, i int) []byte { return c.Data[c.Offsets[i]:c.Offsets[i+1]] }
 
@@ -168,6 +189,16 @@ func Check(b *commonv1.Batch) error {
 func checkColumn(c *commonv1.Column, n int) error {
 	if len(c.GetNulls()) > (n+7)/8 {
 		return fmt.Errorf("%w: column %q null bitmap longer than %d rows", ErrMalformed, c.GetName(), n)
+	}
+	if u := c.GetUnchanged(); len(u) > 0 {
+		if len(u) > (n+7)/8 {
+			return fmt.Errorf("%w: column %q unchanged bitmap longer than %d rows", ErrMalformed, c.GetName(), n)
+		}
+		for i := range n {
+			if Bit(u, i) && !Bit(c.GetNulls(), i) {
+				return fmt.Errorf("%w: column %q row %d is marked unchanged but holds a value", ErrMalformed, c.GetName(), i)
+			}
+		}
 	}
 	switch Storage(c.GetType()) {
 	case StorageInts:

@@ -36,6 +36,10 @@ func Select(b *commonv1.Batch, rows []int) *commonv1.Batch {
 func selectColumn(c *commonv1.Column, rows []int) *commonv1.Column {
 	bld := NewBuilder(c.GetName(), c.GetType(), len(rows))
 	for _, i := range rows {
+		if IsUnchanged(c, i) {
+			bld.AppendUnchanged()
+			continue
+		}
 		if IsNull(c, i) {
 			bld.AppendNull()
 			continue

@@ -111,8 +111,13 @@ type Column struct {
 	// Bit i set means row i is true.
 	Bools []byte `protobuf:"bytes,6,opt,name=bools,proto3" json:"bools,omitempty"`
 	// Concatenated values; value i is data[offsets[i]:offsets[i+1]].
-	Data          []byte   `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
-	Offsets       []uint32 `protobuf:"fixed32,8,rep,packed,name=offsets,proto3" json:"offsets,omitempty"`
+	Data    []byte   `protobuf:"bytes,7,opt,name=data,proto3" json:"data,omitempty"`
+	Offsets []uint32 `protobuf:"fixed32,8,rep,packed,name=offsets,proto3" json:"offsets,omitempty"`
+	// Change batches: bit i set means row i's value is not in the change
+	// (PostgreSQL leaves an unchanged TOASTed value out of the log): the
+	// target keeps the value it has. The row's slot is NULL. Empty: every
+	// value is in the change.
+	Unchanged     []byte `protobuf:"bytes,9,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -199,6 +204,13 @@ func (x *Column) GetData() []byte {
 func (x *Column) GetOffsets() []uint32 {
 	if x != nil {
 		return x.Offsets
+	}
+	return nil
+}
+
+func (x *Column) GetUnchanged() []byte {
+	if x != nil {
+		return x.Unchanged
 	}
 	return nil
 }
@@ -562,7 +574,7 @@ var File_cutover_common_v1_batch_proto protoreflect.FileDescriptor
 
 const file_cutover_common_v1_batch_proto_rawDesc = "" +
 	"\n" +
-	"\x1dcutover/common/v1/batch.proto\x12\x11cutover.common.v1\"\xd5\x01\n" +
+	"\x1dcutover/common/v1/batch.proto\x12\x11cutover.common.v1\"\xf3\x01\n" +
 	"\x06Column\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x121\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1d.cutover.common.v1.ColumnTypeR\x04type\x12\x14\n" +
@@ -571,7 +583,8 @@ const file_cutover_common_v1_batch_proto_rawDesc = "" +
 	"\x06floats\x18\x05 \x03(\x01R\x06floats\x12\x14\n" +
 	"\x05bools\x18\x06 \x01(\fR\x05bools\x12\x12\n" +
 	"\x04data\x18\a \x01(\fR\x04data\x12\x18\n" +
-	"\aoffsets\x18\b \x03(\aR\aoffsets\"\xa0\x01\n" +
+	"\aoffsets\x18\b \x03(\aR\aoffsets\x12\x1c\n" +
+	"\tunchanged\x18\t \x01(\fR\tunchanged\"\xa0\x01\n" +
 	"\x06Reject\x12\x10\n" +
 	"\x03row\x18\x01 \x01(\x05R\x03row\x12\x14\n" +
 	"\x05stage\x18\x02 \x01(\tR\x05stage\x12\x12\n" +
