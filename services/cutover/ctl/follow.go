@@ -226,6 +226,11 @@ func readinessView(w io.Writer, r *orchestratorv1.GetReadinessResponse) {
 				t.GetUpserts(), t.GetDeletes(), when(t.GetLastAppliedAt()), when(t.GetLastCheckedAt()))
 		}
 		tw.Flush()
+		for _, t := range r.GetTables() {
+			if n := t.GetKeptValues(); n > 0 {
+				fmt.Fprintf(w, "  %s relies on the target's copy of %d large values its updates left out of the log (unchanged TOAST without REPLICA IDENTITY FULL)\n", t.GetTable(), n)
+			}
+		}
 	}
 	if r.GetReconciled() {
 		fmt.Fprintln(w, "  reconciled: yes")

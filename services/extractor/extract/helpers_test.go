@@ -102,6 +102,9 @@ func pgSource(dsn, schema, table string) *commonv1.SourceSpec {
 }
 
 // rowsOf flattens a batch, checking that it is well formed and marshals.
+// unchangedText stands for a value a change left out (Column.unchanged).
+const unchangedText = "<unchanged>"
+
 func rowsOf(t testing.TB, b *commonv1.Batch) []row {
 	t.Helper()
 	if err := batch.Check(b); err != nil {
@@ -115,7 +118,10 @@ func rowsOf(t testing.TB, b *commonv1.Batch) []row {
 		out[i].ref = batch.SourceRef(b, i)
 		for _, c := range b.GetColumns() {
 			v, ok := batch.Text(c, i)
-			if !ok {
+			switch {
+			case batch.IsUnchanged(c, i):
+				v = unchangedText
+			case !ok:
 				v = null
 			}
 			out[i].vals = append(out[i].vals, v)

@@ -1,11 +1,10 @@
 package extract
 
 // Sync by PostgreSQL logical replication: a slot with the built-in pgoutput
-// plugin, read through the SQL interface of logical decoding (peek, then
-// advance once the loader has committed). No replication protocol stream
-// is kept open between calls, so any extractor replica can serve any call
-// and a killed follower loses nothing: the slot only moves to a position
-// the ledger holds.
+// plugin, read over the streaming replication protocol (pgstream.go). No
+// stream is kept open between calls, so any extractor replica can serve
+// any call and a killed follower loses nothing: the slot only moves to a
+// position the ledger holds.
 //
 // The start: the orchestrator asks ReadChanges for it (empty position) at
 // CreateJob, before it opens the full load's snapshot; that makes the
@@ -20,7 +19,6 @@ package extract
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,10 +31,10 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/batch"
+	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // slotNameRE is what PostgreSQL allows in a replication slot's name.
@@ -362,27 +360,6 @@ func dropSlot(ctx context.Context, pool *pgxpool.Pool, slot string) error {
 
 // ---- reading changes ----
 
-// pgoTxn is one decoded transaction's changes to the followed table.
-type pgoTxn struct {
-	commitTime int64 // µs since 2000-01-01
-	end        lsn
-	ops        []pgoOp
-	changes    int // insert, update and delete messages (a key move is one)
-}
-
-// pgoOp is one row of a change batch: vals are the relation's columns
-// ('d': only the key's are read).
-type pgoOp struct {
-	op   byte
-	vals []pgoValue
-}
-
-// logicalSettings make the text that pgoutput writes (in this session)
-// parseable: ISO dates, hex bytea, floats that round-trip. They are the
-// defaults of a standard server, so text-carried columns read as in the
-// full load.
-const logicalSettings = "SET LOCAL DateStyle = 'ISO'; SET LOCAL bytea_output = 'hex'; SET LOCAL extra_float_digits = 3"
-
 // readLogicalChanges returns the whole transactions after req.position as
 // a change batch, after confirming position to the slot: the orchestrator
 // passes the ledger's position, so everything before it is applied for
@@ -430,7 +407,7 @@ func readLogicalChanges(ctx context.Context, s *Service, req *extractorv1.ReadCh
 		}
 		return &extractorv1.ReadChangesResponse{Batch: &commonv1.Batch{Source: schema + "." + name, Position: si.confirmed.String(), Ops: []byte{}}}, nil
 	}
-	resp, err := readChanges(ctx, p.pool, schema, name, pub, slot, from, size)
+	resp, err := readChanges(ctx, p, schema, name, pub, slot, from, size)
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "55006" {
@@ -446,239 +423,94 @@ func readLogicalChanges(ctx context.Context, s *Service, req *extractorv1.ReadCh
 	return resp, nil
 }
 
-func readChanges(ctx context.Context, pool *pgxpool.Pool, schema, name, pub, slot string, from lsn, size int) (*extractorv1.ReadChangesResponse, error) {
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer tx.Rollback(context.WithoutCancel(ctx))
-	if _, err := tx.Exec(ctx, logicalSettings); err != nil {
-		return nil, err
-	}
-	t, err := loadTable(ctx, tx, schema, name)
-	if err != nil {
-		return nil, err
-	}
-	si, err := lookupSlot(ctx, tx, slot)
-	if err != nil {
-		return nil, err
-	}
-	if si == nil {
-		return nil, fmt.Errorf("%w: sync.logical.slot: replication slot %s does not exist: it is made when the job is created, and the changes since cannot be read without it", ErrPrecondition, slot)
-	}
-	switch {
-	case from < si.confirmed:
-		return nil, fmt.Errorf("%w: position: %s is behind replication slot %s's confirmed position %s: someone else confirmed changes this job has not applied", ErrPrecondition, from, slot, si.confirmed)
-	case from > si.confirmed:
-		if _, err := tx.Exec(ctx, "SELECT pg_catalog.pg_replication_slot_advance($1, $2::text::pg_lsn)", slot, from.String()); err != nil {
-			return nil, fmt.Errorf("advance replication slot %s to %s: %w", slot, from, err)
-		}
-	}
-	var now time.Time
-	if err := tx.QueryRow(ctx, "SELECT clock_timestamp()").Scan(&now); err != nil {
-		return nil, err
-	}
-	lr := &logicalReader{t: t, slot: slot, pub: pgx.Identifier{pub}.Sanitize()}
-	// Peek a few times the batch in messages (each row is one, each
-	// transaction two more); widen while only other tables' transactions
-	// come back, so a batch is empty only when nothing of ours waits.
-	limit := 2*size + 16
-	var txns []pgoTxn
-	var full bool
-	for range 4 {
-		if txns, full, err = lr.peek(ctx, tx, limit); err != nil {
-			return nil, err
-		}
-		if !full || hasOps(txns) {
-			break
-		}
-		limit *= 4
-	}
-	// Whole transactions up to size rows; one larger transaction alone.
-	rows, n := 0, 0
-	for n < len(txns) && (n == 0 || rows+len(txns[n].ops) <= size) {
-		rows += len(txns[n].ops)
-		n++
-	}
-	b, err := lr.build(txns[:n], rows)
-	if err != nil {
-		return nil, err
-	}
-	pos := from
-	if n > 0 {
-		pos = txns[n-1].end
-	}
-	b.Source = t.display()
-	b.Position = pos.String()
-	b.FirstKey = from.String()
-	b.LastKey = b.Position
-	resp := &extractorv1.ReadChangesResponse{Batch: b}
-	if n > 0 {
-		resp.LastCommitTime = timestamppb.New(time.UnixMicro(txns[n-1].commitTime + pgEpochSeconds*1_000_000))
-	}
-	if !full {
-		// Everything committed so far was peeked: the lag is exact.
-		for i := n; i < len(txns); i++ {
-			resp.LagRows += int64(txns[i].changes)
-			if resp.LagSeconds == 0 && txns[i].changes > 0 {
-				resp.LagSeconds = ageSeconds(now, txns[i].commitTime)
-			}
-		}
-		return resp, nil
-	}
-	included := 0
-	for _, tx := range txns[:n] {
-		included += tx.changes
-	}
-	total, oldest, err := lr.countPending(ctx, tx, pos)
-	if err != nil {
-		return nil, err
-	}
-	resp.LagRows = max(total-int64(included), 0)
-	if oldest != nil {
-		resp.LagSeconds = ageSeconds(now, *oldest)
-	}
-	return resp, nil
-}
-
-// logicalLagCap bounds the messages decoded to count the lag: lag_rows is
-// exact below it, a lower bound above.
-const logicalLagCap = 100_000
-
-// countPending counts, on the server, the row changes of the table after
-// the slot's confirmed position (up to logicalLagCap messages), and finds
-// the commit time of the first transaction after pos.
-func (lr *logicalReader) countPending(ctx context.Context, tx pgx.Tx, pos lsn) (int64, *int64, error) {
-	oid := []byte{byte(lr.t.oid >> 24), byte(lr.t.oid >> 16), byte(lr.t.oid >> 8), byte(lr.t.oid)}
-	var total int64
-	var first []byte
-	// 73, 85, 68: Insert, Update, Delete, whose bytes 2-5 are the
-	// relation's oid; 67: Commit, whose bytes 19-26 are its time.
-	err := tx.QueryRow(ctx, `SELECT count(*) FILTER (WHERE get_byte(data, 0) IN (73, 85, 68) AND substring(data FROM 2 FOR 4) = $4),
-		(array_agg(substring(data FROM 19 FOR 8) ORDER BY lsn) FILTER (WHERE get_byte(data, 0) = 67 AND lsn > $5::text::pg_lsn))[1]
-		FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2, 'proto_version', '1', 'publication_names', $3)`,
-		lr.slot, int32(logicalLagCap), lr.pub, oid, pos.String()).Scan(&total, &first)
-	if err != nil {
-		return 0, nil, fmt.Errorf("count the changes waiting in slot %s: %w", lr.slot, err)
-	}
-	if len(first) != 8 {
-		return total, nil, nil
-	}
-	ts := int64(binary.BigEndian.Uint64(first))
-	return total, &ts, nil
-}
-
-func hasOps(txns []pgoTxn) bool {
-	for _, tx := range txns {
-		if len(tx.ops) > 0 {
-			return true
-		}
-	}
-	return false
-}
-
-func ageSeconds(now time.Time, pgMicros int64) float64 {
-	at := time.UnixMicro(pgMicros + pgEpochSeconds*1_000_000)
-	return max(now.Sub(at).Seconds(), 0)
-}
-
-// logicalReader decodes one table's changes from a slot.
+// logicalReader decodes one table's changes.
 type logicalReader struct {
 	t    *pgTable
 	slot string
-	pub  string // quoted, as publication_names parses it
-	// colOf maps the table's columns to the relation message's, by name.
+	pool *pgxpool.Pool // the source, for the types a relation message names
+	// colOf maps the table's columns to the relation message's, by name;
+	// -1 is a column added after the changes being read (NULL in them).
 	colOf []int
 	relOK bool
+	// latest is each key's newest values in this call's changes: an
+	// unchanged TOAST value of a later update is taken from them.
+	latest map[string][]pgoValue
+	// unchanged counts values left out of the batch for the target to keep.
+	unchanged int64
 }
 
-// peek decodes the complete transactions the slot holds, up to about
-// limit messages; full says there may be more. Peeking does not move the
-// slot, so the same call gives the same transactions (and any committed
-// since after them).
-func (lr *logicalReader) peek(ctx context.Context, tx pgx.Tx, limit int) ([]pgoTxn, bool, error) {
-	rows, err := tx.Query(ctx, `SELECT data FROM pg_catalog.pg_logical_slot_peek_binary_changes($1, NULL, $2,
-		'proto_version', '1', 'publication_names', $3)`, lr.slot, int32(limit), lr.pub)
-	if err != nil {
-		return nil, false, err
+// mapRelation matches the relation message's columns with the table as
+// it is now. A column the table gained since the changes (ADD COLUMN) is
+// NULL in them when it has neither a default nor NOT NULL; one it lost or
+// retyped stops the follower with both definitions.
+func (lr *logicalReader) mapRelation(ctx context.Context, r *pglogrepl.RelationMessage) error {
+	byName := make(map[string]int, len(r.Columns))
+	oids, mods := make([]uint32, len(r.Columns)), make([]int32, len(r.Columns))
+	for i, c := range r.Columns {
+		byName[c.Name] = i
+		oids[i], mods[i] = c.DataType, c.TypeModifier
 	}
-	defer rows.Close()
-	var txns []pgoTxn
-	var cur *pgoTxn
-	msgs := 0
-	for rows.Next() {
-		msgs++
-		// Raw values are reused by the next row; decoded values alias this copy.
-		data := append([]byte(nil), rows.RawValues()[0]...)
-		m, err := decodePgoutput(data)
-		if err != nil {
-			return nil, false, fmt.Errorf("slot %s: %w", lr.slot, err)
-		}
-		switch {
-		case m.begin != nil:
-			cur = &pgoTxn{commitTime: m.begin.commitTime}
-		case m.commit != nil:
-			if cur == nil {
-				return nil, false, fmt.Errorf("slot %s: pgoutput Commit message at %s without its Begin", lr.slot, m.commit.commitLSN)
-			}
-			cur.end, cur.commitTime = m.commit.endLSN, m.commit.commitTime
-			txns = append(txns, *cur)
-			cur = nil
-		case m.relation != nil:
-			if m.relation.oid == lr.t.oid {
-				if err := lr.mapRelation(m.relation); err != nil {
-					return nil, false, err
-				}
-			}
-		case m.truncate != nil:
-			for _, oid := range m.truncate.rels {
-				if oid == lr.t.oid {
-					return nil, false, fmt.Errorf("%w: source.postgres.table: %s was truncated on the source; a TRUNCATE cannot be followed as row changes: start a new job to reload the table", ErrPrecondition, lr.t.display())
-				}
-			}
-		case m.change != nil:
-			if m.change.rel != lr.t.oid {
-				continue
-			}
-			if cur == nil {
-				return nil, false, fmt.Errorf("slot %s: pgoutput %s message outside a transaction", lr.slot, msgName(m.change.op))
-			}
-			if err := lr.change(cur, m.change); err != nil {
-				return nil, false, err
-			}
-			cur.changes++
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, err
-	}
-	// A trailing incomplete transaction (never expected: peek decodes
-	// whole ones) is left for the next call.
-	return txns, msgs >= limit, nil
-}
-
-// mapRelation matches the relation message's columns with the table's.
-// The table is read as it is now: a column added or dropped while
-// following shows up here and stops the follower with its name.
-func (lr *logicalReader) mapRelation(r *pgoRelation) error {
-	byName := make(map[string]int, len(r.cols))
-	for i, c := range r.cols {
-		byName[c.name] = i
+	var types []string
+	if err := lr.pool.QueryRow(ctx, `SELECT array_agg(pg_catalog.format_type(o, m) ORDER BY n)
+		FROM unnest($1::oid[], $2::int4[]) WITH ORDINALITY AS x(o, m, n)`, oids, mods).Scan(&types); err != nil {
+		return fmt.Errorf("read the column types of %s's replicated changes: %w", lr.t.display(), err)
 	}
 	lr.colOf = make([]int, len(lr.t.cols))
 	for i, c := range lr.t.cols {
 		j, ok := byName[c.name]
 		if !ok {
-			return fmt.Errorf("%w: source.postgres.table: column %s of %s is not in the replicated changes (altered while following?)", ErrPrecondition, c.name, lr.t.display())
+			if err := lr.added(ctx, c); err != nil {
+				return err
+			}
+			lr.colOf[i] = -1
+			continue
+		}
+		if j < len(types) && types[j] != c.sourceType {
+			return fmt.Errorf("%w: source.postgres.table: column %s of %s changed type while following: %s in the replicated changes, %s in the table now; a retyped column cannot be followed: start a new job", ErrPrecondition, c.name, lr.t.display(), types[j], c.sourceType)
 		}
 		lr.colOf[i] = j
 		delete(byName, c.name)
 	}
-	for n := range byName {
-		return fmt.Errorf("%w: source.postgres.table: the replicated changes of %s have column %s, which the table no longer has (altered while following?)", ErrPrecondition, lr.t.display(), n)
+	for n, j := range byName {
+		now := make([]string, len(lr.t.cols))
+		for i, c := range lr.t.cols {
+			now[i] = c.name + " " + c.sourceType
+		}
+		return fmt.Errorf("%w: source.postgres.table: column %s %s of %s, in the replicated changes, is no longer in the table (dropped or renamed while following); the table now has %s: a dropped column cannot be followed: start a new job", ErrPrecondition, n, types[j], lr.t.display(), strings.Join(now, ", "))
 	}
 	lr.relOK = true
 	return nil
+}
+
+// added checks that a column the changes lack can be NULL in them: the
+// rows they changed got NULL when it was added, not a default.
+func (lr *logicalReader) added(ctx context.Context, c pgCol) error {
+	var def bool
+	if err := lr.pool.QueryRow(ctx, `SELECT atthasdef OR atthasmissing OR attnotnull FROM pg_catalog.pg_attribute
+		WHERE attrelid = $1 AND attname = $2`, lr.t.oid, c.name).Scan(&def); err != nil {
+		return fmt.Errorf("look up column %s of %s: %w", c.name, lr.t.display(), err)
+	}
+	if def {
+		return fmt.Errorf("%w: source.postgres.table: column %s %s was added to %s while following with a default or NOT NULL; the rows changed before it cannot be given its value: add nullable columns without a default, or start a new job", ErrPrecondition, c.name, c.sourceType, lr.t.display())
+	}
+	return nil
+}
+
+// inTableOrder puts a tuple's values in the table's column order: NULL
+// for a column the changes predate.
+func (lr *logicalReader) inTableOrder(vals []pgoValue) []pgoValue {
+	if vals == nil {
+		return nil
+	}
+	out := make([]pgoValue, len(lr.t.cols))
+	for i, j := range lr.colOf {
+		if j >= 0 {
+			out[i] = vals[j]
+		} else {
+			out[i] = pgoValue{kind: 'n'}
+		}
+	}
+	return out
 }
 
 // change turns one insert, update or delete into ops: an update that moves
@@ -687,64 +519,92 @@ func (lr *logicalReader) change(cur *pgoTxn, c *pgoChange) error {
 	if !lr.relOK {
 		return fmt.Errorf("slot %s: pgoutput %s message for %s before its Relation message", lr.slot, msgName(c.op), lr.t.display())
 	}
-	width := len(lr.t.cols)
+	width := 0
+	for _, j := range lr.colOf {
+		width = max(width, j+1)
+	}
 	check := func(vals []pgoValue, what string) error {
 		if len(vals) < width {
 			return fmt.Errorf("slot %s: pgoutput %s message: %s tuple has %d columns, %s has %d", lr.slot, msgName(c.op), what, len(vals), lr.t.display(), width)
 		}
 		return nil
 	}
+	if lr.latest == nil {
+		lr.latest = map[string][]pgoValue{}
+	}
+	// From here on tuples are in the table's column order.
+	if err := check(c.new, "new"); c.op != 'D' && err != nil {
+		return err
+	}
+	if err := check(c.old, "old"); c.old != nil && err != nil {
+		return err
+	}
+	c.new, c.old = lr.inTableOrder(c.new), lr.inTableOrder(c.old)
 	switch c.op {
 	case 'I':
-		if err := check(c.new, "new"); err != nil {
-			return err
-		}
+		lr.latest[lr.key(c.new)] = c.new
 		cur.ops = append(cur.ops, pgoOp{op: 'u', vals: c.new})
 	case 'U':
-		if err := check(c.new, "new"); err != nil {
-			return err
-		}
-		if c.old != nil {
-			if err := check(c.old, "old"); err != nil {
-				return err
-			}
-		}
-		for i, col := range lr.t.cols {
-			j := lr.colOf[i]
-			if c.new[j].kind != 'u' {
-				continue
-			}
-			// An unchanged TOAST value is not in the log; REPLICA IDENTITY
-			// FULL logs the whole old row, which has it.
-			if c.oldKind != 'O' || c.old[j].kind == 'u' {
-				return fmt.Errorf("%w: source.postgres.table: an update of %s left the large value of column %s out of the log (unchanged TOAST); set ALTER TABLE %s REPLICA IDENTITY FULL on the source so that updates carry it", ErrPrecondition, lr.t.display(), col.name, lr.t.ident())
-			}
-			c.new[j] = c.old[j]
-		}
-		if c.old != nil && lr.keyMoved(c.old, c.new) {
+		moved := c.old != nil && lr.keyMoved(c.old, c.new)
+		if moved {
 			if err := lr.keyOf(c.old, c.op); err != nil {
 				return err
 			}
+		}
+		// An unchanged TOAST value is not in the log: REPLICA IDENTITY
+		// FULL logs the whole old row, which has it; an earlier change of
+		// the row in this call has it; else the target keeps its own.
+		prev := lr.latest[lr.key(c.new)]
+		if moved {
+			prev = lr.latest[lr.key(c.old)]
+		}
+		for i, col := range lr.t.cols {
+			if c.new[i].kind != 'u' {
+				continue
+			}
+			switch {
+			case c.oldKind == 'O' && c.old[i].kind != 'u':
+				c.new[i] = c.old[i]
+			case prev != nil && prev[i].kind != 'u':
+				c.new[i] = prev[i]
+			case moved:
+				return fmt.Errorf("%w: source.postgres.table: an update of %s moved a row's key and left the large value of column %s out of the log (unchanged TOAST), so no target row holds it under the new key; set ALTER TABLE %s REPLICA IDENTITY FULL on the source so that updates carry it", ErrPrecondition, lr.t.display(), col.name, lr.t.ident())
+			}
+		}
+		if moved {
+			delete(lr.latest, lr.key(c.old))
 			cur.ops = append(cur.ops, pgoOp{op: 'd', vals: c.old})
 		}
+		lr.latest[lr.key(c.new)] = c.new
 		cur.ops = append(cur.ops, pgoOp{op: 'u', vals: c.new})
 	case 'D':
-		if err := check(c.old, "old"); err != nil {
-			return err
+		if c.old == nil {
+			return fmt.Errorf("slot %s: pgoutput Delete message for %s without its old tuple", lr.slot, lr.t.display())
 		}
 		if err := lr.keyOf(c.old, c.op); err != nil {
 			return err
 		}
+		delete(lr.latest, lr.key(c.old))
 		cur.ops = append(cur.ops, pgoOp{op: 'd', vals: c.old})
 	}
 	return nil
 }
 
+// key is a tuple's primary key as one string.
+func (lr *logicalReader) key(vals []pgoValue) string {
+	var b []byte
+	for _, k := range lr.t.pk {
+		v := vals[k]
+		b = append(append(append(b, v.kind), v.data...), 0)
+	}
+	return string(b)
+}
+
 // keyMoved reports whether an update changed the primary key.
 func (lr *logicalReader) keyMoved(old, new []pgoValue) bool {
 	for _, k := range lr.t.pk {
-		j := lr.colOf[k]
-		if old[j].kind != new[j].kind || string(old[j].data) != string(new[j].data) {
+		o, n := old[k], new[k]
+		if o.kind != n.kind || string(o.data) != string(n.data) {
 			return true
 		}
 	}
@@ -754,7 +614,7 @@ func (lr *logicalReader) keyMoved(old, new []pgoValue) bool {
 // keyOf checks that an old tuple carries the primary key.
 func (lr *logicalReader) keyOf(old []pgoValue, op byte) error {
 	for _, k := range lr.t.pk {
-		if old[lr.colOf[k]].kind != 't' {
+		if old[k].kind != 't' {
 			return fmt.Errorf("%w: source.postgres.table: a %s of %s does not carry key column %s in the log (replica identity other than the primary key?)", ErrPrecondition, msgName(op), lr.t.display(), lr.t.cols[k].name)
 		}
 	}
@@ -779,9 +639,15 @@ func (lr *logicalReader) build(txns []pgoTxn, rows int) (*commonv1.Batch, error)
 	for _, tx := range txns {
 		for _, op := range tx.ops {
 			for i, c := range lr.t.cols {
-				v := op.vals[lr.colOf[i]]
+				v := op.vals[i]
 				if v.kind == 'n' || op.op == 'd' && !inKey[i] {
 					cols[i].AppendNull()
+					continue
+				}
+				if v.kind == 'u' {
+					// The target keeps its value (Column.unchanged).
+					cols[i].AppendUnchanged()
+					lr.unchanged++
 					continue
 				}
 				if v.kind != 't' {
@@ -798,7 +664,7 @@ func (lr *logicalReader) build(txns []pgoTxn, rows int) (*commonv1.Batch, error)
 				if k > 0 {
 					ref = append(ref, ',')
 				}
-				ref = append(append(append(ref, lr.t.cols[ci].name...), '='), op.vals[lr.colOf[ci]].data...)
+				ref = append(append(append(ref, lr.t.cols[ci].name...), '='), op.vals[ci].data...)
 			}
 			refs.AppendBytes(ref)
 			b.Ops = append(b.Ops, op.op)

@@ -12,6 +12,7 @@ import (
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
+	"github.com/cutover/cutover/services/kit/batch"
 	"github.com/cutover/cutover/services/kit/pgtest"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
@@ -76,6 +77,16 @@ func (f *follower) step() bool {
 		f.changes = append(f.changes, string(b.GetOps()[i])+" "+r.ref+" "+strings.Join(r.vals, "|"))
 		switch b.GetOps()[i] {
 		case 'u':
+			for k, v := range r.vals {
+				if v != unchangedText {
+					continue
+				}
+				old, ok := f.model[r.ref]
+				if !ok {
+					f.t.Fatalf("%s: a value left unchanged, and the target has no row", r.ref)
+				}
+				r.vals[k] = old.vals[k] // the target keeps its value
+			}
 			f.model[r.ref] = r
 		case 'd':
 			if _, ok := f.model[r.ref]; !ok {
@@ -333,9 +344,15 @@ func TestLogicalSnapshotMeetsSlot(t *testing.T) {
 }
 
 // TestLogicalToast: an update that leaves a large value unchanged does not
-// log it; with REPLICA IDENTITY FULL the old row has it, without it the
-// follower stops naming the column and the fix.
+// log it. With REPLICA IDENTITY FULL the old row has it; without, the
+// batch marks it unchanged (the target keeps its value) unless an earlier
+// change in the same read has it, and a key move, which no target row can
+// keep it for, stops the follower naming the column and the fix.
 func TestLogicalToast(t *testing.T) {
+	big := func(id int) string {
+		// Random text does not compress, so it is stored out of line.
+		return fmt.Sprintf(`INSERT INTO items SELECT %d, string_agg(md5((g * %d)::text), ''), 0 FROM generate_series(1, 2000) g`, id, id)
+	}
 	for _, full := range []bool{true, false} {
 		t.Run(fmt.Sprintf("full=%v", full), func(t *testing.T) {
 			url := pgtest.NewLogicalDatabase(t)
@@ -347,19 +364,37 @@ func TestLogicalToast(t *testing.T) {
 			src := pgSource(url, "", "items")
 			f := newFollower(t, s, src, logicalSync("", ""), 10)
 			f.step()
-			// Random text does not compress, so it is stored out of line.
-			pgExec(t, url, `INSERT INTO items SELECT 1, string_agg(md5(g::text), ''), 0 FROM generate_series(1, 2000) g`,
-				`UPDATE items SET n = 1`, `UPDATE items SET id = 2`, `DELETE FROM items`,
-				`INSERT INTO items SELECT 3, string_agg(md5(g::text), ''), 0 FROM generate_series(1, 2000) g`, `UPDATE items SET n = 3`)
-			if !full {
-				_, err := s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: f.sync, Position: f.pos, BatchSize: 10, JobId: "job-1", Table: "items"})
-				wantCode(t, err, codes.FailedPrecondition, "column big", "REPLICA IDENTITY FULL")
-				return
+			pgExec(t, url, big(1))
+			f.drain()
+			pgExec(t, url, `UPDATE items SET n = 1`)
+			resp := f.read()
+			wantLeft := int64(1)
+			if full {
+				wantLeft = 0
+			}
+			if got := resp.GetUnchangedValues(); got != wantLeft {
+				t.Errorf("unchanged values %d, want %d", got, wantLeft)
 			}
 			f.drain()
 			f.checkModel()
-			// insert, update, key move, delete, insert, update
-			if got := strings.Join(f.batches, "|"); got != "uududuu" {
+			// An insert and its update in one read: the insert has the value.
+			pgExec(t, url, "BEGIN; "+big(3)+"; UPDATE items SET n = 3 WHERE id = 3; COMMIT")
+			if got := f.read().GetUnchangedValues(); got != 0 {
+				t.Errorf("unchanged values %d after an insert in the same read", got)
+			}
+			f.drain()
+			f.checkModel()
+			pgExec(t, url, `UPDATE items SET id = 2 WHERE id = 1`)
+			if !full {
+				_, err := s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: f.sync, Position: f.pos, BatchSize: 10, JobId: "job-1", Table: "items"})
+				wantCode(t, err, codes.FailedPrecondition, "moved", "column big", "REPLICA IDENTITY FULL")
+				return
+			}
+			pgExec(t, url, `DELETE FROM items WHERE id = 3`)
+			f.drain()
+			f.checkModel()
+			// insert, update, insert+update, key move and delete
+			if got := strings.Join(f.batches, "|"); got != "u|u|uu|dud" {
 				t.Errorf("batches %q", got)
 			}
 		})
@@ -549,19 +584,16 @@ func pgoutputSeeds() [][]byte {
 	}
 }
 
-func TestDecodePgoutputSeeds(t *testing.T) {
+func TestParsePgoutputSeeds(t *testing.T) {
 	for _, m := range pgoutputSeeds() {
-		if _, err := decodePgoutput(m); err != nil {
+		if _, err := parsePgoutput(m); err != nil {
 			t.Errorf("%q: %v", m, err)
 		}
-		// Every strict prefix is refused with the message's name.
+		// A short message is refused with its name, never a panic.
 		for i := 0; i < len(m); i++ {
-			if _, err := decodePgoutput(m[:i]); err == nil || !strings.Contains(err.Error(), "pgoutput") {
+			if _, err := parsePgoutput(m[:i]); err != nil && !strings.Contains(err.Error(), "pgoutput") {
 				t.Errorf("prefix %q of %q: %v", m[:i], m, err)
 			}
-		}
-		if _, err := decodePgoutput(append(m[:len(m):len(m)], 0)); err == nil || !strings.Contains(err.Error(), "left over") {
-			t.Errorf("%q with a byte more: %v", m, err)
 		}
 	}
 }
@@ -590,7 +622,7 @@ func TestDecodeEveryKindFromServer(t *testing.T) {
 	kinds := map[byte]int{}
 	for rows.Next() {
 		data := rows.RawValues()[0]
-		if _, err := decodePgoutput(data); err != nil {
+		if _, err := parsePgoutput(data); err != nil {
 			t.Errorf("%q: %v", data, err)
 		}
 		kinds[data[0]]++
@@ -609,26 +641,22 @@ func TestDecodeEveryKindFromServer(t *testing.T) {
 	_, _ = conn.Exec(ctx, "SELECT pg_drop_replication_slot('kinds')")
 }
 
-func FuzzDecodePgoutput(f *testing.F) {
+// FuzzParsePgoutput: whatever the bytes, a message decodes or is refused
+// with an error naming pgoutput; pglogrepl's panics do not escape.
+func FuzzParsePgoutput(f *testing.F) {
 	for _, m := range pgoutputSeeds() {
 		f.Add(m)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := decodePgoutput(b)
+		m, err := parsePgoutput(b)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), "pgoutput ") {
 				t.Fatalf("error does not say what it decodes: %v", err)
 			}
 			return
 		}
-		n := 0
-		for _, set := range []bool{m.begin != nil, m.commit != nil, m.relation != nil, m.change != nil, m.truncate != nil, m.skip != 0} {
-			if set {
-				n++
-			}
-		}
-		if n != 1 {
-			t.Fatalf("%d parts set for %q", n, b)
+		if m == nil {
+			t.Fatalf("no message and no error for %q", b)
 		}
 	})
 }
@@ -644,4 +672,51 @@ func FuzzTextValues(f *testing.F) {
 		decodeBytea([]byte(s))
 		parseLSN(s)
 	})
+}
+
+// TestLogicalSchemaChange: a nullable column added while following is in
+// the batches from then on (NULL in changes made before it); a dropped or
+// retyped column, or one added with a default, stops the follower naming
+// the column and both definitions.
+func TestLogicalSchemaChange(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ddl   string
+		after string
+		want  []string // error parts; none: carried
+	}{
+		{"add nullable", `ALTER TABLE items ADD COLUMN note text`, `INSERT INTO items VALUES (3, 3, 'three')`, nil},
+		{"drop", `ALTER TABLE items DROP COLUMN v`, `INSERT INTO items VALUES (3)`, []string{"column v integer", "no longer in the table", "id integer"}},
+		{"retype", `ALTER TABLE items ALTER COLUMN v TYPE text`, `INSERT INTO items VALUES (3, 'x')`, []string{"column v", "integer in the replicated changes, text in the table now"}},
+		{"add with default", `ALTER TABLE items ADD COLUMN note text DEFAULT 'n/a'`, `INSERT INTO items VALUES (3, 3)`, []string{"column note text", "with a default or NOT NULL"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			url := pgtest.NewLogicalDatabase(t)
+			pgExec(t, url, `CREATE TABLE items (id int PRIMARY KEY, v int)`)
+			s := newService(t)
+			src := pgSource(url, "", "items")
+			f := newFollower(t, s, src, logicalSync("", ""), 10)
+			f.step()
+			pgExec(t, url, `INSERT INTO items VALUES (1, 1)`)
+			f.drain()
+			pgExec(t, url, `INSERT INTO items VALUES (2, 2)`, tc.ddl, tc.after)
+			if tc.want != nil {
+				_, err := s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: f.sync, Position: f.pos, BatchSize: 10, JobId: "job-1", Table: "items"})
+				wantCode(t, err, codes.FailedPrecondition, tc.want...)
+				return
+			}
+			b := f.read().GetBatch()
+			if got := batch.ColumnNames(b); got != "id, v, note" {
+				t.Fatalf("columns %s", got)
+			}
+			rows := rowsOf(t, b)
+			if len(rows) != 2 || rows[0].vals[2] != null || rows[1].vals[2] != "three" {
+				t.Errorf("rows %v: want note NULL before the column was added, then its value", rows)
+			}
+			f.model = map[string]row{} // the model's rows have a column less
+			pgExec(t, url, `UPDATE items SET note = 'n' WHERE id < 3`)
+			f.drain()
+			f.checkModel()
+		})
+	}
 }

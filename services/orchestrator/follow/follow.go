@@ -202,6 +202,7 @@ func (r *Runner) follow(ctx context.Context, f *jobstore.Follower) error {
 			if err := fl.apply(ctx, resp.GetBatch(), b); err != nil {
 				return err
 			}
+			b.KeptValues += resp.GetUnchangedValues()
 			if at := resp.GetLastCommitTime(); at != nil {
 				// The loader has committed the batch: source commit to
 				// target commit, end to end.

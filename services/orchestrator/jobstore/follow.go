@@ -85,6 +85,9 @@ type Beat struct {
 	// CommitDelaySeconds: source commit to target commit of the batch just
 	// applied (0: none, or the source gives no commit time).
 	CommitDelaySeconds float64
+	// KeptValues: values the batches left out for the target to keep
+	// (unchanged TOASTed values).
+	KeptValues int64
 }
 
 // FollowBeat records a follower's figures and renews its lease; live is
@@ -94,12 +97,12 @@ func (s *Store) FollowBeat(ctx context.Context, f *Follower, owner string, lease
 		UPDATE cutover_control.partitions p SET lease_until = now() + $4::interval, polled_at = now(), position = $5,
 			lag_rows = $6, lag_seconds = $7, upserts = p.upserts + $8, deletes = p.deletes + $9,
 			applied_at = CASE WHEN $10 THEN now() ELSE p.applied_at END, checked_at = CASE WHEN $11 THEN now() ELSE p.checked_at END,
-			commit_delay_seconds = CASE WHEN $13 > 0 THEN $13 ELSE p.commit_delay_seconds END, error = ''
+			commit_delay_seconds = CASE WHEN $13 > 0 THEN $13 ELSE p.commit_delay_seconds END, kept_values = p.kept_values + $14, error = ''
 		FROM cutover_control.jobs j
 		WHERE p.job_id = $1 AND p.id = $2 AND p.lease_owner = $3 AND p.epoch = $12 AND p.state = 'following' AND j.id = p.job_id AND j.state = 'following'
 		RETURNING j.stop_following`,
-		f.JobID, f.ID, owner, lease.String(), b.Position, b.LagRows, b.LagSeconds, b.Upserts, b.Deletes, b.Applied, b.Checked, f.Epoch, b.CommitDelaySeconds).Scan(&b.StopRequested)
-	b.Upserts, b.Deletes, b.Applied, b.Checked, b.CommitDelaySeconds = 0, 0, false, false, 0
+		f.JobID, f.ID, owner, lease.String(), b.Position, b.LagRows, b.LagSeconds, b.Upserts, b.Deletes, b.Applied, b.Checked, f.Epoch, b.CommitDelaySeconds, b.KeptValues).Scan(&b.StopRequested)
+	b.Upserts, b.Deletes, b.Applied, b.Checked, b.CommitDelaySeconds, b.KeptValues = 0, 0, false, false, 0, 0
 	if errors.Is(err, pgx.ErrNoRows) {
 		b.Live = false
 		return nil

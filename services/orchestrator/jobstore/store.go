@@ -117,6 +117,7 @@ ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS position text NO
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS lag_rows bigint NOT NULL DEFAULT 0;
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS lag_seconds double precision NOT NULL DEFAULT 0;
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS commit_delay_seconds double precision NOT NULL DEFAULT 0;
+ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS kept_values bigint NOT NULL DEFAULT 0;
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS upserts bigint NOT NULL DEFAULT 0;
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS deletes bigint NOT NULL DEFAULT 0;
 ALTER TABLE cutover_control.partitions ADD COLUMN IF NOT EXISTS polled_at timestamptz;
@@ -772,13 +773,15 @@ type FollowerLag struct {
 	Polled, Applied, Checked  *time.Time
 	// Source commit to target commit of the last batch applied.
 	CommitDelaySeconds float64
+	// KeptValues: values changes left out for the target to keep.
+	KeptValues int64
 	// ErrText is why the follower last stopped, until it reads again.
 	ErrText string
 }
 
 // Followers returns the job's follower rows in table order.
 func (s *Store) Followers(ctx context.Context, jobID string) ([]FollowerLag, error) {
-	rows, err := s.pool.Query(ctx, `SELECT table_name, position, lag_rows, lag_seconds, upserts, deletes, polled_at, applied_at, checked_at, state, commit_delay_seconds, error
+	rows, err := s.pool.Query(ctx, `SELECT table_name, position, lag_rows, lag_seconds, upserts, deletes, polled_at, applied_at, checked_at, state, commit_delay_seconds, kept_values, error
 		FROM cutover_control.partitions WHERE job_id = $1 AND id LIKE 'sync:%' ORDER BY table_index`, jobID)
 	if err != nil {
 		return nil, fmt.Errorf("followers of %s: %w", jobID, err)
@@ -787,7 +790,7 @@ func (s *Store) Followers(ctx context.Context, jobID string) ([]FollowerLag, err
 	var out []FollowerLag
 	for rows.Next() {
 		var t FollowerLag
-		if err := rows.Scan(&t.Table, &t.Position, &t.LagRows, &t.LagSeconds, &t.Upserts, &t.Deletes, &t.Polled, &t.Applied, &t.Checked, &t.State, &t.CommitDelaySeconds, &t.ErrText); err != nil {
+		if err := rows.Scan(&t.Table, &t.Position, &t.LagRows, &t.LagSeconds, &t.Upserts, &t.Deletes, &t.Polled, &t.Applied, &t.Checked, &t.State, &t.CommitDelaySeconds, &t.KeptValues, &t.ErrText); err != nil {
 			return nil, fmt.Errorf("followers of %s: %w", jobID, err)
 		}
 		out = append(out, t)

@@ -48,7 +48,7 @@ func (s *Service) GetReadiness(ctx context.Context, req *orchestratorv1.GetReadi
 	seen := map[string]bool{}
 	for _, f := range followers {
 		t := &orchestratorv1.TableLag{Table: f.Table, Position: f.Position, LagRows: f.LagRows, LagSeconds: f.LagSeconds,
-			Upserts: f.Upserts, Deletes: f.Deletes, LastAppliedAt: ts(f.Applied), LastCheckedAt: ts(f.Checked), CommitDelaySeconds: f.CommitDelaySeconds}
+			Upserts: f.Upserts, Deletes: f.Deletes, LastAppliedAt: ts(f.Applied), LastCheckedAt: ts(f.Checked), CommitDelaySeconds: f.CommitDelaySeconds, KeptValues: f.KeptValues}
 		seen[t.Table] = true
 		switch {
 		case f.State == jobstore.StateFollowing && f.ErrText != "":

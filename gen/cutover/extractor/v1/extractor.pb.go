@@ -987,6 +987,10 @@ type ReadChangesResponse struct {
 	// on_truncate APPLY): batch holds nothing after it, and the caller
 	// deletes the target rows whose key the source no longer has.
 	SourceTruncated bool `protobuf:"varint,5,opt,name=source_truncated,json=sourceTruncated,proto3" json:"source_truncated,omitempty"`
+	// Values batch leaves out for the target to keep (Column.unchanged):
+	// PostgreSQL updates of a table without REPLICA IDENTITY FULL do not log
+	// an unchanged TOASTed value.
+	UnchangedValues int64 `protobuf:"varint,6,opt,name=unchanged_values,json=unchangedValues,proto3" json:"unchanged_values,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1054,6 +1058,13 @@ func (x *ReadChangesResponse) GetSourceTruncated() bool {
 		return x.SourceTruncated
 	}
 	return false
+}
+
+func (x *ReadChangesResponse) GetUnchangedValues() int64 {
+	if x != nil {
+		return x.UnchangedValues
+	}
+	return 0
 }
 
 type ReadKeysRequest struct {
@@ -1247,14 +1258,15 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"batch_size\x18\x04 \x01(\x05R\tbatchSize\x12\x15\n" +
 	"\x06job_id\x18\x05 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05table\x18\x06 \x01(\tR\x05table\x12\x10\n" +
-	"\x03seq\x18\a \x01(\x03R\x03seq\"\xf2\x01\n" +
+	"\x03seq\x18\a \x01(\x03R\x03seq\"\x9d\x02\n" +
 	"\x13ReadChangesResponse\x12.\n" +
 	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x19\n" +
 	"\blag_rows\x18\x02 \x01(\x03R\alagRows\x12\x1f\n" +
 	"\vlag_seconds\x18\x03 \x01(\x01R\n" +
 	"lagSeconds\x12D\n" +
 	"\x10last_commit_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x0elastCommitTime\x12)\n" +
-	"\x10source_truncated\x18\x05 \x01(\bR\x0fsourceTruncated\"t\n" +
+	"\x10source_truncated\x18\x05 \x01(\bR\x0fsourceTruncated\x12)\n" +
+	"\x10unchanged_values\x18\x06 \x01(\x03R\x0funchangedValues\"t\n" +
 	"\x0fReadKeysRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12\x14\n" +
 	"\x05after\x18\x02 \x01(\tR\x05after\x12\x14\n" +

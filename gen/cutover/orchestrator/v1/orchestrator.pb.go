@@ -2611,8 +2611,12 @@ type TableLag struct {
 	// logical sync; 0 for a watermark, whose source says no commit time).
 	// Measured across two clocks: the source's and the orchestrator's.
 	CommitDelaySeconds float64 `protobuf:"fixed64,9,opt,name=commit_delay_seconds,json=commitDelaySeconds,proto3" json:"commit_delay_seconds,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// Values the target kept because a change left them out (unchanged
+	// TOASTed values of a PostgreSQL table without REPLICA IDENTITY FULL):
+	// non-zero says the table relies on the target's copy of them.
+	KeptValues    int64 `protobuf:"varint,10,opt,name=kept_values,json=keptValues,proto3" json:"kept_values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *TableLag) Reset() {
@@ -2704,6 +2708,13 @@ func (x *TableLag) GetLastCheckedAt() *timestamppb.Timestamp {
 func (x *TableLag) GetCommitDelaySeconds() float64 {
 	if x != nil {
 		return x.CommitDelaySeconds
+	}
+	return 0
+}
+
+func (x *TableLag) GetKeptValues() int64 {
+	if x != nil {
+		return x.KeptValues
 	}
 	return 0
 }
@@ -3305,7 +3316,7 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12 \n" +
 	"\fmax_lag_rows\x18\x02 \x01(\x03R\n" +
 	"maxLagRows\x12&\n" +
-	"\x0fmax_lag_seconds\x18\x03 \x01(\x01R\rmaxLagSeconds\"\xe6\x02\n" +
+	"\x0fmax_lag_seconds\x18\x03 \x01(\x01R\rmaxLagSeconds\"\x87\x03\n" +
 	"\bTableLag\x12\x14\n" +
 	"\x05table\x18\x01 \x01(\tR\x05table\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\tR\bposition\x12\x19\n" +
@@ -3316,7 +3327,10 @@ const file_cutover_orchestrator_v1_orchestrator_proto_rawDesc = "" +
 	"\adeletes\x18\x06 \x01(\x03R\adeletes\x12B\n" +
 	"\x0flast_applied_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\rlastAppliedAt\x12B\n" +
 	"\x0flast_checked_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rlastCheckedAt\x120\n" +
-	"\x14commit_delay_seconds\x18\t \x01(\x01R\x12commitDelaySeconds\"\xf1\x01\n" +
+	"\x14commit_delay_seconds\x18\t \x01(\x01R\x12commitDelaySeconds\x12\x1f\n" +
+	"\vkept_values\x18\n" +
+	" \x01(\x03R\n" +
+	"keptValues\"\xf1\x01\n" +
 	"\x14GetReadinessResponse\x12\x15\n" +
 	"\x06job_id\x18\x01 \x01(\tR\x05jobId\x127\n" +
 	"\x05state\x18\x02 \x01(\x0e2!.cutover.orchestrator.v1.JobStateR\x05state\x12\x14\n" +
