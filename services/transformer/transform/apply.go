@@ -257,6 +257,9 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 	// Delete rows of a change batch carry only their key: filters,
 	// expressions and new ids skip them, and a NULL in another column is
 	// NULL, not a missing value (no default, no not_null reject).
+	// An upsert's unchanged value (Column.unchanged) stays unchanged in a
+	// column mapped from it; a filter, expression or id reading it rejects
+	// the row (rule unchanged_value): its result is unknown.
 	dels := deleteRows(in)
 	skipped, rejects, err := p.applyFilters(in, byName, orBits(batch.Rejected(in), dels))
 	if err != nil {
@@ -334,6 +337,12 @@ func (p *plan) apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 			}
 			if batch.Bit(dels, i) && (src == nil || batch.IsNull(src, i)) {
 				bld.AppendNull() // a delete row's non-key column
+				continue
+			}
+			if src != nil && batch.IsUnchanged(src, i) {
+				// Left out of the change: the target keeps its value, so
+				// there is nothing to clean, cast or default.
+				bld.AppendUnchanged()
 				continue
 			}
 			// Cleaning works on the value's text; its output is text to cast.

@@ -39,6 +39,10 @@ type exprPlan struct {
 	prg    cel.Program
 	vars   []string // free identifiers: column names read as variables
 	useRow bool     // the expression reads the `row` map
+	// rowKeys are the constant keys of row["k"] and row.k; rowAny: `row` is
+	// also used otherwise (row[v], row.size()), so it may read any column.
+	rowKeys []string
+	rowAny  bool
 	// out is the checked result type; dyn when it depends on the row.
 	out *cel.Type
 }
@@ -61,7 +65,7 @@ func compileExpr(src string, sources map[string]bool) (*exprPlan, error) {
 	native := parsed.NativeRep()
 	bound := map[string]bool{}
 	var idents, rowKeys []string
-	useRow := false
+	useRow, rowUses := false, 0
 	for _, e := range celast.MatchDescendants(celast.NavigateAST(native), celast.AllMatcher()) {
 		switch e.Kind() {
 		case celast.ComprehensionKind:
@@ -73,6 +77,7 @@ func compileExpr(src string, sources map[string]bool) (*exprPlan, error) {
 		case celast.IdentKind:
 			if e.AsIdent() == rowVar {
 				useRow = true
+				rowUses++
 			}
 			idents = append(idents, e.AsIdent())
 		case celast.SelectKind:
@@ -122,7 +127,49 @@ func compileExpr(src string, sources map[string]bool) (*exprPlan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &exprPlan{prg: prg, vars: vars, useRow: useRow, out: checked.OutputType()}, nil
+	return &exprPlan{prg: prg, vars: vars, useRow: useRow, rowKeys: rowKeys, rowAny: rowUses > len(rowKeys), out: checked.OutputType()}, nil
+}
+
+// reads reports whether the expression may read column name. Cheap and
+// conservative: a reference counts even where evaluation would not reach it.
+func (e *exprPlan) reads(name string) bool {
+	return e.rowAny || slices.Contains(e.vars, name) || slices.Contains(e.rowKeys, name)
+}
+
+// unchangedCols are the columns of in that leave a value out on some row
+// (Column.unchanged) and that the expression reads; nil for most batches.
+func (e *exprPlan) unchangedCols(in *commonv1.Batch) []*commonv1.Column {
+	if !batch.HasUnchanged(in) {
+		return nil
+	}
+	var out []*commonv1.Column
+	for _, c := range in.GetColumns() {
+		if len(c.GetUnchanged()) > 0 && e.reads(c.GetName()) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// firstUnchanged names the first of cols whose row i the change left out,
+// "" when none: a value computed from it cannot be known here.
+func firstUnchanged(cols []*commonv1.Column, i int) string {
+	for _, c := range cols {
+		if batch.IsUnchanged(c, i) {
+			return c.GetName()
+		}
+	}
+	return ""
+}
+
+// ruleUnchanged is the reject rule of a row whose value would be computed
+// from a value the change left out.
+const ruleUnchanged = "unchanged_value"
+
+// unchangedReason says why a value read from source column name is missing.
+func unchangedReason(name string) string {
+	return "source column " + name + " is not in the change: its value was an unchanged TOASTed value, which PostgreSQL leaves out of the log; " +
+		"REPLICA IDENTITY FULL on the source table carries it"
 }
 
 // activation binds the expression's variables to the batch's columns;
@@ -233,9 +280,14 @@ func (c *colPlan) applyExpr(k int, in *commonv1.Batch, byName map[string]*common
 		rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: rule, Column: c.target,
 			Reason: "column " + c.target + ": " + reason, Raw: batch.SafeRaw(raw)})
 	}
+	unchanged := c.expr.unchangedCols(in)
 	for i := 0; i < n; i++ {
 		if batch.Bit(rejected, i) {
 			bld.AppendNull()
+			continue
+		}
+		if name := firstUnchanged(unchanged, i); name != "" {
+			reject(i, ruleUnchanged, "the expression reads "+unchangedReason(name), nil)
 			continue
 		}
 		act.i, act.row = i, nil

@@ -46,20 +46,23 @@ func compileFilter(j int, f *commonv1.RowFilter, sources map[string]bool) (filte
 
 // applyFilters evaluates the filters on every row not yet rejected, in
 // order; the first that holds rejects the row (stage "filter"), and a filter
-// that fails or gives no bool quarantines it (rule filter_error). Either way
-// the row's bit is set in rejected so that no column reports it again: a
-// row is never both filtered and quarantined.
+// that fails or gives no bool quarantines it (rule filter_error), as does
+// one that reads a value the change left out (rule unchanged_value). Either
+// way the row's bit is set in rejected so that no column reports it again:
+// a row is never both filtered and quarantined.
 func (p *plan) applyFilters(in *commonv1.Batch, byName map[string]*commonv1.Column, rejected []byte) ([]byte, []*commonv1.Reject, error) {
 	if len(p.filters) == 0 {
 		return rejected, nil, nil
 	}
 	acts := make([]*rowActivation, len(p.filters))
+	unchanged := make([][]*commonv1.Column, len(p.filters))
 	for j := range p.filters {
 		act, err := p.filters[j].expr.activation(fmt.Sprintf("filters[%d].when", j), in, byName)
 		if err != nil {
 			return nil, nil, err
 		}
 		acts[j] = act
+		unchanged[j] = p.filters[j].expr.unchangedCols(in)
 	}
 	var rejects []*commonv1.Reject
 	for i := range int(in.GetNumRows()) {
@@ -67,6 +70,14 @@ func (p *plan) applyFilters(in *commonv1.Batch, byName map[string]*commonv1.Colu
 			continue
 		}
 		for j := range p.filters {
+			// Whether the filter holds is unknown without the value: the
+			// row is quarantined rather than guessed in or out.
+			if name := firstUnchanged(unchanged[j], i); name != "" {
+				rejected = batch.SetBit(rejected, i)
+				rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: ruleUnchanged,
+					Reason: fmt.Sprintf("filters[%d] reads %s", j, unchangedReason(name))})
+				break
+			}
 			act := acts[j]
 			act.i, act.row = i, nil
 			v, _, err := p.filters[j].expr.prg.Eval(act)

@@ -140,6 +140,10 @@ func (c *colPlan) applyID(k int, in *commonv1.Batch, byName map[string]*commonv1
 			old.null()
 			continue
 		}
+		if batch.IsUnchanged(src, i) {
+			reject(i, ruleUnchanged, "the identifier is derived from "+unchangedReason(c.source), nil)
+			continue
+		}
 		var v []byte
 		missing := batch.IsNull(src, i)
 		if !missing {

@@ -45,6 +45,7 @@ type exprRule struct {
 	vars    []string // free identifiers: column names read as variables
 	rowKeys []string // constant keys of row["k"] and row.k
 	useRow  bool
+	rowAny  bool // `row` is also used otherwise (row[v], row.size()): it may read any column
 
 	mu    sync.Mutex
 	plans map[string]cel.Program // by the variables' types
@@ -67,6 +68,7 @@ func parseExpr(src string) (*exprRule, error) {
 	e := &exprRule{src: src, parsed: parsed, plans: map[string]cel.Program{}}
 	bound := map[string]bool{}
 	var idents []string
+	rowUses := 0
 	for _, n := range celast.MatchDescendants(celast.NavigateAST(parsed.NativeRep()), celast.AllMatcher()) {
 		switch n.Kind() {
 		case celast.ComprehensionKind:
@@ -78,6 +80,7 @@ func parseExpr(src string) (*exprRule, error) {
 		case celast.IdentKind:
 			if n.AsIdent() == rowVar {
 				e.useRow = true
+				rowUses++
 			}
 			idents = append(idents, n.AsIdent())
 		case celast.SelectKind:
@@ -93,6 +96,7 @@ func parseExpr(src string) (*exprRule, error) {
 			}
 		}
 	}
+	e.rowAny = rowUses > len(e.rowKeys)
 	slices.Sort(idents)
 	for _, id := range slices.Compact(idents) {
 		if !bound[id] && !celTypeIdents[id] {
@@ -122,6 +126,38 @@ func (e *exprRule) unknown(have func(string) bool) []string {
 		}
 	}
 	return out
+}
+
+// reads reports whether the expression may read column name. Cheap and
+// conservative: a reference counts even where evaluation would not reach it.
+func (e *exprRule) reads(name string) bool {
+	return e.rowAny || slices.Contains(e.vars, name) || slices.Contains(e.rowKeys, name)
+}
+
+// unchangedCols are the columns of in that leave a value out on some row
+// (Column.unchanged) and that the expression reads; nil for most batches.
+func (e *exprRule) unchangedCols(in *commonv1.Batch) []*commonv1.Column {
+	if !batch.HasUnchanged(in) {
+		return nil
+	}
+	var out []*commonv1.Column
+	for _, c := range in.GetColumns() {
+		if len(c.GetUnchanged()) > 0 && e.reads(c.GetName()) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// firstUnchanged returns the first of cols whose row i the change left out,
+// nil when none: the expression cannot be judged on that row.
+func firstUnchanged(cols []*commonv1.Column, i int) *commonv1.Column {
+	for _, c := range cols {
+		if batch.IsUnchanged(c, i) {
+			return c
+		}
+	}
+	return nil
 }
 
 // check type-checks the expression with each variable typed from typeOf

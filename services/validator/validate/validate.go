@@ -162,6 +162,10 @@ func Apply(rules []*commonv1.Rule, in *commonv1.Batch) (*commonv1.Batch, error) 
 // and a warning counts only rows that load. Counting is by rows, never by
 // rejects. Unique and references rules need the whole job: the loader
 // checks them when the staged table is finalized, Apply skips them.
+//
+// A change batch's unchanged slot (Column.unchanged) is not judged by a
+// column rule: the target keeps its value. An expression reading one fails
+// with rule unchanged_value. The bits go through with the columns.
 func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 	if err := batch.Check(in); err != nil {
 		return nil, err
@@ -188,17 +192,26 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		if r.jobWide() {
 			continue
 		}
+		// add records a failure of r.
+		add := func(rj *commonv1.Reject) {
+			rj.Stage, rj.Warning = "validate", r.warn
+			rejects = append(rejects, rj)
+			if r.warn {
+				warned = true
+			} else {
+				errRows = batch.SetBit(errRows, int(rj.Row))
+			}
+		}
 		reject := func(i int, why string, raw string) {
 			if r.column != "" {
 				why = "column " + r.column + ": " + why
 			}
-			rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "validate", Rule: r.name, Column: r.column,
-				Reason: why, Raw: raw, Warning: r.warn})
-			if r.warn {
-				warned = true
-			} else {
-				errRows = batch.SetBit(errRows, i)
-			}
+			add(&commonv1.Reject{Row: int32(i), Rule: r.name, Column: r.column, Reason: why, Raw: raw})
+		}
+		// An expression that reads a value the change left out cannot be
+		// judged: the row fails the rule (a warning for a warn rule).
+		rejectUnchanged := func(i int, col string) {
+			add(&commonv1.Reject{Row: int32(i), Rule: ruleUnchanged, Column: col, Reason: unchangedReason(r.name, col)})
 		}
 		var col *commonv1.Column
 		if r.column != "" {
@@ -208,7 +221,7 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 			}
 		}
 		if r.kind == "expr" {
-			if err := c.applyExpr(r, in, byName, rejected, reject); err != nil {
+			if err := c.applyExpr(r, in, byName, rejected, reject, rejectUnchanged); err != nil {
 				return nil, err
 			}
 			continue
@@ -222,8 +235,8 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 		}
 		byteCol := batch.Storage(col.GetType()) == batch.StorageBytes
 		for i := 0; i < n; i++ {
-			if batch.Bit(rejected, i) {
-				continue
+			if batch.Bit(rejected, i) || batch.IsUnchanged(col, i) {
+				continue // an unchanged slot is NULL but holds no value to judge: the target keeps its own
 			}
 			null := batch.IsNull(col, i)
 			if null {
@@ -279,6 +292,17 @@ func (c *Compiled) Apply(in *commonv1.Batch) (*commonv1.Batch, error) {
 	}, nil
 }
 
+// ruleUnchanged is the reject rule of a row whose rule expression reads a
+// value the change left out, as in the transformer.
+const ruleUnchanged = "unchanged_value"
+
+// unchangedReason says why rule name could not judge a row: its expression
+// reads column col, which the change left out.
+func unchangedReason(name, col string) string {
+	return "rule " + name + " reads column " + col + ", which is not in the change: its value was an unchanged TOASTed value, " +
+		"which PostgreSQL leaves out of the log; REPLICA IDENTITY FULL on the source table carries it"
+}
+
 // checkLength returns why v's length is outside the rule's bounds: in
 // characters (runes; an invalid byte counts as one), in bytes for bytea.
 func (r *rule) checkLength(v []byte, isBytes bool) string {
@@ -297,8 +321,9 @@ func (r *rule) checkLength(v []byte, isBytes bool) string {
 
 // applyExpr evaluates an expression rule on every row not rejected
 // upstream. NULL columns are null in the expression: the expression
-// decides (e.g. "shipped_at == null || shipped_at >= ordered_at").
-func (c *Compiled) applyExpr(r *rule, in *commonv1.Batch, byName map[string]*commonv1.Column, rejected []byte, reject func(int, string, string)) error {
+// decides (e.g. "shipped_at == null || shipped_at >= ordered_at"); a
+// value the change left out is not null but unknown: rejectUnchanged.
+func (c *Compiled) applyExpr(r *rule, in *commonv1.Batch, byName map[string]*commonv1.Column, rejected []byte, reject func(int, string, string), rejectUnchanged func(int, string)) error {
 	if miss := r.expr.unknown(func(name string) bool { _, ok := byName[name]; return ok }); len(miss) > 0 {
 		return &fieldError{r.field + ".expr.expr", fmt.Sprintf("unknown column %q (batch has: %s)", miss[0], batch.ColumnNames(in)), ErrUnknownColumn}
 	}
@@ -310,8 +335,13 @@ func (c *Compiled) applyExpr(r *rule, in *commonv1.Batch, byName map[string]*com
 	for _, v := range r.expr.vars {
 		act.cols[v] = byName[v]
 	}
+	unchanged := r.expr.unchangedCols(in)
 	for i := 0; i < int(in.GetNumRows()); i++ {
 		if batch.Bit(rejected, i) {
+			continue
+		}
+		if col := firstUnchanged(unchanged, i); col != nil {
+			rejectUnchanged(i, col.GetName())
 			continue
 		}
 		if why := r.expr.eval(p, act, i); why != "" {
