@@ -44,12 +44,19 @@ func (s *Service) createTables(ctx context.Context, req *loaderv1.CreateTablesRe
 				return nil, fmt.Errorf("%w: tables[%d].columns[%d]: column %q: %v", ErrInvalidArgument, i, j, c.GetName(), err)
 			}
 		}
-		// An existing table is never touched: no columns, defaults or
-		// triggers are added to it.
+		// An existing table is never touched (no defaults or triggers are
+		// added to it), except for missing columns with add_columns.
 		var exists bool
 		if err := t.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 			WHERE n.nspname = $1 AND c.relname = $2)`, schema, def.GetName()).Scan(&exists); err != nil {
 			return nil, t.dbErr("create tables", err)
+		}
+		if exists && req.GetAddColumns() {
+			st, err := addColumnsDDL(ctx, t.pool, schema, def)
+			if err != nil {
+				return nil, t.dbErr("create tables", err)
+			}
+			stmts = append(stmts, st...)
 		}
 		if exists {
 			continue
@@ -211,4 +218,28 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// addColumnsDDL adds def's columns that the existing table lacks, nullable
+// and without a default (the rows there have no value for them); an enum
+// column is text, as on the wire.
+func addColumnsDDL(ctx context.Context, q querier, schema string, def *loaderv1.TableDefinition) ([]string, error) {
+	var stmts []string
+	for _, c := range def.GetColumns() {
+		var has bool
+		if err := q.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+			WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 AND a.attnum > 0 AND NOT a.attisdropped)`, schema, def.GetName(), c.GetName()).Scan(&has); err != nil {
+			return nil, err
+		}
+		if has {
+			continue
+		}
+		typ := strings.ToLower(strings.TrimSpace(c.GetPgType()))
+		if c.GetEnumType() != "" {
+			typ = "text"
+		}
+		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN IF NOT EXISTS %s %s",
+			pgx.Identifier{schema, def.GetName()}.Sanitize(), pgx.Identifier{c.GetName()}.Sanitize(), typ))
+	}
+	return stmts, nil
 }

@@ -236,6 +236,10 @@ type loader struct {
 	binary bool    // the current batch goes as binary COPY
 	lines  []int32 // rows the current batch sends, l.enc's or l.bin's
 
+	// Values a change batch leaves out (Column.unchanged, unchanged.go).
+	keep    []int  // columns leaving a value out in a line sent
+	keepSQL string // the upsert statement keeping the target's values
+
 	// change is what the current batch does row by row when it is a change
 	// batch (Batch.ops, changes.go); nil otherwise.
 	change *changeSet
@@ -324,6 +328,9 @@ func (l *loader) loadBatch(ctx context.Context, b *commonv1.Batch) (outcome, err
 				return outcome{}, fmt.Errorf("%w: batch seq %d: batch.columns[%d].name is empty", ErrInvalidArgument, b.GetSeq(), k)
 			}
 		}
+	}
+	if err := checkUnchanged(b); err != nil {
+		return outcome{}, err
 	}
 	o := outcome{preRejected: pre, rowsToLoad: toLoad}
 	l.change = nil
@@ -418,6 +425,7 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 			l.enc.encode(b, mask)
 			l.lines = l.enc.lines
 		}
+		l.prepareKeep(b)
 		if l.upsert && len(l.lines) > 0 {
 			if err := l.upsertTemp(ctx, tx, b); err != nil {
 				return o, false, err
@@ -426,7 +434,7 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 		switch {
 		case len(l.lines) == 0: // every row was set aside before sending
 		case !isolate:
-			n, err := l.write(ctx, tx, b, 0, len(l.lines))
+			n, missing, err := l.write(ctx, tx, b, 0, len(l.lines))
 			if err != nil {
 				if isDataError(err) {
 					return o, true, nil
@@ -434,6 +442,10 @@ func (l *loader) attempt(ctx context.Context, b *commonv1.Batch, rejected []byte
 				return o, false, l.t.dbErr(fmt.Sprintf("batch seq %d: copy into %s", b.GetSeq(), l.table), err)
 			}
 			o.copiedRows = n
+			if len(missing) > 0 {
+				o.loadRejects = append(o.loadRejects, missing...)
+				slices.SortStableFunc(o.loadRejects, func(a, b *commonv1.Reject) int { return int(a.Row - b.Row) })
+			}
 		default:
 			n, err := l.isolate(ctx, tx, b, 0, len(l.lines), &o)
 			if err != nil {
@@ -559,11 +571,12 @@ func (l *loader) isolate(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, lo, 
 	if _, err := tx.Exec(ctx, "SAVEPOINT cutover_row"); err != nil {
 		return 0, l.t.dbErr(op, err)
 	}
-	n, err := l.write(ctx, tx, b, lo, hi)
+	n, missing, err := l.write(ctx, tx, b, lo, hi)
 	if err == nil {
 		if _, err := tx.Exec(ctx, "RELEASE SAVEPOINT cutover_row"); err != nil {
 			return 0, l.t.dbErr(op, err)
 		}
+		o.loadRejects = append(o.loadRejects, missing...)
 		return n, nil
 	}
 	if !isDataError(err) {

@@ -77,19 +77,35 @@ ALTER TABLE %s ADD COLUMN %s bigint GENERATED ALWAYS AS IDENTITY`, strings.Join(
 
 // write sends lines [lo, hi): straight into the table, or for an upsert
 // into the temporary table and from there into the target. It returns the
-// rows sent.
-func (l *loader) write(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, lo, hi int) (int64, error) {
+// rows loaded and the rows it set aside (a value left out of the change
+// and no target row to keep it from: keepSQL).
+func (l *loader) write(ctx context.Context, tx pgx.Tx, b *commonv1.Batch, lo, hi int) (int64, []*commonv1.Reject, error) {
 	tag, err := l.copy(ctx, tx.Conn().PgConn(), b, lo, hi)
 	if err != nil || !l.upsert {
-		return tag.RowsAffected(), err
+		return tag.RowsAffected(), nil, err
 	}
 	var pb pgx.Batch
-	pb.Queue(l.upSQL, l.cfg.GetJobId(), l.cfg.GetTable())
+	var missing []int32
+	if args := l.keepArgs(b, lo, hi); args != nil {
+		pb.Queue(l.keepSQL, args...).Query(func(rows pgx.Rows) (err error) {
+			missing, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+			return err
+		})
+	} else {
+		pb.Queue(l.upSQL, l.cfg.GetJobId(), l.cfg.GetTable())
+	}
 	pb.Queue("DELETE FROM " + upsertTable) // the isolating path sends several ranges
 	if err := tx.SendBatch(ctx, &pb).Close(); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return tag.RowsAffected(), nil
+	var rejects []*commonv1.Reject
+	for _, k := range missing {
+		if k < 0 || int(k) >= hi-lo {
+			return 0, nil, fmt.Errorf("batch seq %d: kept-value upsert into %s named line %d of %d", b.GetSeq(), l.table, k, hi-lo)
+		}
+		rejects = append(rejects, l.noRowToKeep(b, int(l.lines[lo+int(k)])))
+	}
+	return tag.RowsAffected() - int64(len(missing)), rejects, nil
 }
 
 // keyExpr renders the primary key of the row alias as the lineage does:
@@ -119,6 +135,13 @@ func upsertSQL(table string, cols, keyCols []string) string {
 // keys are read from (alias-free), from the FROM clause of the rows to
 // insert (alias u), overriding "" or " OVERRIDING SYSTEM VALUE".
 func upsertFromSQL(table string, cols, keyCols []string, src, overriding, from string) string {
+	return upsertWithSQL(table, cols, keyCols, src, overriding, from, "", "")
+}
+
+// upsertWithSQL is upsertFromSQL with more: with holds CTEs that come
+// first (each followed by ",\n"), and a non-empty query replaces the
+// statement's result (the images of new keys then go in a CTE).
+func upsertWithSQL(table string, cols, keyCols []string, src, overriding, from, with, query string) string {
 	ucols := make([]string, len(cols))
 	var sets []string
 	for i, c := range cols {
@@ -141,19 +164,25 @@ func upsertFromSQL(table string, cols, keyCols []string, src, overriding, from s
 	for i, k := range keyCols {
 		tkeys[i] = "t." + pgx.Identifier{k}.Sanitize()
 	}
-	return fmt.Sprintf(`WITH img AS (
+	fresh := `INSERT INTO cutover.before_images (job_id, target_table, key, row)
+SELECT $1, $2, key, NULL FROM up WHERE ins
+ON CONFLICT DO NOTHING`
+	if query != "" {
+		fresh = ",\nfresh AS (\n" + fresh + ")\n" + query
+	} else {
+		fresh = "\n" + fresh
+	}
+	return fmt.Sprintf(`WITH %simg AS (
   INSERT INTO cutover.before_images (job_id, target_table, key, row)
   SELECT $1, $2, %s, to_jsonb(t) FROM %s t WHERE (%s) IN (SELECT %s FROM %s)
   ON CONFLICT DO NOTHING),
 up AS (
   INSERT INTO %s AS t (%s)%s SELECT %s FROM %s
   ON CONFLICT (%s) %s
-  RETURNING t.xmax = 0 AS ins, %s AS key)
-INSERT INTO cutover.before_images (job_id, target_table, key, row)
-SELECT $1, $2, key, NULL FROM up WHERE ins
-ON CONFLICT DO NOTHING`,
+  RETURNING t.xmax = 0 AS ins, %s AS key)%s`,
+		with,
 		keyExpr("t", keyCols), table, strings.Join(tkeys, ", "), keys, src,
 		table, idents(cols), overriding, strings.Join(ucols, ", "), from,
 		keys, onConflict,
-		keyExpr("t", keyCols))
+		keyExpr("t", keyCols), fresh)
 }

@@ -261,6 +261,68 @@ func (IfExists) EnumDescriptor() ([]byte, []int) {
 	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{3}
 }
 
+// AddColumnPolicy decides what a column added to a followed source table
+// while following does. Only a nullable column without a default can be
+// followed (the rows changed before it have no value for it); any other
+// stops the follower whatever the policy.
+type AddColumnPolicy int32
+
+const (
+	// Same as ADD_COLUMN_POLICY_CARRY.
+	AddColumnPolicy_ADD_COLUMN_POLICY_UNSPECIFIED AddColumnPolicy = 0
+	// The target table gets the column (nullable, the source's type where the
+	// target has it, else the wire type's) and the table's mapping a copy of
+	// it by the same name, so its values follow.
+	AddColumnPolicy_ADD_COLUMN_POLICY_CARRY AddColumnPolicy = 1
+	// The column is left out: target and mapping stay as they are.
+	AddColumnPolicy_ADD_COLUMN_POLICY_IGNORE AddColumnPolicy = 2
+	// The follower stops naming the column; the job keeps following.
+	AddColumnPolicy_ADD_COLUMN_POLICY_STOP AddColumnPolicy = 3
+)
+
+// Enum value maps for AddColumnPolicy.
+var (
+	AddColumnPolicy_name = map[int32]string{
+		0: "ADD_COLUMN_POLICY_UNSPECIFIED",
+		1: "ADD_COLUMN_POLICY_CARRY",
+		2: "ADD_COLUMN_POLICY_IGNORE",
+		3: "ADD_COLUMN_POLICY_STOP",
+	}
+	AddColumnPolicy_value = map[string]int32{
+		"ADD_COLUMN_POLICY_UNSPECIFIED": 0,
+		"ADD_COLUMN_POLICY_CARRY":       1,
+		"ADD_COLUMN_POLICY_IGNORE":      2,
+		"ADD_COLUMN_POLICY_STOP":        3,
+	}
+)
+
+func (x AddColumnPolicy) Enum() *AddColumnPolicy {
+	p := new(AddColumnPolicy)
+	*p = x
+	return p
+}
+
+func (x AddColumnPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AddColumnPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_cutover_common_v1_job_proto_enumTypes[4].Descriptor()
+}
+
+func (AddColumnPolicy) Type() protoreflect.EnumType {
+	return &file_cutover_common_v1_job_proto_enumTypes[4]
+}
+
+func (x AddColumnPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AddColumnPolicy.Descriptor instead.
+func (AddColumnPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+}
+
 // TruncatePolicy decides what a followed table's TRUNCATE on the source
 // does to the target.
 type TruncatePolicy int32
@@ -302,11 +364,11 @@ func (x TruncatePolicy) String() string {
 }
 
 func (TruncatePolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[4].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[5].Descriptor()
 }
 
 func (TruncatePolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[4]
+	return &file_cutover_common_v1_job_proto_enumTypes[5]
 }
 
 func (x TruncatePolicy) Number() protoreflect.EnumNumber {
@@ -315,7 +377,7 @@ func (x TruncatePolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TruncatePolicy.Descriptor instead.
 func (TruncatePolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{4}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
 }
 
 // WriteMode says what a row does to the target table.
@@ -356,11 +418,11 @@ func (x WriteMode) String() string {
 }
 
 func (WriteMode) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[5].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[6].Descriptor()
 }
 
 func (WriteMode) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[5]
+	return &file_cutover_common_v1_job_proto_enumTypes[6]
 }
 
 func (x WriteMode) Number() protoreflect.EnumNumber {
@@ -369,7 +431,7 @@ func (x WriteMode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use WriteMode.Descriptor instead.
 func (WriteMode) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{5}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
 }
 
 // SurvivorPolicy chooses which of the matching rows survives. Ties go to
@@ -409,11 +471,11 @@ func (x SurvivorPolicy) String() string {
 }
 
 func (SurvivorPolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[6].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[7].Descriptor()
 }
 
 func (SurvivorPolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[6]
+	return &file_cutover_common_v1_job_proto_enumTypes[7]
 }
 
 func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
@@ -422,7 +484,7 @@ func (x SurvivorPolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use SurvivorPolicy.Descriptor instead.
 func (SurvivorPolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{6}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
 }
 
 // CollisionRule resolves a key value found in more than one system.
@@ -462,11 +524,11 @@ func (x CollisionRule) String() string {
 }
 
 func (CollisionRule) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[7].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[8].Descriptor()
 }
 
 func (CollisionRule) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[7]
+	return &file_cutover_common_v1_job_proto_enumTypes[8]
 }
 
 func (x CollisionRule) Number() protoreflect.EnumNumber {
@@ -475,7 +537,7 @@ func (x CollisionRule) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use CollisionRule.Descriptor instead.
 func (CollisionRule) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{7}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
 }
 
 // What to do with MySQL zero dates ('0000-00-00', '2023-00-05').
@@ -515,11 +577,11 @@ func (x ZeroDatePolicy) String() string {
 }
 
 func (ZeroDatePolicy) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[8].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[9].Descriptor()
 }
 
 func (ZeroDatePolicy) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[8]
+	return &file_cutover_common_v1_job_proto_enumTypes[9]
 }
 
 func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
@@ -528,7 +590,7 @@ func (x ZeroDatePolicy) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ZeroDatePolicy.Descriptor instead.
 func (ZeroDatePolicy) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{8}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
 }
 
 // Severity of a rule.
@@ -566,11 +628,11 @@ func (x Severity) String() string {
 }
 
 func (Severity) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[9].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[10].Descriptor()
 }
 
 func (Severity) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[9]
+	return &file_cutover_common_v1_job_proto_enumTypes[10]
 }
 
 func (x Severity) Number() protoreflect.EnumNumber {
@@ -579,7 +641,7 @@ func (x Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Severity.Descriptor instead.
 func (Severity) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{9}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
 }
 
 // DefaultKind says what a source column default means.
@@ -623,11 +685,11 @@ func (x DefaultKind) String() string {
 }
 
 func (DefaultKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_cutover_common_v1_job_proto_enumTypes[10].Descriptor()
+	return file_cutover_common_v1_job_proto_enumTypes[11].Descriptor()
 }
 
 func (DefaultKind) Type() protoreflect.EnumType {
-	return &file_cutover_common_v1_job_proto_enumTypes[10]
+	return &file_cutover_common_v1_job_proto_enumTypes[11]
 }
 
 func (x DefaultKind) Number() protoreflect.EnumNumber {
@@ -636,7 +698,7 @@ func (x DefaultKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use DefaultKind.Descriptor instead.
 func (DefaultKind) EnumDescriptor() ([]byte, []int) {
-	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{10}
+	return file_cutover_common_v1_job_proto_rawDescGZIP(), []int{11}
 }
 
 // JobSpec describes one migration job.
@@ -919,7 +981,11 @@ type TableSpec struct {
 	Sync *SyncSpec `protobuf:"bytes,13,opt,name=sync,proto3" json:"sync,omitempty"`
 	// Time zone of this table's zone-less source timestamps; default
 	// JobSpec.time_zone. Same rules as there.
-	TimeZone      string `protobuf:"bytes,14,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	TimeZone string `protobuf:"bytes,14,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
+	// Set by CreateJob, ignored in a request: the source's columns when the
+	// job was created. A column a follower sees beyond them and the mapping
+	// was added since (sync.on_add_column).
+	SourceColumns []string `protobuf:"bytes,15,rep,name=source_columns,json=sourceColumns,proto3" json:"source_columns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1052,6 +1118,13 @@ func (x *TableSpec) GetTimeZone() string {
 	return ""
 }
 
+func (x *TableSpec) GetSourceColumns() []string {
+	if x != nil {
+		return x.SourceColumns
+	}
+	return nil
+}
+
 // SyncSpec makes a table follow its source after the full load: changes
 // are applied as upserts and deletes, exactly once, in order, with their
 // source position in the ledger, until StopFollowing.
@@ -1067,7 +1140,10 @@ type SyncSpec struct {
 	PollMs int32 `protobuf:"varint,3,opt,name=poll_ms,json=pollMs,proto3" json:"poll_ms,omitempty"`
 	// What a TRUNCATE of the followed table on the source does (binlog sync;
 	// a watermark's key check sees the rows gone like any delete).
-	OnTruncate    TruncatePolicy `protobuf:"varint,5,opt,name=on_truncate,json=onTruncate,proto3,enum=cutover.common.v1.TruncatePolicy" json:"on_truncate,omitempty"`
+	OnTruncate TruncatePolicy `protobuf:"varint,5,opt,name=on_truncate,json=onTruncate,proto3,enum=cutover.common.v1.TruncatePolicy" json:"on_truncate,omitempty"`
+	// What a column added to the followed table on the source does (logical
+	// and binlog sync): carried by default.
+	OnAddColumn   AddColumnPolicy `protobuf:"varint,6,opt,name=on_add_column,json=onAddColumn,proto3,enum=cutover.common.v1.AddColumnPolicy" json:"on_add_column,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1148,6 +1224,13 @@ func (x *SyncSpec) GetOnTruncate() TruncatePolicy {
 		return x.OnTruncate
 	}
 	return TruncatePolicy_TRUNCATE_POLICY_UNSPECIFIED
+}
+
+func (x *SyncSpec) GetOnAddColumn() AddColumnPolicy {
+	if x != nil {
+		return x.OnAddColumn
+	}
+	return AddColumnPolicy_ADD_COLUMN_POLICY_UNSPECIFIED
 }
 
 type isSyncSpec_Kind interface {
@@ -4027,7 +4110,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\tif_exists\x18\x05 \x01(\x0e2\x1b.cutover.common.v1.IfExistsR\bifExists\x12J\n" +
 	"\x0fidentifier_case\x18\x06 \x01(\x0e2!.cutover.common.v1.IdentifierCaseR\x0eidentifierCase\x122\n" +
 	"\aenum_as\x18\a \x01(\x0e2\x19.cutover.common.v1.EnumAsR\x06enumAs\x12/\n" +
-	"\x06set_as\x18\b \x01(\x0e2\x18.cutover.common.v1.SetAsR\x05setAs\"\x91\x05\n" +
+	"\x06set_as\x18\b \x01(\x0e2\x18.cutover.common.v1.SetAsR\x05setAs\"\xb8\x05\n" +
 	"\tTableSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06source\x18\x02 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12!\n" +
@@ -4050,14 +4133,16 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"write_mode\x18\f \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\x12/\n" +
 	"\x04sync\x18\r \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x1b\n" +
-	"\ttime_zone\x18\x0e \x01(\tR\btimeZone\"\xa6\x02\n" +
+	"\ttime_zone\x18\x0e \x01(\tR\btimeZone\x12%\n" +
+	"\x0esource_columns\x18\x0f \x03(\tR\rsourceColumns\"\xee\x02\n" +
 	"\bSyncSpec\x12@\n" +
 	"\twatermark\x18\x01 \x01(\v2 .cutover.common.v1.WatermarkSyncH\x00R\twatermark\x12:\n" +
 	"\alogical\x18\x02 \x01(\v2\x1e.cutover.common.v1.LogicalSyncH\x00R\alogical\x127\n" +
 	"\x06binlog\x18\x04 \x01(\v2\x1d.cutover.common.v1.BinlogSyncH\x00R\x06binlog\x12\x17\n" +
 	"\apoll_ms\x18\x03 \x01(\x05R\x06pollMs\x12B\n" +
 	"\von_truncate\x18\x05 \x01(\x0e2!.cutover.common.v1.TruncatePolicyR\n" +
-	"onTruncateB\x06\n" +
+	"onTruncate\x12F\n" +
+	"\ron_add_column\x18\x06 \x01(\x0e2\".cutover.common.v1.AddColumnPolicyR\vonAddColumnB\x06\n" +
 	"\x04kind\"Y\n" +
 	"\rWatermarkSync\x12\x16\n" +
 	"\x06column\x18\x01 \x01(\tR\x06column\x120\n" +
@@ -4301,7 +4386,12 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\x0eIF_EXISTS_FAIL\x10\x01\x12\x14\n" +
 	"\x10IF_EXISTS_APPEND\x10\x02\x12\x16\n" +
 	"\x12IF_EXISTS_TRUNCATE\x10\x03\x12\x14\n" +
-	"\x10IF_EXISTS_UPSERT\x10\x04*f\n" +
+	"\x10IF_EXISTS_UPSERT\x10\x04*\x8b\x01\n" +
+	"\x0fAddColumnPolicy\x12!\n" +
+	"\x1dADD_COLUMN_POLICY_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17ADD_COLUMN_POLICY_CARRY\x10\x01\x12\x1c\n" +
+	"\x18ADD_COLUMN_POLICY_IGNORE\x10\x02\x12\x1a\n" +
+	"\x16ADD_COLUMN_POLICY_STOP\x10\x03*f\n" +
 	"\x0eTruncatePolicy\x12\x1f\n" +
 	"\x1bTRUNCATE_POLICY_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14TRUNCATE_POLICY_STOP\x10\x01\x12\x19\n" +
@@ -4345,118 +4435,120 @@ func file_cutover_common_v1_job_proto_rawDescGZIP() []byte {
 	return file_cutover_common_v1_job_proto_rawDescData
 }
 
-var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 11)
+var file_cutover_common_v1_job_proto_enumTypes = make([]protoimpl.EnumInfo, 12)
 var file_cutover_common_v1_job_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_cutover_common_v1_job_proto_goTypes = []any{
 	(IdentifierCase)(0),    // 0: cutover.common.v1.IdentifierCase
 	(EnumAs)(0),            // 1: cutover.common.v1.EnumAs
 	(SetAs)(0),             // 2: cutover.common.v1.SetAs
 	(IfExists)(0),          // 3: cutover.common.v1.IfExists
-	(TruncatePolicy)(0),    // 4: cutover.common.v1.TruncatePolicy
-	(WriteMode)(0),         // 5: cutover.common.v1.WriteMode
-	(SurvivorPolicy)(0),    // 6: cutover.common.v1.SurvivorPolicy
-	(CollisionRule)(0),     // 7: cutover.common.v1.CollisionRule
-	(ZeroDatePolicy)(0),    // 8: cutover.common.v1.ZeroDatePolicy
-	(Severity)(0),          // 9: cutover.common.v1.Severity
-	(DefaultKind)(0),       // 10: cutover.common.v1.DefaultKind
-	(*JobSpec)(nil),        // 11: cutover.common.v1.JobSpec
-	(*TargetSpec)(nil),     // 12: cutover.common.v1.TargetSpec
-	(*TableSpec)(nil),      // 13: cutover.common.v1.TableSpec
-	(*SyncSpec)(nil),       // 14: cutover.common.v1.SyncSpec
-	(*WatermarkSync)(nil),  // 15: cutover.common.v1.WatermarkSync
-	(*LogicalSync)(nil),    // 16: cutover.common.v1.LogicalSync
-	(*BinlogSync)(nil),     // 17: cutover.common.v1.BinlogSync
-	(*Aggregate)(nil),      // 18: cutover.common.v1.Aggregate
-	(*RowFilter)(nil),      // 19: cutover.common.v1.RowFilter
-	(*Dedupe)(nil),         // 20: cutover.common.v1.Dedupe
-	(*MatchKey)(nil),       // 21: cutover.common.v1.MatchKey
-	(*KeyCollision)(nil),   // 22: cutover.common.v1.KeyCollision
-	(*SourceSpec)(nil),     // 23: cutover.common.v1.SourceSpec
-	(*CsvSource)(nil),      // 24: cutover.common.v1.CsvSource
-	(*MysqlSource)(nil),    // 25: cutover.common.v1.MysqlSource
-	(*SqliteSource)(nil),   // 26: cutover.common.v1.SqliteSource
-	(*JsonlSource)(nil),    // 27: cutover.common.v1.JsonlSource
-	(*JsonField)(nil),      // 28: cutover.common.v1.JsonField
-	(*XlsxSource)(nil),     // 29: cutover.common.v1.XlsxSource
-	(*PostgresSource)(nil), // 30: cutover.common.v1.PostgresSource
-	(*ColumnMapping)(nil),  // 31: cutover.common.v1.ColumnMapping
-	(*NewId)(nil),          // 32: cutover.common.v1.NewId
-	(*IdRef)(nil),          // 33: cutover.common.v1.IdRef
-	(*CleanStep)(nil),      // 34: cutover.common.v1.CleanStep
-	(*Rule)(nil),           // 35: cutover.common.v1.Rule
-	(*LengthRule)(nil),     // 36: cutover.common.v1.LengthRule
-	(*ExprRule)(nil),       // 37: cutover.common.v1.ExprRule
-	(*UniqueRule)(nil),     // 38: cutover.common.v1.UniqueRule
-	(*ReferenceRule)(nil),  // 39: cutover.common.v1.ReferenceRule
-	(*Threshold)(nil),      // 40: cutover.common.v1.Threshold
-	(*NotNullRule)(nil),    // 41: cutover.common.v1.NotNullRule
-	(*RegexRule)(nil),      // 42: cutover.common.v1.RegexRule
-	(*RangeRule)(nil),      // 43: cutover.common.v1.RangeRule
-	(*OneOfRule)(nil),      // 44: cutover.common.v1.OneOfRule
-	(*Counts)(nil),         // 45: cutover.common.v1.Counts
-	(*KeyRange)(nil),       // 46: cutover.common.v1.KeyRange
-	(*SourceColumn)(nil),   // 47: cutover.common.v1.SourceColumn
-	(*SourceIndex)(nil),    // 48: cutover.common.v1.SourceIndex
-	(*ForeignKey)(nil),     // 49: cutover.common.v1.ForeignKey
-	(*LineageRecord)(nil),  // 50: cutover.common.v1.LineageRecord
-	nil,                    // 51: cutover.common.v1.CleanStep.ArgsEntry
-	(ColumnType)(0),        // 52: cutover.common.v1.ColumnType
+	(AddColumnPolicy)(0),   // 4: cutover.common.v1.AddColumnPolicy
+	(TruncatePolicy)(0),    // 5: cutover.common.v1.TruncatePolicy
+	(WriteMode)(0),         // 6: cutover.common.v1.WriteMode
+	(SurvivorPolicy)(0),    // 7: cutover.common.v1.SurvivorPolicy
+	(CollisionRule)(0),     // 8: cutover.common.v1.CollisionRule
+	(ZeroDatePolicy)(0),    // 9: cutover.common.v1.ZeroDatePolicy
+	(Severity)(0),          // 10: cutover.common.v1.Severity
+	(DefaultKind)(0),       // 11: cutover.common.v1.DefaultKind
+	(*JobSpec)(nil),        // 12: cutover.common.v1.JobSpec
+	(*TargetSpec)(nil),     // 13: cutover.common.v1.TargetSpec
+	(*TableSpec)(nil),      // 14: cutover.common.v1.TableSpec
+	(*SyncSpec)(nil),       // 15: cutover.common.v1.SyncSpec
+	(*WatermarkSync)(nil),  // 16: cutover.common.v1.WatermarkSync
+	(*LogicalSync)(nil),    // 17: cutover.common.v1.LogicalSync
+	(*BinlogSync)(nil),     // 18: cutover.common.v1.BinlogSync
+	(*Aggregate)(nil),      // 19: cutover.common.v1.Aggregate
+	(*RowFilter)(nil),      // 20: cutover.common.v1.RowFilter
+	(*Dedupe)(nil),         // 21: cutover.common.v1.Dedupe
+	(*MatchKey)(nil),       // 22: cutover.common.v1.MatchKey
+	(*KeyCollision)(nil),   // 23: cutover.common.v1.KeyCollision
+	(*SourceSpec)(nil),     // 24: cutover.common.v1.SourceSpec
+	(*CsvSource)(nil),      // 25: cutover.common.v1.CsvSource
+	(*MysqlSource)(nil),    // 26: cutover.common.v1.MysqlSource
+	(*SqliteSource)(nil),   // 27: cutover.common.v1.SqliteSource
+	(*JsonlSource)(nil),    // 28: cutover.common.v1.JsonlSource
+	(*JsonField)(nil),      // 29: cutover.common.v1.JsonField
+	(*XlsxSource)(nil),     // 30: cutover.common.v1.XlsxSource
+	(*PostgresSource)(nil), // 31: cutover.common.v1.PostgresSource
+	(*ColumnMapping)(nil),  // 32: cutover.common.v1.ColumnMapping
+	(*NewId)(nil),          // 33: cutover.common.v1.NewId
+	(*IdRef)(nil),          // 34: cutover.common.v1.IdRef
+	(*CleanStep)(nil),      // 35: cutover.common.v1.CleanStep
+	(*Rule)(nil),           // 36: cutover.common.v1.Rule
+	(*LengthRule)(nil),     // 37: cutover.common.v1.LengthRule
+	(*ExprRule)(nil),       // 38: cutover.common.v1.ExprRule
+	(*UniqueRule)(nil),     // 39: cutover.common.v1.UniqueRule
+	(*ReferenceRule)(nil),  // 40: cutover.common.v1.ReferenceRule
+	(*Threshold)(nil),      // 41: cutover.common.v1.Threshold
+	(*NotNullRule)(nil),    // 42: cutover.common.v1.NotNullRule
+	(*RegexRule)(nil),      // 43: cutover.common.v1.RegexRule
+	(*RangeRule)(nil),      // 44: cutover.common.v1.RangeRule
+	(*OneOfRule)(nil),      // 45: cutover.common.v1.OneOfRule
+	(*Counts)(nil),         // 46: cutover.common.v1.Counts
+	(*KeyRange)(nil),       // 47: cutover.common.v1.KeyRange
+	(*SourceColumn)(nil),   // 48: cutover.common.v1.SourceColumn
+	(*SourceIndex)(nil),    // 49: cutover.common.v1.SourceIndex
+	(*ForeignKey)(nil),     // 50: cutover.common.v1.ForeignKey
+	(*LineageRecord)(nil),  // 51: cutover.common.v1.LineageRecord
+	nil,                    // 52: cutover.common.v1.CleanStep.ArgsEntry
+	(ColumnType)(0),        // 53: cutover.common.v1.ColumnType
 }
 var file_cutover_common_v1_job_proto_depIdxs = []int32{
-	12, // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
-	13, // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
-	40, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
+	13, // 0: cutover.common.v1.JobSpec.target:type_name -> cutover.common.v1.TargetSpec
+	14, // 1: cutover.common.v1.JobSpec.tables:type_name -> cutover.common.v1.TableSpec
+	41, // 2: cutover.common.v1.JobSpec.thresholds:type_name -> cutover.common.v1.Threshold
 	3,  // 3: cutover.common.v1.TargetSpec.if_exists:type_name -> cutover.common.v1.IfExists
 	0,  // 4: cutover.common.v1.TargetSpec.identifier_case:type_name -> cutover.common.v1.IdentifierCase
 	1,  // 5: cutover.common.v1.TargetSpec.enum_as:type_name -> cutover.common.v1.EnumAs
 	2,  // 6: cutover.common.v1.TargetSpec.set_as:type_name -> cutover.common.v1.SetAs
-	23, // 7: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
-	31, // 8: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
-	35, // 9: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
-	19, // 10: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
-	20, // 11: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
-	22, // 12: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
-	18, // 13: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
-	5,  // 14: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
-	14, // 15: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
-	15, // 16: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
-	16, // 17: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
-	17, // 18: cutover.common.v1.SyncSpec.binlog:type_name -> cutover.common.v1.BinlogSync
-	4,  // 19: cutover.common.v1.SyncSpec.on_truncate:type_name -> cutover.common.v1.TruncatePolicy
-	21, // 20: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
-	6,  // 21: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
-	7,  // 22: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
-	24, // 23: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	30, // 24: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	25, // 25: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	26, // 26: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	27, // 27: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	29, // 28: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	8,  // 29: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	28, // 30: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	52, // 31: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	34, // 32: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	32, // 33: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
-	33, // 34: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
-	1,  // 35: cutover.common.v1.ColumnMapping.enum_as:type_name -> cutover.common.v1.EnumAs
-	2,  // 36: cutover.common.v1.ColumnMapping.set_as:type_name -> cutover.common.v1.SetAs
-	51, // 37: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	41, // 38: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	42, // 39: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	43, // 40: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	44, // 41: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	36, // 42: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
-	37, // 43: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
-	38, // 44: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
-	39, // 45: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
-	9,  // 46: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
-	52, // 47: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	10, // 48: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
-	49, // [49:49] is the sub-list for method output_type
-	49, // [49:49] is the sub-list for method input_type
-	49, // [49:49] is the sub-list for extension type_name
-	49, // [49:49] is the sub-list for extension extendee
-	0,  // [0:49] is the sub-list for field type_name
+	24, // 7: cutover.common.v1.TableSpec.source:type_name -> cutover.common.v1.SourceSpec
+	32, // 8: cutover.common.v1.TableSpec.columns:type_name -> cutover.common.v1.ColumnMapping
+	36, // 9: cutover.common.v1.TableSpec.rules:type_name -> cutover.common.v1.Rule
+	20, // 10: cutover.common.v1.TableSpec.filters:type_name -> cutover.common.v1.RowFilter
+	21, // 11: cutover.common.v1.TableSpec.dedupe:type_name -> cutover.common.v1.Dedupe
+	23, // 12: cutover.common.v1.TableSpec.collisions:type_name -> cutover.common.v1.KeyCollision
+	19, // 13: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
+	6,  // 14: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
+	15, // 15: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
+	16, // 16: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
+	17, // 17: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
+	18, // 18: cutover.common.v1.SyncSpec.binlog:type_name -> cutover.common.v1.BinlogSync
+	5,  // 19: cutover.common.v1.SyncSpec.on_truncate:type_name -> cutover.common.v1.TruncatePolicy
+	4,  // 20: cutover.common.v1.SyncSpec.on_add_column:type_name -> cutover.common.v1.AddColumnPolicy
+	22, // 21: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	7,  // 22: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	8,  // 23: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	25, // 24: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	31, // 25: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	26, // 26: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	27, // 27: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	28, // 28: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	30, // 29: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	9,  // 30: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	29, // 31: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	53, // 32: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	35, // 33: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	33, // 34: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	34, // 35: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	1,  // 36: cutover.common.v1.ColumnMapping.enum_as:type_name -> cutover.common.v1.EnumAs
+	2,  // 37: cutover.common.v1.ColumnMapping.set_as:type_name -> cutover.common.v1.SetAs
+	52, // 38: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	42, // 39: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	43, // 40: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	44, // 41: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	45, // 42: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	37, // 43: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
+	38, // 44: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
+	39, // 45: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
+	40, // 46: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
+	10, // 47: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
+	53, // 48: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	11, // 49: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
+	50, // [50:50] is the sub-list for method output_type
+	50, // [50:50] is the sub-list for method input_type
+	50, // [50:50] is the sub-list for extension type_name
+	50, // [50:50] is the sub-list for extension extendee
+	0,  // [0:50] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }
@@ -4495,7 +4587,7 @@ func file_cutover_common_v1_job_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cutover_common_v1_job_proto_rawDesc), len(file_cutover_common_v1_job_proto_rawDesc)),
-			NumEnums:      11,
+			NumEnums:      12,
 			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,

@@ -1663,9 +1663,14 @@ func (x *TableDefinition) GetColumns() []*ColumnDefinition {
 }
 
 type CreateTablesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Target        *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
-	Tables        []*TableDefinition     `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Target *v1.TargetSpec         `protobuf:"bytes,1,opt,name=target,proto3" json:"target,omitempty"`
+	Tables []*TableDefinition     `protobuf:"bytes,2,rep,name=tables,proto3" json:"tables,omitempty"`
+	// An existing table gets the definition's columns it lacks (ALTER TABLE
+	// … ADD COLUMN, nullable, without default): how a column added to a
+	// followed source reaches the target. Without it an existing table is
+	// never touched.
+	AddColumns    bool `protobuf:"varint,3,opt,name=add_columns,json=addColumns,proto3" json:"add_columns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1712,6 +1717,13 @@ func (x *CreateTablesRequest) GetTables() []*TableDefinition {
 		return x.Tables
 	}
 	return nil
+}
+
+func (x *CreateTablesRequest) GetAddColumns() bool {
+	if x != nil {
+		return x.AddColumns
+	}
+	return false
 }
 
 type CreateTablesResponse struct {
@@ -3370,10 +3382,12 @@ const file_cutover_loader_v1_loader_proto_rawDesc = "" +
 	"\tenum_type\x18\v \x01(\tR\benumType\"d\n" +
 	"\x0fTableDefinition\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12=\n" +
-	"\acolumns\x18\x02 \x03(\v2#.cutover.loader.v1.ColumnDefinitionR\acolumns\"\x88\x01\n" +
+	"\acolumns\x18\x02 \x03(\v2#.cutover.loader.v1.ColumnDefinitionR\acolumns\"\xa9\x01\n" +
 	"\x13CreateTablesRequest\x125\n" +
 	"\x06target\x18\x01 \x01(\v2\x1d.cutover.common.v1.TargetSpecR\x06target\x12:\n" +
-	"\x06tables\x18\x02 \x03(\v2\".cutover.loader.v1.TableDefinitionR\x06tables\"6\n" +
+	"\x06tables\x18\x02 \x03(\v2\".cutover.loader.v1.TableDefinitionR\x06tables\x12\x1f\n" +
+	"\vadd_columns\x18\x03 \x01(\bR\n" +
+	"addColumns\"6\n" +
 	"\x14CreateTablesResponse\x12\x1e\n" +
 	"\n" +
 	"statements\x18\x01 \x03(\tR\n" +
