@@ -407,7 +407,7 @@ func readLogicalChanges(ctx context.Context, s *Service, req *extractorv1.ReadCh
 		}
 		return &extractorv1.ReadChangesResponse{Batch: &commonv1.Batch{Source: schema + "." + name, Position: si.confirmed.String(), Ops: []byte{}}}, nil
 	}
-	resp, err := readChanges(ctx, p, schema, name, pub, slot, from, size)
+	resp, err := readChanges(ctx, p, schema, name, pub, slot, from, size, req.GetColumns())
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "55006" {
@@ -487,7 +487,10 @@ func (lr *logicalReader) mapRelation(ctx context.Context, r *pglogrepl.RelationM
 func (lr *logicalReader) added(ctx context.Context, c pgCol) error {
 	var def bool
 	if err := lr.pool.QueryRow(ctx, `SELECT atthasdef OR atthasmissing OR attnotnull FROM pg_catalog.pg_attribute
-		WHERE attrelid = $1 AND attname = $2`, lr.t.oid, c.name).Scan(&def); err != nil {
+		WHERE attrelid = $1 AND attname = $2 AND NOT attisdropped`, lr.t.oid, c.name).Scan(&def); errors.Is(err, pgx.ErrNoRows) {
+		// Dropped since this read looked at the table.
+		return fmt.Errorf("%w: source.postgres.table: column %s %s of %s is no longer in the table (dropped or renamed while following): a dropped column cannot be followed: start a new job", ErrPrecondition, c.name, c.sourceType, lr.t.display())
+	} else if err != nil {
 		return fmt.Errorf("look up column %s of %s: %w", c.name, lr.t.display(), err)
 	}
 	if def {

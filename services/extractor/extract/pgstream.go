@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/jackc/pglogrepl"
 	"github.com/jackc/pgx/v5"
@@ -69,10 +70,28 @@ type pgoValue struct {
 
 // readChanges reads the slot from from: the changes of one table, whole
 // transactions, about size rows.
-func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, from lsn, size int) (*extractorv1.ReadChangesResponse, error) {
+func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, from lsn, size int, known []*commonv1.SourceColumn) (*extractorv1.ReadChangesResponse, error) {
 	t, target, now, err := streamStart(ctx, p.pool, schema, name, slot, from)
 	if err != nil {
 		return nil, err
+	}
+	lr := &logicalReader{t: t, slot: slot, pool: p.pool}
+	cols := make([]colDef, len(t.cols))
+	for i, c := range t.cols {
+		cols[i] = colDef{c.name, c.sourceType}
+	}
+	added, err := knownColumns("source.postgres.table", t.display(), cols, known)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range added {
+		for _, c := range t.cols {
+			if c.name == name {
+				if err := lr.added(ctx, c); err != nil {
+					return nil, err
+				}
+			}
+		}
 	}
 	conn, err := openStream(ctx, p.pool, slot, pub, from)
 	if err != nil {
@@ -83,7 +102,7 @@ func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, 
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
-	sr := &streamRead{lr: &logicalReader{t: t, slot: slot, pool: p.pool}, conn: conn, from: from, target: target, size: size}
+	sr := &streamRead{lr: lr, conn: conn, from: from, target: target, size: size}
 	// Confirm what the ledger holds first: the slot may free the WAL
 	// before it while this call reads.
 	if err := sr.confirm(ctx, false); err != nil {

@@ -58,6 +58,7 @@ type Store interface {
 	ReleaseFollower(ctx context.Context, f *jobstore.Follower, owner string, cause error)
 	FollowerDone(ctx context.Context, f *jobstore.Follower, owner string) error
 	FinishFollowing(ctx context.Context, id string, report []byte) (bool, error)
+	AddColumns(ctx context.Context, jobID string, index int, maps []*commonv1.ColumnMapping, cols []*commonv1.SourceColumn) error
 }
 
 // Config is what followers need from their orchestrator.
@@ -199,6 +200,9 @@ func (r *Runner) follow(ctx context.Context, f *jobstore.Follower) error {
 			continue
 		}
 		if n > 0 {
+			if err := fl.addedColumns(ctx, resp.GetBatch()); err != nil {
+				return err
+			}
 			if err := fl.apply(ctx, resp.GetBatch(), b); err != nil {
 				return err
 			}
@@ -303,7 +307,8 @@ func (fl *follower) readChanges(ctx context.Context) (*extractorv1.ReadChangesRe
 	rctx, cancel := context.WithTimeout(ctx, min(2*stages.Wait, fl.r.cfg.BatchTimeout))
 	defer cancel()
 	resp, err := fl.r.cfg.Clients.Extractor.ReadChanges(rctx, &extractorv1.ReadChangesRequest{Source: fl.tbl.GetSource(), Sync: fl.tbl.GetSync(),
-		Position: fl.pos, BatchSize: fl.job.Spec.GetBatchSize(), JobId: fl.job.ID, Table: fl.tbl.GetName(), Seq: fl.seq})
+		Position: fl.pos, BatchSize: fl.job.Spec.GetBatchSize(), JobId: fl.job.ID, Table: fl.tbl.GetName(), Seq: fl.seq,
+		Columns: fl.tbl.GetSourceColumns()})
 	if err != nil {
 		return nil, stages.Classify("extractor", err)
 	}

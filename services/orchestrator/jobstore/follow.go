@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"time"
 
+	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	"github.com/cutover/cutover/services/kit/metrics"
 	"github.com/jackc/pgx/v5"
+	"google.golang.org/protobuf/encoding/protojson"
 )
 
 // SyncPrefix starts the id of a follower's row among the partitions:
@@ -191,4 +193,32 @@ func (s *Store) Gauges(ctx context.Context) (*metrics.Control, error) {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	return c, nil
+}
+
+// AddColumns appends mappings of source columns added while following to
+// table index's mapping in the stored spec, and the columns to its
+// source_columns, once (a mapping of the same target is not added again).
+func (s *Store) AddColumns(ctx context.Context, jobID string, index int, maps []*commonv1.ColumnMapping, cols []*commonv1.SourceColumn) error {
+	if len(maps) != len(cols) {
+		return fmt.Errorf("add columns to job %s: %d mappings for %d columns", jobID, len(maps), len(cols))
+	}
+	for i, m := range maps {
+		mj, err := protojson.Marshal(m)
+		if err != nil {
+			return err
+		}
+		cj, err := protojson.Marshal(cols[i])
+		if err != nil {
+			return err
+		}
+		_, err = s.pool.Exec(ctx, `UPDATE cutover_control.jobs SET spec = jsonb_set(jsonb_set(spec,
+				ARRAY['tables', $2::text, 'columns'], coalesce(spec #> ARRAY['tables', $2::text, 'columns'], '[]') || jsonb_build_array($3::jsonb)),
+				ARRAY['tables', $2::text, 'sourceColumns'], coalesce(spec #> ARRAY['tables', $2::text, 'sourceColumns'], '[]') || jsonb_build_array($4::jsonb))
+			WHERE id = $1 AND NOT coalesce(spec #> ARRAY['tables', $2::text, 'columns'], '[]') @> jsonb_build_array(jsonb_build_object('target', $5::text))`,
+			jobID, fmt.Sprint(index), string(mj), string(cj), m.GetTarget())
+		if err != nil {
+			return fmt.Errorf("add column %s to the mapping of job %s: %w", m.GetTarget(), jobID, err)
+		}
+	}
+	return nil
 }

@@ -373,6 +373,9 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 			return
 		}
 		if ok {
+			// The full load is in: its snapshots would hold back VACUUM
+			// and DDL on the sources for as long as the job follows.
+			s.closeSnapshots(context.WithoutCancel(ctx), j.Spec, j.Snapshots)
 			slog.Info("full load done, following", "job", id, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(), "trace_id", j.TraceID)
 			var ids []string
 			for _, t := range jobspec.FollowedTables(j.Spec) {
@@ -393,6 +396,10 @@ func (s *Service) finishJob(ctx context.Context, id string) {
 	if err != nil {
 		slog.Error("end job", "job", id, "err", err)
 		return
+	}
+	if ended && state == jobstore.StateSucceeded {
+		// A failed job keeps them for a resume (the snapshot hold).
+		s.closeSnapshots(context.WithoutCancel(ctx), j.Spec, j.Snapshots)
 	}
 	if ended {
 		slog.Info("job ended", "job", id, "state", state, "extracted", r.Totals.GetExtracted(), "loaded", r.Totals.GetLoaded(),

@@ -56,6 +56,13 @@ func (s *Service) prepare(ctx context.Context, in *commonv1.JobSpec, jobID strin
 			return nil, err
 		}
 	}
+	for i, t := range spec.Tables {
+		// What a follower sees beyond these was added since (on_add_column).
+		t.SourceColumns = nil
+		if t.GetSync() != nil {
+			t.SourceColumns = sources[i].GetColumns()
+		}
+	}
 	p := &prepared{spec: spec, plans: make([][]*commonv1.KeyRange, len(spec.Tables)), snapshots: make([]string, len(spec.Tables))}
 	for _, src := range sources {
 		p.estimates = append(p.estimates, max(src.GetEstimatedRows(), 0))

@@ -982,10 +982,11 @@ type TableSpec struct {
 	// Time zone of this table's zone-less source timestamps; default
 	// JobSpec.time_zone. Same rules as there.
 	TimeZone string `protobuf:"bytes,14,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"`
-	// Set by CreateJob, ignored in a request: the source's columns when the
-	// job was created. A column a follower sees beyond them and the mapping
-	// was added since (sync.on_add_column).
-	SourceColumns []string `protobuf:"bytes,15,rep,name=source_columns,json=sourceColumns,proto3" json:"source_columns,omitempty"`
+	// Set by CreateJob for a followed table, ignored in a request: the
+	// source's columns when the job was created. A follower's source stops
+	// on one dropped or retyped since, naming both definitions; a column
+	// beyond them and the mapping was added since (sync.on_add_column).
+	SourceColumns []*SourceColumn `protobuf:"bytes,15,rep,name=source_columns,json=sourceColumns,proto3" json:"source_columns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1118,7 +1119,7 @@ func (x *TableSpec) GetTimeZone() string {
 	return ""
 }
 
-func (x *TableSpec) GetSourceColumns() []string {
+func (x *TableSpec) GetSourceColumns() []*SourceColumn {
 	if x != nil {
 		return x.SourceColumns
 	}
@@ -4110,7 +4111,7 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\tif_exists\x18\x05 \x01(\x0e2\x1b.cutover.common.v1.IfExistsR\bifExists\x12J\n" +
 	"\x0fidentifier_case\x18\x06 \x01(\x0e2!.cutover.common.v1.IdentifierCaseR\x0eidentifierCase\x122\n" +
 	"\aenum_as\x18\a \x01(\x0e2\x19.cutover.common.v1.EnumAsR\x06enumAs\x12/\n" +
-	"\x06set_as\x18\b \x01(\x0e2\x18.cutover.common.v1.SetAsR\x05setAs\"\xb8\x05\n" +
+	"\x06set_as\x18\b \x01(\x0e2\x18.cutover.common.v1.SetAsR\x05setAs\"\xd9\x05\n" +
 	"\tTableSpec\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x125\n" +
 	"\x06source\x18\x02 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12!\n" +
@@ -4133,8 +4134,8 @@ const file_cutover_common_v1_job_proto_rawDesc = "" +
 	"\n" +
 	"write_mode\x18\f \x01(\x0e2\x1c.cutover.common.v1.WriteModeR\twriteMode\x12/\n" +
 	"\x04sync\x18\r \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x1b\n" +
-	"\ttime_zone\x18\x0e \x01(\tR\btimeZone\x12%\n" +
-	"\x0esource_columns\x18\x0f \x03(\tR\rsourceColumns\"\xee\x02\n" +
+	"\ttime_zone\x18\x0e \x01(\tR\btimeZone\x12F\n" +
+	"\x0esource_columns\x18\x0f \x03(\v2\x1f.cutover.common.v1.SourceColumnR\rsourceColumns\"\xee\x02\n" +
 	"\bSyncSpec\x12@\n" +
 	"\twatermark\x18\x01 \x01(\v2 .cutover.common.v1.WatermarkSyncH\x00R\twatermark\x12:\n" +
 	"\alogical\x18\x02 \x01(\v2\x1e.cutover.common.v1.LogicalSyncH\x00R\alogical\x127\n" +
@@ -4510,45 +4511,46 @@ var file_cutover_common_v1_job_proto_depIdxs = []int32{
 	19, // 13: cutover.common.v1.TableSpec.aggregates:type_name -> cutover.common.v1.Aggregate
 	6,  // 14: cutover.common.v1.TableSpec.write_mode:type_name -> cutover.common.v1.WriteMode
 	15, // 15: cutover.common.v1.TableSpec.sync:type_name -> cutover.common.v1.SyncSpec
-	16, // 16: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
-	17, // 17: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
-	18, // 18: cutover.common.v1.SyncSpec.binlog:type_name -> cutover.common.v1.BinlogSync
-	5,  // 19: cutover.common.v1.SyncSpec.on_truncate:type_name -> cutover.common.v1.TruncatePolicy
-	4,  // 20: cutover.common.v1.SyncSpec.on_add_column:type_name -> cutover.common.v1.AddColumnPolicy
-	22, // 21: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
-	7,  // 22: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
-	8,  // 23: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
-	25, // 24: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
-	31, // 25: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
-	26, // 26: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
-	27, // 27: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
-	28, // 28: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
-	30, // 29: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
-	9,  // 30: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
-	29, // 31: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
-	53, // 32: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
-	35, // 33: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
-	33, // 34: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
-	34, // 35: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
-	1,  // 36: cutover.common.v1.ColumnMapping.enum_as:type_name -> cutover.common.v1.EnumAs
-	2,  // 37: cutover.common.v1.ColumnMapping.set_as:type_name -> cutover.common.v1.SetAs
-	52, // 38: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
-	42, // 39: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
-	43, // 40: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
-	44, // 41: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
-	45, // 42: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
-	37, // 43: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
-	38, // 44: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
-	39, // 45: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
-	40, // 46: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
-	10, // 47: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
-	53, // 48: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
-	11, // 49: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
-	50, // [50:50] is the sub-list for method output_type
-	50, // [50:50] is the sub-list for method input_type
-	50, // [50:50] is the sub-list for extension type_name
-	50, // [50:50] is the sub-list for extension extendee
-	0,  // [0:50] is the sub-list for field type_name
+	48, // 16: cutover.common.v1.TableSpec.source_columns:type_name -> cutover.common.v1.SourceColumn
+	16, // 17: cutover.common.v1.SyncSpec.watermark:type_name -> cutover.common.v1.WatermarkSync
+	17, // 18: cutover.common.v1.SyncSpec.logical:type_name -> cutover.common.v1.LogicalSync
+	18, // 19: cutover.common.v1.SyncSpec.binlog:type_name -> cutover.common.v1.BinlogSync
+	5,  // 20: cutover.common.v1.SyncSpec.on_truncate:type_name -> cutover.common.v1.TruncatePolicy
+	4,  // 21: cutover.common.v1.SyncSpec.on_add_column:type_name -> cutover.common.v1.AddColumnPolicy
+	22, // 22: cutover.common.v1.Dedupe.keys:type_name -> cutover.common.v1.MatchKey
+	7,  // 23: cutover.common.v1.Dedupe.policy:type_name -> cutover.common.v1.SurvivorPolicy
+	8,  // 24: cutover.common.v1.KeyCollision.rule:type_name -> cutover.common.v1.CollisionRule
+	25, // 25: cutover.common.v1.SourceSpec.csv:type_name -> cutover.common.v1.CsvSource
+	31, // 26: cutover.common.v1.SourceSpec.postgres:type_name -> cutover.common.v1.PostgresSource
+	26, // 27: cutover.common.v1.SourceSpec.mysql:type_name -> cutover.common.v1.MysqlSource
+	27, // 28: cutover.common.v1.SourceSpec.sqlite:type_name -> cutover.common.v1.SqliteSource
+	28, // 29: cutover.common.v1.SourceSpec.jsonl:type_name -> cutover.common.v1.JsonlSource
+	30, // 30: cutover.common.v1.SourceSpec.xlsx:type_name -> cutover.common.v1.XlsxSource
+	9,  // 31: cutover.common.v1.MysqlSource.zero_dates:type_name -> cutover.common.v1.ZeroDatePolicy
+	29, // 32: cutover.common.v1.JsonlSource.fields:type_name -> cutover.common.v1.JsonField
+	53, // 33: cutover.common.v1.ColumnMapping.type:type_name -> cutover.common.v1.ColumnType
+	35, // 34: cutover.common.v1.ColumnMapping.clean:type_name -> cutover.common.v1.CleanStep
+	33, // 35: cutover.common.v1.ColumnMapping.new_id:type_name -> cutover.common.v1.NewId
+	34, // 36: cutover.common.v1.ColumnMapping.ref:type_name -> cutover.common.v1.IdRef
+	1,  // 37: cutover.common.v1.ColumnMapping.enum_as:type_name -> cutover.common.v1.EnumAs
+	2,  // 38: cutover.common.v1.ColumnMapping.set_as:type_name -> cutover.common.v1.SetAs
+	52, // 39: cutover.common.v1.CleanStep.args:type_name -> cutover.common.v1.CleanStep.ArgsEntry
+	42, // 40: cutover.common.v1.Rule.not_null:type_name -> cutover.common.v1.NotNullRule
+	43, // 41: cutover.common.v1.Rule.regex:type_name -> cutover.common.v1.RegexRule
+	44, // 42: cutover.common.v1.Rule.range:type_name -> cutover.common.v1.RangeRule
+	45, // 43: cutover.common.v1.Rule.one_of:type_name -> cutover.common.v1.OneOfRule
+	37, // 44: cutover.common.v1.Rule.length:type_name -> cutover.common.v1.LengthRule
+	38, // 45: cutover.common.v1.Rule.expr:type_name -> cutover.common.v1.ExprRule
+	39, // 46: cutover.common.v1.Rule.unique:type_name -> cutover.common.v1.UniqueRule
+	40, // 47: cutover.common.v1.Rule.references:type_name -> cutover.common.v1.ReferenceRule
+	10, // 48: cutover.common.v1.Rule.severity:type_name -> cutover.common.v1.Severity
+	53, // 49: cutover.common.v1.SourceColumn.type:type_name -> cutover.common.v1.ColumnType
+	11, // 50: cutover.common.v1.SourceColumn.default_kind:type_name -> cutover.common.v1.DefaultKind
+	51, // [51:51] is the sub-list for method output_type
+	51, // [51:51] is the sub-list for method input_type
+	51, // [51:51] is the sub-list for extension type_name
+	51, // [51:51] is the sub-list for extension extendee
+	0,  // [0:51] is the sub-list for field type_name
 }
 
 func init() { file_cutover_common_v1_job_proto_init() }

@@ -883,11 +883,16 @@ type ReadChangesRequest struct {
 	// Position after the last change applied (from the ledger); empty = the
 	// start: for a watermark, rows newer than the full load's; for a slot,
 	// its confirmed position.
-	Position      string `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`
-	BatchSize     int32  `protobuf:"varint,4,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
-	JobId         string `protobuf:"bytes,5,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
-	Table         string `protobuf:"bytes,6,opt,name=table,proto3" json:"table,omitempty"`
-	Seq           int64  `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
+	Position  string `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`
+	BatchSize int32  `protobuf:"varint,4,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
+	JobId     string `protobuf:"bytes,5,opt,name=job_id,json=jobId,proto3" json:"job_id,omitempty"`
+	Table     string `protobuf:"bytes,6,opt,name=table,proto3" json:"table,omitempty"`
+	Seq       int64  `protobuf:"varint,7,opt,name=seq,proto3" json:"seq,omitempty"`
+	// The table's columns as the job knows them (TableSpec.source_columns;
+	// empty: not checked): a column dropped or retyped since stops the read
+	// with both definitions; one added since must be nullable without a
+	// default (the rows changed before it have no value for it).
+	Columns       []*v1.SourceColumn `protobuf:"bytes,8,rep,name=columns,proto3" json:"columns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -969,6 +974,13 @@ func (x *ReadChangesRequest) GetSeq() int64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *ReadChangesRequest) GetColumns() []*v1.SourceColumn {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
 }
 
 type ReadChangesResponse struct {
@@ -1249,7 +1261,7 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"\x04done\x18\x02 \x01(\bR\x04done\"W\n" +
 	"\x11ReadBatchResponse\x12.\n" +
 	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x12\n" +
-	"\x04done\x18\x02 \x01(\bR\x04done\"\xf6\x01\n" +
+	"\x04done\x18\x02 \x01(\bR\x04done\"\xb1\x02\n" +
 	"\x12ReadChangesRequest\x125\n" +
 	"\x06source\x18\x01 \x01(\v2\x1d.cutover.common.v1.SourceSpecR\x06source\x12/\n" +
 	"\x04sync\x18\x02 \x01(\v2\x1b.cutover.common.v1.SyncSpecR\x04sync\x12\x1a\n" +
@@ -1258,7 +1270,8 @@ const file_cutover_extractor_v1_extractor_proto_rawDesc = "" +
 	"batch_size\x18\x04 \x01(\x05R\tbatchSize\x12\x15\n" +
 	"\x06job_id\x18\x05 \x01(\tR\x05jobId\x12\x14\n" +
 	"\x05table\x18\x06 \x01(\tR\x05table\x12\x10\n" +
-	"\x03seq\x18\a \x01(\x03R\x03seq\"\x9d\x02\n" +
+	"\x03seq\x18\a \x01(\x03R\x03seq\x129\n" +
+	"\acolumns\x18\b \x03(\v2\x1f.cutover.common.v1.SourceColumnR\acolumns\"\x9d\x02\n" +
 	"\x13ReadChangesResponse\x12.\n" +
 	"\x05batch\x18\x01 \x01(\v2\x18.cutover.common.v1.BatchR\x05batch\x12\x19\n" +
 	"\blag_rows\x18\x02 \x01(\x03R\alagRows\x12\x1f\n" +
@@ -1352,34 +1365,35 @@ var file_cutover_extractor_v1_extractor_proto_depIdxs = []int32{
 	25, // 17: cutover.extractor.v1.ReadBatchResponse.batch:type_name -> cutover.common.v1.Batch
 	19, // 18: cutover.extractor.v1.ReadChangesRequest.source:type_name -> cutover.common.v1.SourceSpec
 	20, // 19: cutover.extractor.v1.ReadChangesRequest.sync:type_name -> cutover.common.v1.SyncSpec
-	25, // 20: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
-	26, // 21: cutover.extractor.v1.ReadChangesResponse.last_commit_time:type_name -> google.protobuf.Timestamp
-	19, // 22: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
-	2,  // 23: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
-	4,  // 24: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
-	5,  // 25: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
-	7,  // 26: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
-	10, // 27: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
-	11, // 28: cutover.extractor.v1.ExtractorService.StreamBatches:input_type -> cutover.extractor.v1.StreamBatchesRequest
-	14, // 29: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
-	16, // 30: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
-	0,  // 31: cutover.extractor.v1.ExtractorService.DropSlot:input_type -> cutover.extractor.v1.DropSlotRequest
-	27, // 32: cutover.extractor.v1.ExtractorService.ChecksumSource:input_type -> cutover.extractor.v1.ChecksumSourceRequest
-	3,  // 33: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
-	9,  // 34: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
-	6,  // 35: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
-	8,  // 36: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
-	13, // 37: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
-	12, // 38: cutover.extractor.v1.ExtractorService.StreamBatches:output_type -> cutover.extractor.v1.StreamBatchesResponse
-	15, // 39: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
-	17, // 40: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
-	1,  // 41: cutover.extractor.v1.ExtractorService.DropSlot:output_type -> cutover.extractor.v1.DropSlotResponse
-	28, // 42: cutover.extractor.v1.ExtractorService.ChecksumSource:output_type -> cutover.extractor.v1.ChecksumSourceResponse
-	33, // [33:43] is the sub-list for method output_type
-	23, // [23:33] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	21, // 20: cutover.extractor.v1.ReadChangesRequest.columns:type_name -> cutover.common.v1.SourceColumn
+	25, // 21: cutover.extractor.v1.ReadChangesResponse.batch:type_name -> cutover.common.v1.Batch
+	26, // 22: cutover.extractor.v1.ReadChangesResponse.last_commit_time:type_name -> google.protobuf.Timestamp
+	19, // 23: cutover.extractor.v1.ReadKeysRequest.source:type_name -> cutover.common.v1.SourceSpec
+	2,  // 24: cutover.extractor.v1.ExtractorService.DescribeSource:input_type -> cutover.extractor.v1.DescribeSourceRequest
+	4,  // 25: cutover.extractor.v1.ExtractorService.PlanPartitions:input_type -> cutover.extractor.v1.PlanPartitionsRequest
+	5,  // 26: cutover.extractor.v1.ExtractorService.OpenSnapshot:input_type -> cutover.extractor.v1.OpenSnapshotRequest
+	7,  // 27: cutover.extractor.v1.ExtractorService.CloseSnapshot:input_type -> cutover.extractor.v1.CloseSnapshotRequest
+	10, // 28: cutover.extractor.v1.ExtractorService.ReadBatch:input_type -> cutover.extractor.v1.ReadBatchRequest
+	11, // 29: cutover.extractor.v1.ExtractorService.StreamBatches:input_type -> cutover.extractor.v1.StreamBatchesRequest
+	14, // 30: cutover.extractor.v1.ExtractorService.ReadChanges:input_type -> cutover.extractor.v1.ReadChangesRequest
+	16, // 31: cutover.extractor.v1.ExtractorService.ReadKeys:input_type -> cutover.extractor.v1.ReadKeysRequest
+	0,  // 32: cutover.extractor.v1.ExtractorService.DropSlot:input_type -> cutover.extractor.v1.DropSlotRequest
+	27, // 33: cutover.extractor.v1.ExtractorService.ChecksumSource:input_type -> cutover.extractor.v1.ChecksumSourceRequest
+	3,  // 34: cutover.extractor.v1.ExtractorService.DescribeSource:output_type -> cutover.extractor.v1.DescribeSourceResponse
+	9,  // 35: cutover.extractor.v1.ExtractorService.PlanPartitions:output_type -> cutover.extractor.v1.PlanPartitionsResponse
+	6,  // 36: cutover.extractor.v1.ExtractorService.OpenSnapshot:output_type -> cutover.extractor.v1.OpenSnapshotResponse
+	8,  // 37: cutover.extractor.v1.ExtractorService.CloseSnapshot:output_type -> cutover.extractor.v1.CloseSnapshotResponse
+	13, // 38: cutover.extractor.v1.ExtractorService.ReadBatch:output_type -> cutover.extractor.v1.ReadBatchResponse
+	12, // 39: cutover.extractor.v1.ExtractorService.StreamBatches:output_type -> cutover.extractor.v1.StreamBatchesResponse
+	15, // 40: cutover.extractor.v1.ExtractorService.ReadChanges:output_type -> cutover.extractor.v1.ReadChangesResponse
+	17, // 41: cutover.extractor.v1.ExtractorService.ReadKeys:output_type -> cutover.extractor.v1.ReadKeysResponse
+	1,  // 42: cutover.extractor.v1.ExtractorService.DropSlot:output_type -> cutover.extractor.v1.DropSlotResponse
+	28, // 43: cutover.extractor.v1.ExtractorService.ChecksumSource:output_type -> cutover.extractor.v1.ChecksumSourceResponse
+	34, // [34:44] is the sub-list for method output_type
+	24, // [24:34] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_cutover_extractor_v1_extractor_proto_init() }
