@@ -183,3 +183,63 @@ func TestFollowTruncate(t *testing.T) {
 		}
 	}
 }
+
+// TestFollowBinlogColumns: a nullable column added to a MariaDB table
+// followed by its binary log reaches the target (table and mapping; rows
+// logged before it hold NULL there); a dropped column stops the follower
+// naming it with its definition, and the job keeps following.
+func TestFollowBinlogColumns(t *testing.T) {
+	mdsn := mysqltest.NewBinlogDatabase(t)
+	my, err := sql.Open("mysql", mdsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer my.Close()
+	exec := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := my.Exec(q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	exec(`CREATE TABLE items (id int PRIMARY KEY, name varchar(40) NOT NULL)`, `INSERT INTO items VALUES (1, 'a'), (2, 'b')`)
+	db := testenv.NewDB(t)
+	db.Exec(`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL)`)
+	st := startStack(t, db)
+	jobs := jobClient(t, st.Addrs.Orchestrator)
+	id := createJob(t, jobs, &commonv1.JobSpec{Name: "follow items", Tables: []*commonv1.TableSpec{{
+		Name: "items", TargetTable: "items",
+		Source:  &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Mysql{Mysql: &commonv1.MysqlSource{Dsn: mdsn, Table: "items"}}},
+		Columns: []*commonv1.ColumnMapping{{Target: "id", Source: "id"}, {Target: "name", Source: "name"}},
+		Sync:    &commonv1.SyncSpec{PollMs: 50, Kind: &commonv1.SyncSpec_Binlog{Binlog: &commonv1.BinlogSync{}}},
+	}}})
+	waitState(t, jobs, id, orchestratorv1.JobState_JOB_STATE_FOLLOWING)
+	exec(`INSERT INTO items VALUES (3, 'c')`, `ALTER TABLE items ADD COLUMN tags varchar(20) NULL`,
+		`INSERT INTO items VALUES (4, 'd', 'x,y')`, `UPDATE items SET tags = 'z' WHERE id = 1`)
+	want := "1 a z|2 b -|3 c -|4 d x,y"
+	waitUntil(t, "the added column and its values to reach the target", func() bool {
+		if db.Int(`SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'tags'`) == 0 {
+			return false
+		}
+		return strings.Join(db.Strings(`SELECT concat_ws(' ', id, name, coalesce(tags, '-')) FROM items ORDER BY id`), "|") == want
+	})
+	exec(`ALTER TABLE items DROP COLUMN name`, `INSERT INTO items VALUES (5, 'q')`)
+	var reasons string
+	waitUntil(t, "readiness to say why the follower stopped", func() bool {
+		r, err := jobs.GetReadiness(context.Background(), &orchestratorv1.GetReadinessRequest{Id: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reasons = strings.Join(r.GetReasons(), "; ")
+		return strings.Contains(reasons, "stopped") && strings.Contains(reasons, "now has")
+	})
+	for _, part := range []string{"column name varchar(40)", "no longer in the table", "id int", "tags varchar(20)"} {
+		if !strings.Contains(reasons, part) {
+			t.Errorf("readiness %q does not say %q", reasons, part)
+		}
+	}
+	if n := db.Int(`SELECT count(*) FROM items WHERE id = 5`); n != 0 {
+		t.Errorf("the row after the DROP COLUMN reached the target (%d)", n)
+	}
+}

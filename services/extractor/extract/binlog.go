@@ -36,6 +36,7 @@ import (
 	"math/bits"
 	"net"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -183,8 +184,12 @@ func readBinlogChanges(ctx context.Context, s *Service, req *extractorv1.ReadCha
 	if from.set.Contain(end.set) {
 		return empty(from.String(), 0), nil
 	}
+	added, err := binlogAdded(t, req.GetColumns())
+	if err != nil {
+		return nil, err
+	}
 	r := &binlogRead{t: t, db: db, dec: myDecoder{loc: d.loc, zeroNull: spec.GetZeroDates() == commonv1.ZeroDatePolicy_ZERO_DATE_POLICY_NULL},
-		size: size, pos: from, end: end, applyTruncate: req.GetSync().GetOnTruncate() == commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY}
+		size: size, pos: from, end: end, applyTruncate: req.GetSync().GetOnTruncate() == commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY, added: added}
 	if err := r.read(ctx, cfg.Net, cfg.Addr, cfg.User, cfg.Passwd, loc, binlogServerID(req)); err != nil {
 		return nil, mysqlErr(err, d, "read the binary log of "+db+"."+name)
 	}
@@ -223,6 +228,12 @@ type binlogRead struct {
 	// applyTruncate: the spec's on_truncate is APPLY; truncated: the read
 	// ended just past a TRUNCATE of the table.
 	applyTruncate, truncated bool
+	// added: columns the table gained since the job was created, which
+	// rows logged before them lack (NULL there); wider: a row has more
+	// columns than the table had when this read looked: the next read
+	// starts at its transaction with the table as it is then.
+	added         map[int]bool
+	wider, sawAdd bool
 }
 
 // isTruncate reports whether a statement is a TRUNCATE (the caller has
@@ -261,7 +272,7 @@ func (r *binlogRead) read(ctx context.Context, network, addr, user, password str
 	}
 	rctx, cancel := context.WithTimeout(ctx, binlogBudget)
 	defer cancel()
-	for !r.pos.set.Contain(r.end.set) && r.mb.n < r.size && !r.truncated {
+	for !r.pos.set.Contain(r.end.set) && r.mb.n < r.size && !r.truncated && !r.wider {
 		ev, err := stream.GetEvent(rctx)
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
@@ -286,7 +297,10 @@ func (r *binlogRead) read(ctx context.Context, network, addr, user, password str
 			if strings.EqualFold(q, "BEGIN") {
 				continue
 			}
-			if !strings.EqualFold(q, "COMMIT") && r.touches(string(e.Schema), q) {
+			touches := !strings.EqualFold(q, "COMMIT") && r.touches(string(e.Schema), q)
+			if touches && addsOnly(q) {
+				r.sawAdd = true // rows after it may be wider than the table this read loaded
+			} else if touches {
 				if r.mb.n > 0 {
 					return nil // the rows before it go first; the next call starts at the statement
 				}
@@ -382,9 +396,20 @@ func (r *binlogRead) rows(e *replication.RowsEvent) error {
 	if string(e.Table.Schema) != r.db || string(e.Table.Table) != r.t.name {
 		return nil
 	}
-	if int(e.ColumnCount) != len(r.t.cols) {
+	if n := int(e.ColumnCount); n > len(r.t.cols) && r.sawAdd {
+		r.wider, r.pending = true, r.pending[:0]
+		return nil
+	} else if n > len(r.t.cols) {
 		return fmt.Errorf("%w: source.mysql.table: a binlog row of %s has %d columns, the table has %d: its schema changed while following; start a new job from the new schema",
 			ErrPrecondition, r.t.display(), e.ColumnCount, len(r.t.cols))
+	} else if n < len(r.t.cols) {
+		// Logged before columns were added at the end: NULL in them.
+		for i := n; i < len(r.t.cols); i++ {
+			if !r.added[i] {
+				return fmt.Errorf("%w: source.mysql.table: a binlog row of %s has %d columns, the table has %d: its schema changed while following (a column added other than at the end, or dropped); start a new job from the new schema",
+					ErrPrecondition, r.t.display(), e.ColumnCount, len(r.t.cols))
+			}
+		}
 	}
 	switch e.Type() {
 	case replication.EnumRowsEventTypeInsert:
@@ -431,8 +456,8 @@ func (r *binlogRead) rows(e *replication.RowsEvent) error {
 func (r *binlogRead) render(row []any, keyOnly bool) ([]sql.RawBytes, error) {
 	vals := make([]sql.RawBytes, len(r.t.cols))
 	for i := range r.t.cols {
-		if keyOnly && !r.inKey(i) {
-			continue
+		if keyOnly && !r.inKey(i) || i >= len(row) {
+			continue // NULL
 		}
 		v, err := binlogText(&r.t.cols[i], row[i])
 		if err != nil {
@@ -617,4 +642,78 @@ func binlogInt(c *myCol, dt string, v any) (int64, error) {
 		return int64(n), nil // year
 	}
 	return 0, fmt.Errorf("unexpected %T for an integer", v)
+}
+
+// binlogAdded checks the table against the job's columns (knownColumns)
+// and returns the columns added since; each must be nullable without a
+// default, as the rows logged before it are NULL there.
+func binlogAdded(t *myTable, known []*commonv1.SourceColumn) (map[int]bool, error) {
+	now := make([]colDef, len(t.cols))
+	for i, c := range t.cols {
+		now[i] = colDef{c.name, c.colType}
+	}
+	names, err := knownColumns("source.mysql.table", t.display(), now, known)
+	if err != nil {
+		return nil, err
+	}
+	added := map[int]bool{}
+	for i, c := range t.cols {
+		if !slices.Contains(names, c.name) {
+			continue
+		}
+		// MariaDB spells a default of NULL as the text NULL.
+		if !c.nullable || c.colDefault.Valid && c.colDefault.String != "NULL" || c.extra != "" {
+			return nil, fmt.Errorf("%w: source.mysql.table: column %s %s was added to %s while following with a default or NOT NULL; the rows changed before it cannot be given its value: add nullable columns without a default, or start a new job", ErrPrecondition, c.name, c.colType, t.display())
+		}
+		added[i] = true
+	}
+	return added, nil
+}
+
+// addsOnly reports whether an ALTER TABLE only adds columns or indexes,
+// which a follower carries on (rows logged before an added column lack
+// it; binlogAdded checks it can be NULL there): every clause is ADD
+// [COLUMN] name …, or ADD INDEX / KEY / FULLTEXT / SPATIAL.
+func addsOnly(q string) bool {
+	words := strings.Fields(strings.ToLower(q))
+	if len(words) < 5 || words[0] != "alter" || words[1] != "table" {
+		return false
+	}
+	rest := strings.Join(words[3:], " ")
+	depth, start := 0, 0
+	var clauses []string
+	for i, c := range rest {
+		switch c {
+		case '(':
+			depth++
+		case ')':
+			depth--
+		case ',':
+			if depth == 0 {
+				clauses = append(clauses, rest[start:i])
+				start = i + 1
+			}
+		}
+	}
+	clauses = append(clauses, rest[start:])
+	for _, cl := range clauses {
+		f := strings.Fields(cl)
+		if len(f) < 2 || f[0] != "add" {
+			return false
+		}
+		switch f[1] {
+		case "primary", "unique", "constraint", "foreign", "partition", "check", "period", "system":
+			return false
+		case "column":
+			if len(f) < 3 {
+				return false
+			}
+		}
+		for _, w := range f {
+			if w == "first" || w == "after" {
+				return false // a column not at the end moves the others
+			}
+		}
+	}
+	return true
 }

@@ -252,34 +252,70 @@ func FuzzBinlogPosition(f *testing.F) {
 	})
 }
 
-// A schema change of the followed table stops the follower with a reason
-// that says what changed; other tables' DDL passes.
+// TestBinlogSchemaChange: a statement of another table passes; against
+// the job's columns (ReadChangesRequest.columns) a nullable column added
+// at the end is carried (NULL in rows logged before it), one added with a
+// default, dropped or retyped stops naming the column and both
+// definitions; without them any change of the row width stops.
 func TestBinlogSchemaChange(t *testing.T) {
 	s := newService(t)
 	sync := &commonv1.SyncSpec{Kind: &commonv1.SyncSpec_Binlog{Binlog: &commonv1.BinlogSync{}}}
 	for _, tc := range []struct {
-		name  string
-		stmts []string
-		want  []string
+		name    string
+		unknown bool // the request carries no columns
+		stmts   []string
+		rows    string // carried: the rows read, until caught up
+		want    []string
 	}{
-		{"another table's DDL passes", []string{"CREATE TABLE other (id int PRIMARY KEY)", "INSERT INTO items VALUES (1, 'a', 1)"}, nil},
-		{"ADD COLUMN is quoted", []string{"ALTER TABLE items ADD COLUMN w int NULL", "INSERT INTO items VALUES (1, 'a', 1, 2)"},
-			[]string{"schema of", "changed while following", "ALTER TABLE items ADD COLUMN w int NULL"}},
-		{"DROP COLUMN after a change", []string{"INSERT INTO items VALUES (1, 'a', 1)", "ALTER TABLE items DROP COLUMN qty"},
+		{"another table's DDL passes", false, []string{"CREATE TABLE other (id int PRIMARY KEY)", "INSERT INTO items VALUES (1, 'a', 1)"}, "u id=1 1|a|1", nil},
+		{"ADD COLUMN is carried", false, []string{"INSERT INTO items VALUES (1, 'a', 1)", "ALTER TABLE items ADD COLUMN w int NULL, ADD INDEX (w)",
+			"INSERT INTO items VALUES (2, 'b', 2, 5)", "UPDATE items SET w = 7 WHERE id = 1"}, "u id=1 1|a|1|<NULL>,u id=2 2|b|2|5,u id=1 1|a|1|7", nil},
+		{"ADD COLUMN with a default", false, []string{"ALTER TABLE items ADD COLUMN w int NOT NULL DEFAULT 3", "INSERT INTO items VALUES (1, 'a', 1, 2)"}, "",
+			[]string{"column w int", "added to", "with a default or NOT NULL"}},
+		{"ADD COLUMN FIRST is quoted", false, []string{"ALTER TABLE items ADD COLUMN w int NULL FIRST", "INSERT INTO items VALUES (2, 1, 'a', 1)"}, "",
+			[]string{"changed while following", "ADD COLUMN w int NULL FIRST"}},
+		{"DROP COLUMN names it", false, []string{"INSERT INTO items VALUES (1, 'a', 1)", "ALTER TABLE items DROP COLUMN qty"}, "",
+			[]string{"column qty int", "no longer in the table", "now has id int", "v varchar(20)"}},
+		{"retype names both", false, []string{"ALTER TABLE items MODIFY qty bigint"}, "",
+			[]string{"column qty of", "changed type while following: int", "bigint"}},
+		{"without the job's columns a width change stops", true, []string{"INSERT INTO items VALUES (1, 'a', 1)", "ALTER TABLE items DROP COLUMN qty"}, "",
 			[]string{"has 3 columns, the table has 2", "changed while following"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
 			dsn := binlogDB(t, "CREATE TABLE items (id int PRIMARY KEY, v varchar(20), qty int)")
 			src := mysqlSource(dsn, "items")
-			resp, err := s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: sync, JobId: "j", Table: "items"})
+			desc, err := s.DescribeSource(ctx, &extractorv1.DescribeSourceRequest{Source: src})
+			if err != nil {
+				t.Fatal(err)
+			}
+			known := desc.GetColumns()
+			if tc.unknown {
+				known = nil
+			}
+			resp, err := s.ReadChanges(ctx, &extractorv1.ReadChangesRequest{Source: src, Sync: sync, JobId: "j", Table: "items", Columns: known})
 			if err != nil {
 				t.Fatal(err)
 			}
 			mysqlExec(t, dsn, tc.stmts...)
-			resp, err = s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: sync, Position: resp.GetBatch().GetPosition(), JobId: "j", Table: "items", BatchSize: 100})
+			pos := resp.GetBatch().GetPosition()
+			var got []string
+			for range 10 {
+				resp, err = s.ReadChanges(ctx, &extractorv1.ReadChangesRequest{Source: src, Sync: sync, Position: pos, JobId: "j", Table: "items", BatchSize: 100, Columns: known})
+				if err != nil {
+					break
+				}
+				for i, r := range rowsOf(t, resp.GetBatch()) {
+					got = append(got, string(resp.GetBatch().GetOps()[i])+" "+r.ref+" "+strings.Join(r.vals, "|"))
+				}
+				pos = resp.GetBatch().GetPosition()
+				if resp.GetLagRows() == 0 {
+					break
+				}
+			}
 			if tc.want == nil {
-				if err != nil || resp.GetBatch().GetNumRows() != 1 {
-					t.Fatalf("%v rows, %v; want the insert", resp.GetBatch().GetNumRows(), err)
+				if err != nil || strings.Join(got, ",") != tc.rows {
+					t.Fatalf("rows %q, %v; want %q", got, err, tc.rows)
 				}
 				return
 			}

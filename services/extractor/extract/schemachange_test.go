@@ -43,3 +43,26 @@ func TestKnownColumns(t *testing.T) {
 		})
 	}
 }
+
+func TestAddsOnly(t *testing.T) {
+	for q, want := range map[string]bool{
+		"ALTER TABLE items ADD COLUMN w int NULL":                      true,
+		"alter table `db`.`items` add w varchar(10), add index (w)":    true,
+		"ALTER TABLE items ADD COLUMN w decimal(10,2) DEFAULT NULL":    true,
+		"ALTER TABLE items ADD KEY k (a, b)":                           true,
+		"ALTER TABLE items ADD COLUMN w int FIRST":                     false,
+		"ALTER TABLE items ADD COLUMN w int AFTER id":                  false,
+		"ALTER TABLE items ADD PRIMARY KEY (id)":                       false,
+		"ALTER TABLE items ADD COLUMN w int, DROP COLUMN v":            false,
+		"ALTER TABLE items MODIFY qty bigint":                          false,
+		"ALTER TABLE items ADD CONSTRAINT c CHECK (qty > 0)":           false,
+		"ALTER TABLE items ADD UNIQUE (v)":                             false,
+		"ALTER TABLE items ADD":                                        false,
+		"CREATE TABLE items (id int)":                                  false,
+		"ALTER TABLE items ADD COLUMN w enum('a,b', 'c'), ADD KEY (w)": true,
+	} {
+		if got := addsOnly(q); got != want {
+			t.Errorf("addsOnly(%q) = %v, want %v", q, got, want)
+		}
+	}
+}
