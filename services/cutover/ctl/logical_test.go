@@ -125,3 +125,60 @@ func TestFollowLogicalToastAndColumns(t *testing.T) {
 		t.Errorf("job %s after the stop, want it still following", s)
 	}
 }
+
+// TestFollowLogicalTruncate: with on_truncate APPLY a TRUNCATE of a table
+// followed by logical replication empties the target of the rows it
+// removed, and rows written after it (in its own transaction too) arrive;
+// the position past it is in the ledger, so the slot is never confirmed
+// beyond what the ledger holds.
+func TestFollowLogicalTruncate(t *testing.T) {
+	url := pgtest.NewLogicalDatabase(t)
+	ctx := context.Background()
+	src, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	exec := func(qs ...string) {
+		t.Helper()
+		for _, q := range qs {
+			if _, err := src.Exec(ctx, q); err != nil {
+				t.Fatalf("%s: %v", q, err)
+			}
+		}
+	}
+	exec(`CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)`, `INSERT INTO items VALUES (1, 'a'), (2, 'b'), (3, 'c')`)
+	db := testenv.NewDB(t)
+	db.Exec(`CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL)`)
+	st := startStack(t, db)
+	jobs := jobClient(t, st.Addrs.Orchestrator)
+	id := createJob(t, jobs, &commonv1.JobSpec{Name: "follow items", Tables: []*commonv1.TableSpec{{
+		Name: "items", TargetTable: "items",
+		Source:  &commonv1.SourceSpec{Kind: &commonv1.SourceSpec_Postgres{Postgres: &commonv1.PostgresSource{Dsn: url, Table: "items"}}},
+		Columns: []*commonv1.ColumnMapping{{Target: "id", Source: "id"}, {Target: "name", Source: "name"}},
+		Sync: &commonv1.SyncSpec{PollMs: 50, OnTruncate: commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY,
+			Kind: &commonv1.SyncSpec_Logical{Logical: &commonv1.LogicalSync{}}},
+	}}})
+	waitState(t, jobs, id, orchestratorv1.JobState_JOB_STATE_FOLLOWING)
+	exec(`UPDATE items SET name = 'b2' WHERE id = 2`, `TRUNCATE items`, `INSERT INTO items VALUES (2, 'new b'), (9, 'i')`)
+	rows := func() string { return strings.Join(db.Strings(`SELECT id || ' ' || name FROM items ORDER BY id`), "|") }
+	waitUntil(t, "the target to hold the source's rows after the TRUNCATE", func() bool { return rows() == "2 new b|9 i" })
+	exec(`BEGIN; INSERT INTO items VALUES (10, 'j'); TRUNCATE items; INSERT INTO items VALUES (11, 'k'); COMMIT`)
+	waitUntil(t, "the rows written after a TRUNCATE in its transaction", func() bool { return rows() == "11 k" })
+	var confirmed string
+	if err := src.QueryRow(ctx, `SELECT confirmed_flush_lsn::text FROM pg_replication_slots`).Scan(&confirmed); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the ledger to hold the slot's confirmed position", func() bool {
+		return db.Int(`SELECT count(*) FROM cutover.ledger WHERE job_id = $1 AND position::pg_lsn >= $2::pg_lsn`, id, confirmed) > 0
+	})
+	r, err := jobs.GetReadiness(ctx, &orchestratorv1.GetReadinessRequest{Id: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, reason := range r.GetReasons() {
+		if strings.Contains(reason, "stopped") {
+			t.Fatalf("readiness after the TRUNCATE: %q", reason)
+		}
+	}
+}

@@ -407,7 +407,7 @@ func readLogicalChanges(ctx context.Context, s *Service, req *extractorv1.ReadCh
 		}
 		return &extractorv1.ReadChangesResponse{Batch: &commonv1.Batch{Source: schema + "." + name, Position: si.confirmed.String(), Ops: []byte{}}}, nil
 	}
-	resp, err := readChanges(ctx, p, schema, name, pub, slot, from, size, req.GetColumns())
+	resp, err := readChanges(ctx, p, schema, name, pub, slot, from, size, req.GetColumns(), req.GetSync().GetOnTruncate() == commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY)
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "55006" {

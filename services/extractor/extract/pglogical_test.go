@@ -720,3 +720,39 @@ func TestLogicalSchemaChange(t *testing.T) {
 		})
 	}
 }
+
+// TestLogicalTruncate: with on_truncate APPLY the transactions before a
+// TRUNCATE come first, then its own transaction as a batch that says so
+// (holding the rows it wrote after the TRUNCATE), then the rest; with STOP
+// (the default) the read stops naming the setting.
+func TestLogicalTruncate(t *testing.T) {
+	url := pgtest.NewLogicalDatabase(t)
+	pgExec(t, url, `CREATE TABLE items (id int PRIMARY KEY)`)
+	s := newService(t)
+	src := pgSource(url, "", "items")
+	sync := logicalSync("", "")
+	sync.OnTruncate = commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY
+	f := newFollower(t, s, src, sync, 100)
+	f.step()
+	pgExec(t, url, `INSERT INTO items VALUES (1)`, `TRUNCATE items`, `INSERT INTO items VALUES (2)`,
+		`BEGIN; INSERT INTO items VALUES (3); TRUNCATE items; INSERT INTO items VALUES (4), (5); COMMIT`, `INSERT INTO items VALUES (6)`)
+	var got []string
+	for range 6 {
+		r := f.read()
+		b := r.GetBatch()
+		step := fmt.Sprintf("%s truncated=%v", b.GetOps(), r.GetSourceTruncated())
+		got = append(got, step)
+		if b.GetPosition() == f.pos {
+			break
+		}
+		f.pos = b.GetPosition()
+	}
+	want := "u truncated=false| truncated=true|u truncated=false|uu truncated=true|u truncated=false| truncated=false"
+	if g := strings.Join(got, "|"); g != want {
+		t.Errorf("batches %q, want %q", g, want)
+	}
+	sync.OnTruncate = commonv1.TruncatePolicy_TRUNCATE_POLICY_STOP
+	pgExec(t, url, `TRUNCATE items`)
+	_, err := s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: sync, Position: f.pos, JobId: "job-1", Table: "items"})
+	wantCode(t, err, codes.FailedPrecondition, "items was truncated", "on_truncate is STOP")
+}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,7 +52,8 @@ type pgoTxn struct {
 	commitTime time.Time
 	end        lsn
 	ops        []pgoOp
-	changes    int // insert, update and delete messages (a key move is one)
+	changes    int  // insert, update and delete messages (a key move is one)
+	truncate   bool // it truncated the table: ops are what it did after
 }
 
 // pgoOp is one row of a change batch: vals are the relation's columns
@@ -70,7 +72,7 @@ type pgoValue struct {
 
 // readChanges reads the slot from from: the changes of one table, whole
 // transactions, about size rows.
-func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, from lsn, size int, known []*commonv1.SourceColumn) (*extractorv1.ReadChangesResponse, error) {
+func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, from lsn, size int, known []*commonv1.SourceColumn, applyTruncate bool) (*extractorv1.ReadChangesResponse, error) {
 	t, target, now, err := streamStart(ctx, p.pool, schema, name, slot, from)
 	if err != nil {
 		return nil, err
@@ -102,7 +104,7 @@ func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, 
 		defer cancel()
 		_ = conn.Close(cctx)
 	}()
-	sr := &streamRead{lr: lr, conn: conn, from: from, target: target, size: size}
+	sr := &streamRead{lr: lr, conn: conn, from: from, target: target, size: size, applyTruncate: applyTruncate}
 	// Confirm what the ledger holds first: the slot may free the WAL
 	// before it while this call reads.
 	if err := sr.confirm(ctx, false); err != nil {
@@ -126,7 +128,7 @@ func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, 
 	b.Position = pos.String()
 	b.FirstKey = from.String()
 	b.LastKey = b.Position
-	resp := &extractorv1.ReadChangesResponse{Batch: b, UnchangedValues: sr.lr.unchanged}
+	resp := &extractorv1.ReadChangesResponse{Batch: b, UnchangedValues: sr.lr.unchanged, SourceTruncated: sr.truncated}
 	if n := len(sr.txns); n > 0 {
 		resp.LastCommitTime = timestamppb.New(sr.txns[n-1].commitTime)
 	}
@@ -231,6 +233,9 @@ type streamRead struct {
 	pending   int64
 	pendingAt time.Time // commit time of the first transaction after the batch
 	caughtUp  bool
+	// applyTruncate: sync.on_truncate APPLY; truncated: the batch is the
+	// transaction that truncated the table (its rows are those after it).
+	applyTruncate, truncated bool
 }
 
 // confirm tells the slot what the ledger holds (from); ask requests a
@@ -325,7 +330,7 @@ func (sr *streamRead) message(ctx context.Context, m pglogrepl.Message) (bool, e
 		}
 		sr.cur = nil
 		tx.end = lsn(m.TransactionEndLSN)
-		if tx.changes == 0 {
+		if tx.changes == 0 && !tx.truncate {
 			// Nothing of this table: the position moves only with a
 			// batch the ledger records (see readLogicalChanges).
 			return false, nil
@@ -342,16 +347,30 @@ func (sr *streamRead) message(ctx context.Context, m pglogrepl.Message) (bool, e
 		}
 		sr.txns = append(sr.txns, *tx)
 		sr.rows += len(tx.ops)
-		sr.full = sr.rows >= sr.size
+		sr.full = sr.rows >= sr.size || tx.truncate
 	case *pglogrepl.RelationMessage:
 		if m.RelationID == lr.t.oid && !sr.full {
 			return false, lr.mapRelation(ctx, m)
 		}
 	case *pglogrepl.TruncateMessage:
-		for _, oid := range m.RelationIDs {
-			if oid == lr.t.oid && !sr.full {
-				return false, fmt.Errorf("%w: source.postgres.table: %s was truncated on the source; a TRUNCATE cannot be followed as row changes: start a new job to reload the table", ErrPrecondition, lr.t.display())
-			}
+		if !slices.Contains(m.RelationIDs, lr.t.oid) || sr.full {
+			return false, nil
+		}
+		switch {
+		case !sr.applyTruncate:
+			return false, fmt.Errorf("%w: source.postgres.table: %s was truncated on the source and sync.on_truncate is STOP: set it to APPLY to follow a TRUNCATE, or start a new job", ErrPrecondition, lr.t.display())
+		case sr.cur == nil:
+			return false, fmt.Errorf("slot %s: pgoutput Truncate message outside a transaction", lr.slot)
+		case len(sr.txns) > 0:
+			// The transactions before it are the batch; it starts the next.
+			sr.full = true
+			sr.cur.changes++
+		default:
+			// The batch is this transaction: what it did to the table
+			// before the TRUNCATE is gone, what it did after follows the
+			// caller's key check.
+			sr.cur.ops, sr.cur.truncate, sr.truncated = nil, true, true
+			lr.latest = nil
 		}
 	case *pglogrepl.InsertMessage:
 		return false, sr.change(&pgoChange{op: 'I', rel: m.RelationID, new: tupleValues(m.Tuple)})

@@ -334,7 +334,9 @@ func (l *loader) loadBatch(ctx context.Context, b *commonv1.Batch) (outcome, err
 	}
 	o := outcome{preRejected: pre, rowsToLoad: toLoad}
 	l.change = nil
-	if len(b.GetOps()) > 0 {
+	// A change batch: rows with ops, or none but a source position (the
+	// follower records a position past a TRUNCATE).
+	if len(b.GetOps()) > 0 || b.GetPosition() != "" {
 		cs, err := l.planChanges(b, rejected)
 		if err != nil {
 			return o, err

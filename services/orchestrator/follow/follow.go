@@ -197,6 +197,14 @@ func (r *Runner) follow(ctx context.Context, f *jobstore.Follower) error {
 				return err
 			}
 			b.Checked = true
+			// The rows after it in its transaction (logical sync) load
+			// now; a logical slot is confirmed up to what the ledger holds,
+			// so the position past the TRUNCATE goes there even with none.
+			if n > 0 || sy.GetLogical() != nil {
+				if err := fl.apply(ctx, resp.GetBatch(), b); err != nil {
+					return err
+				}
+			}
 			continue
 		}
 		if n > 0 {

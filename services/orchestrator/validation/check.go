@@ -86,8 +86,8 @@ func (ck *Checker) checkSync(ctx context.Context, spec *commonv1.JobSpec, i int,
 	default:
 		return jobspec.Invalid(f, "watermark, logical or binlog is required")
 	}
-	if sy.GetOnTruncate() == commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY && sy.GetBinlog() == nil {
-		return jobspec.Invalid(f+".on_truncate", "APPLY is for binlog sync (a watermark's key check already deletes what a TRUNCATE removed; logical sync stops on it)")
+	if sy.GetOnTruncate() == commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY && sy.GetWatermark() != nil {
+		return jobspec.Invalid(f+".on_truncate", "APPLY is for binlog and logical sync (a watermark's key check already deletes what a TRUNCATE removed)")
 	}
 	if sy.GetPollMs() < 0 {
 		return jobspec.Invalid(f+".poll_ms", "must not be negative, got %d", sy.GetPollMs())

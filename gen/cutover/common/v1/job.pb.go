@@ -1139,8 +1139,9 @@ type SyncSpec struct {
 	Kind isSyncSpec_Kind `protobuf_oneof:"kind"`
 	// Pause between polls when the source has nothing new; default 1000.
 	PollMs int32 `protobuf:"varint,3,opt,name=poll_ms,json=pollMs,proto3" json:"poll_ms,omitempty"`
-	// What a TRUNCATE of the followed table on the source does (binlog sync;
-	// a watermark's key check sees the rows gone like any delete).
+	// What a TRUNCATE of the followed table on the source does (binlog and
+	// logical sync; a watermark's key check sees the rows gone like any
+	// delete).
 	OnTruncate TruncatePolicy `protobuf:"varint,5,opt,name=on_truncate,json=onTruncate,proto3,enum=cutover.common.v1.TruncatePolicy" json:"on_truncate,omitempty"`
 	// What a column added to the followed table on the source does (logical
 	// and binlog sync): carried by default.
