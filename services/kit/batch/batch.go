@@ -73,6 +73,33 @@ func (b *Builder) AppendNull() {
 	b.n++
 }
 
+// UnchangedRead returns the columns of b that leave a value out on some
+// row (Column.unchanged) and that reads says a computation uses: a value
+// computed from one cannot be known on that row. Nil for most batches.
+func UnchangedRead(b *commonv1.Batch, reads func(name string) bool) []*commonv1.Column {
+	if !HasUnchanged(b) {
+		return nil
+	}
+	var out []*commonv1.Column
+	for _, c := range b.GetColumns() {
+		if len(c.GetUnchanged()) > 0 && reads(c.GetName()) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// FirstUnchanged returns the first of cols whose row i a change left out,
+// nil when none.
+func FirstUnchanged(cols []*commonv1.Column, i int) *commonv1.Column {
+	for _, c := range cols {
+		if IsUnchanged(c, i) {
+			return c
+		}
+	}
+	return nil
+}
+
 // AppendUnchanged appends a value the change left out (Column.unchanged):
 // a NULL slot marked unchanged.
 func (b *Builder) AppendUnchanged() {

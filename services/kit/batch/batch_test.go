@@ -149,3 +149,45 @@ func TestRowTextCutsOnRuneBoundary(t *testing.T) {
 		t.Errorf("RowText = %s, want %s", got, want)
 	}
 }
+
+func TestUnchangedRead(t *testing.T) {
+	a, b, c := NewBuilder("a", commonv1.ColumnType_COLUMN_TYPE_TEXT, 3), NewBuilder("b", commonv1.ColumnType_COLUMN_TYPE_INT64, 3), NewBuilder("c", commonv1.ColumnType_COLUMN_TYPE_TEXT, 3)
+	a.AppendString("x")
+	a.AppendUnchanged()
+	a.AppendString("z")
+	b.AppendInt(1)
+	b.AppendInt(2)
+	b.AppendUnchanged()
+	for range 3 {
+		c.AppendNull()
+	}
+	bt := &commonv1.Batch{NumRows: 3, Columns: []*commonv1.Column{a.Column(), b.Column(), c.Column()}}
+	if err := Check(bt); err != nil {
+		t.Fatal(err)
+	}
+	all := func(string) bool { return true }
+	for _, tc := range []struct {
+		reads func(string) bool
+		row   int
+		want  string
+	}{
+		{all, 0, ""}, {all, 1, "a"}, {all, 2, "b"},
+		{func(n string) bool { return n == "b" }, 1, ""},
+		{func(n string) bool { return n == "c" }, 2, ""},
+	} {
+		got := ""
+		if col := FirstUnchanged(UnchangedRead(bt, tc.reads), tc.row); col != nil {
+			got = col.GetName()
+		}
+		if got != tc.want {
+			t.Errorf("row %d: %q, want %q", tc.row, got, tc.want)
+		}
+	}
+	if IsNull(a.Column(), 1) != true || !IsUnchanged(a.Column(), 1) || IsUnchanged(c.Column(), 1) {
+		t.Error("an unchanged slot is NULL and marked; a NULL is not unchanged")
+	}
+	a.Column().Nulls = nil
+	if err := Check(bt); err == nil {
+		t.Error("Check passes an unchanged slot holding a value")
+	}
+}

@@ -136,32 +136,6 @@ func (e *exprPlan) reads(name string) bool {
 	return e.rowAny || slices.Contains(e.vars, name) || slices.Contains(e.rowKeys, name)
 }
 
-// unchangedCols are the columns of in that leave a value out on some row
-// (Column.unchanged) and that the expression reads; nil for most batches.
-func (e *exprPlan) unchangedCols(in *commonv1.Batch) []*commonv1.Column {
-	if !batch.HasUnchanged(in) {
-		return nil
-	}
-	var out []*commonv1.Column
-	for _, c := range in.GetColumns() {
-		if len(c.GetUnchanged()) > 0 && e.reads(c.GetName()) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// firstUnchanged names the first of cols whose row i the change left out,
-// "" when none: a value computed from it cannot be known here.
-func firstUnchanged(cols []*commonv1.Column, i int) string {
-	for _, c := range cols {
-		if batch.IsUnchanged(c, i) {
-			return c.GetName()
-		}
-	}
-	return ""
-}
-
 // ruleUnchanged is the reject rule of a row whose value would be computed
 // from a value the change left out.
 const ruleUnchanged = "unchanged_value"
@@ -280,13 +254,14 @@ func (c *colPlan) applyExpr(k int, in *commonv1.Batch, byName map[string]*common
 		rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: rule, Column: c.target,
 			Reason: "column " + c.target + ": " + reason, Raw: batch.SafeRaw(raw)})
 	}
-	unchanged := c.expr.unchangedCols(in)
+	unchanged := batch.UnchangedRead(in, c.expr.reads)
 	for i := 0; i < n; i++ {
 		if batch.Bit(rejected, i) {
 			bld.AppendNull()
 			continue
 		}
-		if name := firstUnchanged(unchanged, i); name != "" {
+		if u := batch.FirstUnchanged(unchanged, i); u != nil {
+			name := u.GetName()
 			reject(i, ruleUnchanged, "the expression reads "+unchangedReason(name), nil)
 			continue
 		}

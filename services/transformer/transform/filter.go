@@ -62,7 +62,7 @@ func (p *plan) applyFilters(in *commonv1.Batch, byName map[string]*commonv1.Colu
 			return nil, nil, err
 		}
 		acts[j] = act
-		unchanged[j] = p.filters[j].expr.unchangedCols(in)
+		unchanged[j] = batch.UnchangedRead(in, p.filters[j].expr.reads)
 	}
 	var rejects []*commonv1.Reject
 	for i := range int(in.GetNumRows()) {
@@ -72,7 +72,8 @@ func (p *plan) applyFilters(in *commonv1.Batch, byName map[string]*commonv1.Colu
 		for j := range p.filters {
 			// Whether the filter holds is unknown without the value: the
 			// row is quarantined rather than guessed in or out.
-			if name := firstUnchanged(unchanged[j], i); name != "" {
+			if c := batch.FirstUnchanged(unchanged[j], i); c != nil {
+				name := c.GetName()
 				rejected = batch.SetBit(rejected, i)
 				rejects = append(rejects, &commonv1.Reject{Row: int32(i), Stage: "transform", Rule: ruleUnchanged,
 					Reason: fmt.Sprintf("filters[%d] reads %s", j, unchangedReason(name))})

@@ -134,32 +134,6 @@ func (e *exprRule) reads(name string) bool {
 	return e.rowAny || slices.Contains(e.vars, name) || slices.Contains(e.rowKeys, name)
 }
 
-// unchangedCols are the columns of in that leave a value out on some row
-// (Column.unchanged) and that the expression reads; nil for most batches.
-func (e *exprRule) unchangedCols(in *commonv1.Batch) []*commonv1.Column {
-	if !batch.HasUnchanged(in) {
-		return nil
-	}
-	var out []*commonv1.Column
-	for _, c := range in.GetColumns() {
-		if len(c.GetUnchanged()) > 0 && e.reads(c.GetName()) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// firstUnchanged returns the first of cols whose row i the change left out,
-// nil when none: the expression cannot be judged on that row.
-func firstUnchanged(cols []*commonv1.Column, i int) *commonv1.Column {
-	for _, c := range cols {
-		if batch.IsUnchanged(c, i) {
-			return c
-		}
-	}
-	return nil
-}
-
 // check type-checks the expression with each variable typed from typeOf
 // (nil: all dyn) and requires a bool result.
 func (e *exprRule) check(typeOf func(string) commonv1.ColumnType) (*cel.Ast, error) {

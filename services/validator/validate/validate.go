@@ -335,12 +335,12 @@ func (c *Compiled) applyExpr(r *rule, in *commonv1.Batch, byName map[string]*com
 	for _, v := range r.expr.vars {
 		act.cols[v] = byName[v]
 	}
-	unchanged := r.expr.unchangedCols(in)
+	unchanged := batch.UnchangedRead(in, r.expr.reads)
 	for i := 0; i < int(in.GetNumRows()); i++ {
 		if batch.Bit(rejected, i) {
 			continue
 		}
-		if col := firstUnchanged(unchanged, i); col != nil {
+		if col := batch.FirstUnchanged(unchanged, i); col != nil {
 			rejectUnchanged(i, col.GetName())
 			continue
 		}
