@@ -178,23 +178,24 @@ func (h levelFloor) Enabled(ctx context.Context, l slog.Level) bool {
 	return l >= h.min && h.Handler.Enabled(ctx, l)
 }
 
+// snoozed turns a handler's "again after" into River's snooze, which
+// runs the job again without counting an attempt.
+func snoozed(again time.Duration, err error) error {
+	if err == nil && again > 0 {
+		return river.JobSnooze(again)
+	}
+	return err
+}
+
 // Start starts this replica's River client on pool (River's tables must
 // exist: Migrate).
 func Start(ctx context.Context, pool *pgxpool.Pool, cfg Config, h Handlers) (*Queue, error) {
 	workers := river.NewWorkers()
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[PartitionArgs]) error {
-		again, err := h.Partition(ctx, j.Args.Job, j.Args.Partition)
-		if err == nil && again > 0 {
-			return river.JobSnooze(again)
-		}
-		return err
+		return snoozed(h.Partition(ctx, j.Args.Job, j.Args.Partition))
 	}))
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[FollowArgs]) error {
-		again, err := h.Follow(ctx, j.Args.Job, j.Args.Follower)
-		if err == nil && again > 0 {
-			return river.JobSnooze(again)
-		}
-		return err
+		return snoozed(h.Follow(ctx, j.Args.Job, j.Args.Follower))
 	}))
 	river.AddWorker(workers, river.WorkFunc(func(ctx context.Context, j *river.Job[FinishArgs]) error {
 		return h.Finish(ctx, j.Args.Job)
