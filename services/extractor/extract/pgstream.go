@@ -37,9 +37,10 @@ const (
 	// slotBusyWait: the walsender of the previous call may still hold the
 	// slot for a moment after its connection closed.
 	slotBusyWait = 3 * time.Second
-	// logicalLagCap bounds the changes counted past a full batch: lag_rows
-	// is exact below it, a lower bound above.
-	logicalLagCap = 100_000
+	// logicalLagCap and lagCountBudget bound the changes counted past a
+	// full batch: lag_rows is exact within them, a lower bound beyond.
+	logicalLagCap  = 100_000
+	lagCountBudget = 250 * time.Millisecond
 )
 
 // streamSettings make the text that pgoutput writes in the walsender's
@@ -255,7 +256,16 @@ func (sr *streamRead) confirm(ctx context.Context, ask bool) error {
 // run reads messages until the batch is decided (see readChanges).
 func (sr *streamRead) run(ctx context.Context) error {
 	deadline := time.Now().Add(streamBudget)
+	counting := false
 	for {
+		if sr.full && !counting {
+			// Past a full batch the changes are only counted, for a while:
+			// a long backlog is not read again in full on every call.
+			counting = true
+			if d := time.Now().Add(lagCountBudget); d.Before(deadline) {
+				deadline = d
+			}
+		}
 		if time.Now().After(deadline) {
 			return nil
 		}
