@@ -199,8 +199,19 @@ func readBinlogChanges(ctx context.Context, s *Service, req *extractorv1.ReadCha
 	if !r.lastCommit.IsZero() {
 		resp.LastCommitTime = timestamppb.New(r.lastCommit) // the log's times are whole seconds
 	}
-	if !r.pos.set.Contain(end.set) {
-		// Behind: how many rows is not known without reading on.
+	switch {
+	case r.lagCounted || r.lagRows > 0:
+		// Counted past a full batch: exact when the count reached the
+		// server's position, a lower bound otherwise.
+		resp.LagRows = r.lagRows
+		if !r.lagCounted {
+			resp.LagRows = max(resp.LagRows, 1)
+		}
+		if !r.lagAt.IsZero() {
+			resp.LagSeconds = max(time.Since(r.lagAt).Seconds(), 0)
+		}
+	case !r.pos.set.Contain(end.set):
+		// Behind, not counted (the read's budget ran out): at least one.
 		resp.LagRows = 1
 		if !r.lastEvent.IsZero() {
 			resp.LagSeconds = max(time.Since(r.lastEvent).Seconds(), 0)
@@ -234,6 +245,12 @@ type binlogRead struct {
 	// starts at its transaction with the table as it is then.
 	added         map[int]bool
 	wider, sawAdd bool
+	// Past a full batch (countLag): the table's row changes still to
+	// come, the time of the first, and whether the count reached the
+	// server's position.
+	lagRows    int64
+	lagAt      time.Time
+	lagCounted bool
 }
 
 // isTruncate reports whether a statement is a TRUNCATE (the caller has
@@ -318,7 +335,48 @@ func (r *binlogRead) read(ctx context.Context, network, addr, user, password str
 			}
 		}
 	}
+	if r.mb.n >= r.size && !r.truncated && !r.wider {
+		r.countLag(rctx, stream)
+	}
 	return nil
+}
+
+// countLag reads on past a full batch, for a while (lagCountBudget), and
+// counts the table's row changes still to come: exact when it reaches the
+// server's position (lagCounted), a lower bound otherwise.
+func (r *binlogRead) countLag(ctx context.Context, stream *replication.BinlogStreamer) {
+	cctx, cancel := context.WithTimeout(ctx, lagCountBudget)
+	defer cancel()
+	seen := r.pos.set.Clone()
+	for !seen.Contain(r.end.set) {
+		ev, err := stream.GetEvent(cctx)
+		if err != nil {
+			return
+		}
+		switch e := ev.Event.(type) {
+		case *replication.RowsEvent:
+			if string(e.Table.Schema) != r.db || string(e.Table.Table) != r.t.name {
+				continue
+			}
+			n := int64(len(e.Rows))
+			if e.Type() == replication.EnumRowsEventTypeUpdate {
+				n /= 2 // before and after images
+			}
+			if r.lagRows == 0 && ev.Header.Timestamp > 0 {
+				r.lagAt = time.Unix(int64(ev.Header.Timestamp), 0)
+			}
+			r.lagRows += n
+		case *replication.XIDEvent:
+			if e.GSet != nil {
+				seen = e.GSet.Clone()
+			}
+		case *replication.QueryEvent:
+			if e.GSet != nil && !strings.EqualFold(strings.TrimSpace(string(e.Query)), "BEGIN") {
+				seen = e.GSet.Clone()
+			}
+		}
+	}
+	r.lagCounted = true
 }
 
 // touches reports whether a statement changes the followed table's

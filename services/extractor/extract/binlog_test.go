@@ -396,3 +396,38 @@ func TestBinlogTouches(t *testing.T) {
 		}
 	}
 }
+
+// TestBinlogLag: past a full batch the rows still to come are counted.
+func TestBinlogLag(t *testing.T) {
+	s := newService(t)
+	dsn := binlogDB(t, "CREATE TABLE items (id int PRIMARY KEY, v int)")
+	src := mysqlSource(dsn, "items")
+	sync := &commonv1.SyncSpec{Kind: &commonv1.SyncSpec_Binlog{Binlog: &commonv1.BinlogSync{}}}
+	read := func(pos string) *extractorv1.ReadChangesResponse {
+		t.Helper()
+		r, err := s.ReadChanges(context.Background(), &extractorv1.ReadChangesRequest{Source: src, Sync: sync, Position: pos, JobId: "j", Table: "items", BatchSize: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	pos := read("").GetBatch().GetPosition()
+	var stmts []string
+	for i := 1; i <= 25; i++ {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO items VALUES (%d, 0)", i))
+	}
+	stmts = append(stmts, "UPDATE items SET v = 1 WHERE id <= 5", "CREATE TABLE other (id int)")
+	mysqlExec(t, dsn, stmts...)
+	var lags []int64
+	for range 5 {
+		r := read(pos)
+		lags = append(lags, r.GetLagRows())
+		pos = r.GetBatch().GetPosition()
+		if r.GetBatch().GetNumRows() == 0 {
+			break
+		}
+	}
+	if got := fmt.Sprint(lags); got != "[20 10 0 0]" {
+		t.Errorf("lag after each read %s, want [20 10 0 0] (30 row changes, batches of 10)", got)
+	}
+}
