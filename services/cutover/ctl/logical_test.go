@@ -130,7 +130,8 @@ func TestFollowLogicalToastAndColumns(t *testing.T) {
 // followed by logical replication empties the target of the rows it
 // removed, and rows written after it (in its own transaction too) arrive;
 // the position past it is in the ledger, so the slot is never confirmed
-// beyond what the ledger holds.
+// beyond what the ledger holds. When only another table changes, the slot
+// moves past its WAL too, through the ledger.
 func TestFollowLogicalTruncate(t *testing.T) {
 	url := pgtest.NewLogicalDatabase(t)
 	ctx := context.Background()
@@ -172,6 +173,26 @@ func TestFollowLogicalTruncate(t *testing.T) {
 	waitUntil(t, "the ledger to hold the slot's confirmed position", func() bool {
 		return db.Int(`SELECT count(*) FROM cutover.ledger WHERE job_id = $1 AND position::pg_lsn >= $2::pg_lsn`, id, confirmed) > 0
 	})
+	// Only another table changes: the slot moves past its WAL, never past
+	// the ledger.
+	exec(`CREATE TABLE other (id int, pad text)`, `INSERT INTO other SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g`)
+	slotAt := func() string {
+		var at string
+		if err := src.QueryRow(ctx, `SELECT confirmed_flush_lsn::text FROM pg_replication_slots`).Scan(&at); err != nil {
+			t.Fatal(err)
+		}
+		return at
+	}
+	waitUntil(t, "the slot to move past another table's 20 MB of WAL", func() bool {
+		var moved bool
+		if err := src.QueryRow(ctx, `SELECT $1::pg_lsn - $2::pg_lsn >= 16 * 1024 * 1024`, slotAt(), confirmed).Scan(&moved); err != nil {
+			t.Fatal(err)
+		}
+		return moved
+	})
+	if n := db.Int(`SELECT count(*) FROM cutover.ledger WHERE job_id = $1 AND position::pg_lsn >= $2::pg_lsn`, id, slotAt()); n == 0 {
+		t.Errorf("the slot is confirmed at %s, past every position in the ledger", slotAt())
+	}
 	r, err := jobs.GetReadiness(ctx, &orchestratorv1.GetReadinessRequest{Id: id})
 	if err != nil {
 		t.Fatal(err)

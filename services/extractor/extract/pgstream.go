@@ -29,6 +29,10 @@ import (
 )
 
 const (
+	// quietAdvance: an empty batch moves the position when the server has
+	// decoded this much WAL past it with nothing of the table in it, so a
+	// quiet table in a busy database does not keep the source's WAL.
+	quietAdvance = 16 << 20
 	// streamBudget bounds one call's reading, as the binlog reader's does.
 	streamBudget = 2 * time.Second
 	// streamIdle: after this long without a message the reader asks the
@@ -124,6 +128,11 @@ func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, 
 	pos := from
 	if n := len(sr.txns); n > 0 {
 		pos = sr.txns[n-1].end
+	} else if sr.caughtUp && sr.lastKeepalive >= from+quietAdvance {
+		// Nothing of the table up to where the server has decoded: the
+		// position moves past the other tables' WAL, so the slot can free
+		// it once the follower records the position (an empty batch).
+		pos = sr.lastKeepalive
 	}
 	b.Source = t.display()
 	b.Position = pos.String()
@@ -315,7 +324,7 @@ func (sr *streamRead) run(ctx context.Context) error {
 			// inside a record it cannot decode yet).
 			at := lsn(ka.ServerWALEnd)
 			if sr.cur == nil && (at >= sr.target || at == sr.lastKeepalive && !sr.sentSince) {
-				sr.caughtUp = true
+				sr.caughtUp, sr.lastKeepalive = true, at
 				return nil
 			}
 			sr.lastKeepalive, sr.sentSince = at, false

@@ -220,6 +220,13 @@ func (r *Runner) follow(ctx context.Context, f *jobstore.Follower) error {
 				// target commit, end to end.
 				b.CommitDelaySeconds = max(time.Since(at.AsTime()).Seconds(), 0)
 			}
+		} else if p := resp.GetBatch().GetPosition(); sy.GetLogical() != nil && p != "" && p != fl.pos {
+			// Past other tables' WAL: recorded in the ledger (an empty
+			// change batch), as the slot is confirmed only up to it; the
+			// extractor moves it only every 16 MiB of WAL.
+			if err := fl.apply(ctx, resp.GetBatch(), b); err != nil {
+				return err
+			}
 		} else if sy.GetBinlog() != nil && resp.GetBatch().GetPosition() != "" {
 			// Past other tables' transactions: the next read starts there.
 			// Kept in memory only; a restart reads them again from the
