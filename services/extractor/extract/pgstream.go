@@ -243,10 +243,8 @@ type streamRead struct {
 	pending   int64
 	pendingAt time.Time // commit time of the first transaction after the batch
 	caughtUp  bool
-	// lastKeepalive is the server's position in its last keepalive;
-	// sentSince: data came after it.
+	// lastKeepalive is the server's position in its last keepalive.
 	lastKeepalive lsn
-	sentSince     bool
 	// applyTruncate: sync.on_truncate APPLY; truncated: the batch is the
 	// transaction that truncated the table (its rows are those after it).
 	applyTruncate, truncated bool
@@ -318,18 +316,16 @@ func (sr *streamRead) run(ctx context.Context) error {
 				}
 			}
 			// Every transaction that committed before the target has
-			// been sent once the server has decoded past it; and a server
-			// that stands still between two keepalives with nothing sent
-			// in between has decoded all there is (the flushed WAL may end
-			// inside a record it cannot decode yet).
+			// been sent once the server has decoded past it. (A server
+			// whose position stands still is not taken as caught up: it
+			// may still be starting, and lag 0 must mean drained.)
 			at := lsn(ka.ServerWALEnd)
-			if sr.cur == nil && (at >= sr.target || at == sr.lastKeepalive && !sr.sentSince) {
-				sr.caughtUp, sr.lastKeepalive = true, at
+			sr.lastKeepalive = at
+			if sr.cur == nil && at >= sr.target {
+				sr.caughtUp = true
 				return nil
 			}
-			sr.lastKeepalive, sr.sentSince = at, false
 		case pglogrepl.XLogDataByteID:
-			sr.sentSince = true
 			xld, err := pglogrepl.ParseXLogData(data[1:])
 			if err != nil {
 				return fmt.Errorf("replication slot %s: %w", sr.lr.slot, err)
