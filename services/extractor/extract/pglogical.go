@@ -330,6 +330,7 @@ func (s *Service) dropLogicalSlot(ctx context.Context, src *commonv1.SourceSpec,
 	if err != nil {
 		return err
 	}
+	s.closeStreams(slot) // a kept stream holds the slot
 	if err := dropSlot(ctx, p.pool, slot); err != nil {
 		return pgErr(err, p, "drop replication slot "+slot)
 	}
@@ -407,7 +408,7 @@ func readLogicalChanges(ctx context.Context, s *Service, req *extractorv1.ReadCh
 		}
 		return &extractorv1.ReadChangesResponse{Batch: &commonv1.Batch{Source: schema + "." + name, Position: si.confirmed.String(), Ops: []byte{}}}, nil
 	}
-	resp, err := readChanges(ctx, p, schema, name, pub, slot, from, size, req.GetColumns(), req.GetSync().GetOnTruncate() == commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY)
+	resp, err := readChanges(ctx, s, p, schema, name, pub, slot, from, size, req.GetColumns(), req.GetSync().GetOnTruncate() == commonv1.TruncatePolicy_TRUNCATE_POLICY_APPLY)
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Code == "55006" {
@@ -437,6 +438,8 @@ type logicalReader struct {
 	latest map[string][]pgoValue
 	// unchanged counts values left out of the batch for the target to keep.
 	unchanged int64
+	// rel is the relation message the mapping came from.
+	rel *pglogrepl.RelationMessage
 }
 
 // mapRelation matches the relation message's columns with the table as
@@ -478,7 +481,7 @@ func (lr *logicalReader) mapRelation(ctx context.Context, r *pglogrepl.RelationM
 		}
 		return fmt.Errorf("%w: source.postgres.table: column %s %s of %s, in the replicated changes, is no longer in the table (dropped or renamed while following); the table now has %s: a dropped column cannot be followed: start a new job", ErrPrecondition, n, types[j], lr.t.display(), strings.Join(now, ", "))
 	}
-	lr.relOK = true
+	lr.relOK, lr.rel = true, r
 	return nil
 }
 

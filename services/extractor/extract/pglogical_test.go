@@ -789,3 +789,61 @@ func TestLogicalQuietTable(t *testing.T) {
 	f.drain()
 	f.checkModel()
 }
+
+// TestLogicalStreamKept: a follower that reads on from each batch's end
+// continues one replication stream (transactions read past a batch are
+// kept for the next read), and applies every change once in order: the
+// target equals the source, with far fewer streams opened than reads.
+func TestLogicalStreamKept(t *testing.T) {
+	url := pgtest.NewLogicalDatabase(t)
+	pgExec(t, url, `CREATE TABLE items (id int PRIMARY KEY, v int)`)
+	s := newService(t)
+	f := newFollower(t, s, pgSource(url, "", "items"), logicalSync("", ""), 7)
+	f.step()
+	rng := rand.New(rand.NewSource(3))
+	var stmts []string
+	for i := 0; i < 60; i++ {
+		var b strings.Builder
+		b.WriteString("BEGIN;")
+		for j := rng.Intn(12); j >= 0; j-- {
+			k := rng.Intn(50)
+			switch rng.Intn(3) {
+			case 0:
+				fmt.Fprintf(&b, "INSERT INTO items VALUES (%d, %d) ON CONFLICT (id) DO UPDATE SET v = excluded.v;", k, i)
+			case 1:
+				fmt.Fprintf(&b, "UPDATE items SET v = v + 1 WHERE id = %d;", k)
+			default:
+				fmt.Fprintf(&b, "DELETE FROM items WHERE id = %d;", k)
+			}
+		}
+		b.WriteString("COMMIT")
+		stmts = append(stmts, b.String())
+	}
+	pgExec(t, url, stmts...)
+	before := s.streamOpens.Load()
+	reads := 0
+	for {
+		r := f.read()
+		reads++
+		b := r.GetBatch()
+		for i, row := range rowsOf(t, b) {
+			switch b.GetOps()[i] {
+			case 'u':
+				f.model[row.ref] = row
+			case 'd':
+				delete(f.model, row.ref)
+			}
+		}
+		f.pos = b.GetPosition()
+		if b.GetNumRows() == 0 && r.GetLagRows() == 0 {
+			break
+		}
+		if reads > 1000 {
+			t.Fatal("changes do not end")
+		}
+	}
+	f.checkModel()
+	if opened := s.streamOpens.Load() - before; reads < 5 || opened > 2 {
+		t.Errorf("%d reads opened %d streams; want one stream continued", reads, opened)
+	}
+}

@@ -41,6 +41,9 @@ const (
 	// slotBusyWait: the walsender of the previous call may still hold the
 	// slot for a moment after its connection closed.
 	slotBusyWait = 3 * time.Second
+	// maxAhead bounds the messages a read keeps past its batch for the
+	// next read on the same stream.
+	maxAhead = 50_000
 	// logicalLagCap and lagCountBudget bound the changes counted past a
 	// full batch: lag_rows is exact within them, a lower bound beyond.
 	logicalLagCap  = 100_000
@@ -77,7 +80,7 @@ type pgoValue struct {
 
 // readChanges reads the slot from from: the changes of one table, whole
 // transactions, about size rows.
-func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, from lsn, size int, known []*commonv1.SourceColumn, applyTruncate bool) (*extractorv1.ReadChangesResponse, error) {
+func readChanges(ctx context.Context, s *Service, p *pgSrc, schema, name, pub, slot string, from lsn, size int, known []*commonv1.SourceColumn, applyTruncate bool) (*extractorv1.ReadChangesResponse, error) {
 	t, target, now, err := streamStart(ctx, p.pool, schema, name, slot, from)
 	if err != nil {
 		return nil, err
@@ -100,16 +103,31 @@ func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, 
 			}
 		}
 	}
-	conn, err := openStream(ctx, p.pool, slot, pub, from)
-	if err != nil {
-		return nil, err
+	key := fmt.Sprintf("%p/%s", p.pool, slot)
+	ls := s.takeStream(key, from)
+	if ls == nil {
+		conn, err := openStream(ctx, p.pool, slot, pub, from)
+		if err != nil {
+			return nil, err
+		}
+		ls = &liveStream{conn: conn}
+		s.streamOpens.Add(1)
 	}
+	kept := false
 	defer func() {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = conn.Close(cctx)
+		if kept {
+			s.keepStream(key, ls)
+		} else {
+			ls.close()
+		}
 	}()
-	sr := &streamRead{lr: lr, conn: conn, from: from, target: target, size: size, applyTruncate: applyTruncate}
+	if ls.rel != nil {
+		// The server sends a relation's message once per stream.
+		if err := lr.mapRelation(ctx, ls.rel); err != nil {
+			return nil, err
+		}
+	}
+	sr := &streamRead{lr: lr, conn: ls.conn, from: from, target: target, size: size, applyTruncate: applyTruncate, ahead: ls.ahead}
 	// Confirm what the ledger holds first: the slot may free the WAL
 	// before it while this call reads.
 	if err := sr.confirm(ctx, false); err != nil {
@@ -142,6 +160,7 @@ func readChanges(ctx context.Context, p *pgSrc, schema, name, pub, slot string, 
 	if n := len(sr.txns); n > 0 {
 		resp.LastCommitTime = timestamppb.New(sr.txns[n-1].commitTime)
 	}
+	ls.next, ls.ahead, ls.rel, kept = pos, sr.leftover(), lr.rel, true
 	resp.LagRows = sr.pending
 	if !sr.caughtUp {
 		// Not known to be caught up: never report 0, which means drained.
@@ -245,6 +264,10 @@ type streamRead struct {
 	caughtUp  bool
 	// lastKeepalive is the server's position in its last keepalive.
 	lastKeepalive lsn
+	// ahead: messages an earlier read took from the stream past its
+	// batch, read first; buffered: this read's, for the next (the open
+	// transaction's messages in txnMsgs until it is placed).
+	ahead, buffered, txnMsgs []pglogrepl.Message
 	// applyTruncate: sync.on_truncate APPLY; truncated: the batch is the
 	// transaction that truncated the table (its rows are those after it).
 	applyTruncate, truncated bool
@@ -264,7 +287,18 @@ func (sr *streamRead) confirm(ctx context.Context, ask bool) error {
 func (sr *streamRead) run(ctx context.Context) error {
 	deadline := time.Now().Add(streamBudget)
 	counting := false
+	for len(sr.ahead) > 0 {
+		m := sr.ahead[0]
+		sr.ahead = sr.ahead[1:]
+		done, err := sr.take(ctx, m)
+		if err != nil || done {
+			return err
+		}
+	}
 	for {
+		if len(sr.buffered) >= maxAhead {
+			return nil // enough read past the batch for the next read
+		}
 		if sr.full && !counting {
 			// Past a full batch the changes are only counted, for a while:
 			// a long backlog is not read again in full on every call.
@@ -334,12 +368,44 @@ func (sr *streamRead) run(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("slot %s at %s: %w", sr.lr.slot, lsn(xld.WALStart), err)
 			}
-			done, err := sr.message(ctx, m)
+			done, err := sr.take(ctx, m)
 			if err != nil || done {
 				return err
 			}
 		}
 	}
+}
+
+// take handles one pgoutput message and keeps what lies past the batch
+// for the next read on this stream: a transaction with changes of the
+// table that its commit did not place in the batch.
+func (sr *streamRead) take(ctx context.Context, m pglogrepl.Message) (bool, error) {
+	if _, ok := m.(*pglogrepl.BeginMessage); ok {
+		sr.txnMsgs = sr.txnMsgs[:0]
+	}
+	sr.txnMsgs = append(sr.txnMsgs, m)
+	inBatch, tx := len(sr.txns), sr.cur
+	done, err := sr.message(ctx, m)
+	if err != nil {
+		return false, err
+	}
+	if _, ok := m.(*pglogrepl.CommitMessage); ok {
+		if len(sr.txns) == inBatch && tx != nil && (tx.changes > 0 || tx.truncate) {
+			sr.buffered = append(sr.buffered, sr.txnMsgs...)
+		}
+		sr.txnMsgs = sr.txnMsgs[:0]
+	}
+	return done, nil
+}
+
+// leftover is what the stream gave past the batch, in stream order: the
+// transactions kept, the open one's messages, what was not read of ahead.
+func (sr *streamRead) leftover() []pglogrepl.Message {
+	out := sr.buffered
+	if sr.cur != nil {
+		out = append(out, sr.txnMsgs...)
+	}
+	return append(out, sr.ahead...)
 }
 
 // message takes one pgoutput message; done says the call has read enough.
@@ -486,4 +552,84 @@ func msgName(k byte) string {
 		return "Type"
 	}
 	return fmt.Sprintf("%q", k)
+}
+
+// liveStream is a replication stream kept open between reads of one slot
+// (a stream re-opened for every read makes the server decode again from
+// the slot's restart position, which moves only now and then): the next
+// read continues it when it asks from the position the last one answered.
+type liveStream struct {
+	conn  *pgconn.PgConn
+	next  lsn                        // the position a read continues from
+	ahead []pglogrepl.Message        // read past the last batch
+	rel   *pglogrepl.RelationMessage // the table's, sent once per stream
+	idle  *time.Timer                // closes a stream no read continues
+}
+
+// streamKeep: a stream kept this long without a read is closed, so that
+// another replica can take the slot (openStream waits slotBusyWait) and
+// the server does not time the silent stream out.
+const streamKeep = 2 * time.Second
+
+func (ls *liveStream) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = ls.conn.Close(ctx)
+}
+
+// takeStream hands out the kept stream of key when it continues at from;
+// any other kept stream of key is closed.
+func (s *Service) takeStream(key string, from lsn) *liveStream {
+	s.mu.Lock()
+	ls := s.streams[key]
+	delete(s.streams, key)
+	s.mu.Unlock()
+	if ls == nil || !ls.idle.Stop() {
+		return nil // none, or its idle timer is closing it
+	}
+	if ls.next != from {
+		ls.close()
+		return nil
+	}
+	return ls
+}
+
+// keepStream keeps a stream for the next read until streamKeep passes.
+func (s *Service) keepStream(key string, ls *liveStream) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.streams[key] != nil {
+		ls.close()
+		return
+	}
+	if s.streams == nil {
+		s.streams = map[string]*liveStream{}
+	}
+	s.streams[key] = ls
+	ls.idle = time.AfterFunc(streamKeep, func() {
+		s.mu.Lock()
+		if s.streams[key] == ls {
+			delete(s.streams, key)
+		}
+		s.mu.Unlock()
+		ls.close()
+	})
+}
+
+// closeStreams closes the kept streams of a slot (all with slot "").
+func (s *Service) closeStreams(slot string) {
+	s.mu.Lock()
+	var out []*liveStream
+	for k, ls := range s.streams {
+		if slot == "" || strings.HasSuffix(k, "/"+slot) {
+			if ls.idle.Stop() {
+				out = append(out, ls)
+			}
+			delete(s.streams, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, ls := range out {
+		ls.close()
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
@@ -48,6 +49,11 @@ type Service struct {
 	// snaps are the PostgreSQL snapshots this replica exports, by id: each
 	// holds a connection whose open transaction keeps the snapshot alive.
 	snaps map[string]*pgSnapshot
+	// streams are logical replication streams kept open between reads,
+	// by source pool and slot (pgstream.go).
+	streams map[string]*liveStream
+	// streamOpens counts the streams opened (tests: kept ones are reused).
+	streamOpens atomic.Int64
 
 	// files confines file sources; empty disables them.
 	files *fsroot.Roots
@@ -107,6 +113,7 @@ func (s *Service) Register(g *grpc.Server) {
 // Close ends every snapshot this service holds and closes every cached
 // pool. Later PostgreSQL requests fail with Unavailable.
 func (s *Service) Close() error {
+	s.closeStreams("")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for id, sn := range s.snaps {
