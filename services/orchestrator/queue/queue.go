@@ -321,7 +321,16 @@ func (q *Queue) Counts(ctx context.Context, c *metrics.Control) error {
 	}
 	var k metrics.QueueKey
 	var n int64
+	// Every kind and state, zero when none: a scrape's series do not come
+	// and go with the work.
 	c.Queue = map[metrics.QueueKey]int64{}
+	for _, kind := range []string{PartitionArgs{}.Kind(), FollowArgs{}.Kind(), FinishArgs{}.Kind(), retentionArgs{}.Kind()} {
+		for _, st := range rivertype.JobStates() {
+			if st != rivertype.JobStateCompleted {
+				c.Queue[metrics.QueueKey{Kind: kind, State: string(st)}] = 0
+			}
+		}
+	}
 	_, err = pgx.ForEachRow(rows, []any{&k.Kind, &k.State, &n}, func() error {
 		c.Queue[k] = n
 		return nil
