@@ -355,7 +355,7 @@ func (r *binlogRead) countLag(ctx context.Context, stream *replication.BinlogStr
 		}
 		switch e := ev.Event.(type) {
 		case *replication.RowsEvent:
-			if string(e.Table.Schema) != r.db || string(e.Table.Table) != r.t.name {
+			if !r.ours(e) {
 				continue
 			}
 			n := int64(len(e.Rows))
@@ -448,10 +448,15 @@ func (r *binlogRead) commit(set gomysql.GTIDSet) error {
 	return nil
 }
 
+// ours reports whether a rows event is of the followed table.
+func (r *binlogRead) ours(e *replication.RowsEvent) bool {
+	return string(e.Table.Schema) == r.db && string(e.Table.Table) == r.t.name
+}
+
 // rows takes the followed table's rows of a rows event into the open
 // transaction.
 func (r *binlogRead) rows(e *replication.RowsEvent) error {
-	if string(e.Table.Schema) != r.db || string(e.Table.Table) != r.t.name {
+	if !r.ours(e) {
 		return nil
 	}
 	if n := int(e.ColumnCount); n > len(r.t.cols) && r.sawAdd {

@@ -432,6 +432,8 @@ type logicalReader struct {
 	// colOf maps the table's columns to the relation message's, by name;
 	// -1 is a column added after the changes being read (NULL in them).
 	colOf []int
+	// width is the relation message's columns a tuple must hold.
+	width int
 	relOK bool
 	// latest is each key's newest values in this call's changes: an
 	// unchanged TOAST value of a later update is taken from them.
@@ -481,6 +483,10 @@ func (lr *logicalReader) mapRelation(ctx context.Context, r *pglogrepl.RelationM
 		}
 		return fmt.Errorf("%w: source.postgres.table: column %s %s of %s, in the replicated changes, is no longer in the table (dropped or renamed while following); the table now has %s: a dropped column cannot be followed: start a new job", ErrPrecondition, n, types[j], lr.t.display(), strings.Join(now, ", "))
 	}
+	lr.width = 0
+	for _, j := range lr.colOf {
+		lr.width = max(lr.width, j+1)
+	}
 	lr.relOK, lr.rel = true, r
 	return nil
 }
@@ -525,10 +531,7 @@ func (lr *logicalReader) change(cur *pgoTxn, c *pgoChange) error {
 	if !lr.relOK {
 		return fmt.Errorf("slot %s: pgoutput %s message for %s before its Relation message", lr.slot, msgName(c.op), lr.t.display())
 	}
-	width := 0
-	for _, j := range lr.colOf {
-		width = max(width, j+1)
-	}
+	width := lr.width
 	check := func(vals []pgoValue, what string) error {
 		if len(vals) < width {
 			return fmt.Errorf("slot %s: pgoutput %s message: %s tuple has %d columns, %s has %d", lr.slot, msgName(c.op), what, len(vals), lr.t.display(), width)
@@ -687,7 +690,7 @@ func (lr *logicalReader) build(txns []pgoTxn, rows int) (*commonv1.Batch, error)
 }
 
 // appendTextValue appends one value as pgoutput writes it (the type's
-// text output, in logicalSettings) with the same result the full load's
+// text output, in streamSettings) with the same result the full load's
 // binary or text read gives; a value the wire cannot carry gets a
 // placeholder slot (the caller marks it NULL) and a reject.
 func appendTextValue(bld *batch.Builder, c pgCol, v []byte) *commonv1.Reject {
