@@ -87,9 +87,12 @@ type csTable struct {
 	refKeys   []checksum.RefKey
 	zeroDates bool
 	// utf8 names the text columns already in UTF-8 (MySQL).
-	utf8  map[string]bool
-	query func(ctx context.Context, q string, args []any, each func([]sql.NullString) error) error
-	close func()
+	utf8 map[string]bool
+	// notNull and noFraction name the columns declared NOT NULL and
+	// those whose type keeps no fraction (checksum.Column), where known.
+	notNull, noFraction map[string]bool
+	query               func(ctx context.Context, q string, args []any, each func([]sql.NullString) error) error
+	close               func()
 	// parallel: the source takes several queries at once (not SQLite's
 	// one connection).
 	parallel bool
@@ -146,7 +149,8 @@ func (s *Service) checksumSource(ctx context.Context, req *extractorv1.ChecksumS
 		if kind == checksum.KindNone {
 			return nil, invalid(f+".kind", "required")
 		}
-		cols[i] = checksum.Column{Name: c.GetName(), Kind: kind, Class: class, Frac: t.dialect.Frac(), Zone: c.GetTimeZone(), ZeroDates: t.zeroDates, UTF8: t.utf8[c.GetName()]}
+		cols[i] = checksum.Column{Name: c.GetName(), Kind: kind, Class: class, Frac: t.dialect.Frac(), Zone: c.GetTimeZone(), ZeroDates: t.zeroDates, UTF8: t.utf8[c.GetName()],
+			NotNull: t.notNull[c.GetName()], NoFraction: t.noFraction[c.GetName()]}
 		val, err := t.dialect.Canon(cols[i])
 		if err == nil && t.zoneErr != nil && kind == checksum.TimestampTZ && c.GetTimeZone() != "" && (class == checksum.ClassDateTime || class == checksum.ClassDate) {
 			err = t.zoneErr(ctx, c.GetTimeZone())
@@ -296,10 +300,18 @@ func (mysqlKind) openChecksum(ctx context.Context, s *Service, src *commonv1.Sou
 	if err != nil {
 		return nil, mysqlErr(err, d, "describe")
 	}
-	cs := &csTable{dialect: checksum.MySQL, ident: t.ident(), classes: map[string]checksum.Class{}, utf8: map[string]bool{}, zeroDates: true, parallel: true, close: func() {}}
+	cs := &csTable{dialect: checksum.MySQL, ident: t.ident(), classes: map[string]checksum.Class{}, utf8: map[string]bool{}, zeroDates: true, parallel: true, close: func() {},
+		notNull: map[string]bool{}, noFraction: map[string]bool{}}
 	for _, c := range t.cols {
 		cs.names = append(cs.names, c.name)
 		cs.classes[c.name] = myClass(c)
+		cs.notNull[c.name] = !c.nullable
+		switch c.kind {
+		case myNumeric:
+			cs.noFraction[c.name] = c.scale == 0
+		case myDatetime, myTimestamp:
+			cs.noFraction[c.name] = c.precision == 0
+		}
 		switch c.charset {
 		case "utf8mb4", "utf8mb3", "utf8", "ascii":
 			cs.utf8[c.name] = true
@@ -364,10 +376,14 @@ func (pgKind) openChecksum(ctx context.Context, s *Service, src *commonv1.Source
 	if err != nil {
 		return nil, pgErr(err, p, "describe")
 	}
-	cs := &csTable{dialect: checksum.Postgres, ident: t.ident(), classes: map[string]checksum.Class{}, parallel: true, close: func() {}}
+	cs := &csTable{dialect: checksum.Postgres, ident: t.ident(), classes: map[string]checksum.Class{}, parallel: true, close: func() {},
+		notNull: map[string]bool{}, noFraction: map[string]bool{}}
 	for _, c := range t.cols {
 		cs.names = append(cs.names, c.name)
 		cs.classes[c.name] = checksum.PostgresClass(c.base)
+		cs.notNull[c.name] = !c.nullable
+		// format_type spells numeric(p) as numeric(p,0).
+		cs.noFraction[c.name] = c.base == "numeric" && strings.HasSuffix(c.sourceType, ",0)")
 	}
 	cs.refKeys = []checksum.RefKey{{Name: "ctid"}}
 	if len(t.pk) > 0 {

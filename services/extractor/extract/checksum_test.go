@@ -197,3 +197,73 @@ func TestChecksumRefusals(t *testing.T) {
 		})
 	}
 }
+
+// A column declared NOT NULL, or with no fraction (DECIMAL(p,0),
+// DATETIME(0)), is rendered without the NULL marker and the trim: its
+// digest and row hashes must equal those of a twin table holding the same
+// values in nullable, fractional columns (rendered the general way, which
+// TestChecksumDialectsAgree holds to the written-out texts), in MariaDB and
+// in PostgreSQL. A NOT NULL MariaDB zero date still reads as NULL.
+func TestChecksumDeclaredForms(t *testing.T) {
+	s := newService(t)
+	ctx := context.Background()
+	cols := []*extractorv1.ChecksumColumn{
+		{Name: "id", Kind: extractorv1.ChecksumKind_CHECKSUM_KIND_INTEGER},
+		{Name: "n", Kind: extractorv1.ChecksumKind_CHECKSUM_KIND_DECIMAL},
+		{Name: "d", Kind: extractorv1.ChecksumKind_CHECKSUM_KIND_TIMESTAMP},
+		{Name: "s", Kind: extractorv1.ChecksumKind_CHECKSUM_KIND_TEXT},
+		{Name: "z", Kind: extractorv1.ChecksumKind_CHECKSUM_KIND_TIMESTAMP},
+	}
+	rows := []string{`(1, 120, '2024-01-15 10:00:00', 'a,b', '2024-01-01 00:00:00')`, `(2, -7, '1999-12-31 23:59:59', '', '2000-02-29 12:00:00')`,
+		`(3, 0, '2000-01-01 00:00:00', 'Zoë', %s)`}
+	values := func(zero string) string { return strings.Join(rows[:2], ", ") + ", " + fmt.Sprintf(rows[2], zero) }
+	my := newMySQLDB(t,
+		`CREATE TABLE fast (id int PRIMARY KEY, n decimal(12,0) NOT NULL, d datetime NOT NULL, s varchar(10) NOT NULL, z datetime NOT NULL) CHARACTER SET utf8mb4`,
+		`CREATE TABLE slow (id int PRIMARY KEY, n decimal(14,2), d datetime(6), s varchar(10), z datetime(3)) CHARACTER SET utf8mb4`,
+		`INSERT INTO fast VALUES `+values(`'0000-00-00 00:00:00'`), `INSERT INTO slow VALUES `+values(`NULL`))
+	pgURL := pgtest.NewDatabase(t)
+	conn, err := pgx.Connect(ctx, pgURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range []string{
+		`CREATE TABLE fast (id int PRIMARY KEY, n numeric(12) NOT NULL, d timestamp(0) NOT NULL, s text NOT NULL, z timestamp)`,
+		`CREATE TABLE slow (id int PRIMARY KEY, n numeric, d timestamp(6), s text, z timestamp)`,
+		`INSERT INTO fast VALUES ` + values(`NULL`), `INSERT INTO slow VALUES ` + values(`NULL`)} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	ask := func(src *commonv1.SourceSpec, a *extractorv1.ChecksumSourceRequest) string {
+		t.Helper()
+		a.Source, a.Columns, a.Key = src, cols, []int32{0}
+		resp, err := s.ChecksumSource(ctx, a)
+		if err != nil {
+			t.Fatalf("%v: %v", src.GetKind(), err)
+		}
+		slices.SortFunc(resp.Buckets, func(a, b *extractorv1.BucketDigest) int { return int(a.Bucket - b.Bucket) })
+		var hashes []string
+		for _, r := range resp.GetRows() {
+			hashes = append(hashes, r.GetKeyHash()+":"+r.GetRowHash())
+		}
+		slices.Sort(hashes)
+		return fmt.Sprint(resp.GetBuckets(), hashes)
+	}
+	var digests, listings []string
+	for _, src := range []*commonv1.SourceSpec{mysqlSource(my, "fast"), mysqlSource(my, "slow"), pgSource(pgURL, "public", "fast"), pgSource(pgURL, "public", "slow")} {
+		digests = append(digests, ask(src, &extractorv1.ChecksumSourceRequest{Ask: &extractorv1.ChecksumSourceRequest_Digest{Digest: &extractorv1.ChecksumDigest{Bits: 4}}}))
+		listings = append(listings, ask(src, &extractorv1.ChecksumSourceRequest{Ask: &extractorv1.ChecksumSourceRequest_Rows{Rows: &extractorv1.ChecksumRows{}}}))
+	}
+	for i, name := range []string{"MariaDB slow", "PostgreSQL fast", "PostgreSQL slow"} {
+		if digests[i+1] != digests[0] {
+			t.Errorf("digest of %s differs from MariaDB fast's:\n%s\n%s", name, digests[i+1], digests[0])
+		}
+		if listings[i+1] != listings[0] {
+			t.Errorf("row hashes of %s differ from MariaDB fast's:\n%s\n%s", name, listings[i+1], listings[0])
+		}
+	}
+	if strings.Count(listings[0], ":") != 3 {
+		t.Errorf("want 3 rows listed, got %s", listings[0])
+	}
+}

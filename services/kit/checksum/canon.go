@@ -118,6 +118,14 @@ type Column struct {
 	// UTF8: a MySQL text column's bytes are UTF-8 already (utf8mb4,
 	// utf8mb3, ascii), so it needs no conversion before hashing.
 	UTF8 bool
+	// NotNull: the column is declared NOT NULL, so its canonical text
+	// needs no NULL marker (unless a zero date reads as NULL).
+	NotNull bool
+	// NoFraction: the column's declared type keeps no fractional digits
+	// (DECIMAL(p,0), DATETIME(0), numeric(p,0)), so its text has no
+	// trailing zeros to trim. Both cost a function call per row, and
+	// the digest is one pass over every row.
+	NoFraction bool
 }
 
 // Value is a column's canonical text as one side's SQL renders it.
@@ -126,6 +134,8 @@ type Value struct {
 	// Text values can hold anything, so the row's join prefixes them by
 	// their length.
 	Text bool
+	// NotNull: the expression is never NULL.
+	NotNull bool
 }
 
 func utc(zone string) bool {
@@ -154,7 +164,9 @@ func (d Dialect) Canon(c Column) (Value, error) {
 	case SQLite:
 		e, err = liteCanon(x, c)
 	}
-	return Value{Expr: e, Text: c.Kind == Text}, err
+	// A MySQL zero date reads as NULL from a NOT NULL column.
+	zero := d == MySQL && c.ZeroDates && (c.Class == ClassDate || c.Class == ClassDateTime || c.Class == ClassInstant)
+	return Value{Expr: e, Text: c.Kind == Text, NotNull: c.NotNull && !zero}, err
 }
 
 func cannot(c Column, what string) error {
@@ -178,6 +190,9 @@ func pgCanon(x string, c Column) (string, error) {
 		case ClassInt:
 			return x + "::text", nil
 		case ClassDecimal:
+			if c.NoFraction {
+				return x + "::text", nil
+			}
 			return "trim_scale(" + x + ")::text", nil
 		}
 	case Text:
@@ -241,6 +256,10 @@ func myCanon(x string, c Column) (string, error) {
 		}
 		return "CASE WHEN MONTH(" + x + ") = 0 OR DAY(" + x + ") = 0 THEN NULL ELSE " + e + " END"
 	}
+	trim := myTrim
+	if c.NoFraction {
+		trim = func(s string) string { return s }
+	}
 	// A number or a time in CONCAT_WS is its CAST AS CHAR: the casts are
 	// left out where the cast's text is the canonical one.
 	switch c.Kind {
@@ -253,6 +272,9 @@ func myCanon(x string, c Column) (string, error) {
 		case ClassInt:
 			return x, nil
 		case ClassDecimal:
+			if c.NoFraction {
+				return x, nil
+			}
 			return myTrim(x), nil
 		}
 	case Text:
@@ -283,7 +305,7 @@ func myCanon(x string, c Column) (string, error) {
 		case ClassInstant:
 			// The session zone is the source spec's time_zone: convert
 			// the wall time it shows back to UTC.
-			return myTrim("CAST(CONVERT_TZ(" + x + ", @@session.time_zone, '+00:00') AS CHAR)"), nil
+			return trim("CAST(CONVERT_TZ(" + x + ", @@session.time_zone, '+00:00') AS CHAR)"), nil
 		case ClassDate, ClassDateTime:
 			v := x
 			if c.Class == ClassDate {
@@ -292,7 +314,10 @@ func myCanon(x string, c Column) (string, error) {
 			if c.Kind == TimestampTZ && !utc(c.Zone) {
 				v = "CONVERT_TZ(" + v + ", " + pgQuote(c.Zone) + ", '+00:00')"
 			}
-			return zero(myTrim("CAST(" + v + " AS CHAR)")), nil
+			if v == x && c.NoFraction {
+				return zero(x), nil // as CAST(x AS CHAR) in a CONCAT_WS
+			}
+			return zero(trim("CAST(" + v + " AS CHAR)")), nil
 		}
 	case UUID:
 		if c.Class == ClassText || c.Class == ClassUUID {

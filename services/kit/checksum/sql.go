@@ -94,6 +94,14 @@ func (d Dialect) join(vals []Value) string {
 	for _, v := range vals {
 		e := v.Expr
 		switch {
+		case v.NotNull && v.Text && d == MySQL:
+			args = append(args, "LENGTH("+e+")", e)
+		case v.NotNull && v.Text && d == SQLite:
+			args = append(args, "length(CAST("+e+" AS BLOB)) || ',' || "+e)
+		case v.NotNull && v.Text:
+			args = append(args, "octet_length("+e+")::text", e)
+		case v.NotNull:
+			args = append(args, e)
 		case d == MySQL && v.Text:
 			args = append(args, "IFNULL(LENGTH("+e+"), '~')", e)
 		case d == MySQL:

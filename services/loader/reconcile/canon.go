@@ -25,6 +25,7 @@ type targetCol struct {
 	typname string // base type (through one domain), "" when not built in
 	typmod  int32
 	pgType  string // format_type, for messages
+	notNull bool
 }
 
 // renderer returns how to render a batch column of type t stored into

@@ -197,7 +197,10 @@ func (r *reconciler) independent(ctx context.Context, tr *commonv1.TableReconcil
 	// The target's side of the same columns.
 	it.target = checksum.Table{Ident: ident}
 	for _, c := range it.cols {
-		e, err := checksum.Postgres.Canon(checksum.Column{Name: c.tc.name, Kind: c.kind, Class: targetClass(c.tc), Frac: frac})
+		cl := targetClass(c.tc)
+		// numeric(p,0): typmod is (p << 16 | scale) + 4.
+		noFrac := cl == checksum.ClassDecimal && c.tc.typmod >= 4 && (c.tc.typmod-4)&0xffff == 0
+		e, err := checksum.Postgres.Canon(checksum.Column{Name: c.tc.name, Kind: c.kind, Class: cl, Frac: frac, NotNull: c.tc.notNull, NoFraction: noFrac})
 		if err != nil {
 			return fmt.Errorf("%w: target column %s: %v", ErrTargetMismatch, c.tc.name, err)
 		}

@@ -42,6 +42,7 @@ SELECT a.attname,
        CASE WHEN bt.typtype = 'b' AND bt.typnamespace = 'pg_catalog'::regnamespace THEN bt.typname::text ELSE '' END,
        CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END,
        format_type(a.atttypid, a.atttypmod),
+       a.attnotnull,
        coalesce((SELECT k.ord FROM pg_index i, unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) WHERE i.indrelid = c.oid AND i.indisprimary AND k.attnum = a.attnum), 0)
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
@@ -52,7 +53,7 @@ WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attnum`, []any{r.schema, table}, func(rows pgx.Rows) error {
 		var c targetCol
 		var pos int
-		if err := rows.Scan(&c.name, &c.typname, &c.typmod, &c.pgType, &pos); err != nil {
+		if err := rows.Scan(&c.name, &c.typname, &c.typmod, &c.pgType, &c.notNull, &pos); err != nil {
 			return err
 		}
 		if pos > 0 {
