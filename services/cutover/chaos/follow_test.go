@@ -92,7 +92,7 @@ func followUnderFaults(t *testing.T, st *stack, jobs orchestratorv1.JobServiceCl
 			}
 			return strconv.Itoa(n) + ":" + hex.EncodeToString(h.Sum(nil))
 		},
-		faults: []string{"kill extractor", "net reset source", "kill loader", "net reset target", "kill orchestrator", "net reset stage"},
+		faults: []string{"kill extractor", "net reset source", "kill loader", "net reset target", "kill orchestrator", "pause follower owner", "net reset stage"},
 	})
 }
 
@@ -149,7 +149,7 @@ func followLogicalUnderFaults(t *testing.T, st *stack, jobs orchestratorv1.JobSe
 			}
 		},
 		srcSum: func() string { return pgSum(ctx, srcURL) },
-		faults: []string{"kill extractor", "net reset pgsource", "kill loader", "postgres restart", "kill orchestrator", "net reset stage"},
+		faults: []string{"kill extractor", "net reset pgsource", "kill loader", "postgres restart", "kill orchestrator", "pause follower owner", "net reset stage"},
 	})
 }
 
@@ -202,8 +202,14 @@ func follow(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, pg *c
 		writes <- nil
 	}()
 	faults := 0
+	var takeovers []string
 	for _, kind := range f.faults {
 		time.Sleep(inj.between(200*time.Millisecond, 600*time.Millisecond))
+		if kind == "pause follower owner" {
+			takeovers = append(takeovers, pauseFollowerOwner(t, st, inj, id))
+			faults++
+			continue
+		}
 		if err := inj.inject(kind); err != nil {
 			t.Fatalf("%s follower: %s: %v", f.name, kind, err)
 		}
@@ -230,7 +236,62 @@ func follow(t *testing.T, st *stack, jobs orchestratorv1.JobServiceClient, pg *c
 	if got := pgSum(ctx, db); got != want {
 		t.Errorf("%s: after StopFollowing the target is %s, the source %s", f.name, got, want)
 	}
-	fmt.Printf("  %-20s %d faults while following 150 rounds of writes, caught up (%s rows), stopped SUCCEEDED\n", f.name+" follower", faults, strings.Split(want, ":")[0])
+	fmt.Printf("  %-20s %d faults while following 150 rounds of writes (%s), caught up (%s rows), stopped SUCCEEDED\n", f.name+" follower", faults, strings.Join(takeovers, "; "), strings.Split(want, ":")[0])
+}
+
+// pauseFollowerOwner stops the orchestrator replica that holds one of the
+// job's followers for longer than its lease (CUTOVER_LEASE 4s), then lets
+// it run again: the follower must have been claimed again at a higher
+// epoch meanwhile (the fence then refuses what the woken owner still
+// sends, and the final checksum shows nothing was applied twice).
+func pauseFollowerOwner(t *testing.T, st *stack, inj *injector, job string) string {
+	t.Helper()
+	ctx := context.Background()
+	c, err := pgx.Connect(ctx, inj.control)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	// A replica killed a moment ago may still hold a lease: wait for one
+	// held by a running replica.
+	var part, owner string
+	var epoch int64
+	var victim *service
+	pids := map[string]*service{}
+	for _, name := range []string{"orchestrator", "orchestrator2"} {
+		if s := st.services[name]; s.cmd != nil {
+			pids[strconv.Itoa(s.cmd.Process.Pid)] = s
+		}
+	}
+	for deadline := time.Now().Add(30 * time.Second); victim == nil; time.Sleep(200 * time.Millisecond) {
+		rows, err := c.Query(ctx, `SELECT id, lease_owner, epoch FROM cutover_control.partitions
+			WHERE job_id = $1 AND state = 'following' AND lease_owner IS NOT NULL AND lease_until > now() ORDER BY id`, job)
+		if err == nil {
+			for rows.Next() && victim == nil {
+				if err = rows.Scan(&part, &owner, &epoch); err == nil {
+					if f := strings.Split(owner, ":"); len(f) >= 3 {
+						victim = pids[f[len(f)-2]] // host:pid:random
+					}
+				}
+			}
+			rows.Close()
+		}
+		if victim == nil && time.Now().After(deadline) {
+			t.Fatalf("no follower of job %s is held by a running orchestrator replica (last: %q, %v)", job, owner, err)
+		}
+	}
+	victim.pause(6*time.Second + inj.between(0, 2*time.Second))
+	var now int64
+	var by string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		if err := c.QueryRow(ctx, `SELECT epoch, coalesce(lease_owner, '') FROM cutover_control.partitions WHERE job_id = $1 AND id = $2`, job, part).Scan(&now, &by); err == nil && now > epoch {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("follower %s of job %s: still at epoch %d 30 s after its owner %s woke from a pause past its lease", part, job, epoch, victim.name)
+		}
+	}
+	return fmt.Sprintf("%s paused holding follower %s at epoch %d, claimed again at epoch %d", victim.name, part, epoch, now)
 }
 
 // retry repeats a call until it answers, as a client does across restarts.
