@@ -492,3 +492,28 @@ func TestBinary(t *testing.T) {
 		})
 	}
 }
+
+func waitState(t *testing.T, jobs orchestratorv1.JobServiceClient, id string, want orchestratorv1.JobState) {
+	t.Helper()
+	waitUntil(t, "job "+id+" "+want.String(), func() bool {
+		r, err := jobs.GetJob(context.Background(), &orchestratorv1.GetJobRequest{Id: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := r.GetJob().GetState(); s == orchestratorv1.JobState_JOB_STATE_FAILED {
+			t.Fatalf("job %s failed: %s", id, r.GetJob().GetError())
+		}
+		return r.GetJob().GetState() == want
+	})
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

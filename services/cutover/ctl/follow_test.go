@@ -226,26 +226,14 @@ func TestReadinessFollowing(t *testing.T) {
 			Column: "updated_at", DeleteCheckSeconds: 1}}},
 	}}})
 	ctx := context.Background()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		r, err := jobs.GetJob(ctx, &orchestratorv1.GetJobRequest{Id: id})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if s := r.GetJob().GetState(); s == orchestratorv1.JobState_JOB_STATE_FOLLOWING {
-			break
-		} else if s == orchestratorv1.JobState_JOB_STATE_FAILED || time.Now().After(deadline) {
-			t.Fatalf("job %s is %s (%s), want FOLLOWING", id, s, r.GetJob().GetError())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitState(t, jobs, id, orchestratorv1.JobState_JOB_STATE_FOLLOWING)
 
 	// Changes while it follows; then wait until it has caught up with them
 	// (lag 0, the deletes seen by a key check).
 	myExec(`INSERT INTO items VALUES (100, 'new', 1, NOW(6))`)
 	myExec(`UPDATE items SET name = 'renamed', updated_at = NOW(6) WHERE id = 7`)
 	myExec(`DELETE FROM items WHERE id = 9`)
-	for {
+	for deadline := time.Now().Add(time.Minute); ; {
 		r, err := jobs.GetReadiness(ctx, &orchestratorv1.GetReadinessRequest{Id: id})
 		if err != nil {
 			t.Fatal(err)

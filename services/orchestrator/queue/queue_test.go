@@ -42,17 +42,27 @@ type replica struct {
 	hold bool
 }
 
-func startReplica(t *testing.T, url, name string, hold bool) *replica {
+// openStore opens the control store on url with River's tables migrated,
+// as an orchestrator replica does at start.
+func openStore(t *testing.T, url string) *jobstore.Store {
 	t.Helper()
-	ctx := context.Background()
-	st, err := jobstore.Open(ctx, url, sealbox.New(sealbox.NewKey()))
+	st, err := jobstore.Open(context.Background(), url, sealbox.New(sealbox.NewKey()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Migrate(ctx, st.Pool()); err != nil {
+	if err := Migrate(context.Background(), st.Pool()); err != nil {
+		st.Close()
 		t.Fatal(err)
 	}
+	return st
+}
+
+func startReplica(t *testing.T, url, name string, hold bool) *replica {
+	t.Helper()
+	ctx := context.Background()
+	st := openStore(t, url)
 	r := &replica{name: name, store: st, runs: map[string][]int64{}, hold: hold}
+	var err error
 	r.queue, err = Start(ctx, st.Pool(), Config{Workers: 2, ID: name}, Handlers{
 		Partition: func(ctx context.Context, job, part string) (time.Duration, error) {
 			if r.hold && len(r.epochs(part)) > 0 {
@@ -218,19 +228,14 @@ func TestFinishAfterHungFinisher(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	start := func(name string, finish func(context.Context, string) error, finishable func(context.Context) ([]string, error)) *Queue {
-		st, err := jobstore.Open(ctx, url, sealbox.New(sealbox.NewKey()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := Migrate(ctx, st.Pool()); err != nil {
-			t.Fatal(err)
-		}
+		st := openStore(t, url)
 		q, err := Start(ctx, st.Pool(), Config{Workers: 1, ID: name}, Handlers{
 			Partition: func(context.Context, string, string) (time.Duration, error) { return 0, nil },
 			Follow:    func(context.Context, string, string) (time.Duration, error) { return 0, nil },
 			Finish:    finish, Finishable: finishable,
 		})
 		if err != nil {
+			st.Close()
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = q.Stop(context.Background()); st.Close() })
