@@ -211,6 +211,10 @@ func TestReconcileFindsScatteredDifferences(t *testing.T) {
 	}
 	if r := reconcile(t, st, job.Id, 0); !r.Ok || r.Tables[0].Rows.Rows != rows {
 		t.Fatalf("clean load does not reconcile: %v", r)
+	} else if ind := r.Tables[0].GetIndependent(); !strings.Contains(ind.GetRowsSkipped(), "a source is a file") || len(ind.GetWarnings()) != 1 {
+		// The extractor's NO_DATABASE refusal turns the independent level
+		// into replay, with a warning that says so.
+		t.Errorf("a CSV source at level both: independent check %v, want it skipped as a file with one warning", ind)
 	}
 	db.Exec(`UPDATE big SET label = 'x' WHERE id = 3`,
 		`UPDATE big SET amount = amount + 0.0001 WHERE id = 6003`,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -13,8 +14,10 @@ import (
 	commonv1 "github.com/cutover/cutover/gen/cutover/common/v1"
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/checksum"
+	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
 	"modernc.org/sqlite"
 )
 
@@ -108,8 +111,14 @@ type checksummer interface {
 // ChecksumSource implements ExtractorService.ChecksumSource.
 func (s *Service) ChecksumSource(ctx context.Context, req *extractorv1.ChecksumSourceRequest) (*extractorv1.ChecksumSourceResponse, error) {
 	resp, err := s.checksumSource(ctx, req)
+	if errors.Is(err, errNoDatabase) {
+		return nil, stage.ReasonStatus(codes.FailedPrecondition, err.Error(), stage.NoDatabaseReason, stage.NoDatabaseDomain, nil)
+	}
 	return resp, toStatus(err)
 }
+
+// errNoDatabase: the source is a file; the caller compares it otherwise.
+var errNoDatabase = errors.New("no database")
 
 func (s *Service) checksumSource(ctx context.Context, req *extractorv1.ChecksumSourceRequest) (*extractorv1.ChecksumSourceResponse, error) {
 	k, err := kindOf(req.GetSource())
@@ -118,7 +127,7 @@ func (s *Service) checksumSource(ctx context.Context, req *extractorv1.ChecksumS
 	}
 	cs, ok := k.(checksummer)
 	if !ok {
-		return nil, fmt.Errorf("%w: source: a %s source has no database to compute checksums in", ErrPrecondition, kindNames[reflect.TypeOf(req.GetSource().GetKind())])
+		return nil, fmt.Errorf("%w: source: a %s source has %w to compute checksums in", ErrPrecondition, kindNames[reflect.TypeOf(req.GetSource().GetKind())], errNoDatabase)
 	}
 	if req.GetAsk() == nil {
 		return nil, invalid("ask", "required: plan, digest, rows or totals")

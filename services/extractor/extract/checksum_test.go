@@ -11,6 +11,7 @@ import (
 	extractorv1 "github.com/cutover/cutover/gen/cutover/extractor/v1"
 	"github.com/cutover/cutover/services/kit/checksum"
 	"github.com/cutover/cutover/services/kit/pgtest"
+	"github.com/cutover/cutover/services/kit/stage"
 	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc/codes"
 )
@@ -194,6 +195,10 @@ func TestChecksumRefusals(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := s.ChecksumSource(context.Background(), c.req)
 			wantCode(t, err, c.code, c.want)
+			// The loader falls back to replay on the reason, not the text.
+			if file := c.name == "file source"; stage.HasReason(err, codes.FailedPrecondition, stage.NoDatabaseReason, stage.NoDatabaseDomain) != file {
+				t.Errorf("%v: NO_DATABASE reason attached: %v, want %v", err, !file, file)
+			}
 		})
 	}
 }

@@ -276,7 +276,7 @@ func (it *indTable) call(ctx context.Context, side *indSide, req *extractorv1.Ch
 	req.Source, req.Columns, req.Key, req.ExcludeRefs = side.spec.GetSource(), side.cols, side.key, side.exclude
 	resp, err := it.ex.ChecksumSource(ctx, req)
 	if err != nil {
-		if status.Code(err) == codes.FailedPrecondition && strings.Contains(status.Convert(err).Message(), "no database") {
+		if stage.HasReason(err, codes.FailedPrecondition, stage.NoDatabaseReason, stage.NoDatabaseDomain) {
 			return nil, errFileSource
 		}
 		if status.Code(err) == codes.InvalidArgument {
