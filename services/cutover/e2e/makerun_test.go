@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"database/sql"
 	"fmt"
 	"net"
 	"os"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-sql-driver/mysql"
 )
 
 // TestMakeRunFromPrivateHome: `make run` works for a new user whose fresh
@@ -78,6 +81,19 @@ func TestMakeRunFromPrivateHome(t *testing.T) {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
+		// The demo's pos-a database is made on the MariaDB server the
+		// demo found, which may be the machine's: the test drops it, as
+		// a test drops what it creates (a user keeps it to look at).
+		if dsn, err := run(ctx, "deploy/local/mariadb.sh"); err == nil {
+			if cfg, err := mysql.ParseDSN(strings.TrimSpace(dsn)); err == nil {
+				if db, err := sql.Open("mysql", cfg.FormatDSN()); err == nil {
+					if _, err := db.ExecContext(ctx, "DROP DATABASE IF EXISTS cutover_merge_pos_a"); err != nil {
+						t.Errorf("drop the demo's MariaDB database: %v", err)
+					}
+					db.Close()
+				}
+			}
+		}
 		if out, err := run(ctx, "make", "clean"); err != nil {
 			t.Errorf("make clean: %v\n%s", err, out)
 		}
