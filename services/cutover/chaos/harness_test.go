@@ -3,6 +3,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -306,15 +308,36 @@ func (st *stack) countInLogs(s string) int {
 	return n
 }
 
+// freeAddr is a free port below the kernel's ephemeral range (32768 and
+// up on Linux), where the ":0" listeners of the test packages running
+// beside this one never land: between this check and the service's bind,
+// another package's gateway once took a port picked with ":0", and the
+// suite's first call met it ("missing selected ALPN property").
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	usedMu.Lock()
+	defer usedMu.Unlock()
+	for try := 0; try < 200; try++ {
+		port := 20000 + rand.IntN(12000)
+		if used[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		used[port] = true
+		return l.Addr().String()
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port between 20000 and 31999")
+	return ""
 }
+
+var (
+	usedMu sync.Mutex
+	used   = map[int]bool{} // ports handed out: a stopped service's may look free
+)
 
 // healProxies restarts a proxy whose listener died: Toxiproxy's accept loop
 // returns for good on any accept error, after which the link refuses every
