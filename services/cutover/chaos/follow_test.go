@@ -282,9 +282,8 @@ func pauseFollowerOwner(t *testing.T, st *stack, inj *injector, job string) stri
 	}
 	victim.pause(6*time.Second + inj.between(0, 2*time.Second))
 	var now int64
-	var by string
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		if err := c.QueryRow(ctx, `SELECT epoch, coalesce(lease_owner, '') FROM cutover_control.partitions WHERE job_id = $1 AND id = $2`, job, part).Scan(&now, &by); err == nil && now > epoch {
+		if err := c.QueryRow(ctx, `SELECT epoch FROM cutover_control.partitions WHERE job_id = $1 AND id = $2`, job, part).Scan(&now); err == nil && now > epoch {
 			break
 		}
 		if time.Now().After(deadline) {

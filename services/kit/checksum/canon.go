@@ -272,10 +272,7 @@ func myCanon(x string, c Column) (string, error) {
 		case ClassInt:
 			return x, nil
 		case ClassDecimal:
-			if c.NoFraction {
-				return x, nil
-			}
-			return myTrim(x), nil
+			return trim(x), nil
 		}
 	case Text:
 		switch c.Class {

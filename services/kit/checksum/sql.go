@@ -94,26 +94,14 @@ func (d Dialect) join(vals []Value) string {
 	for _, v := range vals {
 		e := v.Expr
 		switch {
-		case v.NotNull && v.Text && d == MySQL:
-			args = append(args, "LENGTH("+e+")", e)
-		case v.NotNull && v.Text && d == SQLite:
-			args = append(args, "length(CAST("+e+" AS BLOB)) || ',' || "+e)
-		case v.NotNull && v.Text:
-			args = append(args, "octet_length("+e+")::text", e)
-		case v.NotNull:
-			args = append(args, e)
-		case d == MySQL && v.Text:
-			args = append(args, "IFNULL(LENGTH("+e+"), '~')", e)
-		case d == MySQL:
-			args = append(args, "IFNULL("+e+", '~')")
-		case d == SQLite && v.Text:
-			args = append(args, "coalesce(length(CAST("+e+" AS BLOB)) || ',' || "+e+", '~')")
-		case d == SQLite:
-			args = append(args, "coalesce("+e+", '~')")
+		case v.Text && d == SQLite:
+			args = append(args, d.orTilde("length(CAST("+e+" AS BLOB)) || ',' || "+e, v.NotNull))
+		case v.Text && d == MySQL:
+			args = append(args, d.orTilde("LENGTH("+e+")", v.NotNull), e)
 		case v.Text:
-			args = append(args, "coalesce(octet_length("+e+")::text, '~')", e)
+			args = append(args, d.orTilde("octet_length("+e+")::text", v.NotNull), e)
 		default:
-			args = append(args, "coalesce("+e+", '~')")
+			args = append(args, d.orTilde(e, v.NotNull))
 		}
 	}
 	switch d {
@@ -123,6 +111,17 @@ func (d Dialect) join(vals []Value) string {
 		return strings.Join(args, " || ',' || ")
 	}
 	return "concat_ws(',', " + strings.Join(args, ", ") + ")"
+}
+
+// orTilde is e with NULL read as "~"; a value never NULL needs no call.
+func (d Dialect) orTilde(e string, notNull bool) string {
+	switch {
+	case notNull:
+		return e
+	case d == MySQL:
+		return "IFNULL(" + e + ", '~')"
+	}
+	return "coalesce(" + e + ", '~')"
 }
 
 func (d Dialect) md5(e string) string {

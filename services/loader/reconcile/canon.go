@@ -28,6 +28,15 @@ type targetCol struct {
 	notNull bool
 }
 
+// scale is a numeric column's declared scale, -1 when unconstrained
+// (typmod is (precision << 16 | scale) + 4).
+func (tc targetCol) scale() int {
+	if tc.typmod < 4 {
+		return -1
+	}
+	return int((tc.typmod - 4) & 0xffff)
+}
+
 // renderer returns how to render a batch column of type t stored into
 // target column tc, or why that cannot be done identically.
 func renderer(t commonv1.ColumnType, tc targetCol) (renderFn, string) {
@@ -40,10 +49,7 @@ func renderer(t commonv1.ColumnType, tc targetCol) (renderFn, string) {
 			return renderInt, ""
 		}
 	case "numeric":
-		scale := -1
-		if tc.typmod >= 4 {
-			scale = int((tc.typmod - 4) & 0xffff)
-		}
+		scale := tc.scale()
 		if t == commonv1.ColumnType_COLUMN_TYPE_NUMERIC || t == commonv1.ColumnType_COLUMN_TYPE_INT64 {
 			return func(dst []byte, c *commonv1.Column, i int) []byte {
 				if c.GetType() == commonv1.ColumnType_COLUMN_TYPE_INT64 {

@@ -198,9 +198,8 @@ func (r *reconciler) independent(ctx context.Context, tr *commonv1.TableReconcil
 	it.target = checksum.Table{Ident: ident}
 	for _, c := range it.cols {
 		cl := targetClass(c.tc)
-		// numeric(p,0): typmod is (p << 16 | scale) + 4.
-		noFrac := cl == checksum.ClassDecimal && c.tc.typmod >= 4 && (c.tc.typmod-4)&0xffff == 0
-		e, err := checksum.Postgres.Canon(checksum.Column{Name: c.tc.name, Kind: c.kind, Class: cl, Frac: frac, NotNull: c.tc.notNull, NoFraction: noFrac})
+		e, err := checksum.Postgres.Canon(checksum.Column{Name: c.tc.name, Kind: c.kind, Class: cl, Frac: frac,
+			NotNull: c.tc.notNull, NoFraction: cl == checksum.ClassDecimal && c.tc.scale() == 0})
 		if err != nil {
 			return fmt.Errorf("%w: target column %s: %v", ErrTargetMismatch, c.tc.name, err)
 		}
